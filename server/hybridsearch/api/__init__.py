@@ -1,0 +1,1 @@
+"""gRPC edge: servicers, proto <-> domain conversion, error mapping. The only grpc importer."""

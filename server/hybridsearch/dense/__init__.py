@@ -1,0 +1,1 @@
+"""Dense arm: inner-product top-k over the vector matrix."""

@@ -1,0 +1,1 @@
+"""Query and document encoders (ONNX Runtime + tokenizers)."""

@@ -1,0 +1,1 @@
+"""Effectiveness evaluation: runs, metrics, alpha sweeps."""

@@ -1,0 +1,1 @@
+"""Score fusion: pure functions (normalisation, interpolation, RRF)."""

@@ -1,0 +1,1 @@
+"""Pseudo-relevance feedback: RM3 (sparse) and vector PRF (dense)."""

@@ -1,0 +1,1 @@
+"""Sparse arm: tantivy BM25 over title + text."""

@@ -1,0 +1,1 @@
+"""Index directories on disk: manifest, atomic writes, corpus readers."""

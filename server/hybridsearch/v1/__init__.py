@@ -1,0 +1,1 @@
+"""Generated gRPC/protobuf stubs for hybridsearch.v1 (scripts/gen_python.sh; do not edit)."""
