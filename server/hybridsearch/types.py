@@ -93,6 +93,16 @@ class ArmScore:
 
 
 @dataclass(frozen=True, slots=True)
+class FusedDoc:
+    """One entry of a fused list: ordinal, fused score and each arm's view (None: not retrieved)."""
+
+    ordinal: int
+    score: float
+    sparse: ArmScore | None
+    dense: ArmScore | None
+
+
+@dataclass(frozen=True, slots=True)
 class HitExplanation:
     """Why a hit ranked where it did."""
 
