@@ -1,12 +1,12 @@
 """Domain exceptions (no grpc import); `api/errors.py` maps each to a canonical status code.
 
-    HybridSearchError
-    ├── InvalidArgumentError      bad input; carries field violations   → INVALID_ARGUMENT
-    ├── NotFoundError             a named thing does not exist           → NOT_FOUND
-    ├── FailedPreconditionError   valid request, wrong state of index    → FAILED_PRECONDITION
-    ├── OverloadedError           queue or admission bound reached       → RESOURCE_EXHAUSTED
-    ├── UnavailableError          not ready yet (index loading)          → UNAVAILABLE
-    └── IndexFormatError          an index directory cannot be opened    (CLI / startup only)
+HybridSearchError
+├── InvalidArgumentError      bad input; carries field violations   → INVALID_ARGUMENT
+├── NotFoundError             a named thing does not exist           → NOT_FOUND
+├── FailedPreconditionError   valid request, wrong state of index    → FAILED_PRECONDITION
+├── OverloadedError           queue or admission bound reached       → RESOURCE_EXHAUSTED
+├── UnavailableError          not ready yet (index loading)          → UNAVAILABLE
+└── IndexFormatError          an index directory cannot be opened    (CLI / startup only)
 """
 
 from __future__ import annotations

@@ -1,0 +1,146 @@
+"""Domain exceptions → canonical gRPC status (AIP-193), in one interceptor.
+
+INVALID_ARGUMENT carries a `google.rpc.BadRequest` with one field violation per bad field in
+the ``grpc-status-details-bin`` trailer. An unexpected exception is logged with its traceback
+and answered INTERNAL with a generic message: internals never reach the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+
+from hybridsearch.errors import (
+    FailedPreconditionError,
+    FieldViolation,
+    HybridSearchError,
+    InvalidArgumentError,
+    NotFoundError,
+    OverloadedError,
+    UnavailableError,
+)
+
+log = logging.getLogger(__name__)
+
+DETAILS_KEY = "grpc-status-details-bin"
+OWN_SERVICE_PREFIX = "/hybridsearch.v1."
+INTERNAL_MESSAGE = "internal error; the server logged the details"
+
+_CODES: list[tuple[type[HybridSearchError], grpc.StatusCode]] = [
+    (InvalidArgumentError, grpc.StatusCode.INVALID_ARGUMENT),
+    (NotFoundError, grpc.StatusCode.NOT_FOUND),
+    (FailedPreconditionError, grpc.StatusCode.FAILED_PRECONDITION),
+    (OverloadedError, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (UnavailableError, grpc.StatusCode.UNAVAILABLE),
+]
+
+
+def status_code_for(exc: HybridSearchError) -> grpc.StatusCode:
+    """The canonical code of a domain error (INTERNAL for one not meant for callers)."""
+    for error_type, code in _CODES:
+        if isinstance(exc, error_type):
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+def violations_of(exc: BaseException) -> list[FieldViolation]:
+    """The field violations an error carries (empty for other errors)."""
+    return list(exc.violations) if isinstance(exc, InvalidArgumentError) else []
+
+
+def rich_status(
+    code: grpc.StatusCode, message: str, violations: list[FieldViolation]
+) -> status_pb2.Status:
+    """A google.rpc.Status, with a BadRequest detail when there are field violations."""
+    status = status_pb2.Status(code=code.value[0], message=message)
+    if violations:
+        bad_request = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=v.field, description=v.description
+                )
+                for v in violations
+            ]
+        )
+        detail = any_pb2.Any()
+        detail.Pack(bad_request)
+        status.details.append(detail)
+    return status
+
+
+async def abort_with(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException) -> None:
+    """Abort the call with the status that ``exc`` maps to (never returns)."""
+    if isinstance(exc, HybridSearchError) and status_code_for(exc) != grpc.StatusCode.INTERNAL:
+        code, message = status_code_for(exc), str(exc)
+    else:
+        log.error("unexpected error in a call", exc_info=exc)
+        code, message = grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE
+    status = rich_status(code, message, violations_of(exc))
+    await context.abort(
+        code, message, trailing_metadata=((DETAILS_KEY, status.SerializeToString()),)
+    )
+
+
+UnaryBehavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
+StreamBehavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[Any]]
+
+
+def _wrap_unary(behavior: UnaryBehavior) -> UnaryBehavior:
+    async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        try:
+            return await behavior(request, context)
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:  # every other error becomes a status, never a crash
+            await abort_with(context, exc)
+
+    return wrapper
+
+
+def _wrap_stream(behavior: StreamBehavior) -> StreamBehavior:
+    async def wrapper(
+        request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Any]:
+        try:
+            async for response in behavior(request, context):
+                yield response
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            await abort_with(context, exc)
+
+    return wrapper
+
+
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+    """Maps exceptions raised by hybridsearch servicers to statuses."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Any:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method
+        if handler is None or not method.startswith(OWN_SERVICE_PREFIX):
+            return handler
+        codec = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(_wrap_unary(handler.unary_unary), **codec)
+        if handler.stream_unary is not None:
+            return grpc.stream_unary_rpc_method_handler(_wrap_unary(handler.stream_unary), **codec)
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(_wrap_stream(handler.unary_stream), **codec)
+        if handler.stream_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                _wrap_stream(handler.stream_stream), **codec
+            )
+        return handler

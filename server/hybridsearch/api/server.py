@@ -1,0 +1,141 @@
+"""The grpc.aio server: SearchService, health, reflection (v1 and v1alpha), graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection, reflection_pb2
+
+from hybridsearch.api.errors import ErrorMappingInterceptor
+from hybridsearch.api.search_servicer import EngineSlot, SearchServicer
+from hybridsearch.config import ServerSettings
+from hybridsearch.engine import HybridSearcher
+from hybridsearch.v1 import search_pb2, search_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+SEARCH_SERVICE = search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+SERVED = (SEARCH_SERVICE,)
+EngineFactory = Callable[[ServerSettings], HybridSearcher]
+
+
+def _add_reflection(server: grpc.aio.Server) -> None:
+    """Reflection v1alpha, plus v1 served by the same servicer.
+
+    grpcio-reflection ships only v1alpha; the v1 messages are wire-identical to v1alpha (same
+    fields and numbers), so the v1 service name is routed to the same implementation.
+    """
+    health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+    names = (*SERVED, health_name, reflection.SERVICE_NAME, REFLECTION_V1)
+    reflection.enable_server_reflection(names, server)
+    servicer = reflection.aio.ReflectionServicer(names)
+    v1_handler = grpc.stream_stream_rpc_method_handler(
+        servicer.ServerReflectionInfo,
+        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+        response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(REFLECTION_V1, {"ServerReflectionInfo": v1_handler}),)
+    )
+
+
+def format_address(host: str, port: int) -> str:
+    """HOST:PORT, with IPv6 hosts bracketed."""
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+class SearchServer:
+    """Owns the grpc.aio server, health state and the engine's lifecycle."""
+
+    def __init__(self, settings: ServerSettings, engine_factory: EngineFactory) -> None:
+        self.settings = settings
+        self._engine_factory = engine_factory
+        self._slot = EngineSlot()
+        self._executor = ThreadPoolExecutor(
+            max_workers=settings.search_threads, thread_name_prefix="search"
+        )
+        self.health = HealthServicer()
+        size = settings.max_message_bytes
+        self.server = grpc.aio.server(
+            interceptors=[ErrorMappingInterceptor()],
+            options=[
+                ("grpc.max_receive_message_length", size),
+                ("grpc.max_send_message_length", size),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        search_pb2_grpc.add_SearchServiceServicer_to_server(
+            SearchServicer(self._slot, settings, self._executor), self.server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        _add_reflection(self.server)
+        self.port = 0
+        self._engine: HybridSearcher | None = None
+
+    async def _set_health(self, status: Any) -> None:
+        for name in ("", *SERVED):
+            await self.health.set(name, status)
+
+    async def start(self) -> str:
+        """Bind and start serving (health NOT_SERVING); returns the bound HOST:PORT."""
+        self.port = self.server.add_insecure_port(
+            format_address(self.settings.host, self.settings.port)
+        )
+        if self.port == 0:
+            raise OSError(f"cannot bind {format_address(self.settings.host, self.settings.port)}")
+        await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.server.start()
+        return format_address(self.settings.host, self.port)
+
+    async def load(self) -> None:
+        """Load the index off the event loop, then report SERVING."""
+        loop = asyncio.get_running_loop()
+        self._engine = await loop.run_in_executor(
+            self._executor, self._engine_factory, self.settings
+        )
+        self._slot.set(self._engine)
+        await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+
+    async def stop(self) -> None:
+        """NOT_SERVING, refuse new calls, let in-flight calls finish within the grace period."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(self.settings.grace_period_s)
+        if self._engine is not None:
+            self._engine.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def serve(settings: ServerSettings, engine_factory: EngineFactory) -> int:
+    """Run until SIGTERM/SIGINT; print ``listening on HOST:PORT`` first. Returns the exit code."""
+    server = SearchServer(settings, engine_factory)
+    address = await server.start()
+    print(f"listening on {address}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loading = asyncio.create_task(server.load())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({loading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if loading.done() and loading.exception() is not None:
+        exc = loading.exception()
+        print(f"error: cannot load the index: {exc}", file=sys.stderr, flush=True)
+        await server.stop()
+        return 1
+    if not stop.is_set():
+        log.info("serving %s", settings.index)
+    await stopping
+    loading.cancel()
+    log.info("shutting down (grace %.1f s)", settings.grace_period_s)
+    await server.stop()
+    return 0

@@ -1,0 +1,163 @@
+"""The `hybridsearch` command: index, serve, search, models."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+from hybridsearch.config import Device, add_settings_arguments, settings_from
+from hybridsearch.errors import HybridSearchError
+
+SAMPLE_CORPUS = "cranfield-corpus.jsonl.gz"
+
+
+def sample_corpus_path() -> Path:
+    """The bundled sample corpus (Cranfield, gzip)."""
+    return Path(str(resources.files("hybridsearch") / "data" / SAMPLE_CORPUS))
+
+
+def _add_index_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser("index", help="build an index from a corpus")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--corpus", type=Path, help="BEIR corpus.jsonl or Pyserini JsonCollection (.gz ok)"
+    )
+    source.add_argument(
+        "--sample", action="store_true", help="the bundled sample corpus (Cranfield)"
+    )
+    p.add_argument("--out", type=Path, required=True, help="index directory to create")
+    p.add_argument("--model", type=Path, help="model directory of the dense encoder")
+    p.add_argument("--no-dense", action="store_true", help="BM25 only: no vectors")
+    p.add_argument("--force", action="store_true", help="replace an existing index at --out")
+    p.add_argument("--skip-bad-lines", action="store_true", help="skip and count malformed lines")
+    p.add_argument("--batch-size", type=int, default=32, help="documents per encoder run")
+    p.add_argument("--device", type=Device, default=Device.AUTO, help="auto, cpu or cuda")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_index)
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    from tqdm import tqdm  # noqa: PLC0415
+
+    from hybridsearch.storage.builder import build_index  # noqa: PLC0415
+    from hybridsearch.storage.corpus import ReadStats, count_lines, read_corpus  # noqa: PLC0415
+
+    corpus = sample_corpus_path() if args.sample else args.corpus
+    encoder, encoder_info = None, None
+    if not args.no_dense:
+        if args.model is None:
+            raise HybridSearchError("give --model DIR for vectors, or --no-dense for BM25 only")
+        from hybridsearch.loader import encoder_info_of, load_query_encoder  # noqa: PLC0415
+
+        encoder = load_query_encoder(args.model, args.device)
+        encoder_info = encoder_info_of(args.model)
+    total = count_lines(corpus)
+    stats = ReadStats()
+    quiet = args.no_progress
+    with (
+        tqdm(total=total, desc="reading + BM25", unit="doc", disable=quiet) as sparse_bar,
+        tqdm(total=0, desc="encoding", unit="doc", disable=quiet or encoder is None) as dense_bar,
+    ):
+
+        def on_dense(n: int) -> None:
+            if dense_bar.total == 0:
+                dense_bar.total = stats.documents
+            dense_bar.update(n)
+
+        summary = build_index(
+            read_corpus(corpus, skip_bad_lines=args.skip_bad_lines, stats=stats),
+            args.out,
+            encoder=encoder,
+            encoder_info=encoder_info,
+            force=args.force,
+            batch_size=args.batch_size,
+            on_sparse_progress=sparse_bar.update,
+            on_dense_progress=on_dense,
+        )
+    print(
+        f"indexed {summary.documents} documents into {args.out} in {summary.seconds:.1f} s; "
+        f"{summary.bytes_on_disk} bytes on disk; "
+        f"vectors: {'yes' if summary.has_vectors else 'no'}; "
+        f"duplicate ids replaced: {summary.duplicates}; bad lines skipped: {stats.bad_lines}"
+    )
+    return 0
+
+
+def _add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser("serve", help="serve an index over gRPC")
+    add_settings_arguments(p)
+    p.add_argument("--log-level", default="INFO", help="logging level")
+    p.set_defaults(func=_cmd_serve)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from hybridsearch.api.server import serve  # noqa: PLC0415
+    from hybridsearch.loader import load_engine  # noqa: PLC0415
+
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = settings_from(args)
+    except ValueError as exc:
+        raise HybridSearchError(str(exc)) from exc
+    return asyncio.run(serve(settings, load_engine))
+
+
+def _add_search_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser("search", help="query a running server")
+    p.add_argument("query", help="query text")
+    p.add_argument("--server", default="127.0.0.1:50051", help="HOST:PORT of the server")
+    p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--mode", choices=["hybrid", "dense", "sparse"], default="hybrid")
+    p.add_argument("--fusion", choices=["interpolation", "rrf"], help="fusion method")
+    p.add_argument("--alpha", type=float, help="weight of the dense side")
+    p.add_argument("--explain", action="store_true", help="show each arm's scores and ranks")
+    p.add_argument("--json", action="store_true", help="print the response as JSON")
+    p.add_argument("--timeout", type=float, default=30.0, help="deadline in seconds")
+    p.set_defaults(func=_cmd_search)
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from hybridsearch.search_client import run_search  # noqa: PLC0415
+
+    return run_search(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="hybridsearch", description="gRPC hybrid dense-sparse search server"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_index_parser(commands)
+    _add_serve_parser(commands)
+    _add_search_parser(commands)
+    from hybridsearch.encoders.commands import add_models_commands  # noqa: PLC0415
+
+    add_models_commands(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except HybridSearchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Server settings: one typed object, built once in `main` and passed down.
+
+Every field is a CLI flag (``--search-threads``) and an environment variable
+(``HYBRIDSEARCH_SEARCH_THREADS``); a flag beats the variable, which beats the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import enum
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hybridsearch.types import FusionMethod, FusionSettings, Normalization
+
+ENV_PREFIX = "HYBRIDSEARCH_"
+
+
+class Device(enum.Enum):
+    """Where the encoder runs: CUDA when usable (auto), or forced."""
+
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+def _setting(default: Any, help: str, parse: Callable[[str], Any] | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "parse": parse})
+
+
+def _optional_path(text: str) -> Path | None:
+    return Path(text) if text else None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """Everything `hybridsearch serve` can be told."""
+
+    index: Path = _setting(Path("var/indexes/sample"), "index directory to serve", Path)
+    model: Path | None = _setting(
+        None, "model directory of the index's encoder (needed for dense/hybrid)", _optional_path
+    )
+    host: str = _setting("127.0.0.1", "address to bind")
+    port: int = _setting(50051, "port to bind; 0 picks a free one", int)
+    device: Device = _setting(Device.AUTO, "encoder device: auto, cpu or cuda", Device)
+    search_threads: int = _setting(4, "threads running searches", int)
+    default_top_k: int = _setting(10, "hits returned when a request's top_k is 0", int)
+    max_top_k: int = _setting(1000, "largest top_k accepted", int)
+    max_query_chars: int = _setting(4096, "longest query accepted, in characters", int)
+    max_batch_queries: int = _setting(256, "most queries in one BatchSearch", int)
+    fusion_method: FusionMethod = _setting(
+        FusionMethod.INTERPOLATION, "default fusion: interpolation or rrf", FusionMethod
+    )
+    alpha: float = _setting(0.5, "default weight of the dense side in interpolation", float)
+    normalization: Normalization = _setting(
+        Normalization.MIN_MAX, "default normalisation: min_max, z_score or none", Normalization
+    )
+    rrf_k: int = _setting(60, "default RRF k", int)
+    sparse_depth: int = _setting(1000, "default BM25 candidates entering fusion", int)
+    dense_depth: int = _setting(1000, "default dense candidates entering fusion", int)
+    grace_period_s: float = _setting(
+        10.0, "seconds in-flight calls get to finish on SIGTERM", float
+    )
+    max_message_bytes: int = _setting(16 * 1024 * 1024, "largest gRPC message accepted", int)
+
+    @property
+    def fusion_defaults(self) -> FusionSettings:
+        """The server-wide fusion defaults a request's unset fields take."""
+        return FusionSettings(
+            method=self.fusion_method,
+            alpha=self.alpha,
+            normalization=self.normalization,
+            rrf_k=self.rrf_k,
+            sparse_depth=self.sparse_depth,
+            dense_depth=self.dense_depth,
+        )
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one flag per `ServerSettings` field (defaults resolved later, with the env)."""
+    for f in dataclasses.fields(ServerSettings):
+        default = f.default
+        shown = default.value if isinstance(default, enum.Enum) else default
+        parser.add_argument(
+            _flag(f.name),
+            dest=f.name,
+            default=None,
+            help=f"{f.metadata['help']} (env {ENV_PREFIX}{f.name.upper()}; default {shown})",
+        )
+
+
+def settings_from(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> ServerSettings:
+    """Build settings from parsed flags, then environment variables, then defaults."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(ServerSettings):
+        raw = getattr(args, f.name, None)
+        if raw is None:
+            raw = env.get(ENV_PREFIX + f.name.upper())
+        if raw is None:
+            continue
+        parse = f.metadata["parse"]
+        try:
+            values[f.name] = parse(raw) if parse is not None else raw
+        except ValueError as exc:
+            raise ValueError(f"{_flag(f.name)}: invalid value {raw!r} ({exc})") from exc
+    return ServerSettings(**values)

@@ -1,0 +1,276 @@
+"""`OnnxEncoder`: an `Encoder` over an onnxruntime session and a Hugging Face tokenizer."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+from tokenizers import Tokenizer
+from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]  # types-tqdm: dev extra
+
+from hybridsearch.encoders.config import EncoderConfig, ModelDirError, Pooling, load_config
+
+log = logging.getLogger(__name__)
+
+CPU_PROVIDER = "CPUExecutionProvider"
+CUDA_PROVIDER = "CUDAExecutionProvider"
+
+# The inputs a BERT-style encoder may declare; the session is fed only those it declares.
+_KNOWN_INPUTS = frozenset({"input_ids", "attention_mask", "token_type_ids"})
+
+
+class Device(enum.Enum):
+    """Where inference runs."""
+
+    AUTO = "auto"  # CUDA when onnxruntime offers it, else CPU
+    CPU = "cpu"
+    CUDA = "cuda"  # CUDA or an error: never a silent CPU fallback
+
+
+def parse_device(device: Device | str) -> Device:
+    """A `Device` from its name (``auto``, ``cpu``, ``cuda``); ValueError names the choices."""
+    if isinstance(device, Device):
+        return device
+    try:
+        return Device(device.lower())
+    except ValueError:
+        choices = ", ".join(d.value for d in Device)
+        raise ValueError(f"device must be one of {choices}, got {device!r}") from None
+
+
+def _providers_for(device: Device) -> list[str]:
+    available = ort.get_available_providers()
+    if device is Device.CPU:
+        return [CPU_PROVIDER]
+    if CUDA_PROVIDER in available:
+        return [CUDA_PROVIDER, CPU_PROVIDER]
+    if device is Device.CUDA:
+        raise ModelDirError(
+            "device 'cuda' requested but onnxruntime offers no CUDAExecutionProvider "
+            f"(available: {', '.join(available)}); install hybridsearch[gpu] "
+            "(onnxruntime-gpu) instead of onnxruntime, or use --device cpu"
+        )
+    return [CPU_PROVIDER]
+
+
+class OnnxEncoder:
+    """Encodes texts with an ONNX transformer: tokenise, run, pool, optionally L2-normalise.
+
+    Inference releases the GIL (onnxruntime), so one encoder may serve several threads.
+    """
+
+    def __init__(
+        self,
+        model_dir: Path,
+        config: EncoderConfig,
+        *,
+        device: Device | str = Device.AUTO,
+        intra_op_threads: int | None = None,
+        batch_size: int = 32,
+    ) -> None:
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self._config = config
+        self._batch_size = batch_size
+        model_dir = Path(model_dir)
+        self._tokenizer = _load_tokenizer(model_dir / config.tokenizer_file, config.max_length)
+        self._session = _create_session(
+            model_dir / config.onnx_file, parse_device(device), intra_op_threads
+        )
+        self._provider: str = self._session.get_providers()[0]
+        declared = [i.name for i in self._session.get_inputs()]
+        unknown = sorted(set(declared) - _KNOWN_INPUTS)
+        if unknown or "input_ids" not in declared:
+            raise ModelDirError(
+                f"{model_dir / config.onnx_file}: expected inputs among "
+                f"{sorted(_KNOWN_INPUTS)} including input_ids, the model declares {declared}"
+            )
+        self._input_names = declared
+        outputs = {o.name: o for o in self._session.get_outputs()}
+        if config.output_name not in outputs:
+            raise ModelDirError(
+                f"{model_dir / config.onnx_file}: no output {config.output_name!r} "
+                f"(outputs: {', '.join(outputs)}); fix output_name in encoder.json"
+            )
+        last_dim = outputs[config.output_name].shape[-1]
+        if isinstance(last_dim, int) and last_dim != config.dimension:
+            raise ModelDirError(
+                f"{model_dir / config.onnx_file}: output width {last_dim} differs from "
+                f"dimension {config.dimension} in encoder.json"
+            )
+
+    @property
+    def config(self) -> EncoderConfig:
+        """The model directory's configuration."""
+        return self._config
+
+    @property
+    def model_id(self) -> str:
+        """The model id recorded in ``encoder.json``."""
+        return self._config.model_id
+
+    @property
+    def dimension(self) -> int:
+        """Output dimension."""
+        return self._config.dimension
+
+    @property
+    def provider(self) -> str:
+        """The execution provider that actually serves (first of the session's providers)."""
+        return self._provider
+
+    def encode_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Encode queries (query prefix applied) into an ``(n, dimension)`` float32 array."""
+        prefixed = [self._config.query_prefix + t for t in texts]
+        return self._encode_sorted(prefixed, self._batch_size, progress=False)
+
+    def encode_documents(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int | None = None,
+        progress: bool = False,
+    ) -> NDArray[np.float32]:
+        """Encode documents (document prefix applied) into an ``(n, dimension)`` float32 array.
+
+        Texts are batched in order of length to limit padding; rows come back in input order.
+        ``progress`` shows a tqdm bar on stderr.
+        """
+        size = self._batch_size if batch_size is None else batch_size
+        if size <= 0:
+            raise ValueError(f"batch_size must be positive, got {size}")
+        prefixed = [self._config.document_prefix + t for t in texts]
+        return self._encode_sorted(prefixed, size, progress=progress)
+
+    def count_tokens(self, texts: Sequence[str]) -> int:
+        """Tokens the model sees for these documents (prefix, special tokens, truncation)."""
+        encodings = self._tokenizer.encode_batch([self._config.document_prefix + t for t in texts])
+        return sum(sum(e.attention_mask) for e in encodings)
+
+    def _encode_sorted(
+        self, texts: list[str], batch_size: int, *, progress: bool
+    ) -> NDArray[np.float32]:
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return out
+        # Character length is a cheap proxy for token length (as sentence-transformers does).
+        order = np.argsort(np.fromiter((len(t) for t in texts), np.int64, len(texts)))
+        bar = _progress_bar(len(texts)) if progress else None
+        try:
+            for start in range(0, len(texts), batch_size):
+                rows = order[start : start + batch_size]
+                out[rows] = self._encode_batch([texts[i] for i in rows])
+                if bar is not None:
+                    bar.update(len(rows))
+        finally:
+            if bar is not None:
+                bar.close()
+        return out
+
+    def _encode_batch(self, texts: list[str]) -> NDArray[np.float32]:
+        encodings = self._tokenizer.encode_batch(texts)
+        feeds = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        feeds = {name: feeds[name] for name in self._input_names}
+        (hidden,) = self._session.run([self._config.output_name], feeds)
+        hidden = np.asarray(hidden, dtype=np.float32)
+        if self._config.pooling is Pooling.CLS:
+            pooled = hidden[:, 0, :]
+        else:
+            mask = feeds.get("attention_mask")
+            if mask is None:
+                mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+            weights = mask.astype(np.float32)[:, :, None]
+            counts = np.maximum(weights.sum(axis=1), 1.0)
+            pooled = (hidden * weights).sum(axis=1) / counts
+        if self._config.normalize:
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            pooled = pooled / np.maximum(norms, 1e-12)
+        return pooled.astype(np.float32, copy=False)
+
+
+def _load_tokenizer(path: Path, max_length: int) -> Tokenizer:
+    if not path.is_file():
+        raise ModelDirError(f"{path}: tokenizer file not found")
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as exc:  # tokenizers raises a bare Exception on bad files
+        raise ModelDirError(f"{path}: cannot load tokenizer: {exc}") from None
+    # Shipped tokenizer.json files often preset fixed padding/truncation (e.g. 128): reset both,
+    # truncating at the configured length and padding only to the longest text of a batch.
+    preset = tokenizer.padding or {}
+    tokenizer.enable_truncation(max_length)
+    tokenizer.enable_padding(
+        pad_id=int(preset.get("pad_id", 0)),
+        pad_type_id=int(preset.get("pad_type_id", 0)),
+        pad_token=str(preset.get("pad_token", "[PAD]")),
+    )
+    return tokenizer
+
+
+def _create_session(
+    path: Path, device: Device, intra_op_threads: int | None
+) -> ort.InferenceSession:
+    if not path.is_file():
+        raise ModelDirError(f"{path}: ONNX file not found")
+    providers = _providers_for(device)
+    options = ort.SessionOptions()
+    if intra_op_threads is not None:
+        if intra_op_threads < 0:
+            raise ValueError(f"intra_op_threads must be >= 0, got {intra_op_threads}")
+        options.intra_op_num_threads = intra_op_threads
+    try:
+        session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    except Exception as exc:  # onnxruntime's pybind exceptions share no useful base
+        raise ModelDirError(f"{path}: onnxruntime cannot load the model: {exc}") from None
+    serving = session.get_providers()[0]
+    # onnxruntime-gpu falls back to CPU silently when CUDA is unusable (driver, libraries).
+    if device is Device.CUDA and serving != CUDA_PROVIDER:
+        raise ModelDirError(
+            f"device 'cuda' requested but onnxruntime serves with {serving} "
+            "(CUDA libraries or driver unusable; see onnxruntime's log)"
+        )
+    if device is Device.AUTO and CUDA_PROVIDER in providers and serving != CUDA_PROVIDER:
+        log.warning("CUDA is offered but unusable; encoding on %s", serving)
+    return session
+
+
+def _progress_bar(total: int) -> _Bar:
+    bar: _Bar = tqdm(total=total, unit="doc", desc="encoding", leave=False)
+    return bar
+
+
+class _Bar(Protocol):  # the part of tqdm used here
+    def update(self, n: int) -> object: ...
+    def close(self) -> None: ...
+
+
+def load_encoder(
+    model_dir: Path | str,
+    device: Device | str = Device.AUTO,
+    intra_op_threads: int | None = None,
+    batch_size: int = 32,
+) -> OnnxEncoder:
+    """Open a model directory (``encoder.json``, ONNX file, tokenizer) as an `OnnxEncoder`.
+
+    Raises `ModelDirError` for a missing or damaged directory and for ``device="cuda"`` that
+    cannot run on CUDA.
+    """
+    model_dir = Path(model_dir)
+    config = load_config(model_dir)
+    return OnnxEncoder(
+        model_dir,
+        config,
+        device=device,
+        intra_op_threads=intra_op_threads,
+        batch_size=batch_size,
+    )

@@ -1,0 +1,241 @@
+"""The search engine: one query in, both arms concurrently, fused ranked hits out.
+
+``HybridSearcher`` is synchronous and thread-safe for searches; the API layer runs it in a
+thread pool. In hybrid mode the dense arm (query encoding + inner product) runs on a worker
+thread while the sparse arm (tantivy BM25) runs on the calling thread; both release the GIL.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from hybridsearch.dense.base import DenseIndex
+from hybridsearch.dense.exact import ExactDenseIndex
+from hybridsearch.encoders.base import Encoder
+from hybridsearch.errors import FailedPreconditionError, IndexFormatError
+from hybridsearch.fusion.interpolate import fuse_interpolate
+from hybridsearch.fusion.rrf import fuse_rrf
+from hybridsearch.sparse.analysis import term_counts
+from hybridsearch.sparse.tantivy_index import StoredDoc
+from hybridsearch.storage.index_dir import OpenIndex
+from hybridsearch.types import (
+    ArmScore,
+    FusedDoc,
+    FusionMethod,
+    Hit,
+    HitExplanation,
+    Query,
+    RetrievalMode,
+    ScoredDoc,
+    SearchResult,
+    StageTimings,
+    StoredField,
+)
+
+
+def _elapsed_us(since: float) -> int:
+    return int((time.perf_counter() - since) * 1_000_000)
+
+
+@dataclass(frozen=True, slots=True)
+class DenseArmResult:
+    """Per-query dense lists of one batch, with the batch's stage times."""
+
+    lists: list[list[ScoredDoc]]
+    encode_us: int
+    dense_us: int
+
+
+class HybridSearcher:
+    """Runs queries against one open index (and the encoder its vectors were built with)."""
+
+    def __init__(
+        self,
+        index: OpenIndex,
+        encoder: Encoder | None,
+        *,
+        arm_pool: ThreadPoolExecutor | None = None,
+    ) -> None:
+        self._index = index
+        self._encoder = encoder
+        self._dense: DenseIndex | None = None
+        if index.vectors is not None and encoder is not None:
+            _check_encoder_matches(index, encoder)
+            self._dense = ExactDenseIndex(index.vectors)
+        self._pool = arm_pool or ThreadPoolExecutor(max_workers=4, thread_name_prefix="dense-arm")
+
+    @property
+    def index(self) -> OpenIndex:
+        """The open index."""
+        return self._index
+
+    @property
+    def encoder(self) -> Encoder | None:
+        """The query encoder, when the index has vectors and one is loaded."""
+        return self._encoder
+
+    @property
+    def supports_dense(self) -> bool:
+        """Whether dense and hybrid modes can be served."""
+        return self._dense is not None
+
+    def close(self) -> None:
+        """Stop the arm worker threads."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def search(self, query: Query) -> SearchResult:
+        """Run one query."""
+        return self.search_batch([query])[0]
+
+    def search_batch(self, queries: Sequence[Query]) -> list[SearchResult]:
+        """Run several queries; their dense encodings share one encoder run."""
+        started = time.perf_counter()
+        for query in queries:
+            self._check_mode(query.mode)
+        dense_queries = [q for q in queries if q.mode is not RetrievalMode.SPARSE]
+        dense_future: Future[DenseArmResult] | None = None
+        if dense_queries:
+            dense_future = self._pool.submit(self._dense_arm, dense_queries)
+        sparse_lists: list[list[ScoredDoc] | None] = []
+        sparse_times: list[int] = []
+        for query in queries:
+            arm_started = time.perf_counter()
+            if query.mode is RetrievalMode.DENSE:
+                sparse_lists.append(None)
+            else:
+                sparse_lists.append(self._sparse_arm(query))
+            sparse_times.append(_elapsed_us(arm_started))
+        dense_result = dense_future.result() if dense_future is not None else None
+        dense_iter = iter(dense_result.lists if dense_result else [])
+        results = []
+        for query, sparse_list, sparse_us in zip(queries, sparse_lists, sparse_times, strict=True):
+            dense_list = None if query.mode is RetrievalMode.SPARSE else next(dense_iter)
+            timings = StageTimings(sparse_us=sparse_us if sparse_list is not None else 0)
+            if dense_list is not None and dense_result is not None:
+                timings.encode_us = dense_result.encode_us
+                timings.dense_us = dense_result.dense_us
+            results.append(self._finish(query, sparse_list, dense_list, timings, started))
+        return results
+
+    def _check_mode(self, mode: RetrievalMode) -> None:
+        if mode is RetrievalMode.SPARSE or self._dense is not None:
+            return
+        if self._index.vectors is None:
+            raise FailedPreconditionError(
+                f"mode {mode.name} needs document vectors, but this index was built without "
+                "them (--no-dense); use mode SPARSE or rebuild the index with a model"
+            )
+        raise FailedPreconditionError(
+            f"mode {mode.name} needs the query encoder, but the server was started without "
+            "a model; restart it with --model or use mode SPARSE"
+        )
+
+    def _sparse_arm(self, query: Query) -> list[ScoredDoc]:
+        depth = query.top_k if query.mode is RetrievalMode.SPARSE else query.fusion.sparse_depth
+        weights = {term: float(n) for term, n in term_counts(query.text).items()}
+        return self._index.sparse.search(weights, depth)
+
+    def _dense_arm(self, queries: Sequence[Query]) -> DenseArmResult:
+        assert self._encoder is not None and self._dense is not None
+        encode_started = time.perf_counter()
+        vectors = self._encoder.encode_queries([q.text for q in queries])
+        encode_us = _elapsed_us(encode_started)
+        dense_started = time.perf_counter()
+        depth = max(
+            q.top_k if q.mode is RetrievalMode.DENSE else q.fusion.dense_depth for q in queries
+        )
+        lists = self._dense.search(vectors, depth)
+        trimmed = [
+            hits[: q.top_k if q.mode is RetrievalMode.DENSE else q.fusion.dense_depth]
+            for q, hits in zip(queries, lists, strict=True)
+        ]
+        return DenseArmResult(trimmed, encode_us, _elapsed_us(dense_started))
+
+    def _finish(
+        self,
+        query: Query,
+        sparse: list[ScoredDoc] | None,
+        dense: list[ScoredDoc] | None,
+        timings: StageTimings,
+        started: float,
+    ) -> SearchResult:
+        fusion_started = time.perf_counter()
+        fused = self._rank(query, sparse, dense)[: query.top_k]
+        timings.fusion_us = _elapsed_us(fusion_started) if query.mode is RetrievalMode.HYBRID else 0
+        fetch_started = time.perf_counter()
+        stored = self._index.sparse.fetch(d.ordinal for d in fused) if query.return_fields else {}
+        hits = [
+            self._hit(query, rank, doc, stored.get(doc.ordinal))
+            for rank, doc in enumerate(fused, 1)
+        ]
+        timings.fetch_us = _elapsed_us(fetch_started)
+        timings.total_us = _elapsed_us(started)
+        return SearchResult(hits=hits, timings=timings, applied=query)
+
+    def _rank(
+        self, query: Query, sparse: list[ScoredDoc] | None, dense: list[ScoredDoc] | None
+    ) -> list[FusedDoc]:
+        doc_id = self._index.ids.__getitem__
+        if query.mode is RetrievalMode.HYBRID:
+            assert sparse is not None and dense is not None
+            settings = query.fusion
+            if settings.method is FusionMethod.RRF:
+                fused: list[FusedDoc] = fuse_rrf(
+                    sparse,
+                    dense,
+                    k=settings.rrf_k,
+                    sparse_weight=settings.rrf_sparse_weight,
+                    dense_weight=settings.rrf_dense_weight,
+                    doc_id=doc_id,
+                )
+                return fused
+            fused = fuse_interpolate(
+                sparse,
+                dense,
+                alpha=settings.alpha,
+                normalization=settings.normalization,
+                doc_id=doc_id,
+            )
+            return fused
+        single = sparse if sparse is not None else dense
+        assert single is not None
+        ranked = sorted(single, key=lambda d: (-d.score, doc_id(d.ordinal)))
+        fused = []
+        for rank, doc in enumerate(ranked, 1):
+            arm = ArmScore(raw_score=doc.score, rank=rank, normalized_score=doc.score)
+            is_sparse = sparse is not None
+            fused.append(
+                FusedDoc(
+                    ordinal=doc.ordinal,
+                    score=doc.score,
+                    sparse=arm if is_sparse else None,
+                    dense=None if is_sparse else arm,
+                )
+            )
+        return fused
+
+    def _hit(self, query: Query, rank: int, doc: FusedDoc, stored: StoredDoc | None) -> Hit:
+        fields = query.return_fields
+        return Hit(
+            id=self._index.ids[doc.ordinal],
+            score=doc.score,
+            rank=rank,
+            title=stored.title if stored and StoredField.TITLE in fields else None,
+            text=stored.text if stored and StoredField.TEXT in fields else None,
+            metadata=stored.metadata if stored and StoredField.METADATA in fields else None,
+            explanation=HitExplanation(doc.sparse, doc.dense, doc.score) if query.explain else None,
+        )
+
+
+def _check_encoder_matches(index: OpenIndex, encoder: Encoder) -> None:
+    info = index.manifest.encoder
+    assert info is not None
+    if info.model_id != encoder.model_id or info.dimension != encoder.dimension:
+        raise IndexFormatError(
+            f"{index.path} was built with encoder {info.model_id} ({info.dimension} dims), but "
+            f"the server loaded {encoder.model_id} ({encoder.dimension} dims); serve it with "
+            "the model it was built with"
+        )

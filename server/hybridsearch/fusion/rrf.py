@@ -1,0 +1,63 @@
+"""Reciprocal rank fusion."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+from hybridsearch.errors import InvalidArgumentError
+from hybridsearch.fusion._lists import check_arm, sort_fused, union_ordinals
+from hybridsearch.types import ArmScore, FusedDoc, ScoredDoc
+
+
+def _check_weight(field: str, weight: float) -> None:
+    if not (math.isfinite(weight) and weight >= 0.0):
+        raise InvalidArgumentError.single(field, f"must be a finite number >= 0, got {weight!r}")
+
+
+def fuse_rrf(
+    sparse: Sequence[ScoredDoc],
+    dense: Sequence[ScoredDoc],
+    *,
+    k: int = 60,
+    sparse_weight: float = 1.0,
+    dense_weight: float = 1.0,
+    doc_id: Callable[[int], str],
+) -> list[FusedDoc]:
+    """Fuse two ranked lists by (weighted) reciprocal rank fusion.
+
+    ``score(d) = sum over lists L retrieving d of  w_L / (k + rank_L(d))`` with 1-based
+    ranks: Cormack, Clarke & Büttcher, "Reciprocal Rank Fusion outperforms Condorcet and
+    individual Rank Learning Methods", SIGIR 2009, who fix ``k = 60`` and unit weights.
+    Scores are ignored; ranks are positions in the lists as given. Each fused document's
+    :class:`ArmScore` carries that side's raw score, rank and, as ``normalized_score``, its
+    contribution ``w / (k + rank)``. Sorted by fused score descending, ties by
+    ``doc_id(ordinal)`` ascending.
+
+    Raises:
+        InvalidArgumentError: ``fusion.rrf_k`` < 1, or a weight (``fusion.rrf_sparse_weight``,
+            ``fusion.rrf_dense_weight``) negative or not finite.
+        ValueError: a list repeats an ordinal or holds a non-finite score.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise InvalidArgumentError.single("fusion.rrf_k", f"must be an integer >= 1, got {k!r}")
+    _check_weight("fusion.rrf_sparse_weight", sparse_weight)
+    _check_weight("fusion.rrf_dense_weight", dense_weight)
+    check_arm("sparse", sparse)
+    check_arm("dense", dense)
+
+    sparse_arm = {
+        hit.ordinal: ArmScore(hit.score, rank, sparse_weight / (k + rank))
+        for rank, hit in enumerate(sparse, start=1)
+    }
+    dense_arm = {
+        hit.ordinal: ArmScore(hit.score, rank, dense_weight / (k + rank))
+        for rank, hit in enumerate(dense, start=1)
+    }
+    fused: list[FusedDoc] = []
+    for ordinal in union_ordinals(sparse, dense):
+        s = sparse_arm.get(ordinal)
+        d = dense_arm.get(ordinal)
+        score = (s.normalized_score if s else 0.0) + (d.normalized_score if d else 0.0)
+        fused.append(FusedDoc(ordinal=ordinal, score=score, sparse=s, dense=d))
+    return sort_fused(fused, doc_id)

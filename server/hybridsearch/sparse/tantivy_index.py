@@ -1,0 +1,160 @@
+"""The tantivy side of an index: schema, bulk/live writer, and BM25 reader.
+
+Schema: ``id`` (raw, stored; for lookup and delete), ``ordinal`` (u64, indexed, fast, stored:
+the row of the document's vector in the dense matrix), ``body`` (title + text, ``en_stem``,
+freqs only: BM25 needs no positions) and ``stored`` (a JSON blob of title, text, metadata).
+BM25 is tantivy's: k1 = 1.2, b = 0.75.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tantivy
+
+from hybridsearch.errors import IndexFormatError
+from hybridsearch.sparse.analysis import INDEX_TOKENIZER
+from hybridsearch.sparse.query_builder import BODY_FIELD, build_bm25_query
+from hybridsearch.types import Document, ScoredDoc
+
+ID_FIELD = "id"
+ORDINAL_FIELD = "ordinal"
+STORED_FIELD = "stored"
+WRITER_HEAP_BYTES = 128 * 1024 * 1024
+
+
+def build_schema() -> tantivy.Schema:
+    """The schema every hybridsearch tantivy index uses."""
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field(ID_FIELD, stored=True, tokenizer_name="raw", index_option="basic")
+    builder.add_unsigned_field(ORDINAL_FIELD, stored=True, indexed=True, fast=True)
+    builder.add_text_field(
+        BODY_FIELD, stored=False, tokenizer_name=INDEX_TOKENIZER, index_option="freq"
+    )
+    builder.add_bytes_field(STORED_FIELD, stored=True)
+    return builder.build()
+
+
+def indexed_body(doc: Document) -> str:
+    """The text the BM25 arm indexes: title and text as one field."""
+    return f"{doc.title}\n{doc.text}" if doc.title else doc.text
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDoc:
+    """A document's stored fields, as read back from the index."""
+
+    id: str
+    ordinal: int
+    title: str
+    text: str
+    metadata: Mapping[str, Any]
+
+
+def _encode_stored(doc: Document) -> bytes:
+    blob = {"title": doc.title, "text": doc.text, "metadata": dict(doc.metadata)}
+    return json.dumps(blob, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class SparseWriter:
+    """The one writer of a tantivy directory (tantivy allows one per directory)."""
+
+    def __init__(self, path: Path, *, create: bool, threads: int = 0) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self._schema = build_schema()
+        self._index = tantivy.Index(self._schema, path=str(path), reuse=not create)
+        self._writer = self._index.writer(WRITER_HEAP_BYTES, threads)
+
+    def add(self, ordinal: int, doc: Document) -> None:
+        """Queue one document (visible after `commit`)."""
+        tdoc = tantivy.Document()
+        tdoc.add_text(ID_FIELD, doc.id)
+        tdoc.add_unsigned(ORDINAL_FIELD, ordinal)
+        tdoc.add_text(BODY_FIELD, indexed_body(doc))
+        tdoc.add_bytes(STORED_FIELD, _encode_stored(doc))
+        self._writer.add_document(tdoc)
+
+    def delete_id(self, doc_id: str) -> None:
+        """Queue the deletion of every document with this external id."""
+        self._writer.delete_documents_by_term(ID_FIELD, doc_id)
+
+    def commit(self) -> None:
+        """Make queued changes durable and visible to newly opened readers."""
+        self._writer.commit()
+
+    def close(self) -> None:
+        """Wait for background merges and release the directory lock."""
+        self._writer.wait_merging_threads()
+
+
+class SparseReader:
+    """BM25 search and stored-field access over one tantivy directory."""
+
+    def __init__(self, path: Path) -> None:
+        if not (path / "meta.json").is_file():
+            raise IndexFormatError(f"no tantivy index in {path}")
+        try:
+            self._index = tantivy.Index.open(str(path))
+        except (OSError, ValueError) as exc:
+            raise IndexFormatError(f"cannot open the tantivy index in {path}: {exc}") from exc
+        self._schema = self._index.schema
+        self._searcher = self._index.searcher()
+
+    def reload(self) -> None:
+        """Pick up the latest commit (a searcher shows the data as of when it was taken)."""
+        self._index.reload()
+        self._searcher = self._index.searcher()
+
+    @property
+    def num_docs(self) -> int:
+        """Live documents in the current searcher."""
+        n: int = self._searcher.num_docs
+        return n
+
+    def search(self, term_weights: Mapping[str, float], depth: int) -> list[ScoredDoc]:
+        """The ``depth`` best documents by BM25 for weighted analysed terms."""
+        if not term_weights or depth <= 0:
+            return []
+        query = build_bm25_query(self._schema, term_weights)
+        searcher = self._searcher
+        hits = searcher.search(query, limit=depth, count=False).hits
+        if not hits:
+            return []
+        ordinals = searcher.fast_field_values(ORDINAL_FIELD, [addr for _, addr in hits])
+        return [
+            ScoredDoc(ordinal=int(ordinal), score=float(score))
+            for (score, _), ordinal in zip(hits, ordinals, strict=True)
+            if ordinal is not None
+        ]
+
+    def fetch(self, ordinals: Iterable[int]) -> dict[int, StoredDoc]:
+        """Stored fields of the given ordinals (absent ordinals are left out)."""
+        searcher = self._searcher
+        found: dict[int, StoredDoc] = {}
+        for ordinal in ordinals:
+            query = tantivy.Query.term_query(self._schema, ORDINAL_FIELD, ordinal)
+            hits = searcher.search(query, limit=1, count=False).hits
+            if hits:
+                found[ordinal] = _stored_doc(searcher.doc(hits[0][1]))
+        return found
+
+    def fetch_by_id(self, doc_id: str) -> StoredDoc | None:
+        """Stored fields of the live document with this external id, if any."""
+        query = tantivy.Query.term_query(self._schema, ID_FIELD, doc_id)
+        hits = self._searcher.search(query, limit=1, count=False).hits
+        return _stored_doc(self._searcher.doc(hits[0][1])) if hits else None
+
+
+def _stored_doc(tdoc: Any) -> StoredDoc:
+    blob = json.loads(bytes(tdoc.get_first(STORED_FIELD)).decode("utf-8"))
+    return StoredDoc(
+        id=str(tdoc.get_first(ID_FIELD)),
+        ordinal=int(tdoc.get_first(ORDINAL_FIELD)),
+        title=str(blob.get("title", "")),
+        text=str(blob.get("text", "")),
+        metadata=blob.get("metadata") or {},
+    )

@@ -1,0 +1,149 @@
+"""Bulk index builds: corpus → tantivy + dense matrix + id map + manifest, all or nothing.
+
+The build writes into a temporary directory beside the target and renames it into place only
+when every part is complete, so a failed or interrupted build leaves no half-written index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hybridsearch.encoders.base import Encoder
+from hybridsearch.errors import HybridSearchError
+from hybridsearch.sparse.tantivy_index import SparseWriter
+from hybridsearch.storage.files import dir_size_bytes, fsync_dir
+from hybridsearch.storage.manifest import (
+    IDS_FILE,
+    SPARSE_DIR,
+    VECTORS_FILE,
+    EncoderInfo,
+    Manifest,
+)
+from hybridsearch.types import Document
+
+ProgressFn = Callable[[int], object]
+
+
+class BuildError(HybridSearchError):
+    """The index could not be built; nothing was left at the target."""
+
+
+@dataclass(frozen=True, slots=True)
+class BuildSummary:
+    """What a build did."""
+
+    documents: int
+    duplicates: int
+    seconds: float
+    bytes_on_disk: int
+    has_vectors: bool
+
+
+def dedupe_last_wins(docs: Iterable[Document]) -> tuple[list[Document], int]:
+    """Documents with unique ids (a later duplicate replaces an earlier one) and the count."""
+    by_id: dict[str, Document] = {}
+    duplicates = 0
+    for doc in docs:
+        if doc.id in by_id:
+            duplicates += 1
+        by_id[doc.id] = doc
+    return list(by_id.values()), duplicates
+
+
+def dense_text(doc: Document) -> str:
+    """The text the dense arm encodes for a document (the encoder adds its prefix)."""
+    return f"{doc.title} {doc.text}".strip()
+
+
+def encode_corpus(
+    encoder: Encoder,
+    docs: Sequence[Document],
+    *,
+    batch_size: int,
+    on_progress: ProgressFn | None = None,
+) -> NDArray[np.float32]:
+    """Encode documents into a ``(len(docs), dim)`` float32 matrix, in document order."""
+    matrix = np.zeros((len(docs), encoder.dimension), dtype=np.float32)
+    chunk = max(batch_size * 8, batch_size)
+    for start in range(0, len(docs), chunk):
+        part = docs[start : start + chunk]
+        matrix[start : start + len(part)] = encoder.encode_documents([dense_text(d) for d in part])
+        if on_progress is not None:
+            on_progress(len(part))
+    return matrix
+
+
+def build_index(
+    docs: Iterable[Document],
+    out: Path,
+    *,
+    encoder: Encoder | None,
+    encoder_info: EncoderInfo | None = None,
+    force: bool = False,
+    batch_size: int = 32,
+    on_sparse_progress: ProgressFn | None = None,
+    on_dense_progress: ProgressFn | None = None,
+) -> BuildSummary:
+    """Build an index at ``out`` from ``docs``; ordinals follow first-seen order of ids."""
+    started = time.perf_counter()
+    if out.exists() and not force:
+        raise BuildError(f"{out} already exists (use --force to replace it)")
+    if (encoder is None) != (encoder_info is None):
+        raise BuildError("an encoder needs its EncoderInfo for the manifest")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.building-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        unique, duplicates = dedupe_last_wins(docs)
+        writer = SparseWriter(tmp / SPARSE_DIR, create=True)
+        for ordinal, doc in enumerate(unique):
+            writer.add(ordinal, doc)
+            if on_sparse_progress is not None:
+                on_sparse_progress(1)
+        writer.commit()
+        writer.close()
+        if encoder is not None:
+            matrix = encode_corpus(
+                encoder, unique, batch_size=batch_size, on_progress=on_dense_progress
+            )
+            np.save(tmp / VECTORS_FILE, matrix, allow_pickle=False)
+        (tmp / IDS_FILE).write_text(
+            json.dumps([d.id for d in unique], ensure_ascii=False), encoding="utf-8"
+        )
+        Manifest(
+            document_count=len(unique),
+            ordinal_count=len(unique),
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            encoder=encoder_info,
+        ).save(tmp)
+        _swap_into_place(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return BuildSummary(
+        documents=len(unique),
+        duplicates=duplicates,
+        seconds=time.perf_counter() - started,
+        bytes_on_disk=dir_size_bytes(out),
+        has_vectors=encoder is not None,
+    )
+
+
+def _swap_into_place(tmp: Path, out: Path) -> None:
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    if out.exists():
+        os.replace(out, old)
+    os.replace(tmp, out)
+    fsync_dir(out.parent)
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,128 @@
+"""Corpus readers: BEIR ``corpus.jsonl`` and Pyserini JsonCollection, plain or gzip.
+
+The format is detected per line: a BEIR line has ``_id`` (+ ``title``, ``text``, optional
+``metadata`` object); a Pyserini line has ``id`` and ``contents``. A Pyserini collection may
+also be a directory of ``*.jsonl``/``*.json``/``*.jsonl.gz`` files, read in name order.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from hybridsearch.errors import HybridSearchError
+from hybridsearch.types import Document
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+class CorpusError(HybridSearchError):
+    """A corpus file cannot be read; the message names the file and line."""
+
+
+@dataclass(slots=True)
+class ReadStats:
+    """What a corpus read saw."""
+
+    lines: int = 0
+    documents: int = 0
+    bad_lines: int = 0
+    bad_line_numbers: list[int] = field(default_factory=list)
+
+
+def open_text(path: Path) -> IO[str]:
+    """Open a UTF-8 text file, transparently gunzipping it when it starts with gzip magic."""
+    raw = path.open("rb")
+    if raw.peek(2)[:2] == GZIP_MAGIC:
+        return io.TextIOWrapper(gzip.GzipFile(fileobj=raw), encoding="utf-8")
+    return io.TextIOWrapper(raw, encoding="utf-8")
+
+
+def corpus_files(path: Path) -> list[Path]:
+    """The files of a corpus path (a file, or a directory of JSON-lines files)."""
+    if path.is_dir():
+        files = sorted(
+            p
+            for p in path.iterdir()
+            if p.is_file() and p.name.endswith((".jsonl", ".json", ".jsonl.gz", ".json.gz"))
+        )
+        if not files:
+            raise CorpusError(f"{path}: no .jsonl/.json(.gz) files in this directory")
+        return files
+    if not path.is_file():
+        raise CorpusError(f"{path}: no such file or directory")
+    return [path]
+
+
+def parse_document(obj: Any) -> Document:
+    """One corpus record as a Document; raises ValueError saying what is wrong."""
+    if not isinstance(obj, dict):
+        raise ValueError("a line must be a JSON object")
+    if "_id" in obj:
+        doc_id, title, text = obj["_id"], obj.get("title", ""), obj.get("text", "")
+    elif "id" in obj and "contents" in obj:
+        doc_id, title, text = obj["id"], "", obj["contents"]
+    else:
+        raise ValueError('expected BEIR fields "_id"/"title"/"text" or Pyserini "id"/"contents"')
+    if isinstance(doc_id, int) and not isinstance(doc_id, bool):
+        doc_id = str(doc_id)
+    if not isinstance(doc_id, str) or not doc_id.strip():
+        raise ValueError("the document id must be a non-empty string")
+    for name, value in (("title", title), ("text", text)):
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise ValueError(f'"{name}" must be a string')
+    metadata = obj.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise ValueError('"metadata" must be a JSON object')
+    return Document(id=doc_id, title=title or "", text=text or "", metadata=metadata)
+
+
+def read_corpus(
+    path: Path, *, skip_bad_lines: bool = False, stats: ReadStats | None = None
+) -> Iterator[Document]:
+    """Yield the documents of a corpus in file order.
+
+    A malformed line raises `CorpusError` naming file and line number, unless
+    ``skip_bad_lines``: then it is counted in ``stats`` and skipped. Blank lines are ignored.
+    """
+    stats = stats if stats is not None else ReadStats()
+    for file in corpus_files(path):
+        with open_text(file) as handle:
+            line_no = 0
+            while True:
+                try:
+                    line = handle.readline()
+                except (UnicodeDecodeError, EOFError, OSError) as exc:
+                    raise CorpusError(f"{file}:{line_no + 1}: unreadable ({exc})") from exc
+                if not line:
+                    break
+                line_no += 1
+                stats.lines += 1
+                if not line.strip():
+                    continue
+                try:
+                    doc = parse_document(json.loads(line))
+                except ValueError as exc:  # JSONDecodeError is a ValueError
+                    if not skip_bad_lines:
+                        raise CorpusError(f"{file}:{line_no}: malformed line: {exc}") from exc
+                    stats.bad_lines += 1
+                    stats.bad_line_numbers.append(line_no)
+                    continue
+                stats.documents += 1
+                yield doc
+
+
+def count_lines(path: Path) -> int:
+    """Number of lines in a corpus (for progress bars)."""
+    total = 0
+    for file in corpus_files(path):
+        with open_text(file) as handle:
+            total += sum(1 for _ in handle)
+    return total

@@ -1,0 +1,92 @@
+"""The index manifest: format version, analyser, document counts, the encoder of its vectors."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from hybridsearch.errors import IndexFormatError
+from hybridsearch.storage.files import write_json_atomic
+
+FORMAT_NAME = "hybridsearch-index"
+FORMAT_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+SPARSE_DIR = "sparse"
+VECTORS_FILE = "vectors.npy"
+IDS_FILE = "ids.json"
+
+
+@dataclass(frozen=True, slots=True)
+class EncoderInfo:
+    """The encoder whose document vectors an index holds; queries must use the same one."""
+
+    model_id: str
+    dimension: int
+    pooling: str
+    normalize: bool
+    max_length: int
+    query_prefix: str = ""
+    document_prefix: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """What `manifest.json` records about an index directory."""
+
+    document_count: int
+    ordinal_count: int
+    created_at: str
+    analyzer: str = "en_stem"
+    encoder: EncoderInfo | None = None
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def has_vectors(self) -> bool:
+        """Whether the index holds a dense matrix."""
+        return self.encoder is not None
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest as a JSON object."""
+        obj = asdict(self)
+        obj["format"] = FORMAT_NAME
+        return obj
+
+    def save(self, index_dir: Path) -> None:
+        """Atomically (re)write the manifest: the last step of every commit."""
+        write_json_atomic(index_dir / MANIFEST_FILE, self.to_json())
+
+
+def load_manifest(index_dir: Path) -> Manifest:
+    """Read and validate `manifest.json`; raise `IndexFormatError` saying what is wrong."""
+    path = index_dir / MANIFEST_FILE
+    if not index_dir.is_dir():
+        raise IndexFormatError(
+            f"{index_dir}: not a directory (build one with `hybridsearch index`)"
+        )
+    if not path.is_file():
+        raise IndexFormatError(f"{index_dir}: no {MANIFEST_FILE}; not a hybridsearch index")
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexFormatError(f"{path}: unreadable manifest ({exc})") from exc
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT_NAME:
+        raise IndexFormatError(f"{path}: not a hybridsearch index manifest")
+    version = obj.get("format_version")
+    if version != FORMAT_VERSION:
+        raise IndexFormatError(
+            f"{index_dir}: index format version {version}, but this hybridsearch reads version "
+            f"{FORMAT_VERSION}; rebuild the index with `hybridsearch index`"
+        )
+    try:
+        encoder_obj = obj.get("encoder")
+        return Manifest(
+            document_count=int(obj["document_count"]),
+            ordinal_count=int(obj["ordinal_count"]),
+            created_at=str(obj["created_at"]),
+            analyzer=str(obj.get("analyzer", "en_stem")),
+            encoder=EncoderInfo(**encoder_obj) if encoder_obj else None,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise IndexFormatError(f"{path}: invalid manifest ({exc})") from exc
