@@ -12,6 +12,9 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
+from numpy.typing import NDArray
+
 from hybridsearch.dense.base import DenseIndex
 from hybridsearch.dense.exact import ExactDenseIndex
 from hybridsearch.encoders.base import Encoder
@@ -41,6 +44,19 @@ def _elapsed_us(since: float) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class IndexSnapshot:
+    """One consistent view of the index: a search reads every part from the same snapshot.
+
+    ``live[i]`` False hides ordinal ``i`` from the dense arm (a replaced or deleted document);
+    None means every row is live.
+    """
+
+    index: OpenIndex
+    dense: DenseIndex | None
+    live: NDArray[np.bool_] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DenseArmResult:
     """Per-query dense lists of one batch, with the batch's stage times."""
 
@@ -59,18 +75,28 @@ class HybridSearcher:
         *,
         arm_pool: ThreadPoolExecutor | None = None,
     ) -> None:
-        self._index = index
         self._encoder = encoder
-        self._dense: DenseIndex | None = None
-        if index.vectors is not None and encoder is not None:
-            _check_encoder_matches(index, encoder)
-            self._dense = ExactDenseIndex(index.vectors)
+        self._snapshot = self.make_snapshot(index)
         self._pool = arm_pool or ThreadPoolExecutor(max_workers=4, thread_name_prefix="dense-arm")
+
+    def make_snapshot(
+        self, index: OpenIndex, live: NDArray[np.bool_] | None = None
+    ) -> IndexSnapshot:
+        """A snapshot of ``index`` with the dense index this searcher uses over its vectors."""
+        dense: DenseIndex | None = None
+        if index.vectors is not None and self._encoder is not None:
+            _check_encoder_matches(index, self._encoder)
+            dense = ExactDenseIndex(index.vectors)
+        return IndexSnapshot(index=index, dense=dense, live=live)
+
+    def publish(self, snapshot: IndexSnapshot) -> None:
+        """Make ``snapshot`` the one new searches read (searches in flight keep theirs)."""
+        self._snapshot = snapshot
 
     @property
     def index(self) -> OpenIndex:
-        """The open index."""
-        return self._index
+        """The open index of the current snapshot."""
+        return self._snapshot.index
 
     @property
     def encoder(self) -> Encoder | None:
@@ -80,7 +106,7 @@ class HybridSearcher:
     @property
     def supports_dense(self) -> bool:
         """Whether dense and hybrid modes can be served."""
-        return self._dense is not None
+        return self._snapshot.dense is not None
 
     def close(self) -> None:
         """Stop the arm worker threads."""
@@ -93,12 +119,13 @@ class HybridSearcher:
     def search_batch(self, queries: Sequence[Query]) -> list[SearchResult]:
         """Run several queries; their dense encodings share one encoder run."""
         started = time.perf_counter()
+        snap = self._snapshot
         for query in queries:
-            self._check_mode(query.mode)
+            self._check_mode(snap, query.mode)
         dense_queries = [q for q in queries if q.mode is not RetrievalMode.SPARSE]
         dense_future: Future[DenseArmResult] | None = None
         if dense_queries:
-            dense_future = self._pool.submit(self._dense_arm, dense_queries)
+            dense_future = self._pool.submit(self._dense_arm, snap, dense_queries)
         sparse_lists: list[list[ScoredDoc] | None] = []
         sparse_times: list[int] = []
         for query in queries:
@@ -106,7 +133,7 @@ class HybridSearcher:
             if query.mode is RetrievalMode.DENSE:
                 sparse_lists.append(None)
             else:
-                sparse_lists.append(self._sparse_arm(query))
+                sparse_lists.append(self._sparse_arm(snap, query))
             sparse_times.append(_elapsed_us(arm_started))
         dense_result = dense_future.result() if dense_future is not None else None
         dense_iter = iter(dense_result.lists if dense_result else [])
@@ -117,13 +144,15 @@ class HybridSearcher:
             if dense_list is not None and dense_result is not None:
                 timings.encode_us = dense_result.encode_us
                 timings.dense_us = dense_result.dense_us
-            results.append(self._finish(query, sparse_list, dense_list, timings, started))
+            results.append(
+                self._finish(snap, query, sparse_list, dense_list, timings=timings, started=started)
+            )
         return results
 
-    def _check_mode(self, mode: RetrievalMode) -> None:
-        if mode is RetrievalMode.SPARSE or self._dense is not None:
+    def _check_mode(self, snap: IndexSnapshot, mode: RetrievalMode) -> None:
+        if mode is RetrievalMode.SPARSE or snap.dense is not None:
             return
-        if self._index.vectors is None:
+        if snap.index.vectors is None:
             raise FailedPreconditionError(
                 f"mode {mode.name} needs document vectors, but this index was built without "
                 "them (--no-dense); use mode SPARSE or rebuild the index with a model"
@@ -133,13 +162,13 @@ class HybridSearcher:
             "a model; restart it with --model or use mode SPARSE"
         )
 
-    def _sparse_arm(self, query: Query) -> list[ScoredDoc]:
+    def _sparse_arm(self, snap: IndexSnapshot, query: Query) -> list[ScoredDoc]:
         depth = query.top_k if query.mode is RetrievalMode.SPARSE else query.fusion.sparse_depth
         weights = {term: float(n) for term, n in term_counts(query.text).items()}
-        return self._index.sparse.search(weights, depth)
+        return snap.index.sparse.search(weights, depth)
 
-    def _dense_arm(self, queries: Sequence[Query]) -> DenseArmResult:
-        assert self._encoder is not None and self._dense is not None
+    def _dense_arm(self, snap: IndexSnapshot, queries: Sequence[Query]) -> DenseArmResult:
+        assert self._encoder is not None and snap.dense is not None
         encode_started = time.perf_counter()
         vectors = self._encoder.encode_queries([q.text for q in queries])
         encode_us = _elapsed_us(encode_started)
@@ -147,7 +176,7 @@ class HybridSearcher:
         depth = max(
             q.top_k if q.mode is RetrievalMode.DENSE else q.fusion.dense_depth for q in queries
         )
-        lists = self._dense.search(vectors, depth)
+        lists = snap.dense.search(vectors, depth, snap.live)
         trimmed = [
             hits[: q.top_k if q.mode is RetrievalMode.DENSE else q.fusion.dense_depth]
             for q, hits in zip(queries, lists, strict=True)
@@ -156,19 +185,21 @@ class HybridSearcher:
 
     def _finish(
         self,
+        snap: IndexSnapshot,
         query: Query,
         sparse: list[ScoredDoc] | None,
         dense: list[ScoredDoc] | None,
+        *,
         timings: StageTimings,
         started: float,
     ) -> SearchResult:
         fusion_started = time.perf_counter()
-        fused = self._rank(query, sparse, dense)[: query.top_k]
+        fused = self._rank(snap, query, sparse, dense)[: query.top_k]
         timings.fusion_us = _elapsed_us(fusion_started) if query.mode is RetrievalMode.HYBRID else 0
         fetch_started = time.perf_counter()
-        stored = self._index.sparse.fetch(d.ordinal for d in fused) if query.return_fields else {}
+        stored = snap.index.sparse.fetch(d.ordinal for d in fused) if query.return_fields else {}
         hits = [
-            self._hit(query, rank, doc, stored.get(doc.ordinal))
+            self._hit(snap, query, rank, doc, stored.get(doc.ordinal))
             for rank, doc in enumerate(fused, 1)
         ]
         timings.fetch_us = _elapsed_us(fetch_started)
@@ -176,9 +207,13 @@ class HybridSearcher:
         return SearchResult(hits=hits, timings=timings, applied=query)
 
     def _rank(
-        self, query: Query, sparse: list[ScoredDoc] | None, dense: list[ScoredDoc] | None
+        self,
+        snap: IndexSnapshot,
+        query: Query,
+        sparse: list[ScoredDoc] | None,
+        dense: list[ScoredDoc] | None,
     ) -> list[FusedDoc]:
-        doc_id = self._index.ids.__getitem__
+        doc_id = snap.index.ids.__getitem__
         if query.mode is RetrievalMode.HYBRID:
             assert sparse is not None and dense is not None
             settings = query.fusion
@@ -217,10 +252,12 @@ class HybridSearcher:
             )
         return fused
 
-    def _hit(self, query: Query, rank: int, doc: FusedDoc, stored: StoredDoc | None) -> Hit:
+    def _hit(
+        self, snap: IndexSnapshot, query: Query, rank: int, doc: FusedDoc, stored: StoredDoc | None
+    ) -> Hit:
         fields = query.return_fields
         return Hit(
-            id=self._index.ids[doc.ordinal],
+            id=snap.index.ids[doc.ordinal],
             score=doc.score,
             rank=rank,
             title=stored.title if stored and StoredField.TITLE in fields else None,

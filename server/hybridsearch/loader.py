@@ -10,6 +10,7 @@ from hybridsearch.encoders.base import Encoder
 from hybridsearch.engine import HybridSearcher
 from hybridsearch.errors import IndexFormatError
 from hybridsearch.storage.index_dir import open_index
+from hybridsearch.storage.manifest import EncoderInfo
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +21,22 @@ def load_query_encoder(model_dir: Path, device: Device) -> Encoder:
 
     encoder: Encoder = load_encoder(model_dir, device=device.value)
     return encoder
+
+
+def encoder_info_of(model_dir: Path) -> EncoderInfo:
+    """What an index manifest records about the encoder of a model directory."""
+    from hybridsearch.encoders.config import load_config  # noqa: PLC0415
+
+    config = load_config(model_dir)
+    return EncoderInfo(
+        model_id=config.model_id,
+        dimension=config.dimension,
+        pooling=config.pooling.value,
+        normalize=config.normalize,
+        max_length=config.max_length,
+        query_prefix=config.query_prefix,
+        document_prefix=config.document_prefix,
+    )
 
 
 def load_engine(settings: ServerSettings) -> HybridSearcher:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from hybridsearch.dense.store import write_vectors
 from hybridsearch.encoders.base import Encoder
 from hybridsearch.errors import HybridSearchError
 from hybridsearch.sparse.tantivy_index import SparseWriter
@@ -117,7 +118,7 @@ def build_index(
             matrix = encode_corpus(
                 encoder, unique, batch_size=batch_size, on_progress=on_dense_progress
             )
-            np.save(tmp / VECTORS_FILE, matrix, allow_pickle=False)
+            write_vectors(tmp / VECTORS_FILE, matrix)
         (tmp / IDS_FILE).write_text(
             json.dumps([d.id for d in unique], ensure_ascii=False), encoding="utf-8"
         )

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from hybridsearch.dense.store import open_vectors
 from hybridsearch.errors import IndexFormatError
 from hybridsearch.sparse.tantivy_index import SparseReader
 from hybridsearch.storage.files import dir_size_bytes
@@ -37,21 +38,6 @@ class OpenIndex:
         return dir_size_bytes(self.path)
 
 
-def open_vectors(path: Path, rows: int, dimension: int) -> NDArray[np.float32]:
-    """Memory-map the dense matrix and check it matches the manifest."""
-    try:
-        matrix: NDArray[np.float32] = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise IndexFormatError(f"{path}: unreadable vector matrix ({exc})") from exc
-    if matrix.dtype != np.float32 or matrix.ndim != 2:
-        raise IndexFormatError(f"{path}: expected a 2-d float32 matrix, found {matrix.dtype}")
-    if matrix.shape != (rows, dimension):
-        raise IndexFormatError(
-            f"{path}: matrix shape {matrix.shape} does not match the manifest ({rows}, {dimension})"
-        )
-    return matrix
-
-
 def load_ids(path: Path, rows: int) -> list[str]:
     """The ordinal → external id map."""
     try:
@@ -70,7 +56,7 @@ def open_index(path: Path) -> OpenIndex:
     vectors = None
     if manifest.encoder is not None:
         vectors = open_vectors(
-            path / VECTORS_FILE, manifest.ordinal_count, manifest.encoder.dimension
+            path / VECTORS_FILE, manifest.encoder.dimension, rows=manifest.ordinal_count
         )
     ids = load_ids(path / IDS_FILE, manifest.ordinal_count)
     return OpenIndex(path=path, manifest=manifest, sparse=sparse, vectors=vectors, ids=ids)
