@@ -37,8 +37,13 @@ protoc() { PATH="$(cd "$(dirname "$py")" && pwd):$PATH" "$py" -m grpc_tools.prot
 # stay `hybridsearch/v1/*.proto` (the wire contract), see clients/python/README.md.
 pygen="$out/clients/python/hybridsearch_client/_gen"
 rm -rf "$pygen" && mkdir -p "$pygen"
-protoc --python_out="$pygen" --grpc_python_out="$pygen" --mypy_out="$pygen" --mypy_grpc_out="$pygen" \
-  "${protos[@]}" >/dev/null
+# mypy-protobuf reports each file it writes on stderr; keep only real diagnostics.
+if ! log=$(protoc --python_out="$pygen" --grpc_python_out="$pygen" --mypy_out="$pygen" \
+  --mypy_grpc_out="$pygen" "${protos[@]}" 2>&1); then
+  echo "$log" >&2
+  exit 1
+fi
+grep -v '^Writing mypy to ' <<<"$log" >&2 || true
 sed -i \
   -e 's/^from hybridsearch\.v1 import /from hybridsearch_client._gen.hybridsearch.v1 import /' \
   -e 's/\([^_.a-z]\|^\)hybridsearch\.v1\.\([a-z0-9_]*_pb2\)/\1hybridsearch_client._gen.hybridsearch.v1.\2/g' \

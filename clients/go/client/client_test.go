@@ -27,8 +27,8 @@ func envOr(key, fallback string) string {
 
 // Words that occur in the bundled sample corpus, so BM25 returns hits.
 var (
-	query      = envOr("HYBRIDSEARCH_TEST_QUERY", "hybrid search")
-	otherQuery = envOr("HYBRIDSEARCH_TEST_OTHER_QUERY", "sparse")
+	query      = envOr("HYBRIDSEARCH_TEST_QUERY", "boundary layer")
+	otherQuery = envOr("HYBRIDSEARCH_TEST_OTHER_QUERY", "supersonic flow")
 )
 
 func newClient(t *testing.T) *client.Client {

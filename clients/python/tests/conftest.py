@@ -10,8 +10,8 @@ import pytest
 from hybridsearch_client import HybridSearchClient
 
 # Words that occur in the bundled sample corpus, so BM25 returns hits.
-QUERY = os.environ.get("HYBRIDSEARCH_TEST_QUERY", "hybrid search")
-OTHER_QUERY = os.environ.get("HYBRIDSEARCH_TEST_OTHER_QUERY", "sparse")
+QUERY = os.environ.get("HYBRIDSEARCH_TEST_QUERY", "boundary layer")
+OTHER_QUERY = os.environ.get("HYBRIDSEARCH_TEST_OTHER_QUERY", "supersonic flow")
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,8 @@ import {
 
 const addr = process.env.HYBRIDSEARCH_ADDR;
 // Words that occur in the bundled sample corpus, so BM25 returns hits.
-const QUERY = process.env.HYBRIDSEARCH_TEST_QUERY ?? "hybrid search";
-const OTHER_QUERY = process.env.HYBRIDSEARCH_TEST_OTHER_QUERY ?? "sparse";
+const QUERY = process.env.HYBRIDSEARCH_TEST_QUERY ?? "boundary layer";
+const OTHER_QUERY = process.env.HYBRIDSEARCH_TEST_OTHER_QUERY ?? "supersonic flow";
 const SPARSE = RetrievalMode.RETRIEVAL_MODE_SPARSE;
 
 function assertRanked(response: SearchResponse | undefined, topK: number): void {

@@ -17,7 +17,7 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:50051", "server address")
-	query := flag.String("query", "hybrid search", "query text")
+	query := flag.String("query", "boundary layer", "query text")
 	topK := flag.Uint("top-k", 5, "hits to return")
 	flag.Parse()
 

@@ -28,8 +28,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 class HybridSearchClientTest {
   private static final RetrievalMode SPARSE = RetrievalMode.RETRIEVAL_MODE_SPARSE;
   // Words that occur in the bundled sample corpus, so BM25 returns hits.
-  private static final String QUERY = setting("HYBRIDSEARCH_TEST_QUERY", "hybrid search");
-  private static final String OTHER_QUERY = setting("HYBRIDSEARCH_TEST_OTHER_QUERY", "sparse");
+  private static final String QUERY = setting("HYBRIDSEARCH_TEST_QUERY", "boundary layer");
+  private static final String OTHER_QUERY = setting("HYBRIDSEARCH_TEST_OTHER_QUERY", "supersonic flow");
   private static HybridSearchClient client;
 
   private static String setting(String key, String fallback) {
