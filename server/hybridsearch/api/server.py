@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
+from google.protobuf import descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection, reflection_pb2
@@ -38,17 +39,18 @@ class _ReflectionServicer(reflection.aio.ReflectionServicer):
     """
 
     def _file_containing_symbol(self, request: Any, fully_qualified_name: str) -> Any:
+        pool = descriptor_pool.Default()  # the pool the stock servicer reads
         try:
-            self._pool.FindFileContainingSymbol(fully_qualified_name)
+            pool.FindFileContainingSymbol(fully_qualified_name)
         except KeyError:
             service_name, _, method_name = fully_qualified_name.rpartition(".")
             try:
-                service = self._pool.FindServiceByName(service_name)
+                service = pool.FindServiceByName(service_name)
             except KeyError:
                 service = None
             if service is not None and method_name in service.methods_by_name:
                 fully_qualified_name = service_name
-        return super()._file_containing_symbol(request, fully_qualified_name)
+        return super()._file_containing_symbol(request, fully_qualified_name)  # type: ignore[misc]
 
 
 def _add_reflection(server: grpc.aio.Server) -> None:
