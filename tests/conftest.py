@@ -70,7 +70,10 @@ class ServerProcess:
         """SIGTERM and wait; returns the exit code."""
         if self.process.poll() is None:
             self.process.terminate()
-        return self.process.wait(timeout=timeout)
+        code = self.process.wait(timeout=timeout)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        return code
 
 
 def start_server(*serve_args: str) -> ServerProcess:

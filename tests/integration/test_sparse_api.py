@@ -45,8 +45,9 @@ def test_golden_sparse_ranking(stub: search_pb2_grpc.SearchServiceStub) -> None:
     assert response.timings.total_us >= response.timings.sparse_us > 0
 
 
-GOLDEN_IDS: list[str] = []
-GOLDEN_SCORES: list[float] = []
+# tantivy BM25 (k1 1.2, b 0.75) over title + text of tests/fixtures/tiny_corpus.jsonl
+GOLDEN_IDS = ["d01", "d11", "d07", "d06"]
+GOLDEN_SCORES = [4.1714, 4.1143, 3.6275, 2.9293]
 
 
 def test_default_top_k_and_no_fields(stub: search_pb2_grpc.SearchServiceStub) -> None:

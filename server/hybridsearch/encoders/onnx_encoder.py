@@ -79,7 +79,7 @@ class OnnxEncoder:
         self._config = config
         self._batch_size = batch_size
         model_dir = Path(model_dir)
-        self._tokenizer = _load_tokenizer(model_dir / config.tokenizer_file, config.max_length)
+        self._tokenizer = load_tokenizer(model_dir / config.tokenizer_file, config.max_length)
         self._session = _create_session(
             model_dir / config.onnx_file, parse_device(device), intra_op_threads
         )
@@ -198,7 +198,8 @@ class OnnxEncoder:
         return pooled.astype(np.float32, copy=False)
 
 
-def _load_tokenizer(path: Path, max_length: int) -> Tokenizer:
+def load_tokenizer(path: Path, max_length: int) -> Tokenizer:
+    """A tokenizer truncating at ``max_length`` and padding to the longest text of a batch."""
     if not path.is_file():
         raise ModelDirError(f"{path}: tokenizer file not found")
     try:

@@ -8,7 +8,6 @@ also be a directory of ``*.jsonl``/``*.json``/``*.jsonl.gz`` files, read in name
 from __future__ import annotations
 
 import gzip
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,10 +36,11 @@ class ReadStats:
 
 def open_text(path: Path) -> IO[str]:
     """Open a UTF-8 text file, transparently gunzipping it when it starts with gzip magic."""
-    raw = path.open("rb")
-    if raw.peek(2)[:2] == GZIP_MAGIC:
-        return io.TextIOWrapper(gzip.GzipFile(fileobj=raw), encoding="utf-8")
-    return io.TextIOWrapper(raw, encoding="utf-8")
+    with path.open("rb") as probe:
+        magic = probe.read(2)
+    if magic == GZIP_MAGIC:
+        return gzip.open(path, "rt", encoding="utf-8")
+    return path.open("r", encoding="utf-8")
 
 
 def corpus_files(path: Path) -> list[Path]:

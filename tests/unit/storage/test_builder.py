@@ -1,0 +1,67 @@
+"""Bulk builds: dedupe, all-or-nothing, manifest versioning."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hybridsearch.errors import IndexFormatError
+from hybridsearch.storage.builder import BuildError, build_index
+from hybridsearch.storage.index_dir import open_index
+from hybridsearch.storage.manifest import MANIFEST_FILE, load_manifest
+from hybridsearch.types import Document
+
+
+def docs() -> list[Document]:
+    return [
+        Document("a", "Wing", "flutter of wings"),
+        Document("b", "Nozzle", "rocket nozzle thrust"),
+        Document("a", "Wing v2", "replaced wing text"),
+    ]
+
+
+def test_last_duplicate_wins_and_is_counted(tmp_path: Path) -> None:
+    summary = build_index(docs(), tmp_path / "idx", encoder=None)
+    assert (summary.documents, summary.duplicates, summary.has_vectors) == (2, 1, False)
+    index = open_index(tmp_path / "idx")
+    assert index.ids == ["a", "b"]
+    assert index.sparse.fetch_by_id("a").title == "Wing v2"  # type: ignore[union-attr]
+    assert index.manifest.document_count == 2
+    assert summary.bytes_on_disk > 0
+
+
+def test_failed_build_leaves_nothing(tmp_path: Path) -> None:
+    def broken() -> Iterator[Document]:
+        yield Document("a", "", "text")
+        raise RuntimeError("corpus went away")
+
+    with pytest.raises(RuntimeError):
+        build_index(broken(), tmp_path / "idx", encoder=None)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_index_needs_force(tmp_path: Path) -> None:
+    build_index(docs(), tmp_path / "idx", encoder=None)
+    with pytest.raises(BuildError, match="--force"):
+        build_index(docs()[:1], tmp_path / "idx", encoder=None)
+    build_index(docs()[:1], tmp_path / "idx", encoder=None, force=True)
+    assert open_index(tmp_path / "idx").ids == ["a"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]
+
+
+def test_other_format_version_is_refused_clearly(tmp_path: Path) -> None:
+    build_index(docs(), tmp_path / "idx", encoder=None)
+    path = tmp_path / "idx" / MANIFEST_FILE
+    manifest = json.loads(path.read_text())
+    manifest["format_version"] = 99
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexFormatError, match="format version 99.*rebuild"):
+        load_manifest(tmp_path / "idx")
+
+
+def test_not_an_index(tmp_path: Path) -> None:
+    with pytest.raises(IndexFormatError, match="not a hybridsearch index"):
+        open_index(tmp_path)
