@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
@@ -78,7 +79,9 @@ def error_from_rpc_error(error: grpc.RpcError) -> HybridSearchError:
     code: grpc.StatusCode = error.code()
     message: str = error.details() or ""
     violations: list[FieldViolation] = []
-    for key, value in error.trailing_metadata() or ():
+    # Runtime shape: (key, value) pairs, for sync calls and grpc.aio.Metadata alike.
+    trailers = cast(Iterable[tuple[str, str | bytes]], error.trailing_metadata() or ())
+    for key, value in trailers:
         if key == _STATUS_DETAILS_KEY and isinstance(value, bytes):
             status = status_pb2.Status()
             try:
