@@ -35,11 +35,16 @@ $(BUF):
 	mkdir -p .cache/npm
 	npm install --silent --prefix .cache/npm --no-audit --no-fund @bufbuild/buf@$(BUF_VERSION)
 
-model: $(STAMP)
+$(MODEL_DIR)/encoder.json: $(STAMP)
 	$(BIN)/hybridsearch models install-default --out $(MODEL_DIR)
 
-sample-index: model
+model: $(MODEL_DIR)/encoder.json
+
+# Built once; delete the directory to rebuild it.
+$(SAMPLE_INDEX)/manifest.json: $(MODEL_DIR)/encoder.json
 	$(BIN)/hybridsearch index --sample --model $(MODEL_DIR) --out $(SAMPLE_INDEX) --force
+
+sample-index: $(SAMPLE_INDEX)/manifest.json
 
 serve: sample-index
 	$(BIN)/hybridsearch serve --index $(SAMPLE_INDEX) --model $(MODEL_DIR) --host $(HOST) --port $(PORT)
