@@ -92,7 +92,7 @@ def _export(args: argparse.Namespace) -> int:
         document_prefix=args.document_prefix,
         model_id=args.model_id,
     )
-    print(f"min cosine ONNX vs PyTorch: {report.min_cosine:.6f}")
+    print(f"min cosine ONNX vs PyTorch: {report.min_cosine:.7f}")
     print(f"exported {report.config.model_id} ({report.config.dimension}d) to {report.model_dir}")
     return EXIT_OK
 
