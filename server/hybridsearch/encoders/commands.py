@@ -15,8 +15,8 @@ from hybridsearch.encoders.check import check_model
 from hybridsearch.encoders.config import Pooling
 from hybridsearch.encoders.default_model import install_default_model
 from hybridsearch.encoders.export import export_model  # imports torch only when it runs
-from hybridsearch.encoders.onnx_encoder import Device
 from hybridsearch.errors import HybridSearchError
+from hybridsearch.types import Device
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
