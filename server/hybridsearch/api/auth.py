@@ -114,7 +114,10 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
     ) -> Any:
         handler = await continuation(handler_call_details)
         method: str = handler_call_details.method
-        if handler is None or not (is_own_method(method) or self._protect_health):
+        # Unknown hybridsearch methods are checked too: callers without a valid token learn
+        # nothing about which methods exist, and read-only tokens are refused IndexService
+        # whether or not this build serves it.
+        if not (is_own_method(method) or self._protect_health):
             return handler
         token = bearer_token(handler_call_details.invocation_metadata)
         role = self._tokens.role_of(token) if token is not None else None
@@ -133,4 +136,4 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 handler,
                 _abort(grpc.StatusCode.PERMISSION_DENIED, "this token may search but not write"),
             )
-        return handler
+        return handler  # None: grpc answers UNIMPLEMENTED

@@ -23,6 +23,10 @@ OWN_SERVICE_PREFIX = "/hybridsearch.v1."
 INDEX_SERVICE_PREFIX = "/hybridsearch.v1.IndexService/"
 
 
+def _never_called(request: Any, context: Any) -> Any:
+    raise NotImplementedError  # pragma: no cover (replaced by `rejecting`)
+
+
 def is_own_method(method: str) -> bool:
     """Whether a full method name (``/pkg.Service/Method``) is one of hybridsearch's."""
     return method.startswith(OWN_SERVICE_PREFIX)
@@ -70,12 +74,16 @@ def rewrap(
 
 
 def rejecting(
-    handler: grpc.RpcMethodHandler[Any, Any], reject: Callable[[Context], Awaitable[None]]
+    handler: grpc.RpcMethodHandler[Any, Any] | None, reject: Callable[[Context], Awaitable[None]]
 ) -> grpc.RpcMethodHandler[Any, Any]:
     """A handler of the same kind that only calls ``reject`` (which aborts the call).
 
-    The request is never decoded: rejected callers cost no parsing.
+    The request is never decoded: rejected callers cost no parsing. With no handler (a method
+    this server does not have), a streaming one: it aborts before reading, which answers a
+    call of any kind.
     """
+    if handler is None:
+        handler = grpc.stream_stream_rpc_method_handler(_never_called)
 
     def wrap_unary(_: UnaryBehavior) -> UnaryBehavior:
         async def behavior(request: Any, context: Context) -> Any:
