@@ -9,10 +9,10 @@ from unittest import mock
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from tests.conftest import ServerProcess, run_cli, start_server, wait_serving
 
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
+from tests.conftest import ServerProcess, run_cli, start_server, wait_serving
 
 FULL, READ_ONLY, ENV_TOKEN = "full-7f3a9c", "reader-51be02", "from-env-c0ffee"
 QUERY = pb.SearchRequest(query="flow", mode=pb.RETRIEVAL_MODE_SPARSE, top_k=3)

@@ -24,10 +24,10 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.conftest import ServerProcess
 
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
+from tests.conftest import ServerProcess
 
 ROUNDS = 205
 PER_ROUND = 50

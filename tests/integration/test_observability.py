@@ -13,10 +13,10 @@ from pathlib import Path
 
 import grpc
 import pytest
-from tests.conftest import wait_serving
 
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
+from tests.conftest import wait_serving
 
 SECRET_QUERY = "zeppelin-7c1d flow"
 TOKEN = "tok-5e9f0a"

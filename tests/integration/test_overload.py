@@ -19,10 +19,10 @@ from dataclasses import dataclass
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from tests.conftest import REPO, wait_serving
 
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
+from tests.conftest import REPO, wait_serving
 
 
 @dataclass

@@ -8,11 +8,11 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from tests.conftest import ServerProcess, run_cli, start_server
-from tests.integration.certs import Authority, Pem
 
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
+from tests.conftest import ServerProcess, run_cli, start_server
+from tests.integration.certs import Authority, Pem
 
 QUERY = pb.SearchRequest(query="flow", mode=pb.RETRIEVAL_MODE_SPARSE, top_k=3)
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
 from tests.conftest import REPO
 
 DOCKERFILE = REPO / "Dockerfile"
