@@ -96,7 +96,8 @@ def report(args: argparse.Namespace, result: dict[str, object]) -> str:
     lines = [
         f"# Flood {datetime.date.today().isoformat()}",
         "",
-        f"- host: {platform.node()} ({os.cpu_count()} CPUs), Python {platform.python_version()}",
+        f"- host: {platform.node()} ({os.cpu_count()} CPUs), Python {platform.python_version()}; "
+        f"load average at the end {os.getloadavg()[0]:.1f} (the machine may be shared)",
         f"- index `{args.index}`, hybrid, top_k 10; server --max-in-flight {args.max_in_flight}, "
         f"--search-threads {args.search_threads}",
         f"- {total} requests, {args.concurrency} outstanding at all times "

@@ -108,7 +108,8 @@ def report(args: argparse.Namespace, tally: Tally, elapsed: float, metrics: str)
     lines = [
         f"# Soak {datetime.date.today().isoformat()}",
         "",
-        f"- host: {platform.node()} ({os.cpu_count()} CPUs), Python {platform.python_version()}",
+        f"- host: {platform.node()} ({os.cpu_count()} CPUs), Python {platform.python_version()}; "
+        f"load average at the end {os.getloadavg()[0]:.1f} (the machine may be shared)",
         f"- index: `{args.index}`, mode {args.mode}, top_k 10, Cranfield queries in turn",
         f"- {args.minutes} min at {args.rate} req/s open loop; {sent} requests in {elapsed:.0f} s "
         f"({sent / elapsed:.1f} req/s achieved)",

@@ -16,7 +16,7 @@ import pytest
 
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
-from tests.conftest import wait_serving
+from tests.conftest import start_server, wait_serving
 
 SECRET_QUERY = "zeppelin-7c1d flow"
 TOKEN = "tok-5e9f0a"
@@ -116,3 +116,19 @@ def test_json_logs_have_request_ids_and_no_query_or_token(observed: Observed) ->
     assert any(e.get("request_id") == "logged-9" and e["code"] == "OK" for e in access)
     text = "\n".join(lines)
     assert "zeppelin" not in text and TOKEN not in text
+
+
+def test_messages_over_max_message_bytes_are_resource_exhausted(tiny_sparse_index: Path) -> None:
+    server = start_server("--index", str(tiny_sparse_index), "--max-message-bytes", "2048")
+    try:
+        wait_serving(server.address, timeout=60)
+        with grpc.insecure_channel(server.address) as channel:
+            stub = search_pb2_grpc.SearchServiceStub(channel)
+            small = pb.SearchRequest(query="flow", mode=pb.RETRIEVAL_MODE_SPARSE)
+            assert stub.Search(small).hits
+            with pytest.raises(grpc.RpcError) as info:
+                stub.Search(pb.SearchRequest(query="flow " * 1000, mode=pb.RETRIEVAL_MODE_SPARSE))
+            assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert stub.Search(small).hits
+    finally:
+        assert server.stop() == 0
