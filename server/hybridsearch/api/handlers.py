@@ -32,11 +32,6 @@ def is_own_method(method: str) -> bool:
     return method.startswith(OWN_SERVICE_PREFIX)
 
 
-def streams_requests(handler: grpc.RpcMethodHandler[Any, Any]) -> bool:
-    """Whether the handler's behavior receives a request iterator rather than one request."""
-    return handler.request_streaming
-
-
 def rewrap(
     handler: grpc.RpcMethodHandler[Any, Any],
     wrap_unary: WrapUnary,
