@@ -132,7 +132,7 @@ def test_both_arms_in_one_batch(hybrid_stub: search_pb2_grpc.SearchServiceStub) 
         (pb.PrfOptions(vector_depth=0), "prf.vector_depth"),
         (pb.PrfOptions(rocchio_alpha=-1.0), "prf.rocchio_alpha"),
         (pb.PrfOptions(rocchio_beta=float("inf")), "prf.rocchio_beta"),
-        (pb.PrfOptions(rocchio_alpha=0.0, rocchio_beta=0.0), "prf.rocchio_beta"),
+        (pb.PrfOptions(rocchio_alpha=0.0, rocchio_beta=0.0), "prf.rocchio_alpha"),
         (pb.PrfOptions(vector_method=9), "prf.vector_method"),  # type: ignore[arg-type]
         (pb.PrfOptions(hybrid_stage=9), "prf.hybrid_stage"),  # type: ignore[arg-type]
     ],

@@ -183,7 +183,7 @@ def _resolve_prf(options: pb.PrfOptions, out: _Violations) -> PrfSettings:
             out.add(f"prf.{name}", f"must be a finite number >= 0 (got {value})")
         rocchio[name] = value
     if rocchio["rocchio_alpha"] == 0.0 and rocchio["rocchio_beta"] == 0.0:
-        out.add("prf.rocchio_beta", "rocchio_alpha and rocchio_beta cannot both be 0")
+        out.add("prf.rocchio_alpha", "rocchio_alpha and rocchio_beta cannot both be 0")
     return PrfSettings(
         rm3=options.rm3,
         fb_docs=counts["fb_docs"],

@@ -246,6 +246,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         name = args.name or spec.label()
         reports.append(run_evaluation(make(spec), collection, args.top_k, progress, name=name))
         if args.run is not None:
+            args.run.parent.mkdir(parents=True, exist_ok=True)
             write_trec_run(args.run, reports[0].run)
         sweep = None
         if args.sweep_alpha:
