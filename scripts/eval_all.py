@@ -199,6 +199,22 @@ def _conclusions(results: dict[str, CollectionResult]) -> list[str]:
     return lines
 
 
+def _load_json(path: Path) -> dict[str, CollectionResult]:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    results = {}
+    for name in COLLECTIONS:
+        if name in raw:
+            item = raw[name]
+            sweep = {
+                series: {float(alpha): value for alpha, value in points.items()}
+                for series, points in item["sweep"].items()
+            }
+            results[name] = CollectionResult(
+                item["queries"], item["methods"], sweep, item.get("depth100")
+            )
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
@@ -213,7 +229,9 @@ def main() -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     plain = {name: dataclasses.asdict(result) for name, result in results.items()}
     args.json.write_text(json.dumps(plain, indent=1, sort_keys=True), encoding="utf-8")
-    command = "make eval" if "MAKELEVEL" in os.environ else shlex.join(["python", *sys.argv])
+    command = shlex.join(["python", *sys.argv])
+    if "MAKELEVEL" in os.environ:
+        command = f"make eval` (`{command}"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render(results, command), encoding="utf-8")
     print(f"wrote {args.out} and {args.json}")

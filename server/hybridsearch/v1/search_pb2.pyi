@@ -592,7 +592,8 @@ class StageTimings(_message.Message):
     """Loading stored fields of the returned hits."""
     prf_us: _builtins.int
     """Pseudo-relevance feedback: reading feedback documents, expanding the query, the
-    second-round searches and any fusion before them; 0 when PRF is off.
+    second-round searches and every fusion of the PRF pipeline (fusion_us is then 0); 0 when
+    PRF is off.
     """
     def __init__(
         self,
