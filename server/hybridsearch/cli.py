@@ -163,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     from hybridsearch.encoders.commands import add_models_commands  # noqa: PLC0415
 
     add_models_commands(commands)
+    from hybridsearch.eval.command import add_eval_command  # noqa: PLC0415
+
+    add_eval_command(commands)
     return parser
 
 

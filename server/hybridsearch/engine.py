@@ -7,6 +7,7 @@ thread while the sparse arm (tantivy BM25) runs on the calling thread; both rele
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,6 +22,7 @@ from hybridsearch.encoders.base import Encoder
 from hybridsearch.errors import FailedPreconditionError, IndexFormatError
 from hybridsearch.fusion.interpolate import fuse_interpolate
 from hybridsearch.fusion.rrf import fuse_rrf
+from hybridsearch.prf.pipeline import FirstRound, IndexPrfBackend, applicable, run_prf
 from hybridsearch.sparse.analysis import term_counts
 from hybridsearch.sparse.tantivy_index import StoredDoc
 from hybridsearch.storage.index_dir import OpenIndex
@@ -36,6 +38,7 @@ from hybridsearch.types import (
     SearchResult,
     StageTimings,
     StoredField,
+    VectorPrfMethod,
 )
 
 
@@ -58,9 +61,10 @@ class IndexSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class DenseArmResult:
-    """Per-query dense lists of one batch, with the batch's stage times."""
+    """Per-query dense lists and query vectors of one batch, with the batch's stage times."""
 
     lists: list[list[ScoredDoc]]
+    vectors: NDArray[np.float32]
     encode_us: int
     dense_us: int
 
@@ -136,17 +140,26 @@ class HybridSearcher:
                 sparse_lists.append(self._sparse_arm(snap, query))
             sparse_times.append(_elapsed_us(arm_started))
         dense_result = dense_future.result() if dense_future is not None else None
-        dense_iter = iter(dense_result.lists if dense_result else [])
+        dense_iter = iter(
+            zip(dense_result.lists, dense_result.vectors, strict=True) if dense_result else []
+        )
         results = []
         for query, sparse_list, sparse_us in zip(queries, sparse_lists, sparse_times, strict=True):
-            dense_list = None if query.mode is RetrievalMode.SPARSE else next(dense_iter)
+            dense_list, query_vector = (
+                (None, None) if query.mode is RetrievalMode.SPARSE else next(dense_iter)
+            )
             timings = StageTimings(sparse_us=sparse_us if sparse_list is not None else 0)
             if dense_list is not None and dense_result is not None:
                 timings.encode_us = dense_result.encode_us
                 timings.dense_us = dense_result.dense_us
-            results.append(
-                self._finish(snap, query, sparse_list, dense_list, timings=timings, started=started)
+            first = FirstRound(
+                sparse_list,
+                dense_list,
+                query_vector,
+                sparse_depth=_sparse_depth(query),
+                dense_depth=_dense_depth(query),
             )
+            results.append(self._finish(snap, query, first, timings=timings, started=started))
         return results
 
     def _check_mode(self, snap: IndexSnapshot, mode: RetrievalMode) -> None:
@@ -163,9 +176,8 @@ class HybridSearcher:
         )
 
     def _sparse_arm(self, snap: IndexSnapshot, query: Query) -> list[ScoredDoc]:
-        depth = query.top_k if query.mode is RetrievalMode.SPARSE else query.fusion.sparse_depth
         weights = {term: float(n) for term, n in term_counts(query.text).items()}
-        return snap.index.sparse.search(weights, depth)
+        return snap.index.sparse.search(weights, _sparse_depth(query))
 
     def _dense_arm(self, snap: IndexSnapshot, queries: Sequence[Query]) -> DenseArmResult:
         assert self._encoder is not None and snap.dense is not None
@@ -173,29 +185,37 @@ class HybridSearcher:
         vectors = self._encoder.encode_queries([q.text for q in queries])
         encode_us = _elapsed_us(encode_started)
         dense_started = time.perf_counter()
-        depth = max(
-            q.top_k if q.mode is RetrievalMode.DENSE else q.fusion.dense_depth for q in queries
-        )
+        depth = max(_dense_depth(q) for q in queries)
         lists = snap.dense.search(vectors, depth, snap.live)
-        trimmed = [
-            hits[: q.top_k if q.mode is RetrievalMode.DENSE else q.fusion.dense_depth]
-            for q, hits in zip(queries, lists, strict=True)
-        ]
-        return DenseArmResult(trimmed, encode_us, _elapsed_us(dense_started))
+        trimmed = [hits[: _dense_depth(q)] for q, hits in zip(queries, lists, strict=True)]
+        return DenseArmResult(trimmed, vectors, encode_us, _elapsed_us(dense_started))
 
     def _finish(
         self,
         snap: IndexSnapshot,
         query: Query,
-        sparse: list[ScoredDoc] | None,
-        dense: list[ScoredDoc] | None,
+        first: FirstRound,
         *,
         timings: StageTimings,
         started: float,
     ) -> SearchResult:
-        fusion_started = time.perf_counter()
-        fused = self._rank(snap, query, sparse, dense)
-        timings.fusion_us = _elapsed_us(fusion_started) if query.mode is RetrievalMode.HYBRID else 0
+        expansion_terms: dict[str, float] = {}
+        # Echo only the PRF parts whose arm runs in this mode.
+        query = dataclasses.replace(query, prf=applicable(query.prf, query.mode))
+        if query.prf.enabled:
+            prf_started = time.perf_counter()
+            backend = IndexPrfBackend(snap.index, snap.dense, snap.live)
+            prf = run_prf(
+                query, first, backend, lambda s, d: self._rank(snap, query, s, d, limit=None)
+            )
+            fused = prf.ranked[: query.top_k]
+            expansion_terms = prf.expansion_terms if query.explain else {}
+            timings.prf_us = _elapsed_us(prf_started)
+        else:
+            fusion_started = time.perf_counter()
+            fused = self._rank(snap, query, first.sparse, first.dense, limit=query.top_k)
+            if query.mode is RetrievalMode.HYBRID:
+                timings.fusion_us = _elapsed_us(fusion_started)
         fetch_started = time.perf_counter()
         stored = snap.index.sparse.fetch(d.ordinal for d in fused) if query.return_fields else {}
         hits = [
@@ -204,7 +224,9 @@ class HybridSearcher:
         ]
         timings.fetch_us = _elapsed_us(fetch_started)
         timings.total_us = _elapsed_us(started)
-        return SearchResult(hits=hits, timings=timings, applied=query)
+        return SearchResult(
+            hits=hits, timings=timings, applied=query, expansion_terms=expansion_terms
+        )
 
     def _rank(
         self,
@@ -212,10 +234,12 @@ class HybridSearcher:
         query: Query,
         sparse: list[ScoredDoc] | None,
         dense: list[ScoredDoc] | None,
+        *,
+        limit: int | None,
     ) -> list[FusedDoc]:
+        """Fuse both lists, or order the one list given (the other None); the best ``limit``."""
         doc_id = snap.index.ids.__getitem__
-        if query.mode is RetrievalMode.HYBRID:
-            assert sparse is not None and dense is not None
+        if sparse is not None and dense is not None:
             settings = query.fusion
             if settings.method is FusionMethod.RRF:
                 fused: list[FusedDoc] = fuse_rrf(
@@ -225,7 +249,7 @@ class HybridSearcher:
                     sparse_weight=settings.rrf_sparse_weight,
                     dense_weight=settings.rrf_dense_weight,
                     doc_id=doc_id,
-                    limit=query.top_k,
+                    limit=limit,
                 )
                 return fused
             fused = fuse_interpolate(
@@ -234,12 +258,12 @@ class HybridSearcher:
                 alpha=settings.alpha,
                 normalization=settings.normalization,
                 doc_id=doc_id,
-                limit=query.top_k,
+                limit=limit,
             )
             return fused
         single = sparse if sparse is not None else dense
         assert single is not None
-        ranked = sorted(single, key=lambda d: (-d.score, doc_id(d.ordinal)))[: query.top_k]
+        ranked = sorted(single, key=lambda d: (-d.score, doc_id(d.ordinal)))[:limit]
         fused = []
         for rank, doc in enumerate(ranked, 1):
             arm = ArmScore(raw_score=doc.score, rank=rank, normalized_score=doc.score)
@@ -267,6 +291,22 @@ class HybridSearcher:
             metadata=stored.metadata if stored and StoredField.METADATA in fields else None,
             explanation=HitExplanation(doc.sparse, doc.dense, doc.score) if query.explain else None,
         )
+
+
+def _sparse_depth(query: Query) -> int:
+    """BM25 candidates of the first round (enough for RM3's feedback in sparse mode)."""
+    if query.mode is not RetrievalMode.SPARSE:
+        return query.fusion.sparse_depth
+    return max(query.top_k, query.prf.fb_docs) if query.prf.rm3 else query.top_k
+
+
+def _dense_depth(query: Query) -> int:
+    """Dense candidates of the first round (enough for vector PRF's feedback in dense mode)."""
+    if query.mode is not RetrievalMode.DENSE:
+        return query.fusion.dense_depth
+    if query.prf.vector_method is VectorPrfMethod.NONE:
+        return query.top_k
+    return max(query.top_k, query.prf.vector_depth)
 
 
 def _check_encoder_matches(index: OpenIndex, encoder: Encoder) -> None:

@@ -39,6 +39,22 @@ class Normalization(enum.Enum):
     NONE = "none"
 
 
+class VectorPrfMethod(enum.Enum):
+    """Vector pseudo-relevance feedback of the dense arm."""
+
+    NONE = "none"
+    AVERAGE = "average"
+    ROCCHIO = "rocchio"
+
+
+class PrfStage(enum.Enum):
+    """Where PRF sits relative to fusion in hybrid mode (Li et al., SIGIR 2022)."""
+
+    BEFORE = "before"
+    AFTER = "after"
+    BOTH = "both"
+
+
 class StoredField(enum.Enum):
     """Stored document fields a hit can carry."""
 
@@ -71,6 +87,30 @@ class FusionSettings:
     dense_depth: int = 1000
 
 
+#: Vector PRF feedback depth when a request does not set one (Li et al., TOIS 2023).
+DEFAULT_VECTOR_PRF_DEPTH = {VectorPrfMethod.AVERAGE: 3, VectorPrfMethod.ROCCHIO: 5}
+
+
+@dataclass(frozen=True, slots=True)
+class PrfSettings:
+    """Fully resolved pseudo-relevance feedback settings; the default is off."""
+
+    rm3: bool = False
+    fb_docs: int = 10
+    fb_terms: int = 10
+    original_query_weight: float = 0.5
+    vector_method: VectorPrfMethod = VectorPrfMethod.NONE
+    vector_depth: int = 3
+    rocchio_alpha: float = 0.4
+    rocchio_beta: float = 0.6
+    hybrid_stage: PrfStage = PrfStage.AFTER
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any feedback runs."""
+        return self.rm3 or self.vector_method is not VectorPrfMethod.NONE
+
+
 @dataclass(frozen=True, slots=True)
 class Query:
     """One fully resolved query (defaults already applied by the caller)."""
@@ -81,6 +121,7 @@ class Query:
     fusion: FusionSettings = field(default_factory=FusionSettings)
     explain: bool = False
     return_fields: frozenset[StoredField] = frozenset()
+    prf: PrfSettings = field(default_factory=PrfSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,12 +183,18 @@ class StageTimings:
     sparse_us: int = 0
     fusion_us: int = 0
     fetch_us: int = 0
+    prf_us: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class SearchResult:
-    """The ranked result of one query, with its timings and the query as applied."""
+    """The ranked result of one query, with its timings and the query as applied.
+
+    ``expansion_terms``: the RM3-expanded BM25 query (term → weight, heaviest first) when the
+    query asked for an explanation and RM3 ran; else empty.
+    """
 
     hits: list[Hit]
     timings: StageTimings
     applied: Query
+    expansion_terms: dict[str, float] = field(default_factory=dict)

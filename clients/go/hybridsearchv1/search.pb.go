@@ -246,6 +246,303 @@ func (StoredField) EnumDescriptor() ([]byte, []int) {
 	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{3}
 }
 
+// VectorPrfMethod is the vector pseudo-relevance feedback of the dense arm (Li et al., ACM TOIS
+// 2023): the query vector is combined with the vectors of the top feedback documents, then the
+// vectors are searched again with the new one.
+type VectorPrfMethod int32
+
+const (
+	// Unspecified: no vector PRF (the default).
+	VectorPrfMethod_VECTOR_PRF_METHOD_UNSPECIFIED VectorPrfMethod = 0
+	// q' = (q + sum of the k feedback vectors) / (k + 1), L2-normalised; default depth 3.
+	VectorPrfMethod_VECTOR_PRF_METHOD_AVERAGE VectorPrfMethod = 1
+	// q' = rocchio_alpha * q + rocchio_beta * mean of the k feedback vectors, L2-normalised;
+	// default depth 5, alpha 0.4, beta 0.6.
+	VectorPrfMethod_VECTOR_PRF_METHOD_ROCCHIO VectorPrfMethod = 2
+)
+
+// Enum value maps for VectorPrfMethod.
+var (
+	VectorPrfMethod_name = map[int32]string{
+		0: "VECTOR_PRF_METHOD_UNSPECIFIED",
+		1: "VECTOR_PRF_METHOD_AVERAGE",
+		2: "VECTOR_PRF_METHOD_ROCCHIO",
+	}
+	VectorPrfMethod_value = map[string]int32{
+		"VECTOR_PRF_METHOD_UNSPECIFIED": 0,
+		"VECTOR_PRF_METHOD_AVERAGE":     1,
+		"VECTOR_PRF_METHOD_ROCCHIO":     2,
+	}
+)
+
+func (x VectorPrfMethod) Enum() *VectorPrfMethod {
+	p := new(VectorPrfMethod)
+	*p = x
+	return p
+}
+
+func (x VectorPrfMethod) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (VectorPrfMethod) Descriptor() protoreflect.EnumDescriptor {
+	return file_hybridsearch_v1_search_proto_enumTypes[4].Descriptor()
+}
+
+func (VectorPrfMethod) Type() protoreflect.EnumType {
+	return &file_hybridsearch_v1_search_proto_enumTypes[4]
+}
+
+func (x VectorPrfMethod) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use VectorPrfMethod.Descriptor instead.
+func (VectorPrfMethod) EnumDescriptor() ([]byte, []int) {
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{4}
+}
+
+// PrfStage says where pseudo-relevance feedback sits relative to fusion in hybrid mode (the
+// three pipelines of Li et al., "To Interpolate or not to Interpolate: PRF, Dense and Sparse
+// Retrievers", SIGIR 2022). Single-arm modes ignore it.
+type PrfStage int32
+
+const (
+	// Unspecified: the server default, AFTER.
+	PrfStage_PRF_STAGE_UNSPECIFIED PrfStage = 0
+	// Interpolate before PRF only: the first-round lists are fused, the top of the fused list is
+	// the feedback of every arm that has PRF on, and the result is those arms' second-round
+	// lists (fused when both arms have PRF; one arm's list alone otherwise).
+	PrfStage_PRF_STAGE_BEFORE PrfStage = 1
+	// Interpolate after PRF only: each arm with PRF on takes feedback from its own first-round
+	// list and searches again; the arms' final lists are fused.
+	PrfStage_PRF_STAGE_AFTER PrfStage = 2
+	// Interpolate before and after PRF: feedback from the fused first-round list as in BEFORE,
+	// then the arms' final lists (second-round where PRF is on, first-round otherwise) are fused.
+	PrfStage_PRF_STAGE_BOTH PrfStage = 3
+)
+
+// Enum value maps for PrfStage.
+var (
+	PrfStage_name = map[int32]string{
+		0: "PRF_STAGE_UNSPECIFIED",
+		1: "PRF_STAGE_BEFORE",
+		2: "PRF_STAGE_AFTER",
+		3: "PRF_STAGE_BOTH",
+	}
+	PrfStage_value = map[string]int32{
+		"PRF_STAGE_UNSPECIFIED": 0,
+		"PRF_STAGE_BEFORE":      1,
+		"PRF_STAGE_AFTER":       2,
+		"PRF_STAGE_BOTH":        3,
+	}
+)
+
+func (x PrfStage) Enum() *PrfStage {
+	p := new(PrfStage)
+	*p = x
+	return p
+}
+
+func (x PrfStage) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PrfStage) Descriptor() protoreflect.EnumDescriptor {
+	return file_hybridsearch_v1_search_proto_enumTypes[5].Descriptor()
+}
+
+func (PrfStage) Type() protoreflect.EnumType {
+	return &file_hybridsearch_v1_search_proto_enumTypes[5]
+}
+
+func (x PrfStage) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PrfStage.Descriptor instead.
+func (PrfStage) EnumDescriptor() ([]byte, []int) {
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{5}
+}
+
+// PrfOptions turns pseudo-relevance feedback on for one request. PRF is off unless `rm3` is
+// true or `vector_method` is set; unset optional fields take the defaults named below. RM3 acts
+// on the BM25 arm and vector PRF on the dense arm: a setting for an arm that does not run is
+// ignored (and not echoed in `AppliedSettings.prf`).
+type PrfOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Expand the BM25 query with RM3 (Abdul-Jaleel et al., TREC 2004; Anserini's defaults):
+	// a relevance model over the analysed stored title + text of the feedback documents.
+	Rm3 bool `protobuf:"varint,1,opt,name=rm3,proto3" json:"rm3,omitempty"`
+	// RM3: how many top documents are feedback; 1 to 100; default 10.
+	FbDocs *uint32 `protobuf:"varint,2,opt,name=fb_docs,json=fbDocs,proto3,oneof" json:"fb_docs,omitempty"`
+	// RM3: how many expansion terms are kept; 1 to 1000; default 10.
+	FbTerms *uint32 `protobuf:"varint,3,opt,name=fb_terms,json=fbTerms,proto3,oneof" json:"fb_terms,omitempty"`
+	// RM3: weight of the original query in the expanded one, in [0, 1]; default 0.5.
+	OriginalQueryWeight *float64 `protobuf:"fixed64,4,opt,name=original_query_weight,json=originalQueryWeight,proto3,oneof" json:"original_query_weight,omitempty"`
+	// Vector PRF method of the dense arm; unspecified = none.
+	VectorMethod VectorPrfMethod `protobuf:"varint,5,opt,name=vector_method,json=vectorMethod,proto3,enum=hybridsearch.v1.VectorPrfMethod" json:"vector_method,omitempty"`
+	// Vector PRF: how many top documents are feedback; 1 to 100; default 3 (AVERAGE) or 5
+	// (ROCCHIO).
+	VectorDepth *uint32 `protobuf:"varint,6,opt,name=vector_depth,json=vectorDepth,proto3,oneof" json:"vector_depth,omitempty"`
+	// Rocchio: weight of the original query vector, >= 0; default 0.4.
+	RocchioAlpha *float64 `protobuf:"fixed64,7,opt,name=rocchio_alpha,json=rocchioAlpha,proto3,oneof" json:"rocchio_alpha,omitempty"`
+	// Rocchio: weight of the mean feedback vector, >= 0; default 0.6 (not both 0).
+	RocchioBeta *float64 `protobuf:"fixed64,8,opt,name=rocchio_beta,json=rocchioBeta,proto3,oneof" json:"rocchio_beta,omitempty"`
+	// Where PRF sits relative to fusion in hybrid mode.
+	HybridStage   PrfStage `protobuf:"varint,9,opt,name=hybrid_stage,json=hybridStage,proto3,enum=hybridsearch.v1.PrfStage" json:"hybrid_stage,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PrfOptions) Reset() {
+	*x = PrfOptions{}
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PrfOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PrfOptions) ProtoMessage() {}
+
+func (x *PrfOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PrfOptions.ProtoReflect.Descriptor instead.
+func (*PrfOptions) Descriptor() ([]byte, []int) {
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *PrfOptions) GetRm3() bool {
+	if x != nil {
+		return x.Rm3
+	}
+	return false
+}
+
+func (x *PrfOptions) GetFbDocs() uint32 {
+	if x != nil && x.FbDocs != nil {
+		return *x.FbDocs
+	}
+	return 0
+}
+
+func (x *PrfOptions) GetFbTerms() uint32 {
+	if x != nil && x.FbTerms != nil {
+		return *x.FbTerms
+	}
+	return 0
+}
+
+func (x *PrfOptions) GetOriginalQueryWeight() float64 {
+	if x != nil && x.OriginalQueryWeight != nil {
+		return *x.OriginalQueryWeight
+	}
+	return 0
+}
+
+func (x *PrfOptions) GetVectorMethod() VectorPrfMethod {
+	if x != nil {
+		return x.VectorMethod
+	}
+	return VectorPrfMethod_VECTOR_PRF_METHOD_UNSPECIFIED
+}
+
+func (x *PrfOptions) GetVectorDepth() uint32 {
+	if x != nil && x.VectorDepth != nil {
+		return *x.VectorDepth
+	}
+	return 0
+}
+
+func (x *PrfOptions) GetRocchioAlpha() float64 {
+	if x != nil && x.RocchioAlpha != nil {
+		return *x.RocchioAlpha
+	}
+	return 0
+}
+
+func (x *PrfOptions) GetRocchioBeta() float64 {
+	if x != nil && x.RocchioBeta != nil {
+		return *x.RocchioBeta
+	}
+	return 0
+}
+
+func (x *PrfOptions) GetHybridStage() PrfStage {
+	if x != nil {
+		return x.HybridStage
+	}
+	return PrfStage_PRF_STAGE_UNSPECIFIED
+}
+
+// ExpansionTerm is one term of an RM3-expanded query.
+type ExpansionTerm struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The analysed (stemmed, lower-cased) index term.
+	Term string `protobuf:"bytes,1,opt,name=term,proto3" json:"term,omitempty"`
+	// Its weight in the expanded query (the weights sum to 1).
+	Weight        float64 `protobuf:"fixed64,2,opt,name=weight,proto3" json:"weight,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExpansionTerm) Reset() {
+	*x = ExpansionTerm{}
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExpansionTerm) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExpansionTerm) ProtoMessage() {}
+
+func (x *ExpansionTerm) ProtoReflect() protoreflect.Message {
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExpansionTerm.ProtoReflect.Descriptor instead.
+func (*ExpansionTerm) Descriptor() ([]byte, []int) {
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ExpansionTerm) GetTerm() string {
+	if x != nil {
+		return x.Term
+	}
+	return ""
+}
+
+func (x *ExpansionTerm) GetWeight() float64 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
 // FusionOptions overrides the server's fusion defaults for one request. Unset fields take the
 // server default; the response's `applied` echoes every value actually used.
 type FusionOptions struct {
@@ -272,7 +569,7 @@ type FusionOptions struct {
 
 func (x *FusionOptions) Reset() {
 	*x = FusionOptions{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[0]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -284,7 +581,7 @@ func (x *FusionOptions) String() string {
 func (*FusionOptions) ProtoMessage() {}
 
 func (x *FusionOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[0]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -297,7 +594,7 @@ func (x *FusionOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FusionOptions.ProtoReflect.Descriptor instead.
 func (*FusionOptions) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{0}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *FusionOptions) GetMethod() FusionMethod {
@@ -370,14 +667,16 @@ type SearchRequest struct {
 	// When true, every hit carries an explanation of its score.
 	Explain bool `protobuf:"varint,5,opt,name=explain,proto3" json:"explain,omitempty"`
 	// Stored fields each hit carries; empty returns only id, score and rank.
-	ReturnFields  []StoredField `protobuf:"varint,6,rep,packed,name=return_fields,json=returnFields,proto3,enum=hybridsearch.v1.StoredField" json:"return_fields,omitempty"`
+	ReturnFields []StoredField `protobuf:"varint,6,rep,packed,name=return_fields,json=returnFields,proto3,enum=hybridsearch.v1.StoredField" json:"return_fields,omitempty"`
+	// Pseudo-relevance feedback; absent or empty = off.
+	Prf           *PrfOptions `protobuf:"bytes,7,opt,name=prf,proto3" json:"prf,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SearchRequest) Reset() {
 	*x = SearchRequest{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[1]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -389,7 +688,7 @@ func (x *SearchRequest) String() string {
 func (*SearchRequest) ProtoMessage() {}
 
 func (x *SearchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[1]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -402,7 +701,7 @@ func (x *SearchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchRequest.ProtoReflect.Descriptor instead.
 func (*SearchRequest) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{1}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SearchRequest) GetQuery() string {
@@ -447,6 +746,13 @@ func (x *SearchRequest) GetReturnFields() []StoredField {
 	return nil
 }
 
+func (x *SearchRequest) GetPrf() *PrfOptions {
+	if x != nil {
+		return x.Prf
+	}
+	return nil
+}
+
 // ArmScore is one arm's view of a hit.
 type ArmScore struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -462,7 +768,7 @@ type ArmScore struct {
 
 func (x *ArmScore) Reset() {
 	*x = ArmScore{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[2]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -474,7 +780,7 @@ func (x *ArmScore) String() string {
 func (*ArmScore) ProtoMessage() {}
 
 func (x *ArmScore) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[2]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -487,7 +793,7 @@ func (x *ArmScore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArmScore.ProtoReflect.Descriptor instead.
 func (*ArmScore) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{2}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ArmScore) GetRawScore() float64 {
@@ -526,7 +832,7 @@ type HitExplanation struct {
 
 func (x *HitExplanation) Reset() {
 	*x = HitExplanation{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[3]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -538,7 +844,7 @@ func (x *HitExplanation) String() string {
 func (*HitExplanation) ProtoMessage() {}
 
 func (x *HitExplanation) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[3]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -551,7 +857,7 @@ func (x *HitExplanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HitExplanation.ProtoReflect.Descriptor instead.
 func (*HitExplanation) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{3}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *HitExplanation) GetSparse() *ArmScore {
@@ -598,7 +904,7 @@ type Hit struct {
 
 func (x *Hit) Reset() {
 	*x = Hit{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[4]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -610,7 +916,7 @@ func (x *Hit) String() string {
 func (*Hit) ProtoMessage() {}
 
 func (x *Hit) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[4]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -623,7 +929,7 @@ func (x *Hit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hit.ProtoReflect.Descriptor instead.
 func (*Hit) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{4}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Hit) GetId() string {
@@ -690,14 +996,18 @@ type StageTimings struct {
 	// Normalisation and fusion of the two lists.
 	FusionUs uint64 `protobuf:"varint,5,opt,name=fusion_us,json=fusionUs,proto3" json:"fusion_us,omitempty"`
 	// Loading stored fields of the returned hits.
-	FetchUs       uint64 `protobuf:"varint,6,opt,name=fetch_us,json=fetchUs,proto3" json:"fetch_us,omitempty"`
+	FetchUs uint64 `protobuf:"varint,6,opt,name=fetch_us,json=fetchUs,proto3" json:"fetch_us,omitempty"`
+	// Pseudo-relevance feedback: reading feedback documents, expanding the query, the
+	// second-round searches and every fusion of the PRF pipeline (fusion_us is then 0); 0 when
+	// PRF is off.
+	PrfUs         uint64 `protobuf:"varint,7,opt,name=prf_us,json=prfUs,proto3" json:"prf_us,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StageTimings) Reset() {
 	*x = StageTimings{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[5]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -709,7 +1019,7 @@ func (x *StageTimings) String() string {
 func (*StageTimings) ProtoMessage() {}
 
 func (x *StageTimings) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[5]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -722,7 +1032,7 @@ func (x *StageTimings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageTimings.ProtoReflect.Descriptor instead.
 func (*StageTimings) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{5}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *StageTimings) GetTotalUs() uint64 {
@@ -767,6 +1077,13 @@ func (x *StageTimings) GetFetchUs() uint64 {
 	return 0
 }
 
+func (x *StageTimings) GetPrfUs() uint64 {
+	if x != nil {
+		return x.PrfUs
+	}
+	return 0
+}
+
 // AppliedSettings echoes every setting the server actually used for a query.
 type AppliedSettings struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -775,14 +1092,17 @@ type AppliedSettings struct {
 	// The number of hits asked for (after defaulting).
 	TopK uint32 `protobuf:"varint,2,opt,name=top_k,json=topK,proto3" json:"top_k,omitempty"`
 	// The fusion settings used (every field set), for hybrid mode.
-	Fusion        *FusionOptions `protobuf:"bytes,3,opt,name=fusion,proto3" json:"fusion,omitempty"`
+	Fusion *FusionOptions `protobuf:"bytes,3,opt,name=fusion,proto3" json:"fusion,omitempty"`
+	// The PRF settings used (every field set), only when PRF ran; `rm3` false and
+	// `vector_method` unspecified for a part that did not run.
+	Prf           *PrfOptions `protobuf:"bytes,4,opt,name=prf,proto3" json:"prf,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AppliedSettings) Reset() {
 	*x = AppliedSettings{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[6]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -794,7 +1114,7 @@ func (x *AppliedSettings) String() string {
 func (*AppliedSettings) ProtoMessage() {}
 
 func (x *AppliedSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[6]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -807,7 +1127,7 @@ func (x *AppliedSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppliedSettings.ProtoReflect.Descriptor instead.
 func (*AppliedSettings) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{6}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AppliedSettings) GetMode() RetrievalMode {
@@ -831,6 +1151,13 @@ func (x *AppliedSettings) GetFusion() *FusionOptions {
 	return nil
 }
 
+func (x *AppliedSettings) GetPrf() *PrfOptions {
+	if x != nil {
+		return x.Prf
+	}
+	return nil
+}
+
 // SearchResponse is the ranked result of one query.
 type SearchResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -839,14 +1166,16 @@ type SearchResponse struct {
 	// Per-stage timings.
 	Timings *StageTimings `protobuf:"bytes,2,opt,name=timings,proto3" json:"timings,omitempty"`
 	// The settings used.
-	Applied       *AppliedSettings `protobuf:"bytes,3,opt,name=applied,proto3" json:"applied,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Applied *AppliedSettings `protobuf:"bytes,3,opt,name=applied,proto3" json:"applied,omitempty"`
+	// With `explain` and RM3 applied: the expanded BM25 query, heaviest term first.
+	ExpansionTerms []*ExpansionTerm `protobuf:"bytes,4,rep,name=expansion_terms,json=expansionTerms,proto3" json:"expansion_terms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SearchResponse) Reset() {
 	*x = SearchResponse{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[7]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -858,7 +1187,7 @@ func (x *SearchResponse) String() string {
 func (*SearchResponse) ProtoMessage() {}
 
 func (x *SearchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[7]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -871,7 +1200,7 @@ func (x *SearchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchResponse.ProtoReflect.Descriptor instead.
 func (*SearchResponse) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{7}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SearchResponse) GetHits() []*Hit {
@@ -895,6 +1224,13 @@ func (x *SearchResponse) GetApplied() *AppliedSettings {
 	return nil
 }
 
+func (x *SearchResponse) GetExpansionTerms() []*ExpansionTerm {
+	if x != nil {
+		return x.ExpansionTerms
+	}
+	return nil
+}
+
 // BatchSearchRequest holds several independent queries.
 type BatchSearchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -906,7 +1242,7 @@ type BatchSearchRequest struct {
 
 func (x *BatchSearchRequest) Reset() {
 	*x = BatchSearchRequest{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[8]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -918,7 +1254,7 @@ func (x *BatchSearchRequest) String() string {
 func (*BatchSearchRequest) ProtoMessage() {}
 
 func (x *BatchSearchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[8]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -931,7 +1267,7 @@ func (x *BatchSearchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchSearchRequest.ProtoReflect.Descriptor instead.
 func (*BatchSearchRequest) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{8}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BatchSearchRequest) GetRequests() []*SearchRequest {
@@ -952,7 +1288,7 @@ type BatchSearchResponse struct {
 
 func (x *BatchSearchResponse) Reset() {
 	*x = BatchSearchResponse{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[9]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -964,7 +1300,7 @@ func (x *BatchSearchResponse) String() string {
 func (*BatchSearchResponse) ProtoMessage() {}
 
 func (x *BatchSearchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[9]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -977,7 +1313,7 @@ func (x *BatchSearchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchSearchResponse.ProtoReflect.Descriptor instead.
 func (*BatchSearchResponse) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{9}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *BatchSearchResponse) GetResponses() []*SearchResponse {
@@ -1000,7 +1336,7 @@ type FieldViolation struct {
 
 func (x *FieldViolation) Reset() {
 	*x = FieldViolation{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[10]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1012,7 +1348,7 @@ func (x *FieldViolation) String() string {
 func (*FieldViolation) ProtoMessage() {}
 
 func (x *FieldViolation) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[10]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1025,7 +1361,7 @@ func (x *FieldViolation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldViolation.ProtoReflect.Descriptor instead.
 func (*FieldViolation) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{10}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *FieldViolation) GetField() string {
@@ -1057,7 +1393,7 @@ type ErrorStatus struct {
 
 func (x *ErrorStatus) Reset() {
 	*x = ErrorStatus{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[11]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1069,7 +1405,7 @@ func (x *ErrorStatus) String() string {
 func (*ErrorStatus) ProtoMessage() {}
 
 func (x *ErrorStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[11]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1082,7 +1418,7 @@ func (x *ErrorStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorStatus.ProtoReflect.Descriptor instead.
 func (*ErrorStatus) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{11}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ErrorStatus) GetCode() int32 {
@@ -1119,7 +1455,7 @@ type SearchStreamRequest struct {
 
 func (x *SearchStreamRequest) Reset() {
 	*x = SearchStreamRequest{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[12]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1131,7 +1467,7 @@ func (x *SearchStreamRequest) String() string {
 func (*SearchStreamRequest) ProtoMessage() {}
 
 func (x *SearchStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[12]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1144,7 +1480,7 @@ func (x *SearchStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchStreamRequest.ProtoReflect.Descriptor instead.
 func (*SearchStreamRequest) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{12}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SearchStreamRequest) GetRequestId() string {
@@ -1179,7 +1515,7 @@ type SearchStreamResponse struct {
 
 func (x *SearchStreamResponse) Reset() {
 	*x = SearchStreamResponse{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[13]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1191,7 +1527,7 @@ func (x *SearchStreamResponse) String() string {
 func (*SearchStreamResponse) ProtoMessage() {}
 
 func (x *SearchStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[13]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1204,7 +1540,7 @@ func (x *SearchStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchStreamResponse.ProtoReflect.Descriptor instead.
 func (*SearchStreamResponse) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{13}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SearchStreamResponse) GetRequestId() string {
@@ -1261,7 +1597,28 @@ var File_hybridsearch_v1_search_proto protoreflect.FileDescriptor
 
 const file_hybridsearch_v1_search_proto_rawDesc = "" +
 	"\n" +
-	"\x1chybridsearch/v1/search.proto\x12\x0fhybridsearch.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xd4\x03\n" +
+	"\x1chybridsearch/v1/search.proto\x12\x0fhybridsearch.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xfb\x03\n" +
+	"\n" +
+	"PrfOptions\x12\x10\n" +
+	"\x03rm3\x18\x01 \x01(\bR\x03rm3\x12\x1c\n" +
+	"\afb_docs\x18\x02 \x01(\rH\x00R\x06fbDocs\x88\x01\x01\x12\x1e\n" +
+	"\bfb_terms\x18\x03 \x01(\rH\x01R\afbTerms\x88\x01\x01\x127\n" +
+	"\x15original_query_weight\x18\x04 \x01(\x01H\x02R\x13originalQueryWeight\x88\x01\x01\x12E\n" +
+	"\rvector_method\x18\x05 \x01(\x0e2 .hybridsearch.v1.VectorPrfMethodR\fvectorMethod\x12&\n" +
+	"\fvector_depth\x18\x06 \x01(\rH\x03R\vvectorDepth\x88\x01\x01\x12(\n" +
+	"\rrocchio_alpha\x18\a \x01(\x01H\x04R\frocchioAlpha\x88\x01\x01\x12&\n" +
+	"\frocchio_beta\x18\b \x01(\x01H\x05R\vrocchioBeta\x88\x01\x01\x12<\n" +
+	"\fhybrid_stage\x18\t \x01(\x0e2\x19.hybridsearch.v1.PrfStageR\vhybridStageB\n" +
+	"\n" +
+	"\b_fb_docsB\v\n" +
+	"\t_fb_termsB\x18\n" +
+	"\x16_original_query_weightB\x0f\n" +
+	"\r_vector_depthB\x10\n" +
+	"\x0e_rocchio_alphaB\x0f\n" +
+	"\r_rocchio_beta\";\n" +
+	"\rExpansionTerm\x12\x12\n" +
+	"\x04term\x18\x01 \x01(\tR\x04term\x12\x16\n" +
+	"\x06weight\x18\x02 \x01(\x01R\x06weight\"\xd4\x03\n" +
 	"\rFusionOptions\x125\n" +
 	"\x06method\x18\x01 \x01(\x0e2\x1d.hybridsearch.v1.FusionMethodR\x06method\x12\x19\n" +
 	"\x05alpha\x18\x02 \x01(\x01H\x00R\x05alpha\x88\x01\x01\x12I\n" +
@@ -1277,14 +1634,15 @@ const file_hybridsearch_v1_search_proto_rawDesc = "" +
 	"\x12_rrf_sparse_weightB\x13\n" +
 	"\x11_rrf_dense_weightB\x0f\n" +
 	"\r_sparse_depthB\x0e\n" +
-	"\f_dense_depth\"\x83\x02\n" +
+	"\f_dense_depth\"\xb2\x02\n" +
 	"\rSearchRequest\x12\x14\n" +
 	"\x05query\x18\x01 \x01(\tR\x05query\x12\x13\n" +
 	"\x05top_k\x18\x02 \x01(\rR\x04topK\x122\n" +
 	"\x04mode\x18\x03 \x01(\x0e2\x1e.hybridsearch.v1.RetrievalModeR\x04mode\x126\n" +
 	"\x06fusion\x18\x04 \x01(\v2\x1e.hybridsearch.v1.FusionOptionsR\x06fusion\x12\x18\n" +
 	"\aexplain\x18\x05 \x01(\bR\aexplain\x12A\n" +
-	"\rreturn_fields\x18\x06 \x03(\x0e2\x1c.hybridsearch.v1.StoredFieldR\freturnFields\"f\n" +
+	"\rreturn_fields\x18\x06 \x03(\x0e2\x1c.hybridsearch.v1.StoredFieldR\freturnFields\x12-\n" +
+	"\x03prf\x18\a \x01(\v2\x1b.hybridsearch.v1.PrfOptionsR\x03prf\"f\n" +
 	"\bArmScore\x12\x1b\n" +
 	"\traw_score\x18\x01 \x01(\x01R\brawScore\x12\x12\n" +
 	"\x04rank\x18\x02 \x01(\rR\x04rank\x12)\n" +
@@ -1303,22 +1661,25 @@ const file_hybridsearch_v1_search_proto_rawDesc = "" +
 	"\bmetadata\x18\x06 \x01(\v2\x17.google.protobuf.StructR\bmetadata\x12A\n" +
 	"\vexplanation\x18\a \x01(\v2\x1f.hybridsearch.v1.HitExplanationR\vexplanationB\b\n" +
 	"\x06_titleB\a\n" +
-	"\x05_text\"\xb6\x01\n" +
+	"\x05_text\"\xcd\x01\n" +
 	"\fStageTimings\x12\x19\n" +
 	"\btotal_us\x18\x01 \x01(\x04R\atotalUs\x12\x1b\n" +
 	"\tencode_us\x18\x02 \x01(\x04R\bencodeUs\x12\x19\n" +
 	"\bdense_us\x18\x03 \x01(\x04R\adenseUs\x12\x1b\n" +
 	"\tsparse_us\x18\x04 \x01(\x04R\bsparseUs\x12\x1b\n" +
 	"\tfusion_us\x18\x05 \x01(\x04R\bfusionUs\x12\x19\n" +
-	"\bfetch_us\x18\x06 \x01(\x04R\afetchUs\"\x92\x01\n" +
+	"\bfetch_us\x18\x06 \x01(\x04R\afetchUs\x12\x15\n" +
+	"\x06prf_us\x18\a \x01(\x04R\x05prfUs\"\xc1\x01\n" +
 	"\x0fAppliedSettings\x122\n" +
 	"\x04mode\x18\x01 \x01(\x0e2\x1e.hybridsearch.v1.RetrievalModeR\x04mode\x12\x13\n" +
 	"\x05top_k\x18\x02 \x01(\rR\x04topK\x126\n" +
-	"\x06fusion\x18\x03 \x01(\v2\x1e.hybridsearch.v1.FusionOptionsR\x06fusion\"\xaf\x01\n" +
+	"\x06fusion\x18\x03 \x01(\v2\x1e.hybridsearch.v1.FusionOptionsR\x06fusion\x12-\n" +
+	"\x03prf\x18\x04 \x01(\v2\x1b.hybridsearch.v1.PrfOptionsR\x03prf\"\xf8\x01\n" +
 	"\x0eSearchResponse\x12(\n" +
 	"\x04hits\x18\x01 \x03(\v2\x14.hybridsearch.v1.HitR\x04hits\x127\n" +
 	"\atimings\x18\x02 \x01(\v2\x1d.hybridsearch.v1.StageTimingsR\atimings\x12:\n" +
-	"\aapplied\x18\x03 \x01(\v2 .hybridsearch.v1.AppliedSettingsR\aapplied\"P\n" +
+	"\aapplied\x18\x03 \x01(\v2 .hybridsearch.v1.AppliedSettingsR\aapplied\x12G\n" +
+	"\x0fexpansion_terms\x18\x04 \x03(\v2\x1e.hybridsearch.v1.ExpansionTermR\x0eexpansionTerms\"P\n" +
 	"\x12BatchSearchRequest\x12:\n" +
 	"\brequests\x18\x01 \x03(\v2\x1e.hybridsearch.v1.SearchRequestR\brequests\"T\n" +
 	"\x13BatchSearchResponse\x12=\n" +
@@ -1358,7 +1719,16 @@ const file_hybridsearch_v1_search_proto_rawDesc = "" +
 	"\x18STORED_FIELD_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12STORED_FIELD_TITLE\x10\x01\x12\x15\n" +
 	"\x11STORED_FIELD_TEXT\x10\x02\x12\x19\n" +
-	"\x15STORED_FIELD_METADATA\x10\x032\x95\x02\n" +
+	"\x15STORED_FIELD_METADATA\x10\x03*r\n" +
+	"\x0fVectorPrfMethod\x12!\n" +
+	"\x1dVECTOR_PRF_METHOD_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19VECTOR_PRF_METHOD_AVERAGE\x10\x01\x12\x1d\n" +
+	"\x19VECTOR_PRF_METHOD_ROCCHIO\x10\x02*d\n" +
+	"\bPrfStage\x12\x19\n" +
+	"\x15PRF_STAGE_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10PRF_STAGE_BEFORE\x10\x01\x12\x13\n" +
+	"\x0fPRF_STAGE_AFTER\x10\x02\x12\x12\n" +
+	"\x0ePRF_STAGE_BOTH\x10\x032\x95\x02\n" +
 	"\rSearchService\x12I\n" +
 	"\x06Search\x12\x1e.hybridsearch.v1.SearchRequest\x1a\x1f.hybridsearch.v1.SearchResponse\x12X\n" +
 	"\vBatchSearch\x12#.hybridsearch.v1.BatchSearchRequest\x1a$.hybridsearch.v1.BatchSearchResponse\x12_\n" +
@@ -1377,61 +1747,70 @@ func file_hybridsearch_v1_search_proto_rawDescGZIP() []byte {
 	return file_hybridsearch_v1_search_proto_rawDescData
 }
 
-var file_hybridsearch_v1_search_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_hybridsearch_v1_search_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_hybridsearch_v1_search_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_hybridsearch_v1_search_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_hybridsearch_v1_search_proto_goTypes = []any{
 	(RetrievalMode)(0),           // 0: hybridsearch.v1.RetrievalMode
 	(FusionMethod)(0),            // 1: hybridsearch.v1.FusionMethod
 	(ScoreNormalization)(0),      // 2: hybridsearch.v1.ScoreNormalization
 	(StoredField)(0),             // 3: hybridsearch.v1.StoredField
-	(*FusionOptions)(nil),        // 4: hybridsearch.v1.FusionOptions
-	(*SearchRequest)(nil),        // 5: hybridsearch.v1.SearchRequest
-	(*ArmScore)(nil),             // 6: hybridsearch.v1.ArmScore
-	(*HitExplanation)(nil),       // 7: hybridsearch.v1.HitExplanation
-	(*Hit)(nil),                  // 8: hybridsearch.v1.Hit
-	(*StageTimings)(nil),         // 9: hybridsearch.v1.StageTimings
-	(*AppliedSettings)(nil),      // 10: hybridsearch.v1.AppliedSettings
-	(*SearchResponse)(nil),       // 11: hybridsearch.v1.SearchResponse
-	(*BatchSearchRequest)(nil),   // 12: hybridsearch.v1.BatchSearchRequest
-	(*BatchSearchResponse)(nil),  // 13: hybridsearch.v1.BatchSearchResponse
-	(*FieldViolation)(nil),       // 14: hybridsearch.v1.FieldViolation
-	(*ErrorStatus)(nil),          // 15: hybridsearch.v1.ErrorStatus
-	(*SearchStreamRequest)(nil),  // 16: hybridsearch.v1.SearchStreamRequest
-	(*SearchStreamResponse)(nil), // 17: hybridsearch.v1.SearchStreamResponse
-	(*structpb.Struct)(nil),      // 18: google.protobuf.Struct
+	(VectorPrfMethod)(0),         // 4: hybridsearch.v1.VectorPrfMethod
+	(PrfStage)(0),                // 5: hybridsearch.v1.PrfStage
+	(*PrfOptions)(nil),           // 6: hybridsearch.v1.PrfOptions
+	(*ExpansionTerm)(nil),        // 7: hybridsearch.v1.ExpansionTerm
+	(*FusionOptions)(nil),        // 8: hybridsearch.v1.FusionOptions
+	(*SearchRequest)(nil),        // 9: hybridsearch.v1.SearchRequest
+	(*ArmScore)(nil),             // 10: hybridsearch.v1.ArmScore
+	(*HitExplanation)(nil),       // 11: hybridsearch.v1.HitExplanation
+	(*Hit)(nil),                  // 12: hybridsearch.v1.Hit
+	(*StageTimings)(nil),         // 13: hybridsearch.v1.StageTimings
+	(*AppliedSettings)(nil),      // 14: hybridsearch.v1.AppliedSettings
+	(*SearchResponse)(nil),       // 15: hybridsearch.v1.SearchResponse
+	(*BatchSearchRequest)(nil),   // 16: hybridsearch.v1.BatchSearchRequest
+	(*BatchSearchResponse)(nil),  // 17: hybridsearch.v1.BatchSearchResponse
+	(*FieldViolation)(nil),       // 18: hybridsearch.v1.FieldViolation
+	(*ErrorStatus)(nil),          // 19: hybridsearch.v1.ErrorStatus
+	(*SearchStreamRequest)(nil),  // 20: hybridsearch.v1.SearchStreamRequest
+	(*SearchStreamResponse)(nil), // 21: hybridsearch.v1.SearchStreamResponse
+	(*structpb.Struct)(nil),      // 22: google.protobuf.Struct
 }
 var file_hybridsearch_v1_search_proto_depIdxs = []int32{
-	1,  // 0: hybridsearch.v1.FusionOptions.method:type_name -> hybridsearch.v1.FusionMethod
-	2,  // 1: hybridsearch.v1.FusionOptions.normalization:type_name -> hybridsearch.v1.ScoreNormalization
-	0,  // 2: hybridsearch.v1.SearchRequest.mode:type_name -> hybridsearch.v1.RetrievalMode
-	4,  // 3: hybridsearch.v1.SearchRequest.fusion:type_name -> hybridsearch.v1.FusionOptions
-	3,  // 4: hybridsearch.v1.SearchRequest.return_fields:type_name -> hybridsearch.v1.StoredField
-	6,  // 5: hybridsearch.v1.HitExplanation.sparse:type_name -> hybridsearch.v1.ArmScore
-	6,  // 6: hybridsearch.v1.HitExplanation.dense:type_name -> hybridsearch.v1.ArmScore
-	18, // 7: hybridsearch.v1.Hit.metadata:type_name -> google.protobuf.Struct
-	7,  // 8: hybridsearch.v1.Hit.explanation:type_name -> hybridsearch.v1.HitExplanation
-	0,  // 9: hybridsearch.v1.AppliedSettings.mode:type_name -> hybridsearch.v1.RetrievalMode
-	4,  // 10: hybridsearch.v1.AppliedSettings.fusion:type_name -> hybridsearch.v1.FusionOptions
-	8,  // 11: hybridsearch.v1.SearchResponse.hits:type_name -> hybridsearch.v1.Hit
-	9,  // 12: hybridsearch.v1.SearchResponse.timings:type_name -> hybridsearch.v1.StageTimings
-	10, // 13: hybridsearch.v1.SearchResponse.applied:type_name -> hybridsearch.v1.AppliedSettings
-	5,  // 14: hybridsearch.v1.BatchSearchRequest.requests:type_name -> hybridsearch.v1.SearchRequest
-	11, // 15: hybridsearch.v1.BatchSearchResponse.responses:type_name -> hybridsearch.v1.SearchResponse
-	14, // 16: hybridsearch.v1.ErrorStatus.field_violations:type_name -> hybridsearch.v1.FieldViolation
-	5,  // 17: hybridsearch.v1.SearchStreamRequest.search:type_name -> hybridsearch.v1.SearchRequest
-	11, // 18: hybridsearch.v1.SearchStreamResponse.response:type_name -> hybridsearch.v1.SearchResponse
-	15, // 19: hybridsearch.v1.SearchStreamResponse.error:type_name -> hybridsearch.v1.ErrorStatus
-	5,  // 20: hybridsearch.v1.SearchService.Search:input_type -> hybridsearch.v1.SearchRequest
-	12, // 21: hybridsearch.v1.SearchService.BatchSearch:input_type -> hybridsearch.v1.BatchSearchRequest
-	16, // 22: hybridsearch.v1.SearchService.SearchStream:input_type -> hybridsearch.v1.SearchStreamRequest
-	11, // 23: hybridsearch.v1.SearchService.Search:output_type -> hybridsearch.v1.SearchResponse
-	13, // 24: hybridsearch.v1.SearchService.BatchSearch:output_type -> hybridsearch.v1.BatchSearchResponse
-	17, // 25: hybridsearch.v1.SearchService.SearchStream:output_type -> hybridsearch.v1.SearchStreamResponse
-	23, // [23:26] is the sub-list for method output_type
-	20, // [20:23] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	4,  // 0: hybridsearch.v1.PrfOptions.vector_method:type_name -> hybridsearch.v1.VectorPrfMethod
+	5,  // 1: hybridsearch.v1.PrfOptions.hybrid_stage:type_name -> hybridsearch.v1.PrfStage
+	1,  // 2: hybridsearch.v1.FusionOptions.method:type_name -> hybridsearch.v1.FusionMethod
+	2,  // 3: hybridsearch.v1.FusionOptions.normalization:type_name -> hybridsearch.v1.ScoreNormalization
+	0,  // 4: hybridsearch.v1.SearchRequest.mode:type_name -> hybridsearch.v1.RetrievalMode
+	8,  // 5: hybridsearch.v1.SearchRequest.fusion:type_name -> hybridsearch.v1.FusionOptions
+	3,  // 6: hybridsearch.v1.SearchRequest.return_fields:type_name -> hybridsearch.v1.StoredField
+	6,  // 7: hybridsearch.v1.SearchRequest.prf:type_name -> hybridsearch.v1.PrfOptions
+	10, // 8: hybridsearch.v1.HitExplanation.sparse:type_name -> hybridsearch.v1.ArmScore
+	10, // 9: hybridsearch.v1.HitExplanation.dense:type_name -> hybridsearch.v1.ArmScore
+	22, // 10: hybridsearch.v1.Hit.metadata:type_name -> google.protobuf.Struct
+	11, // 11: hybridsearch.v1.Hit.explanation:type_name -> hybridsearch.v1.HitExplanation
+	0,  // 12: hybridsearch.v1.AppliedSettings.mode:type_name -> hybridsearch.v1.RetrievalMode
+	8,  // 13: hybridsearch.v1.AppliedSettings.fusion:type_name -> hybridsearch.v1.FusionOptions
+	6,  // 14: hybridsearch.v1.AppliedSettings.prf:type_name -> hybridsearch.v1.PrfOptions
+	12, // 15: hybridsearch.v1.SearchResponse.hits:type_name -> hybridsearch.v1.Hit
+	13, // 16: hybridsearch.v1.SearchResponse.timings:type_name -> hybridsearch.v1.StageTimings
+	14, // 17: hybridsearch.v1.SearchResponse.applied:type_name -> hybridsearch.v1.AppliedSettings
+	7,  // 18: hybridsearch.v1.SearchResponse.expansion_terms:type_name -> hybridsearch.v1.ExpansionTerm
+	9,  // 19: hybridsearch.v1.BatchSearchRequest.requests:type_name -> hybridsearch.v1.SearchRequest
+	15, // 20: hybridsearch.v1.BatchSearchResponse.responses:type_name -> hybridsearch.v1.SearchResponse
+	18, // 21: hybridsearch.v1.ErrorStatus.field_violations:type_name -> hybridsearch.v1.FieldViolation
+	9,  // 22: hybridsearch.v1.SearchStreamRequest.search:type_name -> hybridsearch.v1.SearchRequest
+	15, // 23: hybridsearch.v1.SearchStreamResponse.response:type_name -> hybridsearch.v1.SearchResponse
+	19, // 24: hybridsearch.v1.SearchStreamResponse.error:type_name -> hybridsearch.v1.ErrorStatus
+	9,  // 25: hybridsearch.v1.SearchService.Search:input_type -> hybridsearch.v1.SearchRequest
+	16, // 26: hybridsearch.v1.SearchService.BatchSearch:input_type -> hybridsearch.v1.BatchSearchRequest
+	20, // 27: hybridsearch.v1.SearchService.SearchStream:input_type -> hybridsearch.v1.SearchStreamRequest
+	15, // 28: hybridsearch.v1.SearchService.Search:output_type -> hybridsearch.v1.SearchResponse
+	17, // 29: hybridsearch.v1.SearchService.BatchSearch:output_type -> hybridsearch.v1.BatchSearchResponse
+	21, // 30: hybridsearch.v1.SearchService.SearchStream:output_type -> hybridsearch.v1.SearchStreamResponse
+	28, // [28:31] is the sub-list for method output_type
+	25, // [25:28] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_hybridsearch_v1_search_proto_init() }
@@ -1440,8 +1819,9 @@ func file_hybridsearch_v1_search_proto_init() {
 		return
 	}
 	file_hybridsearch_v1_search_proto_msgTypes[0].OneofWrappers = []any{}
-	file_hybridsearch_v1_search_proto_msgTypes[4].OneofWrappers = []any{}
-	file_hybridsearch_v1_search_proto_msgTypes[13].OneofWrappers = []any{
+	file_hybridsearch_v1_search_proto_msgTypes[2].OneofWrappers = []any{}
+	file_hybridsearch_v1_search_proto_msgTypes[6].OneofWrappers = []any{}
+	file_hybridsearch_v1_search_proto_msgTypes[15].OneofWrappers = []any{
 		(*SearchStreamResponse_Response)(nil),
 		(*SearchStreamResponse_Error)(nil),
 	}
@@ -1450,8 +1830,8 @@ func file_hybridsearch_v1_search_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hybridsearch_v1_search_proto_rawDesc), len(file_hybridsearch_v1_search_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   14,
+			NumEnums:      6,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

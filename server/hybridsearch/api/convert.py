@@ -11,15 +11,19 @@ from google.protobuf import struct_pb2
 from hybridsearch.config import ServerSettings
 from hybridsearch.errors import FieldViolation, InvalidArgumentError
 from hybridsearch.types import (
+    DEFAULT_VECTOR_PRF_DEPTH,
     ArmScore,
     FusionMethod,
     FusionSettings,
     Hit,
     Normalization,
+    PrfSettings,
+    PrfStage,
     Query,
     RetrievalMode,
     SearchResult,
     StoredField,
+    VectorPrfMethod,
 )
 from hybridsearch.v1 import search_pb2 as pb
 
@@ -51,8 +55,23 @@ FIELD_FROM_PROTO = {
     pb.STORED_FIELD_METADATA: StoredField.METADATA,
 }
 FIELD_TO_PROTO = {v: k for k, v in FIELD_FROM_PROTO.items()}
+VECTOR_PRF_FROM_PROTO = {
+    pb.VECTOR_PRF_METHOD_UNSPECIFIED: VectorPrfMethod.NONE,
+    pb.VECTOR_PRF_METHOD_AVERAGE: VectorPrfMethod.AVERAGE,
+    pb.VECTOR_PRF_METHOD_ROCCHIO: VectorPrfMethod.ROCCHIO,
+}
+VECTOR_PRF_TO_PROTO = {v: k for k, v in VECTOR_PRF_FROM_PROTO.items()}
+PRF_STAGE_FROM_PROTO = {
+    pb.PRF_STAGE_BEFORE: PrfStage.BEFORE,
+    pb.PRF_STAGE_AFTER: PrfStage.AFTER,
+    pb.PRF_STAGE_BOTH: PrfStage.BOTH,
+}
+PRF_STAGE_TO_PROTO = {v: k for k, v in PRF_STAGE_FROM_PROTO.items()}
 MAX_DEPTH = 1000
 MAX_RRF_K = 10_000
+MAX_FB_DOCS = 100
+MAX_FB_TERMS = 1000
+MAX_VECTOR_PRF_DEPTH = 100
 
 
 def _enum_names(enum_type: Any) -> str:
@@ -125,6 +144,59 @@ def _resolve_fusion(
     )
 
 
+def _resolve_prf(options: pb.PrfOptions, out: _Violations) -> PrfSettings:
+    defaults = PrfSettings()
+    method = VECTOR_PRF_FROM_PROTO.get(options.vector_method)
+    if method is None:
+        out.add(
+            "prf.vector_method",
+            f"unknown value {options.vector_method}; use {_enum_names(pb.VectorPrfMethod)}",
+        )
+        method = VectorPrfMethod.NONE
+    stage = defaults.hybrid_stage
+    if options.hybrid_stage != pb.PRF_STAGE_UNSPECIFIED:
+        if options.hybrid_stage not in PRF_STAGE_FROM_PROTO:
+            out.add(
+                "prf.hybrid_stage",
+                f"unknown value {options.hybrid_stage}; use {_enum_names(pb.PrfStage)}",
+            )
+        else:
+            stage = PRF_STAGE_FROM_PROTO[options.hybrid_stage]
+    counts = {}
+    default_depth = DEFAULT_VECTOR_PRF_DEPTH.get(method, defaults.vector_depth)
+    for name, default, most in (
+        ("fb_docs", defaults.fb_docs, MAX_FB_DOCS),
+        ("fb_terms", defaults.fb_terms, MAX_FB_TERMS),
+        ("vector_depth", default_depth, MAX_VECTOR_PRF_DEPTH),
+    ):
+        value = _given(options, name, default)
+        if not 1 <= value <= most:
+            out.add(f"prf.{name}", f"must be in [1, {most}] (got {value})")
+        counts[name] = value
+    weight = _given(options, "original_query_weight", defaults.original_query_weight)
+    if not (math.isfinite(weight) and 0.0 <= weight <= 1.0):
+        out.add("prf.original_query_weight", f"must be a finite number in [0, 1] (got {weight})")
+    rocchio = {}
+    for name in ("rocchio_alpha", "rocchio_beta"):
+        value = _given(options, name, getattr(defaults, name))
+        if not (math.isfinite(value) and value >= 0.0):
+            out.add(f"prf.{name}", f"must be a finite number >= 0 (got {value})")
+        rocchio[name] = value
+    if rocchio["rocchio_alpha"] == 0.0 and rocchio["rocchio_beta"] == 0.0:
+        out.add("prf.rocchio_alpha", "rocchio_alpha and rocchio_beta cannot both be 0")
+    return PrfSettings(
+        rm3=options.rm3,
+        fb_docs=counts["fb_docs"],
+        fb_terms=counts["fb_terms"],
+        original_query_weight=weight,
+        vector_method=method,
+        vector_depth=counts["vector_depth"],
+        rocchio_alpha=rocchio["rocchio_alpha"],
+        rocchio_beta=rocchio["rocchio_beta"],
+        hybrid_stage=stage,
+    )
+
+
 def query_from_proto(
     request: pb.SearchRequest, settings: ServerSettings, *, field_prefix: str = ""
 ) -> Query:
@@ -146,6 +218,7 @@ def query_from_proto(
     if mode is None:
         out.add("mode", f"unknown value {request.mode}; use {_enum_names(pb.RetrievalMode)}")
     fusion = _resolve_fusion(request.fusion, settings.fusion_defaults, top_k, out)
+    prf = _resolve_prf(request.prf, out)
     fields = set()
     for i, value in enumerate(request.return_fields):
         if value == pb.STORED_FIELD_UNSPECIFIED:
@@ -165,6 +238,7 @@ def query_from_proto(
         fusion=fusion,
         explain=request.explain,
         return_fields=frozenset(fields),
+        prf=prf,
     )
 
 
@@ -210,6 +284,19 @@ def fusion_to_proto(fusion: FusionSettings, message: pb.FusionOptions) -> None:
     message.dense_depth = fusion.dense_depth
 
 
+def prf_to_proto(prf: PrfSettings, message: pb.PrfOptions) -> None:
+    """Fill PrfOptions with every value of resolved PRF settings."""
+    message.rm3 = prf.rm3
+    message.fb_docs = prf.fb_docs
+    message.fb_terms = prf.fb_terms
+    message.original_query_weight = prf.original_query_weight
+    message.vector_method = VECTOR_PRF_TO_PROTO[prf.vector_method]
+    message.vector_depth = prf.vector_depth
+    message.rocchio_alpha = prf.rocchio_alpha
+    message.rocchio_beta = prf.rocchio_beta
+    message.hybrid_stage = PRF_STAGE_TO_PROTO[prf.hybrid_stage]
+
+
 def result_to_proto(result: SearchResult) -> pb.SearchResponse:
     """A SearchResponse for a domain result."""
     response = pb.SearchResponse()
@@ -223,9 +310,14 @@ def result_to_proto(result: SearchResult) -> pb.SearchResponse:
     timings.sparse_us = t.sparse_us
     timings.fusion_us = t.fusion_us
     timings.fetch_us = t.fetch_us
+    timings.prf_us = t.prf_us
     applied = result.applied
     response.applied.mode = MODE_TO_PROTO[applied.mode]
     response.applied.top_k = applied.top_k
     if applied.mode is RetrievalMode.HYBRID:
         fusion_to_proto(applied.fusion, response.applied.fusion)
+    if applied.prf.enabled:
+        prf_to_proto(applied.prf, response.applied.prf)
+    for term, weight in result.expansion_terms.items():
+        response.expansion_terms.add(term=term, weight=weight)
     return response

@@ -115,6 +115,11 @@ class SparseReader:
         n: int = self._searcher.num_docs
         return n
 
+    def doc_freq(self, term: str) -> int:
+        """Documents whose body holds the analysed ``term`` (deleted ones count until merged)."""
+        n: int = self._searcher.doc_freq(BODY_FIELD, term)
+        return n
+
     def search(self, term_weights: Mapping[str, float], depth: int) -> list[ScoredDoc]:
         """The ``depth`` best documents by BM25 for weighted analysed terms."""
         if not term_weights or depth <= 0:

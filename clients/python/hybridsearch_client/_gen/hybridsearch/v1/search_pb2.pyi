@@ -128,6 +128,193 @@ STORED_FIELD_METADATA: StoredField.ValueType  # 3
 """The document metadata (a JSON object)."""
 Global___StoredField: _TypeAlias = StoredField  # noqa: Y015
 
+class _VectorPrfMethod:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _VectorPrfMethodEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_VectorPrfMethod.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    VECTOR_PRF_METHOD_UNSPECIFIED: _VectorPrfMethod.ValueType  # 0
+    """Unspecified: no vector PRF (the default)."""
+    VECTOR_PRF_METHOD_AVERAGE: _VectorPrfMethod.ValueType  # 1
+    """q' = (q + sum of the k feedback vectors) / (k + 1), L2-normalised; default depth 3."""
+    VECTOR_PRF_METHOD_ROCCHIO: _VectorPrfMethod.ValueType  # 2
+    """q' = rocchio_alpha * q + rocchio_beta * mean of the k feedback vectors, L2-normalised;
+    default depth 5, alpha 0.4, beta 0.6.
+    """
+
+class VectorPrfMethod(_VectorPrfMethod, metaclass=_VectorPrfMethodEnumTypeWrapper):
+    """VectorPrfMethod is the vector pseudo-relevance feedback of the dense arm (Li et al., ACM TOIS
+    2023): the query vector is combined with the vectors of the top feedback documents, then the
+    vectors are searched again with the new one.
+    """
+
+VECTOR_PRF_METHOD_UNSPECIFIED: VectorPrfMethod.ValueType  # 0
+"""Unspecified: no vector PRF (the default)."""
+VECTOR_PRF_METHOD_AVERAGE: VectorPrfMethod.ValueType  # 1
+"""q' = (q + sum of the k feedback vectors) / (k + 1), L2-normalised; default depth 3."""
+VECTOR_PRF_METHOD_ROCCHIO: VectorPrfMethod.ValueType  # 2
+"""q' = rocchio_alpha * q + rocchio_beta * mean of the k feedback vectors, L2-normalised;
+default depth 5, alpha 0.4, beta 0.6.
+"""
+Global___VectorPrfMethod: _TypeAlias = VectorPrfMethod  # noqa: Y015
+
+class _PrfStage:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PrfStageEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PrfStage.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PRF_STAGE_UNSPECIFIED: _PrfStage.ValueType  # 0
+    """Unspecified: the server default, AFTER."""
+    PRF_STAGE_BEFORE: _PrfStage.ValueType  # 1
+    """Interpolate before PRF only: the first-round lists are fused, the top of the fused list is
+    the feedback of every arm that has PRF on, and the result is those arms' second-round
+    lists (fused when both arms have PRF; one arm's list alone otherwise).
+    """
+    PRF_STAGE_AFTER: _PrfStage.ValueType  # 2
+    """Interpolate after PRF only: each arm with PRF on takes feedback from its own first-round
+    list and searches again; the arms' final lists are fused.
+    """
+    PRF_STAGE_BOTH: _PrfStage.ValueType  # 3
+    """Interpolate before and after PRF: feedback from the fused first-round list as in BEFORE,
+    then the arms' final lists (second-round where PRF is on, first-round otherwise) are fused.
+    """
+
+class PrfStage(_PrfStage, metaclass=_PrfStageEnumTypeWrapper):
+    """PrfStage says where pseudo-relevance feedback sits relative to fusion in hybrid mode (the
+    three pipelines of Li et al., "To Interpolate or not to Interpolate: PRF, Dense and Sparse
+    Retrievers", SIGIR 2022). Single-arm modes ignore it.
+    """
+
+PRF_STAGE_UNSPECIFIED: PrfStage.ValueType  # 0
+"""Unspecified: the server default, AFTER."""
+PRF_STAGE_BEFORE: PrfStage.ValueType  # 1
+"""Interpolate before PRF only: the first-round lists are fused, the top of the fused list is
+the feedback of every arm that has PRF on, and the result is those arms' second-round
+lists (fused when both arms have PRF; one arm's list alone otherwise).
+"""
+PRF_STAGE_AFTER: PrfStage.ValueType  # 2
+"""Interpolate after PRF only: each arm with PRF on takes feedback from its own first-round
+list and searches again; the arms' final lists are fused.
+"""
+PRF_STAGE_BOTH: PrfStage.ValueType  # 3
+"""Interpolate before and after PRF: feedback from the fused first-round list as in BEFORE,
+then the arms' final lists (second-round where PRF is on, first-round otherwise) are fused.
+"""
+Global___PrfStage: _TypeAlias = PrfStage  # noqa: Y015
+
+@_typing.final
+class PrfOptions(_message.Message):
+    """PrfOptions turns pseudo-relevance feedback on for one request. PRF is off unless `rm3` is
+    true or `vector_method` is set; unset optional fields take the defaults named below. RM3 acts
+    on the BM25 arm and vector PRF on the dense arm: a setting for an arm that does not run is
+    ignored (and not echoed in `AppliedSettings.prf`).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RM3_FIELD_NUMBER: _builtins.int
+    FB_DOCS_FIELD_NUMBER: _builtins.int
+    FB_TERMS_FIELD_NUMBER: _builtins.int
+    ORIGINAL_QUERY_WEIGHT_FIELD_NUMBER: _builtins.int
+    VECTOR_METHOD_FIELD_NUMBER: _builtins.int
+    VECTOR_DEPTH_FIELD_NUMBER: _builtins.int
+    ROCCHIO_ALPHA_FIELD_NUMBER: _builtins.int
+    ROCCHIO_BETA_FIELD_NUMBER: _builtins.int
+    HYBRID_STAGE_FIELD_NUMBER: _builtins.int
+    rm3: _builtins.bool
+    """Expand the BM25 query with RM3 (Abdul-Jaleel et al., TREC 2004; Anserini's defaults):
+    a relevance model over the analysed stored title + text of the feedback documents.
+    """
+    fb_docs: _builtins.int
+    """RM3: how many top documents are feedback; 1 to 100; default 10."""
+    fb_terms: _builtins.int
+    """RM3: how many expansion terms are kept; 1 to 1000; default 10."""
+    original_query_weight: _builtins.float
+    """RM3: weight of the original query in the expanded one, in [0, 1]; default 0.5."""
+    vector_method: Global___VectorPrfMethod.ValueType
+    """Vector PRF method of the dense arm; unspecified = none."""
+    vector_depth: _builtins.int
+    """Vector PRF: how many top documents are feedback; 1 to 100; default 3 (AVERAGE) or 5
+    (ROCCHIO).
+    """
+    rocchio_alpha: _builtins.float
+    """Rocchio: weight of the original query vector, >= 0; default 0.4."""
+    rocchio_beta: _builtins.float
+    """Rocchio: weight of the mean feedback vector, >= 0; default 0.6 (not both 0)."""
+    hybrid_stage: Global___PrfStage.ValueType
+    """Where PRF sits relative to fusion in hybrid mode."""
+    def __init__(
+        self,
+        *,
+        rm3: _builtins.bool = ...,
+        fb_docs: _builtins.int | None = ...,
+        fb_terms: _builtins.int | None = ...,
+        original_query_weight: _builtins.float | None = ...,
+        vector_method: Global___VectorPrfMethod.ValueType = ...,
+        vector_depth: _builtins.int | None = ...,
+        rocchio_alpha: _builtins.float | None = ...,
+        rocchio_beta: _builtins.float | None = ...,
+        hybrid_stage: Global___PrfStage.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_fb_docs", b"_fb_docs", "_fb_terms", b"_fb_terms", "_original_query_weight", b"_original_query_weight", "_rocchio_alpha", b"_rocchio_alpha", "_rocchio_beta", b"_rocchio_beta", "_vector_depth", b"_vector_depth", "fb_docs", b"fb_docs", "fb_terms", b"fb_terms", "original_query_weight", b"original_query_weight", "rocchio_alpha", b"rocchio_alpha", "rocchio_beta", b"rocchio_beta", "vector_depth", b"vector_depth"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fb_docs", b"_fb_docs", "_fb_terms", b"_fb_terms", "_original_query_weight", b"_original_query_weight", "_rocchio_alpha", b"_rocchio_alpha", "_rocchio_beta", b"_rocchio_beta", "_vector_depth", b"_vector_depth", "fb_docs", b"fb_docs", "fb_terms", b"fb_terms", "hybrid_stage", b"hybrid_stage", "original_query_weight", b"original_query_weight", "rm3", b"rm3", "rocchio_alpha", b"rocchio_alpha", "rocchio_beta", b"rocchio_beta", "vector_depth", b"vector_depth", "vector_method", b"vector_method"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__fb_docs: _TypeAlias = _typing.Literal["fb_docs"]  # noqa: Y015
+    _WhichOneofArgType__fb_docs: _TypeAlias = _typing.Literal["_fb_docs", b"_fb_docs"]  # noqa: Y015
+    _WhichOneofReturnType__fb_terms: _TypeAlias = _typing.Literal["fb_terms"]  # noqa: Y015
+    _WhichOneofArgType__fb_terms: _TypeAlias = _typing.Literal["_fb_terms", b"_fb_terms"]  # noqa: Y015
+    _WhichOneofReturnType__original_query_weight: _TypeAlias = _typing.Literal["original_query_weight"]  # noqa: Y015
+    _WhichOneofArgType__original_query_weight: _TypeAlias = _typing.Literal["_original_query_weight", b"_original_query_weight"]  # noqa: Y015
+    _WhichOneofReturnType__rocchio_alpha: _TypeAlias = _typing.Literal["rocchio_alpha"]  # noqa: Y015
+    _WhichOneofArgType__rocchio_alpha: _TypeAlias = _typing.Literal["_rocchio_alpha", b"_rocchio_alpha"]  # noqa: Y015
+    _WhichOneofReturnType__rocchio_beta: _TypeAlias = _typing.Literal["rocchio_beta"]  # noqa: Y015
+    _WhichOneofArgType__rocchio_beta: _TypeAlias = _typing.Literal["_rocchio_beta", b"_rocchio_beta"]  # noqa: Y015
+    _WhichOneofReturnType__vector_depth: _TypeAlias = _typing.Literal["vector_depth"]  # noqa: Y015
+    _WhichOneofArgType__vector_depth: _TypeAlias = _typing.Literal["_vector_depth", b"_vector_depth"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fb_docs) -> _WhichOneofReturnType__fb_docs | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fb_terms) -> _WhichOneofReturnType__fb_terms | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__original_query_weight) -> _WhichOneofReturnType__original_query_weight | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__rocchio_alpha) -> _WhichOneofReturnType__rocchio_alpha | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__rocchio_beta) -> _WhichOneofReturnType__rocchio_beta | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__vector_depth) -> _WhichOneofReturnType__vector_depth | None: ...
+
+Global___PrfOptions: _TypeAlias = PrfOptions  # noqa: Y015
+
+@_typing.final
+class ExpansionTerm(_message.Message):
+    """ExpansionTerm is one term of an RM3-expanded query."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TERM_FIELD_NUMBER: _builtins.int
+    WEIGHT_FIELD_NUMBER: _builtins.int
+    term: _builtins.str
+    """The analysed (stemmed, lower-cased) index term."""
+    weight: _builtins.float
+    """Its weight in the expanded query (the weights sum to 1)."""
+    def __init__(
+        self,
+        *,
+        term: _builtins.str = ...,
+        weight: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["term", b"term", "weight", b"weight"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExpansionTerm: _TypeAlias = ExpansionTerm  # noqa: Y015
+
 @_typing.final
 class FusionOptions(_message.Message):
     """FusionOptions overrides the server's fusion defaults for one request. Unset fields take the
@@ -215,6 +402,7 @@ class SearchRequest(_message.Message):
     FUSION_FIELD_NUMBER: _builtins.int
     EXPLAIN_FIELD_NUMBER: _builtins.int
     RETURN_FIELDS_FIELD_NUMBER: _builtins.int
+    PRF_FIELD_NUMBER: _builtins.int
     query: _builtins.str
     """The query text; analysed by the server (no query syntax). Must hold a non-space character."""
     top_k: _builtins.int
@@ -231,6 +419,10 @@ class SearchRequest(_message.Message):
     def return_fields(self) -> _containers.RepeatedScalarFieldContainer[Global___StoredField.ValueType]:
         """Stored fields each hit carries; empty returns only id, score and rank."""
 
+    @_builtins.property
+    def prf(self) -> Global___PrfOptions:
+        """Pseudo-relevance feedback; absent or empty = off."""
+
     def __init__(
         self,
         *,
@@ -240,10 +432,11 @@ class SearchRequest(_message.Message):
         fusion: Global___FusionOptions | None = ...,
         explain: _builtins.bool = ...,
         return_fields: _abc.Iterable[Global___StoredField.ValueType] | None = ...,
+        prf: Global___PrfOptions | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["fusion", b"fusion"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["fusion", b"fusion", "prf", b"prf"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["explain", b"explain", "fusion", b"fusion", "mode", b"mode", "query", b"query", "return_fields", b"return_fields", "top_k", b"top_k"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["explain", b"explain", "fusion", b"fusion", "mode", b"mode", "prf", b"prf", "query", b"query", "return_fields", b"return_fields", "top_k", b"top_k"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -384,6 +577,7 @@ class StageTimings(_message.Message):
     SPARSE_US_FIELD_NUMBER: _builtins.int
     FUSION_US_FIELD_NUMBER: _builtins.int
     FETCH_US_FIELD_NUMBER: _builtins.int
+    PRF_US_FIELD_NUMBER: _builtins.int
     total_us: _builtins.int
     """From the engine receiving the query to the result being ready."""
     encode_us: _builtins.int
@@ -396,6 +590,11 @@ class StageTimings(_message.Message):
     """Normalisation and fusion of the two lists."""
     fetch_us: _builtins.int
     """Loading stored fields of the returned hits."""
+    prf_us: _builtins.int
+    """Pseudo-relevance feedback: reading feedback documents, expanding the query, the
+    second-round searches and every fusion of the PRF pipeline (fusion_us is then 0); 0 when
+    PRF is off.
+    """
     def __init__(
         self,
         *,
@@ -405,10 +604,11 @@ class StageTimings(_message.Message):
         sparse_us: _builtins.int = ...,
         fusion_us: _builtins.int = ...,
         fetch_us: _builtins.int = ...,
+        prf_us: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dense_us", b"dense_us", "encode_us", b"encode_us", "fetch_us", b"fetch_us", "fusion_us", b"fusion_us", "sparse_us", b"sparse_us", "total_us", b"total_us"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dense_us", b"dense_us", "encode_us", b"encode_us", "fetch_us", b"fetch_us", "fusion_us", b"fusion_us", "prf_us", b"prf_us", "sparse_us", b"sparse_us", "total_us", b"total_us"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -423,6 +623,7 @@ class AppliedSettings(_message.Message):
     MODE_FIELD_NUMBER: _builtins.int
     TOP_K_FIELD_NUMBER: _builtins.int
     FUSION_FIELD_NUMBER: _builtins.int
+    PRF_FIELD_NUMBER: _builtins.int
     mode: Global___RetrievalMode.ValueType
     """The mode used (never unspecified)."""
     top_k: _builtins.int
@@ -431,16 +632,23 @@ class AppliedSettings(_message.Message):
     def fusion(self) -> Global___FusionOptions:
         """The fusion settings used (every field set), for hybrid mode."""
 
+    @_builtins.property
+    def prf(self) -> Global___PrfOptions:
+        """The PRF settings used (every field set), only when PRF ran; `rm3` false and
+        `vector_method` unspecified for a part that did not run.
+        """
+
     def __init__(
         self,
         *,
         mode: Global___RetrievalMode.ValueType = ...,
         top_k: _builtins.int = ...,
         fusion: Global___FusionOptions | None = ...,
+        prf: Global___PrfOptions | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["fusion", b"fusion"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["fusion", b"fusion", "prf", b"prf"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["fusion", b"fusion", "mode", b"mode", "top_k", b"top_k"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fusion", b"fusion", "mode", b"mode", "prf", b"prf", "top_k", b"top_k"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -455,6 +663,7 @@ class SearchResponse(_message.Message):
     HITS_FIELD_NUMBER: _builtins.int
     TIMINGS_FIELD_NUMBER: _builtins.int
     APPLIED_FIELD_NUMBER: _builtins.int
+    EXPANSION_TERMS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def hits(self) -> _containers.RepeatedCompositeFieldContainer[Global___Hit]:
         """The hits, best first."""
@@ -467,16 +676,21 @@ class SearchResponse(_message.Message):
     def applied(self) -> Global___AppliedSettings:
         """The settings used."""
 
+    @_builtins.property
+    def expansion_terms(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExpansionTerm]:
+        """With `explain` and RM3 applied: the expanded BM25 query, heaviest term first."""
+
     def __init__(
         self,
         *,
         hits: _abc.Iterable[Global___Hit] | None = ...,
         timings: Global___StageTimings | None = ...,
         applied: Global___AppliedSettings | None = ...,
+        expansion_terms: _abc.Iterable[Global___ExpansionTerm] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "timings", b"timings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "hits", b"hits", "timings", b"timings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "expansion_terms", b"expansion_terms", "hits", b"hits", "timings", b"timings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -220,6 +220,173 @@ export function storedFieldToJSON(object: StoredField): string {
 }
 
 /**
+ * VectorPrfMethod is the vector pseudo-relevance feedback of the dense arm (Li et al., ACM TOIS
+ * 2023): the query vector is combined with the vectors of the top feedback documents, then the
+ * vectors are searched again with the new one.
+ */
+export enum VectorPrfMethod {
+  /** VECTOR_PRF_METHOD_UNSPECIFIED - Unspecified: no vector PRF (the default). */
+  VECTOR_PRF_METHOD_UNSPECIFIED = 0,
+  /** VECTOR_PRF_METHOD_AVERAGE - q' = (q + sum of the k feedback vectors) / (k + 1), L2-normalised; default depth 3. */
+  VECTOR_PRF_METHOD_AVERAGE = 1,
+  /**
+   * VECTOR_PRF_METHOD_ROCCHIO - q' = rocchio_alpha * q + rocchio_beta * mean of the k feedback vectors, L2-normalised;
+   * default depth 5, alpha 0.4, beta 0.6.
+   */
+  VECTOR_PRF_METHOD_ROCCHIO = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function vectorPrfMethodFromJSON(object: any): VectorPrfMethod {
+  switch (object) {
+    case 0:
+    case "VECTOR_PRF_METHOD_UNSPECIFIED":
+      return VectorPrfMethod.VECTOR_PRF_METHOD_UNSPECIFIED;
+    case 1:
+    case "VECTOR_PRF_METHOD_AVERAGE":
+      return VectorPrfMethod.VECTOR_PRF_METHOD_AVERAGE;
+    case 2:
+    case "VECTOR_PRF_METHOD_ROCCHIO":
+      return VectorPrfMethod.VECTOR_PRF_METHOD_ROCCHIO;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return VectorPrfMethod.UNRECOGNIZED;
+  }
+}
+
+export function vectorPrfMethodToJSON(object: VectorPrfMethod): string {
+  switch (object) {
+    case VectorPrfMethod.VECTOR_PRF_METHOD_UNSPECIFIED:
+      return "VECTOR_PRF_METHOD_UNSPECIFIED";
+    case VectorPrfMethod.VECTOR_PRF_METHOD_AVERAGE:
+      return "VECTOR_PRF_METHOD_AVERAGE";
+    case VectorPrfMethod.VECTOR_PRF_METHOD_ROCCHIO:
+      return "VECTOR_PRF_METHOD_ROCCHIO";
+    case VectorPrfMethod.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/**
+ * PrfStage says where pseudo-relevance feedback sits relative to fusion in hybrid mode (the
+ * three pipelines of Li et al., "To Interpolate or not to Interpolate: PRF, Dense and Sparse
+ * Retrievers", SIGIR 2022). Single-arm modes ignore it.
+ */
+export enum PrfStage {
+  /** PRF_STAGE_UNSPECIFIED - Unspecified: the server default, AFTER. */
+  PRF_STAGE_UNSPECIFIED = 0,
+  /**
+   * PRF_STAGE_BEFORE - Interpolate before PRF only: the first-round lists are fused, the top of the fused list is
+   * the feedback of every arm that has PRF on, and the result is those arms' second-round
+   * lists (fused when both arms have PRF; one arm's list alone otherwise).
+   */
+  PRF_STAGE_BEFORE = 1,
+  /**
+   * PRF_STAGE_AFTER - Interpolate after PRF only: each arm with PRF on takes feedback from its own first-round
+   * list and searches again; the arms' final lists are fused.
+   */
+  PRF_STAGE_AFTER = 2,
+  /**
+   * PRF_STAGE_BOTH - Interpolate before and after PRF: feedback from the fused first-round list as in BEFORE,
+   * then the arms' final lists (second-round where PRF is on, first-round otherwise) are fused.
+   */
+  PRF_STAGE_BOTH = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function prfStageFromJSON(object: any): PrfStage {
+  switch (object) {
+    case 0:
+    case "PRF_STAGE_UNSPECIFIED":
+      return PrfStage.PRF_STAGE_UNSPECIFIED;
+    case 1:
+    case "PRF_STAGE_BEFORE":
+      return PrfStage.PRF_STAGE_BEFORE;
+    case 2:
+    case "PRF_STAGE_AFTER":
+      return PrfStage.PRF_STAGE_AFTER;
+    case 3:
+    case "PRF_STAGE_BOTH":
+      return PrfStage.PRF_STAGE_BOTH;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return PrfStage.UNRECOGNIZED;
+  }
+}
+
+export function prfStageToJSON(object: PrfStage): string {
+  switch (object) {
+    case PrfStage.PRF_STAGE_UNSPECIFIED:
+      return "PRF_STAGE_UNSPECIFIED";
+    case PrfStage.PRF_STAGE_BEFORE:
+      return "PRF_STAGE_BEFORE";
+    case PrfStage.PRF_STAGE_AFTER:
+      return "PRF_STAGE_AFTER";
+    case PrfStage.PRF_STAGE_BOTH:
+      return "PRF_STAGE_BOTH";
+    case PrfStage.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/**
+ * PrfOptions turns pseudo-relevance feedback on for one request. PRF is off unless `rm3` is
+ * true or `vector_method` is set; unset optional fields take the defaults named below. RM3 acts
+ * on the BM25 arm and vector PRF on the dense arm: a setting for an arm that does not run is
+ * ignored (and not echoed in `AppliedSettings.prf`).
+ */
+export interface PrfOptions {
+  /**
+   * Expand the BM25 query with RM3 (Abdul-Jaleel et al., TREC 2004; Anserini's defaults):
+   * a relevance model over the analysed stored title + text of the feedback documents.
+   */
+  rm3: boolean;
+  /** RM3: how many top documents are feedback; 1 to 100; default 10. */
+  fbDocs?:
+    | number
+    | undefined;
+  /** RM3: how many expansion terms are kept; 1 to 1000; default 10. */
+  fbTerms?:
+    | number
+    | undefined;
+  /** RM3: weight of the original query in the expanded one, in [0, 1]; default 0.5. */
+  originalQueryWeight?:
+    | number
+    | undefined;
+  /** Vector PRF method of the dense arm; unspecified = none. */
+  vectorMethod: VectorPrfMethod;
+  /**
+   * Vector PRF: how many top documents are feedback; 1 to 100; default 3 (AVERAGE) or 5
+   * (ROCCHIO).
+   */
+  vectorDepth?:
+    | number
+    | undefined;
+  /** Rocchio: weight of the original query vector, >= 0; default 0.4. */
+  rocchioAlpha?:
+    | number
+    | undefined;
+  /** Rocchio: weight of the mean feedback vector, >= 0; default 0.6 (not both 0). */
+  rocchioBeta?:
+    | number
+    | undefined;
+  /** Where PRF sits relative to fusion in hybrid mode. */
+  hybridStage: PrfStage;
+}
+
+/** ExpansionTerm is one term of an RM3-expanded query. */
+export interface ExpansionTerm {
+  /** The analysed (stemmed, lower-cased) index term. */
+  term: string;
+  /** Its weight in the expanded query (the weights sum to 1). */
+  weight: number;
+}
+
+/**
  * FusionOptions overrides the server's fusion defaults for one request. Unset fields take the
  * server default; the response's `applied` echoes every value actually used.
  */
@@ -268,6 +435,8 @@ export interface SearchRequest {
   explain: boolean;
   /** Stored fields each hit carries; empty returns only id, score and rank. */
   returnFields: StoredField[];
+  /** Pseudo-relevance feedback; absent or empty = off. */
+  prf: PrfOptions | undefined;
 }
 
 /** ArmScore is one arm's view of a hit. */
@@ -335,6 +504,12 @@ export interface StageTimings {
   fusionUs: number;
   /** Loading stored fields of the returned hits. */
   fetchUs: number;
+  /**
+   * Pseudo-relevance feedback: reading feedback documents, expanding the query, the
+   * second-round searches and every fusion of the PRF pipeline (fusion_us is then 0); 0 when
+   * PRF is off.
+   */
+  prfUs: number;
 }
 
 /** AppliedSettings echoes every setting the server actually used for a query. */
@@ -344,7 +519,14 @@ export interface AppliedSettings {
   /** The number of hits asked for (after defaulting). */
   topK: number;
   /** The fusion settings used (every field set), for hybrid mode. */
-  fusion: FusionOptions | undefined;
+  fusion:
+    | FusionOptions
+    | undefined;
+  /**
+   * The PRF settings used (every field set), only when PRF ran; `rm3` false and
+   * `vector_method` unspecified for a part that did not run.
+   */
+  prf: PrfOptions | undefined;
 }
 
 /** SearchResponse is the ranked result of one query. */
@@ -356,7 +538,11 @@ export interface SearchResponse {
     | StageTimings
     | undefined;
   /** The settings used. */
-  applied: AppliedSettings | undefined;
+  applied:
+    | AppliedSettings
+    | undefined;
+  /** With `explain` and RM3 applied: the expanded BM25 query, heaviest term first. */
+  expansionTerms: ExpansionTerm[];
 }
 
 /** BatchSearchRequest holds several independent queries. */
@@ -408,6 +594,330 @@ export interface SearchStreamResponse {
   /** The error for this request; the stream stays open. */
   error?: ErrorStatus | undefined;
 }
+
+function createBasePrfOptions(): PrfOptions {
+  return {
+    rm3: false,
+    fbDocs: undefined,
+    fbTerms: undefined,
+    originalQueryWeight: undefined,
+    vectorMethod: 0,
+    vectorDepth: undefined,
+    rocchioAlpha: undefined,
+    rocchioBeta: undefined,
+    hybridStage: 0,
+  };
+}
+
+export const PrfOptions: MessageFns<PrfOptions> = {
+  encode(message: PrfOptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rm3 !== false) {
+      writer.uint32(8).bool(message.rm3);
+    }
+    if (message.fbDocs !== undefined) {
+      writer.uint32(16).uint32(message.fbDocs);
+    }
+    if (message.fbTerms !== undefined) {
+      writer.uint32(24).uint32(message.fbTerms);
+    }
+    if (message.originalQueryWeight !== undefined) {
+      writer.uint32(33).double(message.originalQueryWeight);
+    }
+    if (message.vectorMethod !== 0) {
+      writer.uint32(40).int32(message.vectorMethod);
+    }
+    if (message.vectorDepth !== undefined) {
+      writer.uint32(48).uint32(message.vectorDepth);
+    }
+    if (message.rocchioAlpha !== undefined) {
+      writer.uint32(57).double(message.rocchioAlpha);
+    }
+    if (message.rocchioBeta !== undefined) {
+      writer.uint32(65).double(message.rocchioBeta);
+    }
+    if (message.hybridStage !== 0) {
+      writer.uint32(72).int32(message.hybridStage);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PrfOptions {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePrfOptions();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.rm3 = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.fbDocs = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.fbTerms = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.originalQueryWeight = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.vectorMethod = reader.int32() as any;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.vectorDepth = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 57) {
+              break;
+            }
+
+            message.rocchioAlpha = reader.double();
+            continue;
+          }
+          case 8: {
+            if (tag !== 65) {
+              break;
+            }
+
+            message.rocchioBeta = reader.double();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.hybridStage = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PrfOptions {
+    return {
+      rm3: isSet(object.rm3) ? globalThis.Boolean(object.rm3) : false,
+      fbDocs: isSet(object.fbDocs)
+        ? globalThis.Number(object.fbDocs)
+        : isSet(object.fb_docs)
+        ? globalThis.Number(object.fb_docs)
+        : undefined,
+      fbTerms: isSet(object.fbTerms)
+        ? globalThis.Number(object.fbTerms)
+        : isSet(object.fb_terms)
+        ? globalThis.Number(object.fb_terms)
+        : undefined,
+      originalQueryWeight: isSet(object.originalQueryWeight)
+        ? globalThis.Number(object.originalQueryWeight)
+        : isSet(object.original_query_weight)
+        ? globalThis.Number(object.original_query_weight)
+        : undefined,
+      vectorMethod: isSet(object.vectorMethod)
+        ? vectorPrfMethodFromJSON(object.vectorMethod)
+        : isSet(object.vector_method)
+        ? vectorPrfMethodFromJSON(object.vector_method)
+        : 0,
+      vectorDepth: isSet(object.vectorDepth)
+        ? globalThis.Number(object.vectorDepth)
+        : isSet(object.vector_depth)
+        ? globalThis.Number(object.vector_depth)
+        : undefined,
+      rocchioAlpha: isSet(object.rocchioAlpha)
+        ? globalThis.Number(object.rocchioAlpha)
+        : isSet(object.rocchio_alpha)
+        ? globalThis.Number(object.rocchio_alpha)
+        : undefined,
+      rocchioBeta: isSet(object.rocchioBeta)
+        ? globalThis.Number(object.rocchioBeta)
+        : isSet(object.rocchio_beta)
+        ? globalThis.Number(object.rocchio_beta)
+        : undefined,
+      hybridStage: isSet(object.hybridStage)
+        ? prfStageFromJSON(object.hybridStage)
+        : isSet(object.hybrid_stage)
+        ? prfStageFromJSON(object.hybrid_stage)
+        : 0,
+    };
+  },
+
+  toJSON(message: PrfOptions): unknown {
+    const obj: any = {};
+    if (message.rm3 !== false) {
+      obj.rm3 = message.rm3;
+    }
+    if (message.fbDocs !== undefined) {
+      obj.fbDocs = Math.round(message.fbDocs);
+    }
+    if (message.fbTerms !== undefined) {
+      obj.fbTerms = Math.round(message.fbTerms);
+    }
+    if (message.originalQueryWeight !== undefined) {
+      obj.originalQueryWeight = floatToJson(message.originalQueryWeight);
+    }
+    if (message.vectorMethod !== 0) {
+      obj.vectorMethod = vectorPrfMethodToJSON(message.vectorMethod);
+    }
+    if (message.vectorDepth !== undefined) {
+      obj.vectorDepth = Math.round(message.vectorDepth);
+    }
+    if (message.rocchioAlpha !== undefined) {
+      obj.rocchioAlpha = floatToJson(message.rocchioAlpha);
+    }
+    if (message.rocchioBeta !== undefined) {
+      obj.rocchioBeta = floatToJson(message.rocchioBeta);
+    }
+    if (message.hybridStage !== 0) {
+      obj.hybridStage = prfStageToJSON(message.hybridStage);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PrfOptions>): PrfOptions {
+    return PrfOptions.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PrfOptions>): PrfOptions {
+    const message = createBasePrfOptions();
+    message.rm3 = object.rm3 ?? false;
+    message.fbDocs = object.fbDocs ?? undefined;
+    message.fbTerms = object.fbTerms ?? undefined;
+    message.originalQueryWeight = object.originalQueryWeight ?? undefined;
+    message.vectorMethod = object.vectorMethod ?? 0;
+    message.vectorDepth = object.vectorDepth ?? undefined;
+    message.rocchioAlpha = object.rocchioAlpha ?? undefined;
+    message.rocchioBeta = object.rocchioBeta ?? undefined;
+    message.hybridStage = object.hybridStage ?? 0;
+    return message;
+  },
+};
+
+function createBaseExpansionTerm(): ExpansionTerm {
+  return { term: "", weight: 0 };
+}
+
+export const ExpansionTerm: MessageFns<ExpansionTerm> = {
+  encode(message: ExpansionTerm, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.term !== "") {
+      writer.uint32(10).string(message.term);
+    }
+    if (message.weight !== 0) {
+      writer.uint32(17).double(message.weight);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExpansionTerm {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExpansionTerm();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.term = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.weight = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExpansionTerm {
+    return {
+      term: isSet(object.term) ? globalThis.String(object.term) : "",
+      weight: isSet(object.weight) ? globalThis.Number(object.weight) : 0,
+    };
+  },
+
+  toJSON(message: ExpansionTerm): unknown {
+    const obj: any = {};
+    if (message.term !== "") {
+      obj.term = message.term;
+    }
+    if (message.weight !== 0) {
+      obj.weight = floatToJson(message.weight);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExpansionTerm>): ExpansionTerm {
+    return ExpansionTerm.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExpansionTerm>): ExpansionTerm {
+    const message = createBaseExpansionTerm();
+    message.term = object.term ?? "";
+    message.weight = object.weight ?? 0;
+    return message;
+  },
+};
 
 function createBaseFusionOptions(): FusionOptions {
   return {
@@ -620,7 +1130,7 @@ export const FusionOptions: MessageFns<FusionOptions> = {
 };
 
 function createBaseSearchRequest(): SearchRequest {
-  return { query: "", topK: 0, mode: 0, fusion: undefined, explain: false, returnFields: [] };
+  return { query: "", topK: 0, mode: 0, fusion: undefined, explain: false, returnFields: [], prf: undefined };
 }
 
 export const SearchRequest: MessageFns<SearchRequest> = {
@@ -646,6 +1156,9 @@ export const SearchRequest: MessageFns<SearchRequest> = {
         writer.int32(v);
       }
       writer.join();
+    }
+    if (message.prf !== undefined) {
+      PrfOptions.encode(message.prf, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -721,6 +1234,14 @@ export const SearchRequest: MessageFns<SearchRequest> = {
 
             break;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.prf = PrfOptions.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -749,6 +1270,7 @@ export const SearchRequest: MessageFns<SearchRequest> = {
         : globalThis.Array.isArray(object?.return_fields)
         ? object.return_fields.map((e: any) => storedFieldFromJSON(e))
         : [],
+      prf: isSet(object.prf) ? PrfOptions.fromJSON(object.prf) : undefined,
     };
   },
 
@@ -772,6 +1294,9 @@ export const SearchRequest: MessageFns<SearchRequest> = {
     if (message.returnFields?.length) {
       obj.returnFields = message.returnFields.map((e) => storedFieldToJSON(e));
     }
+    if (message.prf !== undefined) {
+      obj.prf = PrfOptions.toJSON(message.prf);
+    }
     return obj;
   },
 
@@ -788,6 +1313,7 @@ export const SearchRequest: MessageFns<SearchRequest> = {
       : undefined;
     message.explain = object.explain ?? false;
     message.returnFields = object.returnFields?.map((e) => e) || [];
+    message.prf = (object.prf !== undefined && object.prf !== null) ? PrfOptions.fromPartial(object.prf) : undefined;
     return message;
   },
 };
@@ -1178,7 +1704,7 @@ export const Hit: MessageFns<Hit> = {
 };
 
 function createBaseStageTimings(): StageTimings {
-  return { totalUs: 0, encodeUs: 0, denseUs: 0, sparseUs: 0, fusionUs: 0, fetchUs: 0 };
+  return { totalUs: 0, encodeUs: 0, denseUs: 0, sparseUs: 0, fusionUs: 0, fetchUs: 0, prfUs: 0 };
 }
 
 export const StageTimings: MessageFns<StageTimings> = {
@@ -1200,6 +1726,9 @@ export const StageTimings: MessageFns<StageTimings> = {
     }
     if (message.fetchUs !== 0) {
       writer.uint32(48).uint64(message.fetchUs);
+    }
+    if (message.prfUs !== 0) {
+      writer.uint32(56).uint64(message.prfUs);
     }
     return writer;
   },
@@ -1265,6 +1794,14 @@ export const StageTimings: MessageFns<StageTimings> = {
             message.fetchUs = longToNumber(reader.uint64());
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.prfUs = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1309,6 +1846,11 @@ export const StageTimings: MessageFns<StageTimings> = {
         : isSet(object.fetch_us)
         ? globalThis.Number(object.fetch_us)
         : 0,
+      prfUs: isSet(object.prfUs)
+        ? globalThis.Number(object.prfUs)
+        : isSet(object.prf_us)
+        ? globalThis.Number(object.prf_us)
+        : 0,
     };
   },
 
@@ -1332,6 +1874,9 @@ export const StageTimings: MessageFns<StageTimings> = {
     if (message.fetchUs !== 0) {
       obj.fetchUs = Math.round(message.fetchUs);
     }
+    if (message.prfUs !== 0) {
+      obj.prfUs = Math.round(message.prfUs);
+    }
     return obj;
   },
 
@@ -1346,12 +1891,13 @@ export const StageTimings: MessageFns<StageTimings> = {
     message.sparseUs = object.sparseUs ?? 0;
     message.fusionUs = object.fusionUs ?? 0;
     message.fetchUs = object.fetchUs ?? 0;
+    message.prfUs = object.prfUs ?? 0;
     return message;
   },
 };
 
 function createBaseAppliedSettings(): AppliedSettings {
-  return { mode: 0, topK: 0, fusion: undefined };
+  return { mode: 0, topK: 0, fusion: undefined, prf: undefined };
 }
 
 export const AppliedSettings: MessageFns<AppliedSettings> = {
@@ -1364,6 +1910,9 @@ export const AppliedSettings: MessageFns<AppliedSettings> = {
     }
     if (message.fusion !== undefined) {
       FusionOptions.encode(message.fusion, writer.uint32(26).fork()).join();
+    }
+    if (message.prf !== undefined) {
+      PrfOptions.encode(message.prf, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -1405,6 +1954,14 @@ export const AppliedSettings: MessageFns<AppliedSettings> = {
             message.fusion = FusionOptions.decode(reader, reader.uint32());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.prf = PrfOptions.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1426,6 +1983,7 @@ export const AppliedSettings: MessageFns<AppliedSettings> = {
         ? globalThis.Number(object.top_k)
         : 0,
       fusion: isSet(object.fusion) ? FusionOptions.fromJSON(object.fusion) : undefined,
+      prf: isSet(object.prf) ? PrfOptions.fromJSON(object.prf) : undefined,
     };
   },
 
@@ -1440,6 +1998,9 @@ export const AppliedSettings: MessageFns<AppliedSettings> = {
     if (message.fusion !== undefined) {
       obj.fusion = FusionOptions.toJSON(message.fusion);
     }
+    if (message.prf !== undefined) {
+      obj.prf = PrfOptions.toJSON(message.prf);
+    }
     return obj;
   },
 
@@ -1453,12 +2014,13 @@ export const AppliedSettings: MessageFns<AppliedSettings> = {
     message.fusion = (object.fusion !== undefined && object.fusion !== null)
       ? FusionOptions.fromPartial(object.fusion)
       : undefined;
+    message.prf = (object.prf !== undefined && object.prf !== null) ? PrfOptions.fromPartial(object.prf) : undefined;
     return message;
   },
 };
 
 function createBaseSearchResponse(): SearchResponse {
-  return { hits: [], timings: undefined, applied: undefined };
+  return { hits: [], timings: undefined, applied: undefined, expansionTerms: [] };
 }
 
 export const SearchResponse: MessageFns<SearchResponse> = {
@@ -1471,6 +2033,9 @@ export const SearchResponse: MessageFns<SearchResponse> = {
     }
     if (message.applied !== undefined) {
       AppliedSettings.encode(message.applied, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.expansionTerms) {
+      ExpansionTerm.encode(v!, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -1512,6 +2077,14 @@ export const SearchResponse: MessageFns<SearchResponse> = {
             message.applied = AppliedSettings.decode(reader, reader.uint32());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.expansionTerms.push(ExpansionTerm.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1529,6 +2102,11 @@ export const SearchResponse: MessageFns<SearchResponse> = {
       hits: globalThis.Array.isArray(object?.hits) ? object.hits.map((e: any) => Hit.fromJSON(e)) : [],
       timings: isSet(object.timings) ? StageTimings.fromJSON(object.timings) : undefined,
       applied: isSet(object.applied) ? AppliedSettings.fromJSON(object.applied) : undefined,
+      expansionTerms: globalThis.Array.isArray(object?.expansionTerms)
+        ? object.expansionTerms.map((e: any) => ExpansionTerm.fromJSON(e))
+        : globalThis.Array.isArray(object?.expansion_terms)
+        ? object.expansion_terms.map((e: any) => ExpansionTerm.fromJSON(e))
+        : [],
     };
   },
 
@@ -1542,6 +2120,9 @@ export const SearchResponse: MessageFns<SearchResponse> = {
     }
     if (message.applied !== undefined) {
       obj.applied = AppliedSettings.toJSON(message.applied);
+    }
+    if (message.expansionTerms?.length) {
+      obj.expansionTerms = message.expansionTerms.map((e) => ExpansionTerm.toJSON(e));
     }
     return obj;
   },
@@ -1558,6 +2139,7 @@ export const SearchResponse: MessageFns<SearchResponse> = {
     message.applied = (object.applied !== undefined && object.applied !== null)
       ? AppliedSettings.fromPartial(object.applied)
       : undefined;
+    message.expansionTerms = object.expansionTerms?.map((e) => ExpansionTerm.fromPartial(e)) || [];
     return message;
   },
 };
