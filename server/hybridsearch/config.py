@@ -36,6 +36,15 @@ def _optional_path(text: str) -> Path | None:
     return Path(text) if text else None
 
 
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected true or false")
+
+
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
     """Everything `hybridsearch serve` can be told."""
@@ -47,7 +56,27 @@ class ServerSettings:
     host: str = _setting("127.0.0.1", "address to bind")
     port: int = _setting(50051, "port to bind; 0 picks a free one", int)
     device: Device = _setting(Device.AUTO, "encoder device: auto, cpu or cuda", Device)
-    search_threads: int = _setting(4, "threads running searches", int)
+    search_threads: int = _setting(
+        64, "threads running searches (they mostly wait on the encoder batcher)", int
+    )
+    max_in_flight: int = _setting(
+        512, "searches admitted at once; more are refused with RESOURCE_EXHAUSTED", int
+    )
+    workers: int = _setting(
+        1, "server processes sharing the port (SO_REUSEPORT) and the mapped index", int
+    )
+    encoder_threads: int = _setting(0, "onnxruntime intra-op threads; 0 = one per core", int)
+    encode_batching: bool = _setting(
+        True, "gather concurrent query encodings into one encoder run", _bool
+    )
+    max_batch_size: int = _setting(32, "most queries in one encoder run", int)
+    max_wait_us: int = _setting(
+        0, "microseconds a batch waits for more queries (0: take what queued meanwhile)", int
+    )
+    max_batch_tokens: int = _setting(8192, "padded tokens per encoder run (texts x longest)", int)
+    encode_queue: int = _setting(
+        256, "query encodings waiting for the encoder; more are refused (RESOURCE_EXHAUSTED)", int
+    )
     default_top_k: int = _setting(10, "hits returned when a request's top_k is 0", int)
     max_top_k: int = _setting(1000, "largest top_k accepted", int)
     max_query_chars: int = _setting(4096, "longest query accepted, in characters", int)

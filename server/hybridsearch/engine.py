@@ -7,6 +7,7 @@ thread while the sparse arm (tantivy BM25) runs on the calling thread; both rele
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -109,8 +110,11 @@ class HybridSearcher:
         return self._snapshot.dense is not None
 
     def close(self) -> None:
-        """Stop the arm worker threads."""
+        """Stop the arm worker threads and the encoder's own (a batching encoder has one)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        close = getattr(self._encoder, "close", None)
+        if callable(close):
+            close()
 
     def search(self, query: Query) -> SearchResult:
         """Run one query."""
@@ -125,7 +129,9 @@ class HybridSearcher:
         dense_queries = [q for q in queries if q.mode is not RetrievalMode.SPARSE]
         dense_future: Future[DenseArmResult] | None = None
         if dense_queries:
-            dense_future = self._pool.submit(self._dense_arm, snap, dense_queries)
+            # The context carries the request's cancel scope to the encoder (see batching).
+            context = contextvars.copy_context()
+            dense_future = self._pool.submit(context.run, self._dense_arm, snap, dense_queries)
         sparse_lists: list[list[ScoredDoc] | None] = []
         sparse_times: list[int] = []
         for query in queries:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -13,8 +14,14 @@ import grpc
 from hybridsearch.api.convert import query_from_proto, result_to_proto
 from hybridsearch.api.errors import INTERNAL_MESSAGE, status_code_for, violations_of
 from hybridsearch.config import ServerSettings
+from hybridsearch.encoders.batching import CancelScope, cancel_scope
 from hybridsearch.engine import HybridSearcher
-from hybridsearch.errors import HybridSearchError, InvalidArgumentError, UnavailableError
+from hybridsearch.errors import (
+    HybridSearchError,
+    InvalidArgumentError,
+    OverloadedError,
+    UnavailableError,
+)
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
 
@@ -50,9 +57,26 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         self._engine = engine
         self._settings = settings
         self._executor = executor
+        self._in_flight = 0
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        """Run engine work in the pool; bounded admission, cancellation reaches the batcher."""
+        if self._in_flight >= self._settings.max_in_flight:
+            raise OverloadedError(
+                f"{self._settings.max_in_flight} searches in flight; retry with backoff"
+            )
+        scope = CancelScope()
+        context = contextvars.copy_context()
+        context.run(cancel_scope.set, scope)
+        self._in_flight += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, context.run, fn, *args)
+        except asyncio.CancelledError:
+            scope.cancel()  # the RPC was cancelled or timed out: drop its queued encoding
+            raise
+        finally:
+            self._in_flight -= 1
 
     async def _search(self, request: pb.SearchRequest) -> pb.SearchResponse:
         query = query_from_proto(request, self._settings)
