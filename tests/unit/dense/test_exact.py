@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from hybridsearch.dense.exact import ExactDenseIndex
 from hybridsearch.dense.reference import ReferenceDenseIndex
 from hybridsearch.types import ScoredDoc

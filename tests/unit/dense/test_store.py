@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from hybridsearch.dense.store import VECTORS_FILE, open_vectors, write_vectors
 from hybridsearch.errors import IndexFormatError
 

@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+
 from hybridsearch.encoders.default_model import install_default_model
 from hybridsearch.encoders.onnx_encoder import OnnxEncoder, load_encoder
 

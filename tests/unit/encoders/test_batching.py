@@ -50,7 +50,9 @@ class GatedEncoder:
             raise RuntimeError("boom")
         return np.array([vector_of(t) for t in texts], dtype=np.float32)
 
-    def encode_documents(self, texts: Sequence[str]) -> NDArray[np.float32]:
+    def encode_documents(
+        self, texts: Sequence[str], *, batch_size: int | None = None
+    ) -> NDArray[np.float32]:
         return np.array([vector_of(t) for t in texts], dtype=np.float32)
 
 

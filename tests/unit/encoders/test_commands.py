@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from hybridsearch.encoders.commands import add_models_commands
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from hybridsearch.encoders.config import (
     ENCODER_CONFIG_FILE,
     EncoderConfig,

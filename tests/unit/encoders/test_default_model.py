@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from hybridsearch.encoders import default_model
 from hybridsearch.encoders.config import ENCODER_CONFIG_FILE, ModelDirError, load_config
 from hybridsearch.encoders.default_model import DEFAULT_CONFIG, install_default_model

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+
 from hybridsearch.encoders.config import ModelDirError, Pooling, load_config
 from hybridsearch.encoders.onnx_encoder import CPU_PROVIDER, OnnxEncoder, load_encoder
 

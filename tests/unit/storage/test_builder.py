@@ -58,7 +58,7 @@ def test_other_format_version_is_refused_clearly(tmp_path: Path) -> None:
     manifest = json.loads(path.read_text())
     manifest["format_version"] = 99
     path.write_text(json.dumps(manifest))
-    with pytest.raises(IndexFormatError, match="format version 99.*rebuild"):
+    with pytest.raises(IndexFormatError, match=r"format version 99.*rebuild"):
         load_manifest(tmp_path / "idx")
 
 
