@@ -6,11 +6,11 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 
-from hybridsearch.config import Device, add_settings_arguments, settings_from
+from hybridsearch.config import Device, ServerSettings, add_settings_arguments, settings_from
 from hybridsearch.errors import HybridSearchError
 
 SAMPLE_CORPUS = "cranfield-corpus.jsonl.gz"
@@ -104,9 +104,6 @@ def _add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from hybridsearch.api.server import serve  # noqa: PLC0415
-    from hybridsearch.loader import load_engine  # noqa: PLC0415
-
     logging.basicConfig(
         level=args.log_level.upper(),
         stream=sys.stderr,
@@ -116,7 +113,22 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         settings = settings_from(args)
     except ValueError as exc:
         raise HybridSearchError(str(exc)) from exc
-    return asyncio.run(serve(settings, load_engine))
+    if settings.workers < 1:
+        raise HybridSearchError(f"--workers must be >= 1, got {settings.workers}")
+    if settings.workers > 1:
+        from hybridsearch.workers import serve_workers  # noqa: PLC0415
+
+        return serve_workers(settings, _serve_process)  # forks before grpc is imported
+    return _serve_process(settings, None)
+
+
+def _serve_process(settings: ServerSettings, announce: Callable[[str], None] | None) -> int:
+    from hybridsearch.api.server import serve  # noqa: PLC0415
+    from hybridsearch.loader import load_engine  # noqa: PLC0415
+
+    if announce is None:
+        return asyncio.run(serve(settings, load_engine))
+    return asyncio.run(serve(settings, load_engine, announce))
 
 
 def _add_search_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
