@@ -41,12 +41,24 @@ def _add_index_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
     p.add_argument("--max-length", type=int, help="token limit per document (default: model's)")
     p.add_argument("--device", type=Device, default=Device.AUTO, help="auto, cpu or cuda")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--dense-index",
+        choices=["exact", "hnsw"],
+        default="exact",
+        help="exact inner product (default) or an HNSW graph (approximate; needs faiss)",
+    )
+    p.add_argument("--hnsw-m", type=int, default=32, help="HNSW graph degree")
+    p.add_argument(
+        "--hnsw-ef-construction", type=int, default=200, help="HNSW build candidate list"
+    )
     p.set_defaults(func=_cmd_index)
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
     from tqdm import tqdm  # noqa: PLC0415
 
+    from hybridsearch.dense.hnsw import HnswParams  # noqa: PLC0415 (faiss itself loads lazily)
+    from hybridsearch.dense.select import DenseIndexKind  # noqa: PLC0415
     from hybridsearch.storage.builder import build_index  # noqa: PLC0415
     from hybridsearch.storage.corpus import ReadStats, count_lines, read_corpus  # noqa: PLC0415
 
@@ -86,6 +98,8 @@ def _cmd_index(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             on_sparse_progress=sparse_bar.update,
             on_dense_progress=on_dense,
+            dense_index=DenseIndexKind(args.dense_index),
+            hnsw=HnswParams(m=args.hnsw_m, ef_construction=args.hnsw_ef_construction),
         )
     print(
         f"indexed {summary.documents} documents into {args.out} in {summary.seconds:.1f} s; "

@@ -94,6 +94,9 @@ class ServerSettings:
     grace_period_s: float = _setting(
         10.0, "seconds in-flight calls get to finish on SIGTERM", float
     )
+    hnsw_ef_search: int = _setting(
+        128, "HNSW search candidate list (indexes built with --dense-index hnsw)", int
+    )
     max_message_bytes: int = _setting(16 * 1024 * 1024, "largest gRPC message accepted", int)
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 from hybridsearch.config import Device, ServerSettings
 from hybridsearch.encoders.base import Encoder
 from hybridsearch.encoders.config import ModelDirError
-from hybridsearch.engine import HybridSearcher
+from hybridsearch.engine import HybridSearcher, manifest_dense_index
 from hybridsearch.errors import IndexFormatError
 from hybridsearch.storage.index_dir import open_index
 from hybridsearch.storage.manifest import EncoderInfo
@@ -135,7 +136,12 @@ def load_engine(settings: ServerSettings) -> HybridSearcher:
         )
     # One dense-arm thread per search thread, so concurrent searches reach the batcher together.
     arm_pool = ThreadPoolExecutor(max_workers=settings.search_threads, thread_name_prefix="dense")
-    engine = HybridSearcher(index, encoder, arm_pool=arm_pool)
+    engine = HybridSearcher(
+        index,
+        encoder,
+        arm_pool=arm_pool,
+        dense_factory=functools.partial(manifest_dense_index, ef_search=settings.hnsw_ef_search),
+    )
     log.info(
         "index %s: %d documents, vectors: %s, encoder: %s on %s",
         settings.index,
