@@ -65,6 +65,9 @@ class ServerSettings:
     workers: int = _setting(
         1, "server processes sharing the port (SO_REUSEPORT) and the mapped index", int
     )
+    encoder_fp16: bool = _setting(
+        False, "with --device cuda: serve the model's fp16 variant (model_fp16.onnx)", _bool
+    )
     encoder_threads: int = _setting(0, "onnxruntime intra-op threads; 0 = one per core", int)
     encode_batching: bool = _setting(
         True, "gather concurrent query encodings into one encoder run", _bool

@@ -58,6 +58,7 @@ def load_query_encoder(
     max_length: int | None = None,
     batch_size: int = 32,
     intra_op_threads: int | None = None,
+    fp16: bool = False,
 ) -> OnnxEncoder:
     """The ONNX encoder of a model directory, on the requested device.
 
@@ -77,6 +78,7 @@ def load_query_encoder(
         device=device.value,
         batch_size=batch_size,
         intra_op_threads=intra_op_threads,
+        fp16=fp16,
     )
 
 
@@ -90,6 +92,7 @@ def serving_encoder(settings: ServerSettings, model_dir: Path, max_length: int) 
         max_length=max_length,
         batch_size=max(32, settings.max_batch_size),
         intra_op_threads=settings.encoder_threads or None,
+        fp16=settings.encoder_fp16,
     )
     if not settings.encode_batching:
         return encoder
