@@ -20,6 +20,7 @@ runs the wrapped encoder once for all of it::
 from __future__ import annotations
 
 import contextvars
+import logging
 import threading
 import time
 from collections import deque
@@ -32,6 +33,8 @@ from numpy.typing import NDArray
 
 from hybridsearch.encoders.base import Encoder
 from hybridsearch.errors import OverloadedError
+
+log = logging.getLogger(__name__)
 
 TokenCounter = Callable[[str], int]
 
@@ -232,6 +235,15 @@ class BatchingEncoder:
             request.future.cancel()
         if threading.current_thread() is not self._worker:
             self._worker.join(timeout=5)
+        stats = self.stats()
+        log.info(
+            "query encoder batcher: %d runs, %d queries, mean batch %.2f, %d refused, %d dropped",
+            stats.batches,
+            stats.texts,
+            stats.mean_batch_size,
+            stats.rejected,
+            stats.cancelled,
+        )
 
     def _run(self) -> None:
         while (batch := self._next_batch()) is not None:
