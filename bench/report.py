@@ -89,6 +89,12 @@ def write_report(measurements: Path, results: Path) -> Path:
         if w32 and h32:
             lines += [f"`--workers 2 --encoder-threads 1` at hybrid c32: {_fmt(w32['query_qps'])} "
                       f"queries/s, p99 {_fmt(w32['p99_ms'], 1)} ms.", ""]
+        profile = load.get("profile") or {}
+        if profile.get("top_self"):
+            lines += ["py-spy on the server under hybrid c32 (active samples, all threads; top frames "
+                      f"by self samples of {profile['total_samples']}):", "", "```"]
+            lines += [f"{n:6d}  {frame}" for frame, n in profile["top_self"]]
+            lines += ["```", ""]
         _plot_load(points, limit, results / f"{stamp}-load.png")
         lines += [f"![load]({stamp}-load.png)", ""]
 

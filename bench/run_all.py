@@ -59,6 +59,7 @@ def stage_load(args: argparse.Namespace, index: Path, queries: list[str]) -> Non
     ensure_ghz()
     work = WORK / "ghz"
     points = []
+    profile: dict[str, object] = {}
     variants = [("default", ()), ("no-batching", ("--encode-batching", "false")),
                 ("workers-2", ("--workers", "2", "--encoder-threads", "1"))]
     rss = {}
@@ -86,37 +87,49 @@ def stage_load(args: argparse.Namespace, index: Path, queries: list[str]) -> Non
                           f"errors {point.errors}", flush=True)
             rss[variant] = server.rss_bytes()
             if variant == "default" and args.profile:
-                profile_server(server, queries, work)
+                profile = profile_server(server, queries, work)
         finally:
             server.stop()
         if variant == "default":
             rss["batcher_log"] = server.log_path.read_text()[-2000:]
-    save("load", {"points": points, "rss": rss})
+    save("load", {"points": points, "rss": rss, "profile": profile})
 
 
-def profile_server(server, queries: list[str], work: Path) -> None:  # noqa: ANN001
-    """py-spy top functions of the server under hybrid c32 (when py-spy is installed)."""
+def profile_server(server, queries: list[str], work: Path) -> dict[str, object]:  # noqa: ANN001
+    """py-spy (when installed) samples the server under hybrid c32: top frames by self time."""
     from load import SEARCH, run_ghz, search_data
 
     pyspy = Path(sys.executable).with_name("py-spy")
     if not pyspy.exists():
         pyspy = Path(os.environ.get("PY_SPY", "py-spy"))
-    out = RESULTS / "profile-hybrid-c32.svg"
-    raw = work / "profile.txt"
+    raw = work / "profile-hybrid-c32.txt"
     try:
         spy = subprocess.Popen(
             [str(pyspy), "record", "--pid", str(server.process.pid), "--duration",
-             str(int(args_duration())), "--rate", "200", "--threads", "--output", str(out),
-             "--format", "flamegraph", "--nonblocking"],
-            stdout=subprocess.DEVNULL, stderr=raw.open("w"),
+             str(int(args_duration())), "--rate", "100", "--threads", "--output",
+             str(raw), "--format", "raw", "--nonblocking"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
     except OSError as exc:
         print(f"   py-spy unavailable ({exc}); no profile", flush=True)
-        return
+        return {}
     run_ghz(server.address, "profiled", SEARCH, search_data(queries, "hybrid"), 32,
             args_duration(), work)
     spy.wait(timeout=120)
-    print(f"   profile: {out}", flush=True)
+    if not raw.is_file():
+        return {}
+    self_samples: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        leaf = frames[-1]
+        n = int(count)
+        total += n
+        self_samples[leaf] = self_samples.get(leaf, 0) + n
+    top = sorted(self_samples.items(), key=lambda kv: -kv[1])[:20]
+    print(f"   profile: {raw}", flush=True)
+    return {"total_samples": total, "top_self": top}
 
 
 _DURATION = [8.0]
