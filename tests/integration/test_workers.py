@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import grpc
-from tests.conftest import start_server, wait_serving
 
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
+from tests.conftest import start_server, wait_serving
 
 
 def children_of(pid: int) -> list[int]:
