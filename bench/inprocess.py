@@ -7,6 +7,7 @@ fusion are single-threaded per query and run side by side on all cores. Hence
     limit_qps = 1 / (encode(b)/b + product(b)/b + (sparse + fusion_fetch) / cores)
 
 with b the batch the server can form at that concurrency, min(concurrency, max_batch_size).
+Encoders run without pool spinning, as `hybridsearch serve` does by default.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def open_engine(index_dir: Path, model: Path | None) -> HybridSearcher:
     encoder = None
     if model is not None and index.manifest.encoder is not None:
         encoder = load_query_encoder(
-            model, Device.CPU, max_length=index.manifest.encoder.max_length
+            model, Device.CPU, max_length=index.manifest.encoder.max_length, spinning=False
         )
     return HybridSearcher(index, encoder)
 
@@ -121,7 +122,9 @@ def component_costs(
     """Time onnxruntime encoding, the exact product and tantivy search on ``queries``."""
     index = open_index(index_dir)
     assert index.manifest.encoder is not None and index.vectors is not None
-    encoder = load_query_encoder(model, Device.CPU, max_length=index.manifest.encoder.max_length)
+    encoder = load_query_encoder(
+        model, Device.CPU, max_length=index.manifest.encoder.max_length, spinning=False
+    )
     dense = ExactDenseIndex(index.vectors)
     encode_ms: dict[int, float] = {}
     product_ms: dict[int, float] = {}

@@ -56,13 +56,14 @@ def write_report(measurements: Path, results: Path) -> Path:
 
     if points:
         lines += ["## Load over gRPC (ghz, reflection)", ""]
-        lines += ["| server | scenario | c | queries/s | p50 ms | p95 ms | p99 ms | errors |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += ["| server | scenario | c | queries/s | p50 ms | p95 ms | p99 ms | errors | "
+                  "server CPU ms/query |", "|---|---|---|---|---|---|---|---|---|"]
         for p in points:
             lines.append(
                 f"| {p['variant']} | {p['scenario']} | {p['concurrency']} | "
                 f"{_fmt(p['query_qps'])} | {_fmt(p['p50_ms'], 2)} | {_fmt(p['p95_ms'], 2)} | "
-                f"{_fmt(p['p99_ms'], 2)} | {p['errors']} |"
+                f"{_fmt(p['p99_ms'], 2)} | {p['errors']} | "
+                f"{p.get('server_cpu_ms_per_query', float('nan')):.1f} |"
             )
         lines += ["", "`batch8` = BatchSearch of 8 hybrid queries; queries/s counts queries.", ""]
         rss = load.get("rss", {})
@@ -80,15 +81,15 @@ def write_report(measurements: Path, results: Path) -> Path:
         if h8:
             targets.append(("hybrid p99 ≤ 50 ms at c8", f"{h8['p99_ms']:.1f} ms",
                             _verdict(h8["p99_ms"] <= 50)))
-        nb = point("no-batching", "hybrid", 32)
-        if nb and h32:
-            lines += [f"Micro-batching at hybrid c32: {_fmt(h32['query_qps'])} vs "
-                      f"{_fmt(nb['query_qps'])} queries/s without it "
-                      f"({h32['query_qps'] / nb['query_qps']:.2f}×).", ""]
-        w32 = point("workers-2", "hybrid", 32)
-        if w32 and h32:
-            lines += [f"`--workers 2 --encoder-threads 1` at hybrid c32: {_fmt(w32['query_qps'])} "
-                      f"queries/s, p99 {_fmt(w32['p99_ms'], 1)} ms.", ""]
+        for other in ("no-batching", "batch32", "spinning", "workers-2"):
+            o = point(other, "hybrid", 32)
+            if o and h32:
+                lines.append(
+                    f"- hybrid c32, `{other}` vs default: {_fmt(o['query_qps'])} vs "
+                    f"{_fmt(h32['query_qps'])} queries/s; server CPU "
+                    f"{o.get('server_cpu_ms_per_query', 0):.1f} vs "
+                    f"{h32.get('server_cpu_ms_per_query', 0):.1f} ms/query")
+        lines.append("")
         profile = load.get("profile") or {}
         if profile.get("top_self"):
             lines += ["py-spy on the server under hybrid c32 (active samples, all threads; top frames "
@@ -115,7 +116,7 @@ def write_report(measurements: Path, results: Path) -> Path:
             f"; tantivy top-1000 {costs['sparse_hybrid_ms']:.3f}, top-10 "
             f"{costs['sparse_top10_ms']:.3f}; fusion+fetch {costs['fusion_fetch_ms']:.3f}.", ""]
         lines += ["Limit = 1 / (encode(b)/b + product(b)/b + (BM25 + fusion)/cores), "
-                  "b = min(c, 32) (see bench/inprocess.py).", ""]
+                  "b = min(c, 8) = the server default max batch (see bench/inprocess.py).", ""]
         lines += ["| mode | c | limit q/s | achieved q/s | achieved/limit |", "|---|---|---|---|---|"]
         worst = None
         for mode, per_c in limit["limits"].items():

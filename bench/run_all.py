@@ -61,6 +61,8 @@ def stage_load(args: argparse.Namespace, index: Path, queries: list[str]) -> Non
     points = []
     profile: dict[str, object] = {}
     variants = [("default", ()), ("no-batching", ("--encode-batching", "false")),
+                ("batch32", ("--max-batch-size", "32", "--max-batch-tokens", "8192")),
+                ("spinning", ("--encoder-spinning", "true")),
                 ("workers-2", ("--workers", "2", "--encoder-threads", "1"))]
     rss = {}
     for variant, flags in variants:
@@ -78,13 +80,18 @@ def stage_load(args: argparse.Namespace, index: Path, queries: list[str]) -> Non
                 levels = (1, 32)
             for scenario, call, data, per_request in plan:
                 for c in levels:
+                    cpu_before = server.cpu_seconds()
                     point = run_ghz(server.address, scenario, call, data, c, args.duration, work,
                                     per_request)
-                    row = {"variant": variant, **point.to_json()}
+                    cpu = server.cpu_seconds() - cpu_before
+                    queries_done = max(1, point.requests * per_request)
+                    row = {"variant": variant, **point.to_json(),
+                           "server_cpu_ms_per_query": cpu / queries_done * 1000}
                     points.append(row)
                     print(f"   {variant:12} {scenario:7} c{c:<3} {point.query_qps:8.1f} q/s "
                           f"p50 {point.p50_ms:7.2f} p99 {point.p99_ms:7.2f} ms "
-                          f"errors {point.errors}", flush=True)
+                          f"errors {point.errors} cpu/q {row['server_cpu_ms_per_query']:.1f} ms",
+                          flush=True)
             rss[variant] = server.rss_bytes()
             if variant == "default" and args.profile:
                 profile = profile_server(server, queries, work)
@@ -156,7 +163,7 @@ def stage_limit(args: argparse.Namespace, index: Path, qtexts: list[tuple[str, s
     fusion_fetch_ms = (stages["fusion"] + stages["fetch"]) / 1000
     costs = component_costs(index, args.model, queries, (1, 8, 32), fusion_fetch_ms)
     limits = {
-        m: {c: costs.limit_qps(m, min(c, 32)) for c in CONCURRENCY}
+        m: {c: costs.limit_qps(m, min(c, 8)) for c in CONCURRENCY}
         for m in ("hybrid", "sparse", "dense")
     }
     save("limit", {"engine": latency, "ndcg10": ndcg, "costs": dataclasses.asdict(costs),

@@ -63,14 +63,19 @@ class ServerSettings:
         False, "with --device cuda: serve the model's fp16 variant (model_fp16.onnx)", _bool
     )
     encoder_threads: int = _setting(0, "onnxruntime intra-op threads; 0 = one per core", int)
+    encoder_spinning: bool = _setting(
+        False, "let idle onnxruntime threads spin (lower latency on a dedicated host)", _bool
+    )
     encode_batching: bool = _setting(
         True, "gather concurrent query encodings into one encoder run", _bool
     )
-    max_batch_size: int = _setting(32, "most queries in one encoder run", int)
+    max_batch_size: int = _setting(8, "most queries in one encoder run", int)
     max_wait_us: int = _setting(
         0, "microseconds a batch waits for more queries (0: take what queued meanwhile)", int
     )
-    max_batch_tokens: int = _setting(8192, "padded tokens per encoder run (texts x longest)", int)
+    max_batch_tokens: int = _setting(
+        512, "padded tokens per encoder run (texts x longest; estimated)", int
+    )
     encode_queue: int = _setting(
         256, "query encodings waiting for the encoder; more are refused (RESOURCE_EXHAUSTED)", int
     )

@@ -59,6 +59,7 @@ def load_query_encoder(
     batch_size: int = 32,
     intra_op_threads: int | None = None,
     fp16: bool = False,
+    spinning: bool = True,
 ) -> OnnxEncoder:
     """The ONNX encoder of a model directory, on the requested device.
 
@@ -79,6 +80,7 @@ def load_query_encoder(
         batch_size=batch_size,
         intra_op_threads=intra_op_threads,
         fp16=fp16,
+        spinning=spinning,
     )
 
 
@@ -93,6 +95,7 @@ def serving_encoder(settings: ServerSettings, model_dir: Path, max_length: int) 
         batch_size=max(32, settings.max_batch_size),
         intra_op_threads=settings.encoder_threads or None,
         fp16=settings.encoder_fp16,
+        spinning=settings.encoder_spinning,
     )
     if not settings.encode_batching:
         return encoder
