@@ -63,8 +63,18 @@ def stage_load(args: argparse.Namespace, index: Path, queries: list[str]) -> Non
     variants = [("default", ()), ("no-batching", ("--encode-batching", "false")),
                 ("batch32", ("--max-batch-size", "32", "--max-batch-tokens", "8192")),
                 ("spinning", ("--encoder-spinning", "true")),
-                ("workers-2", ("--workers", "2", "--encoder-threads", "1"))]
-    rss = {}
+                ("workers-2", ("--workers", "2", "--encoder-threads", "1")),
+                ("depth100", ("--sparse-depth", "100", "--dense-depth", "100"))]
+    if args.variants:
+        wanted = set(args.variants.split(","))
+        variants = [v for v in variants if v[0] in wanted]
+        previous = load("load")
+        if isinstance(previous, dict):  # keep the other variants' points from the last run
+            points = [p for p in previous["points"] if p["variant"] not in wanted]
+            profile = previous.get("profile") or {}
+    rss: dict[str, object] = {}
+    if args.variants and isinstance(load("load"), dict):
+        rss = dict(load("load").get("rss") or {})  # type: ignore[union-attr]
     for variant, flags in variants:
         server = start_server(index, args.model, WORK / f"server-{variant}.log", *flags)
         try:
@@ -218,6 +228,12 @@ def stage_scale(args: argparse.Namespace, qtexts: list[tuple[str, str]]) -> None
     info = encoder_info_of(load_query_encoder(args.model, Device.CPU))
     words, p = vocabulary(args.shared_data)
     queries = [t for _, t in qtexts][:200]
+    subprocess.run(
+        [sys.executable, str(BENCH_DIR / "ann_recall.py"), "--index", str(scifact_index(args)),
+         "--model", str(args.model), "--collection", str(args.shared_data / "scifact"),
+         "--out", str(MEASUREMENTS / "ann_recall.json")],
+        check=True,
+    )
     previous = load("scale") or {}
     points = dict(previous) if isinstance(previous, dict) else {}
     ensure_ghz()
@@ -262,6 +278,7 @@ def main() -> int:
     parser.add_argument("--scale-sizes", default="10000,100000,1000000")
     parser.add_argument("--profile", action="store_true", help="py-spy the server at hybrid c32")
     parser.add_argument("--keep-indexes", action="store_true")
+    parser.add_argument("--variants", default="", help="load: only these server variants")
     args = parser.parse_args()
     if args.quick:
         args.duration = 3.0
