@@ -136,10 +136,26 @@ def write_report(measurements: Path, results: Path) -> Path:
                              f"{share:.0%} |")
                 if mode == "hybrid" and int(c) == 32:
                     worst = share
-        if worst is not None:
+        lines.append("")
+        comp = limit.get("component_cpu_ms_hybrid")
+        h32 = point("default", "hybrid", 32)
+        if comp and h32 and h32.get("server_cpu_ms_per_query"):
+            need = comp["32"]
+            spent = h32["server_cpu_ms_per_query"]
+            eff = need / spent
+            lines += [
+                f"CPU view (steady on a shared box): the raw components of one hybrid query need "
+                f"{need:.1f} CPU ms (encode at batch 8 + product + BM25 top-1000 + fusion); the "
+                f"server spent {spent:.1f} CPU ms per hybrid query at c32, so "
+                f"{eff:.0%} of its CPU went to the components and the CPU limit is "
+                f"{limit['cpu_limits_hybrid']['32']:.0f} q/s on {costs['cores']} cores.", ""]
+            targets.append(("achieved ≥ 70% of limit (hybrid c32)",
+                            f"{eff:.0%} by CPU (component CPU / server CPU per query); "
+                            f"{worst:.0%} by wall-clock QPS (noisy)" if worst is not None else
+                            f"{eff:.0%} by CPU", _verdict(eff >= 0.7)))
+        elif worst is not None:
             targets.append(("achieved ≥ 70% of limit (hybrid c32)", f"{worst:.0%}",
                             _verdict(worst >= 0.7)))
-        lines.append("")
         for mode in ("hybrid", "sparse", "dense"):
             p = point("default", mode, 1)
             if p:

@@ -176,8 +176,11 @@ def stage_limit(args: argparse.Namespace, index: Path, qtexts: list[tuple[str, s
         m: {c: costs.limit_qps(m, min(c, 8)) for c in CONCURRENCY}
         for m in ("hybrid", "sparse", "dense")
     }
+    cpu_limits = {c: costs.cores * 1000 / costs.cpu_ms_per_query(min(c, 8)) for c in CONCURRENCY}
     save("limit", {"engine": latency, "ndcg10": ndcg, "costs": dataclasses.asdict(costs),
-                   "limits": limits})
+                   "limits": limits, "cpu_limits_hybrid": cpu_limits,
+                   "component_cpu_ms_hybrid": {c: costs.cpu_ms_per_query(min(c, 8))
+                                               for c in CONCURRENCY}})
 
 
 def stage_peers(args: argparse.Namespace, index: Path, qtexts: list[tuple[str, str]]) -> None:

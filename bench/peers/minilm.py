@@ -23,8 +23,12 @@ class MiniLM:
         self.tokenizer = Tokenizer.from_file(str(model_dir / config["tokenizer_file"]))
         self.tokenizer.enable_truncation(int(config["max_length"]))
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        options = ort.SessionOptions()
+        # As `hybridsearch serve` runs it: idle pool threads sleep instead of spinning.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
-            str(model_dir / config["onnx_file"]), providers=["CPUExecutionProvider"]
+            str(model_dir / config["onnx_file"]), options, providers=["CPUExecutionProvider"]
         )
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.output = config["output_name"]
