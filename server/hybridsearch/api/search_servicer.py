@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -17,9 +18,9 @@ from hybridsearch.config import ServerSettings
 from hybridsearch.encoders.batching import CancelScope, cancel_scope
 from hybridsearch.engine import HybridSearcher
 from hybridsearch.errors import (
+    DeadlineExceededError,
     HybridSearchError,
     InvalidArgumentError,
-    OverloadedError,
     UnavailableError,
 )
 from hybridsearch.v1 import search_pb2 as pb
@@ -57,38 +58,48 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         self._engine = engine
         self._settings = settings
         self._executor = executor
-        self._in_flight = 0
 
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run engine work in the pool; bounded admission, cancellation reaches the batcher."""
-        if self._in_flight >= self._settings.max_in_flight:
-            raise OverloadedError(
-                f"{self._settings.max_in_flight} searches in flight; retry with backoff"
-            )
+    async def _run(
+        self, context: grpc.aio.ServicerContext[Any, Any], fn: Callable[..., T], *args: Any
+    ) -> T:
+        """Run engine work in the pool, unless the caller's deadline passes before it starts.
+
+        A call whose caller cancels (or whose deadline grpc enforces first) is cancelled here;
+        its queued work item is then dropped before it starts, and the request's `CancelScope`
+        is cancelled, which drops its query encoding if it is still waiting in the batcher.
+        """
+        deadline = _deadline_of(context)
+
+        def guarded() -> T:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise DeadlineExceededError("the deadline passed while the query waited")
+            return fn(*args)
+
+        if deadline is not None and time.monotonic() >= deadline:
+            raise DeadlineExceededError("the deadline passed before the search started")
         scope = CancelScope()
-        context = contextvars.copy_context()
-        context.run(cancel_scope.set, scope)
-        self._in_flight += 1
+        work_context = contextvars.copy_context()
+        work_context.run(cancel_scope.set, scope)
+        loop = asyncio.get_running_loop()
         try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, context.run, fn, *args)
+            return await loop.run_in_executor(self._executor, work_context.run, guarded)
         except asyncio.CancelledError:
-            scope.cancel()  # the RPC was cancelled or timed out: drop its queued encoding
+            scope.cancel()
             raise
-        finally:
-            self._in_flight -= 1
 
-    async def _search(self, request: pb.SearchRequest) -> pb.SearchResponse:
+    async def _search(
+        self, request: pb.SearchRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.SearchResponse:
         query = query_from_proto(request, self._settings)
         engine = self._engine.get()
-        result = await self._run(engine.search, query)
+        result = await self._run(context, engine.search, query)
         return result_to_proto(result)
 
     async def Search(  # noqa: N802 (gRPC method name)
         self, request: pb.SearchRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.SearchResponse:
         """One query."""
-        return await self._search(request)
+        return await self._search(request, context)
 
     async def BatchSearch(  # noqa: N802
         self, request: pb.BatchSearchRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -112,7 +123,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         if violations:
             raise InvalidArgumentError(violations)
         engine = self._engine.get()
-        results = await self._run(engine.search_batch, queries)
+        results = await self._run(context, engine.search_batch, queries)
         return pb.BatchSearchResponse(responses=[result_to_proto(r) for r in results])
 
     async def SearchStream(  # noqa: N802
@@ -127,7 +138,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
 
         async def answer(request: pb.SearchStreamRequest) -> None:
             try:
-                response = await self._search(request.search)
+                response = await self._search(request.search, context)
                 await answers.put(
                     pb.SearchStreamResponse(request_id=request.request_id, response=response)
                 )
@@ -137,14 +148,16 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
                 slots.release()
 
         async def read_requests() -> None:
-            async for request in request_iterator:
-                await slots.acquire()  # bounded in-flight work; the client is flow-controlled
-                task = asyncio.create_task(answer(request))
-                pending.add(task)
-                task.add_done_callback(pending.discard)
-            while pending:
-                await asyncio.gather(*list(pending))
-            await answers.put(None)
+            try:
+                async for request in request_iterator:
+                    await slots.acquire()  # bounded in-flight work; the client is flow-controlled
+                    task = asyncio.create_task(answer(request))
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
+                while pending:
+                    await asyncio.gather(*list(pending))
+            finally:  # also when reading fails (an undecodable message): end the stream
+                await answers.put(None)
 
         reader = asyncio.create_task(read_requests())
         try:
@@ -155,6 +168,14 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             reader.cancel()
             for task in list(pending):
                 task.cancel()
+
+
+def _deadline_of(context: grpc.aio.ServicerContext[Any, Any]) -> float | None:
+    """The call's deadline on the `time.monotonic` clock, or None when it has none."""
+    remaining = context.time_remaining()
+    if remaining is None or remaining > 1e9:  # no deadline reads as a huge number
+        return None
+    return time.monotonic() + max(0.0, remaining)
 
 
 def _error_response(request_id: str, exc: Exception) -> pb.SearchStreamResponse:

@@ -16,8 +16,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
-from hybridsearch.api.errors import ErrorMappingInterceptor
+from hybridsearch.api.interceptors import build_interceptors
+from hybridsearch.api.metrics import ServerMetrics
 from hybridsearch.api.search_servicer import EngineSlot, SearchServicer
+from hybridsearch.api.tls import server_credentials
 from hybridsearch.config import ServerSettings
 from hybridsearch.engine import HybridSearcher
 from hybridsearch.v1 import search_pb2, search_pb2_grpc
@@ -91,9 +93,12 @@ class SearchServer:
             max_workers=settings.search_threads, thread_name_prefix="search"
         )
         self.health = HealthServicer()
+        self.metrics = ServerMetrics()
+        self.metrics.track_documents(self._document_count)
+        self._credentials = server_credentials(settings)  # fails early on bad TLS files
         size = settings.max_message_bytes
         self.server = grpc.aio.server(
-            interceptors=[ErrorMappingInterceptor()],
+            interceptors=build_interceptors(settings, self.metrics),
             options=[
                 ("grpc.max_receive_message_length", size),
                 ("grpc.max_send_message_length", size),
@@ -109,17 +114,24 @@ class SearchServer:
         self.port = 0
         self._engine: HybridSearcher | None = None
 
+    def _document_count(self) -> float:
+        return float(self._engine.index.sparse.num_docs) if self._engine is not None else 0.0
+
     async def _set_health(self, status: Any) -> None:
         for name in ("", *SERVED):
             await self.health.set(name, status)
 
     async def start(self) -> str:
         """Bind and start serving (health NOT_SERVING); returns the bound HOST:PORT."""
-        self.port = self.server.add_insecure_port(
-            format_address(self.settings.host, self.settings.port)
-        )
+        address = format_address(self.settings.host, self.settings.port)
+        if self._credentials is None:
+            self.port = self.server.add_insecure_port(address)
+        else:
+            self.port = self.server.add_secure_port(address, self._credentials)
         if self.port == 0:
-            raise OSError(f"cannot bind {format_address(self.settings.host, self.settings.port)}")
+            raise OSError(f"cannot bind {address}")
+        if self.settings.metrics_port:
+            self.metrics.serve_http(self.settings.metrics_host, self.settings.metrics_port)
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.server.start()
         return format_address(self.settings.host, self.port)
@@ -140,6 +152,7 @@ class SearchServer:
         if self._engine is not None:
             self._engine.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self.metrics.close()
 
 
 def _print_listening(address: str) -> None:
