@@ -128,6 +128,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(args.log_level, settings.log_format)
     if settings.workers < 1:
         raise HybridSearchError(f"--workers must be >= 1, got {settings.workers}")
+    if settings.workers > 1 and settings.metrics_port:
+        raise HybridSearchError(
+            "--metrics-port with --workers > 1 is not supported yet (each worker would bind it)"
+        )
     if settings.workers > 1:
         from hybridsearch.workers import serve_workers  # noqa: PLC0415
 

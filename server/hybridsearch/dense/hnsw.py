@@ -11,6 +11,7 @@ searched exactly and merged, so a stale graph costs speed, never results.
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from dataclasses import dataclass
@@ -67,6 +68,14 @@ def build_hnsw(matrix: NDArray[np.float32], path: Path, params: HnswParams | Non
     return path
 
 
+@functools.lru_cache(maxsize=4)
+def _read_graph(path: str, mtime_ns: int, size: int) -> Any:
+    """The graph file, read once per version: each published snapshot (every upsert batch)
+    opens its dense index again, and concurrent searches of one faiss index are safe."""
+    del mtime_ns, size  # part of the cache key only
+    return _faiss().read_index(path)
+
+
 class HnswDenseIndex:
     """Approximate top-k by inner product over a graph file, exact over rows added after it."""
 
@@ -74,8 +83,9 @@ class HnswDenseIndex:
         faiss = _faiss()
         if not path.is_file():
             raise IndexFormatError(f"{path}: HNSW file not found (rebuild the index)")
+        stat = path.stat()
         try:
-            self._index = faiss.read_index(str(path))
+            self._index = _read_graph(str(path), stat.st_mtime_ns, stat.st_size)
         except RuntimeError as exc:
             raise IndexFormatError(f"{path}: unreadable HNSW file ({exc})") from None
         if self._index.d != matrix.shape[1] or self._index.ntotal > matrix.shape[0]:
