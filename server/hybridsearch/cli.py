@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 
 from hybridsearch.client_channel import add_channel_arguments
-from hybridsearch.config import Device, add_settings_arguments, settings_from
+from hybridsearch.config import Device, ServerSettings, add_settings_arguments, settings_from
 from hybridsearch.errors import HybridSearchError
 
 SAMPLE_CORPUS = "cranfield-corpus.jsonl.gz"
@@ -41,12 +42,24 @@ def _add_index_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
     p.add_argument("--max-length", type=int, help="token limit per document (default: model's)")
     p.add_argument("--device", type=Device, default=Device.AUTO, help="auto, cpu or cuda")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--dense-index",
+        choices=["exact", "hnsw"],
+        default="exact",
+        help="exact inner product (default) or an HNSW graph (approximate; needs faiss)",
+    )
+    p.add_argument("--hnsw-m", type=int, default=32, help="HNSW graph degree")
+    p.add_argument(
+        "--hnsw-ef-construction", type=int, default=200, help="HNSW build candidate list"
+    )
     p.set_defaults(func=_cmd_index)
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
     from tqdm import tqdm  # noqa: PLC0415
 
+    from hybridsearch.dense.hnsw import HnswParams  # noqa: PLC0415 (faiss itself loads lazily)
+    from hybridsearch.dense.select import DenseIndexKind  # noqa: PLC0415
     from hybridsearch.storage.builder import build_index  # noqa: PLC0415
     from hybridsearch.storage.corpus import ReadStats, count_lines, read_corpus  # noqa: PLC0415
 
@@ -86,6 +99,8 @@ def _cmd_index(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             on_sparse_progress=sparse_bar.update,
             on_dense_progress=on_dense,
+            dense_index=DenseIndexKind(args.dense_index),
+            hnsw=HnswParams(m=args.hnsw_m, ef_construction=args.hnsw_ef_construction),
         )
     print(
         f"indexed {summary.documents} documents into {args.out} in {summary.seconds:.1f} s; "
@@ -104,16 +119,33 @@ def _add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from hybridsearch.api.server import serve  # noqa: PLC0415
-    from hybridsearch.loader import load_engine  # noqa: PLC0415
-    from hybridsearch.logs import configure_logging  # noqa: PLC0415
+    from hybridsearch.logs import configure_logging  # noqa: PLC0415 (imports no grpc)
 
     try:
         settings = settings_from(args)
     except ValueError as exc:
         raise HybridSearchError(str(exc)) from exc
     configure_logging(args.log_level, settings.log_format)
-    return asyncio.run(serve(settings, load_engine))
+    if settings.workers < 1:
+        raise HybridSearchError(f"--workers must be >= 1, got {settings.workers}")
+    if settings.workers > 1 and settings.metrics_port:
+        raise HybridSearchError(
+            "--metrics-port with --workers > 1 is not supported yet (each worker would bind it)"
+        )
+    if settings.workers > 1:
+        from hybridsearch.workers import serve_workers  # noqa: PLC0415
+
+        return serve_workers(settings, _serve_process)  # forks before grpc is imported
+    return _serve_process(settings, None)
+
+
+def _serve_process(settings: ServerSettings, announce: Callable[[str], None] | None) -> int:
+    from hybridsearch.api.server import serve  # noqa: PLC0415
+    from hybridsearch.loader import load_engine  # noqa: PLC0415
+
+    if announce is None:
+        return asyncio.run(serve(settings, load_engine))
+    return asyncio.run(serve(settings, load_engine, announce))
 
 
 def _add_search_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -171,6 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
+    # One BLAS thread (before numpy loads; an explicit setting wins): a search's product is a
+    # few query rows against the matrix, memory-bound, and a multi-threaded OpenBLAS fights
+    # onnxruntime's pool for the cores: on a busy 2-core box a top-1000 product took 17 ms p50
+    # with the default threads against 0.12 ms with one (bench/results).
+    for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)

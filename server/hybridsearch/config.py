@@ -61,7 +61,32 @@ class ServerSettings:
     host: str = _setting("127.0.0.1", "address to bind")
     port: int = _setting(50051, "port to bind; 0 picks a free one", int)
     device: Device = _setting(Device.AUTO, "encoder device: auto, cpu or cuda", Device)
-    search_threads: int = _setting(4, "threads running searches", int)
+    search_threads: int = _setting(
+        64, "threads running searches (they mostly wait on the encoder batcher)", int
+    )
+    workers: int = _setting(
+        1, "server processes sharing the port (SO_REUSEPORT) and the mapped index", int
+    )
+    encoder_fp16: bool = _setting(
+        False, "with --device cuda: serve the model's fp16 variant (model_fp16.onnx)", parse_bool
+    )
+    encoder_threads: int = _setting(0, "onnxruntime intra-op threads; 0 = one per core", int)
+    encoder_spinning: bool = _setting(
+        False, "let idle onnxruntime threads spin (lower latency on a dedicated host)", parse_bool
+    )
+    encode_batching: bool = _setting(
+        True, "gather concurrent query encodings into one encoder run", parse_bool
+    )
+    max_batch_size: int = _setting(8, "most queries in one encoder run", int)
+    max_wait_us: int = _setting(
+        0, "microseconds a batch waits for more queries (0: take what queued meanwhile)", int
+    )
+    max_batch_tokens: int = _setting(
+        512, "padded tokens per encoder run (texts x longest; estimated)", int
+    )
+    encode_queue: int = _setting(
+        256, "query encodings waiting for the encoder; more are refused (RESOURCE_EXHAUSTED)", int
+    )
     default_top_k: int = _setting(10, "hits returned when a request's top_k is 0", int)
     max_top_k: int = _setting(1000, "largest top_k accepted", int)
     max_query_chars: int = _setting(4096, "longest query accepted, in characters", int)
@@ -78,6 +103,9 @@ class ServerSettings:
     dense_depth: int = _setting(1000, "default dense candidates entering fusion", int)
     grace_period_s: float = _setting(
         10.0, "seconds in-flight calls get to finish on SIGTERM", float
+    )
+    hnsw_ef_search: int = _setting(
+        128, "HNSW search candidate list (indexes built with --dense-index hnsw)", int
     )
     max_message_bytes: int = _setting(
         16 * 1024 * 1024,

@@ -7,9 +7,10 @@ thread while the sparse arm (tantivy BM25) runs on the calling thread; both rele
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hybridsearch.dense.base import DenseIndex
-from hybridsearch.dense.exact import ExactDenseIndex
+from hybridsearch.dense.select import open_dense_index, parse_dense_index
 from hybridsearch.encoders.base import Encoder
 from hybridsearch.errors import FailedPreconditionError, IndexFormatError
 from hybridsearch.fusion.interpolate import fuse_interpolate
@@ -69,6 +70,16 @@ class DenseArmResult:
     dense_us: int
 
 
+DenseFactory = Callable[[OpenIndex], DenseIndex]
+
+
+def manifest_dense_index(index: OpenIndex, *, ef_search: int = 128) -> DenseIndex:
+    """The dense index the manifest names (exact unless built with ``--dense-index hnsw``)."""
+    assert index.vectors is not None
+    kind = parse_dense_index(index.manifest.dense_index)
+    return open_dense_index(index.path, kind, index.vectors, ef_search=ef_search)
+
+
 class HybridSearcher:
     """Runs queries against one open index (and the encoder its vectors were built with)."""
 
@@ -78,8 +89,10 @@ class HybridSearcher:
         encoder: Encoder | None,
         *,
         arm_pool: ThreadPoolExecutor | None = None,
+        dense_factory: DenseFactory | None = None,
     ) -> None:
         self._encoder = encoder
+        self._dense_factory = dense_factory or manifest_dense_index
         self._snapshot = self.make_snapshot(index)
         self._pool = arm_pool or ThreadPoolExecutor(max_workers=4, thread_name_prefix="dense-arm")
 
@@ -90,7 +103,7 @@ class HybridSearcher:
         dense: DenseIndex | None = None
         if index.vectors is not None and self._encoder is not None:
             _check_encoder_matches(index, self._encoder)
-            dense = ExactDenseIndex(index.vectors)
+            dense = self._dense_factory(index)
         return IndexSnapshot(index=index, dense=dense, live=live)
 
     def publish(self, snapshot: IndexSnapshot) -> None:
@@ -113,8 +126,11 @@ class HybridSearcher:
         return self._snapshot.dense is not None
 
     def close(self) -> None:
-        """Stop the arm worker threads."""
+        """Stop the arm worker threads and the encoder's own (a batching encoder has one)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        close = getattr(self._encoder, "close", None)
+        if callable(close):
+            close()
 
     def search(self, query: Query) -> SearchResult:
         """Run one query."""
@@ -129,7 +145,9 @@ class HybridSearcher:
         dense_queries = [q for q in queries if q.mode is not RetrievalMode.SPARSE]
         dense_future: Future[DenseArmResult] | None = None
         if dense_queries:
-            dense_future = self._pool.submit(self._dense_arm, snap, dense_queries)
+            # The context carries the request's cancel scope to the encoder (see batching).
+            context = contextvars.copy_context()
+            dense_future = self._pool.submit(context.run, self._dense_arm, snap, dense_queries)
         sparse_lists: list[list[ScoredDoc] | None] = []
         sparse_times: list[int] = []
         for query in queries:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hybridsearch.config import Device, ServerSettings
+from hybridsearch.encoders.base import Encoder
 from hybridsearch.encoders.config import ModelDirError
-from hybridsearch.engine import HybridSearcher
+from hybridsearch.engine import HybridSearcher, manifest_dense_index
 from hybridsearch.errors import IndexFormatError
 from hybridsearch.storage.index_dir import open_index
 from hybridsearch.storage.manifest import EncoderInfo
@@ -49,7 +52,14 @@ def resolve_model_dir(model: Path | None, index_encoder: EncoderInfo | None) -> 
 
 
 def load_query_encoder(
-    model_dir: Path, device: Device, *, max_length: int | None = None, batch_size: int = 32
+    model_dir: Path,
+    device: Device,
+    *,
+    max_length: int | None = None,
+    batch_size: int = 32,
+    intra_op_threads: int | None = None,
+    fp16: bool = False,
+    spinning: bool = True,
 ) -> OnnxEncoder:
     """The ONNX encoder of a model directory, on the requested device.
 
@@ -63,7 +73,39 @@ def load_query_encoder(
         if max_length <= 0:
             raise ModelDirError(f"max length must be positive (got {max_length})")
         config = dataclasses.replace(config, max_length=max_length)
-    return OnnxEncoder(model_dir, config, device=device.value, batch_size=batch_size)
+    return OnnxEncoder(
+        model_dir,
+        config,
+        device=device.value,
+        batch_size=batch_size,
+        intra_op_threads=intra_op_threads,
+        fp16=fp16,
+        spinning=spinning,
+    )
+
+
+def serving_encoder(settings: ServerSettings, model_dir: Path, max_length: int) -> Encoder:
+    """The query encoder a server uses: the ONNX encoder, behind the micro-batcher if enabled."""
+    from hybridsearch.encoders.batching import BatchingEncoder, BatchingSettings  # noqa: PLC0415
+
+    encoder = load_query_encoder(
+        model_dir,
+        settings.device,
+        max_length=max_length,
+        batch_size=max(32, settings.max_batch_size),
+        intra_op_threads=settings.encoder_threads or None,
+        fp16=settings.encoder_fp16,
+        spinning=settings.encoder_spinning,
+    )
+    if not settings.encode_batching:
+        return encoder
+    limits = BatchingSettings(
+        max_batch_size=settings.max_batch_size,
+        max_wait_us=settings.max_wait_us,
+        max_batch_tokens=settings.max_batch_tokens,
+        max_queue=settings.encode_queue,
+    )
+    return BatchingEncoder(encoder, limits)
 
 
 def encoder_info_of(encoder: OnnxEncoder) -> EncoderInfo:
@@ -83,7 +125,7 @@ def encoder_info_of(encoder: OnnxEncoder) -> EncoderInfo:
 def load_engine(settings: ServerSettings) -> HybridSearcher:
     """Open ``settings.index`` and, when it has vectors and a model is given, its encoder."""
     index = open_index(settings.index)
-    encoder = None
+    encoder: Encoder | None = None
     if index.manifest.encoder is not None:
         model = resolve_model_dir(settings.model, index.manifest.encoder)
         if model is None:
@@ -93,14 +135,19 @@ def load_engine(settings: ServerSettings) -> HybridSearcher:
                 index.manifest.encoder.model_id,
             )
         else:
-            encoder = load_query_encoder(
-                model, settings.device, max_length=index.manifest.encoder.max_length
-            )
+            encoder = serving_encoder(settings, model, index.manifest.encoder.max_length)
     elif settings.model is not None:
         raise IndexFormatError(
             f"{settings.index} has no vectors (built with --no-dense); drop --model or rebuild"
         )
-    engine = HybridSearcher(index, encoder)
+    # One dense-arm thread per search thread, so concurrent searches reach the batcher together.
+    arm_pool = ThreadPoolExecutor(max_workers=settings.search_threads, thread_name_prefix="dense")
+    engine = HybridSearcher(
+        index,
+        encoder,
+        arm_pool=arm_pool,
+        dense_factory=functools.partial(manifest_dense_index, ef_search=settings.hnsw_ef_search),
+    )
     log.info(
         "index %s: %d documents, vectors: %s, encoder: %s on %s",
         settings.index,

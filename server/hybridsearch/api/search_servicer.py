@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -14,6 +15,7 @@ import grpc
 from hybridsearch.api.convert import query_from_proto, result_to_proto
 from hybridsearch.api.errors import INTERNAL_MESSAGE, status_code_for, violations_of
 from hybridsearch.config import ServerSettings
+from hybridsearch.encoders.batching import CancelScope, cancel_scope
 from hybridsearch.engine import HybridSearcher
 from hybridsearch.errors import (
     DeadlineExceededError,
@@ -63,7 +65,8 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         """Run engine work in the pool, unless the caller's deadline passes before it starts.
 
         A call whose caller cancels (or whose deadline grpc enforces first) is cancelled here;
-        its queued work item is then dropped before it starts.
+        its queued work item is then dropped before it starts, and the request's `CancelScope`
+        is cancelled, which drops its query encoding if it is still waiting in the batcher.
         """
         deadline = _deadline_of(context)
 
@@ -74,7 +77,15 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
 
         if deadline is not None and time.monotonic() >= deadline:
             raise DeadlineExceededError("the deadline passed before the search started")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, guarded)
+        scope = CancelScope()
+        work_context = contextvars.copy_context()
+        work_context.run(cancel_scope.set, scope)
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, work_context.run, guarded)
+        except asyncio.CancelledError:
+            scope.cancel()
+            raise
 
     async def _search(
         self, request: pb.SearchRequest, context: grpc.aio.ServicerContext[Any, Any]

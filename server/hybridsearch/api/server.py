@@ -102,7 +102,8 @@ class SearchServer:
             options=[
                 ("grpc.max_receive_message_length", size),
                 ("grpc.max_send_message_length", size),
-                ("grpc.so_reuseport", 0),
+                # Several worker processes share one port (see hybridsearch.workers).
+                ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
             ],
         )
         search_pb2_grpc.add_SearchServiceServicer_to_server(
@@ -154,11 +155,22 @@ class SearchServer:
         self.metrics.close()
 
 
-async def serve(settings: ServerSettings, engine_factory: EngineFactory) -> int:
-    """Run until SIGTERM/SIGINT; print ``listening on HOST:PORT`` first. Returns the exit code."""
+def _print_listening(address: str) -> None:
+    print(f"listening on {address}", flush=True)
+
+
+async def serve(
+    settings: ServerSettings,
+    engine_factory: EngineFactory,
+    announce: Callable[[str], None] = _print_listening,
+) -> int:
+    """Run until SIGTERM/SIGINT; print ``listening on HOST:PORT`` first. Returns the exit code.
+
+    ``announce`` receives the bound address (a worker process tells its parent instead).
+    """
     server = SearchServer(settings, engine_factory)
     address = await server.start()
-    print(f"listening on {address}", flush=True)
+    announce(address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

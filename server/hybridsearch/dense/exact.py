@@ -42,7 +42,7 @@ class ExactDenseIndex:
 
         Fewer than ``k`` live rows: all of them. ``k == 0`` or an empty matrix: empty lists.
         """
-        queries = _check_queries(queries, self.dimension)
+        queries = check_queries(queries, self.dimension)
         if k < 0:
             raise ValueError(f"k must be >= 0, got {k}")
         rows = self.size
@@ -74,7 +74,8 @@ def _ranked(row: NDArray[np.float32], candidates: NDArray[np.intp], k: int) -> l
     return [ScoredDoc(int(candidates[j]), float(chosen[j])) for j in order]
 
 
-def _check_queries(queries: NDArray[np.float32], dimension: int) -> NDArray[np.float32]:
+def check_queries(queries: NDArray[np.float32], dimension: int) -> NDArray[np.float32]:
+    """``queries`` as float32, checked to be finite and of shape ``(n, dimension)``."""
     queries = np.asarray(queries, dtype=np.float32)
     if queries.ndim != 2 or queries.shape[1] != dimension:
         raise ValueError(f"queries must have shape (n, {dimension}), got {queries.shape}")

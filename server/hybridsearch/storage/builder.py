@@ -14,10 +14,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
+from hybridsearch.dense.select import DenseIndexKind
 from hybridsearch.dense.store import write_vectors
 from hybridsearch.encoders.base import Encoder
 from hybridsearch.errors import HybridSearchError
@@ -31,6 +33,9 @@ from hybridsearch.storage.manifest import (
     Manifest,
 )
 from hybridsearch.types import Document
+
+if TYPE_CHECKING:
+    from hybridsearch.dense.hnsw import HnswParams
 
 ProgressFn = Callable[[int], object]
 
@@ -97,8 +102,13 @@ def build_index(
     batch_size: int = 32,
     on_sparse_progress: ProgressFn | None = None,
     on_dense_progress: ProgressFn | None = None,
+    dense_index: DenseIndexKind = DenseIndexKind.EXACT,
+    hnsw: HnswParams | None = None,
 ) -> BuildSummary:
-    """Build an index at ``out`` from ``docs``; ordinals follow first-seen order of ids."""
+    """Build an index at ``out`` from ``docs``; ordinals follow first-seen order of ids.
+
+    ``dense_index`` HNSW also writes the ANN graph of the vectors (needs faiss).
+    """
     started = time.perf_counter()
     if out.exists() and not force:
         raise BuildError(f"{out} already exists (use --force to replace it)")
@@ -122,6 +132,10 @@ def build_index(
                 encoder, unique, batch_size=batch_size, on_progress=on_dense_progress
             )
             write_vectors(tmp / VECTORS_FILE, matrix)
+            if dense_index is DenseIndexKind.HNSW:
+                from hybridsearch.dense.hnsw import HNSW_FILE, build_hnsw  # noqa: PLC0415
+
+                build_hnsw(matrix, tmp / HNSW_FILE, hnsw)
         (tmp / IDS_FILE).write_text(
             json.dumps([d.id for d in unique], ensure_ascii=False), encoding="utf-8"
         )
@@ -130,6 +144,7 @@ def build_index(
             ordinal_count=len(unique),
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             encoder=encoder_info,
+            dense_index=dense_index.value if encoder is not None else DenseIndexKind.EXACT.value,
         ).save(tmp)
         _swap_into_place(tmp, out)
     except BaseException:

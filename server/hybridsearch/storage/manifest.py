@@ -41,6 +41,7 @@ class Manifest:
     analyzer: str = "en_stem"
     encoder: EncoderInfo | None = None
     format_version: int = FORMAT_VERSION
+    dense_index: str = "exact"  # a DenseIndexKind value: exact or hnsw
 
     @property
     def has_vectors(self) -> bool:
@@ -87,6 +88,7 @@ def load_manifest(index_dir: Path) -> Manifest:
             created_at=str(obj["created_at"]),
             analyzer=str(obj.get("analyzer", "en_stem")),
             encoder=EncoderInfo(**encoder_obj) if encoder_obj else None,
+            dense_index=str(obj.get("dense_index", "exact")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise IndexFormatError(f"{path}: invalid manifest ({exc})") from exc

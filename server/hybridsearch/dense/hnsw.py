@@ -1,0 +1,148 @@
+"""`HnswDenseIndex`: approximate inner-product top-k with a faiss HNSW graph (extra ``ann``).
+
+Why faiss (``faiss-cpu``): a prebuilt manylinux wheel (no compiler needed, unlike hnswlib's
+sdist), an HNSW with inner-product metric, filtered search (an id bitmap for deleted rows),
+one-file persistence, and the same library the Pyserini peer already needs. usearch would
+also fit (smaller wheel); faiss won on filtered search and familiarity.
+
+The graph covers the rows that existed when it was built; rows appended later (upserts) are
+searched exactly and merged, so a stale graph costs speed, never results.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hybridsearch.dense.exact import ExactDenseIndex, check_queries
+from hybridsearch.errors import IndexFormatError
+from hybridsearch.types import ScoredDoc
+
+HNSW_FILE = "dense.hnsw.faiss"
+_ADD_CHUNK = 65_536
+
+
+def _faiss() -> Any:
+    try:
+        import faiss  # noqa: PLC0415 (optional: pip install 'hybridsearch[ann]')
+    except ImportError as exc:
+        raise IndexFormatError(
+            "this index uses an HNSW dense index, which needs faiss: "
+            "pip install 'hybridsearch[ann]' (faiss-cpu)"
+        ) from exc
+    return faiss
+
+
+@dataclass(frozen=True, slots=True)
+class HnswParams:
+    """Graph degree and the candidate-list sizes of build and search."""
+
+    m: int = 32
+    ef_construction: int = 200
+    ef_search: int = 128
+
+
+def build_hnsw(matrix: NDArray[np.float32], path: Path, params: HnswParams | None = None) -> Path:
+    """Build the graph over every row of ``matrix`` and write it to ``path`` atomically."""
+    faiss = _faiss()
+    params = params or HnswParams()
+    index = faiss.IndexHNSWFlat(int(matrix.shape[1]), params.m, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = params.ef_construction
+    for start in range(0, len(matrix), _ADD_CHUNK):
+        index.add(np.ascontiguousarray(matrix[start : start + _ADD_CHUNK], dtype=np.float32))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        faiss.write_index(index, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+@functools.lru_cache(maxsize=4)
+def _read_graph(path: str, mtime_ns: int, size: int) -> Any:
+    """The graph file, read once per version: each published snapshot (every upsert batch)
+    opens its dense index again, and concurrent searches of one faiss index are safe."""
+    del mtime_ns, size  # part of the cache key only
+    return _faiss().read_index(path)
+
+
+class HnswDenseIndex:
+    """Approximate top-k by inner product over a graph file, exact over rows added after it."""
+
+    def __init__(self, path: Path, matrix: NDArray[np.float32], *, ef_search: int = 128) -> None:
+        faiss = _faiss()
+        if not path.is_file():
+            raise IndexFormatError(f"{path}: HNSW file not found (rebuild the index)")
+        stat = path.stat()
+        try:
+            self._index = _read_graph(str(path), stat.st_mtime_ns, stat.st_size)
+        except RuntimeError as exc:
+            raise IndexFormatError(f"{path}: unreadable HNSW file ({exc})") from None
+        if self._index.d != matrix.shape[1] or self._index.ntotal > matrix.shape[0]:
+            raise IndexFormatError(
+                f"{path}: graph of {self._index.ntotal} x {self._index.d} does not fit the "
+                f"vectors ({matrix.shape[0]} x {matrix.shape[1]})"
+            )
+        self._faiss = faiss
+        self._matrix = matrix
+        self._ef_search = ef_search
+        self._graph_rows = int(self._index.ntotal)
+        self._tail = (
+            ExactDenseIndex(matrix[self._graph_rows :]) if self.size > self._graph_rows else None
+        )
+
+    @property
+    def dimension(self) -> int:
+        """Vector dimension."""
+        return int(self._matrix.shape[1])
+
+    @property
+    def size(self) -> int:
+        """Rows (ordinals), live or not."""
+        return int(self._matrix.shape[0])
+
+    def search(
+        self,
+        queries: NDArray[np.float32],
+        k: int,
+        live: NDArray[np.bool_] | None = None,
+    ) -> list[list[ScoredDoc]]:
+        """For each query row, about the ``k`` best live rows, descending score, ties by ordinal."""
+        queries = check_queries(queries, self.dimension)
+        if k < 0:
+            raise ValueError(f"k must be >= 0, got {k}")
+        if live is not None and live.shape != (self.size,):
+            raise ValueError(f"live must have shape ({self.size},), got {live.shape}")
+        if k == 0 or len(queries) == 0:
+            return [[] for _ in range(len(queries))]
+        graph_k = min(k, self._graph_rows)
+        params = self._faiss.SearchParametersHNSW()
+        params.efSearch = max(self._ef_search, graph_k)
+        if live is not None:
+            bits = np.packbits(live[: self._graph_rows], bitorder="little")
+            params.sel = self._faiss.IDSelectorBitmap(self._graph_rows, self._faiss.swig_ptr(bits))
+        lists: list[list[ScoredDoc]]
+        if graph_k > 0:
+            scores, ordinals = self._index.search(queries, graph_k, params=params)
+            lists = [
+                [ScoredDoc(int(o), float(s)) for o, s in zip(row_o, row_s, strict=True) if o >= 0]
+                for row_o, row_s in zip(ordinals, scores, strict=True)
+            ]
+        else:
+            lists = [[] for _ in range(len(queries))]
+        if self._tail is not None:
+            tail_live = None if live is None else live[self._graph_rows :]
+            offset = self._graph_rows
+            for merged, tail in zip(lists, self._tail.search(queries, k, tail_live), strict=True):
+                merged.extend(ScoredDoc(d.ordinal + offset, d.score) for d in tail)
+        return [sorted(hits, key=lambda d: (-d.score, d.ordinal))[:k] for hits in lists]

@@ -1,0 +1,129 @@
+"""`serve --workers N`: N server processes on one port, forked before any gRPC object exists.
+
+The parent binds the port first (so ``--port 0`` resolves to one port for all), with
+SO_REUSEPORT, and keeps that socket bound but not listening: the kernel spreads new
+connections over the children's listening sockets. Each child opens the index itself; the
+index files are memory-mapped read-only, so their pages are shared through the page cache.
+The parent prints ``listening on HOST:PORT`` once every child has bound, forwards SIGTERM and
+SIGINT to the children, and exits with the worst child exit code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from types import FrameType
+
+from hybridsearch.config import ServerSettings
+from hybridsearch.errors import HybridSearchError
+
+ChildMain = Callable[[ServerSettings, Callable[[str], None]], int]
+
+
+def reserve_port(host: str, port: int) -> tuple[socket.socket, int]:
+    """Bind (not listen) ``host:port`` with SO_REUSEPORT; returns the socket and the port."""
+    if not hasattr(socket, "SO_REUSEPORT"):
+        raise HybridSearchError("--workers > 1 needs SO_REUSEPORT (Linux, BSD, macOS)")
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise HybridSearchError(f"cannot bind {host}:{port}: {exc}") from None
+    return sock, int(sock.getsockname()[1])
+
+
+def serve_workers(settings: ServerSettings, child_main: ChildMain) -> int:
+    """Fork ``settings.workers`` children running ``child_main``; returns the exit code.
+
+    ``child_main(settings, announce)`` serves on ``settings.port`` and calls ``announce`` with
+    its address once it has bound.
+    """
+    reserved, port = reserve_port(settings.host, settings.port)
+    settings = dataclasses.replace(settings, port=port)
+    ready_read, ready_write = os.pipe()
+    children: list[int] = []
+    sys.stdout.flush()
+    sys.stderr.flush()
+    for _ in range(settings.workers):
+        pid = os.fork()
+        if pid == 0:  # child: never returns into the parent's code
+            os.close(ready_read)
+            reserved.close()
+            code = 1
+            try:
+                code = child_main(settings, lambda _address: _announce(ready_write))
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        children.append(pid)
+    os.close(ready_write)
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        for child in children:
+            _signal(child, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    ready = _read_ready(ready_read, settings.workers)
+    os.close(ready_read)
+    if ready == settings.workers:
+        host = settings.host
+        address = (
+            f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+        )
+        print(f"listening on {address}", flush=True)
+    else:
+        print(f"error: {settings.workers - ready} worker(s) failed to bind", file=sys.stderr)
+        forward(signal.SIGTERM, None)
+    worst = 0
+    for child in children:
+        worst = max(worst, _wait(child))
+    reserved.close()
+    return worst if ready == settings.workers else max(worst, 1)
+
+
+def _announce(fd: int) -> None:
+    os.write(fd, b"1")
+    os.close(fd)
+
+
+def _read_ready(fd: int, expected: int) -> int:
+    """Count children that bound; stops early at EOF (every child closed the pipe)."""
+    count = 0
+    while count < expected:
+        try:
+            chunk = os.read(fd, expected - count)
+        except InterruptedError:
+            continue
+        if not chunk:
+            break
+        count += len(chunk)
+    return count
+
+
+def _signal(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
+
+
+def _wait(pid: int) -> int:
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            return 0
+        except InterruptedError:
+            continue
+        code = os.waitstatus_to_exitcode(status)
+        return code if code >= 0 else 128 - code  # killed by a signal: 128 + signal number
