@@ -83,8 +83,8 @@ def evaluate_collection(data: Path, name: str, args: argparse.Namespace) -> Coll
         def make(spec: RunSpec) -> EngineRetriever:
             return EngineRetriever(engine, spec)
 
-        def metrics(spec: RunSpec, label: str) -> dict[str, float]:
-            report = run_evaluation(make(spec), collection, TOP_K, True, name=f"{name} {label}")
+        def metrics(spec: RunSpec, label: str, top_k: int = TOP_K) -> dict[str, float]:
+            report = run_evaluation(make(spec), collection, top_k, True, name=f"{name} {label}")
             return report.metrics
 
         methods = {label: metrics(spec, label) for label, spec in METHODS.items()}
@@ -95,7 +95,9 @@ def evaluate_collection(data: Path, name: str, args: argparse.Namespace) -> Coll
             by_series.setdefault(row.series, {})[row.alpha] = row.metrics["nDCG@10"]
         depth100 = None
         if name == "scifact":
-            depth100 = metrics(MINMAX.replace(sparse_depth=100, dense_depth=100), "depth 100")
+            # top_k 100 too: the server raises each arm's depth to at least top_k.
+            shallow = MINMAX.replace(sparse_depth=100, dense_depth=100)
+            depth100 = metrics(shallow, "depth 100", top_k=100)
         return CollectionResult(len(collection.qrels), methods, by_series, depth100)
     finally:
         engine.close()
