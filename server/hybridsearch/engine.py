@@ -7,8 +7,9 @@ thread while the sparse arm (tantivy BM25) runs on the calling thread; both rele
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -47,7 +48,7 @@ def _elapsed_us(since: float) -> int:
 class IndexSnapshot:
     """One consistent view of the index: a search reads every part from the same snapshot.
 
-    ``live[i]`` False hides ordinal ``i`` from the dense arm (a replaced or deleted document);
+    ``live[i]`` False hides ordinal ``i`` from both arms (a replaced or deleted document);
     None means every row is live.
     """
 
@@ -82,12 +83,19 @@ class HybridSearcher:
     def make_snapshot(
         self, index: OpenIndex, live: NDArray[np.bool_] | None = None
     ) -> IndexSnapshot:
-        """A snapshot of ``index`` with the dense index this searcher uses over its vectors."""
+        """A snapshot of ``index`` with the dense index this searcher uses over its vectors.
+
+        ``live`` defaults to the index's own live mask.
+        """
         dense: DenseIndex | None = None
         if index.vectors is not None and self._encoder is not None:
             _check_encoder_matches(index, self._encoder)
             dense = ExactDenseIndex(index.vectors)
-        return IndexSnapshot(index=index, dense=dense, live=live)
+        return IndexSnapshot(index=index, dense=dense, live=index.live if live is None else live)
+
+    def publish_index(self, index: OpenIndex) -> None:
+        """Publish a snapshot of a newly committed index state."""
+        self.publish(self.make_snapshot(index))
 
     def publish(self, snapshot: IndexSnapshot) -> None:
         """Make ``snapshot`` the one new searches read (searches in flight keep theirs)."""
@@ -115,6 +123,56 @@ class HybridSearcher:
     def search(self, query: Query) -> SearchResult:
         """Run one query."""
         return self.search_batch([query])[0]
+
+    def search_progressive(
+        self, query: Query, on_partial: Callable[[SearchResult], object]
+    ) -> SearchResult:
+        """Run one query; in hybrid mode, hand the BM25-only ranking to ``on_partial`` first.
+
+        The partial result is the sparse arm's top ``top_k`` (applied mode SPARSE), computed
+        while the dense arm is still encoding; the return value is the fused result. Other
+        modes run as `search` and never call ``on_partial``.
+        """
+        if query.mode is not RetrievalMode.HYBRID:
+            return self.search(query)
+        started = time.perf_counter()
+        snap = self._snapshot
+        self._check_mode(snap, query.mode)
+        dense_future = self._pool.submit(self._dense_arm, snap, [query])
+        try:
+            arm_started = time.perf_counter()
+            sparse_list = self._sparse_arm(snap, query)
+            sparse_us = _elapsed_us(arm_started)
+            partial_query = dataclasses.replace(query, mode=RetrievalMode.SPARSE)
+            on_partial(
+                self._finish(
+                    snap,
+                    partial_query,
+                    sparse_list[: query.top_k],
+                    None,
+                    timings=StageTimings(sparse_us=sparse_us),
+                    started=started,
+                )
+            )
+        except BaseException:
+            dense_future.cancel()
+            raise
+        dense_result = dense_future.result()
+        timings = StageTimings(
+            sparse_us=sparse_us, encode_us=dense_result.encode_us, dense_us=dense_result.dense_us
+        )
+        return self._finish(
+            snap, query, sparse_list, dense_result.lists[0], timings=timings, started=started
+        )
+
+    def document(self, doc_id: str) -> StoredDoc | None:
+        """The stored fields of the live document with this external id, if any."""
+        snap = self._snapshot
+        index = snap.index
+        for ordinal in index.sparse.ordinals_of_id(doc_id, limit=index.stale_sparse + 1):
+            if _is_live(snap, ordinal):
+                return index.sparse.fetch([ordinal]).get(ordinal)
+        return None
 
     def search_batch(self, queries: Sequence[Query]) -> list[SearchResult]:
         """Run several queries; their dense encodings share one encoder run."""
@@ -165,7 +223,18 @@ class HybridSearcher:
     def _sparse_arm(self, snap: IndexSnapshot, query: Query) -> list[ScoredDoc]:
         depth = query.top_k if query.mode is RetrievalMode.SPARSE else query.fusion.sparse_depth
         weights = {term: float(n) for term, n in term_counts(query.text).items()}
-        return snap.index.sparse.search(weights, depth)
+        sparse = snap.index.sparse
+        if snap.live is None:
+            return sparse.search(weights, depth)
+        # tantivy may still hold dead documents (deleted at its next commit): over-fetch and
+        # filter, widening until `depth` live hits are found or tantivy has no more.
+        limit = depth + snap.index.stale_sparse
+        while True:
+            hits = sparse.search(weights, limit)
+            live_hits = [h for h in hits if _is_live(snap, h.ordinal)]
+            if len(live_hits) >= depth or len(hits) < limit:
+                return live_hits[:depth]
+            limit *= 2
 
     def _dense_arm(self, snap: IndexSnapshot, queries: Sequence[Query]) -> DenseArmResult:
         assert self._encoder is not None and snap.dense is not None
@@ -265,6 +334,13 @@ class HybridSearcher:
             metadata=stored.metadata if stored and StoredField.METADATA in fields else None,
             explanation=HitExplanation(doc.sparse, doc.dense, doc.score) if query.explain else None,
         )
+
+
+def _is_live(snap: IndexSnapshot, ordinal: int) -> bool:
+    live = snap.live
+    if live is None:
+        return 0 <= ordinal < len(snap.index.ids)
+    return 0 <= ordinal < len(live) and bool(live[ordinal])
 
 
 def _check_encoder_matches(index: OpenIndex, encoder: Encoder) -> None:
