@@ -32,6 +32,15 @@ def _setting(default: Any, help: str, parse: Callable[[str], Any] | None = None)
     return field(default=default, metadata={"help": help, "parse": parse})
 
 
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected true or false")
+
+
 def _optional_path(text: str) -> Path | None:
     return Path(text) if text else None
 
@@ -66,6 +75,10 @@ class ServerSettings:
         10.0, "seconds in-flight calls get to finish on SIGTERM", float
     )
     max_message_bytes: int = _setting(16 * 1024 * 1024, "largest gRPC message accepted", int)
+    max_document_chars: int = _setting(
+        1_000_000, "longest title + text an upserted document may have, in characters", int
+    )
+    read_only: bool = _setting(False, "serve without IndexService writes (true/false)", _bool)
 
     @property
     def fusion_defaults(self) -> FusionSettings:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,8 +13,10 @@ from hybridsearch.config import Device, ServerSettings
 from hybridsearch.encoders.config import ModelDirError
 from hybridsearch.engine import HybridSearcher
 from hybridsearch.errors import IndexFormatError
-from hybridsearch.storage.index_dir import open_index
+from hybridsearch.ingest import Ingestor
+from hybridsearch.storage.index_dir import OpenIndex, open_index
 from hybridsearch.storage.manifest import EncoderInfo
+from hybridsearch.storage.writer import IndexWriter
 
 if TYPE_CHECKING:
     from hybridsearch.encoders.onnx_encoder import OnnxEncoder
@@ -80,9 +83,38 @@ def encoder_info_of(encoder: OnnxEncoder) -> EncoderInfo:
     )
 
 
-def load_engine(settings: ServerSettings) -> HybridSearcher:
-    """Open ``settings.index`` and, when it has vectors and a model is given, its encoder."""
-    index = open_index(settings.index)
+@dataclass(frozen=True, slots=True)
+class LoadedIndex:
+    """What a server serves: the searcher and, unless read-only, the live ingestor."""
+
+    searcher: HybridSearcher
+    ingestor: Ingestor | None
+
+    def close(self) -> None:
+        """Stop the searcher's threads and release the index directory."""
+        self.searcher.close()
+        if self.ingestor is not None:
+            self.ingestor.close()
+
+
+def load_index(settings: ServerSettings) -> LoadedIndex:
+    """Open ``settings.index`` for searching and (unless ``read_only``) live writes."""
+    if settings.read_only:
+        return LoadedIndex(load_engine(settings), None)
+    writer = IndexWriter(settings.index)
+    try:
+        searcher = load_engine(settings, writer.committed())
+    except BaseException:
+        writer.close()
+        raise
+    writer.set_listener(searcher.publish_index)
+    return LoadedIndex(searcher, Ingestor(writer, searcher.encoder))
+
+
+def load_engine(settings: ServerSettings, index: OpenIndex | None = None) -> HybridSearcher:
+    """Open ``settings.index`` (or use ``index``) and, when it has vectors and a model, its
+    encoder."""
+    index = index if index is not None else open_index(settings.index)
     encoder = None
     if index.manifest.encoder is not None:
         model = resolve_model_dir(settings.model, index.manifest.encoder)

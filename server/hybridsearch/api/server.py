@@ -1,4 +1,4 @@
-"""The grpc.aio server: SearchService, health, reflection (v1 and v1alpha), graceful stop."""
+"""The grpc.aio server: SearchService, IndexService, health, reflection (v1, v1alpha), stop."""
 
 from __future__ import annotations
 
@@ -16,17 +16,20 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from hybridsearch.api.errors import ErrorMappingInterceptor
+from hybridsearch.api.index_servicer import IndexServicer
 from hybridsearch.api.search_servicer import EngineSlot, SearchServicer
 from hybridsearch.config import ServerSettings
-from hybridsearch.engine import HybridSearcher
-from hybridsearch.v1 import search_pb2, search_pb2_grpc
+from hybridsearch.loader import LoadedIndex
+from hybridsearch.v1 import index_pb2, index_pb2_grpc, search_pb2, search_pb2_grpc
 
 log = logging.getLogger(__name__)
 
 SEARCH_SERVICE = search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name
+INDEX_SERVICE = index_pb2.DESCRIPTOR.services_by_name["IndexService"].full_name
 REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
-SERVED = (SEARCH_SERVICE,)
-EngineFactory = Callable[[ServerSettings], HybridSearcher]
+SERVED = (SEARCH_SERVICE, INDEX_SERVICE)
+EngineFactory = Callable[[ServerSettings], LoadedIndex]
+WRITE_THREADS = 2
 
 
 def _add_reflection(server: grpc.aio.Server) -> None:
@@ -64,6 +67,10 @@ class SearchServer:
         self._executor = ThreadPoolExecutor(
             max_workers=settings.search_threads, thread_name_prefix="search"
         )
+        # Writes (encoding + commits) get their own threads: searches never queue behind them.
+        self._write_executor = ThreadPoolExecutor(
+            max_workers=WRITE_THREADS, thread_name_prefix="index-write"
+        )
         self.health = HealthServicer()
         size = settings.max_message_bytes
         self.server = grpc.aio.server(
@@ -77,10 +84,13 @@ class SearchServer:
         search_pb2_grpc.add_SearchServiceServicer_to_server(
             SearchServicer(self._slot, settings, self._executor), self.server
         )
+        index_pb2_grpc.add_IndexServiceServicer_to_server(
+            IndexServicer(self._slot, settings, self._write_executor), self.server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         _add_reflection(self.server)
         self.port = 0
-        self._engine: HybridSearcher | None = None
+        self._loaded: LoadedIndex | None = None
 
     async def _set_health(self, status: Any) -> None:
         for name in ("", *SERVED):
@@ -100,18 +110,20 @@ class SearchServer:
     async def load(self) -> None:
         """Load the index off the event loop, then report SERVING."""
         loop = asyncio.get_running_loop()
-        self._engine = await loop.run_in_executor(
+        self._loaded = await loop.run_in_executor(
             self._executor, self._engine_factory, self.settings
         )
-        self._slot.set(self._engine)
+        self._slot.set(self._loaded.searcher, self._loaded.ingestor)
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
 
     async def stop(self) -> None:
         """NOT_SERVING, refuse new calls, let in-flight calls finish within the grace period."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.settings.grace_period_s)
-        if self._engine is not None:
-            self._engine.close()
+        # In-flight commits finish before the writer closes (a commit is never cut short).
+        self._write_executor.shutdown(wait=True, cancel_futures=True)
+        if self._loaded is not None:
+            self._loaded.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
