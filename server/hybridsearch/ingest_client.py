@@ -72,16 +72,29 @@ def run_ingest(args: argparse.Namespace) -> int:
         raise HybridSearchError(f"--batch-size must be positive (got {args.batch_size})")
     total = count_lines(args.corpus)
     stats = ReadStats()
-    docs = read_corpus(args.corpus, skip_bad_lines=args.skip_bad_lines, stats=stats)
+    read_errors: list[HybridSearchError] = []
+
+    def docs() -> Iterator[Document]:
+        # gRPC consumes this on its own thread; a corpus error must reach the user as such.
+        try:
+            yield from read_corpus(args.corpus, skip_bad_lines=args.skip_bad_lines, stats=stats)
+        except HybridSearchError as exc:
+            read_errors.append(exc)
+            raise
+
     with (
         grpc.insecure_channel(args.server) as channel,
         tqdm(total=total, desc="sending", unit="doc", disable=args.no_progress) as bar,
     ):
         stub = index_pb2_grpc.IndexServiceStub(channel)
-        requests = upsert_requests(docs, args.batch_size, on_batch=bar.update)
+        requests = upsert_requests(docs(), args.batch_size, on_batch=bar.update)
         try:
             response = stub.UpsertDocuments(requests, timeout=args.timeout)
         except grpc.RpcError as error:
+            if read_errors:
+                raise HybridSearchError(
+                    f"{read_errors[0]} (batches sent before it are committed)"
+                ) from None
             failure: Any = error
             print(f"error: {failure.code().name}: {failure.details()}", file=sys.stderr)
             for field, description in field_violations(error):

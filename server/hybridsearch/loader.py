@@ -16,7 +16,7 @@ from hybridsearch.errors import IndexFormatError
 from hybridsearch.ingest import Ingestor
 from hybridsearch.storage.index_dir import OpenIndex, open_index
 from hybridsearch.storage.manifest import EncoderInfo
-from hybridsearch.storage.writer import IndexWriter
+from hybridsearch.storage.writer import IndexLockedError, IndexWriter
 
 if TYPE_CHECKING:
     from hybridsearch.encoders.onnx_encoder import OnnxEncoder
@@ -101,7 +101,13 @@ def load_index(settings: ServerSettings) -> LoadedIndex:
     """Open ``settings.index`` for searching and (unless ``read_only``) live writes."""
     if settings.read_only:
         return LoadedIndex(load_engine(settings), None)
-    writer = IndexWriter(settings.index)
+    try:
+        writer = IndexWriter(settings.index)
+    except IndexLockedError as exc:
+        # e.g. a second serving process on the same directory: it serves, but cannot write
+        # and keeps the state it opened (restart it to see later commits).
+        log.warning("%s; serving read-only", exc)
+        return LoadedIndex(load_engine(settings), None)
     try:
         searcher = load_engine(settings, writer.committed())
     except BaseException:

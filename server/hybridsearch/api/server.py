@@ -121,7 +121,7 @@ class SearchServer:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.settings.grace_period_s)
         # In-flight commits finish before the writer closes (a commit is never cut short).
-        self._write_executor.shutdown(wait=True, cancel_futures=True)
+        await asyncio.to_thread(self._write_executor.shutdown, wait=True, cancel_futures=True)
         if self._loaded is not None:
             self._loaded.close()
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -31,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hybridsearch.dense.store import write_vector_rows
+from hybridsearch.errors import HybridSearchError
 from hybridsearch.sparse.tantivy_index import SparseReader, SparseWriter
 from hybridsearch.storage.builder import utc_now
 from hybridsearch.storage.idmap import DELETE, PUT, JournalEntry, load_id_map, write_journal
@@ -48,6 +49,10 @@ from hybridsearch.types import Document
 log = logging.getLogger(__name__)
 
 CommitListener = Callable[[OpenIndex], None]
+
+
+class IndexLockedError(HybridSearchError):
+    """Another writer (in this or another process) holds the index directory."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +85,12 @@ class IndexWriter:
         self._lock = threading.Lock()
         self._manifest = load_manifest(path)
         self._id_map = load_id_map(path, self._manifest.ordinal_count, self._manifest.journal_bytes)
-        self._sparse_writer = SparseWriter(path / SPARSE_DIR, create=False)
+        try:
+            self._sparse_writer = SparseWriter(path / SPARSE_DIR, create=False)
+        except ValueError as exc:
+            if "LockBusy" not in str(exc):
+                raise
+            raise IndexLockedError(f"{path} is being written by another process") from None
         self._reader = SparseReader(path / SPARSE_DIR)
         # Unknown which dead ordinals an earlier run already deleted from tantivy: all of them.
         self._sparse_deletes: list[int] = self._id_map.dead_ordinals()

@@ -19,7 +19,7 @@ from hybridsearch.storage import writer as writer_module
 from hybridsearch.storage.builder import build_index
 from hybridsearch.storage.index_dir import open_index
 from hybridsearch.storage.manifest import EncoderInfo, Manifest, load_manifest
-from hybridsearch.storage.writer import IndexWriter
+from hybridsearch.storage.writer import IndexLockedError, IndexWriter
 from hybridsearch.types import Document, Query, RetrievalMode
 
 DIM = 8
@@ -198,3 +198,11 @@ def test_sparse_arm_returns_depth_live_hits_despite_dead_ones(index_dir: Path) -
     assert len({h.id for h in result.hits}) == 5
     engine.close()
     writer.close()
+
+
+def test_a_second_writer_is_refused_with_a_clear_error(index_dir: Path) -> None:
+    writer = IndexWriter(index_dir)
+    with pytest.raises(IndexLockedError, match="another process"):
+        IndexWriter(index_dir)
+    writer.close()
+    crash(writer)
