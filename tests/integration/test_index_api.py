@@ -8,6 +8,10 @@ from pathlib import Path
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
 from tests.conftest import TINY_CORPUS, ServerProcess, run_cli, start_server, wait_serving
 
 from hybridsearch.v1 import index_pb2 as ipb
@@ -238,3 +242,11 @@ def test_get_index_stats_follows_commits(
     assert after.document_count == before.document_count + 1
     assert after.deleted_count == before.deleted_count + 1
     assert after.last_commit_time.seconds >= before.last_commit_time.seconds
+
+
+def test_health_and_reflection_list_the_index_service(channel: grpc.Channel) -> None:
+    health = health_pb2_grpc.HealthStub(channel)
+    status = health.Check(health_pb2.HealthCheckRequest(service="hybridsearch.v1.IndexService"))
+    assert status.status == health_pb2.HealthCheckResponse.SERVING
+    services = ProtoReflectionDescriptorDatabase(channel).get_services()
+    assert {"hybridsearch.v1.IndexService", "hybridsearch.v1.SearchService"} <= set(services)
