@@ -7,6 +7,7 @@ without any clean-up (as a killed process would be) and the directory reopened.
 from __future__ import annotations
 
 import gc
+import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -206,3 +207,21 @@ def test_a_second_writer_is_refused_with_a_clear_error(index_dir: Path) -> None:
         IndexWriter(index_dir)
     writer.close()
     crash(writer)
+
+
+def test_a_format_1_index_opens_and_takes_writes(index_dir: Path) -> None:
+    manifest_path = index_dir / "manifest.json"
+    obj = json.loads(manifest_path.read_text())
+    for key in ("generation", "committed_at", "journal_bytes"):
+        del obj[key]
+    obj["format_version"] = 1  # as written before live ingestion existed
+    manifest_path.write_text(json.dumps(obj))
+    assert load_manifest(index_dir).committed_at == obj["created_at"]
+    assert sparse_ids(index_dir, "apple") == ["a"]
+    writer = IndexWriter(index_dir)
+    upsert(writer, Document("c", "", "charlie cherry"))
+    writer.close()
+    crash(writer)
+    manifest = load_manifest(index_dir)
+    assert (manifest.format_version, manifest.generation, manifest.document_count) == (2, 1, 3)
+    assert dense_ids(index_dir) == ["a", "b", "c"]
