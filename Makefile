@@ -14,7 +14,8 @@ SHARED_DATA ?= ../shared/data
 BUF_VERSION := 1.75.0
 BUF := .cache/npm/node_modules/.bin/buf
 
-.PHONY: help venv serve test check lint typecheck proto-lint gen gen-check unit pytest model sample-index clean
+.PHONY: help venv serve test check lint typecheck proto-lint proto-breaking gen gen-check pytest model \
+	sample-index clients-gen clients-gen-check clients-test ghz-smoke clean
 
 help:
 	@echo "make serve   — create the environment, install, build the sample index, serve it"
@@ -34,11 +35,16 @@ $(BUF):
 	mkdir -p .cache/npm
 	npm install --silent --prefix .cache/npm --no-audit --no-fund @bufbuild/buf@$(BUF_VERSION)
 
-model: $(STAMP)
+$(MODEL_DIR)/encoder.json: $(STAMP)
 	$(BIN)/hybridsearch models install-default --out $(MODEL_DIR)
 
-sample-index: model
+model: $(MODEL_DIR)/encoder.json
+
+# Built once; delete the directory to rebuild it.
+$(SAMPLE_INDEX)/manifest.json: $(MODEL_DIR)/encoder.json
 	$(BIN)/hybridsearch index --sample --model $(MODEL_DIR) --out $(SAMPLE_INDEX) --force
+
+sample-index: $(SAMPLE_INDEX)/manifest.json
 
 serve: sample-index
 	$(BIN)/hybridsearch serve --index $(SAMPLE_INDEX) --model $(MODEL_DIR) --host $(HOST) --port $(PORT)
@@ -60,13 +66,29 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-check: lint typecheck proto-lint gen-check
+proto-breaking: $(BUF)
+	scripts/proto_breaking.sh
+
+clients-gen: $(STAMP)
+	PYTHON=$(PY) scripts/gen_clients.sh
+
+clients-gen-check: $(STAMP)
+	PYTHON=$(PY) scripts/check_generated_clients.sh
+
+# Builds the sample index once, serves it on a free port, runs every client's tests against it.
+clients-test: $(STAMP)
+	PYTHON=$(PY) scripts/clients_test.sh
+
+ghz-smoke: $(STAMP)
+	PYTHON=$(PY) scripts/ghz_smoke.sh
+
+check: lint typecheck proto-lint proto-breaking gen-check clients-gen-check
 
 pytest: $(STAMP) model
 	HYBRIDSEARCH_MODEL_DIR=$(abspath $(MODEL_DIR)) HYBRIDSEARCH_SHARED_DATA=$(abspath $(SHARED_DATA)) \
 	  $(BIN)/pytest -q
 
-test: check pytest
+test: check pytest clients-test
 
 clean:
 	rm -rf $(VENV) var .cache

@@ -40,13 +40,17 @@ def main() -> None:
         )
         encoder.encode_documents(texts[: args.batch_size])  # warm-up
         tokens = encoder.count_tokens(texts)
-        start = time.perf_counter()
+        cpu_start, start = time.process_time(), time.perf_counter()
         encoder.encode_documents(texts)
         seconds = time.perf_counter() - start
+        # CPU seconds of this process: robust when other work shares the machine.
+        cpu_seconds = time.process_time() - cpu_start
         print(
             f"max_length={max_length} provider={encoder.provider} seconds={seconds:.2f} "
             f"docs/s={len(texts) / seconds:.1f} tokens/s={tokens / seconds:.0f} "
-            f"tokens={tokens} mean_tokens/doc={tokens / len(texts):.1f}"
+            f"tokens={tokens} mean_tokens/doc={tokens / len(texts):.1f} "
+            f"cpu_seconds={cpu_seconds:.1f} cpu_ms/doc={1000 * cpu_seconds / len(texts):.1f} "
+            f"load_avg_1m={os.getloadavg()[0]:.1f}"
         )
 
 

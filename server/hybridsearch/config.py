@@ -15,17 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hybridsearch.types import FusionMethod, FusionSettings, Normalization
+from hybridsearch.types import Device, FusionMethod, FusionSettings, Normalization
+
+__all__ = ["Device", "ServerSettings", "add_settings_arguments", "settings_from"]
 
 ENV_PREFIX = "HYBRIDSEARCH_"
-
-
-class Device(enum.Enum):
-    """Where the encoder runs: CUDA when usable (auto), or forced."""
-
-    AUTO = "auto"
-    CPU = "cpu"
-    CUDA = "cuda"
 
 
 def _setting(default: Any, help: str, parse: Callable[[str], Any] | None = None) -> Any:

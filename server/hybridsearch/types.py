@@ -8,6 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+class Device(enum.Enum):
+    """Where the encoder runs."""
+
+    AUTO = "auto"  # CUDA when onnxruntime offers it, else CPU
+    CPU = "cpu"
+    CUDA = "cuda"  # CUDA or an error: never a silent CPU fallback
+
+
 class RetrievalMode(enum.Enum):
     """Which arms a query runs."""
 

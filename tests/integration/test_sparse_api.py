@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
-from tests.conftest import ServerProcess
 
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
+from tests.conftest import ServerProcess
 
 SPARSE = pb.RETRIEVAL_MODE_SPARSE
 

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
+from google.protobuf import descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection, reflection_pb2
@@ -32,6 +33,29 @@ EngineFactory = Callable[[ServerSettings], LoadedIndex]
 WRITE_THREADS = 2
 
 
+class _ReflectionServicer(reflection.aio.ReflectionServicer):
+    """grpcio-reflection that also resolves method symbols (`pkg.Service.Method`).
+
+    ghz and grpcurl ask `file_containing_symbol` for the method's full name; the upb
+    DescriptorPool behind grpcio-reflection finds services but not their methods, so the stock
+    servicer answers NOT_FOUND. A method name is answered with its service's file.
+    """
+
+    def _file_containing_symbol(self, request: Any, fully_qualified_name: str) -> Any:
+        pool = descriptor_pool.Default()  # the pool the stock servicer reads
+        try:
+            pool.FindFileContainingSymbol(fully_qualified_name)
+        except KeyError:
+            service_name, _, method_name = fully_qualified_name.rpartition(".")
+            try:
+                service = pool.FindServiceByName(service_name)
+            except KeyError:
+                service = None
+            if service is not None and method_name in service.methods_by_name:
+                fully_qualified_name = service_name
+        return super()._file_containing_symbol(request, fully_qualified_name)  # type: ignore[misc]
+
+
 def _add_reflection(server: grpc.aio.Server) -> None:
     """Reflection v1alpha, plus v1 served by the same servicer.
 
@@ -40,15 +64,17 @@ def _add_reflection(server: grpc.aio.Server) -> None:
     """
     health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
     names = (*SERVED, health_name, reflection.SERVICE_NAME, REFLECTION_V1)
-    reflection.enable_server_reflection(names, server)
-    servicer = reflection.aio.ReflectionServicer(names)
-    v1_handler = grpc.stream_stream_rpc_method_handler(
+    servicer = _ReflectionServicer(names)
+    handler = grpc.stream_stream_rpc_method_handler(
         servicer.ServerReflectionInfo,
         request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
         response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
     )
     server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(REFLECTION_V1, {"ServerReflectionInfo": v1_handler}),)
+        tuple(
+            grpc.method_handlers_generic_handler(name, {"ServerReflectionInfo": handler})
+            for name in (reflection.SERVICE_NAME, REFLECTION_V1)
+        )
     )
 
 

@@ -14,7 +14,8 @@ from hybridsearch.encoders.config import (
     load_config,
     verify_sha256,
 )
-from hybridsearch.encoders.onnx_encoder import Device, OnnxEncoder
+from hybridsearch.encoders.onnx_encoder import OnnxEncoder
+from hybridsearch.types import Device
 
 # A query, a paraphrase of it and an unrelated sentence: any working sentence encoder ranks
 # the paraphrase above the unrelated sentence.

@@ -15,8 +15,8 @@ from hybridsearch.encoders.check import check_model
 from hybridsearch.encoders.config import Pooling
 from hybridsearch.encoders.default_model import install_default_model
 from hybridsearch.encoders.export import export_model  # imports torch only when it runs
-from hybridsearch.encoders.onnx_encoder import Device
 from hybridsearch.errors import HybridSearchError
+from hybridsearch.types import Device
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -92,7 +92,7 @@ def _export(args: argparse.Namespace) -> int:
         document_prefix=args.document_prefix,
         model_id=args.model_id,
     )
-    print(f"min cosine ONNX vs PyTorch: {report.min_cosine:.6f}")
+    print(f"min cosine ONNX vs PyTorch: {report.min_cosine:.7f}")
     print(f"exported {report.config.model_id} ({report.config.dimension}d) to {report.model_dir}")
     return EXIT_OK
 

@@ -81,10 +81,12 @@ def install_default_model(out_dir: Path | str) -> Path:
 
     Both source files are checked against their pinned sha256 before copying. The directory is
     built beside the target and renamed into place, so a crash leaves no half-built model.
-    Idempotent: an existing directory that verifies is left as it is; one that does not is
-    refused, never overwritten.
+    Idempotent: an existing directory that verifies is left as it is; a non-empty one that does
+    not is refused, never overwritten.
     """
     target = Path(out_dir)
+    if target.is_dir() and not any(target.iterdir()):
+        target.rmdir()  # an empty directory made beforehand is taken as "install here"
     if target.exists():
         _verify_existing(target)
         return target

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ from tokenizers import Tokenizer
 from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]  # types-tqdm: dev extra
 
 from hybridsearch.encoders.config import EncoderConfig, ModelDirError, Pooling, load_config
+from hybridsearch.types import Device
 
 log = logging.getLogger(__name__)
 
@@ -23,14 +23,6 @@ CUDA_PROVIDER = "CUDAExecutionProvider"
 
 # The inputs a BERT-style encoder may declare; the session is fed only those it declares.
 _KNOWN_INPUTS = frozenset({"input_ids", "attention_mask", "token_type_ids"})
-
-
-class Device(enum.Enum):
-    """Where inference runs."""
-
-    AUTO = "auto"  # CUDA when onnxruntime offers it, else CPU
-    CPU = "cpu"
-    CUDA = "cuda"  # CUDA or an error: never a silent CPU fallback
 
 
 def parse_device(device: Device | str) -> Device:

@@ -42,6 +42,7 @@ def test_refused_install_prints_one_line_and_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "occupied").mkdir()
+    (tmp_path / "occupied" / "data.txt").write_text("not a model")
     assert _run("models", "install-default", "--out", str(tmp_path / "occupied")) == 2
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()

@@ -40,8 +40,17 @@ def test_existing_damaged_target_is_refused(default_model_dir: Path, tmp_path: P
         install_default_model(target)
     other = tmp_path / "other"
     other.mkdir()
+    (other / "notes.txt").write_text("mine")
     with pytest.raises(ModelDirError, match="not a model directory"):
         install_default_model(other)
+    assert (other / "notes.txt").read_text() == "mine"
+
+
+def test_empty_target_directory_is_filled(tmp_path: Path) -> None:
+    target = tmp_path / "made-beforehand"
+    target.mkdir()
+    install_default_model(target)
+    assert load_config(target) == DEFAULT_CONFIG
 
 
 def test_source_with_wrong_sha256_is_refused(

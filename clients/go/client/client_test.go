@@ -1,0 +1,195 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/hybridsearch/hybridsearch/clients/go/client"
+	pb "github.com/hybridsearch/hybridsearch/clients/go/hybridsearchv1"
+)
+
+const sparse = pb.RetrievalMode_RETRIEVAL_MODE_SPARSE
+
+func envOr(key, fallback string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return fallback
+}
+
+// Words that occur in the bundled sample corpus, so BM25 returns hits.
+var (
+	query      = envOr("HYBRIDSEARCH_TEST_QUERY", "boundary layer")
+	otherQuery = envOr("HYBRIDSEARCH_TEST_OTHER_QUERY", "supersonic flow")
+)
+
+func newClient(t *testing.T) *client.Client {
+	t.Helper()
+	addr := os.Getenv("HYBRIDSEARCH_ADDR")
+	if addr == "" {
+		t.Skip("HYBRIDSEARCH_ADDR is not set: run scripts/clients_test.sh to start a server")
+	}
+	c, err := client.New(addr, client.Options{Timeout: 10 * time.Second, BearerToken: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func assertRanked(t *testing.T, resp *pb.SearchResponse, topK int) {
+	t.Helper()
+	hits := resp.GetHits()
+	if len(hits) == 0 || len(hits) > topK {
+		t.Fatalf("got %d hits, want 1..%d", len(hits), topK)
+	}
+	for i, h := range hits {
+		if int(h.GetRank()) != i+1 {
+			t.Errorf("hit %d has rank %d", i, h.GetRank())
+		}
+		if i > 0 && h.GetScore() > hits[i-1].GetScore() {
+			t.Errorf("scores not descending at %d", i)
+		}
+	}
+	if resp.GetApplied().GetMode() != sparse || int(resp.GetApplied().GetTopK()) != topK {
+		t.Errorf("applied = %v", resp.GetApplied())
+	}
+}
+
+func ids(resp *pb.SearchResponse) []string {
+	out := make([]string, 0, len(resp.GetHits()))
+	for _, h := range resp.GetHits() {
+		out = append(out, h.GetId())
+	}
+	return out
+}
+
+func fields(e *client.Error) []string {
+	out := []string{}
+	for _, v := range e.FieldViolations {
+		out = append(out, v.Field)
+	}
+	return out
+}
+
+func TestSearch(t *testing.T) {
+	c := newClient(t)
+	resp, err := c.Search(context.Background(), &pb.SearchRequest{Query: query, TopK: 3, Mode: sparse})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertRanked(t, resp, 3)
+}
+
+func TestBatchSearchKeepsOrder(t *testing.T) {
+	c := newClient(t)
+	ctx := context.Background()
+	queries := []string{query, otherQuery}
+	reqs := []*pb.SearchRequest{}
+	for _, q := range queries {
+		reqs = append(reqs, &pb.SearchRequest{Query: q, TopK: 5, Mode: sparse})
+	}
+	resps, err := c.BatchSearch(ctx, reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resps) != 2 {
+		t.Fatalf("got %d responses", len(resps))
+	}
+	for i, r := range reqs {
+		single, err := c.Search(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(ids(single), ",") != strings.Join(ids(resps[i]), ",") {
+			t.Errorf("batch[%d] = %v, single = %v", i, ids(resps[i]), ids(single))
+		}
+	}
+}
+
+func TestSearchStream(t *testing.T) {
+	c := newClient(t)
+	results, err := c.SearchStream(context.Background(), []*pb.SearchStreamRequest{
+		{RequestId: "a", Search: &pb.SearchRequest{Query: query, TopK: 3, Mode: sparse}},
+		{RequestId: "bad", Search: &pb.SearchRequest{Query: "  ", Mode: sparse}},
+		{RequestId: "b", Search: &pb.SearchRequest{Query: otherQuery, TopK: 2, Mode: sparse}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]client.StreamResult{}
+	got := []string{}
+	for _, r := range results {
+		byID[r.RequestID] = r
+		got = append(got, r.RequestID)
+	}
+	sort.Strings(got)
+	if strings.Join(got, ",") != "a,b,bad" {
+		t.Fatalf("request ids = %v", got)
+	}
+	assertRanked(t, byID["a"].Response, 3)
+	assertRanked(t, byID["b"].Response, 2)
+	bad := byID["bad"].Err
+	if bad == nil || bad.Code != codes.InvalidArgument {
+		t.Fatalf("bad = %+v", byID["bad"])
+	}
+	if f := fields(bad); len(f) != 1 || strings.TrimPrefix(f[0], "search.") != "query" {
+		t.Errorf("field violations = %v", f)
+	}
+}
+
+func TestInvalidArgumentFieldViolations(t *testing.T) {
+	c := newClient(t)
+	cases := []struct {
+		name  string
+		req   *pb.SearchRequest
+		field string
+	}{
+		{"empty query", &pb.SearchRequest{Query: "", Mode: sparse}, "query"},
+		{"top_k too large", &pb.SearchRequest{Query: query, TopK: 1001, Mode: sparse}, "top_k"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.Search(context.Background(), tc.req)
+			var e *client.Error
+			if !errors.As(err, &e) {
+				t.Fatalf("err = %v, want *client.Error", err)
+			}
+			if e.Code != codes.InvalidArgument || status.Code(err) != codes.InvalidArgument {
+				t.Errorf("code = %v", e.Code)
+			}
+			if f := fields(e); len(f) != 1 || f[0] != tc.field || e.FieldViolations[0].Description == "" {
+				t.Errorf("field violations = %+v, want %s", e.FieldViolations, tc.field)
+			}
+		})
+	}
+}
+
+func TestBatchSearchNamesTheBadRequest(t *testing.T) {
+	c := newClient(t)
+	_, err := c.BatchSearch(context.Background(), []*pb.SearchRequest{
+		{Query: query, Mode: sparse}, {Query: "", Mode: sparse},
+	})
+	var e *client.Error
+	if !errors.As(err, &e) || strings.Join(fields(e), ",") != "requests[1].query" {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestContextDeadlineWins(t *testing.T) {
+	c := newClient(t)
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	_, err := c.Search(ctx, &pb.SearchRequest{Query: query, Mode: sparse})
+	if status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("err = %v, want DeadlineExceeded", err)
+	}
+}
