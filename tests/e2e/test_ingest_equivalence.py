@@ -14,12 +14,12 @@ from pathlib import Path
 
 import grpc
 import pytest
-from tests.conftest import start_server, wait_serving
 
 from hybridsearch.eval.collection import Collection, load_beir
 from hybridsearch.eval.metrics import evaluate
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
+from tests.conftest import start_server, wait_serving
 
 pytestmark = [pytest.mark.shared_data, pytest.mark.slow]
 MODES = {"sparse": pb.RETRIEVAL_MODE_SPARSE, "hybrid": pb.RETRIEVAL_MODE_HYBRID}

@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
-from tests.conftest import run_cli, start_server, wait_serving
 
 from hybridsearch.v1 import index_pb2 as ipb
 from hybridsearch.v1 import index_pb2_grpc, search_pb2_grpc
 from hybridsearch.v1 import search_pb2 as pb
+from tests.conftest import run_cli, start_server, wait_serving
 
 DOCS_PER_MESSAGE = 8
 MESSAGES_PER_CALL = 3

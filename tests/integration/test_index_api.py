@@ -12,11 +12,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
-from tests.conftest import TINY_CORPUS, ServerProcess, run_cli, start_server, wait_serving
 
 from hybridsearch.v1 import index_pb2 as ipb
 from hybridsearch.v1 import index_pb2_grpc, search_pb2_grpc
 from hybridsearch.v1 import search_pb2 as pb
+from tests.conftest import TINY_CORPUS, ServerProcess, run_cli, start_server, wait_serving
 
 SPARSE = pb.RETRIEVAL_MODE_SPARSE
 DENSE = pb.RETRIEVAL_MODE_DENSE

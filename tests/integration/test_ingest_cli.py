@@ -6,11 +6,11 @@ from pathlib import Path
 
 import grpc
 import pytest
-from tests.conftest import TINY_CORPUS, run_cli, start_server, wait_serving
 
 from hybridsearch.v1 import index_pb2 as ipb
 from hybridsearch.v1 import index_pb2_grpc, search_pb2_grpc
 from hybridsearch.v1 import search_pb2 as pb
+from tests.conftest import TINY_CORPUS, run_cli, start_server, wait_serving
 
 
 def test_ingest_fills_an_empty_index(tmp_path: Path, model_dir: Path) -> None:

@@ -20,6 +20,7 @@ from hybridsearch.api.errors import ErrorMappingInterceptor
 from hybridsearch.api.index_servicer import IndexServicer
 from hybridsearch.api.search_servicer import EngineSlot, SearchServicer
 from hybridsearch.config import ServerSettings
+from hybridsearch.engine import HybridSearcher
 from hybridsearch.loader import LoadedIndex
 from hybridsearch.v1 import index_pb2, index_pb2_grpc, search_pb2, search_pb2_grpc
 
@@ -29,7 +30,8 @@ SEARCH_SERVICE = search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_na
 INDEX_SERVICE = index_pb2.DESCRIPTOR.services_by_name["IndexService"].full_name
 REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
 SERVED = (SEARCH_SERVICE, INDEX_SERVICE)
-EngineFactory = Callable[[ServerSettings], LoadedIndex]
+# A bare HybridSearcher serves searches only (IndexService writes: FAILED_PRECONDITION).
+EngineFactory = Callable[[ServerSettings], LoadedIndex | HybridSearcher]
 WRITE_THREADS = 2
 
 
@@ -136,9 +138,10 @@ class SearchServer:
     async def load(self) -> None:
         """Load the index off the event loop, then report SERVING."""
         loop = asyncio.get_running_loop()
-        self._loaded = await loop.run_in_executor(
-            self._executor, self._engine_factory, self.settings
-        )
+        loaded = await loop.run_in_executor(self._executor, self._engine_factory, self.settings)
+        if isinstance(loaded, HybridSearcher):
+            loaded = LoadedIndex(loaded, None)
+        self._loaded = loaded
         self._slot.set(self._loaded.searcher, self._loaded.ingestor)
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
 
