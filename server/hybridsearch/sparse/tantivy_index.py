@@ -9,7 +9,7 @@ BM25 is tantivy's: k1 = 1.2, b = 0.75.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,9 +82,12 @@ class SparseWriter:
         """Queue the deletion of every document with this external id."""
         self._writer.delete_documents_by_term(ID_FIELD, doc_id)
 
-    def delete_ordinal(self, ordinal: int) -> None:
-        """Queue the deletion of the document(s) with this ordinal (added before this call)."""
-        self._writer.delete_documents_by_term(ORDINAL_FIELD, ordinal)
+    def delete_ordinals(self, ordinals: Sequence[int]) -> None:
+        """Queue the deletion of the documents with these ordinals (added before this call)."""
+        if ordinals:
+            # (delete_documents_by_term does not match u64 terms given as Python ints)
+            query = tantivy.Query.term_set_query(self._schema, ORDINAL_FIELD, list(ordinals))
+            self._writer.delete_documents_by_query(query)
 
     def delete_ordinals_from(self, start: int) -> None:
         """Queue the deletion of every document with ordinal >= ``start`` added before this call.

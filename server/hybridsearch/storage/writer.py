@@ -133,6 +133,8 @@ class IndexWriter:
 
         Ids must be unique within the batch. An existing id is replaced in both arms.
         """
+        if not docs:
+            return UpsertOutcome(0, 0, self._manifest.generation)
         if len({d.id for d in docs}) != len(docs):
             raise ValueError("document ids must be unique within a batch")
         has_vectors = self._manifest.encoder is not None
@@ -143,8 +145,6 @@ class IndexWriter:
         with self._lock:
             self._check_open()
             replaced = sum(1 for d in docs if self._id_map.ordinal_of(d.id) is not None)
-            if not docs:
-                return UpsertOutcome(0, 0, self._manifest.generation)
             start = self._id_map.ordinal_count
             entries: list[JournalEntry] = [(PUT, d.id) for d in docs]
             self._commit(entries, docs, vectors, start)
@@ -177,8 +177,7 @@ class IndexWriter:
         died = [o for _, doc_id in entries if (o := self._id_map.ordinal_of(doc_id)) is not None]
         try:
             writer.delete_ordinals_from(start)
-            for ordinal in self._sparse_deletes:
-                writer.delete_ordinal(ordinal)
+            writer.delete_ordinals(self._sparse_deletes)
             for offset, doc in enumerate(docs):
                 writer.add(start + offset, doc)
             if vectors is not None:

@@ -193,10 +193,15 @@ def test_sparse_arm_returns_depth_live_hits_despite_dead_ones(index_dir: Path) -
     writer = IndexWriter(index_dir)
     for round_ in range(3):  # every version mentions "shared"; older ones die
         upsert(writer, *[Document(f"s{i}", "", f"shared v{round_}") for i in range(6)])
-    engine = HybridSearcher(writer.committed(), HashEncoder())
+    committed = writer.committed()
+    # tantivy deleted the first round; the second dies at the next commit (filtered till then)
+    assert committed.sparse.num_docs == 2 + 12
+    assert committed.stale_sparse == 6
+    engine = HybridSearcher(committed, HashEncoder())
     result = engine.search(Query(text="shared", top_k=5, mode=RetrievalMode.SPARSE))
     assert len(result.hits) == 5
     assert len({h.id for h in result.hits}) == 5
+    assert all(engine.document(f"s{i}").text == "shared v2" for i in range(6))  # type: ignore[union-attr]
     engine.close()
     writer.close()
 
