@@ -95,7 +95,8 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
         if not request.id.strip():
             raise InvalidArgumentError.single("id", "must contain a non-whitespace character")
         engine = self._engine.get()
-        stored = await self._run(engine.document, request.id)
+        # Reads stay off the write threads: a long upsert never delays them.
+        stored = await asyncio.to_thread(engine.document, request.id)
         if stored is None:
             raise NotFoundError(f"no document with id {request.id!r}")
         return pb.GetDocumentResponse(document=document_to_proto(stored))
@@ -106,7 +107,7 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
         """Statistics of the index as of its last commit."""
         engine = self._engine.get()
         index = engine.index
-        size_bytes = await self._run(lambda: index.size_bytes)
+        size_bytes = await asyncio.to_thread(lambda: index.size_bytes)
         encoder = engine.encoder
         return stats_to_proto(
             index.manifest,
