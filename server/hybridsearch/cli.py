@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
+from hybridsearch.client_channel import add_channel_arguments
 from hybridsearch.config import Device, add_settings_arguments, settings_from
 from hybridsearch.errors import HybridSearchError
 
@@ -130,30 +130,27 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 def _add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser("serve", help="serve an index over gRPC")
     add_settings_arguments(p)
-    p.add_argument("--log-level", default="INFO", help="logging level")
+    p.add_argument("--log-level", default="INFO", help="logging level (access logs: INFO)")
     p.set_defaults(func=_cmd_serve)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from hybridsearch.api.server import serve  # noqa: PLC0415
     from hybridsearch.loader import load_index  # noqa: PLC0415
+    from hybridsearch.logs import configure_logging  # noqa: PLC0415
 
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     try:
         settings = settings_from(args)
     except ValueError as exc:
         raise HybridSearchError(str(exc)) from exc
+    configure_logging(args.log_level, settings.log_format)
     return asyncio.run(serve(settings, load_index))
 
 
 def _add_search_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser("search", help="query a running server")
     p.add_argument("query", help="query text")
-    p.add_argument("--server", default="127.0.0.1:50051", help="HOST:PORT of the server")
+    add_channel_arguments(p)
     p.add_argument("--top-k", type=int, default=10)
     p.add_argument("--mode", choices=["hybrid", "dense", "sparse"], default="hybrid")
     p.add_argument("--fusion", choices=["interpolation", "rrf"], help="fusion method")
@@ -170,6 +167,20 @@ def _cmd_search(args: argparse.Namespace) -> int:
     return run_search(args)
 
 
+def _add_health_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser("health", help="check a server's health (exit 0 when SERVING)")
+    add_channel_arguments(p)
+    p.add_argument("--service", default="", help="service name to check ('' = the server)")
+    p.add_argument("--timeout", type=float, default=5.0, help="deadline in seconds")
+    p.set_defaults(func=_cmd_health)
+
+
+def _cmd_health(args: argparse.Namespace) -> int:
+    from hybridsearch.health_client import run_health  # noqa: PLC0415
+
+    return run_health(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser."""
     parser = argparse.ArgumentParser(
@@ -180,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ingest_parser(commands)
     _add_serve_parser(commands)
     _add_search_parser(commands)
+    _add_health_parser(commands)
     from hybridsearch.encoders.commands import add_models_commands  # noqa: PLC0415
 
     add_models_commands(commands)

@@ -17,26 +17,37 @@ from typing import Any
 
 from hybridsearch.types import Device, FusionMethod, FusionSettings, Normalization
 
-__all__ = ["Device", "ServerSettings", "add_settings_arguments", "settings_from"]
+__all__ = ["Device", "LogFormat", "ServerSettings", "add_settings_arguments", "settings_from"]
 
 ENV_PREFIX = "HYBRIDSEARCH_"
 
 
-def _setting(default: Any, help: str, parse: Callable[[str], Any] | None = None) -> Any:
-    return field(default=default, metadata={"help": help, "parse": parse})
+class LogFormat(enum.Enum):
+    """How log records are written to stderr."""
+
+    TEXT = "text"
+    JSON = "json"
 
 
-def _bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError("expected true or false")
+def _setting(
+    default: Any, help: str, parse: Callable[[str], Any] | None = None, *, secret: bool = False
+) -> Any:
+    # repr=False keeps secrets out of any log line or traceback that shows the settings.
+    return field(default=default, repr=not secret, metadata={"help": help, "parse": parse})
 
 
 def _optional_path(text: str) -> Path | None:
     return Path(text) if text else None
+
+
+def parse_bool(text: str) -> bool:
+    """true/false, yes/no, on/off, 1/0 (any case)."""
+    value = text.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("expected true or false")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +79,48 @@ class ServerSettings:
     grace_period_s: float = _setting(
         10.0, "seconds in-flight calls get to finish on SIGTERM", float
     )
-    max_message_bytes: int = _setting(16 * 1024 * 1024, "largest gRPC message accepted", int)
+    max_message_bytes: int = _setting(
+        16 * 1024 * 1024,
+        "largest gRPC message received or sent, in bytes (larger: RESOURCE_EXHAUSTED)",
+        int,
+    )
+    max_in_flight: int = _setting(
+        64,
+        "most hybridsearch calls served at once (a stream counts as one); beyond it calls get "
+        "RESOURCE_EXHAUSTED at once; 0 = no bound",
+        int,
+    )
+    auth_tokens_file: Path | None = _setting(
+        None, "file of bearer tokens allowed every RPC, one a line (empty: no auth)", _optional_path
+    )
+    auth_tokens: str = _setting(
+        "",
+        "comma-separated bearer tokens allowed every RPC; prefer the env variable to the flag",
+        secret=True,
+    )
+    auth_read_only_tokens_file: Path | None = _setting(
+        None, "file of read-only tokens (search, not IndexService), one a line", _optional_path
+    )
+    auth_read_only_tokens: str = _setting(
+        "", "comma-separated read-only tokens; prefer the env variable to the flag", secret=True
+    )
+    auth_health: bool = _setting(
+        False, "with auth on, require a token for health and reflection too", parse_bool
+    )
+    tls_cert: Path | None = _setting(
+        None, "PEM server certificate (chain): serve TLS", _optional_path
+    )
+    tls_key: Path | None = _setting(None, "PEM private key of --tls-cert", _optional_path)
+    tls_client_ca: Path | None = _setting(
+        None, "PEM CA bundle: require client certificates it signed (mTLS)", _optional_path
+    )
+    metrics_port: int = _setting(0, "Prometheus metrics HTTP port; 0 = no metrics endpoint", int)
+    metrics_host: str = _setting("127.0.0.1", "address the metrics endpoint binds")
+    log_format: LogFormat = _setting(LogFormat.TEXT, "log format: text or json", LogFormat)
     max_document_chars: int = _setting(
         1_000_000, "longest title + text an upserted document may have, in characters", int
     )
-    read_only: bool = _setting(False, "serve without IndexService writes (true/false)", _bool)
+    read_only: bool = _setting(False, "serve without IndexService writes (true/false)", parse_bool)
 
     @property
     def fusion_defaults(self) -> FusionSettings:

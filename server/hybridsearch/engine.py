@@ -263,7 +263,7 @@ class HybridSearcher:
         started: float,
     ) -> SearchResult:
         fusion_started = time.perf_counter()
-        fused = self._rank(snap, query, sparse, dense)[: query.top_k]
+        fused = self._rank(snap, query, sparse, dense)
         timings.fusion_us = _elapsed_us(fusion_started) if query.mode is RetrievalMode.HYBRID else 0
         fetch_started = time.perf_counter()
         stored = snap.index.sparse.fetch(d.ordinal for d in fused) if query.return_fields else {}
@@ -294,6 +294,7 @@ class HybridSearcher:
                     sparse_weight=settings.rrf_sparse_weight,
                     dense_weight=settings.rrf_dense_weight,
                     doc_id=doc_id,
+                    limit=query.top_k,
                 )
                 return fused
             fused = fuse_interpolate(
@@ -302,11 +303,12 @@ class HybridSearcher:
                 alpha=settings.alpha,
                 normalization=settings.normalization,
                 doc_id=doc_id,
+                limit=query.top_k,
             )
             return fused
         single = sparse if sparse is not None else dense
         assert single is not None
-        ranked = sorted(single, key=lambda d: (-d.score, doc_id(d.ordinal)))
+        ranked = sorted(single, key=lambda d: (-d.score, doc_id(d.ordinal)))[: query.top_k]
         fused = []
         for rank, doc in enumerate(ranked, 1):
             arm = ArmScore(raw_score=doc.score, rank=rank, normalized_score=doc.score)

@@ -6,6 +6,7 @@ HybridSearchError
 ├── FailedPreconditionError   valid request, wrong state of index    → FAILED_PRECONDITION
 ├── OverloadedError           queue or admission bound reached       → RESOURCE_EXHAUSTED
 ├── UnavailableError          not ready yet (index loading)          → UNAVAILABLE
+├── DeadlineExceededError     the caller's deadline passed first     → DEADLINE_EXCEEDED
 └── IndexFormatError          an index directory cannot be opened    (CLI / startup only)
 """
 
@@ -53,6 +54,10 @@ class OverloadedError(HybridSearchError):
 
 class UnavailableError(HybridSearchError):
     """The server is not ready (index not loaded yet)."""
+
+
+class DeadlineExceededError(HybridSearchError):
+    """The caller's deadline passed before the work could start; it was skipped."""
 
 
 class IndexFormatError(HybridSearchError):

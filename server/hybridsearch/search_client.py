@@ -10,6 +10,7 @@ import grpc
 from google.protobuf import json_format
 from google.rpc import error_details_pb2, status_pb2
 
+from hybridsearch.client_channel import call_metadata, open_channel
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
 
@@ -77,10 +78,12 @@ def print_response(response: pb.SearchResponse) -> None:
 
 def run_search(args: argparse.Namespace) -> int:
     """Send one query; print the hits (or the error and its field violations)."""
-    with grpc.insecure_channel(args.server) as channel:
+    with open_channel(args) as channel:
         stub = search_pb2_grpc.SearchServiceStub(channel)
         try:
-            response = stub.Search(build_request(args), timeout=args.timeout)
+            response = stub.Search(
+                build_request(args), timeout=args.timeout, metadata=call_metadata(args)
+            )
         except grpc.RpcError as error:
             failure: Any = error
             print(f"error: {failure.code().name}: {failure.details()}", file=sys.stderr)

@@ -16,6 +16,7 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from hybridsearch.errors import (
+    DeadlineExceededError,
     FailedPreconditionError,
     FieldViolation,
     HybridSearchError,
@@ -37,6 +38,7 @@ _CODES: list[tuple[type[HybridSearchError], grpc.StatusCode]] = [
     (FailedPreconditionError, grpc.StatusCode.FAILED_PRECONDITION),
     (OverloadedError, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (UnavailableError, grpc.StatusCode.UNAVAILABLE),
+    (DeadlineExceededError, grpc.StatusCode.DEADLINE_EXCEEDED),
 ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -15,6 +16,7 @@ from hybridsearch.api.errors import INTERNAL_MESSAGE, status_code_for, violation
 from hybridsearch.config import ServerSettings
 from hybridsearch.engine import HybridSearcher
 from hybridsearch.errors import (
+    DeadlineExceededError,
     FailedPreconditionError,
     HybridSearchError,
     InvalidArgumentError,
@@ -74,19 +76,38 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         self._settings = settings
         self._executor = executor
 
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+    async def _run(
+        self, context: grpc.aio.ServicerContext[Any, Any], fn: Callable[..., T], *args: Any
+    ) -> T:
+        """Run engine work in the pool, unless the caller's deadline passes before it starts.
 
-    async def _search(self, request: pb.SearchRequest) -> pb.SearchResponse:
+        A call whose caller cancels (or whose deadline grpc enforces first) is cancelled here;
+        its queued work item is then dropped before it starts.
+        """
+        deadline = _deadline_of(context)
+
+        def guarded() -> T:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise DeadlineExceededError("the deadline passed while the query waited")
+            return fn(*args)
+
+        if deadline is not None and time.monotonic() >= deadline:
+            raise DeadlineExceededError("the deadline passed before the search started")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, guarded)
+
+    async def _search(
+        self, request: pb.SearchRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.SearchResponse:
         query = query_from_proto(request, self._settings)
         engine = self._engine.get()
-        result = await self._run(engine.search, query)
+        result = await self._run(context, engine.search, query)
         return result_to_proto(result)
 
     async def _search_progressive(
         self,
         request: pb.SearchStreamRequest,
         answers: asyncio.Queue[pb.SearchStreamResponse | None],
+        context: grpc.aio.ServicerContext[Any, Any],
     ) -> pb.SearchResponse:
         """The fused result; the BM25-only one is queued (marked partial) as soon as ready."""
         query = query_from_proto(request.search, self._settings)
@@ -99,14 +120,14 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             )
             loop.call_soon_threadsafe(answers.put_nowait, partial)
 
-        result = await self._run(engine.search_progressive, query, on_partial)
+        result = await self._run(context, engine.search_progressive, query, on_partial)
         return result_to_proto(result)
 
     async def Search(  # noqa: N802 (gRPC method name)
         self, request: pb.SearchRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.SearchResponse:
         """One query."""
-        return await self._search(request)
+        return await self._search(request, context)
 
     async def BatchSearch(  # noqa: N802
         self, request: pb.BatchSearchRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -130,7 +151,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         if violations:
             raise InvalidArgumentError(violations)
         engine = self._engine.get()
-        results = await self._run(engine.search_batch, queries)
+        results = await self._run(context, engine.search_batch, queries)
         return pb.BatchSearchResponse(responses=[result_to_proto(r) for r in results])
 
     async def SearchStream(  # noqa: N802
@@ -146,9 +167,9 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         async def answer(request: pb.SearchStreamRequest) -> None:
             try:
                 if request.progressive:
-                    response = await self._search_progressive(request, answers)
+                    response = await self._search_progressive(request, answers, context)
                 else:
-                    response = await self._search(request.search)
+                    response = await self._search(request.search, context)
                 await answers.put(
                     pb.SearchStreamResponse(request_id=request.request_id, response=response)
                 )
@@ -158,14 +179,16 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
                 slots.release()
 
         async def read_requests() -> None:
-            async for request in request_iterator:
-                await slots.acquire()  # bounded in-flight work; the client is flow-controlled
-                task = asyncio.create_task(answer(request))
-                pending.add(task)
-                task.add_done_callback(pending.discard)
-            while pending:
-                await asyncio.gather(*list(pending))
-            await answers.put(None)
+            try:
+                async for request in request_iterator:
+                    await slots.acquire()  # bounded in-flight work; the client is flow-controlled
+                    task = asyncio.create_task(answer(request))
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
+                while pending:
+                    await asyncio.gather(*list(pending))
+            finally:  # also when reading fails (an undecodable message): end the stream
+                await answers.put(None)
 
         reader = asyncio.create_task(read_requests())
         try:
@@ -176,6 +199,14 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             reader.cancel()
             for task in list(pending):
                 task.cancel()
+
+
+def _deadline_of(context: grpc.aio.ServicerContext[Any, Any]) -> float | None:
+    """The call's deadline on the `time.monotonic` clock, or None when it has none."""
+    remaining = context.time_remaining()
+    if remaining is None or remaining > 1e9:  # no deadline reads as a huge number
+        return None
+    return time.monotonic() + max(0.0, remaining)
 
 
 def _error_response(request_id: str, exc: Exception) -> pb.SearchStreamResponse:

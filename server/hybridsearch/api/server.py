@@ -16,9 +16,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
-from hybridsearch.api.errors import ErrorMappingInterceptor
 from hybridsearch.api.index_servicer import IndexServicer
+from hybridsearch.api.interceptors import build_interceptors
+from hybridsearch.api.metrics import ServerMetrics
 from hybridsearch.api.search_servicer import EngineSlot, SearchServicer
+from hybridsearch.api.tls import server_credentials
 from hybridsearch.config import ServerSettings
 from hybridsearch.engine import HybridSearcher
 from hybridsearch.loader import LoadedIndex
@@ -100,9 +102,12 @@ class SearchServer:
             max_workers=WRITE_THREADS, thread_name_prefix="index-write"
         )
         self.health = HealthServicer()
+        self.metrics = ServerMetrics()
+        self.metrics.track_documents(self._document_count)
+        self._credentials = server_credentials(settings)  # fails early on bad TLS files
         size = settings.max_message_bytes
         self.server = grpc.aio.server(
-            interceptors=[ErrorMappingInterceptor()],
+            interceptors=build_interceptors(settings, self.metrics),
             options=[
                 ("grpc.max_receive_message_length", size),
                 ("grpc.max_send_message_length", size),
@@ -120,17 +125,27 @@ class SearchServer:
         self.port = 0
         self._loaded: LoadedIndex | None = None
 
+    def _document_count(self) -> float:
+        if self._loaded is None:
+            return 0.0
+        # live documents as of the last commit (tantivy's count includes not-yet-purged ones)
+        return float(self._loaded.searcher.index.manifest.document_count)
+
     async def _set_health(self, status: Any) -> None:
         for name in ("", *SERVED):
             await self.health.set(name, status)
 
     async def start(self) -> str:
         """Bind and start serving (health NOT_SERVING); returns the bound HOST:PORT."""
-        self.port = self.server.add_insecure_port(
-            format_address(self.settings.host, self.settings.port)
-        )
+        address = format_address(self.settings.host, self.settings.port)
+        if self._credentials is None:
+            self.port = self.server.add_insecure_port(address)
+        else:
+            self.port = self.server.add_secure_port(address, self._credentials)
         if self.port == 0:
-            raise OSError(f"cannot bind {format_address(self.settings.host, self.settings.port)}")
+            raise OSError(f"cannot bind {address}")
+        if self.settings.metrics_port:
+            self.metrics.serve_http(self.settings.metrics_host, self.settings.metrics_port)
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.server.start()
         return format_address(self.settings.host, self.port)
@@ -139,7 +154,7 @@ class SearchServer:
         """Load the index off the event loop, then report SERVING."""
         loop = asyncio.get_running_loop()
         loaded = await loop.run_in_executor(self._executor, self._engine_factory, self.settings)
-        if isinstance(loaded, HybridSearcher):
+        if not isinstance(loaded, LoadedIndex):  # a bare searcher: searches only
             loaded = LoadedIndex(loaded, None)
         self._loaded = loaded
         self._slot.set(self._loaded.searcher, self._loaded.ingestor)
@@ -154,6 +169,7 @@ class SearchServer:
         if self._loaded is not None:
             self._loaded.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self.metrics.close()
 
 
 async def serve(settings: ServerSettings, engine_factory: EngineFactory) -> int:

@@ -6,9 +6,9 @@ import math
 from collections.abc import Callable, Sequence
 
 from hybridsearch.errors import InvalidArgumentError
-from hybridsearch.fusion._lists import check_arm, sort_fused, union_ordinals
+from hybridsearch.fusion._lists import check_arm, combine_sides
 from hybridsearch.fusion.normalize import missing_floor, normalize_scores
-from hybridsearch.types import ArmScore, FusedDoc, Normalization, ScoredDoc
+from hybridsearch.types import FusedDoc, Normalization, ScoredDoc
 
 
 def fuse_interpolate(
@@ -18,6 +18,7 @@ def fuse_interpolate(
     alpha: float,
     normalization: Normalization,
     doc_id: Callable[[int], str],
+    limit: int | None = None,
 ) -> list[FusedDoc]:
     """Fuse two ranked lists by interpolating their normalised scores.
 
@@ -31,7 +32,8 @@ def fuse_interpolate(
     Ranks are 1-based positions in the lists as given (the lists are not re-sorted). Every
     fused document carries an :class:`ArmScore` (raw score, rank, normalised score) for each
     side that retrieved it and ``None`` for the other. The result is sorted by fused score
-    descending, ties by ``doc_id(ordinal)`` ascending.
+    descending, ties by ``doc_id(ordinal)`` ascending; ``limit`` keeps only the best ``limit``
+    (the same as cutting the full list).
 
     Raises:
         InvalidArgumentError: ``fusion.alpha`` is not a finite number in [0, 1].
@@ -46,23 +48,15 @@ def fuse_interpolate(
 
     sparse_norm = normalize_scores([hit.score for hit in sparse], normalization)
     dense_norm = normalize_scores([hit.score for hit in dense], normalization)
-    sparse_floor = missing_floor(sparse_norm, normalization)
-    dense_floor = missing_floor(dense_norm, normalization)
-    sparse_arm = {
-        hit.ordinal: ArmScore(hit.score, rank, float(sparse_norm[rank - 1]))
-        for rank, hit in enumerate(sparse, start=1)
-    }
-    dense_arm = {
-        hit.ordinal: ArmScore(hit.score, rank, float(dense_norm[rank - 1]))
-        for rank, hit in enumerate(dense, start=1)
-    }
-
-    fused: list[FusedDoc] = []
-    for ordinal in union_ordinals(sparse, dense):
-        s = sparse_arm.get(ordinal)
-        d = dense_arm.get(ordinal)
-        s_value = s.normalized_score if s is not None else sparse_floor
-        d_value = d.normalized_score if d is not None else dense_floor
-        score = alpha * d_value + (1.0 - alpha) * s_value
-        fused.append(FusedDoc(ordinal=ordinal, score=score, sparse=s, dense=d))
-    return sort_fused(fused, doc_id)
+    return combine_sides(
+        sparse,
+        dense,
+        sparse_shown=sparse_norm,
+        dense_shown=dense_norm,
+        sparse_part=(1.0 - alpha) * sparse_norm,
+        dense_part=alpha * dense_norm,
+        sparse_missing=(1.0 - alpha) * missing_floor(sparse_norm, normalization),
+        dense_missing=alpha * missing_floor(dense_norm, normalization),
+        doc_id=doc_id,
+        limit=limit,
+    )

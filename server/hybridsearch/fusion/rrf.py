@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from hybridsearch.errors import InvalidArgumentError
-from hybridsearch.fusion._lists import check_arm, sort_fused, union_ordinals
-from hybridsearch.types import ArmScore, FusedDoc, ScoredDoc
+from hybridsearch.fusion._lists import check_arm, combine_sides
+from hybridsearch.types import FusedDoc, ScoredDoc
 
 
 def _check_weight(field: str, weight: float) -> None:
@@ -23,6 +25,7 @@ def fuse_rrf(
     sparse_weight: float = 1.0,
     dense_weight: float = 1.0,
     doc_id: Callable[[int], str],
+    limit: int | None = None,
 ) -> list[FusedDoc]:
     """Fuse two ranked lists by (weighted) reciprocal rank fusion.
 
@@ -32,7 +35,7 @@ def fuse_rrf(
     Scores are ignored; ranks are positions in the lists as given. Each fused document's
     :class:`ArmScore` carries that side's raw score, rank and, as ``normalized_score``, its
     contribution ``w / (k + rank)``. Sorted by fused score descending, ties by
-    ``doc_id(ordinal)`` ascending.
+    ``doc_id(ordinal)`` ascending; ``limit`` keeps only the best ``limit``.
 
     Raises:
         InvalidArgumentError: ``fusion.rrf_k`` < 1, or a weight (``fusion.rrf_sparse_weight``,
@@ -46,18 +49,17 @@ def fuse_rrf(
     check_arm("sparse", sparse)
     check_arm("dense", dense)
 
-    sparse_arm = {
-        hit.ordinal: ArmScore(hit.score, rank, sparse_weight / (k + rank))
-        for rank, hit in enumerate(sparse, start=1)
-    }
-    dense_arm = {
-        hit.ordinal: ArmScore(hit.score, rank, dense_weight / (k + rank))
-        for rank, hit in enumerate(dense, start=1)
-    }
-    fused: list[FusedDoc] = []
-    for ordinal in union_ordinals(sparse, dense):
-        s = sparse_arm.get(ordinal)
-        d = dense_arm.get(ordinal)
-        score = (s.normalized_score if s else 0.0) + (d.normalized_score if d else 0.0)
-        fused.append(FusedDoc(ordinal=ordinal, score=score, sparse=s, dense=d))
-    return sort_fused(fused, doc_id)
+    sparse_rrf = sparse_weight / (k + np.arange(1, len(sparse) + 1, dtype=np.float64))
+    dense_rrf = dense_weight / (k + np.arange(1, len(dense) + 1, dtype=np.float64))
+    return combine_sides(
+        sparse,
+        dense,
+        sparse_shown=sparse_rrf,
+        dense_shown=dense_rrf,
+        sparse_part=sparse_rrf,
+        dense_part=dense_rrf,
+        sparse_missing=0.0,
+        dense_missing=0.0,
+        doc_id=doc_id,
+        limit=limit,
+    )

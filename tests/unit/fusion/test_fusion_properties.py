@@ -56,3 +56,22 @@ def test_rrf_properties(
         sparse,
         dense,
     )
+
+
+@given(arm(), arm(), st.floats(0.0, 1.0), st.sampled_from(list(Normalization)), st.integers(0, 35))
+def test_interpolate_limit_equals_cutting_the_full_list(
+    sparse: list[ScoredDoc], dense: list[ScoredDoc], alpha: float, norm: Normalization, limit: int
+) -> None:
+    full = fuse_interpolate(sparse, dense, alpha=alpha, normalization=norm, doc_id=doc_id)
+    cut = fuse_interpolate(
+        sparse, dense, alpha=alpha, normalization=norm, doc_id=doc_id, limit=limit
+    )
+    assert cut == full[:limit]
+
+
+@given(arm(), arm(), st.integers(1, 100), st.integers(0, 35))
+def test_rrf_limit_equals_cutting_the_full_list(
+    sparse: list[ScoredDoc], dense: list[ScoredDoc], k: int, limit: int
+) -> None:
+    full = fuse_rrf(sparse, dense, k=k, doc_id=doc_id)
+    assert fuse_rrf(sparse, dense, k=k, doc_id=doc_id, limit=limit) == full[:limit]

@@ -1,0 +1,139 @@
+"""Bearer-token authentication and the read-only role, in one interceptor.
+
+A call carries ``authorization: Bearer <token>``. A full token may call every RPC; a
+read-only token may call everything but ``hybridsearch.v1.IndexService/*`` (PERMISSION_DENIED
+there). Missing or unknown tokens get UNAUTHENTICATED. Health and reflection stay open unless
+``auth_health`` is set. Tokens are compared in constant time and never logged.
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from hybridsearch.api.handlers import INDEX_SERVICE_PREFIX, Context, is_own_method, rejecting
+from hybridsearch.config import ServerSettings
+from hybridsearch.errors import HybridSearchError
+
+log = logging.getLogger(__name__)
+
+AUTHORIZATION = "authorization"
+BEARER = "bearer "
+
+
+class Role(enum.Enum):
+    """What a token may do."""
+
+    FULL = "full"
+    READ_ONLY = "read-only"
+
+
+def _read_token_file(path: Path) -> list[str]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise HybridSearchError(f"cannot read token file {path}: {exc.strerror}") from exc
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _split(tokens: str) -> list[str]:
+    return [t.strip() for t in tokens.split(",") if t.strip()]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSet:
+    """The accepted tokens and their roles (held as bytes for hmac.compare_digest)."""
+
+    tokens: tuple[tuple[bytes, Role], ...]
+
+    def __repr__(self) -> str:  # never print a token
+        return f"TokenSet({len(self.tokens)} tokens)"
+
+    @classmethod
+    def from_settings(cls, settings: ServerSettings) -> TokenSet:
+        """Tokens from the settings' files and comma-separated lists."""
+        full = _split(settings.auth_tokens)
+        read_only = _split(settings.auth_read_only_tokens)
+        if settings.auth_tokens_file is not None:
+            full += _read_token_file(settings.auth_tokens_file)
+        if settings.auth_read_only_tokens_file is not None:
+            read_only += _read_token_file(settings.auth_read_only_tokens_file)
+        pairs = [(t, Role.FULL) for t in full] + [(t, Role.READ_ONLY) for t in read_only]
+        return cls(tuple((t.encode("utf-8"), role) for t, role in pairs))
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any token is configured (no tokens: auth is off)."""
+        return bool(self.tokens)
+
+    def role_of(self, presented: bytes) -> Role | None:
+        """The role of a presented token, or None. Compares against every token, always."""
+        found: Role | None = None
+        for token, role in self.tokens:
+            if hmac.compare_digest(token, presented) and found is None:
+                found = role
+        return found
+
+
+def bearer_token(metadata: Iterable[tuple[str, Any]] | None) -> bytes | None:
+    """The token of an ``authorization: Bearer <token>`` metadata entry, if any."""
+    for key, value in metadata or ():
+        if key.lower() != AUTHORIZATION:
+            continue
+        text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+        if text[: len(BEARER)].lower() == BEARER:
+            return text[len(BEARER) :].strip().encode("utf-8", "surrogateescape")
+    return None
+
+
+def _abort(code: grpc.StatusCode, message: str) -> Callable[[Context], Awaitable[None]]:
+    async def reject(context: Context) -> None:
+        await context.abort(code, message)
+
+    return reject
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    """Checks bearer tokens before any hybridsearch handler runs."""
+
+    def __init__(self, tokens: TokenSet, *, protect_health: bool = False) -> None:
+        self._tokens = tokens
+        self._protect_health = protect_health
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Any:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method
+        # Unknown hybridsearch methods are checked too: callers without a valid token learn
+        # nothing about which methods exist, and read-only tokens are refused IndexService
+        # whether or not this build serves it.
+        if not (is_own_method(method) or self._protect_health):
+            return handler
+        token = bearer_token(handler_call_details.invocation_metadata)
+        role = self._tokens.role_of(token) if token is not None else None
+        if role is None:
+            reason = "missing" if token is None else "unknown"
+            log.info("refused %s: %s bearer token", method, reason)
+            return rejecting(
+                handler,
+                _abort(
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    "a valid 'authorization: Bearer <token>' metadata entry is required",
+                ),
+            )
+        if role is Role.READ_ONLY and method.startswith(INDEX_SERVICE_PREFIX):
+            return rejecting(
+                handler,
+                _abort(grpc.StatusCode.PERMISSION_DENIED, "this token may search but not write"),
+            )
+        return handler  # None: grpc answers UNIMPLEMENTED

@@ -1,0 +1,96 @@
+"""Rewrapping gRPC method handlers: the one place that knows the four handler kinds.
+
+Interceptors here wrap a handler's *behavior* (the coroutine or async generator grpc calls)
+rather than the handler itself; `rewrap` rebuilds a handler of the same kind around new
+behaviors, keeping the codec unless told otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+Context = grpc.aio.ServicerContext[Any, Any]
+UnaryBehavior = Callable[[Any, Context], Awaitable[Any]]
+StreamBehavior = Callable[[Any, Context], AsyncIterator[Any]]
+WrapUnary = Callable[[UnaryBehavior], UnaryBehavior]
+WrapStream = Callable[[StreamBehavior], StreamBehavior]
+Deserializer = Callable[[bytes], Any] | None
+
+OWN_SERVICE_PREFIX = "/hybridsearch.v1."
+INDEX_SERVICE_PREFIX = "/hybridsearch.v1.IndexService/"
+
+
+def _never_called(request: Any, context: Any) -> Any:
+    raise NotImplementedError  # pragma: no cover (replaced by `rejecting`)
+
+
+def is_own_method(method: str) -> bool:
+    """Whether a full method name (``/pkg.Service/Method``) is one of hybridsearch's."""
+    return method.startswith(OWN_SERVICE_PREFIX)
+
+
+def rewrap(
+    handler: grpc.RpcMethodHandler[Any, Any],
+    wrap_unary: WrapUnary,
+    wrap_stream: WrapStream,
+    *,
+    request_deserializer: Deserializer | bool = True,
+) -> grpc.RpcMethodHandler[Any, Any]:
+    """A handler of the same kind whose behavior is wrapped.
+
+    ``request_deserializer=True`` keeps the handler's own; anything else replaces it (None
+    hands the raw request bytes to the behavior).
+    """
+    # grpc's stubs type behaviors as the sync API's; the aio server takes coroutines.
+    h: Any = handler
+    codec: dict[str, Any] = {
+        "request_deserializer": (
+            h.request_deserializer if request_deserializer is True else request_deserializer
+        ),
+        "response_serializer": h.response_serializer,
+    }
+    make: Any
+    behavior: Any
+    if h.unary_unary is not None:
+        make, behavior = grpc.unary_unary_rpc_method_handler, wrap_unary(h.unary_unary)
+    elif h.stream_unary is not None:
+        make, behavior = grpc.stream_unary_rpc_method_handler, wrap_unary(h.stream_unary)
+    elif h.unary_stream is not None:
+        make, behavior = grpc.unary_stream_rpc_method_handler, wrap_stream(h.unary_stream)
+    elif h.stream_stream is not None:
+        make, behavior = grpc.stream_stream_rpc_method_handler, wrap_stream(h.stream_stream)
+    else:
+        return handler
+    rebuilt: grpc.RpcMethodHandler[Any, Any] = make(behavior, **codec)
+    return rebuilt
+
+
+def rejecting(
+    handler: grpc.RpcMethodHandler[Any, Any] | None, reject: Callable[[Context], Awaitable[None]]
+) -> grpc.RpcMethodHandler[Any, Any]:
+    """A handler of the same kind that only calls ``reject`` (which aborts the call).
+
+    The request is never decoded: rejected callers cost no parsing. With no handler (a method
+    this server does not have), a streaming one: it aborts before reading, which answers a
+    call of any kind.
+    """
+    if handler is None:
+        handler = grpc.stream_stream_rpc_method_handler(_never_called)
+
+    def wrap_unary(_: UnaryBehavior) -> UnaryBehavior:
+        async def behavior(request: Any, context: Context) -> Any:
+            await reject(context)
+
+        return behavior
+
+    def wrap_stream(_: StreamBehavior) -> StreamBehavior:
+        async def behavior(request: Any, context: Context) -> AsyncIterator[Any]:
+            await reject(context)
+            yield  # pragma: no cover (reject aborts)
+
+        return behavior
+
+    return rewrap(handler, wrap_unary, wrap_stream, request_deserializer=None)

@@ -1,0 +1,115 @@
+"""Prometheus metrics of one server: calls by status, latencies, stage times, batch sizes.
+
+Each server owns a registry (tests run several servers in one process). The HTTP endpoint is
+prometheus-client's own exporter, started only when ``metrics_port`` is set.
+
+Metrics (all prefixed ``hybridsearch_``):
+  rpc_calls_total{method,code}          calls finished, by canonical status code
+  rpc_duration_seconds{method}          call latency (histogram)
+  stage_duration_seconds{stage}         encode / sparse / dense / fusion / fetch / total, per
+                                        query, from the response timings (stages that ran)
+  batch_queries                         queries per BatchSearch (histogram)
+  in_flight_calls                       calls being served now (gauge)
+  index_documents                       live documents in the served index (gauge)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from hybridsearch.v1 import search_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+STAGES = ("encode", "sparse", "dense", "fusion", "fetch", "total")
+LATENCY_BUCKETS_S = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+STAGE_BUCKETS_S = (
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+)  # fmt: skip
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+class ServerMetrics:
+    """The metric families of one server, in their own registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self._http: tuple[Any, Any] | None = None
+        r = self.registry
+        self.calls = Counter(
+            "hybridsearch_rpc_calls", "Calls finished", ["method", "code"], registry=r
+        )
+        self.latency = Histogram(
+            "hybridsearch_rpc_duration_seconds",
+            "Call latency",
+            ["method"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.stages = Histogram(
+            "hybridsearch_stage_duration_seconds",
+            "Per-query stage time, from the response timings",
+            ["stage"],
+            buckets=STAGE_BUCKETS_S,
+            registry=r,
+        )
+        self.batch_queries = Histogram(
+            "hybridsearch_batch_queries",
+            "Queries per BatchSearch",
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge("hybridsearch_in_flight_calls", "Calls being served", registry=r)
+        self.documents = Gauge(
+            "hybridsearch_index_documents", "Live documents in the served index", registry=r
+        )
+
+    def track_in_flight(self, read: Callable[[], float]) -> None:
+        """Report the in-flight gauge from ``read`` at scrape time."""
+        self.in_flight.set_function(read)
+
+    def track_documents(self, read: Callable[[], float]) -> None:
+        """Report the documents gauge from ``read`` at scrape time."""
+        self.documents.set_function(read)
+
+    def observe_call(self, method: str, code: str, seconds: float) -> None:
+        """One finished call."""
+        self.calls.labels(method=method, code=code).inc()
+        self.latency.labels(method=method).observe(seconds)
+
+    def observe_response(self, response: Any) -> None:
+        """Stage times (and batch size) of a SearchService response; others are ignored."""
+        if isinstance(response, pb.SearchResponse):
+            self._observe_timings(response.timings)
+        elif isinstance(response, pb.BatchSearchResponse):
+            self.batch_queries.observe(len(response.responses))
+            for item in response.responses:
+                self._observe_timings(item.timings)
+        elif isinstance(response, pb.SearchStreamResponse) and response.HasField("response"):
+            self._observe_timings(response.response.timings)
+
+    def _observe_timings(self, timings: pb.StageTimings) -> None:
+        for stage in STAGES:
+            micros = getattr(timings, f"{stage}_us")
+            if micros > 0:  # a stage that did not run (e.g. encode in SPARSE mode) is no sample
+                self.stages.labels(stage=stage).observe(micros / 1e6)
+
+    def serve_http(self, host: str, port: int) -> None:
+        """Expose ``/metrics`` on host:port (a daemon thread of prometheus-client)."""
+        self._http = start_http_server(port, addr=host, registry=self.registry)
+        log.info("metrics on http://%s:%d/metrics", host, port)
+
+    def close(self) -> None:
+        """Stop the HTTP endpoint, if one was started."""
+        if self._http is not None:
+            http_server, thread = self._http
+            http_server.shutdown()
+            http_server.server_close()
+            thread.join(timeout=5)
+            self._http = None

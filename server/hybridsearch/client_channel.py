@@ -1,0 +1,78 @@
+"""Client-side connection options shared by `hybridsearch search` and `hybridsearch health`.
+
+TLS: ``--tls-ca`` trusts a private CA (else the system roots); ``--tls-cert``/``--tls-key``
+present a client certificate (mTLS). Auth: ``--token``, else env ``HYBRIDSEARCH_TOKEN``, else
+``--token-file`` — the env variable and the file keep the token out of the process list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hybridsearch.errors import HybridSearchError
+
+if TYPE_CHECKING:
+    import grpc
+
+TOKEN_ENV = "HYBRIDSEARCH_TOKEN"
+
+
+def add_channel_arguments(parser: argparse.ArgumentParser) -> None:
+    """The connection flags: server address, TLS files, bearer token."""
+    parser.add_argument("--server", default="127.0.0.1:50051", help="HOST:PORT of the server")
+    parser.add_argument("--tls", action="store_true", help="use TLS with the system CA roots")
+    parser.add_argument("--tls-ca", type=Path, help="PEM CA bundle to trust (implies --tls)")
+    parser.add_argument("--tls-cert", type=Path, help="PEM client certificate (mTLS)")
+    parser.add_argument("--tls-key", type=Path, help="PEM key of --tls-cert")
+    parser.add_argument(
+        "--tls-server-name", help="expected server name, when it differs from the host"
+    )
+    parser.add_argument("--token", help=f"bearer token (prefer env {TOKEN_ENV})")
+    parser.add_argument("--token-file", type=Path, help="file holding the bearer token")
+
+
+def _read(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise HybridSearchError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def open_channel(args: argparse.Namespace) -> grpc.Channel:
+    """A channel to ``args.server``: TLS when any TLS flag is given, else plaintext."""
+    import grpc  # noqa: PLC0415 (kept off the import path of the other commands)
+
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise HybridSearchError("--tls-cert and --tls-key go together")
+    if not (args.tls or args.tls_ca or args.tls_cert):
+        return grpc.insecure_channel(args.server)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=_read(args.tls_ca),
+        private_key=_read(args.tls_key),
+        certificate_chain=_read(args.tls_cert),
+    )
+    options = []
+    if args.tls_server_name:
+        options.append(("grpc.ssl_target_name_override", args.tls_server_name))
+    return grpc.secure_channel(args.server, credentials, options=options)
+
+
+def bearer_token(args: argparse.Namespace) -> str | None:
+    """The token from --token, env HYBRIDSEARCH_TOKEN, or --token-file (first found)."""
+    if args.token:
+        return str(args.token)
+    if os.environ.get(TOKEN_ENV):
+        return os.environ[TOKEN_ENV]
+    raw = _read(args.token_file)
+    return raw.decode("utf-8").strip() if raw is not None else None
+
+
+def call_metadata(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
+    """Metadata every call carries (the authorization header when a token is given)."""
+    token = bearer_token(args)
+    return (("authorization", f"Bearer {token}"),) if token else ()

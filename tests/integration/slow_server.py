@@ -1,0 +1,59 @@
+"""`python -m tests.integration.slow_server SERVE-FLAGS`: the real server over a slow fake engine.
+
+Each engine call prints ``started <first query text>`` on stdout (after the ``listening on``
+line) and then takes SLOW_ENGINE_DELAY_S seconds, so tests can tell which calls reached the
+engine and keep calls in flight without sleeping themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Sequence
+from types import SimpleNamespace
+from typing import Any
+
+from hybridsearch.api.server import serve
+from hybridsearch.config import ServerSettings, add_settings_arguments, settings_from
+from hybridsearch.types import Query, SearchResult, StageTimings
+
+
+class SlowEngine:
+    """Quacks like HybridSearcher: no hits, fixed delay, reports each call on stdout."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+        self.index = SimpleNamespace(
+            sparse=SimpleNamespace(num_docs=0), manifest=SimpleNamespace(document_count=0)
+        )
+
+    def search(self, query: Query) -> SearchResult:
+        return self.search_batch([query])[0]
+
+    def search_batch(self, queries: Sequence[Query]) -> list[SearchResult]:
+        print(f"started {queries[0].text}", flush=True)
+        time.sleep(self.delay_s)
+        timings = StageTimings(total_us=int(self.delay_s * 1e6), sparse_us=1)
+        return [SearchResult(hits=[], timings=timings, applied=q) for q in queries]
+
+    def close(self) -> None:
+        pass
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    add_settings_arguments(parser)
+    settings = settings_from(parser.parse_args())
+    delay_s = float(os.environ.get("SLOW_ENGINE_DELAY_S", "1.0"))
+
+    def factory(_: ServerSettings) -> Any:
+        return SlowEngine(delay_s)
+
+    return asyncio.run(serve(settings, factory))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

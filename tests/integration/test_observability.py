@@ -1,0 +1,134 @@
+"""Request ids, JSON logs and the metrics endpoint of a live server."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+
+from hybridsearch.v1 import search_pb2 as pb
+from hybridsearch.v1 import search_pb2_grpc
+from tests.conftest import start_server, wait_serving
+
+SECRET_QUERY = "zeppelin-7c1d flow"
+TOKEN = "tok-5e9f0a"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class Observed:
+    address: str
+    metrics_url: str
+    log_path: Path
+
+
+@pytest.fixture(scope="module")
+def observed(
+    tiny_sparse_index: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Observed]:
+    log_path = tmp_path_factory.mktemp("logs") / "server.log"
+    port = free_port()
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hybridsearch.cli", "serve", "--port", "0",
+             "--index", str(tiny_sparse_index), "--metrics-port", str(port),
+             "--log-format", "json", "--auth-tokens", TOKEN],
+            stdout=subprocess.PIPE, stderr=log, text=True,
+        )  # fmt: skip
+        assert process.stdout is not None
+        address = process.stdout.readline().strip().removeprefix("listening on ")
+        try:
+            wait_serving(address, timeout=60)
+            yield Observed(address, f"http://127.0.0.1:{port}/metrics", log_path)
+        finally:
+            process.terminate()
+            assert process.wait(timeout=30) == 0
+            process.stdout.close()
+
+
+def test_request_id_echoed_or_generated(observed: Observed) -> None:
+    with grpc.insecure_channel(observed.address) as channel:
+        stub = search_pb2_grpc.SearchServiceStub(channel)
+        request = pb.SearchRequest(query=SECRET_QUERY, mode=pb.RETRIEVAL_MODE_SPARSE)
+        auth = ("authorization", f"Bearer {TOKEN}")
+        _, call = stub.Search.with_call(request, metadata=(auth, ("x-request-id", "trace-123")))
+        assert ("x-request-id", "trace-123") in [tuple(m) for m in call.initial_metadata()]
+        _, call = stub.Search.with_call(request, metadata=(auth,))
+        generated = dict(call.initial_metadata())["x-request-id"]
+        assert len(generated) == 32
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Search(pb.SearchRequest(query=""), metadata=(auth, ("x-request-id", "bad-1")))
+        assert ("x-request-id", "bad-1") in [tuple(m) for m in info.value.initial_metadata()]
+
+
+def test_metrics_endpoint_counts_calls_and_stages(observed: Observed) -> None:
+    with grpc.insecure_channel(observed.address) as channel:
+        stub = search_pb2_grpc.SearchServiceStub(channel)
+        auth = (("authorization", f"Bearer {TOKEN}"),)
+        request = pb.SearchRequest(query="flow", mode=pb.RETRIEVAL_MODE_SPARSE)
+        stub.BatchSearch(pb.BatchSearchRequest(requests=[request] * 3), metadata=auth)
+        with pytest.raises(grpc.RpcError):
+            stub.Search(request)  # no token
+    with urllib.request.urlopen(observed.metrics_url, timeout=10) as reply:
+        text = reply.read().decode()
+    samples = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("hybridsearch_")
+    }
+    assert (
+        samples['hybridsearch_rpc_calls_total{code="OK",method="SearchService/BatchSearch"}'] >= 1
+    )
+    unauthenticated = (
+        'hybridsearch_rpc_calls_total{code="UNAUTHENTICATED",method="SearchService/Search"}'
+    )
+    assert samples[unauthenticated] >= 1
+    assert samples['hybridsearch_stage_duration_seconds_count{stage="sparse"}'] >= 3
+    assert samples["hybridsearch_batch_queries_count"] >= 1
+    assert samples["hybridsearch_index_documents"] == 12
+    assert "hybridsearch_in_flight_calls" in samples
+
+
+def test_json_logs_have_request_ids_and_no_query_or_token(observed: Observed) -> None:
+    with grpc.insecure_channel(observed.address) as channel:
+        stub = search_pb2_grpc.SearchServiceStub(channel)
+        stub.Search(
+            pb.SearchRequest(query=SECRET_QUERY, mode=pb.RETRIEVAL_MODE_SPARSE),
+            metadata=(("authorization", f"Bearer {TOKEN}"), ("x-request-id", "logged-9")),
+        )
+    lines = observed.log_path.read_text().splitlines()
+    entries = [json.loads(line) for line in lines]  # every line is one JSON object
+    access = [e for e in entries if e["logger"] == "hybridsearch.access"]
+    assert any(e.get("request_id") == "logged-9" and e["code"] == "OK" for e in access)
+    text = "\n".join(lines)
+    assert "zeppelin" not in text and TOKEN not in text
+
+
+def test_messages_over_max_message_bytes_are_resource_exhausted(tiny_sparse_index: Path) -> None:
+    server = start_server("--index", str(tiny_sparse_index), "--max-message-bytes", "2048")
+    try:
+        wait_serving(server.address, timeout=60)
+        with grpc.insecure_channel(server.address) as channel:
+            stub = search_pb2_grpc.SearchServiceStub(channel)
+            small = pb.SearchRequest(query="flow", mode=pb.RETRIEVAL_MODE_SPARSE)
+            assert stub.Search(small).hits
+            with pytest.raises(grpc.RpcError) as info:
+                stub.Search(pb.SearchRequest(query="flow " * 1000, mode=pb.RETRIEVAL_MODE_SPARSE))
+            assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert stub.Search(small).hits
+    finally:
+        assert server.stop() == 0

@@ -1,0 +1,187 @@
+"""Admission control, deadlines, cancellation and graceful shutdown, over a slow fake engine.
+
+The server is the real one (`api.server.serve`, interceptors, servicer) with an engine that
+takes a fixed time per call and prints ``started <query>`` when a call reaches it, so the tests
+know what is in flight without sleeping (see slow_server.py).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from hybridsearch.v1 import search_pb2 as pb
+from hybridsearch.v1 import search_pb2_grpc
+from tests.conftest import REPO, wait_serving
+
+
+@dataclass
+class SlowServer:
+    process: subprocess.Popen[str]
+    address: str
+
+    def next_started(self) -> str:
+        """Block until the engine reports the next call; returns its query text."""
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().strip()
+        assert line.startswith("started "), line
+        return line.removeprefix("started ")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+        code = self.process.wait(timeout=30)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+        return code
+
+
+def start_slow_server(delay_s: float, *flags: str) -> SlowServer:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.slow_server", "--port", "0", *flags],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "SLOW_ENGINE_DELAY_S": str(delay_s)},
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline().strip()
+    if not line.startswith("listening on "):
+        process.kill()
+        raise RuntimeError(f"slow server did not start: {line!r}")
+    server = SlowServer(process, line.removeprefix("listening on "))
+    wait_serving(server.address, timeout=60)
+    return server
+
+
+@pytest.fixture
+def slow_server(request: pytest.FixtureRequest) -> Iterator[SlowServer]:
+    delay_s, *flags = request.param
+    server = start_slow_server(delay_s, *flags)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def search(text: str) -> pb.SearchRequest:
+    return pb.SearchRequest(query=text, mode=pb.RETRIEVAL_MODE_SPARSE)
+
+
+def is_serving(address: str) -> bool:
+    with grpc.insecure_channel(address) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+CAPACITY = 4
+
+
+@pytest.mark.parametrize(
+    "slow_server",
+    [(0.5, "--max-in-flight", str(CAPACITY), "--search-threads", str(CAPACITY))],
+    indirect=True,
+)
+def test_flood_gets_ok_or_resource_exhausted_and_the_server_survives(
+    slow_server: SlowServer,
+) -> None:
+    flood = 16 * CAPACITY
+    with grpc.insecure_channel(slow_server.address) as channel:
+        stub = search_pb2_grpc.SearchServiceStub(channel)
+        calls = [stub.Search.future(search(f"q{i}"), timeout=30) for i in range(flood)]
+        stream_requests = [pb.SearchStreamRequest(request_id="s", search=search("s"))]
+        streams = [stub.SearchStream(iter(stream_requests), timeout=30) for _ in range(CAPACITY)]
+        codes: Counter[grpc.StatusCode] = Counter(call.code() for call in calls)
+        for stream in streams:
+            try:
+                for answer in stream:
+                    assert answer.WhichOneof("result") == "response"
+                codes[grpc.StatusCode.OK] += 1
+            except grpc.RpcError as error:
+                codes[error.code()] += 1
+        assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}, codes
+        assert codes[grpc.StatusCode.OK] >= CAPACITY
+        assert codes[grpc.StatusCode.RESOURCE_EXHAUSTED] >= flood // 4, codes
+        assert is_serving(slow_server.address)
+        assert stub.Search(search("after the flood"), timeout=30).applied.top_k == 10
+
+
+@pytest.mark.parametrize("slow_server", [(1.0, "--search-threads", "1")], indirect=True)
+def test_expired_deadline_is_answered_without_engine_work(slow_server: SlowServer) -> None:
+    with grpc.insecure_channel(slow_server.address) as channel:
+        stub = search_pb2_grpc.SearchServiceStub(channel)
+        first = stub.Search.future(search("first"), timeout=30)
+        assert slow_server.next_started() == "first"  # the only search thread is now busy
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Search(search("late"), timeout=0.3)  # queued behind "first"; expires there
+        assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert first.result().applied.top_k == 10
+        stub.Search(search("after"), timeout=30)
+        # the engine's next call is "after": the expired "late" never reached it
+        assert slow_server.next_started() == "after"
+
+
+@pytest.mark.parametrize(
+    "slow_server", [(1.0, "--max-in-flight", "1", "--search-threads", "2")], indirect=True
+)
+def test_cancelled_call_frees_its_place(slow_server: SlowServer) -> None:
+    with grpc.insecure_channel(slow_server.address) as channel:
+        stub = search_pb2_grpc.SearchServiceStub(channel)
+        held = stub.Search.future(search("held"), timeout=30)
+        assert slow_server.next_started() == "held"
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Search(search("refused"), timeout=30)
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert held.cancel()
+        # The server learns of the cancellation asynchronously; a health round trip between
+        # attempts gives it the chance. A place that is never freed fails every attempt.
+        for _ in range(20):
+            try:
+                assert stub.Search(search("admitted"), timeout=30).applied.top_k == 10
+                break
+            except grpc.RpcError as error:
+                assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                assert is_serving(slow_server.address)
+        else:
+            pytest.fail("the cancelled call never freed its place")
+        assert slow_server.next_started() == "admitted"
+
+
+def test_sigterm_drains_the_in_flight_call_and_exits_zero() -> None:
+    server = start_slow_server(1.5, "--grace-period-s", "20")
+    try:
+        channel = grpc.insecure_channel(server.address)
+        watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
+        assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+        statuses: list[int] = []
+
+        def watch_until_not_serving() -> None:
+            for update in watch:
+                statuses.append(update.status)
+                if update.status == health_pb2.HealthCheckResponse.NOT_SERVING:
+                    watch.cancel()  # an open Watch would hold the drain until the grace ends
+                    return
+
+        watcher = threading.Thread(target=watch_until_not_serving)
+        stub = search_pb2_grpc.SearchServiceStub(channel)
+        in_flight = stub.Search.future(search("in flight"), timeout=30)
+        assert server.next_started() == "in flight"
+        server.process.send_signal(signal.SIGTERM)
+        watcher.start()
+        assert in_flight.result().applied.top_k == 10  # completed, not cut off
+        assert server.process.wait(timeout=30) == 0
+        watcher.join(timeout=30)
+        assert health_pb2.HealthCheckResponse.NOT_SERVING in statuses
+        channel.close()
+    finally:
+        server.stop()

@@ -1,0 +1,142 @@
+"""TLS and mTLS on a live server: good clients connect; plaintext, wrong CA, no cert are refused."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from hybridsearch.v1 import search_pb2 as pb
+from hybridsearch.v1 import search_pb2_grpc
+from tests.conftest import ServerProcess, run_cli, start_server
+from tests.integration.certs import Authority, Pem
+
+QUERY = pb.SearchRequest(query="flow", mode=pb.RETRIEVAL_MODE_SPARSE, top_k=3)
+
+
+class Pki:
+    def __init__(self, out: Path) -> None:
+        self.ca = Authority(out, "test-ca")
+        self.server = self.ca.issue("server", server=True)
+        self.client = self.ca.issue("client", server=False)
+        self.rogue_ca = Authority(out, "rogue-ca")
+        self.rogue_client = self.rogue_ca.issue("rogue-client", server=False)
+        self.rogue_server = self.rogue_ca.issue("rogue-server", server=True)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return Pki(tmp_path_factory.mktemp("pki"))
+
+
+def _serve(
+    index: Path, credentials: grpc.ChannelCredentials, *flags: str
+) -> Iterator[ServerProcess]:
+    server = start_server("--index", str(index), *flags)
+    try:
+        # SERVING first: a loading server answers UNAVAILABLE, which would pass the refusals
+        with grpc.secure_channel(server.address, credentials) as channel:
+            watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
+            next(u for u in watch if u.status == health_pb2.HealthCheckResponse.SERVING)
+            watch.cancel()
+        yield server
+    finally:
+        assert server.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def mtls_server(tiny_sparse_index: Path, pki: Pki) -> Iterator[ServerProcess]:
+    yield from _serve(
+        tiny_sparse_index,
+        _credentials(pki.ca.pem, pki.client),
+        "--tls-cert", str(pki.server.cert), "--tls-key", str(pki.server.key),
+        "--tls-client-ca", str(pki.ca.pem.cert),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tls_server(tiny_sparse_index: Path, pki: Pki) -> Iterator[ServerProcess]:
+    yield from _serve(
+        tiny_sparse_index,
+        _credentials(pki.ca.pem),
+        "--tls-cert", str(pki.server.cert), "--tls-key", str(pki.server.key),
+    )  # fmt: skip
+
+
+def _search(address: str, credentials: grpc.ChannelCredentials | None) -> pb.SearchResponse:
+    """One search; waits for the server (it may still be loading) but not past 20 s."""
+    if credentials is None:
+        channel = grpc.insecure_channel(address)
+    else:
+        channel = grpc.secure_channel(address, credentials)
+    with channel:
+        stub = search_pb2_grpc.SearchServiceStub(channel)
+        response: pb.SearchResponse = stub.Search(QUERY, timeout=20, wait_for_ready=False)
+        return response
+
+
+def _credentials(ca: Pem, client: Pem | None = None) -> grpc.ChannelCredentials:
+    return grpc.ssl_channel_credentials(
+        root_certificates=ca.cert.read_bytes(),
+        private_key=client.key.read_bytes() if client else None,
+        certificate_chain=client.cert.read_bytes() if client else None,
+    )
+
+
+def _refused(address: str, credentials: grpc.ChannelCredentials | None) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        _search(address, credentials)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_mtls_client_with_a_certificate_of_the_ca_connects(
+    mtls_server: ServerProcess, pki: Pki
+) -> None:
+    assert _search(mtls_server.address, _credentials(pki.ca.pem, pki.client)).hits
+
+
+def test_mtls_refuses_plaintext(mtls_server: ServerProcess) -> None:
+    _refused(mtls_server.address, None)
+
+
+def test_mtls_refuses_a_client_without_a_certificate(mtls_server: ServerProcess, pki: Pki) -> None:
+    _refused(mtls_server.address, _credentials(pki.ca.pem))
+
+
+def test_mtls_refuses_a_certificate_of_another_ca(mtls_server: ServerProcess, pki: Pki) -> None:
+    _refused(mtls_server.address, _credentials(pki.ca.pem, pki.rogue_client))
+
+
+def test_client_refuses_a_server_it_does_not_trust(mtls_server: ServerProcess, pki: Pki) -> None:
+    _refused(mtls_server.address, _credentials(pki.rogue_ca.pem, pki.client))
+
+
+def test_tls_without_client_ca_needs_no_client_certificate(
+    tls_server: ServerProcess, pki: Pki
+) -> None:
+    assert _search(tls_server.address, _credentials(pki.ca.pem)).hits
+    _refused(tls_server.address, None)
+
+
+def test_cli_search_and_health_over_mtls(mtls_server: ServerProcess, pki: Pki) -> None:
+    tls = [
+        "--server", mtls_server.address, "--tls-ca", str(pki.ca.pem.cert),
+        "--tls-cert", str(pki.client.cert), "--tls-key", str(pki.client.key),
+    ]  # fmt: skip
+    assert run_cli("health", *tls).stdout.strip() == "SERVING"
+    found = run_cli("search", "flow", "--mode", "sparse", *tls)
+    assert "hits" in found.stdout
+    plain = run_cli("health", "--server", mtls_server.address, check=False)
+    assert plain.returncode == 1
+
+
+def test_half_a_tls_configuration_is_refused_at_start(tiny_sparse_index: Path, pki: Pki) -> None:
+    result = run_cli(
+        "serve", "--index", str(tiny_sparse_index), "--port", "0",
+        "--tls-cert", str(pki.server.cert), check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--tls-key" in result.stderr

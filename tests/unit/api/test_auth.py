@@ -1,0 +1,55 @@
+"""TokenSet and bearer-token parsing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hybridsearch.api.auth import Role, TokenSet, bearer_token
+from hybridsearch.config import ServerSettings
+from hybridsearch.errors import HybridSearchError
+
+
+def test_tokens_from_lists_and_files(tmp_path: Path) -> None:
+    (tmp_path / "full").write_text("# comment\n\n  file-full  \n")
+    (tmp_path / "ro").write_text("file-ro\n")
+    settings = ServerSettings(
+        auth_tokens="a, b,,",
+        auth_read_only_tokens="c",
+        auth_tokens_file=tmp_path / "full",
+        auth_read_only_tokens_file=tmp_path / "ro",
+    )
+    tokens = TokenSet.from_settings(settings)
+    assert tokens.enabled
+    assert tokens.role_of(b"a") is Role.FULL and tokens.role_of(b"file-full") is Role.FULL
+    assert tokens.role_of(b"c") is Role.READ_ONLY and tokens.role_of(b"file-ro") is Role.READ_ONLY
+    for wrong in (b"", b"# comment", b"A", b"a ", b"file-ful", b"file-fullx"):
+        assert tokens.role_of(wrong) is None
+    assert "file-full" not in repr(tokens) and "file-full" not in repr(settings)
+    assert "a, b" not in repr(settings)
+
+
+def test_no_tokens_means_auth_off() -> None:
+    assert not TokenSet.from_settings(ServerSettings()).enabled
+
+
+def test_unreadable_token_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(HybridSearchError, match="cannot read token file"):
+        TokenSet.from_settings(ServerSettings(auth_tokens_file=tmp_path / "missing"))
+
+
+@pytest.mark.parametrize(
+    ("metadata", "token"),
+    [
+        ((("authorization", "Bearer abc"),), b"abc"),
+        ((("Authorization", "bearer   abc "),), b"abc"),
+        ((("x-other", "1"), ("authorization", "BEARER abc")), b"abc"),
+        ((("authorization", "Basic abc"),), None),
+        ((("authorization", "abc"),), None),
+        ((), None),
+        (None, None),
+    ],
+)
+def test_bearer_token(metadata: tuple[tuple[str, str], ...] | None, token: bytes | None) -> None:
+    assert bearer_token(metadata) == token
