@@ -1,4 +1,4 @@
-"""The `hybridsearch` command: index, serve, search, models."""
+"""The `hybridsearch` command: index, ingest, serve, search, models."""
 
 from __future__ import annotations
 
@@ -30,6 +30,11 @@ def _add_index_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
     )
     source.add_argument(
         "--sample", action="store_true", help="the bundled sample corpus (Cranfield)"
+    )
+    source.add_argument(
+        "--empty",
+        action="store_true",
+        help="no documents: an empty index to fill through `hybridsearch ingest`",
     )
     p.add_argument("--out", type=Path, required=True, help="index directory to create")
     p.add_argument(
@@ -77,7 +82,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
             model, args.device, max_length=args.max_length, batch_size=args.batch_size
         )
         encoder_info = encoder_info_of(encoder)
-    total = count_lines(corpus)
+    total = 0 if args.empty else count_lines(corpus)
     stats = ReadStats()
     quiet = args.no_progress
     with (
@@ -90,8 +95,13 @@ def _cmd_index(args: argparse.Namespace) -> int:
                 dense_bar.total = stats.documents
             dense_bar.update(n)
 
+        docs = (
+            iter(())
+            if args.empty
+            else read_corpus(corpus, skip_bad_lines=args.skip_bad_lines, stats=stats)
+        )
         summary = build_index(
-            read_corpus(corpus, skip_bad_lines=args.skip_bad_lines, stats=stats),
+            docs,
             args.out,
             encoder=encoder,
             encoder_info=encoder_info,
@@ -109,6 +119,27 @@ def _cmd_index(args: argparse.Namespace) -> int:
         f"duplicate ids replaced: {summary.duplicates}; bad lines skipped: {stats.bad_lines}"
     )
     return 0
+
+
+def _add_ingest_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser("ingest", help="stream a corpus into a running server")
+    p.add_argument("--server", default="127.0.0.1:50051", help="HOST:PORT of the server")
+    p.add_argument(
+        "--corpus", type=Path, required=True, help="BEIR corpus.jsonl or Pyserini JsonCollection"
+    )
+    p.add_argument(
+        "--batch-size", type=int, default=64, help="documents per message (one commit each)"
+    )
+    p.add_argument("--skip-bad-lines", action="store_true", help="skip and count malformed lines")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--timeout", type=float, help="deadline of the whole upload, in seconds")
+    p.set_defaults(func=_cmd_ingest)
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from hybridsearch.ingest_client import run_ingest  # noqa: PLC0415
+
+    return run_ingest(args)
 
 
 def _add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -141,11 +172,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _serve_process(settings: ServerSettings, announce: Callable[[str], None] | None) -> int:
     from hybridsearch.api.server import serve  # noqa: PLC0415
-    from hybridsearch.loader import load_engine  # noqa: PLC0415
+    from hybridsearch.loader import load_index  # noqa: PLC0415
 
     if announce is None:
-        return asyncio.run(serve(settings, load_engine))
-    return asyncio.run(serve(settings, load_engine, announce))
+        return asyncio.run(serve(settings, load_index))
+    return asyncio.run(serve(settings, load_index, announce))
 
 
 def _add_search_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -189,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     _add_index_parser(commands)
+    _add_ingest_parser(commands)
     _add_serve_parser(commands)
     _add_search_parser(commands)
     _add_health_parser(commands)

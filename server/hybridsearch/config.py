@@ -145,6 +145,10 @@ class ServerSettings:
     metrics_port: int = _setting(0, "Prometheus metrics HTTP port; 0 = no metrics endpoint", int)
     metrics_host: str = _setting("127.0.0.1", "address the metrics endpoint binds")
     log_format: LogFormat = _setting(LogFormat.TEXT, "log format: text or json", LogFormat)
+    max_document_chars: int = _setting(
+        1_000_000, "longest title + text an upserted document may have, in characters", int
+    )
+    read_only: bool = _setting(False, "serve without IndexService writes (true/false)", parse_bool)
 
     @property
     def fusion_defaults(self) -> FusionSettings:

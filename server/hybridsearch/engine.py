@@ -51,7 +51,7 @@ def _elapsed_us(since: float) -> int:
 class IndexSnapshot:
     """One consistent view of the index: a search reads every part from the same snapshot.
 
-    ``live[i]`` False hides ordinal ``i`` from the dense arm (a replaced or deleted document);
+    ``live[i]`` False hides ordinal ``i`` from both arms (a replaced or deleted document);
     None means every row is live.
     """
 
@@ -99,12 +99,19 @@ class HybridSearcher:
     def make_snapshot(
         self, index: OpenIndex, live: NDArray[np.bool_] | None = None
     ) -> IndexSnapshot:
-        """A snapshot of ``index`` with the dense index this searcher uses over its vectors."""
+        """A snapshot of ``index`` with the dense index this searcher uses over its vectors.
+
+        ``live`` defaults to the index's own live mask.
+        """
         dense: DenseIndex | None = None
         if index.vectors is not None and self._encoder is not None:
             _check_encoder_matches(index, self._encoder)
             dense = self._dense_factory(index)
-        return IndexSnapshot(index=index, dense=dense, live=live)
+        return IndexSnapshot(index=index, dense=dense, live=index.live if live is None else live)
+
+    def publish_index(self, index: OpenIndex) -> None:
+        """Publish a snapshot of a newly committed index state."""
+        self.publish(self.make_snapshot(index))
 
     def publish(self, snapshot: IndexSnapshot) -> None:
         """Make ``snapshot`` the one new searches read (searches in flight keep theirs)."""
@@ -135,6 +142,68 @@ class HybridSearcher:
     def search(self, query: Query) -> SearchResult:
         """Run one query."""
         return self.search_batch([query])[0]
+
+    def search_progressive(
+        self, query: Query, on_partial: Callable[[SearchResult], object]
+    ) -> SearchResult:
+        """Run one query; in hybrid mode, hand the BM25-only ranking to ``on_partial`` first.
+
+        The partial result is the sparse arm's top ``top_k`` (applied mode SPARSE), computed
+        while the dense arm is still encoding; the return value is the fused result. Other
+        modes run as `search` and never call ``on_partial``.
+        """
+        if query.mode is not RetrievalMode.HYBRID:
+            return self.search(query)
+        started = time.perf_counter()
+        snap = self._snapshot
+        self._check_mode(snap, query.mode)
+        context = contextvars.copy_context()  # the request's cancel scope (see batching)
+        dense_future = self._pool.submit(context.run, self._dense_arm, snap, [query])
+        try:
+            arm_started = time.perf_counter()
+            sparse_list = self._sparse_arm(snap, query)
+            sparse_us = _elapsed_us(arm_started)
+            partial_query = dataclasses.replace(query, mode=RetrievalMode.SPARSE)
+            partial_first = FirstRound(
+                sparse_list,
+                None,
+                None,
+                sparse_depth=_sparse_depth(query),
+                dense_depth=_dense_depth(query),
+            )
+            on_partial(
+                self._finish(
+                    snap,
+                    partial_query,
+                    partial_first,
+                    timings=StageTimings(sparse_us=sparse_us),
+                    started=started,
+                )
+            )
+        except BaseException:
+            dense_future.cancel()
+            raise
+        dense_result = dense_future.result()
+        timings = StageTimings(
+            sparse_us=sparse_us, encode_us=dense_result.encode_us, dense_us=dense_result.dense_us
+        )
+        first = FirstRound(
+            sparse_list,
+            dense_result.lists[0],
+            dense_result.vectors[0],
+            sparse_depth=_sparse_depth(query),
+            dense_depth=_dense_depth(query),
+        )
+        return self._finish(snap, query, first, timings=timings, started=started)
+
+    def document(self, doc_id: str) -> StoredDoc | None:
+        """The stored fields of the live document with this external id, if any."""
+        snap = self._snapshot
+        index = snap.index
+        for ordinal in index.sparse.ordinals_of_id(doc_id, limit=index.stale_sparse + 1):
+            if snap.index.is_live(ordinal, snap.live):
+                return index.sparse.fetch([ordinal]).get(ordinal)
+        return None
 
     def search_batch(self, queries: Sequence[Query]) -> list[SearchResult]:
         """Run several queries; their dense encodings share one encoder run."""
@@ -195,7 +264,7 @@ class HybridSearcher:
 
     def _sparse_arm(self, snap: IndexSnapshot, query: Query) -> list[ScoredDoc]:
         weights = {term: float(n) for term, n in term_counts(query.text).items()}
-        return snap.index.sparse.search(weights, _sparse_depth(query))
+        return snap.index.search_sparse(weights, _sparse_depth(query), snap.live)
 
     def _dense_arm(self, snap: IndexSnapshot, queries: Sequence[Query]) -> DenseArmResult:
         assert self._encoder is not None and snap.dense is not None

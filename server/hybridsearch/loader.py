@@ -7,6 +7,7 @@ import functools
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,8 +16,10 @@ from hybridsearch.encoders.base import Encoder
 from hybridsearch.encoders.config import ModelDirError
 from hybridsearch.engine import HybridSearcher, manifest_dense_index
 from hybridsearch.errors import IndexFormatError
-from hybridsearch.storage.index_dir import open_index
+from hybridsearch.ingest import Ingestor
+from hybridsearch.storage.index_dir import OpenIndex, open_index
 from hybridsearch.storage.manifest import EncoderInfo
+from hybridsearch.storage.writer import IndexLockedError, IndexWriter
 
 if TYPE_CHECKING:
     from hybridsearch.encoders.onnx_encoder import OnnxEncoder
@@ -122,9 +125,44 @@ def encoder_info_of(encoder: OnnxEncoder) -> EncoderInfo:
     )
 
 
-def load_engine(settings: ServerSettings) -> HybridSearcher:
-    """Open ``settings.index`` and, when it has vectors and a model is given, its encoder."""
-    index = open_index(settings.index)
+@dataclass(frozen=True, slots=True)
+class LoadedIndex:
+    """What a server serves: the searcher and, unless read-only, the live ingestor."""
+
+    searcher: HybridSearcher
+    ingestor: Ingestor | None
+
+    def close(self) -> None:
+        """Stop the searcher's threads and release the index directory."""
+        self.searcher.close()
+        if self.ingestor is not None:
+            self.ingestor.close()
+
+
+def load_index(settings: ServerSettings) -> LoadedIndex:
+    """Open ``settings.index`` for searching and (unless ``read_only``) live writes."""
+    if settings.read_only:
+        return LoadedIndex(load_engine(settings), None)
+    try:
+        writer = IndexWriter(settings.index)
+    except IndexLockedError as exc:
+        # e.g. a second serving process on the same directory: it serves, but cannot write
+        # and keeps the state it opened (restart it to see later commits).
+        log.warning("%s; serving read-only", exc)
+        return LoadedIndex(load_engine(settings), None)
+    try:
+        searcher = load_engine(settings, writer.committed())
+    except BaseException:
+        writer.close()
+        raise
+    writer.set_listener(searcher.publish_index)
+    return LoadedIndex(searcher, Ingestor(writer, searcher.encoder))
+
+
+def load_engine(settings: ServerSettings, index: OpenIndex | None = None) -> HybridSearcher:
+    """Open ``settings.index`` (or use ``index``) and, when it has vectors and a model, its
+    encoder."""
+    index = index if index is not None else open_index(settings.index)
     encoder: Encoder | None = None
     if index.manifest.encoder is not None:
         model = resolve_model_dir(settings.model, index.manifest.encoder)

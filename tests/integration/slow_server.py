@@ -26,7 +26,9 @@ class SlowEngine:
 
     def __init__(self, delay_s: float) -> None:
         self.delay_s = delay_s
-        self.index = SimpleNamespace(sparse=SimpleNamespace(num_docs=0))
+        self.index = SimpleNamespace(
+            sparse=SimpleNamespace(num_docs=0), manifest=SimpleNamespace(document_count=0)
+        )
 
     def search(self, query: Query) -> SearchResult:
         return self.search_batch([query])[0]

@@ -1448,7 +1448,11 @@ type SearchStreamRequest struct {
 	// A client-chosen id echoed on the response(s) for this request.
 	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// The query.
-	Search        *SearchRequest `protobuf:"bytes,2,opt,name=search,proto3" json:"search,omitempty"`
+	Search *SearchRequest `protobuf:"bytes,2,opt,name=search,proto3" json:"search,omitempty"`
+	// When true and the query is hybrid, first send the BM25-only ranking (marked `partial`,
+	// applied mode SPARSE) as soon as it is ready, then the fused ranking. Ignored in other
+	// modes (one final response).
+	Progressive   bool `protobuf:"varint,3,opt,name=progressive,proto3" json:"progressive,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1497,6 +1501,13 @@ func (x *SearchStreamRequest) GetSearch() *SearchRequest {
 	return nil
 }
 
+func (x *SearchStreamRequest) GetProgressive() bool {
+	if x != nil {
+		return x.Progressive
+	}
+	return false
+}
+
 // SearchStreamResponse answers one SearchStreamRequest.
 type SearchStreamResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1508,7 +1519,10 @@ type SearchStreamResponse struct {
 	//
 	//	*SearchStreamResponse_Response
 	//	*SearchStreamResponse_Error
-	Result        isSearchStreamResponse_Result `protobuf_oneof:"result"`
+	Result isSearchStreamResponse_Result `protobuf_oneof:"result"`
+	// True on the early BM25-only response of a `progressive` request; a final response (the
+	// fused ranking or an error) follows it. False on final responses.
+	Partial       bool `protobuf:"varint,4,opt,name=partial,proto3" json:"partial,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1573,6 +1587,13 @@ func (x *SearchStreamResponse) GetError() *ErrorStatus {
 		}
 	}
 	return nil
+}
+
+func (x *SearchStreamResponse) GetPartial() bool {
+	if x != nil {
+		return x.Partial
+	}
+	return false
 }
 
 type isSearchStreamResponse_Result interface {
@@ -1690,16 +1711,18 @@ const file_hybridsearch_v1_search_proto_rawDesc = "" +
 	"\vErrorStatus\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12J\n" +
-	"\x10field_violations\x18\x03 \x03(\v2\x1f.hybridsearch.v1.FieldViolationR\x0ffieldViolations\"l\n" +
+	"\x10field_violations\x18\x03 \x03(\v2\x1f.hybridsearch.v1.FieldViolationR\x0ffieldViolations\"\x8e\x01\n" +
 	"\x13SearchStreamRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x126\n" +
-	"\x06search\x18\x02 \x01(\v2\x1e.hybridsearch.v1.SearchRequestR\x06search\"\xb4\x01\n" +
+	"\x06search\x18\x02 \x01(\v2\x1e.hybridsearch.v1.SearchRequestR\x06search\x12 \n" +
+	"\vprogressive\x18\x03 \x01(\bR\vprogressive\"\xce\x01\n" +
 	"\x14SearchStreamResponse\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12=\n" +
 	"\bresponse\x18\x02 \x01(\v2\x1f.hybridsearch.v1.SearchResponseH\x00R\bresponse\x124\n" +
-	"\x05error\x18\x03 \x01(\v2\x1c.hybridsearch.v1.ErrorStatusH\x00R\x05errorB\b\n" +
+	"\x05error\x18\x03 \x01(\v2\x1c.hybridsearch.v1.ErrorStatusH\x00R\x05error\x12\x18\n" +
+	"\apartial\x18\x04 \x01(\bR\apartialB\b\n" +
 	"\x06result*\x7f\n" +
 	"\rRetrievalMode\x12\x1e\n" +
 	"\x1aRETRIEVAL_MODE_UNSPECIFIED\x10\x00\x12\x19\n" +

@@ -42,7 +42,8 @@ type SearchServiceClient interface {
 	// SearchStream keeps one stream open for many queries. Each response carries the
 	// `request_id` of its request; responses are sent as soon as each is ready, so their order
 	// is not guaranteed. An invalid request yields an error response for its id and the stream
-	// stays open.
+	// stays open. A hybrid request with `progressive` set gets two responses: the BM25-only
+	// ranking marked `partial`, then the fused ranking.
 	SearchStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SearchStreamRequest, SearchStreamResponse], error)
 }
 
@@ -105,7 +106,8 @@ type SearchServiceServer interface {
 	// SearchStream keeps one stream open for many queries. Each response carries the
 	// `request_id` of its request; responses are sent as soon as each is ready, so their order
 	// is not guaranteed. An invalid request yields an error response for its id and the stream
-	// stays open.
+	// stays open. A hybrid request with `progressive` set gets two responses: the BM25-only
+	// ranking marked `partial`, then the fused ranking.
 	SearchStream(grpc.BidiStreamingServer[SearchStreamRequest, SearchStreamResponse]) error
 	mustEmbedUnimplementedSearchServiceServer()
 }

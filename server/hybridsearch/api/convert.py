@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-from google.protobuf import struct_pb2
+from google.protobuf import json_format, struct_pb2
 
 from hybridsearch.config import ServerSettings
 from hybridsearch.errors import FieldViolation, InvalidArgumentError
+from hybridsearch.sparse.tantivy_index import StoredDoc
+from hybridsearch.storage.manifest import Manifest
 from hybridsearch.types import (
     DEFAULT_VECTOR_PRF_DEPTH,
     ArmScore,
+    Document,
     FusionMethod,
     FusionSettings,
     Hit,
@@ -25,6 +29,7 @@ from hybridsearch.types import (
     StoredField,
     VectorPrfMethod,
 )
+from hybridsearch.v1 import index_pb2
 from hybridsearch.v1 import search_pb2 as pb
 
 MODE_FROM_PROTO = {
@@ -320,4 +325,41 @@ def result_to_proto(result: SearchResult) -> pb.SearchResponse:
         prf_to_proto(applied.prf, response.applied.prf)
     for term, weight in result.expansion_terms.items():
         response.expansion_terms.add(term=term, weight=weight)
+    return response
+
+
+def document_from_proto(message: index_pb2.Document) -> Document:
+    """A domain Document from a proto one (checked later by `ingest.document_problem`)."""
+    metadata = json_format.MessageToDict(message.metadata) if message.HasField("metadata") else {}
+    return Document(id=message.id, title=message.title, text=message.text, metadata=metadata)
+
+
+def document_to_proto(stored: StoredDoc) -> index_pb2.Document:
+    """A proto Document from stored fields."""
+    message = index_pb2.Document(id=stored.id, title=stored.title, text=stored.text)
+    _metadata_to_struct(stored.metadata, message.metadata)
+    return message
+
+
+def stats_to_proto(
+    manifest: Manifest, *, size_bytes: int, provider: str, writable: bool
+) -> index_pb2.GetIndexStatsResponse:
+    """GetIndexStatsResponse for a committed manifest."""
+    encoder = manifest.encoder
+    response = index_pb2.GetIndexStatsResponse(
+        document_count=manifest.document_count,
+        deleted_count=manifest.deleted_count,
+        has_vectors=encoder is not None,
+        dimension=encoder.dimension if encoder is not None else 0,
+        encoder_model_id=encoder.model_id if encoder is not None else "",
+        execution_provider=provider,
+        size_bytes=size_bytes,
+        format_version=manifest.format_version,
+        generation=manifest.generation,
+        writable=writable,
+    )
+    try:
+        response.last_commit_time.FromDatetime(datetime.fromisoformat(manifest.committed_at))
+    except ValueError:
+        response.ClearField("last_commit_time")
     return response

@@ -19,10 +19,13 @@ from hybridsearch.encoders.batching import CancelScope, cancel_scope
 from hybridsearch.engine import HybridSearcher
 from hybridsearch.errors import (
     DeadlineExceededError,
+    FailedPreconditionError,
     HybridSearchError,
     InvalidArgumentError,
     UnavailableError,
 )
+from hybridsearch.ingest import Ingestor
+from hybridsearch.types import SearchResult
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
 
@@ -37,9 +40,11 @@ class EngineSlot:
 
     def __init__(self) -> None:
         self._engine: HybridSearcher | None = None
+        self._ingestor: Ingestor | None = None
 
-    def set(self, engine: HybridSearcher) -> None:
-        """Publish the loaded engine."""
+    def set(self, engine: HybridSearcher, ingestor: Ingestor | None = None) -> None:
+        """Publish the loaded engine (and its ingestor, when the index is writable)."""
+        self._ingestor = ingestor
         self._engine = engine
 
     def get(self) -> HybridSearcher:
@@ -47,6 +52,20 @@ class EngineSlot:
         if self._engine is None:
             raise UnavailableError("the index is still loading; retry shortly")
         return self._engine
+
+    @property
+    def writable(self) -> bool:
+        """Whether the loaded index accepts writes."""
+        return self._ingestor is not None
+
+    def get_ingestor(self) -> Ingestor:
+        """The ingestor; UNAVAILABLE while loading, FAILED_PRECONDITION when read-only."""
+        self.get()
+        if self._ingestor is None:
+            raise FailedPreconditionError(
+                "this server was started read-only (--read-only); it accepts no writes"
+            )
+        return self._ingestor
 
 
 class SearchServicer(search_pb2_grpc.SearchServiceServicer):
@@ -95,6 +114,26 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         result = await self._run(context, engine.search, query)
         return result_to_proto(result)
 
+    async def _search_progressive(
+        self,
+        request: pb.SearchStreamRequest,
+        answers: asyncio.Queue[pb.SearchStreamResponse | None],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> pb.SearchResponse:
+        """The fused result; the BM25-only one is queued (marked partial) as soon as ready."""
+        query = query_from_proto(request.search, self._settings)
+        engine = self._engine.get()
+        loop = asyncio.get_running_loop()
+
+        def on_partial(result: SearchResult) -> None:  # runs on a search thread
+            partial = pb.SearchStreamResponse(
+                request_id=request.request_id, response=result_to_proto(result), partial=True
+            )
+            loop.call_soon_threadsafe(answers.put_nowait, partial)
+
+        result = await self._run(context, engine.search_progressive, query, on_partial)
+        return result_to_proto(result)
+
     async def Search(  # noqa: N802 (gRPC method name)
         self, request: pb.SearchRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.SearchResponse:
@@ -138,7 +177,10 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
 
         async def answer(request: pb.SearchStreamRequest) -> None:
             try:
-                response = await self._search(request.search, context)
+                if request.progressive:
+                    response = await self._search_progressive(request, answers, context)
+                else:
+                    response = await self._search(request.search, context)
                 await answers.put(
                     pb.SearchStreamResponse(request_id=request.request_id, response=response)
                 )

@@ -1,4 +1,4 @@
-"""The grpc.aio server: SearchService, health, reflection (v1 and v1alpha), graceful stop."""
+"""The grpc.aio server: SearchService, IndexService, health, reflection (v1, v1alpha), stop."""
 
 from __future__ import annotations
 
@@ -16,20 +16,25 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
+from hybridsearch.api.index_servicer import IndexServicer
 from hybridsearch.api.interceptors import build_interceptors
 from hybridsearch.api.metrics import ServerMetrics
 from hybridsearch.api.search_servicer import EngineSlot, SearchServicer
 from hybridsearch.api.tls import server_credentials
 from hybridsearch.config import ServerSettings
 from hybridsearch.engine import HybridSearcher
-from hybridsearch.v1 import search_pb2, search_pb2_grpc
+from hybridsearch.loader import LoadedIndex
+from hybridsearch.v1 import index_pb2, index_pb2_grpc, search_pb2, search_pb2_grpc
 
 log = logging.getLogger(__name__)
 
 SEARCH_SERVICE = search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name
+INDEX_SERVICE = index_pb2.DESCRIPTOR.services_by_name["IndexService"].full_name
 REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
-SERVED = (SEARCH_SERVICE,)
-EngineFactory = Callable[[ServerSettings], HybridSearcher]
+SERVED = (SEARCH_SERVICE, INDEX_SERVICE)
+# A bare HybridSearcher serves searches only (IndexService writes: FAILED_PRECONDITION).
+EngineFactory = Callable[[ServerSettings], LoadedIndex | HybridSearcher]
+WRITE_THREADS = 2
 
 
 class _ReflectionServicer(reflection.aio.ReflectionServicer):
@@ -92,6 +97,10 @@ class SearchServer:
         self._executor = ThreadPoolExecutor(
             max_workers=settings.search_threads, thread_name_prefix="search"
         )
+        # Writes (encoding + commits) get their own threads: searches never queue behind them.
+        self._write_executor = ThreadPoolExecutor(
+            max_workers=WRITE_THREADS, thread_name_prefix="index-write"
+        )
         self.health = HealthServicer()
         self.metrics = ServerMetrics()
         self.metrics.track_documents(self._document_count)
@@ -109,13 +118,19 @@ class SearchServer:
         search_pb2_grpc.add_SearchServiceServicer_to_server(
             SearchServicer(self._slot, settings, self._executor), self.server
         )
+        index_pb2_grpc.add_IndexServiceServicer_to_server(
+            IndexServicer(self._slot, settings, self._write_executor), self.server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         _add_reflection(self.server)
         self.port = 0
-        self._engine: HybridSearcher | None = None
+        self._loaded: LoadedIndex | None = None
 
     def _document_count(self) -> float:
-        return float(self._engine.index.sparse.num_docs) if self._engine is not None else 0.0
+        if self._loaded is None:
+            return 0.0
+        # live documents as of the last commit (tantivy's count includes not-yet-purged ones)
+        return float(self._loaded.searcher.index.manifest.document_count)
 
     async def _set_health(self, status: Any) -> None:
         for name in ("", *SERVED):
@@ -139,18 +154,21 @@ class SearchServer:
     async def load(self) -> None:
         """Load the index off the event loop, then report SERVING."""
         loop = asyncio.get_running_loop()
-        self._engine = await loop.run_in_executor(
-            self._executor, self._engine_factory, self.settings
-        )
-        self._slot.set(self._engine)
+        loaded = await loop.run_in_executor(self._executor, self._engine_factory, self.settings)
+        if not isinstance(loaded, LoadedIndex):  # a bare searcher: searches only
+            loaded = LoadedIndex(loaded, None)
+        self._loaded = loaded
+        self._slot.set(self._loaded.searcher, self._loaded.ingestor)
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
 
     async def stop(self) -> None:
         """NOT_SERVING, refuse new calls, let in-flight calls finish within the grace period."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.settings.grace_period_s)
-        if self._engine is not None:
-            self._engine.close()
+        # In-flight commits finish before the writer closes (a commit is never cut short).
+        await asyncio.to_thread(self._write_executor.shutdown, wait=True, cancel_futures=True)
+        if self._loaded is not None:
+            self._loaded.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
         self.metrics.close()
 

@@ -109,7 +109,7 @@ class IndexPrfBackend:
 
     def search_sparse(self, term_weights: Mapping[str, float], depth: int) -> list[ScoredDoc]:
         """BM25 with the weighted (expanded) query."""
-        return self.index.sparse.search(term_weights, depth)
+        return self.index.search_sparse(term_weights, depth, self.live)
 
     def search_dense(self, vector: NDArray[np.float32], depth: int) -> list[ScoredDoc]:
         """Exact inner product with the new query vector, live rows only."""

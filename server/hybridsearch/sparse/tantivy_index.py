@@ -9,7 +9,7 @@ BM25 is tantivy's: k1 = 1.2, b = 0.75.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,9 +82,28 @@ class SparseWriter:
         """Queue the deletion of every document with this external id."""
         self._writer.delete_documents_by_term(ID_FIELD, doc_id)
 
+    def delete_ordinals(self, ordinals: Sequence[int]) -> None:
+        """Queue the deletion of the documents with these ordinals (added before this call)."""
+        if ordinals:
+            # (delete_documents_by_term does not match u64 terms given as Python ints)
+            query = tantivy.Query.term_set_query(self._schema, ORDINAL_FIELD, list(ordinals))
+            self._writer.delete_documents_by_query(query)
+
+    def delete_ordinals_from(self, start: int) -> None:
+        """Queue the deletion of every document with ordinal >= ``start`` added before this call.
+
+        tantivy applies a delete only to documents added before it, so documents added after
+        it in the same commit survive.
+        """
+        self._writer.delete_documents_by_query(_ordinals_from(self._schema, start))
+
     def commit(self) -> None:
         """Make queued changes durable and visible to newly opened readers."""
         self._writer.commit()
+
+    def rollback(self) -> None:
+        """Drop every change queued since the last commit."""
+        self._writer.rollback()
 
     def close(self) -> None:
         """Wait for background merges and release the directory lock."""
@@ -108,6 +127,21 @@ class SparseReader:
         """Pick up the latest commit (a searcher shows the data as of when it was taken)."""
         self._index.reload()
         self._searcher = self._index.searcher()
+
+    def refreshed(self) -> SparseReader:
+        """A new reader over the latest commit; this one keeps showing what it showed."""
+        self._index.reload()
+        clone = object.__new__(SparseReader)
+        clone._index = self._index
+        clone._schema = self._schema
+        clone._searcher = self._index.searcher()
+        return clone
+
+    def count_ordinals_from(self, start: int) -> int:
+        """How many documents have ordinal >= ``start`` (left by an uncommitted write)."""
+        result = self._searcher.search(_ordinals_from(self._schema, start), limit=1, count=True)
+        n: int = result.count  # type: ignore[attr-defined]
+        return n
 
     @property
     def num_docs(self) -> int:
@@ -148,10 +182,24 @@ class SparseReader:
         return found
 
     def fetch_by_id(self, doc_id: str) -> StoredDoc | None:
-        """Stored fields of the live document with this external id, if any."""
+        """Stored fields of the first document with this external id, if any (dead or not)."""
         query = tantivy.Query.term_query(self._schema, ID_FIELD, doc_id)
         hits = self._searcher.search(query, limit=1, count=False).hits
         return _stored_doc(self._searcher.doc(hits[0][1])) if hits else None
+
+    def ordinals_of_id(self, doc_id: str, limit: int) -> list[int]:
+        """Ordinals of up to ``limit`` documents with this external id (live or not)."""
+        query = tantivy.Query.term_query(self._schema, ID_FIELD, doc_id)
+        searcher = self._searcher
+        hits = searcher.search(query, limit=limit, count=False).hits
+        if not hits:
+            return []
+        ordinals = searcher.fast_field_values(ORDINAL_FIELD, [addr for _, addr in hits])
+        return [int(o) for o in ordinals if o is not None]
+
+
+def _ordinals_from(schema: tantivy.Schema, start: int) -> tantivy.Query:
+    return tantivy.Query.range_query(schema, ORDINAL_FIELD, tantivy.FieldType.Unsigned, start, None)
 
 
 def _stored_doc(tdoc: Any) -> StoredDoc:

@@ -55,6 +55,11 @@ class BuildSummary:
     has_vectors: bool
 
 
+def utc_now() -> str:
+    """The current UTC time as an ISO 8601 string (seconds), as manifests record it."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 def dedupe_last_wins(docs: Iterable[Document]) -> tuple[list[Document], int]:
     """Documents with unique ids (a later duplicate replaces an earlier one) and the count."""
     by_id: dict[str, Document] = {}
@@ -139,10 +144,12 @@ def build_index(
         (tmp / IDS_FILE).write_text(
             json.dumps([d.id for d in unique], ensure_ascii=False), encoding="utf-8"
         )
+        now = utc_now()
         Manifest(
             document_count=len(unique),
             ordinal_count=len(unique),
-            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            created_at=now,
+            committed_at=now,
             encoder=encoder_info,
             dense_index=dense_index.value if encoder is not None else DenseIndexKind.EXACT.value,
         ).save(tmp)

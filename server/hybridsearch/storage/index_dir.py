@@ -2,61 +2,107 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from hybridsearch.dense.store import open_vectors
+from hybridsearch.dense.store import open_vector_rows
 from hybridsearch.errors import IndexFormatError
 from hybridsearch.sparse.tantivy_index import SparseReader
 from hybridsearch.storage.files import dir_size_bytes
-from hybridsearch.storage.manifest import (
-    IDS_FILE,
-    SPARSE_DIR,
-    VECTORS_FILE,
-    Manifest,
-    load_manifest,
-)
+from hybridsearch.storage.idmap import IdMap, load_id_map
+from hybridsearch.storage.manifest import SPARSE_DIR, VECTORS_FILE, Manifest, load_manifest
+from hybridsearch.types import ScoredDoc
 
 
 @dataclass(slots=True)
 class OpenIndex:
-    """A loaded index: both arms row-aligned by internal ordinal."""
+    """A loaded, committed state of an index: both arms row-aligned by internal ordinal.
+
+    ``live[i]`` False marks ordinal ``i`` dead (deleted or replaced); None means all live.
+    tantivy may still hold up to ``stale_sparse`` documents that are dead or past the
+    committed ordinals (their deletion is applied at a later tantivy commit): the sparse arm
+    over-fetches by that many and filters by ``live``.
+    """
 
     path: Path
     manifest: Manifest
     sparse: SparseReader
     vectors: NDArray[np.float32] | None
     ids: list[str]
+    live: NDArray[np.bool_] | None = None
+    stale_sparse: int = 0
 
     @property
     def size_bytes(self) -> int:
         """Bytes on disk."""
         return dir_size_bytes(self.path)
 
+    def is_live(self, ordinal: int, live: NDArray[np.bool_] | None = None) -> bool:
+        """Whether ``ordinal`` is a committed, live document (by ``live``, default own mask)."""
+        live = self.live if live is None else live
+        if live is None:
+            return 0 <= ordinal < len(self.ids)
+        return 0 <= ordinal < len(live) and bool(live[ordinal])
 
-def load_ids(path: Path, rows: int) -> list[str]:
-    """The ordinal → external id map."""
-    try:
-        ids = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise IndexFormatError(f"{path}: unreadable id map ({exc})") from exc
-    if not isinstance(ids, list) or len(ids) != rows:
-        raise IndexFormatError(f"{path}: id map does not have {rows} entries")
-    return [str(i) for i in ids]
+    def search_sparse(
+        self,
+        term_weights: Mapping[str, float],
+        depth: int,
+        live: NDArray[np.bool_] | None = None,
+    ) -> list[ScoredDoc]:
+        """The ``depth`` best live documents by BM25.
+
+        tantivy may still hold dead documents (deleted at its next commit): over-fetch by
+        ``stale_sparse`` and filter, widening until ``depth`` live hits are found or tantivy
+        has no more.
+        """
+        live = self.live if live is None else live
+        if live is None and self.stale_sparse == 0:
+            return self.sparse.search(term_weights, depth)
+        limit = depth + self.stale_sparse
+        while True:
+            hits = self.sparse.search(term_weights, limit)
+            live_hits = [h for h in hits if self.is_live(h.ordinal, live)]
+            if len(live_hits) >= depth or len(hits) < limit:
+                return live_hits[:depth]
+            limit *= 2
+
+
+def open_committed(
+    path: Path, manifest: Manifest, sparse: SparseReader, id_map: IdMap, stale_sparse: int
+) -> OpenIndex:
+    """An `OpenIndex` over the committed state described by ``manifest`` and ``id_map``."""
+    vectors = None
+    if manifest.encoder is not None:
+        vectors = open_vector_rows(
+            path / VECTORS_FILE, manifest.encoder.dimension, manifest.ordinal_count
+        )
+    live = id_map.live_mask()
+    if int(np.count_nonzero(live)) != manifest.document_count:
+        raise IndexFormatError(f"{path}: the id map disagrees with the manifest's document count")
+    return OpenIndex(
+        path=path,
+        manifest=manifest,
+        sparse=sparse,
+        vectors=vectors,
+        ids=id_map.ids,
+        live=live,
+        stale_sparse=stale_sparse,
+    )
 
 
 def open_index(path: Path) -> OpenIndex:
-    """Open an index directory written by `hybridsearch index`."""
+    """Open an index directory read-only, as of its last commit.
+
+    Anything a crashed writer left past the commit point is ignored, not repaired (an
+    `IndexWriter` repairs it when it opens).
+    """
     manifest = load_manifest(path)
     sparse = SparseReader(path / SPARSE_DIR)
-    vectors = None
-    if manifest.encoder is not None:
-        vectors = open_vectors(
-            path / VECTORS_FILE, manifest.encoder.dimension, rows=manifest.ordinal_count
-        )
-    ids = load_ids(path / IDS_FILE, manifest.ordinal_count)
-    return OpenIndex(path=path, manifest=manifest, sparse=sparse, vectors=vectors, ids=ids)
+    id_map = load_id_map(path, manifest.ordinal_count, manifest.journal_bytes)
+    stale = manifest.deleted_count + sparse.count_ordinals_from(manifest.ordinal_count)
+    return open_committed(path, manifest, sparse, id_map, stale)

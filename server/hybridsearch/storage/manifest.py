@@ -1,4 +1,16 @@
-"""The index manifest: format version, analyser, document counts, the encoder of its vectors."""
+"""The index manifest: format version, analyser, document counts, the encoder of its vectors.
+
+The manifest is the commit point of an index: it is rewritten atomically as the last step of
+every commit (bulk build or live write), and a reader trusts nothing beyond what it names.
+
+Format versions:
+
+- 1: written by bulk builds before live ingestion; ``vectors.npy`` and ``ids.json`` hold
+  exactly ``ordinal_count`` rows, every ordinal live. Still read.
+- 2: adds ``generation``, ``committed_at`` and ``journal_bytes``. Live commits append rows to
+  ``vectors.npy`` past the rows its header declares and lines to ``journal.jsonl``; only the
+  first ``ordinal_count`` rows and ``journal_bytes`` bytes are committed.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +23,13 @@ from hybridsearch.errors import IndexFormatError
 from hybridsearch.storage.files import write_json_atomic
 
 FORMAT_NAME = "hybridsearch-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MANIFEST_FILE = "manifest.json"
 SPARSE_DIR = "sparse"
 VECTORS_FILE = "vectors.npy"
 IDS_FILE = "ids.json"
+JOURNAL_FILE = "journal.jsonl"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +47,11 @@ class EncoderInfo:
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
-    """What `manifest.json` records about an index directory."""
+    """What `manifest.json` records about an index directory.
+
+    ``ordinal_count`` ordinals are committed (vector rows, id-map entries); ``document_count``
+    of them are live. ``generation`` counts commits since the index was created.
+    """
 
     document_count: int
     ordinal_count: int
@@ -42,6 +60,14 @@ class Manifest:
     encoder: EncoderInfo | None = None
     format_version: int = FORMAT_VERSION
     dense_index: str = "exact"  # a DenseIndexKind value: exact or hnsw
+    generation: int = 0
+    committed_at: str = ""
+    journal_bytes: int = 0
+
+    @property
+    def deleted_count(self) -> int:
+        """Committed ordinals that are no longer live (deleted or replaced documents)."""
+        return self.ordinal_count - self.document_count
 
     @property
     def has_vectors(self) -> bool:
@@ -75,20 +101,29 @@ def load_manifest(index_dir: Path) -> Manifest:
     if not isinstance(obj, dict) or obj.get("format") != FORMAT_NAME:
         raise IndexFormatError(f"{path}: not a hybridsearch index manifest")
     version = obj.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
+        readable = " and ".join(str(v) for v in READABLE_VERSIONS)
         raise IndexFormatError(
-            f"{index_dir}: index format version {version}, but this hybridsearch reads version "
-            f"{FORMAT_VERSION}; rebuild the index with `hybridsearch index`"
+            f"{index_dir}: index format version {version}, but this hybridsearch reads versions "
+            f"{readable}; rebuild the index with `hybridsearch index` (or upgrade hybridsearch)"
         )
     try:
         encoder_obj = obj.get("encoder")
-        return Manifest(
+        created_at = str(obj["created_at"])
+        manifest = Manifest(
             document_count=int(obj["document_count"]),
             ordinal_count=int(obj["ordinal_count"]),
-            created_at=str(obj["created_at"]),
+            created_at=created_at,
             analyzer=str(obj.get("analyzer", "en_stem")),
             encoder=EncoderInfo(**encoder_obj) if encoder_obj else None,
             dense_index=str(obj.get("dense_index", "exact")),
+            format_version=int(version),
+            generation=int(obj.get("generation", 0)),
+            committed_at=str(obj.get("committed_at") or created_at),
+            journal_bytes=int(obj.get("journal_bytes", 0)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise IndexFormatError(f"{path}: invalid manifest ({exc})") from exc
+    if not 0 <= manifest.document_count <= manifest.ordinal_count or manifest.journal_bytes < 0:
+        raise IndexFormatError(f"{path}: inconsistent counts in the manifest")
+    return manifest

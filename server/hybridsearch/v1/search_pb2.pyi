@@ -810,8 +810,14 @@ class SearchStreamRequest(_message.Message):
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     SEARCH_FIELD_NUMBER: _builtins.int
+    PROGRESSIVE_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """A client-chosen id echoed on the response(s) for this request."""
+    progressive: _builtins.bool
+    """When true and the query is hybrid, first send the BM25-only ranking (marked `partial`,
+    applied mode SPARSE) as soon as it is ready, then the fused ranking. Ignored in other
+    modes (one final response).
+    """
     @_builtins.property
     def search(self) -> Global___SearchRequest:
         """The query."""
@@ -821,10 +827,11 @@ class SearchStreamRequest(_message.Message):
         *,
         request_id: _builtins.str = ...,
         search: Global___SearchRequest | None = ...,
+        progressive: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["search", b"search"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "search", b"search"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["progressive", b"progressive", "request_id", b"request_id", "search", b"search"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -839,8 +846,13 @@ class SearchStreamResponse(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     RESPONSE_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    PARTIAL_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """The `request_id` of the request this answers."""
+    partial: _builtins.bool
+    """True on the early BM25-only response of a `progressive` request; a final response (the
+    fused ranking or an error) follows it. False on final responses.
+    """
     @_builtins.property
     def response(self) -> Global___SearchResponse:
         """The ranked result."""
@@ -855,10 +867,11 @@ class SearchStreamResponse(_message.Message):
         request_id: _builtins.str = ...,
         response: Global___SearchResponse | None = ...,
         error: Global___ErrorStatus | None = ...,
+        partial: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "response", b"response", "result", b"result"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "request_id", b"request_id", "response", b"response", "result", b"result"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "partial", b"partial", "request_id", b"request_id", "response", b"response", "result", b"result"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["response", "error"]  # noqa: Y015
     _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015

@@ -82,7 +82,8 @@ class SearchServiceServicer:
         """SearchStream keeps one stream open for many queries. Each response carries the
         `request_id` of its request; responses are sent as soon as each is ready, so their order
         is not guaranteed. An invalid request yields an error response for its id and the stream
-        stays open.
+        stays open. A hybrid request with `progressive` set gets two responses: the BM25-only
+        ranking marked `partial`, then the fused ranking.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

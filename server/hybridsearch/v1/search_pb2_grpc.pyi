@@ -48,7 +48,8 @@ class SearchServiceStub:
     """SearchStream keeps one stream open for many queries. Each response carries the
     `request_id` of its request; responses are sent as soon as each is ready, so their order
     is not guaranteed. An invalid request yields an error response for its id and the stream
-    stays open.
+    stays open. A hybrid request with `progressive` set gets two responses: the BM25-only
+    ranking marked `partial`, then the fused ranking.
     """
 
 @_typing.type_check_only
@@ -71,7 +72,8 @@ class SearchServiceAsyncStub(SearchServiceStub):
     """SearchStream keeps one stream open for many queries. Each response carries the
     `request_id` of its request; responses are sent as soon as each is ready, so their order
     is not guaranteed. An invalid request yields an error response for its id and the stream
-    stays open.
+    stays open. A hybrid request with `progressive` set gets two responses: the BM25-only
+    ranking marked `partial`, then the fused ranking.
     """
 
 class SearchServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -109,7 +111,8 @@ class SearchServiceServicer(metaclass=_abc_1.ABCMeta):
         """SearchStream keeps one stream open for many queries. Each response carries the
         `request_id` of its request; responses are sent as soon as each is ready, so their order
         is not guaranteed. An invalid request yields an error response for its id and the stream
-        stays open.
+        stays open. A hybrid request with `progressive` set gets two responses: the BM25-only
+        ranking marked `partial`, then the fused ranking.
         """
 
 def add_SearchServiceServicer_to_server(servicer: SearchServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

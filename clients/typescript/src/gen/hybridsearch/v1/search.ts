@@ -580,7 +580,15 @@ export interface SearchStreamRequest {
   /** A client-chosen id echoed on the response(s) for this request. */
   requestId: string;
   /** The query. */
-  search: SearchRequest | undefined;
+  search:
+    | SearchRequest
+    | undefined;
+  /**
+   * When true and the query is hybrid, first send the BM25-only ranking (marked `partial`,
+   * applied mode SPARSE) as soon as it is ready, then the fused ranking. Ignored in other
+   * modes (one final response).
+   */
+  progressive: boolean;
 }
 
 /** SearchStreamResponse answers one SearchStreamRequest. */
@@ -592,7 +600,14 @@ export interface SearchStreamResponse {
     | SearchResponse
     | undefined;
   /** The error for this request; the stream stays open. */
-  error?: ErrorStatus | undefined;
+  error?:
+    | ErrorStatus
+    | undefined;
+  /**
+   * True on the early BM25-only response of a `progressive` request; a final response (the
+   * fused ranking or an error) follows it. False on final responses.
+   */
+  partial: boolean;
 }
 
 function createBasePrfOptions(): PrfOptions {
@@ -2477,7 +2492,7 @@ export const ErrorStatus: MessageFns<ErrorStatus> = {
 };
 
 function createBaseSearchStreamRequest(): SearchStreamRequest {
-  return { requestId: "", search: undefined };
+  return { requestId: "", search: undefined, progressive: false };
 }
 
 export const SearchStreamRequest: MessageFns<SearchStreamRequest> = {
@@ -2487,6 +2502,9 @@ export const SearchStreamRequest: MessageFns<SearchStreamRequest> = {
     }
     if (message.search !== undefined) {
       SearchRequest.encode(message.search, writer.uint32(18).fork()).join();
+    }
+    if (message.progressive !== false) {
+      writer.uint32(24).bool(message.progressive);
     }
     return writer;
   },
@@ -2520,6 +2538,14 @@ export const SearchStreamRequest: MessageFns<SearchStreamRequest> = {
             message.search = SearchRequest.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.progressive = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2540,6 +2566,7 @@ export const SearchStreamRequest: MessageFns<SearchStreamRequest> = {
         ? globalThis.String(object.request_id)
         : "",
       search: isSet(object.search) ? SearchRequest.fromJSON(object.search) : undefined,
+      progressive: isSet(object.progressive) ? globalThis.Boolean(object.progressive) : false,
     };
   },
 
@@ -2550,6 +2577,9 @@ export const SearchStreamRequest: MessageFns<SearchStreamRequest> = {
     }
     if (message.search !== undefined) {
       obj.search = SearchRequest.toJSON(message.search);
+    }
+    if (message.progressive !== false) {
+      obj.progressive = message.progressive;
     }
     return obj;
   },
@@ -2563,12 +2593,13 @@ export const SearchStreamRequest: MessageFns<SearchStreamRequest> = {
     message.search = (object.search !== undefined && object.search !== null)
       ? SearchRequest.fromPartial(object.search)
       : undefined;
+    message.progressive = object.progressive ?? false;
     return message;
   },
 };
 
 function createBaseSearchStreamResponse(): SearchStreamResponse {
-  return { requestId: "", response: undefined, error: undefined };
+  return { requestId: "", response: undefined, error: undefined, partial: false };
 }
 
 export const SearchStreamResponse: MessageFns<SearchStreamResponse> = {
@@ -2581,6 +2612,9 @@ export const SearchStreamResponse: MessageFns<SearchStreamResponse> = {
     }
     if (message.error !== undefined) {
       ErrorStatus.encode(message.error, writer.uint32(26).fork()).join();
+    }
+    if (message.partial !== false) {
+      writer.uint32(32).bool(message.partial);
     }
     return writer;
   },
@@ -2622,6 +2656,14 @@ export const SearchStreamResponse: MessageFns<SearchStreamResponse> = {
             message.error = ErrorStatus.decode(reader, reader.uint32());
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.partial = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2643,6 +2685,7 @@ export const SearchStreamResponse: MessageFns<SearchStreamResponse> = {
         : "",
       response: isSet(object.response) ? SearchResponse.fromJSON(object.response) : undefined,
       error: isSet(object.error) ? ErrorStatus.fromJSON(object.error) : undefined,
+      partial: isSet(object.partial) ? globalThis.Boolean(object.partial) : false,
     };
   },
 
@@ -2656,6 +2699,9 @@ export const SearchStreamResponse: MessageFns<SearchStreamResponse> = {
     }
     if (message.error !== undefined) {
       obj.error = ErrorStatus.toJSON(message.error);
+    }
+    if (message.partial !== false) {
+      obj.partial = message.partial;
     }
     return obj;
   },
@@ -2672,6 +2718,7 @@ export const SearchStreamResponse: MessageFns<SearchStreamResponse> = {
     message.error = (object.error !== undefined && object.error !== null)
       ? ErrorStatus.fromPartial(object.error)
       : undefined;
+    message.partial = object.partial ?? false;
     return message;
   },
 };
@@ -2712,7 +2759,8 @@ export const SearchServiceService = {
    * SearchStream keeps one stream open for many queries. Each response carries the
    * `request_id` of its request; responses are sent as soon as each is ready, so their order
    * is not guaranteed. An invalid request yields an error response for its id and the stream
-   * stays open.
+   * stays open. A hybrid request with `progressive` set gets two responses: the BM25-only
+   * ranking marked `partial`, then the fused ranking.
    */
   searchStream: {
     path: "/hybridsearch.v1.SearchService/SearchStream" as const,
@@ -2739,7 +2787,8 @@ export interface SearchServiceServer extends UntypedServiceImplementation {
    * SearchStream keeps one stream open for many queries. Each response carries the
    * `request_id` of its request; responses are sent as soon as each is ready, so their order
    * is not guaranteed. An invalid request yields an error response for its id and the stream
-   * stays open.
+   * stays open. A hybrid request with `progressive` set gets two responses: the BM25-only
+   * ranking marked `partial`, then the fused ranking.
    */
   searchStream: handleBidiStreamingCall<SearchStreamRequest, SearchStreamResponse>;
 }
@@ -2785,7 +2834,8 @@ export interface SearchServiceClient extends Client {
    * SearchStream keeps one stream open for many queries. Each response carries the
    * `request_id` of its request; responses are sent as soon as each is ready, so their order
    * is not guaranteed. An invalid request yields an error response for its id and the stream
-   * stays open.
+   * stays open. A hybrid request with `progressive` set gets two responses: the BM25-only
+   * ranking marked `partial`, then the fused ranking.
    */
   searchStream(): ClientDuplexStream<SearchStreamRequest, SearchStreamResponse>;
   searchStream(options: Partial<CallOptions>): ClientDuplexStream<SearchStreamRequest, SearchStreamResponse>;

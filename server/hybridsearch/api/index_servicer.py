@@ -1,0 +1,122 @@
+"""IndexService: live upserts and deletes, document lookup, index statistics."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import grpc
+
+from hybridsearch.api.convert import (
+    document_from_proto,
+    document_to_proto,
+    stats_to_proto,
+)
+from hybridsearch.api.search_servicer import EngineSlot
+from hybridsearch.config import ServerSettings
+from hybridsearch.errors import InvalidArgumentError, NotFoundError
+from hybridsearch.ingest import Rejection, document_problem
+from hybridsearch.types import Document
+from hybridsearch.v1 import index_pb2 as pb
+from hybridsearch.v1 import index_pb2_grpc
+
+T = TypeVar("T")
+MAX_DELETE_IDS = 10_000
+
+
+class IndexServicer(index_pb2_grpc.IndexServiceServicer):
+    """Implements hybridsearch.v1.IndexService.
+
+    Writes run on ``write_executor`` (not the search threads), so a long encode or commit
+    never delays searches; the writer's lock serialises commits.
+    """
+
+    def __init__(
+        self, engine: EngineSlot, settings: ServerSettings, write_executor: ThreadPoolExecutor
+    ) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._executor = write_executor
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def UpsertDocuments(  # noqa: N802 (gRPC method name)
+        self,
+        request_iterator: AsyncIterator[pb.UpsertDocumentsRequest],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> pb.UpsertDocumentsResponse:
+        """Commit each message of the stream as one batch; sum up at the end."""
+        ingestor = self._engine.get_ingestor()
+        response = pb.UpsertDocumentsResponse(generation=ingestor.writer.manifest.generation)
+        position = 0
+        async for request in request_iterator:
+            batch: list[Document] = []
+            for message in request.documents:
+                doc = document_from_proto(message)
+                problem = document_problem(
+                    doc, max_document_chars=self._settings.max_document_chars
+                )
+                if problem is None:
+                    batch.append(doc)
+                else:
+                    _add_rejection(response, Rejection(position, doc.id, problem))
+                position += 1
+            if batch:
+                outcome = await self._run(ingestor.upsert, batch)
+                response.accepted_count += outcome.accepted
+                response.replaced_count += outcome.replaced
+                response.generation = outcome.generation
+        return response
+
+    async def DeleteDocuments(  # noqa: N802
+        self, request: pb.DeleteDocumentsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.DeleteDocumentsResponse:
+        """Delete by ids in one commit."""
+        count = len(request.ids)
+        if not 1 <= count <= MAX_DELETE_IDS:
+            raise InvalidArgumentError.single(
+                "ids", f"must hold 1 to {MAX_DELETE_IDS} ids (got {count})"
+            )
+        ingestor = self._engine.get_ingestor()
+        outcome = await self._run(ingestor.delete, list(request.ids))
+        return pb.DeleteDocumentsResponse(
+            deleted_count=len(outcome.deleted),
+            not_found_ids=outcome.not_found,
+            generation=outcome.generation,
+        )
+
+    async def GetDocument(  # noqa: N802
+        self, request: pb.GetDocumentRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GetDocumentResponse:
+        """One live document's stored fields."""
+        if not request.id.strip():
+            raise InvalidArgumentError.single("id", "must contain a non-whitespace character")
+        engine = self._engine.get()
+        # Reads stay off the write threads: a long upsert never delays them.
+        stored = await asyncio.to_thread(engine.document, request.id)
+        if stored is None:
+            raise NotFoundError(f"no document with id {request.id!r}")
+        return pb.GetDocumentResponse(document=document_to_proto(stored))
+
+    async def GetIndexStats(  # noqa: N802
+        self, request: pb.GetIndexStatsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GetIndexStatsResponse:
+        """Statistics of the index as of its last commit."""
+        engine = self._engine.get()
+        index = engine.index
+        size_bytes = await asyncio.to_thread(lambda: index.size_bytes)
+        encoder = engine.encoder
+        return stats_to_proto(
+            index.manifest,
+            size_bytes=size_bytes,
+            provider=encoder.provider if encoder is not None else "",
+            writable=self._engine.writable,
+        )
+
+
+def _add_rejection(response: pb.UpsertDocumentsResponse, rejection: Rejection) -> None:
+    response.rejected_count += 1
+    response.rejected.add(position=rejection.position, id=rejection.id, reason=rejection.reason)

@@ -1,0 +1,80 @@
+"""Live ingestion: check documents, encode them, commit them through the index writer.
+
+``Ingestor`` is synchronous and thread-safe (the writer serialises commits); the API layer
+runs it on its own threads, so searches never wait for it: each commit publishes a new
+search snapshot through the writer's commit listener before `upsert`/`delete` return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hybridsearch.encoders.base import Encoder
+from hybridsearch.errors import FailedPreconditionError
+from hybridsearch.storage.builder import dedupe_last_wins, dense_text
+from hybridsearch.storage.writer import DeleteOutcome, IndexWriter, UpsertOutcome
+from hybridsearch.types import Document
+
+MAX_ID_BYTES = 512
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A document refused before indexing: its position in the request stream, id, why."""
+
+    position: int
+    id: str
+    reason: str
+
+
+def document_problem(doc: Document, *, max_document_chars: int) -> str | None:
+    """Why ``doc`` cannot be indexed, or None when it can."""
+    if not doc.id.strip():
+        return "empty id: a document needs a non-whitespace id"
+    if len(doc.id.encode("utf-8")) > MAX_ID_BYTES:
+        return f"id longer than {MAX_ID_BYTES} bytes"
+    if "\x00" in doc.id:
+        return "id contains a NUL character"
+    size = len(doc.title) + len(doc.text)
+    if size > max_document_chars:
+        return f"title + text is {size} characters; at most {max_document_chars} are accepted"
+    return None
+
+
+class Ingestor:
+    """Upserts and deletes documents of a served index."""
+
+    def __init__(self, writer: IndexWriter, encoder: Encoder | None) -> None:
+        self.writer = writer
+        self._encoder = encoder
+
+    def upsert(self, docs: Sequence[Document]) -> UpsertOutcome:
+        """Encode (when the index has vectors) and commit ``docs`` as one atomic batch.
+
+        A later duplicate id in the batch replaces an earlier one; the outcome counts it as
+        replaced. Returns once the batch is durable and visible to searches.
+        """
+        unique, duplicates = dedupe_last_wins(docs)
+        vectors = None
+        if self.writer.manifest.has_vectors and unique:
+            if self._encoder is None:
+                raise FailedPreconditionError(
+                    "this index holds document vectors, but the server was started without a "
+                    "model to encode new documents; restart it with --model"
+                )
+            vectors = self._encoder.encode_documents([dense_text(d) for d in unique])
+        outcome = self.writer.upsert(unique, vectors)
+        return UpsertOutcome(
+            accepted=outcome.accepted + duplicates,
+            replaced=outcome.replaced + duplicates,
+            generation=outcome.generation,
+        )
+
+    def delete(self, ids: Sequence[str]) -> DeleteOutcome:
+        """Delete documents by id, durably; ids that are not live are reported as not found."""
+        return self.writer.delete(ids)
+
+    def close(self) -> None:
+        """Release the index directory."""
+        self.writer.close()

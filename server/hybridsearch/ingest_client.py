@@ -1,0 +1,104 @@
+"""`hybridsearch ingest`: stream a corpus into a running server through UpsertDocuments."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import grpc
+from tqdm import tqdm
+
+from hybridsearch.errors import HybridSearchError
+from hybridsearch.search_client import field_violations
+from hybridsearch.storage.corpus import ReadStats, count_lines, read_corpus
+from hybridsearch.types import Document
+from hybridsearch.v1 import index_pb2 as pb
+from hybridsearch.v1 import index_pb2_grpc
+
+MAX_BATCH_BYTES = 4 * 1024 * 1024  # well under the server's default 16 MiB message limit
+SHOWN_REJECTIONS = 20
+
+
+def document_to_proto(doc: Document) -> pb.Document:
+    """A proto Document for a corpus document."""
+    message = pb.Document(id=doc.id, title=doc.title, text=doc.text)
+    if doc.metadata:
+        message.metadata.update(dict(doc.metadata))
+    return message
+
+
+def upsert_requests(
+    docs: Iterable[Document], batch_size: int, on_batch: Any = None
+) -> Iterator[pb.UpsertDocumentsRequest]:
+    """Batches of at most ``batch_size`` documents (and about MAX_BATCH_BYTES)."""
+    request = pb.UpsertDocumentsRequest()
+    size = 0
+    for doc in docs:
+        message = document_to_proto(doc)
+        message_size = message.ByteSize()
+        if request.documents and (
+            len(request.documents) >= batch_size or size + message_size > MAX_BATCH_BYTES
+        ):
+            yield request
+            if on_batch is not None:
+                on_batch(len(request.documents))
+            request, size = pb.UpsertDocumentsRequest(), 0
+        request.documents.append(message)
+        size += message_size
+    if request.documents:
+        yield request
+        if on_batch is not None:
+            on_batch(len(request.documents))
+
+
+def print_summary(response: pb.UpsertDocumentsResponse, stats: ReadStats) -> None:
+    """The server's summary, with the first rejections."""
+    print(
+        f"accepted {response.accepted_count} documents ({response.replaced_count} replaced an "
+        f"existing id); rejected {response.rejected_count}; index generation "
+        f"{response.generation}; bad lines skipped: {stats.bad_lines}"
+    )
+    for rejected in response.rejected[:SHOWN_REJECTIONS]:
+        print(f"  rejected #{rejected.position} id {rejected.id!r}: {rejected.reason}")
+    if len(response.rejected) > SHOWN_REJECTIONS:
+        print(f"  ... and {len(response.rejected) - SHOWN_REJECTIONS} more")
+
+
+def run_ingest(args: argparse.Namespace) -> int:
+    """Stream ``args.corpus`` to ``args.server``; print the summary. Exit code 1 on failure."""
+    if args.batch_size <= 0:
+        raise HybridSearchError(f"--batch-size must be positive (got {args.batch_size})")
+    total = count_lines(args.corpus)
+    stats = ReadStats()
+    read_errors: list[HybridSearchError] = []
+
+    def docs() -> Iterator[Document]:
+        # gRPC consumes this on its own thread; a corpus error must reach the user as such.
+        try:
+            yield from read_corpus(args.corpus, skip_bad_lines=args.skip_bad_lines, stats=stats)
+        except HybridSearchError as exc:
+            read_errors.append(exc)
+            raise
+
+    with (
+        grpc.insecure_channel(args.server) as channel,
+        tqdm(total=total, desc="sending", unit="doc", disable=args.no_progress) as bar,
+    ):
+        stub = index_pb2_grpc.IndexServiceStub(channel)
+        requests = upsert_requests(docs(), args.batch_size, on_batch=bar.update)
+        try:
+            response = stub.UpsertDocuments(requests, timeout=args.timeout)
+        except grpc.RpcError as error:
+            if read_errors:
+                raise HybridSearchError(
+                    f"{read_errors[0]} (batches sent before it are committed)"
+                ) from None
+            failure: Any = error
+            print(f"error: {failure.code().name}: {failure.details()}", file=sys.stderr)
+            for field, description in field_violations(error):
+                print(f"  {field}: {description}", file=sys.stderr)
+            return 1
+    print_summary(response, stats)
+    return 0

@@ -1,0 +1,219 @@
+"""Live writes to an index directory: crash-safe commits of upserts and deletes.
+
+Commit protocol (one writer at a time, under a lock; the manifest is the commit point):
+
+1. tantivy: queue the deletion of every ordinal >= the committed ordinal count (what a crashed
+   or failed earlier commit may have left), and of the ordinals that died in earlier commits;
+   then add the new documents under fresh ordinals.
+2. Vectors: write the new rows after the committed rows of ``vectors.npy``; fsync.
+3. Journal: write the ``put``/``del`` lines after the committed bytes of ``journal.jsonl``;
+   fsync.
+4. tantivy commit.
+5. Rewrite ``manifest.json`` atomically (new ordinal count, journal length, generation). Only
+   now is the batch committed; callers acknowledge it after this returns.
+
+A crash before step 5 leaves the previous manifest, which names only committed rows, bytes and
+ordinals: readers ignore the rest, and the next commit overwrites or deletes it (steps 1-3).
+Ordinals that die in a commit (replaced or deleted ids) are deleted from tantivy only at the
+*next* commit: deleting them in the same tantivy commit could lose a committed document if the
+manifest write then failed. Until then the sparse arm filters them out with the live mask.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hybridsearch.dense.store import write_vector_rows
+from hybridsearch.errors import HybridSearchError
+from hybridsearch.sparse.tantivy_index import SparseReader, SparseWriter
+from hybridsearch.storage.builder import utc_now
+from hybridsearch.storage.idmap import DELETE, PUT, JournalEntry, load_id_map, write_journal
+from hybridsearch.storage.index_dir import OpenIndex, open_committed
+from hybridsearch.storage.manifest import (
+    FORMAT_VERSION,
+    JOURNAL_FILE,
+    SPARSE_DIR,
+    VECTORS_FILE,
+    Manifest,
+    load_manifest,
+)
+from hybridsearch.types import Document
+
+log = logging.getLogger(__name__)
+
+CommitListener = Callable[[OpenIndex], None]
+
+
+class IndexLockedError(HybridSearchError):
+    """Another writer (in this or another process) holds the index directory."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertOutcome:
+    """What one committed upsert batch did."""
+
+    accepted: int
+    replaced: int
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteOutcome:
+    """What one committed delete did."""
+
+    deleted: list[str]
+    not_found: list[str]
+    generation: int
+
+
+class IndexWriter:
+    """The single writer of an index directory; every method is thread-safe (one lock).
+
+    ``on_commit`` is called with the new committed state after every commit, still under the
+    lock, so listeners see commits in order (the server publishes a search snapshot there).
+    """
+
+    def __init__(self, path: Path, *, on_commit: CommitListener | None = None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._manifest = load_manifest(path)
+        self._id_map = load_id_map(path, self._manifest.ordinal_count, self._manifest.journal_bytes)
+        try:
+            self._sparse_writer = SparseWriter(path / SPARSE_DIR, create=False)
+        except ValueError as exc:
+            if "LockBusy" not in str(exc):
+                raise
+            raise IndexLockedError(f"{path} is being written by another process") from None
+        self._reader = SparseReader(path / SPARSE_DIR)
+        # Unknown which dead ordinals an earlier run already deleted from tantivy: all of them.
+        self._sparse_deletes: list[int] = self._id_map.dead_ordinals()
+        self._stale = len(self._sparse_deletes) + self._reader.count_ordinals_from(
+            self._manifest.ordinal_count
+        )
+        if self._stale > len(self._sparse_deletes):
+            log.info(
+                "%s: ignoring %d uncommitted sparse documents (removed at the next commit)",
+                path,
+                self._stale - len(self._sparse_deletes),
+            )
+        self._on_commit = on_commit
+        self._closed = False
+
+    @property
+    def manifest(self) -> Manifest:
+        """The manifest of the last commit."""
+        return self._manifest
+
+    def set_listener(self, on_commit: CommitListener | None) -> None:
+        """Replace the commit listener."""
+        with self._lock:
+            self._on_commit = on_commit
+
+    def committed(self) -> OpenIndex:
+        """The last committed state, opened for searching."""
+        with self._lock:
+            return self._open_state()
+
+    def _open_state(self) -> OpenIndex:
+        return open_committed(
+            self.path, self._manifest, self._reader.refreshed(), self._id_map, self._stale
+        )
+
+    def upsert(
+        self, docs: Sequence[Document], vectors: NDArray[np.float32] | None
+    ) -> UpsertOutcome:
+        """Commit ``docs`` (row ``i`` of ``vectors`` is the vector of ``docs[i]``) as one batch.
+
+        Ids must be unique within the batch. An existing id is replaced in both arms.
+        """
+        if not docs:
+            return UpsertOutcome(0, 0, self._manifest.generation)
+        if len({d.id for d in docs}) != len(docs):
+            raise ValueError("document ids must be unique within a batch")
+        has_vectors = self._manifest.encoder is not None
+        if has_vectors != (vectors is not None):
+            raise ValueError("vectors must be given exactly when the index has them")
+        if vectors is not None and vectors.shape[0] != len(docs):
+            raise ValueError(f"{len(docs)} documents but {vectors.shape[0]} vectors")
+        with self._lock:
+            self._check_open()
+            replaced = sum(1 for d in docs if self._id_map.ordinal_of(d.id) is not None)
+            start = self._id_map.ordinal_count
+            entries: list[JournalEntry] = [(PUT, d.id) for d in docs]
+            self._commit(entries, docs, vectors, start)
+            return UpsertOutcome(len(docs), replaced, self._manifest.generation)
+
+    def delete(self, ids: Sequence[str]) -> DeleteOutcome:
+        """Commit the deletion of ``ids``; ids that are not live are reported as not found."""
+        with self._lock:
+            self._check_open()
+            deleted: list[str] = []
+            not_found: list[str] = []
+            for doc_id in dict.fromkeys(ids):
+                live = self._id_map.ordinal_of(doc_id) is not None
+                (deleted if live else not_found).append(doc_id)
+            if deleted:
+                entries = [(DELETE, doc_id) for doc_id in deleted]
+                self._commit(entries, [], None, self._id_map.ordinal_count)
+            return DeleteOutcome(deleted, not_found, self._manifest.generation)
+
+    def _commit(
+        self,
+        entries: list[JournalEntry],
+        docs: Sequence[Document],
+        vectors: NDArray[np.float32] | None,
+        start: int,
+    ) -> None:
+        writer = self._sparse_writer
+        manifest = self._manifest
+        # Ordinals that die in this commit: replaced or deleted ids (ids are unique per batch).
+        died = [o for _, doc_id in entries if (o := self._id_map.ordinal_of(doc_id)) is not None]
+        try:
+            writer.delete_ordinals_from(start)
+            writer.delete_ordinals(self._sparse_deletes)
+            for offset, doc in enumerate(docs):
+                writer.add(start + offset, doc)
+            if vectors is not None:
+                write_vector_rows(self.path / VECTORS_FILE, start, vectors)
+            journal_bytes = write_journal(self.path / JOURNAL_FILE, manifest.journal_bytes, entries)
+            writer.commit()
+            live_count = self._id_map.live_count - len(died) + sum(op == PUT for op, _ in entries)
+            now = utc_now()
+            committed = replace(
+                manifest,
+                format_version=FORMAT_VERSION,
+                document_count=live_count,
+                ordinal_count=start + len(docs),
+                journal_bytes=journal_bytes,
+                generation=manifest.generation + 1,
+                committed_at=now,
+            )
+            committed.save(self.path)
+        except BaseException:
+            # Drop queued tantivy changes; whatever reached disk is past the commit point.
+            writer.rollback()
+            raise
+        self._manifest = committed
+        self._id_map.apply(entries)
+        self._sparse_deletes = died
+        self._stale = len(died)
+        if self._on_commit is not None:
+            self._on_commit(self._open_state())
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the index writer is closed")
+
+    def close(self) -> None:
+        """Wait for tantivy's merges; release the directory."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._sparse_writer.close()
