@@ -15,7 +15,7 @@ BUF_VERSION := 1.75.0
 BUF := .cache/npm/node_modules/.bin/buf
 
 .PHONY: help venv serve test check lint typecheck proto-lint proto-breaking gen gen-check pytest model \
-	sample-index clients-gen clients-gen-check clients-test ghz-smoke bench clean
+	sample-index clients-gen clients-gen-check clients-test ghz-smoke bench eval clean
 
 help:
 	@echo "make serve   — create the environment, install, build the sample index, serve it"
@@ -89,6 +89,10 @@ pytest: $(STAMP) model
 	  $(BIN)/pytest -q
 
 test: check pytest clients-test
+
+# Every method on every shared collection → docs/effectiveness.md (indexes cached in var/eval-indexes).
+eval: model
+	$(PY) scripts/eval_all.py --data $(SHARED_DATA) --model $(MODEL_DIR) --out docs/effectiveness.md
 
 # Load, limit, overhead, peers (Pyserini, LanceDB in their own venvs) and scale; not part of `test`.
 bench: model
