@@ -15,6 +15,7 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
+from hybridsearch.api.handlers import is_own_method, rewrap
 from hybridsearch.errors import (
     DeadlineExceededError,
     FailedPreconditionError,
@@ -29,7 +30,6 @@ from hybridsearch.errors import (
 log = logging.getLogger(__name__)
 
 DETAILS_KEY = "grpc-status-details-bin"
-OWN_SERVICE_PREFIX = "/hybridsearch.v1."
 INTERNAL_MESSAGE = "internal error; the server logged the details"
 
 _CODES: list[tuple[type[HybridSearchError], grpc.StatusCode]] = [
@@ -128,21 +128,6 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Any:
         handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method
-        if handler is None or not method.startswith(OWN_SERVICE_PREFIX):
+        if handler is None or not is_own_method(handler_call_details.method):
             return handler
-        codec = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(_wrap_unary(handler.unary_unary), **codec)
-        if handler.stream_unary is not None:
-            return grpc.stream_unary_rpc_method_handler(_wrap_unary(handler.stream_unary), **codec)
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(_wrap_stream(handler.unary_stream), **codec)
-        if handler.stream_stream is not None:
-            return grpc.stream_stream_rpc_method_handler(
-                _wrap_stream(handler.stream_stream), **codec
-            )
-        return handler
+        return rewrap(handler, _wrap_unary, _wrap_stream)
