@@ -55,13 +55,11 @@ def combine_sides(
         return []
     sparse_ordinals, dense_ordinals = _ordinals(sparse), _ordinals(dense)
     union = np.union1d(sparse_ordinals, dense_ordinals)
-    scores = np.full(len(union), sparse_missing + dense_missing, dtype=np.float64)
-    if len(sparse):
-        at = np.searchsorted(union, sparse_ordinals)
-        scores[at] += sparse_part - sparse_missing
-    if len(dense):
-        at = np.searchsorted(union, dense_ordinals)
-        scores[at] += dense_part - dense_missing
+    sparse_side = np.full(len(union), sparse_missing, dtype=np.float64)
+    sparse_side[np.searchsorted(union, sparse_ordinals)] = sparse_part
+    dense_side = np.full(len(union), dense_missing, dtype=np.float64)
+    dense_side[np.searchsorted(union, dense_ordinals)] = dense_part
+    scores = sparse_side + dense_side  # one addition per document: exact, order-independent
     chosen = np.arange(len(union))
     if limit is not None and limit < len(union):
         cut = np.partition(scores, len(union) - limit)[len(union) - limit]
