@@ -92,6 +92,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
         def on_dense(n: int) -> None:
             if dense_bar.total == 0:
+                sparse_bar.close()  # reading and BM25 are done; stop its clock
                 dense_bar.total = stats.documents
             dense_bar.update(n)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -23,6 +22,7 @@ from hybridsearch.encoders.config import (
     sha256_file,
     verify_sha256,
 )
+from hybridsearch.storage.files import fsync_dir, fsync_file
 
 ONNX_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
@@ -106,7 +106,7 @@ def install_default_model(out_dir: Path | str) -> Path:
     try:
         for name, source in sources.items():
             shutil.copyfile(source, staging / name)
-            _fsync(staging / name)
+            fsync_file(staging / name)
         save_config(DEFAULT_CONFIG, staging)
         verify_sha256(staging, DEFAULT_CONFIG)  # the copies, not only the sources
         try:
@@ -119,7 +119,7 @@ def install_default_model(out_dir: Path | str) -> Path:
     finally:
         if staging.exists():
             shutil.rmtree(staging)
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     return target
 
 
@@ -136,16 +136,3 @@ def _verify_existing(target: Path) -> None:
             f"{ENCODER_CONFIG_FILE}; remove it or choose another --out"
         )
     verify_sha256(target, config)
-
-
-def _fsync(path: Path) -> None:
-    with path.open("rb") as f:
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

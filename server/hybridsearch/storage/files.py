@@ -9,6 +9,12 @@ from pathlib import Path
 from typing import Any
 
 
+def fsync_file(path: Path) -> None:
+    """Make a file's written contents durable."""
+    with path.open("rb") as handle:
+        os.fsync(handle.fileno())
+
+
 def fsync_dir(path: Path) -> None:
     """Make a rename inside ``path`` durable."""
     fd = os.open(path, os.O_RDONLY)
