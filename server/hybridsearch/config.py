@@ -70,6 +70,13 @@ class ServerSettings:
     encoder_fp16: bool = _setting(
         False, "with --device cuda: serve the model's fp16 variant (model_fp16.onnx)", parse_bool
     )
+    encoder_int8: bool = _setting(
+        False,
+        "encode queries with the model's int8 variant (model_int8.onnx, made by `hybridsearch "
+        "models quantize`; CPU): ~1.7x faster, vectors at cosine ~0.99; documents keep the "
+        "full model",
+        parse_bool,
+    )
     encoder_threads: int = _setting(0, "onnxruntime intra-op threads; 0 = one per core", int)
     encoder_spinning: bool = _setting(
         False, "let idle onnxruntime threads spin (lower latency on a dedicated host)", parse_bool

@@ -1,24 +1,26 @@
 """The search engine: one query in, both arms concurrently, fused ranked hits out.
 
 ``HybridSearcher`` is synchronous and thread-safe for searches; the API layer runs it in a
-thread pool. In hybrid mode the dense arm (query encoding + inner product) runs on a worker
-thread while the sparse arm (tantivy BM25) runs on the calling thread; both release the GIL.
+thread pool. In hybrid mode the calling thread starts the dense arm (query encoding + inner
+product; micro-batched with other requests' when batching is on, see `DenseArm`), runs the
+sparse arm (tantivy BM25) meanwhile, then waits for the dense lists; both release the GIL.
 """
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
+from hybridsearch.batching import BatchingSettings, BatchStats
 from hybridsearch.dense.base import DenseIndex
 from hybridsearch.dense.select import open_dense_index, parse_dense_index
+from hybridsearch.dense_arm import DenseArm, DenseArmResult, DenseJob
 from hybridsearch.encoders.base import Encoder
 from hybridsearch.errors import FailedPreconditionError, IndexFormatError
 from hybridsearch.fusion.interpolate import fuse_interpolate
@@ -60,16 +62,6 @@ class IndexSnapshot:
     live: NDArray[np.bool_] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class DenseArmResult:
-    """Per-query dense lists and query vectors of one batch, with the batch's stage times."""
-
-    lists: list[list[ScoredDoc]]
-    vectors: NDArray[np.float32]
-    encode_us: int
-    dense_us: int
-
-
 DenseFactory = Callable[[OpenIndex], DenseIndex]
 
 
@@ -88,13 +80,18 @@ class HybridSearcher:
         index: OpenIndex,
         encoder: Encoder | None,
         *,
-        arm_pool: ThreadPoolExecutor | None = None,
+        batching: BatchingSettings | None = None,
+        arm_threads: int = 4,
         dense_factory: DenseFactory | None = None,
     ) -> None:
+        """``batching``: micro-batch concurrent queries' dense arms (None: each runs alone on
+        one of ``arm_threads`` threads)."""
         self._encoder = encoder
         self._dense_factory = dense_factory or manifest_dense_index
         self._snapshot = self.make_snapshot(index)
-        self._pool = arm_pool or ThreadPoolExecutor(max_workers=4, thread_name_prefix="dense-arm")
+        self._dense_arm = (
+            DenseArm(encoder, batching, threads=arm_threads) if encoder is not None else None
+        )
 
     def make_snapshot(
         self, index: OpenIndex, live: NDArray[np.bool_] | None = None
@@ -132,12 +129,14 @@ class HybridSearcher:
         """Whether dense and hybrid modes can be served."""
         return self._snapshot.dense is not None
 
+    def batch_stats(self) -> BatchStats | None:
+        """Micro-batching counters of the dense arm (None without batching or encoder)."""
+        return self._dense_arm.stats() if self._dense_arm is not None else None
+
     def close(self) -> None:
-        """Stop the arm worker threads and the encoder's own (a batching encoder has one)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        close = getattr(self._encoder, "close", None)
-        if callable(close):
-            close()
+        """Stop the dense arm's threads (its batcher or pool)."""
+        if self._dense_arm is not None:
+            self._dense_arm.close()
 
     def search(self, query: Query) -> SearchResult:
         """Run one query."""
@@ -157,8 +156,7 @@ class HybridSearcher:
         started = time.perf_counter()
         snap = self._snapshot
         self._check_mode(snap, query.mode)
-        context = contextvars.copy_context()  # the request's cancel scope (see batching)
-        dense_future = self._pool.submit(context.run, self._dense_arm, snap, [query])
+        dense_future = self._start_dense(snap, [query])
         try:
             arm_started = time.perf_counter()
             sparse_list = self._sparse_arm(snap, query)
@@ -206,7 +204,7 @@ class HybridSearcher:
         return None
 
     def search_batch(self, queries: Sequence[Query]) -> list[SearchResult]:
-        """Run several queries; their dense encodings share one encoder run."""
+        """Run several queries; their dense arms share one encoder run and one dense search."""
         started = time.perf_counter()
         snap = self._snapshot
         for query in queries:
@@ -214,18 +212,21 @@ class HybridSearcher:
         dense_queries = [q for q in queries if q.mode is not RetrievalMode.SPARSE]
         dense_future: Future[DenseArmResult] | None = None
         if dense_queries:
-            # The context carries the request's cancel scope to the encoder (see batching).
-            context = contextvars.copy_context()
-            dense_future = self._pool.submit(context.run, self._dense_arm, snap, dense_queries)
+            dense_future = self._start_dense(snap, dense_queries)
         sparse_lists: list[list[ScoredDoc] | None] = []
         sparse_times: list[int] = []
-        for query in queries:
-            arm_started = time.perf_counter()
-            if query.mode is RetrievalMode.DENSE:
-                sparse_lists.append(None)
-            else:
-                sparse_lists.append(self._sparse_arm(snap, query))
-            sparse_times.append(_elapsed_us(arm_started))
+        try:
+            for query in queries:
+                arm_started = time.perf_counter()
+                if query.mode is RetrievalMode.DENSE:
+                    sparse_lists.append(None)
+                else:
+                    sparse_lists.append(self._sparse_arm(snap, query))
+                sparse_times.append(_elapsed_us(arm_started))
+        except BaseException:
+            if dense_future is not None:
+                dense_future.cancel()  # its batch may not have started: drop it
+            raise
         dense_result = dense_future.result() if dense_future is not None else None
         dense_iter = iter(
             zip(dense_result.lists, dense_result.vectors, strict=True) if dense_result else []
@@ -266,16 +267,15 @@ class HybridSearcher:
         weights = {term: float(n) for term, n in term_counts(query.text).items()}
         return snap.index.search_sparse(weights, _sparse_depth(query), snap.live)
 
-    def _dense_arm(self, snap: IndexSnapshot, queries: Sequence[Query]) -> DenseArmResult:
-        assert self._encoder is not None and snap.dense is not None
-        encode_started = time.perf_counter()
-        vectors = self._encoder.encode_queries([q.text for q in queries])
-        encode_us = _elapsed_us(encode_started)
-        dense_started = time.perf_counter()
-        depth = max(_dense_depth(q) for q in queries)
-        lists = snap.dense.search(vectors, depth, snap.live)
-        trimmed = [hits[: _dense_depth(q)] for q, hits in zip(queries, lists, strict=True)]
-        return DenseArmResult(trimmed, vectors, encode_us, _elapsed_us(dense_started))
+    def _start_dense(self, snap: IndexSnapshot, queries: Sequence[Query]) -> Future[DenseArmResult]:
+        assert self._dense_arm is not None and snap.dense is not None
+        job = DenseJob(
+            texts=[q.text for q in queries],
+            depths=[_dense_depth(q) for q in queries],
+            dense=snap.dense,
+            live=snap.live,
+        )
+        return self._dense_arm.start(job)
 
     def _finish(
         self,

@@ -6,11 +6,11 @@ import dataclasses
 import functools
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hybridsearch.batching import BatchingSettings
 from hybridsearch.config import Device, ServerSettings
 from hybridsearch.encoders.base import Encoder
 from hybridsearch.encoders.config import ModelDirError
@@ -63,15 +63,26 @@ def load_query_encoder(
     intra_op_threads: int | None = None,
     fp16: bool = False,
     spinning: bool = True,
+    int8_queries: bool = False,
 ) -> OnnxEncoder:
     """The ONNX encoder of a model directory, on the requested device.
 
     ``max_length`` overrides the model's token limit (an index records the one it used).
+    ``int8_queries`` encodes queries with the directory's int8 variant (`quantize_model`).
     """
     from hybridsearch.encoders.config import load_config  # noqa: PLC0415
     from hybridsearch.encoders.onnx_encoder import OnnxEncoder  # noqa: PLC0415
+    from hybridsearch.encoders.quantize import int8_model_path  # noqa: PLC0415
 
     config = load_config(model_dir)
+    query_model = None
+    if int8_queries:
+        query_model = int8_model_path(Path(model_dir) / config.onnx_file)
+        if not query_model.is_file():
+            raise ModelDirError(
+                f"{query_model}: no int8 query model; create it with "
+                f"`hybridsearch models quantize {model_dir}` or drop --encoder-int8"
+            )
     if max_length is not None:
         if max_length <= 0:
             raise ModelDirError(f"max length must be positive (got {max_length})")
@@ -84,14 +95,13 @@ def load_query_encoder(
         intra_op_threads=intra_op_threads,
         fp16=fp16,
         spinning=spinning,
+        query_model=query_model,
     )
 
 
-def serving_encoder(settings: ServerSettings, model_dir: Path, max_length: int) -> Encoder:
-    """The query encoder a server uses: the ONNX encoder, behind the micro-batcher if enabled."""
-    from hybridsearch.encoders.batching import BatchingEncoder, BatchingSettings  # noqa: PLC0415
-
-    encoder = load_query_encoder(
+def serving_encoder(settings: ServerSettings, model_dir: Path, max_length: int) -> OnnxEncoder:
+    """The query encoder a server uses (micro-batching happens in the engine's dense arm)."""
+    return load_query_encoder(
         model_dir,
         settings.device,
         max_length=max_length,
@@ -99,16 +109,20 @@ def serving_encoder(settings: ServerSettings, model_dir: Path, max_length: int) 
         intra_op_threads=settings.encoder_threads or None,
         fp16=settings.encoder_fp16,
         spinning=settings.encoder_spinning,
+        int8_queries=settings.encoder_int8,
     )
+
+
+def batching_settings(settings: ServerSettings) -> BatchingSettings | None:
+    """The micro-batching limits of a server (None when --encode-batching is off)."""
     if not settings.encode_batching:
-        return encoder
-    limits = BatchingSettings(
+        return None
+    return BatchingSettings(
         max_batch_size=settings.max_batch_size,
         max_wait_us=settings.max_wait_us,
         max_batch_tokens=settings.max_batch_tokens,
         max_queue=settings.encode_queue,
     )
-    return BatchingEncoder(encoder, limits)
 
 
 def encoder_info_of(encoder: OnnxEncoder) -> EncoderInfo:
@@ -178,12 +192,12 @@ def load_engine(settings: ServerSettings, index: OpenIndex | None = None) -> Hyb
         raise IndexFormatError(
             f"{settings.index} has no vectors (built with --no-dense); drop --model or rebuild"
         )
-    # One dense-arm thread per search thread, so concurrent searches reach the batcher together.
-    arm_pool = ThreadPoolExecutor(max_workers=settings.search_threads, thread_name_prefix="dense")
     engine = HybridSearcher(
         index,
         encoder,
-        arm_pool=arm_pool,
+        batching=batching_settings(settings),
+        # Unbatched, one dense-arm thread per search thread keeps every search's arms parallel.
+        arm_threads=settings.search_threads,
         dense_factory=functools.partial(manifest_dense_index, ef_search=settings.hnsw_ef_search),
     )
     log.info(

@@ -14,8 +14,8 @@ import grpc
 
 from hybridsearch.api.convert import query_from_proto, result_to_proto
 from hybridsearch.api.errors import INTERNAL_MESSAGE, status_code_for, violations_of
+from hybridsearch.batching import CancelScope, cancel_scope
 from hybridsearch.config import ServerSettings
-from hybridsearch.encoders.batching import CancelScope, cancel_scope
 from hybridsearch.engine import HybridSearcher
 from hybridsearch.errors import (
     DeadlineExceededError,

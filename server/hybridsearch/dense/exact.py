@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from hybridsearch.types import ScoredDoc
+from hybridsearch.types import ScoredDoc, scored_docs
 
 
 class ExactDenseIndex:
@@ -53,7 +53,7 @@ class ExactDenseIndex:
         if k == 0 or len(queries) == 0:
             return [[] for _ in range(len(queries))]
         scores = queries @ self._matrix.T  # (n, rows) float32
-        if live is not None:
+        if live is not None and live_rows < rows:
             scores[:, ~live] = -np.inf
         # The k largest land in the last k columns (unordered); ordering and ties come after.
         top = np.argpartition(scores, rows - k, axis=1)[:, rows - k :]
@@ -71,7 +71,7 @@ def _ranked(row: NDArray[np.float32], candidates: NDArray[np.intp], k: int) -> l
         candidates = np.concatenate([above, tied])
     chosen = row[candidates]
     order = np.lexsort((candidates, -chosen))
-    return [ScoredDoc(int(candidates[j]), float(chosen[j])) for j in order]
+    return scored_docs(zip(candidates[order].tolist(), chosen[order].tolist(), strict=True))
 
 
 def check_queries(queries: NDArray[np.float32], dimension: int) -> NDArray[np.float32]:

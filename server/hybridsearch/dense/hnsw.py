@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from hybridsearch.dense.exact import ExactDenseIndex, check_queries
 from hybridsearch.errors import IndexFormatError
-from hybridsearch.types import ScoredDoc
+from hybridsearch.types import ScoredDoc, scored_docs
 
 HNSW_FILE = "dense.hnsw.faiss"
 _ADD_CHUNK = 65_536
@@ -134,9 +134,10 @@ class HnswDenseIndex:
         lists: list[list[ScoredDoc]]
         if graph_k > 0:
             scores, ordinals = self._index.search(queries, graph_k, params=params)
+            found = ordinals >= 0  # faiss pads with -1 when fewer rows qualify
             lists = [
-                [ScoredDoc(int(o), float(s)) for o, s in zip(row_o, row_s, strict=True) if o >= 0]
-                for row_o, row_s in zip(ordinals, scores, strict=True)
+                scored_docs(zip(row_o[ok].tolist(), row_s[ok].tolist(), strict=True))
+                for row_o, row_s, ok in zip(ordinals, scores, found, strict=True)
             ]
         else:
             lists = [[] for _ in range(len(queries))]

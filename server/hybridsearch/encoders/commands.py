@@ -1,4 +1,5 @@
-"""``hybridsearch models …``: install the default model, check a model directory, export one.
+"""``hybridsearch models …``: install the default model, check a model directory, export one,
+add an int8 query variant.
 
 Exit codes: 0 success; 1 ``models check`` found a problem (the report says which); 2 the
 command could not run (bad arguments, missing package, refused install) — one line on stderr.
@@ -15,6 +16,7 @@ from hybridsearch.encoders.check import check_model
 from hybridsearch.encoders.config import Pooling
 from hybridsearch.encoders.default_model import install_default_model
 from hybridsearch.encoders.export import export_model  # imports torch only when it runs
+from hybridsearch.encoders.quantize import quantize_model  # imports onnx only when it runs
 from hybridsearch.errors import HybridSearchError
 from hybridsearch.types import Device
 
@@ -24,8 +26,8 @@ EXIT_ERROR = 2
 
 
 def add_models_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``models install-default|check|export``; each parser's ``func`` returns an exit
-    code when called with the parsed namespace."""
+    """Register ``models install-default|check|quantize|export``; each parser's ``func``
+    returns an exit code when called with the parsed namespace."""
     models = subparsers.add_parser("models", help="manage encoder model directories")
     actions = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
 
@@ -40,6 +42,14 @@ def add_models_commands(subparsers: argparse._SubParsersAction[argparse.Argument
     check.add_argument("model_dir", type=Path, metavar="DIR")
     check.add_argument("--device", choices=[d.value for d in Device], default=Device.AUTO.value)
     check.set_defaults(func=_guarded("check", _check))
+
+    quantize = actions.add_parser(
+        "quantize",
+        help="add an int8 query model (model_int8.onnx) for serve --encoder-int8 "
+        "(needs the quantize extra)",
+    )
+    quantize.add_argument("model_dir", type=Path, metavar="DIR")
+    quantize.set_defaults(func=_guarded("quantize", _quantize))
 
     export = actions.add_parser(
         "export", help="export a local Hugging Face checkpoint to ONNX (needs the export extra)"
@@ -79,6 +89,16 @@ def _check(args: argparse.Namespace) -> int:
     for line in report.lines():
         print(line)
     return EXIT_OK if report.ok else EXIT_CHECK_FAILED
+
+
+def _quantize(args: argparse.Namespace) -> int:
+    report = quantize_model(args.model_dir)
+    print(
+        f"wrote {report.path} in {report.seconds:.1f} s; query vectors vs the full model on "
+        f"{report.queries} sample queries: cosine min {report.min_cosine:.4f}, "
+        f"mean {report.mean_cosine:.4f}"
+    )
+    return EXIT_OK
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -67,7 +67,10 @@ class OnnxEncoder:
         batch_size: int = 32,
         fp16: bool = False,
         spinning: bool = True,
+        query_model: Path | None = None,
     ) -> None:
+        """``query_model``: another ONNX file of the same model that encodes the queries (the
+        int8 variant from `quantize_model`); documents always use the model directory's."""
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self._config = config
@@ -81,6 +84,16 @@ class OnnxEncoder:
         self._session = _create_session(onnx_path, device, intra_op_threads, spinning=spinning)
         self._provider: str = self._session.get_providers()[0]
         self._io_binding = uses_io_binding(self._provider)
+        self._query_session = self._session
+        if query_model is not None:
+            if self._provider != CPU_PROVIDER:
+                raise ModelDirError(
+                    f"{query_model.name}: the int8 query model runs on CPU only, but the "
+                    f"encoder serves on {self._provider}; use --device cpu or drop --encoder-int8"
+                )
+            self._query_session = _create_session(
+                query_model, device, intra_op_threads, spinning=spinning
+            )
         declared = [i.name for i in self._session.get_inputs()]
         unknown = sorted(set(declared) - _KNOWN_INPUTS)
         if unknown or "input_ids" not in declared:
@@ -125,7 +138,7 @@ class OnnxEncoder:
     def encode_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """Encode queries (query prefix applied) into an ``(n, dimension)`` float32 array."""
         prefixed = [self._config.query_prefix + t for t in texts]
-        return self._encode_sorted(prefixed, self._batch_size, progress=False)
+        return self._encode_sorted(prefixed, self._batch_size, self._query_session, progress=False)
 
     def encode_documents(
         self,
@@ -143,7 +156,7 @@ class OnnxEncoder:
         if size <= 0:
             raise ValueError(f"batch_size must be positive, got {size}")
         prefixed = [self._config.document_prefix + t for t in texts]
-        return self._encode_sorted(prefixed, size, progress=progress)
+        return self._encode_sorted(prefixed, size, self._session, progress=progress)
 
     def count_tokens(self, texts: Sequence[str]) -> int:
         """Tokens the model sees for these documents (prefix, special tokens, truncation)."""
@@ -151,7 +164,12 @@ class OnnxEncoder:
         return sum(sum(e.attention_mask) for e in encodings)
 
     def _encode_sorted(
-        self, texts: list[str], batch_size: int, *, progress: bool
+        self,
+        texts: list[str],
+        batch_size: int,
+        session: ort.InferenceSession,
+        *,
+        progress: bool,
     ) -> NDArray[np.float32]:
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         if not texts:
@@ -162,7 +180,7 @@ class OnnxEncoder:
         try:
             for start in range(0, len(texts), batch_size):
                 rows = order[start : start + batch_size]
-                out[rows] = self._encode_batch([texts[i] for i in rows])
+                out[rows] = self._encode_batch([texts[i] for i in rows], session)
                 if bar is not None:
                     bar.update(len(rows))
         finally:
@@ -170,7 +188,7 @@ class OnnxEncoder:
                 bar.close()
         return out
 
-    def _encode_batch(self, texts: list[str]) -> NDArray[np.float32]:
+    def _encode_batch(self, texts: list[str], session: ort.InferenceSession) -> NDArray[np.float32]:
         encodings = self._tokenizer.encode_batch(texts)
         feeds = {
             "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
@@ -178,7 +196,7 @@ class OnnxEncoder:
             "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
         }
         feeds = {name: feeds[name] for name in self._input_names}
-        hidden = np.asarray(self._run(feeds), dtype=np.float32)  # fp16 models: cast back
+        hidden = np.asarray(self._run(session, feeds), dtype=np.float32)  # fp16: cast back
         if self._config.pooling is Pooling.CLS:
             pooled = hidden[:, 0, :]
         else:
@@ -193,18 +211,20 @@ class OnnxEncoder:
             pooled = pooled / np.maximum(norms, 1e-12)
         return pooled.astype(np.float32, copy=False)
 
-    def _run(self, feeds: dict[str, NDArray[np.int64]]) -> NDArray[np.generic]:
+    def _run(
+        self, session: ort.InferenceSession, feeds: dict[str, NDArray[np.int64]]
+    ) -> NDArray[np.generic]:
         """The hidden states of one batch; on CUDA through I/O binding."""
         if not self._io_binding:
-            (hidden,) = self._session.run([self._config.output_name], feeds)
+            (hidden,) = session.run([self._config.output_name], feeds)
             return np.asarray(hidden)
         # Inputs are copied to the device once, the output is allocated there by onnxruntime
         # (no per-run host staging buffer), then copied back for pooling.
-        binding = self._session.io_binding()
+        binding = session.io_binding()
         for name, array in feeds.items():
             binding.bind_cpu_input(name, array)
         binding.bind_output(self._config.output_name, "cuda")
-        self._session.run_with_iobinding(binding)
+        session.run_with_iobinding(binding)
         (hidden,) = binding.copy_outputs_to_cpu()
         return np.asarray(hidden)
 
@@ -300,6 +320,7 @@ def load_encoder(
     device: Device | str = Device.AUTO,
     intra_op_threads: int | None = None,
     batch_size: int = 32,
+    query_model: Path | None = None,
 ) -> OnnxEncoder:
     """Open a model directory (``encoder.json``, ONNX file, tokenizer) as an `OnnxEncoder`.
 
@@ -314,4 +335,5 @@ def load_encoder(
         device=device,
         intra_op_threads=intra_op_threads,
         batch_size=batch_size,
+        query_model=query_model,
     )

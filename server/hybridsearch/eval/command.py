@@ -53,6 +53,11 @@ def add_eval_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
     p.add_argument("--model", type=Path, help="model directory (default: the embedded MiniLM)")
     p.add_argument("--device", type=Device, default=Device.AUTO, help="auto, cpu or cuda")
     p.add_argument(
+        "--encoder-int8",
+        action="store_true",
+        help="encode queries with the model's int8 variant (`hybridsearch models quantize`)",
+    )
+    p.add_argument(
         "--index-cache",
         type=Path,
         default=DEFAULT_CACHE,
@@ -112,6 +117,10 @@ def load_collection(args: argparse.Namespace) -> Collection:
 def open_retrievers(args: argparse.Namespace, collection: Collection) -> Iterator[RetrieverFactory]:
     """A factory of retrievers over the target the flags name (engine or server)."""
     if args.server is not None:
+        if args.encoder_int8:
+            raise HybridSearchError(
+                "--encoder-int8 applies to in-process runs; start the server with it instead"
+            )
         import grpc  # noqa: PLC0415
 
         from hybridsearch.eval.retrievers import GrpcRetriever  # noqa: PLC0415
@@ -130,6 +139,7 @@ def open_retrievers(args: argparse.Namespace, collection: Collection) -> Iterato
         device=args.device,
         cache=args.index_cache,
         progress=not args.no_progress,
+        int8_queries=args.encoder_int8,
     )
     try:
         yield lambda spec: EngineRetriever(engine, spec)
@@ -145,8 +155,12 @@ def open_engine(
     device: Device = Device.AUTO,
     cache: Path = DEFAULT_CACHE,
     progress: bool = True,
+    int8_queries: bool = False,
 ) -> HybridSearcher:
-    """An in-process engine over ``index``, or over the cached index of the collection."""
+    """An in-process engine over ``index``, or over the cached index of the collection.
+
+    ``int8_queries``: queries encoded by the model's int8 variant (documents never are).
+    """
     from hybridsearch.engine import HybridSearcher  # noqa: PLC0415
     from hybridsearch.eval.index_cache import cached_index  # noqa: PLC0415
     from hybridsearch.eval.retrievers import CachedQueryEncoder  # noqa: PLC0415
@@ -167,7 +181,9 @@ def open_engine(
     info = opened.manifest.encoder
     if info is None:
         return HybridSearcher(opened, None)
-    encoder = load_query_encoder(model_dir, device, max_length=info.max_length)
+    encoder = load_query_encoder(
+        model_dir, device, max_length=info.max_length, int8_queries=int8_queries
+    )
     return HybridSearcher(opened, CachedQueryEncoder(encoder))
 
 

@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from hybridsearch.errors import InvalidArgumentError
-from hybridsearch.fusion._lists import check_arm, combine_sides
+from hybridsearch.fusion._lists import arm_columns, combine_sides
 from hybridsearch.fusion.normalize import missing_floor, normalize_scores
 from hybridsearch.types import FusedDoc, Normalization, ScoredDoc
 
@@ -43,14 +43,14 @@ def fuse_interpolate(
         raise InvalidArgumentError.single(
             "fusion.alpha", f"must be a finite number in [0, 1], got {alpha!r}"
         )
-    check_arm("sparse", sparse)
-    check_arm("dense", dense)
+    sparse_columns = arm_columns("sparse", sparse)
+    dense_columns = arm_columns("dense", dense)
 
-    sparse_norm = normalize_scores([hit.score for hit in sparse], normalization)
-    dense_norm = normalize_scores([hit.score for hit in dense], normalization)
+    sparse_norm = normalize_scores(sparse_columns.scores, normalization)
+    dense_norm = normalize_scores(dense_columns.scores, normalization)
     return combine_sides(
-        sparse,
-        dense,
+        sparse_columns,
+        dense_columns,
         sparse_shown=sparse_norm,
         dense_shown=dense_norm,
         sparse_part=(1.0 - alpha) * sparse_norm,

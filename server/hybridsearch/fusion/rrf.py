@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from hybridsearch.errors import InvalidArgumentError
-from hybridsearch.fusion._lists import check_arm, combine_sides
+from hybridsearch.fusion._lists import arm_columns, combine_sides
 from hybridsearch.types import FusedDoc, ScoredDoc
 
 
@@ -46,14 +46,14 @@ def fuse_rrf(
         raise InvalidArgumentError.single("fusion.rrf_k", f"must be an integer >= 1, got {k!r}")
     _check_weight("fusion.rrf_sparse_weight", sparse_weight)
     _check_weight("fusion.rrf_dense_weight", dense_weight)
-    check_arm("sparse", sparse)
-    check_arm("dense", dense)
+    sparse_columns = arm_columns("sparse", sparse)
+    dense_columns = arm_columns("dense", dense)
 
     sparse_rrf = sparse_weight / (k + np.arange(1, len(sparse) + 1, dtype=np.float64))
     dense_rrf = dense_weight / (k + np.arange(1, len(dense) + 1, dtype=np.float64))
     return combine_sides(
-        sparse,
-        dense,
+        sparse_columns,
+        dense_columns,
         sparse_shown=sparse_rrf,
         dense_shown=dense_rrf,
         sparse_part=sparse_rrf,

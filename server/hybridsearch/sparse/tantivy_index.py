@@ -12,14 +12,14 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import tantivy
 
 from hybridsearch.errors import IndexFormatError
 from hybridsearch.sparse.analysis import INDEX_TOKENIZER
 from hybridsearch.sparse.query_builder import BODY_FIELD, build_bm25_query
-from hybridsearch.types import Document, ScoredDoc
+from hybridsearch.types import Document, ScoredDoc, scored_docs
 
 ID_FIELD = "id"
 ORDINAL_FIELD = "ordinal"
@@ -163,12 +163,13 @@ class SparseReader:
         hits = searcher.search(query, limit=depth, count=False).hits
         if not hits:
             return []
-        ordinals = searcher.fast_field_values(ORDINAL_FIELD, [addr for _, addr in hits])
-        return [
-            ScoredDoc(ordinal=int(ordinal), score=float(score))
-            for (score, _), ordinal in zip(hits, ordinals, strict=True)
-            if ordinal is not None
-        ]
+        scores, addresses = zip(*hits, strict=True)
+        values = searcher.fast_field_values(ORDINAL_FIELD, list(addresses))
+        if None in values:  # every indexed document has one; be safe with foreign indexes
+            pairs = zip(values, scores, strict=True)
+            return scored_docs((int(o), float(s)) for o, s in pairs if o is not None)
+        ordinals = cast("list[int]", values)  # u64 fast field values: ints
+        return scored_docs(zip(ordinals, scores, strict=True))
 
     def fetch(self, ordinals: Iterable[int]) -> dict[int, StoredDoc]:
         """Stored fields of the given ordinals (absent ordinals are left out)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,10 @@ class OpenIndex:
     ids: list[str]
     live: NDArray[np.bool_] | None = None
     stale_sparse: int = 0
+    all_live: bool = field(init=False)  # no dead ordinal in ``live`` (a read-only mask)
+
+    def __post_init__(self) -> None:
+        self.all_live = self.live is None or bool(self.live.all())
 
     @property
     def size_bytes(self) -> int:
@@ -61,15 +65,24 @@ class OpenIndex:
         has no more.
         """
         live = self.live if live is None else live
-        if live is None and self.stale_sparse == 0:
+        if self.stale_sparse == 0 and (live is None or (live is self.live and self.all_live)):
             return self.sparse.search(term_weights, depth)
         limit = depth + self.stale_sparse
         while True:
             hits = self.sparse.search(term_weights, limit)
-            live_hits = [h for h in hits if self.is_live(h.ordinal, live)]
+            live_hits = self._live_only(hits, live)
             if len(live_hits) >= depth or len(hits) < limit:
                 return live_hits[:depth]
             limit *= 2
+
+    def _live_only(self, hits: list[ScoredDoc], live: NDArray[np.bool_] | None) -> list[ScoredDoc]:
+        """The hits whose ordinal `is_live`, in order (vectorised)."""
+        ordinals = np.fromiter((h.ordinal for h in hits), dtype=np.int64, count=len(hits))
+        bound = len(self.ids) if live is None else len(live)
+        keep = (ordinals >= 0) & (ordinals < bound)
+        if live is not None:
+            keep[keep] = live[ordinals[keep]]
+        return [hits[i] for i in np.flatnonzero(keep).tolist()]
 
 
 def open_committed(

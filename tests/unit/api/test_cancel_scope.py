@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from hybridsearch.api.search_servicer import EngineSlot, SearchServicer
+from hybridsearch.batching import CancelScope, cancel_scope
 from hybridsearch.config import ServerSettings
-from hybridsearch.encoders.batching import CancelScope, cancel_scope
 
 
 class Blocking:

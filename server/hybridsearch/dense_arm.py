@@ -1,0 +1,131 @@
+"""The dense arm: query texts → query vectors → each query's best rows of a dense index.
+
+With micro-batching, concurrent requests share one encoder run and one dense search (one
+matrix product for an exact index) per batch::
+
+    search threads ─ start(job) ─▶ MicroBatcher ─▶ encode every text of the batch at once
+          ▲                                        ─▶ one dense.search per index snapshot
+          └──────── Future[DenseArmResult] ◀────── ─▶ each job's rows, trimmed to its depths
+
+Without batching each job runs alone on a small thread pool, so it still overlaps the
+caller's BM25 search.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hybridsearch.batching import BatchingSettings, BatchStats, MicroBatcher, estimate_tokens
+from hybridsearch.dense.base import DenseIndex
+from hybridsearch.encoders.base import Encoder
+from hybridsearch.types import ScoredDoc
+
+
+@dataclass(frozen=True, slots=True)
+class DenseJob:
+    """One request's dense work: its query texts, the snapshot's index and live mask, and how
+    many candidates each query wants."""
+
+    texts: Sequence[str]
+    depths: Sequence[int]
+    dense: DenseIndex
+    live: NDArray[np.bool_] | None
+
+
+@dataclass(frozen=True, slots=True)
+class DenseArmResult:
+    """Per-query dense lists and query vectors of one job, with its batch's stage times."""
+
+    lists: list[list[ScoredDoc]]
+    vectors: NDArray[np.float32]
+    encode_us: int
+    dense_us: int
+
+
+def _elapsed_us(since: float) -> int:
+    return int((time.perf_counter() - since) * 1_000_000)
+
+
+class DenseArm:
+    """Starts dense jobs; with ``batching`` concurrent jobs share encoder runs and searches."""
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        batching: BatchingSettings | None = None,
+        *,
+        threads: int = 4,
+    ) -> None:
+        self._encoder = encoder
+        self._batcher: MicroBatcher[DenseJob, DenseArmResult] | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        if batching is not None:
+            self._batcher = MicroBatcher(self.run_jobs, batching, name="query batcher")
+        else:
+            self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dense-arm")
+
+    def start(self, job: DenseJob) -> Future[DenseArmResult]:
+        """Begin ``job``; `OverloadedError` when the batcher's queue is full.
+
+        Cancelling the request's `cancel_scope` before the job starts drops it.
+        """
+        if self._batcher is not None:
+            tokens = max((estimate_tokens(t) for t in job.texts), default=0)
+            return self._batcher.submit(job, size=len(job.texts), tokens=tokens)
+        assert self._pool is not None
+        context = contextvars.copy_context()
+        return self._pool.submit(context.run, lambda: self.run_jobs([job])[0])
+
+    def run_jobs(self, jobs: Sequence[DenseJob]) -> list[DenseArmResult]:
+        """One encoder run for every text of ``jobs``, then one dense search per group of
+        jobs on the same index snapshot (usually all of them); results in job order."""
+        encode_started = time.perf_counter()
+        vectors = self._encoder.encode_queries([t for job in jobs for t in job.texts])
+        encode_us = _elapsed_us(encode_started)
+        offsets = np.cumsum([0, *(len(job.texts) for job in jobs)])
+        results: dict[int, DenseArmResult] = {}
+        for group in _same_snapshot(jobs):
+            search_started = time.perf_counter()
+            rows = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in group])
+            lead = jobs[group[0]]
+            depth = max(d for i in group for d in jobs[i].depths)
+            lists = iter(lead.dense.search(vectors[rows], depth, lead.live))
+            dense_us = _elapsed_us(search_started)
+            for i in group:
+                job = jobs[i]
+                trimmed = [next(lists)[:d] for d in job.depths]
+                job_vectors = vectors[offsets[i] : offsets[i + 1]]
+                results[i] = DenseArmResult(trimmed, job_vectors, encode_us, dense_us)
+        return [results[i] for i in range(len(jobs))]
+
+    def stats(self) -> BatchStats | None:
+        """The batcher's counters (None without batching)."""
+        return self._batcher.stats() if self._batcher is not None else None
+
+    def close(self) -> None:
+        """Stop the batcher (queued jobs are cancelled) or the pool."""
+        if self._batcher is not None:
+            self._batcher.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _same_snapshot(jobs: Sequence[DenseJob]) -> list[list[int]]:
+    """Job positions grouped by (dense index, live mask) identity, in order of appearance."""
+    groups: list[list[int]] = []
+    for i, job in enumerate(jobs):
+        for group in groups:
+            lead = jobs[group[0]]
+            if lead.dense is job.dense and lead.live is job.live:
+                group.append(i)
+                break
+        else:
+            groups.append([i])
+    return groups

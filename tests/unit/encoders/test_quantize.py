@@ -1,0 +1,63 @@
+"""`models quantize`: an int8 query model close to the full one; documents keep the full model."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hybridsearch.encoders.check import check_model
+from hybridsearch.encoders.config import ModelDirError, load_config
+from hybridsearch.encoders.onnx_encoder import load_encoder
+from hybridsearch.encoders.quantize import MIN_COSINE, int8_model_path, quantize_model
+from hybridsearch.loader import load_query_encoder
+from hybridsearch.types import Device
+
+pytest.importorskip(
+    "onnx", reason="quantizing needs the quantize extra (pip install -e .[quantize])"
+)
+
+QUERIES = ["laminar boundary layer on a flat plate", "heat transfer at hypersonic speed"]
+DOCUMENTS = ["The flutter of a swept wing at transonic speed.", "Shock waves in a nozzle."]
+
+
+@pytest.fixture(scope="module")
+def quantized_dir(default_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = tmp_path_factory.mktemp("q") / "minilm"
+    shutil.copytree(default_model_dir, target)
+    report = quantize_model(target)
+    assert report.path == target / "model_int8.onnx" and report.path.is_file()
+    assert report.queries > 100
+    assert MIN_COSINE <= report.min_cosine <= report.mean_cosine < 1.0
+    return target
+
+
+def test_the_int8_file_is_pinned_and_checked(quantized_dir: Path) -> None:
+    config = load_config(quantized_dir)
+    assert "model_int8.onnx" in config.sha256
+    assert check_model(quantized_dir, device="cpu").ok
+    # A damaged int8 file is caught like any pinned file.
+    damaged = quantized_dir.parent / "damaged"
+    shutil.copytree(quantized_dir, damaged)
+    with int8_model_path(damaged / config.onnx_file).open("r+b") as handle:
+        handle.seek(1000)
+        handle.write(b"\0" * 16)
+    assert not check_model(damaged, device="cpu").ok
+
+
+def test_queries_change_a_little_documents_not_at_all(quantized_dir: Path) -> None:
+    full = load_encoder(quantized_dir, device="cpu")
+    fast = load_query_encoder(quantized_dir, Device.CPU, int8_queries=True)
+    full_q, fast_q = full.encode_queries(QUERIES), fast.encode_queries(QUERIES)
+    cosines = np.sum(full_q * fast_q, axis=1)
+    assert np.all(cosines > MIN_COSINE) and not np.array_equal(full_q, fast_q)
+    np.testing.assert_array_equal(
+        fast.encode_documents(DOCUMENTS), full.encode_documents(DOCUMENTS)
+    )
+
+
+def test_serving_int8_without_the_file_says_how_to_make_it(default_model_dir: Path) -> None:
+    with pytest.raises(ModelDirError, match="models quantize"):
+        load_query_encoder(default_model_dir, Device.CPU, int8_queries=True)
