@@ -105,12 +105,13 @@ class BatchingSettings:
 
 @dataclass(frozen=True, slots=True)
 class BatchStats:
-    """Counters since start: runs, texts in them, jobs refused or dropped."""
+    """Counters since start: runs, texts in them, jobs refused or dropped; jobs queued now."""
 
     batches: int
     texts: int
     rejected: int
     cancelled: int
+    queued: int = 0
 
     @property
     def mean_batch_size(self) -> float:
@@ -163,7 +164,9 @@ class MicroBatcher(Generic[J, R]):
     def stats(self) -> BatchStats:
         """Counters since start."""
         with self._cond:
-            return BatchStats(self._batches, self._texts, self._rejected, self._cancelled)
+            return BatchStats(
+                self._batches, self._texts, self._rejected, self._cancelled, len(self._waiting)
+            )
 
     def submit(self, job: J, *, size: int, tokens: int) -> Future[R]:
         """Queue ``job`` (``size`` texts, the longest about ``tokens`` tokens).

@@ -132,3 +132,33 @@ def test_messages_over_max_message_bytes_are_resource_exhausted(tiny_sparse_inde
             assert stub.Search(small).hits
     finally:
         assert server.stop() == 0
+
+
+def test_metrics_count_query_micro_batches(tiny_hybrid_index: Path, model_dir: Path) -> None:
+    port = free_port()
+    server = start_server(
+        "--index", str(tiny_hybrid_index), "--model", str(model_dir),
+        "--metrics-port", str(port), "--log-level", "WARNING",
+    )  # fmt: skip
+    try:
+        wait_serving(server.address)
+        with grpc.insecure_channel(server.address) as channel:
+            stub = search_pb2_grpc.SearchServiceStub(channel)
+            stub.Search(pb.SearchRequest(query="flow over a wing"), timeout=30)
+            requests = [pb.SearchRequest(query=q) for q in ("shock waves", "heat", "flutter")]
+            stub.BatchSearch(pb.BatchSearchRequest(requests=requests), timeout=30)
+            stub.Search(pb.SearchRequest(query="only bm25", mode=pb.RETRIEVAL_MODE_SPARSE))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+            text = reply.read().decode()
+    finally:
+        assert server.stop() == 0
+    samples = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("hybridsearch_encoder")
+    }
+    # One run for the single query, one for the BatchSearch; the sparse query encodes nothing.
+    assert samples["hybridsearch_encoder_batched_queries_total"] == 4
+    assert samples["hybridsearch_encoder_batches_total"] == 2
+    assert samples["hybridsearch_encoder_refused_total"] == 0
+    assert samples["hybridsearch_encoder_queue"] == 0

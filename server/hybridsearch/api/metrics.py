@@ -9,6 +9,11 @@ Metrics (all prefixed ``hybridsearch_``):
   stage_duration_seconds{stage}         encode / sparse / dense / fusion / fetch / total, per
                                         query, from the response timings (stages that ran)
   batch_queries                         queries per BatchSearch (histogram)
+  encoder_batches_total                 query micro-batches run (one encoder run each)
+  encoder_batched_queries_total         queries in them (their ratio: the mean batch size)
+  encoder_refused_total                 queries refused because the batcher's queue was full
+  encoder_dropped_total                 queued queries dropped (cancelled, deadline passed)
+  encoder_queue                         queries waiting for the encoder now (gauge)
   in_flight_calls                       calls being served now (gauge)
   index_documents                       live documents in the served index (gauge)
 """
@@ -16,11 +21,14 @@ Metrics (all prefixed ``hybridsearch_``):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
+from hybridsearch.batching import BatchStats
 from hybridsearch.v1 import search_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -78,6 +86,10 @@ class ServerMetrics:
         """Report the documents gauge from ``read`` at scrape time."""
         self.documents.set_function(read)
 
+    def track_batching(self, read: Callable[[], BatchStats | None]) -> None:
+        """Report the query batcher's counters from ``read`` at scrape time (None: none)."""
+        self.registry.register(_BatchingCollector(read))
+
     def observe_call(self, method: str, code: str, seconds: float) -> None:
         """One finished call."""
         self.calls.labels(method=method, code=code).inc()
@@ -113,3 +125,25 @@ class ServerMetrics:
             http_server.server_close()
             thread.join(timeout=5)
             self._http = None
+
+
+class _BatchingCollector(Collector):
+    """The micro-batcher's counters, read when scraped."""
+
+    def __init__(self, read: Callable[[], BatchStats | None]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        stats = self._read()
+        if stats is None:
+            return
+        for name, help_text, value in (
+            ("encoder_batches", "Query micro-batches run", stats.batches),
+            ("encoder_batched_queries", "Queries encoded in micro-batches", stats.texts),
+            ("encoder_refused", "Queries refused: the encoder queue was full", stats.rejected),
+            ("encoder_dropped", "Queued queries dropped before their batch", stats.cancelled),
+        ):
+            yield CounterMetricFamily(f"hybridsearch_{name}", help_text, value=value)
+        yield GaugeMetricFamily(
+            "hybridsearch_encoder_queue", "Queries waiting for the encoder", value=stats.queued
+        )

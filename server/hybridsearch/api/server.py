@@ -21,6 +21,7 @@ from hybridsearch.api.interceptors import build_interceptors
 from hybridsearch.api.metrics import ServerMetrics
 from hybridsearch.api.search_servicer import EngineSlot, SearchServicer
 from hybridsearch.api.tls import server_credentials
+from hybridsearch.batching import BatchStats
 from hybridsearch.config import ServerSettings
 from hybridsearch.engine import HybridSearcher
 from hybridsearch.loader import LoadedIndex
@@ -104,6 +105,7 @@ class SearchServer:
         self.health = HealthServicer()
         self.metrics = ServerMetrics()
         self.metrics.track_documents(self._document_count)
+        self.metrics.track_batching(self._batch_stats)
         self._credentials = server_credentials(settings)  # fails early on bad TLS files
         size = settings.max_message_bytes
         self.server = grpc.aio.server(
@@ -131,6 +133,9 @@ class SearchServer:
             return 0.0
         # live documents as of the last commit (tantivy's count includes not-yet-purged ones)
         return float(self._loaded.searcher.index.manifest.document_count)
+
+    def _batch_stats(self) -> BatchStats | None:
+        return self._loaded.searcher.batch_stats() if self._loaded is not None else None
 
     async def _set_health(self, status: Any) -> None:
         for name in ("", *SERVED):
