@@ -10,9 +10,22 @@ from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 
-from hybridsearch.client_channel import add_channel_arguments
-from hybridsearch.config import Device, ServerSettings, add_settings_arguments, settings_from
-from hybridsearch.errors import HybridSearchError
+# One BLAS thread unless told otherwise, set before numpy loads (the imports below load it): a
+# search's product is a few query rows against the matrix, memory-bound, and a multi-threaded
+# OpenBLAS spins and fights onnxruntime's pool for the cores: on a busy 2-core box a top-1000
+# product took 17 ms p50 with the default threads against 0.12 ms with one, and a server whose
+# BLAS had two threads spent 24 instead of 15 CPU ms per hybrid query (bench/results).
+for _blas_threads in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_blas_threads, "1")
+
+from hybridsearch.client_channel import add_channel_arguments  # noqa: E402
+from hybridsearch.config import (  # noqa: E402
+    Device,
+    ServerSettings,
+    add_settings_arguments,
+    settings_from,
+)
+from hybridsearch.errors import HybridSearchError  # noqa: E402
 
 SAMPLE_CORPUS = "cranfield-corpus.jsonl.gz"
 
@@ -236,12 +249,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
-    # One BLAS thread (before numpy loads; an explicit setting wins): a search's product is a
-    # few query rows against the matrix, memory-bound, and a multi-threaded OpenBLAS fights
-    # onnxruntime's pool for the cores: on a busy 2-core box a top-1000 product took 17 ms p50
-    # with the default threads against 0.12 ms with one (bench/results).
-    for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(name, "1")
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)

@@ -213,7 +213,7 @@ class HybridSearcher:
         dense_future: Future[DenseArmResult] | None = None
         if dense_queries:
             dense_future = self._start_dense(snap, dense_queries)
-        sparse_lists: list[list[ScoredDoc] | None] = []
+        sparse_lists: list[Sequence[ScoredDoc] | None] = []
         sparse_times: list[int] = []
         try:
             for query in queries:
@@ -263,7 +263,7 @@ class HybridSearcher:
             "a model; restart it with --model or use mode SPARSE"
         )
 
-    def _sparse_arm(self, snap: IndexSnapshot, query: Query) -> list[ScoredDoc]:
+    def _sparse_arm(self, snap: IndexSnapshot, query: Query) -> Sequence[ScoredDoc]:
         weights = {term: float(n) for term, n in term_counts(query.text).items()}
         return snap.index.search_sparse(weights, _sparse_depth(query), snap.live)
 
@@ -319,8 +319,8 @@ class HybridSearcher:
         self,
         snap: IndexSnapshot,
         query: Query,
-        sparse: list[ScoredDoc] | None,
-        dense: list[ScoredDoc] | None,
+        sparse: Sequence[ScoredDoc] | None,
+        dense: Sequence[ScoredDoc] | None,
         *,
         limit: int | None,
     ) -> list[FusedDoc]:

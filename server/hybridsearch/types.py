@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import enum
-import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 
 class Device(enum.Enum):
@@ -126,23 +128,64 @@ class Query:
 
 
 class ScoredDoc(NamedTuple):
-    """One entry of an arm's ranked list: internal ordinal and raw score.
-
-    A named tuple, not a dataclass: each arm builds up to a thousand of these per query, and
-    a tuple is built in C (``ScoredDoc._make``) at a third of a frozen dataclass's cost.
-    """
+    """One entry of an arm's ranked list: internal ordinal and raw score."""
 
     ordinal: int
     score: float
 
 
-def scored_docs(pairs: Iterable[tuple[int, float]]) -> list[ScoredDoc]:
-    """``ScoredDoc``s of ``(ordinal, score)`` pairs, each built by ``tuple.__new__`` in C
-    (``ScoredDoc._make`` is a Python-level call per pair: 1.6x slower on 1000 hits)."""
-    return list(map(_new_scored_doc, pairs))
+class RankedList(Sequence[ScoredDoc]):
+    """An arm's ranked list kept as two arrays (ordinals, scores), read as ``ScoredDoc``s.
 
+    An arm returns up to a thousand candidates per query; building a Python object for each
+    held the GIL for a quarter of a busy server's Python time. Fusion reads the arrays
+    (`ordinals`, `scores`) directly; anything else may iterate, index or slice the list as
+    a sequence of ``ScoredDoc`` (made on access), and it equals any sequence of the same
+    pairs.
+    """
 
-_new_scored_doc = functools.partial(tuple.__new__, ScoredDoc)
+    __slots__ = ("ordinals", "scores")
+
+    def __init__(self, ordinals: ArrayLike, scores: ArrayLike) -> None:
+        self.ordinals: NDArray[np.int64] = np.asarray(ordinals, dtype=np.int64).reshape(-1)
+        self.scores: NDArray[np.float64] = np.asarray(scores, dtype=np.float64).reshape(-1)
+        if self.ordinals.shape != self.scores.shape:
+            raise ValueError(
+                f"{len(self.ordinals)} ordinals but {len(self.scores)} scores in a ranked list"
+            )
+
+    @classmethod
+    def of(cls, docs: Iterable[ScoredDoc]) -> RankedList:
+        """A ranked list of ``ScoredDoc``s (or ``(ordinal, score)`` pairs)."""
+        pairs = list(docs)
+        return cls([p[0] for p in pairs], [p[1] for p in pairs])
+
+    def __len__(self) -> int:
+        return len(self.ordinals)
+
+    @overload
+    def __getitem__(self, index: int) -> ScoredDoc: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> RankedList: ...
+
+    def __getitem__(self, index: int | slice) -> ScoredDoc | RankedList:
+        if isinstance(index, slice):
+            return RankedList(self.ordinals[index], self.scores[index])
+        return ScoredDoc(int(self.ordinals[index]), float(self.scores[index]))
+
+    def __iter__(self) -> Iterator[ScoredDoc]:
+        return map(ScoredDoc._make, zip(self.ordinals.tolist(), self.scores.tolist(), strict=True))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str | bytes):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable arrays inside: not hashable
+
+    def __repr__(self) -> str:
+        return f"RankedList({list(self)!r})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
@@ -23,7 +24,7 @@ class DenseIndex(Protocol):
         queries: NDArray[np.float32],
         k: int,
         live: NDArray[np.bool_] | None = None,
-    ) -> list[list[ScoredDoc]]:
+    ) -> list[Sequence[ScoredDoc]]:
         """For each row of ``queries`` (shape ``(n, dimension)``), the ``k`` best live rows.
 
         ``live[i]`` False excludes ordinal ``i`` (deleted or replaced documents). Results are

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.typing import NDArray
 
-from hybridsearch.types import ScoredDoc, scored_docs
+from hybridsearch.types import RankedList, ScoredDoc
 
 
 class ExactDenseIndex:
@@ -37,7 +39,7 @@ class ExactDenseIndex:
         queries: NDArray[np.float32],
         k: int,
         live: NDArray[np.bool_] | None = None,
-    ) -> list[list[ScoredDoc]]:
+    ) -> list[Sequence[ScoredDoc]]:
         """For each query row, the ``k`` best live rows by descending score, ties by ordinal.
 
         Fewer than ``k`` live rows: all of them. ``k == 0`` or an empty matrix: empty lists.
@@ -51,7 +53,7 @@ class ExactDenseIndex:
         live_rows = rows if live is None else int(np.count_nonzero(live))
         k = min(k, live_rows)
         if k == 0 or len(queries) == 0:
-            return [[] for _ in range(len(queries))]
+            return [RankedList([], []) for _ in range(len(queries))]
         scores = queries @ self._matrix.T  # (n, rows) float32
         if live is not None and live_rows < rows:
             scores[:, ~live] = -np.inf
@@ -60,7 +62,7 @@ class ExactDenseIndex:
         return [_ranked(scores[i], top[i], k) for i in range(len(queries))]
 
 
-def _ranked(row: NDArray[np.float32], candidates: NDArray[np.intp], k: int) -> list[ScoredDoc]:
+def _ranked(row: NDArray[np.float32], candidates: NDArray[np.intp], k: int) -> RankedList:
     """Sort candidates by (-score, ordinal), fixing argpartition's arbitrary pick among ties."""
     kth = row[candidates].min()
     # Rows scoring exactly the k-th score may outnumber the free slots; argpartition picks any
@@ -71,7 +73,7 @@ def _ranked(row: NDArray[np.float32], candidates: NDArray[np.intp], k: int) -> l
         candidates = np.concatenate([above, tied])
     chosen = row[candidates]
     order = np.lexsort((candidates, -chosen))
-    return scored_docs(zip(candidates[order].tolist(), chosen[order].tolist(), strict=True))
+    return RankedList(candidates[order], chosen[order])
 
 
 def check_queries(queries: NDArray[np.float32], dimension: int) -> NDArray[np.float32]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from numpy.typing import NDArray
 
 from hybridsearch.dense.exact import ExactDenseIndex, check_queries
 from hybridsearch.errors import IndexFormatError
-from hybridsearch.types import ScoredDoc, scored_docs
+from hybridsearch.types import RankedList, ScoredDoc
 
 HNSW_FILE = "dense.hnsw.faiss"
 _ADD_CHUNK = 65_536
@@ -116,7 +117,7 @@ class HnswDenseIndex:
         queries: NDArray[np.float32],
         k: int,
         live: NDArray[np.bool_] | None = None,
-    ) -> list[list[ScoredDoc]]:
+    ) -> list[Sequence[ScoredDoc]]:
         """For each query row, about the ``k`` best live rows, descending score, ties by ordinal."""
         queries = check_queries(queries, self.dimension)
         if k < 0:
@@ -124,26 +125,38 @@ class HnswDenseIndex:
         if live is not None and live.shape != (self.size,):
             raise ValueError(f"live must have shape ({self.size},), got {live.shape}")
         if k == 0 or len(queries) == 0:
-            return [[] for _ in range(len(queries))]
+            return [RankedList([], []) for _ in range(len(queries))]
         graph_k = min(k, self._graph_rows)
         params = self._faiss.SearchParametersHNSW()
         params.efSearch = max(self._ef_search, graph_k)
         if live is not None:
             bits = np.packbits(live[: self._graph_rows], bitorder="little")
             params.sel = self._faiss.IDSelectorBitmap(self._graph_rows, self._faiss.swig_ptr(bits))
-        lists: list[list[ScoredDoc]]
+        found: list[tuple[NDArray[np.int64], NDArray[np.float32]]] = []
         if graph_k > 0:
             scores, ordinals = self._index.search(queries, graph_k, params=params)
-            found = ordinals >= 0  # faiss pads with -1 when fewer rows qualify
-            lists = [
-                scored_docs(zip(row_o[ok].tolist(), row_s[ok].tolist(), strict=True))
-                for row_o, row_s, ok in zip(ordinals, scores, found, strict=True)
-            ]
+            for row_o, row_s in zip(ordinals, scores, strict=True):
+                kept = row_o >= 0  # faiss pads with -1 when fewer rows qualify
+                found.append((row_o[kept], row_s[kept]))
         else:
-            lists = [[] for _ in range(len(queries))]
+            empty = (np.empty(0, np.int64), np.empty(0, np.float32))
+            found = [empty] * len(queries)
         if self._tail is not None:
             tail_live = None if live is None else live[self._graph_rows :]
-            offset = self._graph_rows
-            for merged, tail in zip(lists, self._tail.search(queries, k, tail_live), strict=True):
-                merged.extend(ScoredDoc(d.ordinal + offset, d.score) for d in tail)
-        return [sorted(hits, key=lambda d: (-d.score, d.ordinal))[:k] for hits in lists]
+            merged = []
+            for (o, s), tail in zip(found, self._tail.search(queries, k, tail_live), strict=True):
+                rows = tail if isinstance(tail, RankedList) else RankedList.of(tail)
+                merged.append(
+                    (
+                        np.concatenate([o, rows.ordinals + self._graph_rows]),
+                        np.concatenate([s, rows.scores.astype(np.float32)]),
+                    )
+                )
+            found = merged
+        return [_best(o, s, k) for o, s in found]
+
+
+def _best(ordinals: NDArray[np.int64], scores: NDArray[np.float32], k: int) -> RankedList:
+    """The ``k`` best by descending score, ties by ascending ordinal."""
+    order = np.lexsort((ordinals, -scores))[:k]
+    return RankedList(ordinals[order], scores[order])

@@ -5,6 +5,8 @@ Per-row float64 dot products and a full sort; slow on purpose, obviously right.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -27,9 +29,9 @@ class ReferenceDenseIndex:
         queries: NDArray[np.float32],
         k: int,
         live: NDArray[np.bool_] | None = None,
-    ) -> list[list[ScoredDoc]]:
+    ) -> list[Sequence[ScoredDoc]]:
         """For each query, the ``k`` best live rows: descending score, ties by ordinal."""
-        results = []
+        results: list[Sequence[ScoredDoc]] = []
         for query in np.asarray(queries, dtype=np.float64):
             scored = []
             for ordinal, row in enumerate(self._matrix):

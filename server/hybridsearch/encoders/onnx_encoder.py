@@ -158,6 +158,11 @@ class OnnxEncoder:
         prefixed = [self._config.document_prefix + t for t in texts]
         return self._encode_sorted(prefixed, size, self._session, progress=progress)
 
+    def count_query_tokens(self, text: str) -> int:
+        """Tokens the model sees for this query (prefix, special tokens, truncation): what a
+        micro-batch groups queries by, since a batch runs padded to its longest."""
+        return len(self._tokenizer.encode(self._config.query_prefix + text).ids)
+
     def count_tokens(self, texts: Sequence[str]) -> int:
         """Tokens the model sees for these documents (prefix, special tokens, truncation)."""
         encodings = self._tokenizer.encode_batch([self._config.document_prefix + t for t in texts])

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from hybridsearch.types import ArmScore, FusedDoc, ScoredDoc
+from hybridsearch.types import ArmScore, FusedDoc, RankedList, ScoredDoc
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,10 +23,12 @@ class ArmColumns:
 def arm_columns(name: str, hits: Sequence[ScoredDoc]) -> ArmColumns:
     """The list's columns, after rejecting what no arm should produce: a repeated ordinal or
     a non-finite score (programming errors of an arm, not caller input: ``ValueError``)."""
-    # ScoredDoc is a (ordinal, score) tuple: flatten the pairs straight into one array.
-    flat = itertools.chain.from_iterable(hits)
-    table = np.fromiter(flat, dtype=np.float64, count=2 * len(hits)).reshape(len(hits), 2)
-    ordinals, scores = table[:, 0].astype(np.int64), table[:, 1]
+    if isinstance(hits, RankedList):  # what the arms return: arrays already
+        ordinals, scores = hits.ordinals, hits.scores
+    else:  # ScoredDoc is an (ordinal, score) tuple: flatten the pairs into one array
+        flat = itertools.chain.from_iterable(hits)
+        table = np.fromiter(flat, dtype=np.float64, count=2 * len(hits)).reshape(len(hits), 2)
+        ordinals, scores = table[:, 0].astype(np.int64), table[:, 1]
     in_order = np.sort(ordinals)
     repeated = np.flatnonzero(in_order[1:] == in_order[:-1])
     if len(repeated):

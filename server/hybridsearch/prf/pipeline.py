@@ -42,7 +42,7 @@ from hybridsearch.types import (
 )
 
 #: Orders one or two arm lists into the final list (the engine's fusion; None = arm absent).
-RankLists = Callable[[list[ScoredDoc] | None, list[ScoredDoc] | None], list[FusedDoc]]
+RankLists = Callable[[Sequence[ScoredDoc] | None, Sequence[ScoredDoc] | None], list[FusedDoc]]
 
 
 class PrfBackend(Protocol):
@@ -65,11 +65,11 @@ class PrfBackend(Protocol):
         """How many documents the index holds."""
         ...
 
-    def search_sparse(self, term_weights: Mapping[str, float], depth: int) -> list[ScoredDoc]:
+    def search_sparse(self, term_weights: Mapping[str, float], depth: int) -> Sequence[ScoredDoc]:
         """BM25 over weighted analysed terms."""
         ...
 
-    def search_dense(self, vector: NDArray[np.float32], depth: int) -> list[ScoredDoc]:
+    def search_dense(self, vector: NDArray[np.float32], depth: int) -> Sequence[ScoredDoc]:
         """Inner-product search with one query vector."""
         ...
 
@@ -107,11 +107,11 @@ class IndexPrfBackend:
         """Live documents of the tantivy searcher."""
         return self.index.sparse.num_docs
 
-    def search_sparse(self, term_weights: Mapping[str, float], depth: int) -> list[ScoredDoc]:
+    def search_sparse(self, term_weights: Mapping[str, float], depth: int) -> Sequence[ScoredDoc]:
         """BM25 with the weighted (expanded) query."""
         return self.index.search_sparse(term_weights, depth, self.live)
 
-    def search_dense(self, vector: NDArray[np.float32], depth: int) -> list[ScoredDoc]:
+    def search_dense(self, vector: NDArray[np.float32], depth: int) -> Sequence[ScoredDoc]:
         """Exact inner product with the new query vector, live rows only."""
         assert self.dense is not None
         return self.dense.search(vector.reshape(1, -1), depth, self.live)[0]
@@ -121,8 +121,8 @@ class IndexPrfBackend:
 class FirstRound:
     """The first-round output of the arms that ran (None: the arm did not run)."""
 
-    sparse: list[ScoredDoc] | None
-    dense: list[ScoredDoc] | None
+    sparse: Sequence[ScoredDoc] | None
+    dense: Sequence[ScoredDoc] | None
     query_vector: NDArray[np.float32] | None
     sparse_depth: int
     dense_depth: int
@@ -225,6 +225,8 @@ def run_prf(query: Query, first: FirstRound, backend: PrfBackend, rank: RankList
     )
     stage = settings.hybrid_stage
     fused_feedback = query.mode is RetrievalMode.HYBRID and stage is not PrfStage.AFTER
+    sparse_feedback: Sequence[ScoredDoc]
+    dense_feedback: Sequence[ScoredDoc]
     if fused_feedback:
         first_fused = _as_scored(rank(first.sparse, first.dense))
         sparse_feedback, dense_feedback = first_fused, first_fused

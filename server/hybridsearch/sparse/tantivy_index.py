@@ -19,7 +19,7 @@ import tantivy
 from hybridsearch.errors import IndexFormatError
 from hybridsearch.sparse.analysis import INDEX_TOKENIZER
 from hybridsearch.sparse.query_builder import BODY_FIELD, build_bm25_query
-from hybridsearch.types import Document, ScoredDoc, scored_docs
+from hybridsearch.types import Document, RankedList
 
 ID_FIELD = "id"
 ORDINAL_FIELD = "ordinal"
@@ -154,22 +154,22 @@ class SparseReader:
         n: int = self._searcher.doc_freq(BODY_FIELD, term)
         return n
 
-    def search(self, term_weights: Mapping[str, float], depth: int) -> list[ScoredDoc]:
+    def search(self, term_weights: Mapping[str, float], depth: int) -> RankedList:
         """The ``depth`` best documents by BM25 for weighted analysed terms."""
         if not term_weights or depth <= 0:
-            return []
+            return RankedList([], [])
         query = build_bm25_query(self._schema, term_weights)
         searcher = self._searcher
         hits = searcher.search(query, limit=depth, count=False).hits
         if not hits:
-            return []
+            return RankedList([], [])
         scores, addresses = zip(*hits, strict=True)
         values = searcher.fast_field_values(ORDINAL_FIELD, list(addresses))
         if None in values:  # every indexed document has one; be safe with foreign indexes
-            pairs = zip(values, scores, strict=True)
-            return scored_docs((int(o), float(s)) for o, s in pairs if o is not None)
+            kept = [i for i, v in enumerate(values) if v is not None]
+            values, scores = [values[i] for i in kept], tuple(scores[i] for i in kept)
         ordinals = cast("list[int]", values)  # u64 fast field values: ints
-        return scored_docs(zip(ordinals, scores, strict=True))
+        return RankedList(ordinals, scores)
 
     def fetch(self, ordinals: Iterable[int]) -> dict[int, StoredDoc]:
         """Stored fields of the given ordinals (absent ordinals are left out)."""

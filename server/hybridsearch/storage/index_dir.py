@@ -15,7 +15,7 @@ from hybridsearch.sparse.tantivy_index import SparseReader
 from hybridsearch.storage.files import dir_size_bytes
 from hybridsearch.storage.idmap import IdMap, load_id_map
 from hybridsearch.storage.manifest import SPARSE_DIR, VECTORS_FILE, Manifest, load_manifest
-from hybridsearch.types import ScoredDoc
+from hybridsearch.types import RankedList
 
 
 @dataclass(slots=True)
@@ -57,7 +57,7 @@ class OpenIndex:
         term_weights: Mapping[str, float],
         depth: int,
         live: NDArray[np.bool_] | None = None,
-    ) -> list[ScoredDoc]:
+    ) -> RankedList:
         """The ``depth`` best live documents by BM25.
 
         tantivy may still hold dead documents (deleted at its next commit): over-fetch by
@@ -75,14 +75,14 @@ class OpenIndex:
                 return live_hits[:depth]
             limit *= 2
 
-    def _live_only(self, hits: list[ScoredDoc], live: NDArray[np.bool_] | None) -> list[ScoredDoc]:
-        """The hits whose ordinal `is_live`, in order (vectorised)."""
-        ordinals = np.fromiter((h.ordinal for h in hits), dtype=np.int64, count=len(hits))
+    def _live_only(self, hits: RankedList, live: NDArray[np.bool_] | None) -> RankedList:
+        """The hits whose ordinal `is_live`, in order."""
+        ordinals = hits.ordinals
         bound = len(self.ids) if live is None else len(live)
         keep = (ordinals >= 0) & (ordinals < bound)
         if live is not None:
             keep[keep] = live[ordinals[keep]]
-        return [hits[i] for i in np.flatnonzero(keep).tolist()]
+        return RankedList(ordinals[keep], hits.scores[keep])
 
 
 def open_committed(
