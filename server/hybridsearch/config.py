@@ -152,6 +152,12 @@ class ServerSettings:
     metrics_port: int = _setting(0, "Prometheus metrics HTTP port; 0 = no metrics endpoint", int)
     metrics_host: str = _setting("127.0.0.1", "address the metrics endpoint binds")
     log_format: LogFormat = _setting(LogFormat.TEXT, "log format: text or json", LogFormat)
+    echo_request_id: bool = _setting(
+        False,
+        "send each call's request id back as x-request-id initial metadata (costs a write of "
+        "its own per call: ~0.25 ms p50)",
+        parse_bool,
+    )
     max_document_chars: int = _setting(
         1_000_000, "longest title + text an upserted document may have, in characters", int
     )

@@ -46,7 +46,7 @@ def observed(
         process = subprocess.Popen(
             [sys.executable, "-m", "hybridsearch.cli", "serve", "--port", "0",
              "--index", str(tiny_sparse_index), "--metrics-port", str(port),
-             "--log-format", "json", "--auth-tokens", TOKEN],
+             "--log-format", "json", "--auth-tokens", TOKEN, "--echo-request-id", "true"],
             stdout=subprocess.PIPE, stderr=log, text=True,
         )  # fmt: skip
         assert process.stdout is not None
@@ -134,7 +134,9 @@ def test_messages_over_max_message_bytes_are_resource_exhausted(tiny_sparse_inde
         assert server.stop() == 0
 
 
-def test_metrics_count_query_micro_batches(tiny_hybrid_index: Path, model_dir: Path) -> None:
+def test_metrics_count_query_micro_batches_and_no_echo_by_default(
+    tiny_hybrid_index: Path, model_dir: Path
+) -> None:
     port = free_port()
     server = start_server(
         "--index", str(tiny_hybrid_index), "--model", str(model_dir),
@@ -144,7 +146,9 @@ def test_metrics_count_query_micro_batches(tiny_hybrid_index: Path, model_dir: P
         wait_serving(server.address)
         with grpc.insecure_channel(server.address) as channel:
             stub = search_pb2_grpc.SearchServiceStub(channel)
-            stub.Search(pb.SearchRequest(query="flow over a wing"), timeout=30)
+            _, call = stub.Search.with_call(pb.SearchRequest(query="flow over a wing"), timeout=30)
+            # Without --echo-request-id the id is logged, not sent back.
+            assert "x-request-id" not in dict(call.initial_metadata())
             requests = [pb.SearchRequest(query=q) for q in ("shock waves", "heat", "flutter")]
             stub.BatchSearch(pb.BatchSearchRequest(requests=requests), timeout=30)
             stub.Search(pb.SearchRequest(query="only bm25", mode=pb.RETRIEVAL_MODE_SPARSE))

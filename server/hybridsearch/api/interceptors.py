@@ -27,7 +27,9 @@ def build_interceptors(
     admission = AdmissionInterceptor(settings.max_in_flight)
     if metrics is not None:
         metrics.track_in_flight(lambda: admission.in_flight)
-    chain: list[grpc.aio.ServerInterceptor] = [ObservabilityInterceptor(metrics)]
+    chain: list[grpc.aio.ServerInterceptor] = [
+        ObservabilityInterceptor(metrics, echo_request_id=settings.echo_request_id)
+    ]
     tokens = TokenSet.from_settings(settings)
     if tokens.enabled:
         chain.append(AuthInterceptor(tokens, protect_health=settings.auth_health))
