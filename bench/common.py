@@ -62,6 +62,7 @@ class Server:
     process: subprocess.Popen[str]
     address: str
     log_path: Path
+    metrics_port: int = 0  # 0: no metrics endpoint (a multi-worker server has none)
 
     def rss_bytes(self) -> int:
         """Resident memory of the server and its worker processes."""
@@ -109,14 +110,30 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
+def free_port() -> int:
+    """A TCP port that was free a moment ago."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 def start_server(index: Path, model: Path | None, log_path: Path, *flags: str) -> Server:
-    """Start a server on a free port and wait until every health check says SERVING."""
+    """Start a server on a free port and wait until every health check says SERVING.
+
+    Servers with one worker get a metrics endpoint (``Server.metrics_port``).
+    """
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     args = [sys.executable, "-m", "hybridsearch.cli", "serve", "--index", str(index)]
     if model is not None:
         args += ["--model", str(model)]
+    metrics_port = 0 if "--workers" in flags else free_port()
+    if metrics_port:
+        args += ["--metrics-port", str(metrics_port)]
     args += ["--port", "0", "--log-level", "INFO", *flags]
     log = log_path.open("w")
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True)
@@ -125,7 +142,7 @@ def start_server(index: Path, model: Path | None, log_path: Path, *flags: str) -
     if not line.startswith("listening on "):
         process.kill()
         raise RuntimeError(f"server did not start; see {log_path}")
-    server = Server(process, line.removeprefix("listening on "), log_path)
+    server = Server(process, line.removeprefix("listening on "), log_path, metrics_port)
     deadline = time.monotonic() + 600
     workers = max(1, len(_children(process.pid)))
     serving = 0
@@ -167,4 +184,30 @@ def env_summary() -> dict[str, str]:
         "cpu": cpu,
         "python": platform.python_version(),
         "load_avg_at_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "commit": _commit(),
+        "gpu": _gpu(),
     }
+
+
+def _commit() -> str:
+    """The checked-out commit, marked when the tree has uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "server"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" (server/ modified)" if dirty else "")
+
+
+def _gpu() -> str:
+    """What accelerator the encoder could use here."""
+    import onnxruntime
+
+    providers = onnxruntime.get_available_providers()
+    if "CUDAExecutionProvider" in providers:
+        return "onnxruntime offers CUDAExecutionProvider"
+    return (f"none (onnxruntime offers {', '.join(providers)}); every figure below is CPU "
+            "only, and the CUDA path (`--device cuda`, I/O binding, `--encoder-fp16`) is "
+            "covered by unit tests of its selection only")

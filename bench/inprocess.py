@@ -1,13 +1,12 @@
 """In-process measurements: the engine without gRPC, raw components, the compute limit, nDCG.
 
-Limit model (2-core box): encoding (onnxruntime) and the matrix product (BLAS) use every
-core, so their per-query cost is wall time of one batch / batch size; BM25 (tantivy) and
-fusion are single-threaded per query and run side by side on all cores. Hence
+Compute limit: the CPU the raw components need per query (onnxruntime encoding at the
+server's mean batch size, the exact product, tantivy, fusion), each on one thread, with
+every core doing nothing else:
 
-    limit_qps = 1 / (encode(b)/b + product(b)/b + (sparse + fusion_fetch) / cores)
+    limit_qps = cores * 1000 / (encode(b) + product(b) + bm25_top1000 + fusion)  [CPU ms]
 
-with b the batch the server can form at that concurrency, min(concurrency, max_batch_size).
-Encoders run without pool spinning, as `hybridsearch serve` does by default.
+b is the mean micro-batch size the server formed at that load point (its metrics).
 """
 
 from __future__ import annotations
@@ -27,19 +26,21 @@ from hybridsearch.eval.metrics import evaluate
 from hybridsearch.loader import load_query_encoder
 from hybridsearch.sparse.analysis import term_counts
 from hybridsearch.storage.index_dir import open_index
-from hybridsearch.types import Query, RetrievalMode
+from hybridsearch.fusion.interpolate import fuse_interpolate
+from hybridsearch.types import FusionSettings, Query, RetrievalMode
 
 DEPTH = 1000  # server default per-arm depth in hybrid mode
 
 
-def open_engine(index_dir: Path, model: Path | None) -> HybridSearcher:
+def open_engine(index_dir: Path, model: Path | None, *, int8: bool = False) -> HybridSearcher:
     """The engine over ``index_dir`` with the raw ONNX encoder (no batcher)."""
     index = open_index(index_dir)
     encoder = None
     if model is not None and index.manifest.encoder is not None:
         encoder = load_query_encoder(
-            model, Device.CPU, max_length=index.manifest.encoder.max_length, spinning=False
-        )
+            model, Device.CPU, max_length=index.manifest.encoder.max_length, spinning=False,
+            int8_queries=int8,
+        )  # fmt: skip
     return HybridSearcher(index, encoder)
 
 
@@ -88,109 +89,131 @@ def engine_latency(
     )
 
 
+BATCHES = (1, 2, 4, 8, 16, 32)
+
+
 @dataclass
 class ComponentCosts:
-    """Per-query wall time (ms) of each raw component; encode and product per batch size."""
+    """CPU ms per query of each raw component, on one thread each (the cheapest way to run
+    them: a second onnxruntime thread costs ~25 % more CPU per query for lower latency).
 
-    encode_ms: dict[int, float]
-    product_ms: dict[int, float]
-    sparse_hybrid_ms: float  # BM25 top-1000 (hybrid depth)
-    sparse_top10_ms: float  # BM25 top-10 (sparse mode)
-    fusion_fetch_ms: float  # fusion + id mapping, from the engine's stage timings
+    ``encode_cpu_ms[model][b]``: queries encoded in batches of ``b`` grouped by length, as the
+    micro-batcher forms them; ``encode_arrival_cpu_ms[b]``: batches in arrival order (the
+    full model), to show what the length grouping saves.
+    """
+
+    encode_cpu_ms: dict[str, dict[int, float]]
+    encode_arrival_cpu_ms: dict[int, float]
+    product_cpu_ms: dict[int, float]  # exact top-1000 per query, at batch b
+    sparse_cpu_ms: dict[int, float]  # tantivy top-k per query, k = 10, 100, 1000
+    fusion_cpu_ms: float  # fusing two 1000-lists into the top 10, plus id lookup
     cores: int
-    # CPU time (all threads) per query of the same runs: unlike wall time it does not grow
-    # when other jobs take the cores, so cpu_limit_qps is the steadier limit on a shared box.
-    encode_cpu_ms: dict[int, float] = field(default_factory=dict)
-    product_cpu_ms: dict[int, float] = field(default_factory=dict)
-    sparse_hybrid_cpu_ms: float = 0.0
 
-    def cpu_ms_per_query(self, batch: int) -> float:
-        """CPU ms of the raw components of one hybrid query at batch ``batch``."""
-        b = max(k for k in self.encode_cpu_ms if k <= batch)
-        return (
-            self.encode_cpu_ms[b]
-            + self.product_cpu_ms[b]
-            + self.sparse_hybrid_cpu_ms
-            + self.fusion_fetch_ms
-        )
-
-    def limit_qps(self, mode: str, batch: int) -> float:
-        """Compute limit of ``mode`` when the server forms batches of ``batch`` queries."""
-        b = max(k for k in self.encode_ms if k <= batch)
+    def cpu_ms_per_query(self, mode: str, model: str, batch: float) -> float:
+        """The components' CPU ms of one query of ``mode`` when batches average ``batch``."""
         if mode == "sparse":
-            return self.cores / self.sparse_top10_ms * 1000
-        dense = self.encode_ms[b] + self.product_ms[b]
+            return self.sparse_cpu_ms[10]
+        dense = _at(self.encode_cpu_ms[model], batch) + _at(self.product_cpu_ms, batch)
         if mode == "dense":
-            return 1000 / dense
-        return 1000 / (dense + (self.sparse_hybrid_ms + self.fusion_fetch_ms) / self.cores)
+            return dense
+        return dense + self.sparse_cpu_ms[1000] + self.fusion_cpu_ms
+
+    def limit_qps(self, mode: str, model: str, batch: float) -> float:
+        """The machine's compute limit: every core busy with nothing but the components."""
+        return self.cores * 1000 / self.cpu_ms_per_query(mode, model, batch)
+
+
+def _at(per_batch: dict[int, float], batch: float) -> float:
+    """Linear interpolation in log2(batch) between the measured batch sizes."""
+    sizes = sorted(per_batch)
+    x = np.log2(min(max(batch, sizes[0]), sizes[-1]))
+    return float(np.interp(x, np.log2(sizes), [per_batch[b] for b in sizes]))
+
+
+def _cpu_ms_per_item(fn, items: list, repeats: int = 2) -> float:  # type: ignore[no-untyped-def]
+    """Best of ``repeats`` passes: CPU ms per item of ``fn(item)``."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.process_time()
+        for item in items:
+            fn(item)
+        best = min(best, (time.process_time() - started) * 1000 / len(items))
+    return best
 
 
 def component_costs(
-    index_dir: Path,
-    model: Path,
-    queries: list[str],
-    batch_sizes: tuple[int, ...],
-    fusion_fetch_ms: float,
-    *,
-    repeats: int = 2,
+    index_dir: Path, models: dict[str, tuple[Path, bool]], queries: list[str]
 ) -> ComponentCosts:
-    """Time onnxruntime encoding, the exact product and tantivy search on ``queries``."""
+    """Time onnxruntime encoding, the exact product, tantivy and fusion on ``queries``.
+
+    ``models``: name -> (model directory, encode queries with its int8 variant).
+    """
     index = open_index(index_dir)
     assert index.manifest.encoder is not None and index.vectors is not None
-    encoder = load_query_encoder(
-        model, Device.CPU, max_length=index.manifest.encoder.max_length, spinning=False
-    )
+    max_length = index.manifest.encoder.max_length
+    encode: dict[str, dict[int, float]] = {}
+    arrival: dict[int, float] = {}
+    vectors = None
+    by_length: list[str] = []
+    for name, (model, int8) in models.items():
+        encoder = load_query_encoder(
+            model, Device.CPU, max_length=max_length, intra_op_threads=1, spinning=False,
+            int8_queries=int8,
+        )  # fmt: skip
+        # The batcher's grouping: neighbours in token length.
+        by_length = by_length or sorted(queries, key=encoder.count_query_tokens)
+        vectors = encoder.encode_queries(queries) if vectors is None else vectors
+        encode[name] = {}
+        for b in BATCHES:
+            grouped = [by_length[i : i + b] for i in range(0, len(queries), b)]
+            encode[name][b] = _cpu_ms_per_item(encoder.encode_queries, grouped) / b
+            if name == "full":
+                chunks = [queries[i : i + b] for i in range(0, len(queries), b)]
+                arrival[b] = _cpu_ms_per_item(encoder.encode_queries, chunks) / b
+    assert vectors is not None
     dense = ExactDenseIndex(index.vectors)
-    encode_ms: dict[int, float] = {}
-    product_ms: dict[int, float] = {}
-    encode_cpu: dict[int, float] = {}
-    product_cpu: dict[int, float] = {}
-    vectors = encoder.encode_queries(queries)  # also warms up
-    n = len(queries)
-    for b in batch_sizes:
-        best = [float("inf")] * 4
-        for _ in range(repeats):
-            t0, c0 = time.perf_counter(), time.process_time()
-            for i in range(0, n, b):
-                encoder.encode_queries(queries[i : i + b])
-            t1, c1 = time.perf_counter(), time.process_time()
-            for i in range(0, n, b):
-                dense.search(vectors[i : i + b], DEPTH)
-            t2, c2 = time.perf_counter(), time.process_time()
-            run = [(t1 - t0), (t2 - t1), (c1 - c0), (c2 - c1)]
-            best = [min(x, y / n * 1000) for x, y in zip(best, run, strict=True)]
-        encode_ms[b], product_ms[b], encode_cpu[b], product_cpu[b] = best
+    product = {
+        b: _cpu_ms_per_item(
+            lambda rows: dense.search(rows, DEPTH),
+            [vectors[i : i + b] for i in range(0, len(vectors), b)],
+        ) / b
+        for b in BATCHES
+    }  # fmt: skip
     weights = [{t: float(n) for t, n in term_counts(q).items()} for q in queries]
-    sparse_ms = {}
-    sparse_cpu = float("inf")
-    for depth in (DEPTH, 10):
-        best_wall = float("inf")
-        for _ in range(repeats):
-            t0, c0 = time.perf_counter(), time.process_time()
-            for w in weights:
-                index.sparse.search(w, depth)
-            best_wall = min(best_wall, (time.perf_counter() - t0) / n * 1000)
-            if depth == DEPTH:
-                sparse_cpu = min(sparse_cpu, (time.process_time() - c0) / n * 1000)
-        sparse_ms[depth] = best_wall
+    sparse = {k: _cpu_ms_per_item(lambda w, k=k: index.sparse.search(w, k), weights)
+              for k in (10, 100, 1000)}  # fmt: skip
+    lists = [(index.sparse.search(w, DEPTH), dense.search(v[None, :], DEPTH)[0])
+             for w, v in zip(weights, vectors, strict=True)]  # fmt: skip
+    settings = FusionSettings()
+    doc_id = index.ids.__getitem__
+    fusion = _cpu_ms_per_item(
+        lambda pair: [doc_id(d.ordinal) for d in fuse_interpolate(
+            pair[0], pair[1], alpha=settings.alpha, normalization=settings.normalization,
+            doc_id=doc_id, limit=10)],
+        lists,
+    )  # fmt: skip
     return ComponentCosts(
-        encode_ms=encode_ms,
-        product_ms=product_ms,
-        sparse_hybrid_ms=sparse_ms[DEPTH],
-        sparse_top10_ms=sparse_ms[10],
-        fusion_fetch_ms=fusion_fetch_ms,
+        encode_cpu_ms=encode,
+        encode_arrival_cpu_ms=arrival,
+        product_cpu_ms=product,
+        sparse_cpu_ms=sparse,
+        fusion_cpu_ms=fusion,
         cores=os.cpu_count() or 1,
-        encode_cpu_ms=encode_cpu,
-        product_cpu_ms=product_cpu,
-        sparse_hybrid_cpu_ms=sparse_cpu,
     )
 
 
-def ndcg10(engine: HybridSearcher, queries: list[tuple[str, str]], qrels: dict, mode: str) -> float:
-    """nDCG@10 of the engine in ``mode`` with server defaults (depth 1000 per arm)."""
+def ndcg10(
+    engine: HybridSearcher,
+    queries: list[tuple[str, str]],
+    qrels: dict,
+    mode: str,
+    depth: int = DEPTH,
+) -> float:
+    """nDCG@10 of the engine in ``mode`` with server defaults (``depth`` per arm)."""
     retrieval = RetrievalMode[mode.upper()]
+    fusion = FusionSettings(sparse_depth=depth, dense_depth=depth)
     run = {}
     for qid, text in queries:
-        result = engine.search(Query(text=text, top_k=10, mode=retrieval))
+        result = engine.search(Query(text=text, top_k=10, mode=retrieval, fusion=fusion))
         run[qid] = {hit.id: hit.score for hit in result.hits}
     return evaluate(run, qrels)["nDCG@10"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
+import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from common import REPO
 
 GHZ_VERSION = "v0.121.0"
 GHZ = REPO / ".cache" / "go" / "bin" / "ghz"
+PROTO = REPO / "proto" / "hybridsearch" / "v1" / "search.proto"
 SEARCH = "hybridsearch.v1.SearchService.Search"
 BATCH = "hybridsearch.v1.SearchService.BatchSearch"
 MODES = {
@@ -34,6 +37,7 @@ class LoadPoint:
     errors: int
     error_kinds: dict[str, int]
     queries_per_request: int = 1
+    ghz_cpu_s: float = 0.0  # CPU time of the load generator itself (it shares the machine)
 
     @property
     def query_qps(self) -> float:
@@ -88,16 +92,27 @@ def run_ghz(
     duration_s: float,
     work: Path,
     queries_per_request: int = 1,
+    *,
+    proto: bool = False,
 ) -> LoadPoint:
-    """One ghz run of ``duration_s`` at ``concurrency``; connections = min(concurrency, 4)."""
+    """One ghz run of ``duration_s`` at ``concurrency``; connections = min(concurrency, 4).
+
+    The call is described by server reflection, or by the proto files when ``proto`` (for a
+    server without reflection).
+    """
     work.mkdir(parents=True, exist_ok=True)
     data_file = work / f"{scenario}.data.json"
     data_file.write_text(json.dumps(data))
     out = work / f"{scenario}-c{concurrency}.json"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    described = (
+        ["--proto", str(PROTO), "--import-paths", str(PROTO.parent.parent.parent)] if proto else []
+    )
     subprocess.run(
         [
             str(GHZ),
             "--insecure",
+            *described,
             "--call",
             call,
             "--data-file",
@@ -121,9 +136,13 @@ def run_ghz(
         check=True,
         capture_output=True,
     )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    ghz_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     report = json.loads(out.read_text())
     ns = 1e6
-    latency = {int(p["percentage"]): p["latency"] / ns for p in report.get("latencyDistribution") or []}
+    latency = {
+        int(p["percentage"]): p["latency"] / ns for p in report.get("latencyDistribution") or []
+    }
     codes = report.get("statusCodeDistribution") or {}
     errors = sum(n for code, n in codes.items() if code != "OK")
     return LoadPoint(
@@ -137,4 +156,21 @@ def run_ghz(
         errors=errors,
         error_kinds={k: v for k, v in codes.items() if k != "OK"},
         queries_per_request=queries_per_request,
+        ghz_cpu_s=ghz_cpu,
+    )
+
+
+def scrape_encoder_batches(metrics_port: int) -> tuple[float, float]:
+    """(micro-batches run, queries in them) from a server's /metrics."""
+    url = f"http://127.0.0.1:{metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        text = reply.read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line.startswith("hybridsearch_encoder_batch"):
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    return (
+        values.get("hybridsearch_encoder_batches_total", 0.0),
+        values.get("hybridsearch_encoder_batched_queries_total", 0.0),
     )

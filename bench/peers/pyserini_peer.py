@@ -5,6 +5,10 @@ inner-product index over the same MiniLM document vectors hybridsearch built, qu
 with the same int8 ONNX model, fused by Pyserini's HybridSearcher with its default rule
 (0.1 * BM25 + cosine, no normalisation), depth 1000 per arm like hybridsearch.
 
+Throughput: sequential (scored run), hybrid from 2 and 4 Python threads at once (each thread a
+whole query; pyjnius attaches a thread to the JVM on its first Java call and the thread detaches
+itself when done), and Pyserini's own batch_search.
+
     python pyserini_peer.py --index HS_INDEX --corpus corpus.jsonl --queries q.json \
         --model MODEL_DIR --work DIR --out result.json
 """
@@ -22,7 +26,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from minilm import MiniLM, timed_percentiles, write_run  # noqa: E402
+from minilm import (  # noqa: E402
+    ENCODER_THREADS,
+    MiniLM,
+    measure_concurrent,
+    measure_sequential,
+)
 
 
 def prepare_jvm() -> None:
@@ -91,8 +100,8 @@ def faiss_index(hs_index: Path, work: Path) -> Path:
 class OnnxQueryEncoder:
     """Pyserini's QueryEncoder interface over the shared ONNX MiniLM."""
 
-    def __init__(self, model: Path) -> None:
-        self.model = MiniLM(model)
+    def __init__(self, model: Path, intra_op_threads: int | None = None) -> None:
+        self.model = MiniLM(model, intra_op_threads)
 
     def encode(self, query: str, **_: object) -> np.ndarray:
         return self.model.encode(query)
@@ -118,14 +127,19 @@ def main() -> None:
     lucene_s = time.perf_counter() - started
     flat = faiss_index(args.index, args.work)
 
+    import jnius
     from pyserini.search.faiss import FaissSearcher
     from pyserini.search.hybrid import HybridSearcher
     from pyserini.search.lucene import LuceneSearcher
 
     sparse = LuceneSearcher(str(lucene))
-    encoder = OnnxQueryEncoder(args.model)
-    dense = FaissSearcher(str(flat), encoder)
+    dense = FaissSearcher(str(flat), OnnxQueryEncoder(args.model))
     hybrid = HybridSearcher(dense, sparse)
+    # The concurrent runs: same Lucene searcher (Anserini's searcher is shared by its own
+    # batch_search threads), a dense searcher whose encoder runs one core per caller.
+    hybrid_concurrent = HybridSearcher(
+        FaissSearcher(str(flat), OnnxQueryEncoder(args.model, intra_op_threads=1)), sparse
+    )
     queries = json.loads(args.queries.read_text(encoding="utf-8"))
     systems = {
         "bm25": lambda q: [(h.docid, h.score) for h in sparse.search(q, k=10)],
@@ -134,24 +148,26 @@ def main() -> None:
             (h.docid, h.score) for h in hybrid.search(q, k0=args.depth, k=10)
         ],
     }
-    result: dict[str, object] = {"lucene_index_s": lucene_s, "depth": args.depth}
+    concurrent = {
+        "hybrid": lambda q: [
+            (h.docid, h.score) for h in hybrid_concurrent.search(q, k0=args.depth, k=10)
+        ],
+    }
+    result: dict[str, object] = {
+        "lucene_index_s": lucene_s,
+        "depth": args.depth,
+        "encoder_threads": ENCODER_THREADS,
+    }
     for name, search in systems.items():
-        for _, text in queries[:5]:
-            search(text)
-        run = {}
-        latencies = []
-        t0 = time.perf_counter()
-        for qid, text in queries:
-            q0 = time.perf_counter()
-            run[qid] = search(text)
-            latencies.append(time.perf_counter() - q0)
-        elapsed = time.perf_counter() - t0
-        write_run(args.work / f"{name}.trec", run, f"pyserini-{name}")
-        result[name] = {
-            "qps": len(queries) / elapsed,
-            **timed_percentiles(latencies),
-            "run": str(args.work / f"{name}.trec"),
-        }
+        run, stats = measure_sequential(
+            search, queries, args.work / f"{name}.trec", f"pyserini-{name}"
+        )
+        if name in concurrent:
+            # pyjnius attaches each new thread to the JVM on its first call but never detaches
+            # it (its exit hook is Android-only); a thread that ends attached leaks its Java
+            # thread, so every worker detaches itself.
+            stats |= measure_concurrent(concurrent[name], queries, run, on_thread_end=jnius.detach)
+        result[name] = stats
     # Pyserini's own throughput path: batch_search with one thread per core.
     qids = [q for q, _ in queries]
     texts = [t for _, t in queries]
