@@ -27,7 +27,16 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from common import REPO, RESULTS, WORK, cli, env_summary, load_queries, start_server  # noqa: E402
+from common import (  # noqa: E402
+    REPO,
+    RESULTS,
+    WORK,
+    Server,
+    cli,
+    env_summary,
+    load_queries,
+    start_server,
+)
 
 MEASUREMENTS = WORK / "measurements"
 CONCURRENCY = (1, 8, 32, 64)
@@ -96,96 +105,110 @@ VARIANTS: tuple[tuple[str, tuple[str, ...], bool, tuple[int, ...]], ...] = (
 
 
 def stage_load(args: argparse.Namespace, index: Path, queries: list[str]) -> None:
-    from load import (
-        BATCH,
-        SEARCH,
-        batch_data,
-        ensure_ghz,
-        run_ghz,
-        scrape_encoder_batches,
-        search_data,
-    )
+    """Every variant's server runs at once (idle ones cost nothing: no thread spins); each load
+    point is measured ``--repeats`` times, the variants taking turns within each round, so a
+    slow spell of this shared machine hits them all alike; the report shows medians."""
+    from load import BATCH, SEARCH, batch_data, ensure_ghz, run_ghz, search_data
 
     ensure_ghz()
     work = WORK / "ghz"
-    points: list[dict[str, object]] = []
-    profile: dict[str, object] = {}
-    rss: dict[str, object] = {}
-    batcher_logs: dict[str, str] = {}
-    overhead: dict[str, object] = {}
     variants = VARIANTS
     if args.variants:
         wanted = set(args.variants.split(","))
         variants = tuple(v for v in VARIANTS if v[0] in wanted)
-        previous = load("load")
-        if isinstance(previous, dict):  # keep the other variants' results from the last run
-            points = [p for p in previous["points"] if p["variant"] not in wanted]
-            profile = previous.get("profile") or {}
-            rss = {k: v for k, v in (previous.get("rss") or {}).items() if k not in wanted}
-            batcher_logs = previous.get("batcher_logs") or {}
-            overhead = previous.get("overhead") or {}
-    for variant, flags, int8, levels in variants:
-        model = int8_model(args) if int8 else args.model
-        server = start_server(index, model, WORK / f"server-{variant}.log", *flags)
-        try:
-            print(f"== load: server {variant} on {server.address}", flush=True)
-            run_ghz(server.address, "warmup", SEARCH, search_data(queries, "hybrid"), 8, 2, work)
-            plan = [("hybrid", SEARCH, search_data(queries, "hybrid"), 1)]
-            if variant == "default":
-                plan += [(m, SEARCH, search_data(queries, m), 1) for m in ("sparse", "dense")]
-                plan.append(("batch8", BATCH, batch_data(queries, 8), 8))
-            for scenario, call, data, per_request in plan:
-                for c in levels if scenario == "hybrid" else CONCURRENCY:
-                    cpu_before = server.cpu_seconds()
-                    batches_before = _batches(server, scrape_encoder_batches)
-                    point = run_ghz(
-                        server.address, scenario, call, data, c, args.duration, work, per_request
-                    )
-                    cpu = server.cpu_seconds() - cpu_before
-                    batches_after = _batches(server, scrape_encoder_batches)
-                    queries_done = max(1, point.requests * per_request)
-                    row = {
-                        "variant": variant,
-                        **point.to_json(),
-                        "server_cpu_ms_per_query": cpu / queries_done * 1000,
-                        "ghz_cpu_ms_per_query": point.ghz_cpu_s / queries_done * 1000,
-                    }
-                    if batches_before and batches_after and batches_after[0] > batches_before[0]:
-                        row["mean_encoder_batch"] = (batches_after[1] - batches_before[1]) / (
-                            batches_after[0] - batches_before[0]
-                        )
-                    points.append(row)
-                    print(
-                        f"   {variant:15} {scenario:7} c{c:<3} {point.query_qps:8.1f} q/s "
-                        f"p50 {point.p50_ms:7.2f} p99 {point.p99_ms:8.2f} ms "
-                        f"errors {point.errors} cpu/q {row['server_cpu_ms_per_query']:.1f} ms "
-                        f"batch {row.get('mean_encoder_batch', float('nan')):.2f}",
-                        flush=True,
-                    )
-            if variant == "default":
-                overhead = measure_overhead(args, index, queries, server, work)
-                if args.profile:
-                    profile = profile_server(server, queries, work)
-            rss[variant] = server.rss_bytes()
-        finally:
+    calls = {
+        "hybrid": (SEARCH, search_data(queries, "hybrid"), 1),
+        "sparse": (SEARCH, search_data(queries, "sparse"), 1),
+        "dense": (SEARCH, search_data(queries, "dense"), 1),
+        "batch8": (BATCH, batch_data(queries, 8), 8),
+    }
+    plan = [(scenario, c, name) for scenario in calls for c in CONCURRENCY
+            for name, _, _, levels in variants
+            if (scenario == "hybrid" and c in levels) or name == "default"]  # fmt: skip
+    servers: dict[str, Server] = {}
+    samples: dict[tuple[str, str, int], list[dict[str, object]]] = {}
+    overhead: dict[str, object] = {}
+    profile: dict[str, object] = {}
+    rss: dict[str, object] = {}
+    try:
+        for name, flags, int8, _ in variants:
+            model = int8_model(args) if int8 else args.model
+            servers[name] = start_server(index, model, WORK / f"server-{name}.log", *flags)
+            print(f"== load: server {name} on {servers[name].address}", flush=True)
+            run_ghz(servers[name].address, "warmup", SEARCH, calls["hybrid"][1], 8, 2, work)
+        for round_ in range(1, args.repeats + 1):
+            print(f"== load: round {round_} of {args.repeats}", flush=True)
+            for scenario, c, name in plan:
+                call, data, per_request = calls[scenario]
+                row = measure_point(servers[name], scenario, call, data, c, per_request, args, work)
+                row["variant"] = name
+                samples.setdefault((name, scenario, c), []).append(row)
+        if "default" in servers:
+            overhead = measure_overhead(args, index, queries, servers["default"], work)
+            if args.profile:
+                profile = profile_server(servers["default"], queries, work)
+        rss = {name: server.rss_bytes() for name, server in servers.items()}
+    finally:
+        for server in servers.values():
             server.stop()
-        batcher_logs[variant] = "\n".join(
-            line for line in server.log_path.read_text().splitlines() if "batcher" in line
-        )
-    save(
-        "load",
-        {
-            "points": points,
-            "rss": rss,
-            "profile": profile,
-            "batcher_logs": batcher_logs,
-            "overhead": overhead,
-        },
-    )
+    batcher_logs = {
+        name: "\n".join(line for line in server.log_path.read_text().splitlines()
+                        if "batcher" in line)
+        for name, server in servers.items()
+    }  # fmt: skip
+    order = {name: i for i, (name, _, _, _) in enumerate(VARIANTS)}
+    scenarios = {scenario: i for i, scenario in enumerate(calls)}
+    keys = sorted(samples, key=lambda k: (order[k[0]], scenarios[k[1]], k[2]))
+    points = [median_point(samples[key]) for key in keys]
+    save("load", {"points": points, "rss": rss, "profile": profile, "repeats": args.repeats,
+                  "batcher_logs": batcher_logs, "overhead": overhead})  # fmt: skip
 
 
-def _batches(server, scrape) -> tuple[float, float] | None:  # noqa: ANN001
-    return scrape(server.metrics_port) if server.metrics_port else None
+def measure_point(
+    server: Server,
+    scenario: str,
+    call: str,
+    data: list[dict[str, object]],
+    c: int,
+    per_request: int,
+    args: argparse.Namespace,
+    work: Path,
+) -> dict[str, object]:
+    """One ghz run against ``server``, with the server's CPU and mean micro-batch over it."""
+    from load import run_ghz, scrape_encoder_batches
+
+    cpu_before = server.cpu_seconds()
+    before = scrape_encoder_batches(server.metrics_port) if server.metrics_port else None
+    point = run_ghz(server.address, scenario, call, data, c, args.duration, work, per_request)
+    cpu = server.cpu_seconds() - cpu_before
+    after = scrape_encoder_batches(server.metrics_port) if server.metrics_port else None
+    queries_done = max(1, point.requests * per_request)
+    row: dict[str, object] = {
+        **point.to_json(),
+        "server_cpu_ms_per_query": cpu / queries_done * 1000,
+        "ghz_cpu_ms_per_query": point.ghz_cpu_s / queries_done * 1000,
+    }
+    if before and after and after[0] > before[0]:
+        row["mean_encoder_batch"] = (after[1] - before[1]) / (after[0] - before[0])
+    print(f"   {server.log_path.stem.removeprefix('server-'):15} {scenario:7} c{c:<3} "
+          f"{point.query_qps:8.1f} q/s p50 {point.p50_ms:7.2f} p99 {point.p99_ms:8.2f} ms "
+          f"errors {point.errors} cpu/q {row['server_cpu_ms_per_query']:.1f} ms "
+          f"batch {row.get('mean_encoder_batch', float('nan')):.2f}", flush=True)  # fmt: skip
+    return row
+
+
+def median_point(rows: list[dict[str, object]]) -> dict[str, object]:
+    """The rounds of one load point: medians of the figures, errors summed, every run's q/s."""
+    merged = dict(rows[0])
+    for key in ("qps", "query_qps", "p50_ms", "p95_ms", "p99_ms", "server_cpu_ms_per_query",
+                "ghz_cpu_ms_per_query", "mean_encoder_batch"):  # fmt: skip
+        values = [float(r[key]) for r in rows if key in r]  # type: ignore[arg-type]
+        if values:
+            merged[key] = float(np.median(values))
+    merged["errors"] = sum(int(r["errors"]) for r in rows)  # type: ignore[call-overload]
+    merged["requests"] = sum(int(r["requests"]) for r in rows)  # type: ignore[call-overload]
+    merged["query_qps_runs"] = [r["query_qps"] for r in rows]
+    return merged
 
 
 def measure_overhead(
@@ -498,6 +521,7 @@ def main() -> int:
     parser.add_argument("--shared-data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--stages", default=",".join(ALL_STAGES))
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per load point")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of every load point")
     parser.add_argument("--quick", action="store_true", help="3 s points, scale 10k only")
     parser.add_argument(
         "--scale-sizes",
@@ -515,6 +539,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.duration = 3.0
+        args.repeats = 1
         args.scale_sizes = "10000"
     args.scale_sizes = [int(s) for s in args.scale_sizes.split(",") if s]
     args.model = args.model.resolve()
