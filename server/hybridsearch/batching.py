@@ -16,7 +16,8 @@ runs ``run_batch`` once for a batch of them::
 * Backpressure: at most ``max_queue`` jobs wait; one more raises `OverloadedError`
   (RESOURCE_EXHAUSTED at the API) instead of growing the queue.
 * Cancellation: a job whose future is cancelled, or whose request's `CancelScope` is
-  cancelled (its RPC was cancelled or its deadline passed), is dropped before its batch runs.
+  cancelled (its RPC was cancelled or its deadline passed), is dropped before its batch runs
+  and no longer counts against ``max_queue``.
 * ``max_wait_us = 0`` batches greedily: what queued while the previous batch ran forms the
   next one, so a lone request never waits and load forms batches by itself. A positive value
   lets the oldest job wait up to that long for company while the batch is not full.
@@ -178,6 +179,8 @@ class MicroBatcher(Generic[J, R]):
         with self._cond:
             if self._closed:
                 raise RuntimeError(f"{self._name} is closed")
+            if len(self._waiting) >= self._settings.max_queue:
+                self._drop_cancelled()  # a cancelled caller does not hold a slot
             if len(self._waiting) >= self._settings.max_queue:
                 self._rejected += 1
                 raise OverloadedError(

@@ -198,6 +198,19 @@ def test_cancel_scope_drops_a_blocked_caller(run: GatedRun) -> None:
         assert [("q3",)] not in run.batches
 
 
+def test_a_cancelled_waiting_job_frees_its_queue_slot(run: GatedRun) -> None:
+    with batcher(run, max_queue=1) as micro:
+        hold_worker(micro, run)
+        gone = submit(micro, "q1")
+        assert gone.cancel()
+        taken = submit(micro, "q2")  # refused if the cancelled job still held the only slot
+        assert micro.stats().cancelled == 1
+        run.step()
+        run.gate.release()
+        assert taken.result() == [2]
+        assert [("q1",)] not in run.batches
+
+
 def test_full_queue_refuses_with_overloaded(run: GatedRun) -> None:
     with batcher(run, max_queue=2) as micro:
         hold_worker(micro, run)
