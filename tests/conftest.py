@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -90,6 +91,14 @@ def start_server(*serve_args: str) -> ServerProcess:
         process.kill()
         raise RuntimeError(f"server did not start: first line {line!r}")
     return ServerProcess(process, line.removeprefix("listening on "))
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago (for --metrics-port)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def wait_serving(address: str, timeout: float = 300.0) -> None:

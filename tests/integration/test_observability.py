@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -16,17 +15,10 @@ import pytest
 
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
-from tests.conftest import start_server, wait_serving
+from tests.conftest import free_port, start_server, wait_serving
 
 SECRET_QUERY = "zeppelin-7c1d flow"
 TOKEN = "tok-5e9f0a"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
