@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, overload
 
@@ -153,12 +153,6 @@ class RankedList(Sequence[ScoredDoc]):
             raise ValueError(
                 f"{len(self.ordinals)} ordinals but {len(self.scores)} scores in a ranked list"
             )
-
-    @classmethod
-    def of(cls, docs: Iterable[ScoredDoc]) -> RankedList:
-        """A ranked list of ``ScoredDoc``s (or ``(ordinal, score)`` pairs)."""
-        pairs = list(docs)
-        return cls([p[0] for p in pairs], [p[1] for p in pairs])
 
     def __len__(self) -> int:
         return len(self.ordinals)

@@ -20,7 +20,7 @@ def test_reads_as_a_sequence_of_scored_docs() -> None:
 
 
 def test_equals_any_sequence_of_the_same_pairs() -> None:
-    ranked = RankedList.of([ScoredDoc(1, 0.5), ScoredDoc(2, 0.25)])
+    ranked = RankedList([1, 2], [0.5, 0.25])
     assert ranked == [ScoredDoc(1, 0.5), ScoredDoc(2, 0.25)]
     assert ranked == [(1, 0.5), (2, 0.25)]
     assert ranked != [ScoredDoc(1, 0.5)]

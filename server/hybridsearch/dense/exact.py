@@ -44,6 +44,15 @@ class ExactDenseIndex:
 
         Fewer than ``k`` live rows: all of them. ``k == 0`` or an empty matrix: empty lists.
         """
+        return [*self.ranked(queries, k, live)]
+
+    def ranked(
+        self,
+        queries: NDArray[np.float32],
+        k: int,
+        live: NDArray[np.bool_] | None = None,
+    ) -> list[RankedList]:
+        """`search`, typed as the arrays it returns (for callers that read them)."""
         queries = check_queries(queries, self.dimension)
         if k < 0:
             raise ValueError(f"k must be >= 0, got {k}")

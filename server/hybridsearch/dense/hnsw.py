@@ -144,12 +144,11 @@ class HnswDenseIndex:
         if self._tail is not None:
             tail_live = None if live is None else live[self._graph_rows :]
             merged = []
-            for (o, s), tail in zip(found, self._tail.search(queries, k, tail_live), strict=True):
-                rows = tail if isinstance(tail, RankedList) else RankedList.of(tail)
+            for (o, s), tail in zip(found, self._tail.ranked(queries, k, tail_live), strict=True):
                 merged.append(
                     (
-                        np.concatenate([o, rows.ordinals + self._graph_rows]),
-                        np.concatenate([s, rows.scores.astype(np.float32)]),
+                        np.concatenate([o, tail.ordinals + self._graph_rows]),
+                        np.concatenate([s, tail.scores.astype(np.float32)]),
                     )
                 )
             found = merged
