@@ -21,7 +21,7 @@ from common import load_queries  # noqa: E402
 from hybridsearch.config import Device  # noqa: E402
 from hybridsearch.dense.exact import ExactDenseIndex  # noqa: E402
 from hybridsearch.dense.hnsw import HnswDenseIndex, HnswParams, build_hnsw  # noqa: E402
-from hybridsearch.loader import load_query_encoder  # noqa: E402
+from hybridsearch.engine.loader import load_query_encoder  # noqa: E402
 from hybridsearch.storage.index_dir import open_index  # noqa: E402
 
 

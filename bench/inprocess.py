@@ -21,9 +21,9 @@ import numpy as np
 from common import percentiles_ms
 from hybridsearch.config import Device
 from hybridsearch.dense.exact import ExactDenseIndex
-from hybridsearch.engine import HybridSearcher
+from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.eval.metrics import evaluate
-from hybridsearch.loader import load_query_encoder
+from hybridsearch.engine.loader import load_query_encoder
 from hybridsearch.sparse.analysis import term_counts
 from hybridsearch.storage.index_dir import open_index
 from hybridsearch.fusion.interpolate import fuse_interpolate

@@ -225,7 +225,7 @@ def measure_overhead(
     from load import SEARCH, run_ghz, search_data
 
     from hybridsearch.config import ServerSettings
-    from hybridsearch.loader import load_engine
+    from hybridsearch.engine.loader import load_engine
 
     engine = load_engine(ServerSettings(index=index, model=args.model))
     result: dict[str, object] = {"floor": measure_grpc_floor(args, queries, work)}
@@ -437,7 +437,7 @@ def stage_scale(args: argparse.Namespace, qtexts: list[tuple[str, str]]) -> None
     from scale import DEPTH, ScalePoint, build_synthetic, measure_inprocess, part_sizes, vocabulary
 
     from hybridsearch.config import Device
-    from hybridsearch.loader import encoder_info_of, load_query_encoder
+    from hybridsearch.engine.loader import encoder_info_of, load_query_encoder
     from hybridsearch.storage.index_dir import open_index
 
     encoder = load_query_encoder(args.model, Device.CPU, spinning=False)

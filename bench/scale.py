@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 from common import percentiles_ms
 from hybridsearch.dense.exact import ExactDenseIndex
 from hybridsearch.dense.hnsw import HNSW_FILE, HnswDenseIndex, HnswParams, build_hnsw
-from hybridsearch.engine import HybridSearcher
+from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.storage.builder import build_index
 from hybridsearch.storage.files import dir_size_bytes
 from hybridsearch.storage.index_dir import open_index

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from hybridsearch.config import Device
 from hybridsearch.eval.collection import load_beir
-from hybridsearch.eval.command import open_engine, sweep_alpha, write_sweep
+from hybridsearch.cli.eval import open_engine, sweep_alpha, write_sweep
 from hybridsearch.eval.retrievers import EngineRetriever, RunSpec
 from hybridsearch.eval.runner import run_evaluation
 

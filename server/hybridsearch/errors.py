@@ -1,4 +1,8 @@
-"""Domain exceptions (no grpc import); `api/errors.py` maps each to a canonical status code.
+"""Every exception hybridsearch raises on purpose, in one tree (no grpc import).
+
+`api/errors.py` maps the request errors to canonical status codes (one function, for unary
+and stream calls alike); the set-up errors stop a command or the server's start with their
+message, and reach a caller only as INTERNAL if one ever escaped.
 
 HybridSearchError
 ├── InvalidArgumentError      bad input; carries field violations   → INVALID_ARGUMENT
@@ -7,7 +11,14 @@ HybridSearchError
 ├── OverloadedError           queue or admission bound reached       → RESOURCE_EXHAUSTED
 ├── UnavailableError          not ready yet (index loading)          → UNAVAILABLE
 ├── DeadlineExceededError     the caller's deadline passed first     → DEADLINE_EXCEEDED
-└── IndexFormatError          an index directory cannot be opened    (CLI / startup only)
+└── SetupError                a command or the server cannot start   (CLI / start-up only)
+    ├── SettingsError         an invalid server setting (names the flag and env variable)
+    ├── IndexFormatError      an index directory cannot be opened
+    ├── IndexLockedError      another writer holds the index directory
+    ├── ModelDirError         a model directory is missing, incomplete or damaged
+    ├── CorpusError           a corpus file cannot be read (names file and line)
+    ├── BuildError            an index could not be built (nothing left at the target)
+    └── CollectionFormatError a test collection is missing or malformed
 """
 
 from __future__ import annotations
@@ -60,5 +71,33 @@ class DeadlineExceededError(HybridSearchError):
     """The caller's deadline passed before the work could start; it was skipped."""
 
 
-class IndexFormatError(HybridSearchError):
+class SetupError(HybridSearchError):
+    """A command or the server cannot start; the message says what to fix."""
+
+
+class SettingsError(SetupError):
+    """A server setting is invalid; the message names its flag and environment variable."""
+
+
+class IndexFormatError(SetupError):
     """An index directory is missing, damaged or of another format version."""
+
+
+class IndexLockedError(SetupError):
+    """Another writer (in this or another process) holds the index directory."""
+
+
+class ModelDirError(SetupError):
+    """A model directory is missing, incomplete, damaged or cannot be built."""
+
+
+class CorpusError(SetupError):
+    """A corpus file cannot be read; the message names the file and line."""
+
+
+class BuildError(SetupError):
+    """The index could not be built; nothing was left at the target."""
+
+
+class CollectionFormatError(SetupError):
+    """A collection file is missing or malformed; the message names the file and line."""

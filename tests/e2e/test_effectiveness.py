@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from hybridsearch.config import Device, ServerSettings
-from hybridsearch.engine import HybridSearcher
+from hybridsearch.engine.loader import encoder_info_of, load_query_encoder
+from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.eval.collection import Collection, load_beir
 from hybridsearch.eval.metrics import evaluate
-from hybridsearch.loader import encoder_info_of, load_query_encoder
 from hybridsearch.storage.builder import build_index
 from hybridsearch.storage.corpus import read_corpus
 from hybridsearch.storage.index_dir import open_index

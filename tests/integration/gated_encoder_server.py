@@ -26,8 +26,8 @@ from numpy.typing import NDArray
 
 from hybridsearch.api.server import serve
 from hybridsearch.config import ServerSettings, add_settings_arguments, settings_from
-from hybridsearch.engine import HybridSearcher
-from hybridsearch.loader import batching_settings
+from hybridsearch.engine.loader import batching_settings
+from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.storage.builder import build_index
 from hybridsearch.storage.index_dir import open_index
 from hybridsearch.storage.manifest import EncoderInfo

@@ -17,8 +17,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 
 from hybridsearch.api.server import SearchServer
 from hybridsearch.config import ServerSettings
-from hybridsearch.engine import HybridSearcher
-from hybridsearch.loader import load_engine
+from hybridsearch.engine.loader import load_engine
+from hybridsearch.engine.searcher import HybridSearcher
 from tests.conftest import ServerProcess, start_server, wait_serving
 
 

@@ -14,10 +14,10 @@ from hybridsearch.api.convert import (
     document_to_proto,
     stats_to_proto,
 )
-from hybridsearch.api.search_servicer import EngineSlot
+from hybridsearch.api.engine_slot import EngineSlot
 from hybridsearch.config import ServerSettings
+from hybridsearch.engine.ingest import Rejection, document_problem
 from hybridsearch.errors import InvalidArgumentError, NotFoundError
-from hybridsearch.ingest import Rejection, document_problem
 from hybridsearch.types import Document
 from hybridsearch.v1 import index_pb2 as pb
 from hybridsearch.v1 import index_pb2_grpc

@@ -28,7 +28,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from hybridsearch.batching import BatchStats
+from hybridsearch.engine.batching import BatchStats
 from hybridsearch.v1 import search_pb2 as pb
 
 log = logging.getLogger(__name__)

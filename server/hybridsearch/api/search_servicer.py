@@ -13,18 +13,15 @@ from typing import Any, TypeVar
 import grpc
 
 from hybridsearch.api.convert import query_from_proto, result_to_proto
+from hybridsearch.api.engine_slot import EngineSlot
 from hybridsearch.api.errors import INTERNAL_MESSAGE, status_code_for, violations_of
-from hybridsearch.batching import CancelScope, cancel_scope
 from hybridsearch.config import ServerSettings
-from hybridsearch.engine import HybridSearcher
+from hybridsearch.engine.batching import CancelScope, cancel_scope
 from hybridsearch.errors import (
     DeadlineExceededError,
-    FailedPreconditionError,
     HybridSearchError,
     InvalidArgumentError,
-    UnavailableError,
 )
-from hybridsearch.ingest import Ingestor
 from hybridsearch.types import SearchResult
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
@@ -33,39 +30,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 STREAM_MAX_IN_FLIGHT = 32
-
-
-class EngineSlot:
-    """Holds the engine once the index is loaded; calls before that get UNAVAILABLE."""
-
-    def __init__(self) -> None:
-        self._engine: HybridSearcher | None = None
-        self._ingestor: Ingestor | None = None
-
-    def set(self, engine: HybridSearcher, ingestor: Ingestor | None = None) -> None:
-        """Publish the loaded engine (and its ingestor, when the index is writable)."""
-        self._ingestor = ingestor
-        self._engine = engine
-
-    def get(self) -> HybridSearcher:
-        """The engine, or UNAVAILABLE while the index is loading."""
-        if self._engine is None:
-            raise UnavailableError("the index is still loading; retry shortly")
-        return self._engine
-
-    @property
-    def writable(self) -> bool:
-        """Whether the loaded index accepts writes."""
-        return self._ingestor is not None
-
-    def get_ingestor(self) -> Ingestor:
-        """The ingestor; UNAVAILABLE while loading, FAILED_PRECONDITION when read-only."""
-        self.get()
-        if self._ingestor is None:
-            raise FailedPreconditionError(
-                "this server was started read-only (--read-only); it accepts no writes"
-            )
-        return self._ingestor
 
 
 class SearchServicer(search_pb2_grpc.SearchServiceServicer):

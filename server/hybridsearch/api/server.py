@@ -16,15 +16,16 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
+from hybridsearch.api.engine_slot import EngineSlot
 from hybridsearch.api.index_servicer import IndexServicer
 from hybridsearch.api.interceptors import build_interceptors
 from hybridsearch.api.metrics import ServerMetrics
-from hybridsearch.api.search_servicer import EngineSlot, SearchServicer
+from hybridsearch.api.search_servicer import SearchServicer
 from hybridsearch.api.tls import server_credentials
-from hybridsearch.batching import BatchStats
 from hybridsearch.config import ServerSettings
-from hybridsearch.engine import HybridSearcher
-from hybridsearch.loader import LoadedIndex
+from hybridsearch.engine.batching import BatchStats
+from hybridsearch.engine.loader import LoadedIndex
+from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.v1 import index_pb2, index_pb2_grpc, search_pb2, search_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ class SearchServer:
             options=[
                 ("grpc.max_receive_message_length", size),
                 ("grpc.max_send_message_length", size),
-                # Several worker processes share one port (see hybridsearch.workers).
+                # Several worker processes share one port (see hybridsearch.cli.workers).
                 ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
             ],
         )

@@ -10,11 +10,11 @@ import numpy as np
 from hybridsearch.encoders.config import (
     ENCODER_CONFIG_FILE,
     EncoderConfig,
-    ModelDirError,
     load_config,
     verify_sha256,
 )
 from hybridsearch.encoders.onnx_encoder import OnnxEncoder
+from hybridsearch.errors import ModelDirError
 from hybridsearch.types import Device
 
 # A query, a paraphrase of it and an unrelated sentence: any working sentence encoder ranks

@@ -20,15 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hybridsearch.errors import HybridSearchError
+from hybridsearch.errors import ModelDirError
 
 ENCODER_CONFIG_FILE = "encoder.json"
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-
-
-class ModelDirError(HybridSearchError):
-    """A model directory is missing, incomplete, damaged or cannot be built."""
 
 
 class Pooling(enum.Enum):

@@ -15,13 +15,13 @@ from pathlib import Path
 from hybridsearch.encoders.config import (
     ENCODER_CONFIG_FILE,
     EncoderConfig,
-    ModelDirError,
     Pooling,
     load_config,
     save_config,
     sha256_file,
     verify_sha256,
 )
+from hybridsearch.errors import ModelDirError
 from hybridsearch.storage.files import fsync_dir, fsync_file
 
 ONNX_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"

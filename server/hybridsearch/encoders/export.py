@@ -22,12 +22,12 @@ import numpy as np
 
 from hybridsearch.encoders.config import (
     EncoderConfig,
-    ModelDirError,
     Pooling,
     save_config,
     sha256_file,
 )
 from hybridsearch.encoders.onnx_encoder import OnnxEncoder, load_tokenizer
+from hybridsearch.errors import ModelDirError
 
 PARITY_MIN_COSINE = 0.999
 ONNX_OPSET = 17

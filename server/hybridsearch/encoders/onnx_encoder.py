@@ -13,7 +13,8 @@ from numpy.typing import NDArray
 from tokenizers import Tokenizer
 from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]  # types-tqdm: dev extra
 
-from hybridsearch.encoders.config import EncoderConfig, ModelDirError, Pooling, load_config
+from hybridsearch.encoders.config import EncoderConfig, Pooling, load_config
+from hybridsearch.errors import ModelDirError
 from hybridsearch.types import Device
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from hybridsearch.encoders.config import ModelDirError, load_config, save_config, sha256_file
+from hybridsearch.encoders.config import load_config, save_config, sha256_file
+from hybridsearch.errors import ModelDirError
 from hybridsearch.storage.files import fsync_dir
 
 MIN_COSINE = 0.95  # a quantised model further than this from the full one is refused

@@ -11,15 +11,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from hybridsearch.errors import HybridSearchError
+from hybridsearch.errors import CollectionFormatError
 
 _BEIR_COLUMNS = 3
 _TREC_COLUMNS = 4
 _HEADER_FIRST_COLUMN = frozenset({"query-id", "query_id", "queryid", "qid"})
-
-
-class CollectionFormatError(HybridSearchError):
-    """A collection file is missing or malformed; the message names the file and line."""
 
 
 @dataclass(frozen=True, slots=True)

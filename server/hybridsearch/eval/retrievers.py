@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from hybridsearch.api.convert import query_from_proto
 from hybridsearch.config import ServerSettings
 from hybridsearch.encoders.base import Encoder
-from hybridsearch.engine import HybridSearcher
+from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.types import SearchResult
 from hybridsearch.v1 import search_pb2 as pb
 

@@ -26,11 +26,9 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from hybridsearch.dense.base import DenseIndex
 from hybridsearch.prf.rm3 import FeedbackDoc, rm3_expand
 from hybridsearch.prf.vector import vector_prf_average, vector_prf_rocchio
 from hybridsearch.sparse.analysis import term_counts
-from hybridsearch.storage.index_dir import OpenIndex
 from hybridsearch.types import (
     FusedDoc,
     PrfSettings,
@@ -72,49 +70,6 @@ class PrfBackend(Protocol):
     def search_dense(self, vector: NDArray[np.float32], depth: int) -> Sequence[ScoredDoc]:
         """Inner-product search with one query vector."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class IndexPrfBackend:
-    """:class:`PrfBackend` over one open index, its dense index and live mask (one snapshot)."""
-
-    index: OpenIndex
-    dense: DenseIndex | None
-    live: NDArray[np.bool_] | None = None
-
-    def feedback_text(self, ordinals: Sequence[int]) -> dict[int, str]:
-        """Title and text as the BM25 field indexes them."""
-        stored = self.index.sparse.fetch(ordinals)
-        return {
-            ordinal: f"{doc.title}\n{doc.text}" if doc.title else doc.text
-            for ordinal, doc in stored.items()
-        }
-
-    def doc_vectors(self, ordinals: Sequence[int]) -> NDArray[np.float32]:
-        """Rows of the index's vector matrix."""
-        assert self.index.vectors is not None
-        rows: NDArray[np.float32] = np.asarray(
-            self.index.vectors[np.asarray(ordinals, dtype=np.int64)], dtype=np.float32
-        )
-        return rows
-
-    def doc_freq(self, term: str) -> int:
-        """tantivy's document frequency of the term in the body field."""
-        return self.index.sparse.doc_freq(term)
-
-    @property
-    def num_docs(self) -> int:
-        """Live documents of the tantivy searcher."""
-        return self.index.sparse.num_docs
-
-    def search_sparse(self, term_weights: Mapping[str, float], depth: int) -> Sequence[ScoredDoc]:
-        """BM25 with the weighted (expanded) query."""
-        return self.index.search_sparse(term_weights, depth, self.live)
-
-    def search_dense(self, vector: NDArray[np.float32], depth: int) -> Sequence[ScoredDoc]:
-        """Exact inner product with the new query vector, live rows only."""
-        assert self.dense is not None
-        return self.dense.search(vector.reshape(1, -1), depth, self.live)[0]
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,10 +78,6 @@ class SparseWriter:
         tdoc.add_bytes(STORED_FIELD, _encode_stored(doc))
         self._writer.add_document(tdoc)
 
-    def delete_id(self, doc_id: str) -> None:
-        """Queue the deletion of every document with this external id."""
-        self._writer.delete_documents_by_term(ID_FIELD, doc_id)
-
     def delete_ordinals(self, ordinals: Sequence[int]) -> None:
         """Queue the deletion of the documents with these ordinals (added before this call)."""
         if ordinals:

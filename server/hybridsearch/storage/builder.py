@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from hybridsearch.dense.select import DenseIndexKind
 from hybridsearch.dense.store import write_vectors
 from hybridsearch.encoders.base import Encoder
-from hybridsearch.errors import HybridSearchError
+from hybridsearch.errors import BuildError
 from hybridsearch.sparse.tantivy_index import SparseWriter
 from hybridsearch.storage.files import dir_size_bytes, fsync_dir
 from hybridsearch.storage.manifest import (
@@ -38,10 +38,6 @@ if TYPE_CHECKING:
     from hybridsearch.dense.hnsw import HnswParams
 
 ProgressFn = Callable[[int], object]
-
-
-class BuildError(HybridSearchError):
-    """The index could not be built; nothing was left at the target."""
 
 
 @dataclass(frozen=True, slots=True)

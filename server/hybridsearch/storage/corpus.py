@@ -14,14 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from hybridsearch.errors import HybridSearchError
+from hybridsearch.errors import CorpusError
 from hybridsearch.types import Document
 
 GZIP_MAGIC = b"\x1f\x8b"
-
-
-class CorpusError(HybridSearchError):
-    """A corpus file cannot be read; the message names the file and line."""
 
 
 @dataclass(slots=True)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hybridsearch.dense.store import write_vector_rows
-from hybridsearch.errors import HybridSearchError
+from hybridsearch.errors import IndexLockedError
 from hybridsearch.sparse.tantivy_index import SparseReader, SparseWriter
 from hybridsearch.storage.builder import utc_now
 from hybridsearch.storage.idmap import DELETE, PUT, JournalEntry, load_id_map, write_journal
@@ -47,12 +47,6 @@ from hybridsearch.storage.manifest import (
 from hybridsearch.types import Document
 
 log = logging.getLogger(__name__)
-
-CommitListener = Callable[[OpenIndex], None]
-
-
-class IndexLockedError(HybridSearchError):
-    """Another writer (in this or another process) holds the index directory."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +70,11 @@ class DeleteOutcome:
 class IndexWriter:
     """The single writer of an index directory; every method is thread-safe (one lock).
 
-    ``on_commit`` is called with the new committed state after every commit, still under the
-    lock, so listeners see commits in order (the server publishes a search snapshot there).
+    It knows nothing of searching: whoever writes (`engine.ingest.Ingestor`) opens the new
+    committed state with `committed` and publishes it.
     """
 
-    def __init__(self, path: Path, *, on_commit: CommitListener | None = None) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._manifest = load_manifest(path)
@@ -103,18 +97,12 @@ class IndexWriter:
                 path,
                 self._stale - len(self._sparse_deletes),
             )
-        self._on_commit = on_commit
         self._closed = False
 
     @property
     def manifest(self) -> Manifest:
         """The manifest of the last commit."""
         return self._manifest
-
-    def set_listener(self, on_commit: CommitListener | None) -> None:
-        """Replace the commit listener."""
-        with self._lock:
-            self._on_commit = on_commit
 
     def committed(self) -> OpenIndex:
         """The last committed state, opened for searching."""
@@ -204,8 +192,6 @@ class IndexWriter:
         self._id_map.apply(entries)
         self._sparse_deletes = died
         self._stale = len(died)
-        if self._on_commit is not None:
-            self._on_commit(self._open_state())
 
     def _check_open(self) -> None:
         if self._closed:

@@ -9,9 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from hybridsearch.api.search_servicer import EngineSlot, SearchServicer
-from hybridsearch.batching import CancelScope, cancel_scope
+from hybridsearch.api.engine_slot import EngineSlot
+from hybridsearch.api.search_servicer import SearchServicer
 from hybridsearch.config import ServerSettings
+from hybridsearch.engine.batching import CancelScope, cancel_scope
 
 
 class Blocking:

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from hybridsearch.api.search_servicer import EngineSlot, SearchServicer
+from hybridsearch.api.engine_slot import EngineSlot
+from hybridsearch.api.search_servicer import SearchServicer
 from hybridsearch.config import ServerSettings
 from hybridsearch.errors import DeadlineExceededError
 

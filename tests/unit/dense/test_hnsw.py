@@ -10,7 +10,7 @@ import pytest
 
 from hybridsearch.dense.reference import ReferenceDenseIndex
 from hybridsearch.dense.select import DenseIndexKind, parse_dense_index
-from hybridsearch.engine import HybridSearcher
+from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.errors import IndexFormatError
 from hybridsearch.storage.builder import build_index
 from hybridsearch.storage.index_dir import open_index

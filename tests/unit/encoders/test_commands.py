@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hybridsearch.encoders.commands import add_models_commands
+from hybridsearch.cli.models import add_models_commands
 
 
 def _run(*argv: str) -> int:

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from hybridsearch.encoders import default_model
-from hybridsearch.encoders.config import ENCODER_CONFIG_FILE, ModelDirError, load_config
+from hybridsearch.encoders.config import ENCODER_CONFIG_FILE, load_config
 from hybridsearch.encoders.default_model import DEFAULT_CONFIG, install_default_model
+from hybridsearch.errors import ModelDirError
 
 
 def test_installed_dir_is_complete(default_model_dir: Path) -> None:

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hybridsearch.encoders.config import ModelDirError, Pooling, load_config
+from hybridsearch.encoders.config import Pooling, load_config
 from hybridsearch.encoders.export import PARITY_MIN_COSINE, export_model
 from hybridsearch.encoders.onnx_encoder import OnnxEncoder, load_encoder
+from hybridsearch.errors import ModelDirError
 
 _EXPORT_DEPS = ("torch", "transformers", "onnx")
 

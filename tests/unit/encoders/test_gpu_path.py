@@ -12,7 +12,6 @@ import onnxruntime as ort
 import pytest
 
 from hybridsearch.encoders import onnx_encoder
-from hybridsearch.encoders.config import ModelDirError
 from hybridsearch.encoders.onnx_encoder import (
     CPU_PROVIDER,
     CUDA_PROVIDER,
@@ -21,6 +20,7 @@ from hybridsearch.encoders.onnx_encoder import (
     load_encoder,
     uses_io_binding,
 )
+from hybridsearch.errors import ModelDirError
 
 
 def offer(monkeypatch: pytest.MonkeyPatch, *providers: str) -> None:

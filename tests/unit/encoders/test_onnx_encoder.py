@@ -9,8 +9,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from hybridsearch.encoders.config import ModelDirError, Pooling, load_config
+from hybridsearch.encoders.config import Pooling, load_config
 from hybridsearch.encoders.onnx_encoder import CPU_PROVIDER, OnnxEncoder, load_encoder
+from hybridsearch.errors import ModelDirError
 
 SENTENCES = [
     "A man is eating food.",

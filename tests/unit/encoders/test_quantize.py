@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from hybridsearch.encoders.check import check_model
-from hybridsearch.encoders.config import ModelDirError, load_config
+from hybridsearch.encoders.config import load_config
 from hybridsearch.encoders.onnx_encoder import load_encoder
 from hybridsearch.encoders.quantize import MIN_COSINE, int8_model_path, quantize_model
-from hybridsearch.loader import load_query_encoder
+from hybridsearch.engine.loader import load_query_encoder
+from hybridsearch.errors import ModelDirError
 from hybridsearch.types import Device
 
 pytest.importorskip(

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from hybridsearch.eval import CollectionFormatError, load_beir
+from hybridsearch.errors import CollectionFormatError
+from hybridsearch.eval import load_beir
 
 
 def make(tmp_path: Path, qrels: str, queries: list[object] | None = None) -> Path:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hybridsearch.errors import IndexFormatError
-from hybridsearch.storage.builder import BuildError, build_index
+from hybridsearch.errors import BuildError, IndexFormatError
+from hybridsearch.storage.builder import build_index
 from hybridsearch.storage.index_dir import open_index
 from hybridsearch.storage.manifest import MANIFEST_FILE, load_manifest
 from hybridsearch.types import Document

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hybridsearch.storage.corpus import CorpusError, ReadStats, count_lines, read_corpus
+from hybridsearch.errors import CorpusError
+from hybridsearch.storage.corpus import ReadStats, count_lines, read_corpus
 
 
 def write_lines(path: Path, lines: list[str]) -> Path:

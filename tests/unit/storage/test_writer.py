@@ -15,39 +15,15 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from hybridsearch.engine import HybridSearcher
+from hybridsearch.engine.searcher import HybridSearcher
+from hybridsearch.errors import IndexLockedError
 from hybridsearch.storage import writer as writer_module
 from hybridsearch.storage.builder import build_index
 from hybridsearch.storage.index_dir import open_index
-from hybridsearch.storage.manifest import EncoderInfo, Manifest, load_manifest
-from hybridsearch.storage.writer import IndexLockedError, IndexWriter
+from hybridsearch.storage.manifest import Manifest, load_manifest
+from hybridsearch.storage.writer import IndexWriter
 from hybridsearch.types import Document, Query, RetrievalMode
-
-DIM = 8
-
-
-class HashEncoder:
-    """A deterministic fake encoder: a unit vector from the text's hash."""
-
-    model_id = "fake-hash"
-    dimension = DIM
-    provider = "CPUExecutionProvider"
-
-    def _encode(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        rows = [np.random.default_rng(abs(hash(t)) % 2**32).normal(size=DIM) for t in texts]
-        matrix = np.asarray(rows, dtype=np.float32).reshape(len(texts), DIM)
-        return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
-
-    def encode_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        return self._encode(texts)
-
-    def encode_documents(
-        self, texts: Sequence[str], batch_size: int | None = None
-    ) -> NDArray[np.float32]:
-        return self._encode(texts)
-
-
-INFO = EncoderInfo("fake-hash", DIM, "mean", True, 128)
+from tests.fakes import HASH_ENCODER_INFO, HashEncoder
 
 
 @pytest.fixture
@@ -57,7 +33,7 @@ def index_dir(tmp_path: Path) -> Iterator[Path]:
         [Document("a", "", "alpha apple"), Document("b", "", "bravo banana")],
         path,
         encoder=HashEncoder(),
-        encoder_info=INFO,
+        encoder_info=HASH_ENCODER_INFO,
     )
     yield path
     gc.collect()
@@ -118,15 +94,6 @@ def test_commits_persist_and_reopen(index_dir: Path) -> None:
     assert engine.document("a").text == "alpha avocado"  # type: ignore[union-attr]
     assert engine.document("b") is None
     engine.close()
-
-
-def test_listener_sees_each_commit_in_order(index_dir: Path) -> None:
-    seen: list[int] = []
-    writer = IndexWriter(index_dir, on_commit=lambda index: seen.append(index.manifest.generation))
-    upsert(writer, Document("c", "", "charlie"))
-    writer.delete(["c"])
-    assert seen == [1, 2]
-    writer.close()
 
 
 @pytest.mark.parametrize(

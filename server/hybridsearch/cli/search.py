@@ -3,51 +3,50 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
-import grpc
-from google.protobuf import json_format
-from google.rpc import error_details_pb2, status_pb2
+from hybridsearch.cli.channel import (
+    add_channel_arguments,
+    call_metadata,
+    open_channel,
+    report_rpc_error,
+)
 
-from hybridsearch.client_channel import call_metadata, open_channel
-from hybridsearch.v1 import search_pb2 as pb
-from hybridsearch.v1 import search_pb2_grpc
+if TYPE_CHECKING:
+    from hybridsearch.v1 import search_pb2 as pb
 
-MODES = {
-    "hybrid": pb.RETRIEVAL_MODE_HYBRID,
-    "dense": pb.RETRIEVAL_MODE_DENSE,
-    "sparse": pb.RETRIEVAL_MODE_SPARSE,
-}
-METHODS = {"interpolation": pb.FUSION_METHOD_INTERPOLATION, "rrf": pb.FUSION_METHOD_RRF}
+MODES = ("hybrid", "dense", "sparse")
+FUSIONS = ("interpolation", "rrf")
 
 
-def field_violations(error: grpc.RpcError) -> list[tuple[str, str]]:
-    """The BadRequest field violations carried by an error's trailers."""
-    metadata: Any = error.trailing_metadata()
-    for key, value in metadata or ():
-        if key == "grpc-status-details-bin":
-            status = status_pb2.Status.FromString(value)
-            found = []
-            for detail in status.details:
-                bad_request = error_details_pb2.BadRequest()
-                if detail.Unpack(bad_request):
-                    found += [(v.field, v.description) for v in bad_request.field_violations]
-            return found
-    return []
+def add_search_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``search``."""
+    p = commands.add_parser("search", help="query a running server")
+    p.add_argument("query", help="query text")
+    add_channel_arguments(p)
+    p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--mode", choices=MODES, default="hybrid")
+    p.add_argument("--fusion", choices=FUSIONS, help="fusion method")
+    p.add_argument("--alpha", type=float, help="weight of the dense side")
+    p.add_argument("--explain", action="store_true", help="show each arm's scores and ranks")
+    p.add_argument("--json", action="store_true", help="print the response as JSON")
+    p.add_argument("--timeout", type=float, default=30.0, help="deadline in seconds")
+    p.set_defaults(func=run_search)
 
 
 def build_request(args: argparse.Namespace) -> pb.SearchRequest:
     """The SearchRequest the command's flags describe."""
+    from hybridsearch.v1 import search_pb2 as pb  # noqa: PLC0415
+
     request = pb.SearchRequest(
         query=args.query,
         top_k=args.top_k,
-        mode=MODES[args.mode],
+        mode=pb.RetrievalMode.Value(f"RETRIEVAL_MODE_{args.mode.upper()}"),
         explain=args.explain,
         return_fields=[pb.STORED_FIELD_TITLE],
     )
     if args.fusion:
-        request.fusion.method = METHODS[args.fusion]
+        request.fusion.method = pb.FusionMethod.Value(f"FUSION_METHOD_{args.fusion.upper()}")
     if args.alpha is not None:
         request.fusion.alpha = args.alpha
     return request
@@ -78,6 +77,11 @@ def print_response(response: pb.SearchResponse) -> None:
 
 def run_search(args: argparse.Namespace) -> int:
     """Send one query; print the hits (or the error and its field violations)."""
+    import grpc  # noqa: PLC0415 (kept off the import path of `serve`, which forks first)
+    from google.protobuf import json_format  # noqa: PLC0415
+
+    from hybridsearch.v1 import search_pb2_grpc  # noqa: PLC0415
+
     with open_channel(args) as channel:
         stub = search_pb2_grpc.SearchServiceStub(channel)
         try:
@@ -85,10 +89,7 @@ def run_search(args: argparse.Namespace) -> int:
                 build_request(args), timeout=args.timeout, metadata=call_metadata(args)
             )
         except grpc.RpcError as error:
-            failure: Any = error
-            print(f"error: {failure.code().name}: {failure.details()}", file=sys.stderr)
-            for field, description in field_violations(error):
-                print(f"  {field}: {description}", file=sys.stderr)
+            report_rpc_error(error)
             return 1
     if args.json:
         print(json_format.MessageToJson(response, preserving_proto_field_name=True))

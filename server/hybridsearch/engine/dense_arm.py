@@ -23,9 +23,9 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from hybridsearch.batching import BatchingSettings, BatchStats, MicroBatcher, estimate_tokens
 from hybridsearch.dense.base import DenseIndex
 from hybridsearch.encoders.base import Encoder
+from hybridsearch.engine.batching import BatchingSettings, BatchStats, MicroBatcher, estimate_tokens
 from hybridsearch.types import ScoredDoc
 
 

@@ -1,8 +1,8 @@
 """Live ingestion: check documents, encode them, commit them through the index writer.
 
 ``Ingestor`` is synchronous and thread-safe (the writer serialises commits); the API layer
-runs it on its own threads, so searches never wait for it: each commit publishes a new
-search snapshot through the writer's commit listener before `upsert`/`delete` return.
+runs it on its own threads, so searches never wait for it: each commit publishes the new
+committed state to the searcher before `upsert`/`delete` return.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hybridsearch.encoders.base import Encoder
+from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.errors import FailedPreconditionError
 from hybridsearch.storage.builder import dedupe_last_wins, dense_text
 from hybridsearch.storage.writer import DeleteOutcome, IndexWriter, UpsertOutcome
@@ -43,11 +43,13 @@ def document_problem(doc: Document, *, max_document_chars: int) -> str | None:
 
 
 class Ingestor:
-    """Upserts and deletes documents of a served index."""
+    """Upserts and deletes documents of a served index, and publishes each commit to its
+    searcher (documents are encoded with the searcher's encoder)."""
 
-    def __init__(self, writer: IndexWriter, encoder: Encoder | None) -> None:
+    def __init__(self, writer: IndexWriter, searcher: HybridSearcher) -> None:
         self.writer = writer
-        self._encoder = encoder
+        self._searcher = searcher
+        self._encoder = searcher.encoder
 
     def upsert(self, docs: Sequence[Document]) -> UpsertOutcome:
         """Encode (when the index has vectors) and commit ``docs`` as one atomic batch.
@@ -65,6 +67,7 @@ class Ingestor:
                 )
             vectors = self._encoder.encode_documents([dense_text(d) for d in unique])
         outcome = self.writer.upsert(unique, vectors)
+        self._publish()
         return UpsertOutcome(
             accepted=outcome.accepted + duplicates,
             replaced=outcome.replaced + duplicates,
@@ -73,7 +76,12 @@ class Ingestor:
 
     def delete(self, ids: Sequence[str]) -> DeleteOutcome:
         """Delete documents by id, durably; ids that are not live are reported as not found."""
-        return self.writer.delete(ids)
+        outcome = self.writer.delete(ids)
+        self._publish()
+        return outcome
+
+    def _publish(self) -> None:
+        self._searcher.publish_index(self.writer.committed())
 
     def close(self) -> None:
         """Release the index directory."""

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
-import grpc
-from tqdm import tqdm
-
+from hybridsearch.cli.channel import (
+    add_channel_arguments,
+    call_metadata,
+    open_channel,
+    report_rpc_error,
+)
 from hybridsearch.errors import HybridSearchError
-from hybridsearch.search_client import field_violations
 from hybridsearch.storage.corpus import ReadStats, count_lines, read_corpus
 from hybridsearch.types import Document
 from hybridsearch.v1 import index_pb2 as pb
-from hybridsearch.v1 import index_pb2_grpc
 
 MAX_BATCH_BYTES = 4 * 1024 * 1024  # well under the server's default 16 MiB message limit
 SHOWN_REJECTIONS = 20
@@ -82,23 +83,43 @@ def run_ingest(args: argparse.Namespace) -> int:
             read_errors.append(exc)
             raise
 
+    import grpc  # noqa: PLC0415 (kept off the import path of `serve`, which forks first)
+    from tqdm import tqdm  # noqa: PLC0415
+
+    from hybridsearch.v1 import index_pb2_grpc  # noqa: PLC0415
+
     with (
-        grpc.insecure_channel(args.server) as channel,
+        open_channel(args) as channel,
         tqdm(total=total, desc="sending", unit="doc", disable=args.no_progress) as bar,
     ):
         stub = index_pb2_grpc.IndexServiceStub(channel)
         requests = upsert_requests(docs(), args.batch_size, on_batch=bar.update)
         try:
-            response = stub.UpsertDocuments(requests, timeout=args.timeout)
+            response = stub.UpsertDocuments(
+                requests, timeout=args.timeout, metadata=call_metadata(args)
+            )
         except grpc.RpcError as error:
             if read_errors:
                 raise HybridSearchError(
                     f"{read_errors[0]} (batches sent before it are committed)"
                 ) from None
-            failure: Any = error
-            print(f"error: {failure.code().name}: {failure.details()}", file=sys.stderr)
-            for field, description in field_violations(error):
-                print(f"  {field}: {description}", file=sys.stderr)
+            report_rpc_error(error)
             return 1
     print_summary(response, stats)
     return 0
+
+
+def add_ingest_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``ingest`` (with the same connection flags as ``search``: TLS, token)."""
+    p = commands.add_parser("ingest", help="stream a corpus into a running server")
+    add_channel_arguments(p)
+    p.add_argument(
+        "--corpus", type=Path, required=True, help="BEIR corpus.jsonl or Pyserini JsonCollection"
+    )
+    p.add_argument(
+        "--batch-size", type=int, default=64, help="documents per message (one commit each)"
+    )
+    p.add_argument("--skip-bad-lines", action="store_true", help="skip and count malformed lines")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--timeout", type=float, help="deadline of the whole upload, in seconds")
+    p.set_defaults(func=run_ingest)

@@ -32,7 +32,7 @@ from hybridsearch.eval.sweep import SweepRow, parse_sweep, plot_alpha_sweep, wri
 from hybridsearch.eval.trec import write_trec_run
 
 if TYPE_CHECKING:
-    from hybridsearch.engine import HybridSearcher
+    from hybridsearch.engine.searcher import HybridSearcher
 
 #: Builds the retriever of one spec (the engine or the server stays open across specs).
 RetrieverFactory = Callable[[RunSpec], Retriever]
@@ -161,14 +161,14 @@ def open_engine(
 
     ``int8_queries``: queries encoded by the model's int8 variant (documents never are).
     """
-    from hybridsearch.engine import HybridSearcher  # noqa: PLC0415
-    from hybridsearch.eval.index_cache import cached_index  # noqa: PLC0415
-    from hybridsearch.eval.retrievers import CachedQueryEncoder  # noqa: PLC0415
-    from hybridsearch.loader import (  # noqa: PLC0415
+    from hybridsearch.engine.loader import (  # noqa: PLC0415
         default_model_dir,
         encoder_info_of,
         load_query_encoder,
     )
+    from hybridsearch.engine.searcher import HybridSearcher  # noqa: PLC0415
+    from hybridsearch.eval.index_cache import cached_index  # noqa: PLC0415
+    from hybridsearch.eval.retrievers import CachedQueryEncoder  # noqa: PLC0415
     from hybridsearch.storage.index_dir import open_index  # noqa: PLC0415
 
     model_dir = model or default_model_dir()

@@ -9,6 +9,7 @@ sparse arm (tantivy BM25) meanwhile, then waits for the dense lists; both releas
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -17,15 +18,16 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from hybridsearch.batching import BatchingSettings, BatchStats
 from hybridsearch.dense.base import DenseIndex
 from hybridsearch.dense.select import open_dense_index, parse_dense_index
-from hybridsearch.dense_arm import DenseArm, DenseArmResult, DenseJob
 from hybridsearch.encoders.base import Encoder
+from hybridsearch.engine.batching import BatchingSettings, BatchStats
+from hybridsearch.engine.dense_arm import DenseArm, DenseArmResult, DenseJob
+from hybridsearch.engine.prf_backend import IndexPrfBackend
 from hybridsearch.errors import FailedPreconditionError, IndexFormatError
 from hybridsearch.fusion.interpolate import fuse_interpolate
 from hybridsearch.fusion.rrf import fuse_rrf
-from hybridsearch.prf.pipeline import FirstRound, IndexPrfBackend, applicable, run_prf
+from hybridsearch.prf.pipeline import FirstRound, applicable, run_prf
 from hybridsearch.sparse.analysis import term_counts
 from hybridsearch.sparse.tantivy_index import StoredDoc
 from hybridsearch.storage.index_dir import OpenIndex
@@ -89,6 +91,7 @@ class HybridSearcher:
         self._encoder = encoder
         self._dense_factory = dense_factory or manifest_dense_index
         self._snapshot = self.make_snapshot(index)
+        self._publish_lock = threading.Lock()
         self._dense_arm = (
             DenseArm(encoder, batching, threads=arm_threads) if encoder is not None else None
         )
@@ -107,12 +110,19 @@ class HybridSearcher:
         return IndexSnapshot(index=index, dense=dense, live=index.live if live is None else live)
 
     def publish_index(self, index: OpenIndex) -> None:
-        """Publish a snapshot of a newly committed index state."""
-        self.publish(self.make_snapshot(index))
+        """Make a newly committed index state the one new searches read.
 
-    def publish(self, snapshot: IndexSnapshot) -> None:
-        """Make ``snapshot`` the one new searches read (searches in flight keep theirs)."""
-        self._snapshot = snapshot
+        Searches in flight keep their snapshot. A state no newer than the published one (two
+        writers' publications crossing, or a call that committed nothing) is ignored: the
+        served generation never goes back.
+        """
+        generation = index.manifest.generation
+        if generation <= self._snapshot.index.manifest.generation:
+            return
+        snapshot = self.make_snapshot(index)
+        with self._publish_lock:
+            if generation > self._snapshot.index.manifest.generation:
+                self._snapshot = snapshot
 
     @property
     def index(self) -> OpenIndex:
@@ -123,11 +133,6 @@ class HybridSearcher:
     def encoder(self) -> Encoder | None:
         """The query encoder, when the index has vectors and one is loaded."""
         return self._encoder
-
-    @property
-    def supports_dense(self) -> bool:
-        """Whether dense and hybrid modes can be served."""
-        return self._snapshot.dense is not None
 
     def batch_stats(self) -> BatchStats | None:
         """Micro-batching counters of the dense arm (None without batching or encoder)."""

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from hybridsearch.batching import BatchingSettings
 from hybridsearch.dense.exact import ExactDenseIndex
-from hybridsearch.dense_arm import DenseArm, DenseArmResult, DenseJob
+from hybridsearch.engine.batching import BatchingSettings
+from hybridsearch.engine.dense_arm import DenseArm, DenseArmResult, DenseJob
 from hybridsearch.types import ScoredDoc
 
 DIM = 8

@@ -6,17 +6,30 @@ Meant for container HEALTHCHECKs and scripts: prints the status, exit 1 otherwis
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from hybridsearch.cli.channel import (
+    add_channel_arguments,
+    call_metadata,
+    open_channel,
+    report_rpc_error,
+)
 
-from hybridsearch.client_channel import call_metadata, open_channel
+
+def add_health_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``health``."""
+    p = commands.add_parser("health", help="check a server's health (exit 0 when SERVING)")
+    add_channel_arguments(p)
+    p.add_argument("--service", default="", help="service name to check ('' = the server)")
+    p.add_argument("--timeout", type=float, default=5.0, help="deadline in seconds")
+    p.set_defaults(func=run_health)
 
 
 def run_health(args: argparse.Namespace) -> int:
     """Check health once; 0 when SERVING."""
+    import grpc  # noqa: PLC0415 (kept off the import path of `serve`, which forks first)
+    from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: PLC0415
+
     with open_channel(args) as channel:
         stub: Any = health_pb2_grpc.HealthStub(channel)  # the stubs' types lack Check
         try:
@@ -26,8 +39,7 @@ def run_health(args: argparse.Namespace) -> int:
                 metadata=call_metadata(args),
             )
         except grpc.RpcError as error:
-            failure: grpc.Call = error  # type: ignore[assignment]
-            print(f"error: {failure.code().name}: {failure.details()}", file=sys.stderr)
+            report_rpc_error(error)
             return 1
     name = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     print(name)

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from hybridsearch.batching import (
+from hybridsearch.engine.batching import (
     BatchingSettings,
     CancelScope,
     MicroBatcher,

@@ -1,4 +1,4 @@
-"""Client-side connection options shared by `hybridsearch search` and `hybridsearch health`.
+"""Client-side connections of the CLI's gRPC commands (`search`, `health`, `ingest`).
 
 TLS: ``--tls-ca`` trusts a private CA (else the system roots); ``--tls-cert``/``--tls-key``
 present a client certificate (mTLS). Auth: ``--token``, else env ``HYBRIDSEARCH_TOKEN``, else
@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hybridsearch.errors import HybridSearchError
 
@@ -76,3 +77,28 @@ def call_metadata(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
     """Metadata every call carries (the authorization header when a token is given)."""
     token = bearer_token(args)
     return (("authorization", f"Bearer {token}"),) if token else ()
+
+
+def field_violations(error: grpc.RpcError) -> list[tuple[str, str]]:
+    """The BadRequest field violations carried by an error's trailers."""
+    from google.rpc import error_details_pb2, status_pb2  # noqa: PLC0415
+
+    metadata: Any = error.trailing_metadata()
+    for key, value in metadata or ():
+        if key == "grpc-status-details-bin":
+            status = status_pb2.Status.FromString(value)
+            found = []
+            for detail in status.details:
+                bad_request = error_details_pb2.BadRequest()
+                if detail.Unpack(bad_request):
+                    found += [(v.field, v.description) for v in bad_request.field_violations]
+            return found
+    return []
+
+
+def report_rpc_error(error: grpc.RpcError) -> None:
+    """Print a failed call's code, message and field violations to stderr."""
+    failure: Any = error
+    print(f"error: {failure.code().name}: {failure.details()}", file=sys.stderr)
+    for field, description in field_violations(error):
+        print(f"  {field}: {description}", file=sys.stderr)

@@ -10,16 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hybridsearch.batching import BatchingSettings
 from hybridsearch.config import Device, ServerSettings
 from hybridsearch.encoders.base import Encoder
-from hybridsearch.encoders.config import ModelDirError
-from hybridsearch.engine import HybridSearcher, manifest_dense_index
-from hybridsearch.errors import IndexFormatError
-from hybridsearch.ingest import Ingestor
+from hybridsearch.engine.batching import BatchingSettings
+from hybridsearch.engine.ingest import Ingestor
+from hybridsearch.engine.searcher import HybridSearcher, manifest_dense_index
+from hybridsearch.errors import IndexFormatError, IndexLockedError, ModelDirError
 from hybridsearch.storage.index_dir import OpenIndex, open_index
 from hybridsearch.storage.manifest import EncoderInfo
-from hybridsearch.storage.writer import IndexLockedError, IndexWriter
+from hybridsearch.storage.writer import IndexWriter
 
 if TYPE_CHECKING:
     from hybridsearch.encoders.onnx_encoder import OnnxEncoder
@@ -169,8 +168,7 @@ def load_index(settings: ServerSettings) -> LoadedIndex:
     except BaseException:
         writer.close()
         raise
-    writer.set_listener(searcher.publish_index)
-    return LoadedIndex(searcher, Ingestor(writer, searcher.encoder))
+    return LoadedIndex(searcher, Ingestor(writer, searcher))
 
 
 def load_engine(settings: ServerSettings, index: OpenIndex | None = None) -> HybridSearcher:

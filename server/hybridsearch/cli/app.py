@@ -1,0 +1,45 @@
+"""The argument parser of the `hybridsearch` command and its entry point."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from hybridsearch.cli.eval import add_eval_command
+from hybridsearch.cli.health import add_health_command
+from hybridsearch.cli.index import add_index_command
+from hybridsearch.cli.ingest import add_ingest_command
+from hybridsearch.cli.models import add_models_commands
+from hybridsearch.cli.search import add_search_command
+from hybridsearch.cli.serve import add_serve_command
+from hybridsearch.errors import HybridSearchError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="hybridsearch", description="gRPC hybrid dense-sparse search server"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_index_command(commands)
+    add_ingest_command(commands)
+    add_serve_command(commands)
+    add_search_command(commands)
+    add_health_command(commands)
+    add_models_commands(commands)
+    add_eval_command(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except HybridSearchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code

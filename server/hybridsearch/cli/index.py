@@ -1,0 +1,116 @@
+"""`hybridsearch index`: build an index directory from a corpus (or an empty one)."""
+
+from __future__ import annotations
+
+import argparse
+from importlib import resources
+from pathlib import Path
+
+from hybridsearch.types import Device
+
+SAMPLE_CORPUS = "cranfield-corpus.jsonl.gz"
+
+
+def sample_corpus_path() -> Path:
+    """The bundled sample corpus (Cranfield, gzip)."""
+    return Path(str(resources.files("hybridsearch") / "data" / SAMPLE_CORPUS))
+
+
+def add_index_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser("index", help="build an index from a corpus")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--corpus", type=Path, help="BEIR corpus.jsonl or Pyserini JsonCollection (.gz ok)"
+    )
+    source.add_argument(
+        "--sample", action="store_true", help="the bundled sample corpus (Cranfield)"
+    )
+    source.add_argument(
+        "--empty",
+        action="store_true",
+        help="no documents: an empty index to fill through `hybridsearch ingest`",
+    )
+    p.add_argument("--out", type=Path, required=True, help="index directory to create")
+    p.add_argument(
+        "--model", type=Path, help="model directory of the dense encoder (default: MiniLM)"
+    )
+    p.add_argument("--no-dense", action="store_true", help="BM25 only: no vectors")
+    p.add_argument("--force", action="store_true", help="replace an existing index at --out")
+    p.add_argument("--skip-bad-lines", action="store_true", help="skip and count malformed lines")
+    p.add_argument("--batch-size", type=int, default=32, help="documents per encoder run")
+    p.add_argument("--max-length", type=int, help="token limit per document (default: model's)")
+    p.add_argument("--device", type=Device, default=Device.AUTO, help="auto, cpu or cuda")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--dense-index",
+        choices=["exact", "hnsw"],
+        default="exact",
+        help="exact inner product (default) or an HNSW graph (approximate; needs faiss)",
+    )
+    p.add_argument("--hnsw-m", type=int, default=32, help="HNSW graph degree")
+    p.add_argument(
+        "--hnsw-ef-construction", type=int, default=200, help="HNSW build candidate list"
+    )
+    p.set_defaults(func=run_index)
+
+
+def run_index(args: argparse.Namespace) -> int:
+    from tqdm import tqdm  # noqa: PLC0415
+
+    from hybridsearch.dense.hnsw import HnswParams  # noqa: PLC0415 (faiss itself loads lazily)
+    from hybridsearch.dense.select import DenseIndexKind  # noqa: PLC0415
+    from hybridsearch.storage.builder import build_index  # noqa: PLC0415
+    from hybridsearch.storage.corpus import ReadStats, count_lines, read_corpus  # noqa: PLC0415
+
+    corpus = sample_corpus_path() if args.sample else args.corpus
+    encoder, encoder_info = None, None
+    if not args.no_dense:
+        from hybridsearch.engine.loader import (  # noqa: PLC0415
+            default_model_dir,
+            encoder_info_of,
+            load_query_encoder,
+        )
+
+        model = args.model or default_model_dir()
+        encoder = load_query_encoder(
+            model, args.device, max_length=args.max_length, batch_size=args.batch_size
+        )
+        encoder_info = encoder_info_of(encoder)
+    total = 0 if args.empty else count_lines(corpus)
+    stats = ReadStats()
+    quiet = args.no_progress
+    with (
+        tqdm(total=total, desc="reading + BM25", unit="doc", disable=quiet) as sparse_bar,
+        tqdm(total=0, desc="encoding", unit="doc", disable=quiet or encoder is None) as dense_bar,
+    ):
+
+        def on_dense(n: int) -> None:
+            if dense_bar.total == 0:
+                sparse_bar.close()  # reading and BM25 are done; stop its clock
+                dense_bar.total = stats.documents
+            dense_bar.update(n)
+
+        docs = (
+            iter(())
+            if args.empty
+            else read_corpus(corpus, skip_bad_lines=args.skip_bad_lines, stats=stats)
+        )
+        summary = build_index(
+            docs,
+            args.out,
+            encoder=encoder,
+            encoder_info=encoder_info,
+            force=args.force,
+            batch_size=args.batch_size,
+            on_sparse_progress=sparse_bar.update,
+            on_dense_progress=on_dense,
+            dense_index=DenseIndexKind(args.dense_index),
+            hnsw=HnswParams(m=args.hnsw_m, ef_construction=args.hnsw_ef_construction),
+        )
+    print(
+        f"indexed {summary.documents} documents into {args.out} in {summary.seconds:.1f} s; "
+        f"{summary.bytes_on_disk} bytes on disk; "
+        f"vectors: {'yes' if summary.has_vectors else 'no'}; "
+        f"duplicate ids replaced: {summary.duplicates}; bad lines skipped: {stats.bad_lines}"
+    )
+    return 0
