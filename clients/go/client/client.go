@@ -181,7 +181,9 @@ func (c *Client) SearchStream(ctx context.Context, reqs iter.Seq[*pb.SearchStrea
 				return // io.EOF: the stream ended; Recv reports why
 			}
 		}
-		_ = stream.CloseSend()
+		if ctx.Err() == nil { // a sequence cut short by cancellation must not end the stream cleanly
+			_ = stream.CloseSend()
+		}
 	}()
 	return &ResultStream{stream: stream, cancel: cancel}, nil
 }

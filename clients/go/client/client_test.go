@@ -209,7 +209,11 @@ func TestSearchStreamErrorMidStream(t *testing.T) {
 	defer cancel()
 	reqs := make(chan *pb.SearchStreamRequest, 1)
 	reqs <- streamReq("only", query)
-	stream, err := c.SearchStream(ctx, channelSeq(ctx, reqs))
+	// The sequence waits on its own context, not the deadline one, so that it does not end
+	// (and half-close the stream) when the deadline passes.
+	hold, release := context.WithCancel(context.Background())
+	defer release()
+	stream, err := c.SearchStream(ctx, channelSeq(hold, reqs))
 	if err != nil {
 		t.Fatal(err)
 	}
