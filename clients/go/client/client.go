@@ -1,5 +1,5 @@
 // Package client is a thin typed wrapper over the generated hybridsearch.v1 SearchService
-// stubs: default and per-call deadlines, TLS, a bearer token, and errors that carry the
+// and IndexService stubs: default and per-call deadlines, TLS, a bearer token, and errors that carry the
 // server's google.rpc.BadRequest field violations.
 package client
 
@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"time"
 
 	"google.golang.org/grpc"
@@ -45,10 +46,11 @@ type TLSOptions struct {
 	ServerNameOverride string
 }
 
-// Client calls SearchService. It is safe for concurrent use.
+// Client calls SearchService and IndexService. It is safe for concurrent use.
 type Client struct {
 	conn    *grpc.ClientConn
 	stub    pb.SearchServiceClient
+	index   pb.IndexServiceClient
 	timeout time.Duration
 	token   string
 }
@@ -68,7 +70,13 @@ func New(target string, opts Options) (*Client, error) {
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
-	return &Client{conn: conn, stub: pb.NewSearchServiceClient(conn), timeout: timeout, token: opts.BearerToken}, nil
+	return &Client{
+		conn:    conn,
+		stub:    pb.NewSearchServiceClient(conn),
+		index:   pb.NewIndexServiceClient(conn),
+		timeout: timeout,
+		token:   opts.BearerToken,
+	}, nil
 }
 
 func transportCredentials(t *TLSOptions) (credentials.TransportCredentials, error) {
@@ -137,42 +145,94 @@ type StreamResult struct {
 	Err       *Error
 }
 
-// SearchStream sends every request on one stream and returns the answers in arrival order
-// (not request order). A per-request failure is a StreamResult.Err; a failed stream is the
-// returned error.
-func (c *Client) SearchStream(ctx context.Context, reqs []*pb.SearchStreamRequest, opts ...grpc.CallOption) ([]StreamResult, error) {
-	ctx, cancel := c.callContext(ctx)
-	defer cancel()
+// ResultStream reads the answers of a SearchStream as they arrive (arrival order, not request
+// order). Read it with Recv or range over All; call Close when you stop early. It is not safe
+// for concurrent Recv calls.
+type ResultStream struct {
+	stream grpc.BidiStreamingClient[pb.SearchStreamRequest, pb.SearchStreamResponse]
+	cancel context.CancelFunc
+	err    error // sticky: io.EOF or the stream's failure
+}
+
+// SearchStream opens one stream, sends reqs on it from a goroutine and returns at once; the
+// answers are read from the returned ResultStream while requests are still being sent, so reqs
+// may be lazy (e.g. fed from a channel). Sending stops when reqs ends (the stream is then
+// half-closed), when the stream fails, or when the ResultStream is closed or ctx is done. A
+// sequence that waits for more requests must itself return once ctx is done, or its goroutine
+// lives until it does. Use slices.Values for a slice.
+//
+// A per-request failure is a StreamResult.Err; a failed stream (deadline, cancellation,
+// server shutdown) is the *Error that Recv returns after the answers that did arrive.
+func (c *Client) SearchStream(ctx context.Context, reqs iter.Seq[*pb.SearchStreamRequest], opts ...grpc.CallOption) (*ResultStream, error) {
+	ctx, cancelTimeout := c.callContext(ctx)
+	ctx, cancelCall := context.WithCancel(ctx)
+	cancel := func() { cancelCall(); cancelTimeout() }
 	stream, err := c.stub.SearchStream(ctx, opts...)
 	if err != nil {
+		cancel()
 		return nil, FromError(err)
 	}
-	sendErr := make(chan error, 1)
 	go func() {
-		for _, r := range reqs {
-			if err := stream.Send(r); err != nil {
-				sendErr <- err // io.EOF: the server ended the stream; Recv reports why
+		for r := range reqs {
+			if ctx.Err() != nil {
+				return
+			}
+			if stream.Send(r) != nil {
+				return // io.EOF: the stream ended; Recv reports why
+			}
+		}
+		if ctx.Err() == nil { // a sequence cut short by cancellation must not end the stream cleanly
+			_ = stream.CloseSend()
+		}
+	}()
+	return &ResultStream{stream: stream, cancel: cancel}, nil
+}
+
+// Recv returns the next answer; io.EOF once the server has answered every request and closed
+// the stream; otherwise a failed stream as *Error. After any error it returns the same error
+// again, and the call's resources are released.
+func (s *ResultStream) Recv() (StreamResult, error) {
+	if s.err != nil {
+		return StreamResult{}, s.err
+	}
+	msg, err := s.stream.Recv()
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			err = FromError(err)
+		}
+		s.err = err
+		s.cancel()
+		return StreamResult{}, err
+	}
+	return streamResult(msg), nil
+}
+
+// All ranges over the remaining answers. A failed stream ends the range with one
+// (StreamResult{}, err) pair; the normal end of the stream yields no error. Breaking out of
+// the loop closes the stream.
+func (s *ResultStream) All() iter.Seq2[StreamResult, error] {
+	return func(yield func(StreamResult, error) bool) {
+		for {
+			r, err := s.Recv()
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if err != nil {
+				yield(StreamResult{}, err)
+				return
+			}
+			if !yield(r, nil) {
+				s.Close()
 				return
 			}
 		}
-		sendErr <- stream.CloseSend()
-	}()
-	results := make([]StreamResult, 0, len(reqs))
-	for {
-		msg, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return results, FromError(err)
-		}
-		results = append(results, streamResult(msg))
 	}
-	if err := <-sendErr; err != nil && !errors.Is(err, io.EOF) {
-		return results, FromError(err)
-	}
-	return results, nil
 }
+
+// Close cancels the stream if it is still open (the server sees CANCELLED; a later Recv
+// returns an *Error with codes.Canceled) and stops the sending goroutine. It may be called
+// from another goroutine, more than once, and after the stream ended.
+func (s *ResultStream) Close() { s.cancel() }
 
 func streamResult(msg *pb.SearchStreamResponse) StreamResult {
 	if e := msg.GetError(); e != nil {
@@ -181,5 +241,8 @@ func streamResult(msg *pb.SearchStreamResponse) StreamResult {
 	return StreamResult{RequestID: msg.GetRequestId(), Response: msg.GetResponse()}
 }
 
-// Stub exposes the generated client for calls the wrapper does not cover.
+// Stub exposes the generated SearchService client for calls the wrapper does not cover.
 func (c *Client) Stub() pb.SearchServiceClient { return c.stub }
+
+// IndexStub exposes the generated IndexService client.
+func (c *Client) IndexStub() pb.IndexServiceClient { return c.index }

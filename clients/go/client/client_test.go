@@ -3,7 +3,10 @@ package client_test
 import (
 	"context"
 	"errors"
+	"io"
+	"iter"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -117,23 +120,30 @@ func TestBatchSearchKeepsOrder(t *testing.T) {
 
 func TestSearchStream(t *testing.T) {
 	c := newClient(t)
-	results, err := c.SearchStream(context.Background(), []*pb.SearchStreamRequest{
+	stream, err := c.SearchStream(context.Background(), slices.Values([]*pb.SearchStreamRequest{
 		{RequestId: "a", Search: &pb.SearchRequest{Query: query, TopK: 3, Mode: sparse}},
 		{RequestId: "bad", Search: &pb.SearchRequest{Query: "  ", Mode: sparse}},
 		{RequestId: "b", Search: &pb.SearchRequest{Query: otherQuery, TopK: 2, Mode: sparse}},
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer stream.Close()
 	byID := map[string]client.StreamResult{}
 	got := []string{}
-	for _, r := range results {
+	for r, err := range stream.All() {
+		if err != nil {
+			t.Fatal(err)
+		}
 		byID[r.RequestID] = r
 		got = append(got, r.RequestID)
 	}
 	sort.Strings(got)
 	if strings.Join(got, ",") != "a,b,bad" {
 		t.Fatalf("request ids = %v", got)
+	}
+	if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
+		t.Errorf("Recv after the end = %v, want io.EOF", err)
 	}
 	assertRanked(t, byID["a"].Response, 3)
 	assertRanked(t, byID["b"].Response, 2)
@@ -143,6 +153,113 @@ func TestSearchStream(t *testing.T) {
 	}
 	if f := fields(bad); len(f) != 1 || strings.TrimPrefix(f[0], "search.") != "query" {
 		t.Errorf("field violations = %v", f)
+	}
+}
+
+// channelSeq yields the requests sent on ch until it is closed or ctx is done.
+func channelSeq(ctx context.Context, ch <-chan *pb.SearchStreamRequest) iter.Seq[*pb.SearchStreamRequest] {
+	return func(yield func(*pb.SearchStreamRequest) bool) {
+		for {
+			select {
+			case r, ok := <-ch:
+				if !ok || !yield(r) {
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+func streamReq(id, q string) *pb.SearchStreamRequest {
+	return &pb.SearchStreamRequest{RequestId: id, Search: &pb.SearchRequest{Query: q, TopK: 1, Mode: sparse}}
+}
+
+// The second request is only sent after the first answer was read: a stream that buffered
+// requests or answers would block here.
+func TestSearchStreamIsLazy(t *testing.T) {
+	c := newClient(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	reqs := make(chan *pb.SearchStreamRequest)
+	stream, err := c.SearchStream(ctx, channelSeq(ctx, reqs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	for _, id := range []string{"first", "second"} {
+		reqs <- streamReq(id, query)
+		r, err := stream.Recv()
+		if err != nil || r.RequestID != id || r.Response == nil {
+			t.Fatalf("Recv = %+v, %v; want the answer to %q", r, err, id)
+		}
+	}
+	close(reqs)
+	if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
+		t.Fatalf("Recv after the requests ended = %v, want io.EOF", err)
+	}
+}
+
+// An answer arrives, then the stream's deadline passes while it is held open: Recv returns
+// the answer, then the typed error (and keeps returning it).
+func TestSearchStreamErrorMidStream(t *testing.T) {
+	c := newClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	reqs := make(chan *pb.SearchStreamRequest, 1)
+	reqs <- streamReq("only", query)
+	// The sequence waits on its own context, not the deadline one, so that it does not end
+	// (and half-close the stream) when the deadline passes.
+	hold, release := context.WithCancel(context.Background())
+	defer release()
+	stream, err := c.SearchStream(ctx, channelSeq(hold, reqs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	if r, err := stream.Recv(); err != nil || r.RequestID != "only" {
+		t.Fatalf("first Recv = %+v, %v", r, err)
+	}
+	for range 2 {
+		_, err := stream.Recv()
+		var e *client.Error
+		if !errors.As(err, &e) || e.Code != codes.DeadlineExceeded {
+			t.Fatalf("Recv = %v, want a DeadlineExceeded *client.Error", err)
+		}
+	}
+}
+
+// Close cancels the call: Recv reports Canceled and the sending goroutine stops taking
+// requests from the sequence (yield returns false).
+func TestSearchStreamCloseStopsSending(t *testing.T) {
+	c := newClient(t)
+	release := make(chan struct{})
+	stopped := make(chan bool, 1)
+	seq := func(yield func(*pb.SearchStreamRequest) bool) {
+		yield(streamReq("first", query))
+		<-release
+		stopped <- !yield(streamReq("second", query))
+	}
+	stream, err := c.SearchStream(context.Background(), seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	stream.Close()
+	close(release)
+	select {
+	case ok := <-stopped:
+		if !ok {
+			t.Error("the sender kept taking requests after Close")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the sender did not return to the sequence after Close")
+	}
+	if _, err := stream.Recv(); status.Code(err) != codes.Canceled {
+		t.Errorf("Recv after Close = %v, want Canceled", err)
 	}
 }
 

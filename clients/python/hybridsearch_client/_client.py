@@ -1,5 +1,5 @@
-"""Typed wrappers over the generated SearchService stubs: ``HybridSearchClient`` (blocking)
-and ``AsyncHybridSearchClient`` (asyncio)."""
+"""Typed wrappers over the generated SearchService and IndexService stubs:
+``HybridSearchClient`` (blocking) and ``AsyncHybridSearchClient`` (asyncio)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,23 @@ from typing import Any, Self
 import grpc
 import grpc.aio
 
+from hybridsearch_client._documents import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_BATCH_BYTES,
+    UpsertBatcher,
+    UpsertItem,
+)
 from hybridsearch_client._errors import (
     HybridSearchError,
     error_from_rpc_error,
     error_from_stream_status,
 )
-from hybridsearch_client._gen.hybridsearch.v1 import search_pb2, search_pb2_grpc
+from hybridsearch_client._gen.hybridsearch.v1 import (
+    index_pb2,
+    index_pb2_grpc,
+    search_pb2,
+    search_pb2_grpc,
+)
 from hybridsearch_client._requests import (
     QueryLike,
     TlsConfig,
@@ -55,6 +66,24 @@ StreamItem = search_pb2.SearchStreamRequest | tuple[str, QueryLike]
 """A stream request, or a ``(request_id, query)`` pair."""
 
 
+def _delete_request(ids: Iterable[str]) -> index_pb2.DeleteDocumentsRequest:
+    if isinstance(ids, str):
+        raise TypeError("ids must be a collection of ids, not one string: pass [id]")
+    return index_pb2.DeleteDocumentsRequest(ids=list(ids))
+
+
+class _SourceFailure:
+    """Remembers an exception raised by the caller's document iterable while gRPC consumed it,
+    so the caller sees that exception rather than the CANCELLED call it caused."""
+
+    def __init__(self) -> None:
+        self.error: Exception | None = None
+
+    def reraise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
 class HybridSearchClient:
     """Blocking client. ``timeout`` (seconds) is the default deadline of every call; each
     method takes its own ``timeout`` too. Without ``tls`` the channel is plaintext.
@@ -84,6 +113,7 @@ class HybridSearchClient:
         if interceptors:
             self._channel = grpc.intercept_channel(self._channel, *interceptors)
         self._stub = search_pb2_grpc.SearchServiceStub(self._channel)
+        self._index = index_pb2_grpc.IndexServiceStub(self._channel)
         self._timeout = timeout
         self._metadata = call_metadata(bearer_token)
 
@@ -137,6 +167,84 @@ class HybridSearchClient:
         finally:
             call.cancel()
 
+    # IndexService
+
+    def upsert_documents(
+        self,
+        documents: Iterable[UpsertItem],
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        timeout: float | None = None,
+    ) -> index_pb2.UpsertDocumentsResponse:
+        """Stream ``documents`` (``Document`` dataclasses or generated ``Document`` messages,
+        consumed lazily) to the server in ``UpsertDocumentsRequest`` batches of at most
+        ``batch_size`` documents / ``max_batch_bytes`` bytes; a ready ``UpsertDocumentsRequest``
+        in the iterable is sent as one batch of its own. Each batch is committed atomically;
+        the response sums them: ``accepted_count``, ``replaced_count``, ``rejected_count``,
+        ``rejected`` (position, id, reason) and the final ``generation``. If the call fails
+        midway, the batches committed before stay committed. An exception raised by
+        ``documents`` cancels the call and propagates unchanged."""
+        batcher = UpsertBatcher(batch_size, max_batch_bytes)
+        failure = _SourceFailure()
+
+        def requests() -> Iterator[index_pb2.UpsertDocumentsRequest]:
+            try:
+                for item in documents:
+                    yield from batcher.add(item)
+                yield from batcher.flush()
+            except Exception as error:
+                failure.error = error
+                raise
+
+        try:
+            response: index_pb2.UpsertDocumentsResponse = self._index.UpsertDocuments(
+                requests(), timeout=self._deadline(timeout), metadata=self._metadata
+            )
+            return response
+        except grpc.RpcError as error:
+            failure.reraise()
+            raise error_from_rpc_error(error) from None
+
+    def delete_documents(
+        self, ids: Iterable[str], *, timeout: float | None = None
+    ) -> index_pb2.DeleteDocumentsResponse:
+        """Delete documents by id in one commit: ``deleted_count``, ``not_found_ids`` and the
+        ``generation`` after the commit."""
+        request = _delete_request(ids)
+        try:
+            response: index_pb2.DeleteDocumentsResponse = self._index.DeleteDocuments(
+                request, timeout=self._deadline(timeout), metadata=self._metadata
+            )
+            return response
+        except grpc.RpcError as error:
+            raise error_from_rpc_error(error) from None
+
+    def get_document(self, document_id: str, *, timeout: float | None = None) -> index_pb2.Document:
+        """The stored fields of one document; ``HybridSearchError`` with code ``NOT_FOUND``
+        when no live document has this id."""
+        request = index_pb2.GetDocumentRequest(id=document_id)
+        try:
+            response: index_pb2.GetDocumentResponse = self._index.GetDocument(
+                request, timeout=self._deadline(timeout), metadata=self._metadata
+            )
+        except grpc.RpcError as error:
+            raise error_from_rpc_error(error) from None
+        return response.document
+
+    def get_index_stats(self, *, timeout: float | None = None) -> index_pb2.GetIndexStatsResponse:
+        """Statistics of the served index as of its last commit (document count, generation,
+        vectors, size, writability...)."""
+        try:
+            response: index_pb2.GetIndexStatsResponse = self._index.GetIndexStats(
+                index_pb2.GetIndexStatsRequest(),
+                timeout=self._deadline(timeout),
+                metadata=self._metadata,
+            )
+            return response
+        except grpc.RpcError as error:
+            raise error_from_rpc_error(error) from None
+
     def close(self) -> None:
         self._channel.close()
 
@@ -177,6 +285,7 @@ class AsyncHybridSearchClient:
                 target, tls.credentials(), options=options, interceptors=interceptors
             )
         self._stub = search_pb2_grpc.SearchServiceStub(self._channel)
+        self._index = index_pb2_grpc.IndexServiceStub(self._channel)
         self._timeout = timeout
         self._metadata = call_metadata(bearer_token)
 
@@ -237,6 +346,86 @@ class AsyncHybridSearchClient:
             raise error_from_rpc_error(error) from None
         finally:
             call.cancel()
+
+    # IndexService
+
+    async def upsert_documents(
+        self,
+        documents: Iterable[UpsertItem] | AsyncIterable[UpsertItem],
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        timeout: float | None = None,
+    ) -> index_pb2.UpsertDocumentsResponse:
+        """Stream documents in batches (see :meth:`HybridSearchClient.upsert_documents`);
+        ``documents`` may be an async iterable."""
+        batcher = UpsertBatcher(batch_size, max_batch_bytes)
+        failure = _SourceFailure()
+
+        async def requests() -> AsyncIterator[index_pb2.UpsertDocumentsRequest]:
+            try:
+                if isinstance(documents, AsyncIterable):
+                    async for item in documents:
+                        for request in batcher.add(item):
+                            yield request
+                else:
+                    for item in documents:
+                        for request in batcher.add(item):
+                            yield request
+                for request in batcher.flush():
+                    yield request
+            except Exception as error:
+                failure.error = error
+                raise
+
+        try:
+            response: index_pb2.UpsertDocumentsResponse = await self._index.UpsertDocuments(
+                requests(), timeout=self._deadline(timeout), metadata=self._metadata
+            )
+            return response
+        except grpc.RpcError as error:
+            failure.reraise()
+            raise error_from_rpc_error(error) from None
+
+    async def delete_documents(
+        self, ids: Iterable[str], *, timeout: float | None = None
+    ) -> index_pb2.DeleteDocumentsResponse:
+        """Delete documents by id in one commit."""
+        request = _delete_request(ids)
+        try:
+            response: index_pb2.DeleteDocumentsResponse = await self._index.DeleteDocuments(
+                request, timeout=self._deadline(timeout), metadata=self._metadata
+            )
+            return response
+        except grpc.RpcError as error:
+            raise error_from_rpc_error(error) from None
+
+    async def get_document(
+        self, document_id: str, *, timeout: float | None = None
+    ) -> index_pb2.Document:
+        """The stored fields of one document; ``NOT_FOUND`` when absent."""
+        request = index_pb2.GetDocumentRequest(id=document_id)
+        try:
+            response: index_pb2.GetDocumentResponse = await self._index.GetDocument(
+                request, timeout=self._deadline(timeout), metadata=self._metadata
+            )
+        except grpc.RpcError as error:
+            raise error_from_rpc_error(error) from None
+        return response.document
+
+    async def get_index_stats(
+        self, *, timeout: float | None = None
+    ) -> index_pb2.GetIndexStatsResponse:
+        """Statistics of the served index as of its last commit."""
+        try:
+            response: index_pb2.GetIndexStatsResponse = await self._index.GetIndexStats(
+                index_pb2.GetIndexStatsRequest(),
+                timeout=self._deadline(timeout),
+                metadata=self._metadata,
+            )
+            return response
+        except grpc.RpcError as error:
+            raise error_from_rpc_error(error) from None
 
     async def close(self) -> None:
         await self._channel.close()

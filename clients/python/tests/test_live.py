@@ -1,14 +1,24 @@
-"""Against a live server (HYBRIDSEARCH_ADDR): search, batch, stream, errors, deadlines."""
+"""Against a live server (HYBRIDSEARCH_ADDR): search, batch, stream, errors, deadlines, and the
+IndexService calls (upsert, get, stats, delete)."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator
 
 import grpc
 import pytest
 from conftest import OTHER_QUERY, QUERY
 
-from hybridsearch_client import AsyncHybridSearchClient, HybridSearchClient, HybridSearchError, pb
+from hybridsearch_client import (
+    AsyncHybridSearchClient,
+    Document,
+    HybridSearchClient,
+    HybridSearchError,
+    index_pb,
+    pb,
+)
 
 SPARSE = pb.RETRIEVAL_MODE_SPARSE
 
@@ -110,5 +120,155 @@ def test_async_client(addr: str) -> None:
             with pytest.raises(HybridSearchError) as info:
                 await client.search(QUERY, top_k=5000, mode=SPARSE)
             assert [v.field for v in info.value.field_violations] == ["top_k"]
+
+    asyncio.run(scenario())
+
+
+# IndexService: ids unique to this client, so the four clients' tests never collide.
+LIVE_IDS = ["py-live-1", "py-live-2"]
+MARKER = "pylivemarker"  # a word no sample document holds
+
+
+@pytest.fixture
+def clean_ids(client: HybridSearchClient) -> Iterator[list[str]]:
+    """The live ids, absent before and after the test (deletes are idempotent)."""
+    ids = [*LIVE_IDS, "py-live-3"]
+    client.delete_documents(ids)
+    yield ids
+    client.delete_documents(ids)
+
+
+def _hit_ids(client: HybridSearchClient, query: str) -> list[str]:
+    return [h.id for h in client.search(query, top_k=10, mode=SPARSE).hits]
+
+
+def test_index_service_round_trip(client: HybridSearchClient, clean_ids: list[str]) -> None:
+    before = client.get_index_stats()
+    assert before.writable
+    first = Document(
+        LIVE_IDS[0],
+        title="Python live document",
+        text=f"{MARKER} boundary layer notes",
+        metadata={"lang": "python", "n": 1, "tags": ["a", "b"]},
+    )
+    second = index_pb.Document(id=LIVE_IDS[1], title="Second", text="plain text")
+    # batch_size=1: three messages on the stream; the empty id is rejected, not fatal.
+    response = client.upsert_documents([first, second, Document("  ")], batch_size=1)
+    assert (response.accepted_count, response.replaced_count, response.rejected_count) == (2, 0, 1)
+    assert [(r.position, r.id) for r in response.rejected] == [(2, "  ")]
+    assert response.rejected[0].reason
+    assert response.generation > before.generation
+
+    after = client.get_index_stats()
+    assert after.document_count == before.document_count + 2
+    assert after.generation == response.generation
+
+    stored = client.get_document(LIVE_IDS[0])
+    assert stored == first.to_proto()
+    assert Document.from_proto(stored) == first
+    assert client.get_document(LIVE_IDS[1]) == second
+    assert _hit_ids(client, MARKER) == [LIVE_IDS[0]]
+
+    replaced = client.upsert_documents([Document(LIVE_IDS[0], text="rewritten")])
+    assert (replaced.accepted_count, replaced.replaced_count) == (1, 1)
+    assert client.get_document(LIVE_IDS[0]).text == "rewritten"
+    assert _hit_ids(client, MARKER) == []
+
+    deleted = client.delete_documents([*LIVE_IDS, "py-live-missing"])
+    assert deleted.deleted_count == 2
+    assert list(deleted.not_found_ids) == ["py-live-missing"]
+    assert deleted.generation > replaced.generation
+    assert client.get_index_stats().document_count == before.document_count
+    with pytest.raises(HybridSearchError) as info:
+        client.get_document(LIVE_IDS[0])
+    assert info.value.code is grpc.StatusCode.NOT_FOUND
+
+
+def test_upsert_accepts_ready_batches(client: HybridSearchClient, clean_ids: list[str]) -> None:
+    batch = index_pb.UpsertDocumentsRequest(
+        documents=[index_pb.Document(id=i, text="batched") for i in LIVE_IDS]
+    )
+    response = client.upsert_documents([batch, Document("py-live-3", text="loose")])
+    assert response.accepted_count == 3
+    assert client.get_document("py-live-3").text == "loose"
+
+
+def test_upsert_source_error_propagates(client: HybridSearchClient, clean_ids: list[str]) -> None:
+    class SourceBrokeError(Exception):
+        pass
+
+    def documents() -> Iterator[Document]:
+        yield Document("py-live-3", text="committed before the failure")
+        raise SourceBrokeError
+
+    with pytest.raises(SourceBrokeError):
+        client.upsert_documents(documents(), batch_size=1)
+
+
+def test_index_calls_map_errors(client: HybridSearchClient) -> None:
+    with pytest.raises(HybridSearchError) as info:
+        client.get_document(" ")
+    assert info.value.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in info.value.field_violations] == ["id"]
+    with pytest.raises(HybridSearchError) as info:
+        client.delete_documents([])
+    assert [v.field for v in info.value.field_violations] == ["ids"]
+    with pytest.raises(TypeError):
+        client.delete_documents("py-live-1")
+
+
+def test_stream_is_lazy(client: HybridSearchClient) -> None:
+    """The second request is only produced after the first answer was read: a stream that
+    buffered its requests or its answers would time out here."""
+    first_read = threading.Event()
+
+    def requests() -> Iterator[tuple[str, pb.SearchRequest]]:
+        yield "first", pb.SearchRequest(query=QUERY, top_k=1, mode=SPARSE)
+        assert first_read.wait(10), "the first answer was not read while the stream was open"
+        yield "second", pb.SearchRequest(query=OTHER_QUERY, top_k=1, mode=SPARSE)
+
+    results = client.search_stream(requests())
+    assert next(results).request_id == "first"
+    first_read.set()
+    assert [r.request_id for r in results] == ["second"]
+
+
+def test_stream_error_mid_stream_surfaces(client: HybridSearchClient) -> None:
+    """An answer arrives, then the stream fails (its deadline passes while the caller holds
+    it open): the iterator raises the typed error after yielding the answer."""
+    release = threading.Event()
+
+    def requests() -> Iterator[tuple[str, pb.SearchRequest]]:
+        yield "only", pb.SearchRequest(query=QUERY, top_k=1, mode=SPARSE)
+        release.wait(10)  # hold the stream open
+
+    results = client.search_stream(requests(), timeout=1.0)
+    try:
+        assert next(results).request_id == "only"
+        with pytest.raises(HybridSearchError) as info:
+            next(results)
+        assert info.value.code is grpc.StatusCode.DEADLINE_EXCEEDED
+    finally:
+        release.set()
+
+
+def test_async_index_service(addr: str) -> None:
+    async def documents() -> AsyncIterator[Document]:
+        for doc_id in LIVE_IDS:
+            yield Document(doc_id, title="async", text=f"{MARKER} async")
+
+    async def scenario() -> None:
+        async with AsyncHybridSearchClient(addr, timeout=10.0) as client:
+            await client.delete_documents(LIVE_IDS)
+            before = await client.get_index_stats()
+            response = await client.upsert_documents(documents())
+            assert response.accepted_count == 2
+            assert (await client.get_index_stats()).document_count == before.document_count + 2
+            assert (await client.get_document(LIVE_IDS[1])).title == "async"
+            deleted = await client.delete_documents(LIVE_IDS)
+            assert deleted.deleted_count == 2
+            with pytest.raises(HybridSearchError) as info:
+                await client.get_document(LIVE_IDS[1])
+            assert info.value.code is grpc.StatusCode.NOT_FOUND
 
     asyncio.run(scenario())

@@ -1,12 +1,15 @@
 // Live tests: HYBRIDSEARCH_ADDR names a running server (scripts/clients_test.sh starts one).
-import { test, describe, after } from "node:test";
+import { test, describe, after, afterEach, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { status } from "@grpc/grpc-js";
 import {
+  Document,
   HybridSearchClient,
   HybridSearchError,
   RetrievalMode,
+  UpsertBatcher,
   fieldViolationsFromStatus,
+  type DocumentLike,
   type SearchResponse,
   type StreamResult,
 } from "../src/index.js";
@@ -49,6 +52,24 @@ test("field violations decode from a serialized google.rpc.Status", () => {
   const statusBytes = Buffer.concat([Buffer.from([0x08, 0x03, 0x12, 0x01, 0x6d, 0x1a, any.length]), any]);
   assert.deepEqual(fieldViolationsFromStatus(statusBytes), [{ field: "q", description: "d" }]);
 });
+
+test("documents are cut into batches by count and by size", () => {
+  const cut = (items: Parameters<UpsertBatcher["add"]>[0][], batcher: UpsertBatcher) =>
+    [...items.flatMap((item) => batcher.add(item)), ...batcher.flush()].map((r) => r.documents.map((d) => d.id));
+  const docs = ["0", "1", "2", "3", "4"].map((id) => ({ id }));
+  assert.deepEqual(cut(docs, new UpsertBatcher(2)), [["0", "1"], ["2", "3"], ["4"]]);
+  const sized = [{ id: "a", text: "x".repeat(60) }, { id: "b", text: "y".repeat(60) }, { id: "c" }];
+  assert.deepEqual(cut(sized, new UpsertBatcher(10, 100)), [["a"], ["b", "c"]]);
+  assert.deepEqual(cut([{ id: "a" }, { documents: [{ id: "r" }] }, { id: "b" }], new UpsertBatcher()), [["a"], ["r"], ["b"]]);
+  assert.throws(() => new UpsertBatcher(0), RangeError);
+});
+
+/** A promise and the function that resolves it. */
+function signal(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
 
 describe("live server", { skip: addr ? false : "HYBRIDSEARCH_ADDR is not set: run scripts/clients_test.sh" }, () => {
   const client = new HybridSearchClient(addr ?? "unused", { timeoutMs: 10_000, bearerToken: "test" });
@@ -107,5 +128,115 @@ describe("live server", { skip: addr ? false : "HYBRIDSEARCH_ADDR is not set: ru
   test("per-call deadline overrides the default", async () => {
     const err = await rejection(client.search({ query: QUERY, mode: SPARSE }, { timeoutMs: -1000 }));
     assert.equal(err.code, status.DEADLINE_EXCEEDED);
+  });
+
+  // IndexService: ids unique to this client, so the four clients' tests never collide.
+  const LIVE_IDS = ["ts-live-1", "ts-live-2"];
+  const ALL_IDS = [...LIVE_IDS, "ts-live-3"];
+  const MARKER = "tslivemarker"; // a word no sample document holds
+  const hitIds = async (query: string) =>
+    (await client.search({ query, topK: 10, mode: SPARSE })).hits.map((h) => h.id);
+
+  describe("index service", () => {
+    beforeEach(async () => void (await client.deleteDocuments(ALL_IDS)));
+    afterEach(async () => void (await client.deleteDocuments(ALL_IDS)));
+
+    test("upsert, get, stats, search, delete round trip", async () => {
+      const before = await client.getIndexStats();
+      assert.equal(before.writable, true);
+      const first: DocumentLike = {
+        id: LIVE_IDS[0],
+        title: "TypeScript live document",
+        text: `${MARKER} boundary layer notes`,
+        metadata: { lang: "typescript", n: 1, tags: ["a", "b"] },
+      };
+      const second = Document.fromPartial({ id: LIVE_IDS[1], title: "Second", text: "plain text" });
+      // batchSize 1: three messages on the stream; the blank id is rejected, not fatal.
+      const response = await client.upsertDocuments([first, second, { id: "  " }], { batchSize: 1 });
+      assert.deepEqual([response.acceptedCount, response.replacedCount, response.rejectedCount], [2, 0, 1]);
+      assert.deepEqual(response.rejected.map((r) => [r.position, r.id]), [[2, "  "]]);
+      assert.ok(response.rejected[0].reason);
+      assert.ok(response.generation > before.generation);
+
+      const after = await client.getIndexStats();
+      assert.equal(after.documentCount, before.documentCount + 2);
+      assert.equal(after.generation, response.generation);
+      assert.deepEqual(await client.getDocument(LIVE_IDS[0]), Document.fromPartial(first));
+      assert.deepEqual(await client.getDocument(LIVE_IDS[1]), second);
+      assert.deepEqual(await hitIds(MARKER), [LIVE_IDS[0]]);
+
+      const replaced = await client.upsertDocuments([{ id: LIVE_IDS[0], text: "rewritten" }]);
+      assert.deepEqual([replaced.acceptedCount, replaced.replacedCount], [1, 1]);
+      assert.deepEqual(await hitIds(MARKER), []);
+
+      const deleted = await client.deleteDocuments([...LIVE_IDS, "ts-live-missing"]);
+      assert.equal(deleted.deletedCount, 2);
+      assert.deepEqual(deleted.notFoundIds, ["ts-live-missing"]);
+      assert.ok(deleted.generation > replaced.generation);
+      assert.equal((await client.getIndexStats()).documentCount, before.documentCount);
+      const err = await rejection(client.getDocument(LIVE_IDS[0]));
+      assert.equal(err.code, status.NOT_FOUND);
+    });
+
+    test("upsert takes an async iterable and ready batches", async () => {
+      async function* documents() {
+        yield { documents: LIVE_IDS.map((id) => ({ id, text: "batched" })) };
+        yield { id: "ts-live-3", text: "loose" };
+      }
+      assert.equal((await client.upsertDocuments(documents())).acceptedCount, 3);
+      assert.equal((await client.getDocument("ts-live-3")).text, "loose");
+    });
+
+    test("an error thrown by the document source is rethrown", async () => {
+      const broken = new Error("source broke");
+      function* documents() {
+        yield { id: "ts-live-3", text: "committed before the failure" };
+        throw broken;
+      }
+      await assert.rejects(client.upsertDocuments(documents(), { batchSize: 1 }), (err) => err === broken);
+    });
+
+    test("index calls map errors with field violations", async () => {
+      const blank = await rejection(client.getDocument(" "));
+      assert.equal(blank.code, status.INVALID_ARGUMENT);
+      assert.deepEqual(blank.fieldViolations.map((v) => v.field), ["id"]);
+      const none = await rejection(client.deleteDocuments([]));
+      assert.deepEqual(none.fieldViolations.map((v) => v.field), ["ids"]);
+    });
+  });
+
+  test("stream is lazy: a request can wait for an earlier answer", async () => {
+    const firstRead = signal();
+    async function* requests() {
+      yield { requestId: "first", search: { query: QUERY, topK: 1, mode: SPARSE } };
+      await firstRead.promise; // a stream that buffered requests or answers would hang here
+      yield { requestId: "second", search: { query: OTHER_QUERY, topK: 1, mode: SPARSE } };
+    }
+    const seen: string[] = [];
+    for await (const r of client.searchStream(requests())) {
+      seen.push(r.requestId);
+      firstRead.resolve();
+    }
+    assert.deepEqual(seen, ["first", "second"]);
+  });
+
+  test("an error mid-stream surfaces from the iterator after the answers", async () => {
+    const release = signal();
+    async function* requests() {
+      yield { requestId: "only", search: { query: QUERY, topK: 1, mode: SPARSE } };
+      await release.promise; // hold the stream open past its deadline
+    }
+    const seen: string[] = [];
+    try {
+      const err = await rejection(
+        (async () => {
+          for await (const r of client.searchStream(requests(), { timeoutMs: 1_000 })) seen.push(r.requestId);
+        })(),
+      );
+      assert.equal(err.code, status.DEADLINE_EXCEEDED);
+      assert.deepEqual(seen, ["only"]);
+    } finally {
+      release.resolve();
+    }
   });
 });

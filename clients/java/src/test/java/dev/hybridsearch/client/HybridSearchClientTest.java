@@ -7,7 +7,15 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import static org.junit.jupiter.api.Assertions.assertSame;
+
+import com.google.protobuf.Struct;
+import com.google.protobuf.Value;
 import dev.hybridsearch.client.HybridSearchClient.StreamResult;
+import dev.hybridsearch.client.HybridSearchClient.UpsertResult;
+import dev.hybridsearch.v1.DeleteDocumentsResponse;
+import dev.hybridsearch.v1.Document;
+import dev.hybridsearch.v1.GetIndexStatsResponse;
 import dev.hybridsearch.v1.Hit;
 import dev.hybridsearch.v1.RetrievalMode;
 import dev.hybridsearch.v1.SearchRequest;
@@ -15,11 +23,17 @@ import dev.hybridsearch.v1.SearchResponse;
 import dev.hybridsearch.v1.SearchStreamRequest;
 import io.grpc.Status;
 import java.time.Duration;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.NoSuchElementException;
 import java.util.TreeMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -104,16 +118,23 @@ class HybridSearchClientTest {
     assertEquals(List.of("requests[1].query"), fields(e));
   }
 
+  private static SearchStreamRequest streamRequest(String id, SearchRequest search) {
+    return SearchStreamRequest.newBuilder().setRequestId(id).setSearch(search).build();
+  }
+
   @Test
   void streamAnswersEveryIdAndReportsErrorsInBand() {
-    List<StreamResult> results =
+    Map<String, StreamResult> byId = new TreeMap<>();
+    try (ResultStream results =
         client.searchStream(
             List.of(
-                SearchStreamRequest.newBuilder().setRequestId("a").setSearch(request(QUERY, 3)).build(),
-                SearchStreamRequest.newBuilder().setRequestId("bad").setSearch(request(" ", 3)).build(),
-                SearchStreamRequest.newBuilder().setRequestId("b").setSearch(request(OTHER_QUERY, 2)).build()));
-    Map<String, StreamResult> byId = new TreeMap<>();
-    results.forEach(r -> byId.put(r.requestId(), r));
+                streamRequest("a", request(QUERY, 3)),
+                streamRequest("bad", request(" ", 3)),
+                streamRequest("b", request(OTHER_QUERY, 2))))) {
+      results.forEachRemaining(r -> byId.put(r.requestId(), r));
+      assertFalse(results.hasNext());
+      assertThrows(NoSuchElementException.class, results::next);
+    }
     assertEquals(List.of("a", "b", "bad"), List.copyOf(byId.keySet()));
     assertRanked(byId.get("a").response(), 3);
     assertRanked(byId.get("b").response(), 2);
@@ -137,5 +158,186 @@ class HybridSearchClientTest {
     HybridSearchException e =
         assertThrows(HybridSearchException.class, () -> client.search(request(QUERY, 1), Duration.ofNanos(-1)));
     assertEquals(Status.Code.DEADLINE_EXCEEDED, e.code());
+  }
+
+  /** Requests from {@code first}, then {@code second} once {@code gate} opens (interruptible). */
+  private static Iterable<SearchStreamRequest> gated(SearchStreamRequest first, CountDownLatch gate, SearchStreamRequest second) {
+    return () ->
+        new Iterator<>() {
+          private int sent;
+
+          @Override
+          public boolean hasNext() {
+            if (sent == 1) {
+              try {
+                if (!gate.await(10, TimeUnit.SECONDS)) {
+                  throw new IllegalStateException("the first answer was not read while the stream was open");
+                }
+              } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted", e);
+              }
+            }
+            return sent < 2;
+          }
+
+          @Override
+          public SearchStreamRequest next() {
+            return sent++ == 0 ? first : second;
+          }
+        };
+  }
+
+  /** The second request is only produced after the first answer was read. */
+  @Test
+  void streamIsLazy() {
+    CountDownLatch firstRead = new CountDownLatch(1);
+    try (ResultStream results =
+        client.searchStream(
+            gated(streamRequest("first", request(QUERY, 1)), firstRead, streamRequest("second", request(OTHER_QUERY, 1))))) {
+      assertEquals("first", results.next().requestId());
+      firstRead.countDown();
+      assertEquals("second", results.next().requestId());
+      assertFalse(results.hasNext());
+    }
+  }
+
+  /** An answer arrives, then the deadline passes while the stream is held open. */
+  @Test
+  void streamErrorMidStreamSurfacesOnNext() {
+    CountDownLatch never = new CountDownLatch(1);
+    try (ResultStream results =
+        client.searchStream(
+            gated(streamRequest("only", request(QUERY, 1)), never, streamRequest("unsent", request(QUERY, 1))),
+            Duration.ofSeconds(1))) {
+      assertEquals("only", results.next().requestId());
+      assertTrue(results.hasNext());
+      HybridSearchException e = assertThrows(HybridSearchException.class, results::next);
+      assertEquals(Status.Code.DEADLINE_EXCEEDED, e.code());
+      assertFalse(results.hasNext());
+    }
+  }
+
+  @Test
+  void streamSourceFailureIsRethrown() {
+    IllegalStateException broken = new IllegalStateException("source broke");
+    Iterable<SearchStreamRequest> requests =
+        () ->
+            new Iterator<>() {
+              @Override
+              public boolean hasNext() {
+                throw broken;
+              }
+
+              @Override
+              public SearchStreamRequest next() {
+                throw new NoSuchElementException();
+              }
+            };
+    try (ResultStream results = client.searchStream(requests)) {
+      assertTrue(results.hasNext());
+      assertSame(broken, assertThrows(IllegalStateException.class, results::next));
+    }
+  }
+
+  // IndexService: ids unique to this client, so the four clients' tests never collide.
+  private static final List<String> LIVE_IDS = List.of("java-live-1", "java-live-2");
+  private static final List<String> ALL_IDS = List.of("java-live-1", "java-live-2", "java-live-3");
+  private static final String MARKER = "javalivemarker"; // a word no sample document holds
+
+  @BeforeEach
+  @AfterEach
+  void deleteLiveDocuments() {
+    client.deleteDocuments(ALL_IDS);
+  }
+
+  private static List<String> hitIds(String query) {
+    return ids(client.search(SearchRequest.newBuilder().setQuery(query).setTopK(10).setMode(SPARSE).build()));
+  }
+
+  @Test
+  void indexServiceRoundTrip() {
+    GetIndexStatsResponse before = client.getIndexStats();
+    assertTrue(before.getWritable());
+    Struct metadata =
+        Struct.newBuilder()
+            .putFields("lang", Value.newBuilder().setStringValue("java").build())
+            .putFields("n", Value.newBuilder().setNumberValue(1).build())
+            .build();
+    Document first =
+        Document.newBuilder()
+            .setId(LIVE_IDS.get(0))
+            .setTitle("Java live document")
+            .setText(MARKER + " boundary layer notes")
+            .setMetadata(metadata)
+            .build();
+    Document second = Document.newBuilder().setId(LIVE_IDS.get(1)).setTitle("Second").setText("plain text").build();
+    // batchSize 1: three messages on the stream; the blank id is rejected, not fatal.
+    UpsertResult response =
+        client.upsertDocuments(List.of(first, second, Document.newBuilder().setId("  ").build()), 1, Duration.ofSeconds(30));
+    assertEquals(List.of(2L, 0L, 1L), List.of(response.acceptedCount(), response.replacedCount(), response.rejectedCount()));
+    assertEquals(1, response.rejected().size());
+    assertEquals(2, response.rejected().get(0).getPosition());
+    assertEquals("  ", response.rejected().get(0).getId());
+    assertFalse(response.rejected().get(0).getReason().isEmpty());
+    assertTrue(response.generation() > before.getGeneration());
+    assertEquals(response.generation(), response.response().getGeneration());
+
+    GetIndexStatsResponse after = client.getIndexStats();
+    assertEquals(before.getDocumentCount() + 2, after.getDocumentCount());
+    assertEquals(response.generation(), after.getGeneration());
+    assertEquals(first, client.getDocument(LIVE_IDS.get(0)));
+    assertEquals(second, client.getDocument(LIVE_IDS.get(1)));
+    assertEquals(List.of(LIVE_IDS.get(0)), hitIds(MARKER));
+
+    UpsertResult replaced =
+        client.upsertDocuments(List.of(Document.newBuilder().setId(LIVE_IDS.get(0)).setText("rewritten").build()));
+    assertEquals(1, replaced.acceptedCount());
+    assertEquals(1, replaced.replacedCount());
+    assertEquals(List.of(), hitIds(MARKER));
+
+    DeleteDocumentsResponse deleted = client.deleteDocuments(List.of(LIVE_IDS.get(0), LIVE_IDS.get(1), "java-live-missing"));
+    assertEquals(2, deleted.getDeletedCount());
+    assertEquals(List.of("java-live-missing"), deleted.getNotFoundIdsList());
+    assertTrue(deleted.getGeneration() > replaced.generation());
+    assertEquals(before.getDocumentCount(), client.getIndexStats().getDocumentCount());
+    HybridSearchException e = assertThrows(HybridSearchException.class, () -> client.getDocument(LIVE_IDS.get(0)));
+    assertEquals(Status.Code.NOT_FOUND, e.code());
+  }
+
+  @Test
+  void upsertSourceFailureIsRethrown() {
+    IllegalStateException broken = new IllegalStateException("source broke");
+    Document committed = Document.newBuilder().setId("java-live-3").setText("sent before the failure").build();
+    Iterable<Document> documents =
+        () ->
+            new Iterator<>() {
+              private boolean sent;
+
+              @Override
+              public boolean hasNext() {
+                if (sent) {
+                  throw broken;
+                }
+                return true;
+              }
+
+              @Override
+              public Document next() {
+                sent = true;
+                return committed;
+              }
+            };
+    assertSame(broken, assertThrows(IllegalStateException.class, () -> client.upsertDocuments(documents, 1, Duration.ofSeconds(10))));
+  }
+
+  @Test
+  void indexCallsMapErrors() {
+    HybridSearchException blank = assertThrows(HybridSearchException.class, () -> client.getDocument(" "));
+    assertEquals(Status.Code.INVALID_ARGUMENT, blank.code());
+    assertEquals(List.of("id"), fields(blank));
+    HybridSearchException none = assertThrows(HybridSearchException.class, () -> client.deleteDocuments(List.of()));
+    assertEquals(List.of("ids"), fields(none));
+    assertThrows(IllegalArgumentException.class, () -> client.upsertDocuments(List.of(), 0, Duration.ofSeconds(1)));
   }
 }

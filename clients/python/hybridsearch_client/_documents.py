@@ -1,0 +1,102 @@
+"""Documents for ``IndexService``: a small dataclass next to the generated message, and the
+batching of a document iterable into ``UpsertDocumentsRequest`` messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2
+
+from hybridsearch_client._gen.hybridsearch.v1 import index_pb2
+
+DEFAULT_BATCH_SIZE = 100
+"""Documents per ``UpsertDocumentsRequest`` (one atomic commit on the server)."""
+DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024
+"""Serialized bytes per request before a batch is cut early; the server accepts 16 MiB
+messages by default. A single larger document still travels alone."""
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A document to upsert; ``metadata`` is a JSON object (stored, returned, not searched)."""
+
+    id: str
+    title: str = ""
+    text: str = ""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_proto(self) -> index_pb2.Document:
+        message = index_pb2.Document(id=self.id, title=self.title, text=self.text)
+        if self.metadata:
+            message.metadata.update(dict(self.metadata))
+        return message
+
+    @classmethod
+    def from_proto(cls, message: index_pb2.Document) -> Document:
+        metadata = _struct_to_dict(message.metadata) if message.HasField("metadata") else {}
+        return cls(message.id, message.title, message.text, metadata)
+
+
+def _struct_to_dict(value: struct_pb2.Struct) -> dict[str, Any]:
+    result: dict[str, Any] = json_format.MessageToDict(value)
+    return result
+
+
+DocumentLike = index_pb2.Document | Document
+"""The generated ``Document`` message or the :class:`Document` dataclass."""
+
+UpsertItem = DocumentLike | index_pb2.UpsertDocumentsRequest
+"""A document (batched by the client) or a ready ``UpsertDocumentsRequest`` (sent as is)."""
+
+
+def to_document_proto(doc: DocumentLike) -> index_pb2.Document:
+    if isinstance(doc, index_pb2.Document):
+        return doc
+    if isinstance(doc, Document):
+        return doc.to_proto()
+    raise TypeError(f"expected a Document or hybridsearch.v1.Document, got {type(doc).__name__}")
+
+
+class UpsertBatcher:
+    """Cuts a document stream into requests of at most ``batch_size`` documents and, past the
+    first document, ``max_batch_bytes`` serialized bytes. Feed it with :meth:`add`, then
+    :meth:`flush` the tail."""
+
+    def __init__(
+        self,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1 (got {batch_size})")
+        if max_batch_bytes < 1:
+            raise ValueError(f"max_batch_bytes must be at least 1 (got {max_batch_bytes})")
+        self._batch_size = batch_size
+        self._max_bytes = max_batch_bytes
+        self._pending: list[index_pb2.Document] = []
+        self._pending_bytes = 0
+
+    def add(self, item: UpsertItem) -> Iterator[index_pb2.UpsertDocumentsRequest]:
+        """The requests completed by ``item`` (none, one or two)."""
+        if isinstance(item, index_pb2.UpsertDocumentsRequest):
+            yield from self.flush()
+            yield item
+            return
+        doc = to_document_proto(item)
+        size = doc.ByteSize() + 8  # field tag and length prefix, generously
+        if self._pending and self._pending_bytes + size > self._max_bytes:
+            yield from self.flush()
+        self._pending.append(doc)
+        self._pending_bytes += size
+        if len(self._pending) >= self._batch_size:
+            yield from self.flush()
+
+    def flush(self) -> Iterator[index_pb2.UpsertDocumentsRequest]:
+        """The pending documents as one request, if any."""
+        if self._pending:
+            request = index_pb2.UpsertDocumentsRequest(documents=self._pending)
+            self._pending = []
+            self._pending_bytes = 0
+            yield request
