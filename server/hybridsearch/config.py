@@ -2,6 +2,8 @@
 
 Every field is a CLI flag (``--search-threads``) and an environment variable
 (``HYBRIDSEARCH_SEARCH_THREADS``); a flag beats the variable, which beats the default.
+`ServerSettings.validate` checks them all before the server starts (rules in
+`settings_rules`), so a bad setting stops the start instead of failing each request.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 
 from hybridsearch.engine.document_rules import IngestLimits
 from hybridsearch.engine.request import Limits, QueryDefaults
+from hybridsearch.errors import SettingsError
+from hybridsearch.settings_rules import setting_problems
 from hybridsearch.types import Device, FusionMethod, FusionSettings, Normalization
 
 __all__ = [
@@ -231,6 +235,19 @@ class ServerSettings:
             max_delete_ids=self.max_delete_ids,
         )
 
+    def validate(self) -> ServerSettings:
+        """Check every setting before anything starts; returns ``self``.
+
+        Raises:
+            SettingsError: naming each invalid setting by its flag and environment variable,
+                e.g. ``--alpha (env HYBRIDSEARCH_ALPHA): must be a finite number in [0, 1]
+                (got 2.0)``.
+        """
+        problems = [f"{describe(name)}: {problem}" for name, problem in setting_problems(self)]
+        if problems:
+            raise SettingsError("; ".join(problems))
+        return self
+
 
 def flag(name: str) -> str:
     """The CLI flag of a setting (``--search-threads``)."""
@@ -264,7 +281,7 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str] | None = None
     """Build settings from parsed flags, then environment variables, then defaults.
 
     Raises:
-        ValueError: a value does not parse.
+        SettingsError: a value does not parse (checking the values is `ServerSettings.validate`).
     """
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
@@ -278,5 +295,5 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str] | None = None
         try:
             values[f.name] = parse(raw) if parse is not None else raw
         except ValueError as exc:
-            raise ValueError(f"{flag(f.name)}: invalid value {raw!r} ({exc})") from exc
+            raise SettingsError(f"{describe(f.name)}: invalid value {raw!r} ({exc})") from exc
     return ServerSettings(**values)
