@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -14,16 +13,14 @@ import grpc
 
 from hybridsearch.api.convert import request_from_proto, result_to_proto
 from hybridsearch.api.engine_slot import EngineSlot
-from hybridsearch.api.errors import INTERNAL_MESSAGE, status_code_for, violations_of
+from hybridsearch.api.errors import call_status
 from hybridsearch.config import ServerSettings
 from hybridsearch.engine.batching import CancelScope, cancel_scope
 from hybridsearch.engine.request import resolve_batch, resolve_query
-from hybridsearch.errors import DeadlineExceededError, HybridSearchError
+from hybridsearch.errors import DeadlineExceededError
 from hybridsearch.types import Query, SearchResult
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
-
-log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -172,12 +169,9 @@ def _deadline_of(context: grpc.aio.ServicerContext[Any, Any]) -> float | None:
 
 
 def _error_response(request_id: str, exc: Exception) -> pb.SearchStreamResponse:
-    if isinstance(exc, HybridSearchError) and status_code_for(exc) != grpc.StatusCode.INTERNAL:
-        code, message = status_code_for(exc), str(exc)
-    else:
-        log.error("unexpected error in a stream request", exc_info=exc)
-        code, message = grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE
-    error = pb.ErrorStatus(code=code.value[0], message=message)
-    for violation in violations_of(exc):
+    """The error answer of one stream request: the status a unary call would get."""
+    status = call_status(exc)
+    error = pb.ErrorStatus(code=status.code.value[0], message=status.message)
+    for violation in status.violations:
         error.field_violations.add(field=violation.field, description=violation.description)
     return pb.SearchStreamResponse(request_id=request_id, error=error)
