@@ -123,7 +123,10 @@ class ServerSettings:
         100, "most vector PRF feedback documents a request may ask for", int
     )
     stream_max_in_flight: int = _setting(
-        32, "requests of one SearchStream searched at once; the stream reads no further", int
+        32,
+        "requests of one SearchStream searched at once; beyond it the stream reads no further "
+        "until one is answered",
+        int,
     )
     fusion_method: FusionMethod = _setting(
         FusionMethod.INTERPOLATION, "default fusion: interpolation or rrf", FusionMethod

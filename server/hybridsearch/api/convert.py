@@ -286,7 +286,7 @@ def result_to_proto(result: SearchResult) -> pb.SearchResponse:
 
 
 def document_from_proto(message: index_pb2.Document) -> Document:
-    """A domain Document from a proto one (checked later by `ingest.document_problem`)."""
+    """A domain Document from a proto one (checked later by `document_rules.document_problem`)."""
     metadata = json_format.MessageToDict(message.metadata) if message.HasField("metadata") else {}
     return Document(id=message.id, title=message.title, text=message.text, metadata=metadata)
 
