@@ -2,6 +2,8 @@
 
 Every field is a CLI flag (``--search-threads``) and an environment variable
 (``HYBRIDSEARCH_SEARCH_THREADS``); a flag beats the variable, which beats the default.
+`ServerSettings.validate` checks them all before the server starts (rules in
+`settings_rules`), so a bad setting stops the start instead of failing each request.
 """
 
 from __future__ import annotations
@@ -15,9 +17,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hybridsearch.engine.document_rules import IngestLimits
+from hybridsearch.engine.request import Limits, QueryDefaults
+from hybridsearch.errors import SettingsError
+from hybridsearch.settings_rules import setting_problems
 from hybridsearch.types import Device, FusionMethod, FusionSettings, Normalization
 
-__all__ = ["Device", "LogFormat", "ServerSettings", "add_settings_arguments", "settings_from"]
+__all__ = [
+    "Device",
+    "LogFormat",
+    "ServerSettings",
+    "add_settings_arguments",
+    "describe",
+    "env_var",
+    "flag",
+    "settings_from",
+]
 
 ENV_PREFIX = "HYBRIDSEARCH_"
 
@@ -98,6 +113,21 @@ class ServerSettings:
     max_top_k: int = _setting(1000, "largest top_k accepted", int)
     max_query_chars: int = _setting(4096, "longest query accepted, in characters", int)
     max_batch_queries: int = _setting(256, "most queries in one BatchSearch", int)
+    max_depth: int = _setting(
+        1000, "largest sparse_depth / dense_depth (candidates per arm) a request may set", int
+    )
+    max_rrf_k: int = _setting(10_000, "largest RRF k a request may set", int)
+    max_fb_docs: int = _setting(100, "most RM3 feedback documents a request may ask for", int)
+    max_fb_terms: int = _setting(1000, "most RM3 expansion terms a request may ask for", int)
+    max_vector_prf_depth: int = _setting(
+        100, "most vector PRF feedback documents a request may ask for", int
+    )
+    stream_max_in_flight: int = _setting(
+        32,
+        "requests of one SearchStream searched at once; beyond it the stream reads no further "
+        "until one is answered",
+        int,
+    )
     fusion_method: FusionMethod = _setting(
         FusionMethod.INTERPOLATION, "default fusion: interpolation or rrf", FusionMethod
     )
@@ -161,6 +191,11 @@ class ServerSettings:
     max_document_chars: int = _setting(
         1_000_000, "longest title + text an upserted document may have, in characters", int
     )
+    max_id_bytes: int = _setting(512, "longest document id accepted, in UTF-8 bytes", int)
+    max_delete_ids: int = _setting(10_000, "most ids in one DeleteDocuments", int)
+    write_threads: int = _setting(
+        2, "threads running IndexService writes (encoding and commits; apart from searches)", int
+    )
     read_only: bool = _setting(False, "serve without IndexService writes (true/false)", parse_bool)
 
     @property
@@ -175,9 +210,61 @@ class ServerSettings:
             dense_depth=self.dense_depth,
         )
 
+    @property
+    def query_defaults(self) -> QueryDefaults:
+        """What a search request's unset values become."""
+        return QueryDefaults(top_k=self.default_top_k, fusion=self.fusion_defaults)
 
-def _flag(name: str) -> str:
+    @property
+    def request_limits(self) -> Limits:
+        """The most a search request may ask for."""
+        return Limits(
+            max_top_k=self.max_top_k,
+            max_query_chars=self.max_query_chars,
+            max_depth=self.max_depth,
+            max_rrf_k=self.max_rrf_k,
+            max_fb_docs=self.max_fb_docs,
+            max_fb_terms=self.max_fb_terms,
+            max_vector_prf_depth=self.max_vector_prf_depth,
+            max_batch_queries=self.max_batch_queries,
+        )
+
+    @property
+    def ingest_limits(self) -> IngestLimits:
+        """The most one write may carry."""
+        return IngestLimits(
+            max_document_chars=self.max_document_chars,
+            max_id_bytes=self.max_id_bytes,
+            max_delete_ids=self.max_delete_ids,
+        )
+
+    def validate(self) -> ServerSettings:
+        """Check every setting before anything starts; returns ``self``.
+
+        Raises:
+            SettingsError: naming each invalid setting by its flag and environment variable,
+                e.g. ``--alpha (env HYBRIDSEARCH_ALPHA): must be a finite number in [0, 1]
+                (got 2.0)``.
+        """
+        problems = [f"{describe(name)}: {problem}" for name, problem in setting_problems(self)]
+        if problems:
+            raise SettingsError("; ".join(problems))
+        return self
+
+
+def flag(name: str) -> str:
+    """The CLI flag of a setting (``--search-threads``)."""
     return "--" + name.replace("_", "-")
+
+
+def env_var(name: str) -> str:
+    """The environment variable of a setting (``HYBRIDSEARCH_SEARCH_THREADS``)."""
+    return ENV_PREFIX + name.upper()
+
+
+def describe(name: str) -> str:
+    """How an error names a setting: ``--alpha (env HYBRIDSEARCH_ALPHA)``."""
+    return f"{flag(name)} (env {env_var(name)})"
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
@@ -186,26 +273,30 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
         default = f.default
         shown = default.value if isinstance(default, enum.Enum) else default
         parser.add_argument(
-            _flag(f.name),
+            flag(f.name),
             dest=f.name,
             default=None,
-            help=f"{f.metadata['help']} (env {ENV_PREFIX}{f.name.upper()}; default {shown})",
+            help=f"{f.metadata['help']} (env {env_var(f.name)}; default {shown})",
         )
 
 
 def settings_from(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> ServerSettings:
-    """Build settings from parsed flags, then environment variables, then defaults."""
+    """Build settings from parsed flags, then environment variables, then defaults.
+
+    Raises:
+        SettingsError: a value does not parse (checking the values is `ServerSettings.validate`).
+    """
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
     for f in dataclasses.fields(ServerSettings):
         raw = getattr(args, f.name, None)
         if raw is None:
-            raw = env.get(ENV_PREFIX + f.name.upper())
+            raw = env.get(env_var(f.name))
         if raw is None:
             continue
         parse = f.metadata["parse"]
         try:
             values[f.name] = parse(raw) if parse is not None else raw
         except ValueError as exc:
-            raise ValueError(f"{_flag(f.name)}: invalid value {raw!r} ({exc})") from exc
+            raise SettingsError(f"{describe(f.name)}: invalid value {raw!r} ({exc})") from exc
     return ServerSettings(**values)

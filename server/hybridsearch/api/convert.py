@@ -1,20 +1,23 @@
-"""Validation and conversion between proto messages and domain objects (the only place)."""
+"""Conversion between proto messages and domain objects (the only place).
+
+Requests map onto the domain's `SearchRequestSpec`; their defaults, limits and validation are
+the domain's (`engine.request.resolve_query`). An enum value this server does not know maps
+to `Unrecognized`, which the domain reports as a field violation with the others.
+"""
 
 from __future__ import annotations
 
-import math
+import enum
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf import json_format, struct_pb2
 
-from hybridsearch.config import ServerSettings
-from hybridsearch.errors import FieldViolation, InvalidArgumentError
+from hybridsearch.engine.request import FusionOptions, PrfOptions, SearchRequestSpec, Unrecognized
 from hybridsearch.sparse.tantivy_index import StoredDoc
 from hybridsearch.storage.manifest import Manifest
 from hybridsearch.types import (
-    DEFAULT_VECTOR_PRF_DEPTH,
     ArmScore,
     Document,
     FusionMethod,
@@ -23,7 +26,6 @@ from hybridsearch.types import (
     Normalization,
     PrfSettings,
     PrfStage,
-    Query,
     RetrievalMode,
     SearchResult,
     StoredField,
@@ -59,6 +61,7 @@ FIELD_FROM_PROTO = {
     pb.STORED_FIELD_TEXT: StoredField.TEXT,
     pb.STORED_FIELD_METADATA: StoredField.METADATA,
 }
+FIELD_TO_PROTO = {v: k for k, v in FIELD_FROM_PROTO.items()}
 VECTOR_PRF_FROM_PROTO = {
     pb.VECTOR_PRF_METHOD_UNSPECIFIED: VectorPrfMethod.NONE,
     pb.VECTOR_PRF_METHOD_AVERAGE: VectorPrfMethod.AVERAGE,
@@ -71,11 +74,25 @@ PRF_STAGE_FROM_PROTO = {
     pb.PRF_STAGE_BOTH: PrfStage.BOTH,
 }
 PRF_STAGE_TO_PROTO = {v: k for k, v in PRF_STAGE_FROM_PROTO.items()}
-MAX_DEPTH = 1000
-MAX_RRF_K = 10_000
-MAX_FB_DOCS = 100
-MAX_FB_TERMS = 1000
-MAX_VECTOR_PRF_DEPTH = 100
+# Number fields of the request's options that are `optional` on the wire, same name as the
+# domain options' fields.
+_FUSION_NUMBERS = (
+    "alpha",
+    "rrf_k",
+    "rrf_sparse_weight",
+    "rrf_dense_weight",
+    "sparse_depth",
+    "dense_depth",
+)
+_PRF_NUMBERS = (
+    "fb_docs",
+    "fb_terms",
+    "original_query_weight",
+    "vector_depth",
+    "rocchio_alpha",
+    "rocchio_beta",
+)
+E = TypeVar("E", bound=enum.Enum)
 
 
 def _enum_names(enum_type: Any) -> str:
@@ -83,167 +100,108 @@ def _enum_names(enum_type: Any) -> str:
     return ", ".join(n for n in names if not n.endswith("_UNSPECIFIED"))
 
 
-class _Violations:
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.items: list[FieldViolation] = []
-
-    def add(self, field: str, description: str) -> None:
-        self.items.append(FieldViolation(self.prefix + field, description))
-
-
-def _given(options: Any, name: str, default: Any) -> Any:
-    """The value of an ``optional`` field when the caller set it, else ``default``."""
-    return getattr(options, name) if options.HasField(name) else default
+def _choice(value: int, table: Mapping[Any, E], enum_type: Any) -> E | Unrecognized | None:
+    """A proto enum value as a domain choice: None for *_UNSPECIFIED (always 0), the domain
+    value when known, else `Unrecognized` saying which values exist."""
+    if value == 0:
+        return None
+    known = table.get(value)
+    if known is None:
+        return Unrecognized(f"unknown value {value}; use {_enum_names(enum_type)}")
+    return known
 
 
-def _resolve_fusion(
-    options: pb.FusionOptions, defaults: FusionSettings, top_k: int, out: _Violations
-) -> FusionSettings:
-    method = defaults.method
-    if options.method != pb.FUSION_METHOD_UNSPECIFIED:
-        if options.method not in METHOD_FROM_PROTO:
-            out.add(
-                "fusion.method",
-                f"unknown value {options.method}; use {_enum_names(pb.FusionMethod)}",
-            )
-        else:
-            method = METHOD_FROM_PROTO[options.method]
-    normalization = defaults.normalization
-    if options.normalization != pb.SCORE_NORMALIZATION_UNSPECIFIED:
-        if options.normalization not in NORMALIZATION_FROM_PROTO:
-            out.add(
-                "fusion.normalization",
-                f"unknown value {options.normalization}; use {_enum_names(pb.ScoreNormalization)}",
-            )
-        else:
-            normalization = NORMALIZATION_FROM_PROTO[options.normalization]
-    alpha = _given(options, "alpha", defaults.alpha)
-    if not (math.isfinite(alpha) and 0.0 <= alpha <= 1.0):
-        out.add("fusion.alpha", f"must be a finite number in [0, 1] (got {alpha})")
-    rrf_k = _given(options, "rrf_k", defaults.rrf_k)
-    if not 1 <= rrf_k <= MAX_RRF_K:
-        out.add("fusion.rrf_k", f"must be in [1, {MAX_RRF_K}] (got {rrf_k})")
-    weights = {}
-    for name in ("rrf_sparse_weight", "rrf_dense_weight"):
-        value = _given(options, name, getattr(defaults, name))
-        if not (math.isfinite(value) and value >= 0.0):
-            out.add(f"fusion.{name}", f"must be a finite number >= 0 (got {value})")
-        weights[name] = value
-    depths = {}
-    for name in ("sparse_depth", "dense_depth"):
-        value = _given(options, name, getattr(defaults, name))
-        if not 1 <= value <= MAX_DEPTH:
-            out.add(f"fusion.{name}", f"must be in [1, {MAX_DEPTH}] (got {value})")
-        depths[name] = max(value, top_k)
-    return FusionSettings(
-        method=method,
-        alpha=alpha,
-        normalization=normalization,
-        rrf_k=rrf_k,
-        rrf_sparse_weight=weights["rrf_sparse_weight"],
-        rrf_dense_weight=weights["rrf_dense_weight"],
-        sparse_depth=depths["sparse_depth"],
-        dense_depth=depths["dense_depth"],
+def _given(options: Any, name: str) -> Any:
+    """The value of an ``optional`` field when the caller set it, else None (the default)."""
+    return getattr(options, name) if options.HasField(name) else None
+
+
+def _fusion_from_proto(options: pb.FusionOptions) -> FusionOptions:
+    return FusionOptions(
+        method=_choice(options.method, METHOD_FROM_PROTO, pb.FusionMethod),
+        alpha=_given(options, "alpha"),
+        normalization=_choice(
+            options.normalization, NORMALIZATION_FROM_PROTO, pb.ScoreNormalization
+        ),
+        rrf_k=_given(options, "rrf_k"),
+        rrf_sparse_weight=_given(options, "rrf_sparse_weight"),
+        rrf_dense_weight=_given(options, "rrf_dense_weight"),
+        sparse_depth=_given(options, "sparse_depth"),
+        dense_depth=_given(options, "dense_depth"),
     )
 
 
-def _resolve_prf(options: pb.PrfOptions, out: _Violations) -> PrfSettings:
-    defaults = PrfSettings()
-    method = VECTOR_PRF_FROM_PROTO.get(options.vector_method)
-    if method is None:
-        out.add(
-            "prf.vector_method",
-            f"unknown value {options.vector_method}; use {_enum_names(pb.VectorPrfMethod)}",
-        )
-        method = VectorPrfMethod.NONE
-    stage = defaults.hybrid_stage
-    if options.hybrid_stage != pb.PRF_STAGE_UNSPECIFIED:
-        if options.hybrid_stage not in PRF_STAGE_FROM_PROTO:
-            out.add(
-                "prf.hybrid_stage",
-                f"unknown value {options.hybrid_stage}; use {_enum_names(pb.PrfStage)}",
-            )
-        else:
-            stage = PRF_STAGE_FROM_PROTO[options.hybrid_stage]
-    counts = {}
-    default_depth = DEFAULT_VECTOR_PRF_DEPTH.get(method, defaults.vector_depth)
-    for name, default, most in (
-        ("fb_docs", defaults.fb_docs, MAX_FB_DOCS),
-        ("fb_terms", defaults.fb_terms, MAX_FB_TERMS),
-        ("vector_depth", default_depth, MAX_VECTOR_PRF_DEPTH),
-    ):
-        value = _given(options, name, default)
-        if not 1 <= value <= most:
-            out.add(f"prf.{name}", f"must be in [1, {most}] (got {value})")
-        counts[name] = value
-    weight = _given(options, "original_query_weight", defaults.original_query_weight)
-    if not (math.isfinite(weight) and 0.0 <= weight <= 1.0):
-        out.add("prf.original_query_weight", f"must be a finite number in [0, 1] (got {weight})")
-    rocchio = {}
-    for name in ("rocchio_alpha", "rocchio_beta"):
-        value = _given(options, name, getattr(defaults, name))
-        if not (math.isfinite(value) and value >= 0.0):
-            out.add(f"prf.{name}", f"must be a finite number >= 0 (got {value})")
-        rocchio[name] = value
-    if rocchio["rocchio_alpha"] == 0.0 and rocchio["rocchio_beta"] == 0.0:
-        out.add("prf.rocchio_alpha", "rocchio_alpha and rocchio_beta cannot both be 0")
-    return PrfSettings(
+def _prf_from_proto(options: pb.PrfOptions) -> PrfOptions:
+    return PrfOptions(
         rm3=options.rm3,
-        fb_docs=counts["fb_docs"],
-        fb_terms=counts["fb_terms"],
-        original_query_weight=weight,
-        vector_method=method,
-        vector_depth=counts["vector_depth"],
-        rocchio_alpha=rocchio["rocchio_alpha"],
-        rocchio_beta=rocchio["rocchio_beta"],
-        hybrid_stage=stage,
+        vector_method=_choice(options.vector_method, VECTOR_PRF_FROM_PROTO, pb.VectorPrfMethod),
+        fb_docs=_given(options, "fb_docs"),
+        fb_terms=_given(options, "fb_terms"),
+        original_query_weight=_given(options, "original_query_weight"),
+        vector_depth=_given(options, "vector_depth"),
+        rocchio_alpha=_given(options, "rocchio_alpha"),
+        rocchio_beta=_given(options, "rocchio_beta"),
+        hybrid_stage=_choice(options.hybrid_stage, PRF_STAGE_FROM_PROTO, pb.PrfStage),
     )
 
 
-def query_from_proto(
-    request: pb.SearchRequest, settings: ServerSettings, *, field_prefix: str = ""
-) -> Query:
-    """Validate a SearchRequest and resolve it against the server defaults.
-
-    Raises `InvalidArgumentError` listing every invalid field (paths prefixed by
-    ``field_prefix``, e.g. ``requests[2].``).
-    """
-    out = _Violations(field_prefix)
-    text = request.query
-    if len(text) > settings.max_query_chars:
-        out.add("query", f"at most {settings.max_query_chars} characters (got {len(text)})")
-    elif not text.strip():
-        out.add("query", "must contain a non-whitespace character")
-    top_k = request.top_k or settings.default_top_k
-    if top_k > settings.max_top_k:
-        out.add("top_k", f"must be in [0, {settings.max_top_k}] (got {request.top_k})")
-    mode = MODE_FROM_PROTO.get(request.mode)
-    if mode is None:
-        out.add("mode", f"unknown value {request.mode}; use {_enum_names(pb.RetrievalMode)}")
-    fusion = _resolve_fusion(request.fusion, settings.fusion_defaults, top_k, out)
-    prf = _resolve_prf(request.prf, out)
-    fields = set()
-    for i, value in enumerate(request.return_fields):
-        if value == pb.STORED_FIELD_UNSPECIFIED:
-            continue
-        if value not in FIELD_FROM_PROTO:
-            out.add(
-                f"return_fields[{i}]", f"unknown value {value}; use {_enum_names(pb.StoredField)}"
-            )
-        else:
-            fields.add(FIELD_FROM_PROTO[value])
-    if out.items:
-        raise InvalidArgumentError(out.items)
-    return Query(
-        text=text,
-        top_k=top_k,
-        mode=mode or RetrievalMode.HYBRID,
-        fusion=fusion,
+def request_from_proto(request: pb.SearchRequest) -> SearchRequestSpec:
+    """The domain description of a SearchRequest (defaults and checks: `resolve_query`)."""
+    return SearchRequestSpec(
+        text=request.query,
+        top_k=request.top_k,
+        mode=_choice(request.mode, MODE_FROM_PROTO, pb.RetrievalMode),
+        fusion=_fusion_from_proto(request.fusion),
+        prf=_prf_from_proto(request.prf),
         explain=request.explain,
-        return_fields=frozenset(fields),
-        prf=prf,
+        return_fields=tuple(
+            _choice(value, FIELD_FROM_PROTO, pb.StoredField) for value in request.return_fields
+        ),
     )
+
+
+def _known(value: E | Unrecognized) -> E:
+    if isinstance(value, Unrecognized):
+        raise ValueError(f"cannot send an unrecognized choice ({value.problem})")
+    return value
+
+
+def _set_given(message: Any, values: Mapping[str, Any]) -> None:
+    for name, value in values.items():
+        if value is not None:
+            setattr(message, name, value)
+
+
+def request_to_proto(spec: SearchRequestSpec) -> pb.SearchRequest:
+    """The SearchRequest a client sends for ``spec``; unset values stay unset on the wire.
+
+    Raises:
+        ValueError: ``spec`` holds an `Unrecognized` choice (it has no wire value).
+    """
+    request = pb.SearchRequest(query=spec.text, top_k=spec.top_k, explain=spec.explain)
+    if spec.mode is not None:
+        request.mode = MODE_TO_PROTO[_known(spec.mode)]
+    fusion = spec.fusion
+    if fusion.method is not None:
+        request.fusion.method = METHOD_TO_PROTO[_known(fusion.method)]
+    if fusion.normalization is not None:
+        request.fusion.normalization = NORMALIZATION_TO_PROTO[_known(fusion.normalization)]
+    _set_given(
+        request.fusion,
+        {name: getattr(fusion, name) for name in _FUSION_NUMBERS},
+    )
+    prf = spec.prf
+    if prf.rm3:
+        request.prf.rm3 = True
+    if prf.vector_method is not None:
+        request.prf.vector_method = VECTOR_PRF_TO_PROTO[_known(prf.vector_method)]
+    if prf.hybrid_stage is not None:
+        request.prf.hybrid_stage = PRF_STAGE_TO_PROTO[_known(prf.hybrid_stage)]
+    _set_given(request.prf, {name: getattr(prf, name) for name in _PRF_NUMBERS})
+    for value in spec.return_fields:
+        if value is not None:
+            request.return_fields.append(FIELD_TO_PROTO[_known(value)])
+    return request
 
 
 def _arm_to_proto(arm: ArmScore, message: pb.ArmScore) -> None:
@@ -328,7 +286,7 @@ def result_to_proto(result: SearchResult) -> pb.SearchResponse:
 
 
 def document_from_proto(message: index_pb2.Document) -> Document:
-    """A domain Document from a proto one (checked later by `ingest.document_problem`)."""
+    """A domain Document from a proto one (checked later by `document_rules.document_problem`)."""
     metadata = json_format.MessageToDict(message.metadata) if message.HasField("metadata") else {}
     return Document(id=message.id, title=message.title, text=message.text, metadata=metadata)
 

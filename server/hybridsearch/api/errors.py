@@ -1,4 +1,7 @@
-"""Domain exceptions → canonical gRPC status (AIP-193), in one interceptor.
+"""Domain exceptions → canonical gRPC status (AIP-193), in one function and one interceptor.
+
+`call_status` is the one mapping: the interceptor aborts unary and streaming calls with it,
+and SearchStream answers a failed request of an open stream with it.
 
 INVALID_ARGUMENT carries a `google.rpc.BadRequest` with one field violation per bad field in
 the ``grpc-status-details-bin`` trailer. An unexpected exception is logged with its traceback
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -75,16 +79,36 @@ def rich_status(
     return status
 
 
+@dataclass(frozen=True, slots=True)
+class CallStatus:
+    """What a caller is told about an error: status code, message and field violations."""
+
+    code: grpc.StatusCode
+    message: str
+    violations: list[FieldViolation]
+
+
+def call_status(exc: BaseException) -> CallStatus:
+    """The status an error answers a call (or one request of a stream) with.
+
+    A domain error meant for callers keeps its code, message and field violations; anything
+    else is logged here, once, with its traceback, and becomes INTERNAL with a generic
+    message, so internals never reach the caller.
+    """
+    if isinstance(exc, HybridSearchError) and status_code_for(exc) != grpc.StatusCode.INTERNAL:
+        return CallStatus(status_code_for(exc), str(exc), violations_of(exc))
+    log.error("unexpected error in a call", exc_info=exc)
+    return CallStatus(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE, [])
+
+
 async def abort_with(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException) -> None:
     """Abort the call with the status that ``exc`` maps to (never returns)."""
-    if isinstance(exc, HybridSearchError) and status_code_for(exc) != grpc.StatusCode.INTERNAL:
-        code, message = status_code_for(exc), str(exc)
-    else:
-        log.error("unexpected error in a call", exc_info=exc)
-        code, message = grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE
-    status = rich_status(code, message, violations_of(exc))
+    status = call_status(exc)
+    details = rich_status(status.code, status.message, status.violations)
     await context.abort(
-        code, message, trailing_metadata=((DETAILS_KEY, status.SerializeToString()),)
+        status.code,
+        status.message,
+        trailing_metadata=((DETAILS_KEY, details.SerializeToString()),),
     )
 
 

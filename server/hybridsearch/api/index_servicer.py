@@ -16,14 +16,13 @@ from hybridsearch.api.convert import (
 )
 from hybridsearch.api.engine_slot import EngineSlot
 from hybridsearch.config import ServerSettings
-from hybridsearch.engine.ingest import Rejection, document_problem
+from hybridsearch.engine.document_rules import Rejection, check_delete_count, document_problem
 from hybridsearch.errors import InvalidArgumentError, NotFoundError
 from hybridsearch.types import Document
 from hybridsearch.v1 import index_pb2 as pb
 from hybridsearch.v1 import index_pb2_grpc
 
 T = TypeVar("T")
-MAX_DELETE_IDS = 10_000
 
 
 class IndexServicer(index_pb2_grpc.IndexServiceServicer):
@@ -37,7 +36,7 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
         self, engine: EngineSlot, settings: ServerSettings, write_executor: ThreadPoolExecutor
     ) -> None:
         self._engine = engine
-        self._settings = settings
+        self._limits = settings.ingest_limits
         self._executor = write_executor
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -56,9 +55,7 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
             batch: list[Document] = []
             for message in request.documents:
                 doc = document_from_proto(message)
-                problem = document_problem(
-                    doc, max_document_chars=self._settings.max_document_chars
-                )
+                problem = document_problem(doc, self._limits)
                 if problem is None:
                     batch.append(doc)
                 else:
@@ -75,11 +72,7 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
         self, request: pb.DeleteDocumentsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.DeleteDocumentsResponse:
         """Delete by ids in one commit."""
-        count = len(request.ids)
-        if not 1 <= count <= MAX_DELETE_IDS:
-            raise InvalidArgumentError.single(
-                "ids", f"must hold 1 to {MAX_DELETE_IDS} ids (got {count})"
-            )
+        check_delete_count(len(request.ids), self._limits)
         ingestor = self._engine.get_ingestor()
         outcome = await self._run(ingestor.delete, list(request.ids))
         return pb.DeleteDocumentsResponse(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -12,24 +11,18 @@ from typing import Any, TypeVar
 
 import grpc
 
-from hybridsearch.api.convert import query_from_proto, result_to_proto
+from hybridsearch.api.convert import request_from_proto, result_to_proto
 from hybridsearch.api.engine_slot import EngineSlot
-from hybridsearch.api.errors import INTERNAL_MESSAGE, status_code_for, violations_of
+from hybridsearch.api.errors import call_status
 from hybridsearch.config import ServerSettings
 from hybridsearch.engine.batching import CancelScope, cancel_scope
-from hybridsearch.errors import (
-    DeadlineExceededError,
-    HybridSearchError,
-    InvalidArgumentError,
-)
-from hybridsearch.types import SearchResult
+from hybridsearch.engine.request import resolve_batch, resolve_query
+from hybridsearch.errors import DeadlineExceededError
+from hybridsearch.types import Query, SearchResult
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
 
-log = logging.getLogger(__name__)
-
 T = TypeVar("T")
-STREAM_MAX_IN_FLIGHT = 32
 
 
 class SearchServicer(search_pb2_grpc.SearchServiceServicer):
@@ -41,6 +34,12 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         self._engine = engine
         self._settings = settings
         self._executor = executor
+        self._defaults = settings.query_defaults
+        self._limits = settings.request_limits
+
+    def _query(self, request: pb.SearchRequest) -> Query:
+        """The resolved query of a request (raises `InvalidArgumentError`)."""
+        return resolve_query(request_from_proto(request), self._defaults, self._limits)
 
     async def _run(
         self, context: grpc.aio.ServicerContext[Any, Any], fn: Callable[..., T], *args: Any
@@ -73,7 +72,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     async def _search(
         self, request: pb.SearchRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.SearchResponse:
-        query = query_from_proto(request, self._settings)
+        query = self._query(request)
         engine = self._engine.get()
         result = await self._run(context, engine.search, query)
         return result_to_proto(result)
@@ -85,7 +84,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> pb.SearchResponse:
         """The fused result; the BM25-only one is queued (marked partial) as soon as ready."""
-        query = query_from_proto(request.search, self._settings)
+        query = self._query(request.search)
         engine = self._engine.get()
         loop = asyncio.get_running_loop()
 
@@ -108,23 +107,8 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         self, request: pb.BatchSearchRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.BatchSearchResponse:
         """Several queries, one encoder run."""
-        count = len(request.requests)
-        if not 1 <= count <= self._settings.max_batch_queries:
-            raise InvalidArgumentError.single(
-                "requests",
-                f"must hold 1 to {self._settings.max_batch_queries} requests (got {count})",
-            )
-        violations = []
-        queries = []
-        for i, item in enumerate(request.requests):
-            try:
-                queries.append(
-                    query_from_proto(item, self._settings, field_prefix=f"requests[{i}].")
-                )
-            except InvalidArgumentError as exc:
-                violations.extend(exc.violations)
-        if violations:
-            raise InvalidArgumentError(violations)
+        specs = [request_from_proto(item) for item in request.requests]
+        queries = resolve_batch(specs, self._defaults, self._limits)
         engine = self._engine.get()
         results = await self._run(context, engine.search_batch, queries)
         return pb.BatchSearchResponse(responses=[result_to_proto(r) for r in results])
@@ -136,7 +120,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     ) -> AsyncIterator[pb.SearchStreamResponse]:
         """Many queries on one stream; each answer is sent as soon as it is ready."""
         answers: asyncio.Queue[pb.SearchStreamResponse | None] = asyncio.Queue()
-        slots = asyncio.Semaphore(STREAM_MAX_IN_FLIGHT)
+        slots = asyncio.Semaphore(self._settings.stream_max_in_flight)
         pending: set[asyncio.Task[None]] = set()
 
         async def answer(request: pb.SearchStreamRequest) -> None:
@@ -185,12 +169,9 @@ def _deadline_of(context: grpc.aio.ServicerContext[Any, Any]) -> float | None:
 
 
 def _error_response(request_id: str, exc: Exception) -> pb.SearchStreamResponse:
-    if isinstance(exc, HybridSearchError) and status_code_for(exc) != grpc.StatusCode.INTERNAL:
-        code, message = status_code_for(exc), str(exc)
-    else:
-        log.error("unexpected error in a stream request", exc_info=exc)
-        code, message = grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE
-    error = pb.ErrorStatus(code=code.value[0], message=message)
-    for violation in violations_of(exc):
+    """The error answer of one stream request: the status a unary call would get."""
+    status = call_status(exc)
+    error = pb.ErrorStatus(code=status.code.value[0], message=status.message)
+    for violation in status.violations:
         error.field_violations.add(field=violation.field, description=violation.description)
     return pb.SearchStreamResponse(request_id=request_id, error=error)

@@ -36,7 +36,6 @@ REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
 SERVED = (SEARCH_SERVICE, INDEX_SERVICE)
 # A bare HybridSearcher serves searches only (IndexService writes: FAILED_PRECONDITION).
 EngineFactory = Callable[[ServerSettings], LoadedIndex | HybridSearcher]
-WRITE_THREADS = 2
 
 
 class _ReflectionServicer(reflection.aio.ReflectionServicer):
@@ -101,7 +100,7 @@ class SearchServer:
         )
         # Writes (encoding + commits) get their own threads: searches never queue behind them.
         self._write_executor = ThreadPoolExecutor(
-            max_workers=WRITE_THREADS, thread_name_prefix="index-write"
+            max_workers=settings.write_threads, thread_name_prefix="index-write"
         )
         self.health = HealthServicer()
         self.metrics = ServerMetrics()

@@ -123,7 +123,7 @@ def open_retrievers(args: argparse.Namespace, collection: Collection) -> Iterato
             )
         import grpc  # noqa: PLC0415
 
-        from hybridsearch.eval.retrievers import GrpcRetriever  # noqa: PLC0415
+        from hybridsearch.cli.eval_client import GrpcRetriever  # noqa: PLC0415
         from hybridsearch.v1 import search_pb2_grpc  # noqa: PLC0415
 
         with grpc.insecure_channel(args.server) as channel:

@@ -18,7 +18,7 @@ from hybridsearch.storage.corpus import ReadStats, count_lines, read_corpus
 from hybridsearch.types import Document
 from hybridsearch.v1 import index_pb2 as pb
 
-MAX_BATCH_BYTES = 4 * 1024 * 1024  # well under the server's default 16 MiB message limit
+DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024  # well under the server's default 16 MiB message limit
 SHOWN_REJECTIONS = 20
 
 
@@ -31,16 +31,21 @@ def document_to_proto(doc: Document) -> pb.Document:
 
 
 def upsert_requests(
-    docs: Iterable[Document], batch_size: int, on_batch: Any = None
+    docs: Iterable[Document],
+    batch_size: int,
+    on_batch: Any = None,
+    *,
+    max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
 ) -> Iterator[pb.UpsertDocumentsRequest]:
-    """Batches of at most ``batch_size`` documents (and about MAX_BATCH_BYTES)."""
+    """Batches of at most ``batch_size`` documents and ``max_batch_bytes`` (a single larger
+    document travels alone)."""
     request = pb.UpsertDocumentsRequest()
     size = 0
     for doc in docs:
         message = document_to_proto(doc)
         message_size = message.ByteSize()
         if request.documents and (
-            len(request.documents) >= batch_size or size + message_size > MAX_BATCH_BYTES
+            len(request.documents) >= batch_size or size + message_size > max_batch_bytes
         ):
             yield request
             if on_batch is not None:
@@ -71,6 +76,8 @@ def run_ingest(args: argparse.Namespace) -> int:
     """Stream ``args.corpus`` to ``args.server``; print the summary. Exit code 1 on failure."""
     if args.batch_size <= 0:
         raise HybridSearchError(f"--batch-size must be positive (got {args.batch_size})")
+    if args.max_batch_bytes <= 0:
+        raise HybridSearchError(f"--max-batch-bytes must be positive (got {args.max_batch_bytes})")
     total = count_lines(args.corpus)
     stats = ReadStats()
     read_errors: list[HybridSearchError] = []
@@ -93,7 +100,9 @@ def run_ingest(args: argparse.Namespace) -> int:
         tqdm(total=total, desc="sending", unit="doc", disable=args.no_progress) as bar,
     ):
         stub = index_pb2_grpc.IndexServiceStub(channel)
-        requests = upsert_requests(docs(), args.batch_size, on_batch=bar.update)
+        requests = upsert_requests(
+            docs(), args.batch_size, on_batch=bar.update, max_batch_bytes=args.max_batch_bytes
+        )
         try:
             response = stub.UpsertDocuments(
                 requests, timeout=args.timeout, metadata=call_metadata(args)
@@ -118,6 +127,13 @@ def add_ingest_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     p.add_argument(
         "--batch-size", type=int, default=64, help="documents per message (one commit each)"
+    )
+    p.add_argument(
+        "--max-batch-bytes",
+        type=int,
+        default=DEFAULT_MAX_BATCH_BYTES,
+        help="most bytes of documents per message; keep it under the server's "
+        f"--max-message-bytes (default {DEFAULT_MAX_BATCH_BYTES})",
     )
     p.add_argument("--skip-bad-lines", action="store_true", help="skip and count malformed lines")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import Callable
 
 from hybridsearch.config import ServerSettings, add_settings_arguments, settings_from
-from hybridsearch.errors import HybridSearchError
 
 
 def add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,17 +19,10 @@ def add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
 def run_serve(args: argparse.Namespace) -> int:
     from hybridsearch.logs import configure_logging  # noqa: PLC0415 (imports no grpc)
 
-    try:
-        settings = settings_from(args)
-    except ValueError as exc:
-        raise HybridSearchError(str(exc)) from exc
+    # Every setting is checked before logging, forking, binding or loading: a bad one stops
+    # the start with a SettingsError naming its flag and environment variable.
+    settings = settings_from(args).validate()
     configure_logging(args.log_level, settings.log_format)
-    if settings.workers < 1:
-        raise HybridSearchError(f"--workers must be >= 1, got {settings.workers}")
-    if settings.workers > 1 and settings.metrics_port:
-        raise HybridSearchError(
-            "--metrics-port with --workers > 1 is not supported yet (each worker would bind it)"
-        )
     if settings.workers > 1:
         from hybridsearch.cli.workers import serve_workers  # noqa: PLC0415
 

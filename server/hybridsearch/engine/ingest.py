@@ -1,4 +1,6 @@
-"""Live ingestion: check documents, encode them, commit them through the index writer.
+"""Live ingestion: encode documents and commit them through the index writer.
+
+Documents are checked first, against `document_rules.IngestLimits` (by the API layer).
 
 ``Ingestor`` is synchronous and thread-safe (the writer serialises commits); the API layer
 runs it on its own threads, so searches never wait for it: each commit publishes the new
@@ -8,38 +10,12 @@ committed state to the searcher before `upsert`/`delete` return.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.errors import FailedPreconditionError
 from hybridsearch.storage.builder import dedupe_last_wins, dense_text
 from hybridsearch.storage.writer import DeleteOutcome, IndexWriter, UpsertOutcome
 from hybridsearch.types import Document
-
-MAX_ID_BYTES = 512
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    """A document refused before indexing: its position in the request stream, id, why."""
-
-    position: int
-    id: str
-    reason: str
-
-
-def document_problem(doc: Document, *, max_document_chars: int) -> str | None:
-    """Why ``doc`` cannot be indexed, or None when it can."""
-    if not doc.id.strip():
-        return "empty id: a document needs a non-whitespace id"
-    if len(doc.id.encode("utf-8")) > MAX_ID_BYTES:
-        return f"id longer than {MAX_ID_BYTES} bytes"
-    if "\x00" in doc.id:
-        return "id contains a NUL character"
-    size = len(doc.title) + len(doc.text)
-    if size > max_document_chars:
-        return f"title + text is {size} characters; at most {max_document_chars} are accepted"
-    return None
 
 
 class Ingestor:

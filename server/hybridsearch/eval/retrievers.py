@@ -1,54 +1,55 @@
-"""Retrievers for evaluation: the engine in-process or a server over gRPC, one request shape.
+"""Evaluation runs in-process: a run's settings (`RunSpec`), the engine retriever, and a cache
+of query vectors.
 
-Both build the same ``SearchRequest`` from a :class:`RunSpec`; the in-process one converts it
-with the server's own ``query_from_proto``, so a run is validated and defaulted exactly as the
-server would do it.
+A `RunSpec` describes each query as the domain's `SearchRequestSpec`; the engine retriever
+resolves it with the server's own `resolve_query`, so a run is defaulted and validated exactly
+as the server would do it (the gRPC retriever, `cli.eval_client`, sends the same spec).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from hybridsearch.api.convert import query_from_proto
 from hybridsearch.config import ServerSettings
 from hybridsearch.encoders.base import Encoder
-from hybridsearch.engine.searcher import HybridSearcher
-from hybridsearch.types import SearchResult
-from hybridsearch.v1 import search_pb2 as pb
-
-MODES = {
-    "hybrid": pb.RETRIEVAL_MODE_HYBRID,
-    "dense": pb.RETRIEVAL_MODE_DENSE,
-    "sparse": pb.RETRIEVAL_MODE_SPARSE,
-}
-FUSIONS = {"interpolation": pb.FUSION_METHOD_INTERPOLATION, "rrf": pb.FUSION_METHOD_RRF}
-NORMALIZATIONS = {
-    "min_max": pb.SCORE_NORMALIZATION_MIN_MAX,
-    "z_score": pb.SCORE_NORMALIZATION_Z_SCORE,
-    "none": pb.SCORE_NORMALIZATION_NONE,
-}
-VECTOR_PRF = {"average": pb.VECTOR_PRF_METHOD_AVERAGE, "rocchio": pb.VECTOR_PRF_METHOD_ROCCHIO}
-PRF_STAGES = {
-    "before": pb.PRF_STAGE_BEFORE,
-    "after": pb.PRF_STAGE_AFTER,
-    "both": pb.PRF_STAGE_BOTH,
-}
-# RunSpec fields that map one-to-one onto an `optional` proto field of the same name.
-_FUSION_OPTIONALS = ("alpha", "rrf_k", "sparse_depth", "dense_depth")
-_PRF_OPTIONALS = (
-    "fb_docs",
-    "fb_terms",
-    "original_query_weight",
-    "vector_depth",
-    "rocchio_alpha",
-    "rocchio_beta",
+from hybridsearch.engine.request import (
+    FusionOptions,
+    PrfOptions,
+    SearchRequestSpec,
+    resolve_query,
 )
+from hybridsearch.engine.searcher import HybridSearcher
+from hybridsearch.types import FusionMethod, Normalization, PrfStage, RetrievalMode, VectorPrfMethod
+
+E = TypeVar("E", bound=enum.Enum)
+# The values a RunSpec's string settings (and the eval flags) may take: the domain enums' values.
+MODES = tuple(m.value for m in RetrievalMode)
+FUSIONS = tuple(m.value for m in FusionMethod)
+NORMALIZATIONS = tuple(m.value for m in Normalization)
+VECTOR_PRF = tuple(m.value for m in VectorPrfMethod if m is not VectorPrfMethod.NONE)
+PRF_STAGES = tuple(m.value for m in PrfStage)
+
+
+class _Hit(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def score(self) -> float: ...
+
+
+class RankedHits(Protocol):
+    """A result with ranked hits: a domain `SearchResult` or a proto SearchResponse."""
+
+    @property
+    def hits(self) -> Sequence[_Hit]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,27 +82,32 @@ class RunSpec:
         """A copy with some settings changed."""
         return dataclasses.replace(self, **changes)
 
-    def request(self, text: str, top_k: int) -> pb.SearchRequest:
-        """The SearchRequest for one query under this spec."""
-        request = pb.SearchRequest(query=text, top_k=top_k, mode=MODES[self.mode])
-        fusion = request.fusion
-        if self.fusion is not None:
-            fusion.method = FUSIONS[self.fusion]
-        if self.normalization is not None:
-            fusion.normalization = NORMALIZATIONS[self.normalization]
-        for name in _FUSION_OPTIONALS:
-            if getattr(self, name) is not None:
-                setattr(fusion, name, getattr(self, name))
-        prf = request.prf
-        prf.rm3 = self.rm3
-        if self.vector_prf is not None:
-            prf.vector_method = VECTOR_PRF[self.vector_prf]
-        if self.prf_stage is not None:
-            prf.hybrid_stage = PRF_STAGES[self.prf_stage]
-        for name in _PRF_OPTIONALS:
-            if getattr(self, name) is not None:
-                setattr(prf, name, getattr(self, name))
-        return request
+    def request(self, text: str, top_k: int) -> SearchRequestSpec:
+        """The request for one query under this spec (unset settings: the server default)."""
+        return SearchRequestSpec(
+            text=text,
+            top_k=top_k,
+            mode=RetrievalMode(self.mode),
+            fusion=FusionOptions(
+                method=_option(FusionMethod, self.fusion),
+                alpha=self.alpha,
+                normalization=_option(Normalization, self.normalization),
+                rrf_k=self.rrf_k,
+                sparse_depth=self.sparse_depth,
+                dense_depth=self.dense_depth,
+            ),
+            prf=PrfOptions(
+                rm3=self.rm3,
+                vector_method=_option(VectorPrfMethod, self.vector_prf),
+                fb_docs=self.fb_docs,
+                fb_terms=self.fb_terms,
+                original_query_weight=self.original_query_weight,
+                vector_depth=self.vector_depth,
+                rocchio_alpha=self.rocchio_alpha,
+                rocchio_beta=self.rocchio_beta,
+                hybrid_stage=_option(PrfStage, self.prf_stage),
+            ),
+        )
 
     def label(self) -> str:
         """A short name for tables, e.g. ``hybrid interpolation min_max a=0.5 +rm3``."""
@@ -121,7 +127,13 @@ class RunSpec:
         return " ".join(parts)
 
 
-def _ranked(result: SearchResult | pb.SearchResponse) -> dict[str, float]:
+def _option(choices: type[E], name: str | None) -> E | None:
+    """The enum member named by a flag's value (its ``value``), or None when unset."""
+    return None if name is None else choices(name)
+
+
+def ranked(result: RankedHits) -> dict[str, float]:
+    """docid → score of a result's hits."""
     return {hit.id: float(hit.score) for hit in result.hits}
 
 
@@ -133,7 +145,9 @@ class EngineRetriever:
     ) -> None:
         self._engine = engine
         self._spec = spec
-        self._settings = settings or ServerSettings()
+        settings = settings or ServerSettings()
+        self._defaults = settings.query_defaults
+        self._limits = settings.request_limits
 
     def retrieve(self, queries: Mapping[str, str], *, top_k: int) -> dict[str, dict[str, float]]:
         """qid → {docid: score} for each query.
@@ -142,28 +156,11 @@ class EngineRetriever:
             InvalidArgumentError: the spec is invalid (same rules as the server).
         """
         batch = [
-            query_from_proto(self._spec.request(text, top_k), self._settings)
+            resolve_query(self._spec.request(text, top_k), self._defaults, self._limits)
             for text in queries.values()
         ]
         results = self._engine.search_batch(batch)
-        return {qid: _ranked(r) for qid, r in zip(queries, results, strict=True)}
-
-
-class GrpcRetriever:
-    """Runs a spec against a server with BatchSearch (one call per chunk of queries)."""
-
-    def __init__(self, stub: Any, spec: RunSpec, *, timeout_s: float = 300.0) -> None:
-        self._stub = stub
-        self._spec = spec
-        self._timeout_s = timeout_s
-
-    def retrieve(self, queries: Mapping[str, str], *, top_k: int) -> dict[str, dict[str, float]]:
-        """qid → {docid: score} for each query (gRPC errors propagate)."""
-        request = pb.BatchSearchRequest(
-            requests=[self._spec.request(text, top_k) for text in queries.values()]
-        )
-        response = self._stub.BatchSearch(request, timeout=self._timeout_s)
-        return {qid: _ranked(r) for qid, r in zip(queries, response.responses, strict=True)}
+        return {qid: ranked(r) for qid, r in zip(queries, results, strict=True)}
 
 
 class CachedQueryEncoder:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from hybridsearch.errors import InvalidArgumentError
 from hybridsearch.fusion._lists import arm_columns, combine_sides
 from hybridsearch.fusion.normalize import missing_floor, normalize_scores
 from hybridsearch.types import FusedDoc, Normalization, ScoredDoc
@@ -36,13 +35,12 @@ def fuse_interpolate(
     (the same as cutting the full list).
 
     Raises:
-        InvalidArgumentError: ``fusion.alpha`` is not a finite number in [0, 1].
-        ValueError: a list repeats an ordinal or holds a non-finite score.
+        ValueError: ``alpha`` is not a finite number in [0, 1], or a list repeats an ordinal
+            or holds a non-finite score (programming errors: requests are validated first,
+            by `engine.request.resolve_query`).
     """
     if not (math.isfinite(alpha) and 0.0 <= alpha <= 1.0):
-        raise InvalidArgumentError.single(
-            "fusion.alpha", f"must be a finite number in [0, 1], got {alpha!r}"
-        )
+        raise ValueError(f"alpha must be a finite number in [0, 1], got {alpha!r}")
     sparse_columns = arm_columns("sparse", sparse)
     dense_columns = arm_columns("dense", dense)
 

@@ -7,14 +7,13 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from hybridsearch.errors import InvalidArgumentError
 from hybridsearch.fusion._lists import arm_columns, combine_sides
 from hybridsearch.types import FusedDoc, ScoredDoc
 
 
-def _check_weight(field: str, weight: float) -> None:
+def _check_weight(name: str, weight: float) -> None:
     if not (math.isfinite(weight) and weight >= 0.0):
-        raise InvalidArgumentError.single(field, f"must be a finite number >= 0, got {weight!r}")
+        raise ValueError(f"{name} must be a finite number >= 0, got {weight!r}")
 
 
 def fuse_rrf(
@@ -38,14 +37,14 @@ def fuse_rrf(
     ``doc_id(ordinal)`` ascending; ``limit`` keeps only the best ``limit``.
 
     Raises:
-        InvalidArgumentError: ``fusion.rrf_k`` < 1, or a weight (``fusion.rrf_sparse_weight``,
-            ``fusion.rrf_dense_weight``) negative or not finite.
-        ValueError: a list repeats an ordinal or holds a non-finite score.
+        ValueError: ``k`` < 1 or not an integer, a weight negative or not finite, or a list
+            repeats an ordinal or holds a non-finite score (programming errors: requests are
+            validated first, by `engine.request.resolve_query`).
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise InvalidArgumentError.single("fusion.rrf_k", f"must be an integer >= 1, got {k!r}")
-    _check_weight("fusion.rrf_sparse_weight", sparse_weight)
-    _check_weight("fusion.rrf_dense_weight", dense_weight)
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    _check_weight("sparse_weight", sparse_weight)
+    _check_weight("dense_weight", dense_weight)
     sparse_columns = arm_columns("sparse", sparse)
     dense_columns = arm_columns("dense", dense)
 

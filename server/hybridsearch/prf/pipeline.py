@@ -169,7 +169,8 @@ def run_prf(query: Query, first: FirstRound, backend: PrfBackend, rank: RankList
     """Apply ``query.prf`` to a first round; returns the final ranked list (not trimmed).
 
     Raises:
-        InvalidArgumentError: a PRF setting out of range (from the pure PRF functions).
+        ValueError: a PRF setting out of range (a programming error: `Query`s come from
+            `engine.request.resolve_query`, which checks them first).
     """
     settings = applicable(query.prf, query.mode)
     rm3_on = settings.rm3 and first.sparse is not None

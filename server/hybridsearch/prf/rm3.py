@@ -14,8 +14,6 @@ import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from hybridsearch.errors import InvalidArgumentError
-
 # Anserini keeps feedback terms of 2 to 20 characters made only of [a-z0-9].
 _FEEDBACK_TERM = re.compile(r"[a-z0-9]{2,20}")
 # Anserini skips a feedback document whose pruned vector has (almost) no mass.
@@ -45,19 +43,12 @@ def _unit_l1(weights: Mapping[str, float]) -> dict[str, float]:
 
 
 def _validate(fb_docs: int, fb_terms: int, original_query_weight: float) -> None:
-    if isinstance(fb_docs, bool) or not isinstance(fb_docs, int) or fb_docs < 1:
-        raise InvalidArgumentError.single(
-            "prf.fb_docs", f"must be an integer >= 1, got {fb_docs!r}"
-        )
-    if isinstance(fb_terms, bool) or not isinstance(fb_terms, int) or fb_terms < 1:
-        raise InvalidArgumentError.single(
-            "prf.fb_terms", f"must be an integer >= 1, got {fb_terms!r}"
-        )
-    if not (math.isfinite(original_query_weight) and 0.0 <= original_query_weight <= 1.0):
-        raise InvalidArgumentError.single(
-            "prf.original_query_weight",
-            f"must be a finite number in [0, 1], got {original_query_weight!r}",
-        )
+    for name, count in (("fb_docs", fb_docs), ("fb_terms", fb_terms)):
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {count!r}")
+    weight = original_query_weight
+    if not (math.isfinite(weight) and 0.0 <= weight <= 1.0):
+        raise ValueError(f"original_query_weight must be a finite number in [0, 1], got {weight!r}")
 
 
 def rm3_expand(
@@ -95,9 +86,10 @@ def rm3_expand(
     ``1 − w``, which changes no ranking.
 
     Raises:
-        InvalidArgumentError: ``prf.fb_docs`` or ``prf.fb_terms`` < 1, or
-            ``prf.original_query_weight`` outside [0, 1] or not finite.
-        ValueError: a non-finite score or query weight, or ``doc_freq`` without ``num_docs``.
+        ValueError: ``fb_docs`` or ``fb_terms`` < 1, ``original_query_weight`` outside [0, 1]
+            or not finite, a non-finite score or query weight, or ``doc_freq`` without
+            ``num_docs`` (programming errors: requests are validated first, by
+            `engine.request.resolve_query`).
     """
     _validate(fb_docs, fb_terms, original_query_weight)
     if doc_freq is not None and num_docs < 1:

@@ -13,8 +13,6 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from hybridsearch.errors import InvalidArgumentError
-
 
 def _check_vectors(
     query: NDArray[np.float32], feedback: NDArray[np.float32]
@@ -75,15 +73,15 @@ def vector_prf_rocchio(
     With no feedback the query is returned unchanged (as a float32 copy).
 
     Raises:
-        InvalidArgumentError: ``prf.rocchio_alpha`` or ``prf.rocchio_beta`` negative or not
-            finite, or both zero.
-        ValueError: a shape mismatch or a non-finite vector value.
+        ValueError: ``alpha`` or ``beta`` negative or not finite, or both zero; a shape
+            mismatch or a non-finite vector value (programming errors: requests are validated
+            first, by `engine.request.resolve_query`).
     """
-    for field, value in (("prf.rocchio_alpha", alpha), ("prf.rocchio_beta", beta)):
+    for name, value in (("alpha", alpha), ("beta", beta)):
         if not (math.isfinite(value) and value >= 0.0):
-            raise InvalidArgumentError.single(field, f"must be a finite number >= 0, got {value!r}")
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     if alpha == 0.0 and beta == 0.0:
-        raise InvalidArgumentError.single("prf.rocchio_alpha", "alpha and beta cannot both be 0")
+        raise ValueError("alpha and beta cannot both be 0")
     matrix = _check_vectors(query, feedback)
     if matrix.shape[0] == 0:
         return np.array(query, dtype=np.float32, copy=True)

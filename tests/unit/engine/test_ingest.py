@@ -1,4 +1,4 @@
-"""Ingestor: document checks, and each commit published to the searcher in order."""
+"""Ingestor: each commit published to the searcher in order."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hybridsearch.engine.ingest import MAX_ID_BYTES, Ingestor, document_problem
+from hybridsearch.engine.ingest import Ingestor
 from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.errors import FailedPreconditionError
 from hybridsearch.storage.index_dir import open_index
@@ -86,21 +86,3 @@ def test_an_index_with_vectors_needs_an_encoder_to_ingest(tmp_path: Path) -> Non
     finally:
         searcher.close()
         writer.close()
-
-
-@pytest.mark.parametrize(
-    ("doc", "reason"),
-    [
-        (Document(" ", "", "x"), "empty id"),
-        (Document("x" * (MAX_ID_BYTES + 1), "", "x"), f"longer than {MAX_ID_BYTES} bytes"),
-        (Document("a\x00b", "", "x"), "NUL"),
-        (Document("big", "t" * 6, "x" * 5), "11 characters; at most 10"),
-    ],
-)
-def test_document_problems_name_the_reason(doc: Document, reason: str) -> None:
-    problem = document_problem(doc, max_document_chars=10)
-    assert problem is not None and reason in problem
-
-
-def test_a_valid_document_has_no_problem() -> None:
-    assert document_problem(Document("ok", "title", "text"), max_document_chars=100) is None

@@ -1,4 +1,4 @@
-"""RunSpec → SearchRequest, the in-process retriever, and the query-vector cache."""
+"""RunSpec → SearchRequestSpec, the in-process retriever, and the query-vector cache."""
 
 from __future__ import annotations
 
@@ -9,62 +9,98 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from hybridsearch.engine.request import FusionOptions, PrfOptions, SearchRequestSpec
 from hybridsearch.errors import InvalidArgumentError
 from hybridsearch.eval.index_cache import cache_path, corpus_sha256
-from hybridsearch.eval.retrievers import CachedQueryEncoder, EngineRetriever, RunSpec
-from hybridsearch.v1 import search_pb2 as pb
+from hybridsearch.eval.retrievers import (
+    FUSIONS,
+    MODES,
+    NORMALIZATIONS,
+    PRF_STAGES,
+    VECTOR_PRF,
+    CachedQueryEncoder,
+    EngineRetriever,
+    RunSpec,
+)
+from hybridsearch.types import (
+    FusionMethod,
+    Normalization,
+    PrfStage,
+    RetrievalMode,
+    VectorPrfMethod,
+)
 
 
 def test_default_spec_sets_only_the_mode_and_leaves_the_rest_to_the_server() -> None:
-    request = RunSpec().request("flow", 100)
-    assert (request.query, request.top_k, request.mode) == ("flow", 100, pb.RETRIEVAL_MODE_HYBRID)
-    assert not request.fusion.HasField("alpha")
-    assert request.fusion.method == pb.FUSION_METHOD_UNSPECIFIED
-    assert not request.prf.rm3
-    assert request.prf.vector_method == pb.VECTOR_PRF_METHOD_UNSPECIFIED
-    assert not request.prf.HasField("fb_docs")
+    assert RunSpec().request("flow", 100) == SearchRequestSpec(
+        text="flow", top_k=100, mode=RetrievalMode.HYBRID
+    )
+
+
+#: A spec that sets every setting, and the request it makes.
+EVERY_SETTING = RunSpec(
+    mode="sparse",
+    fusion="rrf",
+    alpha=0.3,
+    normalization="z_score",
+    rrf_k=30,
+    sparse_depth=100,
+    dense_depth=200,
+    rm3=True,
+    fb_docs=5,
+    fb_terms=7,
+    original_query_weight=0.6,
+    vector_prf="rocchio",
+    vector_depth=4,
+    rocchio_alpha=0.5,
+    rocchio_beta=0.5,
+    prf_stage="both",
+)
+EVERY_SETTING_REQUEST = SearchRequestSpec(
+    text="q",
+    top_k=10,
+    mode=RetrievalMode.SPARSE,
+    fusion=FusionOptions(
+        method=FusionMethod.RRF,
+        alpha=0.3,
+        normalization=Normalization.Z_SCORE,
+        rrf_k=30,
+        sparse_depth=100,
+        dense_depth=200,
+    ),
+    prf=PrfOptions(
+        rm3=True,
+        fb_docs=5,
+        fb_terms=7,
+        original_query_weight=0.6,
+        vector_method=VectorPrfMethod.ROCCHIO,
+        vector_depth=4,
+        rocchio_alpha=0.5,
+        rocchio_beta=0.5,
+        hybrid_stage=PrfStage.BOTH,
+    ),
+)
 
 
 def test_every_setting_reaches_the_request() -> None:
-    spec = RunSpec(
-        mode="sparse",
-        fusion="rrf",
-        alpha=0.3,
-        normalization="z_score",
-        rrf_k=30,
-        sparse_depth=100,
-        dense_depth=200,
-        rm3=True,
-        fb_docs=5,
-        fb_terms=7,
-        original_query_weight=0.6,
-        vector_prf="rocchio",
-        vector_depth=4,
-        rocchio_alpha=0.5,
-        rocchio_beta=0.5,
-        prf_stage="both",
-    )
-    request = spec.request("q", 10)
-    assert request.mode == pb.RETRIEVAL_MODE_SPARSE
-    assert request.fusion == pb.FusionOptions(
-        method=pb.FUSION_METHOD_RRF,
-        alpha=0.3,
-        normalization=pb.SCORE_NORMALIZATION_Z_SCORE,
-        rrf_k=30,
-        sparse_depth=100,
-        dense_depth=200,
-    )
-    assert request.prf == pb.PrfOptions(
-        rm3=True,
-        fb_docs=5,
-        fb_terms=7,
-        original_query_weight=0.6,
-        vector_method=pb.VECTOR_PRF_METHOD_ROCCHIO,
-        vector_depth=4,
-        rocchio_alpha=0.5,
-        rocchio_beta=0.5,
-        hybrid_stage=pb.PRF_STAGE_BOTH,
-    )
+    assert EVERY_SETTING.request("q", 10) == EVERY_SETTING_REQUEST
+
+
+def test_every_flag_choice_names_a_domain_value() -> None:
+    for mode in MODES:
+        for fusion in FUSIONS:
+            for normalization in NORMALIZATIONS:
+                spec = RunSpec(mode=mode, fusion=fusion, normalization=normalization)
+                request = spec.request("q", 10)
+                assert request.mode is RetrievalMode(mode)
+                assert request.fusion.method is FusionMethod(fusion)
+                assert request.fusion.normalization is Normalization(normalization)
+    for vector_prf in VECTOR_PRF:
+        for stage in PRF_STAGES:
+            prf = RunSpec(vector_prf=vector_prf, prf_stage=stage).request("q", 10).prf
+            assert prf.vector_method is VectorPrfMethod(vector_prf)
+            assert prf.hybrid_stage is PrfStage(stage)
+    assert "none" not in VECTOR_PRF
 
 
 def test_labels() -> None:

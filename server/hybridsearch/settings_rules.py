@@ -1,0 +1,116 @@
+"""The rules every server setting must meet, checked once before the server starts.
+
+A setting that breaks one would otherwise surface later and in the wrong place: a default
+``--alpha 2`` as every caller's INVALID_ARGUMENT, ``--search-threads 0`` as a crash while the
+index loads. `ServerSettings.validate` turns each problem found here into a `SettingsError`
+naming the flag and the environment variable.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from hybridsearch.types import DEFAULT_VECTOR_PRF_DEPTH, PrfSettings
+
+if TYPE_CHECKING:
+    from hybridsearch.config import ServerSettings
+
+MAX_PORT = 65_535
+MAX_MESSAGE_BYTES = 2**31 - 1  # gRPC takes message limits as a signed 32-bit int
+
+# Settings that count something there must be at least one of.
+AT_LEAST_ONE = (
+    "search_threads",
+    "workers",
+    "write_threads",
+    "max_batch_size",
+    "max_batch_tokens",
+    "encode_queue",
+    "hnsw_ef_search",
+    "max_top_k",
+    "max_query_chars",
+    "max_batch_queries",
+    "max_depth",
+    "max_rrf_k",
+    "max_fb_docs",
+    "max_fb_terms",
+    "max_vector_prf_depth",
+    "stream_max_in_flight",
+    "max_document_chars",
+    "max_id_bytes",
+    "max_delete_ids",
+)
+# Settings where 0 means "none", "off" or "automatic".
+AT_LEAST_ZERO = ("encoder_threads", "max_wait_us", "max_in_flight")
+
+Problem = tuple[str, str]  # (setting name, what is wrong)
+
+
+def _within(name: str, value: float, low: float, high: float, note: str = "") -> Iterator[Problem]:
+    if not low <= value <= high:
+        yield name, f"must be in [{low}, {high}]{note} (got {value})"
+
+
+def _counts(s: ServerSettings) -> Iterator[Problem]:
+    for name in AT_LEAST_ONE:
+        value = getattr(s, name)
+        if value < 1:
+            yield name, f"must be >= 1 (got {value})"
+    for name in AT_LEAST_ZERO:
+        value = getattr(s, name)
+        if value < 0:
+            yield name, f"must be >= 0 (got {value})"
+
+
+def _request_defaults(s: ServerSettings) -> Iterator[Problem]:
+    """The defaults a request takes must pass the limits a request is checked against."""
+    if not (math.isfinite(s.alpha) and 0.0 <= s.alpha <= 1.0):
+        yield "alpha", f"must be a finite number in [0, 1] (got {s.alpha})"
+    if s.max_top_k >= 1:  # else reported by _counts
+        yield from _within("max_top_k", s.max_top_k, 1, s.max_depth, " (at most --max-depth)")
+        yield from _within(
+            "default_top_k", s.default_top_k, 1, s.max_top_k, " (at most --max-top-k)"
+        )
+    yield from _within("rrf_k", s.rrf_k, 1, s.max_rrf_k, " (at most --max-rrf-k)")
+    for name in ("sparse_depth", "dense_depth"):
+        yield from _within(name, getattr(s, name), 1, s.max_depth, " (at most --max-depth)")
+    prf = PrfSettings()
+    for name, default in (("max_fb_docs", prf.fb_docs), ("max_fb_terms", prf.fb_terms)):
+        value = getattr(s, name)
+        if value < default:
+            yield name, f"must be >= {default}, the default a request takes (got {value})"
+    depth = max(prf.vector_depth, *DEFAULT_VECTOR_PRF_DEPTH.values())
+    if s.max_vector_prf_depth < depth:
+        yield (
+            "max_vector_prf_depth",
+            f"must be >= {depth}, the default a request takes (got {s.max_vector_prf_depth})",
+        )
+
+
+def _serving(s: ServerSettings) -> Iterator[Problem]:
+    yield from _within("port", s.port, 0, MAX_PORT)
+    yield from _within("metrics_port", s.metrics_port, 0, MAX_PORT)
+    yield from _within("max_message_bytes", s.max_message_bytes, 1, MAX_MESSAGE_BYTES)
+    if not (math.isfinite(s.grace_period_s) and s.grace_period_s >= 0.0):
+        yield "grace_period_s", f"must be a finite number >= 0 (got {s.grace_period_s})"
+    if s.tls_cert is None:
+        if s.tls_key is not None:
+            yield "tls_key", "needs --tls-cert"
+        if s.tls_client_ca is not None:
+            yield "tls_client_ca", "needs --tls-cert"
+    elif s.tls_key is None:
+        yield "tls_cert", "needs --tls-key"
+    if s.workers > 1 and s.metrics_port:
+        yield (
+            "metrics_port",
+            "not supported with --workers > 1 yet (each worker would bind it)",
+        )
+
+
+def setting_problems(settings: ServerSettings) -> Iterator[Problem]:
+    """Every (setting name, problem) of ``settings``; none when all are valid."""
+    yield from _counts(settings)
+    yield from _request_defaults(settings)
+    yield from _serving(settings)

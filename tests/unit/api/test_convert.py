@@ -1,0 +1,120 @@
+"""SearchRequest ↔ the domain's request description: unset stays unset, unknown is reported."""
+
+from __future__ import annotations
+
+import pytest
+
+from hybridsearch.api.convert import request_from_proto, request_to_proto
+from hybridsearch.config import ServerSettings
+from hybridsearch.engine.request import (
+    FusionOptions,
+    PrfOptions,
+    SearchRequestSpec,
+    Unrecognized,
+    resolve_query,
+)
+from hybridsearch.errors import InvalidArgumentError
+from hybridsearch.types import (
+    FusionMethod,
+    Normalization,
+    PrfStage,
+    RetrievalMode,
+    StoredField,
+    VectorPrfMethod,
+)
+from hybridsearch.v1 import search_pb2 as pb
+
+FULL = pb.SearchRequest(
+    query="flow",
+    top_k=5,
+    mode=pb.RETRIEVAL_MODE_DENSE,
+    fusion=pb.FusionOptions(
+        method=pb.FUSION_METHOD_RRF,
+        alpha=0.25,
+        normalization=pb.SCORE_NORMALIZATION_NONE,
+        rrf_k=20,
+        rrf_sparse_weight=0.5,
+        rrf_dense_weight=2.0,
+        sparse_depth=30,
+        dense_depth=40,
+    ),
+    prf=pb.PrfOptions(
+        rm3=True,
+        fb_docs=4,
+        fb_terms=6,
+        original_query_weight=0.7,
+        vector_method=pb.VECTOR_PRF_METHOD_ROCCHIO,
+        vector_depth=8,
+        rocchio_alpha=0.1,
+        rocchio_beta=0.9,
+        hybrid_stage=pb.PRF_STAGE_BOTH,
+    ),
+    explain=True,
+    return_fields=[pb.STORED_FIELD_TITLE, pb.STORED_FIELD_METADATA],
+)
+FULL_SPEC = SearchRequestSpec(
+    text="flow",
+    top_k=5,
+    mode=RetrievalMode.DENSE,
+    fusion=FusionOptions(FusionMethod.RRF, 0.25, Normalization.NONE, 20, 0.5, 2.0, 30, 40),
+    prf=PrfOptions(True, VectorPrfMethod.ROCCHIO, 4, 6, 0.7, 8, 0.1, 0.9, PrfStage.BOTH),
+    explain=True,
+    return_fields=(StoredField.TITLE, StoredField.METADATA),
+)
+
+
+def test_every_field_maps_both_ways() -> None:
+    assert request_from_proto(FULL) == FULL_SPEC
+    assert request_to_proto(FULL_SPEC) == FULL
+
+
+def test_unset_fields_map_to_none_and_back_to_unset() -> None:
+    empty = pb.SearchRequest(query="flow")
+    spec = request_from_proto(empty)
+    assert spec == SearchRequestSpec("flow")
+    assert request_to_proto(spec) == empty
+
+
+def test_zero_values_that_were_set_are_kept() -> None:
+    # `optional` fields: an explicit 0 is the caller's value, not the default.
+    spec = request_from_proto(pb.SearchRequest(query="q", fusion=pb.FusionOptions(alpha=0.0)))
+    assert spec.fusion.alpha == 0.0
+
+
+def test_unknown_enum_values_are_unrecognized_with_the_known_names() -> None:
+    message = pb.SearchRequest(
+        query="flow",
+        mode=9,  # type: ignore[arg-type]
+        fusion=pb.FusionOptions(method=7, normalization=8),  # type: ignore[arg-type]
+        prf=pb.PrfOptions(vector_method=5, hybrid_stage=6),  # type: ignore[arg-type]
+        return_fields=[0, 11],  # type: ignore[list-item]
+    )
+    spec = request_from_proto(message)
+    assert spec.mode == Unrecognized(
+        "unknown value 9; use RETRIEVAL_MODE_HYBRID, RETRIEVAL_MODE_DENSE, RETRIEVAL_MODE_SPARSE"
+    )
+    assert spec.fusion.method == Unrecognized(
+        "unknown value 7; use FUSION_METHOD_INTERPOLATION, FUSION_METHOD_RRF"
+    )
+    assert spec.return_fields == (
+        None,
+        Unrecognized(
+            "unknown value 11; use STORED_FIELD_TITLE, STORED_FIELD_TEXT, STORED_FIELD_METADATA"
+        ),
+    )
+    settings = ServerSettings()
+    with pytest.raises(InvalidArgumentError) as info:
+        resolve_query(spec, settings.query_defaults, settings.request_limits)
+    assert [v.field for v in info.value.violations] == [
+        "mode",
+        "fusion.method",
+        "fusion.normalization",
+        "prf.vector_method",
+        "prf.hybrid_stage",
+        "return_fields[1]",  # the index the caller sent (entry 0 was unspecified)
+    ]
+
+
+def test_an_unrecognized_choice_cannot_be_sent() -> None:
+    with pytest.raises(ValueError, match="unrecognized"):
+        request_to_proto(SearchRequestSpec("flow", mode=Unrecognized("?")))
