@@ -170,6 +170,12 @@ def _resolve_fusion(
     out.weight("fusion.rrf_sparse_weight", sparse_weight)
     dense_weight = _given(options.rrf_dense_weight, defaults.rrf_dense_weight)
     out.weight("fusion.rrf_dense_weight", dense_weight)
+    if method is FusionMethod.RRF and sparse_weight == 0.0 and dense_weight == 0.0:
+        # Every fused score would be 0 and the "ranking" would be by id alone.
+        out.add(
+            "fusion.rrf_sparse_weight",
+            "rrf_sparse_weight and rrf_dense_weight cannot both be 0 with RRF",
+        )
     sparse_depth = _given(options.sparse_depth, defaults.sparse_depth)
     out.count("fusion.sparse_depth", sparse_depth, limits.max_depth)
     dense_depth = _given(options.dense_depth, defaults.dense_depth)

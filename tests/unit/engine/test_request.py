@@ -201,6 +201,12 @@ def prf(**values: Any) -> SearchRequestSpec:
             "fusion.rrf_dense_weight",
             "must be a finite number >= 0 (got inf)",
         ),
+        (
+            fusion(method=FusionMethod.RRF, rrf_sparse_weight=0.0, rrf_dense_weight=0.0),
+            {},
+            "fusion.rrf_sparse_weight",
+            "rrf_sparse_weight and rrf_dense_weight cannot both be 0 with RRF",
+        ),
         (fusion(sparse_depth=0), {}, "fusion.sparse_depth", "must be in [1, 1000] (got 0)"),
         (
             fusion(sparse_depth=20, dense_depth=21),
@@ -333,3 +339,8 @@ def test_a_batch_reports_every_bad_request_by_position() -> None:
         "requests[1].query",
         "requests[2].fusion.alpha",
     ]
+
+
+def test_zero_rrf_weights_are_fine_when_interpolating() -> None:
+    spec = fusion(method=FusionMethod.INTERPOLATION, rrf_sparse_weight=0.0, rrf_dense_weight=0.0)
+    assert resolve_query(spec, QueryDefaults(), Limits()).fusion.rrf_dense_weight == 0.0
