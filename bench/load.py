@@ -6,6 +6,7 @@ import json
 import os
 import resource
 import subprocess
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -54,6 +55,7 @@ def ensure_ghz() -> Path:
     stamp = GHZ.parent / "ghz.version"
     if GHZ.is_file() and stamp.is_file() and stamp.read_text().strip() == GHZ_VERSION:
         return GHZ
+    print(f"== installing ghz {GHZ_VERSION}", file=sys.stderr, flush=True)
     GHZ.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         ["go", "install", f"github.com/bojand/ghz/cmd/ghz@{GHZ_VERSION}"],

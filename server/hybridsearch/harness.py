@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import math
 import os
 import selectors
 import socket
@@ -128,9 +129,13 @@ class ServerProcess:
         try:
             wait_serving(self.address, timeout, connections=connections)
         except Exception as exc:
+            try:  # a server that failed to load is exiting: report its own exit code
+                code: int | None = self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                code = None
             raise RuntimeError(
                 f"server at {self.address} did not become SERVING ({exc}); "
-                f"exit code {self.process.poll()}; stderr:\n{self.stderr_tail()}"
+                f"exit code {code}; stderr:\n{self.stderr_tail()}"
             ) from exc
 
     def pids(self) -> list[int]:
@@ -285,12 +290,15 @@ def percentiles_ms(latencies_s: Iterable[float]) -> dict[str, float]:
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile (``fraction`` in 0..1) of unsorted values; 0 for none."""
+    """Nearest-rank percentile (``fraction`` in 0..1) of unsorted values; 0 for none.
+
+    The value at 1-based rank ceil(fraction x n) (rounded first, so 0.9 x 10 is rank 9).
+    """
     if not values:
         return 0.0
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(fraction * len(ordered)) - 1))
-    return ordered[rank]
+    rank = math.ceil(round(fraction * len(ordered), 9))
+    return ordered[min(len(ordered), max(rank, 1)) - 1]
 
 
 def serve_then(argv: Sequence[str]) -> int:
@@ -316,12 +324,14 @@ def serve_then(argv: Sequence[str]) -> int:
             return 1
         try:
             server.wait_serving(options.wait_s)
-            print(f"== server SERVING on {server.address}", file=sys.stderr, flush=True)
+        except RuntimeError as exc:  # the message holds the server's stderr
+            server.stop()
+            print(f"serve-then: {exc}", file=sys.stderr)
+            return 1
+        print(f"== server SERVING on {server.address}", file=sys.stderr, flush=True)
+        try:
             env = {**os.environ, ADDRESS_ENV: server.address}
             command_code = subprocess.run(command, env=env, check=False).returncode
-        except RuntimeError as exc:
-            print(f"serve-then: {exc}", file=sys.stderr)
-            command_code = 1
         finally:
             server_code = server.stop()
         if server_code != 0:
