@@ -212,7 +212,7 @@ def start_server(
     server = ServerProcess(process, "", log_path, metrics_port)
     if process.stderr is not None:
         server._drain = threading.Thread(
-            target=_echo_and_keep, args=(process.stderr, server._tail), daemon=True
+            target=_echo_and_keep, args=(process.stderr, server._tail, sys.stderr), daemon=True
         )
         server._drain.start()
     line = _first_line(process, announce_timeout)
@@ -236,13 +236,17 @@ def _first_line(process: subprocess.Popen[str], timeout: float) -> str:
     return process.stdout.readline().strip()
 
 
-def _echo_and_keep(stream: IO[str], tail: collections.deque[str]) -> None:
-    """Copy the server's stderr to ours (pytest captures it per test) and keep its tail."""
+def _echo_and_keep(stream: IO[str], tail: collections.deque[str], echo: IO[str]) -> None:
+    """Copy the server's stderr to ``echo`` and keep its tail.
+
+    ``echo`` is our stderr as it was when the server started: under pytest, the capture of
+    that moment, as when the child inherited the descriptor (not the terminal between tests).
+    """
     for line in stream:
         tail.append(line.rstrip("\n"))
         try:
-            sys.stderr.write(line)
-        except (ValueError, OSError):  # our stderr was closed (interpreter shutting down)
+            echo.write(line)
+        except (ValueError, OSError):  # that stream is closed (its capture ended)
             continue
 
 
