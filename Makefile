@@ -60,9 +60,10 @@ proto-lint: $(BUF)
 	$(BUF) format --diff --exit-code
 
 lint: $(STAMP)
-	$(BIN)/ruff check server tests
-	$(BIN)/ruff format --check server tests
+	$(BIN)/ruff check server tests bench scripts
+	$(BIN)/ruff format --check server tests bench scripts
 
+# pyproject.toml's [tool.mypy] files: the package, bench/ and scripts/.
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
@@ -97,7 +98,7 @@ eval: model
 # Load, limit, overhead, peers (Pyserini, LanceDB in their own venvs) and scale; not part of `test`.
 bench: model
 	$(PY) -m pip install -q -e ".[cpu,model,quantize,eval,ann,dev,bench]"
-	$(PY) bench/run_all.py --model $(MODEL_DIR) --shared-data $(SHARED_DATA)
+	$(PY) -m bench.run_all --model $(MODEL_DIR) --shared-data $(SHARED_DATA)
 
 clean:
 	rm -rf $(VENV) var .cache

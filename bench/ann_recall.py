@@ -1,28 +1,25 @@
 """HNSW recall@10 vs exact on real MiniLM vectors: SciFact documents, its test queries encoded
 with the same model (the synthetic scale runs use random vectors, HNSW's worst case).
 
-    python bench/ann_recall.py --index bench/.work/indexes/scifact --model MODEL --queries Q
+    python -m bench.ann_recall --index bench/.work/indexes/scifact --model MODEL --queries Q
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import load_queries  # noqa: E402
-
-from hybridsearch.config import Device  # noqa: E402
-from hybridsearch.dense.exact import ExactDenseIndex  # noqa: E402
-from hybridsearch.dense.hnsw import HnswDenseIndex, HnswParams, build_hnsw  # noqa: E402
-from hybridsearch.engine.loader import load_query_encoder  # noqa: E402
-from hybridsearch.storage.index_dir import open_index  # noqa: E402
+from bench.common import load_queries
+from hybridsearch.config import Device
+from hybridsearch.dense.exact import ExactDenseIndex
+from hybridsearch.dense.hnsw import HnswDenseIndex, HnswParams, build_hnsw
+from hybridsearch.engine.loader import load_query_encoder
+from hybridsearch.storage.index_dir import open_index
 
 
 def main() -> None:
@@ -34,7 +31,9 @@ def main() -> None:
     args = parser.parse_args()
     index = open_index(args.index)
     assert index.vectors is not None and index.manifest.encoder is not None
-    encoder = load_query_encoder(args.model, Device.CPU, max_length=index.manifest.encoder.max_length)
+    encoder = load_query_encoder(
+        args.model, Device.CPU, max_length=index.manifest.encoder.max_length
+    )
     texts = [t for _, t in load_queries(args.collection)]
     queries = encoder.encode_queries(texts)
     truth = [[d.ordinal for d in h] for h in ExactDenseIndex(index.vectors).search(queries, 10)]

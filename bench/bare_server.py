@@ -1,7 +1,7 @@
 """The floor of a gRPC call on this machine: SearchService.Search answered by a grpc.aio server
 that does nothing but one hop through a thread pool (as hybridsearch does) and an empty reply.
 
-    python bench/bare_server.py     # prints "listening on HOST:PORT", serves until killed
+    python -m bench.bare_server [--port P]   # prints "listening on HOST:PORT", serves until killed
 
 bench/run_all.py measures it with ghz beside the real server, so the gRPC overhead of
 hybridsearch can be read against what grpc.aio + ghz cost here by themselves.
@@ -9,7 +9,9 @@ hybridsearch can be read against what grpc.aio + ghz cost here by themselves.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -25,19 +27,41 @@ class EmptySearch(search_pb2_grpc.SearchServiceServicer):
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=4)
 
-    async def Search(self, request: pb.SearchRequest, context: Any) -> pb.SearchResponse:  # noqa: N802
+    async def Search(  # noqa: N802
+        self, request: pb.SearchRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.SearchResponse:
         await asyncio.get_running_loop().run_in_executor(self._pool, lambda: None)
         return pb.SearchResponse()
 
+    async def BatchSearch(  # noqa: N802
+        self, request: pb.BatchSearchRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.BatchSearchResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the bare server answers Search only")
 
-async def main() -> None:
+    async def SearchStream(  # noqa: N802
+        self,
+        request_iterator: AsyncIterator[pb.SearchStreamRequest],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[pb.SearchStreamResponse]:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the bare server answers Search only")
+        yield pb.SearchStreamResponse()  # never reached: makes this an async generator
+
+
+async def serve(port: int) -> None:
+    """Serve on 127.0.0.1:``port`` (0: any free port) until killed."""
     server = grpc.aio.server()
     search_pb2_grpc.add_SearchServiceServicer_to_server(EmptySearch(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
+    port = server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     print(f"listening on 127.0.0.1:{port}", flush=True)
     await server.wait_for_termination()
 
 
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0, help="0: any free port")
+    asyncio.run(serve(parser.parse_args().port))
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -1,28 +1,28 @@
-"""Shared pieces of the benchmark: paths, the server process, percentiles, SciFact queries."""
+"""Shared pieces of the benchmark: paths, queries, a measured server, machine facts.
+
+Run bench modules from the repository root as ``python -m bench.<module>`` (the package
+``bench`` must be importable); the server process itself comes from ``hybridsearch.harness``.
+"""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
-import signal
+import platform
 import subprocess
-import sys
-import time
-from dataclasses import dataclass
+import urllib.request
+from importlib import resources
 from pathlib import Path
 
-import numpy as np
+import onnxruntime
+
+from hybridsearch.harness import ServerProcess, start_server
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 WORK = BENCH / ".work"
 RESULTS = BENCH / "results"
-
-
-def percentiles_ms(latencies_s: list[float] | np.ndarray) -> dict[str, float]:
-    """p50/p95/p99 (milliseconds) of latencies in seconds."""
-    ms = np.asarray(latencies_s, dtype=np.float64) * 1000
-    return {f"p{p}": float(np.percentile(ms, p)) for p in (50, 95, 99)}
 
 
 def load_queries(collection: Path, split: str = "test") -> list[tuple[str, str]]:
@@ -41,136 +41,44 @@ def load_queries(collection: Path, split: str = "test") -> list[tuple[str, str]]
     return [(qid, texts[qid]) for qid in judged]
 
 
-def cli(*args: str, timeout: float = 7200) -> subprocess.CompletedProcess[str]:
-    """Run `hybridsearch ARGS` with this interpreter; raise with its output on failure."""
-    done = subprocess.run(
-        [sys.executable, "-m", "hybridsearch.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"hybridsearch {' '.join(args)} failed:\n{done.stderr[-3000:]}")
-    return done
+def sample_queries() -> list[str]:
+    """The 225 Cranfield queries bundled with the sample corpus."""
+    path = resources.files("hybridsearch") / "data" / "cranfield-queries.jsonl.gz"
+    with gzip.open(str(path), "rt", encoding="utf-8") as lines:
+        return [json.loads(line)["text"] for line in lines if line.strip()]
 
 
-@dataclass
-class Server:
-    """A `hybridsearch serve` process and the address it announced."""
+def start_bench_server(
+    index: Path, model: Path | None, log_path: Path, *flags: str
+) -> ServerProcess:
+    """A server at INFO (its log in ``log_path``), returned once every worker is SERVING.
 
-    process: subprocess.Popen[str]
-    address: str
-    log_path: Path
-    metrics_port: int = 0  # 0: no metrics endpoint (a multi-worker server has none)
-
-    def rss_bytes(self) -> int:
-        """Resident memory of the server and its worker processes."""
-        pids = [self.process.pid, *_children(self.process.pid)]
-        total = 0
-        for pid in pids:
-            try:
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
-            except OSError:
-                continue
-        return total
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the server and its worker processes so far."""
-        ticks = os.sysconf("SC_CLK_TCK")
-        total = 0.0
-        for pid in [self.process.pid, *_children(self.process.pid)]:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-        return total
-
-    def stop(self) -> None:
-        """SIGTERM and wait."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(p) for p in text.split()]
-
-
-def free_port() -> int:
-    """A TCP port that was free a moment ago."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def start_server(index: Path, model: Path | None, log_path: Path, *flags: str) -> Server:
-    """Start a server on a free port and wait until every health check says SERVING.
-
-    Servers with one worker get a metrics endpoint (``Server.metrics_port``).
+    One-worker servers get a metrics endpoint (``metrics_port``); a server of N workers has
+    none, and is watched over N connections (the kernel spreads them over the workers).
     """
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    args = [sys.executable, "-m", "hybridsearch.cli", "serve", "--index", str(index)]
-    if model is not None:
-        args += ["--model", str(model)]
-    metrics_port = 0 if "--workers" in flags else free_port()
-    if metrics_port:
-        args += ["--metrics-port", str(metrics_port)]
-    args += ["--port", "0", "--log-level", "INFO", *flags]
-    log = log_path.open("w")
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True)
-    assert process.stdout is not None
-    line = process.stdout.readline().strip()
-    if not line.startswith("listening on "):
-        process.kill()
-        raise RuntimeError(f"server did not start; see {log_path}")
-    server = Server(process, line.removeprefix("listening on "), log_path, metrics_port)
-    deadline = time.monotonic() + 600
-    workers = max(1, len(_children(process.pid)))
-    serving = 0
-    # With several workers each connection lands on one of them: ask until as many distinct
-    # connections as workers said SERVING (a worker still loading answers NOT_SERVING).
-    while serving < workers and time.monotonic() < deadline:
-        with grpc.insecure_channel(
-            server.address, options=[("grpc.use_local_subchannel_pool", 1)]
-        ) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            try:
-                status = stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status
-            except grpc.RpcError:
-                status = None
-        if status == health_pb2.HealthCheckResponse.SERVING:
-            serving += 1
-        else:
-            time.sleep(0.5)
-    if serving < workers:
+    model_args = ["--model", str(model)] if model is not None else []
+    workers = int(flags[flags.index("--workers") + 1]) if "--workers" in flags else 1
+    server = start_server(
+        "--index", str(index), *model_args, "--log-level", "INFO", *flags,
+        log_path=log_path, metrics=workers == 1,
+    )  # fmt: skip
+    try:
+        server.wait_serving(timeout=600, connections=workers)
+    except BaseException:
         server.stop()
-        raise RuntimeError(f"server not SERVING in time; see {log_path}")
+        raise
     return server
+
+
+def metrics_lines(metrics_url: str, *prefixes: str, timeout_s: float = 10.0) -> str:
+    """The lines of a server's Prometheus text that start with one of ``prefixes``."""
+    with urllib.request.urlopen(metrics_url, timeout=timeout_s) as reply:
+        text: str = reply.read().decode()
+    return "\n".join(line for line in text.splitlines() if line.startswith(prefixes))
 
 
 def env_summary() -> dict[str, str]:
     """Machine facts for the results header."""
-    import platform
-
     cpu = "?"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -192,10 +100,18 @@ def env_summary() -> dict[str, str]:
 def _commit() -> str:
     """The checked-out commit, marked when the tree has uncommitted changes."""
     try:
-        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "server"],
-                               capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "server"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + (" (server/ modified)" if dirty else "")
@@ -203,11 +119,11 @@ def _commit() -> str:
 
 def _gpu() -> str:
     """What accelerator the encoder could use here."""
-    import onnxruntime
-
     providers = onnxruntime.get_available_providers()
     if "CUDAExecutionProvider" in providers:
         return "onnxruntime offers CUDAExecutionProvider"
-    return (f"none (onnxruntime offers {', '.join(providers)}); every figure below is CPU "
-            "only, and the CUDA path (`--device cuda`, I/O binding, `--encoder-fp16`) is "
-            "covered by unit tests of its selection only")
+    return (
+        f"none (onnxruntime offers {', '.join(providers)}); every figure below is CPU "
+        "only, and the CUDA path (`--device cuda`, I/O binding, `--encoder-fp16`) is "
+        "covered by unit tests of its selection only"
+    )

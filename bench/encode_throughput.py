@@ -1,6 +1,6 @@
 """Documents/second and tokens/second of `OnnxEncoder.encode_documents` on a BEIR corpus.
 
-    python bench/encode_throughput.py --model-dir MODEL --corpus corpus.jsonl \
+    python -m bench.encode_throughput --model-dir MODEL --corpus corpus.jsonl \
         --docs 1000 --batch-size 32 --max-length 256 128
 """
 

@@ -5,7 +5,7 @@ Starts a server with a small ``--max-in-flight``, keeps ``--concurrency`` calls 
 RESOURCE_EXHAUSTED and that the server is still healthy afterwards. The metrics endpoint is
 scraped while the flood runs.
 
-    PYTHONPATH=server:. python bench/flood.py --index var/indexes/sample \
+    python -m bench.flood --index var/indexes/sample \
         --model var/models/all-MiniLM-L6-v2 --max-in-flight 16 --concurrency 256 \
         --requests 5000 --out bench/results/flood-$(date +%F).md
 """
@@ -19,19 +19,20 @@ import datetime
 import os
 import platform
 import time
-import urllib.request
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from bench import served
+from bench.common import metrics_lines, sample_queries
+from hybridsearch.harness import percentile, start_server
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
 
 
-async def flood(address: str, args: argparse.Namespace, metrics_port: int) -> dict[str, object]:
-    queries = served.sample_queries()
+async def flood(address: str, args: argparse.Namespace, metrics_url: str) -> dict[str, object]:
+    queries = sample_queries()
     codes: collections.Counter[str] = collections.Counter()
     latencies: dict[str, list[float]] = collections.defaultdict(list)
     sent = 0
@@ -59,12 +60,12 @@ async def flood(address: str, args: argparse.Namespace, metrics_port: int) -> di
             nonlocal scraped
             while sent < args.requests // 2:
                 await asyncio.sleep(0.05)
-            scraped = await asyncio.to_thread(scrape, metrics_port)
+            scraped = await asyncio.to_thread(scrape, metrics_url)
 
         started = time.perf_counter()
         await asyncio.gather(scrape_midway(), *(worker() for _ in range(args.concurrency)))
         elapsed = time.perf_counter() - started
-        health = health_pb2_grpc.HealthStub(channel)
+        health: Any = health_pb2_grpc.HealthStub(channel)  # the stubs' types lack Check
         status = (await health.Check(health_pb2.HealthCheckRequest())).status
         after = await stub.Search(pb.SearchRequest(query="boundary layer", top_k=3), timeout=30)
     return {
@@ -77,13 +78,16 @@ async def flood(address: str, args: argparse.Namespace, metrics_port: int) -> di
     }
 
 
-def scrape(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
-        text: str = reply.read().decode()
-    keep = ("hybridsearch_rpc_calls_total", "hybridsearch_stage_duration_seconds_count",
-            "hybridsearch_stage_duration_seconds_sum", "hybridsearch_in_flight",
-            "hybridsearch_index_documents")  # fmt: skip
-    return "\n".join(line for line in text.splitlines() if line.startswith(keep))
+def scrape(metrics_url: str) -> str:
+    """The flood's counters and gauges from the server's metrics endpoint."""
+    return metrics_lines(
+        metrics_url,
+        "hybridsearch_rpc_calls_total",
+        "hybridsearch_stage_duration_seconds_count",
+        "hybridsearch_stage_duration_seconds_sum",
+        "hybridsearch_in_flight",
+        "hybridsearch_index_documents",
+    )
 
 
 def report(args: argparse.Namespace, result: dict[str, object]) -> str:
@@ -109,8 +113,8 @@ def report(args: argparse.Namespace, result: dict[str, object]) -> str:
         values = sorted(latencies.get(code, []))
         if values:
             lines.append(
-                f"- {code} latency ms: p50 {served.percentile(values, 0.5):.1f}, "
-                f"p99 {served.percentile(values, 0.99):.1f}"
+                f"- {code} latency ms: p50 {percentile(values, 0.5):.1f}, "
+                f"p99 {percentile(values, 0.99):.1f}"
             )
     lines += [
         f"- after the flood: health {result['health']}, a search returned "
@@ -140,10 +144,10 @@ def main() -> None:
                   "--search-threads", str(args.search_threads)]  # fmt: skip
     if args.model:
         serve_args += ["--model", str(args.model)]
-    server = served.start(serve_args)
+    server = start_server(*serve_args, "--log-level", "WARNING", metrics=True)
     try:
-        served.wait_serving(server.address)
-        result = asyncio.run(flood(server.address, args, server.metrics_port))
+        server.wait_serving(timeout=600)
+        result = asyncio.run(flood(server.address, args, server.metrics_url))
     finally:
         code = server.stop()
     text = report(args, result) + f"Server exit code after SIGTERM: {code}\n"

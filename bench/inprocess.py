@@ -11,22 +11,25 @@ b is the mean micro-batch size the server formed at that load point (its metrics
 
 from __future__ import annotations
 
+import functools
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from common import percentiles_ms
 from hybridsearch.config import Device
 from hybridsearch.dense.exact import ExactDenseIndex
+from hybridsearch.engine.loader import load_query_encoder
 from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.eval.metrics import evaluate
-from hybridsearch.engine.loader import load_query_encoder
-from hybridsearch.sparse.analysis import term_counts
-from hybridsearch.storage.index_dir import open_index
 from hybridsearch.fusion.interpolate import fuse_interpolate
+from hybridsearch.harness import percentiles_ms
+from hybridsearch.sparse.analysis import term_counts
+from hybridsearch.storage.index_dir import OpenIndex, open_index
 from hybridsearch.types import FusionSettings, Query, RetrievalMode
 
 DEPTH = 1000  # server default per-arm depth in hybrid mode
@@ -123,6 +126,10 @@ class ComponentCosts:
         return self.cores * 1000 / self.cpu_ms_per_query(mode, model, batch)
 
 
+def _sparse_search(index: OpenIndex, depth: int, weights: dict[str, float]) -> object:
+    return index.sparse.search(weights, depth)
+
+
 def _at(per_batch: dict[int, float], batch: float) -> float:
     """Linear interpolation in log2(batch) between the measured batch sizes."""
     sizes = sorted(per_batch)
@@ -130,7 +137,7 @@ def _at(per_batch: dict[int, float], batch: float) -> float:
     return float(np.interp(x, np.log2(sizes), [per_batch[b] for b in sizes]))
 
 
-def _cpu_ms_per_item(fn, items: list, repeats: int = 2) -> float:  # type: ignore[no-untyped-def]
+def _cpu_ms_per_item(fn: Callable[[Any], object], items: Sequence[Any], repeats: int = 2) -> float:
     """Best of ``repeats`` passes: CPU ms per item of ``fn(item)``."""
     best = float("inf")
     for _ in range(repeats):
@@ -180,7 +187,7 @@ def component_costs(
         for b in BATCHES
     }  # fmt: skip
     weights = [{t: float(n) for t, n in term_counts(q).items()} for q in queries]
-    sparse = {k: _cpu_ms_per_item(lambda w, k=k: index.sparse.search(w, k), weights)
+    sparse = {k: _cpu_ms_per_item(functools.partial(_sparse_search, index, k), weights)
               for k in (10, 100, 1000)}  # fmt: skip
     lists = [(index.sparse.search(w, DEPTH), dense.search(v[None, :], DEPTH)[0])
              for w, v in zip(weights, vectors, strict=True)]  # fmt: skip
@@ -205,7 +212,7 @@ def component_costs(
 def ndcg10(
     engine: HybridSearcher,
     queries: list[tuple[str, str]],
-    qrels: dict,
+    qrels: dict[str, dict[str, int]],
     mode: str,
     depth: int = DEPTH,
 ) -> float:

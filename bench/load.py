@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
-import urllib.request
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from common import REPO
+from bench.common import REPO, metrics_lines
 
 GHZ_VERSION = "v0.121.0"
 GHZ = REPO / ".cache" / "go" / "bin" / "ghz"
@@ -54,20 +55,15 @@ def ensure_ghz() -> Path:
     stamp = GHZ.parent / "ghz.version"
     if GHZ.is_file() and stamp.is_file() and stamp.read_text().strip() == GHZ_VERSION:
         return GHZ
+    print(f"== installing ghz {GHZ_VERSION}", file=sys.stderr, flush=True)
     GHZ.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         ["go", "install", f"github.com/bojand/ghz/cmd/ghz@{GHZ_VERSION}"],
         check=True,
-        env={**_go_env(), "GOBIN": str(GHZ.parent), "GOFLAGS": "-mod=mod"},
+        env={**os.environ, "GOBIN": str(GHZ.parent), "GOFLAGS": "-mod=mod"},
     )
     stamp.write_text(GHZ_VERSION + "\n")
     return GHZ
-
-
-def _go_env() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
 
 
 def search_data(queries: list[str], mode: str, top_k: int = 10) -> list[dict[str, object]]:
@@ -88,11 +84,11 @@ def run_ghz(
     scenario: str,
     call: str,
     data: list[dict[str, object]],
+    *,
     concurrency: int,
     duration_s: float,
     work: Path,
     queries_per_request: int = 1,
-    *,
     proto: bool = False,
 ) -> LoadPoint:
     """One ghz run of ``duration_s`` at ``concurrency``; connections = min(concurrency, 4).
@@ -160,16 +156,12 @@ def run_ghz(
     )
 
 
-def scrape_encoder_batches(metrics_port: int) -> tuple[float, float]:
+def scrape_encoder_batches(metrics_url: str) -> tuple[float, float]:
     """(micro-batches run, queries in them) from a server's /metrics."""
-    url = f"http://127.0.0.1:{metrics_port}/metrics"
-    with urllib.request.urlopen(url, timeout=10) as reply:
-        text = reply.read().decode()
     values = {}
-    for line in text.splitlines():
-        if line.startswith("hybridsearch_encoder_batch"):
-            name, value = line.rsplit(" ", 1)
-            values[name] = float(value)
+    for line in metrics_lines(metrics_url, "hybridsearch_encoder_batch").splitlines():
+        name, value = line.rsplit(" ", 1)
+        values[name] = float(value)
     return (
         values.get("hybridsearch_encoder_batches_total", 0.0),
         values.get("hybridsearch_encoder_batched_queries_total", 0.0),

@@ -5,37 +5,23 @@ prints the medians (and p90) over N queries of the time from sending the request
 partial and to its final response.
 
     hybridsearch serve --index var/indexes/sample --model MODEL &
-    python bench/progressive.py --server 127.0.0.1:50051 --queries 200
+    python -m bench.progressive --server 127.0.0.1:50051 --queries 200
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import queue
 import statistics
 import time
 from collections.abc import Iterator
-from importlib import resources
 
 import grpc
 
+from bench.common import sample_queries
+from hybridsearch.harness import percentile
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
-
-SAMPLE_QUERIES = "cranfield-queries.jsonl.gz"
-
-
-def sample_queries() -> list[str]:
-    path = resources.files("hybridsearch") / "data" / SAMPLE_QUERIES
-    with gzip.open(str(path), "rt", encoding="utf-8") as lines:
-        return [json.loads(line)["text"] for line in lines if line.strip()]
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """`make bench`: load, compute limit, gRPC overhead, peers and scale, into one results file.
 
-    python bench/run_all.py [--quick] [--stages load,limit,peers,scale] [--scale-sizes ...]
+    python -m bench.run_all [--quick] [--stages load,limit,peers,scale] [--scale-sizes ...]
 
 Writes bench/results/<date>.md and PNG plots beside it; raw measurements go to
 bench/.work/measurements/*.json, so `--stages report` rebuilds the report from them.
@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -21,22 +22,45 @@ from pathlib import Path
 
 import numpy as np
 
-# In-process measurements use what `hybridsearch serve` uses: one BLAS thread (see cli.main).
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
-BENCH_DIR = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH_DIR))
-
-from common import (  # noqa: E402
+from bench.common import (
     REPO,
     RESULTS,
     WORK,
-    Server,
-    cli,
     env_summary,
     load_queries,
-    start_server,
+    start_bench_server,
 )
+from bench.inprocess import component_costs, engine_latency, ndcg10, open_engine
+from bench.load import (
+    BATCH,
+    SEARCH,
+    batch_data,
+    ensure_ghz,
+    run_ghz,
+    scrape_encoder_batches,
+    search_data,
+)
+from bench.report import write_report
+from bench.scale import (
+    DEPTH,
+    ScalePoint,
+    build_synthetic,
+    measure_inprocess,
+    part_sizes,
+    vocabulary,
+)
+from hybridsearch.config import Device, ServerSettings
+from hybridsearch.engine.loader import encoder_info_of, load_engine, load_query_encoder
+from hybridsearch.eval.collection import load_beir
+from hybridsearch.eval.metrics import evaluate
+from hybridsearch.eval.trec import read_trec_run
+from hybridsearch.harness import ServerProcess, run_cli, start_server
+from hybridsearch.storage.index_dir import open_index
+
+# In-process measurements use what `hybridsearch serve` uses: one BLAS thread (see cli.main).
+# faiss, loaded on first use, reads these; numpy (imported above) has already started its BLAS.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 MEASUREMENTS = WORK / "measurements"
 CONCURRENCY = (1, 8, 32, 64)
@@ -59,7 +83,7 @@ def scifact_index(args: argparse.Namespace) -> Path:
     if not (out / "manifest.json").is_file():
         print("== building the SciFact index (encodes 5k documents)", flush=True)
         corpus = args.shared_data / "scifact" / "corpus.jsonl"
-        cli(
+        run_cli(
             "index",
             "--corpus",
             str(corpus),
@@ -69,6 +93,7 @@ def scifact_index(args: argparse.Namespace) -> Path:
             str(args.model),
             "--no-progress",
             "--force",
+            timeout=7200,
         )
     return out
 
@@ -77,12 +102,12 @@ def int8_model(args: argparse.Namespace) -> Path:
     """A copy of the model with its int8 query variant (`hybridsearch models quantize`)."""
     out = WORK / "models" / "int8"
     if not (out / "model_int8.onnx").is_file():
-        import shutil
-
         shutil.rmtree(out, ignore_errors=True)
         shutil.copytree(args.model, out)
         print("== quantizing the query model (int8 variant)", flush=True)
-        print("   " + cli("models", "quantize", str(out)).stdout.strip(), flush=True)
+        print(
+            "   " + run_cli("models", "quantize", str(out), timeout=7200).stdout.strip(), flush=True
+        )
     return out
 
 
@@ -108,8 +133,6 @@ def stage_load(args: argparse.Namespace, index: Path, queries: list[str]) -> Non
     """Every variant's server runs at once (idle ones cost nothing: no thread spins); each load
     point is measured ``--repeats`` times, the variants taking turns within each round, so a
     slow spell of this shared machine hits them all alike; the report shows medians."""
-    from load import BATCH, SEARCH, batch_data, ensure_ghz, run_ghz, search_data
-
     ensure_ghz()
     work = WORK / "ghz"
     variants = VARIANTS
@@ -125,7 +148,7 @@ def stage_load(args: argparse.Namespace, index: Path, queries: list[str]) -> Non
     plan = [(scenario, c, name) for scenario in calls for c in CONCURRENCY
             for name, _, _, levels in variants
             if (scenario == "hybrid" and c in levels) or name == "default"]  # fmt: skip
-    servers: dict[str, Server] = {}
+    servers: dict[str, ServerProcess] = {}
     samples: dict[tuple[str, str, int], list[dict[str, object]]] = {}
     overhead: dict[str, object] = {}
     profile: dict[str, object] = {}
@@ -133,28 +156,32 @@ def stage_load(args: argparse.Namespace, index: Path, queries: list[str]) -> Non
     try:
         for name, flags, int8, _ in variants:
             model = int8_model(args) if int8 else args.model
-            servers[name] = start_server(index, model, WORK / f"server-{name}.log", *flags)
+            servers[name] = start_bench_server(index, model, log_path(name), *flags)
             print(f"== load: server {name} on {servers[name].address}", flush=True)
-            run_ghz(servers[name].address, "warmup", SEARCH, calls["hybrid"][1], 8, 2, work)
+            run_ghz(
+                servers[name].address, "warmup", SEARCH, calls["hybrid"][1],
+                concurrency=8, duration_s=2, work=work,
+            )  # fmt: skip
         for round_ in range(1, args.repeats + 1):
             print(f"== load: round {round_} of {args.repeats}", flush=True)
             for scenario, c, name in plan:
-                call, data, per_request = calls[scenario]
-                row = measure_point(servers[name], scenario, call, data, c, per_request, args, work)
+                row = measure_point(
+                    servers[name], name, scenario, calls[scenario], c=c, args=args, work=work
+                )
                 row["variant"] = name
                 samples.setdefault((name, scenario, c), []).append(row)
         if "default" in servers:
             overhead = measure_overhead(args, index, queries, servers["default"], work)
             if args.profile:
-                profile = profile_server(servers["default"], queries, work)
+                profile = profile_server(servers["default"], queries, work, args.duration)
         rss = {name: server.rss_bytes() for name, server in servers.items()}
     finally:
         for server in servers.values():
             server.stop()
     batcher_logs = {
-        name: "\n".join(line for line in server.log_path.read_text().splitlines()
+        name: "\n".join(line for line in log_path(name).read_text().splitlines()
                         if "batcher" in line)
-        for name, server in servers.items()
+        for name in servers
     }  # fmt: skip
     order = {name: i for i, (name, _, _, _) in enumerate(VARIANTS)}
     scenarios = {scenario: i for i, scenario in enumerate(calls)}
@@ -164,24 +191,34 @@ def stage_load(args: argparse.Namespace, index: Path, queries: list[str]) -> Non
                   "batcher_logs": batcher_logs, "overhead": overhead})  # fmt: skip
 
 
+def log_path(variant: str) -> Path:
+    """Where the server of a load variant writes its log."""
+    return WORK / f"server-{variant}.log"
+
+
 def measure_point(
-    server: Server,
+    server: ServerProcess,
+    name: str,
     scenario: str,
-    call: str,
-    data: list[dict[str, object]],
+    load_call: tuple[str, list[dict[str, object]], int],
+    *,
     c: int,
-    per_request: int,
     args: argparse.Namespace,
     work: Path,
 ) -> dict[str, object]:
-    """One ghz run against ``server``, with the server's CPU and mean micro-batch over it."""
-    from load import run_ghz, scrape_encoder_batches
+    """One ghz run against ``server``, with the server's CPU and mean micro-batch over it.
 
+    ``load_call``: (gRPC method, request messages, queries per request).
+    """
+    call, data, per_request = load_call
     cpu_before = server.cpu_seconds()
-    before = scrape_encoder_batches(server.metrics_port) if server.metrics_port else None
-    point = run_ghz(server.address, scenario, call, data, c, args.duration, work, per_request)
+    before = scrape_encoder_batches(server.metrics_url) if server.metrics_port else None
+    point = run_ghz(
+        server.address, scenario, call, data,
+        concurrency=c, duration_s=args.duration, work=work, queries_per_request=per_request,
+    )  # fmt: skip
     cpu = server.cpu_seconds() - cpu_before
-    after = scrape_encoder_batches(server.metrics_port) if server.metrics_port else None
+    after = scrape_encoder_batches(server.metrics_url) if server.metrics_port else None
     queries_done = max(1, point.requests * per_request)
     row: dict[str, object] = {
         **point.to_json(),
@@ -190,7 +227,7 @@ def measure_point(
     }
     if before and after and after[0] > before[0]:
         row["mean_encoder_batch"] = (after[1] - before[1]) / (after[0] - before[0])
-    print(f"   {server.log_path.stem.removeprefix('server-'):15} {scenario:7} c{c:<3} "
+    print(f"   {name:15} {scenario:7} c{c:<3} "
           f"{point.query_qps:8.1f} q/s p50 {point.p50_ms:7.2f} p99 {point.p99_ms:8.2f} ms "
           f"errors {point.errors} cpu/q {row['server_cpu_ms_per_query']:.1f} ms "
           f"batch {row.get('mean_encoder_batch', float('nan')):.2f}", flush=True)  # fmt: skip
@@ -215,18 +252,12 @@ def measure_overhead(
     args: argparse.Namespace,
     index: Path,
     queries: list[str],
-    server,
-    work: Path,  # noqa: ANN001
+    server: ServerProcess,
+    work: Path,
 ) -> dict[str, object]:
     """gRPC c1 p50 − in-process engine p50, side by side: the engine is the server's own
     (same settings: batcher, threads, depth), measured in this process while the server idles,
     alternating with ghz runs so both see the same machine."""
-    from inprocess import engine_latency
-    from load import SEARCH, run_ghz, search_data
-
-    from hybridsearch.config import ServerSettings
-    from hybridsearch.engine.loader import load_engine
-
     engine = load_engine(ServerSettings(index=index, model=args.model))
     result: dict[str, object] = {"floor": measure_grpc_floor(args, queries, work)}
     try:
@@ -240,9 +271,9 @@ def measure_overhead(
                     f"overhead-{mode}",
                     SEARCH,
                     search_data(queries, mode),
-                    1,
-                    args.duration / 2,
-                    work,
+                    concurrency=1,
+                    duration_s=args.duration / 2,
+                    work=work,
                 )
                 grpc_p50.append(point.p50_ms)
                 engine_p50.append(
@@ -267,27 +298,27 @@ def measure_overhead(
 
 def measure_grpc_floor(args: argparse.Namespace, queries: list[str], work: Path) -> float:
     """ghz c1 p50 against bench/bare_server.py: grpc.aio + one executor hop + ghz, no work."""
-    from load import SEARCH, run_ghz, search_data
-
-    bare = subprocess.Popen([sys.executable, str(BENCH_DIR / "bare_server.py")],
-                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    bare = start_server(program=(sys.executable, "-m", "bench.bare_server"), cwd=REPO)
     try:
-        assert bare.stdout is not None
-        address = bare.stdout.readline().strip().removeprefix("listening on ")
         data = search_data(queries, "sparse")
-        run_ghz(address, "floor-warmup", SEARCH, data, 1, 1, work, proto=True)
-        p50 = run_ghz(address, "floor", SEARCH, data, 1, args.duration, work, proto=True).p50_ms
+        run_ghz(
+            bare.address, "floor-warmup", SEARCH, data,
+            concurrency=1, duration_s=1, work=work, proto=True,
+        )  # fmt: skip
+        floor = run_ghz(
+            bare.address, "floor", SEARCH, data,
+            concurrency=1, duration_s=args.duration, work=work, proto=True,
+        )  # fmt: skip
     finally:
-        bare.terminate()
-        bare.wait(timeout=30)
-    print(f"   gRPC floor (empty grpc.aio handler, one executor hop): p50 {p50:.2f} ms", flush=True)
-    return p50
+        bare.stop(timeout=30)
+    print(f"   gRPC floor (empty grpc.aio handler, one executor hop): p50 {floor.p50_ms:.2f} ms")
+    return floor.p50_ms
 
 
-def profile_server(server, queries: list[str], work: Path) -> dict[str, object]:  # noqa: ANN001
+def profile_server(
+    server: ServerProcess, queries: list[str], work: Path, duration_s: float
+) -> dict[str, object]:
     """py-spy samples the server under hybrid c32: top frames by own GIL-holding samples."""
-    from load import SEARCH, run_ghz, search_data
-
     pyspy = Path(sys.executable).with_name("py-spy")
     if not pyspy.exists():
         pyspy = Path(os.environ.get("PY_SPY", "py-spy"))
@@ -300,7 +331,7 @@ def profile_server(server, queries: list[str], work: Path) -> dict[str, object]:
                 "--pid",
                 str(server.process.pid),
                 "--duration",
-                str(int(args_duration())),
+                str(int(duration_s)),
                 "--rate",
                 "100",
                 "--threads",
@@ -322,9 +353,9 @@ def profile_server(server, queries: list[str], work: Path) -> dict[str, object]:
         "profiled",
         SEARCH,
         search_data(queries, "hybrid"),
-        32,
-        args_duration(),
-        work,
+        concurrency=32,
+        duration_s=duration_s,
+        work=work,
     )
     spy.wait(timeout=120)
     if not raw.is_file():
@@ -343,25 +374,19 @@ def profile_server(server, queries: list[str], work: Path) -> dict[str, object]:
     return {"total_samples": total, "top_self": top}
 
 
-_DURATION = [8.0]
-
-
-def args_duration() -> float:
-    return _DURATION[0]
-
-
 def stage_limit(args: argparse.Namespace, index: Path, qtexts: list[tuple[str, str]]) -> None:
-    from inprocess import component_costs, engine_latency, ndcg10, open_engine
-
-    from hybridsearch.eval.collection import load_beir
-
+    """In-process engine latency, nDCG@10 and the raw component costs."""
     queries = [t for _, t in qtexts]
     collection = load_beir(args.shared_data / "scifact", split="test")
     engine = open_engine(index, args.model)
     try:
-        latency = {m: dataclasses.asdict(engine_latency(engine, queries, m, min_s=args.duration))
-                   for m in ("hybrid", "sparse", "dense")}
-        ndcg = {m: ndcg10(engine, qtexts, collection.qrels, m) for m in ("hybrid", "sparse", "dense")}
+        latency = {
+            m: dataclasses.asdict(engine_latency(engine, queries, m, min_s=args.duration))
+            for m in ("hybrid", "sparse", "dense")
+        }
+        ndcg = {
+            m: ndcg10(engine, qtexts, collection.qrels, m) for m in ("hybrid", "sparse", "dense")
+        }
         ndcg["hybrid depth 100"] = ndcg10(engine, qtexts, collection.qrels, "hybrid", depth=100)
     finally:
         engine.close()
@@ -379,11 +404,8 @@ def stage_limit(args: argparse.Namespace, index: Path, qtexts: list[tuple[str, s
 
 
 def stage_peers(args: argparse.Namespace, index: Path, qtexts: list[tuple[str, str]]) -> None:
-    from hybridsearch.eval.collection import load_beir
-    from hybridsearch.eval.metrics import evaluate
-    from hybridsearch.eval.trec import read_trec_run
-
-    subprocess.run([str(BENCH_DIR / "setup_peers.sh")], check=True)
+    """Pyserini and LanceDB on the same data and query model, each in its own venv."""
+    subprocess.run([str(REPO / "bench" / "setup_peers.sh")], check=True)
     qfile = WORK / "peers" / "queries.json"
     qfile.parent.mkdir(parents=True, exist_ok=True)
     qfile.write_text(json.dumps(qtexts))
@@ -396,7 +418,8 @@ def stage_peers(args: argparse.Namespace, index: Path, qtexts: list[tuple[str, s
         done = subprocess.run(
             [
                 str(python),
-                str(BENCH_DIR / "peers" / f"{peer}_peer.py"),
+                "-m",
+                f"bench.peers.{peer}_peer",
                 "--index",
                 str(index),
                 "--corpus",
@@ -413,6 +436,9 @@ def stage_peers(args: argparse.Namespace, index: Path, qtexts: list[tuple[str, s
             capture_output=True,
             text=True,
             check=False,
+            # From the repository root, so `-m bench.peers...` finds the bench package; no
+            # PYTHONPATH: the peer's venv has no hybridsearch and needs none.
+            cwd=REPO,
             env={**os.environ, "OPENAI_API_KEY": "placeholder-not-used", "PYTHONPATH": ""},
         )
         if done.returncode != 0:
@@ -433,13 +459,7 @@ def stage_peers(args: argparse.Namespace, index: Path, qtexts: list[tuple[str, s
 
 
 def stage_scale(args: argparse.Namespace, qtexts: list[tuple[str, str]]) -> None:
-    from load import SEARCH, ensure_ghz, run_ghz, search_data
-    from scale import DEPTH, ScalePoint, build_synthetic, measure_inprocess, part_sizes, vocabulary
-
-    from hybridsearch.config import Device
-    from hybridsearch.engine.loader import encoder_info_of, load_query_encoder
-    from hybridsearch.storage.index_dir import open_index
-
+    """Synthetic corpora of ``--scale-sizes`` documents: build, in-process and gRPC figures."""
     encoder = load_query_encoder(args.model, Device.CPU, spinning=False)
     info = encoder_info_of(encoder)
     scifact = open_index(scifact_index(args))
@@ -451,7 +471,8 @@ def stage_scale(args: argparse.Namespace, qtexts: list[tuple[str, str]]) -> None
     subprocess.run(
         [
             sys.executable,
-            str(BENCH_DIR / "ann_recall.py"),
+            "-m",
+            "bench.ann_recall",
             "--index",
             str(scifact_index(args)),
             "--model",
@@ -462,6 +483,7 @@ def stage_scale(args: argparse.Namespace, qtexts: list[tuple[str, str]]) -> None
             str(MEASUREMENTS / "ann_recall.json"),
         ],
         check=True,
+        cwd=REPO,
     )
     previous = load("scale") or {}
     points = dict(previous) if isinstance(previous, dict) else {}
@@ -470,12 +492,12 @@ def stage_scale(args: argparse.Namespace, qtexts: list[tuple[str, str]]) -> None
         out = WORK / "indexes" / f"synthetic-{n}"
         print(f"== scale: {n:,} documents", flush=True)
         started = time.perf_counter()
-        build_s, hnsw_s = build_synthetic(out, n, words, p, info, anchors)
+        build_s, hnsw_s = build_synthetic(out, n, words, p, info=info, anchors=anchors)
         total, sparse, vectors, graph = part_sizes(out)
         point = ScalePoint(n, build_s, hnsw_s, total, sparse, vectors, graph)
         print(f"   built in {build_s:.0f} + {hnsw_s:.0f} s, {total / 1e6:.0f} MB", flush=True)
         measure_inprocess(out, encoder, queries, query_vectors, point)
-        server = start_server(
+        server = start_bench_server(
             out,
             args.model,
             WORK / f"server-scale-{n}.log",
@@ -488,11 +510,15 @@ def stage_scale(args: argparse.Namespace, qtexts: list[tuple[str, str]]) -> None
         )
         try:
             data = search_data(queries, "hybrid")
-            run_ghz(server.address, "warmup", SEARCH, data, 8, 2, WORK / "ghz")
+            run_ghz(
+                server.address, "warmup", SEARCH, data,
+                concurrency=8, duration_s=2, work=WORK / "ghz",
+            )  # fmt: skip
             for c in (1, 8):
                 got = run_ghz(
-                    server.address, f"scale{n}", SEARCH, data, c, args.duration, WORK / "ghz"
-                )
+                    server.address, f"scale{n}", SEARCH, data,
+                    concurrency=c, duration_s=args.duration, work=WORK / "ghz",
+                )  # fmt: skip
                 point.grpc[f"hybrid c{c}"] = {
                     "qps": got.query_qps,
                     "p50_ms": got.p50_ms,
@@ -510,8 +536,6 @@ def stage_scale(args: argparse.Namespace, qtexts: list[tuple[str, str]]) -> None
         )
         save("scale", points)
         if not args.keep_indexes:
-            import shutil
-
             shutil.rmtree(out, ignore_errors=True)
 
 
@@ -543,7 +567,6 @@ def main() -> int:
         args.scale_sizes = "10000"
     args.scale_sizes = [int(s) for s in args.scale_sizes.split(",") if s]
     args.model = args.model.resolve()
-    _DURATION[0] = args.duration
     stages = set(args.stages.split(","))
     unknown = stages - set(ALL_STAGES)
     if unknown:
@@ -554,18 +577,17 @@ def main() -> int:
         save("env", {**env_summary(), "started": started})
     qtexts = load_queries(args.shared_data / "scifact")
     queries = [t for _, t in qtexts]
-    index = scifact_index(args) if stages & {"load", "limit", "peers"} else None
-    if "load" in stages:
-        stage_load(args, index, queries)
-    if "limit" in stages:
-        print("== limit: in-process engine, raw components, nDCG", flush=True)
-        stage_limit(args, index, qtexts)
-    if "peers" in stages:
-        stage_peers(args, index, qtexts)
+    if stages & {"load", "limit", "peers"}:
+        index = scifact_index(args)
+        if "load" in stages:
+            stage_load(args, index, queries)
+        if "limit" in stages:
+            print("== limit: in-process engine, raw components, nDCG", flush=True)
+            stage_limit(args, index, qtexts)
+        if "peers" in stages:
+            stage_peers(args, index, qtexts)
     if "scale" in stages:
         stage_scale(args, qtexts)
-    from report import write_report
-
     path = write_report(MEASUREMENTS, RESULTS)
     print(f"== results: {path}", flush=True)
     return 0

@@ -15,26 +15,28 @@ real SciFact test queries, encoded by the real model (in-process and by the serv
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from common import percentiles_ms
 from hybridsearch.dense.exact import ExactDenseIndex
 from hybridsearch.dense.hnsw import HNSW_FILE, HnswDenseIndex, HnswParams, build_hnsw
+from hybridsearch.encoders.base import Encoder
 from hybridsearch.engine.searcher import HybridSearcher
+from hybridsearch.harness import percentiles_ms
+from hybridsearch.sparse.analysis import term_counts
 from hybridsearch.storage.builder import build_index
 from hybridsearch.storage.files import dir_size_bytes
-from hybridsearch.storage.index_dir import open_index
-from hybridsearch.encoders.base import Encoder
-from hybridsearch.sparse.analysis import term_counts
+from hybridsearch.storage.index_dir import OpenIndex, open_index
 from hybridsearch.storage.manifest import EncoderInfo, load_manifest
 from hybridsearch.types import Document, FusionSettings, Query
 
@@ -139,6 +141,7 @@ def build_synthetic(
     n: int,
     words: list[str],
     p: NDArray[np.float64],
+    *,
     info: EncoderInfo,
     anchors: NDArray[np.float32],
 ) -> tuple[float, float]:
@@ -163,7 +166,8 @@ def build_synthetic(
     return build_s, hnsw_s
 
 
-def _latencies(fn, items: list) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def _latencies(fn: Callable[[Any], object], items: Sequence[Any]) -> dict[str, float]:
+    """p50/p95/p99 ms of ``fn(item)`` over ``items``, after three warm-up calls."""
     for item in items[:3]:
         fn(item)
     times = []
@@ -193,33 +197,46 @@ def measure_inprocess(
         found = [[d.ordinal for d in hits] for hits in graph.search(query_vectors, 10)]
         hits = sum(len(set(f) & set(t)) for f, t in zip(found, truth, strict=True))
         point.recall_at_10[ef] = hits / (10 * len(queries))
-        point.hnsw_p50_ms[ef] = _latencies(lambda v, g=graph: g.search(v[None, :], 10), vectors)[
-            "p50"
-        ]
+        point.hnsw_p50_ms[ef] = _latencies(_top10_of(graph), vectors)["p50"]
     good = [ef for ef in EF_SEARCH if point.recall_at_10[ef] >= 0.95]
     point.serve_ef_search = good[0] if good else EF_SEARCH[-1]
     hnsw = HnswDenseIndex(index_dir / HNSW_FILE, index.vectors, ef_search=point.serve_ef_search)
-    point.latency_ms["dense exact top10"] = _latencies(
-        lambda v: exact.search(v[None, :], 10), vectors[:50]
-    )
-    point.latency_ms["dense hnsw top10"] = _latencies(
-        lambda v: hnsw.search(v[None, :], 10), vectors
-    )
+    point.latency_ms["dense exact top10"] = _latencies(_top10_of(exact), vectors[:50])
+    point.latency_ms["dense hnsw top10"] = _latencies(_top10_of(hnsw), vectors)
     weights = [{t: float(c) for t, c in term_counts(q).items()} for q in queries]
     for depth in (10, DEPTH, 1000):
         point.latency_ms[f"sparse top{depth}"] = _latencies(
-            lambda w, d=depth: index.search_sparse(w, d), weights
+            functools.partial(_sparse_top, index, depth), weights
         )
     fusion = FusionSettings(sparse_depth=DEPTH, dense_depth=DEPTH)
     for name, dense in (("exact", exact), ("hnsw", hnsw)):
-        engine = HybridSearcher(index, encoder, dense_factory=lambda _, d=dense: d)
+        engine = HybridSearcher(index, encoder, dense_factory=functools.partial(_same, dense))
         try:
             point.latency_ms[f"hybrid {name} (depth {DEPTH}, encoder included)"] = _latencies(
-                lambda q, e=engine: e.search(Query(text=q, top_k=10, fusion=fusion)),
+                functools.partial(_hybrid_search, engine, fusion),
                 queries[:50] if name == "exact" else queries,
             )
         finally:
             engine.close()
+
+
+def _top10_of(
+    dense: ExactDenseIndex | HnswDenseIndex,
+) -> Callable[[NDArray[np.float32]], object]:
+    """One query vector → ``dense``'s top 10."""
+    return lambda vector: dense.search(vector[None, :], 10)
+
+
+def _sparse_top(index: OpenIndex, depth: int, weights: dict[str, float]) -> object:
+    return index.search_sparse(weights, depth)
+
+
+def _hybrid_search(engine: HybridSearcher, fusion: FusionSettings, text: str) -> object:
+    return engine.search(Query(text=text, top_k=10, fusion=fusion))
+
+
+def _same(dense: ExactDenseIndex | HnswDenseIndex, _: object) -> ExactDenseIndex | HnswDenseIndex:
+    return dense
 
 
 def part_sizes(index_dir: Path) -> tuple[int, int, int, int]:

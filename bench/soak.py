@@ -5,7 +5,7 @@ slowing server shows up as latency and errors, not as a lower rate. Reports erro
 p50/p90/p99 latency per minute and overall, and the server's RSS at the start of load, after a
 one-minute warm-up and at the end (target: growth under 10 %). Writes a Markdown report.
 
-    PYTHONPATH=server python bench/soak.py --index var/indexes/sample \
+    python -m bench.soak --index var/indexes/sample \
         --model var/models/all-MiniLM-L6-v2 --minutes 10 --rate 20 \
         --out bench/results/soak-$(date +%F).md
 """
@@ -19,12 +19,12 @@ import datetime
 import os
 import platform
 import time
-import urllib.request
 from pathlib import Path
 
 import grpc
 
-from bench import served
+from bench.common import metrics_lines, sample_queries
+from hybridsearch.harness import ServerProcess, percentile, start_server
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
 
@@ -47,8 +47,12 @@ class Tally:
             self.per_minute[minute].append(latency_ms)
 
 
-async def one(stub: search_pb2_grpc.SearchServiceStub, request: pb.SearchRequest,
-              tally: Tally, minute: int) -> None:  # fmt: skip
+async def one(
+    stub: search_pb2_grpc.SearchServiceAsyncStub,
+    request: pb.SearchRequest,
+    tally: Tally,
+    minute: int,
+) -> None:
     started = time.perf_counter()
     try:
         await stub.Search(request, timeout=5.0)
@@ -58,9 +62,10 @@ async def one(stub: search_pb2_grpc.SearchServiceStub, request: pb.SearchRequest
     tally.add(minute, code, (time.perf_counter() - started) * 1000)
 
 
-async def drive(address: str, args: argparse.Namespace, server: served.Served,
-                tally: Tally) -> float:  # fmt: skip
-    queries = served.sample_queries()
+async def drive(
+    address: str, args: argparse.Namespace, server: ServerProcess, tally: Tally
+) -> float:
+    queries = sample_queries()
     mode = MODES[args.mode]
     async with grpc.aio.insecure_channel(address) as channel:
         stub = search_pb2_grpc.SearchServiceStub(channel)
@@ -87,16 +92,6 @@ async def drive(address: str, args: argparse.Namespace, server: served.Served,
         return elapsed
 
 
-def scrape(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-        text: str = reply.read().decode()
-    return "\n".join(
-        line for line in text.splitlines()
-        if line.startswith(("hybridsearch_rpc_calls_total", "hybridsearch_stage_duration_seconds_count",
-                            "hybridsearch_in_flight", "hybridsearch_index_documents"))
-    )  # fmt: skip
-
-
 def report(args: argparse.Namespace, tally: Tally, elapsed: float, metrics: str) -> str:
     lat = sorted(tally.latencies_ms)
     sent = sum(tally.codes.values())
@@ -113,9 +108,10 @@ def report(args: argparse.Namespace, tally: Tally, elapsed: float, metrics: str)
         f"- index: `{args.index}`, mode {args.mode}, top_k 10, Cranfield queries in turn",
         f"- {args.minutes} min at {args.rate} req/s open loop; {sent} requests in {elapsed:.0f} s "
         f"({sent / elapsed:.1f} req/s achieved)",
-        f"- status codes: {dict(tally.codes)}; errors: {errors} ({100 * errors / max(sent, 1):.3f} %)",
-        f"- latency ms (OK): p50 {served.percentile(lat, 0.5):.1f}, "
-        f"p90 {served.percentile(lat, 0.9):.1f}, p99 {served.percentile(lat, 0.99):.1f}, "
+        f"- status codes: {dict(tally.codes)}; "
+        f"errors: {errors} ({100 * errors / max(sent, 1):.3f} %)",
+        f"- latency ms (OK): p50 {percentile(lat, 0.5):.1f}, "
+        f"p90 {percentile(lat, 0.9):.1f}, p99 {percentile(lat, 0.99):.1f}, "
         f"max {lat[-1] if lat else 0:.1f}",
         f"- server RSS: start of load {rss_start / mib:.1f} MiB, after 1 min {warm / mib:.1f} MiB, "
         f"end {rss_end / mib:.1f} MiB; growth from start {100 * (rss_end / rss_start - 1):+.1f} %, "
@@ -127,10 +123,13 @@ def report(args: argparse.Namespace, tally: Tally, elapsed: float, metrics: str)
     for minute in sorted(tally.per_minute):
         values = sorted(tally.per_minute[minute])
         lines.append(
-            f"| {minute} | {len(values)} | {served.percentile(values, 0.5):.1f} | "
-            f"{served.percentile(values, 0.99):.1f} |"
+            f"| {minute} | {len(values)} | {percentile(values, 0.5):.1f} | "
+            f"{percentile(values, 0.99):.1f} |"
         )
-    lines += ["", "RSS samples (s, MiB): " + ", ".join(f"{t:.0f}: {r / mib:.1f}" for t, r in tally.rss)]
+    lines += [
+        "",
+        "RSS samples (s, MiB): " + ", ".join(f"{t:.0f}: {r / mib:.1f}" for t, r in tally.rss),
+    ]
     lines += ["", "Metrics scraped at the end:", "", "```", metrics, "```", ""]
     return "\n".join(lines)
 
@@ -146,12 +145,18 @@ def main() -> None:
     parser.add_argument("--serve-arg", action="append", default=[], help="extra serve flag")
     args = parser.parse_args()
     serve_args = ["--index", str(args.index), *(["--model", str(args.model)] if args.model else [])]
-    server = served.start(serve_args + args.serve_arg)
+    server = start_server(*serve_args, "--log-level", "WARNING", *args.serve_arg, metrics=True)
     try:
-        served.wait_serving(server.address)
+        server.wait_serving(timeout=600)
         tally = Tally()
         elapsed = asyncio.run(drive(server.address, args, server, tally))
-        metrics = scrape(server.metrics_port)
+        metrics = metrics_lines(
+            server.metrics_url,
+            "hybridsearch_rpc_calls_total",
+            "hybridsearch_stage_duration_seconds_count",
+            "hybridsearch_in_flight",
+            "hybridsearch_index_documents",
+        )
     finally:
         code = server.stop()
     text = report(args, tally, elapsed, metrics) + f"\nServer exit code after SIGTERM: {code}\n"

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from hybridsearch.cli.eval import open_engine, sweep_alpha, write_sweep
 from hybridsearch.config import Device
 from hybridsearch.eval.collection import load_beir
-from hybridsearch.cli.eval import open_engine, sweep_alpha, write_sweep
 from hybridsearch.eval.retrievers import EngineRetriever, RunSpec
 from hybridsearch.eval.runner import run_evaluation
 

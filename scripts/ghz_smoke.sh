@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Smoke load with ghz: builds the sample index (BM25-only), serves it on a free port, runs each
 # bench/ghz/*.json scenario for 5 s through server reflection, and fails unless every request
-# succeeded. ghz is installed once, pinned, into .cache/go/bin.
+# succeeded. ghz is installed once, pinned (bench/load.py's GHZ_VERSION), into .cache/go/bin.
 #   PYTHON=... HYBRIDSEARCH_BIN=...   as in scripts/clients_test.sh;  GHZ_DURATION=5s
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,57 +9,21 @@ root=$(pwd)
 py="${PYTHON:-$root/.venv/bin/python}"
 hs="${HYBRIDSEARCH_BIN:-$root/.venv/bin/hybridsearch}"
 duration="${GHZ_DURATION:-5s}"
-GHZ_VERSION=v0.121.0
-gobin="$root/.cache/go/bin"
-ghz="$gobin/ghz"
-# `ghz --version` says "dev" for a `go install` build, so a stamp file records the pin.
-if [[ ! -x "$ghz" ]] || [[ "$(cat "$gobin/ghz.version" 2>/dev/null)" != "$GHZ_VERSION" ]]; then
-  echo "== installing ghz $GHZ_VERSION"
-  GOBIN="$gobin" GOFLAGS=-mod=mod go install "github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION"
-  echo "$GHZ_VERSION" >"$gobin/ghz.version"
-fi
 
-work=$(mktemp -d)
-server_pid=""
-cleanup() {
-  if [[ -n "$server_pid" ]]; then kill -TERM "$server_pid" 2>/dev/null && wait "$server_pid" || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-"$hs" index --sample --out "$work/index" --no-dense >"$work/index.log" 2>&1 || { cat "$work/index.log" >&2; exit 1; }
-exec 3< <(exec "$hs" serve --index "$work/index" --host 127.0.0.1 --port 0 2>"$work/serve.err")
-server_pid=$!
-if ! read -r -t 120 -u 3 first_line || [[ "$first_line" != "listening on "* ]]; then
-  echo "server did not announce its address; stderr:" >&2
-  cat "$work/serve.err" >&2
-  exit 1
-fi
-addr=${first_line#listening on }
-cat <&3 >/dev/null &
-"$py" - "$addr" <<'PY'
-import sys
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-with grpc.insecure_channel(sys.argv[1]) as channel:
-    stub = health_pb2_grpc.HealthStub(channel)
-    for update in stub.Watch(health_pb2.HealthCheckRequest(), timeout=60, wait_for_ready=True):
-        if update.status == health_pb2.HealthCheckResponse.SERVING:
-            break
-PY
-echo "== server SERVING on $addr"
-
-failed=0
-for scenario in bench/ghz/*.json; do
-  name=$(basename "$scenario" .json)
-  echo "== $name ($duration)"
-  if ! "$ghz" --config "$scenario" --duration "$duration" --format json --output "$work/$name.json" "$addr"; then
-    echo "ghz failed to run $name" >&2
-    failed=1
-    continue
-  fi
-  "$py" - "$work/$name.json" <<'PY' || failed=1
+# The second half: run by the harness below with the server up and HYBRIDSEARCH_ADDR set.
+if [[ "${1:-}" == "--against-server" ]]; then
+  ghz=$2 reports=$3
+  failed=0
+  for scenario in bench/ghz/*.json; do
+    name=$(basename "$scenario" .json)
+    echo "== $name ($duration)"
+    if ! "$ghz" --config "$scenario" --duration "$duration" --format json \
+      --output "$reports/$name.json" "$HYBRIDSEARCH_ADDR"; then
+      echo "ghz failed to run $name" >&2
+      failed=1
+      continue
+    fi
+    "$py" - "$reports/$name.json" <<'PY' || failed=1
 import json
 import sys
 
@@ -79,5 +43,17 @@ for message, n in (report.get("errorDistribution") or {}).items():
 if errors or report["count"] == 0:
     sys.exit(f"  FAILED: {errors} errors in {report['count']} requests")
 PY
-done
-exit $failed
+  done
+  exit $failed
+fi
+
+# The pinned ghz, installed on first use (one pin for this script and `make bench`).
+ghz=$("$py" -c 'from bench.load import ensure_ghz; print(ensure_ghz())')
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+"$hs" index --sample --out "$work/index" --no-dense >"$work/index.log" 2>&1 || { cat "$work/index.log" >&2; exit 1; }
+# The harness serves the index on a free port, waits for SERVING, runs the scenarios, stops it.
+"$py" -m hybridsearch.harness serve-then --program "$hs" --index "$work/index" --host 127.0.0.1 \
+  -- "$root/scripts/ghz_smoke.sh" --against-server "$ghz" "$work"

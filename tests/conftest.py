@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+# The harness is shared with bench/ and scripts/; tests import these names from here.
+from hybridsearch.harness import (
+    ServerProcess,
+    free_port,
+    run_cli,
+    start_server,
+    wait_serving,
+)
+
+__all__ = ["ServerProcess", "free_port", "run_cli", "start_server", "wait_serving"]
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -49,71 +56,6 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip(f"default model unavailable ({exc}); run `make model`")
 
 
-def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run `hybridsearch ARGS` in a subprocess (the real console entry point)."""
-    return subprocess.run(
-        [sys.executable, "-m", "hybridsearch.cli", *args],
-        capture_output=True,
-        text=True,
-        check=check,
-        timeout=900,
-    )
-
-
-@dataclass
-class ServerProcess:
-    """A `hybridsearch serve` subprocess and the address it bound."""
-
-    process: subprocess.Popen[str]
-    address: str
-
-    def stop(self, timeout: float = 30.0) -> int:
-        """SIGTERM and wait; returns the exit code."""
-        if self.process.poll() is None:
-            self.process.terminate()
-        code = self.process.wait(timeout=timeout)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        return code
-
-
-def start_server(*serve_args: str) -> ServerProcess:
-    """Start `hybridsearch serve --port 0 ARGS`; returns once it printed its address."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hybridsearch.cli", "serve", "--port", "0", *serve_args],
-        stdout=subprocess.PIPE,
-        stderr=None,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline().strip()
-    if not line.startswith("listening on "):
-        process.kill()
-        raise RuntimeError(f"server did not start: first line {line!r}")
-    return ServerProcess(process, line.removeprefix("listening on "))
-
-
-def free_port() -> int:
-    """A TCP port that was free a moment ago (for --metrics-port)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_serving(address: str, timeout: float = 300.0) -> None:
-    """Block until health reports SERVING (a Watch stream: no polling sleeps)."""
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    with grpc.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        for update in stub.Watch(health_pb2.HealthCheckRequest(service=""), timeout=timeout):
-            if update.status == health_pb2.HealthCheckResponse.SERVING:
-                return
-    raise RuntimeError("health stream ended before SERVING")
-
-
 @pytest.fixture(scope="session")
 def tiny_sparse_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny corpus indexed BM25-only."""
@@ -144,7 +86,7 @@ def sparse_server(tiny_sparse_index: Path) -> Iterator[ServerProcess]:
     """A live server over the tiny BM25-only index."""
     server = start_server("--index", str(tiny_sparse_index))
     try:
-        wait_serving(server.address)
+        server.wait_serving()
         yield server
     finally:
         server.stop()
@@ -155,7 +97,7 @@ def hybrid_server(tiny_hybrid_index: Path, model_dir: Path) -> Iterator[ServerPr
     """A live server over the tiny index with vectors."""
     server = start_server("--index", str(tiny_hybrid_index), "--model", str(model_dir))
     try:
-        wait_serving(server.address)
+        server.wait_serving()
         yield server
     finally:
         server.stop()

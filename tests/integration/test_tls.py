@@ -7,11 +7,10 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
-from tests.conftest import ServerProcess, run_cli, start_server
+from tests.conftest import ServerProcess, run_cli, start_server, wait_serving
 from tests.integration.certs import Authority, Pem
 
 QUERY = pb.SearchRequest(query="flow", mode=pb.RETRIEVAL_MODE_SPARSE, top_k=3)
@@ -38,10 +37,7 @@ def _serve(
     server = start_server("--index", str(index), *flags)
     try:
         # SERVING first: a loading server answers UNAVAILABLE, which would pass the refusals
-        with grpc.secure_channel(server.address, credentials) as channel:
-            watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
-            next(u for u in watch if u.status == health_pb2.HealthCheckResponse.SERVING)
-            watch.cancel()
+        wait_serving(server.address, credentials=credentials)
         yield server
     finally:
         assert server.stop() == 0
