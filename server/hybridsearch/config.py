@@ -180,6 +180,11 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def setting_name(name: str) -> str:
+    """How a user names a setting: its flag and environment variable."""
+    return f"{_flag(name)} (env {ENV_PREFIX}{name.upper()})"
+
+
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     """Add one flag per `ServerSettings` field (defaults resolved later, with the env)."""
     for f in dataclasses.fields(ServerSettings):

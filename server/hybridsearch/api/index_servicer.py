@@ -16,14 +16,16 @@ from hybridsearch.api.convert import (
 )
 from hybridsearch.api.engine_slot import EngineSlot
 from hybridsearch.config import ServerSettings
-from hybridsearch.engine.ingest import Rejection, document_problem
-from hybridsearch.errors import InvalidArgumentError, NotFoundError
+from hybridsearch.engine.ingest import Rejection, document_problem, id_problem
+from hybridsearch.errors import FieldViolation, InvalidArgumentError, NotFoundError, echo
 from hybridsearch.types import Document
 from hybridsearch.v1 import index_pb2 as pb
 from hybridsearch.v1 import index_pb2_grpc
 
 T = TypeVar("T")
 MAX_DELETE_IDS = 10_000
+# At most this many bad ids are listed in one INVALID_ARGUMENT (the message stays small).
+MAX_REPORTED_VIOLATIONS = 20
 
 
 class IndexServicer(index_pb2_grpc.IndexServiceServicer):
@@ -80,6 +82,13 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
             raise InvalidArgumentError.single(
                 "ids", f"must hold 1 to {MAX_DELETE_IDS} ids (got {count})"
             )
+        violations = [
+            FieldViolation(f"ids[{i}]", problem)
+            for i, doc_id in enumerate(request.ids)
+            if (problem := id_problem(doc_id)) is not None
+        ]
+        if violations:
+            raise InvalidArgumentError(violations[:MAX_REPORTED_VIOLATIONS])
         ingestor = self._engine.get_ingestor()
         outcome = await self._run(ingestor.delete, list(request.ids))
         return pb.DeleteDocumentsResponse(
@@ -92,13 +101,14 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
         self, request: pb.GetDocumentRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GetDocumentResponse:
         """One live document's stored fields."""
-        if not request.id.strip():
-            raise InvalidArgumentError.single("id", "must contain a non-whitespace character")
+        problem = id_problem(request.id)
+        if problem is not None:
+            raise InvalidArgumentError.single("id", problem)
         engine = self._engine.get()
         # Reads stay off the write threads: a long upsert never delays them.
         stored = await asyncio.to_thread(engine.document, request.id)
         if stored is None:
-            raise NotFoundError(f"no document with id {request.id!r}")
+            raise NotFoundError(f"no document with id {echo(request.id)}")
         return pb.GetDocumentResponse(document=document_to_proto(stored))
 
     async def GetIndexStats(  # noqa: N802

@@ -28,14 +28,23 @@ class Rejection:
     reason: str
 
 
+def id_problem(doc_id: str) -> str | None:
+    """Why ``doc_id`` cannot be a document id, or None when it can (every RPC taking an id
+    checks it, so no id past the limit reaches a lookup or an error message)."""
+    if not doc_id.strip():
+        return "empty id: a document needs a non-whitespace id"
+    if len(doc_id.encode("utf-8")) > MAX_ID_BYTES:
+        return f"id longer than {MAX_ID_BYTES} bytes"
+    if "\x00" in doc_id:
+        return "id contains a NUL character"
+    return None
+
+
 def document_problem(doc: Document, *, max_document_chars: int) -> str | None:
     """Why ``doc`` cannot be indexed, or None when it can."""
-    if not doc.id.strip():
-        return "empty id: a document needs a non-whitespace id"
-    if len(doc.id.encode("utf-8")) > MAX_ID_BYTES:
-        return f"id longer than {MAX_ID_BYTES} bytes"
-    if "\x00" in doc.id:
-        return "id contains a NUL character"
+    problem = id_problem(doc.id)
+    if problem is not None:
+        return problem
     size = len(doc.title) + len(doc.text)
     if size > max_document_chars:
         return f"title + text is {size} characters; at most {max_document_chars} are accepted"
