@@ -18,7 +18,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 
 from hybridsearch.errors import ECHO_CHARS
 from hybridsearch.v1 import index_pb2 as ipb
-from hybridsearch.v1 import index_pb2_grpc
+from hybridsearch.v1 import index_pb2_grpc, search_pb2_grpc
+from hybridsearch.v1 import search_pb2 as pb
 from tests.conftest import ServerProcess, run_cli, start_server
 
 JUNK = b"\xff\xff\xff\xff"
@@ -149,3 +150,14 @@ def test_delete_names_each_bad_id(channel: grpc.Channel) -> None:
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     details = info.value.details() or ""
     assert "ids[1]: id longer than 512 bytes" in details and "ids[2]: empty id" in details
+
+
+def test_nested_brackets_within_the_query_limit_are_just_text(channel: grpc.Channel) -> None:
+    stub = search_pb2_grpc.SearchServiceStub(channel)
+    bomb = "(" * 2000 + "flow" + ")" * 2000
+    response = stub.Search(pb.SearchRequest(query=bomb, mode=pb.RETRIEVAL_MODE_SPARSE), timeout=10)
+    assert response.hits
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Search(pb.SearchRequest(query="(" * 10_000, mode=pb.RETRIEVAL_MODE_SPARSE), timeout=10)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (info.value.details() or "").startswith("query: at most 4096 characters")

@@ -32,8 +32,8 @@ def commands(block: str) -> list[str]:
     """Shell command lines of a block: continuations joined, comments and prompts dropped."""
     joined = block.replace("\\\n", " ")
     lines = []
-    for line in joined.splitlines():
-        line = line.removeprefix("$ ").strip()
+    for raw in joined.splitlines():
+        line = raw.removeprefix("$ ").strip()
         if line and not line.startswith("#"):
             lines.append(line)
     return lines
@@ -71,7 +71,7 @@ def run(argv: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 def hybridsearch(line: str, address: str) -> list[str]:
-    argv = shlex.split(line.split("  #")[0])
+    argv = shlex.split(line.split("  #", maxsplit=1)[0])
     assert argv[0] == "hybridsearch"
     if "--server" in argv:
         argv[argv.index("--server") + 1] = address

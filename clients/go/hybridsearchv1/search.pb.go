@@ -1326,7 +1326,7 @@ func (x *BatchSearchResponse) GetResponses() []*SearchResponse {
 // FieldViolation names one invalid request field (mirrors google.rpc.BadRequest).
 type FieldViolation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Path of the field, e.g. `search.top_k`.
+	// Path of the field within the request's `search` message, e.g. `top_k` or `fusion.alpha`.
 	Field string `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
 	// What is wrong and what is allowed.
 	Description   string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`

@@ -753,7 +753,7 @@ class FieldViolation(_message.Message):
     FIELD_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     field: _builtins.str
-    """Path of the field, e.g. `search.top_k`."""
+    """Path of the field within the request's `search` message, e.g. `top_k` or `fusion.alpha`."""
     description: _builtins.str
     """What is wrong and what is allowed."""
     def __init__(
