@@ -342,7 +342,7 @@ class FusionOptions(_message.Message):
     rrf_sparse_weight: _builtins.float
     """RRF weight of the sparse list, >= 0."""
     rrf_dense_weight: _builtins.float
-    """RRF weight of the dense list, >= 0."""
+    """RRF weight of the dense list, >= 0 (with RRF, not both weights 0)."""
     sparse_depth: _builtins.int
     """How many BM25 candidates enter fusion; 1 to 1000."""
     dense_depth: _builtins.int

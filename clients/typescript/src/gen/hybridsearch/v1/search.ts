@@ -407,7 +407,7 @@ export interface FusionOptions {
   rrfSparseWeight?:
     | number
     | undefined;
-  /** RRF weight of the dense list, >= 0. */
+  /** RRF weight of the dense list, >= 0 (with RRF, not both weights 0). */
   rrfDenseWeight?:
     | number
     | undefined;
