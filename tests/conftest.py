@@ -101,3 +101,12 @@ def hybrid_server(tiny_hybrid_index: Path, model_dir: Path) -> Iterator[ServerPr
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def sample_hybrid_index(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Path:
+    """The bundled sample corpus (Cranfield, 1,400 abstracts) with vectors: `make serve`'s
+    index, built once per run (encoding it takes a minute or two on 2 cores)."""
+    out = tmp_path_factory.mktemp("idx") / "sample"
+    run_cli("index", "--sample", "--model", str(model_dir), "--out", str(out), "--no-progress")
+    return out

@@ -25,6 +25,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: Longest piece of caller input an error message repeats; longer input is cut with "...".
+ECHO_CHARS = 64
+
+
+def echo(value: str) -> str:
+    """Caller input as an error message may show it: quoted, at most `ECHO_CHARS` characters.
+
+    A message that repeated unbounded input could outgrow the status metadata (16 KiB in
+    Python clients), turning the real error into RESOURCE_EXHAUSTED.
+    """
+    if len(value) <= ECHO_CHARS:
+        return repr(value)
+    return repr(value[:ECHO_CHARS]) + f"... ({len(value)} characters)"
+
 
 class HybridSearchError(Exception):
     """Base of every error hybridsearch raises on purpose; its message is safe to show."""

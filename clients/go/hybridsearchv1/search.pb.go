@@ -557,7 +557,7 @@ type FusionOptions struct {
 	RrfK *uint32 `protobuf:"varint,4,opt,name=rrf_k,json=rrfK,proto3,oneof" json:"rrf_k,omitempty"`
 	// RRF weight of the sparse list, >= 0.
 	RrfSparseWeight *float64 `protobuf:"fixed64,5,opt,name=rrf_sparse_weight,json=rrfSparseWeight,proto3,oneof" json:"rrf_sparse_weight,omitempty"`
-	// RRF weight of the dense list, >= 0.
+	// RRF weight of the dense list, >= 0 (with RRF, not both weights 0).
 	RrfDenseWeight *float64 `protobuf:"fixed64,6,opt,name=rrf_dense_weight,json=rrfDenseWeight,proto3,oneof" json:"rrf_dense_weight,omitempty"`
 	// How many BM25 candidates enter fusion; 1 to 1000.
 	SparseDepth *uint32 `protobuf:"varint,7,opt,name=sparse_depth,json=sparseDepth,proto3,oneof" json:"sparse_depth,omitempty"`
@@ -1326,7 +1326,7 @@ func (x *BatchSearchResponse) GetResponses() []*SearchResponse {
 // FieldViolation names one invalid request field (mirrors google.rpc.BadRequest).
 type FieldViolation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Path of the field, e.g. `search.top_k`.
+	// Path of the field within the request's `search` message, e.g. `top_k` or `fusion.alpha`.
 	Field string `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
 	// What is wrong and what is allowed.
 	Description   string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`

@@ -19,8 +19,8 @@ from typing import Any
 import grpc
 
 from hybridsearch.api.handlers import INDEX_SERVICE_PREFIX, Context, is_own_method, rejecting
-from hybridsearch.config import ServerSettings
-from hybridsearch.errors import HybridSearchError
+from hybridsearch.config import ServerSettings, describe
+from hybridsearch.errors import SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +39,33 @@ def _read_token_file(path: Path) -> list[str]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise HybridSearchError(f"cannot read token file {path}: {exc.strerror}") from exc
+        raise SettingsError(f"cannot read token file {path}: {exc.strerror}") from exc
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
 def _split(tokens: str) -> list[str]:
     return [t.strip() for t in tokens.split(",") if t.strip()]
+
+
+def _no_tokens(setting: str, where: str) -> SettingsError:
+    return SettingsError(
+        f"{describe(setting)}: {where} holds no token, so authentication would be "
+        "silently off; give at least one token or drop the setting"
+    )
+
+
+def _given_tokens(setting: str, value: str) -> list[str]:
+    tokens = _split(value)
+    if value.strip() and not tokens:
+        raise _no_tokens(setting, "the list")
+    return tokens
+
+
+def _file_tokens(setting: str, path: Path) -> list[str]:
+    tokens = _read_token_file(path)
+    if not tokens:
+        raise _no_tokens(setting, f"token file {path}")
+    return tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +79,20 @@ class TokenSet:
 
     @classmethod
     def from_settings(cls, settings: ServerSettings) -> TokenSet:
-        """Tokens from the settings' files and comma-separated lists."""
-        full = _split(settings.auth_tokens)
-        read_only = _split(settings.auth_read_only_tokens)
+        """Tokens from the settings' files and comma-separated lists.
+
+        Fails closed: a token setting that is given but yields no token (a file of comments
+        and blank lines, a list of only commas) stops start-up with `SettingsError` instead
+        of serving with authentication silently off.
+        """
+        full = _given_tokens("auth_tokens", settings.auth_tokens)
+        read_only = _given_tokens("auth_read_only_tokens", settings.auth_read_only_tokens)
         if settings.auth_tokens_file is not None:
-            full += _read_token_file(settings.auth_tokens_file)
+            full += _file_tokens("auth_tokens_file", settings.auth_tokens_file)
         if settings.auth_read_only_tokens_file is not None:
-            read_only += _read_token_file(settings.auth_read_only_tokens_file)
+            read_only += _file_tokens(
+                "auth_read_only_tokens_file", settings.auth_read_only_tokens_file
+            )
         pairs = [(t, Role.FULL) for t in full] + [(t, Role.READ_ONLY) for t in read_only]
         return cls(tuple((t.encode("utf-8"), role) for t, role in pairs))
 

@@ -18,7 +18,7 @@ from hybridsearch.api.handlers import (
     Context,
     StreamBehavior,
     UnaryBehavior,
-    is_own_method,
+    is_served_method,
     rewrap,
 )
 from hybridsearch.errors import InvalidArgumentError
@@ -52,7 +52,7 @@ class DeferredDecodingInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Any:
         handler = await continuation(handler_call_details)
-        if handler is None or not is_own_method(handler_call_details.method):
+        if handler is None or not is_served_method(handler_call_details.method):
             return handler
         parse = handler.request_deserializer
         if parse is None:

@@ -19,7 +19,7 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
-from hybridsearch.api.handlers import is_own_method, rewrap
+from hybridsearch.api.handlers import is_served_method, rewrap
 from hybridsearch.errors import (
     DeadlineExceededError,
     FailedPreconditionError,
@@ -152,6 +152,6 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Any:
         handler = await continuation(handler_call_details)
-        if handler is None or not is_own_method(handler_call_details.method):
+        if handler is None or not is_served_method(handler_call_details.method):
             return handler
         return rewrap(handler, _wrap_unary, _wrap_stream)

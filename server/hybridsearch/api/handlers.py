@@ -7,6 +7,7 @@ behaviors, keeping the codec unless told otherwise.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -27,9 +28,26 @@ def _never_called(request: Any, context: Any) -> Any:
     raise NotImplementedError  # pragma: no cover (replaced by `rejecting`)
 
 
+# The standard services this server also serves: health and reflection (v1alpha and v1).
+STANDARD_SERVICE_PREFIXES = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.ServerReflection/",
+)
+
+
 def is_own_method(method: str) -> bool:
     """Whether a full method name (``/pkg.Service/Method``) is one of hybridsearch's."""
     return method.startswith(OWN_SERVICE_PREFIX)
+
+
+def is_served_method(method: str) -> bool:
+    """Whether a method is one of this server's: hybridsearch's, health's or reflection's.
+
+    These get deferred decoding and the error mapping, so junk sent to any of them is
+    INVALID_ARGUMENT, never an INTERNAL error logged with a traceback per call.
+    """
+    return is_own_method(method) or method.startswith(STANDARD_SERVICE_PREFIXES)
 
 
 def rewrap(
@@ -59,13 +77,21 @@ def rewrap(
     elif h.stream_unary is not None:
         make, behavior = grpc.stream_unary_rpc_method_handler, wrap_unary(h.stream_unary)
     elif h.unary_stream is not None:
-        make, behavior = grpc.unary_stream_rpc_method_handler, wrap_stream(h.unary_stream)
+        make = grpc.unary_stream_rpc_method_handler
+        behavior = _wrap_streaming(h.unary_stream, wrap_unary, wrap_stream)
     elif h.stream_stream is not None:
-        make, behavior = grpc.stream_stream_rpc_method_handler, wrap_stream(h.stream_stream)
+        make = grpc.stream_stream_rpc_method_handler
+        behavior = _wrap_streaming(h.stream_stream, wrap_unary, wrap_stream)
     else:
         return handler
     rebuilt: grpc.RpcMethodHandler[Any, Any] = make(behavior, **codec)
     return rebuilt
+
+
+def _wrap_streaming(behavior: Any, wrap_unary: WrapUnary, wrap_stream: WrapStream) -> Any:
+    """A streaming behavior is an async generator, or a coroutine that writes its responses
+    with ``context.write`` (grpcio-health-checking's Watch): each kind keeps its own style."""
+    return wrap_stream(behavior) if inspect.isasyncgenfunction(behavior) else wrap_unary(behavior)
 
 
 def rejecting(

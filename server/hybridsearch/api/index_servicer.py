@@ -16,8 +16,14 @@ from hybridsearch.api.convert import (
 )
 from hybridsearch.api.engine_slot import EngineSlot
 from hybridsearch.config import ServerSettings
-from hybridsearch.engine.document_rules import Rejection, check_delete_count, document_problem
-from hybridsearch.errors import InvalidArgumentError, NotFoundError
+from hybridsearch.engine.document_rules import (
+    Rejection,
+    check_delete_count,
+    check_ids,
+    document_problem,
+    id_problem,
+)
+from hybridsearch.errors import InvalidArgumentError, NotFoundError, echo
 from hybridsearch.types import Document
 from hybridsearch.v1 import index_pb2 as pb
 from hybridsearch.v1 import index_pb2_grpc
@@ -73,6 +79,7 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
     ) -> pb.DeleteDocumentsResponse:
         """Delete by ids in one commit."""
         check_delete_count(len(request.ids), self._limits)
+        check_ids(request.ids, self._limits)
         ingestor = self._engine.get_ingestor()
         outcome = await self._run(ingestor.delete, list(request.ids))
         return pb.DeleteDocumentsResponse(
@@ -85,13 +92,14 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
         self, request: pb.GetDocumentRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GetDocumentResponse:
         """One live document's stored fields."""
-        if not request.id.strip():
-            raise InvalidArgumentError.single("id", "must contain a non-whitespace character")
+        problem = id_problem(request.id, self._limits)
+        if problem is not None:
+            raise InvalidArgumentError.single("id", problem)
         engine = self._engine.get()
         # Reads stay off the write threads: a long upsert never delays them.
         stored = await asyncio.to_thread(engine.document, request.id)
         if stored is None:
-            raise NotFoundError(f"no document with id {request.id!r}")
+            raise NotFoundError(f"no document with id {echo(request.id)}")
         return pb.GetDocumentResponse(document=document_to_proto(stored))
 
     async def GetIndexStats(  # noqa: N802

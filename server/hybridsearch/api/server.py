@@ -11,15 +11,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
-from google.protobuf import descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1._async import HealthServicer
-from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from hybridsearch.api.engine_slot import EngineSlot
+from hybridsearch.api.health import HealthService
 from hybridsearch.api.index_servicer import IndexServicer
 from hybridsearch.api.interceptors import build_interceptors
 from hybridsearch.api.metrics import ServerMetrics
+from hybridsearch.api.reflection import add_reflection
 from hybridsearch.api.search_servicer import SearchServicer
 from hybridsearch.api.tls import server_credentials
 from hybridsearch.config import ServerSettings
@@ -32,55 +31,9 @@ log = logging.getLogger(__name__)
 
 SEARCH_SERVICE = search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name
 INDEX_SERVICE = index_pb2.DESCRIPTOR.services_by_name["IndexService"].full_name
-REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
 SERVED = (SEARCH_SERVICE, INDEX_SERVICE)
 # A bare HybridSearcher serves searches only (IndexService writes: FAILED_PRECONDITION).
 EngineFactory = Callable[[ServerSettings], LoadedIndex | HybridSearcher]
-
-
-class _ReflectionServicer(reflection.aio.ReflectionServicer):
-    """grpcio-reflection that also resolves method symbols (`pkg.Service.Method`).
-
-    ghz and grpcurl ask `file_containing_symbol` for the method's full name; the upb
-    DescriptorPool behind grpcio-reflection finds services but not their methods, so the stock
-    servicer answers NOT_FOUND. A method name is answered with its service's file.
-    """
-
-    def _file_containing_symbol(self, request: Any, fully_qualified_name: str) -> Any:
-        pool = descriptor_pool.Default()  # the pool the stock servicer reads
-        try:
-            pool.FindFileContainingSymbol(fully_qualified_name)
-        except KeyError:
-            service_name, _, method_name = fully_qualified_name.rpartition(".")
-            try:
-                service = pool.FindServiceByName(service_name)
-            except KeyError:
-                service = None
-            if service is not None and method_name in service.methods_by_name:
-                fully_qualified_name = service_name
-        return super()._file_containing_symbol(request, fully_qualified_name)  # type: ignore[misc]
-
-
-def _add_reflection(server: grpc.aio.Server) -> None:
-    """Reflection v1alpha, plus v1 served by the same servicer.
-
-    grpcio-reflection ships only v1alpha; the v1 messages are wire-identical to v1alpha (same
-    fields and numbers), so the v1 service name is routed to the same implementation.
-    """
-    health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-    names = (*SERVED, health_name, reflection.SERVICE_NAME, REFLECTION_V1)
-    servicer = _ReflectionServicer(names)
-    handler = grpc.stream_stream_rpc_method_handler(
-        servicer.ServerReflectionInfo,
-        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
-        response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
-    )
-    server.add_generic_rpc_handlers(
-        tuple(
-            grpc.method_handlers_generic_handler(name, {"ServerReflectionInfo": handler})
-            for name in (reflection.SERVICE_NAME, REFLECTION_V1)
-        )
-    )
 
 
 def format_address(host: str, port: int) -> str:
@@ -102,7 +55,7 @@ class SearchServer:
         self._write_executor = ThreadPoolExecutor(
             max_workers=settings.write_threads, thread_name_prefix="index-write"
         )
-        self.health = HealthServicer()
+        self.health = HealthService()
         self.metrics = ServerMetrics()
         self.metrics.track_documents(self._document_count)
         self.metrics.track_batching(self._batch_stats)
@@ -124,7 +77,8 @@ class SearchServer:
             IndexServicer(self._slot, settings, self._write_executor), self.server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        _add_reflection(self.server)
+        health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+        add_reflection(self.server, (*SERVED, health_name))
         self.port = 0
         self._loaded: LoadedIndex | None = None
 

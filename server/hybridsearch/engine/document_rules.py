@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hybridsearch.errors import InvalidArgumentError
+from hybridsearch.errors import FieldViolation, InvalidArgumentError
 from hybridsearch.types import Document
 
 
@@ -26,14 +27,35 @@ class Rejection:
     reason: str
 
 
+def id_problem(doc_id: str, limits: IngestLimits) -> str | None:
+    """Why ``doc_id`` cannot be a document id, or None when it can. Every RPC that takes an
+    id checks it, so no id past the limit reaches a lookup or an error message."""
+    if not doc_id.strip():
+        return "empty id: a document needs a non-whitespace id"
+    if len(doc_id.encode("utf-8")) > limits.max_id_bytes:
+        return f"id longer than {limits.max_id_bytes} bytes"
+    if "\x00" in doc_id:
+        return "id contains a NUL character"
+    return None
+
+
+def check_ids(ids: Sequence[str], limits: IngestLimits, *, most_reported: int = 20) -> None:
+    """Raise `InvalidArgumentError` naming each bad id (``ids[i]``; the first
+    ``most_reported``, so the message stays small) of a delete."""
+    violations = [
+        FieldViolation(f"ids[{i}]", problem)
+        for i, doc_id in enumerate(ids)
+        if (problem := id_problem(doc_id, limits)) is not None
+    ]
+    if violations:
+        raise InvalidArgumentError(violations[:most_reported])
+
+
 def document_problem(doc: Document, limits: IngestLimits) -> str | None:
     """Why ``doc`` cannot be indexed, or None when it can."""
-    if not doc.id.strip():
-        return "empty id: a document needs a non-whitespace id"
-    if len(doc.id.encode("utf-8")) > limits.max_id_bytes:
-        return f"id longer than {limits.max_id_bytes} bytes"
-    if "\x00" in doc.id:
-        return "id contains a NUL character"
+    problem = id_problem(doc.id, limits)
+    if problem is not None:
+        return problem
     size = len(doc.title) + len(doc.text)
     if size > limits.max_document_chars:
         return (

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from hybridsearch.engine.document_rules import IngestLimits, check_delete_count, document_problem
+from hybridsearch.engine.document_rules import (
+    IngestLimits,
+    check_delete_count,
+    check_ids,
+    document_problem,
+)
 from hybridsearch.errors import InvalidArgumentError
 from hybridsearch.types import Document
 
@@ -48,3 +53,14 @@ def test_delete_count_outside_the_limit(count: int) -> None:
 def test_delete_count_within_the_limit() -> None:
     check_delete_count(1, LIMITS)
     check_delete_count(3, LIMITS)
+
+
+def test_check_ids_names_each_bad_id_and_caps_the_list() -> None:
+    limits = IngestLimits(max_id_bytes=4)
+    check_ids(["ok", "fine"], limits)
+    with pytest.raises(InvalidArgumentError) as info:
+        check_ids(["ok", "toolong", "", *["x\x00"] * 30], limits)
+    fields = [v.field for v in info.value.violations]
+    assert fields[:3] == ["ids[1]", "ids[2]", "ids[3]"]
+    assert len(fields) == 20
+    assert info.value.violations[0].description == "id longer than 4 bytes"

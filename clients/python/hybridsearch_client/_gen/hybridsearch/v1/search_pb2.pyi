@@ -342,7 +342,7 @@ class FusionOptions(_message.Message):
     rrf_sparse_weight: _builtins.float
     """RRF weight of the sparse list, >= 0."""
     rrf_dense_weight: _builtins.float
-    """RRF weight of the dense list, >= 0."""
+    """RRF weight of the dense list, >= 0 (with RRF, not both weights 0)."""
     sparse_depth: _builtins.int
     """How many BM25 candidates enter fusion; 1 to 1000."""
     dense_depth: _builtins.int
@@ -753,7 +753,7 @@ class FieldViolation(_message.Message):
     FIELD_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     field: _builtins.str
-    """Path of the field, e.g. `search.top_k`."""
+    """Path of the field within the request's `search` message, e.g. `top_k` or `fusion.alpha`."""
     description: _builtins.str
     """What is wrong and what is allowed."""
     def __init__(

@@ -407,7 +407,7 @@ export interface FusionOptions {
   rrfSparseWeight?:
     | number
     | undefined;
-  /** RRF weight of the dense list, >= 0. */
+  /** RRF weight of the dense list, >= 0 (with RRF, not both weights 0). */
   rrfDenseWeight?:
     | number
     | undefined;
@@ -559,7 +559,7 @@ export interface BatchSearchResponse {
 
 /** FieldViolation names one invalid request field (mirrors google.rpc.BadRequest). */
 export interface FieldViolation {
-  /** Path of the field, e.g. `search.top_k`. */
+  /** Path of the field within the request's `search` message, e.g. `top_k` or `fusion.alpha`. */
   field: string;
   /** What is wrong and what is allowed. */
   description: string;
