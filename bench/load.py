@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import resource
 import subprocess
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.common import REPO, metrics_lines
 
-GHZ_VERSION = "v0.121.0"
-GHZ = REPO / ".cache" / "go" / "bin" / "ghz"
+GO_TOOLS = REPO / "scripts" / "go_tools.sh"  # the pins of ghz and grpcurl live there
 PROTO = REPO / "proto" / "hybridsearch" / "v1" / "search.proto"
 SEARCH = "hybridsearch.v1.SearchService.Search"
 BATCH = "hybridsearch.v1.SearchService.BatchSearch"
@@ -51,19 +48,11 @@ class LoadPoint:
 
 
 def ensure_ghz() -> Path:
-    """Install the pinned ghz into .cache/go/bin once (needs Go and the module proxy)."""
-    stamp = GHZ.parent / "ghz.version"
-    if GHZ.is_file() and stamp.is_file() and stamp.read_text().strip() == GHZ_VERSION:
-        return GHZ
-    print(f"== installing ghz {GHZ_VERSION}", file=sys.stderr, flush=True)
-    GHZ.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        ["go", "install", f"github.com/bojand/ghz/cmd/ghz@{GHZ_VERSION}"],
-        check=True,
-        env={**os.environ, "GOBIN": str(GHZ.parent), "GOFLAGS": "-mod=mod"},
+    """The pinned ghz, installed into .cache/go/bin on first use (scripts/go_tools.sh)."""
+    done = subprocess.run(
+        ["bash", str(GO_TOOLS), "ghz"], check=True, stdout=subprocess.PIPE, text=True
     )
-    stamp.write_text(GHZ_VERSION + "\n")
-    return GHZ
+    return Path(done.stdout.strip())
 
 
 def search_data(queries: list[str], mode: str, top_k: int = 10) -> list[dict[str, object]]:
@@ -106,7 +95,7 @@ def run_ghz(
     )
     subprocess.run(
         [
-            str(GHZ),
+            str(ensure_ghz()),
             "--insecure",
             *described,
             "--call",

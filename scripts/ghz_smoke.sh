@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Smoke load with ghz: builds the sample index (BM25-only), serves it on a free port, runs each
 # bench/ghz/*.json scenario for 5 s through server reflection, and fails unless every request
-# succeeded. ghz is installed once, pinned (bench/load.py's GHZ_VERSION), into .cache/go/bin.
+# succeeded. ghz is installed once, pinned (scripts/go_tools.sh), into .cache/go/bin.
 #   PYTHON=... HYBRIDSEARCH_BIN=...   as in scripts/clients_test.sh;  GHZ_DURATION=5s
 set -euo pipefail
 cd "$(dirname "$0")/.."
