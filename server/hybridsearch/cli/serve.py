@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Callable
 
 from hybridsearch.config import ServerSettings, add_settings_arguments, settings_from
-from hybridsearch.errors import HybridSearchError
+from hybridsearch.errors import HybridSearchError, SettingsError
 
 
 def add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,6 +27,16 @@ def run_serve(args: argparse.Namespace) -> int:
     configure_logging(args.log_level, settings.log_format)
     if settings.workers < 1:
         raise HybridSearchError(f"--workers must be >= 1, got {settings.workers}")
+    if settings.follow_interval_s < 0:
+        raise SettingsError(f"--follow-interval-s must be >= 0, got {settings.follow_interval_s}")
+    if not 0 <= settings.compact_dead_fraction < 1:
+        raise SettingsError(
+            f"--compact-dead-fraction must be in [0, 1), got {settings.compact_dead_fraction}"
+        )
+    if settings.compact_min_dead_rows < 0:
+        raise SettingsError(
+            f"--compact-min-dead-rows must be >= 0, got {settings.compact_min_dead_rows}"
+        )
     if settings.workers > 1 and settings.metrics_port:
         raise HybridSearchError(
             "--metrics-port with --workers > 1 is not supported yet (each worker would bind it)"
