@@ -1,8 +1,8 @@
 """Failed writes → domain errors: a full disk is RESOURCE_EXHAUSTED, a broken one UNAVAILABLE.
 
-Python raises `OSError` with an ``errno``; tantivy raises `ValueError` whose message ends in
-Rust's ``(os error N)``. Both are recognised; anything else is not a storage fault and is left
-alone (it stays an internal error).
+Python raises `OSError` with an ``errno``; tantivy raises `ValueError` whose message holds
+Rust's ``(os error N)`` or ``Os { code: N }``. Both are recognised; anything else is not a
+storage fault and is left alone (it stays an internal error).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from hybridsearch.errors import HybridSearchError, StorageFullError, StorageUnav
 
 FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 UNAVAILABLE_ERRNOS = frozenset({errno.EIO, errno.EACCES, errno.EPERM, errno.EROFS})
-_RUST_OS_ERROR = re.compile(r"os error (\d+)")
+# Rust's io::Error as tantivy formats it: "... (os error 28)" or "Os { code: 28, ... }".
+_RUST_OS_ERROR = re.compile(r"os error (\d+)|Os \{ code: (\d+)")
 
 
 def fault_errno(exc: BaseException) -> int | None:
@@ -25,7 +26,7 @@ def fault_errno(exc: BaseException) -> int | None:
     if isinstance(exc, (ValueError, RuntimeError)):
         match = _RUST_OS_ERROR.search(str(exc))
         if match:
-            return int(match.group(1))
+            return int(match.group(1) or match.group(2))
     return None
 
 
