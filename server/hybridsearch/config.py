@@ -197,6 +197,22 @@ class ServerSettings:
         2, "threads running IndexService writes (encoding and commits; apart from searches)", int
     )
     read_only: bool = _setting(False, "serve without IndexService writes (true/false)", parse_bool)
+    follow_interval_s: float = _setting(
+        1.0,
+        "a read-only server checks the index for new commits (and compactions) this often, in "
+        "seconds, and serves them without a restart; 0 = serve the state it opened",
+        float,
+    )
+    compact_dead_fraction: float = _setting(
+        0.3,
+        "compact in the background when more than this fraction of the index's rows are dead "
+        "(deleted or replaced documents); 0 = only on request (IndexService.Compact, "
+        "`hybridsearch compact`)",
+        float,
+    )
+    compact_min_dead_rows: int = _setting(
+        1000, "background compaction waits for at least this many dead rows", int
+    )
 
     @property
     def fusion_defaults(self) -> FusionSettings:

@@ -11,6 +11,8 @@ HybridSearchError
 ├── OverloadedError           queue or admission bound reached       → RESOURCE_EXHAUSTED
 ├── UnavailableError          not ready yet (index loading)          → UNAVAILABLE
 ├── DeadlineExceededError     the caller's deadline passed first     → DEADLINE_EXCEEDED
+├── StorageFullError          a write found no space or quota left   → RESOURCE_EXHAUSTED
+├── StorageUnavailableError   a write failed: I/O error, permission  → UNAVAILABLE
 └── SetupError                a command or the server cannot start   (CLI / start-up only)
     ├── SettingsError         an invalid server setting (names the flag and env variable)
     ├── IndexFormatError      an index directory cannot be opened
@@ -83,6 +85,16 @@ class UnavailableError(HybridSearchError):
 
 class DeadlineExceededError(HybridSearchError):
     """The caller's deadline passed before the work could start; it was skipped."""
+
+
+class StorageFullError(HybridSearchError):
+    """A write failed for want of disk space or quota (ENOSPC, EDQUOT); nothing of it was
+    committed, and writes work again once space is freed."""
+
+
+class StorageUnavailableError(HybridSearchError):
+    """A write failed on an I/O or permission error (EIO, EACCES, EPERM, EROFS); nothing of it
+    was committed, and the index keeps serving searches."""
 
 
 class SetupError(HybridSearchError):

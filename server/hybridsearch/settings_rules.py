@@ -43,7 +43,7 @@ AT_LEAST_ONE = (
     "max_delete_ids",
 )
 # Settings where 0 means "none", "off" or "automatic".
-AT_LEAST_ZERO = ("encoder_threads", "max_wait_us", "max_in_flight")
+AT_LEAST_ZERO = ("encoder_threads", "max_wait_us", "max_in_flight", "compact_min_dead_rows")
 
 Problem = tuple[str, str]  # (setting name, what is wrong)
 
@@ -109,8 +109,19 @@ def _serving(s: ServerSettings) -> Iterator[Problem]:
         )
 
 
+def _storage(s: ServerSettings) -> Iterator[Problem]:
+    if not (math.isfinite(s.follow_interval_s) and s.follow_interval_s >= 0.0):
+        yield "follow_interval_s", f"must be a finite number >= 0 (got {s.follow_interval_s})"
+    if not (math.isfinite(s.compact_dead_fraction) and 0.0 <= s.compact_dead_fraction < 1.0):
+        yield (
+            "compact_dead_fraction",
+            f"must be a number in [0, 1) (got {s.compact_dead_fraction})",
+        )
+
+
 def setting_problems(settings: ServerSettings) -> Iterator[Problem]:
     """Every (setting name, problem) of ``settings``; none when all are valid."""
     yield from _counts(settings)
     yield from _request_defaults(settings)
     yield from _serving(settings)
+    yield from _storage(settings)

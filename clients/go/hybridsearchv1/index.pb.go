@@ -551,9 +551,12 @@ type GetIndexStatsResponse struct {
 	LastCommitTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_commit_time,json=lastCommitTime,proto3" json:"last_commit_time,omitempty"`
 	// On-disk format version of the index.
 	FormatVersion uint32 `protobuf:"varint,9,opt,name=format_version,json=formatVersion,proto3" json:"format_version,omitempty"`
-	// Commits since the index was created (0 for a fresh bulk build); grows by one per commit.
+	// The generation this server serves: commits (and compactions) since the index was created
+	// (0 for a fresh bulk build); grows with every commit (by one, except that a failed write
+	// uses up a number). On a read-only follower it is the last commit it picked up.
 	Generation uint64 `protobuf:"varint,10,opt,name=generation,proto3" json:"generation,omitempty"`
-	// Whether this server accepts writes (false when started read-only).
+	// Whether this server accepts writes (false when started read-only, or when another
+	// process writes the index directory: such a server follows that writer's commits).
 	Writable      bool `protobuf:"varint,11,opt,name=writable,proto3" json:"writable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -666,6 +669,134 @@ func (x *GetIndexStatsResponse) GetWritable() bool {
 	return false
 }
 
+// CompactRequest asks for a compaction now, whatever the background policy says.
+type CompactRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompactRequest) Reset() {
+	*x = CompactRequest{}
+	mi := &file_hybridsearch_v1_index_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompactRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompactRequest) ProtoMessage() {}
+
+func (x *CompactRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hybridsearch_v1_index_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompactRequest.ProtoReflect.Descriptor instead.
+func (*CompactRequest) Descriptor() ([]byte, []int) {
+	return file_hybridsearch_v1_index_proto_rawDescGZIP(), []int{10}
+}
+
+// CompactResponse says what a compaction did.
+type CompactResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The index generation of the compaction's commit.
+	Generation uint64 `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
+	// Dead rows removed (deleted or replaced documents whose space was reclaimed).
+	RemovedCount uint64 `protobuf:"varint,2,opt,name=removed_count,json=removedCount,proto3" json:"removed_count,omitempty"`
+	// Live documents (a compaction never changes them).
+	DocumentCount uint64 `protobuf:"varint,3,opt,name=document_count,json=documentCount,proto3" json:"document_count,omitempty"`
+	// Size of the index directory on disk before the compaction, in bytes.
+	SizeBytesBefore uint64 `protobuf:"varint,4,opt,name=size_bytes_before,json=sizeBytesBefore,proto3" json:"size_bytes_before,omitempty"`
+	// Size of the index directory on disk after the compaction, in bytes.
+	SizeBytesAfter uint64 `protobuf:"varint,5,opt,name=size_bytes_after,json=sizeBytesAfter,proto3" json:"size_bytes_after,omitempty"`
+	// How long the compaction took, in milliseconds.
+	DurationMs    uint64 `protobuf:"varint,6,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompactResponse) Reset() {
+	*x = CompactResponse{}
+	mi := &file_hybridsearch_v1_index_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompactResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompactResponse) ProtoMessage() {}
+
+func (x *CompactResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hybridsearch_v1_index_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompactResponse.ProtoReflect.Descriptor instead.
+func (*CompactResponse) Descriptor() ([]byte, []int) {
+	return file_hybridsearch_v1_index_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *CompactResponse) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *CompactResponse) GetRemovedCount() uint64 {
+	if x != nil {
+		return x.RemovedCount
+	}
+	return 0
+}
+
+func (x *CompactResponse) GetDocumentCount() uint64 {
+	if x != nil {
+		return x.DocumentCount
+	}
+	return 0
+}
+
+func (x *CompactResponse) GetSizeBytesBefore() uint64 {
+	if x != nil {
+		return x.SizeBytesBefore
+	}
+	return 0
+}
+
+func (x *CompactResponse) GetSizeBytesAfter() uint64 {
+	if x != nil {
+		return x.SizeBytesAfter
+	}
+	return 0
+}
+
+func (x *CompactResponse) GetDurationMs() uint64 {
+	if x != nil {
+		return x.DurationMs
+	}
+	return 0
+}
+
 var File_hybridsearch_v1_index_proto protoreflect.FileDescriptor
 
 const file_hybridsearch_v1_index_proto_rawDesc = "" +
@@ -719,12 +850,24 @@ const file_hybridsearch_v1_index_proto_rawDesc = "" +
 	"generation\x18\n" +
 	" \x01(\x04R\n" +
 	"generation\x12\x1a\n" +
-	"\bwritable\x18\v \x01(\bR\bwritable2\x96\x03\n" +
+	"\bwritable\x18\v \x01(\bR\bwritable\"\x10\n" +
+	"\x0eCompactRequest\"\xf4\x01\n" +
+	"\x0fCompactResponse\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x01 \x01(\x04R\n" +
+	"generation\x12#\n" +
+	"\rremoved_count\x18\x02 \x01(\x04R\fremovedCount\x12%\n" +
+	"\x0edocument_count\x18\x03 \x01(\x04R\rdocumentCount\x12*\n" +
+	"\x11size_bytes_before\x18\x04 \x01(\x04R\x0fsizeBytesBefore\x12(\n" +
+	"\x10size_bytes_after\x18\x05 \x01(\x04R\x0esizeBytesAfter\x12\x1f\n" +
+	"\vduration_ms\x18\x06 \x01(\x04R\n" +
+	"durationMs2\xe4\x03\n" +
 	"\fIndexService\x12f\n" +
 	"\x0fUpsertDocuments\x12'.hybridsearch.v1.UpsertDocumentsRequest\x1a(.hybridsearch.v1.UpsertDocumentsResponse(\x01\x12d\n" +
 	"\x0fDeleteDocuments\x12'.hybridsearch.v1.DeleteDocumentsRequest\x1a(.hybridsearch.v1.DeleteDocumentsResponse\x12X\n" +
 	"\vGetDocument\x12#.hybridsearch.v1.GetDocumentRequest\x1a$.hybridsearch.v1.GetDocumentResponse\x12^\n" +
-	"\rGetIndexStats\x12%.hybridsearch.v1.GetIndexStatsRequest\x1a&.hybridsearch.v1.GetIndexStatsResponseBr\n" +
+	"\rGetIndexStats\x12%.hybridsearch.v1.GetIndexStatsRequest\x1a&.hybridsearch.v1.GetIndexStatsResponse\x12L\n" +
+	"\aCompact\x12\x1f.hybridsearch.v1.CompactRequest\x1a .hybridsearch.v1.CompactResponseBr\n" +
 	"\x13dev.hybridsearch.v1B\n" +
 	"IndexProtoP\x01ZMgithub.com/hybridsearch/hybridsearch/clients/go/hybridsearchv1;hybridsearchv1b\x06proto3"
 
@@ -740,7 +883,7 @@ func file_hybridsearch_v1_index_proto_rawDescGZIP() []byte {
 	return file_hybridsearch_v1_index_proto_rawDescData
 }
 
-var file_hybridsearch_v1_index_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_hybridsearch_v1_index_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_hybridsearch_v1_index_proto_goTypes = []any{
 	(*Document)(nil),                // 0: hybridsearch.v1.Document
 	(*UpsertDocumentsRequest)(nil),  // 1: hybridsearch.v1.UpsertDocumentsRequest
@@ -752,25 +895,29 @@ var file_hybridsearch_v1_index_proto_goTypes = []any{
 	(*GetDocumentResponse)(nil),     // 7: hybridsearch.v1.GetDocumentResponse
 	(*GetIndexStatsRequest)(nil),    // 8: hybridsearch.v1.GetIndexStatsRequest
 	(*GetIndexStatsResponse)(nil),   // 9: hybridsearch.v1.GetIndexStatsResponse
-	(*structpb.Struct)(nil),         // 10: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),   // 11: google.protobuf.Timestamp
+	(*CompactRequest)(nil),          // 10: hybridsearch.v1.CompactRequest
+	(*CompactResponse)(nil),         // 11: hybridsearch.v1.CompactResponse
+	(*structpb.Struct)(nil),         // 12: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),   // 13: google.protobuf.Timestamp
 }
 var file_hybridsearch_v1_index_proto_depIdxs = []int32{
-	10, // 0: hybridsearch.v1.Document.metadata:type_name -> google.protobuf.Struct
+	12, // 0: hybridsearch.v1.Document.metadata:type_name -> google.protobuf.Struct
 	0,  // 1: hybridsearch.v1.UpsertDocumentsRequest.documents:type_name -> hybridsearch.v1.Document
 	2,  // 2: hybridsearch.v1.UpsertDocumentsResponse.rejected:type_name -> hybridsearch.v1.RejectedDocument
 	0,  // 3: hybridsearch.v1.GetDocumentResponse.document:type_name -> hybridsearch.v1.Document
-	11, // 4: hybridsearch.v1.GetIndexStatsResponse.last_commit_time:type_name -> google.protobuf.Timestamp
+	13, // 4: hybridsearch.v1.GetIndexStatsResponse.last_commit_time:type_name -> google.protobuf.Timestamp
 	1,  // 5: hybridsearch.v1.IndexService.UpsertDocuments:input_type -> hybridsearch.v1.UpsertDocumentsRequest
 	4,  // 6: hybridsearch.v1.IndexService.DeleteDocuments:input_type -> hybridsearch.v1.DeleteDocumentsRequest
 	6,  // 7: hybridsearch.v1.IndexService.GetDocument:input_type -> hybridsearch.v1.GetDocumentRequest
 	8,  // 8: hybridsearch.v1.IndexService.GetIndexStats:input_type -> hybridsearch.v1.GetIndexStatsRequest
-	3,  // 9: hybridsearch.v1.IndexService.UpsertDocuments:output_type -> hybridsearch.v1.UpsertDocumentsResponse
-	5,  // 10: hybridsearch.v1.IndexService.DeleteDocuments:output_type -> hybridsearch.v1.DeleteDocumentsResponse
-	7,  // 11: hybridsearch.v1.IndexService.GetDocument:output_type -> hybridsearch.v1.GetDocumentResponse
-	9,  // 12: hybridsearch.v1.IndexService.GetIndexStats:output_type -> hybridsearch.v1.GetIndexStatsResponse
-	9,  // [9:13] is the sub-list for method output_type
-	5,  // [5:9] is the sub-list for method input_type
+	10, // 9: hybridsearch.v1.IndexService.Compact:input_type -> hybridsearch.v1.CompactRequest
+	3,  // 10: hybridsearch.v1.IndexService.UpsertDocuments:output_type -> hybridsearch.v1.UpsertDocumentsResponse
+	5,  // 11: hybridsearch.v1.IndexService.DeleteDocuments:output_type -> hybridsearch.v1.DeleteDocumentsResponse
+	7,  // 12: hybridsearch.v1.IndexService.GetDocument:output_type -> hybridsearch.v1.GetDocumentResponse
+	9,  // 13: hybridsearch.v1.IndexService.GetIndexStats:output_type -> hybridsearch.v1.GetIndexStatsResponse
+	11, // 14: hybridsearch.v1.IndexService.Compact:output_type -> hybridsearch.v1.CompactResponse
+	10, // [10:15] is the sub-list for method output_type
+	5,  // [5:10] is the sub-list for method input_type
 	5,  // [5:5] is the sub-list for extension type_name
 	5,  // [5:5] is the sub-list for extension extendee
 	0,  // [0:5] is the sub-list for field type_name
@@ -787,7 +934,7 @@ func file_hybridsearch_v1_index_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hybridsearch_v1_index_proto_rawDesc), len(file_hybridsearch_v1_index_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

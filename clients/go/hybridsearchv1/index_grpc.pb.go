@@ -23,6 +23,7 @@ const (
 	IndexService_DeleteDocuments_FullMethodName = "/hybridsearch.v1.IndexService/DeleteDocuments"
 	IndexService_GetDocument_FullMethodName     = "/hybridsearch.v1.IndexService/GetDocument"
 	IndexService_GetIndexStats_FullMethodName   = "/hybridsearch.v1.IndexService/GetIndexStats"
+	IndexService_Compact_FullMethodName         = "/hybridsearch.v1.IndexService/Compact"
 )
 
 // IndexServiceClient is the client API for IndexService service.
@@ -47,6 +48,14 @@ type IndexServiceClient interface {
 	GetDocument(ctx context.Context, in *GetDocumentRequest, opts ...grpc.CallOption) (*GetDocumentResponse, error)
 	// GetIndexStats describes the served index as of its last commit.
 	GetIndexStats(ctx context.Context, in *GetIndexStatsRequest, opts ...grpc.CallOption) (*GetIndexStatsResponse, error)
+	// Compact rewrites the index without its dead rows (deleted or replaced documents): the
+	// vector matrix, the id map and the BM25 segments, as one atomic commit; it returns when
+	// that commit is durable and served. Searches and writes continue meanwhile (writes that
+	// land during it are carried over). The server also compacts in the background when more
+	// than `--compact-dead-fraction` (default 0.3) of the rows are dead. Needs a full-access
+	// token; FAILED_PRECONDITION on a read-only server; RESOURCE_EXHAUSTED when the disk has no
+	// room for the rewritten copy (the index is left as it was).
+	Compact(ctx context.Context, in *CompactRequest, opts ...grpc.CallOption) (*CompactResponse, error)
 }
 
 type indexServiceClient struct {
@@ -100,6 +109,16 @@ func (c *indexServiceClient) GetIndexStats(ctx context.Context, in *GetIndexStat
 	return out, nil
 }
 
+func (c *indexServiceClient) Compact(ctx context.Context, in *CompactRequest, opts ...grpc.CallOption) (*CompactResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CompactResponse)
+	err := c.cc.Invoke(ctx, IndexService_Compact_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // IndexServiceServer is the server API for IndexService service.
 // All implementations must embed UnimplementedIndexServiceServer
 // for forward compatibility.
@@ -122,6 +141,14 @@ type IndexServiceServer interface {
 	GetDocument(context.Context, *GetDocumentRequest) (*GetDocumentResponse, error)
 	// GetIndexStats describes the served index as of its last commit.
 	GetIndexStats(context.Context, *GetIndexStatsRequest) (*GetIndexStatsResponse, error)
+	// Compact rewrites the index without its dead rows (deleted or replaced documents): the
+	// vector matrix, the id map and the BM25 segments, as one atomic commit; it returns when
+	// that commit is durable and served. Searches and writes continue meanwhile (writes that
+	// land during it are carried over). The server also compacts in the background when more
+	// than `--compact-dead-fraction` (default 0.3) of the rows are dead. Needs a full-access
+	// token; FAILED_PRECONDITION on a read-only server; RESOURCE_EXHAUSTED when the disk has no
+	// room for the rewritten copy (the index is left as it was).
+	Compact(context.Context, *CompactRequest) (*CompactResponse, error)
 	mustEmbedUnimplementedIndexServiceServer()
 }
 
@@ -143,6 +170,9 @@ func (UnimplementedIndexServiceServer) GetDocument(context.Context, *GetDocument
 }
 func (UnimplementedIndexServiceServer) GetIndexStats(context.Context, *GetIndexStatsRequest) (*GetIndexStatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetIndexStats not implemented")
+}
+func (UnimplementedIndexServiceServer) Compact(context.Context, *CompactRequest) (*CompactResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Compact not implemented")
 }
 func (UnimplementedIndexServiceServer) mustEmbedUnimplementedIndexServiceServer() {}
 func (UnimplementedIndexServiceServer) testEmbeddedByValue()                      {}
@@ -226,6 +256,24 @@ func _IndexService_GetIndexStats_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IndexService_Compact_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CompactRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IndexServiceServer).Compact(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IndexService_Compact_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IndexServiceServer).Compact(ctx, req.(*CompactRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // IndexService_ServiceDesc is the grpc.ServiceDesc for IndexService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -244,6 +292,10 @@ var IndexService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetIndexStats",
 			Handler:    _IndexService_GetIndexStats_Handler,
+		},
+		{
+			MethodName: "Compact",
+			Handler:    _IndexService_Compact_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -13,10 +13,18 @@ class EngineSlot:
     def __init__(self) -> None:
         self._engine: HybridSearcher | None = None
         self._ingestor: Ingestor | None = None
+        self._read_only_reason = ""
 
-    def set(self, engine: HybridSearcher, ingestor: Ingestor | None = None) -> None:
-        """Publish the loaded engine (and its ingestor, when the index is writable)."""
+    def set(
+        self,
+        engine: HybridSearcher,
+        ingestor: Ingestor | None = None,
+        read_only_reason: str = "it serves searches only",
+    ) -> None:
+        """Publish the loaded engine (and its ingestor, when the index is writable; else why
+        not, as a clause completing "this server is read-only: ...")."""
         self._ingestor = ingestor
+        self._read_only_reason = read_only_reason
         self._engine = engine
 
     def get(self) -> HybridSearcher:
@@ -35,6 +43,6 @@ class EngineSlot:
         self.get()
         if self._ingestor is None:
             raise FailedPreconditionError(
-                "this server was started read-only (--read-only); it accepts no writes"
+                f"this server is read-only: {self._read_only_reason}; it accepts no writes"
             )
         return self._ingestor

@@ -28,6 +28,8 @@ from hybridsearch.errors import (
     InvalidArgumentError,
     NotFoundError,
     OverloadedError,
+    StorageFullError,
+    StorageUnavailableError,
     UnavailableError,
 )
 
@@ -41,6 +43,8 @@ _CODES: list[tuple[type[HybridSearchError], grpc.StatusCode]] = [
     (NotFoundError, grpc.StatusCode.NOT_FOUND),
     (FailedPreconditionError, grpc.StatusCode.FAILED_PRECONDITION),
     (OverloadedError, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (StorageFullError, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (StorageUnavailableError, grpc.StatusCode.UNAVAILABLE),
     (UnavailableError, grpc.StatusCode.UNAVAILABLE),
     (DeadlineExceededError, grpc.StatusCode.DEADLINE_EXCEEDED),
 ]

@@ -1,4 +1,4 @@
-"""IndexService: live upserts and deletes, document lookup, index statistics."""
+"""IndexService: live upserts and deletes, document lookup, index statistics, compaction."""
 
 from __future__ import annotations
 
@@ -115,6 +115,21 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
             size_bytes=size_bytes,
             provider=encoder.provider if encoder is not None else "",
             writable=self._engine.writable,
+        )
+
+    async def Compact(  # noqa: N802
+        self, request: pb.CompactRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.CompactResponse:
+        """Compact now; returns once the compacted generation is durable and served."""
+        ingestor = self._engine.get_ingestor()
+        outcome = await self._run(ingestor.compact)
+        return pb.CompactResponse(
+            generation=outcome.generation,
+            removed_count=outcome.removed_rows,
+            document_count=outcome.documents,
+            size_bytes_before=outcome.size_bytes_before,
+            size_bytes_after=outcome.size_bytes_after,
+            duration_ms=round(outcome.seconds * 1000),
         )
 
 

@@ -117,7 +117,11 @@ class SearchServer:
         if not isinstance(loaded, LoadedIndex):  # a bare searcher: searches only
             loaded = LoadedIndex(loaded, None)
         self._loaded = loaded
-        self._slot.set(self._loaded.searcher, self._loaded.ingestor)
+        self._slot.set(
+            loaded.searcher,
+            loaded.ingestor,
+            loaded.read_only_reason or "it serves searches only",
+        )
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
 
     async def stop(self) -> None:

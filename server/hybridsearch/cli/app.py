@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from hybridsearch.cli.compact import add_compact_command
 from hybridsearch.cli.eval import add_eval_command
 from hybridsearch.cli.health import add_health_command
 from hybridsearch.cli.index import add_index_command
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     add_index_command(commands)
     add_ingest_command(commands)
+    add_compact_command(commands)
     add_serve_command(commands)
     add_search_command(commands)
     add_health_command(commands)

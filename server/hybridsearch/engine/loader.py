@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING
 from hybridsearch.config import Device, ServerSettings
 from hybridsearch.encoders.base import Encoder
 from hybridsearch.engine.batching import BatchingSettings
+from hybridsearch.engine.follower import Follower
 from hybridsearch.engine.ingest import Ingestor
 from hybridsearch.engine.searcher import HybridSearcher, manifest_dense_index
 from hybridsearch.errors import IndexFormatError, IndexLockedError, ModelDirError
+from hybridsearch.storage.compaction import CompactionPolicy
 from hybridsearch.storage.index_dir import OpenIndex, open_index
 from hybridsearch.storage.manifest import EncoderInfo
 from hybridsearch.storage.writer import IndexWriter
@@ -138,37 +140,68 @@ def encoder_info_of(encoder: OnnxEncoder) -> EncoderInfo:
     )
 
 
+READ_ONLY_BY_FLAG = "it was started with --read-only"
+READ_ONLY_BY_LOCK = (
+    "another process held the index directory's writer lock when it started; send writes to "
+    "that server"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class LoadedIndex:
-    """What a server serves: the searcher and, unless read-only, the live ingestor."""
+    """What a server serves: the searcher and, unless read-only, the live ingestor.
+
+    A read-only server says why (``read_only_reason``) and, unless following is off, has a
+    `Follower` that publishes the writer's later commits.
+    """
 
     searcher: HybridSearcher
     ingestor: Ingestor | None
+    read_only_reason: str = ""
+    follower: Follower | None = None
 
     def close(self) -> None:
         """Stop the searcher's threads and release the index directory."""
+        if self.follower is not None:
+            self.follower.close()
         self.searcher.close()
         if self.ingestor is not None:
             self.ingestor.close()
 
 
+def compaction_policy(settings: ServerSettings) -> CompactionPolicy:
+    """When a server compacts in the background."""
+    return CompactionPolicy(
+        dead_fraction=settings.compact_dead_fraction,
+        min_dead_rows=settings.compact_min_dead_rows,
+    )
+
+
 def load_index(settings: ServerSettings) -> LoadedIndex:
     """Open ``settings.index`` for searching and (unless ``read_only``) live writes."""
     if settings.read_only:
-        return LoadedIndex(load_engine(settings), None)
+        return _read_only(settings, READ_ONLY_BY_FLAG)
     try:
         writer = IndexWriter(settings.index)
     except IndexLockedError as exc:
-        # e.g. a second serving process on the same directory: it serves, but cannot write
-        # and keeps the state it opened (restart it to see later commits).
+        # e.g. a second serving process on the same directory: it serves, but cannot write;
+        # it follows the writer's commits (unless --follow-interval-s is 0).
         log.warning("%s; serving read-only", exc)
-        return LoadedIndex(load_engine(settings), None)
+        return _read_only(settings, READ_ONLY_BY_LOCK)
     try:
         searcher = load_engine(settings, writer.committed())
     except BaseException:
         writer.close()
         raise
-    return LoadedIndex(searcher, Ingestor(writer, searcher))
+    return LoadedIndex(searcher, Ingestor(writer, searcher, compaction_policy(settings)))
+
+
+def _read_only(settings: ServerSettings, reason: str) -> LoadedIndex:
+    searcher = load_engine(settings)
+    follower = None
+    if settings.follow_interval_s > 0:
+        follower = Follower(settings.index, searcher, settings.follow_interval_s)
+    return LoadedIndex(searcher, None, read_only_reason=reason, follower=follower)
 
 
 def load_engine(settings: ServerSettings, index: OpenIndex | None = None) -> HybridSearcher:

@@ -71,7 +71,7 @@ def manifest_dense_index(index: OpenIndex, *, ef_search: int = 128) -> DenseInde
     """The dense index the manifest names (exact unless built with ``--dense-index hnsw``)."""
     assert index.vectors is not None
     kind = parse_dense_index(index.manifest.dense_index)
-    return open_dense_index(index.path, kind, index.vectors, ef_search=ef_search)
+    return open_dense_index(index.data_path, kind, index.vectors, ef_search=ef_search)
 
 
 class HybridSearcher:

@@ -54,6 +54,10 @@ class StoredDoc:
     text: str
     metadata: Mapping[str, Any]
 
+    def document(self) -> Document:
+        """The document as it was ingested (what the BM25 arm indexes is derived from it)."""
+        return Document(self.id, self.title, self.text, self.metadata)
+
 
 def _encode_stored(doc: Document) -> bytes:
     blob = {"title": doc.title, "text": doc.text, "metadata": dict(doc.metadata)}
@@ -104,6 +108,10 @@ class SparseWriter:
     def close(self) -> None:
         """Wait for background merges and release the directory lock."""
         self._writer.wait_merging_threads()
+
+    def discard(self) -> None:
+        """Drop the writer without committing: its directory lock is released."""
+        self._writer = None  # type: ignore[assignment]
 
 
 class SparseReader:
@@ -177,6 +185,24 @@ class SparseReader:
             if hits:
                 found[ordinal] = _stored_doc(searcher.doc(hits[0][1]))
         return found
+
+    def stored_range(self, start: int, stop: int) -> list[StoredDoc]:
+        """Stored fields of every document with ``start <= ordinal < stop``, by ordinal (dead
+        ones included: tantivy may still hold them)."""
+        if stop <= start:
+            return []
+        query = tantivy.Query.range_query(
+            self._schema,
+            ORDINAL_FIELD,
+            tantivy.FieldType.Unsigned,
+            start,
+            stop - 1,
+        )
+        searcher = self._searcher
+        # Twice the range: an uncommitted leftover may share an ordinal until it is deleted.
+        hits = searcher.search(query, limit=2 * (stop - start), count=False).hits
+        docs = [_stored_doc(searcher.doc(address)) for _, address in hits]
+        return sorted(docs, key=lambda d: d.ordinal)
 
     def fetch_by_id(self, doc_id: str) -> StoredDoc | None:
         """Stored fields of the first document with this external id, if any (dead or not)."""

@@ -92,12 +92,15 @@ def encode_entries(entries: Iterable[JournalEntry]) -> bytes:
     return "".join(lines).encode("utf-8")
 
 
-def read_journal(path: Path, length: int) -> list[JournalEntry]:
-    """The committed entries: the first ``length`` bytes of the journal."""
+def read_journal(path: Path, length: int, start: int = 0) -> list[JournalEntry]:
+    """The committed entries: the first ``length`` bytes of the journal (from byte ``start``,
+    a line boundary, when given)."""
+    length -= start
     if length == 0:
         return []
     try:
         with path.open("rb") as handle:
+            handle.seek(start)
             data = handle.read(length)
     except OSError as exc:
         raise IndexFormatError(f"{path}: unreadable journal ({exc})") from exc

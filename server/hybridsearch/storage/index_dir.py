@@ -41,6 +41,11 @@ class OpenIndex:
         self.all_live = self.live is None or bool(self.live.all())
 
     @property
+    def data_path(self) -> Path:
+        """The directory of this state's data files (see `Manifest.data_dir`)."""
+        return self.manifest.data_path(self.path)
+
+    @property
     def size_bytes(self) -> int:
         """Bytes on disk."""
         return dir_size_bytes(self.path)
@@ -92,7 +97,9 @@ def open_committed(
     vectors = None
     if manifest.encoder is not None:
         vectors = open_vector_rows(
-            path / VECTORS_FILE, manifest.encoder.dimension, manifest.ordinal_count
+            manifest.data_path(path) / VECTORS_FILE,
+            manifest.encoder.dimension,
+            manifest.ordinal_count,
         )
     live = id_map.live_mask()
     if int(np.count_nonzero(live)) != manifest.document_count:
@@ -108,14 +115,31 @@ def open_committed(
     )
 
 
-def open_index(path: Path) -> OpenIndex:
+def open_index(path: Path, *, attempts: int = 5) -> OpenIndex:
     """Open an index directory read-only, as of its last commit.
 
     Anything a crashed writer left past the commit point is ignored, not repaired (an
-    `IndexWriter` repairs it when it opens).
+    `IndexWriter` repairs it when it opens). A writer may commit (or compact) while this
+    runs: the manifest is read again after the data files are opened, and the open is retried
+    when it changed, so the state returned is exactly one commit's (never a mix of two).
     """
-    manifest = load_manifest(path)
-    sparse = SparseReader(path / SPARSE_DIR)
-    id_map = load_id_map(path, manifest.ordinal_count, manifest.journal_bytes)
+    for attempt in range(attempts):
+        manifest = load_manifest(path)
+        try:
+            index = _open_state(path, manifest)
+        except (IndexFormatError, OSError):
+            # A compaction may have replaced (and removed) the data this manifest named.
+            if attempt + 1 < attempts and load_manifest(path) != manifest:
+                continue
+            raise
+        if load_manifest(path) == manifest:
+            return index
+    raise IndexFormatError(f"{path}: the index kept changing while being opened; retry")
+
+
+def _open_state(path: Path, manifest: Manifest) -> OpenIndex:
+    data = manifest.data_path(path)
+    sparse = SparseReader(data / SPARSE_DIR)
+    id_map = load_id_map(data, manifest.ordinal_count, manifest.journal_bytes)
     stale = manifest.deleted_count + sparse.count_ordinals_from(manifest.ordinal_count)
     return open_committed(path, manifest, sparse, id_map, stale)

@@ -10,11 +10,27 @@ Format versions:
 - 2: adds ``generation``, ``committed_at`` and ``journal_bytes``. Live commits append rows to
   ``vectors.npy`` past the rows its header declares and lines to ``journal.jsonl``; only the
   first ``ordinal_count`` rows and ``journal_bytes`` bytes are committed.
+- 3: adds ``data_dir``: the data files (``sparse/``, ``vectors.npy``, ``ids.json``,
+  ``journal.jsonl``, an HNSW graph) live in that subdirectory of the index directory
+  (``data-<generation>``, written by compaction) instead of the index directory itself. A
+  manifest whose data is in the index directory is still written as version 2, so an index that
+  was never compacted stays readable by older hybridsearch versions.
+
+Layout of an index directory (version 3)::
+
+    manifest.json        the commit point: names the data directory and what of it is committed
+    writer.lock          held (flock) by the one writer process
+    data-00000042/       the served generation's data; compaction writes data-<new generation>/
+      sparse/ vectors.npy ids.json journal.jsonl [dense.hnsw.faiss]
+
+Only the data directory the manifest names is read; any other ``data-*`` directory is what a
+crashed compaction left (or an old one a reader may still map) and the writer removes it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +39,11 @@ from hybridsearch.errors import IndexFormatError
 from hybridsearch.storage.files import write_json_atomic
 
 FORMAT_NAME = "hybridsearch-index"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 2  # data in the index directory itself
+GENERATIONS_FORMAT_VERSION = 3  # data in the subdirectory ``data_dir``
+READABLE_VERSIONS = (1, 2, 3)
+DATA_DIR_PREFIX = "data-"
+_DATA_DIR_NAME = re.compile(r"data-[0-9]{8,20}")
 MANIFEST_FILE = "manifest.json"
 SPARSE_DIR = "sparse"
 VECTORS_FILE = "vectors.npy"
@@ -63,6 +82,11 @@ class Manifest:
     generation: int = 0
     committed_at: str = ""
     journal_bytes: int = 0
+    data_dir: str = ""  # subdirectory holding the data files; "" = the index directory
+
+    def data_path(self, index_dir: Path) -> Path:
+        """The directory holding this commit's data files."""
+        return index_dir / self.data_dir if self.data_dir else index_dir
 
     @property
     def deleted_count(self) -> int:
@@ -78,6 +102,8 @@ class Manifest:
         """The manifest as a JSON object."""
         obj = asdict(self)
         obj["format"] = FORMAT_NAME
+        if not self.data_dir:
+            del obj["data_dir"]  # a version 2 manifest, as older readers know it
         return obj
 
     def save(self, index_dir: Path) -> None:
@@ -121,9 +147,22 @@ def load_manifest(index_dir: Path) -> Manifest:
             generation=int(obj.get("generation", 0)),
             committed_at=str(obj.get("committed_at") or created_at),
             journal_bytes=int(obj.get("journal_bytes", 0)),
+            data_dir=str(obj.get("data_dir", "")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise IndexFormatError(f"{path}: invalid manifest ({exc})") from exc
     if not 0 <= manifest.document_count <= manifest.ordinal_count or manifest.journal_bytes < 0:
         raise IndexFormatError(f"{path}: inconsistent counts in the manifest")
+    if manifest.data_dir and not _DATA_DIR_NAME.fullmatch(manifest.data_dir):
+        raise IndexFormatError(f"{path}: invalid data directory {manifest.data_dir!r}")
     return manifest
+
+
+def data_dir_name(generation: int) -> str:
+    """The name of the data directory a compaction to ``generation`` writes."""
+    return f"{DATA_DIR_PREFIX}{generation:08d}"
+
+
+def format_version_for(data_dir: str) -> int:
+    """The format version a manifest with this data directory is written as."""
+    return GENERATIONS_FORMAT_VERSION if data_dir else FORMAT_VERSION

@@ -17,12 +17,22 @@ ordinals: readers ignore the rest, and the next commit overwrites or deletes it 
 Ordinals that die in a commit (replaced or deleted ids) are deleted from tantivy only at the
 *next* commit: deleting them in the same tantivy commit could lose a committed document if the
 manifest write then failed. Until then the sparse arm filters them out with the live mask.
+
+The data files live in the directory the manifest names (`Manifest.data_path`); `compact`
+moves them to a new one (see `hybridsearch.storage.compaction`). The writer lock is an flock
+on ``writer.lock`` (`WriterLock`), held from open to close.
+
+A failed commit (a full disk, an I/O error) is rolled back in memory: the writer stays usable,
+and its error is a `StorageFullError` / `StorageUnavailableError` (`storage.faults`). Its
+generation number is never reused, so a follower that saw a manifest whose write reported a
+failure never takes a later commit for one it already serves.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,17 +41,27 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hybridsearch.dense.store import write_vector_rows
-from hybridsearch.errors import IndexLockedError
+from hybridsearch.errors import IndexFormatError, IndexLockedError
 from hybridsearch.sparse.tantivy_index import SparseReader, SparseWriter
 from hybridsearch.storage.builder import utc_now
+from hybridsearch.storage.compaction import (
+    CompactionOutcome,
+    StagedGeneration,
+    remove_unnamed_data,
+)
+from hybridsearch.storage.faults import storage_error
+from hybridsearch.storage.files import dir_size_bytes
 from hybridsearch.storage.idmap import DELETE, PUT, JournalEntry, load_id_map, write_journal
 from hybridsearch.storage.index_dir import OpenIndex, open_committed
+from hybridsearch.storage.lock import WriterLock
 from hybridsearch.storage.manifest import (
-    FORMAT_VERSION,
+    GENERATIONS_FORMAT_VERSION,
     JOURNAL_FILE,
     SPARSE_DIR,
     VECTORS_FILE,
     Manifest,
+    data_dir_name,
+    format_version_for,
     load_manifest,
 )
 from hybridsearch.types import Document
@@ -77,19 +97,35 @@ class IndexWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._manifest = load_manifest(path)
-        self._id_map = load_id_map(path, self._manifest.ordinal_count, self._manifest.journal_bytes)
+        self._compact_lock = threading.Lock()  # one compaction at a time
+        self._dir_lock = WriterLock(path)
         try:
-            self._sparse_writer = SparseWriter(path / SPARSE_DIR, create=False)
+            self._open(load_manifest(path))
+        except BaseException:
+            self._dir_lock.release()
+            raise
+        self._closed = False
+
+    def _open(self, manifest: Manifest) -> None:
+        path = self.path
+        removed = remove_unnamed_data(path, manifest)
+        if removed:
+            log.info("%s: removed data no commit names: %s", path, ", ".join(removed))
+        data = manifest.data_path(path)
+        self._manifest = manifest
+        self._last_generation = manifest.generation  # the highest ever written (or tried)
+        self._id_map = load_id_map(data, manifest.ordinal_count, manifest.journal_bytes)
+        try:
+            self._sparse_writer = SparseWriter(data / SPARSE_DIR, create=False)
         except ValueError as exc:
             if "LockBusy" not in str(exc):
                 raise
             raise IndexLockedError(f"{path} is being written by another process") from None
-        self._reader = SparseReader(path / SPARSE_DIR)
+        self._reader = SparseReader(data / SPARSE_DIR)
         # Unknown which dead ordinals an earlier run already deleted from tantivy: all of them.
         self._sparse_deletes: list[int] = self._id_map.dead_ordinals()
         self._stale = len(self._sparse_deletes) + self._reader.count_ordinals_from(
-            self._manifest.ordinal_count
+            manifest.ordinal_count
         )
         if self._stale > len(self._sparse_deletes):
             log.info(
@@ -97,7 +133,11 @@ class IndexWriter:
                 path,
                 self._stale - len(self._sparse_deletes),
             )
-        self._closed = False
+
+    @property
+    def data_path(self) -> Path:
+        """The directory of the committed data files."""
+        return self._manifest.data_path(self.path)
 
     @property
     def manifest(self) -> Manifest:
@@ -163,35 +203,136 @@ class IndexWriter:
         manifest = self._manifest
         # Ordinals that die in this commit: replaced or deleted ids (ids are unique per batch).
         died = [o for _, doc_id in entries if (o := self._id_map.ordinal_of(doc_id)) is not None]
+        data = self.data_path
+        generation = self._last_generation + 1
         try:
             writer.delete_ordinals_from(start)
             writer.delete_ordinals(self._sparse_deletes)
             for offset, doc in enumerate(docs):
                 writer.add(start + offset, doc)
             if vectors is not None:
-                write_vector_rows(self.path / VECTORS_FILE, start, vectors)
-            journal_bytes = write_journal(self.path / JOURNAL_FILE, manifest.journal_bytes, entries)
+                write_vector_rows(data / VECTORS_FILE, start, vectors)
+            journal_bytes = write_journal(data / JOURNAL_FILE, manifest.journal_bytes, entries)
             writer.commit()
             live_count = self._id_map.live_count - len(died) + sum(op == PUT for op, _ in entries)
             now = utc_now()
             committed = replace(
                 manifest,
-                format_version=FORMAT_VERSION,
+                format_version=format_version_for(manifest.data_dir),
                 document_count=live_count,
                 ordinal_count=start + len(docs),
                 journal_bytes=journal_bytes,
-                generation=manifest.generation + 1,
+                generation=generation,
                 committed_at=now,
             )
+            self._last_generation = generation  # burnt even if the manifest write fails
             committed.save(self.path)
-        except BaseException:
+        except BaseException as exc:
             # Drop queued tantivy changes; whatever reached disk is past the commit point.
-            writer.rollback()
+            self._rollback_sparse()
+            translated = storage_error(exc, "the commit")
+            if translated is not None:
+                raise translated from exc
             raise
         self._manifest = committed
         self._id_map.apply(entries)
         self._sparse_deletes = died
         self._stale = len(died)
+
+    def _rollback_sparse(self) -> None:
+        """Drop tantivy's queued changes; reopen its writer if a failed write killed it."""
+        try:
+            self._sparse_writer.rollback()
+        except ValueError:
+            log.warning("%s: the tantivy writer died in a failed commit; reopening it", self.path)
+            self._sparse_writer.discard()
+            self._sparse_writer = SparseWriter(self.data_path / SPARSE_DIR, create=False)
+
+    def compact(self) -> CompactionOutcome:
+        """Rewrite the index without its dead rows, as one commit (see `storage.compaction`).
+
+        Commits may run meanwhile (only the first and last steps take the commit lock); they
+        are carried over into the compacted generation. On failure nothing changes.
+        """
+        with self._compact_lock:
+            started = time.perf_counter()
+            with self._lock:
+                self._check_open()
+                frozen = self._open_state()
+            # Newer than the current data directory's name (a generation at or before this one).
+            name = data_dir_name(frozen.manifest.generation + 1)
+            size_before = dir_size_bytes(self.path)
+            staged: StagedGeneration | None = None
+            try:
+                staged = StagedGeneration(self.path, name, frozen.manifest)
+                staged.copy_live(frozen, lambda: self._closed)
+                with self._lock:
+                    self._check_open()
+                    current = self._open_state()
+                    staged.catch_up(frozen.manifest, current)
+                    committed = self._commit_compaction(staged, current.manifest)
+            except BaseException as exc:
+                if staged is not None:
+                    staged.discard()  # never committed: `_commit_compaction` raised before
+                translated = storage_error(exc, "the compaction")
+                if translated is not None:
+                    raise translated from exc
+                raise
+            return CompactionOutcome(
+                generation=committed.generation,
+                rows_before=current.manifest.ordinal_count,
+                rows_after=committed.ordinal_count,
+                documents=committed.document_count,
+                size_bytes_before=size_before,
+                size_bytes_after=dir_size_bytes(self.path),
+                seconds=time.perf_counter() - started,
+            )
+
+    def _commit_compaction(self, staged: StagedGeneration, current: Manifest) -> Manifest:
+        """Write the manifest naming ``staged`` (the commit point), then switch to it."""
+        self._last_generation += 1
+        committed = replace(
+            current,
+            format_version=GENERATIONS_FORMAT_VERSION,
+            document_count=staged.id_map.live_count,
+            ordinal_count=staged.id_map.ordinal_count,
+            journal_bytes=len(staged.journal),
+            generation=self._last_generation,
+            committed_at=utc_now(),
+            data_dir=staged.name,
+        )
+        if committed.document_count != current.document_count:
+            raise RuntimeError("compaction changed the live document count")  # a bug: abort
+        reader = SparseReader(staged.path / SPARSE_DIR)
+        try:
+            committed.save(self.path)
+        except BaseException:
+            # The rename may have happened before a failed directory fsync: trust the disk.
+            if not self._manifest_on_disk_is(committed):
+                raise
+            log.warning("%s: compaction committed, but not confirmed durable", self.path)
+        # Committed: from here on nothing may fail, or the writer would disagree with the disk.
+        old_writer = self._sparse_writer
+        self._manifest = committed
+        self._id_map = staged.id_map
+        self._sparse_writer = staged.sparse
+        self._reader = reader
+        self._sparse_deletes = []
+        self._stale = 0
+        old_writer.discard()
+        try:
+            removed = remove_unnamed_data(self.path, committed)
+        except OSError as exc:  # the next writer's open retries
+            log.warning("%s: cannot remove the old data yet (%s)", self.path, exc)
+            removed = []
+        log.info("%s: compacted into %s (removed %s)", self.path, staged.name, ", ".join(removed))
+        return committed
+
+    def _manifest_on_disk_is(self, manifest: Manifest) -> bool:
+        try:
+            return load_manifest(self.path) == manifest
+        except IndexFormatError:
+            return False
 
     def _check_open(self) -> None:
         if self._closed:
@@ -203,3 +344,4 @@ class IndexWriter:
             if not self._closed:
                 self._closed = True
                 self._sparse_writer.close()
+                self._dir_lock.release()

@@ -59,6 +59,11 @@ class IndexServiceStub:
                 request_serializer=hybridsearch_dot_v1_dot_index__pb2.GetIndexStatsRequest.SerializeToString,
                 response_deserializer=hybridsearch_dot_v1_dot_index__pb2.GetIndexStatsResponse.FromString,
                 _registered_method=True)
+        self.Compact = channel.unary_unary(
+                '/hybridsearch.v1.IndexService/Compact',
+                request_serializer=hybridsearch_dot_v1_dot_index__pb2.CompactRequest.SerializeToString,
+                response_deserializer=hybridsearch_dot_v1_dot_index__pb2.CompactResponse.FromString,
+                _registered_method=True)
 
 
 class IndexServiceServicer:
@@ -101,6 +106,19 @@ class IndexServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Compact(self, request, context):
+        """Compact rewrites the index without its dead rows (deleted or replaced documents): the
+        vector matrix, the id map and the BM25 segments, as one atomic commit; it returns when
+        that commit is durable and served. Searches and writes continue meanwhile (writes that
+        land during it are carried over). The server also compacts in the background when more
+        than `--compact-dead-fraction` (default 0.3) of the rows are dead. Needs a full-access
+        token; FAILED_PRECONDITION on a read-only server; RESOURCE_EXHAUSTED when the disk has no
+        room for the rewritten copy (the index is left as it was).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IndexServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -123,6 +141,11 @@ def add_IndexServiceServicer_to_server(servicer, server):
                     servicer.GetIndexStats,
                     request_deserializer=hybridsearch_dot_v1_dot_index__pb2.GetIndexStatsRequest.FromString,
                     response_serializer=hybridsearch_dot_v1_dot_index__pb2.GetIndexStatsResponse.SerializeToString,
+            ),
+            'Compact': grpc.unary_unary_rpc_method_handler(
+                    servicer.Compact,
+                    request_deserializer=hybridsearch_dot_v1_dot_index__pb2.CompactRequest.FromString,
+                    response_serializer=hybridsearch_dot_v1_dot_index__pb2.CompactResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -238,6 +261,33 @@ class IndexService:
             '/hybridsearch.v1.IndexService/GetIndexStats',
             hybridsearch_dot_v1_dot_index__pb2.GetIndexStatsRequest.SerializeToString,
             hybridsearch_dot_v1_dot_index__pb2.GetIndexStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Compact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hybridsearch.v1.IndexService/Compact',
+            hybridsearch_dot_v1_dot_index__pb2.CompactRequest.SerializeToString,
+            hybridsearch_dot_v1_dot_index__pb2.CompactResponse.FromString,
             options,
             channel_credentials,
             insecure,

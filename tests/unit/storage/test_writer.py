@@ -68,10 +68,11 @@ def dense_ids(path: Path) -> list[str]:
 def crash(writer: IndexWriter) -> None:
     """Drop the writer as a killed process would: no commit, no clean-up, lock released.
 
-    (A traceback may still reference the writer, so its tantivy writer, which holds the
-    directory lock, is dropped explicitly.)
+    (A traceback may still reference the writer, so its tantivy writer and its writer lock,
+    which the kernel would release with the process, are dropped explicitly.)
     """
     writer._sparse_writer._writer = None  # type: ignore[assignment]
+    writer._dir_lock.release()
     gc.collect()
 
 

@@ -309,9 +309,14 @@ class GetIndexStatsResponse(_message.Message):
     format_version: _builtins.int
     """On-disk format version of the index."""
     generation: _builtins.int
-    """Commits since the index was created (0 for a fresh bulk build); grows by one per commit."""
+    """The generation this server serves: commits (and compactions) since the index was created
+    (0 for a fresh bulk build); grows with every commit (by one, except that a failed write
+    uses up a number). On a read-only follower it is the last commit it picked up.
+    """
     writable: _builtins.bool
-    """Whether this server accepts writes (false when started read-only)."""
+    """Whether this server accepts writes (false when started read-only, or when another
+    process writes the index directory: such a server follows that writer's commits).
+    """
     @_builtins.property
     def last_commit_time(self) -> _timestamp_pb2.Timestamp:
         """When the last commit (bulk build or live write) happened."""
@@ -338,3 +343,62 @@ class GetIndexStatsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetIndexStatsResponse: _TypeAlias = GetIndexStatsResponse  # noqa: Y015
+
+@_typing.final
+class CompactRequest(_message.Message):
+    """CompactRequest asks for a compaction now, whatever the background policy says."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CompactRequest: _TypeAlias = CompactRequest  # noqa: Y015
+
+@_typing.final
+class CompactResponse(_message.Message):
+    """CompactResponse says what a compaction did."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GENERATION_FIELD_NUMBER: _builtins.int
+    REMOVED_COUNT_FIELD_NUMBER: _builtins.int
+    DOCUMENT_COUNT_FIELD_NUMBER: _builtins.int
+    SIZE_BYTES_BEFORE_FIELD_NUMBER: _builtins.int
+    SIZE_BYTES_AFTER_FIELD_NUMBER: _builtins.int
+    DURATION_MS_FIELD_NUMBER: _builtins.int
+    generation: _builtins.int
+    """The index generation of the compaction's commit."""
+    removed_count: _builtins.int
+    """Dead rows removed (deleted or replaced documents whose space was reclaimed)."""
+    document_count: _builtins.int
+    """Live documents (a compaction never changes them)."""
+    size_bytes_before: _builtins.int
+    """Size of the index directory on disk before the compaction, in bytes."""
+    size_bytes_after: _builtins.int
+    """Size of the index directory on disk after the compaction, in bytes."""
+    duration_ms: _builtins.int
+    """How long the compaction took, in milliseconds."""
+    def __init__(
+        self,
+        *,
+        generation: _builtins.int = ...,
+        removed_count: _builtins.int = ...,
+        document_count: _builtins.int = ...,
+        size_bytes_before: _builtins.int = ...,
+        size_bytes_after: _builtins.int = ...,
+        duration_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_count", b"document_count", "duration_ms", b"duration_ms", "generation", b"generation", "removed_count", b"removed_count", "size_bytes_after", b"size_bytes_after", "size_bytes_before", b"size_bytes_before"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CompactResponse: _TypeAlias = CompactResponse  # noqa: Y015

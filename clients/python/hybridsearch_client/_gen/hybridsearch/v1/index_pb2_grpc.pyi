@@ -51,6 +51,15 @@ class IndexServiceStub:
     """GetDocument returns the stored fields of one live document; NOT_FOUND when absent."""
     GetIndexStats: _grpc.UnaryUnaryMultiCallable[_index_pb2.GetIndexStatsRequest, _index_pb2.GetIndexStatsResponse]
     """GetIndexStats describes the served index as of its last commit."""
+    Compact: _grpc.UnaryUnaryMultiCallable[_index_pb2.CompactRequest, _index_pb2.CompactResponse]
+    """Compact rewrites the index without its dead rows (deleted or replaced documents): the
+    vector matrix, the id map and the BM25 segments, as one atomic commit; it returns when
+    that commit is durable and served. Searches and writes continue meanwhile (writes that
+    land during it are carried over). The server also compacts in the background when more
+    than `--compact-dead-fraction` (default 0.3) of the rows are dead. Needs a full-access
+    token; FAILED_PRECONDITION on a read-only server; RESOURCE_EXHAUSTED when the disk has no
+    room for the rewritten copy (the index is left as it was).
+    """
 
 @_typing.type_check_only
 class IndexServiceAsyncStub(IndexServiceStub):
@@ -75,6 +84,15 @@ class IndexServiceAsyncStub(IndexServiceStub):
     """GetDocument returns the stored fields of one live document; NOT_FOUND when absent."""
     GetIndexStats: _aio.UnaryUnaryMultiCallable[_index_pb2.GetIndexStatsRequest, _index_pb2.GetIndexStatsResponse]  # type: ignore[assignment]
     """GetIndexStats describes the served index as of its last commit."""
+    Compact: _aio.UnaryUnaryMultiCallable[_index_pb2.CompactRequest, _index_pb2.CompactResponse]  # type: ignore[assignment]
+    """Compact rewrites the index without its dead rows (deleted or replaced documents): the
+    vector matrix, the id map and the BM25 segments, as one atomic commit; it returns when
+    that commit is durable and served. Searches and writes continue meanwhile (writes that
+    land during it are carried over). The server also compacts in the background when more
+    than `--compact-dead-fraction` (default 0.3) of the rows are dead. Needs a full-access
+    token; FAILED_PRECONDITION on a read-only server; RESOURCE_EXHAUSTED when the disk has no
+    room for the rewritten copy (the index is left as it was).
+    """
 
 class IndexServiceServicer(metaclass=_abc_1.ABCMeta):
     """IndexService changes and inspects the served index while it serves searches.
@@ -120,5 +138,20 @@ class IndexServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_index_pb2.GetIndexStatsResponse, _abc.Awaitable[_index_pb2.GetIndexStatsResponse]]:
         """GetIndexStats describes the served index as of its last commit."""
+
+    @_abc_1.abstractmethod
+    def Compact(
+        self,
+        request: _index_pb2.CompactRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_index_pb2.CompactResponse, _abc.Awaitable[_index_pb2.CompactResponse]]:
+        """Compact rewrites the index without its dead rows (deleted or replaced documents): the
+        vector matrix, the id map and the BM25 segments, as one atomic commit; it returns when
+        that commit is durable and served. Searches and writes continue meanwhile (writes that
+        land during it are carried over). The server also compacts in the background when more
+        than `--compact-dead-fraction` (default 0.3) of the rows are dead. Needs a full-access
+        token; FAILED_PRECONDITION on a read-only server; RESOURCE_EXHAUSTED when the disk has no
+        room for the rewritten copy (the index is left as it was).
+        """
 
 def add_IndexServiceServicer_to_server(servicer: IndexServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -132,10 +132,37 @@ export interface GetIndexStatsResponse {
     | undefined;
   /** On-disk format version of the index. */
   formatVersion: number;
-  /** Commits since the index was created (0 for a fresh bulk build); grows by one per commit. */
+  /**
+   * The generation this server serves: commits (and compactions) since the index was created
+   * (0 for a fresh bulk build); grows with every commit (by one, except that a failed write
+   * uses up a number). On a read-only follower it is the last commit it picked up.
+   */
   generation: number;
-  /** Whether this server accepts writes (false when started read-only). */
+  /**
+   * Whether this server accepts writes (false when started read-only, or when another
+   * process writes the index directory: such a server follows that writer's commits).
+   */
   writable: boolean;
+}
+
+/** CompactRequest asks for a compaction now, whatever the background policy says. */
+export interface CompactRequest {
+}
+
+/** CompactResponse says what a compaction did. */
+export interface CompactResponse {
+  /** The index generation of the compaction's commit. */
+  generation: number;
+  /** Dead rows removed (deleted or replaced documents whose space was reclaimed). */
+  removedCount: number;
+  /** Live documents (a compaction never changes them). */
+  documentCount: number;
+  /** Size of the index directory on disk before the compaction, in bytes. */
+  sizeBytesBefore: number;
+  /** Size of the index directory on disk after the compaction, in bytes. */
+  sizeBytesAfter: number;
+  /** How long the compaction took, in milliseconds. */
+  durationMs: number;
 }
 
 function createBaseDocument(): Document {
@@ -1211,6 +1238,227 @@ export const GetIndexStatsResponse: MessageFns<GetIndexStatsResponse> = {
   },
 };
 
+function createBaseCompactRequest(): CompactRequest {
+  return {};
+}
+
+export const CompactRequest: MessageFns<CompactRequest> = {
+  encode(_: CompactRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CompactRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCompactRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): CompactRequest {
+    return {};
+  },
+
+  toJSON(_: CompactRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<CompactRequest>): CompactRequest {
+    return CompactRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<CompactRequest>): CompactRequest {
+    const message = createBaseCompactRequest();
+    return message;
+  },
+};
+
+function createBaseCompactResponse(): CompactResponse {
+  return { generation: 0, removedCount: 0, documentCount: 0, sizeBytesBefore: 0, sizeBytesAfter: 0, durationMs: 0 };
+}
+
+export const CompactResponse: MessageFns<CompactResponse> = {
+  encode(message: CompactResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.generation !== 0) {
+      writer.uint32(8).uint64(message.generation);
+    }
+    if (message.removedCount !== 0) {
+      writer.uint32(16).uint64(message.removedCount);
+    }
+    if (message.documentCount !== 0) {
+      writer.uint32(24).uint64(message.documentCount);
+    }
+    if (message.sizeBytesBefore !== 0) {
+      writer.uint32(32).uint64(message.sizeBytesBefore);
+    }
+    if (message.sizeBytesAfter !== 0) {
+      writer.uint32(40).uint64(message.sizeBytesAfter);
+    }
+    if (message.durationMs !== 0) {
+      writer.uint32(48).uint64(message.durationMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CompactResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCompactResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.generation = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.removedCount = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.documentCount = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.sizeBytesBefore = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.sizeBytesAfter = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.durationMs = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CompactResponse {
+    return {
+      generation: isSet(object.generation) ? globalThis.Number(object.generation) : 0,
+      removedCount: isSet(object.removedCount)
+        ? globalThis.Number(object.removedCount)
+        : isSet(object.removed_count)
+        ? globalThis.Number(object.removed_count)
+        : 0,
+      documentCount: isSet(object.documentCount)
+        ? globalThis.Number(object.documentCount)
+        : isSet(object.document_count)
+        ? globalThis.Number(object.document_count)
+        : 0,
+      sizeBytesBefore: isSet(object.sizeBytesBefore)
+        ? globalThis.Number(object.sizeBytesBefore)
+        : isSet(object.size_bytes_before)
+        ? globalThis.Number(object.size_bytes_before)
+        : 0,
+      sizeBytesAfter: isSet(object.sizeBytesAfter)
+        ? globalThis.Number(object.sizeBytesAfter)
+        : isSet(object.size_bytes_after)
+        ? globalThis.Number(object.size_bytes_after)
+        : 0,
+      durationMs: isSet(object.durationMs)
+        ? globalThis.Number(object.durationMs)
+        : isSet(object.duration_ms)
+        ? globalThis.Number(object.duration_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: CompactResponse): unknown {
+    const obj: any = {};
+    if (message.generation !== 0) {
+      obj.generation = Math.round(message.generation);
+    }
+    if (message.removedCount !== 0) {
+      obj.removedCount = Math.round(message.removedCount);
+    }
+    if (message.documentCount !== 0) {
+      obj.documentCount = Math.round(message.documentCount);
+    }
+    if (message.sizeBytesBefore !== 0) {
+      obj.sizeBytesBefore = Math.round(message.sizeBytesBefore);
+    }
+    if (message.sizeBytesAfter !== 0) {
+      obj.sizeBytesAfter = Math.round(message.sizeBytesAfter);
+    }
+    if (message.durationMs !== 0) {
+      obj.durationMs = Math.round(message.durationMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CompactResponse>): CompactResponse {
+    return CompactResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CompactResponse>): CompactResponse {
+    const message = createBaseCompactResponse();
+    message.generation = object.generation ?? 0;
+    message.removedCount = object.removedCount ?? 0;
+    message.documentCount = object.documentCount ?? 0;
+    message.sizeBytesBefore = object.sizeBytesBefore ?? 0;
+    message.sizeBytesAfter = object.sizeBytesAfter ?? 0;
+    message.durationMs = object.durationMs ?? 0;
+    return message;
+  },
+};
+
 /**
  * IndexService changes and inspects the served index while it serves searches.
  *
@@ -1271,6 +1519,24 @@ export const IndexServiceService = {
       Buffer.from(GetIndexStatsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetIndexStatsResponse => GetIndexStatsResponse.decode(value),
   },
+  /**
+   * Compact rewrites the index without its dead rows (deleted or replaced documents): the
+   * vector matrix, the id map and the BM25 segments, as one atomic commit; it returns when
+   * that commit is durable and served. Searches and writes continue meanwhile (writes that
+   * land during it are carried over). The server also compacts in the background when more
+   * than `--compact-dead-fraction` (default 0.3) of the rows are dead. Needs a full-access
+   * token; FAILED_PRECONDITION on a read-only server; RESOURCE_EXHAUSTED when the disk has no
+   * room for the rewritten copy (the index is left as it was).
+   */
+  compact: {
+    path: "/hybridsearch.v1.IndexService/Compact" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CompactRequest): Buffer => Buffer.from(CompactRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CompactRequest => CompactRequest.decode(value),
+    responseSerialize: (value: CompactResponse): Buffer => Buffer.from(CompactResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CompactResponse => CompactResponse.decode(value),
+  },
 } as const;
 
 export interface IndexServiceServer extends UntypedServiceImplementation {
@@ -1288,6 +1554,16 @@ export interface IndexServiceServer extends UntypedServiceImplementation {
   getDocument: handleUnaryCall<GetDocumentRequest, GetDocumentResponse>;
   /** GetIndexStats describes the served index as of its last commit. */
   getIndexStats: handleUnaryCall<GetIndexStatsRequest, GetIndexStatsResponse>;
+  /**
+   * Compact rewrites the index without its dead rows (deleted or replaced documents): the
+   * vector matrix, the id map and the BM25 segments, as one atomic commit; it returns when
+   * that commit is durable and served. Searches and writes continue meanwhile (writes that
+   * land during it are carried over). The server also compacts in the background when more
+   * than `--compact-dead-fraction` (default 0.3) of the rows are dead. Needs a full-access
+   * token; FAILED_PRECONDITION on a read-only server; RESOURCE_EXHAUSTED when the disk has no
+   * room for the rewritten copy (the index is left as it was).
+   */
+  compact: handleUnaryCall<CompactRequest, CompactResponse>;
 }
 
 export interface IndexServiceClient extends Client {
@@ -1361,6 +1637,30 @@ export interface IndexServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetIndexStatsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Compact rewrites the index without its dead rows (deleted or replaced documents): the
+   * vector matrix, the id map and the BM25 segments, as one atomic commit; it returns when
+   * that commit is durable and served. Searches and writes continue meanwhile (writes that
+   * land during it are carried over). The server also compacts in the background when more
+   * than `--compact-dead-fraction` (default 0.3) of the rows are dead. Needs a full-access
+   * token; FAILED_PRECONDITION on a read-only server; RESOURCE_EXHAUSTED when the disk has no
+   * room for the rewritten copy (the index is left as it was).
+   */
+  compact(
+    request: CompactRequest,
+    callback: (error: ServiceError | null, response: CompactResponse) => void,
+  ): ClientUnaryCall;
+  compact(
+    request: CompactRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CompactResponse) => void,
+  ): ClientUnaryCall;
+  compact(
+    request: CompactRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CompactResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -1,0 +1,217 @@
+"""Compaction: rewrite an index without its dead rows, as one atomic commit.
+
+Deleted and replaced documents stay on disk as dead rows (vector rows, journal lines, tantivy
+documents) until a compaction writes the live ones into a fresh data directory
+``data-<generation>/`` and the manifest switches to it. `IndexWriter.compact` runs it in
+three phases, so searches and writes continue meanwhile:
+
+1. **Freeze** (writer lock, instant): take the committed state of generation G — its manifest,
+   tantivy reader, vector rows and live mask.
+2. **Copy** (no lock; commits continue in the old data directory): every live ordinal of G,
+   in ordinal order, gets the next new ordinal ``0..L-1``; its stored document is added to a
+   fresh tantivy index under the new ordinal and its vector row copied to the same row of a
+   new ``vectors.npy``; ``ids.json`` lists the live ids in that order (renumbered ordinals stay
+   row-aligned: tantivy's ordinal fast field = vector row = id-map position). An HNSW index
+   gets a new graph over those rows.
+3. **Catch up and commit** (writer lock, short): the commits that landed since G are replayed
+   onto the new directory: their journal bytes are copied verbatim (they are valid operations
+   on G's live set, which the new ``ids.json`` equals), their rows and documents appended
+   under new ordinals ``L, L+1, ...``; ordinals dead by now are deleted from the new tantivy
+   index; tantivy commits; every file and the directory are fsynced. Then the manifest is
+   rewritten to name the new directory, at generation ``current + 1``: the commit point.
+   Only then is the old data removed.
+
+Crash safety: until the manifest is replaced, the new directory is named by nothing, readers
+keep the old generation, and the next writer removes it; after, the old data is named by
+nothing and is removed the same way. A reader that was opening the old data when it was
+removed sees the manifest change and opens again (`open_index`); a searcher already serving
+it keeps its memory maps and open files, which outlive the unlink.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hybridsearch.dense.hnsw import HNSW_FILE, build_hnsw
+from hybridsearch.dense.select import DenseIndexKind, parse_dense_index
+from hybridsearch.dense.store import write_vector_rows, write_vectors
+from hybridsearch.errors import IndexFormatError
+from hybridsearch.sparse.tantivy_index import SparseReader, SparseWriter, StoredDoc
+from hybridsearch.storage.files import fsync_dir, fsync_file
+from hybridsearch.storage.idmap import PUT, IdMap, JournalEntry, read_journal
+from hybridsearch.storage.index_dir import OpenIndex
+from hybridsearch.storage.manifest import (
+    DATA_DIR_PREFIX,
+    IDS_FILE,
+    JOURNAL_FILE,
+    SPARSE_DIR,
+    VECTORS_FILE,
+    Manifest,
+)
+
+COPY_CHUNK = 4096  # ordinals read from tantivy and the vector file at a time
+LEGACY_DATA = (SPARSE_DIR, VECTORS_FILE, IDS_FILE, JOURNAL_FILE, HNSW_FILE)
+
+
+@dataclass(frozen=True, slots=True)
+class CompactionPolicy:
+    """When a background compaction is due: more than ``dead_fraction`` of the rows are dead
+    and at least ``min_dead_rows`` of them (so a small index does not churn). A
+    ``dead_fraction`` of 0 turns background compaction off."""
+
+    dead_fraction: float = 0.3
+    min_dead_rows: int = 1000
+
+    def due(self, manifest: Manifest) -> bool:
+        """Whether the index described by ``manifest`` should be compacted now."""
+        dead = manifest.deleted_count
+        if self.dead_fraction <= 0 or dead < max(1, self.min_dead_rows):
+            return False
+        return dead > self.dead_fraction * manifest.ordinal_count
+
+
+@dataclass(frozen=True, slots=True)
+class CompactionOutcome:
+    """What one compaction did."""
+
+    generation: int  # of the commit that switched to the compacted data
+    rows_before: int  # ordinals (vector rows, id-map entries) before, live or not
+    rows_after: int
+    documents: int  # live documents (unchanged by compaction)
+    size_bytes_before: int
+    size_bytes_after: int
+    seconds: float
+
+    @property
+    def removed_rows(self) -> int:
+        """Dead rows reclaimed."""
+        return self.rows_before - self.rows_after
+
+
+class StagedGeneration:
+    """A new data directory being written; named by no manifest until the writer commits it."""
+
+    def __init__(self, index_dir: Path, name: str, manifest: Manifest) -> None:
+        self.name = name
+        self.path = index_dir / name
+        self._manifest = manifest
+        shutil.rmtree(self.path, ignore_errors=True)  # what a crashed attempt left
+        self.path.mkdir()
+        self.sparse = SparseWriter(self.path / SPARSE_DIR, create=True)
+        self.id_map = IdMap()
+        self.journal = b""
+
+    @property
+    def has_vectors(self) -> bool:
+        """Whether the index holds a dense matrix."""
+        return self._manifest.encoder is not None
+
+    def copy_live(self, frozen: OpenIndex, should_stop: Callable[[], bool]) -> None:
+        """Phase 2: the live documents and rows of ``frozen``, renumbered from 0."""
+        live = frozen.live if frozen.live is not None else np.ones(len(frozen.ids), np.bool_)
+        live_ordinals = np.flatnonzero(live[: frozen.manifest.ordinal_count])
+        vectors_path = self.path / VECTORS_FILE
+        dimension = self._manifest.encoder.dimension if self._manifest.encoder else 0
+        out = None
+        if self.has_vectors and len(live_ordinals) > 0:
+            out = np.lib.format.open_memmap(
+                vectors_path, mode="w+", dtype=np.float32, shape=(len(live_ordinals), dimension)
+            )
+        elif self.has_vectors:
+            write_vectors(vectors_path, np.zeros((0, dimension), dtype=np.float32))
+        for chunk_start in range(0, len(live_ordinals), COPY_CHUNK):
+            if should_stop():
+                raise RuntimeError("the index writer closed during a compaction")
+            chunk = live_ordinals[chunk_start : chunk_start + COPY_CHUNK]
+            stored = _stored_by_ordinal(frozen.sparse, int(chunk[0]), int(chunk[-1]) + 1)
+            for offset, ordinal in enumerate(chunk.tolist()):
+                doc = stored.get(ordinal)
+                if doc is None or doc.id != frozen.ids[ordinal]:
+                    raise IndexFormatError(
+                        f"{frozen.path}: live ordinal {ordinal} is missing from tantivy"
+                    )
+                self.sparse.add(chunk_start + offset, doc.document())
+                self.id_map.put(doc.id)
+            if out is not None and frozen.vectors is not None:
+                out[chunk_start : chunk_start + len(chunk)] = frozen.vectors[chunk]
+        if out is not None:
+            out.flush()
+            del out
+            fsync_file(vectors_path)
+        if parse_dense_index(self._manifest.dense_index) is DenseIndexKind.HNSW and out is not None:
+            matrix = np.load(vectors_path, mmap_mode="r")
+            build_hnsw(np.asarray(matrix), self.path / HNSW_FILE)
+        (self.path / IDS_FILE).write_text(
+            json.dumps(self.id_map.ids, ensure_ascii=False), encoding="utf-8"
+        )
+        fsync_file(self.path / IDS_FILE)
+
+    def catch_up(self, frozen: Manifest, current: OpenIndex) -> None:
+        """Phase 3: replay the commits between ``frozen`` and ``current`` (same data dir)."""
+        old_data = current.data_path
+        entries: Sequence[JournalEntry] = read_journal(
+            old_data / JOURNAL_FILE, current.manifest.journal_bytes, frozen.journal_bytes
+        )
+        with (old_data / JOURNAL_FILE).open("rb") as handle:
+            handle.seek(frozen.journal_bytes)
+            self.journal = handle.read(current.manifest.journal_bytes - frozen.journal_bytes)
+        first_new = frozen.ordinal_count
+        added = current.manifest.ordinal_count - first_new
+        start = self.id_map.ordinal_count
+        stored = _stored_by_ordinal(current.sparse, first_new, first_new + added)
+        for k in range(added):
+            doc = stored.get(first_new + k)
+            if doc is not None:
+                self.sparse.add(start + k, doc.document())
+            elif current.is_live(first_new + k):  # a dead one may be purged from tantivy
+                raise IndexFormatError(f"{current.path}: ordinal {first_new + k} not in tantivy")
+        if added and current.vectors is not None:
+            rows = np.ascontiguousarray(current.vectors[first_new : first_new + added])
+            write_vector_rows(self.path / VECTORS_FILE, start, rows)
+        self.id_map.apply(entries)
+        if sum(op == PUT for op, _ in entries) != added:
+            raise IndexFormatError(f"{current.path}: journal and rows disagree")
+        # Nothing names this directory yet: dead rows may go in the same tantivy commit.
+        self.sparse.delete_ordinals(self.id_map.dead_ordinals())
+        self.sparse.commit()
+        journal_path = self.path / JOURNAL_FILE
+        journal_path.write_bytes(self.journal)
+        fsync_file(journal_path)
+        for directory in (self.path / SPARSE_DIR, self.path):
+            fsync_dir(directory)
+
+    def discard(self) -> None:
+        """Drop the staged directory (the compaction did not commit)."""
+        self.sparse.discard()
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _stored_by_ordinal(reader: SparseReader, start: int, stop: int) -> dict[int, StoredDoc]:
+    return {doc.ordinal: doc for doc in reader.stored_range(start, stop)}
+
+
+def remove_unnamed_data(index_dir: Path, manifest: Manifest) -> list[str]:
+    """Remove data the manifest does not name (a crashed or finished compaction's leftovers).
+
+    Only the writer calls this (it holds the writer lock). Returns the names removed.
+    """
+    removed = []
+    for entry in index_dir.iterdir():
+        if entry.name.startswith(DATA_DIR_PREFIX) and entry.name != manifest.data_dir:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry.name)
+        elif manifest.data_dir and entry.name in LEGACY_DATA:
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed.append(entry.name)
+    if removed:
+        fsync_dir(index_dir)
+    return removed

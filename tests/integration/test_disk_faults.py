@@ -1,0 +1,138 @@
+"""A full disk and a read-only disk under a live server, on a real size-limited filesystem:
+writes fail with RESOURCE_EXHAUSTED / UNAVAILABLE, nothing unacknowledged shows, searches go
+on, and writes work again once space is freed (or the disk writable) without a restart.
+
+The test mounts its own tmpfs (needs root and mount permission: skipped, saying so, where
+that is not allowed) and unmounts it afterwards.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from hybridsearch.storage import writer as writer_module
+from hybridsearch.v1 import index_pb2 as ipb
+from hybridsearch.v1 import index_pb2_grpc, search_pb2_grpc
+from hybridsearch.v1 import search_pb2 as pb
+from tests.fakes import build_fake_index
+from tests.integration.fake_encoder_server import serving
+from tests.integration.test_compaction_api import document
+
+SIZE_MIB = 16
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    command = ["mount", "-t", "tmpfs", "-o", f"size={SIZE_MIB}m", "tmpfs", str(mount_point)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    except OSError as exc:
+        pytest.skip(f"cannot run mount ({exc}): a size-limited filesystem needs it")
+    if done.returncode != 0:
+        pytest.skip(f"mounting a tmpfs is not permitted here: {done.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False, timeout=30)
+
+
+def fill(disk: Path) -> Path:
+    """Take every free byte of ``disk`` with one file; returns it."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        size = 1 << 20
+        while size >= 512:
+            try:
+                os.write(fd, b"\0" * size)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+                size //= 2
+    finally:
+        os.close(fd)
+    return filler
+
+
+def upsert(index: index_pb2_grpc.IndexServiceStub, i: int, version: int) -> None:
+    d = document(i, version)
+    text = d.text + " padding" * 2000  # a document that needs room on disk
+    index.UpsertDocuments(
+        iter([ipb.UpsertDocumentsRequest(documents=[ipb.Document(id=d.id, text=text)])])
+    )
+
+
+def ids(search: search_pb2_grpc.SearchServiceStub, query: str, mode: int) -> list[str]:
+    response = search.Search(pb.SearchRequest(query=query, top_k=100, mode=mode))
+    return sorted(h.id for h in response.hits)
+
+
+def test_a_full_then_freed_disk(small_disk: Path) -> None:
+    index_dir = build_fake_index(small_disk / "idx", [document(i, 0) for i in range(10)])
+    with (
+        serving(index_dir, compact_dead_fraction=0.0) as address,
+        grpc.insecure_channel(address) as channel,
+    ):
+        index = index_pb2_grpc.IndexServiceStub(channel)
+        search = search_pb2_grpc.SearchServiceStub(channel)
+        upsert(index, 1, 1)
+        before = index.GetIndexStats(ipb.GetIndexStatsRequest())
+        filler = fill(small_disk)
+        for attempt in range(3):  # repeated failures leave the writer usable too
+            with pytest.raises(grpc.RpcError) as info:
+                upsert(index, 20 + attempt, 1)
+            assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, info.value
+            assert "disk is full" in (info.value.details() or "")
+        with pytest.raises(grpc.RpcError) as info:
+            index.Compact(ipb.CompactRequest())
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        # Searches go on, on the last commit; nothing of the failed writes shows.
+        assert index.GetIndexStats(ipb.GetIndexStatsRequest()).generation == before.generation
+        expected = [f"d{i}" for i in range(10)]
+        assert ids(search, "common", pb.RETRIEVAL_MODE_SPARSE) == expected
+        assert ids(search, "common", pb.RETRIEVAL_MODE_DENSE) == expected
+        assert ids(search, "uniq1v1", pb.RETRIEVAL_MODE_SPARSE) == ["d1"]
+        # Space freed: writes work again, same server.
+        filler.unlink()
+        upsert(index, 30, 1)
+        assert ids(search, "uniq30v1", pb.RETRIEVAL_MODE_SPARSE) == ["d30"]
+        assert ids(search, "uniq20v1 uniq21v1 uniq22v1", pb.RETRIEVAL_MODE_SPARSE) == []
+        assert "d30" in ids(search, "common", pb.RETRIEVAL_MODE_DENSE)
+        assert index.Compact(ipb.CompactRequest()).document_count == 11
+
+
+@pytest.mark.parametrize("number", [errno.EIO, errno.EACCES])
+def test_an_io_or_permission_error_is_unavailable_until_it_clears(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, number: int
+) -> None:
+    """(A read-only remount of the test's tmpfs is refused while the writer holds files open
+    for writing, so the fault is injected at the journal write.)"""
+    index_dir = build_fake_index(tmp_path / "idx", [document(i, 0) for i in range(10)])
+    with serving(index_dir) as address, grpc.insecure_channel(address) as channel:
+        index = index_pb2_grpc.IndexServiceStub(channel)
+        search = search_pb2_grpc.SearchServiceStub(channel)
+
+        def broken(*args: object) -> int:
+            raise OSError(number, os.strerror(number))
+
+        monkeypatch.setattr(writer_module, "write_journal", broken)
+        with pytest.raises(grpc.RpcError) as info:
+            upsert(index, 1, 1)
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE, info.value
+        assert errno.errorcode[number] in (info.value.details() or "")
+        with pytest.raises(grpc.RpcError) as info:
+            index.DeleteDocuments(ipb.DeleteDocumentsRequest(ids=["d1"]))
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert ids(search, "uniq1v0", pb.RETRIEVAL_MODE_SPARSE) == ["d1"]
+        monkeypatch.undo()
+        upsert(index, 1, 1)
+        assert ids(search, "uniq1v1", pb.RETRIEVAL_MODE_SPARSE) == ["d1"]
+        assert ids(search, "uniq1v0", pb.RETRIEVAL_MODE_SPARSE) == []
