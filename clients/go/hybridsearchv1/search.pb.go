@@ -669,7 +669,13 @@ type SearchRequest struct {
 	// Stored fields each hit carries; empty returns only id, score and rank.
 	ReturnFields []StoredField `protobuf:"varint,6,rep,packed,name=return_fields,json=returnFields,proto3,enum=hybridsearch.v1.StoredField" json:"return_fields,omitempty"`
 	// Pseudo-relevance feedback; absent or empty = off.
-	Prf           *PrfOptions `protobuf:"bytes,7,opt,name=prf,proto3" json:"prf,omitempty"`
+	Prf *PrfOptions `protobuf:"bytes,7,opt,name=prf,proto3" json:"prf,omitempty"`
+	// Hits to skip before the first returned (pagination); at most the server's `--max-offset`
+	// (10,000), and `offset + top_k` at most each arm's candidate depth. Pages of one query
+	// never overlap or skip a hit: ties are broken by id.
+	Offset uint32 `protobuf:"varint,10,opt,name=offset,proto3" json:"offset,omitempty"`
+	// Snippets of the title and text with the query's matched terms marked.
+	Highlight     *HighlightOptions `protobuf:"bytes,11,opt,name=highlight,proto3" json:"highlight,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -753,6 +759,196 @@ func (x *SearchRequest) GetPrf() *PrfOptions {
 	return nil
 }
 
+func (x *SearchRequest) GetOffset() uint32 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *SearchRequest) GetHighlight() *HighlightOptions {
+	if x != nil {
+		return x.Highlight
+	}
+	return nil
+}
+
+// HighlightOptions asks for highlights on every hit.
+type HighlightOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Return highlights.
+	Enabled bool `protobuf:"varint,1,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	// Longest snippet, in characters; 20 to 2000; default 200.
+	MaxChars      *uint32 `protobuf:"varint,2,opt,name=max_chars,json=maxChars,proto3,oneof" json:"max_chars,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HighlightOptions) Reset() {
+	*x = HighlightOptions{}
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HighlightOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HighlightOptions) ProtoMessage() {}
+
+func (x *HighlightOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HighlightOptions.ProtoReflect.Descriptor instead.
+func (*HighlightOptions) Descriptor() ([]byte, []int) {
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *HighlightOptions) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *HighlightOptions) GetMaxChars() uint32 {
+	if x != nil && x.MaxChars != nil {
+		return *x.MaxChars
+	}
+	return 0
+}
+
+// TextSpan is a range of a snippet, in Unicode code points: [start, end).
+type TextSpan struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Offset of the first code point.
+	Start uint32 `protobuf:"varint,1,opt,name=start,proto3" json:"start,omitempty"`
+	// Offset just past the last code point.
+	End           uint32 `protobuf:"varint,2,opt,name=end,proto3" json:"end,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TextSpan) Reset() {
+	*x = TextSpan{}
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TextSpan) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TextSpan) ProtoMessage() {}
+
+func (x *TextSpan) ProtoReflect() protoreflect.Message {
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TextSpan.ProtoReflect.Descriptor instead.
+func (*TextSpan) Descriptor() ([]byte, []int) {
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *TextSpan) GetStart() uint32 {
+	if x != nil {
+		return x.Start
+	}
+	return 0
+}
+
+func (x *TextSpan) GetEnd() uint32 {
+	if x != nil {
+		return x.End
+	}
+	return 0
+}
+
+// Highlight is a snippet of one stored field with the query's matched terms located (offsets,
+// not markup, so any client can render them).
+type Highlight struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The field the snippet comes from (title or text).
+	Field StoredField `protobuf:"varint,1,opt,name=field,proto3,enum=hybridsearch.v1.StoredField" json:"field,omitempty"`
+	// The snippet: the whole field when short enough, else the passage with the most matched
+	// terms, cut at word boundaries.
+	Snippet string `protobuf:"bytes,2,opt,name=snippet,proto3" json:"snippet,omitempty"`
+	// Where matched terms are in `snippet`, in order.
+	Matches       []*TextSpan `protobuf:"bytes,3,rep,name=matches,proto3" json:"matches,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Highlight) Reset() {
+	*x = Highlight{}
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Highlight) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Highlight) ProtoMessage() {}
+
+func (x *Highlight) ProtoReflect() protoreflect.Message {
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Highlight.ProtoReflect.Descriptor instead.
+func (*Highlight) Descriptor() ([]byte, []int) {
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Highlight) GetField() StoredField {
+	if x != nil {
+		return x.Field
+	}
+	return StoredField_STORED_FIELD_UNSPECIFIED
+}
+
+func (x *Highlight) GetSnippet() string {
+	if x != nil {
+		return x.Snippet
+	}
+	return ""
+}
+
+func (x *Highlight) GetMatches() []*TextSpan {
+	if x != nil {
+		return x.Matches
+	}
+	return nil
+}
+
 // ArmScore is one arm's view of a hit.
 type ArmScore struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -768,7 +964,7 @@ type ArmScore struct {
 
 func (x *ArmScore) Reset() {
 	*x = ArmScore{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[4]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -780,7 +976,7 @@ func (x *ArmScore) String() string {
 func (*ArmScore) ProtoMessage() {}
 
 func (x *ArmScore) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[4]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -793,7 +989,7 @@ func (x *ArmScore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArmScore.ProtoReflect.Descriptor instead.
 func (*ArmScore) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{4}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ArmScore) GetRawScore() float64 {
@@ -832,7 +1028,7 @@ type HitExplanation struct {
 
 func (x *HitExplanation) Reset() {
 	*x = HitExplanation{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[5]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -844,7 +1040,7 @@ func (x *HitExplanation) String() string {
 func (*HitExplanation) ProtoMessage() {}
 
 func (x *HitExplanation) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[5]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -857,7 +1053,7 @@ func (x *HitExplanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HitExplanation.ProtoReflect.Descriptor instead.
 func (*HitExplanation) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{5}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *HitExplanation) GetSparse() *ArmScore {
@@ -897,14 +1093,17 @@ type Hit struct {
 	// The metadata object, when requested.
 	Metadata *structpb.Struct `protobuf:"bytes,6,opt,name=metadata,proto3" json:"metadata,omitempty"`
 	// The score explanation, when requested.
-	Explanation   *HitExplanation `protobuf:"bytes,7,opt,name=explanation,proto3" json:"explanation,omitempty"`
+	Explanation *HitExplanation `protobuf:"bytes,7,opt,name=explanation,proto3" json:"explanation,omitempty"`
+	// With `highlight`: a snippet per field that has a matched term (title first); empty when
+	// no query term occurs in the stored fields (e.g. a dense-only match).
+	Highlights    []*Highlight `protobuf:"bytes,8,rep,name=highlights,proto3" json:"highlights,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Hit) Reset() {
 	*x = Hit{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[6]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -916,7 +1115,7 @@ func (x *Hit) String() string {
 func (*Hit) ProtoMessage() {}
 
 func (x *Hit) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[6]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -929,7 +1128,7 @@ func (x *Hit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hit.ProtoReflect.Descriptor instead.
 func (*Hit) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{6}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Hit) GetId() string {
@@ -981,6 +1180,13 @@ func (x *Hit) GetExplanation() *HitExplanation {
 	return nil
 }
 
+func (x *Hit) GetHighlights() []*Highlight {
+	if x != nil {
+		return x.Highlights
+	}
+	return nil
+}
+
 // StageTimings are wall-clock durations of the stages of one query, in microseconds. Arms run
 // concurrently, so total_us can be less than the sum of the stages.
 type StageTimings struct {
@@ -1007,7 +1213,7 @@ type StageTimings struct {
 
 func (x *StageTimings) Reset() {
 	*x = StageTimings{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[7]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1019,7 +1225,7 @@ func (x *StageTimings) String() string {
 func (*StageTimings) ProtoMessage() {}
 
 func (x *StageTimings) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[7]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1032,7 +1238,7 @@ func (x *StageTimings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageTimings.ProtoReflect.Descriptor instead.
 func (*StageTimings) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{7}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StageTimings) GetTotalUs() uint64 {
@@ -1095,14 +1301,16 @@ type AppliedSettings struct {
 	Fusion *FusionOptions `protobuf:"bytes,3,opt,name=fusion,proto3" json:"fusion,omitempty"`
 	// The PRF settings used (every field set), only when PRF ran; `rm3` false and
 	// `vector_method` unspecified for a part that did not run.
-	Prf           *PrfOptions `protobuf:"bytes,4,opt,name=prf,proto3" json:"prf,omitempty"`
+	Prf *PrfOptions `protobuf:"bytes,4,opt,name=prf,proto3" json:"prf,omitempty"`
+	// The hits skipped (the request's `offset`).
+	Offset        uint32 `protobuf:"varint,5,opt,name=offset,proto3" json:"offset,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AppliedSettings) Reset() {
 	*x = AppliedSettings{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[8]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1114,7 +1322,7 @@ func (x *AppliedSettings) String() string {
 func (*AppliedSettings) ProtoMessage() {}
 
 func (x *AppliedSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[8]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1127,7 +1335,7 @@ func (x *AppliedSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppliedSettings.ProtoReflect.Descriptor instead.
 func (*AppliedSettings) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{8}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AppliedSettings) GetMode() RetrievalMode {
@@ -1158,6 +1366,13 @@ func (x *AppliedSettings) GetPrf() *PrfOptions {
 	return nil
 }
 
+func (x *AppliedSettings) GetOffset() uint32 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
 // SearchResponse is the ranked result of one query.
 type SearchResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1175,7 +1390,7 @@ type SearchResponse struct {
 
 func (x *SearchResponse) Reset() {
 	*x = SearchResponse{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[9]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1187,7 +1402,7 @@ func (x *SearchResponse) String() string {
 func (*SearchResponse) ProtoMessage() {}
 
 func (x *SearchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[9]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1200,7 +1415,7 @@ func (x *SearchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchResponse.ProtoReflect.Descriptor instead.
 func (*SearchResponse) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{9}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SearchResponse) GetHits() []*Hit {
@@ -1242,7 +1457,7 @@ type BatchSearchRequest struct {
 
 func (x *BatchSearchRequest) Reset() {
 	*x = BatchSearchRequest{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[10]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1254,7 +1469,7 @@ func (x *BatchSearchRequest) String() string {
 func (*BatchSearchRequest) ProtoMessage() {}
 
 func (x *BatchSearchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[10]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1267,7 +1482,7 @@ func (x *BatchSearchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchSearchRequest.ProtoReflect.Descriptor instead.
 func (*BatchSearchRequest) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{10}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *BatchSearchRequest) GetRequests() []*SearchRequest {
@@ -1288,7 +1503,7 @@ type BatchSearchResponse struct {
 
 func (x *BatchSearchResponse) Reset() {
 	*x = BatchSearchResponse{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[11]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1300,7 +1515,7 @@ func (x *BatchSearchResponse) String() string {
 func (*BatchSearchResponse) ProtoMessage() {}
 
 func (x *BatchSearchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[11]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1313,7 +1528,7 @@ func (x *BatchSearchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchSearchResponse.ProtoReflect.Descriptor instead.
 func (*BatchSearchResponse) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{11}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *BatchSearchResponse) GetResponses() []*SearchResponse {
@@ -1336,7 +1551,7 @@ type FieldViolation struct {
 
 func (x *FieldViolation) Reset() {
 	*x = FieldViolation{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[12]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1348,7 +1563,7 @@ func (x *FieldViolation) String() string {
 func (*FieldViolation) ProtoMessage() {}
 
 func (x *FieldViolation) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[12]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1361,7 +1576,7 @@ func (x *FieldViolation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldViolation.ProtoReflect.Descriptor instead.
 func (*FieldViolation) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{12}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *FieldViolation) GetField() string {
@@ -1393,7 +1608,7 @@ type ErrorStatus struct {
 
 func (x *ErrorStatus) Reset() {
 	*x = ErrorStatus{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[13]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1405,7 +1620,7 @@ func (x *ErrorStatus) String() string {
 func (*ErrorStatus) ProtoMessage() {}
 
 func (x *ErrorStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[13]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1418,7 +1633,7 @@ func (x *ErrorStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorStatus.ProtoReflect.Descriptor instead.
 func (*ErrorStatus) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{13}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ErrorStatus) GetCode() int32 {
@@ -1459,7 +1674,7 @@ type SearchStreamRequest struct {
 
 func (x *SearchStreamRequest) Reset() {
 	*x = SearchStreamRequest{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[14]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1471,7 +1686,7 @@ func (x *SearchStreamRequest) String() string {
 func (*SearchStreamRequest) ProtoMessage() {}
 
 func (x *SearchStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[14]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1484,7 +1699,7 @@ func (x *SearchStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchStreamRequest.ProtoReflect.Descriptor instead.
 func (*SearchStreamRequest) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{14}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SearchStreamRequest) GetRequestId() string {
@@ -1529,7 +1744,7 @@ type SearchStreamResponse struct {
 
 func (x *SearchStreamResponse) Reset() {
 	*x = SearchStreamResponse{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[15]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1541,7 +1756,7 @@ func (x *SearchStreamResponse) String() string {
 func (*SearchStreamResponse) ProtoMessage() {}
 
 func (x *SearchStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[15]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1554,7 +1769,7 @@ func (x *SearchStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchStreamResponse.ProtoReflect.Descriptor instead.
 func (*SearchStreamResponse) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{15}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SearchStreamResponse) GetRequestId() string {
@@ -1655,7 +1870,7 @@ const file_hybridsearch_v1_search_proto_rawDesc = "" +
 	"\x12_rrf_sparse_weightB\x13\n" +
 	"\x11_rrf_dense_weightB\x0f\n" +
 	"\r_sparse_depthB\x0e\n" +
-	"\f_dense_depth\"\xb2\x02\n" +
+	"\f_dense_depth\"\x8b\x03\n" +
 	"\rSearchRequest\x12\x14\n" +
 	"\x05query\x18\x01 \x01(\tR\x05query\x12\x13\n" +
 	"\x05top_k\x18\x02 \x01(\rR\x04topK\x122\n" +
@@ -1663,7 +1878,22 @@ const file_hybridsearch_v1_search_proto_rawDesc = "" +
 	"\x06fusion\x18\x04 \x01(\v2\x1e.hybridsearch.v1.FusionOptionsR\x06fusion\x12\x18\n" +
 	"\aexplain\x18\x05 \x01(\bR\aexplain\x12A\n" +
 	"\rreturn_fields\x18\x06 \x03(\x0e2\x1c.hybridsearch.v1.StoredFieldR\freturnFields\x12-\n" +
-	"\x03prf\x18\a \x01(\v2\x1b.hybridsearch.v1.PrfOptionsR\x03prf\"f\n" +
+	"\x03prf\x18\a \x01(\v2\x1b.hybridsearch.v1.PrfOptionsR\x03prf\x12\x16\n" +
+	"\x06offset\x18\n" +
+	" \x01(\rR\x06offset\x12?\n" +
+	"\thighlight\x18\v \x01(\v2!.hybridsearch.v1.HighlightOptionsR\thighlight\"\\\n" +
+	"\x10HighlightOptions\x12\x18\n" +
+	"\aenabled\x18\x01 \x01(\bR\aenabled\x12 \n" +
+	"\tmax_chars\x18\x02 \x01(\rH\x00R\bmaxChars\x88\x01\x01B\f\n" +
+	"\n" +
+	"_max_chars\"2\n" +
+	"\bTextSpan\x12\x14\n" +
+	"\x05start\x18\x01 \x01(\rR\x05start\x12\x10\n" +
+	"\x03end\x18\x02 \x01(\rR\x03end\"\x8e\x01\n" +
+	"\tHighlight\x122\n" +
+	"\x05field\x18\x01 \x01(\x0e2\x1c.hybridsearch.v1.StoredFieldR\x05field\x12\x18\n" +
+	"\asnippet\x18\x02 \x01(\tR\asnippet\x123\n" +
+	"\amatches\x18\x03 \x03(\v2\x19.hybridsearch.v1.TextSpanR\amatches\"f\n" +
 	"\bArmScore\x12\x1b\n" +
 	"\traw_score\x18\x01 \x01(\x01R\brawScore\x12\x12\n" +
 	"\x04rank\x18\x02 \x01(\rR\x04rank\x12)\n" +
@@ -1672,7 +1902,7 @@ const file_hybridsearch_v1_search_proto_rawDesc = "" +
 	"\x06sparse\x18\x01 \x01(\v2\x19.hybridsearch.v1.ArmScoreR\x06sparse\x12/\n" +
 	"\x05dense\x18\x02 \x01(\v2\x19.hybridsearch.v1.ArmScoreR\x05dense\x12\x1f\n" +
 	"\vfused_score\x18\x03 \x01(\x01R\n" +
-	"fusedScore\"\xfe\x01\n" +
+	"fusedScore\"\xba\x02\n" +
 	"\x03Hit\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05score\x18\x02 \x01(\x01R\x05score\x12\x12\n" +
@@ -1680,7 +1910,10 @@ const file_hybridsearch_v1_search_proto_rawDesc = "" +
 	"\x05title\x18\x04 \x01(\tH\x00R\x05title\x88\x01\x01\x12\x17\n" +
 	"\x04text\x18\x05 \x01(\tH\x01R\x04text\x88\x01\x01\x123\n" +
 	"\bmetadata\x18\x06 \x01(\v2\x17.google.protobuf.StructR\bmetadata\x12A\n" +
-	"\vexplanation\x18\a \x01(\v2\x1f.hybridsearch.v1.HitExplanationR\vexplanationB\b\n" +
+	"\vexplanation\x18\a \x01(\v2\x1f.hybridsearch.v1.HitExplanationR\vexplanation\x12:\n" +
+	"\n" +
+	"highlights\x18\b \x03(\v2\x1a.hybridsearch.v1.HighlightR\n" +
+	"highlightsB\b\n" +
 	"\x06_titleB\a\n" +
 	"\x05_text\"\xcd\x01\n" +
 	"\fStageTimings\x12\x19\n" +
@@ -1690,12 +1923,13 @@ const file_hybridsearch_v1_search_proto_rawDesc = "" +
 	"\tsparse_us\x18\x04 \x01(\x04R\bsparseUs\x12\x1b\n" +
 	"\tfusion_us\x18\x05 \x01(\x04R\bfusionUs\x12\x19\n" +
 	"\bfetch_us\x18\x06 \x01(\x04R\afetchUs\x12\x15\n" +
-	"\x06prf_us\x18\a \x01(\x04R\x05prfUs\"\xc1\x01\n" +
+	"\x06prf_us\x18\a \x01(\x04R\x05prfUs\"\xd9\x01\n" +
 	"\x0fAppliedSettings\x122\n" +
 	"\x04mode\x18\x01 \x01(\x0e2\x1e.hybridsearch.v1.RetrievalModeR\x04mode\x12\x13\n" +
 	"\x05top_k\x18\x02 \x01(\rR\x04topK\x126\n" +
 	"\x06fusion\x18\x03 \x01(\v2\x1e.hybridsearch.v1.FusionOptionsR\x06fusion\x12-\n" +
-	"\x03prf\x18\x04 \x01(\v2\x1b.hybridsearch.v1.PrfOptionsR\x03prf\"\xf8\x01\n" +
+	"\x03prf\x18\x04 \x01(\v2\x1b.hybridsearch.v1.PrfOptionsR\x03prf\x12\x16\n" +
+	"\x06offset\x18\x05 \x01(\rR\x06offset\"\xf8\x01\n" +
 	"\x0eSearchResponse\x12(\n" +
 	"\x04hits\x18\x01 \x03(\v2\x14.hybridsearch.v1.HitR\x04hits\x127\n" +
 	"\atimings\x18\x02 \x01(\v2\x1d.hybridsearch.v1.StageTimingsR\atimings\x12:\n" +
@@ -1771,7 +2005,7 @@ func file_hybridsearch_v1_search_proto_rawDescGZIP() []byte {
 }
 
 var file_hybridsearch_v1_search_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_hybridsearch_v1_search_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_hybridsearch_v1_search_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_hybridsearch_v1_search_proto_goTypes = []any{
 	(RetrievalMode)(0),           // 0: hybridsearch.v1.RetrievalMode
 	(FusionMethod)(0),            // 1: hybridsearch.v1.FusionMethod
@@ -1783,19 +2017,22 @@ var file_hybridsearch_v1_search_proto_goTypes = []any{
 	(*ExpansionTerm)(nil),        // 7: hybridsearch.v1.ExpansionTerm
 	(*FusionOptions)(nil),        // 8: hybridsearch.v1.FusionOptions
 	(*SearchRequest)(nil),        // 9: hybridsearch.v1.SearchRequest
-	(*ArmScore)(nil),             // 10: hybridsearch.v1.ArmScore
-	(*HitExplanation)(nil),       // 11: hybridsearch.v1.HitExplanation
-	(*Hit)(nil),                  // 12: hybridsearch.v1.Hit
-	(*StageTimings)(nil),         // 13: hybridsearch.v1.StageTimings
-	(*AppliedSettings)(nil),      // 14: hybridsearch.v1.AppliedSettings
-	(*SearchResponse)(nil),       // 15: hybridsearch.v1.SearchResponse
-	(*BatchSearchRequest)(nil),   // 16: hybridsearch.v1.BatchSearchRequest
-	(*BatchSearchResponse)(nil),  // 17: hybridsearch.v1.BatchSearchResponse
-	(*FieldViolation)(nil),       // 18: hybridsearch.v1.FieldViolation
-	(*ErrorStatus)(nil),          // 19: hybridsearch.v1.ErrorStatus
-	(*SearchStreamRequest)(nil),  // 20: hybridsearch.v1.SearchStreamRequest
-	(*SearchStreamResponse)(nil), // 21: hybridsearch.v1.SearchStreamResponse
-	(*structpb.Struct)(nil),      // 22: google.protobuf.Struct
+	(*HighlightOptions)(nil),     // 10: hybridsearch.v1.HighlightOptions
+	(*TextSpan)(nil),             // 11: hybridsearch.v1.TextSpan
+	(*Highlight)(nil),            // 12: hybridsearch.v1.Highlight
+	(*ArmScore)(nil),             // 13: hybridsearch.v1.ArmScore
+	(*HitExplanation)(nil),       // 14: hybridsearch.v1.HitExplanation
+	(*Hit)(nil),                  // 15: hybridsearch.v1.Hit
+	(*StageTimings)(nil),         // 16: hybridsearch.v1.StageTimings
+	(*AppliedSettings)(nil),      // 17: hybridsearch.v1.AppliedSettings
+	(*SearchResponse)(nil),       // 18: hybridsearch.v1.SearchResponse
+	(*BatchSearchRequest)(nil),   // 19: hybridsearch.v1.BatchSearchRequest
+	(*BatchSearchResponse)(nil),  // 20: hybridsearch.v1.BatchSearchResponse
+	(*FieldViolation)(nil),       // 21: hybridsearch.v1.FieldViolation
+	(*ErrorStatus)(nil),          // 22: hybridsearch.v1.ErrorStatus
+	(*SearchStreamRequest)(nil),  // 23: hybridsearch.v1.SearchStreamRequest
+	(*SearchStreamResponse)(nil), // 24: hybridsearch.v1.SearchStreamResponse
+	(*structpb.Struct)(nil),      // 25: google.protobuf.Struct
 }
 var file_hybridsearch_v1_search_proto_depIdxs = []int32{
 	4,  // 0: hybridsearch.v1.PrfOptions.vector_method:type_name -> hybridsearch.v1.VectorPrfMethod
@@ -1806,34 +2043,38 @@ var file_hybridsearch_v1_search_proto_depIdxs = []int32{
 	8,  // 5: hybridsearch.v1.SearchRequest.fusion:type_name -> hybridsearch.v1.FusionOptions
 	3,  // 6: hybridsearch.v1.SearchRequest.return_fields:type_name -> hybridsearch.v1.StoredField
 	6,  // 7: hybridsearch.v1.SearchRequest.prf:type_name -> hybridsearch.v1.PrfOptions
-	10, // 8: hybridsearch.v1.HitExplanation.sparse:type_name -> hybridsearch.v1.ArmScore
-	10, // 9: hybridsearch.v1.HitExplanation.dense:type_name -> hybridsearch.v1.ArmScore
-	22, // 10: hybridsearch.v1.Hit.metadata:type_name -> google.protobuf.Struct
-	11, // 11: hybridsearch.v1.Hit.explanation:type_name -> hybridsearch.v1.HitExplanation
-	0,  // 12: hybridsearch.v1.AppliedSettings.mode:type_name -> hybridsearch.v1.RetrievalMode
-	8,  // 13: hybridsearch.v1.AppliedSettings.fusion:type_name -> hybridsearch.v1.FusionOptions
-	6,  // 14: hybridsearch.v1.AppliedSettings.prf:type_name -> hybridsearch.v1.PrfOptions
-	12, // 15: hybridsearch.v1.SearchResponse.hits:type_name -> hybridsearch.v1.Hit
-	13, // 16: hybridsearch.v1.SearchResponse.timings:type_name -> hybridsearch.v1.StageTimings
-	14, // 17: hybridsearch.v1.SearchResponse.applied:type_name -> hybridsearch.v1.AppliedSettings
-	7,  // 18: hybridsearch.v1.SearchResponse.expansion_terms:type_name -> hybridsearch.v1.ExpansionTerm
-	9,  // 19: hybridsearch.v1.BatchSearchRequest.requests:type_name -> hybridsearch.v1.SearchRequest
-	15, // 20: hybridsearch.v1.BatchSearchResponse.responses:type_name -> hybridsearch.v1.SearchResponse
-	18, // 21: hybridsearch.v1.ErrorStatus.field_violations:type_name -> hybridsearch.v1.FieldViolation
-	9,  // 22: hybridsearch.v1.SearchStreamRequest.search:type_name -> hybridsearch.v1.SearchRequest
-	15, // 23: hybridsearch.v1.SearchStreamResponse.response:type_name -> hybridsearch.v1.SearchResponse
-	19, // 24: hybridsearch.v1.SearchStreamResponse.error:type_name -> hybridsearch.v1.ErrorStatus
-	9,  // 25: hybridsearch.v1.SearchService.Search:input_type -> hybridsearch.v1.SearchRequest
-	16, // 26: hybridsearch.v1.SearchService.BatchSearch:input_type -> hybridsearch.v1.BatchSearchRequest
-	20, // 27: hybridsearch.v1.SearchService.SearchStream:input_type -> hybridsearch.v1.SearchStreamRequest
-	15, // 28: hybridsearch.v1.SearchService.Search:output_type -> hybridsearch.v1.SearchResponse
-	17, // 29: hybridsearch.v1.SearchService.BatchSearch:output_type -> hybridsearch.v1.BatchSearchResponse
-	21, // 30: hybridsearch.v1.SearchService.SearchStream:output_type -> hybridsearch.v1.SearchStreamResponse
-	28, // [28:31] is the sub-list for method output_type
-	25, // [25:28] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	10, // 8: hybridsearch.v1.SearchRequest.highlight:type_name -> hybridsearch.v1.HighlightOptions
+	3,  // 9: hybridsearch.v1.Highlight.field:type_name -> hybridsearch.v1.StoredField
+	11, // 10: hybridsearch.v1.Highlight.matches:type_name -> hybridsearch.v1.TextSpan
+	13, // 11: hybridsearch.v1.HitExplanation.sparse:type_name -> hybridsearch.v1.ArmScore
+	13, // 12: hybridsearch.v1.HitExplanation.dense:type_name -> hybridsearch.v1.ArmScore
+	25, // 13: hybridsearch.v1.Hit.metadata:type_name -> google.protobuf.Struct
+	14, // 14: hybridsearch.v1.Hit.explanation:type_name -> hybridsearch.v1.HitExplanation
+	12, // 15: hybridsearch.v1.Hit.highlights:type_name -> hybridsearch.v1.Highlight
+	0,  // 16: hybridsearch.v1.AppliedSettings.mode:type_name -> hybridsearch.v1.RetrievalMode
+	8,  // 17: hybridsearch.v1.AppliedSettings.fusion:type_name -> hybridsearch.v1.FusionOptions
+	6,  // 18: hybridsearch.v1.AppliedSettings.prf:type_name -> hybridsearch.v1.PrfOptions
+	15, // 19: hybridsearch.v1.SearchResponse.hits:type_name -> hybridsearch.v1.Hit
+	16, // 20: hybridsearch.v1.SearchResponse.timings:type_name -> hybridsearch.v1.StageTimings
+	17, // 21: hybridsearch.v1.SearchResponse.applied:type_name -> hybridsearch.v1.AppliedSettings
+	7,  // 22: hybridsearch.v1.SearchResponse.expansion_terms:type_name -> hybridsearch.v1.ExpansionTerm
+	9,  // 23: hybridsearch.v1.BatchSearchRequest.requests:type_name -> hybridsearch.v1.SearchRequest
+	18, // 24: hybridsearch.v1.BatchSearchResponse.responses:type_name -> hybridsearch.v1.SearchResponse
+	21, // 25: hybridsearch.v1.ErrorStatus.field_violations:type_name -> hybridsearch.v1.FieldViolation
+	9,  // 26: hybridsearch.v1.SearchStreamRequest.search:type_name -> hybridsearch.v1.SearchRequest
+	18, // 27: hybridsearch.v1.SearchStreamResponse.response:type_name -> hybridsearch.v1.SearchResponse
+	22, // 28: hybridsearch.v1.SearchStreamResponse.error:type_name -> hybridsearch.v1.ErrorStatus
+	9,  // 29: hybridsearch.v1.SearchService.Search:input_type -> hybridsearch.v1.SearchRequest
+	19, // 30: hybridsearch.v1.SearchService.BatchSearch:input_type -> hybridsearch.v1.BatchSearchRequest
+	23, // 31: hybridsearch.v1.SearchService.SearchStream:input_type -> hybridsearch.v1.SearchStreamRequest
+	18, // 32: hybridsearch.v1.SearchService.Search:output_type -> hybridsearch.v1.SearchResponse
+	20, // 33: hybridsearch.v1.SearchService.BatchSearch:output_type -> hybridsearch.v1.BatchSearchResponse
+	24, // 34: hybridsearch.v1.SearchService.SearchStream:output_type -> hybridsearch.v1.SearchStreamResponse
+	32, // [32:35] is the sub-list for method output_type
+	29, // [29:32] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_hybridsearch_v1_search_proto_init() }
@@ -1843,8 +2084,9 @@ func file_hybridsearch_v1_search_proto_init() {
 	}
 	file_hybridsearch_v1_search_proto_msgTypes[0].OneofWrappers = []any{}
 	file_hybridsearch_v1_search_proto_msgTypes[2].OneofWrappers = []any{}
-	file_hybridsearch_v1_search_proto_msgTypes[6].OneofWrappers = []any{}
-	file_hybridsearch_v1_search_proto_msgTypes[15].OneofWrappers = []any{
+	file_hybridsearch_v1_search_proto_msgTypes[4].OneofWrappers = []any{}
+	file_hybridsearch_v1_search_proto_msgTypes[9].OneofWrappers = []any{}
+	file_hybridsearch_v1_search_proto_msgTypes[18].OneofWrappers = []any{
 		(*SearchStreamResponse_Response)(nil),
 		(*SearchStreamResponse_Error)(nil),
 	}
@@ -1854,7 +2096,7 @@ func file_hybridsearch_v1_search_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hybridsearch_v1_search_proto_rawDesc), len(file_hybridsearch_v1_search_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   16,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

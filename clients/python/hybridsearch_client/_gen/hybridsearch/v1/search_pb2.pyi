@@ -403,6 +403,8 @@ class SearchRequest(_message.Message):
     EXPLAIN_FIELD_NUMBER: _builtins.int
     RETURN_FIELDS_FIELD_NUMBER: _builtins.int
     PRF_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
+    HIGHLIGHT_FIELD_NUMBER: _builtins.int
     query: _builtins.str
     """The query text; analysed by the server (no query syntax). Must hold a non-space character."""
     top_k: _builtins.int
@@ -411,6 +413,11 @@ class SearchRequest(_message.Message):
     """Which arms run."""
     explain: _builtins.bool
     """When true, every hit carries an explanation of its score."""
+    offset: _builtins.int
+    """Hits to skip before the first returned (pagination); at most the server's `--max-offset`
+    (10,000), and `offset + top_k` at most each arm's candidate depth. Pages of one query
+    never overlap or skip a hit: ties are broken by id.
+    """
     @_builtins.property
     def fusion(self) -> Global___FusionOptions:
         """Fusion settings for hybrid mode."""
@@ -423,6 +430,10 @@ class SearchRequest(_message.Message):
     def prf(self) -> Global___PrfOptions:
         """Pseudo-relevance feedback; absent or empty = off."""
 
+    @_builtins.property
+    def highlight(self) -> Global___HighlightOptions:
+        """Snippets of the title and text with the query's matched terms marked."""
+
     def __init__(
         self,
         *,
@@ -433,14 +444,106 @@ class SearchRequest(_message.Message):
         explain: _builtins.bool = ...,
         return_fields: _abc.Iterable[Global___StoredField.ValueType] | None = ...,
         prf: Global___PrfOptions | None = ...,
+        offset: _builtins.int = ...,
+        highlight: Global___HighlightOptions | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["fusion", b"fusion", "prf", b"prf"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["fusion", b"fusion", "highlight", b"highlight", "prf", b"prf"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["explain", b"explain", "fusion", b"fusion", "mode", b"mode", "prf", b"prf", "query", b"query", "return_fields", b"return_fields", "top_k", b"top_k"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["explain", b"explain", "fusion", b"fusion", "highlight", b"highlight", "mode", b"mode", "offset", b"offset", "prf", b"prf", "query", b"query", "return_fields", b"return_fields", "top_k", b"top_k"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SearchRequest: _TypeAlias = SearchRequest  # noqa: Y015
+
+@_typing.final
+class HighlightOptions(_message.Message):
+    """HighlightOptions asks for highlights on every hit."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENABLED_FIELD_NUMBER: _builtins.int
+    MAX_CHARS_FIELD_NUMBER: _builtins.int
+    enabled: _builtins.bool
+    """Return highlights."""
+    max_chars: _builtins.int
+    """Longest snippet, in characters; 20 to 2000; default 200."""
+    def __init__(
+        self,
+        *,
+        enabled: _builtins.bool = ...,
+        max_chars: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_chars", b"_max_chars", "max_chars", b"max_chars"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_chars", b"_max_chars", "enabled", b"enabled", "max_chars", b"max_chars"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__max_chars: _TypeAlias = _typing.Literal["max_chars"]  # noqa: Y015
+    _WhichOneofArgType__max_chars: _TypeAlias = _typing.Literal["_max_chars", b"_max_chars"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_chars) -> _WhichOneofReturnType__max_chars | None: ...
+
+Global___HighlightOptions: _TypeAlias = HighlightOptions  # noqa: Y015
+
+@_typing.final
+class TextSpan(_message.Message):
+    """TextSpan is a range of a snippet, in Unicode code points: [start, end)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    start: _builtins.int
+    """Offset of the first code point."""
+    end: _builtins.int
+    """Offset just past the last code point."""
+    def __init__(
+        self,
+        *,
+        start: _builtins.int = ...,
+        end: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TextSpan: _TypeAlias = TextSpan  # noqa: Y015
+
+@_typing.final
+class Highlight(_message.Message):
+    """Highlight is a snippet of one stored field with the query's matched terms located (offsets,
+    not markup, so any client can render them).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIELD_FIELD_NUMBER: _builtins.int
+    SNIPPET_FIELD_NUMBER: _builtins.int
+    MATCHES_FIELD_NUMBER: _builtins.int
+    field: Global___StoredField.ValueType
+    """The field the snippet comes from (title or text)."""
+    snippet: _builtins.str
+    """The snippet: the whole field when short enough, else the passage with the most matched
+    terms, cut at word boundaries.
+    """
+    @_builtins.property
+    def matches(self) -> _containers.RepeatedCompositeFieldContainer[Global___TextSpan]:
+        """Where matched terms are in `snippet`, in order."""
+
+    def __init__(
+        self,
+        *,
+        field: Global___StoredField.ValueType = ...,
+        snippet: _builtins.str = ...,
+        matches: _abc.Iterable[Global___TextSpan] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["field", b"field", "matches", b"matches", "snippet", b"snippet"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Highlight: _TypeAlias = Highlight  # noqa: Y015
 
 @_typing.final
 class ArmScore(_message.Message):
@@ -519,6 +622,7 @@ class Hit(_message.Message):
     TEXT_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
     EXPLANATION_FIELD_NUMBER: _builtins.int
+    HIGHLIGHTS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The document's external id."""
     score: _builtins.float
@@ -537,6 +641,12 @@ class Hit(_message.Message):
     def explanation(self) -> Global___HitExplanation:
         """The score explanation, when requested."""
 
+    @_builtins.property
+    def highlights(self) -> _containers.RepeatedCompositeFieldContainer[Global___Highlight]:
+        """With `highlight`: a snippet per field that has a matched term (title first); empty when
+        no query term occurs in the stored fields (e.g. a dense-only match).
+        """
+
     def __init__(
         self,
         *,
@@ -547,10 +657,11 @@ class Hit(_message.Message):
         text: _builtins.str | None = ...,
         metadata: _struct_pb2.Struct | None = ...,
         explanation: Global___HitExplanation | None = ...,
+        highlights: _abc.Iterable[Global___Highlight] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_text", b"_text", "_title", b"_title", "explanation", b"explanation", "metadata", b"metadata", "text", b"text", "title", b"title"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_text", b"_text", "_title", b"_title", "explanation", b"explanation", "id", b"id", "metadata", b"metadata", "rank", b"rank", "score", b"score", "text", b"text", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_text", b"_text", "_title", b"_title", "explanation", b"explanation", "highlights", b"highlights", "id", b"id", "metadata", b"metadata", "rank", b"rank", "score", b"score", "text", b"text", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__text: _TypeAlias = _typing.Literal["text"]  # noqa: Y015
     _WhichOneofArgType__text: _TypeAlias = _typing.Literal["_text", b"_text"]  # noqa: Y015
@@ -624,10 +735,13 @@ class AppliedSettings(_message.Message):
     TOP_K_FIELD_NUMBER: _builtins.int
     FUSION_FIELD_NUMBER: _builtins.int
     PRF_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
     mode: Global___RetrievalMode.ValueType
     """The mode used (never unspecified)."""
     top_k: _builtins.int
     """The number of hits asked for (after defaulting)."""
+    offset: _builtins.int
+    """The hits skipped (the request's `offset`)."""
     @_builtins.property
     def fusion(self) -> Global___FusionOptions:
         """The fusion settings used (every field set), for hybrid mode."""
@@ -645,10 +759,11 @@ class AppliedSettings(_message.Message):
         top_k: _builtins.int = ...,
         fusion: Global___FusionOptions | None = ...,
         prf: Global___PrfOptions | None = ...,
+        offset: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["fusion", b"fusion", "prf", b"prf"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["fusion", b"fusion", "mode", b"mode", "prf", b"prf", "top_k", b"top_k"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fusion", b"fusion", "mode", b"mode", "offset", b"offset", "prf", b"prf", "top_k", b"top_k"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -436,7 +436,49 @@ export interface SearchRequest {
   /** Stored fields each hit carries; empty returns only id, score and rank. */
   returnFields: StoredField[];
   /** Pseudo-relevance feedback; absent or empty = off. */
-  prf: PrfOptions | undefined;
+  prf:
+    | PrfOptions
+    | undefined;
+  /**
+   * Hits to skip before the first returned (pagination); at most the server's `--max-offset`
+   * (10,000), and `offset + top_k` at most each arm's candidate depth. Pages of one query
+   * never overlap or skip a hit: ties are broken by id.
+   */
+  offset: number;
+  /** Snippets of the title and text with the query's matched terms marked. */
+  highlight: HighlightOptions | undefined;
+}
+
+/** HighlightOptions asks for highlights on every hit. */
+export interface HighlightOptions {
+  /** Return highlights. */
+  enabled: boolean;
+  /** Longest snippet, in characters; 20 to 2000; default 200. */
+  maxChars?: number | undefined;
+}
+
+/** TextSpan is a range of a snippet, in Unicode code points: [start, end). */
+export interface TextSpan {
+  /** Offset of the first code point. */
+  start: number;
+  /** Offset just past the last code point. */
+  end: number;
+}
+
+/**
+ * Highlight is a snippet of one stored field with the query's matched terms located (offsets,
+ * not markup, so any client can render them).
+ */
+export interface Highlight {
+  /** The field the snippet comes from (title or text). */
+  field: StoredField;
+  /**
+   * The snippet: the whole field when short enough, else the passage with the most matched
+   * terms, cut at word boundaries.
+   */
+  snippet: string;
+  /** Where matched terms are in `snippet`, in order. */
+  matches: TextSpan[];
 }
 
 /** ArmScore is one arm's view of a hit. */
@@ -484,7 +526,14 @@ export interface Hit {
     | { [key: string]: any }
     | undefined;
   /** The score explanation, when requested. */
-  explanation: HitExplanation | undefined;
+  explanation:
+    | HitExplanation
+    | undefined;
+  /**
+   * With `highlight`: a snippet per field that has a matched term (title first); empty when
+   * no query term occurs in the stored fields (e.g. a dense-only match).
+   */
+  highlights: Highlight[];
 }
 
 /**
@@ -526,7 +575,11 @@ export interface AppliedSettings {
    * The PRF settings used (every field set), only when PRF ran; `rm3` false and
    * `vector_method` unspecified for a part that did not run.
    */
-  prf: PrfOptions | undefined;
+  prf:
+    | PrfOptions
+    | undefined;
+  /** The hits skipped (the request's `offset`). */
+  offset: number;
 }
 
 /** SearchResponse is the ranked result of one query. */
@@ -1145,7 +1198,17 @@ export const FusionOptions: MessageFns<FusionOptions> = {
 };
 
 function createBaseSearchRequest(): SearchRequest {
-  return { query: "", topK: 0, mode: 0, fusion: undefined, explain: false, returnFields: [], prf: undefined };
+  return {
+    query: "",
+    topK: 0,
+    mode: 0,
+    fusion: undefined,
+    explain: false,
+    returnFields: [],
+    prf: undefined,
+    offset: 0,
+    highlight: undefined,
+  };
 }
 
 export const SearchRequest: MessageFns<SearchRequest> = {
@@ -1174,6 +1237,12 @@ export const SearchRequest: MessageFns<SearchRequest> = {
     }
     if (message.prf !== undefined) {
       PrfOptions.encode(message.prf, writer.uint32(58).fork()).join();
+    }
+    if (message.offset !== 0) {
+      writer.uint32(80).uint32(message.offset);
+    }
+    if (message.highlight !== undefined) {
+      HighlightOptions.encode(message.highlight, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -1257,6 +1326,22 @@ export const SearchRequest: MessageFns<SearchRequest> = {
             message.prf = PrfOptions.decode(reader, reader.uint32());
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.offset = reader.uint32();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.highlight = HighlightOptions.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1286,6 +1371,8 @@ export const SearchRequest: MessageFns<SearchRequest> = {
         ? object.return_fields.map((e: any) => storedFieldFromJSON(e))
         : [],
       prf: isSet(object.prf) ? PrfOptions.fromJSON(object.prf) : undefined,
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
+      highlight: isSet(object.highlight) ? HighlightOptions.fromJSON(object.highlight) : undefined,
     };
   },
 
@@ -1312,6 +1399,12 @@ export const SearchRequest: MessageFns<SearchRequest> = {
     if (message.prf !== undefined) {
       obj.prf = PrfOptions.toJSON(message.prf);
     }
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
+    }
+    if (message.highlight !== undefined) {
+      obj.highlight = HighlightOptions.toJSON(message.highlight);
+    }
     return obj;
   },
 
@@ -1329,6 +1422,285 @@ export const SearchRequest: MessageFns<SearchRequest> = {
     message.explain = object.explain ?? false;
     message.returnFields = object.returnFields?.map((e) => e) || [];
     message.prf = (object.prf !== undefined && object.prf !== null) ? PrfOptions.fromPartial(object.prf) : undefined;
+    message.offset = object.offset ?? 0;
+    message.highlight = (object.highlight !== undefined && object.highlight !== null)
+      ? HighlightOptions.fromPartial(object.highlight)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseHighlightOptions(): HighlightOptions {
+  return { enabled: false, maxChars: undefined };
+}
+
+export const HighlightOptions: MessageFns<HighlightOptions> = {
+  encode(message: HighlightOptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.enabled !== false) {
+      writer.uint32(8).bool(message.enabled);
+    }
+    if (message.maxChars !== undefined) {
+      writer.uint32(16).uint32(message.maxChars);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HighlightOptions {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHighlightOptions();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.enabled = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.maxChars = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HighlightOptions {
+    return {
+      enabled: isSet(object.enabled) ? globalThis.Boolean(object.enabled) : false,
+      maxChars: isSet(object.maxChars)
+        ? globalThis.Number(object.maxChars)
+        : isSet(object.max_chars)
+        ? globalThis.Number(object.max_chars)
+        : undefined,
+    };
+  },
+
+  toJSON(message: HighlightOptions): unknown {
+    const obj: any = {};
+    if (message.enabled !== false) {
+      obj.enabled = message.enabled;
+    }
+    if (message.maxChars !== undefined) {
+      obj.maxChars = Math.round(message.maxChars);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<HighlightOptions>): HighlightOptions {
+    return HighlightOptions.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<HighlightOptions>): HighlightOptions {
+    const message = createBaseHighlightOptions();
+    message.enabled = object.enabled ?? false;
+    message.maxChars = object.maxChars ?? undefined;
+    return message;
+  },
+};
+
+function createBaseTextSpan(): TextSpan {
+  return { start: 0, end: 0 };
+}
+
+export const TextSpan: MessageFns<TextSpan> = {
+  encode(message: TextSpan, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.start !== 0) {
+      writer.uint32(8).uint32(message.start);
+    }
+    if (message.end !== 0) {
+      writer.uint32(16).uint32(message.end);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TextSpan {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTextSpan();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.start = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.end = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TextSpan {
+    return {
+      start: isSet(object.start) ? globalThis.Number(object.start) : 0,
+      end: isSet(object.end) ? globalThis.Number(object.end) : 0,
+    };
+  },
+
+  toJSON(message: TextSpan): unknown {
+    const obj: any = {};
+    if (message.start !== 0) {
+      obj.start = Math.round(message.start);
+    }
+    if (message.end !== 0) {
+      obj.end = Math.round(message.end);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TextSpan>): TextSpan {
+    return TextSpan.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TextSpan>): TextSpan {
+    const message = createBaseTextSpan();
+    message.start = object.start ?? 0;
+    message.end = object.end ?? 0;
+    return message;
+  },
+};
+
+function createBaseHighlight(): Highlight {
+  return { field: 0, snippet: "", matches: [] };
+}
+
+export const Highlight: MessageFns<Highlight> = {
+  encode(message: Highlight, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.field !== 0) {
+      writer.uint32(8).int32(message.field);
+    }
+    if (message.snippet !== "") {
+      writer.uint32(18).string(message.snippet);
+    }
+    for (const v of message.matches) {
+      TextSpan.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Highlight {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHighlight();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.field = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.snippet = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.matches.push(TextSpan.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Highlight {
+    return {
+      field: isSet(object.field) ? storedFieldFromJSON(object.field) : 0,
+      snippet: isSet(object.snippet) ? globalThis.String(object.snippet) : "",
+      matches: globalThis.Array.isArray(object?.matches) ? object.matches.map((e: any) => TextSpan.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: Highlight): unknown {
+    const obj: any = {};
+    if (message.field !== 0) {
+      obj.field = storedFieldToJSON(message.field);
+    }
+    if (message.snippet !== "") {
+      obj.snippet = message.snippet;
+    }
+    if (message.matches?.length) {
+      obj.matches = message.matches.map((e) => TextSpan.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Highlight>): Highlight {
+    return Highlight.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Highlight>): Highlight {
+    const message = createBaseHighlight();
+    message.field = object.field ?? 0;
+    message.snippet = object.snippet ?? "";
+    message.matches = object.matches?.map((e) => TextSpan.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1552,7 +1924,16 @@ export const HitExplanation: MessageFns<HitExplanation> = {
 };
 
 function createBaseHit(): Hit {
-  return { id: "", score: 0, rank: 0, title: undefined, text: undefined, metadata: undefined, explanation: undefined };
+  return {
+    id: "",
+    score: 0,
+    rank: 0,
+    title: undefined,
+    text: undefined,
+    metadata: undefined,
+    explanation: undefined,
+    highlights: [],
+  };
 }
 
 export const Hit: MessageFns<Hit> = {
@@ -1577,6 +1958,9 @@ export const Hit: MessageFns<Hit> = {
     }
     if (message.explanation !== undefined) {
       HitExplanation.encode(message.explanation, writer.uint32(58).fork()).join();
+    }
+    for (const v of message.highlights) {
+      Highlight.encode(v!, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -1650,6 +2034,14 @@ export const Hit: MessageFns<Hit> = {
             message.explanation = HitExplanation.decode(reader, reader.uint32());
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.highlights.push(Highlight.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1671,6 +2063,9 @@ export const Hit: MessageFns<Hit> = {
       text: isSet(object.text) ? globalThis.String(object.text) : undefined,
       metadata: isObject(object.metadata) ? object.metadata : undefined,
       explanation: isSet(object.explanation) ? HitExplanation.fromJSON(object.explanation) : undefined,
+      highlights: globalThis.Array.isArray(object?.highlights)
+        ? object.highlights.map((e: any) => Highlight.fromJSON(e))
+        : [],
     };
   },
 
@@ -1697,6 +2092,9 @@ export const Hit: MessageFns<Hit> = {
     if (message.explanation !== undefined) {
       obj.explanation = HitExplanation.toJSON(message.explanation);
     }
+    if (message.highlights?.length) {
+      obj.highlights = message.highlights.map((e) => Highlight.toJSON(e));
+    }
     return obj;
   },
 
@@ -1714,6 +2112,7 @@ export const Hit: MessageFns<Hit> = {
     message.explanation = (object.explanation !== undefined && object.explanation !== null)
       ? HitExplanation.fromPartial(object.explanation)
       : undefined;
+    message.highlights = object.highlights?.map((e) => Highlight.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1912,7 +2311,7 @@ export const StageTimings: MessageFns<StageTimings> = {
 };
 
 function createBaseAppliedSettings(): AppliedSettings {
-  return { mode: 0, topK: 0, fusion: undefined, prf: undefined };
+  return { mode: 0, topK: 0, fusion: undefined, prf: undefined, offset: 0 };
 }
 
 export const AppliedSettings: MessageFns<AppliedSettings> = {
@@ -1928,6 +2327,9 @@ export const AppliedSettings: MessageFns<AppliedSettings> = {
     }
     if (message.prf !== undefined) {
       PrfOptions.encode(message.prf, writer.uint32(34).fork()).join();
+    }
+    if (message.offset !== 0) {
+      writer.uint32(40).uint32(message.offset);
     }
     return writer;
   },
@@ -1977,6 +2379,14 @@ export const AppliedSettings: MessageFns<AppliedSettings> = {
             message.prf = PrfOptions.decode(reader, reader.uint32());
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.offset = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1999,6 +2409,7 @@ export const AppliedSettings: MessageFns<AppliedSettings> = {
         : 0,
       fusion: isSet(object.fusion) ? FusionOptions.fromJSON(object.fusion) : undefined,
       prf: isSet(object.prf) ? PrfOptions.fromJSON(object.prf) : undefined,
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
     };
   },
 
@@ -2016,6 +2427,9 @@ export const AppliedSettings: MessageFns<AppliedSettings> = {
     if (message.prf !== undefined) {
       obj.prf = PrfOptions.toJSON(message.prf);
     }
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
+    }
     return obj;
   },
 
@@ -2030,6 +2444,7 @@ export const AppliedSettings: MessageFns<AppliedSettings> = {
       ? FusionOptions.fromPartial(object.fusion)
       : undefined;
     message.prf = (object.prf !== undefined && object.prf !== null) ? PrfOptions.fromPartial(object.prf) : undefined;
+    message.offset = object.offset ?? 0;
     return message;
   },
 };
