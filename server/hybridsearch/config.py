@@ -116,6 +116,9 @@ class ServerSettings:
     max_depth: int = _setting(
         1000, "largest sparse_depth / dense_depth (candidates per arm) a request may set", int
     )
+    max_offset: int = _setting(
+        10_000, "largest offset (hits skipped, pagination) a request may set", int
+    )
     max_rrf_k: int = _setting(10_000, "largest RRF k a request may set", int)
     max_fb_docs: int = _setting(100, "most RM3 feedback documents a request may ask for", int)
     max_fb_terms: int = _setting(1000, "most RM3 expansion terms a request may ask for", int)
@@ -243,6 +246,7 @@ class ServerSettings:
             max_fb_terms=self.max_fb_terms,
             max_vector_prf_depth=self.max_vector_prf_depth,
             max_batch_queries=self.max_batch_queries,
+            max_offset=self.max_offset,
         )
 
     @property

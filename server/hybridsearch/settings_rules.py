@@ -43,7 +43,13 @@ AT_LEAST_ONE = (
     "max_delete_ids",
 )
 # Settings where 0 means "none", "off" or "automatic".
-AT_LEAST_ZERO = ("encoder_threads", "max_wait_us", "max_in_flight", "compact_min_dead_rows")
+AT_LEAST_ZERO = (
+    "encoder_threads",
+    "max_wait_us",
+    "max_in_flight",
+    "compact_min_dead_rows",
+    "max_offset",
+)
 
 Problem = tuple[str, str]  # (setting name, what is wrong)
 

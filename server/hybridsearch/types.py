@@ -125,6 +125,17 @@ class Query:
     explain: bool = False
     return_fields: frozenset[StoredField] = frozenset()
     prf: PrfSettings = field(default_factory=PrfSettings)
+    #: Hits of the full ranking skipped before the first returned (pagination).
+    offset: int = 0
+    #: Snippets with matched terms on every hit; None: no highlights.
+    highlight: HighlightSettings | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HighlightSettings:
+    """Fully resolved highlight settings."""
+
+    max_chars: int = 200  # longest snippet, in code points
 
 
 class ScoredDoc(NamedTuple):
@@ -210,9 +221,26 @@ class HitExplanation:
     fused_score: float
 
 
+class TextSpan(NamedTuple):
+    """A range of a string in Unicode code points: ``[start, end)``."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Highlight:
+    """A snippet of one stored field with where the query's terms matched in it."""
+
+    field: StoredField
+    snippet: str
+    matches: tuple[TextSpan, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """One ranked document of a result."""
+    """One ranked document of a result (``rank`` 1-based in the full ranking, after any
+    offset)."""
 
     id: str
     score: float
@@ -221,6 +249,7 @@ class Hit:
     text: str | None = None
     metadata: Mapping[str, Any] | None = None
     explanation: HitExplanation | None = None
+    highlights: tuple[Highlight, ...] = ()
 
 
 @dataclass(slots=True)

@@ -14,7 +14,13 @@ from typing import Any, TypeVar
 
 from google.protobuf import json_format, struct_pb2
 
-from hybridsearch.engine.request import FusionOptions, PrfOptions, SearchRequestSpec, Unrecognized
+from hybridsearch.engine.request import (
+    FusionOptions,
+    HighlightOptions,
+    PrfOptions,
+    SearchRequestSpec,
+    Unrecognized,
+)
 from hybridsearch.sparse.tantivy_index import StoredDoc
 from hybridsearch.storage.manifest import Manifest
 from hybridsearch.types import (
@@ -157,6 +163,11 @@ def request_from_proto(request: pb.SearchRequest) -> SearchRequestSpec:
         return_fields=tuple(
             _choice(value, FIELD_FROM_PROTO, pb.StoredField) for value in request.return_fields
         ),
+        offset=request.offset,
+        highlight=HighlightOptions(
+            enabled=request.highlight.enabled,
+            max_chars=_given(request.highlight, "max_chars"),
+        ),
     )
 
 
@@ -201,6 +212,10 @@ def request_to_proto(spec: SearchRequestSpec) -> pb.SearchRequest:
     for value in spec.return_fields:
         if value is not None:
             request.return_fields.append(FIELD_TO_PROTO[_known(value)])
+    request.offset = spec.offset
+    if spec.highlight.enabled:
+        request.highlight.enabled = True
+    _set_given(request.highlight, {"max_chars": spec.highlight.max_chars})
     return request
 
 
@@ -232,6 +247,12 @@ def hit_to_proto(hit: Hit, message: pb.Hit) -> None:
             _arm_to_proto(hit.explanation.sparse, explanation.sparse)
         if hit.explanation.dense is not None:
             _arm_to_proto(hit.explanation.dense, explanation.dense)
+    for highlight in hit.highlights:
+        message.highlights.add(
+            field=FIELD_TO_PROTO[highlight.field],
+            snippet=highlight.snippet,
+            matches=[pb.TextSpan(start=s.start, end=s.end) for s in highlight.matches],
+        )
 
 
 def fusion_to_proto(fusion: FusionSettings, message: pb.FusionOptions) -> None:
@@ -276,6 +297,7 @@ def result_to_proto(result: SearchResult) -> pb.SearchResponse:
     applied = result.applied
     response.applied.mode = MODE_TO_PROTO[applied.mode]
     response.applied.top_k = applied.top_k
+    response.applied.offset = applied.offset
     if applied.mode is RetrievalMode.HYBRID:
         fusion_to_proto(applied.fusion, response.applied.fusion)
     if applied.prf.enabled:

@@ -9,17 +9,23 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hybridsearch.dense.base import DenseIndex
+from hybridsearch.engine.ties import by_score_then_id, with_ties
 from hybridsearch.storage.index_dir import OpenIndex
 from hybridsearch.types import ScoredDoc
 
 
 @dataclass(frozen=True, slots=True)
 class IndexPrfBackend:
-    """:class:`PrfBackend` over one open index, its dense index and live mask (one snapshot)."""
+    """:class:`PrfBackend` over one open index, its dense index and live mask (one snapshot).
+
+    ``with_ties``: second-round lists keep every document tied with the last and come ordered
+    by (score, id), as a single-arm ranking must (see `engine.ties`).
+    """
 
     index: OpenIndex
     dense: DenseIndex | None
     live: NDArray[np.bool_] | None = None
+    with_ties: bool = False
 
     def feedback_text(self, ordinals: Sequence[int]) -> dict[int, str]:
         """Title and text as the BM25 field indexes them."""
@@ -48,9 +54,17 @@ class IndexPrfBackend:
 
     def search_sparse(self, term_weights: Mapping[str, float], depth: int) -> Sequence[ScoredDoc]:
         """BM25 with the weighted (expanded) query."""
-        return self.index.search_sparse(term_weights, depth, self.live)
+        if not self.with_ties:
+            return self.index.search_sparse(term_weights, depth, self.live)
+        hits = with_ties(lambda n: self.index.search_sparse(term_weights, n, self.live), depth)
+        return by_score_then_id(hits, self.index.ids.__getitem__)
 
     def search_dense(self, vector: NDArray[np.float32], depth: int) -> Sequence[ScoredDoc]:
         """Exact inner product with the new query vector, live rows only."""
-        assert self.dense is not None
-        return self.dense.search(vector.reshape(1, -1), depth, self.live)[0]
+        dense = self.dense
+        assert dense is not None
+        queries = vector.reshape(1, -1)
+        if not self.with_ties:
+            return dense.search(queries, depth, self.live)[0]
+        hits = with_ties(lambda n: dense.search(queries, n, self.live)[0], depth)
+        return by_score_then_id(hits, self.index.ids.__getitem__)

@@ -20,6 +20,7 @@ from hybridsearch.types import (
     DEFAULT_VECTOR_PRF_DEPTH,
     FusionMethod,
     FusionSettings,
+    HighlightSettings,
     Normalization,
     PrfSettings,
     PrfStage,
@@ -30,6 +31,11 @@ from hybridsearch.types import (
 )
 
 T = TypeVar("T")
+
+#: Snippet length bounds of a highlight, in code points (fixed by the API, not settings).
+MIN_HIGHLIGHT_CHARS = 20
+MAX_HIGHLIGHT_CHARS = 2000
+DEFAULT_HIGHLIGHT_CHARS = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,14 @@ class PrfOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class HighlightOptions:
+    """Highlights the caller asks for; ``max_chars`` None takes the default (200)."""
+
+    enabled: bool = False
+    max_chars: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SearchRequestSpec:
     """One search request as the caller sent it, before defaults and validation.
 
@@ -91,6 +105,8 @@ class SearchRequestSpec:
     prf: PrfOptions = field(default_factory=PrfOptions)
     explain: bool = False
     return_fields: Sequence[StoredField | Unrecognized | None] = ()
+    offset: int = 0
+    highlight: HighlightOptions = field(default_factory=HighlightOptions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +135,7 @@ class Limits:
     max_fb_terms: int = 1000  # RM3 expansion terms
     max_vector_prf_depth: int = 100  # vector PRF feedback documents
     max_batch_queries: int = 256  # queries in one batch
+    max_offset: int = 10_000  # hits skipped before a page (offset + top_k: at most each depth)
 
 
 class _Violations:
@@ -227,6 +244,46 @@ def _resolve_prf(
     )
 
 
+def _check_offset(
+    offset: int,
+    top_k: int,
+    *,
+    mode: RetrievalMode,
+    fusion: FusionSettings,
+    limits: Limits,
+    out: _Violations,
+) -> None:
+    """``offset`` within ``max_offset``, and the page within each running arm's candidates
+    (an arm ranks only its ``depth`` best: hits past them do not exist for it)."""
+    if not 0 <= offset <= limits.max_offset:
+        out.add("offset", f"must be in [0, {limits.max_offset}] (got {offset})")
+        return
+    depths = []
+    if mode is not RetrievalMode.DENSE:
+        depths.append(("fusion.sparse_depth", fusion.sparse_depth))
+    if mode is not RetrievalMode.SPARSE:
+        depths.append(("fusion.dense_depth", fusion.dense_depth))
+    for name, depth in depths:
+        if offset + top_k > depth:
+            out.add(
+                "offset",
+                f"offset + top_k must be at most {name} ({depth}) (got {offset} + {top_k})",
+            )
+            return
+
+
+def _resolve_highlight(options: HighlightOptions, out: _Violations) -> HighlightSettings | None:
+    if not options.enabled:
+        return None
+    max_chars = _given(options.max_chars, DEFAULT_HIGHLIGHT_CHARS)
+    if not MIN_HIGHLIGHT_CHARS <= max_chars <= MAX_HIGHLIGHT_CHARS:
+        out.add(
+            "highlight.max_chars",
+            f"must be in [{MIN_HIGHLIGHT_CHARS}, {MAX_HIGHLIGHT_CHARS}] (got {max_chars})",
+        )
+    return HighlightSettings(max_chars=max_chars)
+
+
 def resolve_query(
     spec: SearchRequestSpec, defaults: QueryDefaults, limits: Limits, *, field_prefix: str = ""
 ) -> Query:
@@ -248,6 +305,8 @@ def resolve_query(
     mode = out.choice("mode", spec.mode, defaults.mode)
     fusion = _resolve_fusion(spec.fusion, defaults.fusion, limits, top_k, out)
     prf = _resolve_prf(spec.prf, defaults, limits, out)
+    _check_offset(spec.offset, top_k, mode=mode, fusion=fusion, limits=limits, out=out)
+    highlight = _resolve_highlight(spec.highlight, out)
     fields = set()
     for i, value in enumerate(spec.return_fields):
         if isinstance(value, Unrecognized):
@@ -264,6 +323,8 @@ def resolve_query(
         explain=spec.explain,
         return_fields=frozenset(fields),
         prf=prf,
+        offset=spec.offset,
+        highlight=highlight,
     )
 
 

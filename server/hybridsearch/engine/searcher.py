@@ -24,17 +24,20 @@ from hybridsearch.encoders.base import Encoder
 from hybridsearch.engine.batching import BatchingSettings, BatchStats
 from hybridsearch.engine.dense_arm import DenseArm, DenseArmResult, DenseJob
 from hybridsearch.engine.prf_backend import IndexPrfBackend
+from hybridsearch.engine.ties import by_score_then_id, with_ties
 from hybridsearch.errors import FailedPreconditionError, IndexFormatError
 from hybridsearch.fusion.interpolate import fuse_interpolate
 from hybridsearch.fusion.rrf import fuse_rrf
 from hybridsearch.prf.pipeline import FirstRound, applicable, run_prf
-from hybridsearch.sparse.analysis import term_counts
+from hybridsearch.sparse.analysis import analyze, term_counts
+from hybridsearch.sparse.highlight import highlight_hit
 from hybridsearch.sparse.tantivy_index import StoredDoc
 from hybridsearch.storage.index_dir import OpenIndex
 from hybridsearch.types import (
     ArmScore,
     FusedDoc,
     FusionMethod,
+    Highlight,
     Hit,
     HitExplanation,
     Query,
@@ -241,6 +244,9 @@ class HybridSearcher:
             dense_list, query_vector = (
                 (None, None) if query.mode is RetrievalMode.SPARSE else next(dense_iter)
             )
+            if query.mode is RetrievalMode.DENSE and dense_list is not None:
+                assert query_vector is not None and snap.dense is not None
+                dense_list = self._dense_with_ties(snap, query, dense_list, query_vector)
             timings = StageTimings(sparse_us=sparse_us if sparse_list is not None else 0)
             if dense_list is not None and dense_result is not None:
                 timings.encode_us = dense_result.encode_us
@@ -270,13 +276,35 @@ class HybridSearcher:
 
     def _sparse_arm(self, snap: IndexSnapshot, query: Query) -> Sequence[ScoredDoc]:
         weights = {term: float(n) for term, n in term_counts(query.text).items()}
-        return snap.index.search_sparse(weights, _sparse_depth(query), snap.live)
+        depth = _sparse_depth(query)
+        if query.mode is not RetrievalMode.SPARSE:
+            return snap.index.search_sparse(weights, depth, snap.live)
+        # Alone, the arm's list is the ranking: cut it the same at every depth (see ties.py).
+        hits = with_ties(lambda n: snap.index.search_sparse(weights, n, snap.live), depth)
+        return by_score_then_id(hits, snap.index.ids.__getitem__)
+
+    def _dense_with_ties(
+        self,
+        snap: IndexSnapshot,
+        query: Query,
+        probe: Sequence[ScoredDoc],
+        query_vector: NDArray[np.float32],
+    ) -> Sequence[ScoredDoc]:
+        """A dense-mode list (fetched one deeper, see `_start_dense`) cut as `ties` says."""
+        dense = snap.dense
+        assert dense is not None
+        vector = query_vector.reshape(1, -1)
+        hits = with_ties(
+            lambda n: dense.search(vector, n, snap.live)[0], _dense_depth(query), probe
+        )
+        return by_score_then_id(hits, snap.index.ids.__getitem__)
 
     def _start_dense(self, snap: IndexSnapshot, queries: Sequence[Query]) -> Future[DenseArmResult]:
         assert self._dense_arm is not None and snap.dense is not None
         job = DenseJob(
             texts=[q.text for q in queries],
-            depths=[_dense_depth(q) for q in queries],
+            # Dense mode probes one deeper, to see whether ties cross the cut (ties.py).
+            depths=[_dense_depth(q) + (q.mode is RetrievalMode.DENSE) for q in queries],
             dense=snap.dense,
             live=snap.live,
         )
@@ -292,27 +320,33 @@ class HybridSearcher:
         started: float,
     ) -> SearchResult:
         expansion_terms: dict[str, float] = {}
+        page_end = query.offset + query.top_k  # the page: ranks offset + 1 .. page_end
         # Echo only the PRF parts whose arm runs in this mode.
         query = dataclasses.replace(query, prf=applicable(query.prf, query.mode))
         if query.prf.enabled:
             prf_started = time.perf_counter()
-            backend = IndexPrfBackend(snap.index, snap.dense, snap.live)
+            single_arm = query.mode is not RetrievalMode.HYBRID
+            backend = IndexPrfBackend(snap.index, snap.dense, snap.live, with_ties=single_arm)
             prf = run_prf(
                 query, first, backend, lambda s, d: self._rank(snap, query, s, d, limit=None)
             )
-            fused = prf.ranked[: query.top_k]
+            fused = prf.ranked[query.offset : page_end]
             expansion_terms = prf.expansion_terms if query.explain else {}
             timings.prf_us = _elapsed_us(prf_started)
         else:
             fusion_started = time.perf_counter()
-            fused = self._rank(snap, query, first.sparse, first.dense, limit=query.top_k)
+            ranked = self._rank(snap, query, first.sparse, first.dense, limit=page_end)
+            fused = ranked[query.offset :]
             if query.mode is RetrievalMode.HYBRID:
                 timings.fusion_us = _elapsed_us(fusion_started)
         fetch_started = time.perf_counter()
-        stored = snap.index.sparse.fetch(d.ordinal for d in fused) if query.return_fields else {}
+        wants_stored = bool(query.return_fields) or query.highlight is not None
+        stored = snap.index.sparse.fetch(d.ordinal for d in fused) if wants_stored else {}
+        # Highlights mark the query's own terms (not RM3's expansion terms).
+        query_terms = frozenset(analyze(query.text)) if query.highlight is not None else None
         hits = [
-            self._hit(snap, query, rank, doc, stored.get(doc.ordinal))
-            for rank, doc in enumerate(fused, 1)
+            self._hit(snap, query, rank, doc, stored.get(doc.ordinal), query_terms=query_terms)
+            for rank, doc in enumerate(fused, query.offset + 1)
         ]
         timings.fetch_us = _elapsed_us(fetch_started)
         timings.total_us = _elapsed_us(started)
@@ -371,9 +405,21 @@ class HybridSearcher:
         return fused
 
     def _hit(
-        self, snap: IndexSnapshot, query: Query, rank: int, doc: FusedDoc, stored: StoredDoc | None
+        self,
+        snap: IndexSnapshot,
+        query: Query,
+        rank: int,
+        doc: FusedDoc,
+        stored: StoredDoc | None,
+        *,
+        query_terms: frozenset[str] | None,
     ) -> Hit:
         fields = query.return_fields
+        highlights: tuple[Highlight, ...] = ()
+        if stored is not None and query_terms is not None and query.highlight is not None:
+            highlights = highlight_hit(
+                stored.title, stored.text, query_terms, query.highlight.max_chars
+            )
         return Hit(
             id=snap.index.ids[doc.ordinal],
             score=doc.score,
@@ -382,23 +428,28 @@ class HybridSearcher:
             text=stored.text if stored and StoredField.TEXT in fields else None,
             metadata=stored.metadata if stored and StoredField.METADATA in fields else None,
             explanation=HitExplanation(doc.sparse, doc.dense, doc.score) if query.explain else None,
+            highlights=highlights,
         )
 
 
 def _sparse_depth(query: Query) -> int:
-    """BM25 candidates of the first round (enough for RM3's feedback in sparse mode)."""
+    """BM25 candidates of the first round: the page's end at least (offset + top_k), and
+    enough for RM3's feedback in sparse mode."""
+    page_end = query.offset + query.top_k
     if query.mode is not RetrievalMode.SPARSE:
-        return query.fusion.sparse_depth
-    return max(query.top_k, query.prf.fb_docs) if query.prf.rm3 else query.top_k
+        return max(query.fusion.sparse_depth, page_end)
+    return max(page_end, query.prf.fb_docs) if query.prf.rm3 else page_end
 
 
 def _dense_depth(query: Query) -> int:
-    """Dense candidates of the first round (enough for vector PRF's feedback in dense mode)."""
+    """Dense candidates of the first round: the page's end at least (offset + top_k), and
+    enough for vector PRF's feedback in dense mode."""
+    page_end = query.offset + query.top_k
     if query.mode is not RetrievalMode.DENSE:
-        return query.fusion.dense_depth
+        return max(query.fusion.dense_depth, page_end)
     if query.prf.vector_method is VectorPrfMethod.NONE:
-        return query.top_k
-    return max(query.top_k, query.prf.vector_depth)
+        return page_end
+    return max(page_end, query.prf.vector_depth)
 
 
 def _check_encoder_matches(index: OpenIndex, encoder: Encoder) -> None:

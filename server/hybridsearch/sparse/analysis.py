@@ -41,6 +41,13 @@ def analyze(text: str) -> list[str]:
     return terms
 
 
+def analyzed_tokens(text: str) -> list[tuple[str, int, int]]:
+    """The index terms of ``text`` with where each came from: ``(term, start, end)``, offsets
+    in Unicode code points (``text[start:end]`` is the original token)."""
+    tokens = _analyzer().pre_tokenize(text).tokens
+    return [(t.text, t.char_offset_from, t.char_offset_to) for t in tokens]
+
+
 def term_counts(text: str) -> Counter[str]:
     """Term frequencies of ``text`` after analysis."""
     return Counter(analyze(text))

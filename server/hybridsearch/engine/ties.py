@@ -1,0 +1,58 @@
+"""Single-arm candidate lists that do not depend on how deep they were cut.
+
+An arm's top ``depth`` breaks ties at the cut its own way (tantivy by document address, the
+dense index by ordinal), while results order ties by external id. A page of a single-arm query
+fetches ``offset + top_k`` candidates, so two pages cut the arm at different depths: were a
+group of tied documents split by the cut, the two pages could hold different members of it, and
+consecutive pages would overlap or skip a hit. Fetching every document tied with the last one
+kept, then ordering by (score descending, id ascending), makes the first ``depth`` entries
+those of the arm's full ranking, whatever the depth. (Hybrid lists are cut at the fixed fusion
+depths, the same for every page, and need none of this.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from hybridsearch.types import RankedList, ScoredDoc
+
+#: Runs the arm for its best ``limit`` documents, by descending score.
+ArmSearch = Callable[[int], Sequence[ScoredDoc]]
+
+
+def as_ranked(hits: Sequence[ScoredDoc]) -> RankedList:
+    """``hits`` as a `RankedList` (the arms' own lists already are)."""
+    if isinstance(hits, RankedList):
+        return hits
+    return RankedList([h.ordinal for h in hits], [h.score for h in hits])
+
+
+def with_ties(
+    search: ArmSearch, depth: int, probe: Sequence[ScoredDoc] | None = None
+) -> RankedList:
+    """The arm's best ``depth`` documents and every further one tied with the last of them.
+
+    ``probe``: the arm's best ``depth + 1`` when already fetched (else fetched here). The list
+    is widened (doubling) until its last entry scores below the ``depth``-th or the arm has no
+    more; the entries below are dropped.
+    """
+    if depth <= 0:
+        return RankedList([], [])
+    limit = depth + 1
+    hits = as_ranked(probe if probe is not None else search(limit))
+    while len(hits) >= limit and hits.scores[limit - 1] >= hits.scores[depth - 1]:
+        limit *= 2
+        hits = as_ranked(search(limit))
+    if len(hits) <= depth:
+        return hits
+    kept = int(np.count_nonzero(hits.scores >= hits.scores[depth - 1]))
+    return hits[:kept]
+
+
+def by_score_then_id(hits: RankedList, doc_id: Callable[[int], str]) -> RankedList:
+    """``hits`` ordered by score descending, equal scores by external id ascending."""
+    ordinals, scores = hits.ordinals.tolist(), hits.scores.tolist()
+    order = sorted(range(len(ordinals)), key=lambda i: (-scores[i], doc_id(ordinals[i])))
+    return RankedList(hits.ordinals[order], hits.scores[order])
