@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 
 from hybridsearch.engine.request import (
     FusionOptions,
+    HighlightOptions,
     Limits,
     PrfOptions,
     QueryDefaults,
@@ -21,6 +23,7 @@ from hybridsearch.errors import InvalidArgumentError
 from hybridsearch.types import (
     FusionMethod,
     FusionSettings,
+    HighlightSettings,
     Normalization,
     PrfSettings,
     PrfStage,
@@ -54,6 +57,7 @@ def test_default_limits_are_the_documented_ones() -> None:
         max_fb_terms=1000,
         max_vector_prf_depth=100,
         max_batch_queries=256,
+        max_offset=10_000,
     )
 
 
@@ -344,3 +348,92 @@ def test_a_batch_reports_every_bad_request_by_position() -> None:
 def test_zero_rrf_weights_are_fine_when_interpolating() -> None:
     spec = fusion(method=FusionMethod.INTERPOLATION, rrf_sparse_weight=0.0, rrf_dense_weight=0.0)
     assert resolve_query(spec, QueryDefaults(), Limits()).fusion.rrf_dense_weight == 0.0
+
+
+def test_offset_defaults_to_zero_and_highlights_to_off() -> None:
+    query = resolve(SearchRequestSpec("flow"))
+    assert (query.offset, query.highlight) == (0, None)
+
+
+def test_a_page_within_every_depth_is_accepted() -> None:
+    spec = SearchRequestSpec("flow", top_k=10, offset=990)
+    assert resolve(spec).offset == 990
+    sparse_only = SearchRequestSpec(
+        "flow",
+        top_k=10,
+        offset=40,
+        mode=RetrievalMode.SPARSE,
+        fusion=FusionOptions(sparse_depth=50, dense_depth=5),
+    )
+    assert resolve(sparse_only).offset == 40  # the dense depth is not the sparse arm's bound
+
+
+@pytest.mark.parametrize(
+    ("spec", "limits", "description"),
+    [
+        (SearchRequestSpec("flow", offset=-1), {}, "must be in [0, 10000] (got -1)"),
+        (SearchRequestSpec("flow", offset=21), {"max_offset": 20}, "must be in [0, 20] (got 21)"),
+        (
+            SearchRequestSpec("flow", offset=991),
+            {},
+            "offset + top_k must be at most fusion.sparse_depth (1000) (got 991 + 10)",
+        ),
+        (
+            SearchRequestSpec("flow", offset=30, fusion=FusionOptions(dense_depth=35)),
+            {},
+            "offset + top_k must be at most fusion.dense_depth (35) (got 30 + 10)",
+        ),
+        (
+            SearchRequestSpec(
+                "flow",
+                top_k=5,
+                offset=20,
+                mode=RetrievalMode.DENSE,
+                fusion=FusionOptions(dense_depth=24),
+            ),
+            {},
+            "offset + top_k must be at most fusion.dense_depth (24) (got 20 + 5)",
+        ),
+        (
+            SearchRequestSpec(
+                "flow",
+                top_k=5,
+                offset=1,
+                mode=RetrievalMode.SPARSE,
+                fusion=FusionOptions(sparse_depth=5),
+            ),
+            {},
+            "offset + top_k must be at most fusion.sparse_depth (5) (got 1 + 5)",
+        ),
+    ],
+)
+def test_offset_outside_its_bounds(
+    spec: SearchRequestSpec, limits: dict[str, int], description: str
+) -> None:
+    assert violations(spec, **limits) == [("offset", description)]
+    assert violations(spec, "requests[1].", **limits) == [("requests[1].offset", description)]
+
+
+def test_a_depth_raised_to_top_k_still_bounds_the_offset() -> None:
+    # top_k 50 over a sparse_depth of 10 is served (the depth is raised to 50), so offset 0 is
+    # fine as ever, and any offset runs past the 50 candidates.
+    spec = SearchRequestSpec("flow", top_k=50, fusion=FusionOptions(sparse_depth=10))
+    assert resolve(spec).fusion.sparse_depth == 50
+    assert violations(dataclasses.replace(spec, offset=1)) == [
+        ("offset", "offset + top_k must be at most fusion.sparse_depth (50) (got 1 + 50)")
+    ]
+
+
+def test_highlight_max_chars_defaults_and_limits() -> None:
+    on = HighlightOptions(enabled=True)
+    assert resolve(SearchRequestSpec("flow", highlight=on)).highlight == HighlightSettings(200)
+    for chars in (20, 2000):
+        spec = SearchRequestSpec("flow", highlight=HighlightOptions(True, chars))
+        assert resolve(spec).highlight == HighlightSettings(chars)
+    for chars in (19, 2001):
+        spec = SearchRequestSpec("flow", highlight=HighlightOptions(True, chars))
+        assert violations(spec) == [("highlight.max_chars", f"must be in [20, 2000] (got {chars})")]
+    # Not enabled: no highlights, whatever max_chars says.
+    assert (
+        resolve(SearchRequestSpec("flow", highlight=HighlightOptions(False, 5))).highlight is None
+    )
