@@ -25,10 +25,16 @@ def add_search_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     p.add_argument("query", help="query text")
     add_channel_arguments(p)
     p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--offset", type=int, default=0, help="hits to skip (the next page)")
     p.add_argument("--mode", choices=MODES, default="hybrid")
     p.add_argument("--fusion", choices=FUSIONS, help="fusion method")
     p.add_argument("--alpha", type=float, help="weight of the dense side")
     p.add_argument("--explain", action="store_true", help="show each arm's scores and ranks")
+    p.add_argument(
+        "--highlight",
+        action="store_true",
+        help="show snippets of each hit with the query's terms [marked]",
+    )
     p.add_argument("--json", action="store_true", help="print the response as JSON")
     p.add_argument("--timeout", type=float, default=30.0, help="deadline in seconds")
     p.set_defaults(func=run_search)
@@ -44,7 +50,10 @@ def build_request(args: argparse.Namespace) -> pb.SearchRequest:
         mode=pb.RetrievalMode.Value(f"RETRIEVAL_MODE_{args.mode.upper()}"),
         explain=args.explain,
         return_fields=[pb.STORED_FIELD_TITLE],
+        offset=args.offset,
     )
+    if args.highlight:
+        request.highlight.enabled = True
     if args.fusion:
         request.fusion.method = pb.FusionMethod.Value(f"FUSION_METHOD_{args.fusion.upper()}")
     if args.alpha is not None:
@@ -58,8 +67,21 @@ def _format_arm(arm: pb.ArmScore | None) -> str:
     return f"#{arm.rank} raw {arm.raw_score:.4f} norm {arm.normalized_score:.4f}"
 
 
+def marked_snippet(highlight: pb.Highlight) -> str:
+    """The snippet with each match put in brackets, on one line."""
+    snippet = highlight.snippet
+    parts, at = [], 0
+    for span in highlight.matches:
+        parts += [snippet[at : span.start], "[", snippet[span.start : span.end], "]"]
+        at = span.end
+    parts.append(snippet[at:])
+    return " ".join("".join(parts).split())
+
+
 def print_response(response: pb.SearchResponse) -> None:
-    """Human-readable hits and timings."""
+    """Human-readable hits (with their highlights) and timings."""
+    from hybridsearch.v1 import search_pb2  # noqa: PLC0415
+
     for hit in response.hits:
         title = (hit.title or "").replace("\n", " ")[:80]
         print(f"{hit.rank:>4}  {hit.id:<16} {hit.score:10.4f}  {title}")
@@ -68,6 +90,9 @@ def print_response(response: pb.SearchResponse) -> None:
             sparse = e.sparse if e.HasField("sparse") else None
             dense = e.dense if e.HasField("dense") else None
             print(f"        sparse {_format_arm(sparse)} | dense {_format_arm(dense)}")
+        for highlight in hit.highlights:
+            field = "title" if highlight.field == search_pb2.STORED_FIELD_TITLE else "text"
+            print(f"        {field}: {marked_snippet(highlight)}")
     t = response.timings
     print(
         f"-- {len(response.hits)} hits; total {t.total_us} us (encode {t.encode_us}, "
