@@ -11,25 +11,18 @@ tantivy's own `SnippetGenerator` was not used: it reads a stored tantivy text fi
 field is indexed only; title and text are stored in one JSON blob), highlights one field built
 from title and text together, and reports byte offsets.
 
-A field no longer than ``max_chars`` is its own snippet; a longer one is cut to the window of at
-most ``max_chars`` code points, starting and ending on token boundaries, holding the most
-matched tokens (the earliest such window on a tie).
+A field no longer than ``max_chars`` is its own snippet; a longer one is cut to a window of at
+most ``max_chars`` code points that starts and ends on token boundaries and holds the most
+matched tokens (the earliest run of them on a tie), with whole tokens of context around them.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 
 from hybridsearch.sparse.analysis import analyzed_tokens
 from hybridsearch.types import Highlight, StoredField, TextSpan
-
-
-@dataclass(frozen=True, slots=True)
-class _Token:
-    start: int
-    end: int
-    matched: bool
 
 
 def highlight_field(
@@ -41,17 +34,20 @@ def highlight_field(
     """
     if not text or not query_terms:
         return None
-    tokens = [_Token(start, end, term in query_terms) for term, start, end in analyzed_tokens(text)]
-    if not any(token.matched for token in tokens):
+    tokens = analyzed_tokens(text)
+    matched = [(start, end) for term, start, end in tokens if term in query_terms]
+    if not matched:
         return None
     if len(text) <= max_chars:
         start, end = 0, len(text)
     else:
-        start, end = _best_window(tokens, max_chars)
+        starts = [token[1] for token in tokens]
+        ends = [token[2] for token in tokens]
+        start, end = _best_window(matched, starts, ends, max_chars)
     matches = tuple(
-        TextSpan(max(t.start, start) - start, min(t.end, end) - start)
-        for t in tokens
-        if t.matched and t.start < end and t.end > start
+        TextSpan(max(s, start) - start, min(e, end) - start)
+        for s, e in matched
+        if s < end and e > start
     )
     return Highlight(field=field, snippet=text[start:end], matches=matches)
 
@@ -67,23 +63,41 @@ def highlight_hit(
     return tuple(h for h in found if h is not None)
 
 
-def _best_window(tokens: Sequence[_Token], max_chars: int) -> tuple[int, int]:
-    """``[start, end)`` of the window of whole tokens, at most ``max_chars`` long, with the most
-    matched tokens; the earliest on a tie. A matched token longer than ``max_chars`` on its own
-    is cut at ``max_chars`` (a window must hold something)."""
-    best_count, best = -1, (0, 0)
-    last = 0  # index one past the last token of the current window
-    count = 0  # matched tokens in tokens[first:last]
-    for first, token in enumerate(tokens):
+def _best_window(
+    matched: Sequence[tuple[int, int]],
+    starts: Sequence[int],
+    ends: Sequence[int],
+    max_chars: int,
+) -> tuple[int, int]:
+    """``[start, end)`` of a window of whole tokens, at most ``max_chars`` long, holding the
+    most matched tokens (the earliest run of them on a tie), widened by whole tokens on both
+    sides while it fits. A matched token longer than ``max_chars`` alone is cut to it."""
+    best_count, best = 0, matched[0]
+    last = 0  # one past the last matched token of the run that starts at ``first``
+    for first, (run_start, _) in enumerate(matched):
         last = max(last, first)
-        while last < len(tokens) and tokens[last].end - token.start <= max_chars:
-            count += tokens[last].matched
+        while last < len(matched) and matched[last][1] - run_start <= max_chars:
             last += 1
-        if last > first and count > best_count:
-            best_count, best = count, (token.start, tokens[last - 1].end)
-        if last > first:
-            count -= token.matched
-    if best_count <= 0:  # every matched token is longer than a window
-        token = next(t for t in tokens if t.matched)
-        return token.start, token.start + max_chars
-    return best
+        if last - first > best_count:
+            best_count, best = last - first, (run_start, matched[last - 1][1])
+    start, end = best
+    if best_count == 0:  # every matched token is longer than a window
+        return start, start + max_chars
+    # Context: half the spare room before the matches (whole tokens), the rest after, then
+    # whatever is still spare before.
+    start = _widen_left(starts, start, start - (max_chars - (end - start)) // 2)
+    end = _widen_right(ends, end, start + max_chars)
+    start = _widen_left(starts, start, end - max_chars)
+    return start, end
+
+
+def _widen_left(starts: Sequence[int], start: int, earliest: int) -> int:
+    """The first token start in ``[earliest, start]`` (``start`` itself when none is earlier)."""
+    i = bisect.bisect_left(starts, earliest)
+    return min(starts[i], start) if i < len(starts) else start
+
+
+def _widen_right(ends: Sequence[int], end: int, latest: int) -> int:
+    """The last token end in ``[end, latest]`` (``end`` itself when none is later)."""
+    i = bisect.bisect_right(ends, latest)
+    return max(ends[i - 1], end) if i > 0 else end
