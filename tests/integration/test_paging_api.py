@@ -134,7 +134,9 @@ def test_highlights_mark_the_query_terms(
     assert (title.field, title.snippet) == (pb.STORED_FIELD_TITLE, "Laminar flow airfoils")
     assert [(s.start, s.end) for s in title.matches] == [(0, 7), (8, 12)]
     assert text.field == pb.STORED_FIELD_TEXT
-    assert text.snippet == "Airfoils designed for laminar flow"  # cut to 40 characters
+    assert (
+        text.snippet == "designed for laminar flow reduce drag by"
+    )  # 40 chars, context both sides
     assert [text.snippet[s.start : s.end] for s in text.matches] == ["laminar", "flow"]
 
 
