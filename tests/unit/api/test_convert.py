@@ -8,6 +8,7 @@ from hybridsearch.api.convert import request_from_proto, request_to_proto
 from hybridsearch.config import ServerSettings
 from hybridsearch.engine.request import (
     FusionOptions,
+    HighlightOptions,
     PrfOptions,
     SearchRequestSpec,
     Unrecognized,
@@ -118,3 +119,16 @@ def test_unknown_enum_values_are_unrecognized_with_the_known_names() -> None:
 def test_an_unrecognized_choice_cannot_be_sent() -> None:
     with pytest.raises(ValueError, match="unrecognized"):
         request_to_proto(SearchRequestSpec("flow", mode=Unrecognized("?")))
+
+
+def test_offset_and_highlight_round_trip() -> None:
+    message = pb.SearchRequest(
+        query="flow", offset=20, highlight=pb.HighlightOptions(enabled=True, max_chars=80)
+    )
+    spec = request_from_proto(message)
+    assert (spec.offset, spec.highlight) == (20, HighlightOptions(enabled=True, max_chars=80))
+    assert request_to_proto(spec) == message
+    unset = request_from_proto(
+        pb.SearchRequest(query="flow", highlight=pb.HighlightOptions(enabled=True))
+    )
+    assert unset.highlight == HighlightOptions(enabled=True, max_chars=None)
