@@ -12,13 +12,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
-from tests.conftest import ServerProcess
+from tests.integration.in_process import InProcessServer
 
 QUERIES = ["pasta tomato", "laminar boundary layer", "tennis match", "rocket nozzle", "bread"]
 
 
 @pytest.fixture(scope="module")
-def channel(hybrid_server: ServerProcess) -> Iterator[grpc.Channel]:
+def channel(hybrid_server: InProcessServer) -> Iterator[grpc.Channel]:
     with grpc.insecure_channel(hybrid_server.address) as ch:
         yield ch
 
