@@ -15,6 +15,7 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from hybridsearch.api.metrics import ServerMetrics
 from hybridsearch.api.server import EngineFactory, SearchServer
 from hybridsearch.config import ServerSettings
 from hybridsearch.engine.loader import LoadedIndex, load_index
@@ -46,6 +47,7 @@ class InProcessServer:
         self.settings = settings
         self._factory = engine_factory
         self._loaded: LoadedIndex | HybridSearcher | None = None
+        self._metrics: ServerMetrics | None = None
         self._ready: Future[_Running] = Future()
         self._thread = threading.Thread(target=self._run, name="in-process-server", daemon=True)
         self._thread.start()
@@ -59,6 +61,11 @@ class InProcessServer:
         loaded = self._loaded
         assert loaded is not None, "the server has not loaded its index"
         return loaded.searcher if isinstance(loaded, LoadedIndex) else loaded
+
+    def metric(self, name: str, **labels: str) -> float | None:
+        """The current value of one of the server's metrics (None when it has none yet)."""
+        assert self._metrics is not None
+        return self._metrics.registry.get_sample_value(name, labels)
 
     def _load(self, settings: ServerSettings) -> LoadedIndex | HybridSearcher:
         self._loaded = self._factory(settings)
@@ -75,6 +82,7 @@ class InProcessServer:
 
     async def _serve(self) -> None:
         server = SearchServer(self.settings, self._load)
+        self._metrics = server.metrics
         try:
             address = await server.start()
             await server.load()

@@ -7,15 +7,13 @@ import itertools
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import grpc
-import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from numpy.typing import NDArray
 
 from hybridsearch.config import ServerSettings
 from hybridsearch.engine.loader import batching_settings
@@ -26,12 +24,12 @@ from hybridsearch.types import Query, SearchResult
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
 from tests.conftest import TINY_CORPUS
-from tests.fakes import HashEncoder, build_fake_index
+from tests.fakes import build_fake_index
+from tests.integration.gated import WAIT_S, GatedEncoder
 from tests.integration.in_process import InProcessServer, in_process_server
 
 QUERIES = ["pasta tomato", "laminar boundary layer", "tennis match", "rocket nozzle", "bread"]
 PARTIALS = 20  # stream answers read before cancelling (the server runs up to 32 at once)
-WAIT_S = 60.0
 
 
 @pytest.fixture(scope="module")
@@ -87,23 +85,6 @@ def test_progressive_is_one_final_answer_outside_hybrid_mode_or_on_error(
     assert [v.field for v in bad.error.field_violations] == ["query"]
 
 
-class GatedEncoder(HashEncoder):
-    """Hash vectors; records every query text it encodes and holds each run until ``gate``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.encoded: list[str] = []
-        self.busy = threading.Event()
-        self.gate = threading.Event()
-
-    def encode_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        self.encoded.extend(texts)
-        self.busy.set()
-        if not self.gate.wait(timeout=WAIT_S):
-            raise RuntimeError("the test never opened the gate")
-        return super().encode_queries(texts)
-
-
 class CountingSearcher(HybridSearcher):
     """The real searcher, counting progressive searches begun and ended (however they end)."""
 
@@ -149,7 +130,7 @@ def gated(tmp_path: Path) -> Iterator[tuple[InProcessServer, GatedEncoder]]:
         try:
             yield srv, encoder
         finally:
-            encoder.gate.set()  # a run still held would hold the server's shutdown
+            encoder.open()  # a run still held would hold the server's shutdown
 
 
 def test_cancelling_a_stream_drops_its_queued_work(
@@ -170,7 +151,7 @@ def test_cancelling_a_stream_drops_its_queued_work(
         # The encoder holds the first query: only BM25 partials come back, the rest queue.
         answers = [answer for _, answer in zip(range(PARTIALS), call, strict=False)]
         assert [a.partial for a in answers] == [True] * PARTIALS
-        assert encoder.busy.wait(WAIT_S)
+        (held,) = encoder.next_run()
         call.cancel()
         with pytest.raises(grpc.RpcError) as info:
             next(call)
@@ -181,14 +162,13 @@ def test_cancelling_a_stream_drops_its_queued_work(
         wait_until(lambda: engine.ended == engine.started - 1, "the cancelled searches end")
         started = engine.started
         assert started >= PARTIALS
-        encoder.gate.set()
+        encoder.open()
         # The batcher is first-in first-out: a query sent now is encoded after anything
         # still queued, so once it is answered the encoder has seen all it ever will.
         dense = pb.SearchRequest(query="marker", mode=pb.RETRIEVAL_MODE_DENSE, top_k=1)
         marker = stub.Search(dense, timeout=WAIT_S)
         assert marker.hits
-        assert len(encoder.encoded) == 2, encoder.encoded  # the held query, then the marker
-        assert encoder.encoded[1] == "marker"
+        assert encoder.encoded == [held, "marker"]
         stats = engine.batch_stats()
         assert stats is not None
         assert stats.cancelled == started - 1
