@@ -1,8 +1,9 @@
 """In-process servers for API tests: the real `SearchServer` on an event loop of its own thread.
 
 Most API tests need a server, not a process: this one costs no interpreter start-up and no
-imports per server, and lets a test reach the engine it serves and the server's metrics. Tests of what only a process has (signals, --workers, SIGKILL, the CLI's start-up)
-keep using `tests.conftest.start_server`.
+imports per server, and lets a test reach the engine it serves and the server's metrics.
+Tests of what only a process has (signals, --workers, SIGKILL, the CLI's start-up) keep
+using `tests.conftest.start_server`.
 """
 
 from __future__ import annotations
