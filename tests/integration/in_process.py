@@ -9,18 +9,24 @@ using `tests.conftest.start_server`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from hybridsearch.api.metrics import ServerMetrics
 from hybridsearch.api.server import EngineFactory, SearchServer
 from hybridsearch.config import ServerSettings
-from hybridsearch.engine.loader import LoadedIndex, load_index
+from hybridsearch.engine.ingest import Ingestor
+from hybridsearch.engine.loader import LoadedIndex, compaction_policy, load_index
 from hybridsearch.engine.searcher import HybridSearcher
+from hybridsearch.storage.writer import IndexWriter
 from tests.conftest import wait_serving
+from tests.fakes import HashEncoder
 
 START_TIMEOUT_S = 300.0  # loading the ONNX model on a busy 2-core machine can take long
 STOP_TIMEOUT_S = 60.0
@@ -111,3 +117,19 @@ def in_process_server(
         yield server
     finally:
         server.stop()
+
+
+def load_with_fake_encoder(settings: ServerSettings) -> LoadedIndex:
+    """`load_index` for a writable index whose vectors `HashEncoder` made (no ONNX model)."""
+    writer = IndexWriter(settings.index)
+    searcher = HybridSearcher(writer.committed(), HashEncoder())
+    return LoadedIndex(searcher, Ingestor(writer, searcher, compaction_policy(settings)))
+
+
+@contextmanager
+def serving_fake_index(index: Path, **overrides: Any) -> Iterator[str]:
+    """Serve a `HashEncoder` index (settings overridden by ``overrides``) in-process for the
+    ``with`` block; yields its address."""
+    settings = dataclasses.replace(ServerSettings(index=index, port=0), **overrides)
+    with in_process_server(settings, load_with_fake_encoder) as server:
+        yield server.address
