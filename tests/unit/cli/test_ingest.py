@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from hybridsearch.cli.ingest import MAX_BATCH_BYTES, document_to_proto, upsert_requests
+from hybridsearch.cli.ingest import DEFAULT_MAX_BATCH_BYTES as MAX_BATCH_BYTES
+from hybridsearch.cli.ingest import document_to_proto, upsert_requests
 from hybridsearch.types import Document
 
 
@@ -68,3 +69,10 @@ def test_documents_keep_their_fields_and_metadata() -> None:
     assert (message.id, message.title, message.text) == ("d", "Title", "Text")
     assert dict(message.metadata) == {"year": 1962, "tags": ["a"]}
     assert not document_to_proto(Document("e")).HasField("metadata")
+
+
+def test_ingest_max_batch_bytes_sets_the_bound() -> None:
+    docs = [Document(f"d{i}", "", "x" * 100) for i in range(6)]
+    one = document_to_proto(docs[0]).ByteSize()
+    sizes = [len(r.documents) for r in upsert_requests(docs, 64, max_batch_bytes=2 * one)]
+    assert sizes == [2, 2, 2]
