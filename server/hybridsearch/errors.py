@@ -20,7 +20,8 @@ HybridSearchError
     ├── ModelDirError         a model directory is missing, incomplete or damaged
     ├── CorpusError           a corpus file cannot be read (names file and line)
     ├── BuildError            an index could not be built (nothing left at the target)
-    └── CollectionFormatError a test collection is missing or malformed
+    ├── CollectionFormatError a test collection is missing or malformed
+    └── SchemaError           a metadata schema is malformed (a request's: INVALID_ARGUMENT)
 """
 
 from __future__ import annotations
@@ -127,3 +128,7 @@ class BuildError(SetupError):
 
 class CollectionFormatError(SetupError):
     """A collection file is missing or malformed; the message names the file and line."""
+
+
+class SchemaError(SetupError):
+    """A metadata schema (file or request) is malformed; the message names the field."""
