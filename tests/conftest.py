@@ -1,9 +1,9 @@
-"""Shared fixtures: repository paths, shared data, the default model, a live server process."""
+"""Shared fixtures: repository paths, shared data, the default model, tiny indexes; helpers to
+run the CLI and `hybridsearch serve` processes (in-process servers: tests/integration)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -79,28 +79,6 @@ def tiny_hybrid_index(tmp_path_factory: pytest.TempPathFactory, model_dir: Path)
         "--no-progress",
     )
     return out
-
-
-@pytest.fixture(scope="session")
-def sparse_server(tiny_sparse_index: Path) -> Iterator[ServerProcess]:
-    """A live server over the tiny BM25-only index."""
-    server = start_server("--index", str(tiny_sparse_index))
-    try:
-        server.wait_serving()
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="session")
-def hybrid_server(tiny_hybrid_index: Path, model_dir: Path) -> Iterator[ServerProcess]:
-    """A live server over the tiny index with vectors."""
-    server = start_server("--index", str(tiny_hybrid_index), "--model", str(model_dir))
-    try:
-        server.wait_serving()
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -12,13 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from hybridsearch.config import Device, ServerSettings
-from hybridsearch.engine.loader import encoder_info_of, load_query_encoder
+from hybridsearch.config import ServerSettings
+from hybridsearch.encoders.onnx_encoder import OnnxEncoder
 from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.eval.collection import Collection, load_beir
 from hybridsearch.eval.metrics import evaluate
-from hybridsearch.storage.builder import build_index
-from hybridsearch.storage.corpus import read_corpus
 from hybridsearch.storage.index_dir import open_index
 from hybridsearch.types import Query, RetrievalMode
 
@@ -42,23 +40,17 @@ def ndcg10(engine: HybridSearcher, collection: Collection, mode: RetrievalMode) 
 
 @pytest.fixture(scope="module")
 def scores(
-    shared_data: Path, model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    shared_data: Path, query_encoder: OnnxEncoder, scifact_index: Path, cranfield_index: Path
 ) -> dict[str, dict[str, float]]:
-    """nDCG@10 of each mode on SciFact and Cranfield (each index built once)."""
-    encoder = load_query_encoder(model_dir, Device.CPU)
+    """nDCG@10 of each mode on SciFact and Cranfield (the session's shared indexes)."""
     table: dict[str, dict[str, float]] = {}
-    for name in ("scifact", "cranfield"):
+    for name, index in (("scifact", scifact_index), ("cranfield", cranfield_index)):
         collection = load_beir(shared_data / name)
-        out = tmp_path_factory.mktemp("eff") / name
-        build_index(
-            read_corpus(collection.corpus_path),
-            out,
-            encoder=encoder,
-            encoder_info=encoder_info_of(encoder),
-        )
-        engine = HybridSearcher(open_index(out), encoder)
-        table[name] = {mode.value: ndcg10(engine, collection, mode) for mode in RetrievalMode}
-        engine.close()
+        engine = HybridSearcher(open_index(index), query_encoder)
+        try:
+            table[name] = {mode.value: ndcg10(engine, collection, mode) for mode in RetrievalMode}
+        finally:
+            engine.close()
     print(table)
     return table
 

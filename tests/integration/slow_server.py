@@ -1,8 +1,9 @@
-"""`python -m tests.integration.slow_server SERVE-FLAGS`: the real server over a slow fake engine.
+"""A slow fake engine, and `python -m tests.integration.slow_server SERVE-FLAGS`: the real server
+over it in a process of its own (for tests that signal the process).
 
-Each engine call prints ``started <first query text>`` on stdout (after the ``listening on``
-line) and then takes SLOW_ENGINE_DELAY_S seconds, so tests can tell which calls reached the
-engine and keep calls in flight without sleeping themselves.
+Each engine call reports its first query text (the process prints ``started <text>`` on stdout,
+after the ``listening on`` line) and then takes SLOW_ENGINE_DELAY_S seconds, so tests can tell
+which calls reached the engine and keep calls in flight without sleeping themselves.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -21,11 +22,16 @@ from hybridsearch.config import ServerSettings, add_settings_arguments, settings
 from hybridsearch.types import Query, SearchResult, StageTimings
 
 
-class SlowEngine:
-    """Quacks like HybridSearcher: no hits, fixed delay, reports each call on stdout."""
+def _print_started(text: str) -> None:
+    print(f"started {text}", flush=True)
 
-    def __init__(self, delay_s: float) -> None:
+
+class SlowEngine:
+    """Quacks like HybridSearcher: no hits, fixed delay, reports each call to ``report``."""
+
+    def __init__(self, delay_s: float, report: Callable[[str], object] = _print_started) -> None:
         self.delay_s = delay_s
+        self._report = report
         self.index = SimpleNamespace(
             sparse=SimpleNamespace(num_docs=0), manifest=SimpleNamespace(document_count=0)
         )
@@ -34,7 +40,7 @@ class SlowEngine:
         return self.search_batch([query])[0]
 
     def search_batch(self, queries: Sequence[Query]) -> list[SearchResult]:
-        print(f"started {queries[0].text}", flush=True)
+        self._report(queries[0].text)
         time.sleep(self.delay_s)
         timings = StageTimings(total_us=int(self.delay_s * 1e6), sparse_us=1)
         return [SearchResult(hits=[], timings=timings, applied=q) for q in queries]

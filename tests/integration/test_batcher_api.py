@@ -2,42 +2,57 @@
 shared encoder run, a full encoder queue answers RESOURCE_EXHAUSTED and loses nothing it took,
 a cancelled waiting call is never encoded and frees its place.
 
-The server is `gated_encoder_server`: the real engine over a small index whose query encoder
-runs only when the test lets it, and says on stdout what each run encodes. No timing is
-asserted; the tests wait on the server's own signals (stdout, metrics).
+The server is an in-process `SearchServer` with the real engine (micro-batcher, dense arm,
+fusion) over a small index, whose query encoder runs only when the test lets it and reports
+what each run encodes (`tests.integration.gated`). No timing is asserted; the tests wait on
+the server's own signals (encoder runs, metrics).
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 import pytest
 
+from hybridsearch.config import ServerSettings
+from hybridsearch.engine.loader import batching_settings
+from hybridsearch.engine.searcher import HybridSearcher
+from hybridsearch.storage.index_dir import open_index
+from hybridsearch.types import Document
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
-from tests.conftest import REPO, free_port, wait_serving
-from tests.integration.gated_encoder_server import TEXTS
+from tests.fakes import build_fake_index
+from tests.integration.gated import WAIT_S, GatedEncoder
+from tests.integration.in_process import InProcessServer, in_process_server
 
-WAIT_S = 120.0  # the most any signal may take on a loaded CI machine
+TEXTS = (
+    "laminar flow over a flat plate",
+    "shock wave boundary layer interaction",
+    "heat transfer in hypersonic flight",
+    "flutter of thin swept wings",
+    "turbulent mixing in jet exhaust",
+    "buckling of cylindrical shells",
+    "drag of slender bodies at low speed",
+    "vortex shedding behind a cylinder",
+)
+DOCUMENTS = [Document(f"d{i}", "", text) for i, text in enumerate(TEXTS)]
 QUEUE = "hybridsearch_encoder_queue"
 BATCHES = "hybridsearch_encoder_batches_total"
 QUERIES = "hybridsearch_encoder_batched_queries_total"
 REFUSED = "hybridsearch_encoder_refused_total"
 DROPPED = "hybridsearch_encoder_dropped_total"
-CANCELLED = 'hybridsearch_rpc_calls_total{code="CANCELLED",method="SearchService/Search"}'
+RPC_CALLS = "hybridsearch_rpc_calls_total"
 
 
 @dataclass
 class GatedServer:
-    process: subprocess.Popen[str]
-    metrics_url: str
+    server: InProcessServer
+    encoder: GatedEncoder
     stub: search_pb2_grpc.SearchServiceStub
 
     def search(self, text: str) -> grpc.Future:  # type: ignore[type-arg]
@@ -59,55 +74,43 @@ class GatedServer:
 
     def next_run(self) -> list[str]:
         """Block until the encoder starts its next run; the texts it encodes."""
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline().strip()
-        assert line.startswith("encoding "), line
-        return line.removeprefix("encoding ").split("|")
+        return self.encoder.next_run()
 
     def release(self) -> None:
         """Let the encoder's current run finish."""
-        assert self.process.stdin is not None
-        self.process.stdin.write("go\n")
-        self.process.stdin.flush()
+        self.encoder.release()
 
-    def metrics(self) -> dict[str, float]:
-        with urllib.request.urlopen(self.metrics_url, timeout=30) as reply:
-            text = reply.read().decode()
-        return {
-            line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith("hybridsearch_")
-        }
+    def metric(self, name: str, **labels: str) -> float | None:
+        return self.server.metric(name, **labels)
 
-    def wait_metric(self, name: str, value: float) -> None:
+    def wait_metric(self, name: str, value: float, **labels: str) -> None:
         deadline = time.monotonic() + WAIT_S
-        while (seen := self.metrics().get(name)) != value:
+        while (seen := self.metric(name, **labels)) != value:
             assert time.monotonic() < deadline, f"{name} stayed {seen}, expected {value}"
             time.sleep(0.02)
 
 
 @contextmanager
-def gated_server(*flags: str) -> Iterator[GatedServer]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.gated_encoder_server", "--port", "0",
-         "--metrics-port", str(port), *flags],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
-    )  # fmt: skip
-    assert process.stdout is not None and process.stdin is not None
-    line = process.stdout.readline().strip()
-    try:
-        assert line.startswith("listening on "), line
-        address = line.removeprefix("listening on ")
-        wait_serving(address, timeout=WAIT_S)
-        with grpc.insecure_channel(address) as channel:
-            stub = search_pb2_grpc.SearchServiceStub(channel)
-            yield GatedServer(process, f"http://127.0.0.1:{port}/metrics", stub)
-    finally:
-        process.stdin.close()  # an encoder still waiting gets EOF and fails its run
-        process.terminate()
-        process.wait(timeout=60)
-        process.stdout.close()
+def gated_server(tmp_path: Path, **settings: int) -> Iterator[GatedServer]:
+    index = build_fake_index(tmp_path / "index", DOCUMENTS)
+    encoder = GatedEncoder()
+
+    def factory(current: ServerSettings) -> HybridSearcher:
+        return HybridSearcher(
+            open_index(index),
+            encoder,
+            batching=batching_settings(current),
+            arm_threads=current.search_threads,
+        )
+
+    config = ServerSettings(index=index, port=0, **settings)  # type: ignore[arg-type]
+    with in_process_server(config, factory) as server:
+        try:
+            with grpc.insecure_channel(server.address) as channel:
+                stub = search_pb2_grpc.SearchServiceStub(channel)
+                yield GatedServer(server, encoder, stub)
+        finally:
+            encoder.open()  # a run still held would hold the server's shutdown
 
 
 def top_id(future: grpc.Future) -> str:  # type: ignore[type-arg]
@@ -115,8 +118,8 @@ def top_id(future: grpc.Future) -> str:  # type: ignore[type-arg]
     return response.hits[0].id
 
 
-def test_each_caller_gets_its_own_hits_out_of_one_shared_run() -> None:
-    with gated_server("--max-batch-size", "8", "--encode-queue", "8") as server:
+def test_each_caller_gets_its_own_hits_out_of_one_shared_run(tmp_path: Path) -> None:
+    with gated_server(tmp_path, max_batch_size=8, encode_queue=8) as server:
         first = server.occupy_encoder(TEXTS[0])
         waiting = server.enqueue(TEXTS[1:5])  # four callers queue while the encoder is busy
         server.release()
@@ -124,12 +127,11 @@ def test_each_caller_gets_its_own_hits_out_of_one_shared_run() -> None:
         server.release()
         assert top_id(first) == "d0"
         assert [top_id(call) for call in waiting] == ["d1", "d2", "d3", "d4"]
-        seen = server.metrics()
-        assert (seen[BATCHES], seen[QUERIES]) == (2, 5)
+        assert (server.metric(BATCHES), server.metric(QUERIES)) == (2, 5)
 
 
-def test_a_full_encoder_queue_refuses_at_once_and_loses_nothing_it_took() -> None:
-    with gated_server("--max-batch-size", "1", "--encode-queue", "2") as server:
+def test_a_full_encoder_queue_refuses_at_once_and_loses_nothing_it_took(tmp_path: Path) -> None:
+    with gated_server(tmp_path, max_batch_size=1, encode_queue=2) as server:
         running = server.occupy_encoder(TEXTS[0])
         queued = server.enqueue(TEXTS[1:3])
 
@@ -154,15 +156,16 @@ def test_a_full_encoder_queue_refuses_at_once_and_loses_nothing_it_took() -> Non
         again = server.occupy_encoder(TEXTS[3])  # room again once the queue drained
         server.release()
         assert top_id(again) == "d3"
-        assert server.metrics()[REFUSED] == 1
+        assert server.metric(REFUSED) == 1
 
 
-def test_a_cancelled_waiting_call_is_never_encoded_and_frees_its_place() -> None:
-    with gated_server("--max-batch-size", "1", "--encode-queue", "1") as server:
+def test_a_cancelled_waiting_call_is_never_encoded_and_frees_its_place(tmp_path: Path) -> None:
+    with gated_server(tmp_path, max_batch_size=1, encode_queue=1) as server:
         running = server.occupy_encoder(TEXTS[0])
         (gone,) = server.enqueue(TEXTS[1:2])
         assert gone.cancel()
-        server.wait_metric(CANCELLED, 1)  # the server has seen the cancellation
+        # the server has seen the cancellation
+        server.wait_metric(RPC_CALLS, 1, code="CANCELLED", method="SearchService/Search")
 
         # The queue holds one and the cancelled call held it: the next call is taken.
         taken = server.search(TEXTS[2])
@@ -171,5 +174,4 @@ def test_a_cancelled_waiting_call_is_never_encoded_and_frees_its_place() -> None
         assert server.next_run() == [TEXTS[2]]  # never TEXTS[1]
         server.release()
         assert (top_id(running), top_id(taken)) == ("d0", "d2")
-        seen = server.metrics()
-        assert (seen[BATCHES], seen[REFUSED]) == (2, 0)
+        assert (server.metric(BATCHES), server.metric(REFUSED)) == (2, 0)

@@ -24,7 +24,7 @@ from hybridsearch.v1 import index_pb2_grpc, search_pb2_grpc
 from hybridsearch.v1 import search_pb2 as pb
 from tests.conftest import run_cli, start_server, wait_serving
 from tests.fakes import HASH_ENCODER_INFO, HashEncoder
-from tests.integration.fake_encoder_server import serving
+from tests.integration.in_process import serving_fake_index as serving
 
 SPARSE = pb.RETRIEVAL_MODE_SPARSE
 DENSE = pb.RETRIEVAL_MODE_DENSE

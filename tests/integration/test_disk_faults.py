@@ -22,7 +22,7 @@ from hybridsearch.v1 import index_pb2 as ipb
 from hybridsearch.v1 import index_pb2_grpc, search_pb2_grpc
 from hybridsearch.v1 import search_pb2 as pb
 from tests.fakes import build_fake_index
-from tests.integration.fake_encoder_server import serving
+from tests.integration.in_process import serving_fake_index as serving
 from tests.integration.test_compaction_api import document
 
 SIZE_MIB = 16

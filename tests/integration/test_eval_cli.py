@@ -6,7 +6,8 @@ import csv
 from pathlib import Path
 
 from hybridsearch.eval.trec import read_trec_run
-from tests.conftest import FIXTURES, ServerProcess, run_cli
+from tests.conftest import FIXTURES, run_cli
+from tests.integration.in_process import InProcessServer
 
 QUERIES = FIXTURES / "tiny_queries.jsonl"
 QRELS = FIXTURES / "tiny_qrels.tsv"
@@ -114,7 +115,7 @@ def test_sweep_writes_plot_and_csv(
 
 
 def test_server_and_in_process_agree(
-    hybrid_server: ServerProcess, tiny_hybrid_index: Path, model_dir: Path, tmp_path: Path
+    hybrid_server: InProcessServer, tiny_hybrid_index: Path, model_dir: Path, tmp_path: Path
 ) -> None:
     files = ["--queries", str(QUERIES), "--qrels", str(QRELS), "--no-progress", "--name", "r"]
     prf = ["--rm3", "--vector-prf", "average", "--prf-stage", "both"]

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
-from tests.conftest import ServerProcess
+from tests.integration.in_process import InProcessServer
 
 ROUNDS = 205
 PER_ROUND = 50
@@ -276,7 +276,7 @@ def _code(number: int) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def channel(hybrid_server: ServerProcess) -> Iterator[grpc.Channel]:
+def channel(hybrid_server: InProcessServer) -> Iterator[grpc.Channel]:
     with grpc.insecure_channel(
         hybrid_server.address, options=[("grpc.max_send_message_length", 64 * 1024 * 1024)]
     ) as channel:

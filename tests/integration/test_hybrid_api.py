@@ -10,13 +10,13 @@ import pytest
 
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
-from tests.conftest import ServerProcess
+from tests.integration.in_process import InProcessServer
 
 QUERY = "airflow over an aircraft wing"
 
 
 @pytest.fixture(scope="module")
-def stub(hybrid_server: ServerProcess) -> Iterator[search_pb2_grpc.SearchServiceStub]:
+def stub(hybrid_server: InProcessServer) -> Iterator[search_pb2_grpc.SearchServiceStub]:
     with grpc.insecure_channel(hybrid_server.address) as channel:
         yield search_pb2_grpc.SearchServiceStub(channel)
 

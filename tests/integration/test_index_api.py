@@ -13,10 +13,12 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
+from hybridsearch.config import ServerSettings
 from hybridsearch.v1 import index_pb2 as ipb
 from hybridsearch.v1 import index_pb2_grpc, search_pb2_grpc
 from hybridsearch.v1 import search_pb2 as pb
-from tests.conftest import TINY_CORPUS, ServerProcess, run_cli, start_server, wait_serving
+from tests.conftest import TINY_CORPUS, run_cli
+from tests.integration.in_process import InProcessServer, in_process_server
 
 SPARSE = pb.RETRIEVAL_MODE_SPARSE
 DENSE = pb.RETRIEVAL_MODE_DENSE
@@ -25,23 +27,19 @@ MAX_DOCUMENT_CHARS = 2000
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Iterator[ServerProcess]:
-    """A live server over an index created empty (with vectors), filled through the API."""
+def server(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Iterator[InProcessServer]:
+    """A server over an index created empty (with vectors), filled through the API."""
     index = tmp_path_factory.mktemp("idx") / "live"
     run_cli("index", "--empty", "--out", str(index), "--model", str(model_dir), "--no-progress")
-    process = start_server(
-        "--index", str(index), "--model", str(model_dir),
-        "--max-document-chars", str(MAX_DOCUMENT_CHARS),
-    )  # fmt: skip
-    try:
-        wait_serving(process.address)
-        yield process
-    finally:
-        process.stop()
+    settings = ServerSettings(
+        index=index, model=model_dir, port=0, max_document_chars=MAX_DOCUMENT_CHARS
+    )
+    with in_process_server(settings) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
-def channel(server: ServerProcess) -> Iterator[grpc.Channel]:
+def channel(server: InProcessServer) -> Iterator[grpc.Channel]:
     with grpc.insecure_channel(server.address) as ch:
         yield ch
 

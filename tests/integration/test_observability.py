@@ -11,9 +11,11 @@ from pathlib import Path
 import grpc
 import pytest
 
+from hybridsearch.config import ServerSettings
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
-from tests.conftest import start_server, wait_serving
+from tests.conftest import free_port, start_server, wait_serving
+from tests.integration.in_process import in_process_server
 
 SECRET_QUERY = "zeppelin-7c1d flow"
 TOKEN = "tok-5e9f0a"
@@ -101,30 +103,23 @@ def test_json_logs_have_request_ids_and_no_query_or_token(observed: Observed) ->
 
 
 def test_messages_over_max_message_bytes_are_resource_exhausted(tiny_sparse_index: Path) -> None:
-    server = start_server("--index", str(tiny_sparse_index), "--max-message-bytes", "2048")
-    try:
-        wait_serving(server.address, timeout=60)
-        with grpc.insecure_channel(server.address) as channel:
-            stub = search_pb2_grpc.SearchServiceStub(channel)
-            small = pb.SearchRequest(query="flow", mode=pb.RETRIEVAL_MODE_SPARSE)
-            assert stub.Search(small).hits
-            with pytest.raises(grpc.RpcError) as info:
-                stub.Search(pb.SearchRequest(query="flow " * 1000, mode=pb.RETRIEVAL_MODE_SPARSE))
-            assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-            assert stub.Search(small).hits
-    finally:
-        assert server.stop() == 0
+    settings = ServerSettings(index=tiny_sparse_index, port=0, max_message_bytes=2048)
+    with in_process_server(settings) as server, grpc.insecure_channel(server.address) as channel:
+        stub = search_pb2_grpc.SearchServiceStub(channel)
+        small = pb.SearchRequest(query="flow", mode=pb.RETRIEVAL_MODE_SPARSE)
+        assert stub.Search(small).hits
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Search(pb.SearchRequest(query="flow " * 1000, mode=pb.RETRIEVAL_MODE_SPARSE))
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert stub.Search(small).hits
 
 
 def test_metrics_count_query_micro_batches_and_no_echo_by_default(
     tiny_hybrid_index: Path, model_dir: Path
 ) -> None:
-    server = start_server(
-        "--index", str(tiny_hybrid_index), "--model", str(model_dir), "--log-level", "WARNING",
-        metrics=True,
-    )  # fmt: skip
-    try:
-        wait_serving(server.address)
+    port = free_port()
+    settings = ServerSettings(index=tiny_hybrid_index, model=model_dir, port=0, metrics_port=port)
+    with in_process_server(settings) as server:
         with grpc.insecure_channel(server.address) as channel:
             stub = search_pb2_grpc.SearchServiceStub(channel)
             _, call = stub.Search.with_call(pb.SearchRequest(query="flow over a wing"), timeout=30)
@@ -133,10 +128,8 @@ def test_metrics_count_query_micro_batches_and_no_echo_by_default(
             requests = [pb.SearchRequest(query=q) for q in ("shock waves", "heat", "flutter")]
             stub.BatchSearch(pb.BatchSearchRequest(requests=requests), timeout=30)
             stub.Search(pb.SearchRequest(query="only bm25", mode=pb.RETRIEVAL_MODE_SPARSE))
-        with urllib.request.urlopen(server.metrics_url, timeout=10) as reply:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
             text = reply.read().decode()
-    finally:
-        assert server.stop() == 0
     samples = {
         line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()

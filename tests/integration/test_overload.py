@@ -1,13 +1,15 @@
 """Admission control, deadlines, cancellation and graceful shutdown, over a slow fake engine.
 
-The server is the real one (`api.server.serve`, interceptors, servicer) with an engine that
-takes a fixed time per call and prints ``started <query>`` when a call reaches it, so the tests
-know what is in flight without sleeping (see slow_server.py).
+The server is the real one (`SearchServer`, interceptors, servicer; in-process, or `serve` in a
+process of its own for the SIGTERM test) with an engine that takes a fixed time per call and
+reports each call that reaches it, so the tests know what is in flight without sleeping (see
+slow_server.py).
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -20,13 +22,18 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from hybridsearch.config import ServerSettings
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
 from tests.conftest import REPO, wait_serving
+from tests.integration.in_process import in_process_server
+from tests.integration.slow_server import SlowEngine
+
+WAIT_S = 60.0  # the most any signal may take on a loaded CI machine
 
 
 @dataclass
-class SlowServer:
+class SlowServerProcess:
     process: subprocess.Popen[str]
     address: str
 
@@ -46,7 +53,7 @@ class SlowServer:
         return code
 
 
-def start_slow_server(delay_s: float, *flags: str) -> SlowServer:
+def start_slow_server(delay_s: float, *flags: str) -> SlowServerProcess:
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.integration.slow_server", "--port", "0", *flags],
         stdout=subprocess.PIPE,
@@ -59,19 +66,30 @@ def start_slow_server(delay_s: float, *flags: str) -> SlowServer:
     if not line.startswith("listening on "):
         process.kill()
         raise RuntimeError(f"slow server did not start: {line!r}")
-    server = SlowServer(process, line.removeprefix("listening on "))
+    server = SlowServerProcess(process, line.removeprefix("listening on "))
     wait_serving(server.address, timeout=60)
     return server
 
 
+@dataclass
+class SlowServer:
+    address: str
+    started: queue.Queue[str]
+
+    def next_started(self) -> str:
+        """Block until the engine reports the next call; returns its query text."""
+        return self.started.get(timeout=WAIT_S)
+
+
 @pytest.fixture
 def slow_server(request: pytest.FixtureRequest) -> Iterator[SlowServer]:
-    delay_s, *flags = request.param
-    server = start_slow_server(delay_s, *flags)
-    try:
-        yield server
-    finally:
-        server.stop()
+    """An in-process server over a `SlowEngine`; param: (delay in s, settings overrides)."""
+    delay_s, overrides = request.param
+    started: queue.Queue[str] = queue.Queue()
+    engine = SlowEngine(delay_s, report=started.put)
+    settings = ServerSettings(port=0, **overrides)
+    with in_process_server(settings, lambda _: engine) as server:  # type: ignore[arg-type,return-value]
+        yield SlowServer(server.address, started)
 
 
 def search(text: str) -> pb.SearchRequest:
@@ -89,7 +107,7 @@ CAPACITY = 4
 
 @pytest.mark.parametrize(
     "slow_server",
-    [(0.5, "--max-in-flight", str(CAPACITY), "--search-threads", str(CAPACITY))],
+    [(0.5, {"max_in_flight": CAPACITY, "search_threads": CAPACITY})],
     indirect=True,
 )
 def test_flood_gets_ok_or_resource_exhausted_and_the_server_survives(
@@ -116,7 +134,7 @@ def test_flood_gets_ok_or_resource_exhausted_and_the_server_survives(
         assert stub.Search(search("after the flood"), timeout=30).applied.top_k == 10
 
 
-@pytest.mark.parametrize("slow_server", [(1.0, "--search-threads", "1")], indirect=True)
+@pytest.mark.parametrize("slow_server", [(1.0, {"search_threads": 1})], indirect=True)
 def test_expired_deadline_is_answered_without_engine_work(slow_server: SlowServer) -> None:
     with grpc.insecure_channel(slow_server.address) as channel:
         stub = search_pb2_grpc.SearchServiceStub(channel)
@@ -132,7 +150,7 @@ def test_expired_deadline_is_answered_without_engine_work(slow_server: SlowServe
 
 
 @pytest.mark.parametrize(
-    "slow_server", [(1.0, "--max-in-flight", "1", "--search-threads", "2")], indirect=True
+    "slow_server", [(1.0, {"max_in_flight": 1, "search_threads": 2})], indirect=True
 )
 def test_cancelled_call_frees_its_place(slow_server: SlowServer) -> None:
     with grpc.insecure_channel(slow_server.address) as channel:

@@ -9,7 +9,7 @@ import pytest
 
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
-from tests.conftest import ServerProcess
+from tests.integration.in_process import InProcessServer
 from tests.integration.test_sparse_api import violations
 
 SPARSE = pb.RETRIEVAL_MODE_SPARSE
@@ -18,13 +18,13 @@ QUERY = "boundary layer"
 
 
 @pytest.fixture(scope="module")
-def hybrid_stub(hybrid_server: ServerProcess) -> Iterator[search_pb2_grpc.SearchServiceStub]:
+def hybrid_stub(hybrid_server: InProcessServer) -> Iterator[search_pb2_grpc.SearchServiceStub]:
     with grpc.insecure_channel(hybrid_server.address) as channel:
         yield search_pb2_grpc.SearchServiceStub(channel)
 
 
 @pytest.fixture(scope="module")
-def sparse_stub(sparse_server: ServerProcess) -> Iterator[search_pb2_grpc.SearchServiceStub]:
+def sparse_stub(sparse_server: InProcessServer) -> Iterator[search_pb2_grpc.SearchServiceStub]:
     with grpc.insecure_channel(sparse_server.address) as channel:
         yield search_pb2_grpc.SearchServiceStub(channel)
 

@@ -19,10 +19,11 @@ from hybridsearch.api.server import SearchServer
 from hybridsearch.config import ServerSettings
 from hybridsearch.engine.loader import load_engine
 from hybridsearch.engine.searcher import HybridSearcher
-from tests.conftest import ServerProcess, start_server, wait_serving
+from tests.conftest import start_server, wait_serving
+from tests.integration.in_process import InProcessServer
 
 
-def test_dynamic_client_finds_search_through_reflection(sparse_server: ServerProcess) -> None:
+def test_dynamic_client_finds_search_through_reflection(sparse_server: InProcessServer) -> None:
     with grpc.insecure_channel(sparse_server.address) as channel:
         database = ProtoReflectionDescriptorDatabase(channel)
         services = database.get_services()
@@ -46,7 +47,7 @@ def test_dynamic_client_finds_search_through_reflection(sparse_server: ServerPro
     assert all({"id", "score", "rank"} <= set(hit) for hit in response["hits"])
 
 
-def test_reflection_v1_lists_the_services(sparse_server: ServerProcess) -> None:
+def test_reflection_v1_lists_the_services(sparse_server: InProcessServer) -> None:
     with grpc.insecure_channel(sparse_server.address) as channel:
         # v1 messages are wire-identical to v1alpha's
         call = channel.stream_stream(

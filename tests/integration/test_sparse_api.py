@@ -11,13 +11,13 @@ from google.rpc import error_details_pb2, status_pb2
 
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
-from tests.conftest import ServerProcess
+from tests.integration.in_process import InProcessServer
 
 SPARSE = pb.RETRIEVAL_MODE_SPARSE
 
 
 @pytest.fixture(scope="module")
-def stub(sparse_server: ServerProcess) -> Iterator[search_pb2_grpc.SearchServiceStub]:
+def stub(sparse_server: InProcessServer) -> Iterator[search_pb2_grpc.SearchServiceStub]:
     with grpc.insecure_channel(sparse_server.address) as channel:
         yield search_pb2_grpc.SearchServiceStub(channel)
 

@@ -1,24 +1,39 @@
-"""SearchStream on a hybrid index: progressive (BM25 first, then fused) results; cancellation."""
+"""SearchStream on a hybrid index: progressive (BM25 first, then fused) results; a cancelled
+stream's queued work is dropped."""
 
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from hybridsearch.config import ServerSettings
+from hybridsearch.engine.loader import batching_settings
+from hybridsearch.engine.searcher import HybridSearcher
+from hybridsearch.storage.corpus import read_corpus
+from hybridsearch.storage.index_dir import open_index
+from hybridsearch.types import Query, SearchResult
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
-from tests.conftest import ServerProcess
+from tests.conftest import TINY_CORPUS
+from tests.fakes import build_fake_index
+from tests.integration.gated import WAIT_S, GatedEncoder
+from tests.integration.in_process import InProcessServer, in_process_server
 
 QUERIES = ["pasta tomato", "laminar boundary layer", "tennis match", "rocket nozzle", "bread"]
+PARTIALS = 20  # stream answers read before cancelling (the server runs up to 32 at once)
 
 
 @pytest.fixture(scope="module")
-def channel(hybrid_server: ServerProcess) -> Iterator[grpc.Channel]:
+def channel(hybrid_server: InProcessServer) -> Iterator[grpc.Channel]:
     with grpc.insecure_channel(hybrid_server.address) as ch:
         yield ch
 
@@ -70,31 +85,100 @@ def test_progressive_is_one_final_answer_outside_hybrid_mode_or_on_error(
     assert [v.field for v in bad.error.field_violations] == ["query"]
 
 
-def test_cancelling_a_stream_stops_its_work(
-    stub: search_pb2_grpc.SearchServiceStub, channel: grpc.Channel
+class CountingSearcher(HybridSearcher):
+    """The real searcher, counting progressive searches begun and ended (however they end)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lock = threading.Lock()
+        self.started = self.ended = 0
+
+    def search_progressive(
+        self, query: Query, on_partial: Callable[[SearchResult], object]
+    ) -> SearchResult:
+        with self._lock:
+            self.started += 1
+        try:
+            return super().search_progressive(query, on_partial)
+        finally:
+            with self._lock:
+                self.ended += 1
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def gated(tmp_path: Path) -> Iterator[tuple[InProcessServer, GatedEncoder]]:
+    """A server over the tiny corpus whose query encoder runs one query at a time, when let."""
+    index = build_fake_index(tmp_path / "index", list(read_corpus(TINY_CORPUS)))
+    encoder = GatedEncoder()
+
+    def factory(settings: ServerSettings) -> HybridSearcher:
+        return CountingSearcher(
+            open_index(index),
+            encoder,
+            batching=batching_settings(settings),
+            arm_threads=settings.search_threads,
+        )
+
+    with in_process_server(ServerSettings(index=index, port=0, max_batch_size=1), factory) as srv:
+        try:
+            yield srv, encoder
+        finally:
+            encoder.open()  # a run still held would hold the server's shutdown
+
+
+def test_cancelling_a_stream_drops_its_queued_work(
+    gated: tuple[InProcessServer, GatedEncoder],
 ) -> None:
-    sent = itertools.count()
+    server, encoder = gated
+    engine = server.engine
+    assert isinstance(engine, CountingSearcher)
 
     def endless() -> Iterator[pb.SearchStreamRequest]:
-        for i in sent:
-            query = QUERIES[i % len(QUERIES)]
-            # Heavy requests (every document, explained, all fields) so pending work piles up.
-            search = pb.SearchRequest(
-                query=query, top_k=1000, explain=True, return_fields=[pb.STORED_FIELD_TEXT]
-            )
+        for i in itertools.count():
+            search = pb.SearchRequest(query=f"{QUERIES[i % len(QUERIES)]} {i}", top_k=5)
             yield pb.SearchStreamRequest(request_id=f"e{i}", search=search, progressive=True)
 
-    call = stub.SearchStream(endless())
-    for _, _ in zip(range(20), call, strict=False):
-        pass
-    call.cancel()
-    with pytest.raises(grpc.RpcError) as info:
-        next(call)
-    assert info.value.code() == grpc.StatusCode.CANCELLED
-    # The server stopped reading the endless stream: it stays healthy and answers at once.
-    health = health_pb2_grpc.HealthStub(channel)
-    check = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
-    assert check.status == health_pb2.HealthCheckResponse.SERVING
-    for query in QUERIES:
-        response = stub.Search(pb.SearchRequest(query=query, top_k=3), timeout=5)
-        assert response.hits
+    with grpc.insecure_channel(server.address) as channel:
+        stub = search_pb2_grpc.SearchServiceStub(channel)
+        call = stub.SearchStream(endless())
+        # The encoder holds the first query: only BM25 partials come back, the rest queue.
+        answers = [answer for _, answer in zip(range(PARTIALS), call, strict=False)]
+        assert [a.partial for a in answers] == [True] * PARTIALS
+        (held,) = encoder.next_run()
+        call.cancel()
+        with pytest.raises(grpc.RpcError) as info:
+            next(call)
+        assert info.value.code() == grpc.StatusCode.CANCELLED
+
+        # Every search of the stream ends while the encoder is still held, except the one
+        # it is encoding: their queued encodings were dropped, not waited for.
+        wait_until(lambda: engine.ended == engine.started - 1, "the cancelled searches end")
+        started = engine.started
+        assert started >= PARTIALS
+        encoder.open()
+        # The batcher is first-in first-out: a query sent now is encoded after anything
+        # still queued, so once it is answered the encoder has seen all it ever will.
+        dense = pb.SearchRequest(query="marker", mode=pb.RETRIEVAL_MODE_DENSE, top_k=1)
+        marker = stub.Search(dense, timeout=WAIT_S)
+        assert marker.hits
+        assert encoder.encoded == [held, "marker"]
+        stats = engine.batch_stats()
+        assert stats is not None
+        assert stats.cancelled == started - 1
+        wait_until(lambda: engine.ended == started, "the held search ends")
+        assert engine.started == started  # nothing of the stream started after the cancel
+
+        # The server stopped reading the endless stream: it stays healthy and answers at once.
+        health = health_pb2_grpc.HealthStub(channel)
+        check = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+        assert check.status == health_pb2.HealthCheckResponse.SERVING
+        for query in QUERIES:
+            response = stub.Search(pb.SearchRequest(query=query, top_k=3), timeout=5)
+            assert response.hits

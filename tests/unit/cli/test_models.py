@@ -1,4 +1,4 @@
-"""``hybridsearch models …`` argument parsing, exit codes and one-line errors."""
+"""`hybridsearch models …` (cli/models.py): argument parsing, exit codes and one-line errors."""
 
 from __future__ import annotations
 
