@@ -30,6 +30,7 @@ from hybridsearch.engine.catalog import (
     Catalog,
     CollectionEntry,
     check_name,
+    load_catalog,
 )
 from hybridsearch.engine.ingest import Ingestor
 from hybridsearch.engine.loader import LoadedIndex
@@ -37,6 +38,7 @@ from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
+    HybridSearchError,
     InvalidArgumentError,
     NotFoundError,
     echo,
@@ -278,6 +280,28 @@ class CollectionRegistry:
         with self._refs:
             self._state = _State(catalog, dict(served))
 
+    def _commit(
+        self,
+        data_dir: Path,
+        catalog: Catalog,
+        served: Mapping[str, ServedCollection],
+        action: str,
+    ) -> None:
+        """Write ``catalog`` (the commit point), then serve it with ``served``.
+
+        A failure after the catalog's rename (its directory fsync) still leaves the new
+        catalog on disk: then it is served too, so the server serves what a restart would,
+        and the error is raised all the same.
+        """
+        try:
+            with _storage_errors(action):
+                catalog.save(data_dir)
+        except BaseException:
+            if _catalog_on_disk(data_dir) == catalog:
+                self._publish(catalog, served)
+            raise
+        self._publish(catalog, served)
+
     def create(
         self,
         name: str,
@@ -317,15 +341,16 @@ class CollectionRegistry:
             except BaseException:
                 shutil.rmtree(target, ignore_errors=True)
                 raise
-            try:
-                with _storage_errors("creating the collection"):
-                    catalog.save(data_dir)  # the commit point
-            except BaseException:
-                loaded.close()
-                shutil.rmtree(target, ignore_errors=True)
-                raise
             served = ServedCollection(entry, loaded)
-            self._publish(catalog, {**state.served, name: served})
+            try:
+                self._commit(
+                    data_dir, catalog, {**state.served, name: served}, "creating the collection"
+                )
+            except BaseException:
+                if self._state.catalog is not catalog:  # not committed: undo
+                    loaded.close()
+                    shutil.rmtree(target, ignore_errors=True)
+                raise
             log.info("created collection %s (model %r)", name, model)
             return self._description(served, catalog)
 
@@ -358,11 +383,13 @@ class CollectionRegistry:
                 )
             removed = catalog.aliases_of(name)
             remaining = catalog.without_collection(name)
-            with _storage_errors("deleting the collection"):
-                remaining.save(data_dir)  # the commit point
             served = state.served[name]
-            self._publish(remaining, {n: s for n, s in state.served.items() if n != name})
-            self._retire(served, data_dir / served.entry.relative_path, data_dir)
+            others = {n: s for n, s in state.served.items() if n != name}
+            try:
+                self._commit(data_dir, remaining, others, "deleting the collection")
+            finally:
+                if self._state.catalog is remaining:  # committed (also if an fsync failed)
+                    self._retire(served, data_dir / served.entry.relative_path, data_dir)
             log.info("deleted collection %s (aliases removed: %s)", name, removed or "none")
             return removed
 
@@ -404,9 +431,7 @@ class CollectionRegistry:
             aliases = _apply(state.catalog, actions)
             catalog = state.catalog.with_aliases(aliases)
             if catalog != state.catalog:
-                with _storage_errors("updating the aliases"):
-                    catalog.save(data_dir)  # the commit point
-                self._publish(catalog, state.served)
+                self._commit(data_dir, catalog, state.served, "updating the aliases")
             return dict(sorted(aliases.items()))
 
     def close(self) -> None:
@@ -417,6 +442,14 @@ class CollectionRegistry:
             self._factory.close()
         if self._lock is not None:
             self._lock.release()
+
+
+def _catalog_on_disk(data_dir: Path) -> Catalog | None:
+    """The catalog as a restart would read it (None when unreadable)."""
+    try:
+        return load_catalog(data_dir)
+    except HybridSearchError:
+        return None
 
 
 def _apply(catalog: Catalog, actions: Sequence[AliasAction]) -> dict[str, str]:
