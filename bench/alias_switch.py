@@ -166,7 +166,8 @@ between the two every {args.switch_every_s:g} s.
 
 **{"PASS" if point.errors == 0 and switches else "FAIL"}**: zero failed requests required.
 ghz report (less its per-request details): `{day}-alias-switch.json`.
-Machine: {env["cpus"]} CPUs ({env["cpu"]}), load at start {env["load_avg_at_start"]}, commit {env["commit"]}; ghz shares the machine.
+Machine: {env["cpus"]} CPUs ({env["cpu"]}), load at start {env["load_avg_at_start"]},
+commit {env["commit"]}; ghz shares the machine.
 """
     (RESULTS / f"{day}-alias-switch.md").write_text(summary)
     print(summary)
