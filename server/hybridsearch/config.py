@@ -20,7 +20,7 @@ from typing import Any
 from hybridsearch.engine.document_rules import IngestLimits
 from hybridsearch.engine.request import Limits, QueryDefaults
 from hybridsearch.errors import SettingsError
-from hybridsearch.settings_rules import setting_problems
+from hybridsearch.settings_rules import DEFAULT_INDEX, setting_problems
 from hybridsearch.types import Device, FusionMethod, FusionSettings, Normalization
 
 __all__ = [
@@ -69,9 +69,21 @@ def parse_bool(text: str) -> bool:
 class ServerSettings:
     """Everything `hybridsearch serve` can be told."""
 
-    index: Path = _setting(Path("var/indexes/sample"), "index directory to serve", Path)
+    index: Path = _setting(DEFAULT_INDEX, "index directory to serve", Path)
     model: Path | None = _setting(
         None, "model directory of the index's encoder (needed for dense/hybrid)", _optional_path
+    )
+    data_dir: Path | None = _setting(
+        None,
+        "data directory of named collections to serve (created when missing; instead of "
+        "--index): DIR/catalog.json and DIR/collections/<name>/",
+        _optional_path,
+    )
+    models_dir: Path | None = _setting(
+        None,
+        "directory of model directories a new collection may name as its model (`default` is "
+        "--model)",
+        _optional_path,
     )
     host: str = _setting("127.0.0.1", "address to bind")
     port: int = _setting(50051, "port to bind; 0 picks a free one", int)

@@ -7,6 +7,7 @@ message, and reach a caller only as INTERNAL if one ever escaped.
 HybridSearchError
 ├── InvalidArgumentError      bad input; carries field violations   → INVALID_ARGUMENT
 ├── NotFoundError             a named thing does not exist           → NOT_FOUND
+├── AlreadyExistsError        a name to create is already taken      → ALREADY_EXISTS
 ├── FailedPreconditionError   valid request, wrong state of index    → FAILED_PRECONDITION
 ├── OverloadedError           queue or admission bound reached       → RESOURCE_EXHAUSTED
 ├── UnavailableError          not ready yet (index loading)          → UNAVAILABLE
@@ -70,6 +71,10 @@ class InvalidArgumentError(HybridSearchError):
 
 class NotFoundError(HybridSearchError):
     """A named document or resource does not exist."""
+
+
+class AlreadyExistsError(HybridSearchError):
+    """A thing to create (a collection, an alias) already exists under that name."""
 
 
 class FailedPreconditionError(HybridSearchError):

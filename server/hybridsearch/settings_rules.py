@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hybridsearch.types import DEFAULT_VECTOR_PRF_DEPTH, PrfSettings
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from hybridsearch.config import ServerSettings
 
 MAX_PORT = 65_535
+DEFAULT_INDEX = Path("var/indexes/sample")  # ServerSettings.index's default
 MAX_MESSAGE_BYTES = 2**31 - 1  # gRPC takes message limits as a signed 32-bit int
 
 # Settings that count something there must be at least one of.
@@ -116,6 +118,11 @@ def _serving(s: ServerSettings) -> Iterator[Problem]:
 
 
 def _storage(s: ServerSettings) -> Iterator[Problem]:
+    if s.data_dir is not None:
+        if s.index != DEFAULT_INDEX:
+            yield "data_dir", "give --index or --data-dir, not both"
+        if s.workers > 1:
+            yield "data_dir", "not supported with --workers > 1 yet (each worker would write it)"
     if not (math.isfinite(s.follow_interval_s) and s.follow_interval_s >= 0.0):
         yield "follow_interval_s", f"must be a finite number >= 0 (got {s.follow_interval_s})"
     if not (math.isfinite(s.compact_dead_fraction) and 0.0 <= s.compact_dead_fraction < 1.0):

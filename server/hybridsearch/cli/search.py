@@ -27,6 +27,7 @@ def add_search_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     p.add_argument("--top-k", type=int, default=10)
     p.add_argument("--offset", type=int, default=0, help="hits to skip (the next page)")
     p.add_argument("--mode", choices=MODES, default="hybrid")
+    p.add_argument("--collection", default="", help="collection or alias (default: the default)")
     p.add_argument("--fusion", choices=FUSIONS, help="fusion method")
     p.add_argument("--alpha", type=float, help="weight of the dense side")
     p.add_argument("--explain", action="store_true", help="show each arm's scores and ranks")
@@ -51,6 +52,7 @@ def build_request(args: argparse.Namespace) -> pb.SearchRequest:
         explain=args.explain,
         return_fields=[pb.STORED_FIELD_TITLE],
         offset=args.offset,
+        collection=args.collection,
     )
     if args.highlight:
         request.highlight.enabled = True

@@ -88,16 +88,23 @@ class HybridSearcher:
         batching: BatchingSettings | None = None,
         arm_threads: int = 4,
         dense_factory: DenseFactory | None = None,
+        dense_arm: DenseArm | None = None,
     ) -> None:
         """``batching``: micro-batch concurrent queries' dense arms (None: each runs alone on
-        one of ``arm_threads`` threads)."""
+        one of ``arm_threads`` threads).
+
+        ``dense_arm``: a dense arm over ``encoder`` shared with other searchers (collections
+        of one model share one encoder and one micro-batcher); its owner closes it, not
+        `close`. None: this searcher makes and owns its own.
+        """
         self._encoder = encoder
         self._dense_factory = dense_factory or manifest_dense_index
         self._snapshot = self.make_snapshot(index)
         self._publish_lock = threading.Lock()
-        self._dense_arm = (
-            DenseArm(encoder, batching, threads=arm_threads) if encoder is not None else None
-        )
+        self._owns_dense_arm = dense_arm is None
+        if dense_arm is None and encoder is not None:
+            dense_arm = DenseArm(encoder, batching, threads=arm_threads)
+        self._dense_arm = dense_arm if encoder is not None else None
 
     def make_snapshot(
         self, index: OpenIndex, live: NDArray[np.bool_] | None = None
@@ -142,8 +149,8 @@ class HybridSearcher:
         return self._dense_arm.stats() if self._dense_arm is not None else None
 
     def close(self) -> None:
-        """Stop the dense arm's threads (its batcher or pool)."""
-        if self._dense_arm is not None:
+        """Stop the dense arm's threads (its batcher or pool), unless it is shared."""
+        if self._dense_arm is not None and self._owns_dense_arm:
             self._dense_arm.close()
 
     def search(self, query: Query) -> SearchResult:
