@@ -229,7 +229,11 @@ def load_engine(settings: ServerSettings, index: OpenIndex | None = None) -> Hyb
         batching=batching_settings(settings),
         # Unbatched, one dense-arm thread per search thread keeps every search's arms parallel.
         arm_threads=settings.search_threads,
-        dense_factory=functools.partial(manifest_dense_index, ef_search=settings.hnsw_ef_search),
+        dense_factory=functools.partial(
+            manifest_dense_index,
+            ef_search=settings.hnsw_ef_search,
+            exact_filter_fraction=settings.hnsw_exact_filter_fraction,
+        ),
     )
     log.info(
         "index %s: %d documents, vectors: %s, encoder: %s on %s",
