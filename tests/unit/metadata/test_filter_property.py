@@ -23,6 +23,7 @@ import dataclasses
 import random
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.fusion.interpolate import fuse_interpolate
 from hybridsearch.metadata import filter as flt
 from hybridsearch.metadata.schema import CollectionSchema, MetadataField, MetadataType
+from hybridsearch.storage.index_dir import open_index
 from hybridsearch.storage.writer import IndexWriter
 from hybridsearch.types import (
     Document,
@@ -335,3 +337,32 @@ def test_filtered_prf_takes_feedback_from_the_filtered_set(
             Query("alpha beta", top_k=20, mode=mode, prf=prf, filter=filter_)
         ).hits
         assert hits and {h.id for h in hits} <= keep
+
+
+def test_columns_read_back_from_disk_and_compaction_keep_filters(tmp_path: Path) -> None:
+    rng = random.Random(99)
+    docs = [_doc(rng, i) for i in range(30)]
+    path = build_fake_index(tmp_path / "idx", docs, schema=SCHEMA)
+    writer = IndexWriter(path)
+    try:
+        changed = [_doc(rng, i) for i in range(0, 30, 2)]
+        writer.upsert(changed, HashEncoder().encode_documents([d.text for d in changed]))
+        writer.delete(["d001", "d003"])
+        by_id = {d.id: d for d in docs} | {d.id: d for d in changed}
+        del by_id["d001"], by_id["d003"]
+        probes = [
+            flt.Filter(must=(flt.Exists("year"),)),
+            flt.Filter(should=(flt.Match("tenant", ("a", "b")), flt.Range("price", gte=0.0))),
+            flt.Filter(must_not=(flt.IsNull("seen.at"),)),
+        ]
+        opened = [writer.committed, lambda: open_index(path)]  # kept columns, read back
+        for compact in (False, True):
+            if compact:
+                writer.compact()
+            for open_state in opened:
+                searcher = HybridSearcher(open_state(), HashEncoder())
+                for filter_ in probes:
+                    _check(searcher, by_id, filter_, "alpha beta", 8)
+                searcher.close()
+    finally:
+        writer.close()

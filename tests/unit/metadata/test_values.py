@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hybridsearch.engine.document_rules import IngestLimits, document_problem
+from hybridsearch.errors import BuildError, CorpusError
 from hybridsearch.metadata.schema import CollectionSchema, MetadataField, MetadataType
 from hybridsearch.metadata.values import metadata_problem, parse_rfc3339, typed_metadata
+from hybridsearch.storage.builder import build_index
+from hybridsearch.storage.corpus import ReadStats, read_corpus
 from hybridsearch.types import Document
 
 SCHEMA = CollectionSchema(
@@ -81,3 +86,21 @@ def test_rfc3339_instants_in_microseconds_since_the_epoch() -> None:
     assert parse_rfc3339("1969-12-31T23:59:59.999999Z") == -1
     assert parse_rfc3339("1970-01-01t00:00:01.5z") == 1_500_000
     assert parse_rfc3339("1970-01-01T00:00:00") is None
+
+
+def test_a_corpus_line_with_wrongly_typed_metadata_is_a_bad_line(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    lines = [
+        {"_id": "a", "text": "x", "metadata": {"year": 2020}},
+        {"_id": "b", "text": "x", "metadata": {"year": "2020"}},
+        {"_id": "c", "text": "x"},
+    ]
+    corpus.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"corpus.jsonl:2: .*metadata.year: expected an integer"):
+        list(read_corpus(corpus, schema=SCHEMA))
+    stats = ReadStats()
+    docs = list(read_corpus(corpus, schema=SCHEMA, skip_bad_lines=True, stats=stats))
+    assert [d.id for d in docs] == ["a", "c"] and stats.bad_line_numbers == [2]
+    with pytest.raises(BuildError, match="document 'b': metadata.year"):
+        build_index(list(read_corpus(corpus)), tmp_path / "idx", encoder=None, schema=SCHEMA)
+    assert not (tmp_path / "idx").exists()
