@@ -12,7 +12,8 @@ Filters (and deleted rows) reach the graph search as a row mask (faiss's ``IDSel
 the graph is walked through every row, only masked-in rows are returned). When the mask keeps
 less than ``exact_filter_fraction`` of the rows, walking the graph finds too few of them within
 its candidate list (recall drops; the list is widened by 1/sqrt(fraction), at most 4x) and
-costs more than it saves: those searches run exactly over the matching rows instead (`DEFAULT_EXACT_FILTER_FRACTION`, measured by ``bench/filters.py``).
+costs more than it saves: those searches run exactly over the matching rows instead
+(`DEFAULT_EXACT_FILTER_FRACTION`, measured by ``bench/filters.py``).
 """
 
 from __future__ import annotations

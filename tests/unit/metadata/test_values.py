@@ -101,6 +101,6 @@ def test_a_corpus_line_with_wrongly_typed_metadata_is_a_bad_line(tmp_path: Path)
     stats = ReadStats()
     docs = list(read_corpus(corpus, schema=SCHEMA, skip_bad_lines=True, stats=stats))
     assert [d.id for d in docs] == ["a", "c"] and stats.bad_line_numbers == [2]
-    with pytest.raises(BuildError, match="document 'b': metadata.year"):
+    with pytest.raises(BuildError, match=r"document 'b': metadata\.year"):
         build_index(list(read_corpus(corpus)), tmp_path / "idx", encoder=None, schema=SCHEMA)
     assert not (tmp_path / "idx").exists()
