@@ -157,7 +157,8 @@ class HnswDenseIndex:
             widen = min(MAX_EF_WIDENING, 1.0 / math.sqrt(max(fraction, 1e-9)))
         graph_k = min(k, self._graph_rows)
         params = self._faiss.SearchParametersHNSW()
-        params.efSearch = int(max(self._ef_search, graph_k) * widen)
+        # (A deep candidate list, e.g. 1000 for fusion, is wide enough already.)
+        params.efSearch = max(int(self._ef_search * widen), graph_k)
         if live is not None:
             bits = np.packbits(live[: self._graph_rows], bitorder="little")
             params.sel = self._faiss.IDSelectorBitmap(self._graph_rows, self._faiss.swig_ptr(bits))
