@@ -37,6 +37,7 @@ class HashCollectionFactory:
             out,
             encoder=self.encoder if dense else None,
             encoder_info=HASH_ENCODER_INFO if dense else None,
+            schema=entry.schema,
         )
 
     def open(self, path: Path, entry: CollectionEntry) -> LoadedIndex:

@@ -131,6 +131,16 @@ class ServerSettings:
     max_offset: int = _setting(
         10_000, "largest offset (hits skipped, pagination) a request may set", int
     )
+    max_filter_depth: int = _setting(8, "deepest nesting of a request's filter", int)
+    max_filter_conditions: int = _setting(
+        64, "most conditions in a request's filter, nested ones included", int
+    )
+    hnsw_exact_filter_fraction: float = _setting(
+        0.02,
+        "HNSW: a filter matching less than this fraction of the rows is searched exactly over "
+        "the matching rows instead of through the graph",
+        float,
+    )
     max_rrf_k: int = _setting(10_000, "largest RRF k a request may set", int)
     max_fb_docs: int = _setting(100, "most RM3 feedback documents a request may ask for", int)
     max_fb_terms: int = _setting(1000, "most RM3 expansion terms a request may ask for", int)
@@ -259,6 +269,8 @@ class ServerSettings:
             max_vector_prf_depth=self.max_vector_prf_depth,
             max_batch_queries=self.max_batch_queries,
             max_offset=self.max_offset,
+            max_filter_depth=self.max_filter_depth,
+            max_filter_conditions=self.max_filter_conditions,
         )
 
     @property

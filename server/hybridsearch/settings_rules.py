@@ -43,6 +43,8 @@ AT_LEAST_ONE = (
     "max_document_chars",
     "max_id_bytes",
     "max_delete_ids",
+    "max_filter_depth",
+    "max_filter_conditions",
 )
 # Settings where 0 means "none", "off" or "automatic".
 AT_LEAST_ZERO = (
@@ -130,6 +132,9 @@ def _storage(s: ServerSettings) -> Iterator[Problem]:
             "compact_dead_fraction",
             f"must be a number in [0, 1) (got {s.compact_dead_fraction})",
         )
+    fraction = s.hnsw_exact_filter_fraction
+    if not (math.isfinite(fraction) and 0.0 <= fraction <= 1.0):
+        yield "hnsw_exact_filter_fraction", f"must be a number in [0, 1] (got {fraction})"
 
 
 def setting_problems(settings: ServerSettings) -> Iterator[Problem]:

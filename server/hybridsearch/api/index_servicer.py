@@ -76,7 +76,7 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
                 batch: list[Document] = []
                 for message in request.documents:
                     doc = document_from_proto(message)
-                    problem = document_problem(doc, self._limits)
+                    problem = document_problem(doc, self._limits, ingestor.writer.manifest.schema)
                     if problem is None:
                         batch.append(doc)
                     else:

@@ -8,12 +8,10 @@ opens each collection with encoders shared by model (`SharedEncoders`).
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import logging
 import re
 import shutil
 from pathlib import Path
-from typing import Any
 
 from hybridsearch.config import ServerSettings
 from hybridsearch.dense.select import DenseIndexKind
@@ -42,9 +40,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "default"
 MODEL_DIR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-# The filters branch adds `build_index(..., schema=...)` (the schema recorded in the manifest
-# and its fields indexed); until then a collection's schema lives in the catalog only.
-BUILD_INDEX_TAKES_SCHEMA = "schema" in inspect.signature(build_index).parameters
 
 
 class ServerCollectionFactory:
@@ -99,9 +94,8 @@ class ServerCollectionFactory:
         from hybridsearch.encoders.config import load_config  # noqa: PLC0415
 
         model_dir = self.model_dir(entry.model)
-        extra: dict[str, Any] = {"schema": entry.schema} if BUILD_INDEX_TAKES_SCHEMA else {}
         if model_dir is None:
-            build_index(iter(()), out, encoder=None, **extra)
+            build_index(iter(()), out, encoder=None, schema=entry.schema)
             return
         encoder, _ = self.encoders.get(model_dir, load_config(model_dir).max_length)
         build_index(
@@ -110,7 +104,7 @@ class ServerCollectionFactory:
             encoder=encoder,
             encoder_info=encoder_info_of(encoder),
             dense_index=DenseIndexKind(entry.dense_index),
-            **extra,
+            schema=entry.schema,
         )
 
     def open(self, path: Path, entry: CollectionEntry) -> LoadedIndex:

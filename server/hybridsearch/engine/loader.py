@@ -245,7 +245,11 @@ def load_engine(
         batching=batching_settings(settings),
         # Unbatched, one dense-arm thread per search thread keeps every search's arms parallel.
         arm_threads=settings.search_threads,
-        dense_factory=functools.partial(manifest_dense_index, ef_search=settings.hnsw_ef_search),
+        dense_factory=functools.partial(
+            manifest_dense_index,
+            ef_search=settings.hnsw_ef_search,
+            exact_filter_fraction=settings.hnsw_exact_filter_fraction,
+        ),
         dense_arm=dense_arm,
     )
     log.info(

@@ -187,6 +187,7 @@ class CollectionRegistry:
             model="default" if manifest.encoder is not None else "",
             dense_index=manifest.dense_index,
             created=manifest.created_at,
+            schema=manifest.schema,
         )
         catalog = Catalog(collections={name: entry}, default=name)
         return cls(
@@ -258,7 +259,7 @@ class CollectionRegistry:
         manifest = index.manifest
         return CollectionDescription(
             name=served.name,
-            schema=served.entry.schema,
+            schema=manifest.schema,  # the index's own record (the catalog's is a copy)
             document_count=manifest.document_count,
             size_bytes=index.size_bytes,
             encoder_model_id=manifest.encoder.model_id if manifest.encoder is not None else "",
