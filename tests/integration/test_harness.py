@@ -26,9 +26,14 @@ def test_a_server_that_announces_nothing_fails_with_its_stderr() -> None:
         start_server("--no-such-flag")
 
 
-def test_server_cpu_and_memory_are_read_from_proc(sparse_server: ServerProcess) -> None:
-    assert sparse_server.rss_bytes() > 10 * 2**20  # a Python process with grpc and tantivy
-    assert sparse_server.cpu_seconds() > 0
+def test_server_cpu_and_memory_are_read_from_proc(tiny_sparse_index: Path) -> None:
+    server: ServerProcess = start_server("--index", str(tiny_sparse_index))
+    try:
+        server.wait_serving()
+        assert server.rss_bytes() > 10 * 2**20  # a Python process with grpc and tantivy
+        assert server.cpu_seconds() > 0
+    finally:
+        assert server.stop() == 0
 
 
 def test_serve_then_runs_the_command_against_the_serving_server(tiny_sparse_index: Path) -> None:

@@ -25,7 +25,7 @@ from hybridsearch.engine.batching import BatchingSettings, BatchStats
 from hybridsearch.engine.dense_arm import DenseArm, DenseArmResult, DenseJob
 from hybridsearch.engine.filtering import SearchScope, search_scope
 from hybridsearch.engine.prf_backend import IndexPrfBackend
-from hybridsearch.engine.ties import by_score_then_id, with_ties
+from hybridsearch.engine.ties import by_score_then_id, ties_by_id, with_ties
 from hybridsearch.errors import (
     FailedPreconditionError,
     FieldViolation,
@@ -448,6 +448,8 @@ class HybridSearcher:
         """Fuse both lists, or order the one list given (the other None); the best ``limit``."""
         doc_id = snap.index.ids.__getitem__
         if sparse is not None and dense is not None:
+            # Ranks within each list as the arm alone ranks (ties by id), for RRF and explain.
+            sparse, dense = ties_by_id(sparse, doc_id), ties_by_id(dense, doc_id)
             settings = query.fusion
             if settings.method is FusionMethod.RRF:
                 fused: list[FusedDoc] = fuse_rrf(

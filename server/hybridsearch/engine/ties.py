@@ -56,3 +56,30 @@ def by_score_then_id(hits: RankedList, doc_id: Callable[[int], str]) -> RankedLi
     ordinals, scores = hits.ordinals.tolist(), hits.scores.tolist()
     order = sorted(range(len(ordinals)), key=lambda i: (-scores[i], doc_id(ordinals[i])))
     return RankedList(hits.ordinals[order], hits.scores[order])
+
+
+def ties_by_id(hits: Sequence[ScoredDoc], doc_id: Callable[[int], str]) -> RankedList:
+    """An arm's list (by descending score) with each run of equal scores ordered by id.
+
+    A tie's order is otherwise the arm's own (tantivy's document address, the dense index's
+    ordinal), so a document's rank in a fused list's explanation, and its RRF contribution,
+    would differ from its rank when the arm runs alone. Only the tied runs are sorted.
+    """
+    ranked = as_ranked(hits)
+    scores = ranked.scores
+    if len(scores) < 2:
+        return ranked
+    same = scores[1:] == scores[:-1]
+    if not same.any():
+        return ranked
+    starts = np.flatnonzero(np.concatenate(([True], ~same)))
+    ends = np.append(starts[1:], len(scores))
+    ordinals = ranked.ordinals
+    order = np.arange(len(scores))
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        if end - start > 1:
+            run = ordinals[start:end].tolist()
+            order[start:end] = start + np.asarray(
+                sorted(range(end - start), key=lambda i: doc_id(run[i]))
+            )
+    return RankedList(ordinals[order], scores[order])

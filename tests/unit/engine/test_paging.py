@@ -170,3 +170,15 @@ def test_rm3_highlights_only_the_query_terms(searcher: HybridSearcher) -> None:
     for hit in result.hits:
         (text,) = hit.highlights
         assert {text.snippet[s:e] for s, e in text.matches} == {"word"}
+
+
+def test_ties_by_id_sorts_only_the_tied_runs() -> None:
+    from hybridsearch.engine.ties import ties_by_id
+    from hybridsearch.types import RankedList
+
+    ids = {0: "d", 1: "b", 2: "a", 3: "c", 4: "e"}
+    hits = RankedList([0, 1, 2, 3, 4], [3.0, 2.0, 2.0, 2.0, 1.0])
+    ordered = ties_by_id(hits, ids.__getitem__)
+    assert ordered.ordinals.tolist() == [0, 2, 1, 3, 4]
+    assert ordered.scores.tolist() == [3.0, 2.0, 2.0, 2.0, 1.0]
+    assert ties_by_id(RankedList([4, 0], [2.0, 1.0]), ids.__getitem__).ordinals.tolist() == [4, 0]
