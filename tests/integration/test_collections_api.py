@@ -14,7 +14,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from tests.integration.fake_encoder_server import serving as serving_index
 
 from hybridsearch.api.server import SearchServer
 from hybridsearch.config import ServerSettings
@@ -26,6 +25,7 @@ from hybridsearch.v1 import collection_pb2_grpc, index_pb2_grpc, search_pb2_grpc
 from hybridsearch.v1 import index_pb2 as ipb
 from hybridsearch.v1 import search_pb2 as pb
 from tests.collection_fakes import HASH_MODEL, HashCollectionFactory
+from tests.integration.in_process import serving_fake_index as serving_index
 
 SPARSE = pb.RETRIEVAL_MODE_SPARSE
 HYBRID = pb.RETRIEVAL_MODE_HYBRID
