@@ -132,3 +132,18 @@ def test_upserts_with_wrongly_typed_metadata_are_rejected_one_by_one(channel: gr
     search = search_pb2_grpc.SearchServiceStub(channel)
     response2 = search.Search(pb.SearchRequest(query=QUERY, top_k=12, filter=_year_from(2000)))
     assert [h.id for h in response2.hits] == ["n2"]
+
+
+def test_cli_search_takes_a_filter_as_json(server: ServerProcess, channel: grpc.Channel) -> None:
+    year = '{"must": [{"range": {"field": "year", "gte": {"integer": "1960"}}}]}'
+    found = run_cli("search", QUERY, "--server", server.address, "--filter", year, "--json")
+    expected = search_pb2_grpc.SearchServiceStub(channel).Search(
+        pb.SearchRequest(query=QUERY, filter=_year_from(1960))
+    )
+    assert [hit["id"] for hit in json.loads(found.stdout)["hits"]] == [h.id for h in expected.hits]
+    assert expected.hits and len(expected.hits) < 12  # the filter leaves some documents out
+    bad = run_cli("search", QUERY, "--server", server.address, "--filter", "{", check=False)
+    assert bad.returncode == 2 and "--filter: not a Filter message in JSON" in bad.stderr
+    wrong = '{"must": [{"range": {"field": "year", "gte": {"keyword": "x"}}}]}'
+    refused = run_cli("search", QUERY, "--server", server.address, "--filter", wrong, check=False)
+    assert refused.returncode == 2  # RangeBound has no keyword: refused before sending

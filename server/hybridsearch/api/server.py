@@ -131,7 +131,7 @@ class SearchServer:
         report SERVING."""
         loop = asyncio.get_running_loop()
         loaded = await loop.run_in_executor(self._executor, self._engine_factory, self.settings)
-        if isinstance(loaded, HybridSearcher):  # a bare searcher: searches only
+        if not isinstance(loaded, CollectionRegistry | LoadedIndex):  # a bare searcher
             loaded = LoadedIndex(loaded, None, read_only_reason="it serves searches only")
         if isinstance(loaded, LoadedIndex):
             loaded = CollectionRegistry.single(loaded)
