@@ -1,6 +1,6 @@
 """`make bench`: load, compute limit, gRPC overhead, peers and scale, into one results file.
 
-    python -m bench.run_all [--quick] [--stages load,limit,peers,scale] [--scale-sizes ...]
+    python -m bench.run_all [--quick] [--stages load,limit,peers,scale,filters] [--scale-sizes ...]
 
 Writes bench/results/<date>.md and PNG plots beside it; raw measurements go to
 bench/.work/measurements/*.json, so `--stages report` rebuilds the report from them.
@@ -64,7 +64,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 MEASUREMENTS = WORK / "measurements"
 CONCURRENCY = (1, 8, 32, 64)
-ALL_STAGES = ("load", "limit", "peers", "scale", "report")
+ALL_STAGES = ("load", "limit", "peers", "scale", "filters", "report")
 
 
 def save(name: str, data: object) -> None:
@@ -588,6 +588,11 @@ def main() -> int:
             stage_peers(args, index, qtexts)
     if "scale" in stages:
         stage_scale(args, qtexts)
+    if "filters" in stages:
+        # Its own results file (bench/results/<date>-filters.md + PNG), see bench/filters.py.
+        print("== filters: filtered recall and latency by selectivity", flush=True)
+        docs = "10000" if args.quick else "100000"
+        subprocess.run([sys.executable, "-m", "bench.filters", "--docs", docs], check=True)
     path = write_report(MEASUREMENTS, RESULTS)
     print(f"== results: {path}", flush=True)
     return 0

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from hybridsearch.metadata.schema import CollectionSchema
 from hybridsearch.storage.builder import build_index
 from hybridsearch.storage.manifest import EncoderInfo
 from hybridsearch.types import Document
@@ -53,12 +54,20 @@ class HashEncoder:
 HASH_ENCODER_INFO = EncoderInfo(HashEncoder.model_id, DIM, "mean", True, 128)
 
 
-def build_fake_index(path: Path, docs: Sequence[Document], *, dense: bool = True) -> Path:
-    """An index of ``docs`` at ``path``, with `HashEncoder` vectors unless ``dense`` is False."""
+def build_fake_index(
+    path: Path,
+    docs: Sequence[Document],
+    *,
+    dense: bool = True,
+    schema: CollectionSchema | None = None,
+) -> Path:
+    """An index of ``docs`` at ``path``, with `HashEncoder` vectors unless ``dense`` is False,
+    declaring the metadata fields of ``schema`` (none by default)."""
     build_index(
         list(docs),
         path,
         encoder=HashEncoder() if dense else None,
         encoder_info=HASH_ENCODER_INFO if dense else None,
+        schema=schema,
     )
     return path

@@ -20,7 +20,7 @@ from typing import Any
 from hybridsearch.engine.document_rules import IngestLimits
 from hybridsearch.engine.request import Limits, QueryDefaults
 from hybridsearch.errors import SettingsError
-from hybridsearch.settings_rules import setting_problems
+from hybridsearch.settings_rules import DEFAULT_INDEX, setting_problems
 from hybridsearch.types import Device, FusionMethod, FusionSettings, Normalization
 
 __all__ = [
@@ -69,9 +69,21 @@ def parse_bool(text: str) -> bool:
 class ServerSettings:
     """Everything `hybridsearch serve` can be told."""
 
-    index: Path = _setting(Path("var/indexes/sample"), "index directory to serve", Path)
+    index: Path = _setting(DEFAULT_INDEX, "index directory to serve", Path)
     model: Path | None = _setting(
         None, "model directory of the index's encoder (needed for dense/hybrid)", _optional_path
+    )
+    data_dir: Path | None = _setting(
+        None,
+        "data directory of named collections to serve (created when missing; instead of "
+        "--index): DIR/catalog.json and DIR/collections/<name>/",
+        _optional_path,
+    )
+    models_dir: Path | None = _setting(
+        None,
+        "directory of model directories a new collection may name as its model (`default` is "
+        "--model)",
+        _optional_path,
     )
     host: str = _setting("127.0.0.1", "address to bind")
     port: int = _setting(50051, "port to bind; 0 picks a free one", int)
@@ -118,6 +130,16 @@ class ServerSettings:
     )
     max_offset: int = _setting(
         10_000, "largest offset (hits skipped, pagination) a request may set", int
+    )
+    max_filter_depth: int = _setting(8, "deepest nesting of a request's filter", int)
+    max_filter_conditions: int = _setting(
+        64, "most conditions in a request's filter, nested ones included", int
+    )
+    hnsw_exact_filter_fraction: float = _setting(
+        0.02,
+        "HNSW: a filter matching less than this fraction of the rows is searched exactly over "
+        "the matching rows instead of through the graph",
+        float,
     )
     max_rrf_k: int = _setting(10_000, "largest RRF k a request may set", int)
     max_fb_docs: int = _setting(100, "most RM3 feedback documents a request may ask for", int)
@@ -247,6 +269,8 @@ class ServerSettings:
             max_vector_prf_depth=self.max_vector_prf_depth,
             max_batch_queries=self.max_batch_queries,
             max_offset=self.max_offset,
+            max_filter_depth=self.max_filter_depth,
+            max_filter_conditions=self.max_filter_conditions,
         )
 
     @property

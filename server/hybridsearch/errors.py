@@ -7,6 +7,7 @@ message, and reach a caller only as INTERNAL if one ever escaped.
 HybridSearchError
 ├── InvalidArgumentError      bad input; carries field violations   → INVALID_ARGUMENT
 ├── NotFoundError             a named thing does not exist           → NOT_FOUND
+├── AlreadyExistsError        a name to create is already taken      → ALREADY_EXISTS
 ├── FailedPreconditionError   valid request, wrong state of index    → FAILED_PRECONDITION
 ├── OverloadedError           queue or admission bound reached       → RESOURCE_EXHAUSTED
 ├── UnavailableError          not ready yet (index loading)          → UNAVAILABLE
@@ -20,7 +21,8 @@ HybridSearchError
     ├── ModelDirError         a model directory is missing, incomplete or damaged
     ├── CorpusError           a corpus file cannot be read (names file and line)
     ├── BuildError            an index could not be built (nothing left at the target)
-    └── CollectionFormatError a test collection is missing or malformed
+    ├── CollectionFormatError a test collection is missing or malformed
+    └── SchemaError           a metadata schema is malformed (a request's: INVALID_ARGUMENT)
 """
 
 from __future__ import annotations
@@ -69,6 +71,10 @@ class InvalidArgumentError(HybridSearchError):
 
 class NotFoundError(HybridSearchError):
     """A named document or resource does not exist."""
+
+
+class AlreadyExistsError(HybridSearchError):
+    """A thing to create (a collection, an alias) already exists under that name."""
 
 
 class FailedPreconditionError(HybridSearchError):
@@ -127,3 +133,7 @@ class BuildError(SetupError):
 
 class CollectionFormatError(SetupError):
     """A collection file is missing or malformed; the message names the file and line."""
+
+
+class SchemaError(SetupError):
+    """A metadata schema (file or request) is malformed; the message names the field."""

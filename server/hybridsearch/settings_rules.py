@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hybridsearch.types import DEFAULT_VECTOR_PRF_DEPTH, PrfSettings
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from hybridsearch.config import ServerSettings
 
 MAX_PORT = 65_535
+DEFAULT_INDEX = Path("var/indexes/sample")  # ServerSettings.index's default
 MAX_MESSAGE_BYTES = 2**31 - 1  # gRPC takes message limits as a signed 32-bit int
 
 # Settings that count something there must be at least one of.
@@ -41,6 +43,8 @@ AT_LEAST_ONE = (
     "max_document_chars",
     "max_id_bytes",
     "max_delete_ids",
+    "max_filter_depth",
+    "max_filter_conditions",
 )
 # Settings where 0 means "none", "off" or "automatic".
 AT_LEAST_ZERO = (
@@ -116,6 +120,11 @@ def _serving(s: ServerSettings) -> Iterator[Problem]:
 
 
 def _storage(s: ServerSettings) -> Iterator[Problem]:
+    if s.data_dir is not None:
+        if s.index != DEFAULT_INDEX:
+            yield "data_dir", "give --index or --data-dir, not both"
+        if s.workers > 1:
+            yield "data_dir", "not supported with --workers > 1 yet (each worker would write it)"
     if not (math.isfinite(s.follow_interval_s) and s.follow_interval_s >= 0.0):
         yield "follow_interval_s", f"must be a finite number >= 0 (got {s.follow_interval_s})"
     if not (math.isfinite(s.compact_dead_fraction) and 0.0 <= s.compact_dead_fraction < 1.0):
@@ -123,6 +132,9 @@ def _storage(s: ServerSettings) -> Iterator[Problem]:
             "compact_dead_fraction",
             f"must be a number in [0, 1) (got {s.compact_dead_fraction})",
         )
+    fraction = s.hnsw_exact_filter_fraction
+    if not (math.isfinite(fraction) and 0.0 <= fraction <= 1.0):
+        yield "hnsw_exact_filter_fraction", f"must be a number in [0, 1] (got {fraction})"
 
 
 def setting_problems(settings: ServerSettings) -> Iterator[Problem]:

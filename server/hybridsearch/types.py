@@ -10,6 +10,8 @@ from typing import Any, NamedTuple, overload
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from hybridsearch.metadata.filter import Filter
+
 
 class Device(enum.Enum):
     """Where the encoder runs."""
@@ -129,6 +131,9 @@ class Query:
     offset: int = 0
     #: Snippets with matched terms on every hit; None: no highlights.
     highlight: HighlightSettings | None = None
+    #: Only documents this filter matches, in every arm (shape checked; fields are checked
+    #: against the searched index's schema when it runs). None: no filter.
+    filter: Filter | None = None
 
 
 @dataclass(frozen=True, slots=True)

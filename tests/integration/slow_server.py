@@ -19,6 +19,7 @@ from typing import Any
 
 from hybridsearch.api.server import serve
 from hybridsearch.config import ServerSettings, add_settings_arguments, settings_from
+from hybridsearch.storage.manifest import Manifest
 from hybridsearch.types import Query, SearchResult, StageTimings
 
 
@@ -32,8 +33,11 @@ class SlowEngine:
     def __init__(self, delay_s: float, report: Callable[[str], object] = _print_started) -> None:
         self.delay_s = delay_s
         self._report = report
+        # What a server reads of its engine's index: counts, and the manifest it describes.
         self.index = SimpleNamespace(
-            sparse=SimpleNamespace(num_docs=0), manifest=SimpleNamespace(document_count=0)
+            sparse=SimpleNamespace(num_docs=0),
+            manifest=Manifest(document_count=0, ordinal_count=0, created_at="2026-12-01T00:00:00Z"),
+            size_bytes=0,
         )
 
     def search(self, query: Query) -> SearchResult:

@@ -110,6 +110,7 @@ def test_health_list_answers_every_service(channel: grpc.Channel) -> None:
         "": serving,
         "hybridsearch.v1.SearchService": serving,
         "hybridsearch.v1.IndexService": serving,
+        "hybridsearch.v1.CollectionService": serving,
     }
 
 

@@ -138,6 +138,11 @@ def test_zero_means_off_or_auto_but_negative_is_refused(name: str) -> None:
             {"workers": 2, "metrics_port": 9090},
             "--metrics-port (env HYBRIDSEARCH_METRICS_PORT): not supported with --workers > 1",
         ),
+        (
+            {"data_dir": Path("d"), "index": Path("i")},
+            "--data-dir (env HYBRIDSEARCH_DATA_DIR): give --index or --data-dir, not both",
+        ),
+        ({"data_dir": Path("d"), "workers": 2}, "--data-dir (env HYBRIDSEARCH_DATA_DIR): not"),
     ],
 )
 def test_each_rule(changes: dict[str, Any], expected: str) -> None:
@@ -165,6 +170,7 @@ def test_valid_edges_pass() -> None:
         workers=2,
     ).validate()
     ServerSettings(alpha=1.0, workers=1, metrics_port=9090).validate()
+    ServerSettings(data_dir=Path("d"), models_dir=Path("m")).validate()
 
 
 def test_every_problem_is_reported_at_once() -> None:

@@ -33,7 +33,9 @@ type Document struct {
 	// The body text; title and text together hold at most the server's limit (1,000,000
 	// characters by default).
 	Text string `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
-	// Free-form metadata (a JSON object), stored and returned, not searched.
+	// Metadata (a JSON object), stored and returned. Fields declared in the collection's schema
+	// are checked against their type (a mismatch rejects the document with a reason) and can
+	// be filtered on; other fields are stored only.
 	Metadata      *structpb.Struct `protobuf:"bytes,4,opt,name=metadata,proto3" json:"metadata,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -102,7 +104,10 @@ type UpsertDocumentsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The documents of this batch; committed together. A later duplicate id in the batch
 	// replaces an earlier one.
-	Documents     []*Document `protobuf:"bytes,1,rep,name=documents,proto3" json:"documents,omitempty"`
+	Documents []*Document `protobuf:"bytes,1,rep,name=documents,proto3" json:"documents,omitempty"`
+	// The collection; every message of one stream names the same one (the first message's
+	// value applies; a different one later is INVALID_ARGUMENT).
+	Collection    string `protobuf:"bytes,2,opt,name=collection,proto3" json:"collection,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -142,6 +147,13 @@ func (x *UpsertDocumentsRequest) GetDocuments() []*Document {
 		return x.Documents
 	}
 	return nil
+}
+
+func (x *UpsertDocumentsRequest) GetCollection() string {
+	if x != nil {
+		return x.Collection
+	}
+	return ""
 }
 
 // RejectedDocument is a document the server refused to index.
@@ -294,7 +306,9 @@ func (x *UpsertDocumentsResponse) GetGeneration() uint64 {
 type DeleteDocumentsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// External ids of the documents to delete; 1 to 10000, duplicates ignored.
-	Ids           []string `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	Ids []string `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	// The collection; empty: the default one.
+	Collection    string `protobuf:"bytes,2,opt,name=collection,proto3" json:"collection,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -334,6 +348,13 @@ func (x *DeleteDocumentsRequest) GetIds() []string {
 		return x.Ids
 	}
 	return nil
+}
+
+func (x *DeleteDocumentsRequest) GetCollection() string {
+	if x != nil {
+		return x.Collection
+	}
+	return ""
 }
 
 // DeleteDocumentsResponse says what was deleted.
@@ -404,7 +425,9 @@ func (x *DeleteDocumentsResponse) GetGeneration() uint64 {
 type GetDocumentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The external id.
-	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The collection; empty: the default one.
+	Collection    string `protobuf:"bytes,2,opt,name=collection,proto3" json:"collection,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -442,6 +465,13 @@ func (*GetDocumentRequest) Descriptor() ([]byte, []int) {
 func (x *GetDocumentRequest) GetId() string {
 	if x != nil {
 		return x.Id
+	}
+	return ""
+}
+
+func (x *GetDocumentRequest) GetCollection() string {
+	if x != nil {
+		return x.Collection
 	}
 	return ""
 }
@@ -494,7 +524,9 @@ func (x *GetDocumentResponse) GetDocument() *Document {
 
 // GetIndexStatsRequest asks for the served index's statistics.
 type GetIndexStatsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The collection; empty: the default one.
+	Collection    string `protobuf:"bytes,1,opt,name=collection,proto3" json:"collection,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -527,6 +559,13 @@ func (x *GetIndexStatsRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use GetIndexStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetIndexStatsRequest) Descriptor() ([]byte, []int) {
 	return file_hybridsearch_v1_index_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GetIndexStatsRequest) GetCollection() string {
+	if x != nil {
+		return x.Collection
+	}
+	return ""
 }
 
 // GetIndexStatsResponse describes the served index as of its last commit.
@@ -671,7 +710,9 @@ func (x *GetIndexStatsResponse) GetWritable() bool {
 
 // CompactRequest asks for a compaction now, whatever the background policy says.
 type CompactRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The collection; empty: the default one.
+	Collection    string `protobuf:"bytes,1,opt,name=collection,proto3" json:"collection,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -704,6 +745,13 @@ func (x *CompactRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use CompactRequest.ProtoReflect.Descriptor instead.
 func (*CompactRequest) Descriptor() ([]byte, []int) {
 	return file_hybridsearch_v1_index_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *CompactRequest) GetCollection() string {
+	if x != nil {
+		return x.Collection
+	}
+	return ""
 }
 
 // CompactResponse says what a compaction did.
@@ -806,9 +854,12 @@ const file_hybridsearch_v1_index_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x12\n" +
 	"\x04text\x18\x03 \x01(\tR\x04text\x123\n" +
-	"\bmetadata\x18\x04 \x01(\v2\x17.google.protobuf.StructR\bmetadata\"Q\n" +
+	"\bmetadata\x18\x04 \x01(\v2\x17.google.protobuf.StructR\bmetadata\"q\n" +
 	"\x16UpsertDocumentsRequest\x127\n" +
-	"\tdocuments\x18\x01 \x03(\v2\x19.hybridsearch.v1.DocumentR\tdocuments\"V\n" +
+	"\tdocuments\x18\x01 \x03(\v2\x19.hybridsearch.v1.DocumentR\tdocuments\x12\x1e\n" +
+	"\n" +
+	"collection\x18\x02 \x01(\tR\n" +
+	"collection\"V\n" +
 	"\x10RejectedDocument\x12\x1a\n" +
 	"\bposition\x18\x01 \x01(\x04R\bposition\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x16\n" +
@@ -820,20 +871,29 @@ const file_hybridsearch_v1_index_proto_rawDesc = "" +
 	"\x0ereplaced_count\x18\x04 \x01(\x04R\rreplacedCount\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x05 \x01(\x04R\n" +
-	"generation\"*\n" +
+	"generation\"J\n" +
 	"\x16DeleteDocumentsRequest\x12\x10\n" +
-	"\x03ids\x18\x01 \x03(\tR\x03ids\"\x82\x01\n" +
+	"\x03ids\x18\x01 \x03(\tR\x03ids\x12\x1e\n" +
+	"\n" +
+	"collection\x18\x02 \x01(\tR\n" +
+	"collection\"\x82\x01\n" +
 	"\x17DeleteDocumentsResponse\x12#\n" +
 	"\rdeleted_count\x18\x01 \x01(\x04R\fdeletedCount\x12\"\n" +
 	"\rnot_found_ids\x18\x02 \x03(\tR\vnotFoundIds\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x03 \x01(\x04R\n" +
-	"generation\"$\n" +
+	"generation\"D\n" +
 	"\x12GetDocumentRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"L\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1e\n" +
+	"\n" +
+	"collection\x18\x02 \x01(\tR\n" +
+	"collection\"L\n" +
 	"\x13GetDocumentResponse\x125\n" +
-	"\bdocument\x18\x01 \x01(\v2\x19.hybridsearch.v1.DocumentR\bdocument\"\x16\n" +
-	"\x14GetIndexStatsRequest\"\xc3\x03\n" +
+	"\bdocument\x18\x01 \x01(\v2\x19.hybridsearch.v1.DocumentR\bdocument\"6\n" +
+	"\x14GetIndexStatsRequest\x12\x1e\n" +
+	"\n" +
+	"collection\x18\x01 \x01(\tR\n" +
+	"collection\"\xc3\x03\n" +
 	"\x15GetIndexStatsResponse\x12%\n" +
 	"\x0edocument_count\x18\x01 \x01(\x04R\rdocumentCount\x12#\n" +
 	"\rdeleted_count\x18\x02 \x01(\x04R\fdeletedCount\x12\x1f\n" +
@@ -850,8 +910,11 @@ const file_hybridsearch_v1_index_proto_rawDesc = "" +
 	"generation\x18\n" +
 	" \x01(\x04R\n" +
 	"generation\x12\x1a\n" +
-	"\bwritable\x18\v \x01(\bR\bwritable\"\x10\n" +
-	"\x0eCompactRequest\"\xf4\x01\n" +
+	"\bwritable\x18\v \x01(\bR\bwritable\"0\n" +
+	"\x0eCompactRequest\x12\x1e\n" +
+	"\n" +
+	"collection\x18\x01 \x01(\tR\n" +
+	"collection\"\xf4\x01\n" +
 	"\x0fCompactResponse\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x01 \x01(\x04R\n" +

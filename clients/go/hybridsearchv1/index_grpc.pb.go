@@ -30,7 +30,9 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// IndexService changes and inspects the served index while it serves searches.
+// IndexService changes and inspects a collection's index while it serves searches. Every
+// request names the collection (a name or an alias) in `collection`; empty: the server's
+// default collection.
 //
 // Writes are serialised (one writer at a time) and never block searches. A document is
 // searchable in both arms (BM25 and dense) or in neither; every change is durable and
@@ -123,7 +125,9 @@ func (c *indexServiceClient) Compact(ctx context.Context, in *CompactRequest, op
 // All implementations must embed UnimplementedIndexServiceServer
 // for forward compatibility.
 //
-// IndexService changes and inspects the served index while it serves searches.
+// IndexService changes and inspects a collection's index while it serves searches. Every
+// request names the collection (a name or an alias) in `collection`; empty: the server's
+// default collection.
 //
 // Writes are serialised (one writer at a time) and never block searches. A document is
 // searchable in both arms (BM25 and dense) or in neither; every change is durable and

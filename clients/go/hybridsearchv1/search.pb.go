@@ -675,7 +675,12 @@ type SearchRequest struct {
 	// never overlap or skip a hit: ties are broken by id.
 	Offset uint32 `protobuf:"varint,10,opt,name=offset,proto3" json:"offset,omitempty"`
 	// Snippets of the title and text with the query's matched terms marked.
-	Highlight     *HighlightOptions `protobuf:"bytes,11,opt,name=highlight,proto3" json:"highlight,omitempty"`
+	Highlight *HighlightOptions `protobuf:"bytes,11,opt,name=highlight,proto3" json:"highlight,omitempty"`
+	// The collection to search: a name or an alias; empty: the server's default collection.
+	Collection string `protobuf:"bytes,8,opt,name=collection,proto3" json:"collection,omitempty"`
+	// Only documents matching this filter are ranked, in both arms before their top-k; absent:
+	// every document. PRF feedback documents come from the filtered set.
+	Filter        *Filter `protobuf:"bytes,9,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -769,6 +774,20 @@ func (x *SearchRequest) GetOffset() uint32 {
 func (x *SearchRequest) GetHighlight() *HighlightOptions {
 	if x != nil {
 		return x.Highlight
+	}
+	return nil
+}
+
+func (x *SearchRequest) GetCollection() string {
+	if x != nil {
+		return x.Collection
+	}
+	return ""
+}
+
+func (x *SearchRequest) GetFilter() *Filter {
+	if x != nil {
+		return x.Filter
 	}
 	return nil
 }
@@ -1303,7 +1322,9 @@ type AppliedSettings struct {
 	// `vector_method` unspecified for a part that did not run.
 	Prf *PrfOptions `protobuf:"bytes,4,opt,name=prf,proto3" json:"prf,omitempty"`
 	// The hits skipped (the request's `offset`).
-	Offset        uint32 `protobuf:"varint,5,opt,name=offset,proto3" json:"offset,omitempty"`
+	Offset uint32 `protobuf:"varint,5,opt,name=offset,proto3" json:"offset,omitempty"`
+	// The collection searched: its own name, also when the request named an alias or none.
+	Collection    string `protobuf:"bytes,6,opt,name=collection,proto3" json:"collection,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1371,6 +1392,13 @@ func (x *AppliedSettings) GetOffset() uint32 {
 		return x.Offset
 	}
 	return 0
+}
+
+func (x *AppliedSettings) GetCollection() string {
+	if x != nil {
+		return x.Collection
+	}
+	return ""
 }
 
 // SearchResponse is the ranked result of one query.
@@ -1833,7 +1861,7 @@ var File_hybridsearch_v1_search_proto protoreflect.FileDescriptor
 
 const file_hybridsearch_v1_search_proto_rawDesc = "" +
 	"\n" +
-	"\x1chybridsearch/v1/search.proto\x12\x0fhybridsearch.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xfb\x03\n" +
+	"\x1chybridsearch/v1/search.proto\x12\x0fhybridsearch.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1chybridsearch/v1/filter.proto\"\xfb\x03\n" +
 	"\n" +
 	"PrfOptions\x12\x10\n" +
 	"\x03rm3\x18\x01 \x01(\bR\x03rm3\x12\x1c\n" +
@@ -1870,7 +1898,7 @@ const file_hybridsearch_v1_search_proto_rawDesc = "" +
 	"\x12_rrf_sparse_weightB\x13\n" +
 	"\x11_rrf_dense_weightB\x0f\n" +
 	"\r_sparse_depthB\x0e\n" +
-	"\f_dense_depth\"\x8b\x03\n" +
+	"\f_dense_depth\"\xdc\x03\n" +
 	"\rSearchRequest\x12\x14\n" +
 	"\x05query\x18\x01 \x01(\tR\x05query\x12\x13\n" +
 	"\x05top_k\x18\x02 \x01(\rR\x04topK\x122\n" +
@@ -1881,7 +1909,11 @@ const file_hybridsearch_v1_search_proto_rawDesc = "" +
 	"\x03prf\x18\a \x01(\v2\x1b.hybridsearch.v1.PrfOptionsR\x03prf\x12\x16\n" +
 	"\x06offset\x18\n" +
 	" \x01(\rR\x06offset\x12?\n" +
-	"\thighlight\x18\v \x01(\v2!.hybridsearch.v1.HighlightOptionsR\thighlight\"\\\n" +
+	"\thighlight\x18\v \x01(\v2!.hybridsearch.v1.HighlightOptionsR\thighlight\x12\x1e\n" +
+	"\n" +
+	"collection\x18\b \x01(\tR\n" +
+	"collection\x12/\n" +
+	"\x06filter\x18\t \x01(\v2\x17.hybridsearch.v1.FilterR\x06filter\"\\\n" +
 	"\x10HighlightOptions\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12 \n" +
 	"\tmax_chars\x18\x02 \x01(\rH\x00R\bmaxChars\x88\x01\x01B\f\n" +
@@ -1923,13 +1955,16 @@ const file_hybridsearch_v1_search_proto_rawDesc = "" +
 	"\tsparse_us\x18\x04 \x01(\x04R\bsparseUs\x12\x1b\n" +
 	"\tfusion_us\x18\x05 \x01(\x04R\bfusionUs\x12\x19\n" +
 	"\bfetch_us\x18\x06 \x01(\x04R\afetchUs\x12\x15\n" +
-	"\x06prf_us\x18\a \x01(\x04R\x05prfUs\"\xd9\x01\n" +
+	"\x06prf_us\x18\a \x01(\x04R\x05prfUs\"\xf9\x01\n" +
 	"\x0fAppliedSettings\x122\n" +
 	"\x04mode\x18\x01 \x01(\x0e2\x1e.hybridsearch.v1.RetrievalModeR\x04mode\x12\x13\n" +
 	"\x05top_k\x18\x02 \x01(\rR\x04topK\x126\n" +
 	"\x06fusion\x18\x03 \x01(\v2\x1e.hybridsearch.v1.FusionOptionsR\x06fusion\x12-\n" +
 	"\x03prf\x18\x04 \x01(\v2\x1b.hybridsearch.v1.PrfOptionsR\x03prf\x12\x16\n" +
-	"\x06offset\x18\x05 \x01(\rR\x06offset\"\xf8\x01\n" +
+	"\x06offset\x18\x05 \x01(\rR\x06offset\x12\x1e\n" +
+	"\n" +
+	"collection\x18\x06 \x01(\tR\n" +
+	"collection\"\xf8\x01\n" +
 	"\x0eSearchResponse\x12(\n" +
 	"\x04hits\x18\x01 \x03(\v2\x14.hybridsearch.v1.HitR\x04hits\x127\n" +
 	"\atimings\x18\x02 \x01(\v2\x1d.hybridsearch.v1.StageTimingsR\atimings\x12:\n" +
@@ -2032,7 +2067,8 @@ var file_hybridsearch_v1_search_proto_goTypes = []any{
 	(*ErrorStatus)(nil),          // 22: hybridsearch.v1.ErrorStatus
 	(*SearchStreamRequest)(nil),  // 23: hybridsearch.v1.SearchStreamRequest
 	(*SearchStreamResponse)(nil), // 24: hybridsearch.v1.SearchStreamResponse
-	(*structpb.Struct)(nil),      // 25: google.protobuf.Struct
+	(*Filter)(nil),               // 25: hybridsearch.v1.Filter
+	(*structpb.Struct)(nil),      // 26: google.protobuf.Struct
 }
 var file_hybridsearch_v1_search_proto_depIdxs = []int32{
 	4,  // 0: hybridsearch.v1.PrfOptions.vector_method:type_name -> hybridsearch.v1.VectorPrfMethod
@@ -2044,37 +2080,38 @@ var file_hybridsearch_v1_search_proto_depIdxs = []int32{
 	3,  // 6: hybridsearch.v1.SearchRequest.return_fields:type_name -> hybridsearch.v1.StoredField
 	6,  // 7: hybridsearch.v1.SearchRequest.prf:type_name -> hybridsearch.v1.PrfOptions
 	10, // 8: hybridsearch.v1.SearchRequest.highlight:type_name -> hybridsearch.v1.HighlightOptions
-	3,  // 9: hybridsearch.v1.Highlight.field:type_name -> hybridsearch.v1.StoredField
-	11, // 10: hybridsearch.v1.Highlight.matches:type_name -> hybridsearch.v1.TextSpan
-	13, // 11: hybridsearch.v1.HitExplanation.sparse:type_name -> hybridsearch.v1.ArmScore
-	13, // 12: hybridsearch.v1.HitExplanation.dense:type_name -> hybridsearch.v1.ArmScore
-	25, // 13: hybridsearch.v1.Hit.metadata:type_name -> google.protobuf.Struct
-	14, // 14: hybridsearch.v1.Hit.explanation:type_name -> hybridsearch.v1.HitExplanation
-	12, // 15: hybridsearch.v1.Hit.highlights:type_name -> hybridsearch.v1.Highlight
-	0,  // 16: hybridsearch.v1.AppliedSettings.mode:type_name -> hybridsearch.v1.RetrievalMode
-	8,  // 17: hybridsearch.v1.AppliedSettings.fusion:type_name -> hybridsearch.v1.FusionOptions
-	6,  // 18: hybridsearch.v1.AppliedSettings.prf:type_name -> hybridsearch.v1.PrfOptions
-	15, // 19: hybridsearch.v1.SearchResponse.hits:type_name -> hybridsearch.v1.Hit
-	16, // 20: hybridsearch.v1.SearchResponse.timings:type_name -> hybridsearch.v1.StageTimings
-	17, // 21: hybridsearch.v1.SearchResponse.applied:type_name -> hybridsearch.v1.AppliedSettings
-	7,  // 22: hybridsearch.v1.SearchResponse.expansion_terms:type_name -> hybridsearch.v1.ExpansionTerm
-	9,  // 23: hybridsearch.v1.BatchSearchRequest.requests:type_name -> hybridsearch.v1.SearchRequest
-	18, // 24: hybridsearch.v1.BatchSearchResponse.responses:type_name -> hybridsearch.v1.SearchResponse
-	21, // 25: hybridsearch.v1.ErrorStatus.field_violations:type_name -> hybridsearch.v1.FieldViolation
-	9,  // 26: hybridsearch.v1.SearchStreamRequest.search:type_name -> hybridsearch.v1.SearchRequest
-	18, // 27: hybridsearch.v1.SearchStreamResponse.response:type_name -> hybridsearch.v1.SearchResponse
-	22, // 28: hybridsearch.v1.SearchStreamResponse.error:type_name -> hybridsearch.v1.ErrorStatus
-	9,  // 29: hybridsearch.v1.SearchService.Search:input_type -> hybridsearch.v1.SearchRequest
-	19, // 30: hybridsearch.v1.SearchService.BatchSearch:input_type -> hybridsearch.v1.BatchSearchRequest
-	23, // 31: hybridsearch.v1.SearchService.SearchStream:input_type -> hybridsearch.v1.SearchStreamRequest
-	18, // 32: hybridsearch.v1.SearchService.Search:output_type -> hybridsearch.v1.SearchResponse
-	20, // 33: hybridsearch.v1.SearchService.BatchSearch:output_type -> hybridsearch.v1.BatchSearchResponse
-	24, // 34: hybridsearch.v1.SearchService.SearchStream:output_type -> hybridsearch.v1.SearchStreamResponse
-	32, // [32:35] is the sub-list for method output_type
-	29, // [29:32] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	25, // 9: hybridsearch.v1.SearchRequest.filter:type_name -> hybridsearch.v1.Filter
+	3,  // 10: hybridsearch.v1.Highlight.field:type_name -> hybridsearch.v1.StoredField
+	11, // 11: hybridsearch.v1.Highlight.matches:type_name -> hybridsearch.v1.TextSpan
+	13, // 12: hybridsearch.v1.HitExplanation.sparse:type_name -> hybridsearch.v1.ArmScore
+	13, // 13: hybridsearch.v1.HitExplanation.dense:type_name -> hybridsearch.v1.ArmScore
+	26, // 14: hybridsearch.v1.Hit.metadata:type_name -> google.protobuf.Struct
+	14, // 15: hybridsearch.v1.Hit.explanation:type_name -> hybridsearch.v1.HitExplanation
+	12, // 16: hybridsearch.v1.Hit.highlights:type_name -> hybridsearch.v1.Highlight
+	0,  // 17: hybridsearch.v1.AppliedSettings.mode:type_name -> hybridsearch.v1.RetrievalMode
+	8,  // 18: hybridsearch.v1.AppliedSettings.fusion:type_name -> hybridsearch.v1.FusionOptions
+	6,  // 19: hybridsearch.v1.AppliedSettings.prf:type_name -> hybridsearch.v1.PrfOptions
+	15, // 20: hybridsearch.v1.SearchResponse.hits:type_name -> hybridsearch.v1.Hit
+	16, // 21: hybridsearch.v1.SearchResponse.timings:type_name -> hybridsearch.v1.StageTimings
+	17, // 22: hybridsearch.v1.SearchResponse.applied:type_name -> hybridsearch.v1.AppliedSettings
+	7,  // 23: hybridsearch.v1.SearchResponse.expansion_terms:type_name -> hybridsearch.v1.ExpansionTerm
+	9,  // 24: hybridsearch.v1.BatchSearchRequest.requests:type_name -> hybridsearch.v1.SearchRequest
+	18, // 25: hybridsearch.v1.BatchSearchResponse.responses:type_name -> hybridsearch.v1.SearchResponse
+	21, // 26: hybridsearch.v1.ErrorStatus.field_violations:type_name -> hybridsearch.v1.FieldViolation
+	9,  // 27: hybridsearch.v1.SearchStreamRequest.search:type_name -> hybridsearch.v1.SearchRequest
+	18, // 28: hybridsearch.v1.SearchStreamResponse.response:type_name -> hybridsearch.v1.SearchResponse
+	22, // 29: hybridsearch.v1.SearchStreamResponse.error:type_name -> hybridsearch.v1.ErrorStatus
+	9,  // 30: hybridsearch.v1.SearchService.Search:input_type -> hybridsearch.v1.SearchRequest
+	19, // 31: hybridsearch.v1.SearchService.BatchSearch:input_type -> hybridsearch.v1.BatchSearchRequest
+	23, // 32: hybridsearch.v1.SearchService.SearchStream:input_type -> hybridsearch.v1.SearchStreamRequest
+	18, // 33: hybridsearch.v1.SearchService.Search:output_type -> hybridsearch.v1.SearchResponse
+	20, // 34: hybridsearch.v1.SearchService.BatchSearch:output_type -> hybridsearch.v1.BatchSearchResponse
+	24, // 35: hybridsearch.v1.SearchService.SearchStream:output_type -> hybridsearch.v1.SearchStreamResponse
+	33, // [33:36] is the sub-list for method output_type
+	30, // [30:33] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_hybridsearch_v1_search_proto_init() }
@@ -2082,6 +2119,7 @@ func file_hybridsearch_v1_search_proto_init() {
 	if File_hybridsearch_v1_search_proto != nil {
 		return
 	}
+	file_hybridsearch_v1_filter_proto_init()
 	file_hybridsearch_v1_search_proto_msgTypes[0].OneofWrappers = []any{}
 	file_hybridsearch_v1_search_proto_msgTypes[2].OneofWrappers = []any{}
 	file_hybridsearch_v1_search_proto_msgTypes[4].OneofWrappers = []any{}

@@ -28,7 +28,7 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// SearchService answers ranked-retrieval queries against one loaded index.
+// SearchService answers ranked-retrieval queries against a collection (one index).
 //
 // Every query runs a BM25 arm (tantivy) and, when the index has vectors, a dense arm
 // (ONNX encoder + inner product) concurrently, then fuses the two ranked lists.
@@ -92,7 +92,7 @@ type SearchService_SearchStreamClient = grpc.BidiStreamingClient[SearchStreamReq
 // All implementations must embed UnimplementedSearchServiceServer
 // for forward compatibility.
 //
-// SearchService answers ranked-retrieval queries against one loaded index.
+// SearchService answers ranked-retrieval queries against a collection (one index).
 //
 // Every query runs a BM25 arm (tantivy) and, when the index has vectors, a dense arm
 // (ONNX encoder + inner product) concurrently, then fuses the two ranked lists.

@@ -1,9 +1,10 @@
 """Bearer-token authentication and the read-only role, in one interceptor.
 
 A call carries ``authorization: Bearer <token>``. A full token may call every RPC; a
-read-only token may call everything but ``hybridsearch.v1.IndexService/*`` (PERMISSION_DENIED
-there). Missing or unknown tokens get UNAUTHENTICATED. Health and reflection stay open unless
-``auth_health`` is set. Tokens are compared in constant time and never logged.
+read-only token may call everything but ``hybridsearch.v1.IndexService/*`` and
+``hybridsearch.v1.CollectionService/*`` (PERMISSION_DENIED there). Missing or unknown tokens get
+UNAUTHENTICATED. Health and reflection stay open unless ``auth_health`` is set.
+Tokens are compared in constant time and never logged.
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ from typing import Any
 
 import grpc
 
-from hybridsearch.api.handlers import INDEX_SERVICE_PREFIX, Context, is_own_method, rejecting
+from hybridsearch.api.handlers import (
+    WRITE_SERVICE_PREFIXES,
+    Context,
+    is_own_method,
+    rejecting,
+)
 from hybridsearch.config import ServerSettings, describe
 from hybridsearch.errors import SettingsError
 
@@ -159,7 +165,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                     "a valid 'authorization: Bearer <token>' metadata entry is required",
                 ),
             )
-        if role is Role.READ_ONLY and method.startswith(INDEX_SERVICE_PREFIX):
+        if role is Role.READ_ONLY and method.startswith(WRITE_SERVICE_PREFIXES):
             return rejecting(
                 handler,
                 _abort(grpc.StatusCode.PERMISSION_DENIED, "this token may search but not write"),

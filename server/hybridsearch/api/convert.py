@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from google.protobuf import json_format, struct_pb2
@@ -21,6 +21,7 @@ from hybridsearch.engine.request import (
     SearchRequestSpec,
     Unrecognized,
 )
+from hybridsearch.metadata import filter as flt
 from hybridsearch.sparse.tantivy_index import StoredDoc
 from hybridsearch.storage.manifest import Manifest
 from hybridsearch.types import (
@@ -37,7 +38,7 @@ from hybridsearch.types import (
     StoredField,
     VectorPrfMethod,
 )
-from hybridsearch.v1 import index_pb2
+from hybridsearch.v1 import filter_pb2, index_pb2
 from hybridsearch.v1 import search_pb2 as pb
 
 MODE_FROM_PROTO = {
@@ -168,7 +169,106 @@ def request_from_proto(request: pb.SearchRequest) -> SearchRequestSpec:
             enabled=request.highlight.enabled,
             max_chars=_given(request.highlight, "max_chars"),
         ),
+        filter=filter_from_proto(request.filter) if request.HasField("filter") else None,
     )
+
+
+_CONDITIONS = "filter, match, range, is_null, exists, has_id"
+
+
+def filter_from_proto(message: filter_pb2.Filter) -> flt.Filter:
+    """The domain filter of a proto one (its checks: `metadata.filter`)."""
+    return flt.Filter(
+        must=tuple(_condition_from_proto(c) for c in message.must),
+        should=tuple(_condition_from_proto(c) for c in message.should),
+        min_should_match=message.min_should_match,
+        must_not=tuple(_condition_from_proto(c) for c in message.must_not),
+    )
+
+
+def _condition_from_proto(message: filter_pb2.Condition) -> flt.Condition:
+    kind = message.WhichOneof("condition")
+    if kind == "filter":
+        return filter_from_proto(message.filter)
+    if kind == "match":
+        values = tuple(_match_value_from_proto(v) for v in message.match.any)
+        return flt.Match(message.match.field, values)
+    if kind == "range":
+        r = message.range
+        return flt.Range(
+            r.field,
+            **{
+                name: _bound_from_proto(getattr(r, name)) if r.HasField(name) else None
+                for name in ("gt", "gte", "lt", "lte")
+            },
+        )
+    if kind == "is_null":
+        return flt.IsNull(message.is_null.field)
+    if kind == "exists":
+        return flt.Exists(message.exists.field)
+    if kind == "has_id":
+        return flt.HasId(tuple(message.has_id.ids))
+    return flt.Missing(f"set one of {_CONDITIONS}")
+
+
+def _match_value_from_proto(message: filter_pb2.MatchValue) -> flt.MatchValue:
+    kind = message.WhichOneof("value")
+    if kind is None:
+        return flt.Missing("set one of keyword, integer, boolean")
+    value: str | int | bool = getattr(message, kind)
+    return value
+
+
+def _bound_from_proto(message: filter_pb2.RangeBound) -> flt.Bound:
+    kind = message.WhichOneof("value")
+    if kind == "integer":
+        return message.integer
+    if kind == "number":
+        return message.number
+    if kind == "datetime":
+        return message.datetime.ToDatetime(tzinfo=UTC)
+    return flt.Missing("set one of integer, number, datetime")
+
+
+def filter_to_proto(filter_: flt.Filter, message: filter_pb2.Filter) -> None:
+    """Fill ``message`` with a domain filter (a client's request)."""
+    for name in ("must", "should", "must_not"):
+        for condition in getattr(filter_, name):
+            _condition_to_proto(condition, getattr(message, name).add())
+    message.min_should_match = filter_.min_should_match
+
+
+def _condition_to_proto(condition: flt.Condition, message: filter_pb2.Condition) -> None:
+    if isinstance(condition, flt.Filter):
+        message.filter.SetInParent()
+        filter_to_proto(condition, message.filter)
+    elif isinstance(condition, flt.Match):
+        message.match.field = condition.field
+        for value in condition.any:
+            entry = message.match.any.add()
+            if isinstance(value, bool):
+                entry.boolean = value
+            elif isinstance(value, int):
+                entry.integer = value
+            elif isinstance(value, str):
+                entry.keyword = value
+    elif isinstance(condition, flt.Range):
+        message.range.field = condition.field
+        for name in ("gt", "gte", "lt", "lte"):
+            bound = getattr(condition, name)
+            target = getattr(message.range, name)
+            if isinstance(bound, datetime):
+                target.datetime.FromDatetime(bound)
+            elif isinstance(bound, int):
+                target.integer = bound
+            elif isinstance(bound, float):
+                target.number = bound
+    elif isinstance(condition, flt.IsNull):
+        message.is_null.field = condition.field
+    elif isinstance(condition, flt.Exists):
+        message.exists.field = condition.field
+    elif isinstance(condition, flt.HasId):
+        message.has_id.ids.extend(condition.ids)
 
 
 def _known(value: E | Unrecognized) -> E:
@@ -190,6 +290,9 @@ def request_to_proto(spec: SearchRequestSpec) -> pb.SearchRequest:
         ValueError: ``spec`` holds an `Unrecognized` choice (it has no wire value).
     """
     request = pb.SearchRequest(query=spec.text, top_k=spec.top_k, explain=spec.explain)
+    if spec.filter is not None:
+        request.filter.SetInParent()
+        filter_to_proto(spec.filter, request.filter)
     if spec.mode is not None:
         request.mode = MODE_TO_PROTO[_known(spec.mode)]
     fusion = spec.fusion
@@ -310,7 +413,24 @@ def result_to_proto(result: SearchResult) -> pb.SearchResponse:
 def document_from_proto(message: index_pb2.Document) -> Document:
     """A domain Document from a proto one (checked later by `document_rules.document_problem`)."""
     metadata = json_format.MessageToDict(message.metadata) if message.HasField("metadata") else {}
-    return Document(id=message.id, title=message.title, text=message.text, metadata=metadata)
+    return Document(
+        id=message.id, title=message.title, text=message.text, metadata=_integral(metadata)
+    )
+
+
+_EXACT_INTEGERS = 2**53  # doubles are exact integers up to here
+
+
+def _integral(value: Any) -> Any:
+    """A Struct's JSON with integral numbers as ints: a Struct holds every number as a double,
+    so an integer metadata field would otherwise never receive an integer."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= _EXACT_INTEGERS:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
 
 
 def document_to_proto(stored: StoredDoc) -> index_pb2.Document:

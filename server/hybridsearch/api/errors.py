@@ -21,6 +21,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from hybridsearch.api.handlers import is_served_method, rewrap
 from hybridsearch.errors import (
+    AlreadyExistsError,
     DeadlineExceededError,
     FailedPreconditionError,
     FieldViolation,
@@ -41,6 +42,7 @@ INTERNAL_MESSAGE = "internal error; the server logged the details"
 _CODES: list[tuple[type[HybridSearchError], grpc.StatusCode]] = [
     (InvalidArgumentError, grpc.StatusCode.INVALID_ARGUMENT),
     (NotFoundError, grpc.StatusCode.NOT_FOUND),
+    (AlreadyExistsError, grpc.StatusCode.ALREADY_EXISTS),
     (FailedPreconditionError, grpc.StatusCode.FAILED_PRECONDITION),
     (OverloadedError, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (StorageFullError, grpc.StatusCode.RESOURCE_EXHAUSTED),

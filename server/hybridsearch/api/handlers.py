@@ -22,6 +22,9 @@ Deserializer = Callable[[bytes], Any] | None
 
 OWN_SERVICE_PREFIX = "/hybridsearch.v1."
 INDEX_SERVICE_PREFIX = "/hybridsearch.v1.IndexService/"
+COLLECTION_SERVICE_PREFIX = "/hybridsearch.v1.CollectionService/"
+# Services a read-only token may not call (they change or describe what is served).
+WRITE_SERVICE_PREFIXES = (INDEX_SERVICE_PREFIX, COLLECTION_SERVICE_PREFIX)
 
 
 def _never_called(request: Any, context: Any) -> Any:

@@ -53,25 +53,41 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
         request_iterator: AsyncIterator[pb.UpsertDocumentsRequest],
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> pb.UpsertDocumentsResponse:
-        """Commit each message of the stream as one batch; sum up at the end."""
-        ingestor = self._engine.get_ingestor()
-        response = pb.UpsertDocumentsResponse(generation=ingestor.writer.manifest.generation)
-        position = 0
-        async for request in request_iterator:
-            batch: list[Document] = []
-            for message in request.documents:
-                doc = document_from_proto(message)
-                problem = document_problem(doc, self._limits)
-                if problem is None:
-                    batch.append(doc)
-                else:
-                    _add_rejection(response, Rejection(position, doc.id, problem))
-                position += 1
-            if batch:
-                outcome = await self._run(ingestor.upsert, batch)
-                response.accepted_count += outcome.accepted
-                response.replaced_count += outcome.replaced
-                response.generation = outcome.generation
+        """Commit each message of the stream as one batch; sum up at the end.
+
+        The first message names the collection; a later message naming another one is
+        INVALID_ARGUMENT (one left empty keeps the first's).
+        """
+        requests = aiter(request_iterator)
+        first = await anext(requests, None)
+        name = first.collection if first is not None else ""
+        with self._engine.use(name) as collection:
+            ingestor = collection.ingestor()
+            response = pb.UpsertDocumentsResponse(generation=ingestor.writer.manifest.generation)
+            position = 0
+            request = first
+            while request is not None:
+                if request.collection and request.collection != name:
+                    raise InvalidArgumentError.single(
+                        "collection",
+                        f"every message of a stream names the first one's collection "
+                        f"({echo(name)}; got {echo(request.collection)})",
+                    )
+                batch: list[Document] = []
+                for message in request.documents:
+                    doc = document_from_proto(message)
+                    problem = document_problem(doc, self._limits, ingestor.writer.manifest.schema)
+                    if problem is None:
+                        batch.append(doc)
+                    else:
+                        _add_rejection(response, Rejection(position, doc.id, problem))
+                    position += 1
+                if batch:
+                    outcome = await self._run(ingestor.upsert, batch)
+                    response.accepted_count += outcome.accepted
+                    response.replaced_count += outcome.replaced
+                    response.generation = outcome.generation
+                request = await anext(requests, None)
         return response
 
     async def DeleteDocuments(  # noqa: N802
@@ -80,8 +96,8 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
         """Delete by ids in one commit."""
         check_delete_count(len(request.ids), self._limits)
         check_ids(request.ids, self._limits)
-        ingestor = self._engine.get_ingestor()
-        outcome = await self._run(ingestor.delete, list(request.ids))
+        with self._engine.use(request.collection) as collection:
+            outcome = await self._run(collection.ingestor().delete, list(request.ids))
         return pb.DeleteDocumentsResponse(
             deleted_count=len(outcome.deleted),
             not_found_ids=outcome.not_found,
@@ -95,9 +111,9 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
         problem = id_problem(request.id, self._limits)
         if problem is not None:
             raise InvalidArgumentError.single("id", problem)
-        engine = self._engine.get()
-        # Reads stay off the write threads: a long upsert never delays them.
-        stored = await asyncio.to_thread(engine.document, request.id)
+        with self._engine.use(request.collection) as collection:
+            # Reads stay off the write threads: a long upsert never delays them.
+            stored = await asyncio.to_thread(collection.searcher.document, request.id)
         if stored is None:
             raise NotFoundError(f"no document with id {echo(request.id)}")
         return pb.GetDocumentResponse(document=document_to_proto(stored))
@@ -105,24 +121,24 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
     async def GetIndexStats(  # noqa: N802
         self, request: pb.GetIndexStatsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GetIndexStatsResponse:
-        """Statistics of the index as of its last commit."""
-        engine = self._engine.get()
-        index = engine.index
-        size_bytes = await asyncio.to_thread(lambda: index.size_bytes)
-        encoder = engine.encoder
-        return stats_to_proto(
-            index.manifest,
-            size_bytes=size_bytes,
-            provider=encoder.provider if encoder is not None else "",
-            writable=self._engine.writable,
-        )
+        """Statistics of the collection's index as of its last commit."""
+        with self._engine.use(request.collection) as collection:
+            index = collection.searcher.index
+            size_bytes = await asyncio.to_thread(lambda: index.size_bytes)
+            encoder = collection.searcher.encoder
+            return stats_to_proto(
+                index.manifest,
+                size_bytes=size_bytes,
+                provider=encoder.provider if encoder is not None else "",
+                writable=collection.writable,
+            )
 
     async def Compact(  # noqa: N802
         self, request: pb.CompactRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.CompactResponse:
         """Compact now; returns once the compacted generation is durable and served."""
-        ingestor = self._engine.get_ingestor()
-        outcome = await self._run(ingestor.compact)
+        with self._engine.use(request.collection) as collection:
+            outcome = await self._run(collection.ingestor().compact)
         return pb.CompactResponse(
             generation=outcome.generation,
             removed_count=outcome.removed_rows,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import time
 from collections.abc import AsyncIterator, Callable
@@ -16,6 +17,7 @@ from hybridsearch.api.engine_slot import EngineSlot
 from hybridsearch.api.errors import call_status
 from hybridsearch.config import ServerSettings
 from hybridsearch.engine.batching import CancelScope, cancel_scope
+from hybridsearch.engine.registry import ServedCollection
 from hybridsearch.engine.request import resolve_batch, resolve_query
 from hybridsearch.errors import DeadlineExceededError
 from hybridsearch.types import Query, SearchResult
@@ -73,9 +75,9 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         self, request: pb.SearchRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.SearchResponse:
         query = self._query(request)
-        engine = self._engine.get()
-        result = await self._run(context, engine.search, query)
-        return result_to_proto(result)
+        with self._engine.use(request.collection) as collection:
+            result = await self._run(context, collection.searcher.search, query)
+        return _answer(result, collection.name)
 
     async def _search_progressive(
         self,
@@ -85,17 +87,20 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     ) -> pb.SearchResponse:
         """The fused result; the BM25-only one is queued (marked partial) as soon as ready."""
         query = self._query(request.search)
-        engine = self._engine.get()
         loop = asyncio.get_running_loop()
+        with self._engine.use(request.search.collection, "search.collection") as collection:
 
-        def on_partial(result: SearchResult) -> None:  # runs on a search thread
-            partial = pb.SearchStreamResponse(
-                request_id=request.request_id, response=result_to_proto(result), partial=True
-            )
-            loop.call_soon_threadsafe(answers.put_nowait, partial)
+            def on_partial(result: SearchResult) -> None:  # runs on a search thread
+                partial = pb.SearchStreamResponse(
+                    request_id=request.request_id,
+                    response=_answer(result, collection.name),
+                    partial=True,
+                )
+                loop.call_soon_threadsafe(answers.put_nowait, partial)
 
-        result = await self._run(context, engine.search_progressive, query, on_partial)
-        return result_to_proto(result)
+            engine = collection.searcher
+            result = await self._run(context, engine.search_progressive, query, on_partial)
+        return _answer(result, collection.name)
 
     async def Search(  # noqa: N802 (gRPC method name)
         self, request: pb.SearchRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -109,9 +114,30 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         """Several queries, one encoder run."""
         specs = [request_from_proto(item) for item in request.requests]
         queries = resolve_batch(specs, self._defaults, self._limits)
-        engine = self._engine.get()
-        results = await self._run(context, engine.search_batch, queries)
-        return pb.BatchSearchResponse(responses=[result_to_proto(r) for r in results])
+        # Queries naming one collection run as one engine batch (one encoder run); the
+        # answers keep the requests' order.
+        answers: list[pb.SearchResponse | None] = [None] * len(queries)
+        with contextlib.ExitStack() as held:
+            groups: dict[str, tuple[ServedCollection, list[int]]] = {}
+            for i, item in enumerate(request.requests):
+                collection = held.enter_context(
+                    self._engine.use(item.collection, f"requests[{i}].collection")
+                )
+                groups.setdefault(collection.name, (collection, []))[1].append(i)
+            runs = [
+                self._run(context, c.searcher.search_batch, [queries[i] for i in positions])
+                for c, positions in groups.values()
+            ]
+            # Every part finishes before the collections are let go (a deletion waits).
+            outcomes = await asyncio.gather(*runs, return_exceptions=True)
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            for (collection, positions), results in zip(groups.values(), outcomes, strict=True):
+                assert not isinstance(results, BaseException)
+                for i, result in zip(positions, results, strict=True):
+                    answers[i] = _answer(result, collection.name)
+        return pb.BatchSearchResponse(responses=[a for a in answers if a is not None])
 
     async def SearchStream(  # noqa: N802
         self,
@@ -158,6 +184,13 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             reader.cancel()
             for task in list(pending):
                 task.cancel()
+
+
+def _answer(result: SearchResult, collection: str) -> pb.SearchResponse:
+    """A search's response, naming the collection searched (also when asked by alias)."""
+    response = result_to_proto(result)
+    response.applied.collection = collection
+    return response
 
 
 def _deadline_of(context: grpc.aio.ServicerContext[Any, Any]) -> float | None:

@@ -1,4 +1,5 @@
-"""The grpc.aio server: SearchService, IndexService, health, reflection (v1, v1alpha), stop."""
+"""The grpc.aio server: SearchService, IndexService, CollectionService, health, reflection
+(v1, v1alpha), stop."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from hybridsearch.api.collection_servicer import CollectionServicer
 from hybridsearch.api.engine_slot import EngineSlot
 from hybridsearch.api.health import HealthService
 from hybridsearch.api.index_servicer import IndexServicer
@@ -24,16 +26,26 @@ from hybridsearch.api.tls import server_credentials
 from hybridsearch.config import ServerSettings
 from hybridsearch.engine.batching import BatchStats
 from hybridsearch.engine.loader import LoadedIndex
+from hybridsearch.engine.registry import CollectionRegistry
 from hybridsearch.engine.searcher import HybridSearcher
-from hybridsearch.v1 import index_pb2, index_pb2_grpc, search_pb2, search_pb2_grpc
+from hybridsearch.v1 import (
+    collection_pb2,
+    collection_pb2_grpc,
+    index_pb2,
+    index_pb2_grpc,
+    search_pb2,
+    search_pb2_grpc,
+)
 
 log = logging.getLogger(__name__)
 
 SEARCH_SERVICE = search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name
 INDEX_SERVICE = index_pb2.DESCRIPTOR.services_by_name["IndexService"].full_name
-SERVED = (SEARCH_SERVICE, INDEX_SERVICE)
-# A bare HybridSearcher serves searches only (IndexService writes: FAILED_PRECONDITION).
-EngineFactory = Callable[[ServerSettings], LoadedIndex | HybridSearcher]
+COLLECTION_SERVICE = collection_pb2.DESCRIPTOR.services_by_name["CollectionService"].full_name
+SERVED = (SEARCH_SERVICE, INDEX_SERVICE, COLLECTION_SERVICE)
+# A bare HybridSearcher serves searches only (IndexService writes: FAILED_PRECONDITION); a
+# LoadedIndex or a bare searcher is served as the single, default collection.
+EngineFactory = Callable[[ServerSettings], CollectionRegistry | LoadedIndex | HybridSearcher]
 
 
 def format_address(host: str, port: int) -> str:
@@ -76,20 +88,24 @@ class SearchServer:
         index_pb2_grpc.add_IndexServiceServicer_to_server(
             IndexServicer(self._slot, settings, self._write_executor), self.server
         )
+        collection_pb2_grpc.add_CollectionServiceServicer_to_server(
+            CollectionServicer(self._slot, self._write_executor), self.server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
         add_reflection(self.server, (*SERVED, health_name))
         self.port = 0
-        self._loaded: LoadedIndex | None = None
+        self._registry: CollectionRegistry | None = None
 
     def _document_count(self) -> float:
-        if self._loaded is None:
+        if self._registry is None:
             return 0.0
-        # live documents as of the last commit (tantivy's count includes not-yet-purged ones)
-        return float(self._loaded.searcher.index.manifest.document_count)
+        # live documents of every collection as of its last commit (tantivy's count includes
+        # not-yet-purged ones)
+        return float(sum(c.searcher.index.manifest.document_count for c in self._registry.served()))
 
     def _batch_stats(self) -> BatchStats | None:
-        return self._loaded.searcher.batch_stats() if self._loaded is not None else None
+        return self._registry.default.searcher.batch_stats() if self._registry else None
 
     async def _set_health(self, status: Any) -> None:
         for name in ("", *SERVED):
@@ -111,17 +127,16 @@ class SearchServer:
         return format_address(self.settings.host, self.port)
 
     async def load(self) -> None:
-        """Load the index off the event loop, then report SERVING."""
+        """Load the index (or the data directory's collections) off the event loop, then
+        report SERVING."""
         loop = asyncio.get_running_loop()
         loaded = await loop.run_in_executor(self._executor, self._engine_factory, self.settings)
-        if not isinstance(loaded, LoadedIndex):  # a bare searcher: searches only
-            loaded = LoadedIndex(loaded, None)
-        self._loaded = loaded
-        self._slot.set(
-            loaded.searcher,
-            loaded.ingestor,
-            loaded.read_only_reason or "it serves searches only",
-        )
+        if not isinstance(loaded, CollectionRegistry | LoadedIndex):  # a bare searcher
+            loaded = LoadedIndex(loaded, None, read_only_reason="it serves searches only")
+        if isinstance(loaded, LoadedIndex):
+            loaded = CollectionRegistry.single(loaded)
+        self._registry = loaded
+        self._slot.set_registry(loaded)
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
 
     async def stop(self) -> None:
@@ -130,8 +145,8 @@ class SearchServer:
         await self.server.stop(self.settings.grace_period_s)
         # In-flight commits finish before the writer closes (a commit is never cut short).
         await asyncio.to_thread(self._write_executor.shutdown, wait=True, cancel_futures=True)
-        if self._loaded is not None:
-            self._loaded.close()
+        if self._registry is not None:
+            self._registry.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
         self.metrics.close()
 
@@ -165,7 +180,7 @@ async def serve(
         await server.stop()
         return 1
     if not stop.is_set():
-        log.info("serving %s", settings.index)
+        log.info("serving %s", settings.data_dir or settings.index)
     await stopping
     loading.cancel()
     log.info("shutting down (grace %.1f s)", settings.grace_period_s)

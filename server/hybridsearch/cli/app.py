@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from hybridsearch.cli.collections import add_collections_command
 from hybridsearch.cli.compact import add_compact_command
 from hybridsearch.cli.eval import add_eval_command
 from hybridsearch.cli.health import add_health_command
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_compact_command(commands)
     add_serve_command(commands)
     add_search_command(commands)
+    add_collections_command(commands)
     add_health_command(commands)
     add_models_commands(commands)
     add_eval_command(commands)

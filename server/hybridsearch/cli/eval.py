@@ -47,6 +47,12 @@ def add_eval_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
     target.add_argument("--index", type=Path, help="index directory, searched in-process")
     target.add_argument("--server", help="HOST:PORT of a running server (BatchSearch)")
     p.add_argument("--collection", type=Path, help="BEIR folder (corpus.jsonl, queries, qrels)")
+    p.add_argument(
+        "--server-collection",
+        default="",
+        help="with --server: the server's collection or alias to search (default: its default "
+        "collection); --collection is the BEIR folder of the test collection",
+    )
     p.add_argument("--queries", type=Path, help="queries.jsonl (overrides the collection's)")
     p.add_argument("--qrels", type=Path, help="qrels, BEIR TSV or TREC (overrides the split)")
     p.add_argument("--split", default="test", help="qrels split of the collection")
@@ -116,6 +122,8 @@ def load_collection(args: argparse.Namespace) -> Collection:
 @contextlib.contextmanager
 def open_retrievers(args: argparse.Namespace, collection: Collection) -> Iterator[RetrieverFactory]:
     """A factory of retrievers over the target the flags name (engine or server)."""
+    if args.server_collection and args.server is None:
+        raise HybridSearchError("--server-collection names a collection of --server; add it")
     if args.server is not None:
         if args.encoder_int8:
             raise HybridSearchError(
@@ -128,7 +136,9 @@ def open_retrievers(args: argparse.Namespace, collection: Collection) -> Iterato
 
         with grpc.insecure_channel(args.server) as channel:
             stub = search_pb2_grpc.SearchServiceStub(channel)
-            yield lambda spec: GrpcRetriever(stub, spec, timeout_s=args.timeout)
+            yield lambda spec: GrpcRetriever(
+                stub, spec, timeout_s=args.timeout, collection=args.server_collection
+            )
         return
     from hybridsearch.eval.retrievers import EngineRetriever  # noqa: PLC0415
 

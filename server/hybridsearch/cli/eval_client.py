@@ -17,15 +17,22 @@ class GrpcRetriever:
     they are: the server applies its own defaults and limits.
     """
 
-    def __init__(self, stub: Any, spec: RunSpec, *, timeout_s: float = 300.0) -> None:
+    def __init__(
+        self, stub: Any, spec: RunSpec, *, timeout_s: float = 300.0, collection: str = ""
+    ) -> None:
+        """``collection``: the server's collection or alias to search (empty: its default)."""
         self._stub = stub
         self._spec = spec
         self._timeout_s = timeout_s
+        self._collection = collection
 
     def batch_request(self, queries: Mapping[str, str], *, top_k: int) -> pb.BatchSearchRequest:
         """The BatchSearchRequest for ``queries`` (in order)."""
         specs = [self._spec.request(text, top_k) for text in queries.values()]
-        return pb.BatchSearchRequest(requests=[request_to_proto(spec) for spec in specs])
+        requests = [request_to_proto(spec) for spec in specs]
+        for request in requests:
+            request.collection = self._collection
+        return pb.BatchSearchRequest(requests=requests)
 
     def retrieve(self, queries: Mapping[str, str], *, top_k: int) -> dict[str, dict[str, float]]:
         """qid → {docid: score} for each query (gRPC errors propagate)."""

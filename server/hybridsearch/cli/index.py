@@ -47,6 +47,11 @@ def add_index_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
         default="exact",
         help="exact inner product (default) or an HNSW graph (approximate; needs faiss)",
     )
+    p.add_argument(
+        "--schema",
+        type=Path,
+        help="JSON or TOML file declaring the filterable metadata fields (see the README)",
+    )
     p.add_argument("--hnsw-m", type=int, default=32, help="HNSW graph degree")
     p.add_argument(
         "--hnsw-ef-construction", type=int, default=200, help="HNSW build candidate list"
@@ -59,10 +64,12 @@ def run_index(args: argparse.Namespace) -> int:
 
     from hybridsearch.dense.hnsw import HnswParams  # noqa: PLC0415 (faiss itself loads lazily)
     from hybridsearch.dense.select import DenseIndexKind  # noqa: PLC0415
+    from hybridsearch.metadata.schema import CollectionSchema, load_schema_file  # noqa: PLC0415
     from hybridsearch.storage.builder import build_index  # noqa: PLC0415
     from hybridsearch.storage.corpus import ReadStats, count_lines, read_corpus  # noqa: PLC0415
 
     corpus = sample_corpus_path() if args.sample else args.corpus
+    schema = load_schema_file(args.schema) if args.schema else CollectionSchema()
     encoder, encoder_info = None, None
     if not args.no_dense:
         from hybridsearch.engine.loader import (  # noqa: PLC0415
@@ -93,7 +100,7 @@ def run_index(args: argparse.Namespace) -> int:
         docs = (
             iter(())
             if args.empty
-            else read_corpus(corpus, skip_bad_lines=args.skip_bad_lines, stats=stats)
+            else read_corpus(corpus, skip_bad_lines=args.skip_bad_lines, stats=stats, schema=schema)
         )
         summary = build_index(
             docs,
@@ -106,6 +113,7 @@ def run_index(args: argparse.Namespace) -> int:
             on_dense_progress=on_dense,
             dense_index=DenseIndexKind(args.dense_index),
             hnsw=HnswParams(m=args.hnsw_m, ef_construction=args.hnsw_ef_construction),
+            schema=schema,
         )
     print(
         f"indexed {summary.documents} documents into {args.out} in {summary.seconds:.1f} s; "

@@ -36,10 +36,11 @@ def upsert_requests(
     on_batch: Any = None,
     *,
     max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+    collection: str = "",
 ) -> Iterator[pb.UpsertDocumentsRequest]:
     """Batches of at most ``batch_size`` documents and ``max_batch_bytes`` (a single larger
-    document travels alone)."""
-    request = pb.UpsertDocumentsRequest()
+    document travels alone), each naming ``collection`` (empty: the server's default)."""
+    request = pb.UpsertDocumentsRequest(collection=collection)
     size = 0
     for doc in docs:
         message = document_to_proto(doc)
@@ -50,7 +51,7 @@ def upsert_requests(
             yield request
             if on_batch is not None:
                 on_batch(len(request.documents))
-            request, size = pb.UpsertDocumentsRequest(), 0
+            request, size = pb.UpsertDocumentsRequest(collection=collection), 0
         request.documents.append(message)
         size += message_size
     if request.documents:
@@ -101,7 +102,11 @@ def run_ingest(args: argparse.Namespace) -> int:
     ):
         stub = index_pb2_grpc.IndexServiceStub(channel)
         requests = upsert_requests(
-            docs(), args.batch_size, on_batch=bar.update, max_batch_bytes=args.max_batch_bytes
+            docs(),
+            args.batch_size,
+            on_batch=bar.update,
+            max_batch_bytes=args.max_batch_bytes,
+            collection=args.collection,
         )
         try:
             response = stub.UpsertDocuments(
@@ -134,6 +139,9 @@ def add_ingest_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         default=DEFAULT_MAX_BATCH_BYTES,
         help="most bytes of documents per message; keep it under the server's "
         f"--max-message-bytes (default {DEFAULT_MAX_BATCH_BYTES})",
+    )
+    p.add_argument(
+        "--collection", default="", help="collection or alias to write (default: the default)"
     )
     p.add_argument("--skip-bad-lines", action="store_true", help="skip and count malformed lines")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -11,6 +11,7 @@ from hybridsearch.cli.channel import (
     open_channel,
     report_rpc_error,
 )
+from hybridsearch.errors import HybridSearchError
 
 if TYPE_CHECKING:
     from hybridsearch.v1 import search_pb2 as pb
@@ -27,6 +28,13 @@ def add_search_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     p.add_argument("--top-k", type=int, default=10)
     p.add_argument("--offset", type=int, default=0, help="hits to skip (the next page)")
     p.add_argument("--mode", choices=MODES, default="hybrid")
+    p.add_argument("--collection", default="", help="collection or alias (default: the default)")
+    p.add_argument(
+        "--filter",
+        metavar="JSON",
+        help='a Filter message as JSON, e.g. \'{"must": [{"match": {"field": "tenant", '
+        '"any": [{"keyword": "t42"}]}}]}\' (proto3 JSON of hybridsearch.v1.Filter)',
+    )
     p.add_argument("--fusion", choices=FUSIONS, help="fusion method")
     p.add_argument("--alpha", type=float, help="weight of the dense side")
     p.add_argument("--explain", action="store_true", help="show each arm's scores and ranks")
@@ -51,9 +59,17 @@ def build_request(args: argparse.Namespace) -> pb.SearchRequest:
         explain=args.explain,
         return_fields=[pb.STORED_FIELD_TITLE],
         offset=args.offset,
+        collection=args.collection,
     )
     if args.highlight:
         request.highlight.enabled = True
+    if args.filter:
+        from google.protobuf import json_format  # noqa: PLC0415
+
+        try:
+            json_format.Parse(args.filter, request.filter)
+        except json_format.ParseError as exc:
+            raise HybridSearchError(f"--filter: not a Filter message in JSON ({exc})") from None
     if args.fusion:
         request.fusion.method = pb.FusionMethod.Value(f"FUSION_METHOD_{args.fusion.upper()}")
     if args.alpha is not None:

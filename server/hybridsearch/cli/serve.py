@@ -10,7 +10,9 @@ from hybridsearch.config import ServerSettings, add_settings_arguments, settings
 
 
 def add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = commands.add_parser("serve", help="serve an index over gRPC")
+    p = commands.add_parser(
+        "serve", help="serve an index (--index) or a data directory of collections (--data-dir)"
+    )
     add_settings_arguments(p)
     p.add_argument("--log-level", default="INFO", help="logging level (access logs: INFO)")
     p.set_defaults(func=run_serve)
@@ -32,8 +34,8 @@ def run_serve(args: argparse.Namespace) -> int:
 
 def _serve_process(settings: ServerSettings, announce: Callable[[str], None] | None) -> int:
     from hybridsearch.api.server import serve  # noqa: PLC0415
-    from hybridsearch.engine.loader import load_index  # noqa: PLC0415
+    from hybridsearch.engine.data_dir import load_serving  # noqa: PLC0415
 
     if announce is None:
-        return asyncio.run(serve(settings, load_index))
-    return asyncio.run(serve(settings, load_index, announce))
+        return asyncio.run(serve(settings, load_serving))
+    return asyncio.run(serve(settings, load_serving, announce))

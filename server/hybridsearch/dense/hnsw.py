@@ -7,11 +7,19 @@ also fit (smaller wheel); faiss won on filtered search and familiarity.
 
 The graph covers the rows that existed when it was built; rows appended later (upserts) are
 searched exactly and merged, so a stale graph costs speed, never results.
+
+Filters (and deleted rows) reach the graph search as a row mask (faiss's ``IDSelectorBitmap``:
+the graph is walked through every row, only masked-in rows are returned). When the mask keeps
+less than ``exact_filter_fraction`` of the rows, walking the graph finds too few of them within
+its candidate list (recall drops; the list is widened by 1/sqrt(fraction), at most 4x) and
+costs more than it saves: those searches run exactly over the matching rows instead
+(`DEFAULT_EXACT_FILTER_FRACTION`, measured by ``bench/filters.py``).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import os
 import tempfile
 from collections.abc import Sequence
@@ -28,6 +36,10 @@ from hybridsearch.types import RankedList, ScoredDoc
 
 HNSW_FILE = "dense.hnsw.faiss"
 _ADD_CHUNK = 65_536
+#: Below this fraction of rows kept by a mask, search the kept rows exactly (see above).
+DEFAULT_EXACT_FILTER_FRACTION = 0.02
+#: The most a mask widens the candidate list (efSearch), at low kept fractions.
+MAX_EF_WIDENING = 4.0
 
 
 def _faiss() -> Any:
@@ -80,7 +92,14 @@ def _read_graph(path: str, mtime_ns: int, size: int) -> Any:
 class HnswDenseIndex:
     """Approximate top-k by inner product over a graph file, exact over rows added after it."""
 
-    def __init__(self, path: Path, matrix: NDArray[np.float32], *, ef_search: int = 128) -> None:
+    def __init__(
+        self,
+        path: Path,
+        matrix: NDArray[np.float32],
+        *,
+        ef_search: int = 128,
+        exact_filter_fraction: float = DEFAULT_EXACT_FILTER_FRACTION,
+    ) -> None:
         faiss = _faiss()
         if not path.is_file():
             raise IndexFormatError(f"{path}: HNSW file not found (rebuild the index)")
@@ -97,6 +116,7 @@ class HnswDenseIndex:
         self._faiss = faiss
         self._matrix = matrix
         self._ef_search = ef_search
+        self._exact_filter_fraction = exact_filter_fraction
         self._graph_rows = int(self._index.ntotal)
         self._tail = (
             ExactDenseIndex(matrix[self._graph_rows :]) if self.size > self._graph_rows else None
@@ -126,9 +146,19 @@ class HnswDenseIndex:
             raise ValueError(f"live must have shape ({self.size},), got {live.shape}")
         if k == 0 or len(queries) == 0:
             return [RankedList([], []) for _ in range(len(queries))]
+        widen = 1.0
+        if live is not None:
+            kept = np.flatnonzero(live)
+            fraction = len(kept) / max(1, self.size)
+            if fraction < self._exact_filter_fraction:
+                return _exact_over(self._matrix, kept, queries, k)
+            # A walk through a graph of mostly masked-out rows meets fewer kept ones per
+            # candidate: widen the candidate list (measured: recall@10 stays >= 0.95).
+            widen = min(MAX_EF_WIDENING, 1.0 / math.sqrt(max(fraction, 1e-9)))
         graph_k = min(k, self._graph_rows)
         params = self._faiss.SearchParametersHNSW()
-        params.efSearch = max(self._ef_search, graph_k)
+        # (A deep candidate list, e.g. 1000 for fusion, is wide enough already.)
+        params.efSearch = max(int(self._ef_search * widen), graph_k)
         if live is not None:
             bits = np.packbits(live[: self._graph_rows], bitorder="little")
             params.sel = self._faiss.IDSelectorBitmap(self._graph_rows, self._faiss.swig_ptr(bits))
@@ -153,6 +183,14 @@ class HnswDenseIndex:
                 )
             found = merged
         return [_best(o, s, k) for o, s in found]
+
+
+def _exact_over(
+    matrix: NDArray[np.float32], rows: NDArray[np.intp], queries: NDArray[np.float32], k: int
+) -> list[Sequence[ScoredDoc]]:
+    """Exact top-k among ``rows`` (ascending) of ``matrix``, as ordinals."""
+    subset = ExactDenseIndex(np.ascontiguousarray(matrix[rows], dtype=np.float32))
+    return [RankedList(rows[found.ordinals], found.scores) for found in subset.ranked(queries, k)]
 
 
 def _best(ordinals: NDArray[np.int64], scores: NDArray[np.float32], k: int) -> RankedList:

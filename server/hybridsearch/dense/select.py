@@ -35,10 +35,21 @@ def open_dense_index(
     vectors: NDArray[np.float32],
     *,
     ef_search: int = 128,
+    exact_filter_fraction: float | None = None,
 ) -> DenseIndex:
-    """The dense index of ``kind`` over ``vectors`` (HNSW reads its graph from ``index_dir``)."""
+    """The dense index of ``kind`` over ``vectors`` (HNSW reads its graph from ``index_dir``;
+    ``exact_filter_fraction`` None: its default)."""
     if kind is DenseIndexKind.HNSW:
-        from hybridsearch.dense.hnsw import HNSW_FILE, HnswDenseIndex  # noqa: PLC0415
+        from hybridsearch.dense.hnsw import (  # noqa: PLC0415
+            DEFAULT_EXACT_FILTER_FRACTION,
+            HNSW_FILE,
+            HnswDenseIndex,
+        )
 
-        return HnswDenseIndex(index_dir / HNSW_FILE, vectors, ef_search=ef_search)
+        fraction = DEFAULT_EXACT_FILTER_FRACTION
+        if exact_filter_fraction is not None:
+            fraction = exact_filter_fraction
+        return HnswDenseIndex(
+            index_dir / HNSW_FILE, vectors, ef_search=ef_search, exact_filter_fraction=fraction
+        )
     return ExactDenseIndex(vectors)

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hybridsearch.errors import FieldViolation, InvalidArgumentError
+from hybridsearch.metadata.schema import CollectionSchema
+from hybridsearch.metadata.values import metadata_problem
 from hybridsearch.types import Document
 
 
@@ -51,8 +53,14 @@ def check_ids(ids: Sequence[str], limits: IngestLimits, *, most_reported: int = 
         raise InvalidArgumentError(violations[:most_reported])
 
 
-def document_problem(doc: Document, limits: IngestLimits) -> str | None:
-    """Why ``doc`` cannot be indexed, or None when it can."""
+def document_problem(
+    doc: Document, limits: IngestLimits, schema: CollectionSchema | None = None
+) -> str | None:
+    """Why ``doc`` cannot be indexed into an index with ``schema``, or None when it can.
+
+    A declared metadata field with a value of the wrong type is a problem naming the field
+    (``metadata.year: expected an integer (got "2020")``); undeclared keys are stored only.
+    """
     problem = id_problem(doc.id, limits)
     if problem is not None:
         return problem
@@ -61,7 +69,7 @@ def document_problem(doc: Document, limits: IngestLimits) -> str | None:
         return (
             f"title + text is {size} characters; at most {limits.max_document_chars} are accepted"
         )
-    return None
+    return None if schema is None else metadata_problem(schema, doc.metadata)
 
 
 def check_delete_count(count: int, limits: IngestLimits) -> None:

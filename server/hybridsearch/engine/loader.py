@@ -24,6 +24,8 @@ from hybridsearch.storage.writer import IndexWriter
 
 if TYPE_CHECKING:
     from hybridsearch.encoders.onnx_encoder import OnnxEncoder
+    from hybridsearch.engine.dense_arm import DenseArm
+    from hybridsearch.engine.shared_encoders import SharedEncoders
 
 log = logging.getLogger(__name__)
 
@@ -177,38 +179,50 @@ def compaction_policy(settings: ServerSettings) -> CompactionPolicy:
     )
 
 
-def load_index(settings: ServerSettings) -> LoadedIndex:
-    """Open ``settings.index`` for searching and (unless ``read_only``) live writes."""
+def load_index(settings: ServerSettings, encoders: SharedEncoders | None = None) -> LoadedIndex:
+    """Open ``settings.index`` for searching and (unless ``read_only``) live writes.
+
+    ``encoders``: take the encoder and its dense arm from there (shared with other
+    collections) instead of loading one for this index alone.
+    """
     if settings.read_only:
-        return _read_only(settings, READ_ONLY_BY_FLAG)
+        return _read_only(settings, READ_ONLY_BY_FLAG, encoders)
     try:
         writer = IndexWriter(settings.index)
     except IndexLockedError as exc:
         # e.g. a second serving process on the same directory: it serves, but cannot write;
         # it follows the writer's commits (unless --follow-interval-s is 0).
         log.warning("%s; serving read-only", exc)
-        return _read_only(settings, READ_ONLY_BY_LOCK)
+        return _read_only(settings, READ_ONLY_BY_LOCK, encoders)
     try:
-        searcher = load_engine(settings, writer.committed())
+        searcher = load_engine(settings, writer.committed(), encoders=encoders)
     except BaseException:
         writer.close()
         raise
     return LoadedIndex(searcher, Ingestor(writer, searcher, compaction_policy(settings)))
 
 
-def _read_only(settings: ServerSettings, reason: str) -> LoadedIndex:
-    searcher = load_engine(settings)
+def _read_only(
+    settings: ServerSettings, reason: str, encoders: SharedEncoders | None
+) -> LoadedIndex:
+    searcher = load_engine(settings, encoders=encoders)
     follower = None
     if settings.follow_interval_s > 0:
         follower = Follower(settings.index, searcher, settings.follow_interval_s)
     return LoadedIndex(searcher, None, read_only_reason=reason, follower=follower)
 
 
-def load_engine(settings: ServerSettings, index: OpenIndex | None = None) -> HybridSearcher:
+def load_engine(
+    settings: ServerSettings,
+    index: OpenIndex | None = None,
+    *,
+    encoders: SharedEncoders | None = None,
+) -> HybridSearcher:
     """Open ``settings.index`` (or use ``index``) and, when it has vectors and a model, its
-    encoder."""
+    encoder (from ``encoders`` when given: shared with other collections)."""
     index = index if index is not None else open_index(settings.index)
     encoder: Encoder | None = None
+    dense_arm: DenseArm | None = None
     if index.manifest.encoder is not None:
         model = resolve_model_dir(settings.model, index.manifest.encoder)
         if model is None:
@@ -217,6 +231,8 @@ def load_engine(settings: ServerSettings, index: OpenIndex | None = None) -> Hyb
                 settings.index,
                 index.manifest.encoder.model_id,
             )
+        elif encoders is not None:
+            encoder, dense_arm = encoders.get(model, index.manifest.encoder.max_length)
         else:
             encoder = serving_encoder(settings, model, index.manifest.encoder.max_length)
     elif settings.model is not None:
@@ -229,7 +245,12 @@ def load_engine(settings: ServerSettings, index: OpenIndex | None = None) -> Hyb
         batching=batching_settings(settings),
         # Unbatched, one dense-arm thread per search thread keeps every search's arms parallel.
         arm_threads=settings.search_threads,
-        dense_factory=functools.partial(manifest_dense_index, ef_search=settings.hnsw_ef_search),
+        dense_factory=functools.partial(
+            manifest_dense_index,
+            ef_search=settings.hnsw_ef_search,
+            exact_filter_fraction=settings.hnsw_exact_filter_fraction,
+        ),
+        dense_arm=dense_arm,
     )
     log.info(
         "index %s: %d documents, vectors: %s, encoder: %s on %s",

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import tantivy
 from numpy.typing import NDArray
 
 from hybridsearch.dense.base import DenseIndex
@@ -19,13 +20,16 @@ class IndexPrfBackend:
     """:class:`PrfBackend` over one open index, its dense index and live mask (one snapshot).
 
     ``with_ties``: second-round lists keep every document tied with the last and come ordered
-    by (score, id), as a single-arm ranking must (see `engine.ties`).
+    by (score, id), as a single-arm ranking must (see `engine.ties`). ``sparse_filter``: the
+    request's filter as a tantivy query (``live`` is then its mask too), so second-round
+    searches stay within the filter.
     """
 
     index: OpenIndex
     dense: DenseIndex | None
     live: NDArray[np.bool_] | None = None
     with_ties: bool = False
+    sparse_filter: tantivy.Query | None = None
 
     def feedback_text(self, ordinals: Sequence[int]) -> dict[int, str]:
         """Title and text as the BM25 field indexes them."""
@@ -54,9 +58,10 @@ class IndexPrfBackend:
 
     def search_sparse(self, term_weights: Mapping[str, float], depth: int) -> Sequence[ScoredDoc]:
         """BM25 with the weighted (expanded) query."""
+        index, live, sparse_filter = self.index, self.live, self.sparse_filter
         if not self.with_ties:
-            return self.index.search_sparse(term_weights, depth, self.live)
-        hits = with_ties(lambda n: self.index.search_sparse(term_weights, n, self.live), depth)
+            return index.search_sparse(term_weights, depth, live, sparse_filter)
+        hits = with_ties(lambda n: index.search_sparse(term_weights, n, live, sparse_filter), depth)
         return by_score_then_id(hits, self.index.ids.__getitem__)
 
     def search_dense(self, vector: NDArray[np.float32], depth: int) -> Sequence[ScoredDoc]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from hybridsearch.errors import FieldViolation, InvalidArgumentError
+from hybridsearch.metadata.filter import Filter, FilterLimits, check_filter
 from hybridsearch.types import (
     DEFAULT_VECTOR_PRF_DEPTH,
     FusionMethod,
@@ -107,6 +108,7 @@ class SearchRequestSpec:
     return_fields: Sequence[StoredField | Unrecognized | None] = ()
     offset: int = 0
     highlight: HighlightOptions = field(default_factory=HighlightOptions)
+    filter: Filter | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +138,8 @@ class Limits:
     max_vector_prf_depth: int = 100  # vector PRF feedback documents
     max_batch_queries: int = 256  # queries in one batch
     max_offset: int = 10_000  # hits skipped before a page (offset + top_k: at most each depth)
+    max_filter_depth: int = 8  # nesting levels of a filter
+    max_filter_conditions: int = 64  # conditions of a filter, nested ones included
 
 
 class _Violations:
@@ -307,6 +311,9 @@ def resolve_query(
     prf = _resolve_prf(spec.prf, defaults, limits, out)
     _check_offset(spec.offset, top_k, mode=mode, fusion=fusion, limits=limits, out=out)
     highlight = _resolve_highlight(spec.highlight, out)
+    if spec.filter is not None:
+        filter_limits = FilterLimits(limits.max_filter_depth, limits.max_filter_conditions)
+        check_filter(spec.filter, filter_limits, out.add)
     fields = set()
     for i, value in enumerate(spec.return_fields):
         if isinstance(value, Unrecognized):
@@ -325,6 +332,7 @@ def resolve_query(
         prf=prf,
         offset=spec.offset,
         highlight=highlight,
+        filter=spec.filter,
     )
 
 

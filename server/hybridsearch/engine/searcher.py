@@ -23,9 +23,15 @@ from hybridsearch.dense.select import open_dense_index, parse_dense_index
 from hybridsearch.encoders.base import Encoder
 from hybridsearch.engine.batching import BatchingSettings, BatchStats
 from hybridsearch.engine.dense_arm import DenseArm, DenseArmResult, DenseJob
+from hybridsearch.engine.filtering import SearchScope, search_scope
 from hybridsearch.engine.prf_backend import IndexPrfBackend
 from hybridsearch.engine.ties import by_score_then_id, ties_by_id, with_ties
-from hybridsearch.errors import FailedPreconditionError, IndexFormatError
+from hybridsearch.errors import (
+    FailedPreconditionError,
+    FieldViolation,
+    IndexFormatError,
+    InvalidArgumentError,
+)
 from hybridsearch.fusion.interpolate import fuse_interpolate
 from hybridsearch.fusion.rrf import fuse_rrf
 from hybridsearch.prf.pipeline import FirstRound, applicable, run_prf
@@ -70,11 +76,19 @@ class IndexSnapshot:
 DenseFactory = Callable[[OpenIndex], DenseIndex]
 
 
-def manifest_dense_index(index: OpenIndex, *, ef_search: int = 128) -> DenseIndex:
+def manifest_dense_index(
+    index: OpenIndex, *, ef_search: int = 128, exact_filter_fraction: float | None = None
+) -> DenseIndex:
     """The dense index the manifest names (exact unless built with ``--dense-index hnsw``)."""
     assert index.vectors is not None
     kind = parse_dense_index(index.manifest.dense_index)
-    return open_dense_index(index.data_path, kind, index.vectors, ef_search=ef_search)
+    return open_dense_index(
+        index.data_path,
+        kind,
+        index.vectors,
+        ef_search=ef_search,
+        exact_filter_fraction=exact_filter_fraction,
+    )
 
 
 class HybridSearcher:
@@ -88,16 +102,23 @@ class HybridSearcher:
         batching: BatchingSettings | None = None,
         arm_threads: int = 4,
         dense_factory: DenseFactory | None = None,
+        dense_arm: DenseArm | None = None,
     ) -> None:
         """``batching``: micro-batch concurrent queries' dense arms (None: each runs alone on
-        one of ``arm_threads`` threads)."""
+        one of ``arm_threads`` threads).
+
+        ``dense_arm``: a dense arm over ``encoder`` shared with other searchers (collections
+        of one model share one encoder and one micro-batcher); its owner closes it, not
+        `close`. None: this searcher makes and owns its own.
+        """
         self._encoder = encoder
         self._dense_factory = dense_factory or manifest_dense_index
         self._snapshot = self.make_snapshot(index)
         self._publish_lock = threading.Lock()
-        self._dense_arm = (
-            DenseArm(encoder, batching, threads=arm_threads) if encoder is not None else None
-        )
+        self._owns_dense_arm = dense_arm is None
+        if dense_arm is None and encoder is not None:
+            dense_arm = DenseArm(encoder, batching, threads=arm_threads)
+        self._dense_arm = dense_arm if encoder is not None else None
 
     def make_snapshot(
         self, index: OpenIndex, live: NDArray[np.bool_] | None = None
@@ -142,13 +163,13 @@ class HybridSearcher:
         return self._dense_arm.stats() if self._dense_arm is not None else None
 
     def close(self) -> None:
-        """Stop the dense arm's threads (its batcher or pool)."""
-        if self._dense_arm is not None:
+        """Stop the dense arm's threads (its batcher or pool), unless it is shared."""
+        if self._dense_arm is not None and self._owns_dense_arm:
             self._dense_arm.close()
 
     def search(self, query: Query) -> SearchResult:
         """Run one query."""
-        return self.search_batch([query])[0]
+        return self._search_many([query], field_prefixes=[""])[0]
 
     def search_progressive(
         self, query: Query, on_partial: Callable[[SearchResult], object]
@@ -164,10 +185,11 @@ class HybridSearcher:
         started = time.perf_counter()
         snap = self._snapshot
         self._check_mode(snap, query.mode)
-        dense_future = self._start_dense(snap, [query])
+        scope = search_scope(snap.index, snap.live, query.filter)
+        dense_future = self._start_dense(snap, [query], scope)
         try:
             arm_started = time.perf_counter()
-            sparse_list = self._sparse_arm(snap, query)
+            sparse_list = self._sparse_arm(snap, query, scope)
             sparse_us = _elapsed_us(arm_started)
             partial_query = dataclasses.replace(query, mode=RetrievalMode.SPARSE)
             partial_first = FirstRound(
@@ -180,6 +202,7 @@ class HybridSearcher:
             on_partial(
                 self._finish(
                     snap,
+                    scope,
                     partial_query,
                     partial_first,
                     timings=StageTimings(sparse_us=sparse_us),
@@ -200,7 +223,7 @@ class HybridSearcher:
             sparse_depth=_sparse_depth(query),
             dense_depth=_dense_depth(query),
         )
-        return self._finish(snap, query, first, timings=timings, started=started)
+        return self._finish(snap, scope, query, first, timings=timings, started=started)
 
     def document(self, doc_id: str) -> StoredDoc | None:
         """The stored fields of the live document with this external id, if any."""
@@ -212,41 +235,63 @@ class HybridSearcher:
         return None
 
     def search_batch(self, queries: Sequence[Query]) -> list[SearchResult]:
-        """Run several queries; their dense arms share one encoder run and one dense search."""
+        """Run several queries; their dense arms share one encoder run and one dense search
+        (one per distinct filter). A filter's violations name ``requests[i].filter…``."""
+        return self._search_many(queries, [f"requests[{i}]." for i in range(len(queries))])
+
+    def _search_many(
+        self, queries: Sequence[Query], field_prefixes: Sequence[str]
+    ) -> list[SearchResult]:
         started = time.perf_counter()
         snap = self._snapshot
         for query in queries:
             self._check_mode(snap, query.mode)
-        dense_queries = [q for q in queries if q.mode is not RetrievalMode.SPARSE]
-        dense_future: Future[DenseArmResult] | None = None
-        if dense_queries:
-            dense_future = self._start_dense(snap, dense_queries)
+        scopes = self._scopes(snap, queries, field_prefixes)
+        # One dense job per scope: unfiltered queries share the snapshot's (the batcher still
+        # encodes every job's texts in one run).
+        groups: dict[int, list[int]] = {}
+        for i, query in enumerate(queries):
+            if query.mode is not RetrievalMode.SPARSE:
+                groups.setdefault(id(scopes[i]), []).append(i)
+        dense_futures: list[tuple[Future[DenseArmResult], list[int]]] = []
+        try:
+            for members in groups.values():
+                future = self._start_dense(snap, [queries[i] for i in members], scopes[members[0]])
+                dense_futures.append((future, members))
+        except BaseException:
+            _cancel(dense_futures)
+            raise
         sparse_lists: list[Sequence[ScoredDoc] | None] = []
         sparse_times: list[int] = []
         try:
-            for query in queries:
+            for query, scope in zip(queries, scopes, strict=True):
                 arm_started = time.perf_counter()
                 if query.mode is RetrievalMode.DENSE:
                     sparse_lists.append(None)
                 else:
-                    sparse_lists.append(self._sparse_arm(snap, query))
+                    sparse_lists.append(self._sparse_arm(snap, query, scope))
                 sparse_times.append(_elapsed_us(arm_started))
         except BaseException:
-            if dense_future is not None:
-                dense_future.cancel()  # its batch may not have started: drop it
+            _cancel(dense_futures)  # their batch may not have started: drop it
             raise
-        dense_result = dense_future.result() if dense_future is not None else None
-        dense_iter = iter(
-            zip(dense_result.lists, dense_result.vectors, strict=True) if dense_result else []
-        )
+        dense_of: dict[int, tuple[Sequence[ScoredDoc], NDArray[np.float32], DenseArmResult]] = {}
+        for future, members in dense_futures:
+            group_result = future.result()
+            for j, i in enumerate(members):
+                dense_of[i] = (group_result.lists[j], group_result.vectors[j], group_result)
         results = []
-        for query, sparse_list, sparse_us in zip(queries, sparse_lists, sparse_times, strict=True):
-            dense_list, query_vector = (
-                (None, None) if query.mode is RetrievalMode.SPARSE else next(dense_iter)
-            )
+        for i, (query, sparse_list, sparse_us) in enumerate(
+            zip(queries, sparse_lists, sparse_times, strict=True)
+        ):
+            scope = scopes[i]
+            dense_list: Sequence[ScoredDoc] | None = None
+            query_vector: NDArray[np.float32] | None = None
+            dense_result = None
+            if i in dense_of:
+                dense_list, query_vector, dense_result = dense_of[i]
             if query.mode is RetrievalMode.DENSE and dense_list is not None:
                 assert query_vector is not None and snap.dense is not None
-                dense_list = self._dense_with_ties(snap, query, dense_list, query_vector)
+                dense_list = self._dense_with_ties(snap, scope, query, dense_list, query_vector)
             timings = StageTimings(sparse_us=sparse_us if sparse_list is not None else 0)
             if dense_list is not None and dense_result is not None:
                 timings.encode_us = dense_result.encode_us
@@ -258,8 +303,31 @@ class HybridSearcher:
                 sparse_depth=_sparse_depth(query),
                 dense_depth=_dense_depth(query),
             )
-            results.append(self._finish(snap, query, first, timings=timings, started=started))
+            results.append(
+                self._finish(snap, scope, query, first, timings=timings, started=started)
+            )
         return results
+
+    @staticmethod
+    def _scopes(
+        snap: IndexSnapshot, queries: Sequence[Query], field_prefixes: Sequence[str]
+    ) -> list[SearchScope]:
+        """Each query's scope (one shared by the unfiltered); every filter's violations."""
+        unfiltered = SearchScope(snap.live)
+        scopes: list[SearchScope] = []
+        violations: list[FieldViolation] = []
+        for query, prefix in zip(queries, field_prefixes, strict=True):
+            try:
+                scopes.append(
+                    search_scope(snap.index, snap.live, query.filter, field_prefix=prefix)
+                    if query.filter is not None
+                    else unfiltered
+                )
+            except InvalidArgumentError as exc:
+                violations.extend(exc.violations)
+        if violations:
+            raise InvalidArgumentError(violations)
+        return scopes
 
     def _check_mode(self, snap: IndexSnapshot, mode: RetrievalMode) -> None:
         if mode is RetrievalMode.SPARSE or snap.dense is not None:
@@ -274,18 +342,22 @@ class HybridSearcher:
             "a model; restart it with --model or use mode SPARSE"
         )
 
-    def _sparse_arm(self, snap: IndexSnapshot, query: Query) -> Sequence[ScoredDoc]:
+    def _sparse_arm(
+        self, snap: IndexSnapshot, query: Query, scope: SearchScope
+    ) -> Sequence[ScoredDoc]:
         weights = {term: float(n) for term, n in term_counts(query.text).items()}
         depth = _sparse_depth(query)
+        index, live, sparse_filter = snap.index, scope.live, scope.sparse_filter
         if query.mode is not RetrievalMode.SPARSE:
-            return snap.index.search_sparse(weights, depth, snap.live)
+            return index.search_sparse(weights, depth, live, sparse_filter)
         # Alone, the arm's list is the ranking: cut it the same at every depth (see ties.py).
-        hits = with_ties(lambda n: snap.index.search_sparse(weights, n, snap.live), depth)
+        hits = with_ties(lambda n: index.search_sparse(weights, n, live, sparse_filter), depth)
         return by_score_then_id(hits, snap.index.ids.__getitem__)
 
     def _dense_with_ties(
         self,
         snap: IndexSnapshot,
+        scope: SearchScope,
         query: Query,
         probe: Sequence[ScoredDoc],
         query_vector: NDArray[np.float32],
@@ -295,24 +367,27 @@ class HybridSearcher:
         assert dense is not None
         vector = query_vector.reshape(1, -1)
         hits = with_ties(
-            lambda n: dense.search(vector, n, snap.live)[0], _dense_depth(query), probe
+            lambda n: dense.search(vector, n, scope.live)[0], _dense_depth(query), probe
         )
         return by_score_then_id(hits, snap.index.ids.__getitem__)
 
-    def _start_dense(self, snap: IndexSnapshot, queries: Sequence[Query]) -> Future[DenseArmResult]:
+    def _start_dense(
+        self, snap: IndexSnapshot, queries: Sequence[Query], scope: SearchScope
+    ) -> Future[DenseArmResult]:
         assert self._dense_arm is not None and snap.dense is not None
         job = DenseJob(
             texts=[q.text for q in queries],
             # Dense mode probes one deeper, to see whether ties cross the cut (ties.py).
             depths=[_dense_depth(q) + (q.mode is RetrievalMode.DENSE) for q in queries],
             dense=snap.dense,
-            live=snap.live,
+            live=scope.live,
         )
         return self._dense_arm.start(job)
 
     def _finish(
         self,
         snap: IndexSnapshot,
+        scope: SearchScope,
         query: Query,
         first: FirstRound,
         *,
@@ -326,7 +401,14 @@ class HybridSearcher:
         if query.prf.enabled:
             prf_started = time.perf_counter()
             single_arm = query.mode is not RetrievalMode.HYBRID
-            backend = IndexPrfBackend(snap.index, snap.dense, snap.live, with_ties=single_arm)
+            # Second-round searches keep the filter: feedback and results stay in its scope.
+            backend = IndexPrfBackend(
+                snap.index,
+                snap.dense,
+                scope.live,
+                with_ties=single_arm,
+                sparse_filter=scope.sparse_filter,
+            )
             prf = run_prf(
                 query, first, backend, lambda s, d: self._rank(snap, query, s, d, limit=None)
             )
@@ -432,6 +514,11 @@ class HybridSearcher:
             explanation=HitExplanation(doc.sparse, doc.dense, doc.score) if query.explain else None,
             highlights=highlights,
         )
+
+
+def _cancel(futures: Sequence[tuple[Future[DenseArmResult], list[int]]]) -> None:
+    for future, _ in futures:
+        future.cancel()
 
 
 def _sparse_depth(query: Query) -> int:

@@ -2,8 +2,9 @@
 
 Schema: ``id`` (raw, stored; for lookup and delete), ``ordinal`` (u64, indexed, fast, stored:
 the row of the document's vector in the dense matrix), ``body`` (title + text, ``en_stem``,
-freqs only: BM25 needs no positions) and ``stored`` (a JSON blob of title, text, metadata).
-BM25 is tantivy's: k1 = 1.2, b = 0.75.
+freqs only: BM25 needs no positions), ``stored`` (a JSON blob of title, text, metadata), and a
+field per declared metadata field of the collection schema (`sparse.filter_query`), which
+filters search. BM25 is tantivy's: k1 = 1.2, b = 0.75.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from typing import Any, cast
 import tantivy
 
 from hybridsearch.errors import IndexFormatError
+from hybridsearch.metadata.schema import CollectionSchema
+from hybridsearch.metadata.values import typed_metadata
 from hybridsearch.sparse.analysis import INDEX_TOKENIZER
+from hybridsearch.sparse.filter_query import add_metadata_fields, add_metadata_values, filtered
 from hybridsearch.sparse.query_builder import BODY_FIELD, build_bm25_query
 from hybridsearch.types import Document, RankedList
 
@@ -27,8 +31,8 @@ STORED_FIELD = "stored"
 WRITER_HEAP_BYTES = 128 * 1024 * 1024
 
 
-def build_schema() -> tantivy.Schema:
-    """The schema every hybridsearch tantivy index uses."""
+def build_schema(metadata: CollectionSchema | None = None) -> tantivy.Schema:
+    """The schema of a hybridsearch tantivy index with these declared metadata fields."""
     builder = tantivy.SchemaBuilder()
     builder.add_text_field(ID_FIELD, stored=True, tokenizer_name="raw", index_option="basic")
     builder.add_unsigned_field(ORDINAL_FIELD, stored=True, indexed=True, fast=True)
@@ -36,6 +40,7 @@ def build_schema() -> tantivy.Schema:
         BODY_FIELD, stored=False, tokenizer_name=INDEX_TOKENIZER, index_option="freq"
     )
     builder.add_bytes_field(STORED_FIELD, stored=True)
+    add_metadata_fields(builder, metadata or CollectionSchema())
     return builder.build()
 
 
@@ -67,19 +72,32 @@ def _encode_stored(doc: Document) -> bytes:
 class SparseWriter:
     """The one writer of a tantivy directory (tantivy allows one per directory)."""
 
-    def __init__(self, path: Path, *, create: bool, threads: int = 0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        create: bool,
+        threads: int = 0,
+        metadata: CollectionSchema | None = None,
+    ) -> None:
+        """``metadata``: the collection's declared fields (the same every time a directory
+        is opened: the manifest records them)."""
         path.mkdir(parents=True, exist_ok=True)
-        self._schema = build_schema()
+        self._metadata = metadata or CollectionSchema()
+        self._schema = build_schema(self._metadata)
         self._index = tantivy.Index(self._schema, path=str(path), reuse=not create)
         self._writer = self._index.writer(WRITER_HEAP_BYTES, threads)
 
     def add(self, ordinal: int, doc: Document) -> None:
-        """Queue one document (visible after `commit`)."""
+        """Queue one document (visible after `commit`); its declared metadata must fit the
+        schema (`metadata.values.metadata_problem`), else `MetadataValueError`."""
         tdoc = tantivy.Document()
         tdoc.add_text(ID_FIELD, doc.id)
         tdoc.add_unsigned(ORDINAL_FIELD, ordinal)
         tdoc.add_text(BODY_FIELD, indexed_body(doc))
         tdoc.add_bytes(STORED_FIELD, _encode_stored(doc))
+        if self._metadata.fields:
+            add_metadata_values(tdoc, self._metadata, typed_metadata(self._metadata, doc.metadata))
         self._writer.add_document(tdoc)
 
     def delete_ordinals(self, ordinals: Sequence[int]) -> None:
@@ -158,11 +176,24 @@ class SparseReader:
         n: int = self._searcher.doc_freq(BODY_FIELD, term)
         return n
 
-    def search(self, term_weights: Mapping[str, float], depth: int) -> RankedList:
-        """The ``depth`` best documents by BM25 for weighted analysed terms."""
+    @property
+    def tantivy_schema(self) -> tantivy.Schema:
+        """The schema of the open index (for compiling filters)."""
+        return self._schema
+
+    def search(
+        self,
+        term_weights: Mapping[str, float],
+        depth: int,
+        filter_query: tantivy.Query | None = None,
+    ) -> RankedList:
+        """The ``depth`` best documents by BM25 for weighted analysed terms, among those
+        ``filter_query`` matches when given (`sparse.filter_query`; scores unchanged)."""
         if not term_weights or depth <= 0:
             return RankedList([], [])
         query = build_bm25_query(self._schema, term_weights)
+        if filter_query is not None:
+            query = filtered(query, filter_query)
         searcher = self._searcher
         hits = searcher.search(query, limit=depth, count=False).hits
         if not hits:
@@ -174,6 +205,14 @@ class SparseReader:
             values, scores = [values[i] for i in kept], tuple(scores[i] for i in kept)
         ordinals = cast("list[int]", values)  # u64 fast field values: ints
         return RankedList(ordinals, scores)
+
+    def matching_ordinals(self, query: tantivy.Query) -> list[int]:
+        """Ordinals of every document ``query`` matches (dead or uncommitted ones included)."""
+        searcher = self._searcher
+        limit = max(1, searcher.num_docs + 1)
+        hits = searcher.search(query, limit=limit, count=False).hits
+        values = searcher.fast_field_values(ORDINAL_FIELD, [addr for _, addr in hits])
+        return sorted(int(v) for v in values if v is not None)
 
     def fetch(self, ordinals: Iterable[int]) -> dict[int, StoredDoc]:
         """Stored fields of the given ordinals (absent ordinals are left out)."""

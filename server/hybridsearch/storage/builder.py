@@ -23,6 +23,8 @@ from hybridsearch.dense.select import DenseIndexKind
 from hybridsearch.dense.store import write_vectors
 from hybridsearch.encoders.base import Encoder
 from hybridsearch.errors import BuildError
+from hybridsearch.metadata.schema import CollectionSchema
+from hybridsearch.metadata.values import metadata_problem
 from hybridsearch.sparse.tantivy_index import SparseWriter
 from hybridsearch.storage.files import dir_size_bytes, fsync_dir
 from hybridsearch.storage.manifest import (
@@ -105,11 +107,16 @@ def build_index(
     on_dense_progress: ProgressFn | None = None,
     dense_index: DenseIndexKind = DenseIndexKind.EXACT,
     hnsw: HnswParams | None = None,
+    schema: CollectionSchema | None = None,
 ) -> BuildSummary:
     """Build an index at ``out`` from ``docs``; ordinals follow first-seen order of ids.
 
-    ``dense_index`` HNSW also writes the ANN graph of the vectors (needs faiss).
+    ``dense_index`` HNSW also writes the ANN graph of the vectors (needs faiss). ``schema``
+    declares the filterable metadata fields; a document whose declared fields do not fit it
+    fails the build (`BuildError` naming the id and field: check them first, as
+    `storage.corpus.read_corpus` does, to skip them instead).
     """
+    schema = schema or CollectionSchema()
     started = time.perf_counter()
     if out.exists() and not force:
         raise BuildError(f"{out} already exists (use --force to replace it)")
@@ -121,8 +128,11 @@ def build_index(
     tmp.mkdir()
     try:
         unique, duplicates = dedupe_last_wins(docs)
-        writer = SparseWriter(tmp / SPARSE_DIR, create=True)
+        writer = SparseWriter(tmp / SPARSE_DIR, create=True, metadata=schema)
         for ordinal, doc in enumerate(unique):
+            problem = metadata_problem(schema, doc.metadata)
+            if problem is not None:
+                raise BuildError(f"document {doc.id!r}: {problem}")
             writer.add(ordinal, doc)
             if on_sparse_progress is not None:
                 on_sparse_progress(1)
@@ -148,6 +158,7 @@ def build_index(
             committed_at=now,
             encoder=encoder_info,
             dense_index=dense_index.value if encoder is not None else DenseIndexKind.EXACT.value,
+            schema=schema,
         ).save(tmp)
         _swap_into_place(tmp, out)
     except BaseException:

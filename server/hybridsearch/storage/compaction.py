@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +43,7 @@ from hybridsearch.dense.hnsw import HNSW_FILE, build_hnsw
 from hybridsearch.dense.select import DenseIndexKind, parse_dense_index
 from hybridsearch.dense.store import write_vector_rows, write_vectors
 from hybridsearch.errors import IndexFormatError
+from hybridsearch.metadata.columns import MetadataColumns
 from hybridsearch.sparse.tantivy_index import SparseReader, SparseWriter, StoredDoc
 from hybridsearch.storage.files import fsync_dir, fsync_file
 from hybridsearch.storage.idmap import PUT, IdMap, JournalEntry, read_journal
@@ -103,9 +105,10 @@ class StagedGeneration:
         self._manifest = manifest
         shutil.rmtree(self.path, ignore_errors=True)  # what a crashed attempt left
         self.path.mkdir()
-        self.sparse = SparseWriter(self.path / SPARSE_DIR, create=True)
+        self.sparse = SparseWriter(self.path / SPARSE_DIR, create=True, metadata=manifest.schema)
         self.id_map = IdMap()
         self.journal = b""
+        self._metadata: list[tuple[int, Mapping[str, Any]]] = []  # (new ordinal, metadata)
 
     @property
     def has_vectors(self) -> bool:
@@ -137,6 +140,7 @@ class StagedGeneration:
                         f"{frozen.path}: live ordinal {ordinal} is missing from tantivy"
                     )
                 self.sparse.add(chunk_start + offset, doc.document())
+                self._metadata.append((chunk_start + offset, doc.metadata))
                 self.id_map.put(doc.id)
             if out is not None and frozen.vectors is not None:
                 out[chunk_start : chunk_start + len(chunk)] = frozen.vectors[chunk]
@@ -169,6 +173,7 @@ class StagedGeneration:
             doc = stored.get(first_new + k)
             if doc is not None:
                 self.sparse.add(start + k, doc.document())
+                self._metadata.append((start + k, doc.metadata))
             elif current.is_live(first_new + k):  # a dead one may be purged from tantivy
                 raise IndexFormatError(f"{current.path}: ordinal {first_new + k} not in tantivy")
         if added and current.vectors is not None:
@@ -185,6 +190,13 @@ class StagedGeneration:
         fsync_file(journal_path)
         for directory in (self.path / SPARSE_DIR, self.path):
             fsync_dir(directory)
+
+    @property
+    def columns(self) -> MetadataColumns:
+        """The metadata columns of the staged generation (after `catch_up`)."""
+        schema = self._manifest.schema
+        pairs = self._metadata if schema.fields else []
+        return MetadataColumns.build(schema, self.id_map.ids, pairs, self.id_map.ordinal_count)
 
     def discard(self) -> None:
         """Drop the staged directory (the compaction did not commit)."""

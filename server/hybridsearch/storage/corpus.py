@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from hybridsearch.errors import CorpusError
+from hybridsearch.metadata.schema import CollectionSchema
+from hybridsearch.metadata.values import metadata_problem
 from hybridsearch.types import Document
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -81,12 +83,17 @@ def parse_document(obj: Any) -> Document:
 
 
 def read_corpus(
-    path: Path, *, skip_bad_lines: bool = False, stats: ReadStats | None = None
+    path: Path,
+    *,
+    skip_bad_lines: bool = False,
+    stats: ReadStats | None = None,
+    schema: CollectionSchema | None = None,
 ) -> Iterator[Document]:
     """Yield the documents of a corpus in file order.
 
     A malformed line raises `CorpusError` naming file and line number, unless
     ``skip_bad_lines``: then it is counted in ``stats`` and skipped. Blank lines are ignored.
+    A line whose metadata does not fit ``schema`` (`metadata.values`) is a malformed line.
     """
     stats = stats if stats is not None else ReadStats()
     for file in corpus_files(path):
@@ -105,6 +112,9 @@ def read_corpus(
                     continue
                 try:
                     doc = parse_document(json.loads(line))
+                    problem = None if schema is None else metadata_problem(schema, doc.metadata)
+                    if problem is not None:
+                        raise ValueError(problem)
                 except ValueError as exc:  # JSONDecodeError is a ValueError
                     if not skip_bad_lines:
                         raise CorpusError(f"{file}:{line_no}: malformed line: {exc}") from exc

@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import tantivy
 from numpy.typing import NDArray
 
 from hybridsearch.dense.store import open_vector_rows
 from hybridsearch.errors import IndexFormatError
+from hybridsearch.metadata.columns import MetadataColumns
 from hybridsearch.sparse.tantivy_index import SparseReader
 from hybridsearch.storage.files import dir_size_bytes
 from hybridsearch.storage.idmap import IdMap, load_id_map
@@ -25,7 +27,8 @@ class OpenIndex:
     ``live[i]`` False marks ordinal ``i`` dead (deleted or replaced); None means all live.
     tantivy may still hold up to ``stale_sparse`` documents that are dead or past the
     committed ordinals (their deletion is applied at a later tantivy commit): the sparse arm
-    over-fetches by that many and filters by ``live``.
+    over-fetches by that many and filters by ``live``. ``columns`` holds the declared
+    metadata of every committed ordinal (for filter masks).
     """
 
     path: Path
@@ -35,10 +38,13 @@ class OpenIndex:
     ids: list[str]
     live: NDArray[np.bool_] | None = None
     stale_sparse: int = 0
+    columns: MetadataColumns | None = None  # None: read from tantivy (`read_columns`)
     all_live: bool = field(init=False)  # no dead ordinal in ``live`` (a read-only mask)
 
     def __post_init__(self) -> None:
         self.all_live = self.live is None or bool(self.live.all())
+        if self.columns is None:
+            self.columns = read_columns(self.manifest, self.sparse, self.ids)
 
     @property
     def data_path(self) -> Path:
@@ -62,8 +68,10 @@ class OpenIndex:
         term_weights: Mapping[str, float],
         depth: int,
         live: NDArray[np.bool_] | None = None,
+        filter_query: tantivy.Query | None = None,
     ) -> RankedList:
-        """The ``depth`` best live documents by BM25.
+        """The ``depth`` best live documents by BM25 (among ``filter_query``'s, when given:
+        then ``live`` is the filter's mask too, see `engine.filtering`).
 
         tantivy may still hold dead documents (deleted at its next commit): over-fetch by
         ``stale_sparse`` and filter, widening until ``depth`` live hits are found or tantivy
@@ -71,10 +79,10 @@ class OpenIndex:
         """
         live = self.live if live is None else live
         if self.stale_sparse == 0 and (live is None or (live is self.live and self.all_live)):
-            return self.sparse.search(term_weights, depth)
+            return self.sparse.search(term_weights, depth, filter_query)
         limit = depth + self.stale_sparse
         while True:
-            hits = self.sparse.search(term_weights, limit)
+            hits = self.sparse.search(term_weights, limit, filter_query)
             live_hits = self._live_only(hits, live)
             if len(live_hits) >= depth or len(hits) < limit:
                 return live_hits[:depth]
@@ -91,9 +99,19 @@ class OpenIndex:
 
 
 def open_committed(
-    path: Path, manifest: Manifest, sparse: SparseReader, id_map: IdMap, stale_sparse: int
+    path: Path,
+    manifest: Manifest,
+    sparse: SparseReader,
+    id_map: IdMap,
+    stale_sparse: int,
+    *,
+    columns: MetadataColumns | None = None,
 ) -> OpenIndex:
-    """An `OpenIndex` over the committed state described by ``manifest`` and ``id_map``."""
+    """An `OpenIndex` over the committed state described by ``manifest`` and ``id_map``.
+
+    ``columns``: the state's metadata columns when the caller keeps them up to date (a
+    writer); else they are read from tantivy's stored documents.
+    """
     vectors = None
     if manifest.encoder is not None:
         vectors = open_vector_rows(
@@ -104,6 +122,8 @@ def open_committed(
     live = id_map.live_mask()
     if int(np.count_nonzero(live)) != manifest.document_count:
         raise IndexFormatError(f"{path}: the id map disagrees with the manifest's document count")
+    if columns is None:
+        columns = read_columns(manifest, sparse, id_map.ids)
     return OpenIndex(
         path=path,
         manifest=manifest,
@@ -112,7 +132,19 @@ def open_committed(
         ids=id_map.ids,
         live=live,
         stale_sparse=stale_sparse,
+        columns=columns,
     )
+
+
+def read_columns(manifest: Manifest, sparse: SparseReader, ids: list[str]) -> MetadataColumns:
+    """The metadata columns of a committed state, from tantivy's stored documents."""
+    rows = manifest.ordinal_count
+    if not manifest.schema.fields:
+        return MetadataColumns(manifest.schema, ids, rows)
+    stored = sparse.stored_range(0, rows)
+    # A stale leftover may share an ordinal with the committed document: trust the id map.
+    pairs = {d.ordinal: d.metadata for d in stored if d.ordinal < rows and ids[d.ordinal] == d.id}
+    return MetadataColumns.build(manifest.schema, ids, sorted(pairs.items()), rows)
 
 
 def open_index(path: Path, *, attempts: int = 5) -> OpenIndex:

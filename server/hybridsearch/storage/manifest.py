@@ -23,6 +23,10 @@ Layout of an index directory (version 3)::
     data-00000042/       the served generation's data; compaction writes data-<new generation>/
       sparse/ vectors.npy ids.json journal.jsonl [dense.hnsw.faiss]
 
+Any version may carry ``schema`` (the collection's declared metadata fields,
+`metadata.schema.CollectionSchema`; fixed when the index is created). A manifest without it
+declares no fields, and one with no fields is written without it.
+
 Only the data directory the manifest names is read; any other ``data-*`` directory is what a
 crashed compaction left (or an old one a reader may still map) and the writer removes it.
 """
@@ -35,7 +39,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from hybridsearch.errors import IndexFormatError
+from hybridsearch.errors import IndexFormatError, SchemaError
+from hybridsearch.metadata.schema import CollectionSchema
 from hybridsearch.storage.files import write_json_atomic
 
 FORMAT_NAME = "hybridsearch-index"
@@ -83,6 +88,7 @@ class Manifest:
     committed_at: str = ""
     journal_bytes: int = 0
     data_dir: str = ""  # subdirectory holding the data files; "" = the index directory
+    schema: CollectionSchema = CollectionSchema()  # declared (filterable) metadata fields
 
     def data_path(self, index_dir: Path) -> Path:
         """The directory holding this commit's data files."""
@@ -102,6 +108,10 @@ class Manifest:
         """The manifest as a JSON object."""
         obj = asdict(self)
         obj["format"] = FORMAT_NAME
+        if self.schema.fields:
+            obj["schema"] = self.schema.to_json()
+        else:
+            del obj["schema"]  # no declared fields: as manifests before schemas were
         if not self.data_dir:
             del obj["data_dir"]  # a version 2 manifest, as older readers know it
         return obj
@@ -148,8 +158,9 @@ def load_manifest(index_dir: Path) -> Manifest:
             committed_at=str(obj.get("committed_at") or created_at),
             journal_bytes=int(obj.get("journal_bytes", 0)),
             data_dir=str(obj.get("data_dir", "")),
+            schema=CollectionSchema.from_json(obj.get("schema") or {}),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, SchemaError) as exc:
         raise IndexFormatError(f"{path}: invalid manifest ({exc})") from exc
     if not 0 <= manifest.document_count <= manifest.ordinal_count or manifest.journal_bytes < 0:
         raise IndexFormatError(f"{path}: inconsistent counts in the manifest")

@@ -42,6 +42,7 @@ from numpy.typing import NDArray
 
 from hybridsearch.dense.store import write_vector_rows
 from hybridsearch.errors import IndexFormatError, IndexLockedError
+from hybridsearch.metadata.values import metadata_problem
 from hybridsearch.sparse.tantivy_index import SparseReader, SparseWriter
 from hybridsearch.storage.builder import utc_now
 from hybridsearch.storage.compaction import (
@@ -52,7 +53,7 @@ from hybridsearch.storage.compaction import (
 from hybridsearch.storage.faults import storage_error
 from hybridsearch.storage.files import dir_size_bytes
 from hybridsearch.storage.idmap import DELETE, PUT, JournalEntry, load_id_map, write_journal
-from hybridsearch.storage.index_dir import OpenIndex, open_committed
+from hybridsearch.storage.index_dir import OpenIndex, open_committed, read_columns
 from hybridsearch.storage.lock import WriterLock
 from hybridsearch.storage.manifest import (
     GENERATIONS_FORMAT_VERSION,
@@ -116,12 +117,16 @@ class IndexWriter:
         self._last_generation = manifest.generation  # the highest ever written (or tried)
         self._id_map = load_id_map(data, manifest.ordinal_count, manifest.journal_bytes)
         try:
-            self._sparse_writer = SparseWriter(data / SPARSE_DIR, create=False)
+            self._sparse_writer = SparseWriter(
+                data / SPARSE_DIR, create=False, metadata=manifest.schema
+            )
         except ValueError as exc:
             if "LockBusy" not in str(exc):
                 raise
             raise IndexLockedError(f"{path} is being written by another process") from None
         self._reader = SparseReader(data / SPARSE_DIR)
+        # The committed metadata columns, extended by each commit (as the vector rows are).
+        self._columns = read_columns(manifest, self._reader, self._id_map.ids)
         # Unknown which dead ordinals an earlier run already deleted from tantivy: all of them.
         self._sparse_deletes: list[int] = self._id_map.dead_ordinals()
         self._stale = len(self._sparse_deletes) + self._reader.count_ordinals_from(
@@ -151,7 +156,12 @@ class IndexWriter:
 
     def _open_state(self) -> OpenIndex:
         return open_committed(
-            self.path, self._manifest, self._reader.refreshed(), self._id_map, self._stale
+            self.path,
+            self._manifest,
+            self._reader.refreshed(),
+            self._id_map,
+            self._stale,
+            columns=self._columns,
         )
 
     def upsert(
@@ -159,7 +169,9 @@ class IndexWriter:
     ) -> UpsertOutcome:
         """Commit ``docs`` (row ``i`` of ``vectors`` is the vector of ``docs[i]``) as one batch.
 
-        Ids must be unique within the batch. An existing id is replaced in both arms.
+        Ids must be unique within the batch. An existing id is replaced in both arms. Declared
+        metadata must fit the schema (`metadata.values.metadata_problem`, checked first by
+        whoever takes documents in), else ValueError and nothing is committed.
         """
         if not docs:
             return UpsertOutcome(0, 0, self._manifest.generation)
@@ -170,6 +182,10 @@ class IndexWriter:
             raise ValueError("vectors must be given exactly when the index has them")
         if vectors is not None and vectors.shape[0] != len(docs):
             raise ValueError(f"{len(docs)} documents but {vectors.shape[0]} vectors")
+        for doc in docs:
+            problem = metadata_problem(self._manifest.schema, doc.metadata)
+            if problem is not None:
+                raise ValueError(f"document {doc.id!r}: {problem}")
         with self._lock:
             self._check_open()
             replaced = sum(1 for d in docs if self._id_map.ordinal_of(d.id) is not None)
@@ -225,6 +241,9 @@ class IndexWriter:
                 generation=generation,
                 committed_at=now,
             )
+            columns = self._columns.extended(
+                ((start + k, doc.metadata) for k, doc in enumerate(docs)), start + len(docs)
+            )
             self._last_generation = generation  # burnt even if the manifest write fails
             committed.save(self.path)
         except BaseException as exc:
@@ -236,6 +255,7 @@ class IndexWriter:
             raise
         self._manifest = committed
         self._id_map.apply(entries)
+        self._columns = columns
         self._sparse_deletes = died
         self._stale = len(died)
 
@@ -317,6 +337,7 @@ class IndexWriter:
         self._id_map = staged.id_map
         self._sparse_writer = staged.sparse
         self._reader = reader
+        self._columns = staged.columns
         self._sparse_deletes = []
         self._stale = 0
         old_writer.discard()

@@ -26,7 +26,9 @@ if _version_not_supported:
 
 
 class IndexServiceStub:
-    """IndexService changes and inspects the served index while it serves searches.
+    """IndexService changes and inspects a collection's index while it serves searches. Every
+    request names the collection (a name or an alias) in `collection`; empty: the server's
+    default collection.
 
     Writes are serialised (one writer at a time) and never block searches. A document is
     searchable in both arms (BM25 and dense) or in neither; every change is durable and
@@ -67,7 +69,9 @@ class IndexServiceStub:
 
 
 class IndexServiceServicer:
-    """IndexService changes and inspects the served index while it serves searches.
+    """IndexService changes and inspects a collection's index while it serves searches. Every
+    request names the collection (a name or an alias) in `collection`; empty: the server's
+    default collection.
 
     Writes are serialised (one writer at a time) and never block searches. A document is
     searchable in both arms (BM25 and dense) or in neither; every change is durable and
@@ -156,7 +160,9 @@ def add_IndexServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class IndexService:
-    """IndexService changes and inspects the served index while it serves searches.
+    """IndexService changes and inspects a collection's index while it serves searches. Every
+    request names the collection (a name or an alias) in `collection`; empty: the server's
+    default collection.
 
     Writes are serialised (one writer at a time) and never block searches. A document is
     searchable in both arms (BM25 and dense) or in neither; every change is durable and

@@ -27,7 +27,7 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class SearchServiceStub:
-    """SearchService answers ranked-retrieval queries against one loaded index.
+    """SearchService answers ranked-retrieval queries against a collection (one index).
 
     Every query runs a BM25 arm (tantivy) and, when the index has vectors, a dense arm
     (ONNX encoder + inner product) concurrently, then fuses the two ranked lists.
@@ -54,7 +54,7 @@ class SearchServiceStub:
 
 @_typing.type_check_only
 class SearchServiceAsyncStub(SearchServiceStub):
-    """SearchService answers ranked-retrieval queries against one loaded index.
+    """SearchService answers ranked-retrieval queries against a collection (one index).
 
     Every query runs a BM25 arm (tantivy) and, when the index has vectors, a dense arm
     (ONNX encoder + inner product) concurrently, then fuses the two ranked lists.
@@ -77,7 +77,7 @@ class SearchServiceAsyncStub(SearchServiceStub):
     """
 
 class SearchServiceServicer(metaclass=_abc_1.ABCMeta):
-    """SearchService answers ranked-retrieval queries against one loaded index.
+    """SearchService answers ranked-retrieval queries against a collection (one index).
 
     Every query runs a BM25 arm (tantivy) and, when the index has vectors, a dense arm
     (ONNX encoder + inner product) concurrently, then fuses the two ranked lists.

@@ -27,7 +27,9 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class IndexServiceStub:
-    """IndexService changes and inspects the served index while it serves searches.
+    """IndexService changes and inspects a collection's index while it serves searches. Every
+    request names the collection (a name or an alias) in `collection`; empty: the server's
+    default collection.
 
     Writes are serialised (one writer at a time) and never block searches. A document is
     searchable in both arms (BM25 and dense) or in neither; every change is durable and
@@ -63,7 +65,9 @@ class IndexServiceStub:
 
 @_typing.type_check_only
 class IndexServiceAsyncStub(IndexServiceStub):
-    """IndexService changes and inspects the served index while it serves searches.
+    """IndexService changes and inspects a collection's index while it serves searches. Every
+    request names the collection (a name or an alias) in `collection`; empty: the server's
+    default collection.
 
     Writes are serialised (one writer at a time) and never block searches. A document is
     searchable in both arms (BM25 and dense) or in neither; every change is durable and
@@ -95,7 +99,9 @@ class IndexServiceAsyncStub(IndexServiceStub):
     """
 
 class IndexServiceServicer(metaclass=_abc_1.ABCMeta):
-    """IndexService changes and inspects the served index while it serves searches.
+    """IndexService changes and inspects a collection's index while it serves searches. Every
+    request names the collection (a name or an alias) in `collection`; empty: the server's
+    default collection.
 
     Writes are serialised (one writer at a time) and never block searches. A document is
     searchable in both arms (BM25 and dense) or in neither; every change is durable and

@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from hybridsearch_client._gen.hybridsearch.v1 import filter_pb2 as _filter_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -405,6 +406,8 @@ class SearchRequest(_message.Message):
     PRF_FIELD_NUMBER: _builtins.int
     OFFSET_FIELD_NUMBER: _builtins.int
     HIGHLIGHT_FIELD_NUMBER: _builtins.int
+    COLLECTION_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
     query: _builtins.str
     """The query text; analysed by the server (no query syntax). Must hold a non-space character."""
     top_k: _builtins.int
@@ -418,6 +421,8 @@ class SearchRequest(_message.Message):
     (10,000), and `offset + top_k` at most each arm's candidate depth. Pages of one query
     never overlap or skip a hit: ties are broken by id.
     """
+    collection: _builtins.str
+    """The collection to search: a name or an alias; empty: the server's default collection."""
     @_builtins.property
     def fusion(self) -> Global___FusionOptions:
         """Fusion settings for hybrid mode."""
@@ -434,6 +439,12 @@ class SearchRequest(_message.Message):
     def highlight(self) -> Global___HighlightOptions:
         """Snippets of the title and text with the query's matched terms marked."""
 
+    @_builtins.property
+    def filter(self) -> _filter_pb2.Filter:
+        """Only documents matching this filter are ranked, in both arms before their top-k; absent:
+        every document. PRF feedback documents come from the filtered set.
+        """
+
     def __init__(
         self,
         *,
@@ -446,10 +457,12 @@ class SearchRequest(_message.Message):
         prf: Global___PrfOptions | None = ...,
         offset: _builtins.int = ...,
         highlight: Global___HighlightOptions | None = ...,
+        collection: _builtins.str = ...,
+        filter: _filter_pb2.Filter | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["fusion", b"fusion", "highlight", b"highlight", "prf", b"prf"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "fusion", b"fusion", "highlight", b"highlight", "prf", b"prf"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["explain", b"explain", "fusion", b"fusion", "highlight", b"highlight", "mode", b"mode", "offset", b"offset", "prf", b"prf", "query", b"query", "return_fields", b"return_fields", "top_k", b"top_k"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "explain", b"explain", "filter", b"filter", "fusion", b"fusion", "highlight", b"highlight", "mode", b"mode", "offset", b"offset", "prf", b"prf", "query", b"query", "return_fields", b"return_fields", "top_k", b"top_k"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -736,12 +749,15 @@ class AppliedSettings(_message.Message):
     FUSION_FIELD_NUMBER: _builtins.int
     PRF_FIELD_NUMBER: _builtins.int
     OFFSET_FIELD_NUMBER: _builtins.int
+    COLLECTION_FIELD_NUMBER: _builtins.int
     mode: Global___RetrievalMode.ValueType
     """The mode used (never unspecified)."""
     top_k: _builtins.int
     """The number of hits asked for (after defaulting)."""
     offset: _builtins.int
     """The hits skipped (the request's `offset`)."""
+    collection: _builtins.str
+    """The collection searched: its own name, also when the request named an alias or none."""
     @_builtins.property
     def fusion(self) -> Global___FusionOptions:
         """The fusion settings used (every field set), for hybrid mode."""
@@ -760,10 +776,11 @@ class AppliedSettings(_message.Message):
         fusion: Global___FusionOptions | None = ...,
         prf: Global___PrfOptions | None = ...,
         offset: _builtins.int = ...,
+        collection: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["fusion", b"fusion", "prf", b"prf"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["fusion", b"fusion", "mode", b"mode", "offset", b"offset", "prf", b"prf", "top_k", b"top_k"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "fusion", b"fusion", "mode", b"mode", "offset", b"offset", "prf", b"prf", "top_k", b"top_k"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

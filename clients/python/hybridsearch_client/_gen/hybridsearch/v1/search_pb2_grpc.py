@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class SearchServiceStub:
-    """SearchService answers ranked-retrieval queries against one loaded index.
+    """SearchService answers ranked-retrieval queries against a collection (one index).
 
     Every query runs a BM25 arm (tantivy) and, when the index has vectors, a dense arm
     (ONNX encoder + inner product) concurrently, then fuses the two ranked lists.
@@ -56,7 +56,7 @@ class SearchServiceStub:
 
 
 class SearchServiceServicer:
-    """SearchService answers ranked-retrieval queries against one loaded index.
+    """SearchService answers ranked-retrieval queries against a collection (one index).
 
     Every query runs a BM25 arm (tantivy) and, when the index has vectors, a dense arm
     (ONNX encoder + inner product) concurrently, then fuses the two ranked lists.
@@ -116,7 +116,7 @@ def add_SearchServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class SearchService:
-    """SearchService answers ranked-retrieval queries against one loaded index.
+    """SearchService answers ranked-retrieval queries against a collection (one index).
 
     Every query runs a BM25 arm (tantivy) and, when the index has vectors, a dense arm
     (ONNX encoder + inner product) concurrently, then fuses the two ranked lists.

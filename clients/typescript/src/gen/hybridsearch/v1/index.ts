@@ -38,7 +38,11 @@ export interface Document {
    * characters by default).
    */
   text: string;
-  /** Free-form metadata (a JSON object), stored and returned, not searched. */
+  /**
+   * Metadata (a JSON object), stored and returned. Fields declared in the collection's schema
+   * are checked against their type (a mismatch rejects the document with a reason) and can
+   * be filtered on; other fields are stored only.
+   */
   metadata: { [key: string]: any } | undefined;
 }
 
@@ -49,6 +53,11 @@ export interface UpsertDocumentsRequest {
    * replaces an earlier one.
    */
   documents: Document[];
+  /**
+   * The collection; every message of one stream names the same one (the first message's
+   * value applies; a different one later is INVALID_ARGUMENT).
+   */
+  collection: string;
 }
 
 /** RejectedDocument is a document the server refused to index. */
@@ -79,6 +88,8 @@ export interface UpsertDocumentsResponse {
 export interface DeleteDocumentsRequest {
   /** External ids of the documents to delete; 1 to 10000, duplicates ignored. */
   ids: string[];
+  /** The collection; empty: the default one. */
+  collection: string;
 }
 
 /** DeleteDocumentsResponse says what was deleted. */
@@ -95,6 +106,8 @@ export interface DeleteDocumentsResponse {
 export interface GetDocumentRequest {
   /** The external id. */
   id: string;
+  /** The collection; empty: the default one. */
+  collection: string;
 }
 
 /** GetDocumentResponse carries one stored document. */
@@ -105,6 +118,8 @@ export interface GetDocumentResponse {
 
 /** GetIndexStatsRequest asks for the served index's statistics. */
 export interface GetIndexStatsRequest {
+  /** The collection; empty: the default one. */
+  collection: string;
 }
 
 /** GetIndexStatsResponse describes the served index as of its last commit. */
@@ -147,6 +162,8 @@ export interface GetIndexStatsResponse {
 
 /** CompactRequest asks for a compaction now, whatever the background policy says. */
 export interface CompactRequest {
+  /** The collection; empty: the default one. */
+  collection: string;
 }
 
 /** CompactResponse says what a compaction did. */
@@ -283,13 +300,16 @@ export const Document: MessageFns<Document> = {
 };
 
 function createBaseUpsertDocumentsRequest(): UpsertDocumentsRequest {
-  return { documents: [] };
+  return { documents: [], collection: "" };
 }
 
 export const UpsertDocumentsRequest: MessageFns<UpsertDocumentsRequest> = {
   encode(message: UpsertDocumentsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.documents) {
       Document.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.collection !== "") {
+      writer.uint32(18).string(message.collection);
     }
     return writer;
   },
@@ -315,6 +335,14 @@ export const UpsertDocumentsRequest: MessageFns<UpsertDocumentsRequest> = {
             message.documents.push(Document.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.collection = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -332,6 +360,7 @@ export const UpsertDocumentsRequest: MessageFns<UpsertDocumentsRequest> = {
       documents: globalThis.Array.isArray(object?.documents)
         ? object.documents.map((e: any) => Document.fromJSON(e))
         : [],
+      collection: isSet(object.collection) ? globalThis.String(object.collection) : "",
     };
   },
 
@@ -339,6 +368,9 @@ export const UpsertDocumentsRequest: MessageFns<UpsertDocumentsRequest> = {
     const obj: any = {};
     if (message.documents?.length) {
       obj.documents = message.documents.map((e) => Document.toJSON(e));
+    }
+    if (message.collection !== "") {
+      obj.collection = message.collection;
     }
     return obj;
   },
@@ -349,6 +381,7 @@ export const UpsertDocumentsRequest: MessageFns<UpsertDocumentsRequest> = {
   fromPartial(object: DeepPartial<UpsertDocumentsRequest>): UpsertDocumentsRequest {
     const message = createBaseUpsertDocumentsRequest();
     message.documents = object.documents?.map((e) => Document.fromPartial(e)) || [];
+    message.collection = object.collection ?? "";
     return message;
   },
 };
@@ -602,13 +635,16 @@ export const UpsertDocumentsResponse: MessageFns<UpsertDocumentsResponse> = {
 };
 
 function createBaseDeleteDocumentsRequest(): DeleteDocumentsRequest {
-  return { ids: [] };
+  return { ids: [], collection: "" };
 }
 
 export const DeleteDocumentsRequest: MessageFns<DeleteDocumentsRequest> = {
   encode(message: DeleteDocumentsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.ids) {
       writer.uint32(10).string(v!);
+    }
+    if (message.collection !== "") {
+      writer.uint32(18).string(message.collection);
     }
     return writer;
   },
@@ -634,6 +670,14 @@ export const DeleteDocumentsRequest: MessageFns<DeleteDocumentsRequest> = {
             message.ids.push(reader.string());
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.collection = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -647,13 +691,19 @@ export const DeleteDocumentsRequest: MessageFns<DeleteDocumentsRequest> = {
   },
 
   fromJSON(object: any): DeleteDocumentsRequest {
-    return { ids: globalThis.Array.isArray(object?.ids) ? object.ids.map((e: any) => globalThis.String(e)) : [] };
+    return {
+      ids: globalThis.Array.isArray(object?.ids) ? object.ids.map((e: any) => globalThis.String(e)) : [],
+      collection: isSet(object.collection) ? globalThis.String(object.collection) : "",
+    };
   },
 
   toJSON(message: DeleteDocumentsRequest): unknown {
     const obj: any = {};
     if (message.ids?.length) {
       obj.ids = message.ids;
+    }
+    if (message.collection !== "") {
+      obj.collection = message.collection;
     }
     return obj;
   },
@@ -664,6 +714,7 @@ export const DeleteDocumentsRequest: MessageFns<DeleteDocumentsRequest> = {
   fromPartial(object: DeepPartial<DeleteDocumentsRequest>): DeleteDocumentsRequest {
     const message = createBaseDeleteDocumentsRequest();
     message.ids = object.ids?.map((e) => e) || [];
+    message.collection = object.collection ?? "";
     return message;
   },
 };
@@ -778,13 +829,16 @@ export const DeleteDocumentsResponse: MessageFns<DeleteDocumentsResponse> = {
 };
 
 function createBaseGetDocumentRequest(): GetDocumentRequest {
-  return { id: "" };
+  return { id: "", collection: "" };
 }
 
 export const GetDocumentRequest: MessageFns<GetDocumentRequest> = {
   encode(message: GetDocumentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
       writer.uint32(10).string(message.id);
+    }
+    if (message.collection !== "") {
+      writer.uint32(18).string(message.collection);
     }
     return writer;
   },
@@ -810,6 +864,14 @@ export const GetDocumentRequest: MessageFns<GetDocumentRequest> = {
             message.id = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.collection = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -823,13 +885,19 @@ export const GetDocumentRequest: MessageFns<GetDocumentRequest> = {
   },
 
   fromJSON(object: any): GetDocumentRequest {
-    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      collection: isSet(object.collection) ? globalThis.String(object.collection) : "",
+    };
   },
 
   toJSON(message: GetDocumentRequest): unknown {
     const obj: any = {};
     if (message.id !== "") {
       obj.id = message.id;
+    }
+    if (message.collection !== "") {
+      obj.collection = message.collection;
     }
     return obj;
   },
@@ -840,6 +908,7 @@ export const GetDocumentRequest: MessageFns<GetDocumentRequest> = {
   fromPartial(object: DeepPartial<GetDocumentRequest>): GetDocumentRequest {
     const message = createBaseGetDocumentRequest();
     message.id = object.id ?? "";
+    message.collection = object.collection ?? "";
     return message;
   },
 };
@@ -914,11 +983,14 @@ export const GetDocumentResponse: MessageFns<GetDocumentResponse> = {
 };
 
 function createBaseGetIndexStatsRequest(): GetIndexStatsRequest {
-  return {};
+  return { collection: "" };
 }
 
 export const GetIndexStatsRequest: MessageFns<GetIndexStatsRequest> = {
-  encode(_: GetIndexStatsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: GetIndexStatsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.collection !== "") {
+      writer.uint32(10).string(message.collection);
+    }
     return writer;
   },
 
@@ -935,6 +1007,14 @@ export const GetIndexStatsRequest: MessageFns<GetIndexStatsRequest> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.collection = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -947,20 +1027,24 @@ export const GetIndexStatsRequest: MessageFns<GetIndexStatsRequest> = {
     }
   },
 
-  fromJSON(_: any): GetIndexStatsRequest {
-    return {};
+  fromJSON(object: any): GetIndexStatsRequest {
+    return { collection: isSet(object.collection) ? globalThis.String(object.collection) : "" };
   },
 
-  toJSON(_: GetIndexStatsRequest): unknown {
+  toJSON(message: GetIndexStatsRequest): unknown {
     const obj: any = {};
+    if (message.collection !== "") {
+      obj.collection = message.collection;
+    }
     return obj;
   },
 
   create(base?: DeepPartial<GetIndexStatsRequest>): GetIndexStatsRequest {
     return GetIndexStatsRequest.fromPartial(base ?? {});
   },
-  fromPartial(_: DeepPartial<GetIndexStatsRequest>): GetIndexStatsRequest {
+  fromPartial(object: DeepPartial<GetIndexStatsRequest>): GetIndexStatsRequest {
     const message = createBaseGetIndexStatsRequest();
+    message.collection = object.collection ?? "";
     return message;
   },
 };
@@ -1239,11 +1323,14 @@ export const GetIndexStatsResponse: MessageFns<GetIndexStatsResponse> = {
 };
 
 function createBaseCompactRequest(): CompactRequest {
-  return {};
+  return { collection: "" };
 }
 
 export const CompactRequest: MessageFns<CompactRequest> = {
-  encode(_: CompactRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: CompactRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.collection !== "") {
+      writer.uint32(10).string(message.collection);
+    }
     return writer;
   },
 
@@ -1260,6 +1347,14 @@ export const CompactRequest: MessageFns<CompactRequest> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.collection = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1272,20 +1367,24 @@ export const CompactRequest: MessageFns<CompactRequest> = {
     }
   },
 
-  fromJSON(_: any): CompactRequest {
-    return {};
+  fromJSON(object: any): CompactRequest {
+    return { collection: isSet(object.collection) ? globalThis.String(object.collection) : "" };
   },
 
-  toJSON(_: CompactRequest): unknown {
+  toJSON(message: CompactRequest): unknown {
     const obj: any = {};
+    if (message.collection !== "") {
+      obj.collection = message.collection;
+    }
     return obj;
   },
 
   create(base?: DeepPartial<CompactRequest>): CompactRequest {
     return CompactRequest.fromPartial(base ?? {});
   },
-  fromPartial(_: DeepPartial<CompactRequest>): CompactRequest {
+  fromPartial(object: DeepPartial<CompactRequest>): CompactRequest {
     const message = createBaseCompactRequest();
+    message.collection = object.collection ?? "";
     return message;
   },
 };
@@ -1460,7 +1559,9 @@ export const CompactResponse: MessageFns<CompactResponse> = {
 };
 
 /**
- * IndexService changes and inspects the served index while it serves searches.
+ * IndexService changes and inspects a collection's index while it serves searches. Every
+ * request names the collection (a name or an alias) in `collection`; empty: the server's
+ * default collection.
  *
  * Writes are serialised (one writer at a time) and never block searches. A document is
  * searchable in both arms (BM25 and dense) or in neither; every change is durable and

@@ -21,6 +21,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Struct } from "../../google/protobuf/struct.js";
+import { Filter } from "./filter.js";
 
 export const protobufPackage = "hybridsearch.v1";
 
@@ -446,7 +447,16 @@ export interface SearchRequest {
    */
   offset: number;
   /** Snippets of the title and text with the query's matched terms marked. */
-  highlight: HighlightOptions | undefined;
+  highlight:
+    | HighlightOptions
+    | undefined;
+  /** The collection to search: a name or an alias; empty: the server's default collection. */
+  collection: string;
+  /**
+   * Only documents matching this filter are ranked, in both arms before their top-k; absent:
+   * every document. PRF feedback documents come from the filtered set.
+   */
+  filter: Filter | undefined;
 }
 
 /** HighlightOptions asks for highlights on every hit. */
@@ -580,6 +590,8 @@ export interface AppliedSettings {
     | undefined;
   /** The hits skipped (the request's `offset`). */
   offset: number;
+  /** The collection searched: its own name, also when the request named an alias or none. */
+  collection: string;
 }
 
 /** SearchResponse is the ranked result of one query. */
@@ -1208,6 +1220,8 @@ function createBaseSearchRequest(): SearchRequest {
     prf: undefined,
     offset: 0,
     highlight: undefined,
+    collection: "",
+    filter: undefined,
   };
 }
 
@@ -1243,6 +1257,12 @@ export const SearchRequest: MessageFns<SearchRequest> = {
     }
     if (message.highlight !== undefined) {
       HighlightOptions.encode(message.highlight, writer.uint32(90).fork()).join();
+    }
+    if (message.collection !== "") {
+      writer.uint32(66).string(message.collection);
+    }
+    if (message.filter !== undefined) {
+      Filter.encode(message.filter, writer.uint32(74).fork()).join();
     }
     return writer;
   },
@@ -1342,6 +1362,22 @@ export const SearchRequest: MessageFns<SearchRequest> = {
             message.highlight = HighlightOptions.decode(reader, reader.uint32());
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.collection = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.filter = Filter.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1373,6 +1409,8 @@ export const SearchRequest: MessageFns<SearchRequest> = {
       prf: isSet(object.prf) ? PrfOptions.fromJSON(object.prf) : undefined,
       offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
       highlight: isSet(object.highlight) ? HighlightOptions.fromJSON(object.highlight) : undefined,
+      collection: isSet(object.collection) ? globalThis.String(object.collection) : "",
+      filter: isSet(object.filter) ? Filter.fromJSON(object.filter) : undefined,
     };
   },
 
@@ -1405,6 +1443,12 @@ export const SearchRequest: MessageFns<SearchRequest> = {
     if (message.highlight !== undefined) {
       obj.highlight = HighlightOptions.toJSON(message.highlight);
     }
+    if (message.collection !== "") {
+      obj.collection = message.collection;
+    }
+    if (message.filter !== undefined) {
+      obj.filter = Filter.toJSON(message.filter);
+    }
     return obj;
   },
 
@@ -1425,6 +1469,10 @@ export const SearchRequest: MessageFns<SearchRequest> = {
     message.offset = object.offset ?? 0;
     message.highlight = (object.highlight !== undefined && object.highlight !== null)
       ? HighlightOptions.fromPartial(object.highlight)
+      : undefined;
+    message.collection = object.collection ?? "";
+    message.filter = (object.filter !== undefined && object.filter !== null)
+      ? Filter.fromPartial(object.filter)
       : undefined;
     return message;
   },
@@ -2311,7 +2359,7 @@ export const StageTimings: MessageFns<StageTimings> = {
 };
 
 function createBaseAppliedSettings(): AppliedSettings {
-  return { mode: 0, topK: 0, fusion: undefined, prf: undefined, offset: 0 };
+  return { mode: 0, topK: 0, fusion: undefined, prf: undefined, offset: 0, collection: "" };
 }
 
 export const AppliedSettings: MessageFns<AppliedSettings> = {
@@ -2330,6 +2378,9 @@ export const AppliedSettings: MessageFns<AppliedSettings> = {
     }
     if (message.offset !== 0) {
       writer.uint32(40).uint32(message.offset);
+    }
+    if (message.collection !== "") {
+      writer.uint32(50).string(message.collection);
     }
     return writer;
   },
@@ -2387,6 +2438,14 @@ export const AppliedSettings: MessageFns<AppliedSettings> = {
             message.offset = reader.uint32();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.collection = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2410,6 +2469,7 @@ export const AppliedSettings: MessageFns<AppliedSettings> = {
       fusion: isSet(object.fusion) ? FusionOptions.fromJSON(object.fusion) : undefined,
       prf: isSet(object.prf) ? PrfOptions.fromJSON(object.prf) : undefined,
       offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
+      collection: isSet(object.collection) ? globalThis.String(object.collection) : "",
     };
   },
 
@@ -2430,6 +2490,9 @@ export const AppliedSettings: MessageFns<AppliedSettings> = {
     if (message.offset !== 0) {
       obj.offset = Math.round(message.offset);
     }
+    if (message.collection !== "") {
+      obj.collection = message.collection;
+    }
     return obj;
   },
 
@@ -2445,6 +2508,7 @@ export const AppliedSettings: MessageFns<AppliedSettings> = {
       : undefined;
     message.prf = (object.prf !== undefined && object.prf !== null) ? PrfOptions.fromPartial(object.prf) : undefined;
     message.offset = object.offset ?? 0;
+    message.collection = object.collection ?? "";
     return message;
   },
 };
@@ -3139,7 +3203,7 @@ export const SearchStreamResponse: MessageFns<SearchStreamResponse> = {
 };
 
 /**
- * SearchService answers ranked-retrieval queries against one loaded index.
+ * SearchService answers ranked-retrieval queries against a collection (one index).
  *
  * Every query runs a BM25 arm (tantivy) and, when the index has vectors, a dense arm
  * (ONNX encoder + inner product) concurrently, then fuses the two ranked lists.

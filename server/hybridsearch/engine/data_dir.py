@@ -1,0 +1,220 @@
+"""Serving a data directory (`serve --data-dir DIR`): open its catalog and every collection.
+
+`open_data_dir` takes the directory's lock, removes what a crash left behind (directories the
+catalog does not name, ``.tmp-*``), creates the ``default`` collection in a new directory, and
+opens each collection with encoders shared by model (`SharedEncoders`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import shutil
+from pathlib import Path
+
+from hybridsearch.config import ServerSettings
+from hybridsearch.dense.select import DenseIndexKind
+from hybridsearch.engine.catalog import (
+    CATALOG_FILE,
+    COLLECTIONS_DIR,
+    DEFAULT_COLLECTION,
+    TMP_PREFIX,
+    Catalog,
+    CollectionEntry,
+    load_catalog,
+)
+from hybridsearch.engine.loader import (
+    LoadedIndex,
+    default_model_dir,
+    encoder_info_of,
+    load_index,
+)
+from hybridsearch.engine.registry import CollectionFactory, CollectionRegistry, ServedCollection
+from hybridsearch.engine.shared_encoders import SharedEncoders
+from hybridsearch.errors import IndexFormatError, InvalidArgumentError, echo
+from hybridsearch.storage.builder import build_index, utc_now
+from hybridsearch.storage.lock import WriterLock
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "default"
+MODEL_DIR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+class ServerCollectionFactory:
+    """Builds and opens collections with the server's settings and shared encoders.
+
+    Model names: ``default`` is ``--model`` (or the embedded default model without one);
+    any other is a directory under ``--models-dir``; empty: BM25-only.
+    """
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self._settings = settings
+        self.encoders = SharedEncoders(settings)
+
+    def model_dir(self, model: str) -> Path | None:
+        """The model directory a collection's ``model`` names (None: BM25-only)."""
+        if not model:
+            return None
+        if model == DEFAULT_MODEL:
+            return self._settings.model or default_model_dir()
+        assert self._settings.models_dir is not None  # check_model made sure
+        return self._settings.models_dir / model
+
+    def known_models(self) -> list[str]:
+        """The model names a new collection may use (besides empty, BM25-only)."""
+        models_dir = self._settings.models_dir
+        found = (
+            sorted(p.name for p in models_dir.iterdir() if p.is_dir())
+            if models_dir is not None and models_dir.is_dir()
+            else []
+        )
+        return [DEFAULT_MODEL, *found]
+
+    def check_model(self, model: str) -> None:
+        """`InvalidArgumentError` on ``model`` unless the server knows that model."""
+        if not model or model == DEFAULT_MODEL:
+            return
+        models_dir = self._settings.models_dir
+        if (
+            MODEL_DIR_NAME.fullmatch(model)
+            and models_dir is not None
+            and (models_dir / model).is_dir()
+        ):
+            return
+        raise InvalidArgumentError.single(
+            "model",
+            f"no model directory named {echo(model)}; known: {', '.join(self.known_models())} "
+            "(others go under the server's --models-dir), or empty for BM25-only",
+        )
+
+    def build_empty(self, out: Path, entry: CollectionEntry) -> None:
+        """Build the empty index of ``entry`` at ``out``."""
+        from hybridsearch.encoders.config import load_config  # noqa: PLC0415
+
+        model_dir = self.model_dir(entry.model)
+        if model_dir is None:
+            build_index(iter(()), out, encoder=None, schema=entry.schema)
+            return
+        encoder, _ = self.encoders.get(model_dir, load_config(model_dir).max_length)
+        build_index(
+            iter(()),
+            out,
+            encoder=encoder,
+            encoder_info=encoder_info_of(encoder),
+            dense_index=DenseIndexKind(entry.dense_index),
+            schema=entry.schema,
+        )
+
+    def open(self, path: Path, entry: CollectionEntry) -> LoadedIndex:
+        """Open a collection's index for serving (its encoder shared by model)."""
+        settings = dataclasses.replace(
+            self._settings, index=path, model=self.model_dir(entry.model)
+        )
+        return load_index(settings, self.encoders)
+
+    def close(self) -> None:
+        """Stop the shared encoders' dense arms."""
+        self.encoders.close()
+
+
+def open_data_dir(
+    data_dir: Path, settings: ServerSettings, factory: CollectionFactory | None = None
+) -> CollectionRegistry:
+    """A registry serving every collection of ``data_dir`` (created when missing).
+
+    Raises:
+        IndexLockedError: another process serves the directory (unless ``--read-only``).
+        IndexFormatError: a damaged catalog, or (read-only) a directory with none.
+    """
+    factory = factory or ServerCollectionFactory(settings)
+    lock = None
+    if not settings.read_only:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        lock = WriterLock(data_dir)
+    try:
+        catalog = load_catalog(data_dir)
+        if catalog is None and settings.read_only:
+            raise IndexFormatError(f"{data_dir} has no {CATALOG_FILE}; serve it writable once")
+        if not settings.read_only:
+            remove_leftovers(data_dir, catalog or Catalog(collections={}))
+        if catalog is None:
+            catalog = _create_default(data_dir, settings, factory)
+        served = _open_all(data_dir, catalog, factory)
+    except BaseException:
+        factory.close()
+        if lock is not None:
+            lock.release()
+        raise
+    return CollectionRegistry(
+        catalog,
+        served,
+        data_dir=data_dir,
+        factory=factory,
+        changes_refused="this server is read-only: it was started with --read-only"
+        if settings.read_only
+        else "",
+        lock=lock,
+    )
+
+
+def remove_leftovers(data_dir: Path, catalog: Catalog) -> list[Path]:
+    """Delete what an interrupted change left: ``.tmp-*``, unnamed collection directories and
+    unfinished catalog writes. Returns what was removed."""
+    removed: list[Path] = []
+    for path in sorted(data_dir.iterdir()):
+        if path.name.startswith(TMP_PREFIX) or path.name.startswith(f".{CATALOG_FILE}."):
+            removed.append(path)
+    collections = data_dir / COLLECTIONS_DIR
+    if collections.is_dir():
+        removed += [p for p in sorted(collections.iterdir()) if p.name not in catalog.collections]
+    for path in removed:
+        log.warning("removing %s: left by an interrupted change (no catalog entry)", path)
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return removed
+
+
+def _create_default(
+    data_dir: Path, settings: ServerSettings, factory: CollectionFactory
+) -> Catalog:
+    """A new data directory's catalog: one empty ``default`` collection (with ``--model``
+    when one is given, else BM25-only), committed by the first catalog write."""
+    entry = CollectionEntry(
+        name=DEFAULT_COLLECTION,
+        model=DEFAULT_MODEL if settings.model is not None else "",
+        created=utc_now(),
+    )
+    target = data_dir / entry.relative_path
+    target.parent.mkdir(exist_ok=True)
+    factory.build_empty(target, entry)
+    catalog = Catalog(collections={entry.name: entry}, default=entry.name)
+    catalog.save(data_dir)
+    log.info("new data directory %s: created the empty collection %r", data_dir, entry.name)
+    return catalog
+
+
+def _open_all(
+    data_dir: Path, catalog: Catalog, factory: CollectionFactory
+) -> dict[str, ServedCollection]:
+    served: dict[str, ServedCollection] = {}
+    try:
+        for name, entry in sorted(catalog.collections.items()):
+            served[name] = ServedCollection(
+                entry, factory.open(data_dir / entry.relative_path, entry)
+            )
+    except BaseException:
+        for opened in served.values():
+            opened.loaded.close()
+        raise
+    return served
+
+
+def load_serving(settings: ServerSettings) -> LoadedIndex | CollectionRegistry:
+    """What `serve` serves: the data directory's collections, or the single ``--index``."""
+    if settings.data_dir is not None:
+        return open_data_dir(settings.data_dir, settings)
+    return load_index(settings)
