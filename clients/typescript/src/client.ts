@@ -12,9 +12,12 @@ import {
   type SearchStreamResponse,
 } from "./gen/hybridsearch/v1/search.js";
 import {
+  DeleteDocumentsRequest,
   type DeleteDocumentsResponse,
   Document,
+  GetDocumentRequest,
   type GetDocumentResponse,
+  GetIndexStatsRequest,
   type GetIndexStatsResponse,
   IndexServiceClient,
   UpsertDocumentsRequest,
@@ -112,7 +115,7 @@ export class UpsertBatcher {
   /** The pending documents as one request, if any. */
   flush(): UpsertDocumentsRequest[] {
     if (this.pending.length === 0) return [];
-    const request: UpsertDocumentsRequest = { documents: this.pending };
+    const request = UpsertDocumentsRequest.fromPartial({ documents: this.pending });
     this.pending = [];
     this.pendingBytes = 0;
     return [request];
@@ -290,7 +293,7 @@ export class HybridSearchClient {
   /** Deletes documents by id in one commit: `deletedCount`, `notFoundIds`, `generation`. */
   deleteDocuments(ids: string[], options?: CallOptions): Promise<DeleteDocumentsResponse> {
     return new Promise((resolve, reject) => {
-      this.indexStub.deleteDocuments({ ids }, this.metadata(), { deadline: this.deadline(options) }, (err, res) =>
+      this.indexStub.deleteDocuments(DeleteDocumentsRequest.fromPartial({ ids }), this.metadata(), { deadline: this.deadline(options) }, (err, res) =>
         err ? reject(toHybridSearchError(err)) : resolve(res),
       );
     });
@@ -299,7 +302,7 @@ export class HybridSearchClient {
   /** One document's stored fields; rejects with HybridSearchError NOT_FOUND when absent. */
   getDocument(id: string, options?: CallOptions): Promise<Document> {
     return new Promise((resolve, reject) => {
-      this.indexStub.getDocument({ id }, this.metadata(), { deadline: this.deadline(options) }, (err, res: GetDocumentResponse) =>
+      this.indexStub.getDocument(GetDocumentRequest.fromPartial({ id }), this.metadata(), { deadline: this.deadline(options) }, (err, res: GetDocumentResponse) =>
         err ? reject(toHybridSearchError(err)) : resolve(res.document ?? Document.fromPartial({})),
       );
     });
@@ -308,7 +311,7 @@ export class HybridSearchClient {
   /** Statistics of the served index as of its last commit. */
   getIndexStats(options?: CallOptions): Promise<GetIndexStatsResponse> {
     return new Promise((resolve, reject) => {
-      this.indexStub.getIndexStats({}, this.metadata(), { deadline: this.deadline(options) }, (err, res) =>
+      this.indexStub.getIndexStats(GetIndexStatsRequest.fromPartial({}), this.metadata(), { deadline: this.deadline(options) }, (err, res) =>
         err ? reject(toHybridSearchError(err)) : resolve(res),
       );
     });
