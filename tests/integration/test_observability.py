@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -59,6 +60,17 @@ def test_request_id_echoed_or_generated(observed: Observed) -> None:
         assert ("x-request-id", "bad-1") in [tuple(m) for m in info.value.initial_metadata()]
 
 
+def scrape(url: str) -> dict[str, float]:
+    """The hybridsearch_* samples of the metrics endpoint, by name with labels."""
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        text = reply.read().decode()
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("hybridsearch_")
+    }
+
+
 def test_metrics_endpoint_counts_calls_and_stages(observed: Observed) -> None:
     with grpc.insecure_channel(observed.address) as channel:
         stub = search_pb2_grpc.SearchServiceStub(channel)
@@ -67,20 +79,20 @@ def test_metrics_endpoint_counts_calls_and_stages(observed: Observed) -> None:
         stub.BatchSearch(pb.BatchSearchRequest(requests=[request] * 3), metadata=auth)
         with pytest.raises(grpc.RpcError):
             stub.Search(request)  # no token
-    with urllib.request.urlopen(observed.metrics_url, timeout=10) as reply:
-        text = reply.read().decode()
-    samples = {
-        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("hybridsearch_")
-    }
-    assert (
-        samples['hybridsearch_rpc_calls_total{code="OK",method="SearchService/BatchSearch"}'] >= 1
-    )
     unauthenticated = (
         'hybridsearch_rpc_calls_total{code="UNAUTHENTICATED",method="SearchService/Search"}'
     )
-    assert samples[unauthenticated] >= 1
+    # An abort sends the status before the server's interceptor counts the call, so the
+    # client can scrape before the count lands: wait for it (bounded), never sleep blindly.
+    deadline = time.monotonic() + 10
+    samples = scrape(observed.metrics_url)
+    while unauthenticated not in samples and time.monotonic() < deadline:
+        time.sleep(0.05)
+        samples = scrape(observed.metrics_url)
+    assert (
+        samples['hybridsearch_rpc_calls_total{code="OK",method="SearchService/BatchSearch"}'] >= 1
+    )
+    assert samples.get(unauthenticated, 0) >= 1
     assert samples['hybridsearch_stage_duration_seconds_count{stage="sparse"}'] >= 3
     assert samples["hybridsearch_batch_queries_count"] >= 1
     assert samples["hybridsearch_index_documents"] == 12
