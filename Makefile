@@ -77,8 +77,9 @@ clients-gen-check: $(STAMP)
 	PYTHON=$(PY) scripts/check_generated_clients.sh
 
 # Builds the sample index once, serves it on a free port, runs every client's tests against it.
-clients-test: $(STAMP)
-	PYTHON=$(PY) scripts/clients_test.sh
+clients-test: $(STAMP) model
+	PYTHON=$(PY) HYBRIDSEARCH_MODEL_DIR=$(abspath $(MODEL_DIR)) \
+	  HYBRIDSEARCH_SHARED_DATA=$(abspath $(SHARED_DATA)) scripts/clients_test.sh
 
 ghz-smoke: $(STAMP)
 	PYTHON=$(PY) scripts/ghz_smoke.sh
@@ -89,7 +90,11 @@ pytest: $(STAMP) model
 	HYBRIDSEARCH_MODEL_DIR=$(abspath $(MODEL_DIR)) HYBRIDSEARCH_SHARED_DATA=$(abspath $(SHARED_DATA)) \
 	  $(BIN)/pytest -q
 
-test: check pytest clients-test
+# pytest and the clients' live tests share one fresh eval index cache, so SciFact (with
+# synthetic metadata) is encoded once a run; it is deleted at the end.
+test: check
+	run_cache=$$(mktemp -d) && trap 'rm -rf "$$run_cache"' EXIT && \
+	  HYBRIDSEARCH_RUN_CACHE=$$run_cache $(MAKE) --no-print-directory pytest clients-test
 
 # Every method on every shared collection → docs/effectiveness.md (indexes cached in var/eval-indexes).
 eval: model

@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
-# Builds the bundled sample index once (BM25-only), serves it on a free port, and runs every
-# client's live tests against it (HYBRIDSEARCH_ADDR). Fails if any client fails.
+# Serves a data directory on a free port and runs every client's live tests against it
+# (HYBRIDSEARCH_ADDR). Fails if any client fails. Its collections:
+#   default   the bundled sample index (Cranfield, BM25-only): the search/index tests
+#   scifact   SciFact with synthetic metadata (scripts/synthetic_metadata.py), hybrid: the
+#             filter/pagination/highlight tests (HYBRIDSEARCH_FILTER_COLLECTION=scifact); when
+#             the shared data is absent it is left out and those tests skip, saying why.
 #   CLIENTS="python go"       run a subset (default: python go typescript java)
 #   PYTHON=...                interpreter with hybridsearch and pytest installed (default .venv)
 #   HYBRIDSEARCH_BIN=...      server CLI (default .venv/bin/hybridsearch)
+#   HYBRIDSEARCH_MODEL_DIR    query/document model (default var/models/all-MiniLM-L6-v2)
+#   HYBRIDSEARCH_SHARED_DATA  the shared BEIR collections (default ../shared/data)
+#   HYBRIDSEARCH_RUN_CACHE    an eval index cache to reuse (make test shares pytest's, so
+#                             SciFact is encoded once a run); default: a temp directory
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -50,18 +58,39 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
 
+model="${HYBRIDSEARCH_MODEL_DIR:-$root/var/models/all-MiniLM-L6-v2}"
+shared="${HYBRIDSEARCH_SHARED_DATA:-$root/../shared/data}"
+cache="${HYBRIDSEARCH_RUN_CACHE:-$work/cache}"
+logged() {  # run a set-up step; show its output only when it fails
+  if ! "$@" >"$work/step.log" 2>&1; then
+    cat "$work/step.log" >&2
+    exit 1
+  fi
+}
+
 started=$SECONDS
-echo "== building the sample index (BM25-only)"
-if ! "$hs" index --sample --out "$work/index" --no-dense >"$work/index.log" 2>&1; then
-  cat "$work/index.log" >&2
-  exit 1
+echo "== building the sample index (BM25-only) as the default collection"
+logged "$hs" index --sample --out "$work/sample" --no-dense --no-progress
+logged "$hs" collections import default --from-index "$work/sample" --data-dir "$work/data"
+if [[ -f "$shared/scifact/corpus.jsonl" ]]; then
+  echo "== SciFact with synthetic metadata as the collection 'scifact' (encoded unless cached)"
+  if ! scifact=$("$py" scripts/synthetic_metadata.py --corpus "$shared/scifact/corpus.jsonl" \
+    --index-cache "$cache" --model "$model" --no-progress 2>"$work/step.log" | tail -n 1); then
+    cat "$work/step.log" >&2
+    exit 1
+  fi
+  logged "$hs" collections import scifact --from-index "$scifact" --data-dir "$work/data"
+  export HYBRIDSEARCH_FILTER_COLLECTION=scifact
+else
+  echo "== $shared/scifact absent: the filter tests will skip (set HYBRIDSEARCH_SHARED_DATA)"
 fi
 
 # The harness starts the server on a free port, waits for health SERVING (a Watch stream, no
 # sleeps), runs the clients with HYBRIDSEARCH_ADDR set, stops the server with SIGTERM, and fails
 # (printing the server's stderr) when the server does not exit cleanly.
 rc=0
-"$py" -m hybridsearch.harness serve-then --program "$hs" --index "$work/index" --host 127.0.0.1 \
+"$py" -m hybridsearch.harness serve-then --program "$hs" --data-dir "$work/data" --model "$model" \
+  --host 127.0.0.1 \
   -- "$root/scripts/clients_test.sh" --against-server || rc=$?
 echo "== total $((SECONDS - started)) s"
 exit "$rc"

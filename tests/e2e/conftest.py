@@ -1,13 +1,17 @@
 """Collection indexes shared by every end-to-end test: each collection is encoded once a run.
 
 Built through the eval index cache (`hybridsearch.eval.index_cache`) into a session temp
-directory, so a run never reuses an index from an earlier run or another checkout.
+directory, so a run never reuses an index from an earlier run or another checkout. `make test`
+gives one run's pytest and clients' live tests the same fresh cache (HYBRIDSEARCH_RUN_CACHE, a
+directory it creates and deletes): SciFact, built here with synthetic metadata, is then encoded
+once for both.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 from pathlib import Path
 from typing import BinaryIO
 
@@ -18,6 +22,7 @@ from hybridsearch.config import Device
 from hybridsearch.encoders.onnx_encoder import OnnxEncoder
 from hybridsearch.engine.loader import encoder_info_of, load_query_encoder
 from hybridsearch.eval.index_cache import cached_index
+from hybridsearch.eval.synthetic_metadata import metadata_index
 
 
 @pytest.fixture(scope="session")
@@ -28,8 +33,9 @@ def query_encoder(model_dir: Path) -> OnnxEncoder:
 
 @pytest.fixture(scope="session")
 def eval_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This run's eval index cache."""
-    return tmp_path_factory.mktemp("eval-indexes")
+    """This run's eval index cache (HYBRIDSEARCH_RUN_CACHE under `make test`)."""
+    shared = os.environ.get("HYBRIDSEARCH_RUN_CACHE")
+    return Path(shared) if shared else tmp_path_factory.mktemp("eval-indexes")
 
 
 def _collection_index(shared_data: Path, name: str, encoder: OnnxEncoder, cache: Path) -> Path:
@@ -39,8 +45,15 @@ def _collection_index(shared_data: Path, name: str, encoder: OnnxEncoder, cache:
 
 @pytest.fixture(scope="session")
 def scifact_index(shared_data: Path, query_encoder: OnnxEncoder, eval_cache: Path) -> Path:
-    """SciFact (5,183 documents) with vectors of the default model: minutes on 2 cores."""
-    return _collection_index(shared_data, "scifact", query_encoder, eval_cache)
+    """SciFact (5,183 documents) with vectors of the default model: minutes on 2 cores.
+
+    It carries the synthetic metadata of `hybridsearch.eval.synthetic_metadata` (declared, so
+    filterable), which the clients' live filter tests search; text, ids and vectors are
+    SciFact's own, so every effectiveness figure is that of the plain corpus.
+    """
+    corpus = shared_data / "scifact" / "corpus.jsonl"
+    info = encoder_info_of(query_encoder)
+    return metadata_index(corpus, query_encoder, info, eval_cache, progress=False)
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ with auth on needs a full-access token for all of them.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,6 +61,25 @@ def add_collections_command(
     alias.add_argument("--remove", action="append", default=[], metavar="ALIAS")
     alias.set_defaults(func=_run(_alias))
 
+    imported = sub.add_parser(
+        "import",
+        help="offline: copy an index built by `hybridsearch index` into a data directory as a "
+        "collection (the server on that directory must be stopped)",
+    )
+    imported.add_argument("name", help="the new collection's name")
+    imported.add_argument("--from-index", type=Path, required=True, help="an index directory")
+    imported.add_argument("--data-dir", type=Path, required=True, help="the data directory")
+    imported.add_argument(
+        "--model",
+        default=None,
+        help="model directory name the server queries it with (default: `default` for an "
+        "index with vectors, none for BM25-only)",
+    )
+    imported.add_argument(
+        "--default", action="store_true", help="make it the data directory's default collection"
+    )
+    imported.set_defaults(func=_import)
+
     for parser in (create, listing, get, delete, alias):
         add_channel_arguments(parser)
         parser.add_argument("--timeout", type=float, default=60.0, help="deadline in seconds")
@@ -91,6 +111,25 @@ def _run(call: Call) -> Callable[[argparse.Namespace], int]:
         return 0
 
     return run
+
+
+def _import(args: argparse.Namespace) -> int:
+    from hybridsearch.engine.collection_import import import_index  # noqa: PLC0415
+
+    try:
+        entry = import_index(
+            args.data_dir,
+            args.name,
+            args.from_index,
+            model=args.model,
+            make_default=args.default,
+        )
+    except HybridSearchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    encoder = f"model {entry.model!r}" if entry.model else "BM25 only"
+    print(f"imported {args.from_index} as {entry.name!r} into {args.data_dir} ({encoder})")
+    return 0
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:

@@ -1,0 +1,131 @@
+"""`import_index`: an index built offline becomes a data directory's collection, served with
+its documents, schema and vectors; bad names, taken names, wrong models, locked directories
+and interrupted copies are refused or undone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hybridsearch.config import ServerSettings
+from hybridsearch.engine import collection_import
+from hybridsearch.engine.catalog import load_catalog
+from hybridsearch.engine.collection_import import import_index
+from hybridsearch.engine.data_dir import open_data_dir
+from hybridsearch.errors import (
+    AlreadyExistsError,
+    IndexFormatError,
+    IndexLockedError,
+    InvalidArgumentError,
+)
+from hybridsearch.metadata.filter import Filter, Match
+from hybridsearch.metadata.schema import CollectionSchema, MetadataField, MetadataType
+from hybridsearch.storage.lock import WriterLock
+from hybridsearch.types import Document, Query, RetrievalMode
+from tests.collection_fakes import HASH_MODEL, HashCollectionFactory
+from tests.fakes import build_fake_index
+
+SCHEMA = CollectionSchema((MetadataField("tenant", MetadataType.KEYWORD),))
+DOCS = [
+    Document("a", "", "the cat sat on the mat", {"tenant": "t1"}),
+    Document("b", "", "a cat and a dog", {"tenant": "t2"}),
+    Document("c", "", "dogs bark at night", {"tenant": "t1"}),
+]
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> Path:
+    return build_fake_index(tmp_path / "built", DOCS, schema=SCHEMA)
+
+
+def search(data_dir: Path, name: str, query: Query) -> list[str]:
+    registry = open_data_dir(data_dir, ServerSettings(), HashCollectionFactory())
+    try:
+        with registry.use(name) as served:
+            return [hit.id for hit in served.searcher.search(query).hits]
+    finally:
+        registry.close()
+
+
+def test_an_imported_index_is_served_with_its_vectors_schema_and_filters(
+    built: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    entry = import_index(data, "papers", built, model=HASH_MODEL)
+    assert (entry.model, entry.schema) == (HASH_MODEL, SCHEMA)
+    catalog = load_catalog(data)
+    assert catalog is not None and catalog.default == "papers"  # a new directory's first
+    hybrid = Query(text="cat", top_k=10, mode=RetrievalMode.HYBRID)
+    assert sorted(search(data, "papers", hybrid)) == ["a", "b", "c"]
+    t1 = Filter(must=(Match("tenant", ("t1",)),))
+    filtered = Query(text="cat", top_k=10, mode=RetrievalMode.SPARSE, filter=t1)
+    assert search(data, "", filtered) == ["a"]  # the default collection, filtered
+
+
+def test_a_second_import_joins_and_can_become_the_default(built: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    bm25 = build_fake_index(tmp_path / "bm25", DOCS, dense=False)
+    import_index(data, "first", built, model=HASH_MODEL)
+    import_index(data, "second", bm25, make_default=True)
+    catalog = load_catalog(data)
+    assert catalog is not None
+    assert (sorted(catalog.collections), catalog.default) == (["first", "second"], "second")
+    assert catalog.collections["second"].model == ""  # BM25-only picked for no vectors
+    sparse = Query(text="dog", top_k=10, mode=RetrievalMode.SPARSE)
+    assert sorted(search(data, "second", sparse)) == ["b", "c"]
+
+
+def test_bad_taken_or_mismatched_imports_change_nothing(built: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    import_index(data, "papers", built, model=HASH_MODEL)
+    before = (data / "catalog.json").read_bytes()
+    with pytest.raises(AlreadyExistsError):
+        import_index(data, "papers", built, model=HASH_MODEL)
+    with pytest.raises(InvalidArgumentError, match="name"):
+        import_index(data, "Bad!", built)
+    with pytest.raises(InvalidArgumentError, match="has vectors"):
+        import_index(data, "plain", built, model="")
+    bm25 = build_fake_index(tmp_path / "bm25", DOCS, dense=False)
+    with pytest.raises(InvalidArgumentError, match="no vectors"):
+        import_index(data, "plain", bm25, model=HASH_MODEL)
+    with pytest.raises(IndexFormatError):
+        import_index(data, "plain", tmp_path / "missing")
+    assert (data / "catalog.json").read_bytes() == before
+    assert sorted(p.name for p in (data / "collections").iterdir()) == ["papers"]
+
+
+def test_a_locked_data_directory_or_index_is_refused(built: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    serving = WriterLock(data)  # what a running server holds
+    with pytest.raises(IndexLockedError):
+        import_index(data, "papers", built, model=HASH_MODEL)
+    serving.release()
+    writing = WriterLock(built)  # a writer on the source index
+    with pytest.raises(IndexLockedError):
+        import_index(data, "papers", built, model=HASH_MODEL)
+    writing.release()
+    import_index(data, "papers", built, model=HASH_MODEL)
+
+
+def test_an_interrupted_import_leaves_no_collection(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    import_index(data, "first", built, model=HASH_MODEL)
+
+    def crash(*_: object) -> None:
+        raise OSError("power cut before the catalog write")
+
+    monkeypatch.setattr(collection_import.Catalog, "save", crash)
+    with pytest.raises(OSError, match="power cut"):
+        import_index(data, "second", built, model=HASH_MODEL)
+    monkeypatch.undo()
+    assert (data / "collections" / "second").is_dir()  # copied, never committed
+    registry = open_data_dir(data, ServerSettings(), HashCollectionFactory())
+    try:
+        assert [c.name for c in registry.describe_all()] == ["first"]
+    finally:
+        registry.close()
+    assert not (data / "collections" / "second").exists()  # removed as a leftover
