@@ -1,4 +1,4 @@
-"""Typed wrappers over the generated SearchService and IndexService stubs:
+"""Typed wrappers over the generated SearchService, IndexService and CollectionService stubs:
 ``HybridSearchClient`` (blocking) and ``AsyncHybridSearchClient`` (asyncio)."""
 
 from __future__ import annotations
@@ -11,6 +11,15 @@ from typing import Any, Self
 import grpc
 import grpc.aio
 
+from hybridsearch_client._collections import (
+    AddAlias,
+    AliasActionLike,
+    DenseIndex,
+    RemoveAlias,
+    SchemaLike,
+    build_create_request,
+    build_update_aliases_request,
+)
 from hybridsearch_client._documents import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_BATCH_BYTES,
@@ -23,6 +32,8 @@ from hybridsearch_client._errors import (
     error_from_stream_status,
 )
 from hybridsearch_client._gen.hybridsearch.v1 import (
+    collection_pb2,
+    collection_pb2_grpc,
     index_pb2,
     index_pb2_grpc,
     search_pb2,
@@ -54,22 +65,24 @@ class StreamResult:
 
 
 def _stream_request(
-    item: search_pb2.SearchStreamRequest | tuple[str, QueryLike],
+    item: search_pb2.SearchStreamRequest | tuple[str, QueryLike], options: dict[str, Any]
 ) -> search_pb2.SearchStreamRequest:
     if isinstance(item, search_pb2.SearchStreamRequest):
         return item
     request_id, query = item
-    return search_pb2.SearchStreamRequest(request_id=request_id, search=build_search_request(query))
+    return search_pb2.SearchStreamRequest(
+        request_id=request_id, search=build_search_request(query, **options)
+    )
 
 
 StreamItem = search_pb2.SearchStreamRequest | tuple[str, QueryLike]
 """A stream request, or a ``(request_id, query)`` pair."""
 
 
-def _delete_request(ids: Iterable[str]) -> index_pb2.DeleteDocumentsRequest:
+def _delete_request(ids: Iterable[str], collection: str) -> index_pb2.DeleteDocumentsRequest:
     if isinstance(ids, str):
         raise TypeError("ids must be a collection of ids, not one string: pass [id]")
-    return index_pb2.DeleteDocumentsRequest(ids=list(ids))
+    return index_pb2.DeleteDocumentsRequest(ids=list(ids), collection=collection)
 
 
 class _SourceFailure:
@@ -114,6 +127,7 @@ class HybridSearchClient:
             self._channel = grpc.intercept_channel(self._channel, *interceptors)
         self._stub = search_pb2_grpc.SearchServiceStub(self._channel)
         self._index = index_pb2_grpc.IndexServiceStub(self._channel)
+        self._collections = collection_pb2_grpc.CollectionServiceStub(self._channel)
         self._timeout = timeout
         self._metadata = call_metadata(bearer_token)
 
@@ -123,8 +137,12 @@ class HybridSearchClient:
     def search(
         self, query: QueryLike, *, timeout: float | None = None, **options: Any
     ) -> search_pb2.SearchResponse:
-        """Run one query. ``options`` are ``top_k``, ``mode``, ``fusion``, ``explain`` and
-        ``return_fields`` (ignored when ``query`` is already a ``SearchRequest``)."""
+        """Run one query. ``options`` are ``top_k``, ``mode``, ``fusion``, ``explain``,
+        ``return_fields``, ``collection`` (name or alias; empty: the default collection),
+        ``filter`` (a :mod:`~hybridsearch_client.filters` condition or a ``Filter`` message),
+        ``offset`` (hits to skip), ``highlight`` and ``highlight_max_chars`` (see
+        :func:`build_search_request`); they are ignored when ``query`` is already a
+        ``SearchRequest``."""
         request = build_search_request(query, **options)
         try:
             response: search_pb2.SearchResponse = self._stub.Search(
@@ -137,7 +155,9 @@ class HybridSearchClient:
     def batch_search(
         self, queries: Sequence[QueryLike], *, timeout: float | None = None, **options: Any
     ) -> list[search_pb2.SearchResponse]:
-        """Run several queries in one call; responses come back in request order."""
+        """Run several queries in one call; responses come back in request order. ``options``
+        (as for :meth:`search`, ``collection`` and ``filter`` included) apply to every text
+        query."""
         request = search_pb2.BatchSearchRequest(
             requests=[build_search_request(q, **options) for q in queries]
         )
@@ -150,12 +170,14 @@ class HybridSearchClient:
         return list(response.responses)
 
     def search_stream(
-        self, requests: Iterable[StreamItem], *, timeout: float | None = None
+        self, requests: Iterable[StreamItem], *, timeout: float | None = None, **options: Any
     ) -> Iterator[StreamResult]:
         """Send many queries on one stream; yields answers as they arrive (any order).
-        A per-request error is a ``StreamResult.error``; a failed stream raises."""
+        A per-request error is a ``StreamResult.error``; a failed stream raises. ``options``
+        (as for :meth:`search`, ``collection`` and ``filter`` included) apply to every
+        ``(request_id, text)`` pair."""
         call = self._stub.SearchStream(
-            (_stream_request(item) for item in requests),
+            (_stream_request(item, options) for item in requests),
             timeout=self._deadline(timeout),
             metadata=self._metadata,
         )
@@ -175,6 +197,7 @@ class HybridSearchClient:
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        collection: str = "",
         timeout: float | None = None,
     ) -> index_pb2.UpsertDocumentsResponse:
         """Stream ``documents`` (``Document`` dataclasses or generated ``Document`` messages,
@@ -184,8 +207,9 @@ class HybridSearchClient:
         the response sums them: ``accepted_count``, ``replaced_count``, ``rejected_count``,
         ``rejected`` (position, id, reason) and the final ``generation``. If the call fails
         midway, the batches committed before stay committed. An exception raised by
-        ``documents`` cancels the call and propagates unchanged."""
-        batcher = UpsertBatcher(batch_size, max_batch_bytes)
+        ``documents`` cancels the call and propagates unchanged. ``collection`` names the
+        collection or alias written (empty: the default collection)."""
+        batcher = UpsertBatcher(batch_size, max_batch_bytes, collection)
         failure = _SourceFailure()
 
         def requests() -> Iterator[index_pb2.UpsertDocumentsRequest]:
@@ -207,11 +231,11 @@ class HybridSearchClient:
             raise error_from_rpc_error(error) from None
 
     def delete_documents(
-        self, ids: Iterable[str], *, timeout: float | None = None
+        self, ids: Iterable[str], *, collection: str = "", timeout: float | None = None
     ) -> index_pb2.DeleteDocumentsResponse:
         """Delete documents by id in one commit: ``deleted_count``, ``not_found_ids`` and the
         ``generation`` after the commit."""
-        request = _delete_request(ids)
+        request = _delete_request(ids, collection)
         try:
             response: index_pb2.DeleteDocumentsResponse = self._index.DeleteDocuments(
                 request, timeout=self._deadline(timeout), metadata=self._metadata
@@ -220,10 +244,12 @@ class HybridSearchClient:
         except grpc.RpcError as error:
             raise error_from_rpc_error(error) from None
 
-    def get_document(self, document_id: str, *, timeout: float | None = None) -> index_pb2.Document:
+    def get_document(
+        self, document_id: str, *, collection: str = "", timeout: float | None = None
+    ) -> index_pb2.Document:
         """The stored fields of one document; ``HybridSearchError`` with code ``NOT_FOUND``
         when no live document has this id."""
-        request = index_pb2.GetDocumentRequest(id=document_id)
+        request = index_pb2.GetDocumentRequest(id=document_id, collection=collection)
         try:
             response: index_pb2.GetDocumentResponse = self._index.GetDocument(
                 request, timeout=self._deadline(timeout), metadata=self._metadata
@@ -232,16 +258,106 @@ class HybridSearchClient:
             raise error_from_rpc_error(error) from None
         return response.document
 
-    def get_index_stats(self, *, timeout: float | None = None) -> index_pb2.GetIndexStatsResponse:
+    def get_index_stats(
+        self, *, collection: str = "", timeout: float | None = None
+    ) -> index_pb2.GetIndexStatsResponse:
         """Statistics of the served index as of its last commit (document count, generation,
         vectors, size, writability...)."""
         try:
             response: index_pb2.GetIndexStatsResponse = self._index.GetIndexStats(
-                index_pb2.GetIndexStatsRequest(),
+                index_pb2.GetIndexStatsRequest(collection=collection),
                 timeout=self._deadline(timeout),
                 metadata=self._metadata,
             )
             return response
+        except grpc.RpcError as error:
+            raise error_from_rpc_error(error) from None
+
+    def compact(
+        self, *, collection: str = "", timeout: float | None = None
+    ) -> index_pb2.CompactResponse:
+        """Rewrite the collection's index without its dead rows now (one atomic commit);
+        returns the generation, rows removed and sizes before and after."""
+        response: index_pb2.CompactResponse = self._unary(
+            self._index.Compact, index_pb2.CompactRequest(collection=collection), timeout
+        )
+        return response
+
+    # CollectionService
+
+    def create_collection(
+        self,
+        name: str,
+        *,
+        schema: SchemaLike = None,
+        model: str | None = None,
+        dense_index: DenseIndex | collection_pb2.DenseIndexKind.ValueType | None = None,
+        timeout: float | None = None,
+    ) -> collection_pb2.CollectionInfo:
+        """Create an empty collection. ``schema`` lists its filterable metadata fields
+        (:class:`SchemaField` values or a ``CollectionSchema``); ``model`` names the encoder
+        (``"default"``: the server's model; None: BM25-only); ``dense_index`` is ``"exact"``
+        or ``"hnsw"`` (ignored for BM25-only). ``ALREADY_EXISTS`` when the name is taken."""
+        request = build_create_request(name, schema, model, dense_index)
+        response: collection_pb2.CreateCollectionResponse = self._unary(
+            self._collections.CreateCollection, request, timeout
+        )
+        return response.collection
+
+    def list_collections(
+        self, *, timeout: float | None = None
+    ) -> list[collection_pb2.CollectionInfo]:
+        """Every collection of the server, in name order."""
+        response: collection_pb2.ListCollectionsResponse = self._unary(
+            self._collections.ListCollections, collection_pb2.ListCollectionsRequest(), timeout
+        )
+        return list(response.collections)
+
+    def get_collection(
+        self, name: str = "", *, timeout: float | None = None
+    ) -> collection_pb2.CollectionInfo:
+        """One collection by name or alias (empty: the default one); ``NOT_FOUND`` when
+        unknown. The info carries its own name, also when asked by alias."""
+        response: collection_pb2.GetCollectionResponse = self._unary(
+            self._collections.GetCollection, collection_pb2.GetCollectionRequest(name=name), timeout
+        )
+        return response.collection
+
+    def delete_collection(self, name: str, *, timeout: float | None = None) -> list[str]:
+        """Delete a collection by its own name (not an alias) and its aliases; returns the
+        aliases removed. ``NOT_FOUND`` when unknown, ``FAILED_PRECONDITION`` for the default."""
+        response: collection_pb2.DeleteCollectionResponse = self._unary(
+            self._collections.DeleteCollection,
+            collection_pb2.DeleteCollectionRequest(name=name),
+            timeout,
+        )
+        return list(response.removed_aliases)
+
+    def update_aliases(
+        self, actions: Iterable[AliasActionLike], *, timeout: float | None = None
+    ) -> dict[str, str]:
+        """Apply :class:`AddAlias` / :class:`RemoveAlias` actions in order and atomically
+        (every search sees all of them or none; one invalid action applies none). Returns
+        every alias of the server after the update, alias -> collection."""
+        response: collection_pb2.UpdateAliasesResponse = self._unary(
+            self._collections.UpdateAliases, build_update_aliases_request(actions), timeout
+        )
+        return dict(response.aliases)
+
+    def set_alias(
+        self, alias: str, collection: str, *, timeout: float | None = None
+    ) -> dict[str, str]:
+        """Point ``alias`` at ``collection`` (create or move it); one-action
+        :meth:`update_aliases`."""
+        return self.update_aliases([AddAlias(alias, collection)], timeout=timeout)
+
+    def remove_alias(self, alias: str, *, timeout: float | None = None) -> dict[str, str]:
+        """Delete ``alias``; one-action :meth:`update_aliases`."""
+        return self.update_aliases([RemoveAlias(alias)], timeout=timeout)
+
+    def _unary(self, method: Any, request: Any, timeout: float | None) -> Any:
+        try:
+            return method(request, timeout=self._deadline(timeout), metadata=self._metadata)
         except grpc.RpcError as error:
             raise error_from_rpc_error(error) from None
 
@@ -286,6 +402,7 @@ class AsyncHybridSearchClient:
             )
         self._stub = search_pb2_grpc.SearchServiceStub(self._channel)
         self._index = index_pb2_grpc.IndexServiceStub(self._channel)
+        self._collections = collection_pb2_grpc.CollectionServiceStub(self._channel)
         self._timeout = timeout
         self._metadata = call_metadata(bearer_token)
 
@@ -308,7 +425,9 @@ class AsyncHybridSearchClient:
     async def batch_search(
         self, queries: Sequence[QueryLike], *, timeout: float | None = None, **options: Any
     ) -> list[search_pb2.SearchResponse]:
-        """Run several queries in one call; responses come back in request order."""
+        """Run several queries in one call; responses come back in request order. ``options``
+        (as for :meth:`search`, ``collection`` and ``filter`` included) apply to every text
+        query."""
         request = search_pb2.BatchSearchRequest(
             requests=[build_search_request(q, **options) for q in queries]
         )
@@ -325,16 +444,18 @@ class AsyncHybridSearchClient:
         requests: Iterable[StreamItem] | AsyncIterable[StreamItem],
         *,
         timeout: float | None = None,
+        **options: Any,
     ) -> AsyncIterator[StreamResult]:
-        """Send many queries on one stream; yields answers as they arrive (any order)."""
+        """Send many queries on one stream; yields answers as they arrive (any order);
+        ``options`` apply to every ``(request_id, text)`` pair."""
 
         async def outgoing() -> AsyncIterator[search_pb2.SearchStreamRequest]:
             if isinstance(requests, AsyncIterable):
                 async for item in requests:
-                    yield _stream_request(item)
+                    yield _stream_request(item, options)
             else:
                 for item in requests:
-                    yield _stream_request(item)
+                    yield _stream_request(item, options)
 
         call = self._stub.SearchStream(
             outgoing(), timeout=self._deadline(timeout), metadata=self._metadata
@@ -355,11 +476,12 @@ class AsyncHybridSearchClient:
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        collection: str = "",
         timeout: float | None = None,
     ) -> index_pb2.UpsertDocumentsResponse:
         """Stream documents in batches (see :meth:`HybridSearchClient.upsert_documents`);
         ``documents`` may be an async iterable."""
-        batcher = UpsertBatcher(batch_size, max_batch_bytes)
+        batcher = UpsertBatcher(batch_size, max_batch_bytes, collection)
         failure = _SourceFailure()
 
         async def requests() -> AsyncIterator[index_pb2.UpsertDocumentsRequest]:
@@ -388,10 +510,10 @@ class AsyncHybridSearchClient:
             raise error_from_rpc_error(error) from None
 
     async def delete_documents(
-        self, ids: Iterable[str], *, timeout: float | None = None
+        self, ids: Iterable[str], *, collection: str = "", timeout: float | None = None
     ) -> index_pb2.DeleteDocumentsResponse:
         """Delete documents by id in one commit."""
-        request = _delete_request(ids)
+        request = _delete_request(ids, collection)
         try:
             response: index_pb2.DeleteDocumentsResponse = await self._index.DeleteDocuments(
                 request, timeout=self._deadline(timeout), metadata=self._metadata
@@ -401,10 +523,10 @@ class AsyncHybridSearchClient:
             raise error_from_rpc_error(error) from None
 
     async def get_document(
-        self, document_id: str, *, timeout: float | None = None
+        self, document_id: str, *, collection: str = "", timeout: float | None = None
     ) -> index_pb2.Document:
         """The stored fields of one document; ``NOT_FOUND`` when absent."""
-        request = index_pb2.GetDocumentRequest(id=document_id)
+        request = index_pb2.GetDocumentRequest(id=document_id, collection=collection)
         try:
             response: index_pb2.GetDocumentResponse = await self._index.GetDocument(
                 request, timeout=self._deadline(timeout), metadata=self._metadata
@@ -414,16 +536,104 @@ class AsyncHybridSearchClient:
         return response.document
 
     async def get_index_stats(
-        self, *, timeout: float | None = None
+        self, *, collection: str = "", timeout: float | None = None
     ) -> index_pb2.GetIndexStatsResponse:
         """Statistics of the served index as of its last commit."""
         try:
             response: index_pb2.GetIndexStatsResponse = await self._index.GetIndexStats(
-                index_pb2.GetIndexStatsRequest(),
+                index_pb2.GetIndexStatsRequest(collection=collection),
                 timeout=self._deadline(timeout),
                 metadata=self._metadata,
             )
             return response
+        except grpc.RpcError as error:
+            raise error_from_rpc_error(error) from None
+
+    async def compact(
+        self, *, collection: str = "", timeout: float | None = None
+    ) -> index_pb2.CompactResponse:
+        """Rewrite the collection's index without its dead rows now (one atomic commit);
+        returns the generation, rows removed and sizes before and after."""
+        response: index_pb2.CompactResponse = await self._unary(
+            self._index.Compact, index_pb2.CompactRequest(collection=collection), timeout
+        )
+        return response
+
+    # CollectionService
+
+    async def create_collection(
+        self,
+        name: str,
+        *,
+        schema: SchemaLike = None,
+        model: str | None = None,
+        dense_index: DenseIndex | collection_pb2.DenseIndexKind.ValueType | None = None,
+        timeout: float | None = None,
+    ) -> collection_pb2.CollectionInfo:
+        """Create an empty collection. ``schema`` lists its filterable metadata fields
+        (:class:`SchemaField` values or a ``CollectionSchema``); ``model`` names the encoder
+        (``"default"``: the server's model; None: BM25-only); ``dense_index`` is ``"exact"``
+        or ``"hnsw"`` (ignored for BM25-only). ``ALREADY_EXISTS`` when the name is taken."""
+        request = build_create_request(name, schema, model, dense_index)
+        response: collection_pb2.CreateCollectionResponse = await self._unary(
+            self._collections.CreateCollection, request, timeout
+        )
+        return response.collection
+
+    async def list_collections(
+        self, *, timeout: float | None = None
+    ) -> list[collection_pb2.CollectionInfo]:
+        """Every collection of the server, in name order."""
+        response: collection_pb2.ListCollectionsResponse = await self._unary(
+            self._collections.ListCollections, collection_pb2.ListCollectionsRequest(), timeout
+        )
+        return list(response.collections)
+
+    async def get_collection(
+        self, name: str = "", *, timeout: float | None = None
+    ) -> collection_pb2.CollectionInfo:
+        """One collection by name or alias (empty: the default one); ``NOT_FOUND`` when
+        unknown. The info carries its own name, also when asked by alias."""
+        response: collection_pb2.GetCollectionResponse = await self._unary(
+            self._collections.GetCollection, collection_pb2.GetCollectionRequest(name=name), timeout
+        )
+        return response.collection
+
+    async def delete_collection(self, name: str, *, timeout: float | None = None) -> list[str]:
+        """Delete a collection by its own name (not an alias) and its aliases; returns the
+        aliases removed. ``NOT_FOUND`` when unknown, ``FAILED_PRECONDITION`` for the default."""
+        response: collection_pb2.DeleteCollectionResponse = await self._unary(
+            self._collections.DeleteCollection,
+            collection_pb2.DeleteCollectionRequest(name=name),
+            timeout,
+        )
+        return list(response.removed_aliases)
+
+    async def update_aliases(
+        self, actions: Iterable[AliasActionLike], *, timeout: float | None = None
+    ) -> dict[str, str]:
+        """Apply :class:`AddAlias` / :class:`RemoveAlias` actions in order and atomically
+        (every search sees all of them or none; one invalid action applies none). Returns
+        every alias of the server after the update, alias -> collection."""
+        response: collection_pb2.UpdateAliasesResponse = await self._unary(
+            self._collections.UpdateAliases, build_update_aliases_request(actions), timeout
+        )
+        return dict(response.aliases)
+
+    async def set_alias(
+        self, alias: str, collection: str, *, timeout: float | None = None
+    ) -> dict[str, str]:
+        """Point ``alias`` at ``collection`` (create or move it); one-action
+        :meth:`update_aliases`."""
+        return await self.update_aliases([AddAlias(alias, collection)], timeout=timeout)
+
+    async def remove_alias(self, alias: str, *, timeout: float | None = None) -> dict[str, str]:
+        """Delete ``alias``; one-action :meth:`update_aliases`."""
+        return await self.update_aliases([RemoveAlias(alias)], timeout=timeout)
+
+    async def _unary(self, method: Any, request: Any, timeout: float | None) -> Any:
+        try:
+            return await method(request, timeout=self._deadline(timeout), metadata=self._metadata)
         except grpc.RpcError as error:
             raise error_from_rpc_error(error) from None
 

@@ -61,13 +61,15 @@ def to_document_proto(doc: DocumentLike) -> index_pb2.Document:
 
 class UpsertBatcher:
     """Cuts a document stream into requests of at most ``batch_size`` documents and, past the
-    first document, ``max_batch_bytes`` serialized bytes. Feed it with :meth:`add`, then
-    :meth:`flush` the tail."""
+    first document, ``max_batch_bytes`` serialized bytes, each naming ``collection`` (a ready
+    request that names none gets it too). Feed it with :meth:`add`, then :meth:`flush` the
+    tail."""
 
     def __init__(
         self,
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        collection: str = "",
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1 (got {batch_size})")
@@ -75,6 +77,7 @@ class UpsertBatcher:
             raise ValueError(f"max_batch_bytes must be at least 1 (got {max_batch_bytes})")
         self._batch_size = batch_size
         self._max_bytes = max_batch_bytes
+        self._collection = collection
         self._pending: list[index_pb2.Document] = []
         self._pending_bytes = 0
 
@@ -82,6 +85,11 @@ class UpsertBatcher:
         """The requests completed by ``item`` (none, one or two)."""
         if isinstance(item, index_pb2.UpsertDocumentsRequest):
             yield from self.flush()
+            if self._collection and not item.collection:
+                named = index_pb2.UpsertDocumentsRequest()
+                named.CopyFrom(item)
+                named.collection = self._collection
+                item = named
             yield item
             return
         doc = to_document_proto(item)
@@ -96,7 +104,9 @@ class UpsertBatcher:
     def flush(self) -> Iterator[index_pb2.UpsertDocumentsRequest]:
         """The pending documents as one request, if any."""
         if self._pending:
-            request = index_pb2.UpsertDocumentsRequest(documents=self._pending)
+            request = index_pb2.UpsertDocumentsRequest(
+                documents=self._pending, collection=self._collection
+            )
             self._pending = []
             self._pending_bytes = 0
             yield request

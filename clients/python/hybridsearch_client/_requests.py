@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import grpc
 
 from hybridsearch_client._gen.hybridsearch.v1 import search_pb2
+from hybridsearch_client.filters import FilterLike, to_filter_proto
 
 QueryLike = str | search_pb2.SearchRequest
 """A query text (server defaults for everything else) or a full ``SearchRequest``."""
@@ -44,10 +45,28 @@ def build_search_request(
     fusion: search_pb2.FusionOptions | None = None,
     explain: bool = False,
     return_fields: Sequence[search_pb2.StoredField.ValueType] = (),
+    collection: str = "",
+    filter: FilterLike | None = None,
+    offset: int = 0,
+    highlight: bool | search_pb2.HighlightOptions = False,
+    highlight_max_chars: int | None = None,
 ) -> search_pb2.SearchRequest:
-    """A ``SearchRequest`` from keyword arguments; a ready request passes through unchanged."""
+    """A ``SearchRequest`` from keyword arguments; a ready request passes through unchanged.
+
+    ``collection`` is a collection name or alias (empty: the server's default collection);
+    ``filter`` a :mod:`~hybridsearch_client.filters` condition or a raw ``Filter`` message;
+    ``offset`` the hits to skip (pagination). ``highlight=True`` asks for snippets of the title
+    and text with the matched terms located; ``highlight_max_chars`` (20 to 2000) sets their
+    length and implies ``highlight=True``. A ``HighlightOptions`` message is taken as is.
+    """
     if isinstance(query, search_pb2.SearchRequest):
         return query
+    if isinstance(highlight, search_pb2.HighlightOptions):
+        highlight_options: search_pb2.HighlightOptions | None = highlight
+    elif highlight or highlight_max_chars is not None:
+        highlight_options = search_pb2.HighlightOptions(enabled=True, max_chars=highlight_max_chars)
+    else:
+        highlight_options = None
     return search_pb2.SearchRequest(
         query=query,
         top_k=top_k,
@@ -55,6 +74,10 @@ def build_search_request(
         fusion=fusion,
         explain=explain,
         return_fields=list(return_fields),
+        collection=collection,
+        filter=None if filter is None else to_filter_proto(filter),
+        offset=offset,
+        highlight=highlight_options,
     )
 
 

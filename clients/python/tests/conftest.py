@@ -26,3 +26,17 @@ def addr() -> str:
 def client(addr: str) -> Iterator[HybridSearchClient]:
     with HybridSearchClient(addr, timeout=10.0) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def filter_collection(addr: str) -> str:
+    """A hybrid (MiniLM + BM25) SciFact collection with the synthetic metadata of
+    server/hybridsearch/eval/synthetic_metadata.py (year, journal, topics, open_access, impact,
+    published, erratum)."""
+    value = os.environ.get("HYBRIDSEARCH_FILTER_COLLECTION")
+    if not value:
+        pytest.skip(
+            "HYBRIDSEARCH_FILTER_COLLECTION is not set: name a hybrid SciFact collection with "
+            "synthetic metadata (scripts/clients_test.sh sets it)"
+        )
+    return value

@@ -1,10 +1,11 @@
-// Typed wrapper over the ts-proto/grpc-js SearchService and IndexService clients: default and
-// per-call deadlines, TLS, bearer token, errors as HybridSearchError.
+// Typed wrapper over the ts-proto/grpc-js SearchService, IndexService and CollectionService
+// clients: default and per-call deadlines, TLS, bearer token, errors as HybridSearchError.
 import { type ChannelOptions, credentials, type ChannelCredentials, Metadata } from "@grpc/grpc-js";
 import type { Writable } from "node:stream";
 import {
   type BatchSearchResponse,
   type DeepPartial,
+  HighlightOptions,
   SearchRequest,
   type SearchResponse,
   SearchServiceClient,
@@ -12,6 +13,8 @@ import {
   type SearchStreamResponse,
 } from "./gen/hybridsearch/v1/search.js";
 import {
+  CompactRequest,
+  type CompactResponse,
   DeleteDocumentsRequest,
   type DeleteDocumentsResponse,
   Document,
@@ -23,7 +26,20 @@ import {
   UpsertDocumentsRequest,
   type UpsertDocumentsResponse,
 } from "./gen/hybridsearch/v1/index.js";
+import {
+  type AliasAction,
+  type CollectionInfo,
+  CollectionServiceClient,
+  CreateCollectionRequest,
+  DeleteCollectionRequest,
+  DenseIndexKind,
+  GetCollectionRequest,
+  ListCollectionsRequest,
+  MetadataType,
+  UpdateAliasesRequest,
+} from "./gen/hybridsearch/v1/collection.js";
 import { fromStreamError, HybridSearchError, toHybridSearchError } from "./errors.js";
+import { type FilterLike, toFilter } from "./filters.js";
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
 
@@ -54,6 +70,104 @@ export interface CallOptions {
 /** A query text (server defaults for the rest) or a (partial) SearchRequest. */
 export type QueryLike = string | DeepPartial<SearchRequest>;
 
+/** Highlight settings: `true`, or `{ maxChars }` (20 to 2000 characters; default 200). */
+export type HighlightLike = boolean | { maxChars?: number };
+
+/**
+ * Request settings a search call applies to each of its queries, unless the query sets the
+ * field itself (a query's own `collection`, `filter`, `offset` or `highlight` wins).
+ */
+export interface SearchOptions extends CallOptions {
+  /** The collection to search: a name or an alias; empty or omitted: the server's default. */
+  collection?: string;
+  /** Only documents matching it are ranked: a `filters` condition or a Filter message. */
+  filter?: FilterLike;
+  /** Hits to skip before the first returned (pagination); ranks stay absolute. */
+  offset?: number;
+  /** Snippets of the title and text with the matched terms located, on every hit. */
+  highlight?: HighlightLike;
+}
+
+/** Options of the IndexService calls. */
+export interface IndexOptions extends CallOptions {
+  /** The collection: a name or an alias; empty or omitted: the server's default. */
+  collection?: string;
+}
+
+/** A metadata field type by name, or the generated enum. */
+export type FieldType = "keyword" | "integer" | "float" | "boolean" | "datetime" | MetadataType;
+
+/** One filterable metadata field of a collection. */
+export interface SchemaField {
+  /** Its key in the documents' `metadata`. */
+  name: string;
+  type: FieldType;
+  /** Whether the value may be a list of values of the type. */
+  multiValued?: boolean;
+}
+
+/** How a collection searches its vectors, by name or as the generated enum. */
+export type DenseIndex = "exact" | "hnsw" | DenseIndexKind;
+
+export interface CreateCollectionOptions extends CallOptions {
+  /** Its filterable metadata fields; omitted: none. */
+  fields?: SchemaField[];
+  /** The encoder: `"default"` (the server's model), another model directory the server knows,
+   * or null / omitted for a BM25-only collection. */
+  model?: string | null;
+  /** How vectors are searched (ignored for BM25-only); omitted: exact. */
+  denseIndex?: DenseIndex;
+}
+
+/** One step of `updateAliases`: `{ add: { alias, collection } }` or `{ remove: { alias } }`. */
+export type AliasActionLike = DeepPartial<AliasAction>;
+
+const FIELD_TYPES: Record<string, MetadataType> = {
+  keyword: MetadataType.METADATA_TYPE_KEYWORD,
+  integer: MetadataType.METADATA_TYPE_INTEGER,
+  float: MetadataType.METADATA_TYPE_FLOAT,
+  boolean: MetadataType.METADATA_TYPE_BOOLEAN,
+  datetime: MetadataType.METADATA_TYPE_DATETIME,
+};
+const DENSE_INDEX: Record<string, DenseIndexKind> = {
+  exact: DenseIndexKind.DENSE_INDEX_KIND_EXACT,
+  hnsw: DenseIndexKind.DENSE_INDEX_KIND_HNSW,
+};
+
+function enumValue<T>(table: Record<string, T>, value: string | T, what: string): T {
+  if (typeof value !== "string") return value;
+  const found = table[value];
+  if (found === undefined) throw new RangeError(`unknown ${what} "${value}" (one of ${Object.keys(table).join(", ")})`);
+  return found;
+}
+
+/** The CreateCollectionRequest of `createCollection`. */
+export function toCreateCollectionRequest(name: string, options: CreateCollectionOptions = {}): CreateCollectionRequest {
+  return CreateCollectionRequest.fromPartial({
+    name,
+    schema: {
+      fields: (options.fields ?? []).map((field) => ({
+        name: field.name,
+        type: enumValue(FIELD_TYPES, field.type, "metadata field type"),
+        multiValued: field.multiValued ?? false,
+      })),
+    },
+    model: options.model ?? "",
+    denseIndex:
+      options.denseIndex === undefined ? DenseIndexKind.DENSE_INDEX_KIND_UNSPECIFIED : enumValue(DENSE_INDEX, options.denseIndex, "dense index kind"),
+  });
+}
+
+/** A collection's schema as `SchemaField`s (types by name), e.g. to compare with what was sent. */
+export function schemaFields(info: CollectionInfo): SchemaField[] {
+  const names = new Map(Object.entries(FIELD_TYPES).map(([name, value]) => [value, name as FieldType]));
+  return (info.schema?.fields ?? []).map((field) => ({
+    name: field.name,
+    type: names.get(field.type) ?? field.type,
+    multiValued: field.multiValued,
+  }));
+}
+
 /** One answer on a stream: exactly one of `response` and `error` is set. */
 export interface StreamResult {
   requestId: string;
@@ -61,8 +175,17 @@ export interface StreamResult {
   error?: HybridSearchError;
 }
 
-export function toSearchRequest(query: QueryLike): SearchRequest {
-  return SearchRequest.fromPartial(typeof query === "string" ? { query } : query);
+/** The SearchRequest of `query`, with the `options` the query does not set itself. */
+export function toSearchRequest(query: QueryLike, options: SearchOptions = {}): SearchRequest {
+  const request = SearchRequest.fromPartial(typeof query === "string" ? { query } : query);
+  if (!request.collection && options.collection) request.collection = options.collection;
+  if (request.filter === undefined && options.filter !== undefined) request.filter = toFilter(options.filter);
+  if (!request.offset && options.offset) request.offset = options.offset;
+  if (request.highlight === undefined && options.highlight) {
+    const maxChars = options.highlight === true ? undefined : options.highlight.maxChars;
+    request.highlight = HighlightOptions.fromPartial({ enabled: true, maxChars });
+  }
+  return request;
 }
 
 /** A document to upsert: `{ id, title?, text?, metadata? }` (metadata is a JSON object). */
@@ -71,13 +194,15 @@ export type DocumentLike = Partial<Document> & { id: string };
 /** A ready batch, sent as one UpsertDocumentsRequest of its own. */
 export interface DocumentBatch {
   documents: DocumentLike[];
+  /** Its collection; omitted: the `collection` of the upsert call. */
+  collection?: string;
 }
 
 export const DEFAULT_BATCH_SIZE = 100;
 /** Serialized bytes at which a batch is cut early (the server accepts 16 MiB messages). */
 export const DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024;
 
-export interface UpsertOptions extends CallOptions {
+export interface UpsertOptions extends IndexOptions {
   /** Documents per UpsertDocumentsRequest, i.e. per atomic commit (default 100). */
   batchSize?: number;
   /** Cut a batch early past this many serialized bytes (default 4 MiB); a larger document
@@ -90,9 +215,11 @@ export class UpsertBatcher {
   private pending: Document[] = [];
   private pendingBytes = 0;
 
+  /** Every request names `collection` (a ready batch that names none gets it too). */
   constructor(
     private readonly batchSize = DEFAULT_BATCH_SIZE,
     private readonly maxBatchBytes = DEFAULT_MAX_BATCH_BYTES,
+    private readonly collection = "",
   ) {
     if (!(batchSize >= 1) || !(maxBatchBytes >= 1)) {
       throw new RangeError(`batchSize and maxBatchBytes must be at least 1 (got ${batchSize}, ${maxBatchBytes})`);
@@ -101,7 +228,11 @@ export class UpsertBatcher {
 
   /** The requests completed by `item` (none, one or two). */
   add(item: DocumentLike | DocumentBatch): UpsertDocumentsRequest[] {
-    if (isBatch(item)) return [...this.flush(), UpsertDocumentsRequest.fromPartial(item)];
+    if (isBatch(item)) {
+      const request = UpsertDocumentsRequest.fromPartial(item);
+      if (!request.collection) request.collection = this.collection;
+      return [...this.flush(), request];
+    }
     const doc = Document.fromPartial(item);
     const size = Document.encode(doc).finish().length + 8; // tag and length prefix, generously
     const out: UpsertDocumentsRequest[] = [];
@@ -115,7 +246,7 @@ export class UpsertBatcher {
   /** The pending documents as one request, if any. */
   flush(): UpsertDocumentsRequest[] {
     if (this.pending.length === 0) return [];
-    const request = UpsertDocumentsRequest.fromPartial({ documents: this.pending });
+    const request = UpsertDocumentsRequest.fromPartial({ documents: this.pending, collection: this.collection });
     this.pending = [];
     this.pendingBytes = 0;
     return [request];
@@ -172,6 +303,8 @@ export class HybridSearchClient {
   readonly stub: SearchServiceClient;
   /** The generated IndexService client (on the same channel). */
   readonly indexStub: IndexServiceClient;
+  /** The generated CollectionService client (on the same channel). */
+  readonly collectionStub: CollectionServiceClient;
   private readonly timeoutMs: number;
   private readonly bearerToken?: string;
 
@@ -181,6 +314,7 @@ export class HybridSearchClient {
       : credentials.createInsecure();
     this.stub = new SearchServiceClient(address, creds, options.channelOptions);
     this.indexStub = new IndexServiceClient(address, creds, { channelOverride: this.stub.getChannel() });
+    this.collectionStub = new CollectionServiceClient(address, creds, { channelOverride: this.stub.getChannel() });
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.bearerToken = options.bearerToken;
   }
@@ -195,18 +329,33 @@ export class HybridSearchClient {
     return new Date(Date.now() + (options?.timeoutMs ?? this.timeoutMs));
   }
 
-  /** Runs one query. */
-  search(query: QueryLike, options?: CallOptions): Promise<SearchResponse> {
+  /**
+   * Runs one query: a text or a (partial) SearchRequest. `options.collection`, `filter`,
+   * `offset` and `highlight` fill in what the query does not set itself.
+   */
+  search(query: QueryLike, options?: SearchOptions): Promise<SearchResponse> {
+    let request: SearchRequest;
+    try {
+      request = toSearchRequest(query, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return new Promise((resolve, reject) => {
-      this.stub.search(toSearchRequest(query), this.metadata(), { deadline: this.deadline(options) }, (err, res) =>
+      this.stub.search(request, this.metadata(), { deadline: this.deadline(options) }, (err, res) =>
         err ? reject(toHybridSearchError(err)) : resolve(res),
       );
     });
   }
 
-  /** Runs several queries in one call; responses come back in request order. */
-  batchSearch(queries: QueryLike[], options?: CallOptions): Promise<SearchResponse[]> {
-    const request = { requests: queries.map(toSearchRequest) };
+  /** Runs several queries in one call; responses come back in request order. `options`
+   * (collection, filter, offset, highlight) apply to every query that does not set its own. */
+  batchSearch(queries: QueryLike[], options?: SearchOptions): Promise<SearchResponse[]> {
+    let request: { requests: SearchRequest[] };
+    try {
+      request = { requests: queries.map((query) => toSearchRequest(query, options)) };
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return new Promise((resolve, reject) => {
       this.stub.batchSearch(request, this.metadata(), { deadline: this.deadline(options) }, (err, res: BatchSearchResponse) =>
         err ? reject(toHybridSearchError(err)) : resolve(res.responses),
@@ -220,18 +369,23 @@ export class HybridSearchClient {
    * A per-request failure is `StreamResult.error`; a failed stream (deadline, cancellation,
    * shutdown) throws HybridSearchError from the iterator after the answers that did arrive.
    * An error thrown by `requests` cancels the stream and is rethrown unchanged. Leaving the
-   * loop early cancels the call.
+   * loop early cancels the call. `options` (collection, filter, offset, highlight) apply to
+   * every request's `search` that does not set its own.
    */
   async *searchStream(
     requests: Iterable<DeepPartial<SearchStreamRequest>> | AsyncIterable<DeepPartial<SearchStreamRequest>>,
-    options?: CallOptions,
+    options?: SearchOptions,
   ): AsyncGenerator<StreamResult> {
     const call = this.stub.searchStream(this.metadata(), { deadline: this.deadline(options) });
     let finished = false;
     let sourceError: { error: unknown } | undefined;
     void pump(
       requests,
-      (request) => [SearchStreamRequest.fromPartial(request)],
+      (request) => {
+        const message = SearchStreamRequest.fromPartial(request);
+        if (message.search) message.search = toSearchRequest(message.search, options);
+        return [message];
+      },
       () => [],
       call,
       () => finished,
@@ -259,6 +413,7 @@ export class HybridSearchClient {
    * the response sums them (accepted, replaced and rejected counts, each rejection with
    * position, id and reason, and the generation). After a failure the batches sent before stay
    * committed. An error thrown by `documents` cancels the call and is rethrown unchanged.
+   * `options.collection` names the collection or alias written (omitted: the default one).
    */
   upsertDocuments(
     documents: Iterable<DocumentLike | DocumentBatch> | AsyncIterable<DocumentLike | DocumentBatch>,
@@ -266,7 +421,7 @@ export class HybridSearchClient {
   ): Promise<UpsertDocumentsResponse> {
     let batcher: UpsertBatcher;
     try {
-      batcher = new UpsertBatcher(options.batchSize, options.maxBatchBytes);
+      batcher = new UpsertBatcher(options.batchSize, options.maxBatchBytes, options.collection);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -291,33 +446,122 @@ export class HybridSearchClient {
   }
 
   /** Deletes documents by id in one commit: `deletedCount`, `notFoundIds`, `generation`. */
-  deleteDocuments(ids: string[], options?: CallOptions): Promise<DeleteDocumentsResponse> {
+  deleteDocuments(ids: string[], options?: IndexOptions): Promise<DeleteDocumentsResponse> {
+    const request = DeleteDocumentsRequest.fromPartial({ ids, collection: options?.collection });
     return new Promise((resolve, reject) => {
-      this.indexStub.deleteDocuments(DeleteDocumentsRequest.fromPartial({ ids }), this.metadata(), { deadline: this.deadline(options) }, (err, res) =>
+      this.indexStub.deleteDocuments(request, this.metadata(), { deadline: this.deadline(options) }, (err, res) =>
         err ? reject(toHybridSearchError(err)) : resolve(res),
       );
     });
   }
 
   /** One document's stored fields; rejects with HybridSearchError NOT_FOUND when absent. */
-  getDocument(id: string, options?: CallOptions): Promise<Document> {
+  getDocument(id: string, options?: IndexOptions): Promise<Document> {
+    const request = GetDocumentRequest.fromPartial({ id, collection: options?.collection });
     return new Promise((resolve, reject) => {
-      this.indexStub.getDocument(GetDocumentRequest.fromPartial({ id }), this.metadata(), { deadline: this.deadline(options) }, (err, res: GetDocumentResponse) =>
+      this.indexStub.getDocument(request, this.metadata(), { deadline: this.deadline(options) }, (err, res: GetDocumentResponse) =>
         err ? reject(toHybridSearchError(err)) : resolve(res.document ?? Document.fromPartial({})),
       );
     });
   }
 
   /** Statistics of the served index as of its last commit. */
-  getIndexStats(options?: CallOptions): Promise<GetIndexStatsResponse> {
+  getIndexStats(options?: IndexOptions): Promise<GetIndexStatsResponse> {
+    const request = GetIndexStatsRequest.fromPartial({ collection: options?.collection });
     return new Promise((resolve, reject) => {
-      this.indexStub.getIndexStats(GetIndexStatsRequest.fromPartial({}), this.metadata(), { deadline: this.deadline(options) }, (err, res) =>
+      this.indexStub.getIndexStats(request, this.metadata(), { deadline: this.deadline(options) }, (err, res) =>
         err ? reject(toHybridSearchError(err)) : resolve(res),
       );
     });
   }
 
+  /** Rewrites the collection's index without its dead rows now, as one atomic commit:
+   * generation, rows removed, sizes before and after. */
+  compact(options?: IndexOptions): Promise<CompactResponse> {
+    const request = CompactRequest.fromPartial({ collection: options?.collection });
+    return new Promise((resolve, reject) => {
+      this.indexStub.compact(request, this.metadata(), { deadline: this.deadline(options) }, (err, res) =>
+        err ? reject(toHybridSearchError(err)) : resolve(res),
+      );
+    });
+  }
+
+  // CollectionService
+
+  /**
+   * Creates an empty collection with filterable `fields`, an encoder (`model: "default"` for
+   * the server's model; omitted or null: BM25-only) and a `denseIndex` kind. Rejects with
+   * ALREADY_EXISTS when the name is taken, INVALID_ARGUMENT (field violations) when bad.
+   */
+  createCollection(name: string, options: CreateCollectionOptions = {}): Promise<CollectionInfo> {
+    let request: CreateCollectionRequest;
+    try {
+      request = toCreateCollectionRequest(name, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise((resolve, reject) => {
+      this.collectionStub.createCollection(request, this.metadata(), { deadline: this.deadline(options) }, (err, res) =>
+        err ? reject(toHybridSearchError(err)) : resolve(res.collection!),
+      );
+    });
+  }
+
+  /** Every collection of the server, in name order. */
+  listCollections(options?: CallOptions): Promise<CollectionInfo[]> {
+    return new Promise((resolve, reject) => {
+      this.collectionStub.listCollections(ListCollectionsRequest.fromPartial({}), this.metadata(), { deadline: this.deadline(options) }, (err, res) =>
+        err ? reject(toHybridSearchError(err)) : resolve(res.collections),
+      );
+    });
+  }
+
+  /** One collection by name or alias (empty: the default one); its own name is in the info.
+   * Rejects with NOT_FOUND when unknown. */
+  getCollection(name: string, options?: CallOptions): Promise<CollectionInfo> {
+    return new Promise((resolve, reject) => {
+      this.collectionStub.getCollection(GetCollectionRequest.fromPartial({ name }), this.metadata(), { deadline: this.deadline(options) }, (err, res) =>
+        err ? reject(toHybridSearchError(err)) : resolve(res.collection!),
+      );
+    });
+  }
+
+  /** Deletes a collection by its own name (not an alias) with its aliases; resolves to the
+   * aliases removed. NOT_FOUND when unknown; FAILED_PRECONDITION for the default one. */
+  deleteCollection(name: string, options?: CallOptions): Promise<string[]> {
+    return new Promise((resolve, reject) => {
+      this.collectionStub.deleteCollection(DeleteCollectionRequest.fromPartial({ name }), this.metadata(), { deadline: this.deadline(options) }, (err, res) =>
+        err ? reject(toHybridSearchError(err)) : resolve(res.removedAliases),
+      );
+    });
+  }
+
+  /**
+   * Applies alias actions (`{ add: { alias, collection } }`, `{ remove: { alias } }`) in order
+   * and atomically: every search sees all of them or none, and one invalid action applies none.
+   * Resolves to every alias of the server afterwards, alias -> collection.
+   */
+  updateAliases(actions: AliasActionLike[], options?: CallOptions): Promise<Record<string, string>> {
+    const request = UpdateAliasesRequest.fromPartial({ actions });
+    return new Promise((resolve, reject) => {
+      this.collectionStub.updateAliases(request, this.metadata(), { deadline: this.deadline(options) }, (err, res) =>
+        err ? reject(toHybridSearchError(err)) : resolve(res.aliases),
+      );
+    });
+  }
+
+  /** Points `alias` at `collection` (creating or moving it): a one-action `updateAliases`. */
+  setAlias(alias: string, collection: string, options?: CallOptions): Promise<Record<string, string>> {
+    return this.updateAliases([{ add: { alias, collection } }], options);
+  }
+
+  /** Deletes `alias`: a one-action `updateAliases`. */
+  removeAlias(alias: string, options?: CallOptions): Promise<Record<string, string>> {
+    return this.updateAliases([{ remove: { alias } }], options);
+  }
+
   close(): void {
+    this.collectionStub.close();
     this.indexStub.close();
     this.stub.close();
   }
