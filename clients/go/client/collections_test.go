@@ -356,9 +356,20 @@ func TestCollectionLifecycle(t *testing.T) {
 		}
 		docs = append(docs, doc)
 	}
-	up, err := c.UpsertDocuments(ctx, docs)
-	if err != nil || up.GetAcceptedCount() != 3 {
+	up, err := c.UpsertDocuments(ctx, docs[:2])
+	if err != nil || up.GetAcceptedCount() != 2 {
 		t.Fatalf("upsert: %v %v", up, err)
+	}
+	u, err := base.NewUpserter(ctx, client.UpsertOptions{Collection: aliasB}) // overrides base's collection
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Add(docs[2]); err != nil {
+		u.Abort()
+		t.Fatal(err)
+	}
+	if up, err := u.Close(); err != nil || up.GetAcceptedCount() != 1 {
+		t.Fatalf("upserter: %v %v", up, err)
 	}
 	resp, err := c.Search(ctx, &pb.SearchRequest{
 		Query: "boundary layer", Mode: pb.RetrievalMode_RETRIEVAL_MODE_SPARSE,
