@@ -1,6 +1,8 @@
-// Package client is a thin typed wrapper over the generated hybridsearch.v1 SearchService
-// and IndexService stubs: default and per-call deadlines, TLS, a bearer token, and errors that carry the
-// server's google.rpc.BadRequest field violations.
+// Package client is a thin typed wrapper over the generated hybridsearch.v1 SearchService,
+// IndexService and CollectionService stubs: default and per-call deadlines, TLS, a bearer
+// token, a default collection per Client (WithCollection), metadata filter builders (Where,
+// Match, Range, ...), and errors that carry the server's google.rpc.BadRequest field
+// violations.
 package client
 
 import (
@@ -17,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/hybridsearch/hybridsearch/clients/go/hybridsearchv1"
 )
@@ -46,13 +49,16 @@ type TLSOptions struct {
 	ServerNameOverride string
 }
 
-// Client calls SearchService and IndexService. It is safe for concurrent use.
+// Client calls SearchService, IndexService and CollectionService. It is safe for concurrent
+// use.
 type Client struct {
-	conn    *grpc.ClientConn
-	stub    pb.SearchServiceClient
-	index   pb.IndexServiceClient
-	timeout time.Duration
-	token   string
+	conn        *grpc.ClientConn
+	stub        pb.SearchServiceClient
+	index       pb.IndexServiceClient
+	collections pb.CollectionServiceClient
+	timeout     time.Duration
+	token       string
+	collection  string // default collection of requests that name none; "": the server's
 }
 
 // New connects (lazily) to target, e.g. "127.0.0.1:50051".
@@ -71,12 +77,40 @@ func New(target string, opts Options) (*Client, error) {
 		timeout = DefaultTimeout
 	}
 	return &Client{
-		conn:    conn,
-		stub:    pb.NewSearchServiceClient(conn),
-		index:   pb.NewIndexServiceClient(conn),
-		timeout: timeout,
-		token:   opts.BearerToken,
+		conn:        conn,
+		stub:        pb.NewSearchServiceClient(conn),
+		index:       pb.NewIndexServiceClient(conn),
+		collections: pb.NewCollectionServiceClient(conn),
+		timeout:     timeout,
+		token:       opts.BearerToken,
 	}, nil
+}
+
+// WithCollection returns a Client on the same connection whose searches and index calls go
+// to the named collection (or alias) instead of the server's default one: a SearchRequest
+// (also in a batch or on a stream) or an UpsertDocumentsRequest that leaves Collection empty
+// gets this name (in a copy; the caller's message is not changed), while one that names a
+// collection keeps it. DeleteDocuments, GetDocument, GetIndexStats and Compact act on it.
+// An empty name means the server's default collection again. The derived Client shares the
+// connection: Close either one only when done with both.
+func (c *Client) WithCollection(name string) *Client {
+	d := *c
+	d.collection = name
+	return &d
+}
+
+// Collection is the collection (or alias) this Client sends requests to; empty: the server's
+// default one.
+func (c *Client) Collection() string { return c.collection }
+
+// scoped returns req, or a copy naming c's collection when req names none.
+func (c *Client) scoped(req *pb.SearchRequest) *pb.SearchRequest {
+	if c.collection == "" || req == nil || req.GetCollection() != "" {
+		return req
+	}
+	out := proto.Clone(req).(*pb.SearchRequest)
+	out.Collection = c.collection
+	return out
 }
 
 func transportCredentials(t *TLSOptions) (credentials.TransportCredentials, error) {
@@ -120,17 +154,25 @@ func (c *Client) callContext(ctx context.Context) (context.Context, context.Canc
 func (c *Client) Search(ctx context.Context, req *pb.SearchRequest, opts ...grpc.CallOption) (*pb.SearchResponse, error) {
 	ctx, cancel := c.callContext(ctx)
 	defer cancel()
-	resp, err := c.stub.Search(ctx, req, opts...)
+	resp, err := c.stub.Search(ctx, c.scoped(req), opts...)
 	if err != nil {
 		return nil, FromError(err)
 	}
 	return resp, nil
 }
 
-// BatchSearch runs several queries in one call; responses come back in request order.
+// BatchSearch runs several queries in one call; responses come back in request order. Each
+// request names its own collection (or gets the Client's, see WithCollection).
 func (c *Client) BatchSearch(ctx context.Context, reqs []*pb.SearchRequest, opts ...grpc.CallOption) ([]*pb.SearchResponse, error) {
 	ctx, cancel := c.callContext(ctx)
 	defer cancel()
+	if c.collection != "" {
+		scoped := make([]*pb.SearchRequest, len(reqs))
+		for i, r := range reqs {
+			scoped[i] = c.scoped(r)
+		}
+		reqs = scoped
+	}
 	resp, err := c.stub.BatchSearch(ctx, &pb.BatchSearchRequest{Requests: reqs}, opts...)
 	if err != nil {
 		return nil, FromError(err)
@@ -161,6 +203,7 @@ type ResultStream struct {
 // sequence that waits for more requests must itself return once ctx is done, or its goroutine
 // lives until it does. Use slices.Values for a slice.
 //
+// Each request's Search names its own collection (or gets the Client's, see WithCollection).
 // A per-request failure is a StreamResult.Err; a failed stream (deadline, cancellation,
 // server shutdown) is the *Error that Recv returns after the answers that did arrive.
 func (c *Client) SearchStream(ctx context.Context, reqs iter.Seq[*pb.SearchStreamRequest], opts ...grpc.CallOption) (*ResultStream, error) {
@@ -176,6 +219,10 @@ func (c *Client) SearchStream(ctx context.Context, reqs iter.Seq[*pb.SearchStrea
 		for r := range reqs {
 			if ctx.Err() != nil {
 				return
+			}
+			if c.collection != "" && r.GetSearch() != nil && r.GetSearch().GetCollection() == "" {
+				r = proto.Clone(r).(*pb.SearchStreamRequest)
+				r.Search.Collection = c.collection
 			}
 			if stream.Send(r) != nil {
 				return // io.EOF: the stream ended; Recv reports why

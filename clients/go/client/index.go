@@ -36,11 +36,15 @@ func NewDocument(id, title, text string, metadata map[string]any) (*pb.Document,
 	return doc, nil
 }
 
-// UpsertOptions sets how documents are cut into UpsertDocumentsRequest messages. Zero values
-// mean the defaults.
+// UpsertOptions sets how documents are cut into UpsertDocumentsRequest messages and where
+// they go. Zero values mean the defaults.
 type UpsertOptions struct {
 	BatchSize     int
 	MaxBatchBytes int
+	// Collection is the collection or alias written to; empty: the Client's (see
+	// WithCollection), else the server's default collection. Every message of the stream
+	// names it.
+	Collection string
 }
 
 // Upserter streams documents to UpsertDocuments: Add buffers them and sends a message per full
@@ -53,6 +57,7 @@ type Upserter struct {
 	maxBytes     int
 	pending      []*pb.Document
 	pendingBytes int
+	collection   string
 	err          error // sticky: the call failed or ended
 }
 
@@ -68,6 +73,9 @@ func (c *Client) NewUpserter(ctx context.Context, o UpsertOptions, opts ...grpc.
 	if o.MaxBatchBytes == 0 {
 		o.MaxBatchBytes = DefaultMaxBatchBytes
 	}
+	if o.Collection == "" {
+		o.Collection = c.collection
+	}
 	ctx, cancelTimeout := c.callContext(ctx)
 	ctx, cancelCall := context.WithCancel(ctx)
 	cancel := func() { cancelCall(); cancelTimeout() }
@@ -76,7 +84,7 @@ func (c *Client) NewUpserter(ctx context.Context, o UpsertOptions, opts ...grpc.
 		cancel()
 		return nil, FromError(err)
 	}
-	return &Upserter{stream: stream, cancel: cancel, batchSize: o.BatchSize, maxBytes: o.MaxBatchBytes}, nil
+	return &Upserter{stream: stream, cancel: cancel, batchSize: o.BatchSize, maxBytes: o.MaxBatchBytes, collection: o.Collection}, nil
 }
 
 // Add queues documents, sending every batch they complete. An error means the call failed
@@ -103,10 +111,15 @@ func (u *Upserter) Add(docs ...*pb.Document) error {
 	return u.err
 }
 
-// Send sends a ready batch as one message of its own (after the queued documents).
+// Send sends a ready batch as one message of its own (after the queued documents). A batch
+// that names no collection is sent (as a copy) to the Upserter's.
 func (u *Upserter) Send(batch *pb.UpsertDocumentsRequest) error {
 	if err := u.flush(); err != nil {
 		return err
+	}
+	if u.collection != "" && batch.GetCollection() == "" {
+		batch = proto.Clone(batch).(*pb.UpsertDocumentsRequest)
+		batch.Collection = u.collection
 	}
 	return u.send(batch)
 }
@@ -115,7 +128,7 @@ func (u *Upserter) flush() error {
 	if len(u.pending) == 0 {
 		return u.err
 	}
-	batch := &pb.UpsertDocumentsRequest{Documents: u.pending}
+	batch := &pb.UpsertDocumentsRequest{Documents: u.pending, Collection: u.collection}
 	u.pending, u.pendingBytes = nil, 0
 	return u.send(batch)
 }
@@ -163,8 +176,9 @@ func (u *Upserter) Abort() {
 	u.cancel()
 }
 
-// UpsertDocuments streams docs in batches of DefaultBatchSize documents (see Upserter for
-// other batch sizes or lazily produced documents) and returns the summed response.
+// UpsertDocuments streams docs in batches of DefaultBatchSize documents to the Client's
+// collection (see Upserter for other batch sizes, another collection or lazily produced
+// documents) and returns the summed response.
 func (c *Client) UpsertDocuments(ctx context.Context, docs []*pb.Document, opts ...grpc.CallOption) (*pb.UpsertDocumentsResponse, error) {
 	u, err := c.NewUpserter(ctx, UpsertOptions{}, opts...)
 	if err != nil {
@@ -177,35 +191,47 @@ func (c *Client) UpsertDocuments(ctx context.Context, docs []*pb.Document, opts 
 	return u.Close()
 }
 
-// DeleteDocuments deletes documents by id in one commit; ids with no live document are listed
-// in NotFoundIds.
+// DeleteDocuments deletes documents by id from the Client's collection in one commit; ids with
+// no live document are listed in NotFoundIds.
 func (c *Client) DeleteDocuments(ctx context.Context, ids []string, opts ...grpc.CallOption) (*pb.DeleteDocumentsResponse, error) {
 	ctx, cancel := c.callContext(ctx)
 	defer cancel()
-	resp, err := c.index.DeleteDocuments(ctx, &pb.DeleteDocumentsRequest{Ids: ids}, opts...)
+	resp, err := c.index.DeleteDocuments(ctx, &pb.DeleteDocumentsRequest{Ids: ids, Collection: c.collection}, opts...)
 	if err != nil {
 		return nil, FromError(err)
 	}
 	return resp, nil
 }
 
-// GetDocument returns one document's stored fields; a missing id is an *Error with
-// codes.NotFound.
+// GetDocument returns one document's stored fields from the Client's collection; a missing id
+// (or collection) is an *Error with codes.NotFound.
 func (c *Client) GetDocument(ctx context.Context, id string, opts ...grpc.CallOption) (*pb.Document, error) {
 	ctx, cancel := c.callContext(ctx)
 	defer cancel()
-	resp, err := c.index.GetDocument(ctx, &pb.GetDocumentRequest{Id: id}, opts...)
+	resp, err := c.index.GetDocument(ctx, &pb.GetDocumentRequest{Id: id, Collection: c.collection}, opts...)
 	if err != nil {
 		return nil, FromError(err)
 	}
 	return resp.GetDocument(), nil
 }
 
-// GetIndexStats describes the served index as of its last commit.
+// GetIndexStats describes the Client's collection as of its last commit.
 func (c *Client) GetIndexStats(ctx context.Context, opts ...grpc.CallOption) (*pb.GetIndexStatsResponse, error) {
 	ctx, cancel := c.callContext(ctx)
 	defer cancel()
-	resp, err := c.index.GetIndexStats(ctx, &pb.GetIndexStatsRequest{}, opts...)
+	resp, err := c.index.GetIndexStats(ctx, &pb.GetIndexStatsRequest{Collection: c.collection}, opts...)
+	if err != nil {
+		return nil, FromError(err)
+	}
+	return resp, nil
+}
+
+// Compact rewrites the Client's collection without the rows of deleted or replaced documents
+// now, whatever the server's background policy says, as one commit.
+func (c *Client) Compact(ctx context.Context, opts ...grpc.CallOption) (*pb.CompactResponse, error) {
+	ctx, cancel := c.callContext(ctx)
+	defer cancel()
+	resp, err := c.index.Compact(ctx, &pb.CompactRequest{Collection: c.collection}, opts...)
 	if err != nil {
 		return nil, FromError(err)
 	}

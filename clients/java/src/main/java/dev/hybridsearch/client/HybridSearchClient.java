@@ -1,19 +1,28 @@
 package dev.hybridsearch.client;
 
+import dev.hybridsearch.v1.AliasAction;
 import dev.hybridsearch.v1.BatchSearchRequest;
+import dev.hybridsearch.v1.CollectionInfo;
+import dev.hybridsearch.v1.CollectionServiceGrpc;
+import dev.hybridsearch.v1.CompactRequest;
+import dev.hybridsearch.v1.CompactResponse;
+import dev.hybridsearch.v1.DeleteCollectionRequest;
 import dev.hybridsearch.v1.DeleteDocumentsRequest;
 import dev.hybridsearch.v1.DeleteDocumentsResponse;
 import dev.hybridsearch.v1.Document;
+import dev.hybridsearch.v1.GetCollectionRequest;
 import dev.hybridsearch.v1.GetDocumentRequest;
 import dev.hybridsearch.v1.GetIndexStatsRequest;
 import dev.hybridsearch.v1.GetIndexStatsResponse;
 import dev.hybridsearch.v1.IndexServiceGrpc;
+import dev.hybridsearch.v1.ListCollectionsRequest;
 import dev.hybridsearch.v1.RejectedDocument;
 import dev.hybridsearch.v1.SearchRequest;
 import dev.hybridsearch.v1.SearchResponse;
 import dev.hybridsearch.v1.SearchServiceGrpc;
 import dev.hybridsearch.v1.SearchStreamRequest;
 import dev.hybridsearch.v1.UpsertDocumentsRequest;
+import dev.hybridsearch.v1.UpdateAliasesRequest;
 import dev.hybridsearch.v1.UpsertDocumentsResponse;
 import io.grpc.ChannelCredentials;
 import io.grpc.ClientInterceptor;
@@ -33,14 +42,18 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Blocking client for {@code hybridsearch.v1.SearchService} and {@code IndexService}: a default deadline with per-call
- * overrides, optional TLS (root certificates, client certificate and key) and bearer token;
- * failures are {@link HybridSearchException}s. Thread-safe; close it when done.
+ * Blocking client for {@code hybridsearch.v1.SearchService}, {@code IndexService} and
+ * {@code CollectionService}: a default deadline with per-call overrides, optional TLS (root
+ * certificates, client certificate and key) and bearer token, a target collection
+ * ({@link #withCollection(String)}); failures are {@link HybridSearchException}s. Filters are
+ * built with {@link Filters}, highlight options and readers are in {@link Highlights}.
+ * Thread-safe; close it when done.
  */
 public final class HybridSearchClient implements AutoCloseable {
   public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(10);
@@ -81,7 +94,9 @@ public final class HybridSearchClient implements AutoCloseable {
   private final SearchServiceGrpc.SearchServiceStub async;
   private final IndexServiceGrpc.IndexServiceBlockingStub indexBlocking;
   private final IndexServiceGrpc.IndexServiceStub index;
+  private final CollectionServiceGrpc.CollectionServiceBlockingStub collections;
   private final Duration timeout;
+  private final String collection; // "" = the server's default collection
 
   private HybridSearchClient(Builder builder) throws IOException {
     ChannelCredentials credentials;
@@ -108,7 +123,53 @@ public final class HybridSearchClient implements AutoCloseable {
     async = SearchServiceGrpc.newStub(channel).withInterceptors(interceptors.toArray(ClientInterceptor[]::new));
     indexBlocking = IndexServiceGrpc.newBlockingStub(channel).withInterceptors(interceptors.toArray(ClientInterceptor[]::new));
     index = IndexServiceGrpc.newStub(channel).withInterceptors(interceptors.toArray(ClientInterceptor[]::new));
+    collections =
+        CollectionServiceGrpc.newBlockingStub(channel).withInterceptors(interceptors.toArray(ClientInterceptor[]::new));
     timeout = builder.timeout;
+    collection = "";
+  }
+
+  private HybridSearchClient(HybridSearchClient base, String collection) {
+    channel = base.channel;
+    blocking = base.blocking;
+    async = base.async;
+    indexBlocking = base.indexBlocking;
+    index = base.index;
+    collections = base.collections;
+    timeout = base.timeout;
+    this.collection = collection == null ? "" : collection;
+  }
+
+  /**
+   * A client on the same channel whose searches and index calls go to {@code collection} (a
+   * name or an alias) instead of the server's default collection: a {@code SearchRequest}
+   * (also in a batch or on a stream) that leaves {@code collection} empty is sent with this
+   * one, a request that names a collection keeps it; {@code upsertDocuments},
+   * {@code deleteDocuments}, {@code getDocument}, {@code getIndexStats} and {@code compact}
+   * act on it. Empty means the server's default collection. The clients share the channel:
+   * closing any of them closes it for all.
+   */
+  public HybridSearchClient withCollection(String collection) {
+    return new HybridSearchClient(this, collection);
+  }
+
+  /** The collection (or alias) this client targets; empty: the server's default collection. */
+  public String collection() {
+    return collection;
+  }
+
+  private SearchRequest scoped(SearchRequest request) {
+    if (collection.isEmpty() || !request.getCollection().isEmpty()) {
+      return request;
+    }
+    return request.toBuilder().setCollection(collection).build();
+  }
+
+  private SearchStreamRequest scoped(SearchStreamRequest request) {
+    if (collection.isEmpty() || !request.hasSearch() || !request.getSearch().getCollection().isEmpty()) {
+      return request;
+    }
+    return request.toBuilder().setSearch(scoped(request.getSearch())).build();
   }
 
   public static Builder newBuilder(String target) {
@@ -123,13 +184,16 @@ public final class HybridSearchClient implements AutoCloseable {
   /** Runs one query with its own deadline. */
   public SearchResponse search(SearchRequest request, Duration deadline) {
     try {
-      return blocking.withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS).search(request);
+      return blocking.withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS).search(scoped(request));
     } catch (StatusRuntimeException e) {
       throw HybridSearchException.fromThrowable(e);
     }
   }
 
-  /** Runs several queries in one call; responses come back in request order. */
+  /**
+   * Runs several queries in one call; responses come back in request order. Each request names
+   * its own collection, or gets this client's.
+   */
   public List<SearchResponse> batchSearch(List<SearchRequest> requests) {
     return batchSearch(requests, timeout);
   }
@@ -138,7 +202,7 @@ public final class HybridSearchClient implements AutoCloseable {
     try {
       return blocking
           .withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS)
-          .batchSearch(BatchSearchRequest.newBuilder().addAllRequests(requests).build())
+          .batchSearch(BatchSearchRequest.newBuilder().addAllRequests(requests.stream().map(this::scoped).toList()).build())
           .getResponsesList();
     } catch (StatusRuntimeException e) {
       throw HybridSearchException.fromThrowable(e);
@@ -149,7 +213,8 @@ public final class HybridSearchClient implements AutoCloseable {
    * Opens one stream, sends {@code requests} on it (pulled lazily by a sender thread) and
    * returns the answers as an iterator, in arrival order (not request order). A per-request
    * failure is {@link StreamResult#error()}; a failed stream makes {@link ResultStream#next()}
-   * throw. Close the stream if you stop reading early (try-with-resources).
+   * throw. Close the stream if you stop reading early (try-with-resources). Each request's
+   * search names its own collection, or gets this client's.
    */
   public ResultStream searchStream(Iterable<SearchStreamRequest> requests) {
     return searchStream(requests, timeout);
@@ -159,7 +224,24 @@ public final class HybridSearchClient implements AutoCloseable {
   public ResultStream searchStream(Iterable<SearchStreamRequest> requests, Duration deadline) {
     return ResultStream.open(
         observer -> async.withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS).searchStream(observer),
-        requests.iterator());
+        scoped(requests.iterator()));
+  }
+
+  private Iterator<SearchStreamRequest> scoped(Iterator<SearchStreamRequest> requests) {
+    if (collection.isEmpty()) {
+      return requests;
+    }
+    return new Iterator<>() {
+      @Override
+      public boolean hasNext() {
+        return requests.hasNext();
+      }
+
+      @Override
+      public SearchStreamRequest next() {
+        return scoped(requests.next());
+      }
+    };
   }
 
   // IndexService
@@ -173,7 +255,7 @@ public final class HybridSearchClient implements AutoCloseable {
   }
 
   /**
-   * Streams {@code documents} (iterated lazily on the calling thread, sent as the transport
+   * Streams {@code documents} to this client's collection (iterated lazily on the calling thread, sent as the transport
    * takes them) in {@code UpsertDocumentsRequest} batches of at most {@code batchSize}
    * documents and, past the first document, {@link #DEFAULT_MAX_BATCH_BYTES} serialized bytes.
    * Each batch is one atomic commit; the response sums them (accepted, replaced and rejected
@@ -185,7 +267,7 @@ public final class HybridSearchClient implements AutoCloseable {
     if (batchSize < 1) {
       throw new IllegalArgumentException("batchSize must be at least 1, got " + batchSize);
     }
-    Upload upload = new Upload();
+    Upload upload = new Upload(collection);
     index.withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS).upsertDocuments(upload);
     try {
       List<Document> batch = new ArrayList<>();
@@ -217,7 +299,10 @@ public final class HybridSearchClient implements AutoCloseable {
     return UpsertResult.of(upload.await());
   }
 
-  /** Deletes documents by id in one commit; ids with no live document are in {@code notFoundIds}. */
+  /**
+   * Deletes documents by id from this client's collection in one commit; ids with no live
+   * document are in {@code notFoundIds}.
+   */
   public DeleteDocumentsResponse deleteDocuments(List<String> ids) {
     return deleteDocuments(ids, timeout);
   }
@@ -226,13 +311,13 @@ public final class HybridSearchClient implements AutoCloseable {
     try {
       return indexBlocking
           .withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS)
-          .deleteDocuments(DeleteDocumentsRequest.newBuilder().addAllIds(ids).build());
+          .deleteDocuments(DeleteDocumentsRequest.newBuilder().addAllIds(ids).setCollection(collection).build());
     } catch (StatusRuntimeException e) {
       throw HybridSearchException.fromThrowable(e);
     }
   }
 
-  /** One document's stored fields; a missing id throws with code {@code NOT_FOUND}. */
+  /** One document's stored fields; a missing id (or collection) throws with code {@code NOT_FOUND}. */
   public Document getDocument(String id) {
     return getDocument(id, timeout);
   }
@@ -241,14 +326,14 @@ public final class HybridSearchClient implements AutoCloseable {
     try {
       return indexBlocking
           .withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS)
-          .getDocument(GetDocumentRequest.newBuilder().setId(id).build())
+          .getDocument(GetDocumentRequest.newBuilder().setId(id).setCollection(collection).build())
           .getDocument();
     } catch (StatusRuntimeException e) {
       throw HybridSearchException.fromThrowable(e);
     }
   }
 
-  /** Statistics of the served index as of its last commit. */
+  /** Statistics of this client's collection as of its last commit. */
   public GetIndexStatsResponse getIndexStats() {
     return getIndexStats(timeout);
   }
@@ -257,17 +342,150 @@ public final class HybridSearchClient implements AutoCloseable {
     try {
       return indexBlocking
           .withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS)
-          .getIndexStats(GetIndexStatsRequest.getDefaultInstance());
+          .getIndexStats(GetIndexStatsRequest.newBuilder().setCollection(collection).build());
     } catch (StatusRuntimeException e) {
       throw HybridSearchException.fromThrowable(e);
     }
+  }
+
+  /**
+   * Compacts this client's collection now (rewrites it without the rows of deleted or replaced
+   * documents, as one commit), whatever the server's background policy says.
+   */
+  public CompactResponse compact() {
+    return compact(timeout);
+  }
+
+  public CompactResponse compact(Duration deadline) {
+    try {
+      return indexBlocking
+          .withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS)
+          .compact(CompactRequest.newBuilder().setCollection(collection).build());
+    } catch (StatusRuntimeException e) {
+      throw HybridSearchException.fromThrowable(e);
+    }
+  }
+
+  // CollectionService
+
+  /**
+   * Creates an empty collection; a taken name (collection or alias) throws
+   * {@code ALREADY_EXISTS}, an invalid name or schema {@code INVALID_ARGUMENT}.
+   */
+  public CollectionInfo createCollection(String name, CollectionConfig config) {
+    return createCollection(name, config, timeout);
+  }
+
+  public CollectionInfo createCollection(String name, CollectionConfig config, Duration deadline) {
+    try {
+      return collections
+          .withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS)
+          .createCollection(config.toRequest(name))
+          .getCollection();
+    } catch (StatusRuntimeException e) {
+      throw HybridSearchException.fromThrowable(e);
+    }
+  }
+
+  /** Every collection of the server, in name order. */
+  public List<CollectionInfo> listCollections() {
+    return listCollections(timeout);
+  }
+
+  public List<CollectionInfo> listCollections(Duration deadline) {
+    try {
+      return collections
+          .withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS)
+          .listCollections(ListCollectionsRequest.getDefaultInstance())
+          .getCollectionsList();
+    } catch (StatusRuntimeException e) {
+      throw HybridSearchException.fromThrowable(e);
+    }
+  }
+
+  /**
+   * One collection, by name or alias (the answer carries its own name); empty: the default
+   * collection. Unknown: {@code NOT_FOUND}.
+   */
+  public CollectionInfo getCollection(String nameOrAlias) {
+    return getCollection(nameOrAlias, timeout);
+  }
+
+  public CollectionInfo getCollection(String nameOrAlias, Duration deadline) {
+    try {
+      return collections
+          .withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS)
+          .getCollection(GetCollectionRequest.newBuilder().setName(nameOrAlias).build())
+          .getCollection();
+    } catch (StatusRuntimeException e) {
+      throw HybridSearchException.fromThrowable(e);
+    }
+  }
+
+  /**
+   * Deletes a collection (by its name, not an alias) and its aliases, which it returns.
+   * Unknown: {@code NOT_FOUND}; the default collection: {@code FAILED_PRECONDITION}.
+   */
+  public List<String> deleteCollection(String name) {
+    return deleteCollection(name, timeout);
+  }
+
+  public List<String> deleteCollection(String name, Duration deadline) {
+    try {
+      return collections
+          .withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS)
+          .deleteCollection(DeleteCollectionRequest.newBuilder().setName(name).build())
+          .getRemovedAliasesList();
+    } catch (StatusRuntimeException e) {
+      throw HybridSearchException.fromThrowable(e);
+    }
+  }
+
+  /**
+   * Applies 1 to 100 alias actions ({@link Aliases#add}, {@link Aliases#remove}) in order and
+   * atomically: every search sees all of them or none, and if one is invalid none is applied.
+   * Returns every alias of the server afterwards, alias to collection.
+   */
+  public Map<String, String> updateAliases(AliasAction... actions) {
+    return updateAliases(List.of(actions), timeout);
+  }
+
+  /** As {@link #updateAliases(AliasAction...)}, for a list. */
+  public Map<String, String> updateAliases(List<AliasAction> actions) {
+    return updateAliases(actions, timeout);
+  }
+
+  public Map<String, String> updateAliases(List<AliasAction> actions, Duration deadline) {
+    try {
+      return collections
+          .withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS)
+          .updateAliases(UpdateAliasesRequest.newBuilder().addAllActions(actions).build())
+          .getAliasesMap();
+    } catch (StatusRuntimeException e) {
+      throw HybridSearchException.fromThrowable(e);
+    }
+  }
+
+  /** Points {@code alias} at {@code collection}, creating or moving it; returns every alias. */
+  public Map<String, String> setAlias(String alias, String collection) {
+    return updateAliases(Aliases.add(alias, collection));
+  }
+
+  /** Deletes {@code alias} ({@code NOT_FOUND} when there is none); returns every alias left. */
+  public Map<String, String> removeAlias(String alias) {
+    return updateAliases(Aliases.remove(alias));
   }
 
   /** One UpsertDocuments call: sends batches under flow control, then waits for the summary. */
   private static final class Upload implements ClientResponseObserver<UpsertDocumentsRequest, UpsertDocumentsResponse> {
     private final CompletableFuture<UpsertDocumentsResponse> result = new CompletableFuture<>();
     private final Object ready = new Object();
+    private final String collection;
     private ClientCallStreamObserver<UpsertDocumentsRequest> call;
+
+    Upload(String collection) {
+      this.collection = collection;
+    }
 
     @Override
     public void beforeStart(ClientCallStreamObserver<UpsertDocumentsRequest> requestStream) {
@@ -296,7 +514,7 @@ public final class HybridSearchClient implements AutoCloseable {
       if (result.isDone()) {
         return false;
       }
-      call.onNext(UpsertDocumentsRequest.newBuilder().addAllDocuments(batch).build());
+      call.onNext(UpsertDocumentsRequest.newBuilder().addAllDocuments(batch).setCollection(collection).build());
       return true;
     }
 
@@ -348,6 +566,11 @@ public final class HybridSearchClient implements AutoCloseable {
   /** The generated IndexService blocking stub. */
   public IndexServiceGrpc.IndexServiceBlockingStub indexBlockingStub() {
     return indexBlocking;
+  }
+
+  /** The generated CollectionService blocking stub. */
+  public CollectionServiceGrpc.CollectionServiceBlockingStub collectionBlockingStub() {
+    return collections;
   }
 
   @Override
