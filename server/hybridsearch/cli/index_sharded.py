@@ -145,13 +145,15 @@ def _run_local(args: argparse.Namespace, count: int) -> int:
 
 
 def _run_ray(args: argparse.Namespace, count: int) -> int:
+    from hybridsearch.sharding.ray_runtime import connect, import_ray  # noqa: PLC0415
+
+    import_ray()  # first: without the extra, pyarrow is missing too; name the extra
     from tqdm import tqdm  # noqa: PLC0415
 
     from hybridsearch.cli.index import sample_corpus_path  # noqa: PLC0415
     from hybridsearch.dense.select import DenseIndexKind  # noqa: PLC0415
     from hybridsearch.metadata.schema import CollectionSchema, load_schema_file  # noqa: PLC0415
     from hybridsearch.sharding.build_ray import RayBuildOptions, build_sharded_ray  # noqa: PLC0415
-    from hybridsearch.sharding.ray_runtime import connect  # noqa: PLC0415
     from hybridsearch.sharding.ray_source import find_source  # noqa: PLC0415
 
     corpus = str(sample_corpus_path()) if args.sample else args.corpus

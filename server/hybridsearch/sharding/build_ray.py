@@ -210,12 +210,19 @@ def _run_polling(
 
 
 def _unwrapped(exc: BaseException) -> BaseException:
-    """A stage's own error (a `CorpusError` from parsing, say) rather than Ray's wrapper."""
+    """A stage's own error (a `CorpusError` from parsing, say) rather than Ray's wrappers
+    (``RayTaskError(UserCodeException)`` keeps it as a ``cause``, or only in its text)."""
+    seen: list[BaseException] = []
     cause: BaseException | None = exc
-    while cause is not None:
+    while cause is not None and cause not in seen:
         if isinstance(cause, CorpusError | BuildError):
             return cause
-        cause = cause.__cause__
+        seen.append(cause)
+        cause = getattr(cause, "cause", None) or cause.__cause__
+    for error in (CorpusError, BuildError):
+        marker = f"{error.__module__}.{error.__name__}: "
+        if marker in str(exc):
+            return error(str(exc).split(marker, 1)[1].splitlines()[0])
     return exc
 
 
