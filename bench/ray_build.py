@@ -97,7 +97,7 @@ def main() -> int:
         f"# Distributed build (Ray) vs single process — {datetime.date.today()}",
         "",
         f"SciFact, first {args.docs} documents, {args.shards} shards, default model "
-        f"(all-MiniLM-L6-v2, fp32 ONNX), {args.cpus} CPUs ({env['cpu']}), commit "
+        f"({info.model_id}), {args.cpus} CPUs ({env['cpu']}), commit "
         f"{env['commit']}, load average at start {env['load_avg_at_start']}. "
         "`python -m bench.ray_build`",
         "",

@@ -7,6 +7,7 @@ Ray is imported only with ``--ray`` (the optional extra ``ray``).
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import time
 from pathlib import Path
@@ -171,6 +172,7 @@ def _run_ray(args: argparse.Namespace, count: int) -> int:
         hnsw=_hnsw(args),
     )
     ray = connect(args.ray)
+    importlib.import_module("ray.data")  # it configures its loggers on import; then quiet
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # its INFO lines drown the bar
     try:
         step = "encoding" if model is not None else "reading"
