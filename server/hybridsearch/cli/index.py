@@ -74,7 +74,7 @@ def run_index(args: argparse.Namespace) -> int:
     from hybridsearch.storage.builder import build_index  # noqa: PLC0415
     from hybridsearch.storage.corpus import ReadStats, count_lines, read_corpus  # noqa: PLC0415
 
-    corpus = sample_corpus_path() if args.sample else Path(args.corpus)
+    corpus = sample_corpus_path() if args.sample else Path(args.corpus or ".")  # --empty: none
     schema = load_schema_file(args.schema) if args.schema else CollectionSchema()
     encoder, encoder_info = None, None
     if not args.no_dense:

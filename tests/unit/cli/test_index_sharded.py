@@ -52,3 +52,10 @@ def test_ray_missing_names_the_extra(
     assert main(argv) == 2
     assert "pip install -e '.[ray]'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_empty_builds_still_work(tmp_path: Path) -> None:
+    assert main(["index", "--empty", "--out", str(tmp_path / "plain"), "--no-dense"]) == 0
+    assert main(["index", "--empty", "--out", str(tmp_path / "sharded"), "--shards", "2",
+                 "--no-dense", "--no-progress"]) == 0  # fmt: skip
+    assert load_shard_manifest(tmp_path / "sharded").shard_count == 2
