@@ -279,8 +279,11 @@ def _build_shards(  # noqa: PLR0917
         NodeAffinitySchedulingStrategy,
     )
 
-    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-    task = ray.remote(build_shard).options(num_cpus=1, scheduling_strategy=here)
+    node = ray.get_runtime_context().get_node_id()
+    here = NodeAffinitySchedulingStrategy(node, soft=False)
+    # A head started with --num-cpus 0 (as KubeRay heads often are) still writes the shards.
+    cpus = next((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["NodeID"] == node), 0)
+    task = ray.remote(build_shard).options(num_cpus=1 if cpus >= 1 else 0, scheduling_strategy=here)
     pending = {
         task.remote(str(path), encoder_info, schema, options.dense_index, options.hnsw, *refs): i
         for i, (path, refs) in enumerate(zip(paths, parts, strict=True))
