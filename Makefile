@@ -6,6 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RAY_STAMP := $(VENV)/.installed-ray
 MODEL_DIR ?= var/models/all-MiniLM-L6-v2
 SAMPLE_INDEX ?= var/indexes/sample
 HOST ?= 127.0.0.1
@@ -30,6 +31,11 @@ $(STAMP): pyproject.toml
 	touch $@
 
 venv: $(STAMP)
+
+# The optional Ray extra, for the tests (`make serve` never needs it).
+$(RAY_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[cpu,model,quantize,eval,ann,dev,ray]"
+	touch $@
 
 $(BUF):
 	mkdir -p .cache/npm
@@ -86,7 +92,7 @@ ghz-smoke: $(STAMP)
 
 check: lint typecheck proto-lint proto-breaking gen-check clients-gen-check
 
-pytest: $(STAMP) model
+pytest: $(STAMP) $(RAY_STAMP) model
 	HYBRIDSEARCH_MODEL_DIR=$(abspath $(MODEL_DIR)) HYBRIDSEARCH_SHARED_DATA=$(abspath $(SHARED_DATA)) \
 	  $(BIN)/pytest -q
 
@@ -102,7 +108,7 @@ eval: model
 
 # Load, limit, overhead, peers (Pyserini, LanceDB in their own venvs) and scale; not part of `test`.
 bench: model
-	$(PY) -m pip install -q -e ".[cpu,model,quantize,eval,ann,dev,bench]"
+	$(PY) -m pip install -q -e ".[cpu,model,quantize,eval,ann,dev,bench,ray]"
 	$(PY) -m bench.run_all --model $(MODEL_DIR) --shared-data $(SHARED_DATA)
 
 clean:

@@ -1,6 +1,7 @@
 """`make bench`: load, compute limit, gRPC overhead, peers and scale, into one results file.
 
-    python -m bench.run_all [--quick] [--stages load,limit,peers,scale,filters] [--scale-sizes ...]
+    python -m bench.run_all [--quick] [--stages load,limit,peers,scale,filters,ray-build]
+                            [--scale-sizes ...]
 
 Writes bench/results/<date>.md and PNG plots beside it; raw measurements go to
 bench/.work/measurements/*.json, so `--stages report` rebuilds the report from them.
@@ -64,7 +65,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 MEASUREMENTS = WORK / "measurements"
 CONCURRENCY = (1, 8, 32, 64)
-ALL_STAGES = ("load", "limit", "peers", "scale", "filters", "report")
+ALL_STAGES = ("load", "limit", "peers", "scale", "filters", "ray-build", "report")
 
 
 def save(name: str, data: object) -> None:
@@ -593,6 +594,13 @@ def main() -> int:
         print("== filters: filtered recall and latency by selectivity", flush=True)
         docs = "10000" if args.quick else "100000"
         subprocess.run([sys.executable, "-m", "bench.filters", "--docs", docs], check=True)
+    if "ray-build" in stages:
+        # Its own results file (bench/results/<date>-ray-build.md), see bench/ray_build.py.
+        print("== ray-build: distributed build vs single process, same cores", flush=True)
+        docs = "300" if args.quick else "1000"
+        subprocess.run([sys.executable, "-m", "bench.ray_build", "--docs", docs,
+                        "--model", str(args.model), "--shared-data", str(args.shared_data)],
+                       check=True)  # fmt: skip
     path = write_report(MEASUREMENTS, RESULTS)
     print(f"== results: {path}", flush=True)
     return 0

@@ -6,6 +6,7 @@ import argparse
 from importlib import resources
 from pathlib import Path
 
+from hybridsearch.cli.index_sharded import add_sharding_arguments, run_index_sharded
 from hybridsearch.types import Device
 
 SAMPLE_CORPUS = "cranfield-corpus.jsonl.gz"
@@ -20,7 +21,9 @@ def add_index_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     p = commands.add_parser("index", help="build an index from a corpus")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument(
-        "--corpus", type=Path, help="BEIR corpus.jsonl or Pyserini JsonCollection (.gz ok)"
+        "--corpus",
+        help="BEIR corpus.jsonl or Pyserini JsonCollection (.gz ok); with --ray also Parquet, "
+        "and any filesystem pyarrow opens (s3://...)",
     )
     source.add_argument(
         "--sample", action="store_true", help="the bundled sample corpus (Cranfield)"
@@ -56,10 +59,13 @@ def add_index_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     p.add_argument(
         "--hnsw-ef-construction", type=int, default=200, help="HNSW build candidate list"
     )
+    add_sharding_arguments(p)
     p.set_defaults(func=run_index)
 
 
 def run_index(args: argparse.Namespace) -> int:
+    if args.ray is not None or args.shards is not None:
+        return run_index_sharded(args)
     from tqdm import tqdm  # noqa: PLC0415
 
     from hybridsearch.dense.hnsw import HnswParams  # noqa: PLC0415 (faiss itself loads lazily)
@@ -68,7 +74,7 @@ def run_index(args: argparse.Namespace) -> int:
     from hybridsearch.storage.builder import build_index  # noqa: PLC0415
     from hybridsearch.storage.corpus import ReadStats, count_lines, read_corpus  # noqa: PLC0415
 
-    corpus = sample_corpus_path() if args.sample else args.corpus
+    corpus = sample_corpus_path() if args.sample else Path(args.corpus or ".")  # --empty: none
     schema = load_schema_file(args.schema) if args.schema else CollectionSchema()
     encoder, encoder_info = None, None
     if not args.no_dense:

@@ -23,6 +23,7 @@ from hybridsearch.storage.manifest import EncoderInfo
 from hybridsearch.storage.writer import IndexWriter
 
 if TYPE_CHECKING:
+    from hybridsearch.encoders.config import EncoderConfig
     from hybridsearch.encoders.onnx_encoder import OnnxEncoder
     from hybridsearch.engine.dense_arm import DenseArm
     from hybridsearch.engine.shared_encoders import SharedEncoders
@@ -130,7 +131,11 @@ def batching_settings(settings: ServerSettings) -> BatchingSettings | None:
 
 def encoder_info_of(encoder: OnnxEncoder) -> EncoderInfo:
     """What an index manifest records about the encoder that made its vectors."""
-    config = encoder.config
+    return encoder_info_of_config(encoder.config)
+
+
+def encoder_info_of_config(config: EncoderConfig) -> EncoderInfo:
+    """`encoder_info_of` an encoder of this configuration, without loading its model."""
     return EncoderInfo(
         model_id=config.model_id,
         dimension=config.dimension,

@@ -60,13 +60,23 @@ def utc_now() -> str:
 
 def dedupe_last_wins(docs: Iterable[Document]) -> tuple[list[Document], int]:
     """Documents with unique ids (a later duplicate replaces an earlier one) and the count."""
-    by_id: dict[str, Document] = {}
+    unique, _, duplicates = dedupe_last_wins_positions(docs)
+    return unique, duplicates
+
+
+def dedupe_last_wins_positions(
+    docs: Iterable[Document],
+) -> tuple[list[Document], list[int], int]:
+    """`dedupe_last_wins`, plus each kept document's position in the input (its vector's row
+    when the vectors were computed elsewhere, one per input document)."""
+    by_id: dict[str, tuple[Document, int]] = {}
     duplicates = 0
-    for doc in docs:
+    for position, doc in enumerate(docs):
         if doc.id in by_id:
             duplicates += 1
-        by_id[doc.id] = doc
-    return list(by_id.values()), duplicates
+        by_id[doc.id] = (doc, position)
+    kept = list(by_id.values())
+    return [doc for doc, _ in kept], [position for _, position in kept], duplicates
 
 
 def dense_text(doc: Document) -> str:
@@ -108,8 +118,14 @@ def build_index(
     dense_index: DenseIndexKind = DenseIndexKind.EXACT,
     hnsw: HnswParams | None = None,
     schema: CollectionSchema | None = None,
+    vectors: NDArray[np.float32] | None = None,
 ) -> BuildSummary:
     """Build an index at ``out`` from ``docs``; ordinals follow first-seen order of ids.
+
+    ``vectors``: the documents' vectors, computed elsewhere (the distributed build encodes on
+    a Ray actor pool), one row per input document in input order, with ``encoder=None`` and
+    the ``encoder_info`` that made them; a duplicate id keeps its last row, as it keeps its
+    last document.
 
     ``dense_index`` HNSW also writes the ANN graph of the vectors (needs faiss). ``schema``
     declares the filterable metadata fields; a document whose declared fields do not fit it
@@ -120,14 +136,19 @@ def build_index(
     started = time.perf_counter()
     if out.exists() and not force:
         raise BuildError(f"{out} already exists (use --force to replace it)")
-    if (encoder is None) != (encoder_info is None):
-        raise BuildError("an encoder needs its EncoderInfo for the manifest")
+    if encoder is not None and vectors is not None:
+        raise BuildError("pass an encoder or precomputed vectors, not both")
+    if (encoder is None and vectors is None) != (encoder_info is None):
+        raise BuildError("an encoder (or precomputed vectors) needs its EncoderInfo")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.building-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        unique, duplicates = dedupe_last_wins(docs)
+        unique, positions, duplicates = dedupe_last_wins_positions(docs)
+        matrix: NDArray[np.float32] | None = None
+        if vectors is not None:
+            matrix = precomputed_matrix(vectors, positions, len(unique) + duplicates, encoder_info)
         writer = SparseWriter(tmp / SPARSE_DIR, create=True, metadata=schema)
         for ordinal, doc in enumerate(unique):
             problem = metadata_problem(schema, doc.metadata)
@@ -142,6 +163,7 @@ def build_index(
             matrix = encode_corpus(
                 encoder, unique, batch_size=batch_size, on_progress=on_dense_progress
             )
+        if matrix is not None:
             write_vectors(tmp / VECTORS_FILE, matrix)
             if dense_index is DenseIndexKind.HNSW:
                 from hybridsearch.dense.hnsw import HNSW_FILE, build_hnsw  # noqa: PLC0415
@@ -157,7 +179,7 @@ def build_index(
             created_at=now,
             committed_at=now,
             encoder=encoder_info,
-            dense_index=dense_index.value if encoder is not None else DenseIndexKind.EXACT.value,
+            dense_index=dense_index.value if matrix is not None else DenseIndexKind.EXACT.value,
             schema=schema,
         ).save(tmp)
         _swap_into_place(tmp, out)
@@ -169,8 +191,21 @@ def build_index(
         duplicates=duplicates,
         seconds=time.perf_counter() - started,
         bytes_on_disk=dir_size_bytes(out),
-        has_vectors=encoder is not None,
+        has_vectors=encoder_info is not None,
     )
+
+
+def precomputed_matrix(
+    vectors: NDArray[np.float32], positions: list[int], inputs: int, info: EncoderInfo | None
+) -> NDArray[np.float32]:
+    """The rows of ``vectors`` kept by deduplication, checked against the input and encoder."""
+    dimension = None if info is None else info.dimension
+    if vectors.shape != (inputs, dimension):
+        raise BuildError(
+            f"precomputed vectors have shape {vectors.shape}; {inputs} documents and an "
+            f"encoder of {dimension} dimensions need ({inputs}, {dimension})"
+        )
+    return np.ascontiguousarray(vectors[positions], dtype=np.float32)
 
 
 def _swap_into_place(tmp: Path, out: Path) -> None:

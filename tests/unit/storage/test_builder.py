@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hybridsearch.errors import BuildError, IndexFormatError
@@ -65,3 +66,33 @@ def test_other_format_version_is_refused_clearly(tmp_path: Path) -> None:
 def test_not_an_index(tmp_path: Path) -> None:
     with pytest.raises(IndexFormatError, match="not a hybridsearch index"):
         open_index(tmp_path)
+
+
+def test_precomputed_vectors_equal_encoding_in_the_build(tmp_path: Path) -> None:
+    from hybridsearch.storage.builder import dense_text
+    from tests.fakes import HASH_ENCODER_INFO, HashEncoder
+
+    encoder = HashEncoder()
+    build_index(docs(), tmp_path / "enc", encoder=encoder, encoder_info=HASH_ENCODER_INFO)
+    rows = encoder.encode_documents([dense_text(d) for d in docs()])  # one per input document
+    summary = build_index(docs(), tmp_path / "pre", encoder=None, encoder_info=HASH_ENCODER_INFO,
+                          vectors=rows)  # fmt: skip
+    encoded, precomputed = open_index(tmp_path / "enc"), open_index(tmp_path / "pre")
+    assert summary.has_vectors and precomputed.ids == encoded.ids == ["a", "b"]
+    assert precomputed.vectors is not None and encoded.vectors is not None
+    # "a" keeps its last row (the replacing document's), as the encoding build does.
+    assert (precomputed.vectors[:] == encoded.vectors[:]).all()
+    assert (precomputed.vectors[0] == rows[2]).all()
+    assert precomputed.manifest.encoder == HASH_ENCODER_INFO
+
+
+def test_precomputed_vectors_must_fit_the_documents(tmp_path: Path) -> None:
+    from tests.fakes import HASH_ENCODER_INFO
+
+    short = np.zeros((2, HASH_ENCODER_INFO.dimension), dtype=np.float32)
+    with pytest.raises(BuildError, match=r"need \(3, "):
+        build_index(docs(), tmp_path / "x", encoder=None, encoder_info=HASH_ENCODER_INFO,
+                    vectors=short)  # fmt: skip
+    with pytest.raises(BuildError, match="needs its EncoderInfo"):
+        build_index(docs(), tmp_path / "x", encoder=None, vectors=short)
+    assert not (tmp_path / "x").exists()

@@ -1,0 +1,298 @@
+"""Building a sharded collection on a Ray cluster (`hybridsearch index --shards N --ray ...`).
+
+::
+
+    read (Ray Data: JSON lines or Parquet, in file order)  →  parse + route by shard_of
+      →  encode (actor pool of ONNX encoders; num_gpus=1 per actor on a cluster with GPUs)
+      →  split each block by shard (one task per block, N outputs)
+      →  build the N shards in parallel (one task per shard: `build_index` with the vectors)
+      →  shards.json, rename into place (`build_local.commit_sharded`)
+
+The result is the collection `build_local.build_sharded` makes of the same corpus: the same
+documents in the same order in each shard (Ray Data's ``preserve_order``), so the same BM25
+index, and the same vectors up to float noise. The shard tasks run on this machine's node,
+where ``out`` is, so no shared filesystem is needed; encoding, the cost of a build, runs
+anywhere in the cluster. Until the rename nothing is visible at ``out``: a build that fails
+removes its staging directory, one that is killed leaves only that hidden directory.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from hybridsearch.dense.select import DenseIndexKind
+from hybridsearch.errors import BuildError, CorpusError
+from hybridsearch.metadata.schema import CollectionSchema
+from hybridsearch.sharding.build_local import ShardedBuildSummary, commit_sharded, staging_dir
+from hybridsearch.sharding.layout import ShardManifest
+from hybridsearch.sharding.ray_encode import DocumentEncoderStage, ProgressCounter
+from hybridsearch.sharding.ray_source import documents_dataset, find_source
+from hybridsearch.sharding.records import (
+    concat_tables,
+    split_table,
+    table_documents,
+    table_vectors,
+)
+from hybridsearch.storage.builder import BuildSummary, build_index, utc_now
+from hybridsearch.storage.files import dir_size_bytes
+from hybridsearch.storage.manifest import EncoderInfo
+from hybridsearch.types import Device
+
+if TYPE_CHECKING:
+    from hybridsearch.dense.hnsw import HnswParams
+
+ProgressFn = Callable[[int], object]
+POLL_S = 0.5
+# Rows per encoder call, in encoder batches: the encoder sorts a call's rows by length (little
+# padding), and a call is the unit of progress and of spreading work over the pool.
+ROWS_PER_CALL_IN_BATCHES = 4
+
+
+@dataclass(frozen=True, slots=True)
+class RayBuildOptions:
+    """How the distributed build uses the cluster."""
+
+    encoders: int | None = None  # actors in the encoder pool; None: one per GPU or per CPU
+    encoder_cpus: float = 1.0  # CPUs each encoder actor holds (its onnxruntime threads)
+    device: Device = Device.AUTO  # AUTO: CUDA when the cluster has GPUs
+    batch_size: int = 32  # documents per encoder run
+    max_length: int | None = None
+    skip_bad_lines: bool = False
+    dense_index: DenseIndexKind = DenseIndexKind.EXACT
+    hnsw: HnswParams | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RayBuildSummary:
+    """A distributed build's result: the collection, what was skipped, and the time."""
+
+    collection: ShardedBuildSummary
+    bad_records: int
+    seconds: float
+    encoders: int
+    gpus_per_encoder: int
+
+
+def encoder_placement(ray: ModuleType, options: RayBuildOptions) -> tuple[int, int, Device]:
+    """(actors, GPUs per actor, device) of the encoder pool on this cluster."""
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    cpus = float(ray.cluster_resources().get("CPU", 1))
+    if options.device is Device.CUDA and gpus == 0:
+        raise BuildError("--device cuda: the Ray cluster has no GPUs (ray status lists them)")
+    use_gpu = gpus > 0 and options.device is not Device.CPU
+    default = gpus if use_gpu else max(1, int(cpus // options.encoder_cpus))
+    actors = options.encoders or default
+    return actors, 1 if use_gpu else 0, Device.CUDA if use_gpu else Device.CPU
+
+
+def build_sharded_ray(
+    ray: ModuleType,
+    corpus: str,
+    out: Path,
+    count: int,
+    *,
+    model_dir: Path | None,
+    encoder_info: EncoderInfo | None,
+    schema: CollectionSchema | None = None,
+    force: bool = False,
+    options: RayBuildOptions = RayBuildOptions(),
+    on_encoded: ProgressFn | None = None,
+    on_shard_built: ProgressFn | None = None,
+) -> RayBuildSummary:
+    """Build ``count`` shards of ``corpus`` at ``out`` on the connected Ray cluster.
+
+    ``model_dir`` and ``encoder_info`` (both or neither: BM25 only) name the encoder.
+    ``on_encoded`` hears documents done (parsed and encoded), ``on_shard_built`` shards done.
+    """
+    started = time.perf_counter()
+    schema = schema or CollectionSchema()
+    if out.exists() and not force:
+        raise BuildError(f"{out} already exists (use --force to replace it)")
+    if (model_dir is None) != (encoder_info is None):
+        raise BuildError("a model directory needs its EncoderInfo")
+    source = find_source(corpus)
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True  # shard order = corpus order
+    context.enable_progress_bars = False  # the caller shows documents/s and ETA
+    progress = ray.remote(num_cpus=0)(ProgressCounter).remote()
+    rows_per_call = options.batch_size * ROWS_PER_CALL_IN_BATCHES
+    dataset = documents_dataset(ray, source, count, schema, strict=not options.skip_bad_lines)
+    actors, gpus, device = encoder_placement(ray, options)
+    if model_dir is None:
+        dataset = dataset.map_batches(_count_rows, fn_kwargs={"progress": progress},
+                                      batch_format="pyarrow", num_cpus=0)  # fmt: skip
+    else:
+        dataset = dataset.map_batches(
+            DocumentEncoderStage,
+            fn_constructor_kwargs={
+                "model_dir": str(model_dir),
+                "device": device.value,
+                "max_length": options.max_length,
+                "batch_size": options.batch_size,
+                "threads": max(1, int(options.encoder_cpus)),
+                "progress": progress,
+            },
+            batch_size=rows_per_call,
+            batch_format="pyarrow",
+            compute=ray.data.ActorPoolStrategy(size=actors),
+            num_cpus=options.encoder_cpus,
+            num_gpus=gpus,
+        )
+    manifest = ShardManifest(count, encoder_info, schema, utc_now())
+    staging = staging_dir(out)
+    try:
+        blocks = _run_polling(ray, dataset.to_arrow_refs, progress, on_encoded)
+        parts, errors = _split_blocks(ray, blocks, count)
+        if errors and not options.skip_bad_lines:
+            raise CorpusError(f"{len(errors)} malformed records (--skip-bad-lines skips them); "
+                              f"the first: {errors[0]}")  # fmt: skip
+        staging.mkdir(parents=True)
+        summaries = _build_shards(
+            ray, parts, manifest.shard_paths(staging), encoder_info, schema, options,
+            on_shard_built,
+        )  # fmt: skip
+        commit_sharded(staging, out, manifest, force=force)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        ray.kill(progress)
+    return RayBuildSummary(
+        ShardedBuildSummary(summaries, dir_size_bytes(out)),
+        bad_records=len(errors),
+        seconds=time.perf_counter() - started,
+        encoders=actors if model_dir is not None else 0,
+        gpus_per_encoder=gpus,
+    )
+
+
+def _count_rows(table: pa.Table, progress: Any) -> pa.Table:
+    progress.add.remote(table.num_rows)
+    return table
+
+
+def _run_polling(
+    ray: ModuleType, run: Callable[[], list[Any]], progress: Any, on_done: ProgressFn | None
+) -> list[Any]:
+    """``run()`` (the dataset's execution) in a thread, reporting ``progress`` meanwhile."""
+    result: list[list[Any]] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(run())
+        except BaseException as exc:  # re-raised in the caller's thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=target, name="ray-data-build", daemon=True)
+    worker.start()
+    reported = 0
+    while True:
+        worker.join(POLL_S)
+        done = int(ray.get(progress.done.remote()))
+        if on_done is not None and done > reported:
+            on_done(done - reported)
+        reported = done
+        if not worker.is_alive():
+            break
+    if failure:
+        raise _unwrapped(failure[0])
+    return result[0]
+
+
+def _unwrapped(exc: BaseException) -> BaseException:
+    """A stage's own error (a `CorpusError` from parsing, say) rather than Ray's wrappers
+    (``RayTaskError(UserCodeException)`` keeps it as a ``cause``, or only in its text)."""
+    seen: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and cause not in seen:
+        if isinstance(cause, CorpusError | BuildError):
+            return cause
+        seen.append(cause)
+        cause = getattr(cause, "cause", None) or cause.__cause__
+    for error in (CorpusError, BuildError):
+        marker = f"{error.__module__}.{error.__name__}: "
+        if marker in str(exc):
+            return error(str(exc).split(marker, 1)[1].splitlines()[0])
+    return exc
+
+
+def _split_one(table: pa.Table, count: int) -> tuple[Any, ...]:
+    parts, errors = split_table(table, count)
+    return (*parts, errors)
+
+
+def _split_blocks(
+    ray: ModuleType, blocks: list[Any], count: int
+) -> tuple[list[list[Any]], list[str]]:
+    """Each shard's parts (object refs, in corpus order) and the malformed records' errors."""
+    split = ray.remote(num_cpus=0, num_returns=count + 1)(_split_one)
+    per_block = [split.remote(block, count) for block in blocks]
+    parts = [[refs[shard] for refs in per_block] for shard in range(count)]
+    errors = [e for found in ray.get([refs[count] for refs in per_block]) for e in found]
+    return parts, errors
+
+
+def build_shard(
+    path: str,
+    encoder_info: EncoderInfo | None,
+    schema: CollectionSchema,
+    dense_index: DenseIndexKind,
+    hnsw: HnswParams | None,
+    *parts: pa.Table,
+) -> BuildSummary:
+    """Build one shard's index directory from its parts (a Ray task on the driver's node)."""
+    table = concat_tables(parts)
+    vectors = None if encoder_info is None else table_vectors(table, encoder_info.dimension)
+    return build_index(
+        table_documents(table),
+        Path(path),
+        encoder=None,
+        encoder_info=encoder_info,
+        vectors=vectors,
+        schema=schema,
+        dense_index=dense_index,
+        hnsw=hnsw,
+        force=True,  # a retried task replaces its own earlier attempt
+    )
+
+
+def _build_shards(  # noqa: PLR0917
+    ray: ModuleType,
+    parts: list[list[Any]],
+    paths: list[Path],
+    encoder_info: EncoderInfo | None,
+    schema: CollectionSchema,
+    options: RayBuildOptions,
+    on_built: ProgressFn | None,
+) -> tuple[BuildSummary, ...]:
+    from ray.util.scheduling_strategies import (  # noqa: PLC0415
+        NodeAffinitySchedulingStrategy,
+    )
+
+    node = ray.get_runtime_context().get_node_id()
+    here = NodeAffinitySchedulingStrategy(node, soft=False)
+    # A head started with --num-cpus 0 (as KubeRay heads often are) still writes the shards.
+    cpus = next((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["NodeID"] == node), 0)
+    task = ray.remote(build_shard).options(num_cpus=1 if cpus >= 1 else 0, scheduling_strategy=here)
+    pending = {
+        task.remote(str(path), encoder_info, schema, options.dense_index, options.hnsw, *refs): i
+        for i, (path, refs) in enumerate(zip(paths, parts, strict=True))
+    }
+    summaries: dict[int, BuildSummary] = {}
+    waiting = list(pending)
+    while waiting:
+        ready, waiting = ray.wait(waiting, num_returns=1)
+        summaries[pending[ready[0]]] = ray.get(ready[0])
+        if on_built is not None:
+            on_built(1)
+    return tuple(summaries[i] for i in range(len(paths)))

@@ -1,0 +1,119 @@
+"""A corpus as a Ray Data dataset of parsed documents (`records.DOCUMENT_SCHEMA` rows).
+
+The corpus is a file or a directory, local or on any filesystem pyarrow opens (``s3://``,
+``gs://``, ``hdfs://``, ...): JSON lines (BEIR ``corpus.jsonl``, a Pyserini JsonCollection
+directory; ``.gz`` ok) or Parquet (one file or a directory of ``*.parquet``). Files are read in
+name order and the dataset keeps their order (``preserve_order``), so shard ``i`` receives its
+documents in the same order as the single-machine build reads them: same ordinals, same index.
+A local path must be readable at the same path on every node that runs a read task (a shared
+filesystem, or one machine); a cluster without one reads from object storage (``s3://``...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+from hybridsearch.errors import CorpusError
+from hybridsearch.metadata.schema import CollectionSchema
+from hybridsearch.sharding.records import documents_table
+from hybridsearch.storage.corpus import corpus_files, count_lines
+
+JSON_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
+PARQUET_SUFFIX = ".parquet"
+
+
+@dataclass(frozen=True, slots=True)
+class CorpusSource:
+    """Where a corpus is: its files (in read order), their filesystem and their format."""
+
+    files: tuple[str, ...]
+    filesystem: pafs.FileSystem | None  # None: local files
+    parquet: bool
+
+    def count_hint(self) -> int | None:
+        """Records in the corpus when that is cheap to know (for an ETA), else None."""
+        if self.parquet:
+            import pyarrow.parquet as pq  # noqa: PLC0415
+
+            rows = (pq.ParquetFile(f, filesystem=self.filesystem).metadata.num_rows
+                    for f in self.files)  # fmt: skip
+            return int(sum(rows))
+        if self.filesystem is None:
+            return sum(count_lines(Path(f)) for f in self.files)
+        return None
+
+
+def is_uri(corpus: str) -> bool:
+    """Whether a corpus names a filesystem (``scheme://``) rather than a local path."""
+    return "://" in corpus and not corpus.startswith("file://")
+
+
+def find_source(corpus: str) -> CorpusSource:
+    """The files of a corpus and their format; `CorpusError` says what is wrong."""
+    if is_uri(corpus):
+        try:
+            fs, root = pafs.FileSystem.from_uri(corpus)
+            info = fs.get_file_info(root)
+            if info.type == pafs.FileType.Directory:
+                infos = fs.get_file_info(pafs.FileSelector(root, recursive=False))
+                names = sorted(i.path for i in infos if i.type == pafs.FileType.File)
+            elif info.type == pafs.FileType.File:
+                names = [root]
+            else:
+                raise CorpusError(f"{corpus}: no such file or directory")
+        except (OSError, pa.ArrowException) as exc:
+            raise CorpusError(f"{corpus}: cannot open ({exc})") from exc
+        filesystem: pafs.FileSystem | None = fs
+    else:
+        path = Path(corpus.removeprefix("file://")).resolve()
+        parquet_files = sorted(path.glob(f"*{PARQUET_SUFFIX}")) if path.is_dir() else []
+        names = [str(p) for p in (parquet_files or corpus_files(path))]
+        filesystem = None
+    parquet = [n.endswith(PARQUET_SUFFIX) for n in names]
+    if any(parquet):
+        names = [n for n, is_parquet in zip(names, parquet, strict=True) if is_parquet]
+    else:
+        names = [n for n in names if n.endswith(JSON_SUFFIXES) or len(names) == 1]
+    if not names:
+        raise CorpusError(f"{corpus}: no .parquet or .jsonl/.json(.gz) files")
+    return CorpusSource(tuple(names), filesystem, any(parquet))
+
+
+def documents_dataset(
+    ray: ModuleType,
+    source: CorpusSource,
+    shard_count: int,
+    schema: CollectionSchema,
+    *,
+    strict: bool = True,
+) -> Any:
+    """The dataset of parsed documents (a ``ray.data.Dataset``), in corpus order.
+
+    ``strict``: a malformed record fails the build at once (`CorpusError`); else its row is
+    kept with its error, for the build to count and drop. Parsing keeps the read's blocks
+    (Ray Data splits a big file's into several, so one file still feeds every encoder; a
+    repartition would add a stage that waits for a CPU the encoders hold).
+
+    Reading and parsing ask for no CPU of their own: they are cheap next to encoding, and the
+    encoder pool may hold every CPU of a small cluster (a stage that waits for a CPU the pool
+    never frees would stall the build).
+    """
+    read = ray.data.read_parquet if source.parquet else ray.data.read_text
+    raw = read(list(source.files), filesystem=source.filesystem, num_cpus=0)
+
+    def parse(batch: pa.Table) -> pa.Table:
+        records = batch.to_pylist() if source.parquet else batch.column("text").to_pylist()
+        table = documents_table(records, shard_count, schema)
+        if strict:
+            first = next((e for e in table.column("error").to_pylist() if e), None)
+            if first is not None:
+                raise CorpusError(f"malformed record (--skip-bad-lines skips it): {first}")
+        return table
+
+    return raw.map_batches(parse, batch_format="pyarrow", batch_size=None, num_cpus=0)

@@ -1,0 +1,133 @@
+"""Corpus records as the distributed build moves them: Arrow tables of parsed documents.
+
+A record is a JSON line (BEIR ``_id``/``title``/``text``, Pyserini ``id``/``contents``) or a
+Parquet row (``id`` or ``_id``, ``title``, ``text`` or ``contents``, optional ``metadata``: a
+struct, a map or a JSON object string). Each becomes one row of `DOCUMENT_SCHEMA`, parsed by
+the same rules as `storage.corpus.read_corpus`; a record that breaks them keeps its row with
+``error`` set, so the build can fail naming it, or skip and count it (``--skip-bad-lines``).
+No Ray here: the Ray stages call these functions on their batches.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from numpy.typing import NDArray
+
+from hybridsearch.metadata.schema import CollectionSchema
+from hybridsearch.metadata.values import metadata_problem
+from hybridsearch.sharding.layout import shard_of
+from hybridsearch.storage.corpus import parse_document
+from hybridsearch.types import Document
+
+VECTOR_COLUMN = "vector"
+DOCUMENT_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("title", pa.string()),
+        ("text", pa.string()),
+        ("metadata", pa.string()),  # a JSON object; Arrow cannot hold every metadata shape
+        ("shard", pa.int32()),
+        ("error", pa.string()),  # "" for a good record, else what is wrong with it
+    ]
+)
+
+
+def row_document(row: Mapping[str, Any]) -> Document:
+    """One Parquet row as a Document (``id`` or ``_id``; ``text`` or ``contents``); ValueError
+    says what is wrong."""
+    doc_id = row["_id"] if row.get("_id") is not None else row.get("id")
+    text = row["text"] if row.get("text") is not None else row.get("contents")
+    metadata = record_metadata(row.get("metadata"))
+    return parse_document({"_id": doc_id, "title": row.get("title"), "text": text,
+                           "metadata": metadata})  # fmt: skip
+
+
+def line_document(line: str) -> Document:
+    """One JSON line as a Document, by `storage.corpus.read_corpus`'s rules."""
+    return parse_document(json.loads(line))
+
+
+def record_metadata(value: Any) -> Any:
+    """A record's metadata as a JSON object: a Parquet struct's null fields are absent ones,
+    a map arrives as key-value pairs, a string column holds JSON."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value) if value.strip() else {}
+        except ValueError as exc:
+            raise ValueError(f'"metadata" is not JSON ({exc})') from None
+    if isinstance(value, list) and all(isinstance(p, tuple) and len(p) == 2 for p in value):
+        return dict(value)
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if v is not None}
+    return value
+
+
+def documents_table(
+    records: Iterable[Mapping[str, Any] | str],
+    shard_count: int,
+    schema: CollectionSchema,
+) -> pa.Table:
+    """Parse records (Parquet rows, or JSON lines) into a `DOCUMENT_SCHEMA` table."""
+    columns: dict[str, list[Any]] = {name: [] for name in DOCUMENT_SCHEMA.names}
+    for record in records:
+        if isinstance(record, str) and not record.strip():
+            continue  # a blank line, as read_corpus skips it
+        try:
+            doc = line_document(record) if isinstance(record, str) else row_document(record)
+            problem = metadata_problem(schema, doc.metadata)
+            if problem is not None:
+                raise ValueError(problem)
+        except ValueError as exc:  # JSONDecodeError is a ValueError
+            shown = record if isinstance(record, str) else json.dumps(record, default=str)
+            _append(columns, "", "", "", "{}", -1, f"{exc} (record {shown[:80]!r})")
+            continue
+        metadata = json.dumps(doc.metadata, ensure_ascii=False)
+        _append(columns, doc.id, doc.title, doc.text, metadata, shard_of(doc.id, shard_count), "")
+    return pa.table(columns, schema=DOCUMENT_SCHEMA)
+
+
+def _append(columns: dict[str, list[Any]], *values: Any) -> None:
+    for name, value in zip(DOCUMENT_SCHEMA.names, values, strict=True):
+        columns[name].append(value)
+
+
+def table_documents(table: pa.Table) -> list[Document]:
+    """The Documents of a `DOCUMENT_SCHEMA` table, in row order."""
+    return [
+        Document(row["id"], row["title"], row["text"], json.loads(row["metadata"]))
+        for row in table.select(["id", "title", "text", "metadata"]).to_pylist()
+    ]
+
+
+def with_vectors(table: pa.Table, vectors: NDArray[np.float32]) -> pa.Table:
+    """``table`` with a fixed-size-list ``vector`` column (one row per document)."""
+    flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
+    column = pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
+    return table.append_column(VECTOR_COLUMN, column)
+
+
+def table_vectors(table: pa.Table, dimension: int) -> NDArray[np.float32]:
+    """The ``vector`` column of a table as an ``(n, dimension)`` float32 matrix."""
+    if table.num_rows == 0:
+        return np.zeros((0, dimension), dtype=np.float32)
+    column = table.column(VECTOR_COLUMN).combine_chunks()
+    flat = column.flatten().to_numpy(zero_copy_only=False)
+    return np.asarray(flat, dtype=np.float32).reshape(table.num_rows, dimension)
+
+
+def split_table(table: pa.Table, shard_count: int) -> tuple[list[pa.Table], list[str]]:
+    """The good rows of ``table`` per shard (row order kept) and the errors of the bad ones."""
+    shards = table.column("shard").to_numpy(zero_copy_only=False)
+    errors = [e for e in table.column("error").to_pylist() if e]
+    parts = [table.filter(pa.array(shards == number)) for number in range(shard_count)]
+    return parts, errors
+
+
+def concat_tables(tables: Sequence[pa.Table]) -> pa.Table:
+    """One table of several parts (the parts of one shard, in order)."""
+    return pa.concat_tables(tables) if tables else DOCUMENT_SCHEMA.empty_table()

@@ -1,0 +1,197 @@
+"""The distributed build on a real local Ray instance (2 CPUs): the collection it makes is the
+one the single-machine build makes of the same corpus (same ids per shard in the same order,
+same stored documents, same BM25 results, vectors with cosine >= 0.99999), from BEIR JSON
+lines, Parquet and a Pyserini JsonCollection; a build that fails or is killed leaves nothing.
+
+Select them with ``pytest -m ray``; without the extra ``ray`` they are skipped, saying so.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from hybridsearch.encoders.config import load_config
+from hybridsearch.engine.loader import encoder_info_of_config, load_query_encoder
+from hybridsearch.errors import CorpusError
+from hybridsearch.sharding.build_local import build_sharded
+from hybridsearch.sharding.layout import load_shard_manifest
+from hybridsearch.sparse.analysis import term_counts
+from hybridsearch.storage.corpus import read_corpus
+from hybridsearch.storage.index_dir import open_index
+from hybridsearch.types import Device
+
+ray = pytest.importorskip(
+    "ray", reason="the Ray tests need the optional extra: pip install -e '.[ray]'"
+)
+
+from hybridsearch.sharding.build_ray import RayBuildOptions, build_sharded_ray  # noqa: E402
+
+pytestmark = [
+    pytest.mark.ray,
+    # Ray 2.60 warns about its own deprecated settings when Ray Data starts.
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.timeout(300),  # a stalled Ray pipeline fails the test, never hangs CI
+]
+
+SAMPLE = Path(__file__).parents[2] / "server/hybridsearch/data/cranfield-corpus.jsonl.gz"
+SHARDS = 3
+QUERIES = ("wing slipstream", "shear flow viscosity", "heat transfer boundary layer")
+
+
+@pytest.fixture(scope="module")
+def ray_local() -> Iterator[Any]:
+    """A real local Ray instance of 2 CPUs, shut down after the module."""
+    ray.init(address="local", num_cpus=2, include_dashboard=False,
+             logging_level=logging.WARNING)  # fmt: skip
+    yield ray
+    ray.shutdown()
+
+
+def sample_records(count: int) -> list[dict[str, Any]]:
+    """The first ``count`` Cranfield documents, some with metadata, and a duplicate id."""
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as handle:
+        records = [json.loads(next(handle)) for _ in range(count)]
+    for i, record in enumerate(records):
+        record["metadata"] = {"year": 1950 + i % 7, "lab": "nasa" if i % 2 else "rae"}
+    records.append({**records[3], "title": "replaced", "text": "a later duplicate wins"})
+    return records
+
+
+@pytest.fixture(scope="module")
+def beir_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("beir") / "corpus.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in sample_records(48)))
+    return path
+
+
+def assert_same_collection(ray_out: Path, local_out: Path, *, vectors: bool) -> None:
+    """Same shards: ids in order, stored documents, BM25 results; vectors within float noise."""
+    assert load_shard_manifest(ray_out).shard_count == load_shard_manifest(local_out).shard_count
+    for built, expected in zip(load_shard_manifest(ray_out).shard_paths(ray_out),
+                               load_shard_manifest(local_out).shard_paths(local_out),
+                               strict=True):  # fmt: skip
+        got, want = open_index(built), open_index(expected)
+        assert got.ids == want.ids and got.ids
+        stored = got.sparse.stored_range(0, len(got.ids))
+        assert stored == want.sparse.stored_range(0, len(want.ids))
+        for query in QUERIES:
+            weights = {t: float(n) for t, n in term_counts(query).items()}
+            assert got.sparse.search(weights, 10) == want.sparse.search(weights, 10)
+        if vectors:
+            assert got.vectors is not None and want.vectors is not None
+            cosine = np.sum(got.vectors[:] * want.vectors[:], axis=1) / (
+                np.linalg.norm(got.vectors[:], axis=1) * np.linalg.norm(want.vectors[:], axis=1)
+            )
+            assert cosine.min() >= 0.99999, cosine.min()
+        else:
+            assert got.vectors is None
+
+
+def test_distributed_build_equals_the_single_machine_build(
+    ray_local: Any, beir_corpus: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    info = encoder_info_of_config(load_config(model_dir))
+    encoder = load_query_encoder(model_dir, Device.CPU)
+    build_sharded(read_corpus(beir_corpus), tmp_path / "local", SHARDS, encoder=encoder,
+                  encoder_info=info)  # fmt: skip
+    summary = build_sharded_ray(
+        ray_local, str(beir_corpus), tmp_path / "ray", SHARDS, model_dir=model_dir,
+        encoder_info=info, options=RayBuildOptions(batch_size=8, encoders=2),
+    )  # fmt: skip
+    assert (summary.collection.documents, summary.collection.duplicates) == (48, 1)
+    assert summary.encoders == 2
+    assert load_shard_manifest(tmp_path / "ray").encoder == info
+    assert_same_collection(tmp_path / "ray", tmp_path / "local", vectors=True)
+    replaced = [open_index(p).sparse.fetch_by_id("4") for p in
+                load_shard_manifest(tmp_path / "ray").shard_paths(tmp_path / "ray")]  # fmt: skip
+    assert [d.title for d in replaced if d is not None] == ["replaced"]  # the last one won
+
+
+def test_parquet_corpus(ray_local: Any, beir_corpus: Path, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    records = sample_records(48)
+    rows = {
+        "id": [r["_id"] for r in records],  # Parquet may name them id/text or _id/contents
+        "title": [r["title"] for r in records],
+        "contents": [r["text"] for r in records],
+        "metadata": [r["metadata"] for r in records],  # a struct column
+    }
+    parquet_dir = tmp_path / "parquet"
+    parquet_dir.mkdir()
+    table = pa.table(rows)
+    pq.write_table(table.slice(0, 20), parquet_dir / "part-0.parquet")
+    pq.write_table(table.slice(20), parquet_dir / "part-1.parquet")
+    build_sharded(read_corpus(beir_corpus), tmp_path / "local", SHARDS, encoder=None)
+    summary = build_sharded_ray(ray_local, str(parquet_dir), tmp_path / "ray", SHARDS,
+                                model_dir=None, encoder_info=None)  # fmt: skip
+    assert summary.collection.documents == 48
+    assert_same_collection(tmp_path / "ray", tmp_path / "local", vectors=False)
+
+
+def test_pyserini_json_collection(ray_local: Any, tmp_path: Path) -> None:
+    records = [{"id": r["_id"], "contents": f"{r['title']} {r['text']}"}
+               for r in sample_records(40)]  # fmt: skip
+    collection = tmp_path / "collection"
+    collection.mkdir()
+    with gzip.open(collection / "a.jsonl.gz", "wt", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(r) + "\n" for r in records[:25])
+    (collection / "b.jsonl").write_text("".join(json.dumps(r) + "\n\n" for r in records[25:]))
+    build_sharded(read_corpus(collection), tmp_path / "local", 2, encoder=None)
+    build_sharded_ray(ray_local, str(collection), tmp_path / "ray", 2, model_dir=None,
+                      encoder_info=None)  # fmt: skip
+    assert_same_collection(tmp_path / "ray", tmp_path / "local", vectors=False)
+
+
+def test_a_failed_build_leaves_nothing_and_bad_lines_can_be_skipped(
+    ray_local: Any, tmp_path: Path
+) -> None:
+    lines = [json.dumps(r) for r in sample_records(40)]
+    lines.insert(30, '{"_id": "broken", "title": ')  # a line cut short, well into the corpus
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    with pytest.raises(CorpusError, match="malformed record"):
+        build_sharded_ray(ray_local, str(corpus), out, 2, model_dir=None, encoder_info=None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.jsonl"]
+    summary = build_sharded_ray(ray_local, str(corpus), out, 2, model_dir=None,
+                                encoder_info=None,
+                                options=RayBuildOptions(skip_bad_lines=True))  # fmt: skip
+    assert (summary.bad_records, summary.collection.documents) == (1, 40)
+
+
+def test_a_killed_build_leaves_nothing_at_out(
+    ray_local: Any, beir_corpus: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    """``hybridsearch index --ray ADDRESS`` killed while encoding: --out never appears."""
+    address = ray_local.get_runtime_context().gcs_address
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "hybridsearch.cli", "index", "--corpus", str(beir_corpus),
+               "--out", str(out), "--shards", "2", "--model", str(model_dir), "--ray", address,
+               "--batch-size", "4"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env) as build:
+        assert build.stderr is not None
+        seen = ""
+        deadline = time.monotonic() + 120
+        while "ray: encoding" not in seen and time.monotonic() < deadline:
+            seen += build.stderr.read(1)
+        assert "ray: encoding" in seen, seen
+        build.send_signal(signal.SIGKILL)
+    assert build.returncode == -signal.SIGKILL
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
