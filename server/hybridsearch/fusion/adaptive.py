@@ -16,6 +16,7 @@ the mean IDF of its terms scaled by the largest IDF the collection can give.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -27,7 +28,7 @@ from numpy.typing import NDArray
 
 from hybridsearch.fusion._lists import arm_columns
 from hybridsearch.fusion.interpolate import fuse_interpolate
-from hybridsearch.types import FusedDoc, Normalization, ScoredDoc
+from hybridsearch.types import AdaptiveChoice, FusedDoc, Normalization, ScoredDoc
 
 #: The model file's format tag; a file with another one is refused.
 MODEL_FORMAT = "hybridsearch-adaptive-fusion/1"
@@ -94,7 +95,7 @@ def query_features(
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class AdaptiveModel:
     """A multinomial logistic model over candidate alphas (coefficients of standardised
     features); `alpha` is the expected alpha under its distribution."""
@@ -214,12 +215,14 @@ class AdaptiveModel:
         temporary.replace(path)
 
 
-@dataclass(frozen=True, slots=True)
-class AdaptiveChoice:
-    """What the model chose for one query: the alpha and the features it saw."""
+@functools.lru_cache(maxsize=8)
+def load_model(path: Path | None = None) -> AdaptiveModel:
+    """The model at ``path`` (None: the shipped one), read once per process and path.
 
-    alpha: float
-    features: dict[str, float]
+    Raises:
+        AdaptiveModelError: as `AdaptiveModel.load` (a failed load is not cached).
+    """
+    return AdaptiveModel.load(DEFAULT_MODEL_PATH if path is None else path)
 
 
 def choose_alpha(
