@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 
 from hybridsearch.fusion._lists import arm_columns
 from hybridsearch.fusion.interpolate import fuse_interpolate
-from hybridsearch.types import AdaptiveChoice, FusedDoc, Normalization, ScoredDoc
+from hybridsearch.types import AdaptiveChoice, FusedDoc, Normalization, RankedList, ScoredDoc
 
 #: The model file's format tag; a file with another one is refused.
 MODEL_FORMAT = "hybridsearch-adaptive-fusion/1"
@@ -83,12 +83,14 @@ def query_features(
     if len(sparse_scores) and sparse_scores[0] > 0.0:
         tenth = float(sparse_scores[min(_TOP, len(sparse_scores)) - 1])
         sparse_drop = (float(sparse_scores[0]) - tenth) / float(sparse_scores[0])
-    overlap = len(np.intersect1d(sparse_top[:_TOP], dense_top[:_TOP])) / _TOP
+    # Sets, not np.intersect1d: ten times cheaper on ten items.
+    overlap = len(set(sparse_top[:_TOP].tolist()) & set(dense_top[:_TOP].tolist())) / _TOP
     terms = len(stats.doc_freqs)
     mean_idf = 0.0
     if terms and stats.num_docs > 0:
-        ceiling = idf(0, stats.num_docs)
-        mean_idf = sum(idf(df, stats.num_docs) for df in stats.doc_freqs) / terms / ceiling
+        df = np.asarray(stats.doc_freqs, dtype=np.float64)
+        idfs = np.log1p((stats.num_docs - df + 0.5) / (df + 0.5))
+        mean_idf = float(idfs.mean()) / idf(0, stats.num_docs)
     return np.array(
         [dense_top_score, dense_drop, sparse_drop, overlap, math.log1p(terms), mean_idf],
         dtype=np.float64,
@@ -225,6 +227,14 @@ def load_model(path: Path | None = None) -> AdaptiveModel:
     return AdaptiveModel.load(DEFAULT_MODEL_PATH if path is None else path)
 
 
+def _columns(name: str, hits: Sequence[ScoredDoc]) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """A list's scores and ordinals (an arm's `RankedList` as is: fusion checks it next)."""
+    if isinstance(hits, RankedList):
+        return hits.scores, hits.ordinals
+    columns = arm_columns(name, hits)
+    return columns.scores, columns.ordinals
+
+
 def choose_alpha(
     model: AdaptiveModel,
     stats: QueryStats,
@@ -233,15 +243,9 @@ def choose_alpha(
 ) -> AdaptiveChoice:
     """The model's alpha for a query whose arms returned ``sparse`` and ``dense`` (best
     first), with the features behind it."""
-    sparse_columns = arm_columns("sparse", sparse)
-    dense_columns = arm_columns("dense", dense)
-    features = query_features(
-        stats,
-        sparse_columns.scores,
-        dense_columns.scores,
-        sparse_columns.ordinals,
-        dense_columns.ordinals,
-    )
+    s_scores, s_ordinals = _columns("sparse", sparse)
+    d_scores, d_ordinals = _columns("dense", dense)
+    features = query_features(stats, s_scores, d_scores, s_ordinals, d_ordinals)
     return AdaptiveChoice(
         alpha=model.alpha(features),
         features=dict(zip(FEATURE_NAMES, features.tolist(), strict=True)),

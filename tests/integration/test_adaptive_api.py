@@ -1,0 +1,60 @@
+"""Adaptive fusion over gRPC on the tiny corpus with vectors of the default model (golden).
+
+The golden alpha and features are those of the shipped model
+(`hybridsearch/fusion/adaptive_model.json`); retraining it changes them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import grpc
+import pytest
+
+from hybridsearch.fusion.adaptive import FEATURE_NAMES
+from hybridsearch.v1 import search_pb2 as pb
+from hybridsearch.v1 import search_pb2_grpc
+from tests.integration.in_process import InProcessServer
+
+QUERY = "airflow over an aircraft wing"
+ADAPTIVE = pb.FusionOptions(method=pb.FUSION_METHOD_ADAPTIVE)
+GOLDEN_IDS: list[str] = []
+GOLDEN_ALPHA = 0.0
+GOLDEN_FEATURES: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module")
+def stub(hybrid_server: InProcessServer) -> Iterator[search_pb2_grpc.SearchServiceStub]:
+    with grpc.insecure_channel(hybrid_server.address) as channel:
+        yield search_pb2_grpc.SearchServiceStub(channel)
+
+
+def test_explain_shows_the_chosen_alpha_and_features(
+    stub: search_pb2_grpc.SearchServiceStub,
+) -> None:
+    response = stub.Search(pb.SearchRequest(query=QUERY, top_k=5, explain=True, fusion=ADAPTIVE))
+    chosen = response.adaptive_fusion
+    print([h.id for h in response.hits], chosen)
+    assert response.applied.fusion.method == pb.FUSION_METHOD_ADAPTIVE
+    assert [f.name for f in chosen.features] == list(FEATURE_NAMES)
+    assert {f.name: f.value for f in chosen.features} == pytest.approx(GOLDEN_FEATURES, abs=1e-6)
+    assert chosen.alpha == pytest.approx(GOLDEN_ALPHA, abs=1e-6)
+    assert [h.id for h in response.hits] == GOLDEN_IDS
+    for hit in response.hits:  # min-max interpolation at the chosen alpha
+        e = hit.explanation
+        sparse = e.sparse.normalized_score if e.HasField("sparse") else 0.0
+        dense = e.dense.normalized_score if e.HasField("dense") else 0.0
+        expected = chosen.alpha * dense + (1 - chosen.alpha) * sparse
+        assert math.isclose(hit.score, expected, abs_tol=1e-9)
+
+
+def test_without_explain_nothing_is_shown(stub: search_pb2_grpc.SearchServiceStub) -> None:
+    response = stub.Search(pb.SearchRequest(query=QUERY, top_k=5, fusion=ADAPTIVE))
+    assert not response.HasField("adaptive_fusion")
+    assert [h.id for h in response.hits] == GOLDEN_IDS
+
+
+def test_other_methods_show_no_adaptive_choice(stub: search_pb2_grpc.SearchServiceStub) -> None:
+    response = stub.Search(pb.SearchRequest(query=QUERY, top_k=5, explain=True))
+    assert not response.HasField("adaptive_fusion")
