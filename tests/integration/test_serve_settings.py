@@ -47,7 +47,8 @@ def test_a_missing_or_corrupted_adaptive_model_stops_serve_naming_it(
     )
     assert done.returncode == 2
     assert done.stderr.startswith(
-        f"error: --adaptive-model (env HYBRIDSEARCH_ADAPTIVE_MODEL): adaptive fusion model {model}: "
+        "error: --adaptive-model (env HYBRIDSEARCH_ADAPTIVE_MODEL): "
+        f"adaptive fusion model {model}: "
     )
     assert ("cannot read it" if content is None else "not valid JSON") in done.stderr
     assert "listening" not in done.stdout
