@@ -22,10 +22,14 @@ import sys
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from hybridsearch.cli.eval import open_engine, sweep_alpha, write_sweep
 from hybridsearch.config import Device
 from hybridsearch.eval.collection import load_beir
+from hybridsearch.eval.fusion_training import randomization_test
 from hybridsearch.eval.retrievers import EngineRetriever, RunSpec
 from hybridsearch.eval.runner import run_evaluation
 
@@ -42,6 +46,7 @@ METHODS: dict[str, RunSpec] = {
     "hybrid min-max": MINMAX,
     "hybrid z-score": BASE.replace(fusion="interpolation", normalization="z_score"),
     "hybrid RRF": BASE.replace(fusion="rrf"),
+    "hybrid adaptive (shipped model)": BASE.replace(fusion="adaptive"),
     "hybrid min-max + Rocchio, BEFORE": MINMAX.replace(prf_stage="before", **ROCCHIO),
     "hybrid min-max + Rocchio, AFTER": MINMAX.replace(prf_stage="after", **ROCCHIO),
     "hybrid min-max + Rocchio, BOTH": MINMAX.replace(prf_stage="both", **ROCCHIO),
@@ -124,7 +129,9 @@ def _metric_table(results: dict[str, CollectionResult], methods: list[str], key:
     return lines
 
 
-def render(results: dict[str, CollectionResult], command: str) -> str:
+def render(
+    results: dict[str, CollectionResult], command: str, loco: dict[str, Any] | None = None
+) -> str:
     """The Markdown report."""
     names = list(results)
     versions = ", ".join(f"{p} {_version(p)}" for p in PACKAGES)
@@ -161,6 +168,8 @@ def render(results: dict[str, CollectionResult], command: str) -> str:
     lines.append(f"RM3 raises MAP on {len(wins)} of {len(names)}: {', '.join(wins) or 'none'}.")
     lines.append("")
     lines += _conclusions(results)
+    if loco is not None:
+        lines += ["", *render_loco(loco)]
     for key in ("R@100", "RR@10", "AP"):
         lines += ["", f"## {key}", "", *_metric_table(results, list(METHODS), key)]
     return "\n".join(lines) + "\n"
@@ -206,6 +215,106 @@ def _conclusions(results: dict[str, CollectionResult]) -> list[str]:
     return lines
 
 
+LOCO_BASELINES = ("hybrid min-max", "hybrid z-score", "hybrid RRF")
+LOCO_ADAPTIVE = "hybrid adaptive (LOCO)"
+LOSS_MARGIN = 0.005  # the most adaptive may lose to fixed min-max on a collection to be default
+
+
+def _loco_mean(item: dict[str, Any], method: str, metric: str) -> float:
+    rows = item["per_query"][method].values()
+    return sum(row[metric] for row in rows) / len(rows)
+
+
+def render_loco(loco: dict[str, Any]) -> list[str]:
+    """The adaptive fusion section: leave-one-collection-out figures and significance."""
+    items: dict[str, Any] = loco["collections"]
+    names = list(items)
+    methods = [*LOCO_BASELINES, LOCO_ADAPTIVE]
+    lines = [
+        "## Adaptive fusion, leave-one-collection-out",
+        "",
+        "FUSION_METHOD_ADAPTIVE: a multinomial logistic model over the alphas "
+        f"{', '.join(f'{a:g}' for a in loco['candidate_alphas'])} maps {len(loco['features'])} "
+        f"features ({', '.join(loco['features'])}) to each query's alpha (the expected alpha "
+        f"under the model), then {loco['normalization']} interpolation. Trained by "
+        "`scripts/train_fusion.py` (recipe in `hybridsearch.eval.fusion_training`: soft "
+        f"targets from each query's nDCG@10 per alpha at temperature {loco['temperature']:g}, "
+        f"L2 {loco['l2']:g}, collections weighed equally). Each collection below is ranked by "
+        "a model trained on the other six only; the shipped model (row `hybrid adaptive "
+        "(shipped model)` of the tables above, in-sample) is trained on all seven. Fixed "
+        "methods: alpha 0.5, RRF k 60; 1000 candidates per arm, as above.",
+        "",
+    ]
+    for metric in ("nDCG@10", "R@100", "AP"):
+        lines += [
+            f"### {metric}",
+            "",
+            "| method | " + " | ".join(names) + " | mean |",
+            "|---|" + "---:|" * (len(names) + 1),
+        ]
+        for method in methods:
+            values = [_loco_mean(items[n], method, metric) for n in names]
+            lines.append(f"| {method} | {_cells(values)} |")
+        lines.append("")
+    lines += [
+        "### Paired randomisation test on per-query nDCG@10 (adaptive LOCO against each)",
+        "",
+        "Two-sided p-value of a sign-flip test (20,000 permutations, seed 7); the difference "
+        "of means in brackets.",
+        "",
+        "| against | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+    for method in LOCO_BASELINES:
+        cells = []
+        for n in names:
+            rows = items[n]["per_query"]
+            qids = list(rows[LOCO_ADAPTIVE])
+            a = np.array([rows[LOCO_ADAPTIVE][q]["nDCG@10"] for q in qids])
+            b = np.array([rows[method][q]["nDCG@10"] for q in qids])
+            p = randomization_test(a, b)
+            cells.append(f"{p:.3f} ({a.mean() - b.mean():+.3f})")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    alphas = ", ".join(
+        f"{n} {items[n]['mean_alpha']:.2f} ({items[n]['alpha_quartiles'][0]:.2f}-"
+        f"{items[n]['alpha_quartiles'][2]:.2f})"
+        for n in names
+    )
+    lines += ["", f"Mean chosen alpha (interquartile range): {alphas}.", ""]
+    adaptive = [_loco_mean(items[n], LOCO_ADAPTIVE, "nDCG@10") for n in names]
+    minmax = [_loco_mean(items[n], "hybrid min-max", "nDCG@10") for n in names]
+    best_fixed = max(
+        (sum(_loco_mean(items[n], m, "nDCG@10") for n in names) / len(names), m)
+        for m in LOCO_BASELINES
+    )
+    worst = min(zip((a - m for a, m in zip(adaptive, minmax, strict=True)), names, strict=True))
+    mean_adaptive = sum(adaptive) / len(adaptive)
+    wins = mean_adaptive > best_fixed[0]
+    default = wins and worst[0] >= -LOSS_MARGIN
+    lines += [
+        "### Verdict",
+        "",
+        f"- Leave-one-collection-out mean nDCG@10: adaptive {mean_adaptive:.4f}, best fixed "
+        f"method {best_fixed[1]} {best_fixed[0]:.4f} ({mean_adaptive - best_fixed[0]:+.4f}).",
+        f"- Largest loss to fixed min-max on one collection: {worst[1]} {worst[0]:+.4f} "
+        f"(allowed: -{LOSS_MARGIN}).",
+        "- "
+        + (
+            "Adaptive fusion wins the mean and loses nowhere by more than the margin: it is "
+            "the server default (`--fusion-method`)."
+            if default
+            else "Adaptive fusion stays opt-in (FUSION_METHOD_ADAPTIVE or `--fusion-method "
+            "adaptive`): "
+            + (
+                "it does not win the leave-one-collection-out mean."
+                if not wins
+                else f"it loses to fixed min-max on {worst[1]} by more than {LOSS_MARGIN}."
+            )
+        ),
+    ]
+    return lines
+
+
 def _load_json(path: Path) -> dict[str, CollectionResult]:
     raw = json.loads(path.read_text(encoding="utf-8"))
     results = {}
@@ -233,6 +342,12 @@ def main() -> int:
     parser.add_argument(
         "--render-only", action="store_true", help="rewrite the report from --json, no runs"
     )
+    parser.add_argument(
+        "--loco",
+        type=Path,
+        default=Path("var/eval/adaptive-loco.json"),
+        help="leave-one-collection-out runs of adaptive fusion (scripts/train_fusion.py)",
+    )
     args = parser.parse_args()
     names = [n for n in args.collections.split(",") if n]
     if args.render_only:
@@ -247,7 +362,8 @@ def main() -> int:
     if "MAKELEVEL" in os.environ:
         command = f"`make eval` (that is, {command})"
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render(results, command), encoding="utf-8")
+    loco = json.loads(args.loco.read_text(encoding="utf-8")) if args.loco.exists() else None
+    args.out.write_text(render(results, command, loco), encoding="utf-8")
     print(f"wrote {args.out} and {args.json}")
     return 0
 

@@ -38,7 +38,8 @@ from hybridsearch.types import Normalization
 
 COLLECTIONS = ("scifact", "cranfield", "cisi", "cacm", "medline", "lisa", "adi")
 NORMALIZATION = Normalization.MIN_MAX
-L2 = 0.1
+L2 = 0.01
+TEMPERATURE = 0.05
 BASELINES = {
     "hybrid min-max": ft.fixed(0.5, Normalization.MIN_MAX),
     "hybrid z-score": ft.fixed(0.5, Normalization.Z_SCORE),
@@ -69,6 +70,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL_PATH)
     parser.add_argument("--loco", type=Path, default=Path("var/eval/adaptive-loco.json"))
     parser.add_argument("--l2", type=float, default=L2)
+    parser.add_argument("--temperature", type=float, default=TEMPERATURE)
     args = parser.parse_args()
     names = [n for n in args.collections.split(",") if n]
     runs = {name: arm_runs(args.data, name, args) for name in names}
@@ -79,7 +81,7 @@ def main() -> int:
     loco: dict[str, dict[str, object]] = {}
     for held_out in names:
         train = ft.concat([data[n] for n in names if n != held_out])
-        model = ft.fit(train, NORMALIZATION, l2=args.l2)
+        model = ft.fit(train, NORMALIZATION, l2=args.l2, temperature=args.temperature)
         fusers = {**BASELINES, ADAPTIVE: ft.adaptive(model)}
         qrels = runs[held_out].qrels
         tables = {
@@ -98,7 +100,9 @@ def main() -> int:
             for label, table in tables.items()
         }
         print(held_out, " ".join(f"{k}={v:.4f}" for k, v in means.items()), flush=True)
-    final = ft.fit(ft.concat(list(data.values())), NORMALIZATION, l2=args.l2)
+    final = ft.fit(
+        ft.concat(list(data.values())), NORMALIZATION, l2=args.l2, temperature=args.temperature
+    )
     final.save(args.out)
     args.loco.parent.mkdir(parents=True, exist_ok=True)
     summary = {
@@ -106,6 +110,7 @@ def main() -> int:
         "candidate_alphas": list(ft.CANDIDATE_ALPHAS),
         "normalization": NORMALIZATION.value,
         "l2": args.l2,
+        "temperature": args.temperature,
         "metrics": list(METRIC_NAMES),
         "collections": loco,
     }
