@@ -38,7 +38,7 @@ from hybridsearch.types import Normalization
 
 COLLECTIONS = ("scifact", "cranfield", "cisi", "cacm", "medline", "lisa", "adi")
 NORMALIZATION = Normalization.MIN_MAX
-L2 = 0.01
+L2 = 1.0
 TEMPERATURE = 0.05
 BASELINES = {
     "hybrid min-max": ft.fixed(0.5, Normalization.MIN_MAX),
