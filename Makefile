@@ -100,6 +100,7 @@ test: check
 # first the adaptive fusion model (shipped file) and its leave-one-collection-out runs.
 eval: model
 	$(PY) scripts/train_fusion.py --data $(SHARED_DATA) --model-dir $(MODEL_DIR)
+	$(PY) scripts/sparse_variants.py --data $(SHARED_DATA)
 	$(PY) scripts/eval_all.py --data $(SHARED_DATA) --model $(MODEL_DIR) --out docs/effectiveness.md
 
 # Load, limit, overhead, peers (Pyserini, LanceDB in their own venvs) and scale; not part of `test`.

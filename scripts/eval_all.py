@@ -130,7 +130,10 @@ def _metric_table(results: dict[str, CollectionResult], methods: list[str], key:
 
 
 def render(
-    results: dict[str, CollectionResult], command: str, loco: dict[str, Any] | None = None
+    results: dict[str, CollectionResult],
+    command: str,
+    loco: dict[str, Any] | None = None,
+    sparse: dict[str, Any] | None = None,
 ) -> str:
     """The Markdown report."""
     names = list(results)
@@ -170,6 +173,8 @@ def render(
     lines += _conclusions(results)
     if loco is not None:
         lines += ["", *render_loco(loco)]
+    if sparse is not None:
+        lines += ["", *render_sparse_variants(sparse)]
     for key in ("R@100", "RR@10", "AP"):
         lines += ["", f"## {key}", "", *_metric_table(results, list(METHODS), key)]
     return "\n".join(lines) + "\n"
@@ -315,6 +320,55 @@ def render_loco(loco: dict[str, Any]) -> list[str]:
     return lines
 
 
+SPARSE_BASE = "re-implementation: k1 1.2, b 0.75"
+SPARSE_BM25_LOSS = 0.005  # the most a variant may lower BM25 alone's mean to be adopted
+
+
+def render_sparse_variants(figures: dict[str, Any]) -> list[str]:
+    """The sparse arm variants section (scripts/sparse_variants.py's JSON)."""
+    names = [n for n in COLLECTIONS if n in figures]
+    variants = list(figures[names[0]])
+    lines = [
+        "## Sparse arm variants",
+        "",
+        "Made by `scripts/sparse_variants.py`: each variant ranks with an in-memory BM25 "
+        "(`hybridsearch.eval.sparse_variants`: the arm's own analysis, exact document lengths, "
+        "title and text as fields), 1000 documents per query, then min-max hybrid at alpha 0.5 "
+        "with the dense arm's own list. `tantivy (the arm)` is the server's BM25; the "
+        "re-implementation at the same k1/b is the baseline the variants change one thing of. "
+        "Rescoring = the arm's top 1000 re-scored at other k1/b (what a server could do at "
+        "query time without a new index).",
+        "",
+    ]
+    for side, title in (("bm25", "BM25 alone"), ("hybrid", "min-max hybrid, alpha 0.5")):
+        lines += [
+            f"### nDCG@10, {title}",
+            "",
+            "| variant | " + " | ".join(names) + " | mean |",
+            "|---|" + "---:|" * (len(names) + 1),
+        ]
+        for variant in variants:
+            values = [figures[n][variant][side]["nDCG@10"] for n in names]
+            lines.append(f"| {variant} | {_cells(values)} |")
+        lines.append("")
+
+    def mean(variant: str, side: str) -> float:
+        return sum(figures[n][variant][side]["nDCG@10"] for n in names) / len(names)
+
+    lines += ["### What a variant would do (against the re-implementation baseline)", ""]
+    for variant in variants:
+        if variant == SPARSE_BASE:
+            continue
+        d_hybrid = mean(variant, "hybrid") - mean(SPARSE_BASE, "hybrid")
+        d_bm25 = mean(variant, "bm25") - mean(SPARSE_BASE, "bm25")
+        keep = d_hybrid > 0 and d_bm25 >= -SPARSE_BM25_LOSS
+        lines.append(
+            f"- {variant}: hybrid {d_hybrid:+.4f}, BM25 alone {d_bm25:+.4f}: "
+            + ("meets the adoption rule." if keep else "does not meet the adoption rule.")
+        )
+    return lines
+
+
 def _load_json(path: Path) -> dict[str, CollectionResult]:
     raw = json.loads(path.read_text(encoding="utf-8"))
     results = {}
@@ -348,6 +402,12 @@ def main() -> int:
         default=Path("var/eval/adaptive-loco.json"),
         help="leave-one-collection-out runs of adaptive fusion (scripts/train_fusion.py)",
     )
+    parser.add_argument(
+        "--sparse-variants",
+        type=Path,
+        default=Path("var/eval/sparse-variants.json"),
+        help="figures of the BM25 variants (scripts/sparse_variants.py)",
+    )
     args = parser.parse_args()
     names = [n for n in args.collections.split(",") if n]
     if args.render_only:
@@ -363,7 +423,10 @@ def main() -> int:
         command = f"`make eval` (that is, {command})"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     loco = json.loads(args.loco.read_text(encoding="utf-8")) if args.loco.exists() else None
-    args.out.write_text(render(results, command, loco), encoding="utf-8")
+    sparse = None
+    if args.sparse_variants.exists():
+        sparse = json.loads(args.sparse_variants.read_text(encoding="utf-8"))
+    args.out.write_text(render(results, command, loco, sparse), encoding="utf-8")
     print(f"wrote {args.out} and {args.json}")
     return 0
 
