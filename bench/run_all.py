@@ -64,7 +64,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 MEASUREMENTS = WORK / "measurements"
 CONCURRENCY = (1, 8, 32, 64)
-ALL_STAGES = ("load", "limit", "peers", "scale", "filters", "report")
+ALL_STAGES = ("load", "limit", "peers", "scale", "filters", "adaptive", "report")
 
 
 def save(name: str, data: object) -> None:
@@ -593,6 +593,9 @@ def main() -> int:
         print("== filters: filtered recall and latency by selectivity", flush=True)
         docs = "10000" if args.quick else "100000"
         subprocess.run([sys.executable, "-m", "bench.filters", "--docs", docs], check=True)
+    if "adaptive" in stages:
+        print("== adaptive: cost of adaptive fusion per query", flush=True)
+        subprocess.run([sys.executable, "-m", "bench.adaptive_fusion"], check=True)
     path = write_report(MEASUREMENTS, RESULTS)
     print(f"== results: {path}", flush=True)
     return 0
