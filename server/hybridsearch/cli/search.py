@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from hybridsearch.v1 import search_pb2 as pb
 
 MODES = ("hybrid", "dense", "sparse")
-FUSIONS = ("interpolation", "rrf")
+FUSIONS = ("interpolation", "rrf", "adaptive")
 
 
 def add_search_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
