@@ -227,7 +227,7 @@ LOSS_MARGIN = 0.005  # the most adaptive may lose to fixed min-max on a collecti
 
 def _loco_mean(item: dict[str, Any], method: str, metric: str) -> float:
     rows = item["per_query"][method].values()
-    return sum(row[metric] for row in rows) / len(rows)
+    return float(sum(row[metric] for row in rows) / len(rows))
 
 
 def render_loco(loco: dict[str, Any]) -> list[str]:
@@ -410,7 +410,7 @@ def render_sparse_variants(figures: dict[str, Any]) -> list[str]:
         lines.append("")
 
     def mean(variant: str, side: str) -> float:
-        return sum(figures[n][variant][side]["nDCG@10"] for n in names) / len(names)
+        return float(sum(figures[n][variant][side]["nDCG@10"] for n in names) / len(names))
 
     lines += ["### What a variant would do (against the re-implementation baseline)", ""]
     for variant in variants:

@@ -84,9 +84,9 @@ def measure(data: Path, name: str, arm_runs: Path) -> dict[str, dict[str, dict[s
         candidates = remap(q.sparse, runs.ids, back)
         rescored[qid] = remap(corpus.rescored(PYSERINI, q.text, candidates), corpus.ids, position)
     out[RESCORE] = scored(rescored)
-    for variant, figures in out.items():
+    for label, figures in out.items():
         print(
-            f"{name} {variant}: BM25 {figures['bm25']['nDCG@10']:.4f} "
+            f"{name} {label}: BM25 {figures['bm25']['nDCG@10']:.4f} "
             f"hybrid {figures['hybrid']['nDCG@10']:.4f}",
             flush=True,
         )
