@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
 
+from hybridsearch.config import ServerSettings
 from hybridsearch.fusion.adaptive import FEATURE_NAMES
+from hybridsearch.types import FusionMethod
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
-from tests.integration.in_process import InProcessServer
+from tests.integration.in_process import InProcessServer, in_process_server
 
 QUERY = "airflow over an aircraft wing"
 ADAPTIVE = pb.FusionOptions(method=pb.FUSION_METHOD_ADAPTIVE)
@@ -65,3 +68,15 @@ def test_without_explain_nothing_is_shown(stub: search_pb2_grpc.SearchServiceStu
 def test_other_methods_show_no_adaptive_choice(stub: search_pb2_grpc.SearchServiceStub) -> None:
     response = stub.Search(pb.SearchRequest(query=QUERY, top_k=5, explain=True))
     assert not response.HasField("adaptive_fusion")
+
+
+def test_adaptive_as_the_server_default(tiny_hybrid_index: Path, model_dir: Path) -> None:
+    settings = ServerSettings(
+        index=tiny_hybrid_index, model=model_dir, port=0, fusion_method=FusionMethod.ADAPTIVE
+    )
+    with in_process_server(settings) as server, grpc.insecure_channel(server.address) as channel:
+        stub = search_pb2_grpc.SearchServiceStub(channel)
+        response = stub.Search(pb.SearchRequest(query=QUERY, top_k=5, explain=True))
+    assert response.applied.fusion.method == pb.FUSION_METHOD_ADAPTIVE
+    assert response.adaptive_fusion.alpha == pytest.approx(GOLDEN_ALPHA, abs=1e-5)
+    assert [h.id for h in response.hits] == GOLDEN_IDS
