@@ -102,8 +102,11 @@ test: check
 	run_cache=$$(mktemp -d) && trap 'rm -rf "$$run_cache"' EXIT && \
 	  HYBRIDSEARCH_RUN_CACHE=$$run_cache $(MAKE) --no-print-directory pytest clients-test
 
-# Every method on every shared collection → docs/effectiveness.md (indexes cached in var/eval-indexes).
+# Every method on every shared collection → docs/effectiveness.md (indexes cached in var/eval-indexes);
+# first the adaptive fusion model (shipped file) and its leave-one-collection-out runs.
 eval: model
+	$(PY) scripts/train_fusion.py --data $(SHARED_DATA) --model-dir $(MODEL_DIR)
+	$(PY) scripts/sparse_variants.py --data $(SHARED_DATA)
 	$(PY) scripts/eval_all.py --data $(SHARED_DATA) --model $(MODEL_DIR) --out docs/effectiveness.md
 
 # Load, limit, overhead, peers (Pyserini, LanceDB in their own venvs) and scale; not part of `test`.

@@ -65,7 +65,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 MEASUREMENTS = WORK / "measurements"
 CONCURRENCY = (1, 8, 32, 64)
-ALL_STAGES = ("load", "limit", "peers", "scale", "filters", "ray-build", "report")
+ALL_STAGES = ("load", "limit", "peers", "scale", "filters", "ray-build", "adaptive", "report")
 
 
 def save(name: str, data: object) -> None:
@@ -601,6 +601,9 @@ def main() -> int:
         subprocess.run([sys.executable, "-m", "bench.ray_build", "--docs", docs,
                         "--model", str(args.model), "--shared-data", str(args.shared_data)],
                        check=True)  # fmt: skip
+    if "adaptive" in stages:
+        print("== adaptive: cost of adaptive fusion per query", flush=True)
+        subprocess.run([sys.executable, "-m", "bench.adaptive_fusion"], check=True)
     path = write_report(MEASUREMENTS, RESULTS)
     print(f"== results: {path}", flush=True)
     return 0

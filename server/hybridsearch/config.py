@@ -154,13 +154,21 @@ class ServerSettings:
         int,
     )
     fusion_method: FusionMethod = _setting(
-        FusionMethod.INTERPOLATION, "default fusion: interpolation or rrf", FusionMethod
+        FusionMethod.INTERPOLATION,
+        "default fusion: interpolation, rrf or adaptive (a per-query alpha, --adaptive-model)",
+        FusionMethod,
     )
     alpha: float = _setting(0.5, "default weight of the dense side in interpolation", float)
     normalization: Normalization = _setting(
         Normalization.MIN_MAX, "default normalisation: min_max, z_score or none", Normalization
     )
     rrf_k: int = _setting(60, "default RRF k", int)
+    adaptive_model: Path | None = _setting(
+        None,
+        "model file of adaptive fusion (JSON; default: the one shipped in the package); "
+        "loaded at start-up",
+        _optional_path,
+    )
     sparse_depth: int = _setting(1000, "default BM25 candidates entering fusion", int)
     dense_depth: int = _setting(1000, "default dense candidates entering fusion", int)
     grace_period_s: float = _setting(
@@ -249,6 +257,7 @@ class ServerSettings:
             rrf_k=self.rrf_k,
             sparse_depth=self.sparse_depth,
             dense_depth=self.dense_depth,
+            adaptive_model=self.adaptive_model,
         )
 
     @property

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hybridsearch.fusion.adaptive import AdaptiveModelError, load_model
 from hybridsearch.types import DEFAULT_VECTOR_PRF_DEPTH, PrfSettings
 
 if TYPE_CHECKING:
@@ -86,6 +87,10 @@ def _request_defaults(s: ServerSettings) -> Iterator[Problem]:
     yield from _within("rrf_k", s.rrf_k, 1, s.max_rrf_k, " (at most --max-rrf-k)")
     for name in ("sparse_depth", "dense_depth"):
         yield from _within(name, getattr(s, name), 1, s.max_depth, " (at most --max-depth)")
+    try:  # read now, so that a bad file stops the start and no query ever reads it
+        load_model(s.adaptive_model)
+    except AdaptiveModelError as exc:
+        yield "adaptive_model", str(exc)
     prf = PrfSettings()
     for name, default in (("max_fb_docs", prf.fb_docs), ("max_fb_terms", prf.fb_terms)):
         value = getattr(s, name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple, overload
 
 import numpy as np
@@ -34,6 +35,8 @@ class FusionMethod(enum.Enum):
 
     INTERPOLATION = "interpolation"
     RRF = "rrf"
+    #: Interpolation at an alpha chosen per query by a small model (`fusion.adaptive`).
+    ADAPTIVE = "adaptive"
 
 
 class Normalization(enum.Enum):
@@ -90,6 +93,9 @@ class FusionSettings:
     rrf_dense_weight: float = 1.0
     sparse_depth: int = 1000
     dense_depth: int = 1000
+    #: The model file of ADAPTIVE fusion; None: the model shipped in the package. The server
+    #: loads it at start-up (`fusion.adaptive.load_model`), so a query never reads it.
+    adaptive_model: Path | None = None
 
 
 #: Vector PRF feedback depth when a request does not set one (Li et al., TOIS 2023).
@@ -282,3 +288,14 @@ class SearchResult:
     timings: StageTimings
     applied: Query
     expansion_terms: dict[str, float] = field(default_factory=dict)
+    #: With ``explain`` and ADAPTIVE fusion: the alpha chosen and the features behind it.
+    adaptive: AdaptiveChoice | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AdaptiveChoice:
+    """What ADAPTIVE fusion chose for one query: the alpha, and the features it saw (by name,
+    in the model's order)."""
+
+    alpha: float
+    features: dict[str, float]

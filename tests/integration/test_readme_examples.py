@@ -82,7 +82,7 @@ def hybridsearch(line: str, address: str) -> list[str]:
 
 def test_quick_tour_searches_run(sample_server: ServerProcess) -> None:
     lines = [c for c in commands(block_with('hybridsearch search "laminar')) if c]
-    assert len(lines) == 4
+    assert len(lines) == 5
     for line in lines:
         done = run(hybridsearch(line, sample_server.address))
         assert done.returncode == 0, f"{line}\n{done.stderr}"

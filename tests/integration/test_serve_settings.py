@@ -26,3 +26,29 @@ def test_a_bad_env_variable_stops_serve_too(
     assert done.returncode == 2
     assert "--search-threads (env HYBRIDSEARCH_SEARCH_THREADS): must be >= 1 (got 0)" in done.stderr
     assert "listening" not in done.stdout
+
+
+@pytest.mark.parametrize("content", [None, "{not json"])
+def test_a_missing_or_corrupted_adaptive_model_stops_serve_naming_it(
+    tmp_path: Path, content: str | None
+) -> None:
+    model = tmp_path / "adaptive.json"
+    if content is not None:
+        model.write_text(content, encoding="utf-8")
+    done = run_cli(
+        "serve",
+        "--adaptive-model",
+        str(model),
+        "--index",
+        str(tmp_path),
+        "--port",
+        "0",
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith(
+        "error: --adaptive-model (env HYBRIDSEARCH_ADAPTIVE_MODEL): "
+        f"adaptive fusion model {model}: "
+    )
+    assert ("cannot read it" if content is None else "not valid JSON") in done.stderr
+    assert "listening" not in done.stdout

@@ -89,6 +89,11 @@ const (
 	FusionMethod_FUSION_METHOD_INTERPOLATION FusionMethod = 1
 	// Reciprocal rank fusion: sum of weight / (rrf_k + rank).
 	FusionMethod_FUSION_METHOD_RRF FusionMethod = 2
+	// Interpolation at an alpha chosen per query: a small model shipped with the server maps a
+	// few features of the query and of both candidate lists to the query's alpha, and the
+	// model's normalisation (min-max) is used. The request's `alpha` and `normalization` are
+	// ignored; with `explain`, the response's `adaptive_fusion` shows the choice.
+	FusionMethod_FUSION_METHOD_ADAPTIVE FusionMethod = 3
 )
 
 // Enum value maps for FusionMethod.
@@ -97,11 +102,13 @@ var (
 		0: "FUSION_METHOD_UNSPECIFIED",
 		1: "FUSION_METHOD_INTERPOLATION",
 		2: "FUSION_METHOD_RRF",
+		3: "FUSION_METHOD_ADAPTIVE",
 	}
 	FusionMethod_value = map[string]int32{
 		"FUSION_METHOD_UNSPECIFIED":   0,
 		"FUSION_METHOD_INTERPOLATION": 1,
 		"FUSION_METHOD_RRF":           2,
+		"FUSION_METHOD_ADAPTIVE":      3,
 	}
 )
 
@@ -1412,6 +1419,9 @@ type SearchResponse struct {
 	Applied *AppliedSettings `protobuf:"bytes,3,opt,name=applied,proto3" json:"applied,omitempty"`
 	// With `explain` and RM3 applied: the expanded BM25 query, heaviest term first.
 	ExpansionTerms []*ExpansionTerm `protobuf:"bytes,4,rep,name=expansion_terms,json=expansionTerms,proto3" json:"expansion_terms,omitempty"`
+	// With `explain` and FUSION_METHOD_ADAPTIVE in hybrid mode: the alpha the model chose and
+	// the features it saw (with PRF: those of the last fusion).
+	AdaptiveFusion *AdaptiveFusion `protobuf:"bytes,5,opt,name=adaptive_fusion,json=adaptiveFusion,proto3" json:"adaptive_fusion,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -1474,6 +1484,123 @@ func (x *SearchResponse) GetExpansionTerms() []*ExpansionTerm {
 	return nil
 }
 
+func (x *SearchResponse) GetAdaptiveFusion() *AdaptiveFusion {
+	if x != nil {
+		return x.AdaptiveFusion
+	}
+	return nil
+}
+
+// AdaptiveFusion is what adaptive fusion chose for one query.
+type AdaptiveFusion struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The weight of the dense side used for this query, in [0, 1].
+	Alpha float64 `protobuf:"fixed64,1,opt,name=alpha,proto3" json:"alpha,omitempty"`
+	// The model's input features, in the model's order.
+	Features      []*FusionFeature `protobuf:"bytes,2,rep,name=features,proto3" json:"features,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdaptiveFusion) Reset() {
+	*x = AdaptiveFusion{}
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdaptiveFusion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdaptiveFusion) ProtoMessage() {}
+
+func (x *AdaptiveFusion) ProtoReflect() protoreflect.Message {
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdaptiveFusion.ProtoReflect.Descriptor instead.
+func (*AdaptiveFusion) Descriptor() ([]byte, []int) {
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *AdaptiveFusion) GetAlpha() float64 {
+	if x != nil {
+		return x.Alpha
+	}
+	return 0
+}
+
+func (x *AdaptiveFusion) GetFeatures() []*FusionFeature {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+// FusionFeature is one named input of the adaptive fusion model.
+type FusionFeature struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The feature's name, e.g. "dense_top" (the dense arm's best cosine).
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Its value for this query.
+	Value         float64 `protobuf:"fixed64,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FusionFeature) Reset() {
+	*x = FusionFeature{}
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FusionFeature) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FusionFeature) ProtoMessage() {}
+
+func (x *FusionFeature) ProtoReflect() protoreflect.Message {
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FusionFeature.ProtoReflect.Descriptor instead.
+func (*FusionFeature) Descriptor() ([]byte, []int) {
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *FusionFeature) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *FusionFeature) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
 // BatchSearchRequest holds several independent queries.
 type BatchSearchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1485,7 +1612,7 @@ type BatchSearchRequest struct {
 
 func (x *BatchSearchRequest) Reset() {
 	*x = BatchSearchRequest{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[13]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1497,7 +1624,7 @@ func (x *BatchSearchRequest) String() string {
 func (*BatchSearchRequest) ProtoMessage() {}
 
 func (x *BatchSearchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[13]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1510,7 +1637,7 @@ func (x *BatchSearchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchSearchRequest.ProtoReflect.Descriptor instead.
 func (*BatchSearchRequest) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{13}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *BatchSearchRequest) GetRequests() []*SearchRequest {
@@ -1531,7 +1658,7 @@ type BatchSearchResponse struct {
 
 func (x *BatchSearchResponse) Reset() {
 	*x = BatchSearchResponse{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[14]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1543,7 +1670,7 @@ func (x *BatchSearchResponse) String() string {
 func (*BatchSearchResponse) ProtoMessage() {}
 
 func (x *BatchSearchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[14]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1556,7 +1683,7 @@ func (x *BatchSearchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchSearchResponse.ProtoReflect.Descriptor instead.
 func (*BatchSearchResponse) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{14}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *BatchSearchResponse) GetResponses() []*SearchResponse {
@@ -1579,7 +1706,7 @@ type FieldViolation struct {
 
 func (x *FieldViolation) Reset() {
 	*x = FieldViolation{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[15]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1591,7 +1718,7 @@ func (x *FieldViolation) String() string {
 func (*FieldViolation) ProtoMessage() {}
 
 func (x *FieldViolation) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[15]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1604,7 +1731,7 @@ func (x *FieldViolation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldViolation.ProtoReflect.Descriptor instead.
 func (*FieldViolation) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{15}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FieldViolation) GetField() string {
@@ -1636,7 +1763,7 @@ type ErrorStatus struct {
 
 func (x *ErrorStatus) Reset() {
 	*x = ErrorStatus{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[16]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1648,7 +1775,7 @@ func (x *ErrorStatus) String() string {
 func (*ErrorStatus) ProtoMessage() {}
 
 func (x *ErrorStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[16]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1661,7 +1788,7 @@ func (x *ErrorStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorStatus.ProtoReflect.Descriptor instead.
 func (*ErrorStatus) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{16}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ErrorStatus) GetCode() int32 {
@@ -1702,7 +1829,7 @@ type SearchStreamRequest struct {
 
 func (x *SearchStreamRequest) Reset() {
 	*x = SearchStreamRequest{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[17]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1714,7 +1841,7 @@ func (x *SearchStreamRequest) String() string {
 func (*SearchStreamRequest) ProtoMessage() {}
 
 func (x *SearchStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[17]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1727,7 +1854,7 @@ func (x *SearchStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchStreamRequest.ProtoReflect.Descriptor instead.
 func (*SearchStreamRequest) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{17}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SearchStreamRequest) GetRequestId() string {
@@ -1772,7 +1899,7 @@ type SearchStreamResponse struct {
 
 func (x *SearchStreamResponse) Reset() {
 	*x = SearchStreamResponse{}
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[18]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1784,7 +1911,7 @@ func (x *SearchStreamResponse) String() string {
 func (*SearchStreamResponse) ProtoMessage() {}
 
 func (x *SearchStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hybridsearch_v1_search_proto_msgTypes[18]
+	mi := &file_hybridsearch_v1_search_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1797,7 +1924,7 @@ func (x *SearchStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchStreamResponse.ProtoReflect.Descriptor instead.
 func (*SearchStreamResponse) Descriptor() ([]byte, []int) {
-	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{18}
+	return file_hybridsearch_v1_search_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SearchStreamResponse) GetRequestId() string {
@@ -1964,12 +2091,19 @@ const file_hybridsearch_v1_search_proto_rawDesc = "" +
 	"\x06offset\x18\x05 \x01(\rR\x06offset\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x06 \x01(\tR\n" +
-	"collection\"\xf8\x01\n" +
+	"collection\"\xc2\x02\n" +
 	"\x0eSearchResponse\x12(\n" +
 	"\x04hits\x18\x01 \x03(\v2\x14.hybridsearch.v1.HitR\x04hits\x127\n" +
 	"\atimings\x18\x02 \x01(\v2\x1d.hybridsearch.v1.StageTimingsR\atimings\x12:\n" +
 	"\aapplied\x18\x03 \x01(\v2 .hybridsearch.v1.AppliedSettingsR\aapplied\x12G\n" +
-	"\x0fexpansion_terms\x18\x04 \x03(\v2\x1e.hybridsearch.v1.ExpansionTermR\x0eexpansionTerms\"P\n" +
+	"\x0fexpansion_terms\x18\x04 \x03(\v2\x1e.hybridsearch.v1.ExpansionTermR\x0eexpansionTerms\x12H\n" +
+	"\x0fadaptive_fusion\x18\x05 \x01(\v2\x1f.hybridsearch.v1.AdaptiveFusionR\x0eadaptiveFusion\"b\n" +
+	"\x0eAdaptiveFusion\x12\x14\n" +
+	"\x05alpha\x18\x01 \x01(\x01R\x05alpha\x12:\n" +
+	"\bfeatures\x18\x02 \x03(\v2\x1e.hybridsearch.v1.FusionFeatureR\bfeatures\"9\n" +
+	"\rFusionFeature\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value\"P\n" +
 	"\x12BatchSearchRequest\x12:\n" +
 	"\brequests\x18\x01 \x03(\v2\x1e.hybridsearch.v1.SearchRequestR\brequests\"T\n" +
 	"\x13BatchSearchResponse\x12=\n" +
@@ -1997,11 +2131,12 @@ const file_hybridsearch_v1_search_proto_rawDesc = "" +
 	"\x1aRETRIEVAL_MODE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15RETRIEVAL_MODE_HYBRID\x10\x01\x12\x18\n" +
 	"\x14RETRIEVAL_MODE_DENSE\x10\x02\x12\x19\n" +
-	"\x15RETRIEVAL_MODE_SPARSE\x10\x03*e\n" +
+	"\x15RETRIEVAL_MODE_SPARSE\x10\x03*\x81\x01\n" +
 	"\fFusionMethod\x12\x1d\n" +
 	"\x19FUSION_METHOD_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bFUSION_METHOD_INTERPOLATION\x10\x01\x12\x15\n" +
-	"\x11FUSION_METHOD_RRF\x10\x02*\x99\x01\n" +
+	"\x11FUSION_METHOD_RRF\x10\x02\x12\x1a\n" +
+	"\x16FUSION_METHOD_ADAPTIVE\x10\x03*\x99\x01\n" +
 	"\x12ScoreNormalization\x12#\n" +
 	"\x1fSCORE_NORMALIZATION_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bSCORE_NORMALIZATION_MIN_MAX\x10\x01\x12\x1f\n" +
@@ -2040,7 +2175,7 @@ func file_hybridsearch_v1_search_proto_rawDescGZIP() []byte {
 }
 
 var file_hybridsearch_v1_search_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_hybridsearch_v1_search_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_hybridsearch_v1_search_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_hybridsearch_v1_search_proto_goTypes = []any{
 	(RetrievalMode)(0),           // 0: hybridsearch.v1.RetrievalMode
 	(FusionMethod)(0),            // 1: hybridsearch.v1.FusionMethod
@@ -2061,14 +2196,16 @@ var file_hybridsearch_v1_search_proto_goTypes = []any{
 	(*StageTimings)(nil),         // 16: hybridsearch.v1.StageTimings
 	(*AppliedSettings)(nil),      // 17: hybridsearch.v1.AppliedSettings
 	(*SearchResponse)(nil),       // 18: hybridsearch.v1.SearchResponse
-	(*BatchSearchRequest)(nil),   // 19: hybridsearch.v1.BatchSearchRequest
-	(*BatchSearchResponse)(nil),  // 20: hybridsearch.v1.BatchSearchResponse
-	(*FieldViolation)(nil),       // 21: hybridsearch.v1.FieldViolation
-	(*ErrorStatus)(nil),          // 22: hybridsearch.v1.ErrorStatus
-	(*SearchStreamRequest)(nil),  // 23: hybridsearch.v1.SearchStreamRequest
-	(*SearchStreamResponse)(nil), // 24: hybridsearch.v1.SearchStreamResponse
-	(*Filter)(nil),               // 25: hybridsearch.v1.Filter
-	(*structpb.Struct)(nil),      // 26: google.protobuf.Struct
+	(*AdaptiveFusion)(nil),       // 19: hybridsearch.v1.AdaptiveFusion
+	(*FusionFeature)(nil),        // 20: hybridsearch.v1.FusionFeature
+	(*BatchSearchRequest)(nil),   // 21: hybridsearch.v1.BatchSearchRequest
+	(*BatchSearchResponse)(nil),  // 22: hybridsearch.v1.BatchSearchResponse
+	(*FieldViolation)(nil),       // 23: hybridsearch.v1.FieldViolation
+	(*ErrorStatus)(nil),          // 24: hybridsearch.v1.ErrorStatus
+	(*SearchStreamRequest)(nil),  // 25: hybridsearch.v1.SearchStreamRequest
+	(*SearchStreamResponse)(nil), // 26: hybridsearch.v1.SearchStreamResponse
+	(*Filter)(nil),               // 27: hybridsearch.v1.Filter
+	(*structpb.Struct)(nil),      // 28: google.protobuf.Struct
 }
 var file_hybridsearch_v1_search_proto_depIdxs = []int32{
 	4,  // 0: hybridsearch.v1.PrfOptions.vector_method:type_name -> hybridsearch.v1.VectorPrfMethod
@@ -2080,12 +2217,12 @@ var file_hybridsearch_v1_search_proto_depIdxs = []int32{
 	3,  // 6: hybridsearch.v1.SearchRequest.return_fields:type_name -> hybridsearch.v1.StoredField
 	6,  // 7: hybridsearch.v1.SearchRequest.prf:type_name -> hybridsearch.v1.PrfOptions
 	10, // 8: hybridsearch.v1.SearchRequest.highlight:type_name -> hybridsearch.v1.HighlightOptions
-	25, // 9: hybridsearch.v1.SearchRequest.filter:type_name -> hybridsearch.v1.Filter
+	27, // 9: hybridsearch.v1.SearchRequest.filter:type_name -> hybridsearch.v1.Filter
 	3,  // 10: hybridsearch.v1.Highlight.field:type_name -> hybridsearch.v1.StoredField
 	11, // 11: hybridsearch.v1.Highlight.matches:type_name -> hybridsearch.v1.TextSpan
 	13, // 12: hybridsearch.v1.HitExplanation.sparse:type_name -> hybridsearch.v1.ArmScore
 	13, // 13: hybridsearch.v1.HitExplanation.dense:type_name -> hybridsearch.v1.ArmScore
-	26, // 14: hybridsearch.v1.Hit.metadata:type_name -> google.protobuf.Struct
+	28, // 14: hybridsearch.v1.Hit.metadata:type_name -> google.protobuf.Struct
 	14, // 15: hybridsearch.v1.Hit.explanation:type_name -> hybridsearch.v1.HitExplanation
 	12, // 16: hybridsearch.v1.Hit.highlights:type_name -> hybridsearch.v1.Highlight
 	0,  // 17: hybridsearch.v1.AppliedSettings.mode:type_name -> hybridsearch.v1.RetrievalMode
@@ -2095,23 +2232,25 @@ var file_hybridsearch_v1_search_proto_depIdxs = []int32{
 	16, // 21: hybridsearch.v1.SearchResponse.timings:type_name -> hybridsearch.v1.StageTimings
 	17, // 22: hybridsearch.v1.SearchResponse.applied:type_name -> hybridsearch.v1.AppliedSettings
 	7,  // 23: hybridsearch.v1.SearchResponse.expansion_terms:type_name -> hybridsearch.v1.ExpansionTerm
-	9,  // 24: hybridsearch.v1.BatchSearchRequest.requests:type_name -> hybridsearch.v1.SearchRequest
-	18, // 25: hybridsearch.v1.BatchSearchResponse.responses:type_name -> hybridsearch.v1.SearchResponse
-	21, // 26: hybridsearch.v1.ErrorStatus.field_violations:type_name -> hybridsearch.v1.FieldViolation
-	9,  // 27: hybridsearch.v1.SearchStreamRequest.search:type_name -> hybridsearch.v1.SearchRequest
-	18, // 28: hybridsearch.v1.SearchStreamResponse.response:type_name -> hybridsearch.v1.SearchResponse
-	22, // 29: hybridsearch.v1.SearchStreamResponse.error:type_name -> hybridsearch.v1.ErrorStatus
-	9,  // 30: hybridsearch.v1.SearchService.Search:input_type -> hybridsearch.v1.SearchRequest
-	19, // 31: hybridsearch.v1.SearchService.BatchSearch:input_type -> hybridsearch.v1.BatchSearchRequest
-	23, // 32: hybridsearch.v1.SearchService.SearchStream:input_type -> hybridsearch.v1.SearchStreamRequest
-	18, // 33: hybridsearch.v1.SearchService.Search:output_type -> hybridsearch.v1.SearchResponse
-	20, // 34: hybridsearch.v1.SearchService.BatchSearch:output_type -> hybridsearch.v1.BatchSearchResponse
-	24, // 35: hybridsearch.v1.SearchService.SearchStream:output_type -> hybridsearch.v1.SearchStreamResponse
-	33, // [33:36] is the sub-list for method output_type
-	30, // [30:33] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	19, // 24: hybridsearch.v1.SearchResponse.adaptive_fusion:type_name -> hybridsearch.v1.AdaptiveFusion
+	20, // 25: hybridsearch.v1.AdaptiveFusion.features:type_name -> hybridsearch.v1.FusionFeature
+	9,  // 26: hybridsearch.v1.BatchSearchRequest.requests:type_name -> hybridsearch.v1.SearchRequest
+	18, // 27: hybridsearch.v1.BatchSearchResponse.responses:type_name -> hybridsearch.v1.SearchResponse
+	23, // 28: hybridsearch.v1.ErrorStatus.field_violations:type_name -> hybridsearch.v1.FieldViolation
+	9,  // 29: hybridsearch.v1.SearchStreamRequest.search:type_name -> hybridsearch.v1.SearchRequest
+	18, // 30: hybridsearch.v1.SearchStreamResponse.response:type_name -> hybridsearch.v1.SearchResponse
+	24, // 31: hybridsearch.v1.SearchStreamResponse.error:type_name -> hybridsearch.v1.ErrorStatus
+	9,  // 32: hybridsearch.v1.SearchService.Search:input_type -> hybridsearch.v1.SearchRequest
+	21, // 33: hybridsearch.v1.SearchService.BatchSearch:input_type -> hybridsearch.v1.BatchSearchRequest
+	25, // 34: hybridsearch.v1.SearchService.SearchStream:input_type -> hybridsearch.v1.SearchStreamRequest
+	18, // 35: hybridsearch.v1.SearchService.Search:output_type -> hybridsearch.v1.SearchResponse
+	22, // 36: hybridsearch.v1.SearchService.BatchSearch:output_type -> hybridsearch.v1.BatchSearchResponse
+	26, // 37: hybridsearch.v1.SearchService.SearchStream:output_type -> hybridsearch.v1.SearchStreamResponse
+	35, // [35:38] is the sub-list for method output_type
+	32, // [32:35] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_hybridsearch_v1_search_proto_init() }
@@ -2124,7 +2263,7 @@ func file_hybridsearch_v1_search_proto_init() {
 	file_hybridsearch_v1_search_proto_msgTypes[2].OneofWrappers = []any{}
 	file_hybridsearch_v1_search_proto_msgTypes[4].OneofWrappers = []any{}
 	file_hybridsearch_v1_search_proto_msgTypes[9].OneofWrappers = []any{}
-	file_hybridsearch_v1_search_proto_msgTypes[18].OneofWrappers = []any{
+	file_hybridsearch_v1_search_proto_msgTypes[20].OneofWrappers = []any{
 		(*SearchStreamResponse_Response)(nil),
 		(*SearchStreamResponse_Error)(nil),
 	}
@@ -2134,7 +2273,7 @@ func file_hybridsearch_v1_search_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hybridsearch_v1_search_proto_rawDesc), len(file_hybridsearch_v1_search_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -55,6 +55,7 @@ MODE_TO_PROTO = {
 METHOD_FROM_PROTO = {
     pb.FUSION_METHOD_INTERPOLATION: FusionMethod.INTERPOLATION,
     pb.FUSION_METHOD_RRF: FusionMethod.RRF,
+    pb.FUSION_METHOD_ADAPTIVE: FusionMethod.ADAPTIVE,
 }
 METHOD_TO_PROTO = {v: k for k, v in METHOD_FROM_PROTO.items()}
 NORMALIZATION_FROM_PROTO = {
@@ -407,6 +408,10 @@ def result_to_proto(result: SearchResult) -> pb.SearchResponse:
         prf_to_proto(applied.prf, response.applied.prf)
     for term, weight in result.expansion_terms.items():
         response.expansion_terms.add(term=term, weight=weight)
+    if result.adaptive is not None:
+        response.adaptive_fusion.alpha = result.adaptive.alpha
+        for name, value in result.adaptive.features.items():
+            response.adaptive_fusion.features.add(name=name, value=value)
     return response
 
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from hybridsearch.v1 import search_pb2 as pb
 
 MODES = ("hybrid", "dense", "sparse")
-FUSIONS = ("interpolation", "rrf")
+FUSIONS = ("interpolation", "rrf", "adaptive")
 
 
 def add_search_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -109,6 +109,10 @@ def print_response(response: pb.SearchResponse) -> None:
         for highlight in hit.highlights:
             field = "title" if highlight.field == search_pb2.STORED_FIELD_TITLE else "text"
             print(f"        {field}: {marked_snippet(highlight)}")
+    if response.HasField("adaptive_fusion"):
+        chosen = response.adaptive_fusion
+        features = ", ".join(f"{f.name} {f.value:.3f}" for f in chosen.features)
+        print(f"-- adaptive fusion: alpha {chosen.alpha:.3f} from {features}")
     t = response.timings
     print(
         f"-- {len(response.hits)} hits; total {t.total_us} us (encode {t.encode_us}, "

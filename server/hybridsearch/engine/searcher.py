@@ -32,6 +32,7 @@ from hybridsearch.errors import (
     IndexFormatError,
     InvalidArgumentError,
 )
+from hybridsearch.fusion.adaptive import QueryStats, fuse_adaptive, load_model
 from hybridsearch.fusion.interpolate import fuse_interpolate
 from hybridsearch.fusion.rrf import fuse_rrf
 from hybridsearch.prf.pipeline import FirstRound, applicable, run_prf
@@ -40,6 +41,7 @@ from hybridsearch.sparse.highlight import highlight_hit
 from hybridsearch.sparse.tantivy_index import StoredDoc
 from hybridsearch.storage.index_dir import OpenIndex
 from hybridsearch.types import (
+    AdaptiveChoice,
     ArmScore,
     FusedDoc,
     FusionMethod,
@@ -395,6 +397,7 @@ class HybridSearcher:
         started: float,
     ) -> SearchResult:
         expansion_terms: dict[str, float] = {}
+        choices: list[AdaptiveChoice] = []  # ADAPTIVE fusion's choices, the last one shown
         page_end = query.offset + query.top_k  # the page: ranks offset + 1 .. page_end
         # Echo only the PRF parts whose arm runs in this mode.
         query = dataclasses.replace(query, prf=applicable(query.prf, query.mode))
@@ -410,14 +413,19 @@ class HybridSearcher:
                 sparse_filter=scope.sparse_filter,
             )
             prf = run_prf(
-                query, first, backend, lambda s, d: self._rank(snap, query, s, d, limit=None)
+                query,
+                first,
+                backend,
+                lambda s, d: self._rank(snap, query, s, d, limit=None, choices=choices),
             )
             fused = prf.ranked[query.offset : page_end]
             expansion_terms = prf.expansion_terms if query.explain else {}
             timings.prf_us = _elapsed_us(prf_started)
         else:
             fusion_started = time.perf_counter()
-            ranked = self._rank(snap, query, first.sparse, first.dense, limit=page_end)
+            ranked = self._rank(
+                snap, query, first.sparse, first.dense, limit=page_end, choices=choices
+            )
             fused = ranked[query.offset :]
             if query.mode is RetrievalMode.HYBRID:
                 timings.fusion_us = _elapsed_us(fusion_started)
@@ -433,7 +441,11 @@ class HybridSearcher:
         timings.fetch_us = _elapsed_us(fetch_started)
         timings.total_us = _elapsed_us(started)
         return SearchResult(
-            hits=hits, timings=timings, applied=query, expansion_terms=expansion_terms
+            hits=hits,
+            timings=timings,
+            applied=query,
+            expansion_terms=expansion_terms,
+            adaptive=choices[-1] if choices and query.explain else None,
         )
 
     def _rank(
@@ -444,8 +456,12 @@ class HybridSearcher:
         dense: Sequence[ScoredDoc] | None,
         *,
         limit: int | None,
+        choices: list[AdaptiveChoice] | None = None,
     ) -> list[FusedDoc]:
-        """Fuse both lists, or order the one list given (the other None); the best ``limit``."""
+        """Fuse both lists, or order the one list given (the other None); the best ``limit``.
+
+        ADAPTIVE fusion appends its choice to ``choices`` (when given).
+        """
         doc_id = snap.index.ids.__getitem__
         if sparse is not None and dense is not None:
             # Ranks within each list as the arm alone ranks (ties by id), for RRF and explain.
@@ -461,6 +477,18 @@ class HybridSearcher:
                     doc_id=doc_id,
                     limit=limit,
                 )
+                return fused
+            if settings.method is FusionMethod.ADAPTIVE:
+                fused, choice = fuse_adaptive(
+                    sparse,
+                    dense,
+                    model=load_model(settings.adaptive_model),
+                    stats=_query_stats(snap, query),
+                    doc_id=doc_id,
+                    limit=limit,
+                )
+                if choices is not None:
+                    choices.append(choice)
                 return fused
             fused = fuse_interpolate(
                 sparse,
@@ -514,6 +542,13 @@ class HybridSearcher:
             explanation=HitExplanation(doc.sparse, doc.dense, doc.score) if query.explain else None,
             highlights=highlights,
         )
+
+
+def _query_stats(snap: IndexSnapshot, query: Query) -> QueryStats:
+    """What ADAPTIVE fusion's features need of the query: its distinct terms' document
+    frequencies in the searched index (a lookup each) and the index's document count."""
+    reader = snap.index.sparse
+    return QueryStats([reader.doc_freq(t) for t in term_counts(query.text)], reader.num_docs)
 
 
 def _cancel(futures: Sequence[tuple[Future[DenseArmResult], list[int]]]) -> None:

@@ -114,7 +114,7 @@ class RunSpec:
         parts = [self.mode]
         if self.mode == "hybrid":
             parts.append(self.fusion or "interpolation")
-            if self.fusion != "rrf":
+            if self.fusion not in ("rrf", "adaptive"):
                 parts.append(self.normalization or "min_max")
                 if self.alpha is not None:
                     parts.append(f"a={self.alpha:g}")

@@ -61,6 +61,12 @@ class _FusionMethodEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FusionMe
     """alpha * dense + (1 - alpha) * sparse over normalised scores."""
     FUSION_METHOD_RRF: _FusionMethod.ValueType  # 2
     """Reciprocal rank fusion: sum of weight / (rrf_k + rank)."""
+    FUSION_METHOD_ADAPTIVE: _FusionMethod.ValueType  # 3
+    """Interpolation at an alpha chosen per query: a small model shipped with the server maps a
+    few features of the query and of both candidate lists to the query's alpha, and the
+    model's normalisation (min-max) is used. The request's `alpha` and `normalization` are
+    ignored; with `explain`, the response's `adaptive_fusion` shows the choice.
+    """
 
 class FusionMethod(_FusionMethod, metaclass=_FusionMethodEnumTypeWrapper):
     """FusionMethod is how the two ranked lists are combined in hybrid mode."""
@@ -71,6 +77,12 @@ FUSION_METHOD_INTERPOLATION: FusionMethod.ValueType  # 1
 """alpha * dense + (1 - alpha) * sparse over normalised scores."""
 FUSION_METHOD_RRF: FusionMethod.ValueType  # 2
 """Reciprocal rank fusion: sum of weight / (rrf_k + rank)."""
+FUSION_METHOD_ADAPTIVE: FusionMethod.ValueType  # 3
+"""Interpolation at an alpha chosen per query: a small model shipped with the server maps a
+few features of the query and of both candidate lists to the query's alpha, and the
+model's normalisation (min-max) is used. The request's `alpha` and `normalization` are
+ignored; with `explain`, the response's `adaptive_fusion` shows the choice.
+"""
 Global___FusionMethod: _TypeAlias = FusionMethod  # noqa: Y015
 
 class _ScoreNormalization:
@@ -796,6 +808,7 @@ class SearchResponse(_message.Message):
     TIMINGS_FIELD_NUMBER: _builtins.int
     APPLIED_FIELD_NUMBER: _builtins.int
     EXPANSION_TERMS_FIELD_NUMBER: _builtins.int
+    ADAPTIVE_FUSION_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def hits(self) -> _containers.RepeatedCompositeFieldContainer[Global___Hit]:
         """The hits, best first."""
@@ -812,6 +825,12 @@ class SearchResponse(_message.Message):
     def expansion_terms(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExpansionTerm]:
         """With `explain` and RM3 applied: the expanded BM25 query, heaviest term first."""
 
+    @_builtins.property
+    def adaptive_fusion(self) -> Global___AdaptiveFusion:
+        """With `explain` and FUSION_METHOD_ADAPTIVE in hybrid mode: the alpha the model chose and
+        the features it saw (with PRF: those of the last fusion).
+        """
+
     def __init__(
         self,
         *,
@@ -819,14 +838,69 @@ class SearchResponse(_message.Message):
         timings: Global___StageTimings | None = ...,
         applied: Global___AppliedSettings | None = ...,
         expansion_terms: _abc.Iterable[Global___ExpansionTerm] | None = ...,
+        adaptive_fusion: Global___AdaptiveFusion | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "timings", b"timings"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["adaptive_fusion", b"adaptive_fusion", "applied", b"applied", "timings", b"timings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "expansion_terms", b"expansion_terms", "hits", b"hits", "timings", b"timings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adaptive_fusion", b"adaptive_fusion", "applied", b"applied", "expansion_terms", b"expansion_terms", "hits", b"hits", "timings", b"timings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SearchResponse: _TypeAlias = SearchResponse  # noqa: Y015
+
+@_typing.final
+class AdaptiveFusion(_message.Message):
+    """AdaptiveFusion is what adaptive fusion chose for one query."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ALPHA_FIELD_NUMBER: _builtins.int
+    FEATURES_FIELD_NUMBER: _builtins.int
+    alpha: _builtins.float
+    """The weight of the dense side used for this query, in [0, 1]."""
+    @_builtins.property
+    def features(self) -> _containers.RepeatedCompositeFieldContainer[Global___FusionFeature]:
+        """The model's input features, in the model's order."""
+
+    def __init__(
+        self,
+        *,
+        alpha: _builtins.float = ...,
+        features: _abc.Iterable[Global___FusionFeature] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alpha", b"alpha", "features", b"features"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AdaptiveFusion: _TypeAlias = AdaptiveFusion  # noqa: Y015
+
+@_typing.final
+class FusionFeature(_message.Message):
+    """FusionFeature is one named input of the adaptive fusion model."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The feature's name, e.g. "dense_top" (the dense arm's best cosine)."""
+    value: _builtins.float
+    """Its value for this query."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        value: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FusionFeature: _TypeAlias = FusionFeature  # noqa: Y015
 
 @_typing.final
 class BatchSearchRequest(_message.Message):

@@ -95,7 +95,8 @@ def test_unknown_enum_values_are_unrecognized_with_the_known_names() -> None:
         "unknown value 9; use RETRIEVAL_MODE_HYBRID, RETRIEVAL_MODE_DENSE, RETRIEVAL_MODE_SPARSE"
     )
     assert spec.fusion.method == Unrecognized(
-        "unknown value 7; use FUSION_METHOD_INTERPOLATION, FUSION_METHOD_RRF"
+        "unknown value 7; use FUSION_METHOD_INTERPOLATION, FUSION_METHOD_RRF, "
+        "FUSION_METHOD_ADAPTIVE"
     )
     assert spec.return_fields == (
         None,

@@ -85,6 +85,13 @@ export enum FusionMethod {
   FUSION_METHOD_INTERPOLATION = 1,
   /** FUSION_METHOD_RRF - Reciprocal rank fusion: sum of weight / (rrf_k + rank). */
   FUSION_METHOD_RRF = 2,
+  /**
+   * FUSION_METHOD_ADAPTIVE - Interpolation at an alpha chosen per query: a small model shipped with the server maps a
+   * few features of the query and of both candidate lists to the query's alpha, and the
+   * model's normalisation (min-max) is used. The request's `alpha` and `normalization` are
+   * ignored; with `explain`, the response's `adaptive_fusion` shows the choice.
+   */
+  FUSION_METHOD_ADAPTIVE = 3,
   UNRECOGNIZED = -1,
 }
 
@@ -99,6 +106,9 @@ export function fusionMethodFromJSON(object: any): FusionMethod {
     case 2:
     case "FUSION_METHOD_RRF":
       return FusionMethod.FUSION_METHOD_RRF;
+    case 3:
+    case "FUSION_METHOD_ADAPTIVE":
+      return FusionMethod.FUSION_METHOD_ADAPTIVE;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -114,6 +124,8 @@ export function fusionMethodToJSON(object: FusionMethod): string {
       return "FUSION_METHOD_INTERPOLATION";
     case FusionMethod.FUSION_METHOD_RRF:
       return "FUSION_METHOD_RRF";
+    case FusionMethod.FUSION_METHOD_ADAPTIVE:
+      return "FUSION_METHOD_ADAPTIVE";
     case FusionMethod.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -608,6 +620,27 @@ export interface SearchResponse {
     | undefined;
   /** With `explain` and RM3 applied: the expanded BM25 query, heaviest term first. */
   expansionTerms: ExpansionTerm[];
+  /**
+   * With `explain` and FUSION_METHOD_ADAPTIVE in hybrid mode: the alpha the model chose and
+   * the features it saw (with PRF: those of the last fusion).
+   */
+  adaptiveFusion: AdaptiveFusion | undefined;
+}
+
+/** AdaptiveFusion is what adaptive fusion chose for one query. */
+export interface AdaptiveFusion {
+  /** The weight of the dense side used for this query, in [0, 1]. */
+  alpha: number;
+  /** The model's input features, in the model's order. */
+  features: FusionFeature[];
+}
+
+/** FusionFeature is one named input of the adaptive fusion model. */
+export interface FusionFeature {
+  /** The feature's name, e.g. "dense_top" (the dense arm's best cosine). */
+  name: string;
+  /** Its value for this query. */
+  value: number;
 }
 
 /** BatchSearchRequest holds several independent queries. */
@@ -2514,7 +2547,7 @@ export const AppliedSettings: MessageFns<AppliedSettings> = {
 };
 
 function createBaseSearchResponse(): SearchResponse {
-  return { hits: [], timings: undefined, applied: undefined, expansionTerms: [] };
+  return { hits: [], timings: undefined, applied: undefined, expansionTerms: [], adaptiveFusion: undefined };
 }
 
 export const SearchResponse: MessageFns<SearchResponse> = {
@@ -2530,6 +2563,9 @@ export const SearchResponse: MessageFns<SearchResponse> = {
     }
     for (const v of message.expansionTerms) {
       ExpansionTerm.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.adaptiveFusion !== undefined) {
+      AdaptiveFusion.encode(message.adaptiveFusion, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -2579,6 +2615,14 @@ export const SearchResponse: MessageFns<SearchResponse> = {
             message.expansionTerms.push(ExpansionTerm.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.adaptiveFusion = AdaptiveFusion.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2601,6 +2645,11 @@ export const SearchResponse: MessageFns<SearchResponse> = {
         : globalThis.Array.isArray(object?.expansion_terms)
         ? object.expansion_terms.map((e: any) => ExpansionTerm.fromJSON(e))
         : [],
+      adaptiveFusion: isSet(object.adaptiveFusion)
+        ? AdaptiveFusion.fromJSON(object.adaptiveFusion)
+        : isSet(object.adaptive_fusion)
+        ? AdaptiveFusion.fromJSON(object.adaptive_fusion)
+        : undefined,
     };
   },
 
@@ -2618,6 +2667,9 @@ export const SearchResponse: MessageFns<SearchResponse> = {
     if (message.expansionTerms?.length) {
       obj.expansionTerms = message.expansionTerms.map((e) => ExpansionTerm.toJSON(e));
     }
+    if (message.adaptiveFusion !== undefined) {
+      obj.adaptiveFusion = AdaptiveFusion.toJSON(message.adaptiveFusion);
+    }
     return obj;
   },
 
@@ -2634,6 +2686,181 @@ export const SearchResponse: MessageFns<SearchResponse> = {
       ? AppliedSettings.fromPartial(object.applied)
       : undefined;
     message.expansionTerms = object.expansionTerms?.map((e) => ExpansionTerm.fromPartial(e)) || [];
+    message.adaptiveFusion = (object.adaptiveFusion !== undefined && object.adaptiveFusion !== null)
+      ? AdaptiveFusion.fromPartial(object.adaptiveFusion)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAdaptiveFusion(): AdaptiveFusion {
+  return { alpha: 0, features: [] };
+}
+
+export const AdaptiveFusion: MessageFns<AdaptiveFusion> = {
+  encode(message: AdaptiveFusion, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.alpha !== 0) {
+      writer.uint32(9).double(message.alpha);
+    }
+    for (const v of message.features) {
+      FusionFeature.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AdaptiveFusion {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAdaptiveFusion();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 9) {
+              break;
+            }
+
+            message.alpha = reader.double();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.features.push(FusionFeature.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AdaptiveFusion {
+    return {
+      alpha: isSet(object.alpha) ? globalThis.Number(object.alpha) : 0,
+      features: globalThis.Array.isArray(object?.features)
+        ? object.features.map((e: any) => FusionFeature.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: AdaptiveFusion): unknown {
+    const obj: any = {};
+    if (message.alpha !== 0) {
+      obj.alpha = floatToJson(message.alpha);
+    }
+    if (message.features?.length) {
+      obj.features = message.features.map((e) => FusionFeature.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AdaptiveFusion>): AdaptiveFusion {
+    return AdaptiveFusion.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AdaptiveFusion>): AdaptiveFusion {
+    const message = createBaseAdaptiveFusion();
+    message.alpha = object.alpha ?? 0;
+    message.features = object.features?.map((e) => FusionFeature.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseFusionFeature(): FusionFeature {
+  return { name: "", value: 0 };
+}
+
+export const FusionFeature: MessageFns<FusionFeature> = {
+  encode(message: FusionFeature, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.value !== 0) {
+      writer.uint32(17).double(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FusionFeature {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFusionFeature();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.value = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FusionFeature {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+    };
+  },
+
+  toJSON(message: FusionFeature): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.value !== 0) {
+      obj.value = floatToJson(message.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FusionFeature>): FusionFeature {
+    return FusionFeature.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FusionFeature>): FusionFeature {
+    const message = createBaseFusionFeature();
+    message.name = object.name ?? "";
+    message.value = object.value ?? 0;
     return message;
   },
 };
