@@ -134,6 +134,9 @@ class Query:
     #: Only documents this filter matches, in every arm (shape checked; fields are checked
     #: against the searched index's schema when it runs). None: no filter.
     filter: Filter | None = None
+    #: A sharded collection whose shard has no live replica answers from the other shards
+    #: (naming the missing ones) instead of failing UNAVAILABLE.
+    allow_partial: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,3 +285,6 @@ class SearchResult:
     timings: StageTimings
     applied: Query
     expansion_terms: dict[str, float] = field(default_factory=dict)
+    #: Shards of a sharded collection that could not be searched (a partial answer, only
+    #: when the query allowed one), ascending; empty: every shard answered.
+    missing_shards: tuple[int, ...] = ()

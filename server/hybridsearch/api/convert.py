@@ -170,6 +170,7 @@ def request_from_proto(request: pb.SearchRequest) -> SearchRequestSpec:
             max_chars=_given(request.highlight, "max_chars"),
         ),
         filter=filter_from_proto(request.filter) if request.HasField("filter") else None,
+        allow_partial=request.allow_partial,
     )
 
 
@@ -407,6 +408,7 @@ def result_to_proto(result: SearchResult) -> pb.SearchResponse:
         prf_to_proto(applied.prf, response.applied.prf)
     for term, weight in result.expansion_terms.items():
         response.expansion_terms.add(term=term, weight=weight)
+    response.missing_shards.extend(result.missing_shards)
     return response
 
 

@@ -456,7 +456,17 @@ export interface SearchRequest {
    * Only documents matching this filter are ranked, in both arms before their top-k; absent:
    * every document. PRF feedback documents come from the filtered set.
    */
-  filter: Filter | undefined;
+  filter:
+    | Filter
+    | undefined;
+  /**
+   * Only for a sharded collection served on Ray (`serve --ray`); ignored otherwise. When every
+   * replica of a shard is down: false (the default) fails the call with UNAVAILABLE; true
+   * answers from the other shards, and the response lists the shards left out in
+   * `missing_shards` (their documents can be missing from the hits, and the hits' fused
+   * scores are normalised over the shards that answered).
+   */
+  allowPartial: boolean;
 }
 
 /** HighlightOptions asks for highlights on every hit. */
@@ -608,6 +618,12 @@ export interface SearchResponse {
     | undefined;
   /** With `explain` and RM3 applied: the expanded BM25 query, heaviest term first. */
   expansionTerms: ExpansionTerm[];
+  /**
+   * A partial answer of a sharded collection (`allow_partial`): the numbers (0-based, as in
+   * the collection's `shard-NNNNN` directories) of the shards that could not be searched,
+   * ascending. Empty: every shard answered (always so for an unsharded collection).
+   */
+  missingShards: number[];
 }
 
 /** BatchSearchRequest holds several independent queries. */
@@ -1222,6 +1238,7 @@ function createBaseSearchRequest(): SearchRequest {
     highlight: undefined,
     collection: "",
     filter: undefined,
+    allowPartial: false,
   };
 }
 
@@ -1263,6 +1280,9 @@ export const SearchRequest: MessageFns<SearchRequest> = {
     }
     if (message.filter !== undefined) {
       Filter.encode(message.filter, writer.uint32(74).fork()).join();
+    }
+    if (message.allowPartial !== false) {
+      writer.uint32(96).bool(message.allowPartial);
     }
     return writer;
   },
@@ -1378,6 +1398,14 @@ export const SearchRequest: MessageFns<SearchRequest> = {
             message.filter = Filter.decode(reader, reader.uint32());
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.allowPartial = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1411,6 +1439,11 @@ export const SearchRequest: MessageFns<SearchRequest> = {
       highlight: isSet(object.highlight) ? HighlightOptions.fromJSON(object.highlight) : undefined,
       collection: isSet(object.collection) ? globalThis.String(object.collection) : "",
       filter: isSet(object.filter) ? Filter.fromJSON(object.filter) : undefined,
+      allowPartial: isSet(object.allowPartial)
+        ? globalThis.Boolean(object.allowPartial)
+        : isSet(object.allow_partial)
+        ? globalThis.Boolean(object.allow_partial)
+        : false,
     };
   },
 
@@ -1449,6 +1482,9 @@ export const SearchRequest: MessageFns<SearchRequest> = {
     if (message.filter !== undefined) {
       obj.filter = Filter.toJSON(message.filter);
     }
+    if (message.allowPartial !== false) {
+      obj.allowPartial = message.allowPartial;
+    }
     return obj;
   },
 
@@ -1474,6 +1510,7 @@ export const SearchRequest: MessageFns<SearchRequest> = {
     message.filter = (object.filter !== undefined && object.filter !== null)
       ? Filter.fromPartial(object.filter)
       : undefined;
+    message.allowPartial = object.allowPartial ?? false;
     return message;
   },
 };
@@ -2514,7 +2551,7 @@ export const AppliedSettings: MessageFns<AppliedSettings> = {
 };
 
 function createBaseSearchResponse(): SearchResponse {
-  return { hits: [], timings: undefined, applied: undefined, expansionTerms: [] };
+  return { hits: [], timings: undefined, applied: undefined, expansionTerms: [], missingShards: [] };
 }
 
 export const SearchResponse: MessageFns<SearchResponse> = {
@@ -2530,6 +2567,13 @@ export const SearchResponse: MessageFns<SearchResponse> = {
     }
     for (const v of message.expansionTerms) {
       ExpansionTerm.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.missingShards.length !== 0) {
+      writer.uint32(42).fork();
+      for (const v of message.missingShards) {
+        writer.uint32(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -2579,6 +2623,24 @@ export const SearchResponse: MessageFns<SearchResponse> = {
             message.expansionTerms.push(ExpansionTerm.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag === 40) {
+              message.missingShards.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 42) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.missingShards.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2601,6 +2663,11 @@ export const SearchResponse: MessageFns<SearchResponse> = {
         : globalThis.Array.isArray(object?.expansion_terms)
         ? object.expansion_terms.map((e: any) => ExpansionTerm.fromJSON(e))
         : [],
+      missingShards: globalThis.Array.isArray(object?.missingShards)
+        ? object.missingShards.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.missing_shards)
+        ? object.missing_shards.map((e: any) => globalThis.Number(e))
+        : [],
     };
   },
 
@@ -2618,6 +2685,9 @@ export const SearchResponse: MessageFns<SearchResponse> = {
     if (message.expansionTerms?.length) {
       obj.expansionTerms = message.expansionTerms.map((e) => ExpansionTerm.toJSON(e));
     }
+    if (message.missingShards?.length) {
+      obj.missingShards = message.missingShards.map((e) => Math.round(e));
+    }
     return obj;
   },
 
@@ -2634,6 +2704,7 @@ export const SearchResponse: MessageFns<SearchResponse> = {
       ? AppliedSettings.fromPartial(object.applied)
       : undefined;
     message.expansionTerms = object.expansionTerms?.map((e) => ExpansionTerm.fromPartial(e)) || [];
+    message.missingShards = object.missingShards?.map((e) => e) || [];
     return message;
   },
 };
