@@ -88,13 +88,14 @@ async def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
 
     results = {"actor": await measure(actor_call, args.calls, args.in_flight)}
     ray.kill(actor)
-    handle = serve.run(EchoDeployment.bind(args.depth), name="echo", route_prefix=None)
+    app = EchoDeployment.bind(args.depth)  # type: ignore[attr-defined]
+    handle = serve.run(app, name="echo", route_prefix=None)
 
     async def serve_call(request: dict[str, Any]) -> Any:
         return await handle.remote(request)
 
     results["serve"] = await measure(serve_call, args.calls, args.in_flight)
-    serve.shutdown()
+    serve.shutdown()  # type: ignore[no-untyped-call]
     return results
 
 

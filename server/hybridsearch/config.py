@@ -228,6 +228,16 @@ class ServerSettings:
         "seconds, and serves them without a restart; 0 = serve the state it opened",
         float,
     )
+    ray: str = _setting(
+        "",
+        "serve the sharded collection at --index with each shard's replicas as Ray actors: "
+        "`auto` (a running local Ray, else a new one) or a cluster ADDRESS; empty: no Ray (a "
+        "sharded --index is then served in this process)",
+    )
+    replicas: int = _setting(1, "with --ray: replicas (Ray actors) of each shard", int)
+    ray_replica_cpus: float = _setting(
+        0.0, "with --ray: CPUs Ray reserves for each shard replica (placement only)", float
+    )
     compact_dead_fraction: float = _setting(
         0.3,
         "compact in the background when more than this fraction of the index's rows are dead "

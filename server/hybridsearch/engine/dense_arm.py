@@ -117,10 +117,12 @@ class DenseArm:
             rows = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in group])
             lead = jobs[group[0]]
             depth = max(d for i in group for d in jobs[i].depths)
-            if lead.dense is None:
-                lists = iter([[] for _ in range(len(rows))])
-            else:
-                lists = iter(lead.dense.search(vectors[rows], depth, lead.live))
+            found: list[Sequence[ScoredDoc]] = (
+                [[] for _ in range(len(rows))]
+                if lead.dense is None
+                else list(lead.dense.search(vectors[rows], depth, lead.live))
+            )
+            lists = iter(found)
             dense_us = _elapsed_us(search_started)
             for i in group:
                 job = jobs[i]

@@ -286,10 +286,13 @@ class ShardedSearcher:
         return self.group.fan_out("arms", lambda s: (list(requests),), allow_partial=allow_partial)
 
     def document(self, doc_id: str) -> StoredDoc | None:
-        """The stored fields of the live document with this id, from its shard."""
-        stored: dict[str, StoredDoc] = self.group.call(
-            shard_of(doc_id, self.shard_count), "fetch", [doc_id]
-        )
+        """The stored fields of the live document with this id, from its shard's writer
+        replica (it has every acknowledged write; another replica, when it is down)."""
+        shard = shard_of(doc_id, self.shard_count)
+        try:
+            stored: dict[str, StoredDoc] = self.group.write(shard, "fetch", [doc_id])
+        except UnavailableError:
+            stored = self.group.call(shard, "fetch", [doc_id])
         return stored.get(doc_id)
 
     def search(self, query: Query) -> SearchResult:

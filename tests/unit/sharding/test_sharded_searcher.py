@@ -35,7 +35,20 @@ from hybridsearch.types import (
 from tests.fakes import HASH_ENCODER_INFO, HashEncoder, build_fake_index
 
 SCHEMA = CollectionSchema((MetadataField("topic", MetadataType.KEYWORD),))
-WORDS = "flow plate shock wave boundary layer heat hypersonic wing flutter shell buckling".split()
+WORDS = [
+    "flow",
+    "plate",
+    "shock",
+    "wave",
+    "boundary",
+    "layer",
+    "heat",
+    "hypersonic",
+    "wing",
+    "flutter",
+    "shell",
+    "buckling",
+]
 DOCS = [
     Document(
         f"doc-{i:03d}",
@@ -127,6 +140,7 @@ def test_batches_and_progressive_match(single: HybridSearcher, one_shard: Sharde
     # A batch's dense scores come from one matrix product (float32 sums in another order).
     batch = one_shard.search_batch(QUERIES)
     expected = single.search_batch(QUERIES)
+
     def ranked(results: list[SearchResult]) -> list[list[tuple[str, float]]]:
         return [[(h.id, round(h.score, 5)) for h in r.hits] for r in results]
 
