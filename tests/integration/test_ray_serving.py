@@ -32,7 +32,9 @@ from hybridsearch.v1 import search_pb2 as pb  # noqa: E402
 from tests.fakes import HASH_ENCODER_INFO, HashEncoder  # noqa: E402
 from tests.integration.in_process import in_process_server  # noqa: E402
 
-DOCS = [Document(f"d{i}", "", f"laminar flow over plate number {i} wing {i % 7}") for i in range(60)]
+DOCS = [
+    Document(f"d{i}", "", f"laminar flow over plate number {i} wing {i % 7}") for i in range(60)
+]
 
 
 @pytest.fixture(scope="module")
@@ -186,5 +188,3 @@ def test_writes_go_to_the_owning_shard(serve_on_ray: Callable[[int], Served]) ->
         return sorted(h.id for h in served.search.Search(sparse, timeout=10).hits) == expected
 
     within(10, searched, "every replica serves the writes")
-
-

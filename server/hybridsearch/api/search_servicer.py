@@ -19,8 +19,8 @@ from hybridsearch.config import ServerSettings
 from hybridsearch.engine.batching import CancelScope, cancel_scope
 from hybridsearch.engine.registry import ServedCollection
 from hybridsearch.engine.request import resolve_batch, resolve_query
-from hybridsearch.sharding.group import request_deadline
 from hybridsearch.errors import DeadlineExceededError
+from hybridsearch.sharding.group import request_deadline
 from hybridsearch.types import Query, SearchResult
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
