@@ -231,10 +231,18 @@ class ServerSettings:
     ray: str = _setting(
         "",
         "serve the sharded collection at --index with each shard's replicas as Ray actors: "
-        "`auto` (a running local Ray, else a new one) or a cluster ADDRESS; empty: no Ray (a "
-        "sharded --index is then served in this process)",
+        "`auto` (the Ray cluster of RAY_ADDRESS or of `ray start` on this machine, else a new "
+        "local Ray that stops with the server), `local` (always a new local Ray), or a cluster "
+        "ADDRESS (the head's HOST:PORT); empty: no Ray (a sharded --index is then served in "
+        "this process)",
     )
     replicas: int = _setting(1, "with --ray: replicas (Ray actors) of each shard", int)
+    bm25_statistics: str = _setting(
+        "shard",
+        "a sharded collection's BM25 term statistics: `shard` (each shard's own, as "
+        "Elasticsearch's query-then-fetch) or `collection` (summed over shards: idf as one "
+        "index's, one more call to every shard per query)",
+    )
     ray_replica_cpus: float = _setting(
         0.0, "with --ray: CPUs Ray reserves for each shard replica (placement only)", float
     )

@@ -137,6 +137,8 @@ def _storage(s: ServerSettings) -> Iterator[Problem]:
             yield "ray", "serves one sharded --index; --data-dir is not supported with it yet"
         if s.workers > 1:
             yield "ray", "not supported with --workers > 1 (the shards already run apart)"
+    if s.bm25_statistics not in ("shard", "collection"):
+        yield "bm25_statistics", f"must be shard or collection (got {s.bm25_statistics!r})"
     if s.replicas < 1:
         yield "replicas", f"must be >= 1 (got {s.replicas})"
     elif s.replicas > 1 and not s.ray:

@@ -25,6 +25,15 @@ request_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
 )
 
 
+def missing_shards_message(missing: Sequence[int]) -> str:
+    """What a caller is told when shards had no live replica (UNAVAILABLE)."""
+    names = ", ".join(str(s) for s in missing)
+    return (
+        f"shard(s) {names} of this collection have no live replica (Ray restarts them); "
+        "retry, or set allow_partial to get the other shards' hits"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class FanOut:
     """Each answering shard's result, and the shards that could not answer (ascending)."""

@@ -31,7 +31,7 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from hybridsearch.errors import DeadlineExceededError, HybridSearchError, UnavailableError
-from hybridsearch.sharding.group import FanOut, request_deadline
+from hybridsearch.sharding.group import FanOut, missing_shards_message, request_deadline
 from hybridsearch.sharding.layout import ShardManifest
 from hybridsearch.sharding.worker import ShardWorker
 
@@ -88,11 +88,13 @@ class RayShardGroup:
         replica_cpus: float = 0.0,
         max_concurrency: int = 4,
         call_timeout_s: float = 30.0,
+        shutdown_ray: bool = False,
         **worker_options: Any,
     ) -> None:
         if replicas < 1:
             raise ValueError(f"replicas must be at least 1 (got {replicas})")
         self._call_timeout_s = call_timeout_s
+        self._shutdown_ray = shutdown_ray
         self._lock = threading.Lock()
         actor = ray.remote(ShardReplica).options(
             max_restarts=-1,
@@ -201,7 +203,7 @@ class RayShardGroup:
             else:
                 missing.append(shard)
         if missing and not allow_partial:
-            raise UnavailableError(_unavailable(missing))
+            raise UnavailableError(missing_shards_message(missing))
         return FanOut(results, tuple(missing))
 
     def call(self, shard: int, method: str, *args: Any) -> Any:
@@ -215,7 +217,7 @@ class RayShardGroup:
             deadline=self._deadline(),
         )
         if not ok:
-            raise UnavailableError(_unavailable([shard]))
+            raise UnavailableError(missing_shards_message([shard]))
         return value
 
     def write(self, shard: int, method: str, *args: Any) -> Any:
@@ -248,27 +250,28 @@ class RayShardGroup:
                 continue
 
     def close(self) -> None:
-        """Stop every replica."""
+        """Stop every replica (and disconnect from Ray, with ``shutdown_ray``: a local Ray
+        this process started stops with it)."""
         for shard in self._shards:
             for replica in shard.replicas:
                 ray.kill(replica, no_restart=True)
+        if self._shutdown_ray:
+            ray.shutdown()
 
 
-def _unavailable(missing: Sequence[int]) -> str:
-    names = ", ".join(str(s) for s in missing)
-    return (
-        f"shard(s) {names} of this collection have no live replica (Ray restarts them); "
-        "retry, or set allow_partial to get the other shards' hits"
-    )
+def init_ray(address: str) -> bool:
+    """Join the Ray cluster at ``address`` (``auto``: a running local one, else start one).
 
-
-def init_ray(address: str) -> None:
-    """Join the Ray cluster at ``address`` (``auto``: a running local one, else start one)."""
+    Returns whether this call connected this process to Ray (False: it already was); the
+    caller that connected disconnects (`RayShardGroup`'s ``shutdown_ray``), which also stops
+    a local Ray this process started.
+    """
     if ray.is_initialized():
-        return
+        return False
     ray.init(
         address=None if address == "auto" else address,
         include_dashboard=False,
         log_to_driver=False,
         configure_logging=False,
     )
+    return True

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ from hybridsearch.errors import (
 )
 from hybridsearch.metadata.filter import bind_filter
 from hybridsearch.prf.pipeline import FirstRound
-from hybridsearch.sharding.group import FanOut, ShardGroup
+from hybridsearch.sharding.group import FanOut, ShardGroup, missing_shards_message
 from hybridsearch.sharding.layout import ShardManifest, shard_of
 from hybridsearch.sharding.merge import merge_arm, shard_of_ordinal
 from hybridsearch.sharding.worker import ArmsRequest, ShardArms, ShardStats
@@ -64,6 +65,13 @@ from hybridsearch.types import (
 )
 
 log = logging.getLogger(__name__)
+
+#: Where BM25's term statistics come from (`ShardedSearcher`'s ``bm25_statistics``): each
+#: shard's own (no extra call), or the collection's (one more call per query to every shard
+#: for its document frequencies; idf then equals an unsharded index's).
+BM25_SHARD = "shard"
+BM25_COLLECTION = "collection"
+BM25_STATISTICS = (BM25_SHARD, BM25_COLLECTION)
 
 
 def _elapsed_us(since: float) -> int:
@@ -239,9 +247,13 @@ class ShardedSearcher:
         *,
         batching: BatchingSettings | None = None,
         arm_threads: int = 4,
+        bm25_statistics: str = BM25_SHARD,
     ) -> None:
+        if bm25_statistics not in BM25_STATISTICS:
+            raise ValueError(f"bm25_statistics must be one of {BM25_STATISTICS}")
         self.group = group
         self.manifest = manifest
+        self._collection_bm25 = bm25_statistics == BM25_COLLECTION
         self._encoder = encoder
         self._dense_arm = DenseArm(encoder, batching, threads=arm_threads) if encoder else None
 
@@ -282,8 +294,24 @@ class ShardedSearcher:
     # -- searches ---------------------------------------------------------------------------
 
     def fan_out_arms(self, requests: Sequence[ArmsRequest], *, allow_partial: bool) -> FanOut:
-        """Every shard's arms for ``requests`` (one call per shard)."""
-        return self.group.fan_out("arms", lambda s: (list(requests),), allow_partial=allow_partial)
+        """Every shard's arms for ``requests`` (one call per shard; with collection-wide BM25
+        statistics, a call for the terms' statistics first)."""
+        if not self._collection_bm25 or all(r.term_weights is None for r in requests):
+            return self.group.fan_out(
+                "arms", lambda s: (list(requests),), allow_partial=allow_partial
+            )
+        terms = sorted({t for r in requests for t in r.term_weights or ()})
+        stats = self.group.fan_out("term_stats", lambda s: (terms,), allow_partial=allow_partial)
+        boosts = collection_idf_boosts(stats.results)
+
+        def args_of(shard: int) -> tuple[Any, ...]:
+            factor = boosts.get(shard, {})
+            return ([_reweighted(r, factor) for r in requests],)
+
+        fan = self.group.fan_out(
+            "arms", args_of, allow_partial=allow_partial, shards=sorted(stats.results)
+        )
+        return FanOut(fan.results, tuple(sorted({*stats.missing, *fan.missing})))
 
     def document(self, doc_id: str) -> StoredDoc | None:
         """The stored fields of the live document with this id, from its shard's writer
@@ -395,6 +423,39 @@ class ShardedSearcher:
         return _finished(state, query, first, timings, started)
 
 
+def bm25_idf(doc_freq: int, docs: int) -> float:
+    """tantivy's BM25 idf of a term in ``doc_freq`` of ``docs`` documents."""
+    return math.log(1.0 + (docs - doc_freq + 0.5) / (doc_freq + 0.5))
+
+
+def collection_idf_boosts(
+    stats: Mapping[int, tuple[dict[str, int], int]],
+) -> dict[int, dict[str, float]]:
+    """Per shard, the factor on each term's weight that turns the shard's BM25 idf into the
+    collection's (document frequencies and counts summed over ``stats``, each shard's
+    `ShardWorker.term_stats`). Length normalisation stays the shard's own."""
+    docs = sum(n for _, n in stats.values())
+    freq: dict[str, int] = {}
+    for freqs, _ in stats.values():
+        for term, n in freqs.items():
+            freq[term] = freq.get(term, 0) + n
+    return {
+        shard: {
+            term: bm25_idf(freq[term], docs) / bm25_idf(n, shard_docs)
+            for term, n in freqs.items()
+            if n > 0
+        }
+        for shard, (freqs, shard_docs) in stats.items()
+    }
+
+
+def _reweighted(request: ArmsRequest, factor: Mapping[str, float]) -> ArmsRequest:
+    if request.term_weights is None:
+        return request
+    weights = {t: w * factor.get(t, 1.0) for t, w in request.term_weights.items()}
+    return dataclasses.replace(request, term_weights=weights)
+
+
 def _arms_request(query: Query, vector: NDArray[np.float32] | None) -> ArmsRequest:
     """What every shard runs for ``query`` (the arms its mode needs, to the fusion depths)."""
     mode = query.mode
@@ -432,16 +493,8 @@ def _finished(
 ) -> SearchResult:
     result = finish_result(state.source(), query, first, timings=timings, started=started)
     if state.missing and not query.allow_partial:  # a later stage lost a shard
-        raise UnavailableError(_missing_message(sorted(state.missing)))
+        raise UnavailableError(missing_shards_message(sorted(state.missing)))
     return dataclasses.replace(result, missing_shards=tuple(sorted(state.missing)))
-
-
-def _missing_message(missing: Sequence[int]) -> str:
-    names = ", ".join(str(s) for s in missing)
-    return (
-        f"shard(s) {names} of this collection have no live replica (Ray restarts them); "
-        "retry, or set allow_partial to get the other shards' hits"
-    )
 
 
 class ShardedWriter:

@@ -40,38 +40,49 @@ def load_sharded(settings: ServerSettings) -> LoadedIndex:
         "ef_search": settings.hnsw_ef_search,
         "exact_filter_fraction": settings.hnsw_exact_filter_fraction,
     }
-    group: ShardGroup
-    if settings.ray:
-        from hybridsearch.sharding.ray_group import RayShardGroup, init_ray  # noqa: PLC0415
-
-        init_ray(settings.ray)
-        group = RayShardGroup(
-            root,
-            manifest,
-            replicas=settings.replicas,
-            replica_cpus=settings.ray_replica_cpus,
-            **worker_options,
-        )
-    else:
-        group = LocalShardGroup(root, manifest, **worker_options)
+    # The encoder first: a wrong --model fails before any Ray actor starts.
     encoder: Encoder | None = None
     if manifest.encoder is not None:
         model = resolve_model_dir(settings.model, manifest.encoder)
         if model is not None:
             encoder = serving_encoder(settings, model, manifest.encoder.max_length)
+    group: ShardGroup
+    if settings.ray:
+        from hybridsearch.sharding.ray_group import RayShardGroup, init_ray  # noqa: PLC0415
+
+        connected = init_ray(settings.ray)
+        try:
+            group = RayShardGroup(
+                root,
+                manifest,
+                replicas=settings.replicas,
+                replica_cpus=settings.ray_replica_cpus,
+                shutdown_ray=connected,
+                **worker_options,
+            )
+        except BaseException:
+            if connected:
+                import ray  # noqa: PLC0415
+
+                ray.shutdown()
+            raise
+    else:
+        group = LocalShardGroup(root, manifest, **worker_options)
     searcher = ShardedSearcher(
         group,
         manifest,
         encoder,
         batching=batching_settings(settings),
         arm_threads=settings.search_threads,
+        bm25_statistics=settings.bm25_statistics,
     )
     log.info(
-        "sharded collection %s: %d shards%s, encoder: %s",
+        "sharded collection %s: %d shards%s, encoder: %s, BM25 statistics: %s",
         root,
         manifest.shard_count,
         f" on Ray ({settings.replicas} replica(s) each)" if settings.ray else " in this process",
         encoder.model_id if encoder else "none",
+        settings.bm25_statistics,
     )
     writer = None if settings.read_only else ShardedWriter(searcher)
     reason = "it was started with --read-only" if settings.read_only else ""

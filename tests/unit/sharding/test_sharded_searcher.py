@@ -200,3 +200,36 @@ def test_writes_go_to_the_owning_shard(tmp_path: Path) -> None:
         assert writer.manifest.document_count == len(DOCS)
     finally:
         engine.close()
+
+
+def test_collection_bm25_statistics_score_as_one_index(tmp_path: Path) -> None:
+    # Every document four terms long: each shard's average length is the collection's, so
+    # with the collection's document frequencies BM25 scores are exactly one index's.
+    docs = [
+        Document(
+            f"e{i:02d}", "", " ".join(WORDS[(i + k * (1 + i % 3)) % len(WORDS)] for k in range(4))
+        )
+        for i in range(40)
+    ]
+    single = build_fake_index(tmp_path / "single", docs)
+    out = tmp_path / "sharded"
+    build_sharded(docs, out, 3, encoder=HashEncoder(), encoder_info=HASH_ENCODER_INFO)
+    manifest = load_shard_manifest(out)
+    group = LocalShardGroup(out, manifest)
+    shard_stats = ShardedSearcher(group, manifest, HashEncoder())
+    collection_stats = ShardedSearcher(group, manifest, HashEncoder(), bm25_statistics="collection")
+    engine = HybridSearcher(open_index(single), HashEncoder())
+    try:
+        query = Query("flutter hypersonic shell", mode=RetrievalMode.SPARSE, top_k=40)
+
+        def scored(result: SearchResult) -> list[tuple[float, str]]:  # ties: float rounding
+            return sorted((-round(h.score, 5), h.id) for h in result.hits)
+
+        expected = scored(engine.search(query))
+        got = scored(collection_stats.search(query))
+        own = scored(shard_stats.search(query))
+        assert got == expected
+        assert own != expected  # each shard's idf differs from the collection's
+    finally:
+        engine.close()
+        shard_stats.close()

@@ -93,9 +93,7 @@ def test_split_writes_the_shards_a_sharded_build_writes(tmp_path: Path) -> None:
         assert all(np.array_equal(va[k], vb[k]) for k in va)
 
 
-def test_split_command_and_its_refusals(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_split_command_and_its_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = build_fake_index(tmp_path / "source", DOCS, schema=SCHEMA)
     out = tmp_path / "sharded"
     argv = ["shards", "split", "--from-index", str(source), "--shards", "2", "--out", str(out)]
