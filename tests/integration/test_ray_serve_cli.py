@@ -1,7 +1,8 @@
-"""`hybridsearch serve --index SHARDED --ray auto --replicas 2` as users run it: a subprocess
-that starts its own local Ray (none runs here), becomes SERVING, answers a hybrid search from
-the CLI with hits from both shards, and on SIGTERM exits 0 with Ray stopped: no process it
-started (GCS, raylet, shard replicas) is left behind."""
+"""`hybridsearch serve --index SHARDED --ray local --replicas 2` as users run it: a subprocess
+that starts a private local Ray of its own (another Ray on the machine is neither joined nor
+disturbed), becomes SERVING, answers a hybrid search from the CLI with hits from both shards,
+and on SIGTERM exits 0 with Ray stopped: no process it started (GCS, raylet, shard replicas)
+is left behind. A Ray address nobody answers stops start-up with an error naming --ray."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 pytest.importorskip("ray")
 
 from hybridsearch.sharding.layout import shard_of
-from tests.conftest import run_cli, start_server
+from tests.conftest import free_port, run_cli, start_server
 
 
 def descendants(pid: int) -> dict[int, str]:
@@ -51,7 +52,7 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_serve_ray_auto_from_the_cli(
+def test_serve_ray_local_from_the_cli(
     tiny_hybrid_index: Path, model_dir: Path, tmp_path: Path
 ) -> None:
     sharded = tmp_path / "tiny-2"
@@ -62,7 +63,7 @@ def test_serve_ray_auto_from_the_cli(
     assert "into 2 shards" in split.stdout
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     server = start_server(
-        "--index", str(sharded), "--ray", "auto", "--replicas", "2", "--model", str(model_dir),
+        "--index", str(sharded), "--ray", "local", "--replicas", "2", "--model", str(model_dir),
         log_path=tmp_path / "server.log", env=env,
     )  # fmt: skip
     try:
@@ -87,3 +88,18 @@ def test_serve_ray_auto_from_the_cli(
         time.sleep(0.5)
     left = {p: cmd[:80] for p, cmd in started.items() if alive(p)}
     assert left == {}, f"left running after SIGTERM: {left}"
+
+
+def test_an_unreachable_ray_address_stops_start_up_naming_the_flag(
+    tiny_hybrid_index: Path, tmp_path: Path
+) -> None:
+    sharded = tmp_path / "tiny-2"
+    run_cli(
+        "shards", "split", "--from-index", str(tiny_hybrid_index), "--shards", "2",
+        "--out", str(sharded),
+    )  # fmt: skip
+    address = f"127.0.0.1:{free_port()}"
+    done = run_cli("serve", "--index", str(sharded), "--ray", address, check=False, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert f"--ray {address}" in done.stderr and "no Ray head answers" in done.stderr
+    assert "listening on" not in done.stdout

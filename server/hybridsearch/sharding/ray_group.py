@@ -33,6 +33,7 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 from hybridsearch.errors import DeadlineExceededError, HybridSearchError, UnavailableError
 from hybridsearch.sharding.group import FanOut, missing_shards_message, request_deadline
 from hybridsearch.sharding.layout import ShardManifest
+from hybridsearch.sharding.ray_runtime import RayRuntime
 from hybridsearch.sharding.worker import ShardWorker
 
 log = logging.getLogger(__name__)
@@ -88,13 +89,13 @@ class RayShardGroup:
         replica_cpus: float = 0.0,
         max_concurrency: int = 4,
         call_timeout_s: float = 30.0,
-        shutdown_ray: bool = False,
+        runtime: RayRuntime | None = None,
         **worker_options: Any,
     ) -> None:
         if replicas < 1:
             raise ValueError(f"replicas must be at least 1 (got {replicas})")
         self._call_timeout_s = call_timeout_s
-        self._shutdown_ray = shutdown_ray
+        self._runtime = runtime
         self._lock = threading.Lock()
         actor = ray.remote(ShardReplica).options(
             max_restarts=-1,
@@ -250,28 +251,13 @@ class RayShardGroup:
                 continue
 
     def close(self) -> None:
-        """Stop every replica (and disconnect from Ray, with ``shutdown_ray``: a local Ray
-        this process started stops with it)."""
+        """Stop every replica and drop their handles (a handle released after
+        ``ray.shutdown()`` aborts the process); then close ``runtime`` when given (the Ray
+        that `load_sharded` started for this group)."""
         for shard in self._shards:
             for replica in shard.replicas:
                 ray.kill(replica, no_restart=True)
-        if self._shutdown_ray:
-            ray.shutdown()
-
-
-def init_ray(address: str) -> bool:
-    """Join the Ray cluster at ``address`` (``auto``: a running local one, else start one).
-
-    Returns whether this call connected this process to Ray (False: it already was); the
-    caller that connected disconnects (`RayShardGroup`'s ``shutdown_ray``), which also stops
-    a local Ray this process started.
-    """
-    if ray.is_initialized():
-        return False
-    ray.init(
-        address=None if address == "auto" else address,
-        include_dashboard=False,
-        log_to_driver=False,
-        configure_logging=False,
-    )
-    return True
+            shard.replicas = []
+        self._shards = []
+        if self._runtime is not None:
+            self._runtime.close()

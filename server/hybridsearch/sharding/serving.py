@@ -48,23 +48,23 @@ def load_sharded(settings: ServerSettings) -> LoadedIndex:
             encoder = serving_encoder(settings, model, manifest.encoder.max_length)
     group: ShardGroup
     if settings.ray:
-        from hybridsearch.sharding.ray_group import RayShardGroup, init_ray  # noqa: PLC0415
+        from hybridsearch.sharding.ray_group import RayShardGroup  # noqa: PLC0415
+        from hybridsearch.sharding.ray_runtime import RayRuntime  # noqa: PLC0415
 
-        connected = init_ray(settings.ray)
+        # `serve --ray` started Ray already (cli.serve: main thread, before gRPC); a library
+        # caller that did not gets a Ray of this group's own, stopped when it closes.
+        runtime = RayRuntime(settings.ray)
         try:
             group = RayShardGroup(
                 root,
                 manifest,
                 replicas=settings.replicas,
                 replica_cpus=settings.ray_replica_cpus,
-                shutdown_ray=connected,
+                runtime=runtime if runtime.connected else None,
                 **worker_options,
             )
         except BaseException:
-            if connected:
-                import ray  # noqa: PLC0415
-
-                ray.shutdown()
+            runtime.close()
             raise
     else:
         group = LocalShardGroup(root, manifest, **worker_options)
