@@ -61,20 +61,18 @@ class RayRuntime:
         self.connected = False
         if ray.is_initialized():  # someone in this process already did (tests, benches)
             return
-        options: dict[str, object] = {}
         if address not in ("auto", "local") and "://" not in address:
             _check_reachable(address)  # ray.init would retry a dead address for minutes
         if address == "local":
             # Short on purpose: Ray's Unix socket paths live below it (108-byte limit).
             self._temp_dir = Path(tempfile.mkdtemp(prefix="hsray-", dir="/tmp"))
-            options["_temp_dir"] = str(self._temp_dir)
         try:
             ray.init(
                 address=None if address == "auto" else address,
                 include_dashboard=False,
                 log_to_driver=False,
                 configure_logging=False,
-                **options,
+                _temp_dir=None if self._temp_dir is None else str(self._temp_dir),
             )
         except Exception as exc:  # Ray raises ConnectionError, TimeoutError, ValueError...
             where = f"; Ray's logs: {self._temp_dir}" if self._temp_dir else ""
