@@ -153,7 +153,8 @@ def ray_hop() -> str:
         [sys.executable, "-m", "bench.ray_hop", "--calls", "300", "--in-flight", "32"],
         capture_output=True, text=True, check=True, cwd=REPO,
     )  # fmt: skip
-    return done.stdout.strip()
+    # Ray's own log lines ("(raylet) Task ServeController... failed") are not the figures.
+    return "\n".join(line for line in done.stdout.splitlines() if "(raylet)" not in line).strip()
 
 
 def report(setups: list[Setup], kill: KillRun, hop: str, args: argparse.Namespace,
