@@ -236,6 +236,24 @@ class ServerSettings:
         "seconds, and serves them without a restart; 0 = serve the state it opened",
         float,
     )
+    ray: str = _setting(
+        "",
+        "serve the sharded collection at --index with each shard's replicas as Ray actors: "
+        "`auto` (the Ray cluster of RAY_ADDRESS or of `ray start` on this machine, else a new "
+        "local Ray that stops with the server), `local` (always a new local Ray), or a cluster "
+        "ADDRESS (the head's HOST:PORT); empty: no Ray (a sharded --index is then served in "
+        "this process)",
+    )
+    replicas: int = _setting(1, "with --ray: replicas (Ray actors) of each shard", int)
+    bm25_statistics: str = _setting(
+        "shard",
+        "a sharded collection's BM25 term statistics: `shard` (each shard's own, as "
+        "Elasticsearch's query-then-fetch) or `collection` (summed over shards: idf as one "
+        "index's, one more call to every shard per query)",
+    )
+    ray_replica_cpus: float = _setting(
+        0.0, "with --ray: CPUs Ray reserves for each shard replica (placement only)", float
+    )
     compact_dead_fraction: float = _setting(
         0.3,
         "compact in the background when more than this fraction of the index's rows are dead "

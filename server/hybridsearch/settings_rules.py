@@ -137,6 +137,19 @@ def _storage(s: ServerSettings) -> Iterator[Problem]:
             "compact_dead_fraction",
             f"must be a number in [0, 1) (got {s.compact_dead_fraction})",
         )
+    if s.ray:
+        if s.data_dir is not None:
+            yield "ray", "serves one sharded --index; --data-dir is not supported with it yet"
+        if s.workers > 1:
+            yield "ray", "not supported with --workers > 1 (the shards already run apart)"
+    if s.bm25_statistics not in ("shard", "collection"):
+        yield "bm25_statistics", f"must be shard or collection (got {s.bm25_statistics!r})"
+    if s.replicas < 1:
+        yield "replicas", f"must be >= 1 (got {s.replicas})"
+    elif s.replicas > 1 and not s.ray:
+        yield "replicas", "needs --ray (replicas are Ray actors)"
+    if not (math.isfinite(s.ray_replica_cpus) and s.ray_replica_cpus >= 0.0):
+        yield "ray_replica_cpus", f"must be a finite number >= 0 (got {s.ray_replica_cpus})"
     fraction = s.hnsw_exact_filter_fraction
     if not (math.isfinite(fraction) and 0.0 <= fraction <= 1.0):
         yield "hnsw_exact_filter_fraction", f"must be a number in [0, 1] (got {fraction})"

@@ -140,6 +140,9 @@ class Query:
     #: Only documents this filter matches, in every arm (shape checked; fields are checked
     #: against the searched index's schema when it runs). None: no filter.
     filter: Filter | None = None
+    #: A sharded collection whose shard has no live replica answers from the other shards
+    #: (naming the missing ones) instead of failing UNAVAILABLE.
+    allow_partial: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +293,9 @@ class SearchResult:
     expansion_terms: dict[str, float] = field(default_factory=dict)
     #: With ``explain`` and ADAPTIVE fusion: the alpha chosen and the features behind it.
     adaptive: AdaptiveChoice | None = None
+    #: Shards of a sharded collection that could not be searched (a partial answer, only
+    #: when the query allowed one), ascending; empty: every shard answered.
+    missing_shards: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

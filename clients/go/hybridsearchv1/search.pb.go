@@ -687,7 +687,13 @@ type SearchRequest struct {
 	Collection string `protobuf:"bytes,8,opt,name=collection,proto3" json:"collection,omitempty"`
 	// Only documents matching this filter are ranked, in both arms before their top-k; absent:
 	// every document. PRF feedback documents come from the filtered set.
-	Filter        *Filter `protobuf:"bytes,9,opt,name=filter,proto3" json:"filter,omitempty"`
+	Filter *Filter `protobuf:"bytes,9,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Only for a sharded collection served on Ray (`serve --ray`); ignored otherwise. When every
+	// replica of a shard is down: false (the default) fails the call with UNAVAILABLE; true
+	// answers from the other shards, and the response lists the shards left out in
+	// `missing_shards` (their documents can be missing from the hits, and the hits' fused
+	// scores are normalised over the shards that answered).
+	AllowPartial  bool `protobuf:"varint,12,opt,name=allow_partial,json=allowPartial,proto3" json:"allow_partial,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -797,6 +803,13 @@ func (x *SearchRequest) GetFilter() *Filter {
 		return x.Filter
 	}
 	return nil
+}
+
+func (x *SearchRequest) GetAllowPartial() bool {
+	if x != nil {
+		return x.AllowPartial
+	}
+	return false
 }
 
 // HighlightOptions asks for highlights on every hit.
@@ -1422,8 +1435,12 @@ type SearchResponse struct {
 	// With `explain` and FUSION_METHOD_ADAPTIVE in hybrid mode: the alpha the model chose and
 	// the features it saw (with PRF: those of the last fusion).
 	AdaptiveFusion *AdaptiveFusion `protobuf:"bytes,5,opt,name=adaptive_fusion,json=adaptiveFusion,proto3" json:"adaptive_fusion,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// A partial answer of a sharded collection (`allow_partial`): the numbers (0-based, as in
+	// the collection's `shard-NNNNN` directories) of the shards that could not be searched,
+	// ascending. Empty: every shard answered (always so for an unsharded collection).
+	MissingShards []uint32 `protobuf:"varint,6,rep,packed,name=missing_shards,json=missingShards,proto3" json:"missing_shards,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SearchResponse) Reset() {
@@ -1487,6 +1504,13 @@ func (x *SearchResponse) GetExpansionTerms() []*ExpansionTerm {
 func (x *SearchResponse) GetAdaptiveFusion() *AdaptiveFusion {
 	if x != nil {
 		return x.AdaptiveFusion
+	}
+	return nil
+}
+
+func (x *SearchResponse) GetMissingShards() []uint32 {
+	if x != nil {
+		return x.MissingShards
 	}
 	return nil
 }
@@ -2025,7 +2049,7 @@ const file_hybridsearch_v1_search_proto_rawDesc = "" +
 	"\x12_rrf_sparse_weightB\x13\n" +
 	"\x11_rrf_dense_weightB\x0f\n" +
 	"\r_sparse_depthB\x0e\n" +
-	"\f_dense_depth\"\xdc\x03\n" +
+	"\f_dense_depth\"\x81\x04\n" +
 	"\rSearchRequest\x12\x14\n" +
 	"\x05query\x18\x01 \x01(\tR\x05query\x12\x13\n" +
 	"\x05top_k\x18\x02 \x01(\rR\x04topK\x122\n" +
@@ -2040,7 +2064,8 @@ const file_hybridsearch_v1_search_proto_rawDesc = "" +
 	"\n" +
 	"collection\x18\b \x01(\tR\n" +
 	"collection\x12/\n" +
-	"\x06filter\x18\t \x01(\v2\x17.hybridsearch.v1.FilterR\x06filter\"\\\n" +
+	"\x06filter\x18\t \x01(\v2\x17.hybridsearch.v1.FilterR\x06filter\x12#\n" +
+	"\rallow_partial\x18\f \x01(\bR\fallowPartial\"\\\n" +
 	"\x10HighlightOptions\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12 \n" +
 	"\tmax_chars\x18\x02 \x01(\rH\x00R\bmaxChars\x88\x01\x01B\f\n" +
@@ -2091,13 +2116,14 @@ const file_hybridsearch_v1_search_proto_rawDesc = "" +
 	"\x06offset\x18\x05 \x01(\rR\x06offset\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x06 \x01(\tR\n" +
-	"collection\"\xc2\x02\n" +
+	"collection\"\xe9\x02\n" +
 	"\x0eSearchResponse\x12(\n" +
 	"\x04hits\x18\x01 \x03(\v2\x14.hybridsearch.v1.HitR\x04hits\x127\n" +
 	"\atimings\x18\x02 \x01(\v2\x1d.hybridsearch.v1.StageTimingsR\atimings\x12:\n" +
 	"\aapplied\x18\x03 \x01(\v2 .hybridsearch.v1.AppliedSettingsR\aapplied\x12G\n" +
 	"\x0fexpansion_terms\x18\x04 \x03(\v2\x1e.hybridsearch.v1.ExpansionTermR\x0eexpansionTerms\x12H\n" +
-	"\x0fadaptive_fusion\x18\x05 \x01(\v2\x1f.hybridsearch.v1.AdaptiveFusionR\x0eadaptiveFusion\"b\n" +
+	"\x0fadaptive_fusion\x18\x05 \x01(\v2\x1f.hybridsearch.v1.AdaptiveFusionR\x0eadaptiveFusion\x12%\n" +
+	"\x0emissing_shards\x18\x06 \x03(\rR\rmissingShards\"b\n" +
 	"\x0eAdaptiveFusion\x12\x14\n" +
 	"\x05alpha\x18\x01 \x01(\x01R\x05alpha\x12:\n" +
 	"\bfeatures\x18\x02 \x03(\v2\x1e.hybridsearch.v1.FusionFeatureR\bfeatures\"9\n" +

@@ -171,6 +171,7 @@ def request_from_proto(request: pb.SearchRequest) -> SearchRequestSpec:
             max_chars=_given(request.highlight, "max_chars"),
         ),
         filter=filter_from_proto(request.filter) if request.HasField("filter") else None,
+        allow_partial=request.allow_partial,
     )
 
 
@@ -412,6 +413,7 @@ def result_to_proto(result: SearchResult) -> pb.SearchResponse:
         response.adaptive_fusion.alpha = result.adaptive.alpha
         for name, value in result.adaptive.features.items():
             response.adaptive_fusion.features.add(name=name, value=value)
+    response.missing_shards.extend(result.missing_shards)
     return response
 
 

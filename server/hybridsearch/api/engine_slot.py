@@ -9,6 +9,7 @@ from hybridsearch.engine.ingest import Ingestor
 from hybridsearch.engine.loader import LoadedIndex
 from hybridsearch.engine.registry import CollectionRegistry, ServedCollection
 from hybridsearch.engine.searcher import HybridSearcher
+from hybridsearch.engine.serving import CollectionSearcher
 from hybridsearch.errors import UnavailableError
 
 
@@ -41,7 +42,7 @@ class EngineSlot:
             raise UnavailableError("the index is still loading; retry shortly")
         return self._registry
 
-    def get(self) -> HybridSearcher:
+    def get(self) -> CollectionSearcher:
         """The default collection's engine, or UNAVAILABLE while loading."""
         return self.registry.default.searcher
 

@@ -63,7 +63,7 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
         name = first.collection if first is not None else ""
         with self._engine.use(name) as collection:
             ingestor = collection.ingestor()
-            response = pb.UpsertDocumentsResponse(generation=ingestor.writer.manifest.generation)
+            response = pb.UpsertDocumentsResponse(generation=ingestor.manifest.generation)
             position = 0
             request = first
             while request is not None:
@@ -76,7 +76,7 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
                 batch: list[Document] = []
                 for message in request.documents:
                     doc = document_from_proto(message)
-                    problem = document_problem(doc, self._limits, ingestor.writer.manifest.schema)
+                    problem = document_problem(doc, self._limits, ingestor.manifest.schema)
                     if problem is None:
                         batch.append(doc)
                     else:

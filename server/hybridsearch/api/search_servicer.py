@@ -20,6 +20,7 @@ from hybridsearch.engine.batching import CancelScope, cancel_scope
 from hybridsearch.engine.registry import ServedCollection
 from hybridsearch.engine.request import resolve_batch, resolve_query
 from hybridsearch.errors import DeadlineExceededError
+from hybridsearch.sharding.group import request_deadline
 from hybridsearch.types import Query, SearchResult
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
@@ -64,6 +65,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         scope = CancelScope()
         work_context = contextvars.copy_context()
         work_context.run(cancel_scope.set, scope)
+        work_context.run(request_deadline.set, deadline)
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, work_context.run, guarded)

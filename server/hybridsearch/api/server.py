@@ -145,9 +145,11 @@ class SearchServer:
         await self.server.stop(self.settings.grace_period_s)
         # In-flight commits finish before the writer closes (a commit is never cut short).
         await asyncio.to_thread(self._write_executor.shutdown, wait=True, cancel_futures=True)
+        # Searches still running (cancelled calls' work, a load in progress) finish before the
+        # engine closes: none then runs on a closed shard, or calls Ray after it stopped.
+        await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
         if self._registry is not None:
             self._registry.close()
-        self._executor.shutdown(wait=False, cancel_futures=True)
         self.metrics.close()
 
 

@@ -15,6 +15,7 @@ from hybridsearch.cli.ingest import add_ingest_command
 from hybridsearch.cli.models import add_models_commands
 from hybridsearch.cli.search import add_search_command
 from hybridsearch.cli.serve import add_serve_command
+from hybridsearch.cli.shards import add_shards_command
 from hybridsearch.errors import HybridSearchError
 
 
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ingest_command(commands)
     add_compact_command(commands)
     add_serve_command(commands)
+    add_shards_command(commands)
     add_search_command(commands)
     add_collections_command(commands)
     add_health_command(commands)

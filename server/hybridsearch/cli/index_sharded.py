@@ -146,7 +146,7 @@ def _run_local(args: argparse.Namespace, count: int) -> int:
 
 
 def _run_ray(args: argparse.Namespace, count: int) -> int:
-    from hybridsearch.sharding.ray_runtime import connect, import_ray  # noqa: PLC0415
+    from hybridsearch.sharding.ray_runtime import RayRuntime, import_ray  # noqa: PLC0415
 
     import_ray()  # first: without the extra, pyarrow is missing too; name the extra
     from tqdm import tqdm  # noqa: PLC0415
@@ -171,7 +171,8 @@ def _run_ray(args: argparse.Namespace, count: int) -> int:
         dense_index=DenseIndexKind(args.dense_index),
         hnsw=_hnsw(args),
     )
-    ray = connect(args.ray)
+    runtime = RayRuntime(args.ray)  # joins a running Ray (a test's) without owning it
+    ray = runtime.ray
     importlib.import_module("ray.data")  # it configures its loggers on import; then quiet
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # its INFO lines drown the bar
     try:
@@ -182,7 +183,7 @@ def _run_ray(args: argparse.Namespace, count: int) -> int:
                 schema=schema, force=args.force, options=options, on_encoded=bar.update,
             )  # fmt: skip
     finally:
-        ray.shutdown()
+        runtime.close()
     built = summary.collection
     _report(args.out, count, built.documents, summary.seconds, built.bytes_on_disk,
             built.duplicates, summary.bad_records, model is not None)  # fmt: skip

@@ -36,6 +36,18 @@ def _serve_process(settings: ServerSettings, announce: Callable[[str], None] | N
     from hybridsearch.api.server import serve  # noqa: PLC0415
     from hybridsearch.engine.data_dir import load_serving  # noqa: PLC0415
 
-    if announce is None:
-        return asyncio.run(serve(settings, load_serving))
-    return asyncio.run(serve(settings, load_serving, announce))
+    # With --ray, Ray starts here, in the main thread, before the gRPC server and any other
+    # thread exist, and stops here after the event loop closed and every thread that called it
+    # was joined (why: hybridsearch.sharding.ray_runtime). Without it Ray is never imported.
+    runtime = None
+    if settings.ray:
+        from hybridsearch.sharding.ray_runtime import RayRuntime  # noqa: PLC0415
+
+        runtime = RayRuntime(settings.ray)
+    try:
+        if announce is None:
+            return asyncio.run(serve(settings, load_serving))
+        return asyncio.run(serve(settings, load_serving, announce))
+    finally:
+        if runtime is not None:
+            runtime.close()

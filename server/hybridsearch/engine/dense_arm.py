@@ -32,11 +32,15 @@ from hybridsearch.types import ScoredDoc
 @dataclass(frozen=True, slots=True)
 class DenseJob:
     """One request's dense work: its query texts, the snapshot's index and live mask, and how
-    many candidates each query wants."""
+    many candidates each query wants.
+
+    ``dense`` None: encode only (a sharded front, whose shards search the vectors); the
+    result's lists are then empty.
+    """
 
     texts: Sequence[str]
     depths: Sequence[int]
-    dense: DenseIndex
+    dense: DenseIndex | None
     live: NDArray[np.bool_] | None
 
 
@@ -113,7 +117,12 @@ class DenseArm:
             rows = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in group])
             lead = jobs[group[0]]
             depth = max(d for i in group for d in jobs[i].depths)
-            lists = iter(lead.dense.search(vectors[rows], depth, lead.live))
+            found: list[Sequence[ScoredDoc]] = (
+                [[] for _ in range(len(rows))]
+                if lead.dense is None
+                else list(lead.dense.search(vectors[rows], depth, lead.live))
+            )
+            lists = iter(found)
             dense_us = _elapsed_us(search_started)
             for i in group:
                 job = jobs[i]

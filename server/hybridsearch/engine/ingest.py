@@ -20,10 +20,14 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+from numpy.typing import NDArray
+
 from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.errors import FailedPreconditionError
 from hybridsearch.storage.builder import dedupe_last_wins, dense_text
 from hybridsearch.storage.compaction import CompactionOutcome, CompactionPolicy
+from hybridsearch.storage.manifest import Manifest
 from hybridsearch.storage.writer import DeleteOutcome, IndexWriter, UpsertOutcome
 from hybridsearch.types import Document
 
@@ -50,15 +54,25 @@ class Ingestor:
         self._background_busy = threading.Lock()
         self._retry_after = 0.0
 
-    def upsert(self, docs: Sequence[Document]) -> UpsertOutcome:
+    @property
+    def manifest(self) -> Manifest:
+        """The manifest of the last commit."""
+        return self.writer.manifest
+
+    def upsert(
+        self, docs: Sequence[Document], *, vectors: NDArray[np.float32] | None = None
+    ) -> UpsertOutcome:
         """Encode (when the index has vectors) and commit ``docs`` as one atomic batch.
 
         A later duplicate id in the batch replaces an earlier one; the outcome counts it as
-        replaced. Returns once the batch is durable and visible to searches.
+        replaced. Returns once the batch is durable and visible to searches. ``vectors``: the
+        documents' vectors, already encoded (a sharded front encodes; ``docs`` then holds
+        unique ids, row-aligned with ``vectors``).
         """
         unique, duplicates = dedupe_last_wins(docs)
-        vectors = None
-        if self.writer.manifest.has_vectors and unique:
+        if vectors is not None and len(unique) != len(docs):
+            raise ValueError("pre-encoded upserts must hold unique ids")
+        if self.writer.manifest.has_vectors and unique and vectors is None:
             if self._encoder is None:
                 raise FailedPreconditionError(
                     "this index holds document vectors, but the server was started without a "

@@ -16,7 +16,9 @@ from hybridsearch.engine.batching import BatchingSettings
 from hybridsearch.engine.follower import Follower
 from hybridsearch.engine.ingest import Ingestor
 from hybridsearch.engine.searcher import HybridSearcher, manifest_dense_index
+from hybridsearch.engine.serving import CollectionSearcher, CollectionWriter
 from hybridsearch.errors import IndexFormatError, IndexLockedError, ModelDirError
+from hybridsearch.sharding.layout import is_sharded
 from hybridsearch.storage.compaction import CompactionPolicy
 from hybridsearch.storage.index_dir import OpenIndex, open_index
 from hybridsearch.storage.manifest import EncoderInfo
@@ -162,8 +164,8 @@ class LoadedIndex:
     `Follower` that publishes the writer's later commits.
     """
 
-    searcher: HybridSearcher
-    ingestor: Ingestor | None
+    searcher: CollectionSearcher
+    ingestor: CollectionWriter | None
     read_only_reason: str = ""
     follower: Follower | None = None
 
@@ -190,6 +192,10 @@ def load_index(settings: ServerSettings, encoders: SharedEncoders | None = None)
     ``encoders``: take the encoder and its dense arm from there (shared with other
     collections) instead of loading one for this index alone.
     """
+    if settings.ray or is_sharded(settings.index):
+        from hybridsearch.sharding.serving import load_sharded  # noqa: PLC0415 (a cycle)
+
+        return load_sharded(settings)
     if settings.read_only:
         return _read_only(settings, READ_ONLY_BY_FLAG, encoders)
     try:

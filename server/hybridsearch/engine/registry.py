@@ -32,9 +32,8 @@ from hybridsearch.engine.catalog import (
     check_name,
     load_catalog,
 )
-from hybridsearch.engine.ingest import Ingestor
 from hybridsearch.engine.loader import LoadedIndex
-from hybridsearch.engine.searcher import HybridSearcher
+from hybridsearch.engine.serving import CollectionSearcher, CollectionWriter
 from hybridsearch.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
@@ -110,7 +109,7 @@ class ServedCollection:
         return self.entry.name
 
     @property
-    def searcher(self) -> HybridSearcher:
+    def searcher(self) -> CollectionSearcher:
         """Its searcher."""
         return self.loaded.searcher
 
@@ -119,7 +118,7 @@ class ServedCollection:
         """Whether it accepts writes."""
         return self.loaded.ingestor is not None
 
-    def ingestor(self) -> Ingestor:
+    def ingestor(self) -> CollectionWriter:
         """Its ingestor; FAILED_PRECONDITION when it is read-only."""
         if self.loaded.ingestor is None:
             reason = self.loaded.read_only_reason or "it serves searches only"

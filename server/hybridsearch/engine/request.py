@@ -109,6 +109,7 @@ class SearchRequestSpec:
     offset: int = 0
     highlight: HighlightOptions = field(default_factory=HighlightOptions)
     filter: Filter | None = None
+    allow_partial: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +334,7 @@ def resolve_query(
         offset=spec.offset,
         highlight=highlight,
         filter=spec.filter,
+        allow_partial=spec.allow_partial,
     )
 
 

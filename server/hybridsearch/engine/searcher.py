@@ -25,36 +25,27 @@ from hybridsearch.engine.batching import BatchingSettings, BatchStats
 from hybridsearch.engine.dense_arm import DenseArm, DenseArmResult, DenseJob
 from hybridsearch.engine.filtering import SearchScope, search_scope
 from hybridsearch.engine.prf_backend import IndexPrfBackend
-from hybridsearch.engine.ties import by_score_then_id, ties_by_id, with_ties
+from hybridsearch.engine.ranking import ResultSource, finish_result
+from hybridsearch.engine.ranking import dense_depth as _dense_depth
+from hybridsearch.engine.ranking import sparse_depth as _sparse_depth
+from hybridsearch.engine.ties import by_score_then_id, with_ties
 from hybridsearch.errors import (
     FailedPreconditionError,
     FieldViolation,
     IndexFormatError,
     InvalidArgumentError,
 )
-from hybridsearch.fusion.adaptive import QueryStats, fuse_adaptive, load_model
-from hybridsearch.fusion.interpolate import fuse_interpolate
-from hybridsearch.fusion.rrf import fuse_rrf
-from hybridsearch.prf.pipeline import FirstRound, applicable, run_prf
-from hybridsearch.sparse.analysis import analyze, term_counts
-from hybridsearch.sparse.highlight import highlight_hit
+from hybridsearch.fusion.adaptive import QueryStats
+from hybridsearch.prf.pipeline import FirstRound
+from hybridsearch.sparse.analysis import term_counts
 from hybridsearch.sparse.tantivy_index import StoredDoc
 from hybridsearch.storage.index_dir import OpenIndex
 from hybridsearch.types import (
-    AdaptiveChoice,
-    ArmScore,
-    FusedDoc,
-    FusionMethod,
-    Highlight,
-    Hit,
-    HitExplanation,
     Query,
     RetrievalMode,
     ScoredDoc,
     SearchResult,
     StageTimings,
-    StoredField,
-    VectorPrfMethod,
 )
 
 
@@ -396,152 +387,23 @@ class HybridSearcher:
         timings: StageTimings,
         started: float,
     ) -> SearchResult:
-        expansion_terms: dict[str, float] = {}
-        choices: list[AdaptiveChoice] = []  # ADAPTIVE fusion's choices, the last one shown
-        page_end = query.offset + query.top_k  # the page: ranks offset + 1 .. page_end
-        # Echo only the PRF parts whose arm runs in this mode.
-        query = dataclasses.replace(query, prf=applicable(query.prf, query.mode))
-        if query.prf.enabled:
-            prf_started = time.perf_counter()
-            single_arm = query.mode is not RetrievalMode.HYBRID
+        def prf_backend(single_arm: bool) -> IndexPrfBackend:
             # Second-round searches keep the filter: feedback and results stay in its scope.
-            backend = IndexPrfBackend(
+            return IndexPrfBackend(
                 snap.index,
                 snap.dense,
                 scope.live,
                 with_ties=single_arm,
                 sparse_filter=scope.sparse_filter,
             )
-            prf = run_prf(
-                query,
-                first,
-                backend,
-                lambda s, d: self._rank(snap, query, s, d, limit=None, choices=choices),
-            )
-            fused = prf.ranked[query.offset : page_end]
-            expansion_terms = prf.expansion_terms if query.explain else {}
-            timings.prf_us = _elapsed_us(prf_started)
-        else:
-            fusion_started = time.perf_counter()
-            ranked = self._rank(
-                snap, query, first.sparse, first.dense, limit=page_end, choices=choices
-            )
-            fused = ranked[query.offset :]
-            if query.mode is RetrievalMode.HYBRID:
-                timings.fusion_us = _elapsed_us(fusion_started)
-        fetch_started = time.perf_counter()
-        wants_stored = bool(query.return_fields) or query.highlight is not None
-        stored = snap.index.sparse.fetch(d.ordinal for d in fused) if wants_stored else {}
-        # Highlights mark the query's own terms (not RM3's expansion terms).
-        query_terms = frozenset(analyze(query.text)) if query.highlight is not None else None
-        hits = [
-            self._hit(snap, query, rank, doc, stored.get(doc.ordinal), query_terms=query_terms)
-            for rank, doc in enumerate(fused, query.offset + 1)
-        ]
-        timings.fetch_us = _elapsed_us(fetch_started)
-        timings.total_us = _elapsed_us(started)
-        return SearchResult(
-            hits=hits,
-            timings=timings,
-            applied=query,
-            expansion_terms=expansion_terms,
-            adaptive=choices[-1] if choices and query.explain else None,
+
+        source = ResultSource(
+            snap.index.ids.__getitem__,
+            snap.index.sparse.fetch,
+            prf_backend,
+            lambda q: _query_stats(snap, q),
         )
-
-    def _rank(
-        self,
-        snap: IndexSnapshot,
-        query: Query,
-        sparse: Sequence[ScoredDoc] | None,
-        dense: Sequence[ScoredDoc] | None,
-        *,
-        limit: int | None,
-        choices: list[AdaptiveChoice] | None = None,
-    ) -> list[FusedDoc]:
-        """Fuse both lists, or order the one list given (the other None); the best ``limit``.
-
-        ADAPTIVE fusion appends its choice to ``choices`` (when given).
-        """
-        doc_id = snap.index.ids.__getitem__
-        if sparse is not None and dense is not None:
-            # Ranks within each list as the arm alone ranks (ties by id), for RRF and explain.
-            sparse, dense = ties_by_id(sparse, doc_id), ties_by_id(dense, doc_id)
-            settings = query.fusion
-            if settings.method is FusionMethod.RRF:
-                fused: list[FusedDoc] = fuse_rrf(
-                    sparse,
-                    dense,
-                    k=settings.rrf_k,
-                    sparse_weight=settings.rrf_sparse_weight,
-                    dense_weight=settings.rrf_dense_weight,
-                    doc_id=doc_id,
-                    limit=limit,
-                )
-                return fused
-            if settings.method is FusionMethod.ADAPTIVE:
-                fused, choice = fuse_adaptive(
-                    sparse,
-                    dense,
-                    model=load_model(settings.adaptive_model),
-                    stats=_query_stats(snap, query),
-                    doc_id=doc_id,
-                    limit=limit,
-                )
-                if choices is not None:
-                    choices.append(choice)
-                return fused
-            fused = fuse_interpolate(
-                sparse,
-                dense,
-                alpha=settings.alpha,
-                normalization=settings.normalization,
-                doc_id=doc_id,
-                limit=limit,
-            )
-            return fused
-        single = sparse if sparse is not None else dense
-        assert single is not None
-        ranked = sorted(single, key=lambda d: (-d.score, doc_id(d.ordinal)))[:limit]
-        fused = []
-        for rank, doc in enumerate(ranked, 1):
-            arm = ArmScore(raw_score=doc.score, rank=rank, normalized_score=doc.score)
-            is_sparse = sparse is not None
-            fused.append(
-                FusedDoc(
-                    ordinal=doc.ordinal,
-                    score=doc.score,
-                    sparse=arm if is_sparse else None,
-                    dense=None if is_sparse else arm,
-                )
-            )
-        return fused
-
-    def _hit(
-        self,
-        snap: IndexSnapshot,
-        query: Query,
-        rank: int,
-        doc: FusedDoc,
-        stored: StoredDoc | None,
-        *,
-        query_terms: frozenset[str] | None,
-    ) -> Hit:
-        fields = query.return_fields
-        highlights: tuple[Highlight, ...] = ()
-        if stored is not None and query_terms is not None and query.highlight is not None:
-            highlights = highlight_hit(
-                stored.title, stored.text, query_terms, query.highlight.max_chars
-            )
-        return Hit(
-            id=snap.index.ids[doc.ordinal],
-            score=doc.score,
-            rank=rank,
-            title=stored.title if stored and StoredField.TITLE in fields else None,
-            text=stored.text if stored and StoredField.TEXT in fields else None,
-            metadata=stored.metadata if stored and StoredField.METADATA in fields else None,
-            explanation=HitExplanation(doc.sparse, doc.dense, doc.score) if query.explain else None,
-            highlights=highlights,
-        )
+        return finish_result(source, query, first, timings=timings, started=started)
 
 
 def _query_stats(snap: IndexSnapshot, query: Query) -> QueryStats:
@@ -554,26 +416,6 @@ def _query_stats(snap: IndexSnapshot, query: Query) -> QueryStats:
 def _cancel(futures: Sequence[tuple[Future[DenseArmResult], list[int]]]) -> None:
     for future, _ in futures:
         future.cancel()
-
-
-def _sparse_depth(query: Query) -> int:
-    """BM25 candidates of the first round: the page's end at least (offset + top_k), and
-    enough for RM3's feedback in sparse mode."""
-    page_end = query.offset + query.top_k
-    if query.mode is not RetrievalMode.SPARSE:
-        return max(query.fusion.sparse_depth, page_end)
-    return max(page_end, query.prf.fb_docs) if query.prf.rm3 else page_end
-
-
-def _dense_depth(query: Query) -> int:
-    """Dense candidates of the first round: the page's end at least (offset + top_k), and
-    enough for vector PRF's feedback in dense mode."""
-    page_end = query.offset + query.top_k
-    if query.mode is not RetrievalMode.DENSE:
-        return max(query.fusion.dense_depth, page_end)
-    if query.prf.vector_method is VectorPrfMethod.NONE:
-        return page_end
-    return max(page_end, query.prf.vector_depth)
 
 
 def _check_encoder_matches(index: OpenIndex, encoder: Encoder) -> None:

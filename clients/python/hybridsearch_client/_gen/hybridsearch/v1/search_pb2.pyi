@@ -420,6 +420,7 @@ class SearchRequest(_message.Message):
     HIGHLIGHT_FIELD_NUMBER: _builtins.int
     COLLECTION_FIELD_NUMBER: _builtins.int
     FILTER_FIELD_NUMBER: _builtins.int
+    ALLOW_PARTIAL_FIELD_NUMBER: _builtins.int
     query: _builtins.str
     """The query text; analysed by the server (no query syntax). Must hold a non-space character."""
     top_k: _builtins.int
@@ -435,6 +436,13 @@ class SearchRequest(_message.Message):
     """
     collection: _builtins.str
     """The collection to search: a name or an alias; empty: the server's default collection."""
+    allow_partial: _builtins.bool
+    """Only for a sharded collection served on Ray (`serve --ray`); ignored otherwise. When every
+    replica of a shard is down: false (the default) fails the call with UNAVAILABLE; true
+    answers from the other shards, and the response lists the shards left out in
+    `missing_shards` (their documents can be missing from the hits, and the hits' fused
+    scores are normalised over the shards that answered).
+    """
     @_builtins.property
     def fusion(self) -> Global___FusionOptions:
         """Fusion settings for hybrid mode."""
@@ -471,10 +479,11 @@ class SearchRequest(_message.Message):
         highlight: Global___HighlightOptions | None = ...,
         collection: _builtins.str = ...,
         filter: _filter_pb2.Filter | None = ...,
+        allow_partial: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "fusion", b"fusion", "highlight", b"highlight", "prf", b"prf"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection", b"collection", "explain", b"explain", "filter", b"filter", "fusion", b"fusion", "highlight", b"highlight", "mode", b"mode", "offset", b"offset", "prf", b"prf", "query", b"query", "return_fields", b"return_fields", "top_k", b"top_k"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_partial", b"allow_partial", "collection", b"collection", "explain", b"explain", "filter", b"filter", "fusion", b"fusion", "highlight", b"highlight", "mode", b"mode", "offset", b"offset", "prf", b"prf", "query", b"query", "return_fields", b"return_fields", "top_k", b"top_k"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -809,6 +818,7 @@ class SearchResponse(_message.Message):
     APPLIED_FIELD_NUMBER: _builtins.int
     EXPANSION_TERMS_FIELD_NUMBER: _builtins.int
     ADAPTIVE_FUSION_FIELD_NUMBER: _builtins.int
+    MISSING_SHARDS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def hits(self) -> _containers.RepeatedCompositeFieldContainer[Global___Hit]:
         """The hits, best first."""
@@ -831,6 +841,13 @@ class SearchResponse(_message.Message):
         the features it saw (with PRF: those of the last fusion).
         """
 
+    @_builtins.property
+    def missing_shards(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """A partial answer of a sharded collection (`allow_partial`): the numbers (0-based, as in
+        the collection's `shard-NNNNN` directories) of the shards that could not be searched,
+        ascending. Empty: every shard answered (always so for an unsharded collection).
+        """
+
     def __init__(
         self,
         *,
@@ -839,10 +856,11 @@ class SearchResponse(_message.Message):
         applied: Global___AppliedSettings | None = ...,
         expansion_terms: _abc.Iterable[Global___ExpansionTerm] | None = ...,
         adaptive_fusion: Global___AdaptiveFusion | None = ...,
+        missing_shards: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["adaptive_fusion", b"adaptive_fusion", "applied", b"applied", "timings", b"timings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["adaptive_fusion", b"adaptive_fusion", "applied", b"applied", "expansion_terms", b"expansion_terms", "hits", b"hits", "timings", b"timings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adaptive_fusion", b"adaptive_fusion", "applied", b"applied", "expansion_terms", b"expansion_terms", "hits", b"hits", "missing_shards", b"missing_shards", "timings", b"timings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

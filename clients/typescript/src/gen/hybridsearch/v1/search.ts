@@ -468,7 +468,17 @@ export interface SearchRequest {
    * Only documents matching this filter are ranked, in both arms before their top-k; absent:
    * every document. PRF feedback documents come from the filtered set.
    */
-  filter: Filter | undefined;
+  filter:
+    | Filter
+    | undefined;
+  /**
+   * Only for a sharded collection served on Ray (`serve --ray`); ignored otherwise. When every
+   * replica of a shard is down: false (the default) fails the call with UNAVAILABLE; true
+   * answers from the other shards, and the response lists the shards left out in
+   * `missing_shards` (their documents can be missing from the hits, and the hits' fused
+   * scores are normalised over the shards that answered).
+   */
+  allowPartial: boolean;
 }
 
 /** HighlightOptions asks for highlights on every hit. */
@@ -624,7 +634,15 @@ export interface SearchResponse {
    * With `explain` and FUSION_METHOD_ADAPTIVE in hybrid mode: the alpha the model chose and
    * the features it saw (with PRF: those of the last fusion).
    */
-  adaptiveFusion: AdaptiveFusion | undefined;
+  adaptiveFusion:
+    | AdaptiveFusion
+    | undefined;
+  /**
+   * A partial answer of a sharded collection (`allow_partial`): the numbers (0-based, as in
+   * the collection's `shard-NNNNN` directories) of the shards that could not be searched,
+   * ascending. Empty: every shard answered (always so for an unsharded collection).
+   */
+  missingShards: number[];
 }
 
 /** AdaptiveFusion is what adaptive fusion chose for one query. */
@@ -1255,6 +1273,7 @@ function createBaseSearchRequest(): SearchRequest {
     highlight: undefined,
     collection: "",
     filter: undefined,
+    allowPartial: false,
   };
 }
 
@@ -1296,6 +1315,9 @@ export const SearchRequest: MessageFns<SearchRequest> = {
     }
     if (message.filter !== undefined) {
       Filter.encode(message.filter, writer.uint32(74).fork()).join();
+    }
+    if (message.allowPartial !== false) {
+      writer.uint32(96).bool(message.allowPartial);
     }
     return writer;
   },
@@ -1411,6 +1433,14 @@ export const SearchRequest: MessageFns<SearchRequest> = {
             message.filter = Filter.decode(reader, reader.uint32());
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.allowPartial = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1444,6 +1474,11 @@ export const SearchRequest: MessageFns<SearchRequest> = {
       highlight: isSet(object.highlight) ? HighlightOptions.fromJSON(object.highlight) : undefined,
       collection: isSet(object.collection) ? globalThis.String(object.collection) : "",
       filter: isSet(object.filter) ? Filter.fromJSON(object.filter) : undefined,
+      allowPartial: isSet(object.allowPartial)
+        ? globalThis.Boolean(object.allowPartial)
+        : isSet(object.allow_partial)
+        ? globalThis.Boolean(object.allow_partial)
+        : false,
     };
   },
 
@@ -1482,6 +1517,9 @@ export const SearchRequest: MessageFns<SearchRequest> = {
     if (message.filter !== undefined) {
       obj.filter = Filter.toJSON(message.filter);
     }
+    if (message.allowPartial !== false) {
+      obj.allowPartial = message.allowPartial;
+    }
     return obj;
   },
 
@@ -1507,6 +1545,7 @@ export const SearchRequest: MessageFns<SearchRequest> = {
     message.filter = (object.filter !== undefined && object.filter !== null)
       ? Filter.fromPartial(object.filter)
       : undefined;
+    message.allowPartial = object.allowPartial ?? false;
     return message;
   },
 };
@@ -2547,7 +2586,14 @@ export const AppliedSettings: MessageFns<AppliedSettings> = {
 };
 
 function createBaseSearchResponse(): SearchResponse {
-  return { hits: [], timings: undefined, applied: undefined, expansionTerms: [], adaptiveFusion: undefined };
+  return {
+    hits: [],
+    timings: undefined,
+    applied: undefined,
+    expansionTerms: [],
+    adaptiveFusion: undefined,
+    missingShards: [],
+  };
 }
 
 export const SearchResponse: MessageFns<SearchResponse> = {
@@ -2566,6 +2612,13 @@ export const SearchResponse: MessageFns<SearchResponse> = {
     }
     if (message.adaptiveFusion !== undefined) {
       AdaptiveFusion.encode(message.adaptiveFusion, writer.uint32(42).fork()).join();
+    }
+    if (message.missingShards.length !== 0) {
+      writer.uint32(50).fork();
+      for (const v of message.missingShards) {
+        writer.uint32(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -2623,6 +2676,24 @@ export const SearchResponse: MessageFns<SearchResponse> = {
             message.adaptiveFusion = AdaptiveFusion.decode(reader, reader.uint32());
             continue;
           }
+          case 6: {
+            if (tag === 48) {
+              message.missingShards.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 50) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.missingShards.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2650,6 +2721,11 @@ export const SearchResponse: MessageFns<SearchResponse> = {
         : isSet(object.adaptive_fusion)
         ? AdaptiveFusion.fromJSON(object.adaptive_fusion)
         : undefined,
+      missingShards: globalThis.Array.isArray(object?.missingShards)
+        ? object.missingShards.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.missing_shards)
+        ? object.missing_shards.map((e: any) => globalThis.Number(e))
+        : [],
     };
   },
 
@@ -2670,6 +2746,9 @@ export const SearchResponse: MessageFns<SearchResponse> = {
     if (message.adaptiveFusion !== undefined) {
       obj.adaptiveFusion = AdaptiveFusion.toJSON(message.adaptiveFusion);
     }
+    if (message.missingShards?.length) {
+      obj.missingShards = message.missingShards.map((e) => Math.round(e));
+    }
     return obj;
   },
 
@@ -2689,6 +2768,7 @@ export const SearchResponse: MessageFns<SearchResponse> = {
     message.adaptiveFusion = (object.adaptiveFusion !== undefined && object.adaptiveFusion !== null)
       ? AdaptiveFusion.fromPartial(object.adaptiveFusion)
       : undefined;
+    message.missingShards = object.missingShards?.map((e) => e) || [];
     return message;
   },
 };

@@ -1,0 +1,256 @@
+"""Sharded serving on Ray, measured in one run (a few minutes on 2 cores).
+
+Through real servers and ghz (hybrid SciFact test queries, top_k 10):
+
+* q/s and p50/p99 of the same documents served four ways: one index (today's server), one
+  shard in this process (`serve --index SHARDED` without Ray), one and three shards on Ray
+  (`--ray local`: each shard a Ray actor). p50 at concurrency 1 minus the unsharded p50 is
+  the cost Ray's hop adds per query.
+* ghz at concurrency 4 on three shards with ``--replicas 2`` while one replica is SIGKILLed:
+  failed requests (0 expected) and how long Ray took to restart it.
+* The hop itself, a plain actor call vs a Ray Serve handle (`bench.ray_hop`), unless
+  ``--no-hop``.
+
+Writes bench/results/<date>-ray-serve.md.
+
+    python -m bench.ray_serve [--index DIR] [--seconds 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from bench.common import REPO, RESULTS, env_summary, load_queries, start_bench_server
+from bench.load import SEARCH, LoadPoint, run_ghz, search_data
+from hybridsearch.harness import ServerProcess
+
+SHARED = Path(os.environ.get("HYBRIDSEARCH_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def scifact_index(model: Path, cache: Path) -> Path:
+    """The SciFact hybrid index of the eval cache (encoded on first use: minutes)."""
+    from hybridsearch.config import Device  # noqa: PLC0415
+    from hybridsearch.engine.loader import encoder_info_of, load_query_encoder  # noqa: PLC0415
+    from hybridsearch.eval.index_cache import cached_index  # noqa: PLC0415
+
+    encoder = load_query_encoder(model, Device.CPU)
+    corpus = SHARED / "scifact" / "corpus.jsonl"
+    return cached_index(corpus, encoder, encoder_info_of(encoder), cache, progress=True)
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """Processes below ``pid`` and their command lines (Ray's, when the server started it)."""
+    found: dict[int, str] = {}
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                children = Path(f"/proc/{parent}/task/{task}/children").read_text().split()
+            except OSError:
+                continue
+            for child in map(int, children):
+                try:
+                    raw = Path(f"/proc/{child}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                found[child] = raw.replace(b"\0", b" ").decode(errors="replace")
+                pending.append(child)
+    return found
+
+
+def replica_pids(server: ServerProcess) -> list[int]:
+    """The shard replicas' processes (Ray names an actor's worker ``ray::ShardReplica``)."""
+    return sorted(p for p, cmd in descendants(server.process.pid).items() if "ShardReplica" in cmd)
+
+
+@dataclasses.dataclass
+class Setup:
+    name: str
+    index: Path
+    flags: tuple[str, ...]
+    latency: LoadPoint | None = None
+    throughput: LoadPoint | None = None
+
+
+def measure(setup: Setup, model: Path, data: list[dict[str, object]], args: argparse.Namespace,
+            work: Path) -> None:  # fmt: skip
+    server = start_bench_server(setup.index, model, work / f"{setup.name}.log", *setup.flags)
+    try:
+        run_ghz(server.address, "warm", SEARCH, data, concurrency=4, duration_s=2, work=work)
+        setup.latency = run_ghz(
+            server.address, setup.name, SEARCH, data,
+            concurrency=1, duration_s=args.seconds, work=work,
+        )  # fmt: skip
+        setup.throughput = run_ghz(
+            server.address, setup.name, SEARCH, data,
+            concurrency=args.concurrency, duration_s=args.seconds, work=work,
+        )  # fmt: skip
+    finally:
+        server.stop()
+    print(f"{setup.name}: c1 {setup.latency}\n  c{args.concurrency} {setup.throughput}", flush=True)
+
+
+@dataclasses.dataclass
+class KillRun:
+    load: LoadPoint
+    killed_pid: int
+    restarted_s: float | None
+
+
+def kill_under_load(sharded: Path, model: Path, data: list[dict[str, object]],
+                    args: argparse.Namespace, work: Path) -> KillRun:  # fmt: skip
+    flags = ("--ray", "local", "--replicas", "2")
+    server = start_bench_server(sharded, model, work / "kill.log", *flags)
+    try:
+        before = replica_pids(server)
+        result: list[LoadPoint] = []
+
+        def load() -> None:
+            point = run_ghz(
+                server.address, "kill", SEARCH, data,
+                concurrency=4, duration_s=args.kill_seconds, work=work,
+            )  # fmt: skip
+            result.append(point)
+
+        ghz = threading.Thread(target=load)
+        ghz.start()
+        time.sleep(args.kill_seconds / 3)
+        victim = before[0]
+        os.kill(victim, signal.SIGKILL)
+        killed_at = time.monotonic()
+        restarted: float | None = None
+        while time.monotonic() - killed_at < 60:
+            now = replica_pids(server)
+            if victim not in now and len(now) == len(before):
+                restarted = time.monotonic() - killed_at
+                break
+            time.sleep(0.2)
+        ghz.join()
+    finally:
+        server.stop()
+    print(f"kill: {result[0]}; restarted in {restarted}", flush=True)
+    return KillRun(result[0], victim, restarted)
+
+
+def ray_hop() -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.ray_hop", "--calls", "300", "--in-flight", "32"],
+        capture_output=True, text=True, check=True, cwd=REPO,
+    )  # fmt: skip
+    # Ray's own log lines ("(raylet) Task ServeController... failed") are not the figures.
+    return "\n".join(line for line in done.stdout.splitlines() if "(raylet)" not in line).strip()
+
+
+def report(setups: list[Setup], kill: KillRun, hop: str, args: argparse.Namespace,
+           docs: int) -> str:  # fmt: skip
+    env = env_summary()
+    base = setups[0].latency
+    assert base is not None
+    lines = [
+        f"# Sharded serving on Ray: {args.label}",
+        "",
+        f"`python -m bench.ray_serve` on {env['cpus']} CPUs ({env['cpu']}), commit "
+        f"{env['commit']}, load average at start {env['load_avg_at_start']}. SciFact "
+        f"({docs} documents), its {len(args.queries)} test queries round robin, hybrid, "
+        f"top_k 10, through gRPC with ghz; {args.seconds:g} s per point.",
+        "",
+        f"| served as | p50 ms (c=1) | p99 ms (c=1) | q/s (c=1) | q/s (c={args.concurrency}) "
+        f"| p50 ms (c={args.concurrency}) | p99 ms (c={args.concurrency}) | hop p50 ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for s in setups:
+        assert s.latency is not None and s.throughput is not None
+        lines.append(
+            f"| {s.name} | {s.latency.p50_ms:.1f} | {s.latency.p99_ms:.1f} | "
+            f"{s.latency.qps:.0f} | {s.throughput.qps:.0f} | {s.throughput.p50_ms:.1f} | "
+            f"{s.throughput.p99_ms:.1f} | {s.latency.p50_ms - base.p50_ms:+.1f} |"
+        )
+    errors = sum(
+        s.latency.errors + s.throughput.errors for s in setups if s.latency and s.throughput
+    )
+    k = kill.load
+    restarted = f"{kill.restarted_s:.1f} s" if kill.restarted_s is not None else "not within 60 s"
+    lines += [
+        "",
+        f'Errors over these runs: {errors}. "hop p50" is the p50 at concurrency 1 minus the '
+        "unsharded server's.",
+        "",
+        "## A replica SIGKILLed under load (`--replicas 2`, 3 shards)",
+        "",
+        f"ghz at concurrency 4 for {args.kill_seconds:g} s; replica process {kill.killed_pid} "
+        f"SIGKILLed a third of the way in: {k.requests} requests, **{k.errors} failed** "
+        f"({k.error_kinds or 'none'}), {k.qps:.0f} q/s, p50 {k.p50_ms:.1f} ms, p99 "
+        f"{k.p99_ms:.1f} ms. Ray restarted the replica in {restarted} (a new process); "
+        "the front routes back to it by itself.",
+        "",
+        "## The hop: a plain actor call vs a Ray Serve handle (`python -m bench.ray_hop`)",
+        "",
+        "```",
+        hop or "(skipped: --no-hop)",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--index", type=Path, help="a hybrid index (default: SciFact, cached)")
+    parser.add_argument("--model", type=Path, default=REPO / "var/models/all-MiniLM-L6-v2")
+    parser.add_argument("--cache", type=Path, default=REPO / "var/eval-indexes")
+    parser.add_argument("--seconds", type=float, default=8.0, help="per ghz point")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--kill-seconds", type=float, default=15.0)
+    parser.add_argument("--no-hop", action="store_true", help="skip bench.ray_hop")
+    parser.add_argument("--label", default=datetime.date.today().isoformat())
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    from hybridsearch.sharding.split import split_index  # noqa: PLC0415
+    from hybridsearch.storage.manifest import load_manifest  # noqa: PLC0415
+
+    index = args.index or scifact_index(args.model, args.cache)
+    args.queries = [text for _, text in load_queries(SHARED / "scifact")]
+    data = search_data(args.queries, "hybrid")
+    work = Path(tempfile.mkdtemp(prefix="ray-serve-bench-"))
+    try:
+        split_index(index, work / "shards-1", 1)
+        split_index(index, work / "shards-3", 3)
+        setups = [
+            Setup("1 index (no shards, no Ray)", index, ()),
+            Setup("1 shard, in process (no Ray)", work / "shards-1", ()),
+            Setup("1 shard on Ray", work / "shards-1", ("--ray", "local")),
+            Setup("3 shards on Ray", work / "shards-3", ("--ray", "local")),
+        ]
+        for setup in setups:
+            measure(setup, args.model, data, args, work)
+        kill = kill_under_load(work / "shards-3", args.model, data, args, work)
+        hop = "" if args.no_hop else ray_hop()
+        text = report(setups, kill, hop, args, load_manifest(index).document_count)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"{args.label}-ray-serve.md"
+    path.write_text(text, encoding="utf-8")
+    print(text)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

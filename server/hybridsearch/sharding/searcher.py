@@ -1,0 +1,595 @@
+"""The sharded front: one query in, every shard's per-arm candidates, fused hits out.
+
+``ShardedSearcher`` answers like `HybridSearcher` (search, batch, progressive, document)
+over a sharded collection::
+
+    query ─▶ encoder (once, micro-batched: `DenseArm` without a dense index)
+          ─▶ every shard: BM25 top-depth + dense top-depth (filtered)  [one call per shard]
+          ─▶ each arm merged over shards (`merge.merge_arm`)
+          ─▶ `engine.ranking.finish_result`: fusion, PRF, page, stored fields, hits
+
+so fusion, explain, filters, pagination, PRF and progressive streams behave exactly as on one
+index. The shards are reached through a `ShardGroup` (in this process, or Ray actors).
+Partial answers: a query with ``allow_partial`` answers from the shards that could be
+searched and names the others in ``SearchResult.missing_shards``; otherwise a shard with no
+live replica fails the query with `UnavailableError`.
+
+``ShardedWriter`` routes each write to the owning shard (`layout.shard_of`): documents are
+encoded here, once, and committed by the shard's writer; an upsert returns once every shard
+it touched has committed. A collection's generation is the sum of its shards' generations
+(it grows with every commit of any shard).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hybridsearch.encoders.base import Encoder
+from hybridsearch.engine.batching import BatchingSettings, BatchStats
+from hybridsearch.engine.dense_arm import DenseArm, DenseJob
+from hybridsearch.engine.ranking import ResultSource, dense_depth, finish_result, sparse_depth
+from hybridsearch.errors import (
+    FailedPreconditionError,
+    FieldViolation,
+    InvalidArgumentError,
+    UnavailableError,
+)
+from hybridsearch.fusion.adaptive import QueryStats
+from hybridsearch.metadata.filter import bind_filter
+from hybridsearch.prf.pipeline import FirstRound
+from hybridsearch.sharding.group import FanOut, ShardGroup, missing_shards_message
+from hybridsearch.sharding.layout import ShardManifest, shard_of
+from hybridsearch.sharding.merge import merge_arm, shard_of_ordinal
+from hybridsearch.sharding.worker import ArmsRequest, ShardArms, ShardStats
+from hybridsearch.sparse.analysis import analyze, term_counts
+from hybridsearch.sparse.tantivy_index import StoredDoc
+from hybridsearch.storage.builder import dedupe_last_wins, dense_text
+from hybridsearch.storage.compaction import CompactionOutcome
+from hybridsearch.storage.manifest import Manifest
+from hybridsearch.storage.writer import DeleteOutcome, UpsertOutcome
+from hybridsearch.types import (
+    Document,
+    Query,
+    RankedList,
+    RetrievalMode,
+    SearchResult,
+    StageTimings,
+)
+
+log = logging.getLogger(__name__)
+
+#: Where BM25's term statistics come from (`ShardedSearcher`'s ``bm25_statistics``): each
+#: shard's own (no extra call), or the collection's (one more call per query to every shard
+#: for its document frequencies; idf then equals an unsharded index's).
+BM25_SHARD = "shard"
+BM25_COLLECTION = "collection"
+BM25_STATISTICS = (BM25_SHARD, BM25_COLLECTION)
+
+
+def _elapsed_us(since: float) -> int:
+    return int((time.perf_counter() - since) * 1_000_000)
+
+
+@dataclass(frozen=True, slots=True)
+class ShardedIndexView:
+    """What the API reads of a served collection's index (`GetIndexStats`, collections):
+    a manifest summed over shards, and the bytes on disk."""
+
+    manifest: Manifest
+    size_bytes: int
+
+
+def collection_manifest(sharded: ShardManifest, stats: Sequence[ShardStats]) -> Manifest:
+    """One manifest describing the whole collection (counts and generations summed)."""
+    return Manifest(
+        document_count=sum(s.document_count for s in stats),
+        ordinal_count=sum(s.ordinal_count for s in stats),
+        created_at=sharded.created_at,
+        encoder=sharded.encoder,
+        dense_index=stats[0].dense_index if stats else "exact",
+        generation=sum(s.generation for s in stats),
+        schema=sharded.schema,
+    )
+
+
+class _QueryState:
+    """One query's view of the collection: ids of the candidates seen, shards missing."""
+
+    def __init__(self, searcher: ShardedSearcher, query: Query) -> None:
+        self.searcher = searcher
+        self.query = query
+        self.ids: dict[int, str] = {}
+        self.missing: set[int] = set()
+
+    def fan_out_arms(self, request: ArmsRequest) -> dict[int, ShardArms]:
+        """Every shard's answer to ``request``."""
+        fan = self.searcher.fan_out_arms([request], allow_partial=self.query.allow_partial)
+        self.missing.update(fan.missing)
+        return {shard: answers[0] for shard, answers in fan.results.items()}
+
+    def merged(
+        self, answers: Mapping[int, ShardArms], arm: str, depth: int, ties: bool
+    ) -> RankedList:
+        """One arm merged over the shards' answers."""
+        lists = {s: getattr(a, arm) for s, a in answers.items() if getattr(a, arm) is not None}
+        return merge_arm(lists, depth, self.searcher.shard_count, self.ids, ties=ties)
+
+    def fetch(self, ordinals: Iterable[int]) -> dict[int, StoredDoc]:
+        """Stored fields of candidates, from their shards (by id)."""
+        by_shard: dict[int, list[int]] = {}
+        for ordinal in ordinals:
+            by_shard.setdefault(shard_of_ordinal(ordinal, self.searcher.shard_count)[0], []).append(
+                ordinal
+            )
+        if not by_shard:
+            return {}
+        fan = self.searcher.group.fan_out(
+            "fetch",
+            lambda s: ([self.ids[o] for o in by_shard[s]],),
+            allow_partial=self.query.allow_partial,
+            shards=sorted(by_shard),
+        )
+        self.missing.update(fan.missing)
+        out: dict[int, StoredDoc] = {}
+        for shard, stored in fan.results.items():
+            for ordinal in by_shard[shard]:
+                doc = stored.get(self.ids[ordinal])
+                if doc is not None:
+                    out[ordinal] = doc
+        return out
+
+    def source(self) -> ResultSource:
+        """What finishing this query's result reads."""
+        return ResultSource(self.ids.__getitem__, self.fetch, self.prf_backend, self.query_stats)
+
+    def query_stats(self, query: Query) -> QueryStats:
+        """ADAPTIVE fusion's query statistics over the whole collection (summed over shards)."""
+        backend = self.prf_backend(with_ties=False)
+        terms = list(term_counts(query.text))
+        backend._load_term_stats(set(terms))  # one fan-out for every term (same module)
+        return QueryStats([backend.doc_freq(t) for t in terms], backend.num_docs)
+
+    def prf_backend(self, with_ties: bool) -> ShardedPrfBackend:
+        """PRF over the shards, within this query's filter."""
+        return ShardedPrfBackend(self, with_ties)
+
+
+class ShardedPrfBackend:
+    """`prf.pipeline.PrfBackend` over shards: feedback from the owning shards, term
+    statistics summed over shards, second-round searches fanned out and merged."""
+
+    def __init__(self, state: _QueryState, with_ties: bool) -> None:
+        self._state = state
+        self._with_ties = with_ties
+        self._doc_freq: dict[str, int] = {}
+        self._num_docs: int | None = None
+
+    def feedback_text(self, ordinals: Sequence[int]) -> dict[int, str]:
+        """Title and text as BM25 indexes them; prefetches their terms' statistics."""
+        stored = self._state.fetch(ordinals)
+        texts = {o: f"{d.title}\n{d.text}" if d.title else d.text for o, d in stored.items()}
+        self._load_term_stats({t for text in texts.values() for t in analyze(text)})
+        return texts
+
+    def _load_term_stats(self, terms: set[str]) -> None:
+        wanted = sorted(terms - self._doc_freq.keys())
+        if not wanted and self._num_docs is not None:
+            return
+        fan = self._state.searcher.group.fan_out(
+            "term_stats", lambda s: (wanted,), allow_partial=self._state.query.allow_partial
+        )
+        self._state.missing.update(fan.missing)
+        for term in wanted:
+            self._doc_freq[term] = sum(freqs[term] for freqs, _ in fan.results.values())
+        self._num_docs = sum(n for _, n in fan.results.values())
+
+    def doc_vectors(self, ordinals: Sequence[int]) -> NDArray[np.float32]:
+        """The documents' vectors, from their shards."""
+        state = self._state
+        count = state.searcher.shard_count
+        by_shard: dict[int, list[str]] = {}
+        for ordinal in ordinals:
+            by_shard.setdefault(shard_of_ordinal(ordinal, count)[0], []).append(state.ids[ordinal])
+        fan = state.searcher.group.fan_out(
+            "doc_vectors",
+            lambda s: (by_shard[s],),
+            allow_partial=state.query.allow_partial,
+            shards=sorted(by_shard),
+        )
+        state.missing.update(fan.missing)
+        found: dict[str, NDArray[np.float32]] = {}
+        for vectors in fan.results.values():
+            found.update(vectors)
+        rows = [found[state.ids[o]] for o in ordinals if state.ids[o] in found]
+        dimension = state.searcher.dimension
+        return np.stack(rows) if rows else np.zeros((0, dimension), dtype=np.float32)
+
+    def doc_freq(self, term: str) -> int:
+        """Documents holding the term, over every shard."""
+        if term not in self._doc_freq:
+            self._load_term_stats({term})
+        return self._doc_freq[term]
+
+    @property
+    def num_docs(self) -> int:
+        """Live documents over every shard."""
+        if self._num_docs is None:
+            self._load_term_stats(set())
+        assert self._num_docs is not None
+        return self._num_docs
+
+    def search_sparse(self, term_weights: Mapping[str, float], depth: int) -> RankedList:
+        """BM25 with the weighted (expanded) query on every shard, merged."""
+        request = ArmsRequest(
+            dict(term_weights), depth, None, 0, self._state.query.filter, self._with_ties
+        )
+        answers = self._state.fan_out_arms(request)
+        return self._state.merged(answers, "sparse", depth, self._with_ties)
+
+    def search_dense(self, vector: NDArray[np.float32], depth: int) -> RankedList:
+        """Inner product with the new query vector on every shard, merged."""
+        request = ArmsRequest(
+            None, 0, vector, depth, self._state.query.filter, dense_ties=self._with_ties
+        )
+        answers = self._state.fan_out_arms(request)
+        return self._state.merged(answers, "dense", depth, self._with_ties)
+
+
+class ShardedSearcher:
+    """Runs queries over a sharded collection's shards (see the module docstring)."""
+
+    def __init__(
+        self,
+        group: ShardGroup,
+        manifest: ShardManifest,
+        encoder: Encoder | None,
+        *,
+        batching: BatchingSettings | None = None,
+        arm_threads: int = 4,
+        bm25_statistics: str = BM25_SHARD,
+    ) -> None:
+        if bm25_statistics not in BM25_STATISTICS:
+            raise ValueError(f"bm25_statistics must be one of {BM25_STATISTICS}")
+        self.group = group
+        self.manifest = manifest
+        self._collection_bm25 = bm25_statistics == BM25_COLLECTION
+        self._encoder = encoder
+        self._dense_arm = DenseArm(encoder, batching, threads=arm_threads) if encoder else None
+
+    @property
+    def shard_count(self) -> int:
+        """How many shards the collection has."""
+        return self.manifest.shard_count
+
+    @property
+    def dimension(self) -> int:
+        """The vectors' dimension (0 without vectors)."""
+        return self.manifest.encoder.dimension if self.manifest.encoder else 0
+
+    @property
+    def encoder(self) -> Encoder | None:
+        """The query (and document) encoder, when the collection has vectors."""
+        return self._encoder
+
+    @property
+    def index(self) -> ShardedIndexView:
+        """The collection's numbers, asked of every shard now."""
+        fan = self.group.fan_out("stats", lambda s: (), allow_partial=False)
+        stats = [fan.results[s] for s in sorted(fan.results)]
+        return ShardedIndexView(
+            collection_manifest(self.manifest, stats), sum(s.size_bytes for s in stats)
+        )
+
+    def batch_stats(self) -> BatchStats | None:
+        """The query encoder's micro-batching counters."""
+        return self._dense_arm.stats() if self._dense_arm is not None else None
+
+    def close(self) -> None:
+        """Stop the encoder's batcher and release the shards."""
+        if self._dense_arm is not None:
+            self._dense_arm.close()
+        self.group.close()
+
+    # -- searches ---------------------------------------------------------------------------
+
+    def fan_out_arms(self, requests: Sequence[ArmsRequest], *, allow_partial: bool) -> FanOut:
+        """Every shard's arms for ``requests`` (one call per shard; with collection-wide BM25
+        statistics, a call for the terms' statistics first)."""
+        if not self._collection_bm25 or all(r.term_weights is None for r in requests):
+            return self.group.fan_out(
+                "arms", lambda s: (list(requests),), allow_partial=allow_partial
+            )
+        terms = sorted({t for r in requests for t in r.term_weights or ()})
+        stats = self.group.fan_out("term_stats", lambda s: (terms,), allow_partial=allow_partial)
+        boosts = collection_idf_boosts(stats.results)
+
+        def args_of(shard: int) -> tuple[Any, ...]:
+            factor = boosts.get(shard, {})
+            return ([_reweighted(r, factor) for r in requests],)
+
+        fan = self.group.fan_out(
+            "arms", args_of, allow_partial=allow_partial, shards=sorted(stats.results)
+        )
+        return FanOut(fan.results, tuple(sorted({*stats.missing, *fan.missing})))
+
+    def document(self, doc_id: str) -> StoredDoc | None:
+        """The stored fields of the live document with this id, from its shard's writer
+        replica (it has every acknowledged write; another replica, when it is down)."""
+        shard = shard_of(doc_id, self.shard_count)
+        try:
+            stored: dict[str, StoredDoc] = self.group.write(shard, "fetch", [doc_id])
+        except UnavailableError:
+            stored = self.group.call(shard, "fetch", [doc_id])
+        return stored.get(doc_id)
+
+    def search(self, query: Query) -> SearchResult:
+        """Run one query."""
+        return self._search_many([query], [""])[0]
+
+    def search_batch(self, queries: Sequence[Query]) -> list[SearchResult]:
+        """Run several queries: one encoder run, one call per shard for all of them."""
+        return self._search_many(queries, [f"requests[{i}]." for i in range(len(queries))])
+
+    def _check(self, queries: Sequence[Query], prefixes: Sequence[str]) -> None:
+        violations: list[FieldViolation] = []
+        for query, prefix in zip(queries, prefixes, strict=True):
+            if query.mode is not RetrievalMode.SPARSE and self._dense_arm is None:
+                raise FailedPreconditionError(
+                    f"mode {query.mode.name} needs the query encoder and document vectors; "
+                    "this collection has none or the server was started without a model"
+                )
+            if query.filter is not None:
+                try:  # every shard has the collection's schema
+                    bind_filter(query.filter, self.manifest.schema, field_prefix=prefix)
+                except InvalidArgumentError as exc:
+                    violations.extend(exc.violations)
+        if violations:
+            raise InvalidArgumentError(violations)
+
+    def _encode(self, texts: Sequence[str]) -> tuple[NDArray[np.float32], int]:
+        assert self._dense_arm is not None
+        job = DenseJob(texts=list(texts), depths=[0] * len(texts), dense=None, live=None)
+        result = self._dense_arm.start(job).result()
+        return result.vectors, result.encode_us
+
+    def _search_many(self, queries: Sequence[Query], prefixes: Sequence[str]) -> list[SearchResult]:
+        started = time.perf_counter()
+        self._check(queries, prefixes)
+        dense_positions = [i for i, q in enumerate(queries) if q.mode is not RetrievalMode.SPARSE]
+        vectors: dict[int, NDArray[np.float32]] = {}
+        encode_us = 0
+        if dense_positions:
+            encoded, encode_us = self._encode([queries[i].text for i in dense_positions])
+            vectors = {i: encoded[j] for j, i in enumerate(dense_positions)}
+        requests = [_arms_request(q, vectors.get(i)) for i, q in enumerate(queries)]
+        shards_started = time.perf_counter()
+        fan = self.fan_out_arms(requests, allow_partial=all(q.allow_partial for q in queries))
+        shards_us = _elapsed_us(shards_started)
+        results = []
+        for i, query in enumerate(queries):
+            state = _QueryState(self, query)
+            state.missing.update(fan.missing)
+            answers = {shard: replies[i] for shard, replies in fan.results.items()}
+            first = _first_round(state, query, answers, vectors.get(i))
+            timings = StageTimings(
+                sparse_us=shards_us if first.sparse is not None else 0,
+                dense_us=shards_us if first.dense is not None else 0,
+                encode_us=encode_us if first.dense is not None else 0,
+            )
+            results.append(_finished(state, query, first, timings, started))
+        return results
+
+    def search_progressive(
+        self, query: Query, on_partial: Callable[[SearchResult], object]
+    ) -> SearchResult:
+        """As `HybridSearcher.search_progressive`: the BM25-only ranking (every shard's
+        sparse arm, merged) goes to ``on_partial`` while the query is encoded."""
+        if query.mode is not RetrievalMode.HYBRID:
+            return self.search(query)
+        started = time.perf_counter()
+        self._check([query], [""])
+        assert self._dense_arm is not None
+        encoding = self._dense_arm.start(DenseJob([query.text], [0], None, None))
+        try:
+            state = _QueryState(self, query)
+            sparse_started = time.perf_counter()
+            sparse_only = dataclasses.replace(_arms_request(query, None), dense_depth=0)
+            sparse_answers = state.fan_out_arms(sparse_only)
+            sparse_list = state.merged(sparse_answers, "sparse", sparse_depth(query), False)
+            sparse_us = _elapsed_us(sparse_started)
+            partial_first = FirstRound(
+                sparse_list, None, None, sparse_depth(query), dense_depth(query)
+            )
+            partial_query = dataclasses.replace(query, mode=RetrievalMode.SPARSE)
+            on_partial(
+                _finished(
+                    state, partial_query, partial_first, StageTimings(sparse_us=sparse_us), started
+                )
+            )
+        except BaseException:
+            encoding.cancel()
+            raise
+        encoded = encoding.result()
+        vector = encoded.vectors[0]
+        dense_started = time.perf_counter()
+        dense_request = dataclasses.replace(_arms_request(query, vector), term_weights=None)
+        dense_answers = state.fan_out_arms(dense_request)
+        dense_list = state.merged(dense_answers, "dense", dense_depth(query), False)
+        timings = StageTimings(
+            sparse_us=sparse_us, encode_us=encoded.encode_us, dense_us=_elapsed_us(dense_started)
+        )
+        first = FirstRound(sparse_list, dense_list, vector, sparse_depth(query), dense_depth(query))
+        return _finished(state, query, first, timings, started)
+
+
+def bm25_idf(doc_freq: int, docs: int) -> float:
+    """tantivy's BM25 idf of a term in ``doc_freq`` of ``docs`` documents."""
+    return math.log(1.0 + (docs - doc_freq + 0.5) / (doc_freq + 0.5))
+
+
+def collection_idf_boosts(
+    stats: Mapping[int, tuple[dict[str, int], int]],
+) -> dict[int, dict[str, float]]:
+    """Per shard, the factor on each term's weight that turns the shard's BM25 idf into the
+    collection's (document frequencies and counts summed over ``stats``, each shard's
+    `ShardWorker.term_stats`). Length normalisation stays the shard's own."""
+    docs = sum(n for _, n in stats.values())
+    freq: dict[str, int] = {}
+    for freqs, _ in stats.values():
+        for term, n in freqs.items():
+            freq[term] = freq.get(term, 0) + n
+    return {
+        shard: {
+            term: bm25_idf(freq[term], docs) / bm25_idf(n, shard_docs)
+            for term, n in freqs.items()
+            if n > 0
+        }
+        for shard, (freqs, shard_docs) in stats.items()
+    }
+
+
+def _reweighted(request: ArmsRequest, factor: Mapping[str, float]) -> ArmsRequest:
+    if request.term_weights is None:
+        return request
+    weights = {t: w * factor.get(t, 1.0) for t, w in request.term_weights.items()}
+    return dataclasses.replace(request, term_weights=weights)
+
+
+def _arms_request(query: Query, vector: NDArray[np.float32] | None) -> ArmsRequest:
+    """What every shard runs for ``query`` (the arms its mode needs, to the fusion depths)."""
+    mode = query.mode
+    weights = None
+    if mode is not RetrievalMode.DENSE:
+        weights = {term: float(n) for term, n in term_counts(query.text).items()}
+    return ArmsRequest(
+        term_weights=weights,
+        sparse_depth=sparse_depth(query),
+        vector=vector if mode is not RetrievalMode.SPARSE else None,
+        dense_depth=dense_depth(query),
+        filter=query.filter,
+        sparse_ties=mode is RetrievalMode.SPARSE,
+        dense_ties=mode is RetrievalMode.DENSE,
+    )
+
+
+def _first_round(
+    state: _QueryState,
+    query: Query,
+    answers: Mapping[int, ShardArms],
+    vector: NDArray[np.float32] | None,
+) -> FirstRound:
+    mode = query.mode
+    sparse = dense = None
+    if mode is not RetrievalMode.DENSE:
+        sparse = state.merged(answers, "sparse", sparse_depth(query), mode is RetrievalMode.SPARSE)
+    if mode is not RetrievalMode.SPARSE:
+        dense = state.merged(answers, "dense", dense_depth(query), mode is RetrievalMode.DENSE)
+    return FirstRound(sparse, dense, vector, sparse_depth(query), dense_depth(query))
+
+
+def _finished(
+    state: _QueryState, query: Query, first: FirstRound, timings: StageTimings, started: float
+) -> SearchResult:
+    result = finish_result(state.source(), query, first, timings=timings, started=started)
+    if state.missing and not query.allow_partial:  # a later stage lost a shard
+        raise UnavailableError(missing_shards_message(sorted(state.missing)))
+    return dataclasses.replace(result, missing_shards=tuple(sorted(state.missing)))
+
+
+class ShardedWriter:
+    """Routes writes of a sharded collection to their shards (see the module docstring)."""
+
+    def __init__(self, searcher: ShardedSearcher) -> None:
+        self._searcher = searcher
+        self._group = searcher.group
+        self._generations: dict[int, int] = {}
+
+    @property
+    def manifest(self) -> Manifest:
+        """The collection's manifest as of its shards' last commits."""
+        index = self._searcher.index
+        return index.manifest
+
+    def upsert(self, docs: Sequence[Document]) -> UpsertOutcome:
+        """Encode once here, commit each shard's documents on its writer; returns when every
+        shard touched has committed."""
+        unique, duplicates = dedupe_last_wins(docs)
+        vectors = None
+        encoder = self._searcher.encoder
+        if self._searcher.manifest.encoder is not None and unique:
+            if encoder is None:
+                raise FailedPreconditionError(
+                    "this collection holds document vectors, but the server was started "
+                    "without a model to encode new documents; restart it with --model"
+                )
+            vectors = encoder.encode_documents([dense_text(d) for d in unique])
+        count = self._searcher.shard_count
+        rows: dict[int, list[int]] = {}
+        for i, doc in enumerate(unique):
+            rows.setdefault(shard_of(doc.id, count), []).append(i)
+        accepted = replaced = 0
+        for shard, positions in sorted(rows.items()):
+            shard_vectors = vectors[positions] if vectors is not None else None
+            outcome: UpsertOutcome = self._group.write(
+                shard, "upsert", [unique[i] for i in positions], shard_vectors
+            )
+            accepted += outcome.accepted
+            replaced += outcome.replaced
+            self._generations[shard] = outcome.generation
+        return UpsertOutcome(accepted + duplicates, replaced + duplicates, self._generation())
+
+    def delete(self, ids: Sequence[str]) -> DeleteOutcome:
+        """Delete each id on its shard (one commit per shard touched)."""
+        count = self._searcher.shard_count
+        by_shard: dict[int, list[str]] = {}
+        for doc_id in dict.fromkeys(ids):
+            by_shard.setdefault(shard_of(doc_id, count), []).append(doc_id)
+        deleted: list[str] = []
+        not_found: list[str] = []
+        for shard, shard_ids in sorted(by_shard.items()):
+            outcome: DeleteOutcome = self._group.write(shard, "delete", shard_ids)
+            deleted.extend(outcome.deleted)
+            not_found.extend(outcome.not_found)
+            self._generations[shard] = outcome.generation
+        return DeleteOutcome(deleted, not_found, self._generation())
+
+    def compact(self) -> CompactionOutcome:
+        """Compact every shard; the outcome summed over them."""
+        outcomes: list[CompactionOutcome] = [
+            self._group.write(s, "compact") for s in range(self._searcher.shard_count)
+        ]
+        return _summed(outcomes, self._generation())
+
+    def _generation(self) -> int:
+        missing = [s for s in range(self._searcher.shard_count) if s not in self._generations]
+        if missing:
+            stats: list[Any] = [self._group.call(s, "stats") for s in missing]
+            for shard, stat in zip(missing, stats, strict=True):
+                self._generations[shard] = stat.generation
+        return sum(self._generations.values())
+
+    def close(self) -> None:
+        """Nothing to release (the searcher closes the shards)."""
+
+
+def _summed(outcomes: Sequence[CompactionOutcome], generation: int) -> CompactionOutcome:
+    first = outcomes[0]
+    return dataclasses.replace(
+        first,
+        generation=generation,
+        rows_before=sum(o.rows_before for o in outcomes),
+        rows_after=sum(o.rows_after for o in outcomes),
+        documents=sum(o.documents for o in outcomes),
+        size_bytes_before=sum(o.size_bytes_before for o in outcomes),
+        size_bytes_after=sum(o.size_bytes_after for o in outcomes),
+        seconds=sum(o.seconds for o in outcomes),
+    )

@@ -1,0 +1,190 @@
+"""Sharded serving on a real local Ray (``ray.init(num_cpus=2)``, never mocked): the gRPC
+front over shard replicas that are Ray actors. A replica SIGKILLed under load with two
+replicas per shard fails no request; with one, the shard's queries fail UNAVAILABLE (or, with
+``allow_partial``, answer from the other shard naming the missing one) until Ray has
+restarted the replica, and then the server answers fully again by itself. Writes go to the
+owning shard."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from hybridsearch.config import ServerSettings  # noqa: E402
+from hybridsearch.engine.loader import LoadedIndex  # noqa: E402
+from hybridsearch.sharding.build_local import build_sharded  # noqa: E402
+from hybridsearch.sharding.layout import load_shard_manifest, shard_of  # noqa: E402
+from hybridsearch.sharding.ray_group import RayShardGroup  # noqa: E402
+from hybridsearch.sharding.searcher import ShardedSearcher, ShardedWriter  # noqa: E402
+from hybridsearch.types import Document  # noqa: E402
+from hybridsearch.v1 import index_pb2 as ipb  # noqa: E402
+from hybridsearch.v1 import index_pb2_grpc, search_pb2_grpc  # noqa: E402
+from hybridsearch.v1 import search_pb2 as pb  # noqa: E402
+from tests.fakes import HASH_ENCODER_INFO, HashEncoder  # noqa: E402
+from tests.integration.in_process import in_process_server  # noqa: E402
+
+DOCS = [
+    Document(f"d{i}", "", f"laminar flow over plate number {i} wing {i % 7}") for i in range(60)
+]
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture
+def sharded(tmp_path: Path) -> Path:
+    out = tmp_path / "sharded"
+    build_sharded(DOCS, out, 2, encoder=HashEncoder(), encoder_info=HASH_ENCODER_INFO)
+    return out
+
+
+class Served:
+    def __init__(self, group: RayShardGroup, address: str) -> None:
+        self.group = group
+        self.channel = grpc.insecure_channel(address)
+        self.search = search_pb2_grpc.SearchServiceStub(self.channel)
+        self.index = index_pb2_grpc.IndexServiceStub(self.channel)
+
+
+@pytest.fixture
+def serve_on_ray(local_ray: None, sharded: Path) -> Iterator[Callable[[int], Served]]:
+    opened: list[tuple[object, Served]] = []
+
+    def start(replicas: int) -> Served:
+        holder: list[RayShardGroup] = []
+
+        def load(settings: ServerSettings) -> LoadedIndex:
+            manifest = load_shard_manifest(settings.index)
+            group = RayShardGroup(settings.index, manifest, replicas=replicas, call_timeout_s=10)
+            holder.append(group)
+            searcher = ShardedSearcher(group, manifest, HashEncoder())
+            return LoadedIndex(searcher, ShardedWriter(searcher))
+
+        settings = ServerSettings(index=sharded, port=0)
+        context = in_process_server(settings, load)
+        server = context.__enter__()
+        served = Served(holder[0], server.address)
+        opened.append((context, served))
+        return served
+
+    yield start
+    for context, served in opened:
+        served.channel.close()
+        context.__exit__(None, None, None)  # type: ignore[attr-defined]
+
+
+def query(allow_partial: bool = False) -> pb.SearchRequest:
+    return pb.SearchRequest(query="laminar flow wing", top_k=60, allow_partial=allow_partial)
+
+
+def kill_replica(served: Served, shard: int, replica: int = 0) -> int:
+    pid = served.group.replica_pids(shard)[replica]
+    os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+def test_a_killed_replica_fails_no_request_with_two_replicas(
+    serve_on_ray: Callable[[int], Served],
+) -> None:
+    served = serve_on_ray(2)
+    assert len(served.search.Search(query(), timeout=10).hits) == 60
+    failures: list[BaseException] = []
+    answered = 0
+    stop = threading.Event()
+
+    def load() -> None:
+        nonlocal answered
+        while not stop.is_set():
+            try:
+                response = served.search.Search(query(), timeout=10)
+                assert len(response.hits) == 60 and not response.missing_shards
+                answered += 1
+            except BaseException as exc:  # every failure counts
+                failures.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    killed = kill_replica(served, 0)
+    time.sleep(2.0)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert failures == [] and answered > 20
+    within(60, lambda: killed not in served.group.replica_pids(0), "Ray restarts the replica")
+
+
+def within(seconds: float, condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return
+        except (grpc.RpcError, ray.exceptions.RayError):
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"not within {seconds} s: {what}")
+
+
+def test_one_replica_down_is_unavailable_or_partial_then_recovers(
+    serve_on_ray: Callable[[int], Served],
+) -> None:
+    served = serve_on_ray(1)
+    full = served.search.Search(query(), timeout=10)
+    shard_one = {h.id for h in full.hits if shard_of(h.id, 2) == 1}
+
+    def recovered() -> bool:
+        return len(served.search.Search(query(), timeout=10).hits) == 60
+
+    # The calls right after a SIGKILL find the shard's only replica gone (Ray is restarting
+    # it; calls made later wait for the restart within their deadline).
+    kill_replica(served, 0)
+    partial = served.search.Search(query(allow_partial=True), timeout=10)
+    assert list(partial.missing_shards) == [0]
+    assert {h.id for h in partial.hits} == shard_one
+    within(60, recovered, "Ray restarts the replica and the server uses it again by itself")
+    kill_replica(served, 0)
+    with pytest.raises(grpc.RpcError) as caught:
+        served.search.Search(query(), timeout=10)
+    assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+    assert "allow_partial" in (caught.value.details() or "")
+    within(60, recovered, "recovery after the second kill")
+
+
+def test_writes_go_to_the_owning_shard(serve_on_ray: Callable[[int], Served]) -> None:
+    served = serve_on_ray(2)
+    docs = [ipb.Document(id=f"new-{i}", text=f"supersonic inlet {i}") for i in range(6)]
+    response = served.index.UpsertDocuments(
+        iter([ipb.UpsertDocumentsRequest(documents=docs)]), timeout=20
+    )
+    assert response.accepted_count == 6
+    for doc in docs:
+        shard = shard_of(doc.id, 2)
+        stored = served.group.write(shard, "fetch", [doc.id])  # the writer replica has it
+        assert doc.id in stored
+        got = served.index.GetDocument(ipb.GetDocumentRequest(id=doc.id), timeout=10)
+        assert got.document.text == doc.text
+    deleted = served.index.DeleteDocuments(ipb.DeleteDocumentsRequest(ids=["new-0"]), timeout=10)
+    assert deleted.deleted_count == 1
+    sparse = pb.SearchRequest(query="supersonic inlet", top_k=10, mode=pb.RETRIEVAL_MODE_SPARSE)
+    # Searches go to any replica; a follower serves a commit within its follow interval (1 s).
+    expected = [f"new-{i}" for i in range(1, 6)]
+
+    def searched() -> bool:
+        return sorted(h.id for h in served.search.Search(sparse, timeout=10).hits) == expected
+
+    within(10, searched, "every replica serves the writes")

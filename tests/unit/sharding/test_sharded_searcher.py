@@ -1,0 +1,235 @@
+"""The sharded front over shards in this process (`LocalShardGroup`) against `HybridSearcher`
+on the same documents unsharded: with one shard every kind of query answers exactly alike
+(fusion, explain, filters, pages, PRF, progressive, batches); with three the dense arm still
+does (BM25 then uses each shard's own statistics); writes route to the owning shard."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hybridsearch.engine.searcher import HybridSearcher
+from hybridsearch.errors import InvalidArgumentError
+from hybridsearch.metadata.filter import Filter, Match
+from hybridsearch.metadata.schema import CollectionSchema, MetadataField, MetadataType
+from hybridsearch.sharding.build_local import build_sharded
+from hybridsearch.sharding.group import LocalShardGroup
+from hybridsearch.sharding.layout import load_shard_manifest, shard_dir_name, shard_of
+from hybridsearch.sharding.searcher import ShardedSearcher, ShardedWriter
+from hybridsearch.storage.index_dir import open_index
+from hybridsearch.types import (
+    Document,
+    FusionMethod,
+    FusionSettings,
+    HighlightSettings,
+    PrfSettings,
+    Query,
+    RetrievalMode,
+    SearchResult,
+    StoredField,
+    VectorPrfMethod,
+)
+from tests.fakes import HASH_ENCODER_INFO, HashEncoder, build_fake_index
+
+SCHEMA = CollectionSchema((MetadataField("topic", MetadataType.KEYWORD),))
+WORDS = [
+    "flow",
+    "plate",
+    "shock",
+    "wave",
+    "boundary",
+    "layer",
+    "heat",
+    "hypersonic",
+    "wing",
+    "flutter",
+    "shell",
+    "buckling",
+]
+DOCS = [
+    Document(
+        f"doc-{i:03d}",
+        f"title {WORDS[i % 7]}",
+        " ".join(WORDS[(i * k) % len(WORDS)] for k in range(1, 2 + i % 6)),
+        {"topic": "aero" if i % 3 else "solid"},
+    )
+    for i in range(90)
+]
+
+
+def _build(root: Path, shards: int) -> Path:
+    out = root / f"sharded-{shards}"
+    build_sharded(
+        DOCS,
+        out,
+        shards,
+        encoder=HashEncoder(),
+        encoder_info=HASH_ENCODER_INFO,
+        schema=SCHEMA,
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HybridSearcher]:
+    path = build_fake_index(tmp_path_factory.mktemp("single") / "index", DOCS, schema=SCHEMA)
+    engine = HybridSearcher(open_index(path), HashEncoder())
+    yield engine
+    engine.close()
+
+
+def _sharded(path: Path) -> ShardedSearcher:
+    manifest = load_shard_manifest(path)
+    return ShardedSearcher(LocalShardGroup(path, manifest), manifest, HashEncoder())
+
+
+@pytest.fixture(scope="module")
+def one_shard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShardedSearcher]:
+    engine = _sharded(_build(tmp_path_factory.mktemp("one"), 1))
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def three_shards(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShardedSearcher]:
+    engine = _sharded(_build(tmp_path_factory.mktemp("three"), 3))
+    yield engine
+    engine.close()
+
+
+def answer(result: SearchResult) -> list[tuple[object, ...]]:
+    return [
+        (h.id, round(h.score, 9), h.rank, h.title, h.text, h.explanation, h.highlights)
+        for h in result.hits
+    ]
+
+
+QUERIES = [
+    Query("flow plate", top_k=10),
+    Query("shock wave boundary", top_k=5, explain=True, offset=3),
+    Query("heat hypersonic", mode=RetrievalMode.SPARSE, top_k=20, offset=2),
+    Query("wing flutter", mode=RetrievalMode.DENSE, top_k=30),
+    Query("layer shell", fusion=FusionSettings(method=FusionMethod.RRF), explain=True),
+    Query(
+        "boundary flow",
+        filter=Filter(must=(Match("topic", ("solid",)),)),
+        return_fields=frozenset({StoredField.TITLE, StoredField.TEXT}),
+        highlight=HighlightSettings(),
+    ),
+    Query("plate shock", prf=PrfSettings(rm3=True, fb_docs=5, fb_terms=5), explain=True),
+    Query("hypersonic wing", prf=PrfSettings(vector_method=VectorPrfMethod.ROCCHIO)),
+    Query("flow", mode=RetrievalMode.SPARSE, prf=PrfSettings(rm3=True), top_k=15),
+]
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=lambda q: q.text)
+def test_one_shard_answers_as_one_index(
+    single: HybridSearcher, one_shard: ShardedSearcher, query: Query
+) -> None:
+    expected = single.search(query)
+    got = one_shard.search(query)
+    assert answer(got) == answer(expected)
+    assert got.expansion_terms == expected.expansion_terms
+    assert got.applied == expected.applied and got.missing_shards == ()
+
+
+def test_batches_and_progressive_match(single: HybridSearcher, one_shard: ShardedSearcher) -> None:
+    # A batch's dense scores come from one matrix product (float32 sums in another order).
+    batch = one_shard.search_batch(QUERIES)
+    expected = single.search_batch(QUERIES)
+
+    def ranked(results: list[SearchResult]) -> list[list[tuple[str, float]]]:
+        return [[(h.id, round(h.score, 5)) for h in r.hits] for r in results]
+
+    assert ranked(batch) == ranked(expected)
+    partial_single: list[SearchResult] = []
+    partial_sharded: list[SearchResult] = []
+    final_single = single.search_progressive(QUERIES[0], partial_single.append)
+    final_sharded = one_shard.search_progressive(QUERIES[0], partial_sharded.append)
+    assert answer(final_sharded) == answer(final_single)
+    assert [answer(r) for r in partial_sharded] == [answer(r) for r in partial_single]
+    assert partial_sharded[0].applied.mode is RetrievalMode.SPARSE
+
+
+@pytest.mark.parametrize("text", ["flow plate", "shock wave", "shell buckling wing"])
+def test_three_shards_dense_ranking_is_the_unsharded_one(
+    single: HybridSearcher, three_shards: ShardedSearcher, text: str
+) -> None:
+    query = Query(text, mode=RetrievalMode.DENSE, top_k=len(DOCS))
+    assert answer(three_shards.search(query)) == answer(single.search(query))
+    paged = dataclasses.replace(query, top_k=7, offset=11)
+    assert answer(three_shards.search(paged)) == answer(single.search(paged))
+
+
+def test_three_shards_hybrid_holds_every_document_once(three_shards: ShardedSearcher) -> None:
+    result = three_shards.search(Query("flow", top_k=len(DOCS)))
+    assert sorted(h.id for h in result.hits) == sorted(d.id for d in DOCS)
+
+
+def test_a_filter_on_an_undeclared_field_names_its_path(three_shards: ShardedSearcher) -> None:
+    bad = Query("flow", filter=Filter(must=(Match("colour", ("red",)),)))
+    with pytest.raises(InvalidArgumentError) as caught:
+        three_shards.search_batch([QUERIES[0], bad])
+    assert caught.value.violations[0].field.startswith("requests[1].filter")
+
+
+def test_writes_go_to_the_owning_shard(tmp_path: Path) -> None:
+    path = _build(tmp_path, 3)
+    engine = _sharded(path)
+    writer = ShardedWriter(engine)
+    try:
+        before = writer.manifest.generation
+        new = [Document("new-1", "", "supersonic inlet"), Document("doc-004", "", "replaced")]
+        outcome = writer.upsert(new)
+        assert (outcome.accepted, outcome.replaced) == (2, 1)
+        assert outcome.generation > before
+        for doc in new:
+            shard = path / shard_dir_name(shard_of(doc.id, 3))
+            assert doc.id in engine.group.call(shard_of(doc.id, 3), "fetch", [doc.id])
+            assert shard.is_dir()
+        stored = engine.document("doc-004")
+        assert stored is not None and stored.text == "replaced"
+        hits = engine.search(Query("supersonic inlet", mode=RetrievalMode.SPARSE)).hits
+        assert hits[0].id == "new-1"
+        deleted = writer.delete(["new-1", "missing"])
+        assert (deleted.deleted, deleted.not_found) == (["new-1"], ["missing"])
+        assert engine.document("new-1") is None
+        assert writer.manifest.document_count == len(DOCS)
+    finally:
+        engine.close()
+
+
+def test_collection_bm25_statistics_score_as_one_index(tmp_path: Path) -> None:
+    # Every document four terms long: each shard's average length is the collection's, so
+    # with the collection's document frequencies BM25 scores are exactly one index's.
+    docs = [
+        Document(
+            f"e{i:02d}", "", " ".join(WORDS[(i + k * (1 + i % 3)) % len(WORDS)] for k in range(4))
+        )
+        for i in range(40)
+    ]
+    single = build_fake_index(tmp_path / "single", docs)
+    out = tmp_path / "sharded"
+    build_sharded(docs, out, 3, encoder=HashEncoder(), encoder_info=HASH_ENCODER_INFO)
+    manifest = load_shard_manifest(out)
+    group = LocalShardGroup(out, manifest)
+    shard_stats = ShardedSearcher(group, manifest, HashEncoder())
+    collection_stats = ShardedSearcher(group, manifest, HashEncoder(), bm25_statistics="collection")
+    engine = HybridSearcher(open_index(single), HashEncoder())
+    try:
+        query = Query("flutter hypersonic shell", mode=RetrievalMode.SPARSE, top_k=40)
+
+        def scored(result: SearchResult) -> list[tuple[float, str]]:  # ties: float rounding
+            return sorted((-round(h.score, 5), h.id) for h in result.hits)
+
+        expected = scored(engine.search(query))
+        got = scored(collection_stats.search(query))
+        own = scored(shard_stats.search(query))
+        assert got == expected
+        assert own != expected  # each shard's idf differs from the collection's
+    finally:
+        engine.close()
+        shard_stats.close()
