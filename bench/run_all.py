@@ -1,6 +1,6 @@
 """`make bench`: load, compute limit, gRPC overhead, peers and scale, into one results file.
 
-    python -m bench.run_all [--quick] [--stages load,limit,peers,scale,filters,ray-build,adaptive]
+    python -m bench.run_all [--quick] [--stages load,limit,peers,scale,filters,ray-build,ray-serve,adaptive]
                             [--scale-sizes ...]
 
 Writes bench/results/<date>.md and PNG plots beside it; raw measurements go to
@@ -65,7 +65,9 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 MEASUREMENTS = WORK / "measurements"
 CONCURRENCY = (1, 8, 32, 64)
-ALL_STAGES = ("load", "limit", "peers", "scale", "filters", "ray-build", "adaptive", "report")
+ALL_STAGES = (
+    "load", "limit", "peers", "scale", "filters", "ray-build", "ray-serve", "adaptive", "report"
+)  # fmt: skip
 
 
 def save(name: str, data: object) -> None:
@@ -601,6 +603,13 @@ def main() -> int:
         subprocess.run([sys.executable, "-m", "bench.ray_build", "--docs", docs,
                         "--model", str(args.model), "--shared-data", str(args.shared_data)],
                        check=True)  # fmt: skip
+    if "ray-serve" in stages:
+        # Its own results file (bench/results/<date>-ray-serve.md), see bench/ray_serve.py:
+        # 1 index vs 1 shard in process vs 1 and 3 shards on Ray, a replica SIGKILLed, the hop.
+        print("== ray-serve: sharded serving on Ray vs one process", flush=True)
+        seconds = "3" if args.quick else "8"
+        subprocess.run([sys.executable, "-m", "bench.ray_serve", "--seconds", seconds,
+                        "--model", str(args.model)], check=True)  # fmt: skip
     if "adaptive" in stages:
         print("== adaptive: cost of adaptive fusion per query", flush=True)
         subprocess.run([sys.executable, "-m", "bench.adaptive_fusion"], check=True)
