@@ -1,6 +1,7 @@
 """`make bench`: load, compute limit, gRPC overhead, peers and scale, into one results file.
 
-    python -m bench.run_all [--quick] [--stages load,limit,peers,scale,filters,ray-build,ray-serve,adaptive]
+    python -m bench.run_all [--quick]
+        [--stages load,limit,peers,scale,filters,ray-build,ray-serve,adaptive]
                             [--scale-sizes ...]
 
 Writes bench/results/<date>.md and PNG plots beside it; raw measurements go to
