@@ -11,11 +11,9 @@ directory, ``shards.json`` last, renamed into place.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import NDArray
 
 from hybridsearch.dense.select import DenseIndexKind
 from hybridsearch.errors import BuildError
@@ -27,43 +25,6 @@ from hybridsearch.storage.index_dir import OpenIndex, open_index
 from hybridsearch.types import Document
 
 FETCH_CHUNK = 1024
-
-
-class StoredVectors:
-    """The encoder `build_index` sees when splitting: it hands back the source's vectors in
-    the order they are asked for (`storage.builder.encode_corpus` encodes in document order),
-    never encoding anything. Only documents can be "encoded"; every row exactly once."""
-
-    provider = "stored-vectors"
-
-    def __init__(self, model_id: str, rows: NDArray[np.float32]) -> None:
-        self.model_id = model_id
-        self._rows = rows
-        self._next = 0
-
-    @property
-    def dimension(self) -> int:
-        """The vectors' dimension."""
-        return int(self._rows.shape[1])
-
-    @property
-    def unused(self) -> int:
-        """Rows not handed out yet (0 once the shard is built)."""
-        return len(self._rows) - self._next
-
-    def encode_documents(
-        self, texts: Sequence[str], *, batch_size: int | None = None
-    ) -> NDArray[np.float32]:
-        """The next ``len(texts)`` stored rows."""
-        end = self._next + len(texts)
-        if end > len(self._rows):
-            raise BuildError("split: more documents than stored vectors")
-        rows, self._next = self._rows[self._next : end], end
-        return rows
-
-    def encode_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        """Never called: a split encodes no query."""
-        raise BuildError("split: stored vectors cannot encode queries")
 
 
 def live_documents(index: OpenIndex) -> tuple[list[Document], list[int]]:
@@ -97,22 +58,20 @@ def split_index(source: Path, out: Path, count: int, *, force: bool = False) -> 
     try:
         summaries = []
         for positions, path in zip(by_shard, sharded.shard_paths(staging), strict=True):
-            encoder = None
+            rows = None
             if index.vectors is not None and manifest.encoder is not None:
                 rows = np.asarray(index.vectors[[ordinals[p] for p in positions]], np.float32)
-                encoder = StoredVectors(manifest.encoder.model_id, rows)
             summaries.append(
                 build_index(
                     [docs[p] for p in positions],
                     path,
-                    encoder=encoder,
-                    encoder_info=manifest.encoder if encoder is not None else None,
+                    encoder=None,  # the stored vectors, as they are: nothing is encoded
+                    encoder_info=manifest.encoder if rows is not None else None,
+                    vectors=rows,
                     dense_index=DenseIndexKind(manifest.dense_index),
                     schema=manifest.schema,
                 )
             )
-            if encoder is not None and encoder.unused:
-                raise BuildError(f"split: {encoder.unused} stored vectors left unused")
         commit_sharded(staging, out, sharded, force=force)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
