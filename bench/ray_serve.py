@@ -33,7 +33,7 @@ from pathlib import Path
 
 from bench.common import REPO, RESULTS, env_summary, load_queries, start_bench_server
 from bench.load import SEARCH, LoadPoint, run_ghz, search_data
-from hybridsearch.harness import ServerProcess
+from hybridsearch.harness import ServerProcess, descendants
 
 SHARED = Path(os.environ.get("HYBRIDSEARCH_SHARED_DATA", REPO.parent / "shared" / "data"))
 
@@ -47,31 +47,6 @@ def scifact_index(model: Path, cache: Path) -> Path:
     encoder = load_query_encoder(model, Device.CPU)
     corpus = SHARED / "scifact" / "corpus.jsonl"
     return cached_index(corpus, encoder, encoder_info_of(encoder), cache, progress=True)
-
-
-def descendants(pid: int) -> dict[int, str]:
-    """Processes below ``pid`` and their command lines (Ray's, when the server started it)."""
-    found: dict[int, str] = {}
-    pending = [pid]
-    while pending:
-        parent = pending.pop()
-        try:
-            tasks = os.listdir(f"/proc/{parent}/task")
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                children = Path(f"/proc/{parent}/task/{task}/children").read_text().split()
-            except OSError:
-                continue
-            for child in map(int, children):
-                try:
-                    raw = Path(f"/proc/{child}/cmdline").read_bytes()
-                except OSError:
-                    continue
-                found[child] = raw.replace(b"\0", b" ").decode(errors="replace")
-                pending.append(child)
-    return found
 
 
 def replica_pids(server: ServerProcess) -> list[int]:

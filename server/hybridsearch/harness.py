@@ -287,6 +287,32 @@ def wait_serving(
             updates.cancel()
 
 
+def descendants(pid: int) -> dict[int, str]:
+    """Every process below ``pid`` (children, their children, ...) with its command line,
+    from /proc (Linux): e.g. the Ray processes a server started."""
+    found: dict[int, str] = {}
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                children = Path(f"/proc/{parent}/task/{task}/children").read_text().split()
+            except OSError:
+                continue
+            for child in map(int, children):
+                try:
+                    raw = Path(f"/proc/{child}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                found[child] = raw.replace(b"\0", b" ").decode(errors="replace")
+                pending.append(child)
+    return found
+
+
 def percentiles_ms(latencies_s: Iterable[float]) -> dict[str, float]:
     """p50/p95/p99 in milliseconds of latencies in seconds (linear interpolation)."""
     ms = np.asarray(list(latencies_s), dtype=np.float64) * 1000

@@ -15,33 +15,9 @@ import pytest
 
 pytest.importorskip("ray")
 
+from hybridsearch.harness import descendants
 from hybridsearch.sharding.layout import shard_of
 from tests.conftest import free_port, run_cli, start_server
-
-
-def descendants(pid: int) -> dict[int, str]:
-    """Every process below ``pid`` (children, their children, ...) with its command line."""
-    found: dict[int, str] = {}
-    pending = [pid]
-    while pending:
-        parent = pending.pop()
-        try:
-            tasks = os.listdir(f"/proc/{parent}/task")
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                children = Path(f"/proc/{parent}/task/{task}/children").read_text().split()
-            except OSError:
-                continue
-            for child in map(int, children):
-                try:
-                    cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
-                except OSError:
-                    continue
-                found[child] = cmdline.decode(errors="replace")
-                pending.append(child)
-    return found
 
 
 def alive(pid: int) -> bool:
