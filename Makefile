@@ -69,8 +69,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check server tests bench scripts
 	$(BIN)/ruff format --check server tests bench scripts
 
-# pyproject.toml's [tool.mypy] files: the package, bench/ and scripts/.
-typecheck: $(STAMP)
+# pyproject.toml's [tool.mypy] files: the package, bench/ and scripts/. With the `ray` extra
+# installed, so the Ray code is checked against Ray's own types (not as Any).
+typecheck: $(STAMP) $(RAY_STAMP)
 	$(BIN)/mypy
 
 proto-breaking: $(BUF)
