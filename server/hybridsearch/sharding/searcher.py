@@ -23,8 +23,8 @@ it touched has committed. A collection's generation is the sum of its shards' ge
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,11 +45,18 @@ from hybridsearch.errors import (
 )
 from hybridsearch.fusion.adaptive import QueryStats
 from hybridsearch.metadata.filter import bind_filter
-from hybridsearch.prf.pipeline import FirstRound
+from hybridsearch.prf.pipeline import FirstRound, applicable
 from hybridsearch.sharding.group import FanOut, ShardGroup, missing_shards_message
 from hybridsearch.sharding.layout import ShardManifest, shard_of
 from hybridsearch.sharding.merge import merge_arm, shard_of_ordinal
-from hybridsearch.sharding.worker import ArmsRequest, ShardArms, ShardStats
+from hybridsearch.sharding.term_cache import TermStatsCache
+from hybridsearch.sharding.worker import (
+    ArmsRequest,
+    CollectionStats,
+    ShardArms,
+    ShardStats,
+    TermStats,
+)
 from hybridsearch.sparse.analysis import analyze, term_counts
 from hybridsearch.sparse.tantivy_index import StoredDoc
 from hybridsearch.storage.builder import dedupe_last_wins, dense_text
@@ -109,12 +116,22 @@ class _QueryState:
         self.query = query
         self.ids: dict[int, str] = {}
         self.missing: set[int] = set()
+        self.stored: dict[tuple[int, str], StoredDoc] = {}
 
     def fan_out_arms(self, request: ArmsRequest) -> dict[int, ShardArms]:
         """Every shard's answer to ``request``."""
         fan = self.searcher.fan_out_arms([request], allow_partial=self.query.allow_partial)
         self.missing.update(fan.missing)
-        return {shard: answers[0] for shard, answers in fan.results.items()}
+        answers = {shard: answers[0] for shard, answers in fan.results.items()}
+        self.keep_stored(answers)
+        return answers
+
+    def keep_stored(self, answers: Mapping[int, ShardArms]) -> None:
+        """Keep the stored fields the shards returned with their candidates (`fetch` then
+        asks a shard only for what is still missing)."""
+        for shard, answer in answers.items():
+            for doc_id, doc in answer.stored.items():
+                self.stored[shard, doc_id] = doc
 
     def merged(
         self, answers: Mapping[int, ShardArms], arm: str, depth: int, ties: bool
@@ -124,14 +141,19 @@ class _QueryState:
         return merge_arm(lists, depth, self.searcher.shard_count, self.ids, ties=ties)
 
     def fetch(self, ordinals: Iterable[int]) -> dict[int, StoredDoc]:
-        """Stored fields of candidates, from their shards (by id)."""
+        """Stored fields of candidates: those the shards returned with their candidates, and
+        the rest from their shards (by id; one call per shard that has some)."""
+        out: dict[int, StoredDoc] = {}
         by_shard: dict[int, list[int]] = {}
         for ordinal in ordinals:
-            by_shard.setdefault(shard_of_ordinal(ordinal, self.searcher.shard_count)[0], []).append(
-                ordinal
-            )
+            shard = shard_of_ordinal(ordinal, self.searcher.shard_count)[0]
+            kept = self.stored.get((shard, self.ids[ordinal]))
+            if kept is not None:
+                out[ordinal] = kept
+            else:
+                by_shard.setdefault(shard, []).append(ordinal)
         if not by_shard:
-            return {}
+            return out
         fan = self.searcher.group.fan_out(
             "fetch",
             lambda s: ([self.ids[o] for o in by_shard[s]],),
@@ -139,7 +161,6 @@ class _QueryState:
             shards=sorted(by_shard),
         )
         self.missing.update(fan.missing)
-        out: dict[int, StoredDoc] = {}
         for shard, stored in fan.results.items():
             for ordinal in by_shard[shard]:
                 doc = stored.get(self.ids[ordinal])
@@ -262,6 +283,7 @@ class ShardedSearcher:
         self.group = group
         self.manifest = manifest
         self._collection_bm25 = bm25_statistics == BM25_COLLECTION
+        self._term_cache = TermStatsCache(manifest.shard_count)
         self._encoder = encoder
         self._dense_arm = DenseArm(encoder, batching, threads=arm_threads) if encoder else None
 
@@ -302,24 +324,49 @@ class ShardedSearcher:
     # -- searches ---------------------------------------------------------------------------
 
     def fan_out_arms(self, requests: Sequence[ArmsRequest], *, allow_partial: bool) -> FanOut:
-        """Every shard's arms for ``requests`` (one call per shard; with collection-wide BM25
-        statistics, a call for the terms' statistics first)."""
+        """Every shard's arms for ``requests``: one call per shard.
+
+        With collection-wide BM25 statistics the requests carry the collection's statistics
+        of their terms, from the front's `TermStatsCache`; a call for them goes first only
+        when a term or a shard is not cached yet. When an answer shows that a shard has
+        committed since (another generation: its statistics just refreshed the cache), the
+        arms are asked once more with the new sums, so scores stay the collection's.
+        """
         if not self._collection_bm25 or all(r.term_weights is None for r in requests):
             return self.group.fan_out(
                 "arms", lambda s: (list(requests),), allow_partial=allow_partial
             )
         terms = sorted({t for r in requests for t in r.term_weights or ()})
-        stats = self.group.fan_out("term_stats", lambda s: (terms,), allow_partial=allow_partial)
-        boosts = collection_idf_boosts(stats.results)
-
-        def args_of(shard: int) -> tuple[Any, ...]:
-            factor = boosts.get(shard, {})
-            return ([_reweighted(r, factor) for r in requests],)
-
-        fan = self.group.fan_out(
-            "arms", args_of, allow_partial=allow_partial, shards=sorted(stats.results)
-        )
-        return FanOut(fan.results, tuple(sorted({*stats.missing, *fan.missing})))
+        collection = self._term_cache.collection(terms)
+        shards: list[int] | None = None
+        missing: set[int] = set()
+        if collection is None:
+            stats = self.group.fan_out(
+                "term_stats_at", lambda s: (terms,), allow_partial=allow_partial
+            )
+            missing.update(stats.missing)
+            for shard, shard_stats in stats.results.items():
+                self._term_cache.update(shard, shard_stats)
+            collection = summed_stats(stats.results.values())
+            shards = sorted(stats.results)
+        for attempt in range(2):
+            with_stats = [_with_collection_stats(r, collection) for r in requests]
+            fan = self.group.fan_out(
+                "arms",
+                functools.partial(_same_args, (with_stats,)),
+                allow_partial=allow_partial,
+                shards=shards,
+            )
+            changed = False
+            for shard, answers in fan.results.items():
+                for answer in answers:
+                    if answer.term_stats is not None:
+                        changed |= self._term_cache.update(shard, answer.term_stats)
+            refreshed = self._term_cache.collection(terms) if changed and attempt == 0 else None
+            if refreshed is None or refreshed == collection:
+                break
+            collection = refreshed
+        return FanOut(fan.results, tuple(sorted({*missing, *fan.missing})))
 
     def document(self, doc_id: str) -> StoredDoc | None:
         """The stored fields of the live document with this id, from its shard's writer
@@ -379,6 +426,7 @@ class ShardedSearcher:
             state = _QueryState(self, query)
             state.missing.update(fan.missing)
             answers = {shard: replies[i] for shard, replies in fan.results.items()}
+            state.keep_stored(answers)
             first = _first_round(state, query, answers, vectors.get(i))
             timings = StageTimings(
                 sparse_us=shards_us if first.sparse is not None else 0,
@@ -431,37 +479,25 @@ class ShardedSearcher:
         return _finished(state, query, first, timings, started)
 
 
-def bm25_idf(doc_freq: int, docs: int) -> float:
-    """tantivy's BM25 idf of a term in ``doc_freq`` of ``docs`` documents."""
-    return math.log(1.0 + (docs - doc_freq + 0.5) / (doc_freq + 0.5))
-
-
-def collection_idf_boosts(
-    stats: Mapping[int, tuple[dict[str, int], int]],
-) -> dict[int, dict[str, float]]:
-    """Per shard, the factor on each term's weight that turns the shard's BM25 idf into the
-    collection's (document frequencies and counts summed over ``stats``, each shard's
-    `ShardWorker.term_stats`). Length normalisation stays the shard's own."""
-    docs = sum(n for _, n in stats.values())
+def summed_stats(stats: Iterable[TermStats]) -> CollectionStats:
+    """Shards' statistics of the same terms summed: the collection's."""
     freq: dict[str, int] = {}
-    for freqs, _ in stats.values():
-        for term, n in freqs.items():
+    docs = 0
+    for shard in stats:
+        docs += shard.num_docs
+        for term, n in shard.doc_freq.items():
             freq[term] = freq.get(term, 0) + n
-    return {
-        shard: {
-            term: bm25_idf(freq[term], docs) / bm25_idf(n, shard_docs)
-            for term, n in freqs.items()
-            if n > 0
-        }
-        for shard, (freqs, shard_docs) in stats.items()
-    }
+    return CollectionStats(freq, docs)
 
 
-def _reweighted(request: ArmsRequest, factor: Mapping[str, float]) -> ArmsRequest:
+def _same_args(args: tuple[Any, ...], shard: int) -> tuple[Any, ...]:
+    return args
+
+
+def _with_collection_stats(request: ArmsRequest, stats: CollectionStats) -> ArmsRequest:
     if request.term_weights is None:
         return request
-    weights = {t: w * factor.get(t, 1.0) for t, w in request.term_weights.items()}
-    return dataclasses.replace(request, term_weights=weights)
+    return dataclasses.replace(request, collection_stats=stats)
 
 
 def _arms_request(query: Query, vector: NDArray[np.float32] | None) -> ArmsRequest:
@@ -478,7 +514,18 @@ def _arms_request(query: Query, vector: NDArray[np.float32] | None) -> ArmsReque
         filter=query.filter,
         sparse_ties=mode is RetrievalMode.SPARSE,
         dense_ties=mode is RetrievalMode.DENSE,
+        stored_depth=_stored_depth(query),
     )
+
+
+def _stored_depth(query: Query) -> int:
+    """How deep in each arm a shard returns stored fields with its candidates: to the
+    page's end when the page shows stored fields and comes from the first round (without
+    PRF), so the page's fields come back in the same round trip; else none."""
+    wants_stored = bool(query.return_fields) or query.highlight is not None
+    if not wants_stored or applicable(query.prf, query.mode).enabled:
+        return 0
+    return query.offset + query.top_k
 
 
 def _first_round(

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,12 +45,34 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
+class CollectionStats:
+    """Collection-wide BM25 statistics of a query's terms (summed over shards)."""
+
+    doc_freq: dict[str, int]
+    num_docs: int
+
+
+@dataclass(frozen=True, slots=True)
+class TermStats:
+    """One shard's statistics of some terms, as of its served ``generation``."""
+
+    generation: int
+    doc_freq: dict[str, int]
+    num_docs: int
+
+
+@dataclass(frozen=True, slots=True)
 class ArmsRequest:
     """One query's arms on a shard.
 
     ``term_weights`` None: no sparse arm; ``vector`` None: no dense arm. ``*_ties``: the arm
     is the ranking (a single-arm query): keep every document tied with the last one and
     order ties by id (`engine.ties`), so the front's merged cut is the unsharded one.
+    ``stored_depth`` > 0: also return the stored fields of each arm's best ``stored_depth``
+    candidates (the page's end: what the front's page can need, in the same round trip).
+    ``collection_stats``: score BM25 with the collection's idf (the shard turns each term's
+    weight from its own idf to the collection's); the answer then carries the shard's own
+    statistics of the terms and its generation, so the front can keep its cache current.
     """
 
     term_weights: dict[str, float] | None
@@ -59,6 +82,8 @@ class ArmsRequest:
     filter: Filter | None = None
     sparse_ties: bool = False
     dense_ties: bool = False
+    stored_depth: int = 0
+    collection_stats: CollectionStats | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +97,16 @@ class ArmList:
 
 @dataclass(frozen=True, slots=True)
 class ShardArms:
-    """A shard's answer to one `ArmsRequest` (None: the arm was not asked for)."""
+    """A shard's answer to one `ArmsRequest` (None: the arm was not asked for).
+
+    ``stored``: stored fields of the candidates asked for by ``stored_depth``, by id.
+    ``term_stats``: with ``collection_stats``, the shard's own statistics of the terms.
+    """
 
     sparse: ArmList | None
     dense: ArmList | None
+    stored: dict[str, StoredDoc] = field(default_factory=dict)
+    term_stats: TermStats | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +125,28 @@ class ShardStats:
 class _Snapshot:
     index: OpenIndex
     dense: DenseIndex | None
+
+
+def bm25_idf(doc_freq: int, docs: int) -> float:
+    """tantivy's BM25 idf of a term in ``doc_freq`` of ``docs`` documents."""
+    return math.log(1.0 + (docs - doc_freq + 0.5) / (doc_freq + 0.5))
+
+
+def collection_weights(
+    weights: dict[str, float], own: TermStats, collection: CollectionStats
+) -> dict[str, float]:
+    """``weights`` with each term's factor that turns the shard's BM25 idf (``own``) into the
+    collection's; a term the shard lacks (or the collection's statistics lack) keeps its
+    weight. Length normalisation stays the shard's own."""
+    out = {}
+    for term, weight in weights.items():
+        n = own.doc_freq.get(term, 0)
+        total = collection.doc_freq.get(term)
+        factor = 1.0
+        if n > 0 and total is not None:
+            factor = bm25_idf(total, collection.num_docs) / bm25_idf(n, own.num_docs)
+        out[term] = weight * factor
+    return out
 
 
 class ShardWorker:
@@ -162,8 +215,12 @@ class ShardWorker:
         # The front checked the filter against the collection's schema (every shard's).
         scope = search_scope(index, index.live, request.filter)
         sparse = dense = None
+        term_stats = None
         if request.term_weights is not None:
             weights = request.term_weights
+            if request.collection_stats is not None:
+                term_stats = self._term_stats(index, list(weights))
+                weights = collection_weights(weights, term_stats, request.collection_stats)
 
             def search_sparse(n: int) -> RankedList:
                 return index.search_sparse(weights, n, scope.live, scope.sparse_filter)
@@ -178,7 +235,31 @@ class ShardWorker:
                 return dense_index.search(vectors, n, scope.live)[0]
 
             dense = self._listed(index, search_dense, request.dense_depth, request.dense_ties)
-        return ShardArms(sparse, dense)
+        stored = self._stored(index, (sparse, dense), request.stored_depth)
+        return ShardArms(sparse, dense, stored, term_stats)
+
+    @staticmethod
+    def _stored(
+        index: OpenIndex, lists: Sequence[ArmList | None], depth: int
+    ) -> dict[str, StoredDoc]:
+        """Stored fields of each list's best ``depth`` candidates (deduplicated), by id."""
+        if depth <= 0:
+            return {}
+        ordinals: dict[int, str] = {}
+        for arm in lists:
+            if arm is not None:
+                ordinals.update(zip(arm.ordinals[:depth].tolist(), arm.ids[:depth], strict=True))
+        if not ordinals:
+            return {}
+        stored = index.sparse.fetch(list(ordinals))
+        return {doc_id: stored[o] for o, doc_id in ordinals.items() if o in stored}
+
+    @staticmethod
+    def _term_stats(index: OpenIndex, terms: Sequence[str]) -> TermStats:
+        sparse = index.sparse
+        return TermStats(
+            index.manifest.generation, {t: sparse.doc_freq(t) for t in terms}, sparse.num_docs
+        )
 
     @staticmethod
     def _listed(index: OpenIndex, search: ArmSearch, depth: int, ties: bool) -> ArmList:
@@ -215,6 +296,11 @@ class ShardWorker:
             if ordinal is not None:
                 out[doc_id] = np.asarray(index.vectors[ordinal], dtype=np.float32)
         return out
+
+    def term_stats_at(self, terms: Sequence[str]) -> TermStats:
+        """Document frequency of each analysed term and the live document count, with the
+        served generation they are of."""
+        return self._term_stats(self._snapshot.index, terms)
 
     def term_stats(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
         """Document frequency of each analysed term, and the live document count."""
