@@ -6,8 +6,10 @@ does (BM25 then uses each shard's own statistics); writes route to the owning sh
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,8 +18,13 @@ from hybridsearch.errors import InvalidArgumentError
 from hybridsearch.metadata.filter import Filter, Match
 from hybridsearch.metadata.schema import CollectionSchema, MetadataField, MetadataType
 from hybridsearch.sharding.build_local import build_sharded
-from hybridsearch.sharding.group import LocalShardGroup
-from hybridsearch.sharding.layout import load_shard_manifest, shard_dir_name, shard_of
+from hybridsearch.sharding.group import FanOut, LocalShardGroup
+from hybridsearch.sharding.layout import (
+    ShardManifest,
+    load_shard_manifest,
+    shard_dir_name,
+    shard_of,
+)
 from hybridsearch.sharding.searcher import ShardedSearcher, ShardedWriter
 from hybridsearch.storage.index_dir import open_index
 from hybridsearch.types import (
@@ -233,3 +240,139 @@ def test_collection_bm25_statistics_score_as_one_index(tmp_path: Path) -> None:
     finally:
         engine.close()
         shard_stats.close()
+
+
+class CountingGroup(LocalShardGroup):
+    """The in-process shards, counting the round trips the front makes (one per fan-out or
+    call: with shards on Ray, the calls of a fan-out run at once)."""
+
+    def __init__(self, root: Path, manifest: ShardManifest) -> None:
+        super().__init__(root, manifest)
+        self.trips: Counter[str] = Counter()
+
+    def fan_out(
+        self,
+        method: str,
+        args_of: Callable[[int], tuple[Any, ...]],
+        *,
+        allow_partial: bool,
+        shards: Sequence[int] | None = None,
+    ) -> FanOut:
+        self.trips[method] += 1
+        return super().fan_out(method, args_of, allow_partial=allow_partial, shards=shards)
+
+    def call(self, shard: int, method: str, *args: Any) -> Any:
+        self.trips[method] += 1
+        return super().call(shard, method, *args)
+
+
+@pytest.fixture(scope="module")
+def counted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShardedSearcher]:
+    path = _build(tmp_path_factory.mktemp("counted"), 3)
+    manifest = load_shard_manifest(path)
+    engine = ShardedSearcher(CountingGroup(path, manifest), manifest, HashEncoder())
+    yield engine
+    engine.close()
+
+
+def _trips(engine: ShardedSearcher, query: Query) -> tuple[SearchResult, dict[str, int]]:
+    group = engine.group
+    assert isinstance(group, CountingGroup)
+    group.trips.clear()
+    result = engine.search(query)
+    return result, dict(group.trips)
+
+
+def test_a_hybrid_page_with_stored_fields_is_one_round_trip(
+    single: HybridSearcher, counted: ShardedSearcher
+) -> None:
+    fields = frozenset({StoredField.TITLE, StoredField.TEXT, StoredField.METADATA})
+    by_id = {d.id: d for d in DOCS}
+    for query in [
+        Query("flow plate", top_k=10, return_fields=fields),
+        Query("shock wave", top_k=5, offset=4, return_fields=fields, highlight=HighlightSettings()),
+        Query("heat wing", mode=RetrievalMode.SPARSE, top_k=8, return_fields=fields),
+        Query("wing flutter", fusion=FusionSettings(method=FusionMethod.RRF), return_fields=fields),
+    ]:
+        result, trips = _trips(counted, query)
+        assert trips == {"arms": 1}, query.text  # candidates and stored fields together
+        assert result.hits
+        for hit in result.hits:
+            doc = by_id[hit.id]
+            assert (hit.title, hit.text, hit.metadata) == (doc.title, doc.text, doc.metadata)
+        # The page without stored fields: the same hits; highlights as one index marks them
+        # (they depend on the stored text and the query only).
+        bare = counted.search(dataclasses.replace(query, return_fields=frozenset(), highlight=None))
+        assert [(h.id, h.score, h.rank) for h in result.hits] == [
+            (h.id, h.score, h.rank) for h in bare.hits
+        ]
+        if query.highlight is not None:
+            unsharded = {h.id: h.highlights for h in single.search(query).hits}
+            shown = [h for h in result.hits if h.id in unsharded]
+            assert shown and all(h.highlights == unsharded[h.id] for h in shown)
+            assert any(h.highlights for h in shown)
+
+
+def test_no_stored_fields_no_fetch(counted: ShardedSearcher) -> None:
+    _, trips = _trips(counted, Query("flow plate", top_k=10, explain=True))
+    assert trips == {"arms": 1}
+
+
+def test_stored_fields_past_the_prefetch_are_fetched(
+    single: HybridSearcher, counted: ShardedSearcher
+) -> None:
+    # With PRF the page is the second round's: its stored fields are fetched after it.
+    query = Query(
+        "hypersonic wing",
+        prf=PrfSettings(vector_method=VectorPrfMethod.ROCCHIO),
+        return_fields=frozenset({StoredField.TEXT}),
+    )
+    result, trips = _trips(counted, query)
+    assert trips.get("fetch") == 1
+    by_id = {d.id: d for d in DOCS}
+    assert result.hits and all(h.text == by_id[h.id].text for h in result.hits)
+
+
+def _equal_length_docs() -> list[Document]:
+    # Every document four terms long: each shard's average length is the collection's, so
+    # with the collection's document frequencies BM25 scores are exactly one index's.
+    return [
+        Document(
+            f"e{i:02d}", "", " ".join(WORDS[(i + k * (1 + i % 3)) % len(WORDS)] for k in range(4))
+        )
+        for i in range(40)
+    ]
+
+
+def _scored(result: SearchResult) -> list[tuple[float, str]]:  # ties: float rounding
+    return sorted((-round(h.score, 5), h.id) for h in result.hits)
+
+
+def test_collection_statistics_are_cached_until_a_shard_commits(tmp_path: Path) -> None:
+    docs = _equal_length_docs()
+    out = tmp_path / "sharded"
+    build_sharded(docs, out, 3, encoder=HashEncoder(), encoder_info=HASH_ENCODER_INFO)
+    manifest = load_shard_manifest(out)
+    group = CountingGroup(out, manifest)
+    engine = ShardedSearcher(group, manifest, HashEncoder(), bm25_statistics="collection")
+    try:
+        query = Query("flutter hypersonic shell", mode=RetrievalMode.SPARSE, top_k=40)
+        first, cold = _trips(engine, query)
+        assert cold == {"term_stats_at": 1, "arms": 1}
+        again, warm = _trips(engine, query)
+        assert warm == {"arms": 1}  # steady state: no call for the statistics
+        assert _scored(again) == _scored(first)
+        _, trips = _trips(engine, Query("shell flutter", top_k=10))
+        assert trips == {"arms": 1}  # terms already cached
+        # A write on one shard: its answer shows a new generation; the arms are asked
+        # again with the new sums, and the scores are those of a front with no cache.
+        ShardedWriter(engine).upsert([Document("new", "", "flutter flutter wing plate")])
+        after, trips = _trips(engine, query)
+        assert trips == {"arms": 2}
+        cold_front = ShardedSearcher(group, manifest, HashEncoder(), bm25_statistics="collection")
+        assert _scored(after) == _scored(cold_front.search(query))
+        assert _scored(after) != _scored(first)
+        _, trips = _trips(engine, query)
+        assert trips == {"arms": 1}
+    finally:
+        engine.close()
