@@ -246,10 +246,11 @@ class ServerSettings:
     )
     replicas: int = _setting(1, "with --ray: replicas (Ray actors) of each shard", int)
     bm25_statistics: str = _setting(
-        "shard",
-        "a sharded collection's BM25 term statistics: `shard` (each shard's own, as "
-        "Elasticsearch's query-then-fetch) or `collection` (summed over shards: idf as one "
-        "index's, one more call to every shard per query)",
+        "collection",
+        "a sharded collection's BM25 term statistics: `collection` (default: summed over "
+        "shards, so idf is one index's; the front caches them per shard generation, so a "
+        "query costs no extra call once its terms are cached) or `shard` (each shard's own, "
+        "as Elasticsearch's query-then-fetch; never an extra call, idf differs per shard)",
     )
     ray_replica_cpus: float = _setting(
         0.0, "with --ray: CPUs Ray reserves for each shard replica (placement only)", float

@@ -5,8 +5,9 @@ a local Ray of its own, shard replicas as Ray actors, the real ONNX query encode
 front) answers every SciFact test query's dense top-1000 as the single index does (exact
 search: the same documents and scores; neighbours whose scores differ by float32 rounding
 only may swap), and its hybrid nDCG@10 is within 0.005 of the single index's (.735) with
-the collection's BM25 statistics (`--bm25-statistics collection`). With each shard's own
-(the default, as Elasticsearch's query-then-fetch) it is printed beside, and held within 0.01.
+the default settings (`--bm25-statistics collection`: the collection's BM25 statistics,
+cached at the front). With each shard's own (`--bm25-statistics shard`, as Elasticsearch's
+query-then-fetch) it is printed beside, and held within 0.01.
 """
 
 from __future__ import annotations
@@ -100,8 +101,8 @@ def on_ray(
     sharded = tmp_path_factory.mktemp("scifact-sharded") / "scifact-3"
     split_index(scifact_index, sharded, SHARDS)
     settings = ServerSettings(
-        index=sharded, model=model_dir, ray="local", read_only=True, bm25_statistics="collection"
-    )
+        index=sharded, model=model_dir, ray="local", read_only=True
+    )  # the default BM25 statistics: the collection's
     loaded = load_sharded(settings)  # starts a local Ray: the server's own
     assert ray.is_initialized()
     yield loaded
@@ -119,8 +120,9 @@ def test_three_shards_on_ray_match_the_single_index(
     served = on_ray.searcher
     assert isinstance(served, ShardedSearcher)
     sharded = {mode: run_all(served, texts, mode) for mode in RetrievalMode}
-    # The same shards and Ray actors with each shard's own BM25 statistics (the default).
-    local = ShardedSearcher(served.group, served.manifest, query_encoder)
+    assert ServerSettings().bm25_statistics == "collection"  # what `served` ran with
+    # The same shards and Ray actors with each shard's own BM25 statistics.
+    local = ShardedSearcher(served.group, served.manifest, query_encoder, bm25_statistics="shard")
     local_figures = {
         mode: ndcg10(run_all(local, texts, mode), collection)
         for mode in (RetrievalMode.SPARSE, RetrievalMode.HYBRID)

@@ -74,9 +74,9 @@ from hybridsearch.types import (
 
 log = logging.getLogger(__name__)
 
-#: Where BM25's term statistics come from (`ShardedSearcher`'s ``bm25_statistics``): each
-#: shard's own (no extra call), or the collection's (one more call per query to every shard
-#: for its document frequencies; idf then equals an unsharded index's).
+#: Where BM25's term statistics come from (`ShardedSearcher`'s ``bm25_statistics``): the
+#: collection's (the default: idf equals an unsharded index's; the shards' document
+#: frequencies are cached per shard generation, see `term_cache`), or each shard's own.
 BM25_SHARD = "shard"
 BM25_COLLECTION = "collection"
 BM25_STATISTICS = (BM25_SHARD, BM25_COLLECTION)
@@ -276,7 +276,7 @@ class ShardedSearcher:
         *,
         batching: BatchingSettings | None = None,
         arm_threads: int = 4,
-        bm25_statistics: str = BM25_SHARD,
+        bm25_statistics: str = BM25_COLLECTION,
     ) -> None:
         if bm25_statistics not in BM25_STATISTICS:
             raise ValueError(f"bm25_statistics must be one of {BM25_STATISTICS}")

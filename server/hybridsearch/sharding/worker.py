@@ -6,8 +6,10 @@ each query once and sends the vector) and no fusion (the front merges each arm o
 then fuses). It runs in the front's process (`LocalShardGroup`) or in a Ray actor
 (`sharding.ray_group`); everything it takes and returns is plain, picklable data.
 
-BM25 scores use the shard's own term statistics (document frequencies, average length), as
-Elasticsearch's default query-then-fetch does: see README "Sharded serving on Ray".
+BM25 scores use the collection's idf when the front sends the collection's statistics of
+the query's terms (`ArmsRequest.collection_stats`, the default), else the shard's own term
+statistics, as Elasticsearch's default query-then-fetch does; length normalisation is the
+shard's own either way: see README "Serving on Ray".
 
 Writes: the worker that holds the shard's writer lock is its writer (`writable`); the other
 replicas of the shard follow its commits (`engine.follower`). Upserts arrive with their

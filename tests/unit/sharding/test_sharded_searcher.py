@@ -223,8 +223,8 @@ def test_collection_bm25_statistics_score_as_one_index(tmp_path: Path) -> None:
     build_sharded(docs, out, 3, encoder=HashEncoder(), encoder_info=HASH_ENCODER_INFO)
     manifest = load_shard_manifest(out)
     group = LocalShardGroup(out, manifest)
-    shard_stats = ShardedSearcher(group, manifest, HashEncoder())
-    collection_stats = ShardedSearcher(group, manifest, HashEncoder(), bm25_statistics="collection")
+    shard_stats = ShardedSearcher(group, manifest, HashEncoder(), bm25_statistics="shard")
+    collection_stats = ShardedSearcher(group, manifest, HashEncoder())  # the default
     engine = HybridSearcher(open_index(single), HashEncoder())
     try:
         query = Query("flutter hypersonic shell", mode=RetrievalMode.SPARSE, top_k=40)
@@ -270,7 +270,9 @@ class CountingGroup(LocalShardGroup):
 def counted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShardedSearcher]:
     path = _build(tmp_path_factory.mktemp("counted"), 3)
     manifest = load_shard_manifest(path)
-    engine = ShardedSearcher(CountingGroup(path, manifest), manifest, HashEncoder())
+    engine = ShardedSearcher(
+        CountingGroup(path, manifest), manifest, HashEncoder(), bm25_statistics="shard"
+    )
     yield engine
     engine.close()
 
