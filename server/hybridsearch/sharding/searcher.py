@@ -4,9 +4,11 @@
 over a sharded collection::
 
     query ─▶ encoder (once, micro-batched: `DenseArm` without a dense index)
-          ─▶ every shard: BM25 top-depth + dense top-depth (filtered)  [one call per shard]
+          ─▶ every shard: BM25 top-depth + dense top-depth (filtered), and the stored fields
+             of each arm's top offset+top_k when the page shows them  [one call per shard]
           ─▶ each arm merged over shards (`merge.merge_arm`)
           ─▶ `engine.ranking.finish_result`: fusion, PRF, page, stored fields, hits
+             (a shard is called again only for a page's document it did not return)
 
 so fusion, explain, filters, pagination, PRF and progressive streams behave exactly as on one
 index. The shards are reached through a `ShardGroup` (in this process, or Ray actors).
