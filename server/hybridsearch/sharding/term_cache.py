@@ -8,7 +8,10 @@ for them: every shard's answer carries its own statistics of the query's terms a
 generation (`worker.ShardArms.term_stats`), which refresh the cache as they arrive. An
 answer of another generation (a write or a compaction on that shard) replaces the shard's
 entry; the front then knows the sums it sent were stale and asks again once
-(`searcher.ShardedSearcher.fan_out_arms`).
+(`searcher.ShardedSearcher.fan_out_arms`). While a follower replica lags its shard's writer
+(up to ``--follow-interval-s`` after a commit), replicas answer at two generations: a query
+may then be asked twice, and the second answer is kept even if it is of yet another
+generation (its scores are then within that lag, as every read of a follower is).
 """
 
 from __future__ import annotations
