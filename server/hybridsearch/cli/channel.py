@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +95,29 @@ def field_violations(error: grpc.RpcError) -> list[tuple[str, str]]:
                     found += [(v.field, v.description) for v in bad_request.field_violations]
             return found
     return []
+
+
+def call_and_print(
+    args: argparse.Namespace,
+    call: Callable[[grpc.Channel], Any],
+    print_text: Callable[[Any], None],
+) -> int:
+    """Make one call on a channel opened from ``args``; print its response (as JSON with
+    ``--json``, else with ``print_text``) or the error; the command's exit code."""
+    import grpc  # noqa: PLC0415 (kept off the import path of `serve`, which forks first)
+    from google.protobuf import json_format  # noqa: PLC0415
+
+    with open_channel(args) as channel:
+        try:
+            response = call(channel)
+        except grpc.RpcError as error:
+            report_rpc_error(error)
+            return 1
+    if args.json:
+        print(json_format.MessageToJson(response, preserving_proto_field_name=True))
+    else:
+        print_text(response)
+    return 0
 
 
 def report_rpc_error(error: grpc.RpcError) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hybridsearch.cli.channel import add_channel_arguments, call_metadata, open_channel
+from hybridsearch.cli.channel import add_channel_arguments, call_and_print, call_metadata
 from hybridsearch.errors import HybridSearchError
 
 if TYPE_CHECKING:
@@ -91,24 +91,12 @@ Call = Callable[[Any, argparse.Namespace], Any]
 
 def _run(call: Call) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        import grpc  # noqa: PLC0415 (kept off the import path of `serve`, which forks first)
-        from google.protobuf import json_format  # noqa: PLC0415
-
-        from hybridsearch.cli.channel import report_rpc_error  # noqa: PLC0415
         from hybridsearch.v1 import collection_pb2_grpc  # noqa: PLC0415
 
-        with open_channel(args) as channel:
-            stub = collection_pb2_grpc.CollectionServiceStub(channel)
-            try:
-                response = call(stub, args)
-            except grpc.RpcError as error:
-                report_rpc_error(error)
-                return 1
-        if args.json:
-            print(json_format.MessageToJson(response, preserving_proto_field_name=True))
-        else:
-            _print(response)
-        return 0
+        def on(channel: Any) -> Any:
+            return call(collection_pb2_grpc.CollectionServiceStub(channel), args)
+
+        return call_and_print(args, on, _print)
 
     return run
 

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from hybridsearch.cli.channel import (
-    add_channel_arguments,
-    call_metadata,
-    open_channel,
-    report_rpc_error,
-)
+from hybridsearch.cli.channel import add_channel_arguments, call_and_print, call_metadata
 from hybridsearch.errors import HybridSearchError
 
 if TYPE_CHECKING:
@@ -122,22 +117,10 @@ def print_response(response: pb.SearchResponse) -> None:
 
 def run_search(args: argparse.Namespace) -> int:
     """Send one query; print the hits (or the error and its field violations)."""
-    import grpc  # noqa: PLC0415 (kept off the import path of `serve`, which forks first)
-    from google.protobuf import json_format  # noqa: PLC0415
-
     from hybridsearch.v1 import search_pb2_grpc  # noqa: PLC0415
 
-    with open_channel(args) as channel:
+    def search(channel: Any) -> Any:
         stub = search_pb2_grpc.SearchServiceStub(channel)
-        try:
-            response = stub.Search(
-                build_request(args), timeout=args.timeout, metadata=call_metadata(args)
-            )
-        except grpc.RpcError as error:
-            report_rpc_error(error)
-            return 1
-    if args.json:
-        print(json_format.MessageToJson(response, preserving_proto_field_name=True))
-    else:
-        print_response(response)
-    return 0
+        return stub.Search(build_request(args), timeout=args.timeout, metadata=call_metadata(args))
+
+    return call_and_print(args, search, print_response)
