@@ -33,7 +33,7 @@ from hybridsearch.dense.hnsw import HNSW_FILE, HnswDenseIndex, HnswParams, build
 from hybridsearch.encoders.base import Encoder
 from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.harness import percentiles_ms
-from hybridsearch.sparse.analysis import term_counts
+from hybridsearch.sparse.analysis import query_term_counts
 from hybridsearch.storage.builder import build_index
 from hybridsearch.storage.files import dir_size_bytes
 from hybridsearch.storage.index_dir import OpenIndex, open_index
@@ -203,7 +203,7 @@ def measure_inprocess(
     hnsw = HnswDenseIndex(index_dir / HNSW_FILE, index.vectors, ef_search=point.serve_ef_search)
     point.latency_ms["dense exact top10"] = _latencies(_top10_of(exact), vectors[:50])
     point.latency_ms["dense hnsw top10"] = _latencies(_top10_of(hnsw), vectors)
-    weights = [{t: float(c) for t, c in term_counts(q).items()} for q in queries]
+    weights = [{t: float(c) for t, c in query_term_counts(q).items()} for q in queries]
     for depth in (10, DEPTH, 1000):
         point.latency_ms[f"sparse top{depth}"] = _latencies(
             functools.partial(_sparse_top, index, depth), weights

@@ -664,6 +664,8 @@ func (x *FusionOptions) GetDenseDepth() uint32 {
 type SearchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The query text; analysed by the server (no query syntax). Must hold a non-space character.
+	// The BM25 arm leaves out Lucene's 33 English stopwords ("the", "of", ...) unless the query
+	// holds nothing else; the dense arm encodes the text as given.
 	Query string `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
 	// How many hits to return; 0 means the server default (10); at most 1000.
 	TopK uint32 `protobuf:"varint,2,opt,name=top_k,json=topK,proto3" json:"top_k,omitempty"`
@@ -922,8 +924,9 @@ func (x *TextSpan) GetEnd() uint32 {
 	return 0
 }
 
-// Highlight is a snippet of one stored field with the query's matched terms located (offsets,
-// not markup, so any client can render them).
+// Highlight is a snippet of one stored field with the query's matched terms (the terms the
+// BM25 arm searched, so no stopwords) located (offsets, not markup, so any client can render
+// them).
 type Highlight struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The field the snippet comes from (title or text).

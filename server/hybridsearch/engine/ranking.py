@@ -18,7 +18,7 @@ from hybridsearch.fusion.adaptive import QueryStats, fuse_adaptive, load_model
 from hybridsearch.fusion.interpolate import fuse_interpolate
 from hybridsearch.fusion.rrf import fuse_rrf
 from hybridsearch.prf.pipeline import FirstRound, PrfBackend, applicable, run_prf
-from hybridsearch.sparse.analysis import analyze
+from hybridsearch.sparse.analysis import query_term_counts
 from hybridsearch.sparse.highlight import highlight_hit
 from hybridsearch.sparse.tantivy_index import StoredDoc
 from hybridsearch.types import (
@@ -106,8 +106,8 @@ def finish_result(
     fetch_started = time.perf_counter()
     wants_stored = bool(query.return_fields) or query.highlight is not None
     stored = source.fetch(d.ordinal for d in fused) if wants_stored else {}
-    # Highlights mark the query's own terms (not RM3's expansion terms).
-    query_terms = frozenset(analyze(query.text)) if query.highlight is not None else None
+    # Highlights mark the terms the BM25 query searched (not RM3's expansion terms).
+    query_terms = frozenset(query_term_counts(query.text)) if query.highlight is not None else None
     hits = [
         make_hit(
             query,

@@ -37,7 +37,7 @@ from hybridsearch.errors import (
 )
 from hybridsearch.fusion.adaptive import QueryStats
 from hybridsearch.prf.pipeline import FirstRound
-from hybridsearch.sparse.analysis import term_counts
+from hybridsearch.sparse.analysis import query_term_counts
 from hybridsearch.sparse.tantivy_index import StoredDoc
 from hybridsearch.storage.index_dir import OpenIndex
 from hybridsearch.types import (
@@ -338,7 +338,7 @@ class HybridSearcher:
     def _sparse_arm(
         self, snap: IndexSnapshot, query: Query, scope: SearchScope
     ) -> Sequence[ScoredDoc]:
-        weights = {term: float(n) for term, n in term_counts(query.text).items()}
+        weights = {term: float(n) for term, n in query_term_counts(query.text).items()}
         depth = _sparse_depth(query)
         index, live, sparse_filter = snap.index, scope.live, scope.sparse_filter
         if query.mode is not RetrievalMode.SPARSE:
@@ -410,7 +410,7 @@ def _query_stats(snap: IndexSnapshot, query: Query) -> QueryStats:
     """What ADAPTIVE fusion's features need of the query: its distinct terms' document
     frequencies in the searched index (a lookup each) and the index's document count."""
     reader = snap.index.sparse
-    return QueryStats([reader.doc_freq(t) for t in term_counts(query.text)], reader.num_docs)
+    return QueryStats([reader.doc_freq(t) for t in query_term_counts(query.text)], reader.num_docs)
 
 
 def _cancel(futures: Sequence[tuple[Future[DenseArmResult], list[int]]]) -> None:

@@ -23,7 +23,7 @@ from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.eval.collection import Collection
 from hybridsearch.eval.retrievers import EngineRetriever, RunSpec
 from hybridsearch.fusion.adaptive import QueryStats
-from hybridsearch.sparse.analysis import term_counts
+from hybridsearch.sparse.analysis import query_term_counts
 from hybridsearch.types import RankedList
 
 DEFAULT_DIR = Path("var/eval/arm-runs")
@@ -77,7 +77,8 @@ def collect(engine: HybridSearcher, name: str, collection: Collection, depth: in
     runs = {}
     for qid, text in queries.items():
         stats = QueryStats(
-            doc_freqs=[reader.doc_freq(t) for t in term_counts(text)], num_docs=reader.num_docs
+            doc_freqs=[reader.doc_freq(t) for t in query_term_counts(text)],
+            num_docs=reader.num_docs,
         )
         runs[qid] = QueryRun(text, stats, sparse[qid], dense[qid])
     return ArmRuns(name, list(engine.index.ids), runs, collection.qrels)

@@ -19,45 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from hybridsearch.sparse.analysis import analyze
+from hybridsearch.sparse.analysis import LUCENE_STOPWORDS, analyze
 from hybridsearch.types import Document, RankedList
-
-#: Lucene's English stopwords (EnglishAnalyzer's default set; Anserini's and so Pyserini's).
-LUCENE_STOPWORDS = [
-    "a",
-    "an",
-    "and",
-    "are",
-    "as",
-    "at",
-    "be",
-    "but",
-    "by",
-    "for",
-    "if",
-    "in",
-    "into",
-    "is",
-    "it",
-    "no",
-    "not",
-    "of",
-    "on",
-    "or",
-    "such",
-    "that",
-    "the",
-    "their",
-    "then",
-    "there",
-    "these",
-    "they",
-    "this",
-    "to",
-    "was",
-    "will",
-    "with",
-]
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 
 from hybridsearch.prf.rm3 import FeedbackDoc, rm3_expand
 from hybridsearch.prf.vector import vector_prf_average, vector_prf_rocchio
-from hybridsearch.sparse.analysis import term_counts
+from hybridsearch.sparse.analysis import query_term_counts, term_counts
 from hybridsearch.types import (
     FusedDoc,
     PrfSettings,
@@ -132,7 +132,7 @@ def expand_rm3(
         FeedbackDoc(score=weight, term_freqs=term_counts(texts.get(doc.ordinal, "")))
         for doc, weight in zip(top, feedback_weights(top), strict=True)
     ]
-    query_terms = {term: float(n) for term, n in term_counts(query_text).items()}
+    query_terms = {term: float(n) for term, n in query_term_counts(query_text).items()}
     num_docs = backend.num_docs
     return rm3_expand(
         query_terms,

@@ -59,7 +59,7 @@ from hybridsearch.sharding.worker import (
     ShardStats,
     TermStats,
 )
-from hybridsearch.sparse.analysis import analyze, term_counts
+from hybridsearch.sparse.analysis import analyze, query_term_counts
 from hybridsearch.sparse.tantivy_index import StoredDoc
 from hybridsearch.storage.builder import dedupe_last_wins, dense_text
 from hybridsearch.storage.compaction import CompactionOutcome
@@ -177,7 +177,7 @@ class _QueryState:
     def query_stats(self, query: Query) -> QueryStats:
         """ADAPTIVE fusion's query statistics over the whole collection (summed over shards)."""
         backend = self.prf_backend(with_ties=False)
-        terms = list(term_counts(query.text))
+        terms = list(query_term_counts(query.text))
         backend._load_term_stats(set(terms))  # one fan-out for every term (same module)
         return QueryStats([backend.doc_freq(t) for t in terms], backend.num_docs)
 
@@ -507,7 +507,7 @@ def _arms_request(query: Query, vector: NDArray[np.float32] | None) -> ArmsReque
     mode = query.mode
     weights = None
     if mode is not RetrievalMode.DENSE:
-        weights = {term: float(n) for term, n in term_counts(query.text).items()}
+        weights = {term: float(n) for term, n in query_term_counts(query.text).items()}
     return ArmsRequest(
         term_weights=weights,
         sparse_depth=sparse_depth(query),

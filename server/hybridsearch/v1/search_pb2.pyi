@@ -422,7 +422,10 @@ class SearchRequest(_message.Message):
     FILTER_FIELD_NUMBER: _builtins.int
     ALLOW_PARTIAL_FIELD_NUMBER: _builtins.int
     query: _builtins.str
-    """The query text; analysed by the server (no query syntax). Must hold a non-space character."""
+    """The query text; analysed by the server (no query syntax). Must hold a non-space character.
+    The BM25 arm leaves out Lucene's 33 English stopwords ("the", "of", ...) unless the query
+    holds nothing else; the dense arm encodes the text as given.
+    """
     top_k: _builtins.int
     """How many hits to return; 0 means the server default (10); at most 1000."""
     mode: Global___RetrievalMode.ValueType
@@ -545,8 +548,9 @@ Global___TextSpan: _TypeAlias = TextSpan  # noqa: Y015
 
 @_typing.final
 class Highlight(_message.Message):
-    """Highlight is a snippet of one stored field with the query's matched terms located (offsets,
-    not markup, so any client can render them).
+    """Highlight is a snippet of one stored field with the query's matched terms (the terms the
+    BM25 arm searched, so no stopwords) located (offsets, not markup, so any client can render
+    them).
     """
 
     DESCRIPTOR: _descriptor.Descriptor

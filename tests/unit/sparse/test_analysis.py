@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hybridsearch.sparse.analysis import analyze, term_counts
+from hybridsearch.sparse.analysis import (
+    LUCENE_STOPWORDS,
+    analyze,
+    query_term_counts,
+    stop_terms,
+    term_counts,
+)
 from hybridsearch.sparse.tantivy_index import SparseReader, SparseWriter
 from hybridsearch.types import Document
 
@@ -33,6 +39,27 @@ def test_query_syntax_is_just_text() -> None:
 
 def test_term_counts_count_repeats() -> None:
     assert term_counts("flow flows flowing") == {"flow": 3}
+
+
+def test_bm25_queries_leave_out_lucenes_stopwords() -> None:
+    assert len(LUCENE_STOPWORDS) == 33
+    assert query_term_counts("The effect of the wings on a flow") == {
+        "effect": 1,
+        "wing": 1,
+        "flow": 1,
+    }
+    # The index keeps them: documents are analysed as before.
+    assert term_counts("The effect of the wings")["the"] == 2
+
+
+def test_a_stopword_only_query_keeps_its_words() -> None:
+    assert query_term_counts("To be or not to be") == {"to": 2, "be": 2, "or": 1, "not": 1}
+    assert query_term_counts("") == {}
+
+
+def test_stop_terms_are_index_terms() -> None:
+    assert stop_terms() == frozenset(LUCENE_STOPWORDS)  # none of the 33 changes when stemmed
+    assert all(analyze(word) == [word] for word in LUCENE_STOPWORDS)
 
 
 def test_python_analyser_matches_the_index_tokenizer(tmp_path: Path) -> None:

@@ -434,7 +434,11 @@ export interface FusionOptions {
 
 /** SearchRequest is one query. */
 export interface SearchRequest {
-  /** The query text; analysed by the server (no query syntax). Must hold a non-space character. */
+  /**
+   * The query text; analysed by the server (no query syntax). Must hold a non-space character.
+   * The BM25 arm leaves out Lucene's 33 English stopwords ("the", "of", ...) unless the query
+   * holds nothing else; the dense arm encodes the text as given.
+   */
   query: string;
   /** How many hits to return; 0 means the server default (10); at most 1000. */
   topK: number;
@@ -498,8 +502,9 @@ export interface TextSpan {
 }
 
 /**
- * Highlight is a snippet of one stored field with the query's matched terms located (offsets,
- * not markup, so any client can render them).
+ * Highlight is a snippet of one stored field with the query's matched terms (the terms the
+ * BM25 arm searched, so no stopwords) located (offsets, not markup, so any client can render
+ * them).
  */
 export interface Highlight {
   /** The field the snippet comes from (title or text). */
