@@ -238,11 +238,12 @@ class ServerSettings:
     )
     ray: str = _setting(
         "",
-        "serve the sharded collection at --index with each shard's replicas as Ray actors: "
+        "serve the sharded collection at --index (or every sharded collection of --data-dir) "
+        "with each shard's replicas as Ray actors: "
         "`auto` (the Ray cluster of RAY_ADDRESS or of `ray start` on this machine, else a new "
         "local Ray that stops with the server), `local` (always a new local Ray), or a cluster "
-        "ADDRESS (the head's HOST:PORT); empty: no Ray (a sharded --index is then served in "
-        "this process)",
+        "ADDRESS (the head's HOST:PORT); empty: no Ray (sharded collections are then served "
+        "in this process)",
     )
     replicas: int = _setting(1, "with --ray: replicas (Ray actors) of each shard", int)
     bm25_statistics: str = _setting(

@@ -137,11 +137,8 @@ def _storage(s: ServerSettings) -> Iterator[Problem]:
             "compact_dead_fraction",
             f"must be a number in [0, 1) (got {s.compact_dead_fraction})",
         )
-    if s.ray:
-        if s.data_dir is not None:
-            yield "ray", "serves one sharded --index; --data-dir is not supported with it yet"
-        if s.workers > 1:
-            yield "ray", "not supported with --workers > 1 (the shards already run apart)"
+    if s.ray and s.workers > 1:
+        yield "ray", "not supported with --workers > 1 (the shards already run apart)"
     if s.bm25_statistics not in ("shard", "collection"):
         yield "bm25_statistics", f"must be shard or collection (got {s.bm25_statistics!r})"
     if s.replicas < 1:

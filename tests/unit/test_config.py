@@ -143,6 +143,8 @@ def test_zero_means_off_or_auto_but_negative_is_refused(name: str) -> None:
             "--data-dir (env HYBRIDSEARCH_DATA_DIR): give --index or --data-dir, not both",
         ),
         ({"data_dir": Path("d"), "workers": 2}, "--data-dir (env HYBRIDSEARCH_DATA_DIR): not"),
+        ({"ray": "local", "workers": 2}, "--ray (env HYBRIDSEARCH_RAY): not supported with"),
+        ({"replicas": 2}, "--replicas (env HYBRIDSEARCH_REPLICAS): needs --ray"),
     ],
 )
 def test_each_rule(changes: dict[str, Any], expected: str) -> None:
@@ -171,6 +173,8 @@ def test_valid_edges_pass() -> None:
     ).validate()
     ServerSettings(alpha=1.0, workers=1, metrics_port=9090).validate()
     ServerSettings(data_dir=Path("d"), models_dir=Path("m")).validate()
+    # Sharded collections of a data directory run on Ray (plain ones in the server process).
+    ServerSettings(data_dir=Path("d"), ray="local", replicas=2).validate()
 
 
 def test_every_problem_is_reported_at_once() -> None:

@@ -275,7 +275,11 @@ type CollectionInfo struct {
 	// Whether this is the server's default collection (requests with an empty `collection`).
 	Default bool `protobuf:"varint,9,opt,name=default,proto3" json:"default,omitempty"`
 	// When it was created.
-	CreatedTime   *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_time,json=createdTime,proto3" json:"created_time,omitempty"`
+	CreatedTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_time,json=createdTime,proto3" json:"created_time,omitempty"`
+	// Its shards: 0 for a collection held in one index directory; N >= 1 for a sharded
+	// collection, whose documents are spread over N shards by a stable hash of their ids (each
+	// shard a complete index; searches fan out to every shard, writes go to the owning one).
+	ShardCount    uint32 `protobuf:"varint,11,opt,name=shard_count,json=shardCount,proto3" json:"shard_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -380,6 +384,13 @@ func (x *CollectionInfo) GetCreatedTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *CollectionInfo) GetShardCount() uint32 {
+	if x != nil {
+		return x.ShardCount
+	}
+	return 0
+}
+
 // CreateCollectionRequest names and describes a new, empty collection.
 type CreateCollectionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -392,7 +403,13 @@ type CreateCollectionRequest struct {
 	// collection.
 	Model string `protobuf:"bytes,3,opt,name=model,proto3" json:"model,omitempty"`
 	// How its vectors are searched; ignored for a BM25-only collection.
-	DenseIndex    DenseIndexKind `protobuf:"varint,4,opt,name=dense_index,json=denseIndex,proto3,enum=hybridsearch.v1.DenseIndexKind" json:"dense_index,omitempty"`
+	DenseIndex DenseIndexKind `protobuf:"varint,4,opt,name=dense_index,json=denseIndex,proto3,enum=hybridsearch.v1.DenseIndexKind" json:"dense_index,omitempty"`
+	// 0 (the default): one index directory. N in [1, 1024]: a sharded collection of N empty
+	// shards; a document lives in shard `first 8 bytes of SHA-256(id) as a big-endian integer
+	// mod N`, and upserts, deletes and gets go to that shard. The count is fixed for the
+	// collection's life. A server started with `--ray` runs each shard as Ray actors
+	// (`--replicas` each); without it every shard is served in the server's process.
+	Shards        uint32 `protobuf:"varint,5,opt,name=shards,proto3" json:"shards,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -453,6 +470,13 @@ func (x *CreateCollectionRequest) GetDenseIndex() DenseIndexKind {
 		return x.DenseIndex
 	}
 	return DenseIndexKind_DENSE_INDEX_KIND_UNSPECIFIED
+}
+
+func (x *CreateCollectionRequest) GetShards() uint32 {
+	if x != nil {
+		return x.Shards
+	}
+	return 0
 }
 
 // CreateCollectionResponse describes the collection made.
@@ -1058,7 +1082,7 @@ const file_hybridsearch_v1_collection_proto_rawDesc = "" +
 	"\x04type\x18\x02 \x01(\x0e2\x1d.hybridsearch.v1.MetadataTypeR\x04type\x12!\n" +
 	"\fmulti_valued\x18\x03 \x01(\bR\vmultiValued\"J\n" +
 	"\x10CollectionSchema\x126\n" +
-	"\x06fields\x18\x01 \x03(\v2\x1e.hybridsearch.v1.MetadataFieldR\x06fields\"\xa4\x03\n" +
+	"\x06fields\x18\x01 \x03(\v2\x1e.hybridsearch.v1.MetadataFieldR\x06fields\"\xc5\x03\n" +
 	"\x0eCollectionInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x129\n" +
 	"\x06schema\x18\x02 \x01(\v2!.hybridsearch.v1.CollectionSchemaR\x06schema\x12%\n" +
@@ -1074,13 +1098,16 @@ const file_hybridsearch_v1_collection_proto_rawDesc = "" +
 	"\aaliases\x18\b \x03(\tR\aaliases\x12\x18\n" +
 	"\adefault\x18\t \x01(\bR\adefault\x12=\n" +
 	"\fcreated_time\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\vcreatedTime\"\xc0\x01\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\vcreatedTime\x12\x1f\n" +
+	"\vshard_count\x18\v \x01(\rR\n" +
+	"shardCount\"\xd8\x01\n" +
 	"\x17CreateCollectionRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x129\n" +
 	"\x06schema\x18\x02 \x01(\v2!.hybridsearch.v1.CollectionSchemaR\x06schema\x12\x14\n" +
 	"\x05model\x18\x03 \x01(\tR\x05model\x12@\n" +
 	"\vdense_index\x18\x04 \x01(\x0e2\x1f.hybridsearch.v1.DenseIndexKindR\n" +
-	"denseIndex\"[\n" +
+	"denseIndex\x12\x16\n" +
+	"\x06shards\x18\x05 \x01(\rR\x06shards\"[\n" +
 	"\x18CreateCollectionResponse\x12?\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\v2\x1f.hybridsearch.v1.CollectionInfoR\n" +

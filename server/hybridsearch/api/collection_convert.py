@@ -69,6 +69,7 @@ def description_to_proto(description: CollectionDescription) -> pb.CollectionInf
         generation=description.generation,
         aliases=description.aliases,
         default=description.default,
+        shard_count=description.shard_count,
     )
     schema_to_proto(description.schema, info.schema)
     if description.created:

@@ -47,7 +47,11 @@ class CollectionServicer(collection_pb2_grpc.CollectionServiceServicer):
         description = await asyncio.get_running_loop().run_in_executor(
             self._executor,
             lambda: registry.create(
-                request.name, schema=schema, model=request.model, dense_index=dense_index
+                request.name,
+                schema=schema,
+                model=request.model,
+                dense_index=dense_index,
+                shards=request.shards,
             ),
         )
         return pb.CreateCollectionResponse(collection=description_to_proto(description))

@@ -37,6 +37,13 @@ def add_collections_command(
         help="model directory name the server knows (`default`: its --model); none: BM25-only",
     )
     create.add_argument("--dense-index", choices=DENSE_KINDS, default="exact")
+    create.add_argument(
+        "--shards",
+        type=_shard_count,
+        default=0,
+        help="a sharded collection of this many shards (documents routed by a hash of their "
+        "id; on Ray when the server runs with --ray); 0: one index directory",
+    )
     create.set_defaults(func=_run(_create))
 
     listing = sub.add_parser("list", help="list every collection")
@@ -67,7 +74,12 @@ def add_collections_command(
         "collection (the server on that directory must be stopped)",
     )
     imported.add_argument("name", help="the new collection's name")
-    imported.add_argument("--from-index", type=Path, required=True, help="an index directory")
+    imported.add_argument(
+        "--from-index",
+        type=Path,
+        required=True,
+        help="an index directory, or a sharded collection (`index --shards N`, `shards split`)",
+    )
     imported.add_argument("--data-dir", type=Path, required=True, help="the data directory")
     imported.add_argument(
         "--model",
@@ -87,6 +99,16 @@ def add_collections_command(
 
 
 Call = Callable[[Any, argparse.Namespace], Any]
+
+
+def _shard_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0 (got {text!r})")
+    return count
 
 
 def _run(call: Call) -> Callable[[argparse.Namespace], int]:
@@ -116,7 +138,8 @@ def _import(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     encoder = f"model {entry.model!r}" if entry.model else "BM25 only"
-    print(f"imported {args.from_index} as {entry.name!r} into {args.data_dir} ({encoder})")
+    shards = f", {entry.shards} shards" if entry.shards else ""
+    print(f"imported {args.from_index} as {entry.name!r} into {args.data_dir} ({encoder}{shards})")
     return 0
 
 
@@ -131,6 +154,7 @@ def _create(stub: Any, args: argparse.Namespace) -> Any:
         name=args.name,
         model=args.model,
         dense_index=pb.DenseIndexKind.Value(f"DENSE_INDEX_KIND_{args.dense_index.upper()}"),
+        shards=args.shards,
     )
     if args.schema is not None:
         request.schema.CopyFrom(_schema_message(args.schema))
@@ -228,6 +252,8 @@ def _dense_name(value: pb.DenseIndexKind.ValueType) -> str:
 
 def _row(info: pb.CollectionInfo) -> str:
     name = info.name + (" *" if info.default else "")
+    if info.shard_count:
+        name += f" ({info.shard_count} shards)"
     encoder = info.encoder_model_id or "- (BM25 only)"
     dense = _dense_name(info.dense_index) if info.encoder_model_id else "-"
     aliases = ", ".join(info.aliases) or "-"
@@ -244,6 +270,8 @@ def _print_info(info: pb.CollectionInfo) -> None:
     print(f"encoder:    {info.encoder_model_id or '- (BM25 only)'}")
     if info.encoder_model_id:
         print(f"dense:      {_dense_name(info.dense_index)}")
+    if info.shard_count:
+        print(f"shards:     {info.shard_count}")
     print(f"generation: {info.generation}")
     print(f"aliases:    {', '.join(info.aliases) or '-'}")
     if info.HasField("created_time"):

@@ -4,7 +4,9 @@ Layout of a data directory (`hybridsearch serve --data-dir DIR`)::
 
     DIR/catalog.json          collections, aliases and the default (written atomically)
     DIR/writer.lock           the serving process's flock (one writer per data directory)
-    DIR/collections/<name>/   each a complete index directory (`serve --index` opens it)
+    DIR/collections/<name>/   each a complete index directory (`serve --index` opens it), or
+                              a sharded collection (``shards.json`` and one index directory
+                              per shard: `sharding.layout`)
     DIR/.tmp-<random>/        a collection being created or deleted (removed at start)
 
 ``catalog.json`` is the commit point of every change: a collection or alias exists exactly
@@ -56,6 +58,8 @@ class CollectionEntry:
 
     ``model`` is the name of the model directory its vectors come from (``default``: the
     server's ``--model``; others: a directory under ``--models-dir``), empty for BM25-only.
+    ``shards``: 0 for one index directory, N >= 1 for a sharded collection of N shards (its
+    directory's ``shards.json`` is the authority; this copy is what a listing shows).
     """
 
     name: str
@@ -63,6 +67,7 @@ class CollectionEntry:
     model: str = ""
     dense_index: str = "exact"
     created: str = ""
+    shards: int = 0
 
     @property
     def relative_path(self) -> str:
@@ -70,14 +75,18 @@ class CollectionEntry:
         return f"{COLLECTIONS_DIR}/{self.name}"
 
     def to_json(self) -> dict[str, Any]:
-        """The entry as ``catalog.json`` writes it."""
-        return {
+        """The entry as ``catalog.json`` writes it (``shards`` only for a sharded one, so
+        a catalog without sharded collections reads as before)."""
+        obj: dict[str, Any] = {
             "path": self.relative_path,
             "schema": self.schema.to_json(),
             "model": self.model,
             "dense_index": self.dense_index,
             "created": self.created,
         }
+        if self.shards:
+            obj["shards"] = self.shards
+        return obj
 
     @classmethod
     def from_json(cls, name: str, obj: Mapping[str, Any]) -> CollectionEntry:
@@ -88,6 +97,7 @@ class CollectionEntry:
             model=str(obj.get("model", "")),
             dense_index=str(obj.get("dense_index", "exact")),
             created=str(obj.get("created", "")),
+            shards=int(obj.get("shards", 0)),
         )
 
 

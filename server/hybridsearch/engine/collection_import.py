@@ -4,8 +4,12 @@
 ``<data dir>/collections/<name>`` and commits it by the catalog write, like `CreateCollection`
 does, so a collection can be built in bulk (and its vectors encoded) away from the server.
 
+A sharded collection (``shards.json`` and its shard directories: `index --shards N`,
+`shards split`) is imported whole, the same way; the catalog records its shard count.
+
 Offline: it takes the data directory's writer lock (a serving writer holds it, so a running
-server makes it fail) and the source index's (so no writer changes it while it is copied).
+server makes it fail) and the source index's (every shard's for a sharded one), so no writer
+changes it while it is copied.
 Crash-safe: the copy goes to ``.tmp-import-<name>`` (fsynced), is renamed into place, then the
 catalog is saved; whatever is interrupted before the catalog write is removed at the next
 open, and the collection is either fully there or absent.
@@ -28,6 +32,8 @@ from hybridsearch.engine.catalog import (
 )
 from hybridsearch.engine.data_dir import DEFAULT_MODEL, remove_leftovers
 from hybridsearch.errors import AlreadyExistsError, InvalidArgumentError, echo
+from hybridsearch.metadata.schema import CollectionSchema
+from hybridsearch.sharding.layout import is_sharded, load_shard_manifest
 from hybridsearch.storage.builder import utc_now
 from hybridsearch.storage.files import fsync_dir, fsync_file
 from hybridsearch.storage.index_dir import open_index
@@ -43,7 +49,7 @@ def import_index(
     model: str | None = None,
     make_default: bool = False,
 ) -> CollectionEntry:
-    """Copy the index ``source`` into ``data_dir`` as the collection ``name``.
+    """Copy the index (or sharded collection) ``source`` into ``data_dir`` as ``name``.
 
     ``model`` is the model directory name the server will query it with (``default``: its
     ``--model``); None picks ``default`` for an index with vectors and BM25-only otherwise.
@@ -54,31 +60,38 @@ def import_index(
         InvalidArgumentError: a bad name, or a model that does not fit the index's vectors.
         AlreadyExistsError: the name is taken by a collection or alias.
         IndexLockedError: a server (or another writer) holds the data directory or the index.
-        IndexFormatError: ``source`` is not a readable index.
+        IndexFormatError: ``source`` is not a readable index or sharded collection.
     """
     check_name(name, "name")
-    load_manifest(source)  # a clear error for a path that is no index, before any lock
+    # A clear error for a path that is no index, before any lock.
+    shard_paths = load_shard_manifest(source).shard_paths(source) if is_sharded(source) else []
+    for path in shard_paths or [source]:
+        load_manifest(path)
     data_dir.mkdir(parents=True, exist_ok=True)
     lock = WriterLock(data_dir)
     try:
-        source_lock = WriterLock(source)
+        source_locks: list[WriterLock] = []
         try:
-            manifest = open_index(source).manifest
-            model = _model_for(model, has_vectors=manifest.has_vectors)
+            for path in shard_paths or [source]:
+                source_locks.append(WriterLock(path))
+            schema, has_vectors, dense_index = _describe(source, shard_paths)
+            model = _model_for(model, has_vectors=has_vectors)
             catalog = load_catalog(data_dir)
             remove_leftovers(data_dir, catalog or Catalog(collections={}))
             if catalog is not None and catalog.taken(name):
                 raise AlreadyExistsError(f"{echo(name)} is already a collection or alias")
             entry = CollectionEntry(
                 name=name,
-                schema=manifest.schema,
+                schema=schema,
                 model=model,
-                dense_index=manifest.dense_index,
+                dense_index=dense_index,
                 created=utc_now(),
+                shards=len(shard_paths),
             )
             _copy_into_place(source, data_dir, entry)
         finally:
-            source_lock.release()
+            for source_lock in source_locks:
+                source_lock.release()
         if catalog is None:
             updated = Catalog(collections={name: entry}, default=name)
         else:
@@ -89,6 +102,16 @@ def import_index(
         return entry
     finally:
         lock.release()
+
+
+def _describe(source: Path, shard_paths: list[Path]) -> tuple[CollectionSchema, bool, str]:
+    """(schema, whether it has vectors, dense index kind) of an index or sharded collection."""
+    if not shard_paths:
+        manifest = open_index(source).manifest
+        return manifest.schema, manifest.has_vectors, manifest.dense_index
+    sharded = load_shard_manifest(source)
+    first = open_index(shard_paths[0]).manifest
+    return sharded.schema, sharded.encoder is not None, first.dense_index
 
 
 def _model_for(model: str | None, *, has_vectors: bool) -> str:

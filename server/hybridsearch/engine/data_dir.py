@@ -3,6 +3,12 @@
 `open_data_dir` takes the directory's lock, removes what a crash left behind (directories the
 catalog does not name, ``.tmp-*``), creates the ``default`` collection in a new directory, and
 opens each collection with encoders shared by model (`SharedEncoders`).
+
+A sharded collection (its directory has a ``shards.json``) is served through the sharded
+front (`sharding.serving.open_shared`): its shards in this process, or with ``--ray`` as Ray
+actors. Every sharded collection's shard group uses the one Ray connection the factory holds
+(`RayRuntime`: a no-op when `serve --ray` connected already), closed after the collections.
+Plain collections are always served in this process; without ``--ray`` Ray is never imported.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import logging
 import re
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hybridsearch.config import ServerSettings
 from hybridsearch.dense.select import DenseIndexKind
@@ -33,8 +40,12 @@ from hybridsearch.engine.loader import (
 from hybridsearch.engine.registry import CollectionFactory, CollectionRegistry, ServedCollection
 from hybridsearch.engine.shared_encoders import SharedEncoders
 from hybridsearch.errors import IndexFormatError, InvalidArgumentError, echo
+from hybridsearch.sharding.layout import is_sharded
 from hybridsearch.storage.builder import build_index, utc_now
 from hybridsearch.storage.lock import WriterLock
+
+if TYPE_CHECKING:
+    from hybridsearch.sharding.ray_runtime import RayRuntime
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +63,7 @@ class ServerCollectionFactory:
     def __init__(self, settings: ServerSettings) -> None:
         self._settings = settings
         self.encoders = SharedEncoders(settings)
+        self._ray: RayRuntime | None = None  # connected at the first sharded collection
 
     def model_dir(self, model: str) -> Path | None:
         """The model directory a collection's ``model`` names (None: BM25-only)."""
@@ -90,33 +102,63 @@ class ServerCollectionFactory:
         )
 
     def build_empty(self, out: Path, entry: CollectionEntry) -> None:
-        """Build the empty index of ``entry`` at ``out``."""
+        """Build the empty index of ``entry`` at ``out`` (``entry.shards`` empty shards and
+        their ``shards.json`` for a sharded one)."""
         from hybridsearch.encoders.config import load_config  # noqa: PLC0415
+        from hybridsearch.sharding.build_local import build_sharded  # noqa: PLC0415
 
         model_dir = self.model_dir(entry.model)
         if model_dir is None:
-            build_index(iter(()), out, encoder=None, schema=entry.schema)
+            if entry.shards:
+                build_sharded(iter(()), out, entry.shards, encoder=None, schema=entry.schema)
+            else:
+                build_index(iter(()), out, encoder=None, schema=entry.schema)
             return
         encoder, _ = self.encoders.get(model_dir, load_config(model_dir).max_length)
-        build_index(
-            iter(()),
-            out,
-            encoder=encoder,
-            encoder_info=encoder_info_of(encoder),
-            dense_index=DenseIndexKind(entry.dense_index),
-            schema=entry.schema,
-        )
+        info, dense = encoder_info_of(encoder), DenseIndexKind(entry.dense_index)
+        if entry.shards:
+            build_sharded(
+                iter(()),
+                out,
+                entry.shards,
+                encoder_info=info,
+                schema=entry.schema,
+                encoder=encoder,
+                dense_index=dense,
+            )
+        else:
+            build_index(
+                iter(()),
+                out,
+                encoder=encoder,
+                encoder_info=info,
+                dense_index=dense,
+                schema=entry.schema,
+            )
 
     def open(self, path: Path, entry: CollectionEntry) -> LoadedIndex:
-        """Open a collection's index for serving (its encoder shared by model)."""
+        """Open a collection's index for serving (its encoder shared by model); a sharded
+        one through the sharded front (on Ray with ``--ray``)."""
         settings = dataclasses.replace(
             self._settings, index=path, model=self.model_dir(entry.model)
         )
-        return load_index(settings, self.encoders)
+        if not is_sharded(path):
+            return load_index(dataclasses.replace(settings, ray=""), self.encoders)
+        from hybridsearch.sharding.serving import open_shared  # noqa: PLC0415 (a cycle)
+
+        if settings.ray and self._ray is None:
+            from hybridsearch.sharding.ray_runtime import RayRuntime  # noqa: PLC0415
+
+            self._ray = RayRuntime(settings.ray)
+        return open_shared(path, settings, self.encoders)
 
     def close(self) -> None:
-        """Stop the shared encoders' dense arms."""
+        """Stop the shared encoders' dense arms; disconnect from Ray (after every
+        collection's actors were stopped: the registry closes its collections first)."""
         self.encoders.close()
+        if self._ray is not None:
+            self._ray.close()
+            self._ray = None
 
 
 def open_data_dir(

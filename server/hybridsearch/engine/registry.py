@@ -43,6 +43,8 @@ from hybridsearch.errors import (
     echo,
 )
 from hybridsearch.metadata.schema import CollectionSchema
+from hybridsearch.sharding.layout import MAX_SHARDS
+from hybridsearch.sharding.searcher import ShardedSearcher
 from hybridsearch.storage.builder import utc_now
 from hybridsearch.storage.faults import storage_error
 from hybridsearch.storage.files import fsync_dir
@@ -142,6 +144,7 @@ class CollectionDescription:
     aliases: list[str]
     default: bool
     created: str
+    shard_count: int = 0  # 0: one index directory
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +270,9 @@ class CollectionRegistry:
             aliases=catalog.aliases_of(served.name),
             default=served.name == catalog.default,
             created=served.entry.created,
+            shard_count=(
+                served.searcher.shard_count if isinstance(served.searcher, ShardedSearcher) else 0
+            ),
         )
 
     # -- changes ---------------------------------------------------------------------------
@@ -309,15 +315,24 @@ class CollectionRegistry:
         schema: CollectionSchema | None = None,
         model: str = "",
         dense_index: str = "exact",
+        shards: int = 0,
     ) -> CollectionDescription:
         """Create an empty collection; it is served (and durable) when this returns.
 
+        ``shards``: 0 for one index directory, N for a sharded collection of N shards.
+
         Raises:
-            InvalidArgumentError: a bad name or an unknown model.
+            InvalidArgumentError: a bad name, an unknown model or a shard count out of range.
             AlreadyExistsError: ``name`` is a collection's or an alias.
             FailedPreconditionError: this registry makes no changes.
         """
         check_name(name, "name")
+        if not 0 <= shards <= MAX_SHARDS:
+            raise InvalidArgumentError.single(
+                "shards",
+                f"must be 0 (one index directory) or a shard count in [1, {MAX_SHARDS}] "
+                f"(got {shards})",
+            )
         data_dir, factory = self._check_changes_allowed()
         with self._changing:
             state = self._state
@@ -331,6 +346,7 @@ class CollectionRegistry:
                 model=model,
                 dense_index=dense_index if model else "exact",
                 created=utc_now(),
+                shards=shards,
             )
             target = data_dir / entry.relative_path
             with _storage_errors("creating the collection"):
@@ -351,7 +367,7 @@ class CollectionRegistry:
                     loaded.close()
                     shutil.rmtree(target, ignore_errors=True)
                 raise
-            log.info("created collection %s (model %r)", name, model)
+            log.info("created collection %s (model %r, shards: %d)", name, model, shards)
             return self._description(served, catalog)
 
     def delete(self, name: str) -> list[str]:

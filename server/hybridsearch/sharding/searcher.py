@@ -279,7 +279,10 @@ class ShardedSearcher:
         batching: BatchingSettings | None = None,
         arm_threads: int = 4,
         bm25_statistics: str = BM25_COLLECTION,
+        dense_arm: DenseArm | None = None,
     ) -> None:
+        """``dense_arm``: a dense arm over ``encoder`` shared with other collections (a data
+        directory's, by model); not closed by `close`. None: one of its own."""
         if bm25_statistics not in BM25_STATISTICS:
             raise ValueError(f"bm25_statistics must be one of {BM25_STATISTICS}")
         self.group = group
@@ -287,7 +290,10 @@ class ShardedSearcher:
         self._collection_bm25 = bm25_statistics == BM25_COLLECTION
         self._term_cache = TermStatsCache(manifest.shard_count)
         self._encoder = encoder
-        self._dense_arm = DenseArm(encoder, batching, threads=arm_threads) if encoder else None
+        self._owns_dense_arm = dense_arm is None
+        if dense_arm is None and encoder is not None:
+            dense_arm = DenseArm(encoder, batching, threads=arm_threads)
+        self._dense_arm = dense_arm if encoder is not None else None
 
     @property
     def shard_count(self) -> int:
@@ -318,8 +324,8 @@ class ShardedSearcher:
         return self._dense_arm.stats() if self._dense_arm is not None else None
 
     def close(self) -> None:
-        """Stop the encoder's batcher and release the shards."""
-        if self._dense_arm is not None:
+        """Stop the encoder's batcher (unless shared) and release the shards."""
+        if self._dense_arm is not None and self._owns_dense_arm:
             self._dense_arm.close()
         self.group.close()
 

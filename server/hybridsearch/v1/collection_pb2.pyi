@@ -158,6 +158,7 @@ class CollectionInfo(_message.Message):
     ALIASES_FIELD_NUMBER: _builtins.int
     DEFAULT_FIELD_NUMBER: _builtins.int
     CREATED_TIME_FIELD_NUMBER: _builtins.int
+    SHARD_COUNT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The collection's name."""
     document_count: _builtins.int
@@ -172,6 +173,11 @@ class CollectionInfo(_message.Message):
     """Commits since the collection was created."""
     default: _builtins.bool
     """Whether this is the server's default collection (requests with an empty `collection`)."""
+    shard_count: _builtins.int
+    """Its shards: 0 for a collection held in one index directory; N >= 1 for a sharded
+    collection, whose documents are spread over N shards by a stable hash of their ids (each
+    shard a complete index; searches fan out to every shard, writes go to the owning one).
+    """
     @_builtins.property
     def schema(self) -> Global___CollectionSchema:
         """Its filterable metadata fields."""
@@ -197,10 +203,11 @@ class CollectionInfo(_message.Message):
         aliases: _abc.Iterable[_builtins.str] | None = ...,
         default: _builtins.bool = ...,
         created_time: _timestamp_pb2.Timestamp | None = ...,
+        shard_count: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_time", b"created_time", "schema", b"schema"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "created_time", b"created_time", "default", b"default", "dense_index", b"dense_index", "document_count", b"document_count", "encoder_model_id", b"encoder_model_id", "generation", b"generation", "name", b"name", "schema", b"schema", "size_bytes", b"size_bytes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "created_time", b"created_time", "default", b"default", "dense_index", b"dense_index", "document_count", b"document_count", "encoder_model_id", b"encoder_model_id", "generation", b"generation", "name", b"name", "schema", b"schema", "shard_count", b"shard_count", "size_bytes", b"size_bytes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -216,6 +223,7 @@ class CreateCollectionRequest(_message.Message):
     SCHEMA_FIELD_NUMBER: _builtins.int
     MODEL_FIELD_NUMBER: _builtins.int
     DENSE_INDEX_FIELD_NUMBER: _builtins.int
+    SHARDS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The new name (see the service comment for the rules)."""
     model: _builtins.str
@@ -225,6 +233,13 @@ class CreateCollectionRequest(_message.Message):
     """
     dense_index: Global___DenseIndexKind.ValueType
     """How its vectors are searched; ignored for a BM25-only collection."""
+    shards: _builtins.int
+    """0 (the default): one index directory. N in [1, 1024]: a sharded collection of N empty
+    shards; a document lives in shard `first 8 bytes of SHA-256(id) as a big-endian integer
+    mod N`, and upserts, deletes and gets go to that shard. The count is fixed for the
+    collection's life. A server started with `--ray` runs each shard as Ray actors
+    (`--replicas` each); without it every shard is served in the server's process.
+    """
     @_builtins.property
     def schema(self) -> Global___CollectionSchema:
         """Filterable metadata fields; absent: none."""
@@ -236,10 +251,11 @@ class CreateCollectionRequest(_message.Message):
         schema: Global___CollectionSchema | None = ...,
         model: _builtins.str = ...,
         dense_index: Global___DenseIndexKind.ValueType = ...,
+        shards: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["schema", b"schema"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dense_index", b"dense_index", "model", b"model", "name", b"name", "schema", b"schema"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dense_index", b"dense_index", "model", b"model", "name", b"name", "schema", b"schema", "shards", b"shards"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -21,10 +21,12 @@ from hybridsearch.errors import (
 )
 from hybridsearch.metadata.filter import Filter, Match
 from hybridsearch.metadata.schema import CollectionSchema, MetadataField, MetadataType
+from hybridsearch.sharding.build_local import build_sharded
+from hybridsearch.sharding.layout import SHARD_MANIFEST, shard_dir_name
 from hybridsearch.storage.lock import WriterLock
 from hybridsearch.types import Document, Query, RetrievalMode
 from tests.collection_fakes import HASH_MODEL, HashCollectionFactory
-from tests.fakes import build_fake_index
+from tests.fakes import HASH_ENCODER_INFO, HashEncoder, build_fake_index
 
 SCHEMA = CollectionSchema((MetadataField("tenant", MetadataType.KEYWORD),))
 DOCS = [
@@ -129,3 +131,35 @@ def test_an_interrupted_import_leaves_no_collection(
     finally:
         registry.close()
     assert not (data / "collections" / "second").exists()  # removed as a leftover
+
+
+def test_a_sharded_build_is_imported_whole_and_served_by_shard(tmp_path: Path) -> None:
+    sharded = tmp_path / "sharded"
+    build_sharded(
+        DOCS, sharded, 2, encoder=HashEncoder(), encoder_info=HASH_ENCODER_INFO, schema=SCHEMA
+    )
+    data = tmp_path / "data"
+    import_index(data, "plain", build_fake_index(tmp_path / "plain", DOCS, schema=SCHEMA))
+    locked = WriterLock(sharded / shard_dir_name(1))  # a writer on one shard
+    with pytest.raises(IndexLockedError):
+        import_index(data, "papers", sharded, model=HASH_MODEL)
+    locked.release()
+    assert not (data / "collections" / "papers").exists()
+    entry = import_index(data, "papers", sharded, model=HASH_MODEL)
+    assert (entry.shards, entry.schema, entry.model) == (2, SCHEMA, HASH_MODEL)
+    catalog = load_catalog(data)
+    assert catalog is not None and catalog.collections["papers"].shards == 2
+    assert catalog.collections["plain"].shards == 0
+    copied = data / "collections" / "papers"
+    assert (copied / SHARD_MANIFEST).is_file() and (copied / shard_dir_name(1)).is_dir()
+    assert not list(data.glob(".tmp-*"))
+    registry = open_data_dir(data, ServerSettings(), HashCollectionFactory())
+    try:
+        assert {d.name: d.shard_count for d in registry.describe_all()} == {
+            "papers": 2,
+            "plain": 0,
+        }
+    finally:
+        registry.close()
+    hybrid = Query(text="cat", top_k=10, mode=RetrievalMode.HYBRID)
+    assert sorted(search(data, "papers", hybrid)) == ["a", "b", "c"]

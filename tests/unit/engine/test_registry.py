@@ -24,7 +24,9 @@ from hybridsearch.errors import (
     NotFoundError,
 )
 from hybridsearch.metadata.schema import CollectionSchema, MetadataField, MetadataType
+from hybridsearch.sharding.layout import load_shard_manifest, shard_dir_name, shard_of
 from hybridsearch.storage import files
+from hybridsearch.storage.index_dir import open_index
 from hybridsearch.types import Document, Query, RetrievalMode
 from tests.collection_fakes import HASH_MODEL, HashCollectionFactory
 
@@ -77,6 +79,30 @@ def test_create_search_and_describe_two_collections(registry: CollectionRegistry
     assert names == ["default", "docs", "words"]
     assert registry.describe("docs").document_count == 2
     assert registry.describe("words").encoder_model_id == ""
+
+
+def test_a_sharded_collection_is_created_written_by_shard_and_deleted(
+    registry: CollectionRegistry, data_dir: Path
+) -> None:
+    with pytest.raises(InvalidArgumentError, match=r"shards: must be 0 .* \[1, 1024\]"):
+        registry.create("big", model=HASH_MODEL, shards=1025)
+    created = registry.create("split", schema=SCHEMA, model=HASH_MODEL, shards=3)
+    assert (created.shard_count, created.document_count, created.schema) == (3, 0, SCHEMA)
+    root = data_dir / "collections" / "split"
+    assert load_shard_manifest(root).shard_count == 3
+    docs = [Document(f"d{i}", "", f"a cat number {i}") for i in range(12)]
+    with registry.use("split") as served:
+        served.ingestor().upsert(docs)
+    for shard in range(3):
+        expected = sum(shard_of(d.id, 3) == shard for d in docs)
+        assert open_index(root / shard_dir_name(shard)).manifest.document_count == expected
+    found = search_ids(registry, "split", RetrievalMode.HYBRID)  # top 10 of the 3 shards
+    assert len(set(found)) == 10 and {shard_of(i, 3) for i in found} == {0, 1, 2}
+    assert registry.describe("split").document_count == 12
+    assert registry.describe("default").shard_count == 0
+    registry.update_aliases([AddAlias("live", "split")])
+    assert registry.delete("split") == ["live"]
+    assert not root.exists() and not list(data_dir.glob(".tmp-*"))
 
 
 def test_aliases_move_atomically_and_resolve(registry: CollectionRegistry) -> None:

@@ -179,7 +179,15 @@ export interface CollectionInfo {
   /** Whether this is the server's default collection (requests with an empty `collection`). */
   default: boolean;
   /** When it was created. */
-  createdTime: Date | undefined;
+  createdTime:
+    | Date
+    | undefined;
+  /**
+   * Its shards: 0 for a collection held in one index directory; N >= 1 for a sharded
+   * collection, whose documents are spread over N shards by a stable hash of their ids (each
+   * shard a complete index; searches fan out to every shard, writes go to the owning one).
+   */
+  shardCount: number;
 }
 
 /** CreateCollectionRequest names and describes a new, empty collection. */
@@ -198,6 +206,14 @@ export interface CreateCollectionRequest {
   model: string;
   /** How its vectors are searched; ignored for a BM25-only collection. */
   denseIndex: DenseIndexKind;
+  /**
+   * 0 (the default): one index directory. N in [1, 1024]: a sharded collection of N empty
+   * shards; a document lives in shard `first 8 bytes of SHA-256(id) as a big-endian integer
+   * mod N`, and upserts, deletes and gets go to that shard. The count is fixed for the
+   * collection's life. A server started with `--ray` runs each shard as Ray actors
+   * (`--replicas` each); without it every shard is served in the server's process.
+   */
+  shards: number;
 }
 
 /** CreateCollectionResponse describes the collection made. */
@@ -467,6 +483,7 @@ function createBaseCollectionInfo(): CollectionInfo {
     aliases: [],
     default: false,
     createdTime: undefined,
+    shardCount: 0,
   };
 }
 
@@ -501,6 +518,9 @@ export const CollectionInfo: MessageFns<CollectionInfo> = {
     }
     if (message.createdTime !== undefined) {
       Timestamp.encode(toTimestamp(message.createdTime), writer.uint32(82).fork()).join();
+    }
+    if (message.shardCount !== 0) {
+      writer.uint32(88).uint32(message.shardCount);
     }
     return writer;
   },
@@ -598,6 +618,14 @@ export const CollectionInfo: MessageFns<CollectionInfo> = {
             message.createdTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.shardCount = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -644,6 +672,11 @@ export const CollectionInfo: MessageFns<CollectionInfo> = {
         : isSet(object.created_time)
         ? fromJsonTimestamp(object.created_time)
         : undefined,
+      shardCount: isSet(object.shardCount)
+        ? globalThis.Number(object.shardCount)
+        : isSet(object.shard_count)
+        ? globalThis.Number(object.shard_count)
+        : 0,
     };
   },
 
@@ -679,6 +712,9 @@ export const CollectionInfo: MessageFns<CollectionInfo> = {
     if (message.createdTime !== undefined) {
       obj.createdTime = message.createdTime.toISOString();
     }
+    if (message.shardCount !== 0) {
+      obj.shardCount = Math.round(message.shardCount);
+    }
     return obj;
   },
 
@@ -699,12 +735,13 @@ export const CollectionInfo: MessageFns<CollectionInfo> = {
     message.aliases = object.aliases?.map((e) => e) || [];
     message.default = object.default ?? false;
     message.createdTime = object.createdTime ?? undefined;
+    message.shardCount = object.shardCount ?? 0;
     return message;
   },
 };
 
 function createBaseCreateCollectionRequest(): CreateCollectionRequest {
-  return { name: "", schema: undefined, model: "", denseIndex: 0 };
+  return { name: "", schema: undefined, model: "", denseIndex: 0, shards: 0 };
 }
 
 export const CreateCollectionRequest: MessageFns<CreateCollectionRequest> = {
@@ -720,6 +757,9 @@ export const CreateCollectionRequest: MessageFns<CreateCollectionRequest> = {
     }
     if (message.denseIndex !== 0) {
       writer.uint32(32).int32(message.denseIndex);
+    }
+    if (message.shards !== 0) {
+      writer.uint32(40).uint32(message.shards);
     }
     return writer;
   },
@@ -769,6 +809,14 @@ export const CreateCollectionRequest: MessageFns<CreateCollectionRequest> = {
             message.denseIndex = reader.int32() as any;
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.shards = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -791,6 +839,7 @@ export const CreateCollectionRequest: MessageFns<CreateCollectionRequest> = {
         : isSet(object.dense_index)
         ? denseIndexKindFromJSON(object.dense_index)
         : 0,
+      shards: isSet(object.shards) ? globalThis.Number(object.shards) : 0,
     };
   },
 
@@ -808,6 +857,9 @@ export const CreateCollectionRequest: MessageFns<CreateCollectionRequest> = {
     if (message.denseIndex !== 0) {
       obj.denseIndex = denseIndexKindToJSON(message.denseIndex);
     }
+    if (message.shards !== 0) {
+      obj.shards = Math.round(message.shards);
+    }
     return obj;
   },
 
@@ -822,6 +874,7 @@ export const CreateCollectionRequest: MessageFns<CreateCollectionRequest> = {
       : undefined;
     message.model = object.model ?? "";
     message.denseIndex = object.denseIndex ?? 0;
+    message.shards = object.shards ?? 0;
     return message;
   },
 };
