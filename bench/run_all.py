@@ -1,7 +1,7 @@
 """`make bench`: load, compute limit, gRPC overhead, peers and scale, into one results file.
 
     python -m bench.run_all [--quick]
-        [--stages load,limit,peers,scale,filters,ray-build,ray-serve,adaptive]
+        [--stages load,limit,peers,scale,bm25-scale,filters,ray-build,ray-serve,adaptive]
                             [--scale-sizes ...]
 
 Writes bench/results/<date>.md and PNG plots beside it; raw measurements go to
@@ -67,7 +67,8 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 MEASUREMENTS = WORK / "measurements"
 CONCURRENCY = (1, 8, 32, 64)
 ALL_STAGES = (
-    "load", "limit", "peers", "scale", "filters", "ray-build", "ray-serve", "adaptive", "report"
+    "load", "limit", "peers", "scale", "bm25-scale", "filters", "ray-build", "ray-serve",
+    "adaptive", "report",
 )  # fmt: skip
 
 
@@ -611,6 +612,13 @@ def main() -> int:
         seconds = "3" if args.quick else "8"
         subprocess.run([sys.executable, "-m", "bench.ray_serve", "--seconds", seconds,
                         "--model", str(args.model)], check=True)  # fmt: skip
+    if "bm25-scale" in stages:
+        # Its own results file (bench/results/<date>-bm25-scale.md), see bench/bm25_scale.py:
+        # BM25 top-k at a million documents, the query with and without its stopwords.
+        print("== bm25-scale: BM25 latency at 1M documents", flush=True)
+        docs = "100000" if args.quick else "1000000"
+        subprocess.run([sys.executable, "-m", "bench.bm25_scale", "--docs", docs,
+                        "--shared-data", str(args.shared_data)], check=True)  # fmt: skip
     if "adaptive" in stages:
         print("== adaptive: cost of adaptive fusion per query", flush=True)
         subprocess.run([sys.executable, "-m", "bench.adaptive_fusion"], check=True)
