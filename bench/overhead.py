@@ -36,13 +36,15 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import REPO, RESULTS, WORK, env_summary, load_queries
-from bench.load import SEARCH, run_ghz, search_data
+from bench.inprocess import component_costs
+from bench.load import SEARCH, run_ghz, scrape_encoder_batches, search_data
 from hybridsearch.harness import CLI, ServerProcess, start_server
 
 SHARED = Path(os.environ.get("HYBRIDSEARCH_SHARED_DATA", REPO.parent / "shared" / "data"))
 MODEL = Path(os.environ.get("HYBRIDSEARCH_MODEL_DIR", REPO / "var" / "models" / "all-MiniLM-L6-v2"))
 OLD_REF = "06f823e"
 PROFILED = (("sparse", 8), ("hybrid", 32))
+BARE_KINDS = ("aio-hop", "aio", "sync")  # see bench.bare_server
 PROFILE_RATE = 200  # samples per second and thread
 
 # (stage, predicate on one frame "function (path:line)"); a sample belongs to the stage of
@@ -93,6 +95,7 @@ class Served:
     label: str
     process: ServerProcess
     tree: Path
+    proto: bool = False  # described by the proto files (no reflection: the bare servers)
 
 
 def old_tree(ref: str) -> Path:
@@ -123,10 +126,12 @@ def measure(
     served: Served, mode: str, c: int, queries: list[str], *, seconds: float, work: Path
 ) -> dict[str, float]:
     """One ghz run: q/s, p50, p99 and the server's CPU ms per query over it."""
+    metrics = served.process.metrics_url if served.process.metrics_port else None
+    batches_before = scrape_encoder_batches(metrics) if metrics else None
     cpu_before = served.process.cpu_seconds()
     point = run_ghz(
         served.process.address, f"{served.label}-{mode}", SEARCH, search_data(queries, mode),
-        concurrency=c, duration_s=seconds, work=work,
+        concurrency=c, duration_s=seconds, work=work, proto=served.proto,
     )  # fmt: skip
     cpu = served.process.cpu_seconds() - cpu_before
     row = {
@@ -137,22 +142,16 @@ def measure(
         "errors": float(point.errors),
         "requests": float(point.requests),
     }
+    if metrics and batches_before:
+        batches, texts = scrape_encoder_batches(metrics)
+        if batches > batches_before[0]:
+            row["mean_encoder_batch"] = (texts - batches_before[1]) / (batches - batches_before[0])
     print(
-        f"   {served.label:4} {mode:6} c{c:<3} {row['qps']:8.1f} q/s p50 {row['p50_ms']:6.2f} "
+        f"   {served.label:13} {mode:6} c{c:<3} {row['qps']:8.1f} q/s p50 {row['p50_ms']:6.2f} "
         f"ms cpu/q {row['cpu_ms_per_query']:5.2f} ms errors {point.errors}",
         flush=True,
     )
     return row
-
-
-def floor_p50(bare: ServerProcess, queries: list[str], seconds: float, work: Path) -> float:
-    """ghz c1 p50 against the empty handler."""
-    point = run_ghz(
-        bare.address, "floor", SEARCH, search_data(queries, "sparse"),
-        concurrency=1, duration_s=seconds, work=work, proto=True,
-    )  # fmt: skip
-    print(f"   floor       c1   {point.qps:8.1f} q/s p50 {point.p50_ms:6.2f} ms", flush=True)
-    return point.p50_ms
 
 
 def stage_of(stack: list[str]) -> str:
@@ -207,22 +206,28 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     queries = [t for _, t in load_queries(args.shared_data / "scifact")]
     trees = {"old": old_tree(args.old_ref), "new": REPO}
     servers: dict[str, Served] = {}
-    bare: ServerProcess | None = None
+    bares: dict[str, Served] = {}
     samples: dict[str, list[dict[str, float]]] = {}
-    floors: list[float] = []
     profiles: dict[str, object] = {}
     env = {**env_summary(), "old_ref": args.old_ref}
     try:
         for label, tree in trees.items():
             servers[label] = start(label, tree, args.index, args.model)
             print(f"== overhead: {label} server ({tree}) on {servers[label].process.address}")
-        bare = start_server(program=(sys.executable, "-m", "bench.bare_server"), cwd=REPO)
+        for kind in BARE_KINDS:
+            program = (sys.executable, "-m", "bench.bare_server", "--kind", kind)
+            process = start_server(program=program, cwd=REPO)
+            bares[kind] = Served(f"floor {kind}", process, REPO, proto=True)
         for served in servers.values():  # warm both (encoder, page cache, grpc channels)
             measure(served, "hybrid", 8, queries, seconds=2, work=work)
-        floor_p50(bare, queries, 1, work)
+        for served in bares.values():
+            measure(served, "sparse", 1, queries, seconds=1, work=work)
         for round_ in range(args.repeats):
             print(f"== overhead: round {round_ + 1} of {args.repeats}", flush=True)
-            floors.append(floor_p50(bare, queries, args.duration, work))
+            for served in bares.values():
+                for c in (1, 8):
+                    row = measure(served, "sparse", c, queries, seconds=args.duration, work=work)
+                    samples.setdefault(f"{served.label} c{c}", []).append(row)
             order = ["old", "new"] if round_ % 2 == 0 else ["new", "old"]
             for mode in args.modes:
                 for c in args.concurrency:
@@ -240,23 +245,34 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                     )
         env["load_avg_at_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     finally:
-        for served in servers.values():
-            served.process.stop()
-        if bare is not None:
-            bare.stop(timeout=30)
+        for served in [*servers.values(), *bares.values()]:
+            served.process.stop(timeout=30)
+    components: dict[str, float] = {}
+    if args.components:
+        print("== overhead: raw component costs (in process)", flush=True)
+        costs = component_costs(args.index, {"full": (args.model, False)}, queries)
+        components = {"cores": float(costs.cores)}
     points: dict[str, dict[str, float]] = {}
     for key, rows in samples.items():
+        names = {name for r in rows for name in r if name != "errors"}
         points[key] = {
-            name: float(np.median([r[name] for r in rows])) for name in rows[0] if name != "errors"
+            name: float(np.median([r[name] for r in rows if name in r])) for name in names
         }
+        mode = key.split()[1]
+        if args.components and mode in ("sparse", "hybrid") and not key.startswith("floor"):
+            need = costs.cpu_ms_per_query(mode, "full", points[key].get("mean_encoder_batch", 1))
+            points[key]["components_cpu_ms"] = need
+            points[key]["limit_qps"] = costs.limit_qps(
+                mode, "full", points[key].get("mean_encoder_batch", 1)
+            )
         points[key]["errors"] = sum(r["errors"] for r in rows)
         points[key]["qps_runs"] = [r["qps"] for r in rows]  # type: ignore[assignment]
     return {
         "env": env,
         "points": points,
-        "floor_p50_ms": float(np.median(floors)) if floors else float("nan"),
-        "floor_runs": floors,
+        "floor_p50_ms": points.get("floor aio-hop c1", {}).get("p50_ms", float("nan")),
         "profiles": profiles,
+        "components": components,
         "duration_s": args.duration,
         "repeats": args.repeats,
         "concurrency": list(args.concurrency),
@@ -307,8 +323,22 @@ def report(data: dict[str, object], out: Path, figure: str | None) -> str:
         "old and new taking turns (order alternating), medians. Command: "
         "`python -m bench.overhead` (`make bench` stage `overhead`).",
         "",
-        f"Floor (empty grpc.aio handler, one executor hop, ghz c1 p50): **{floor:.2f} ms** "
-        f"(runs {', '.join(f'{x:.2f}' for x in data['floor_runs'])}).",  # type: ignore[attr-defined]
+        f"Floor (empty grpc.aio handler, one executor hop, ghz c1 p50): **{floor:.2f} ms**. "
+        "The empty handler three ways (`bench.bare_server --kind`): grpc.aio with the hop, "
+        "grpc.aio answering on the loop, grpc's synchronous server (4 pool threads):",
+        "",
+        "| empty handler | c1 p50 ms | c1 CPU ms/q | c8 q/s | c8 CPU ms/q |",
+        "|---|---|---|---|---|",
+    ]
+    for kind in BARE_KINDS:
+        one, eight = points.get(f"floor {kind} c1"), points.get(f"floor {kind} c8")
+        if one is None or eight is None:
+            continue
+        lines.append(
+            f"| {kind} | {one['p50_ms']:.2f} | {one['cpu_ms_per_query']:.2f} | "
+            f"{eight['qps']:.0f} | {eight['cpu_ms_per_query']:.2f} |"
+        )
+    lines += [
         "",
         "| mode | c | old q/s | new q/s | ratio | old p50 ms | new p50 ms | old CPU ms/q "
         "| new CPU ms/q | ratio |",
@@ -326,7 +356,31 @@ def report(data: dict[str, object], out: Path, figure: str | None) -> str:
                 f"{new['cpu_ms_per_query']:.2f} | "
                 f"{_ratio(new['cpu_ms_per_query'], old['cpu_ms_per_query']):.2f}× |"
             )
-    errors = sum(p["errors"] for p in points.values())
+    if data["components"]:
+        lines += [
+            "",
+            "Against the raw components (`bench.inprocess.component_costs`, this run, one "
+            "thread each: tantivy top-10 for sparse; encoder at the mean batch the server "
+            "formed + exact product + BM25 top-1000 + fusion for hybrid). Compute limit = "
+            "cores × 1000 / component CPU ms; achieved = q/s ÷ limit.",
+            "",
+            "| server | mode | c | mean batch | components CPU ms/q | server CPU ms/q | "
+            "server/components | limit q/s | achieved |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for mode in data["modes"]:  # type: ignore[attr-defined]
+            for c in data["concurrency"]:  # type: ignore[attr-defined]
+                for label in ("old", "new"):
+                    p = points.get(f"{label} {mode} c{c}")
+                    if p is None or "components_cpu_ms" not in p:
+                        continue
+                    lines.append(
+                        f"| {label} | {mode} | {c} | {p.get('mean_encoder_batch', 0):.1f} | "
+                        f"{p['components_cpu_ms']:.2f} | {p['cpu_ms_per_query']:.2f} | "
+                        f"{p['cpu_ms_per_query'] / p['components_cpu_ms']:.2f}× | "
+                        f"{p['limit_qps']:.0f} | {p['qps'] / p['limit_qps']:.0%} |"
+                    )
+    errors = sum(p["errors"] for key, p in points.items())
     lines += ["", f"Errors over every run: {errors:.0f}.", ""]
     profiles: dict[str, dict[str, object]] = data["profiles"]  # type: ignore[assignment]
     if profiles:
@@ -372,6 +426,12 @@ def main() -> int:
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--modes", default="sparse,hybrid")
     parser.add_argument("--no-profile", dest="profile", action="store_false")
+    parser.add_argument(
+        "--no-components",
+        dest="components",
+        action="store_false",
+        help="skip the in-process component costs (compute limit, server/components ratio)",
+    )
     parser.add_argument("--out", default=datetime.date.today().isoformat() + "-overhead")
     args = parser.parse_args()
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
