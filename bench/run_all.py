@@ -67,7 +67,8 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 MEASUREMENTS = WORK / "measurements"
 CONCURRENCY = (1, 8, 32, 64)
 ALL_STAGES = (
-    "load", "limit", "peers", "scale", "filters", "ray-build", "ray-serve", "adaptive", "report"
+    "load", "limit", "peers", "scale", "filters", "ray-build", "ray-serve", "adaptive",
+    "overhead", "report",
 )  # fmt: skip
 
 
@@ -614,6 +615,13 @@ def main() -> int:
     if "adaptive" in stages:
         print("== adaptive: cost of adaptive fusion per query", flush=True)
         subprocess.run([sys.executable, "-m", "bench.adaptive_fusion"], check=True)
+    if "overhead" in stages:
+        # Its own results file (bench/results/<date>-overhead.md), see bench/overhead.py.
+        print("== overhead: the old commit's server beside this one, CPU by stage", flush=True)
+        subprocess.run([sys.executable, "-m", "bench.overhead", "--index",
+                        str(scifact_index(args)), "--model", str(args.model),
+                        "--shared-data", str(args.shared_data),
+                        "--duration", "3" if args.quick else "4"], check=True)  # fmt: skip
     path = write_report(MEASUREMENTS, RESULTS)
     print(f"== results: {path}", flush=True)
     return 0
