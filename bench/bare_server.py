@@ -4,9 +4,11 @@ that does nothing but one hop through a thread pool (as hybridsearch does) and a
     python -m bench.bare_server [--port P] [--kind aio-hop|aio|sync]
         # prints "listening on HOST:PORT", serves until killed
 
-``--kind aio`` answers on the event loop (no hop); ``--kind sync`` is grpc's synchronous
-server, whose handlers run on its own thread pool (4 threads): the three ways a Python gRPC
-server can be built for this workload.
+``--interceptors`` adds hybridsearch's interceptors (`build_interceptors` of whichever
+hybridsearch is on PYTHONPATH: bench.overhead runs it with an old commit's and with this
+tree's, to price the interceptors alone). ``--kind aio`` answers on the event loop (no hop);
+``--kind sync`` is grpc's synchronous server, whose handlers run on its own thread pool (4
+threads): the three ways a Python gRPC server can be built for this workload.
 
 bench/run_all.py measures it with ghz beside the real server, so the gRPC overhead of
 hybridsearch can be read against what grpc.aio + ghz cost here by themselves.
@@ -22,6 +24,9 @@ from typing import Any
 
 import grpc
 
+from hybridsearch.api.interceptors import build_interceptors
+from hybridsearch.api.metrics import ServerMetrics
+from hybridsearch.config import ServerSettings
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
 
@@ -83,9 +88,10 @@ def serve_sync(port: int) -> None:
     server.wait_for_termination()
 
 
-async def serve(port: int, *, hop: bool = True) -> None:
+async def serve(port: int, *, hop: bool = True, interceptors: bool = False) -> None:
     """Serve on 127.0.0.1:``port`` (0: any free port) until killed."""
-    server = grpc.aio.server()
+    chain = build_interceptors(ServerSettings(), ServerMetrics()) if interceptors else None
+    server = grpc.aio.server(interceptors=chain)
     search_pb2_grpc.add_SearchServiceServicer_to_server(EmptySearch(hop=hop), server)
     port = server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
@@ -97,11 +103,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=0, help="0: any free port")
     parser.add_argument("--kind", choices=("aio-hop", "aio", "sync"), default="aio-hop")
+    parser.add_argument("--interceptors", action="store_true", help="aio: hybridsearch's chain")
     args = parser.parse_args()
     if args.kind == "sync":
         serve_sync(args.port)
     else:
-        asyncio.run(serve(args.port, hop=args.kind == "aio-hop"))
+        asyncio.run(serve(args.port, hop=args.kind == "aio-hop", interceptors=args.interceptors))
 
 
 if __name__ == "__main__":

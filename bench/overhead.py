@@ -45,6 +45,8 @@ MODEL = Path(os.environ.get("HYBRIDSEARCH_MODEL_DIR", REPO / "var" / "models" / 
 OLD_REF = "06f823e"
 PROFILED = (("sparse", 8), ("hybrid", 32))
 BARE_KINDS = ("aio-hop", "aio", "sync")  # see bench.bare_server
+# The aio-hop empty handler behind each tree's interceptors: what they cost alone.
+INTERCEPTED = ("old", "new")
 PROFILE_RATE = 200  # samples per second and thread
 
 # (stage, predicate on one frame "function (path:line)"); a sample belongs to the stage of
@@ -214,10 +216,18 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         for label, tree in trees.items():
             servers[label] = start(label, tree, args.index, args.model)
             print(f"== overhead: {label} server ({tree}) on {servers[label].process.address}")
+        bare = (sys.executable, "-m", "bench.bare_server")
         for kind in BARE_KINDS:
-            program = (sys.executable, "-m", "bench.bare_server", "--kind", kind)
-            process = start_server(program=program, cwd=REPO)
+            process = start_server(program=(*bare, "--kind", kind), cwd=REPO)
             bares[kind] = Served(f"floor {kind}", process, REPO, proto=True)
+        for label in INTERCEPTED:
+            program = (*bare, "--kind", "aio-hop", "--interceptors")
+            path = f"{trees[label] / 'server'}{os.pathsep}{REPO}"
+            child_env = {**os.environ, "PYTHONPATH": path}
+            process = start_server(program=program, cwd=REPO, env=child_env)
+            bares[f"{label}-interceptors"] = Served(
+                f"floor {label}-interceptors", process, REPO, proto=True
+            )
         for served in servers.values():  # warm both (encoder, page cache, grpc channels)
             measure(served, "hybrid", 8, queries, seconds=2, work=work)
         for served in bares.values():
@@ -308,6 +318,70 @@ def stage_figure(profiles: dict[str, object], path: Path) -> None:
     plt.close(fig)
 
 
+def _best(
+    points: dict[str, dict[str, float]], label: str, mode: str
+) -> tuple[int, dict[str, float]]:
+    """The concurrency (and its point) where ``label``'s server answered ``mode`` fastest."""
+    found = [(int(k.rsplit("c", 1)[1]), p) for k, p in points.items()
+             if k.startswith(f"{label} {mode} c")]  # fmt: skip
+    return max(found, key=lambda cp: cp[1]["qps"])
+
+
+def targets(data: dict[str, object]) -> list[str]:
+    """Issue 16's serving targets, met or missed, from this run."""
+    points: dict[str, dict[str, float]] = data["points"]  # type: ignore[assignment]
+    lines = ["## Targets (issue 16)", ""]
+
+    def verdict(met: bool) -> str:
+        return "**met**" if met else "**missed**"
+
+    if "sparse" in data["modes"]:  # type: ignore[operator]
+        c_new, new = _best(points, "new", "sparse")
+        c_old, old = _best(points, "old", "sparse")
+        lines.append(
+            f"- sparse server CPU ≤ 1.0 ms per query: {verdict(new['cpu_ms_per_query'] <= 1.0)}"
+            f" — {new['cpu_ms_per_query']:.2f} ms at c{c_new}, the best q/s (old "
+            f"{old['cpu_ms_per_query']:.2f} at c{c_old}); every c: "
+            + ", ".join(
+                f"c{c} {points[f'new sparse c{c}']['cpu_ms_per_query']:.2f}"
+                for c in data["concurrency"]  # type: ignore[attr-defined]
+                if f"new sparse c{c}" in points
+            )
+        )
+        ratio = new["qps"] / old["qps"]
+        lines.append(
+            f"- sparse q/s ≥ 2× the old server's, same run: {verdict(ratio >= 2.0)} — best "
+            f"{new['qps']:.0f} (c{c_new}) vs {old['qps']:.0f} (c{c_old}) = {ratio:.2f}×"
+        )
+        one = points.get("new sparse c1")
+        floor = float(data["floor_p50_ms"])  # type: ignore[arg-type]
+        if one is not None:
+            gap = one["p50_ms"] - floor
+            lines.append(
+                f"- sparse c1 p50 within 0.5 ms of the empty-handler floor: {verdict(gap <= 0.5)}"
+                f" — {one['p50_ms']:.2f} ms vs floor {floor:.2f} ms (+{gap:.2f}; old "
+                f"{points['old sparse c1']['p50_ms']:.2f})"
+            )
+    if "hybrid" in data["modes"] and data["components"]:  # type: ignore[operator]
+        c_new, new = _best(points, "new", "hybrid")
+        _, old = _best(points, "old", "hybrid")
+        ratio = new["cpu_ms_per_query"] / new["components_cpu_ms"]
+        share = new["qps"] / new["limit_qps"]
+        old_ratio = old["cpu_ms_per_query"] / old["components_cpu_ms"]
+        lines.append(
+            f"- hybrid server CPU ≤ 1.3× the components' at the best concurrency: "
+            f"{verdict(ratio <= 1.3)} — {ratio:.2f}× at c{c_new} "
+            f"({new['cpu_ms_per_query']:.2f} vs {new['components_cpu_ms']:.2f} ms; old "
+            f"{old_ratio:.2f}×)"
+        )
+        lines.append(
+            f"- hybrid achieved ≥ 70 % of the compute limit: {verdict(share >= 0.7)} — "
+            f"{share:.0%} ({new['qps']:.0f} of {new['limit_qps']:.0f} q/s at c{c_new}; old "
+            f"{old['qps'] / old['limit_qps']:.0%})"
+        )
+    return lines
+
+
 def report(data: dict[str, object], out: Path, figure: str | None) -> str:
     """The results page."""
     env: dict[str, str] = data["env"]  # type: ignore[assignment]
@@ -325,12 +399,14 @@ def report(data: dict[str, object], out: Path, figure: str | None) -> str:
         "",
         f"Floor (empty grpc.aio handler, one executor hop, ghz c1 p50): **{floor:.2f} ms**. "
         "The empty handler three ways (`bench.bare_server --kind`): grpc.aio with the hop, "
-        "grpc.aio answering on the loop, grpc's synchronous server (4 pool threads):",
+        "grpc.aio answering on the loop, grpc's synchronous server (4 pool threads); and the "
+        "first behind the old commit's interceptors (five) and this tree's (one), default "
+        "settings (no tokens), metrics on:",
         "",
         "| empty handler | c1 p50 ms | c1 CPU ms/q | c8 q/s | c8 CPU ms/q |",
         "|---|---|---|---|---|",
     ]
-    for kind in BARE_KINDS:
+    for kind in (*BARE_KINDS, *(f"{label}-interceptors" for label in INTERCEPTED)):
         one, eight = points.get(f"floor {kind} c1"), points.get(f"floor {kind} c8")
         if one is None or eight is None:
             continue
@@ -374,14 +450,15 @@ def report(data: dict[str, object], out: Path, figure: str | None) -> str:
                     p = points.get(f"{label} {mode} c{c}")
                     if p is None or "components_cpu_ms" not in p:
                         continue
+                    batch = f"{p.get('mean_encoder_batch', 1):.1f}" if mode != "sparse" else "–"
                     lines.append(
-                        f"| {label} | {mode} | {c} | {p.get('mean_encoder_batch', 0):.1f} | "
+                        f"| {label} | {mode} | {c} | {batch} | "
                         f"{p['components_cpu_ms']:.2f} | {p['cpu_ms_per_query']:.2f} | "
                         f"{p['cpu_ms_per_query'] / p['components_cpu_ms']:.2f}× | "
                         f"{p['limit_qps']:.0f} | {p['qps'] / p['limit_qps']:.0%} |"
                     )
     errors = sum(p["errors"] for key, p in points.items())
-    lines += ["", f"Errors over every run: {errors:.0f}.", ""]
+    lines += ["", f"Errors over every run: {errors:.0f}.", "", *targets(data), ""]
     profiles: dict[str, dict[str, object]] = data["profiles"]  # type: ignore[assignment]
     if profiles:
         order = [s for s, _ in STAGES] + [OTHER, NATIVE]
@@ -432,12 +509,17 @@ def main() -> int:
         action="store_false",
         help="skip the in-process component costs (compute limit, server/components ratio)",
     )
+    parser.add_argument(
+        "--report-only", action="store_true", help="rewrite the page from --out's JSON"
+    )
     parser.add_argument("--out", default=datetime.date.today().isoformat() + "-overhead")
     args = parser.parse_args()
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
     args.modes = args.modes.split(",")
     args.model = args.model.resolve()
-    data = run(args)
+    # --report-only: rebuild the page (and figure) from a run's saved JSON.
+    saved = RESULTS / f"{args.out}.json"
+    data = json.loads(saved.read_text()) if args.report_only else run(args)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{args.out}.json").write_text(json.dumps(data, indent=2, default=str))
     figure = f"{args.out}.png"
