@@ -621,7 +621,8 @@ def main() -> int:
         subprocess.run([sys.executable, "-m", "bench.overhead", "--index",
                         str(scifact_index(args)), "--model", str(args.model),
                         "--shared-data", str(args.shared_data),
-                        "--duration", "3" if args.quick else "4"], check=True)  # fmt: skip
+                        "--duration", "3" if args.quick else "4",
+                        "--repeats", str(args.repeats)], check=True)  # fmt: skip
     path = write_report(MEASUREMENTS, RESULTS)
     print(f"== results: {path}", flush=True)
     return 0
