@@ -1,7 +1,7 @@
 """`make bench`: load, compute limit, gRPC overhead, peers and scale, into one results file.
 
     python -m bench.run_all [--quick]
-        [--stages load,limit,peers,scale,bm25-scale,filters,ray-build,ray-serve,adaptive]
+        [--stages load,limit,peers,scale,bm25-scale,filters,ray-build,ray-serve,adaptive,overhead]
                             [--scale-sizes ...]
 
 Writes bench/results/<date>.md and PNG plots beside it; raw measurements go to
@@ -68,7 +68,7 @@ MEASUREMENTS = WORK / "measurements"
 CONCURRENCY = (1, 8, 32, 64)
 ALL_STAGES = (
     "load", "limit", "peers", "scale", "bm25-scale", "filters", "ray-build", "ray-serve",
-    "adaptive", "report",
+    "adaptive", "overhead", "report",
 )  # fmt: skip
 
 
@@ -622,6 +622,14 @@ def main() -> int:
     if "adaptive" in stages:
         print("== adaptive: cost of adaptive fusion per query", flush=True)
         subprocess.run([sys.executable, "-m", "bench.adaptive_fusion"], check=True)
+    if "overhead" in stages:
+        # Its own results file (bench/results/<date>-overhead.md), see bench/overhead.py.
+        print("== overhead: the old commit's server beside this one, CPU by stage", flush=True)
+        subprocess.run([sys.executable, "-m", "bench.overhead", "--index",
+                        str(scifact_index(args)), "--model", str(args.model),
+                        "--shared-data", str(args.shared_data),
+                        "--duration", "3" if args.quick else "4",
+                        "--repeats", str(args.repeats)], check=True)  # fmt: skip
     path = write_report(MEASUREMENTS, RESULTS)
     print(f"== results: {path}", flush=True)
     return 0

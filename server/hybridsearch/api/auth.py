@@ -1,4 +1,4 @@
-"""Bearer-token authentication and the read-only role, in one interceptor.
+"""Bearer-token authentication and the read-only role (checked by the server's interceptor).
 
 A call carries ``authorization: Bearer <token>``. A full token may call every RPC; a
 read-only token may call everything but ``hybridsearch.v1.IndexService/*`` and
@@ -19,12 +19,7 @@ from typing import Any
 
 import grpc
 
-from hybridsearch.api.handlers import (
-    WRITE_SERVICE_PREFIXES,
-    Context,
-    is_own_method,
-    rejecting,
-)
+from hybridsearch.api.handlers import WRITE_SERVICE_PREFIXES, Context
 from hybridsearch.config import ServerSettings, describe
 from hybridsearch.errors import SettingsError
 
@@ -134,40 +129,27 @@ def _abort(code: grpc.StatusCode, message: str) -> Callable[[Context], Awaitable
     return reject
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):
-    """Checks bearer tokens before any hybridsearch handler runs."""
+Refusal = Callable[[Context], Awaitable[None]]
 
-    def __init__(self, tokens: TokenSet, *, protect_health: bool = False) -> None:
-        self._tokens = tokens
-        self._protect_health = protect_health
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Any:
-        handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method
-        # Unknown hybridsearch methods are checked too: callers without a valid token learn
-        # nothing about which methods exist, and read-only tokens are refused IndexService
-        # whether or not this build serves it.
-        if not (is_own_method(method) or self._protect_health):
-            return handler
-        token = bearer_token(handler_call_details.invocation_metadata)
-        role = self._tokens.role_of(token) if token is not None else None
-        if role is None:
-            reason = "missing" if token is None else "unknown"
-            log.info("refused %s: %s bearer token", method, reason)
-            return rejecting(
-                handler,
-                _abort(
-                    grpc.StatusCode.UNAUTHENTICATED,
-                    "a valid 'authorization: Bearer <token>' metadata entry is required",
-                ),
-            )
-        if role is Role.READ_ONLY and method.startswith(WRITE_SERVICE_PREFIXES):
-            return rejecting(
-                handler,
-                _abort(grpc.StatusCode.PERMISSION_DENIED, "this token may search but not write"),
-            )
-        return handler  # None: grpc answers UNIMPLEMENTED
+def auth_refusal(
+    tokens: TokenSet, method: str, metadata: Iterable[tuple[str, Any]] | None
+) -> Refusal | None:
+    """How a call of ``method`` with ``metadata`` is refused, or None when it may proceed.
+
+    Missing or unknown tokens: UNAUTHENTICATED (also for methods this server does not have:
+    callers without a valid token learn nothing about which methods exist); a read-only token
+    calling a write service: PERMISSION_DENIED (whether or not this build serves it).
+    """
+    token = bearer_token(metadata)
+    role = tokens.role_of(token) if token is not None else None
+    if role is None:
+        reason = "missing" if token is None else "unknown"
+        log.info("refused %s: %s bearer token", method, reason)
+        return _abort(
+            grpc.StatusCode.UNAUTHENTICATED,
+            "a valid 'authorization: Bearer <token>' metadata entry is required",
+        )
+    if role is Role.READ_ONLY and method.startswith(WRITE_SERVICE_PREFIXES):
+        return _abort(grpc.StatusCode.PERMISSION_DENIED, "this token may search but not write")
+    return None

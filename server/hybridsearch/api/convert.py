@@ -153,24 +153,33 @@ def _prf_from_proto(options: pb.PrfOptions) -> PrfOptions:
     )
 
 
+# What an unset options message maps to (most requests set none): no conversion per request.
+_NO_FUSION = FusionOptions()
+_NO_PRF = PrfOptions()
+_NO_HIGHLIGHT = HighlightOptions()
+
+
 def request_from_proto(request: pb.SearchRequest) -> SearchRequestSpec:
     """The domain description of a SearchRequest (defaults and checks: `resolve_query`)."""
+    has = request.HasField
+    highlight = request.highlight
     return SearchRequestSpec(
         text=request.query,
         top_k=request.top_k,
         mode=_choice(request.mode, MODE_FROM_PROTO, pb.RetrievalMode),
-        fusion=_fusion_from_proto(request.fusion),
-        prf=_prf_from_proto(request.prf),
+        fusion=_fusion_from_proto(request.fusion) if has("fusion") else _NO_FUSION,
+        prf=_prf_from_proto(request.prf) if has("prf") else _NO_PRF,
         explain=request.explain,
         return_fields=tuple(
             _choice(value, FIELD_FROM_PROTO, pb.StoredField) for value in request.return_fields
         ),
         offset=request.offset,
-        highlight=HighlightOptions(
-            enabled=request.highlight.enabled,
-            max_chars=_given(request.highlight, "max_chars"),
+        highlight=(
+            HighlightOptions(enabled=highlight.enabled, max_chars=_given(highlight, "max_chars"))
+            if has("highlight")
+            else _NO_HIGHLIGHT
         ),
-        filter=filter_from_proto(request.filter) if request.HasField("filter") else None,
+        filter=filter_from_proto(request.filter) if has("filter") else None,
         allow_partial=request.allow_partial,
     )
 

@@ -1,7 +1,7 @@
-"""Domain exceptions → canonical gRPC status (AIP-193), in one function and one interceptor.
+"""Domain exceptions → canonical gRPC status (AIP-193), in one function.
 
-`call_status` is the one mapping: the interceptor aborts unary and streaming calls with it,
-and SearchStream answers a failed request of an open stream with it.
+`call_status` is the one mapping: the server's interceptor aborts unary and streaming calls
+with it (`abort_with`), and SearchStream answers a failed request of an open stream with it.
 
 INVALID_ARGUMENT carries a `google.rpc.BadRequest` with one field violation per bad field in
 the ``grpc-status-details-bin`` trailer. An unexpected exception is logged with its traceback
@@ -11,7 +11,6 @@ and answered INTERNAL with a generic message: internals never reach the caller.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +18,6 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
-from hybridsearch.api.handlers import is_served_method, rewrap
 from hybridsearch.errors import (
     AlreadyExistsError,
     DeadlineExceededError,
@@ -116,48 +114,3 @@ async def abort_with(context: grpc.aio.ServicerContext[Any, Any], exc: BaseExcep
         status.message,
         trailing_metadata=((DETAILS_KEY, details.SerializeToString()),),
     )
-
-
-UnaryBehavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
-StreamBehavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[Any]]
-
-
-def _wrap_unary(behavior: UnaryBehavior) -> UnaryBehavior:
-    async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        try:
-            return await behavior(request, context)
-        except grpc.aio.AbortError:
-            raise
-        except Exception as exc:  # every other error becomes a status, never a crash
-            await abort_with(context, exc)
-
-    return wrapper
-
-
-def _wrap_stream(behavior: StreamBehavior) -> StreamBehavior:
-    async def wrapper(
-        request: Any, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> AsyncIterator[Any]:
-        try:
-            async for response in behavior(request, context):
-                yield response
-        except grpc.aio.AbortError:
-            raise
-        except Exception as exc:
-            await abort_with(context, exc)
-
-    return wrapper
-
-
-class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
-    """Maps exceptions raised by hybridsearch servicers to statuses."""
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Any:
-        handler = await continuation(handler_call_details)
-        if handler is None or not is_served_method(handler_call_details.method):
-            return handler
-        return rewrap(handler, _wrap_unary, _wrap_stream)

@@ -1,37 +1,201 @@
-"""The interceptor chain of the server, outermost first.
+"""The server's one interceptor: what five layers did, in one wrapper per method.
+
+Per call, outermost first:
 
 1. observability  request id, access log, metrics — sees every outcome, refusals included
 2. auth           bearer tokens (only when tokens are configured)
 3. admission      in-flight bound → RESOURCE_EXHAUSTED
 4. error mapping  domain exceptions → canonical status codes
 5. decoding       parses requests inside the call, so junk is INVALID_ARGUMENT (needs 4)
+
+Each method's wrapped handler is built once and reused (grpc hands the interceptor the same
+registered handler for a method every time), and one flat coroutine per call does all five:
+five interceptors cost five `intercept_service` coroutines, four rebuilt handlers and four
+nested wrappers per call. Refusals (auth, a full server at routing) still answer without
+decoding the request, as their own handlers.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeAlias
+
 import grpc
 
-from hybridsearch.api.admission import AdmissionInterceptor
-from hybridsearch.api.auth import AuthInterceptor, TokenSet
-from hybridsearch.api.decoding import DeferredDecodingInterceptor
-from hybridsearch.api.errors import ErrorMappingInterceptor
+from hybridsearch.api.admission import Admission
+from hybridsearch.api.auth import TokenSet, auth_refusal
+from hybridsearch.api.decoding import request_decoder
+from hybridsearch.api.errors import abort_with
+from hybridsearch.api.handlers import (
+    OWN_SERVICE_PREFIX,
+    Context,
+    StreamBehavior,
+    UnaryBehavior,
+    is_own_method,
+    is_served_method,
+    rejecting,
+    rewrap,
+)
 from hybridsearch.api.metrics import ServerMetrics
-from hybridsearch.api.observability import ObservabilityInterceptor
+from hybridsearch.api.observability import CallRecord, observed_stream, observed_unary
 from hybridsearch.config import ServerSettings
+
+if TYPE_CHECKING:  # grpc's handler type is generic for the type checker only
+    Handler: TypeAlias = grpc.RpcMethodHandler[Any, Any]
+
+
+class ServingInterceptor(grpc.aio.ServerInterceptor):
+    """Observability, auth, admission, error mapping and deferred decoding, in one."""
+
+    def __init__(
+        self,
+        metrics: ServerMetrics | None,
+        tokens: TokenSet,
+        admission: Admission,
+        *,
+        echo_request_id: bool = False,
+        protect_health: bool = False,
+    ) -> None:
+        self._metrics = metrics
+        self._tokens = tokens
+        self._admission = admission
+        self._echo = echo_request_id
+        self._protect_health = protect_health
+        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Any:
+        handler: Handler | None = await continuation(handler_call_details)
+        method: str = handler_call_details.method
+        own = is_own_method(method)
+        # Unknown hybridsearch methods are checked too (see `auth_refusal`).
+        if self._tokens.enabled and (own or self._protect_health):
+            refusal = auth_refusal(self._tokens, method, handler_call_details.invocation_metadata)
+            if refusal is not None:
+                refused = rejecting(handler, refusal)
+                return self._observed_only(refused, method) if own else refused
+        if handler is None or not is_served_method(method):
+            return handler  # None: grpc answers UNIMPLEMENTED
+        if own and self._admission.full():
+            return self._observed_only(rejecting(handler, self._admission.refuse), method)
+        cached = self._wrapped.get(method)
+        if cached is None or cached[0] is not handler:
+            cached = (handler, self._wrap(handler, method, own))
+            self._wrapped[method] = cached
+        return cached[1]
+
+    def _record(self, method: str, context: Context) -> CallRecord:
+        return CallRecord(
+            method.removeprefix(OWN_SERVICE_PREFIX),
+            context.invocation_metadata(),
+            self._metrics,
+        )
+
+    def _observed_only(self, handler: Handler, method: str) -> Handler:
+        """A refusal's handler, with its access log line and metrics."""
+        echo = self._echo
+
+        def record_of(context: Context) -> CallRecord:
+            return self._record(method, context)
+
+        return rewrap(
+            handler,
+            lambda behavior: observed_unary(behavior, record_of, echo),
+            lambda behavior: observed_stream(behavior, record_of, echo),
+            request_deserializer=None,
+        )
+
+    def _wrap(self, handler: Handler, method: str, own: bool) -> Handler:
+        """``handler`` with all five layers (the first and third for hybridsearch's only)."""
+        decode = request_decoder(handler)
+        admission, echo, record = self._admission, self._echo, self._record
+        counted = own
+
+        def wrap_unary(behavior: UnaryBehavior) -> UnaryBehavior:
+            async def served(raw: Any, context: Context) -> Any:
+                call = record(method, context) if own else None
+                try:
+                    if call is not None:
+                        await call.begin(context, echo=echo)
+                    if counted:
+                        if admission.full():  # checked again: the call may have waited
+                            await admission.refuse(context)
+                        admission.in_flight += 1
+                    try:
+                        try:
+                            response = await behavior(decode(raw), context)
+                        except grpc.aio.AbortError:
+                            raise
+                        except Exception as exc:  # every other error becomes a status
+                            await abort_with(context, exc)
+                    finally:
+                        if counted:
+                            admission.in_flight -= 1
+                    if call is not None:
+                        call.observe(response)
+                    return response
+                except BaseException as exc:
+                    if call is not None:
+                        call.failed(exc, context)
+                    raise
+                finally:
+                    if call is not None:
+                        call.end()
+
+            return served
+
+        def wrap_stream(behavior: StreamBehavior) -> StreamBehavior:
+            async def served(raw: Any, context: Context) -> AsyncIterator[Any]:
+                call = record(method, context) if own else None
+                try:
+                    if call is not None:
+                        await call.begin(context, echo=echo)
+                    if counted:
+                        if admission.full():
+                            await admission.refuse(context)
+                        admission.in_flight += 1
+                    try:
+                        try:
+                            async for response in behavior(decode(raw), context):
+                                if call is not None:
+                                    call.observe(response)
+                                yield response
+                        except grpc.aio.AbortError:
+                            raise
+                        except Exception as exc:
+                            await abort_with(context, exc)
+                    finally:
+                        if counted:
+                            admission.in_flight -= 1
+                except BaseException as exc:
+                    if call is not None:
+                        call.failed(exc, context)
+                    raise
+                finally:
+                    if call is not None:
+                        call.end()
+
+            return served
+
+        return rewrap(handler, wrap_unary, wrap_stream, request_deserializer=None)
 
 
 def build_interceptors(
     settings: ServerSettings, metrics: ServerMetrics | None
 ) -> list[grpc.aio.ServerInterceptor]:
-    """The chain for ``settings``; the admission interceptor feeds the in-flight gauge."""
-    admission = AdmissionInterceptor(settings.max_in_flight)
+    """The interceptors for ``settings`` (one); admission feeds the in-flight gauge."""
+    admission = Admission(settings.max_in_flight)
     if metrics is not None:
         metrics.track_in_flight(lambda: admission.in_flight)
-    chain: list[grpc.aio.ServerInterceptor] = [
-        ObservabilityInterceptor(metrics, echo_request_id=settings.echo_request_id)
+    return [
+        ServingInterceptor(
+            metrics,
+            TokenSet.from_settings(settings),
+            admission,
+            echo_request_id=settings.echo_request_id,
+            protect_health=settings.auth_health,
+        )
     ]
-    tokens = TokenSet.from_settings(settings)
-    if tokens.enabled:
-        chain.append(AuthInterceptor(tokens, protect_health=settings.auth_health))
-    chain += [admission, ErrorMappingInterceptor(), DeferredDecodingInterceptor()]
-    return chain

@@ -34,6 +34,7 @@ from hybridsearch.v1 import search_pb2 as pb
 log = logging.getLogger(__name__)
 
 STAGES = ("encode", "sparse", "dense", "fusion", "fetch", "total")
+_STAGE_FIELDS = tuple((stage, f"{stage}_us") for stage in STAGES)
 LATENCY_BUCKETS_S = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
@@ -77,6 +78,10 @@ class ServerMetrics:
         self.documents = Gauge(
             "hybridsearch_index_documents", "Live documents in the served index", registry=r
         )
+        # Labelled children, made on first use (a label set appears once observed) and kept:
+        # looking one up per call cost more than observing.
+        self._stage_of: dict[str, Any] = {}
+        self._call_of: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     def track_in_flight(self, read: Callable[[], float]) -> None:
         """Report the in-flight gauge from ``read`` at scrape time."""
@@ -92,8 +97,12 @@ class ServerMetrics:
 
     def observe_call(self, method: str, code: str, seconds: float) -> None:
         """One finished call."""
-        self.calls.labels(method=method, code=code).inc()
-        self.latency.labels(method=method).observe(seconds)
+        children = self._call_of.get((method, code))
+        if children is None:
+            children = (self.calls.labels(method=method, code=code), self.latency.labels(method))
+            self._call_of[method, code] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_response(self, response: Any) -> None:
         """Stage times (and batch size) of a SearchService response; others are ignored."""
@@ -107,10 +116,13 @@ class ServerMetrics:
             self._observe_timings(response.response.timings)
 
     def _observe_timings(self, timings: pb.StageTimings) -> None:
-        for stage in STAGES:
-            micros = getattr(timings, f"{stage}_us")
+        for stage, field in _STAGE_FIELDS:
+            micros = getattr(timings, field)
             if micros > 0:  # a stage that did not run (e.g. encode in SPARSE mode) is no sample
-                self.stages.labels(stage=stage).observe(micros / 1e6)
+                child = self._stage_of.get(stage)
+                if child is None:
+                    child = self._stage_of[stage] = self.stages.labels(stage=stage)
+                child.observe(micros / 1e6)
 
     def serve_http(self, host: str, port: int) -> None:
         """Expose ``/metrics`` on host:port (a daemon thread of prometheus-client)."""

@@ -1,4 +1,4 @@
-"""Per-call request ids, access logs and metrics: the outermost interceptor.
+"""Per-call request ids, access logs and metrics: the outermost layer of the interceptor.
 
 The request id is the caller's ``x-request-id`` metadata when it is a short printable token,
 otherwise a fresh one; it is stamped on every log record of the call and, with
@@ -15,19 +15,12 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import grpc
 
-from hybridsearch.api.handlers import (
-    OWN_SERVICE_PREFIX,
-    Context,
-    StreamBehavior,
-    UnaryBehavior,
-    is_own_method,
-    rewrap,
-)
+from hybridsearch.api.handlers import Context, StreamBehavior, UnaryBehavior
 from hybridsearch.api.metrics import ServerMetrics
 from hybridsearch.logs import request_id_var
 
@@ -57,12 +50,17 @@ def _code_name(code: Any) -> str:
     return "UNKNOWN"
 
 
-class _Call:
+class CallRecord:
     """Bookkeeping of one call: timing, outcome, and what to report at the end."""
 
-    def __init__(self, method: str, request_id: str, metrics: ServerMetrics | None) -> None:
+    def __init__(
+        self,
+        method: str,
+        metadata: Iterable[tuple[str, Any]] | None,
+        metrics: ServerMetrics | None,
+    ) -> None:
         self.method = method
-        self.request_id = request_id
+        self.request_id = request_id_of(metadata)
         self.metrics = metrics
         self.started = time.perf_counter()
         self.code = "OK"
@@ -97,55 +95,42 @@ class _Call:
         )
 
 
-class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
-    """Request id, access log line and metrics for every hybridsearch call."""
+RecordOf = Callable[[Context], CallRecord]
 
-    def __init__(self, metrics: ServerMetrics | None, *, echo_request_id: bool = False) -> None:
-        self._metrics = metrics
-        self._echo = echo_request_id
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Any:
-        handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method
-        if handler is None or not is_own_method(method):
-            return handler
-        metadata = handler_call_details.invocation_metadata
-        short_method = method.removeprefix(OWN_SERVICE_PREFIX)  # e.g. SearchService/Search
+def observed_unary(behavior: UnaryBehavior, record_of: RecordOf, echo: bool) -> UnaryBehavior:
+    """``behavior`` with its call's request id, access log line and metrics."""
 
-        def wrap_unary(behavior: UnaryBehavior) -> UnaryBehavior:
-            async def observed(request: Any, context: Context) -> Any:
-                call = _Call(short_method, request_id_of(metadata), self._metrics)
-                try:
-                    await call.begin(context, echo=self._echo)
-                    response = await behavior(request, context)
-                    call.observe(response)
-                    return response
-                except BaseException as exc:
-                    call.failed(exc, context)
-                    raise
-                finally:
-                    call.end()
+    async def observed(request: Any, context: Context) -> Any:
+        call = record_of(context)
+        try:
+            await call.begin(context, echo=echo)
+            response = await behavior(request, context)
+            call.observe(response)
+            return response
+        except BaseException as exc:
+            call.failed(exc, context)
+            raise
+        finally:
+            call.end()
 
-            return observed
+    return observed
 
-        def wrap_stream(behavior: StreamBehavior) -> StreamBehavior:
-            async def observed(request: Any, context: Context) -> AsyncIterator[Any]:
-                call = _Call(short_method, request_id_of(metadata), self._metrics)
-                try:
-                    await call.begin(context, echo=self._echo)
-                    async for response in behavior(request, context):
-                        call.observe(response)
-                        yield response
-                except BaseException as exc:
-                    call.failed(exc, context)
-                    raise
-                finally:
-                    call.end()
 
-            return observed
+def observed_stream(behavior: StreamBehavior, record_of: RecordOf, echo: bool) -> StreamBehavior:
+    """A streaming ``behavior`` with its call's request id, access log line and metrics."""
 
-        return rewrap(handler, wrap_unary, wrap_stream)
+    async def observed(request: Any, context: Context) -> AsyncIterator[Any]:
+        call = record_of(context)
+        try:
+            await call.begin(context, echo=echo)
+            async for response in behavior(request, context):
+                call.observe(response)
+                yield response
+        except BaseException as exc:
+            call.failed(exc, context)
+            raise
+        finally:
+            call.end()
+
+    return observed

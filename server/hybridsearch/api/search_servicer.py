@@ -1,4 +1,11 @@
-"""SearchService: validate, convert, run the engine in a thread pool, convert back."""
+"""SearchService: validate, convert, run the engine in a thread pool, convert back.
+
+A sparse-only query of a local index whose searches take less than `INLINE_SPARSE_MAX_US`
+(a running average per collection) runs on the event loop instead: the hop to the pool
+(submit, wake a thread, wake the loop again) costs more CPU and latency than such a search,
+and tantivy holds the GIL while it searches, so the pool would not run it alongside the loop
+anyway. Slower ones (a large index, a filter, PRF) keep the pool, so the loop stays free.
+"""
 
 from __future__ import annotations
 
@@ -19,13 +26,44 @@ from hybridsearch.config import ServerSettings
 from hybridsearch.engine.batching import CancelScope, cancel_scope
 from hybridsearch.engine.registry import ServedCollection
 from hybridsearch.engine.request import resolve_batch, resolve_query
+from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.errors import DeadlineExceededError
 from hybridsearch.sharding.group import request_deadline
-from hybridsearch.types import Query, SearchResult
+from hybridsearch.types import Query, RetrievalMode, SearchResult
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
 
 T = TypeVar("T")
+INLINE_SPARSE_MAX_US = 1000.0
+_COST_WEIGHT = 0.1  # of the newest search in the running average
+
+
+class _SparseCosts:
+    """A running average of the time sparse-only searches take, per collection."""
+
+    def __init__(self) -> None:
+        self._average_us: dict[str, float] = {}
+
+    def cheap(self, collection: str) -> bool:
+        """Whether its searches have been cheaper than the hop (a new collection: yes)."""
+        return self._average_us.get(collection, 0.0) < INLINE_SPARSE_MAX_US
+
+    def observe(self, collection: str, result: SearchResult) -> None:
+        before = self._average_us.get(collection)
+        took = float(result.timings.total_us)
+        self._average_us[collection] = (
+            took if before is None else before + _COST_WEIGHT * (took - before)
+        )
+
+
+def _inlinable(searcher: object, query: Query) -> bool:
+    """A query that may run on the loop: sparse-only, on a local index, no filter, no PRF."""
+    return (
+        query.mode is RetrievalMode.SPARSE
+        and isinstance(searcher, HybridSearcher)
+        and query.filter is None
+        and not query.prf.enabled
+    )
 
 
 class SearchServicer(search_pb2_grpc.SearchServiceServicer):
@@ -39,6 +77,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         self._executor = executor
         self._defaults = settings.query_defaults
         self._limits = settings.request_limits
+        self._sparse_costs = _SparseCosts()
 
     def _query(self, request: pb.SearchRequest) -> Query:
         """The resolved query of a request (raises `InvalidArgumentError`)."""
@@ -56,12 +95,10 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         deadline = _deadline_of(context)
 
         def guarded() -> T:
-            if deadline is not None and time.monotonic() >= deadline:
-                raise DeadlineExceededError("the deadline passed while the query waited")
+            _check_deadline(deadline, "while the query waited")
             return fn(*args)
 
-        if deadline is not None and time.monotonic() >= deadline:
-            raise DeadlineExceededError("the deadline passed before the search started")
+        _check_deadline(deadline, "before the search started")
         scope = CancelScope()
         work_context = contextvars.copy_context()
         work_context.run(cancel_scope.set, scope)
@@ -78,7 +115,16 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     ) -> pb.SearchResponse:
         query = self._query(request)
         with self._engine.use(request.collection) as collection:
-            result = await self._run(context, collection.searcher.search, query)
+            searcher = collection.searcher
+            if not _inlinable(searcher, query):
+                result = await self._run(context, searcher.search, query)
+                return _answer(result, collection.name)
+            if self._sparse_costs.cheap(collection.name):
+                _check_deadline(_deadline_of(context), "before the search started")
+                result = searcher.search(query)
+            else:
+                result = await self._run(context, searcher.search, query)
+            self._sparse_costs.observe(collection.name, result)
         return _answer(result, collection.name)
 
     async def _search_progressive(
@@ -201,6 +247,11 @@ def _deadline_of(context: grpc.aio.ServicerContext[Any, Any]) -> float | None:
     if remaining is None or remaining > 1e9:  # no deadline reads as a huge number
         return None
     return time.monotonic() + max(0.0, remaining)
+
+
+def _check_deadline(deadline: float | None, when: str) -> None:
+    if deadline is not None and time.monotonic() >= deadline:
+        raise DeadlineExceededError(f"the deadline passed {when}")
 
 
 def _error_response(request_id: str, exc: Exception) -> pb.SearchStreamResponse:

@@ -182,3 +182,23 @@ def test_ties_by_id_sorts_only_the_tied_runs() -> None:
     assert ordered.ordinals.tolist() == [0, 2, 1, 3, 4]
     assert ordered.scores.tolist() == [3.0, 2.0, 2.0, 2.0, 1.0]
     assert ties_by_id(RankedList([4, 0], [2.0, 1.0]), ids.__getitem__).ordinals.tolist() == [4, 0]
+
+
+def test_ties_by_id_looks_up_only_tied_entries_and_keeps_runs_apart() -> None:
+    from hybridsearch.engine.ties import ties_by_id
+    from hybridsearch.types import RankedList
+
+    # Two tied runs (2.0 and 1.0) around untied entries; ids would reorder across runs if the
+    # runs were not kept apart.
+    ids = {0: "z", 1: "y", 2: "x", 3: "w", 4: "a", 5: "m", 6: "b", 7: "c"}
+    looked_up: list[int] = []
+
+    def doc_id(ordinal: int) -> str:
+        looked_up.append(ordinal)
+        return ids[ordinal]
+
+    hits = RankedList([0, 1, 2, 3, 4, 5, 6, 7], [5.0, 2.0, 2.0, 1.5, 1.0, 1.0, 1.0, 0.5])
+    ordered = ties_by_id(hits, doc_id)
+    assert ordered.ordinals.tolist() == [0, 2, 1, 3, 4, 6, 5, 7]
+    assert ordered.scores.tolist() == [5.0, 2.0, 2.0, 1.5, 1.0, 1.0, 1.0, 0.5]
+    assert sorted(looked_up) == [1, 2, 4, 5, 6]  # the untied entries' ids are never needed
