@@ -5,6 +5,7 @@ default) and as ``sharded`` (2 shards, split from the same index)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import grpc
@@ -30,11 +31,16 @@ NEW = [
 
 
 def prepare(tiny_hybrid_index: Path, tmp_path: Path) -> Path:
-    """A data directory with ``plain`` (the default) and ``sharded`` (2 shards) imported."""
+    """A data directory with ``plain`` (the default) and ``sharded`` (2 shards) imported.
+
+    From a copy of the session's index: a session-wide writable server may hold its lock,
+    which an import takes."""
+    source = tmp_path / "tiny-hybrid"
+    shutil.copytree(tiny_hybrid_index, source, ignore=shutil.ignore_patterns("writer.lock"))
     sharded = tmp_path / "tiny-2"
-    split_index(tiny_hybrid_index, sharded, 2)
+    split_index(source, sharded, 2)
     data = tmp_path / "data"
-    assert import_index(data, "plain", tiny_hybrid_index).shards == 0
+    assert import_index(data, "plain", source).shards == 0
     assert import_index(data, "sharded", sharded).shards == 2
     assert not list(data.glob(".tmp-*"))
     return data
