@@ -1,7 +1,7 @@
 """`make bench`: load, compute limit, gRPC overhead, peers and scale, into one results file.
 
     python -m bench.run_all [--quick]
-        [--stages load,limit,peers,scale,filters,ray-build,ray-serve,adaptive]
+        [--stages load,limit,peers,scale,filters,ray-build,ray-serve,adaptive,lucene]
                             [--scale-sizes ...]
 
 Writes bench/results/<date>.md and PNG plots beside it; raw measurements go to
@@ -67,7 +67,8 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 MEASUREMENTS = WORK / "measurements"
 CONCURRENCY = (1, 8, 32, 64)
 ALL_STAGES = (
-    "load", "limit", "peers", "scale", "filters", "ray-build", "ray-serve", "adaptive", "report"
+    "load", "limit", "peers", "scale", "filters", "ray-build", "ray-serve", "adaptive", "lucene",
+    "report",
 )  # fmt: skip
 
 
@@ -614,6 +615,11 @@ def main() -> int:
     if "adaptive" in stages:
         print("== adaptive: cost of adaptive fusion per query", flush=True)
         subprocess.run([sys.executable, "-m", "bench.adaptive_fusion"], check=True)
+    if "lucene" in stages:
+        # Its own results file (bench/results/<date>-lucene-arm.md), see bench/lucene_arm.py.
+        print("== lucene: the Lucene sparse arm vs tantivy, q/s and CPU per query", flush=True)
+        subprocess.run([sys.executable, "-m", "bench.lucene_arm", "--model", str(args.model),
+                        "--shared-data", str(args.shared_data)], check=True)  # fmt: skip
     path = write_report(MEASUREMENTS, RESULTS)
     print(f"== results: {path}", flush=True)
     return 0

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Install the Anserini jar the Lucene sparse arm runs (`hybridsearch.sparse.lucene_jar`).
 
-    python scripts/install_anserini_jar.py [--out PATH]
+python scripts/install_anserini_jar.py [--out PATH]
 """
 
 from __future__ import annotations
