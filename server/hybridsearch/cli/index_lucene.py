@@ -86,8 +86,8 @@ def run_index_lucene(args: argparse.Namespace) -> int:
             f"indexed {summary.documents} documents with Anserini (left out with no text: {empty})"
         )
     print(
-        f"{what} into {args.out} in {summary.seconds:.1f} s; {summary.bytes_on_disk} bytes on disk; "
-        f"BM25 k1 {bm25.k1} b {bm25.b}; "
+        f"{what} into {args.out} in {summary.seconds:.1f} s; "
+        f"{summary.bytes_on_disk} bytes on disk; BM25 k1 {bm25.k1} b {bm25.b}; "
         f"vectors: {'yes' if summary.has_vectors else 'no'}; "
         f"duplicate ids replaced: {summary.duplicates}; bad lines skipped: {stats.bad_lines}"
     )
