@@ -210,3 +210,20 @@ def test_built_index_matches_simple_searcher(tmp_path: Path) -> None:
     stored = index.sparse.fetch([0])[0]
     assert stored.id == index.ids[0]
     assert stored.text  # title and text kept apart in the stored raw JSON
+
+
+def test_attached_batch_stream_and_highlights(search: search_pb2_grpc.SearchServiceStub) -> None:
+    requests = [pb.SearchRequest(query=q, top_k=5) for q in QUERIES[:2]]
+    batch = search.BatchSearch(pb.BatchSearchRequest(requests=requests))
+    singles = [search.Search(r) for r in requests]
+    assert [[h.id for h in r.hits] for r in batch.responses] == [
+        [h.id for h in r.hits] for r in singles
+    ]
+    stream = pb.SearchStreamRequest(request_id="a", search=requests[0], progressive=True)
+    answers = list(search.SearchStream(iter([stream])))
+    assert [a.partial for a in answers] == [True, False]
+    assert [h.id for h in answers[-1].response.hits] == [h.id for h in singles[0].hits]
+    lit = pb.SearchRequest(
+        query="boundary layer", top_k=3, highlight=pb.HighlightOptions(enabled=True)
+    )
+    assert any(h.highlights for h in search.Search(lit).hits)

@@ -147,6 +147,7 @@ class LuceneReader:
         self._stored = self._reader.storedFields()
         self._rm3: dict[tuple[int, int, float], Any] = {}
         self._rm3_lock = threading.Lock()
+        self.search_text("warm up", 10)  # the first search resolves classes: not a caller's
 
     def close(self) -> None:
         """Release the index files (a reader is closed only after its last search)."""
