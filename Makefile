@@ -114,10 +114,12 @@ test: check
 	  HYBRIDSEARCH_RUN_CACHE=$$run_cache $(MAKE) --no-print-directory pytest clients-test
 
 # Every method on every shared collection → docs/effectiveness.md (indexes cached in var/eval-indexes);
-# first the adaptive fusion model (shipped file) and its leave-one-collection-out runs.
+# first the adaptive fusion model (shipped file) and its leave-one-collection-out runs, then the
+# Lucene sparse arm's rows (its dense lists from those runs' cache).
 eval: model $(LUCENE_STAMP)
 	$(PY) scripts/train_fusion.py --data $(SHARED_DATA) --model-dir $(MODEL_DIR)
 	$(PY) scripts/sparse_variants.py --data $(SHARED_DATA)
+	$(PY) scripts/eval_lucene.py --data $(SHARED_DATA)
 	$(PY) scripts/eval_all.py --data $(SHARED_DATA) --model $(MODEL_DIR) --out docs/effectiveness.md
 
 # Load, limit, overhead, peers (Pyserini, LanceDB in their own venvs) and scale; not part of `test`.

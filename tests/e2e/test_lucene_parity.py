@@ -3,9 +3,9 @@
 Our index (``--sparse-backend lucene``: title + text as one ``contents`` field) is searched by
 our arm for every judged test query (1000 deep), and by Pyserini 1.6.0's own
 ``LuceneSearcher`` (defaults k1 0.9, b 0.4) in the Pyserini peer venv (a subprocess: the
-server never imports Pyserini). Same docids in the same order for every query, scores equal
-to 4 decimals (except where Anserini's tie perturbation moves a tied score across the 4th
-decimal, see below), and nDCG@10 .679 (REFERENCE.md's Lucene row).
+server never imports Pyserini). Same docids in the same order for every query; scores equal
+to 4 decimals (all within 1.5e-4, at most 0.1 % rounding the other way at the 4th decimal:
+see below), and nDCG@10 .679 (REFERENCE.md's Lucene row).
 
 Needs the `lucene` extra and the Pyserini peer venv (``bench/setup_peers.sh``, which `make
 bench` runs; Pyserini pulls torch, too heavy for `make test`): skipped without either.
@@ -83,19 +83,18 @@ def test_scifact_bm25_run_equals_pyserini(shared_data: Path, tmp_path: Path) -> 
     )
     theirs = json.loads((tmp_path / "pyserini.json").read_text())
     assert set(theirs) == set(ours)
+    differ = total = 0
     for qid in queries:
         assert [d for d, _ in ours[qid]] == [d for d, _ in theirs[qid]], qid
-        for i, ((_, score), (_, pyserini_score)) in enumerate(
-            zip(ours[qid], theirs[qid], strict=True)
-        ):
-            if round(score, 4) == round(pyserini_score, 4):
-                continue
-            # Pyserini's scores pass Anserini's ScoreTiesAdjusterReranker: rounded to 4
-            # decimals, each document tied with the one before it 1e-6 lower. Deep in a large
-            # tie group that crosses the 4th decimal (55 of SciFact's 294,041 scores); ours
-            # are Lucene's raw BM25 scores, so only such tied ones may differ, and by < 1e-4.
-            assert i > 0 and ours[qid][i - 1][1] == score, (qid, i)
-            assert abs(score - pyserini_score) < 1.5e-4, (qid, i)
+        for (_, score), (_, pyserini_score) in zip(ours[qid], theirs[qid], strict=True):
+            total += 1
+            # Pyserini's scores pass Anserini's ScoreTiesAdjusterReranker: rounded half-up to
+            # 4 decimals, each document tied with the one before it 1e-6 lower. Ours are
+            # Lucene's raw float32 BM25 scores: a score on a 4th-decimal half, or deep in a
+            # big tie group, rounds the other way.
+            differ += round(score, 4) != round(pyserini_score, 4)
+            assert abs(score - pyserini_score) < 1.5e-4, qid
+    assert differ <= total // 1000, f"{differ} of {total} scores differ at 4 decimals"
     run = {qid: dict(hits) for qid, hits in ours.items()}
     ndcg = evaluate(run, collection.qrels)["nDCG@10"]
     assert round(ndcg, 3) == 0.679

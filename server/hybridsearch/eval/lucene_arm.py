@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -82,3 +83,43 @@ def method_metrics(runs: ArmRuns) -> dict[str, dict[str, float]]:
     for method, fuser in HYBRIDS.items():
         table[method] = evaluate(fused_run(runs, fuser), runs.qrels)
     return table
+
+
+#: REFERENCE.md's hybrid means over the seven collections with Pyserini's Lucene BM25.
+REFERENCE_HYBRID = {"hybrid min-max": 0.569, "hybrid z-score": 0.571}
+
+
+def render_lucene_arm(figures: dict[str, dict[str, Any]], names: list[str]) -> list[str]:
+    """The docs/effectiveness.md section of `scripts/eval_lucene.py`'s JSON."""
+    names = [n for n in names if n in figures]
+    lines = [
+        "## Lucene sparse arm (`--sparse-backend lucene`) next to tantivy",
+        "",
+        "Made by `scripts/eval_lucene.py` (`hybridsearch.eval.lucene_arm`): each collection's "
+        "BM25-only Lucene index built by `--sparse-backend lucene` (Anserini's analyser, k1 "
+        "0.9, b 0.4, title + text as one field), its run 1000 deep per judged query, fused "
+        "with the same cached MiniLM dense run as the tantivy rows (`var/eval/arm-runs`) by "
+        "the server's fusion functions (alpha 0.5; RRF k 60). nDCG@10:",
+        "",
+        "| arm | method | " + " | ".join(names) + " | mean |",
+        "|---|---|" + "---:|" * (len(names) + 1),
+    ]
+    means: dict[tuple[str, str], float] = {}
+    for side in ("tantivy", "lucene"):
+        for method in METHODS:
+            values = [float(figures[n][side][method]["nDCG@10"]) for n in names]
+            means[side, method] = sum(values) / len(values)
+            cells = " | ".join(f"{v:.3f}" for v in [*values, means[side, method]])
+            lines.append(f"| {side} | {method} | {cells} |")
+    lines.append("")
+    for method, reference in REFERENCE_HYBRID.items():
+        lines.append(
+            f"- {method}: Lucene arm mean {means['lucene', method]:.3f} (REFERENCE.md, "
+            f"Pyserini's BM25 + MiniLM: {reference:.3f}); tantivy arm "
+            f"{means['tantivy', method]:.3f}."
+        )
+    lines.append(
+        f"- BM25 alone: Lucene {means['lucene', 'BM25']:.3f}, tantivy "
+        f"{means['tantivy', 'BM25']:.3f} (REFERENCE.md: .490 and .499)."
+    )
+    return lines
