@@ -1,8 +1,9 @@
 """Install the pinned Anserini jar: from the Pyserini 1.6.0 source distribution on PyPI.
 
 ``pip download pyserini==1.6.0 --no-deps --no-binary :all: --no-build-isolation`` fetches
-the sdist (165 MB; no dependency is resolved or installed, nothing is built), the jar is extracted from it and
-checked against its pinned size and SHA-256, then renamed into place atomically
+the sdist (165 MB; no dependency is resolved or installed, nothing is built), the jar is
+extracted from it and checked against its pinned size and SHA-256, then renamed into place
+atomically
 (``$HYBRIDSEARCH_HOME/jars/anserini-1.7.1-fatjar.jar`` unless ``--out``).
 
     python scripts/install_anserini_jar.py [--out PATH]
