@@ -15,7 +15,8 @@ Sequential SPARSE and HYBRID runs of both, in alternating rounds (medians): quer
 per query (``time.process_time``: every thread of the process, the JVM's included). Then the
 GIL question: SPARSE from 1 and 2 Python threads at once (each thread its share of the
 queries, detached from the JVM at its end) — a ratio near 2 on 2 cores means a Lucene search
-does not hold the GIL (pyjnius releases it around Java calls). Writes
+does not hold the GIL (pyjnius releases it around Java calls) — and a direct probe: a
+pure-Python loop's rate while another thread searches, against its rate alone. Writes
 bench/results/<date>-lucene-arm.md.
 """
 
@@ -111,6 +112,41 @@ def threaded(engine: HybridSearcher, texts: list[str], threads: int) -> Callable
     return run
 
 
+def counter_rate(seconds: float) -> float:
+    """Pure-Python loop iterations per second of wall time (needs the GIL throughout)."""
+    n, end = 0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        n += 1
+    return n / seconds
+
+
+def gil_probe(engine: HybridSearcher, texts: list[str], seconds: float) -> float:
+    """The main thread's pure-Python rate while another thread runs SPARSE searches, as a
+    fraction of its rate alone: near 1 when a search leaves the GIL free (on a free core),
+    near 0.5 when it holds the GIL as much as the loop does."""
+    alone = counter_rate(seconds)
+    stop = threading.Event()
+
+    def searches() -> None:
+        try:
+            while not stop.is_set():
+                for text in texts:
+                    engine.search(Query(text=text, top_k=TOP_K, mode=RetrievalMode.SPARSE))
+                    if stop.is_set():
+                        break
+        finally:
+            detach_thread()
+
+    worker = threading.Thread(target=searches)
+    worker.start()
+    try:
+        shared = counter_rate(seconds)
+    finally:
+        stop.set()
+        worker.join()
+    return shared / alone
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--index-cache", type=Path, default=REPO / "var" / "eval-indexes")
@@ -141,16 +177,25 @@ def main() -> None:
             for threads in (1, 2):
                 key = f"{backend} sparse, {threads} thread{'s' * (threads > 1)}"
                 samples.setdefault(key, []).append(timed(threaded(engine, texts, threads), n))
+    gil = {
+        backend: statistics.median(gil_probe(engine, texts, 2.0) for _ in range(args.rounds))
+        for backend, engine in engines.items()
+    }
     for engine in engines.values():
         engine.close()
     medians = {
         key: (statistics.median(q for q, _ in v), statistics.median(c for _, c in v))
         for key, v in samples.items()
     }
-    write_report(medians, args, n)
+    write_report(medians, gil, args, n)
 
 
-def write_report(medians: dict[str, tuple[float, float]], args: argparse.Namespace, n: int) -> None:
+def write_report(
+    medians: dict[str, tuple[float, float]],
+    gil: dict[str, float],
+    args: argparse.Namespace,
+    n: int,
+) -> None:
     env = env_summary()
     lines = [
         f"# Lucene sparse arm vs tantivy ({datetime.now(UTC):%Y-%m-%d})",
@@ -174,12 +219,17 @@ def write_report(medians: dict[str, tuple[float, float]], args: argparse.Namespa
         "Threads (SPARSE, 2 threads / 1 thread throughput): "
         f"tantivy {ratio['tantivy']:.2f}x, lucene {ratio['lucene']:.2f}x.",
         "",
+        "GIL probe (a pure-Python loop's rate while another thread runs SPARSE searches, as a "
+        "fraction of its rate alone; 1 = the searches leave the GIL free, 0.5 = they hold it "
+        f"as much as the loop): tantivy {gil['tantivy']:.2f}, lucene {gil['lucene']:.2f}.",
+        "",
     ]
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{datetime.now(UTC):%Y-%m-%d}-lucene-arm.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     (WORK / "measurements").mkdir(parents=True, exist_ok=True)
-    (WORK / "measurements" / "lucene-arm.json").write_text(json.dumps(medians, indent=1))
+    measured = {"medians": medians, "gil_probe": gil}
+    (WORK / "measurements" / "lucene-arm.json").write_text(json.dumps(measured, indent=1))
     print("\n".join(lines))
     print(f"wrote {path}")
 
