@@ -15,8 +15,8 @@ Sequential SPARSE and HYBRID runs of both, in alternating rounds (medians): quer
 per query (``time.process_time``: every thread of the process, the JVM's included). Then the
 GIL question: SPARSE from 1 and 2 Python threads at once (each thread its share of the
 queries, detached from the JVM at its end) — a ratio near 2 on 2 cores means a Lucene search
-does not hold the GIL (pyjnius releases it around Java calls) — and a direct probe: a
-pure-Python loop's rate while another thread searches, against its rate alone. Writes
+does not hold the GIL — and a direct probe: a pure-Python loop's rate while another thread
+is inside a Java call, against a thread that sleeps and one that loops in Python. Writes
 bench/results/<date>-lucene-arm.md.
 """
 
@@ -43,7 +43,7 @@ from hybridsearch.engine.loader import load_query_encoder
 from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.eval.collection import load_beir
 from hybridsearch.eval.lucene_arm import lucene_bm25_index
-from hybridsearch.sparse.lucene_jvm import detach_thread
+from hybridsearch.sparse.lucene_jvm import detach_thread, java_class
 from hybridsearch.storage.index_dir import OpenIndex, open_index
 from hybridsearch.storage.manifest import IDS_FILE, MANIFEST_FILE, VECTORS_FILE, load_manifest
 from hybridsearch.types import Query, RetrievalMode
@@ -120,31 +120,35 @@ def counter_rate(seconds: float) -> float:
     return n / seconds
 
 
-def gil_probe(engine: HybridSearcher, texts: list[str], seconds: float) -> float:
-    """The main thread's pure-Python rate while another thread runs SPARSE searches, as a
-    fraction of its rate alone: near 1 when a search leaves the GIL free (on a free core),
-    near 0.5 when it holds the GIL as much as the loop does."""
-    alone = counter_rate(seconds)
-    stop = threading.Event()
+def gil_probe(seconds: float) -> dict[str, float]:
+    """A pure-Python loop's rate while another thread sits in a Java call (``Thread.sleep``
+    through pyjnius) or in a pure-Python busy loop, each as a fraction of its rate while
+    the other thread sits in ``time.sleep`` (which releases the GIL): taken back to back, so
+    the machine's load is much the same. Near 1: the other thread leaves the GIL free."""
+    java_thread = java_class("java.lang.Thread")
 
-    def searches() -> None:
+    def busy() -> None:
+        counter_rate(seconds + 0.5)
+
+    def in_java() -> None:
         try:
-            while not stop.is_set():
-                for text in texts:
-                    engine.search(Query(text=text, top_k=TOP_K, mode=RetrievalMode.SPARSE))
-                    if stop.is_set():
-                        break
+            java_thread.sleep(int((seconds + 0.5) * 1000))
         finally:
             detach_thread()
 
-    worker = threading.Thread(target=searches)
-    worker.start()
-    try:
-        shared = counter_rate(seconds)
-    finally:
-        stop.set()
-        worker.join()
-    return shared / alone
+    rates = {}
+    for name, target in (
+        ("python sleep", lambda: time.sleep(seconds + 0.5)),
+        ("java call", in_java),
+        ("python busy loop", busy),
+    ):
+        other = threading.Thread(target=target)
+        other.start()
+        time.sleep(0.1)
+        rates[name] = counter_rate(seconds)
+        other.join()
+    base = rates.pop("python sleep")
+    return {name: rate / base for name, rate in rates.items()}
 
 
 def main() -> None:
@@ -177,10 +181,8 @@ def main() -> None:
             for threads in (1, 2):
                 key = f"{backend} sparse, {threads} thread{'s' * (threads > 1)}"
                 samples.setdefault(key, []).append(timed(threaded(engine, texts, threads), n))
-    gil = {
-        backend: statistics.median(gil_probe(engine, texts, 2.0) for _ in range(args.rounds))
-        for backend, engine in engines.items()
-    }
+    probes = [gil_probe(1.0) for _ in range(args.rounds)]
+    gil = {name: statistics.median(p[name] for p in probes) for name in probes[0]}
     for engine in engines.values():
         engine.close()
     medians = {
@@ -219,9 +221,10 @@ def write_report(
         "Threads (SPARSE, 2 threads / 1 thread throughput): "
         f"tantivy {ratio['tantivy']:.2f}x, lucene {ratio['lucene']:.2f}x.",
         "",
-        "GIL probe (a pure-Python loop's rate while another thread runs SPARSE searches, as a "
-        "fraction of its rate alone; 1 = the searches leave the GIL free, 0.5 = they hold it "
-        f"as much as the loop): tantivy {gil['tantivy']:.2f}, lucene {gil['lucene']:.2f}.",
+        "GIL probe (a pure-Python loop's rate while another thread is in a Java call through "
+        "pyjnius, or in a Python busy loop, as a fraction of its rate while the other thread "
+        f"sleeps): Java call {gil['java call']:.2f}, Python busy loop "
+        f"{gil['python busy loop']:.2f} (1 = the GIL is left free).",
         "",
     ]
     RESULTS.mkdir(parents=True, exist_ok=True)
