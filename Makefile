@@ -7,6 +7,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RAY_STAMP := $(VENV)/.installed-ray
+LUCENE_STAMP := $(VENV)/.installed-lucene
 MODEL_DIR ?= var/models/all-MiniLM-L6-v2
 SAMPLE_INDEX ?= var/indexes/sample
 HOST ?= 127.0.0.1
@@ -16,7 +17,7 @@ BUF_VERSION := 1.75.0
 BUF := .cache/npm/node_modules/.bin/buf
 
 .PHONY: help venv serve test check lint typecheck proto-lint proto-breaking gen gen-check pytest model \
-	sample-index clients-gen clients-gen-check clients-test ghz-smoke bench eval clean
+	sample-index lucene clients-gen clients-gen-check clients-test ghz-smoke bench eval clean
 
 help:
 	@echo "make serve   — create the environment, install, build the sample index, serve it"
@@ -36,6 +37,15 @@ venv: $(STAMP)
 $(RAY_STAMP): $(STAMP)
 	$(PY) -m pip install -q -e ".[cpu,model,quantize,eval,ann,dev,ray]"
 	touch $@
+
+# The optional Lucene extra and the pinned Anserini jar (into $HYBRIDSEARCH_HOME/jars), for
+# the tests, eval and bench (`make serve` never needs Java).
+$(LUCENE_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[cpu,model,quantize,eval,ann,dev,lucene]"
+	$(PY) scripts/install_anserini_jar.py
+	touch $@
+
+lucene: $(LUCENE_STAMP)
 
 $(BUF):
 	mkdir -p .cache/npm
@@ -93,7 +103,7 @@ ghz-smoke: $(STAMP)
 
 check: lint typecheck proto-lint proto-breaking gen-check clients-gen-check
 
-pytest: $(STAMP) $(RAY_STAMP) model
+pytest: $(STAMP) $(RAY_STAMP) $(LUCENE_STAMP) model
 	HYBRIDSEARCH_MODEL_DIR=$(abspath $(MODEL_DIR)) HYBRIDSEARCH_SHARED_DATA=$(abspath $(SHARED_DATA)) \
 	  $(BIN)/pytest -q
 
@@ -104,15 +114,18 @@ test: check
 	  HYBRIDSEARCH_RUN_CACHE=$$run_cache $(MAKE) --no-print-directory pytest clients-test
 
 # Every method on every shared collection → docs/effectiveness.md (indexes cached in var/eval-indexes);
-# first the adaptive fusion model (shipped file) and its leave-one-collection-out runs.
-eval: model
+# first the adaptive fusion model (shipped file) and its leave-one-collection-out runs, then the
+# Lucene sparse arm's rows (its dense lists from those runs' cache).
+eval: model $(LUCENE_STAMP)
 	$(PY) scripts/train_fusion.py --data $(SHARED_DATA) --model-dir $(MODEL_DIR)
 	$(PY) scripts/sparse_variants.py --data $(SHARED_DATA)
+	$(PY) scripts/eval_lucene.py --data $(SHARED_DATA)
 	$(PY) scripts/eval_all.py --data $(SHARED_DATA) --model $(MODEL_DIR) --out docs/effectiveness.md
 
 # Load, limit, overhead, peers (Pyserini, LanceDB in their own venvs) and scale; not part of `test`.
 bench: model
-	$(PY) -m pip install -q -e ".[cpu,model,quantize,eval,ann,dev,bench,ray]"
+	$(PY) -m pip install -q -e ".[cpu,model,quantize,eval,ann,dev,bench,ray,lucene]"
+	$(PY) scripts/install_anserini_jar.py
 	$(PY) -m bench.run_all --model $(MODEL_DIR) --shared-data $(SHARED_DATA)
 
 clean:

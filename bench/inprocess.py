@@ -127,7 +127,7 @@ class ComponentCosts:
 
 
 def _sparse_search(index: OpenIndex, depth: int, weights: dict[str, float]) -> object:
-    return index.sparse.search(weights, depth)
+    return index.tantivy_reader.search(weights, depth)
 
 
 def _at(per_batch: dict[int, float], batch: float) -> float:
@@ -189,7 +189,7 @@ def component_costs(
     weights = [{t: float(n) for t, n in term_counts(q).items()} for q in queries]
     sparse = {k: _cpu_ms_per_item(functools.partial(_sparse_search, index, k), weights)
               for k in (10, 100, 1000)}  # fmt: skip
-    lists = [(index.sparse.search(w, DEPTH), dense.search(v[None, :], DEPTH)[0])
+    lists = [(index.tantivy_reader.search(w, DEPTH), dense.search(v[None, :], DEPTH)[0])
              for w, v in zip(weights, vectors, strict=True)]  # fmt: skip
     settings = FusionSettings()
     doc_id = index.ids.__getitem__

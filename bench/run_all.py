@@ -1,7 +1,8 @@
 """`make bench`: load, compute limit, gRPC overhead, peers and scale, into one results file.
 
     python -m bench.run_all [--quick]
-        [--stages load,limit,peers,scale,bm25-scale,filters,ray-build,ray-serve,adaptive,overhead]
+        [--stages load,limit,peers,scale,bm25-scale,filters,ray-build,ray-serve,adaptive,overhead,
+                  lucene]
                             [--scale-sizes ...]
 
 Writes bench/results/<date>.md and PNG plots beside it; raw measurements go to
@@ -68,7 +69,7 @@ MEASUREMENTS = WORK / "measurements"
 CONCURRENCY = (1, 8, 32, 64)
 ALL_STAGES = (
     "load", "limit", "peers", "scale", "bm25-scale", "filters", "ray-build", "ray-serve",
-    "adaptive", "overhead", "report",
+    "adaptive", "overhead", "lucene", "report",
 )  # fmt: skip
 
 
@@ -630,6 +631,11 @@ def main() -> int:
                         "--shared-data", str(args.shared_data),
                         "--duration", "3" if args.quick else "4",
                         "--repeats", str(args.repeats)], check=True)  # fmt: skip
+    if "lucene" in stages:
+        # Its own results file (bench/results/<date>-lucene-arm.md), see bench/lucene_arm.py.
+        print("== lucene: the Lucene sparse arm vs tantivy, q/s and CPU per query", flush=True)
+        subprocess.run([sys.executable, "-m", "bench.lucene_arm", "--model", str(args.model),
+                        "--shared-data", str(args.shared_data)], check=True)  # fmt: skip
     path = write_report(MEASUREMENTS, RESULTS)
     print(f"== results: {path}", flush=True)
     return 0

@@ -30,6 +30,7 @@ from hybridsearch.cli.eval import open_engine, sweep_alpha, write_sweep
 from hybridsearch.config import Device
 from hybridsearch.eval.collection import load_beir
 from hybridsearch.eval.fusion_training import randomization_test
+from hybridsearch.eval.lucene_arm import render_lucene_arm
 from hybridsearch.eval.retrievers import EngineRetriever, RunSpec
 from hybridsearch.eval.runner import run_evaluation
 
@@ -134,6 +135,7 @@ def render(
     command: str,
     loco: dict[str, Any] | None = None,
     sparse: dict[str, Any] | None = None,
+    lucene: dict[str, Any] | None = None,
 ) -> str:
     """The Markdown report."""
     names = list(results)
@@ -175,6 +177,8 @@ def render(
         lines += ["", *render_loco(loco)]
     if sparse is not None:
         lines += ["", *render_sparse_variants(sparse)]
+    if lucene is not None:
+        lines += ["", *render_lucene_arm(lucene, list(COLLECTIONS))]
     for key in ("R@100", "RR@10", "AP"):
         lines += ["", f"## {key}", "", *_metric_table(results, list(METHODS), key)]
     return "\n".join(lines) + "\n"
@@ -479,6 +483,12 @@ def main() -> int:
         default=Path("var/eval/sparse-variants.json"),
         help="figures of the BM25 variants (scripts/sparse_variants.py)",
     )
+    parser.add_argument(
+        "--lucene-arm",
+        type=Path,
+        default=Path("var/eval/lucene-arm.json"),
+        help="the Lucene sparse arm's rows (scripts/eval_lucene.py)",
+    )
     args = parser.parse_args()
     names = [n for n in args.collections.split(",") if n]
     if args.render_only:
@@ -497,7 +507,10 @@ def main() -> int:
     sparse = None
     if args.sparse_variants.exists():
         sparse = json.loads(args.sparse_variants.read_text(encoding="utf-8"))
-    args.out.write_text(render(results, command, loco, sparse), encoding="utf-8")
+    lucene = None
+    if args.lucene_arm.exists():
+        lucene = json.loads(args.lucene_arm.read_text(encoding="utf-8"))
+    args.out.write_text(render(results, command, loco, sparse, lucene), encoding="utf-8")
     print(f"wrote {args.out} and {args.json}")
     return 0
 

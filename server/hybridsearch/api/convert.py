@@ -22,7 +22,7 @@ from hybridsearch.engine.request import (
     Unrecognized,
 )
 from hybridsearch.metadata import filter as flt
-from hybridsearch.sparse.tantivy_index import StoredDoc
+from hybridsearch.sparse.base import StoredDoc
 from hybridsearch.storage.manifest import Manifest
 from hybridsearch.types import (
     ArmScore,

@@ -6,6 +6,7 @@ import argparse
 from importlib import resources
 from pathlib import Path
 
+from hybridsearch.cli.index_lucene import add_lucene_arguments, run_index_lucene
 from hybridsearch.cli.index_sharded import add_sharding_arguments, run_index_sharded
 from hybridsearch.types import Device
 
@@ -33,6 +34,12 @@ def add_index_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
         action="store_true",
         help="no documents: an empty index to fill through `hybridsearch ingest`",
     )
+    source.add_argument(
+        "--lucene-index",
+        type=Path,
+        help="attach an existing Pyserini/Anserini Lucene index directory (implies "
+        "--sparse-backend lucene; vectors from its stored documents)",
+    )
     p.add_argument("--out", type=Path, required=True, help="index directory to create")
     p.add_argument(
         "--model", type=Path, help="model directory of the dense encoder (default: MiniLM)"
@@ -59,11 +66,14 @@ def add_index_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     p.add_argument(
         "--hnsw-ef-construction", type=int, default=200, help="HNSW build candidate list"
     )
+    add_lucene_arguments(p)
     add_sharding_arguments(p)
     p.set_defaults(func=run_index)
 
 
 def run_index(args: argparse.Namespace) -> int:
+    if args.sparse_backend == "lucene" or args.lucene_index is not None:
+        return run_index_lucene(args)
     if args.ray is not None or args.shards is not None:
         return run_index_sharded(args)
     from tqdm import tqdm  # noqa: PLC0415

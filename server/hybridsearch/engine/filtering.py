@@ -15,7 +15,9 @@ import numpy as np
 import tantivy
 from numpy.typing import NDArray
 
+from hybridsearch.errors import InvalidArgumentError
 from hybridsearch.metadata.filter import Filter, bind_filter
+from hybridsearch.sparse.base import SparseBackend
 from hybridsearch.sparse.filter_query import FilterCompiler
 from hybridsearch.storage.index_dir import OpenIndex
 
@@ -44,10 +46,16 @@ def search_scope(
     """
     if filter_ is None:
         return SearchScope(live)
+    if index.sparse_backend is SparseBackend.LUCENE:
+        raise InvalidArgumentError.single(
+            f"{field_prefix}filter",
+            "this collection's BM25 side is a Lucene index, which declares no filterable "
+            "fields; search it without a filter",
+        )
     bound = bind_filter(filter_, index.manifest.schema, field_prefix=field_prefix)
     assert index.columns is not None
     mask = index.columns.mask(bound)
     if live is not None:
         mask &= live[: len(mask)]
-    compiler = FilterCompiler(index.sparse.tantivy_schema, index.manifest.schema)
+    compiler = FilterCompiler(index.tantivy_reader.tantivy_schema, index.manifest.schema)
     return SearchScope(mask, compiler.compile(bound))

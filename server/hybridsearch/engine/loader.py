@@ -21,7 +21,7 @@ from hybridsearch.errors import IndexFormatError, IndexLockedError, ModelDirErro
 from hybridsearch.sharding.layout import is_sharded
 from hybridsearch.storage.compaction import CompactionPolicy
 from hybridsearch.storage.index_dir import OpenIndex, open_index
-from hybridsearch.storage.manifest import EncoderInfo
+from hybridsearch.storage.manifest import EncoderInfo, load_manifest
 from hybridsearch.storage.writer import IndexWriter
 
 if TYPE_CHECKING:
@@ -155,6 +155,11 @@ READ_ONLY_BY_LOCK = (
     "that server"
 )
 
+READ_ONLY_LUCENE = (
+    "its BM25 side is a Lucene index (built with --sparse-backend lucene or attached), which "
+    "hybridsearch does not write to; rebuild or re-attach it to change it"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class LoadedIndex:
@@ -198,6 +203,8 @@ def load_index(settings: ServerSettings, encoders: SharedEncoders | None = None)
         return load_sharded(settings)
     if settings.read_only:
         return _read_only(settings, READ_ONLY_BY_FLAG, encoders)
+    if load_manifest(settings.index).lucene is not None:
+        return _read_only(settings, READ_ONLY_LUCENE, encoders)
     try:
         writer = IndexWriter(settings.index)
     except IndexLockedError as exc:

@@ -11,8 +11,9 @@ from numpy.typing import NDArray
 
 from hybridsearch.dense.base import DenseIndex
 from hybridsearch.engine.ties import by_score_then_id, with_ties
+from hybridsearch.sparse.base import SparseBackend
 from hybridsearch.storage.index_dir import OpenIndex
-from hybridsearch.types import ScoredDoc
+from hybridsearch.types import PrfSettings, RankedList, ScoredDoc
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,32 @@ class IndexPrfBackend:
             return index.search_sparse(term_weights, depth, live, sparse_filter)
         hits = with_ties(lambda n: index.search_sparse(term_weights, n, live, sparse_filter), depth)
         return by_score_then_id(hits, self.index.ids.__getitem__)
+
+    def native_rm3(
+        self, query_text: str, settings: PrfSettings, depth: int
+    ) -> tuple[Sequence[ScoredDoc], dict[str, float]] | None:
+        """Anserini's RM3 on a Lucene-backed index (None on tantivy: `prf.rm3` runs). Its
+        documents are all live and it takes no filter, so no row is hidden."""
+        if self.index.sparse_backend is not SparseBackend.LUCENE:
+            return None
+        lucene = self.index.lucene_reader
+        expansion: dict[str, float] = {}
+
+        def search(n: int) -> RankedList:
+            hits, terms = lucene.rm3_search(
+                query_text,
+                n,
+                fb_terms=settings.fb_terms,
+                fb_docs=settings.fb_docs,
+                original_query_weight=settings.original_query_weight,
+            )
+            expansion.update(terms)
+            return hits
+
+        if not self.with_ties:
+            return search(depth), expansion
+        hits = with_ties(search, depth)
+        return by_score_then_id(hits, self.index.ids.__getitem__), expansion
 
     def search_dense(self, vector: NDArray[np.float32], depth: int) -> Sequence[ScoredDoc]:
         """Exact inner product with the new query vector, live rows only."""

@@ -19,8 +19,8 @@ from hybridsearch.fusion.interpolate import fuse_interpolate
 from hybridsearch.fusion.rrf import fuse_rrf
 from hybridsearch.prf.pipeline import FirstRound, PrfBackend, applicable, run_prf
 from hybridsearch.sparse.analysis import query_term_counts
+from hybridsearch.sparse.base import StoredDoc
 from hybridsearch.sparse.highlight import highlight_hit
-from hybridsearch.sparse.tantivy_index import StoredDoc
 from hybridsearch.types import (
     AdaptiveChoice,
     ArmScore,

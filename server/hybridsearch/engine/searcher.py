@@ -38,7 +38,7 @@ from hybridsearch.errors import (
 from hybridsearch.fusion.adaptive import QueryStats
 from hybridsearch.prf.pipeline import FirstRound
 from hybridsearch.sparse.analysis import query_term_counts
-from hybridsearch.sparse.tantivy_index import StoredDoc
+from hybridsearch.sparse.base import SparseBackend, StoredDoc
 from hybridsearch.storage.index_dir import OpenIndex
 from hybridsearch.types import (
     Query,
@@ -338,6 +338,8 @@ class HybridSearcher:
     def _sparse_arm(
         self, snap: IndexSnapshot, query: Query, scope: SearchScope
     ) -> Sequence[ScoredDoc]:
+        if snap.index.sparse_backend is SparseBackend.LUCENE:
+            return self._lucene_arm(snap, query, scope)
         weights = {term: float(n) for term, n in query_term_counts(query.text).items()}
         depth = _sparse_depth(query)
         index, live, sparse_filter = snap.index, scope.live, scope.sparse_filter
@@ -345,6 +347,17 @@ class HybridSearcher:
             return index.search_sparse(weights, depth, live, sparse_filter)
         # Alone, the arm's list is the ranking: cut it the same at every depth (see ties.py).
         hits = with_ties(lambda n: index.search_sparse(weights, n, live, sparse_filter), depth)
+        return by_score_then_id(hits, snap.index.ids.__getitem__)
+
+    def _lucene_arm(
+        self, snap: IndexSnapshot, query: Query, scope: SearchScope
+    ) -> Sequence[ScoredDoc]:
+        """The sparse arm of a Lucene-backed index: Anserini analyses the query text."""
+        depth = _sparse_depth(query)
+        index, live, text = snap.index, scope.live, query.text
+        if query.mode is not RetrievalMode.SPARSE:
+            return index.search_sparse_text(text, depth, live)
+        hits = with_ties(lambda n: index.search_sparse_text(text, n, live), depth)
         return by_score_then_id(hits, snap.index.ids.__getitem__)
 
     def _dense_with_ties(

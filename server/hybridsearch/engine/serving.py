@@ -11,7 +11,7 @@ from typing import Protocol
 
 from hybridsearch.encoders.base import Encoder
 from hybridsearch.engine.batching import BatchStats
-from hybridsearch.sparse.tantivy_index import StoredDoc
+from hybridsearch.sparse.base import StoredDoc
 from hybridsearch.storage.compaction import CompactionOutcome
 from hybridsearch.storage.manifest import Manifest
 from hybridsearch.storage.writer import DeleteOutcome, UpsertOutcome

@@ -12,8 +12,10 @@ Interpolate: PRF, Dense and Sparse Retrievers", SIGIR 2022:
 - ``BOTH``: feedback from the fused list as in ``BEFORE``, then the arms' final lists
   (second-round where PRF ran, first-round otherwise) are fused again.
 
-Single-arm modes run their arm's PRF on their own list. The PRF rules themselves are the pure
-functions :func:`~hybridsearch.prf.rm3.rm3_expand` and :mod:`hybridsearch.prf.vector`.
+Single-arm modes run their arm's PRF on their own list. A backend with its own RM3
+(`NativeRm3Backend`: Anserini's on a Lucene-backed index) runs it instead of `expand_rm3`;
+its feedback is then its own first BM25 round, whatever the stage. The PRF rules themselves
+are the pure functions :func:`~hybridsearch.prf.rm3.rm3_expand` and :mod:`hybridsearch.prf.vector`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -69,6 +71,18 @@ class PrfBackend(Protocol):
 
     def search_dense(self, vector: NDArray[np.float32], depth: int) -> Sequence[ScoredDoc]:
         """Inner-product search with one query vector."""
+        ...
+
+
+@runtime_checkable
+class NativeRm3Backend(Protocol):
+    """A backend whose index runs RM3 itself (Anserini's, on a Lucene-backed index)."""
+
+    def native_rm3(
+        self, query_text: str, settings: PrfSettings, depth: int
+    ) -> tuple[Sequence[ScoredDoc], dict[str, float]] | None:
+        """The second-round BM25 list and the expanded query's term weights, with feedback
+        from the index's own first round (None: this index has no RM3 of its own)."""
         ...
 
 
@@ -191,7 +205,12 @@ def run_prf(query: Query, first: FirstRound, backend: PrfBackend, rank: RankList
 
     sparse, dense = first.sparse, first.dense
     expansion: dict[str, float] = {}
-    if rm3_on:
+    native = None
+    if rm3_on and isinstance(backend, NativeRm3Backend):
+        native = backend.native_rm3(query.text, settings, first.sparse_depth)
+    if native is not None:
+        sparse, expansion = native
+    elif rm3_on:
         expansion = expand_rm3(query.text, sparse_feedback, settings, backend)
         sparse = backend.search_sparse(expansion, first.sparse_depth)
     if vector_on:

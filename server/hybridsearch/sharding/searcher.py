@@ -60,7 +60,7 @@ from hybridsearch.sharding.worker import (
     TermStats,
 )
 from hybridsearch.sparse.analysis import analyze, query_term_counts
-from hybridsearch.sparse.tantivy_index import StoredDoc
+from hybridsearch.sparse.base import StoredDoc
 from hybridsearch.storage.builder import dedupe_last_wins, dense_text
 from hybridsearch.storage.compaction import CompactionOutcome
 from hybridsearch.storage.manifest import Manifest

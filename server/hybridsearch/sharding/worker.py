@@ -37,7 +37,7 @@ from hybridsearch.engine.searcher import manifest_dense_index
 from hybridsearch.engine.ties import ArmSearch, as_ranked, by_score_then_id, with_ties
 from hybridsearch.errors import FailedPreconditionError, IndexLockedError
 from hybridsearch.metadata.filter import Filter
-from hybridsearch.sparse.tantivy_index import StoredDoc
+from hybridsearch.sparse.base import StoredDoc
 from hybridsearch.storage.compaction import CompactionOutcome, CompactionPolicy
 from hybridsearch.storage.index_dir import OpenIndex, open_index
 from hybridsearch.storage.writer import DeleteOutcome, IndexWriter, UpsertOutcome

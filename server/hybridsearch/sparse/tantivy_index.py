@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -21,6 +20,7 @@ from hybridsearch.errors import IndexFormatError
 from hybridsearch.metadata.schema import CollectionSchema
 from hybridsearch.metadata.values import typed_metadata
 from hybridsearch.sparse.analysis import INDEX_TOKENIZER
+from hybridsearch.sparse.base import StoredDoc
 from hybridsearch.sparse.filter_query import add_metadata_fields, add_metadata_values, filtered
 from hybridsearch.sparse.query_builder import BODY_FIELD, build_bm25_query
 from hybridsearch.types import Document, RankedList
@@ -47,21 +47,6 @@ def build_schema(metadata: CollectionSchema | None = None) -> tantivy.Schema:
 def indexed_body(doc: Document) -> str:
     """The text the BM25 arm indexes: title and text as one field."""
     return f"{doc.title}\n{doc.text}" if doc.title else doc.text
-
-
-@dataclass(frozen=True, slots=True)
-class StoredDoc:
-    """A document's stored fields, as read back from the index."""
-
-    id: str
-    ordinal: int
-    title: str
-    text: str
-    metadata: Mapping[str, Any]
-
-    def document(self) -> Document:
-        """The document as it was ingested (what the BM25 arm indexes is derived from it)."""
-        return Document(self.id, self.title, self.text, self.metadata)
 
 
 def _encode_stored(doc: Document) -> bytes:

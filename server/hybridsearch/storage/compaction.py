@@ -44,7 +44,8 @@ from hybridsearch.dense.select import DenseIndexKind, parse_dense_index
 from hybridsearch.dense.store import write_vector_rows, write_vectors
 from hybridsearch.errors import IndexFormatError
 from hybridsearch.metadata.columns import MetadataColumns
-from hybridsearch.sparse.tantivy_index import SparseReader, SparseWriter, StoredDoc
+from hybridsearch.sparse.base import StoredDoc
+from hybridsearch.sparse.tantivy_index import SparseReader, SparseWriter
 from hybridsearch.storage.files import fsync_dir, fsync_file
 from hybridsearch.storage.idmap import PUT, IdMap, JournalEntry, read_journal
 from hybridsearch.storage.index_dir import OpenIndex
@@ -132,7 +133,7 @@ class StagedGeneration:
             if should_stop():
                 raise RuntimeError("the index writer closed during a compaction")
             chunk = live_ordinals[chunk_start : chunk_start + COPY_CHUNK]
-            stored = _stored_by_ordinal(frozen.sparse, int(chunk[0]), int(chunk[-1]) + 1)
+            stored = _stored_by_ordinal(frozen.tantivy_reader, int(chunk[0]), int(chunk[-1]) + 1)
             for offset, ordinal in enumerate(chunk.tolist()):
                 doc = stored.get(ordinal)
                 if doc is None or doc.id != frozen.ids[ordinal]:
@@ -168,7 +169,7 @@ class StagedGeneration:
         first_new = frozen.ordinal_count
         added = current.manifest.ordinal_count - first_new
         start = self.id_map.ordinal_count
-        stored = _stored_by_ordinal(current.sparse, first_new, first_new + added)
+        stored = _stored_by_ordinal(current.tantivy_reader, first_new, first_new + added)
         for k in range(added):
             doc = stored.get(first_new + k)
             if doc is not None:

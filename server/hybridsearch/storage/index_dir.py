@@ -1,4 +1,5 @@
-"""Opening an index directory: manifest, tantivy index, memory-mapped vectors, id map."""
+"""Opening an index directory: manifest, sparse index (tantivy or Lucene, as the manifest
+says), memory-mapped vectors, id map."""
 
 from __future__ import annotations
 
@@ -13,10 +14,18 @@ from numpy.typing import NDArray
 from hybridsearch.dense.store import open_vector_rows
 from hybridsearch.errors import IndexFormatError
 from hybridsearch.metadata.columns import MetadataColumns
+from hybridsearch.sparse.base import SparseBackend, SparseIndex
+from hybridsearch.sparse.lucene_index import Bm25Params, LuceneReader
 from hybridsearch.sparse.tantivy_index import SparseReader
 from hybridsearch.storage.files import dir_size_bytes
 from hybridsearch.storage.idmap import IdMap, load_id_map
-from hybridsearch.storage.manifest import SPARSE_DIR, VECTORS_FILE, Manifest, load_manifest
+from hybridsearch.storage.manifest import (
+    SPARSE_DIR,
+    VECTORS_FILE,
+    LuceneInfo,
+    Manifest,
+    load_manifest,
+)
 from hybridsearch.types import RankedList
 
 
@@ -33,7 +42,7 @@ class OpenIndex:
 
     path: Path
     manifest: Manifest
-    sparse: SparseReader
+    sparse: SparseIndex  # a SparseReader (tantivy) or a LuceneReader, as the manifest says
     vectors: NDArray[np.float32] | None
     ids: list[str]
     live: NDArray[np.bool_] | None = None
@@ -45,6 +54,25 @@ class OpenIndex:
         self.all_live = self.live is None or bool(self.live.all())
         if self.columns is None:
             self.columns = read_columns(self.manifest, self.sparse, self.ids)
+
+    @property
+    def sparse_backend(self) -> SparseBackend:
+        """Which library holds the BM25 side."""
+        return SparseBackend(self.manifest.sparse_backend)
+
+    @property
+    def tantivy_reader(self) -> SparseReader:
+        """The tantivy reader of a tantivy-backed index."""
+        if not isinstance(self.sparse, SparseReader):
+            raise TypeError(f"{self.path} is {self.manifest.sparse_backend}-backed, not tantivy")
+        return self.sparse
+
+    @property
+    def lucene_reader(self) -> LuceneReader:
+        """The Lucene reader of a Lucene-backed index."""
+        if not isinstance(self.sparse, LuceneReader):
+            raise TypeError(f"{self.path} is {self.manifest.sparse_backend}-backed, not lucene")
+        return self.sparse
 
     @property
     def data_path(self) -> Path:
@@ -78,11 +106,29 @@ class OpenIndex:
         has no more.
         """
         live = self.live if live is None else live
+        sparse = self.tantivy_reader
         if self.stale_sparse == 0 and (live is None or (live is self.live and self.all_live)):
-            return self.sparse.search(term_weights, depth, filter_query)
+            return sparse.search(term_weights, depth, filter_query)
         limit = depth + self.stale_sparse
         while True:
-            hits = self.sparse.search(term_weights, limit, filter_query)
+            hits = sparse.search(term_weights, limit, filter_query)
+            live_hits = self._live_only(hits, live)
+            if len(live_hits) >= depth or len(hits) < limit:
+                return live_hits[:depth]
+            limit *= 2
+
+    def search_sparse_text(
+        self, text: str, depth: int, live: NDArray[np.bool_] | None = None
+    ) -> RankedList:
+        """The ``depth`` best live documents by Lucene's BM25 for the query ``text`` (a
+        Lucene-backed index; its documents are all live unless ``live`` hides some)."""
+        live = self.live if live is None else live
+        lucene = self.lucene_reader
+        if live is None or (live is self.live and self.all_live):
+            return lucene.search_text(text, depth)
+        limit = depth
+        while True:
+            hits = lucene.search_text(text, limit)
             live_hits = self._live_only(hits, live)
             if len(live_hits) >= depth or len(hits) < limit:
                 return live_hits[:depth]
@@ -101,7 +147,7 @@ class OpenIndex:
 def open_committed(
     path: Path,
     manifest: Manifest,
-    sparse: SparseReader,
+    sparse: SparseIndex,
     id_map: IdMap,
     stale_sparse: int,
     *,
@@ -136,7 +182,7 @@ def open_committed(
     )
 
 
-def read_columns(manifest: Manifest, sparse: SparseReader, ids: list[str]) -> MetadataColumns:
+def read_columns(manifest: Manifest, sparse: SparseIndex, ids: list[str]) -> MetadataColumns:
     """The metadata columns of a committed state, from tantivy's stored documents."""
     rows = manifest.ordinal_count
     if not manifest.schema.fields:
@@ -171,7 +217,24 @@ def open_index(path: Path, *, attempts: int = 5) -> OpenIndex:
 
 def _open_state(path: Path, manifest: Manifest) -> OpenIndex:
     data = manifest.data_path(path)
+    if manifest.lucene is not None:
+        return _open_lucene_state(path, manifest, manifest.lucene)
     sparse = SparseReader(data / SPARSE_DIR)
     id_map = load_id_map(data, manifest.ordinal_count, manifest.journal_bytes)
     stale = manifest.deleted_count + sparse.count_ordinals_from(manifest.ordinal_count)
     return open_committed(path, manifest, sparse, id_map, stale)
+
+
+def _open_lucene_state(path: Path, manifest: Manifest, info: LuceneInfo) -> OpenIndex:
+    """A Lucene-backed index: its ordinals are the Lucene index's document numbers."""
+    data = manifest.data_path(path)
+    lucene = LuceneReader(
+        info.path(data), Bm25Params(k1=info.k1, b=info.b), segments=info.segments or None
+    )
+    if lucene.max_doc != manifest.ordinal_count:
+        raise IndexFormatError(
+            f"{path}: the Lucene index {info.path(data)} holds {lucene.max_doc} documents, the "
+            f"manifest {manifest.ordinal_count}; attach it again"
+        )
+    id_map = load_id_map(data, manifest.ordinal_count, manifest.journal_bytes)
+    return open_committed(path, manifest, lucene, id_map, 0)

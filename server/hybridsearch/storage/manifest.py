@@ -27,6 +27,12 @@ Any version may carry ``schema`` (the collection's declared metadata fields,
 `metadata.schema.CollectionSchema`; fixed when the index is created). A manifest without it
 declares no fields, and one with no fields is written without it.
 
+A Lucene-backed index (``sparse_backend`` "lucene", `sparse.lucene_index`) is written as
+version 4 (older readers refuse it by its version) and carries ``lucene``: where its Lucene
+index is (``sparse/`` of the data directory when built by hybridsearch, an absolute path when
+an existing Pyserini/Anserini index was attached), the segments file it had then, and BM25's
+k1 and b. Tantivy manifests never carry either key.
+
 Only the data directory the manifest names is read; any other ``data-*`` directory is what a
 crashed compaction left (or an old one a reader may still map) and the writer removes it.
 """
@@ -46,7 +52,8 @@ from hybridsearch.storage.files import write_json_atomic
 FORMAT_NAME = "hybridsearch-index"
 FORMAT_VERSION = 2  # data in the index directory itself
 GENERATIONS_FORMAT_VERSION = 3  # data in the subdirectory ``data_dir``
-READABLE_VERSIONS = (1, 2, 3)
+LUCENE_FORMAT_VERSION = 4  # a Lucene-backed index: older readers refuse it by its version
+READABLE_VERSIONS = (1, 2, 3, 4)
 DATA_DIR_PREFIX = "data-"
 _DATA_DIR_NAME = re.compile(r"data-[0-9]{8,20}")
 MANIFEST_FILE = "manifest.json"
@@ -70,6 +77,20 @@ class EncoderInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class LuceneInfo:
+    """Where a Lucene-backed index's Lucene index is, and how BM25 scores it."""
+
+    index_dir: str = ""  # "" = SPARSE_DIR of the data directory; else an absolute path
+    segments: str = ""  # the segments file when built / attached (a changed index is refused)
+    k1: float = 0.9
+    b: float = 0.4
+
+    def path(self, data_path: Path) -> Path:
+        """The Lucene index directory of an index whose data directory is ``data_path``."""
+        return Path(self.index_dir) if self.index_dir else data_path / SPARSE_DIR
+
+
+@dataclass(frozen=True, slots=True)
 class Manifest:
     """What `manifest.json` records about an index directory.
 
@@ -89,6 +110,8 @@ class Manifest:
     journal_bytes: int = 0
     data_dir: str = ""  # subdirectory holding the data files; "" = the index directory
     schema: CollectionSchema = CollectionSchema()  # declared (filterable) metadata fields
+    sparse_backend: str = "tantivy"  # a SparseBackend value: tantivy or lucene
+    lucene: LuceneInfo | None = None  # set exactly when sparse_backend is lucene
 
     def data_path(self, index_dir: Path) -> Path:
         """The directory holding this commit's data files."""
@@ -114,6 +137,8 @@ class Manifest:
             del obj["schema"]  # no declared fields: as manifests before schemas were
         if not self.data_dir:
             del obj["data_dir"]  # a version 2 manifest, as older readers know it
+        if self.lucene is None:
+            del obj["lucene"], obj["sparse_backend"]  # tantivy: as manifests before Lucene
         return obj
 
     def save(self, index_dir: Path) -> None:
@@ -159,11 +184,20 @@ def load_manifest(index_dir: Path) -> Manifest:
             journal_bytes=int(obj.get("journal_bytes", 0)),
             data_dir=str(obj.get("data_dir", "")),
             schema=CollectionSchema.from_json(obj.get("schema") or {}),
+            sparse_backend=str(obj.get("sparse_backend", "tantivy")),
+            lucene=LuceneInfo(**obj["lucene"]) if obj.get("lucene") else None,
         )
     except (KeyError, TypeError, ValueError, SchemaError) as exc:
         raise IndexFormatError(f"{path}: invalid manifest ({exc})") from exc
     if not 0 <= manifest.document_count <= manifest.ordinal_count or manifest.journal_bytes < 0:
         raise IndexFormatError(f"{path}: inconsistent counts in the manifest")
+    if manifest.sparse_backend not in ("tantivy", "lucene") or (
+        (manifest.sparse_backend == "lucene") != (manifest.lucene is not None)
+    ):
+        raise IndexFormatError(
+            f"{path}: sparse backend {manifest.sparse_backend!r} is not one this hybridsearch "
+            "reads (tantivy, or lucene with its settings)"
+        )
     if manifest.data_dir and not _DATA_DIR_NAME.fullmatch(manifest.data_dir):
         raise IndexFormatError(f"{path}: invalid data directory {manifest.data_dir!r}")
     return manifest

@@ -109,6 +109,10 @@ class IndexWriter:
 
     def _open(self, manifest: Manifest) -> None:
         path = self.path
+        if manifest.lucene is not None:
+            raise IndexFormatError(
+                f"{path} is Lucene-backed and read-only: rebuild or re-attach it to change it"
+            )
         removed = remove_unnamed_data(path, manifest)
         if removed:
             log.info("%s: removed data no commit names: %s", path, ", ".join(removed))

@@ -13,7 +13,7 @@ from hybridsearch.api.convert import (
     result_to_proto,
     stats_to_proto,
 )
-from hybridsearch.sparse.tantivy_index import StoredDoc
+from hybridsearch.sparse.base import StoredDoc
 from hybridsearch.storage.manifest import EncoderInfo, Manifest
 from hybridsearch.types import (
     ArmScore,
