@@ -40,6 +40,9 @@ VARIANTS = (
     Bm25Variant("title weight 0.5", title_weight=0.5),
     Bm25Variant("b 0.4", b=0.4),
     Bm25Variant("k1 0.9", k1=0.9),
+    Bm25Variant("query: stopwords, terms in > 5 % of documents", query_stopwords=True, max_df=0.05),
+    Bm25Variant("query: stopwords, terms in > 10 % of documents", query_stopwords=True, max_df=0.1),
+    Bm25Variant("query: stopwords, terms in > 20 % of documents", query_stopwords=True, max_df=0.2),
 )
 DEPTH = 1000
 

@@ -33,6 +33,9 @@ class Bm25Variant:
     title_weight: float = 1.0
     stopwords: bool = False  # drop Lucene's stopwords from documents (lengths) and queries
     query_stopwords: bool = False  # drop them from queries only (the index unchanged)
+    # Query terms in more than this share of the documents are dropped too (query side),
+    # unless no term would be left.
+    max_df: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +89,12 @@ class Bm25Corpus:
         n = len(self.ids)
         out = np.zeros(n)
         drop = variant.stopwords or variant.query_stopwords
-        for term, count in Counter(analyze(query)).items():
-            if drop and term in self.stop_terms:
-                continue
+        counts = Counter(analyze(query))
+        kept = {t: c for t, c in counts.items() if not (drop and t in self.stop_terms)}
+        if variant.max_df < 1.0:
+            common = {t for t in kept if self.doc_freq(t) > variant.max_df * n}
+            kept = {t: c for t, c in kept.items() if t not in common} or kept
+        for term, count in (kept or counts).items():
             p = self.postings.get(term)
             if p is None:
                 continue
@@ -96,6 +102,11 @@ class Bm25Corpus:
             tf = variant.title_weight * p.tf_title + p.tf_text
             out[p.docs] += count * idf * tf * (variant.k1 + 1) / (tf + norm[p.docs])
         return out
+
+    def doc_freq(self, term: str) -> int:
+        """How many documents hold ``term``."""
+        p = self.postings.get(term)
+        return 0 if p is None else len(p.docs)
 
     def ranked(self, variant: Bm25Variant, query: str, depth: int) -> RankedList:
         """The ``depth`` best documents with a positive score, best first (ties by id)."""
