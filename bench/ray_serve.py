@@ -13,7 +13,12 @@ Through real servers and ghz (hybrid SciFact test queries, top_k 10):
 
 Writes bench/results/<date>-ray-serve.md.
 
-    python -m bench.ray_serve [--index DIR] [--seconds 8]
+``--baseline-tree DIR`` (a checkout of another commit, e.g. ``git worktree add DIR main``):
+each setup is measured on that tree's server too, interleaved with this tree's (setup by
+setup, alternating which goes first), so a change is compared within one run on the same
+machine load; the replica kill runs on this tree only. Writes <date>-ray-hop-compare.md.
+
+    python -m bench.ray_serve [--index DIR] [--seconds 8] [--baseline-tree DIR]
 """
 
 from __future__ import annotations
@@ -61,11 +66,22 @@ class Setup:
     flags: tuple[str, ...]
     latency: LoadPoint | None = None
     throughput: LoadPoint | None = None
+    env: dict[str, str] | None = None  # the server's environment (a baseline tree's)
+
+
+def tree_env(tree: Path) -> dict[str, str]:
+    """This process's environment with ``tree``'s server package first on the path."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(tree.resolve() / "server"), env.get("PYTHONPATH", "")) if p
+    )
+    return env
 
 
 def measure(setup: Setup, model: Path, data: list[dict[str, object]], args: argparse.Namespace,
             work: Path) -> None:  # fmt: skip
-    server = start_bench_server(setup.index, model, work / f"{setup.name}.log", *setup.flags)
+    log = work / f"{setup.name}{'-baseline' if setup.env else ''}.log"
+    server = start_bench_server(setup.index, model, log, *setup.flags, env=setup.env)
     try:
         run_ghz(server.address, "warm", SEARCH, data, concurrency=4, duration_s=2, work=work)
         setup.latency = run_ghz(
@@ -78,7 +94,9 @@ def measure(setup: Setup, model: Path, data: list[dict[str, object]], args: argp
         )  # fmt: skip
     finally:
         server.stop()
-    print(f"{setup.name}: c1 {setup.latency}\n  c{args.concurrency} {setup.throughput}", flush=True)
+    tree = "baseline" if setup.env else "this tree"
+    print(f"{setup.name} ({tree}): c1 {setup.latency}\n  c{args.concurrency} {setup.throughput}",
+          flush=True)  # fmt: skip
 
 
 @dataclasses.dataclass
@@ -184,6 +202,46 @@ def report(setups: list[Setup], kill: KillRun, hop: str, args: argparse.Namespac
     return "\n".join(lines)
 
 
+def compare_report(pairs: list[tuple[Setup, Setup]], baseline: str, args: argparse.Namespace,
+                   docs: int, load_end: str) -> str:  # fmt: skip
+    """Before (``baseline``) and after (this tree), measured interleaved in one run."""
+    env = env_summary()
+    base_before, base_after = pairs[0][0].latency, pairs[0][1].latency
+    assert base_before is not None and base_after is not None
+    c = args.concurrency
+    lines = [
+        f"# Sharded serving on Ray, before and after: {args.label}",
+        "",
+        f"`python -m bench.ray_serve --baseline-tree` on {env['cpus']} CPUs ({env['cpu']}): "
+        f"before = {baseline}, after = {env['commit']}; each setup measured on both servers "
+        "back to back (alternating which went first), so both see the same machine load. "
+        f"Load average at start {args.load_start}, at the end {load_end} (the machine is "
+        f"shared with other work). SciFact ({docs} documents), its {len(args.queries)} test "
+        f"queries round robin, hybrid, top_k 10, through gRPC with ghz; {args.seconds:g} s "
+        "per point.",
+        "",
+        f"| served as | p50 ms c=1 before | after | p99 ms c=1 before | after "
+        f"| q/s c={c} before | after | hop p50 ms before | after |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for before, after in pairs:
+        b, a, bt, at = before.latency, after.latency, before.throughput, after.throughput
+        assert b is not None and a is not None and bt is not None and at is not None
+        lines.append(
+            f"| {after.name} | {b.p50_ms:.1f} | {a.p50_ms:.1f} | {b.p99_ms:.1f} | "
+            f"{a.p99_ms:.1f} | {bt.qps:.0f} | {at.qps:.0f} | "
+            f"{b.p50_ms - base_before.p50_ms:+.1f} | {a.p50_ms - base_after.p50_ms:+.1f} |"
+        )
+    errors = sum(p.errors for pair in pairs for s in pair for p in (s.latency, s.throughput) if p)
+    lines += [
+        "",
+        f'Errors over these runs: {errors}. "hop p50" is a setup\'s p50 at concurrency 1 '
+        "minus the same tree's unsharded p50 (the first row).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--index", type=Path, help="a hybrid index (default: SciFact, cached)")
@@ -195,7 +253,11 @@ def main() -> int:
     parser.add_argument("--no-hop", action="store_true", help="skip bench.ray_hop")
     parser.add_argument("--label", default=datetime.date.today().isoformat())
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--baseline-tree", type=Path, help="also measure this checkout, interleaved (see above)"
+    )
     args = parser.parse_args()
+    args.load_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
     from hybridsearch.sharding.split import split_index  # noqa: PLC0415
     from hybridsearch.storage.manifest import load_manifest  # noqa: PLC0415
 
@@ -212,19 +274,42 @@ def main() -> int:
             Setup("1 shard on Ray", work / "shards-1", ("--ray", "local")),
             Setup("3 shards on Ray", work / "shards-3", ("--ray", "local")),
         ]
-        for setup in setups:
-            measure(setup, args.model, data, args, work)
-        kill = kill_under_load(work / "shards-3", args.model, data, args, work)
-        hop = "" if args.no_hop else ray_hop()
-        text = report(setups, kill, hop, args, load_manifest(index).document_count)
+        docs = load_manifest(index).document_count
+        if args.baseline_tree is not None:
+            baseline_env = tree_env(args.baseline_tree)
+            pairs = []
+            for i, setup in enumerate(setups):
+                before = dataclasses.replace(setup, env=baseline_env)
+                for one in (before, setup) if i % 2 == 0 else (setup, before):
+                    measure(one, args.model, data, args, work)
+                pairs.append((before, setup))
+            load_end = " ".join(f"{x:.2f}" for x in os.getloadavg())
+            name = "ray-hop-compare"
+            text = compare_report(pairs, _tree_commit(args.baseline_tree), args, docs, load_end)
+        else:
+            for setup in setups:
+                measure(setup, args.model, data, args, work)
+            kill = kill_under_load(work / "shards-3", args.model, data, args, work)
+            hop = "" if args.no_hop else ray_hop()
+            name = "ray-serve"
+            text = report(setups, kill, hop, args, docs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"{args.label}-ray-serve.md"
+    path = args.out / f"{args.label}-{name}.md"
     path.write_text(text, encoding="utf-8")
     print(text)
     print(f"wrote {path}")
     return 0
+
+
+def _tree_commit(tree: Path) -> str:
+    """The commit checked out at ``tree`` (its directory name when it is no git checkout)."""
+    done = subprocess.run(
+        ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
+        check=False, capture_output=True, text=True,
+    )  # fmt: skip
+    return done.stdout.strip() if done.returncode == 0 else tree.name
 
 
 if __name__ == "__main__":
