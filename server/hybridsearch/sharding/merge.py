@@ -50,13 +50,15 @@ def merge_arm(
     )
     scores = np.concatenate([lists[s].scores for s in shards])
     id_list = list(itertools.chain.from_iterable(lists[s].ids for s in shards))
-    ids.update(zip(ordinals.tolist(), id_list, strict=True))
     order = _by_score_then_id(scores, id_list)
     kept = min(depth, len(order))
     if ties and 0 < kept < len(order):
         kept = int(np.count_nonzero(scores[order] >= scores[order[kept - 1]]))
     order = order[:kept]
-    return RankedList(ordinals[order], scores[order])
+    merged = RankedList(ordinals[order], scores[order])
+    kept_ids = map(id_list.__getitem__, order.tolist())
+    ids.update(zip(merged.ordinals.tolist(), kept_ids, strict=True))
+    return merged
 
 
 def _by_score_then_id(scores: NDArray[np.float64], id_list: list[str]) -> NDArray[np.intp]:
