@@ -16,9 +16,10 @@ Writes bench/results/<date>-ray-serve.md.
 ``--baseline-tree DIR`` (a checkout of another commit, e.g. ``git worktree add DIR main``):
 each setup is measured on that tree's server too, interleaved with this tree's (setup by
 setup, alternating which goes first), so a change is compared within one run on the same
-machine load; the replica kill runs on this tree only. Writes <date>-ray-hop-compare.md.
+machine load (``--rounds N``: N times; medians); the replica kill runs on this tree only.
+Writes <date>-ray-serve-compare.md.
 
-    python -m bench.ray_serve [--index DIR] [--seconds 8] [--baseline-tree DIR]
+    python -m bench.ray_serve [--index DIR] [--seconds 8] [--baseline-tree DIR --rounds 3]
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import datetime
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -67,6 +69,20 @@ class Setup:
     latency: LoadPoint | None = None
     throughput: LoadPoint | None = None
     env: dict[str, str] | None = None  # the server's environment (a baseline tree's)
+    cpu_ms: float | None = None  # CPU per request at c=1: the server and every process below
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and the processes below it (the
+    Ray processes and shard replicas a server started)."""
+    total = 0
+    for p in (pid, *descendants(pid)):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def tree_env(tree: Path) -> dict[str, str]:
@@ -84,10 +100,13 @@ def measure(setup: Setup, model: Path, data: list[dict[str, object]], args: argp
     server = start_bench_server(setup.index, model, log, *setup.flags, env=setup.env)
     try:
         run_ghz(server.address, "warm", SEARCH, data, concurrency=4, duration_s=2, work=work)
+        cpu_before = tree_cpu_s(server.process.pid)
         setup.latency = run_ghz(
             server.address, setup.name, SEARCH, data,
             concurrency=1, duration_s=args.seconds, work=work,
         )  # fmt: skip
+        used = tree_cpu_s(server.process.pid) - cpu_before
+        setup.cpu_ms = 1000 * used / max(setup.latency.requests, 1)
         setup.throughput = run_ghz(
             server.address, setup.name, SEARCH, data,
             concurrency=args.concurrency, duration_s=args.seconds, work=work,
@@ -95,8 +114,8 @@ def measure(setup: Setup, model: Path, data: list[dict[str, object]], args: argp
     finally:
         server.stop()
     tree = "baseline" if setup.env else "this tree"
-    print(f"{setup.name} ({tree}): c1 {setup.latency}\n  c{args.concurrency} {setup.throughput}",
-          flush=True)  # fmt: skip
+    print(f"{setup.name} ({tree}): c1 {setup.latency} cpu_ms {setup.cpu_ms:.2f}\n"
+          f"  c{args.concurrency} {setup.throughput}", flush=True)  # fmt: skip
 
 
 @dataclasses.dataclass
@@ -202,43 +221,87 @@ def report(setups: list[Setup], kill: KillRun, hop: str, args: argparse.Namespac
     return "\n".join(lines)
 
 
-def compare_report(pairs: list[tuple[Setup, Setup]], baseline: str, args: argparse.Namespace,
-                   docs: int, load_end: str) -> str:  # fmt: skip
-    """Before (``baseline``) and after (this tree), measured interleaved in one run."""
+def _median_point(points: list[LoadPoint]) -> LoadPoint:
+    """One point per field: the median over rounds (errors: the sum)."""
+    if len(points) == 1:
+        return points[0]
+    return dataclasses.replace(
+        points[0],
+        requests=sum(p.requests for p in points),
+        qps=statistics.median(p.qps for p in points),
+        p50_ms=statistics.median(p.p50_ms for p in points),
+        p95_ms=statistics.median(p.p95_ms for p in points),
+        p99_ms=statistics.median(p.p99_ms for p in points),
+        errors=sum(p.errors for p in points),
+    )
+
+
+def compare_report(rounds: list[list[tuple[Setup, Setup]]], baseline: str,
+                   args: argparse.Namespace, docs: int, load_end: str) -> str:  # fmt: skip
+    """Before (``baseline``) and after (this tree), measured interleaved in one run; each
+    figure the median over the rounds."""
     env = env_summary()
-    base_before, base_after = pairs[0][0].latency, pairs[0][1].latency
-    assert base_before is not None and base_after is not None
     c = args.concurrency
+    rows = []
+    for i in range(len(rounds[0])):
+        cells = []
+        for side in (0, 1):
+            runs = [r[i][side] for r in rounds]
+            cells.append(
+                (
+                    _median_point([s.latency for s in runs if s.latency]),
+                    _median_point([s.throughput for s in runs if s.throughput]),
+                )
+            )
+        cpu = [statistics.median(r[i][side].cpu_ms or 0.0 for r in rounds) for side in (0, 1)]
+        rows.append((rounds[0][i][1].name, cells, cpu))
+    base_before, base_after = rows[0][1][0][0], rows[0][1][1][0]
+    cpu_base = rows[0][2]
     lines = [
         f"# Sharded serving on Ray, before and after: {args.label}",
         "",
         f"`python -m bench.ray_serve --baseline-tree` on {env['cpus']} CPUs ({env['cpu']}): "
         f"before = {baseline}, after = {env['commit']}; each setup measured on both servers "
-        "back to back (alternating which went first), so both see the same machine load. "
-        f"Load average at start {args.load_start}, at the end {load_end} (the machine is "
-        f"shared with other work). SciFact ({docs} documents), its {len(args.queries)} test "
-        f"queries round robin, hybrid, top_k 10, through gRPC with ghz; {args.seconds:g} s "
-        "per point.",
+        "back to back (alternating which went first), so both see the same machine load; "
+        f"{len(rounds)} round(s), each figure the median over them. Load average at start "
+        f"{args.load_start}, at the end {load_end} (the machine is shared with other work). "
+        f"SciFact ({docs} documents), its {len(args.queries)} test queries round robin, "
+        f"hybrid, top_k 10, through gRPC with ghz; {args.seconds:g} s per point.",
         "",
         f"| served as | p50 ms c=1 before | after | p99 ms c=1 before | after "
-        f"| q/s c={c} before | after | hop p50 ms before | after |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| q/s c={c} before | after | hop p50 ms before | after "
+        "| CPU ms/query c=1 before | after | hop CPU ms before | after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for before, after in pairs:
-        b, a, bt, at = before.latency, after.latency, before.throughput, after.throughput
-        assert b is not None and a is not None and bt is not None and at is not None
+    errors = 0
+    for name, ((b, bt), (a, at)), (cb, ca) in rows:
+        errors += b.errors + bt.errors + a.errors + at.errors
         lines.append(
-            f"| {after.name} | {b.p50_ms:.1f} | {a.p50_ms:.1f} | {b.p99_ms:.1f} | "
+            f"| {name} | {b.p50_ms:.1f} | {a.p50_ms:.1f} | {b.p99_ms:.1f} | "
             f"{a.p99_ms:.1f} | {bt.qps:.0f} | {at.qps:.0f} | "
-            f"{b.p50_ms - base_before.p50_ms:+.1f} | {a.p50_ms - base_after.p50_ms:+.1f} |"
+            f"{b.p50_ms - base_before.p50_ms:+.1f} | {a.p50_ms - base_after.p50_ms:+.1f} | "
+            f"{cb:.1f} | {ca:.1f} | {cb - cpu_base[0]:+.1f} | {ca - cpu_base[1]:+.1f} |"
         )
-    errors = sum(p.errors for pair in pairs for s in pair for p in (s.latency, s.throughput) if p)
     lines += [
         "",
         f'Errors over these runs: {errors}. "hop p50" is a setup\'s p50 at concurrency 1 '
-        "minus the same tree's unsharded p50 (the first row).",
+        "minus the same tree's unsharded p50 (the first row). CPU ms/query: CPU time of the "
+        "server and every process below it (Ray's and the shard replicas) during the "
+        "concurrency-1 point, per request (less sensitive to other work on the machine than "
+        "latency; Ray's own daemons add a little while idle); hop CPU: minus the unsharded "
+        "server's.",
+        "",
+        "Each round's p50 at concurrency 1, before / after:",
         "",
     ]
+    for r, pairs in enumerate(rounds, 1):
+        shown = [
+            f"{before.latency.p50_ms:.1f} / {after.latency.p50_ms:.1f}"
+            for before, after in pairs
+            if before.latency and after.latency
+        ]
+        lines.append(f"- round {r}: " + "; ".join(shown))
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -256,6 +319,7 @@ def main() -> int:
     parser.add_argument(
         "--baseline-tree", type=Path, help="also measure this checkout, interleaved (see above)"
     )
+    parser.add_argument("--rounds", type=int, default=1, help="with --baseline-tree")
     args = parser.parse_args()
     args.load_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
     from hybridsearch.sharding.split import split_index  # noqa: PLC0415
@@ -277,15 +341,19 @@ def main() -> int:
         docs = load_manifest(index).document_count
         if args.baseline_tree is not None:
             baseline_env = tree_env(args.baseline_tree)
-            pairs = []
-            for i, setup in enumerate(setups):
-                before = dataclasses.replace(setup, env=baseline_env)
-                for one in (before, setup) if i % 2 == 0 else (setup, before):
-                    measure(one, args.model, data, args, work)
-                pairs.append((before, setup))
+            rounds = []
+            for r in range(args.rounds):
+                pairs = []
+                for i, setup in enumerate(setups):
+                    before = dataclasses.replace(setup, env=baseline_env)
+                    after = dataclasses.replace(setup)
+                    for one in (before, after) if (i + r) % 2 == 0 else (after, before):
+                        measure(one, args.model, data, args, work)
+                    pairs.append((before, after))
+                rounds.append(pairs)
             load_end = " ".join(f"{x:.2f}" for x in os.getloadavg())
-            name = "ray-hop-compare"
-            text = compare_report(pairs, _tree_commit(args.baseline_tree), args, docs, load_end)
+            name = "ray-serve-compare"
+            text = compare_report(rounds, _tree_commit(args.baseline_tree), args, docs, load_end)
         else:
             for setup in setups:
                 measure(setup, args.model, data, args, work)
