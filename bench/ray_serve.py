@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from bench.common import REPO, RESULTS, env_summary, load_queries, start_bench_server
@@ -94,6 +95,24 @@ def tree_env(tree: Path) -> dict[str, str]:
     return env
 
 
+def wait_gone(pids: Iterable[int], timeout_s: float = 60.0) -> None:
+    """Wait until ``pids`` have exited (a stopped server's Ray processes), so that the next
+    setup is not measured while they shut down."""
+    waiting = set(pids)
+    deadline = time.monotonic() + timeout_s
+    while waiting and time.monotonic() < deadline:
+        waiting = {p for p in waiting if _running(p)}
+        time.sleep(0.2)
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # a zombie is done
+
+
 def measure(setup: Setup, model: Path, data: list[dict[str, object]], args: argparse.Namespace,
             work: Path) -> None:  # fmt: skip
     log = work / f"{setup.name}{'-baseline' if setup.env else ''}.log"
@@ -112,7 +131,9 @@ def measure(setup: Setup, model: Path, data: list[dict[str, object]], args: argp
             concurrency=args.concurrency, duration_s=args.seconds, work=work,
         )  # fmt: skip
     finally:
+        below = descendants(server.process.pid)
         server.stop()
+        wait_gone(below)
     tree = "baseline" if setup.env else "this tree"
     print(f"{setup.name} ({tree}): c1 {setup.latency} cpu_ms {setup.cpu_ms:.2f}\n"
           f"  c{args.concurrency} {setup.throughput}", flush=True)  # fmt: skip

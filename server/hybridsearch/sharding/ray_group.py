@@ -7,6 +7,10 @@ is the whole of the Ray hop. Ray still places the actors (``SPREAD``: replicas o
 different nodes when it can), restarts one that dies (``max_restarts=-1``) and runs a
 replica's calls concurrently (``max_concurrency``).
 
+A search is one call per shard, all submitted at once and collected with one ``ray.get``;
+the request and the reply travel as bytes of the standard pickler (`pickled`), a reply's
+candidate lists packed (`worker.ArmList`: int32 ordinals, float32 scores, ids as one string).
+
 Failure policy (`RayShardGroup`): a call that fails because its replica died or is
 restarting is retried at once on the shard's next replica, until the request's deadline
 (`group.request_deadline`; `call_timeout_s` without one); a replica that failed is skipped
@@ -70,7 +74,8 @@ def pickled(value: Any) -> bytes:
     """``value`` as the front and its replicas exchange it: pickled by the standard
     pickler, which Ray then sends as plain bytes. Ray's own serializer (cloudpickle, for
     anything but plain data) calls back into Python for every object of a shard's request
-    and reply; this halved the front's CPU time per call (bench/results/*-ray-hop.md)."""
+    and reply: about a tenth of the front's time per query on one shard (py-spy,
+    bench/results/2026-12-02-ray-hop.md)."""
     return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
 
