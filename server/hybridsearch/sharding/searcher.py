@@ -444,7 +444,7 @@ class ShardedSearcher:
             if encoding is not None:
                 encoding.cancel()
             raise
-        shards_us = _elapsed_us(shards_started)
+        shards_us = _elapsed_us(shards_started)  # in process: overlaps the encoding
         encode_us = 0
         vectors: dict[int, NDArray[np.float32]] = {}
         if encoding is not None:
