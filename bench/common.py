@@ -12,6 +12,7 @@ import os
 import platform
 import subprocess
 import urllib.request
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
@@ -49,18 +50,23 @@ def sample_queries() -> list[str]:
 
 
 def start_bench_server(
-    index: Path, model: Path | None, log_path: Path, *flags: str
+    index: Path,
+    model: Path | None,
+    log_path: Path,
+    *flags: str,
+    env: Mapping[str, str] | None = None,
 ) -> ServerProcess:
     """A server at INFO (its log in ``log_path``), returned once every worker is SERVING.
 
     One-worker servers get a metrics endpoint (``metrics_port``); a server of N workers has
     none, and is watched over N connections (the kernel spreads them over the workers).
+    ``env``: the server's environment (default: this process's).
     """
     model_args = ["--model", str(model)] if model is not None else []
     workers = int(flags[flags.index("--workers") + 1]) if "--workers" in flags else 1
     server = start_server(
         "--index", str(index), *model_args, "--log-level", "INFO", *flags,
-        log_path=log_path, metrics=workers == 1,
+        log_path=log_path, metrics=workers == 1, env=env,
     )  # fmt: skip
     try:
         server.wait_serving(timeout=600, connections=workers)

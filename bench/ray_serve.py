@@ -13,7 +13,13 @@ Through real servers and ghz (hybrid SciFact test queries, top_k 10):
 
 Writes bench/results/<date>-ray-serve.md.
 
-    python -m bench.ray_serve [--index DIR] [--seconds 8]
+``--baseline-tree DIR`` (a checkout of another commit, e.g. ``git worktree add DIR main``):
+each setup is measured on that tree's server too, interleaved with this tree's (setup by
+setup, alternating which goes first), so a change is compared within one run on the same
+machine load (``--rounds N``: N times; medians); the replica kill runs on this tree only.
+Writes <date>-ray-serve-compare.md.
+
+    python -m bench.ray_serve [--index DIR] [--seconds 8] [--baseline-tree DIR --rounds 3]
 """
 
 from __future__ import annotations
@@ -24,11 +30,13 @@ import datetime
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from bench.common import REPO, RESULTS, env_summary, load_queries, start_bench_server
@@ -61,24 +69,74 @@ class Setup:
     flags: tuple[str, ...]
     latency: LoadPoint | None = None
     throughput: LoadPoint | None = None
+    env: dict[str, str] | None = None  # the server's environment (a baseline tree's)
+    cpu_ms: float | None = None  # CPU per request at c=1: the server and every process below
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and the processes below it (the
+    Ray processes and shard replicas a server started)."""
+    total = 0
+    for p in (pid, *descendants(pid)):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def tree_env(tree: Path) -> dict[str, str]:
+    """This process's environment with ``tree``'s server package first on the path."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(tree.resolve() / "server"), env.get("PYTHONPATH", "")) if p
+    )
+    return env
+
+
+def wait_gone(pids: Iterable[int], timeout_s: float = 60.0) -> None:
+    """Wait until ``pids`` have exited (a stopped server's Ray processes), so that the next
+    setup is not measured while they shut down."""
+    waiting = set(pids)
+    deadline = time.monotonic() + timeout_s
+    while waiting and time.monotonic() < deadline:
+        waiting = {p for p in waiting if _running(p)}
+        time.sleep(0.2)
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # a zombie is done
 
 
 def measure(setup: Setup, model: Path, data: list[dict[str, object]], args: argparse.Namespace,
             work: Path) -> None:  # fmt: skip
-    server = start_bench_server(setup.index, model, work / f"{setup.name}.log", *setup.flags)
+    log = work / f"{setup.name}{'-baseline' if setup.env else ''}.log"
+    server = start_bench_server(setup.index, model, log, *setup.flags, env=setup.env)
     try:
         run_ghz(server.address, "warm", SEARCH, data, concurrency=4, duration_s=2, work=work)
+        cpu_before = tree_cpu_s(server.process.pid)
         setup.latency = run_ghz(
             server.address, setup.name, SEARCH, data,
             concurrency=1, duration_s=args.seconds, work=work,
         )  # fmt: skip
+        used = tree_cpu_s(server.process.pid) - cpu_before
+        setup.cpu_ms = 1000 * used / max(setup.latency.requests, 1)
         setup.throughput = run_ghz(
             server.address, setup.name, SEARCH, data,
             concurrency=args.concurrency, duration_s=args.seconds, work=work,
         )  # fmt: skip
     finally:
+        below = descendants(server.process.pid)
         server.stop()
-    print(f"{setup.name}: c1 {setup.latency}\n  c{args.concurrency} {setup.throughput}", flush=True)
+        wait_gone(below)
+    tree = "baseline" if setup.env else "this tree"
+    print(f"{setup.name} ({tree}): c1 {setup.latency} cpu_ms {setup.cpu_ms:.2f}\n"
+          f"  c{args.concurrency} {setup.throughput}", flush=True)  # fmt: skip
 
 
 @dataclasses.dataclass
@@ -184,6 +242,90 @@ def report(setups: list[Setup], kill: KillRun, hop: str, args: argparse.Namespac
     return "\n".join(lines)
 
 
+def _median_point(points: list[LoadPoint]) -> LoadPoint:
+    """One point per field: the median over rounds (errors: the sum)."""
+    if len(points) == 1:
+        return points[0]
+    return dataclasses.replace(
+        points[0],
+        requests=sum(p.requests for p in points),
+        qps=statistics.median(p.qps for p in points),
+        p50_ms=statistics.median(p.p50_ms for p in points),
+        p95_ms=statistics.median(p.p95_ms for p in points),
+        p99_ms=statistics.median(p.p99_ms for p in points),
+        errors=sum(p.errors for p in points),
+    )
+
+
+def compare_report(rounds: list[list[tuple[Setup, Setup]]], baseline: str,
+                   args: argparse.Namespace, docs: int, load_end: str) -> str:  # fmt: skip
+    """Before (``baseline``) and after (this tree), measured interleaved in one run; each
+    figure the median over the rounds."""
+    env = env_summary()
+    c = args.concurrency
+    rows = []
+    for i in range(len(rounds[0])):
+        cells = []
+        for side in (0, 1):
+            runs = [r[i][side] for r in rounds]
+            cells.append(
+                (
+                    _median_point([s.latency for s in runs if s.latency]),
+                    _median_point([s.throughput for s in runs if s.throughput]),
+                )
+            )
+        cpu = [statistics.median(r[i][side].cpu_ms or 0.0 for r in rounds) for side in (0, 1)]
+        rows.append((rounds[0][i][1].name, cells, cpu))
+    base_before, base_after = rows[0][1][0][0], rows[0][1][1][0]
+    cpu_base = rows[0][2]
+    lines = [
+        f"# Sharded serving on Ray, before and after: {args.label}",
+        "",
+        f"`python -m bench.ray_serve --baseline-tree` on {env['cpus']} CPUs ({env['cpu']}): "
+        f"before = {baseline}, after = {env['commit']}; each setup measured on both servers "
+        "back to back (alternating which went first), so both see the same machine load; "
+        f"{len(rounds)} round(s), each figure the median over them. Load average at start "
+        f"{args.load_start}, at the end {load_end} (the machine is shared with other work). "
+        f"SciFact ({docs} documents), its {len(args.queries)} test queries round robin, "
+        f"hybrid, top_k 10, through gRPC with ghz; {args.seconds:g} s per point.",
+        "",
+        f"| served as | p50 ms c=1 before | after | p99 ms c=1 before | after "
+        f"| q/s c={c} before | after | hop p50 ms before | after "
+        "| CPU ms/query c=1 before | after | hop CPU ms before | after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    errors = 0
+    for name, ((b, bt), (a, at)), (cb, ca) in rows:
+        errors += b.errors + bt.errors + a.errors + at.errors
+        lines.append(
+            f"| {name} | {b.p50_ms:.1f} | {a.p50_ms:.1f} | {b.p99_ms:.1f} | "
+            f"{a.p99_ms:.1f} | {bt.qps:.0f} | {at.qps:.0f} | "
+            f"{b.p50_ms - base_before.p50_ms:+.1f} | {a.p50_ms - base_after.p50_ms:+.1f} | "
+            f"{cb:.1f} | {ca:.1f} | {cb - cpu_base[0]:+.1f} | {ca - cpu_base[1]:+.1f} |"
+        )
+    lines += [
+        "",
+        f'Errors over these runs: {errors}. "hop p50" is a setup\'s p50 at concurrency 1 '
+        "minus the same tree's unsharded p50 (the first row). CPU ms/query: CPU time of the "
+        "server and every process below it (Ray's and the shard replicas) during the "
+        "concurrency-1 point, per request (less sensitive to other work on the machine than "
+        "latency; Ray's own daemons add a little while idle); hop CPU: minus the unsharded "
+        "server's.",
+        "",
+        "Each round's p50 at concurrency 1, before / after:",
+        "",
+    ]
+    for r, pairs in enumerate(rounds, 1):
+        shown = [
+            f"{before.latency.p50_ms:.1f} / {after.latency.p50_ms:.1f}"
+            for before, after in pairs
+            if before.latency and after.latency
+        ]
+        lines.append(f"- round {r}: " + "; ".join(shown))
+    lines.append("")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--index", type=Path, help="a hybrid index (default: SciFact, cached)")
@@ -195,7 +337,12 @@ def main() -> int:
     parser.add_argument("--no-hop", action="store_true", help="skip bench.ray_hop")
     parser.add_argument("--label", default=datetime.date.today().isoformat())
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--baseline-tree", type=Path, help="also measure this checkout, interleaved (see above)"
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="with --baseline-tree")
     args = parser.parse_args()
+    args.load_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
     from hybridsearch.sharding.split import split_index  # noqa: PLC0415
     from hybridsearch.storage.manifest import load_manifest  # noqa: PLC0415
 
@@ -212,19 +359,46 @@ def main() -> int:
             Setup("1 shard on Ray", work / "shards-1", ("--ray", "local")),
             Setup("3 shards on Ray", work / "shards-3", ("--ray", "local")),
         ]
-        for setup in setups:
-            measure(setup, args.model, data, args, work)
-        kill = kill_under_load(work / "shards-3", args.model, data, args, work)
-        hop = "" if args.no_hop else ray_hop()
-        text = report(setups, kill, hop, args, load_manifest(index).document_count)
+        docs = load_manifest(index).document_count
+        if args.baseline_tree is not None:
+            baseline_env = tree_env(args.baseline_tree)
+            rounds = []
+            for r in range(args.rounds):
+                pairs = []
+                for i, setup in enumerate(setups):
+                    before = dataclasses.replace(setup, env=baseline_env)
+                    after = dataclasses.replace(setup)
+                    for one in (before, after) if (i + r) % 2 == 0 else (after, before):
+                        measure(one, args.model, data, args, work)
+                    pairs.append((before, after))
+                rounds.append(pairs)
+            load_end = " ".join(f"{x:.2f}" for x in os.getloadavg())
+            name = "ray-serve-compare"
+            text = compare_report(rounds, _tree_commit(args.baseline_tree), args, docs, load_end)
+        else:
+            for setup in setups:
+                measure(setup, args.model, data, args, work)
+            kill = kill_under_load(work / "shards-3", args.model, data, args, work)
+            hop = "" if args.no_hop else ray_hop()
+            name = "ray-serve"
+            text = report(setups, kill, hop, args, docs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"{args.label}-ray-serve.md"
+    path = args.out / f"{args.label}-{name}.md"
     path.write_text(text, encoding="utf-8")
     print(text)
     print(f"wrote {path}")
     return 0
+
+
+def _tree_commit(tree: Path) -> str:
+    """The commit checked out at ``tree`` (its directory name when it is no git checkout)."""
+    done = subprocess.run(
+        ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
+        check=False, capture_output=True, text=True,
+    )  # fmt: skip
+    return done.stdout.strip() if done.returncode == 0 else tree.name
 
 
 if __name__ == "__main__":

@@ -43,7 +43,13 @@ class FanOut:
 
 
 class ShardGroup(Protocol):
-    """The shards of one collection, reachable by number."""
+    """The shards of one collection, reachable by number.
+
+    ``in_process``: the shards run in this process, so a request may carry what cannot be
+    sent elsewhere (`worker.ArmsRequest.vector_of`).
+    """
+
+    in_process: bool
 
     @property
     def shard_count(self) -> int:
@@ -80,6 +86,8 @@ class ShardGroup(Protocol):
 
 class LocalShardGroup:
     """Every shard a `ShardWorker` in this process (no replicas, nothing goes missing)."""
+
+    in_process = True
 
     def __init__(self, root: Path, manifest: ShardManifest, **worker_options: Any) -> None:
         self._workers = [ShardWorker(p, **worker_options) for p in manifest.shard_paths(root)]

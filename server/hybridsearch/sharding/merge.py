@@ -12,9 +12,11 @@ the collection, and the owning shard is ``ordinal % shard_count``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 
 import numpy as np
+from numpy.typing import NDArray
 
 from hybridsearch.sharding.worker import ArmList
 from hybridsearch.types import RankedList
@@ -47,13 +49,30 @@ def merge_arm(
         [lists[s].ordinals.astype(np.int64) * shard_count + s for s in shards]
     )
     scores = np.concatenate([lists[s].scores for s in shards])
-    id_list = [doc_id for s in shards for doc_id in lists[s].ids]
-    order = np.lexsort((np.array(id_list, dtype=object), -scores)) if id_list else np.array([], int)
+    id_list = list(itertools.chain.from_iterable(lists[s].ids for s in shards))
+    order = _by_score_then_id(scores, id_list)
     kept = min(depth, len(order))
     if ties and 0 < kept < len(order):
         kept = int(np.count_nonzero(scores[order] >= scores[order[kept - 1]]))
     order = order[:kept]
     merged = RankedList(ordinals[order], scores[order])
-    for ordinal, i in zip(merged.ordinals.tolist(), order.tolist(), strict=True):
-        ids[ordinal] = id_list[i]
+    kept_ids = map(id_list.__getitem__, order.tolist())
+    ids.update(zip(merged.ordinals.tolist(), kept_ids, strict=True))
     return merged
+
+
+def _by_score_then_id(scores: NDArray[np.float64], id_list: list[str]) -> NDArray[np.intp]:
+    """Positions by score descending, then id: a numeric sort, and the ids compared only
+    within runs of equal scores (a dense list has few or none; a BM25 list some)."""
+    order = np.argsort(-scores, kind="stable")
+    ranked = scores[order]
+    same = np.flatnonzero(ranked[1:] == ranked[:-1])
+    if same.size == 0:
+        return order
+    in_run = np.zeros(len(order), dtype=bool)
+    in_run[same] = True
+    in_run[same + 1] = True
+    tied = order[in_run]  # the runs' positions, by score
+    keys = np.array([id_list[i] for i in tied.tolist()], dtype=object)
+    order[in_run] = tied[np.lexsort((keys, -scores[tied]))]
+    return order

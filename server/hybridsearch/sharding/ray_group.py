@@ -7,6 +7,10 @@ is the whole of the Ray hop. Ray still places the actors (``SPREAD``: replicas o
 different nodes when it can), restarts one that dies (``max_restarts=-1``) and runs a
 replica's calls concurrently (``max_concurrency``).
 
+A search is one call per shard, all submitted at once and collected with one ``ray.get``;
+the request and the reply travel as bytes of the standard pickler (`pickled`), a reply's
+candidate lists packed (`worker.ArmList`: int32 ordinals, float32 scores, ids as one string).
+
 Failure policy (`RayShardGroup`): a call that fails because its replica died or is
 restarting is retried at once on the shard's next replica, until the request's deadline
 (`group.request_deadline`; `call_timeout_s` without one); a replica that failed is skipped
@@ -21,6 +25,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import pickle
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -28,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
 
 from hybridsearch.errors import DeadlineExceededError, HybridSearchError, UnavailableError
 from hybridsearch.sharding.group import FanOut, missing_shards_message, request_deadline
@@ -59,6 +64,20 @@ class ShardReplica:
         """``ShardWorker.method(*args)``."""
         return getattr(self._worker, method)(*args)
 
+    def run_pickled(self, method: str, args: bytes) -> bytes:
+        """`run` with the arguments and the result pickled by the caller and here (see
+        `pickled`)."""
+        return pickled(getattr(self._worker, method)(*pickle.loads(args)))
+
+
+def pickled(value: Any) -> bytes:
+    """``value`` as the front and its replicas exchange it: pickled by the standard
+    pickler, which Ray then sends as plain bytes. Ray's own serializer (cloudpickle, for
+    anything but plain data) calls back into Python for every object of a shard's request
+    and reply: about a tenth of the front's time per query on one shard (py-spy,
+    bench/results/2026-12-02-ray-hop.md)."""
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
 
 class _Shard:
     """One shard's replicas and which of them to try next."""
@@ -79,6 +98,8 @@ class _Shard:
 
 class RayShardGroup:
     """Every shard of a collection as ``replicas`` Ray actors (see the module docstring)."""
+
+    in_process = False
 
     def __init__(
         self,
@@ -128,7 +149,8 @@ class RayShardGroup:
         return deadline if deadline is not None else time.monotonic() + self._call_timeout_s
 
     def _submit(self, shard: int, position: int, method: str, args: tuple[Any, ...]) -> Any:
-        return self._shards[shard].replicas[position].run.remote(method, *args)
+        replica = self._shards[shard].replicas[position]
+        return replica.run_pickled.remote(method, pickled(args))
 
     def _await(
         self,
@@ -156,7 +178,7 @@ class RayShardGroup:
             if timeout <= 0:
                 raise DeadlineExceededError(f"shard {shard} did not answer before the deadline")
             try:
-                return True, ray.get(ref, timeout=timeout)
+                return True, pickle.loads(ray.get(ref, timeout=timeout))
             except GetTimeoutError:
                 ray.cancel(ref)
                 raise DeadlineExceededError(
@@ -193,6 +215,11 @@ class RayShardGroup:
                 order[1:],
                 (order[0], self._submit(shard, order[0], method, args)),
             )
+        fast = self._get_all(
+            {shard: first[1] for shard, (_, _, first) in started.items()}, deadline
+        )
+        if fast is not None:
+            return FanOut(fast)
         results: dict[int, Any] = {}
         missing: list[int] = []
         for shard, (args, rest, first) in started.items():
@@ -206,6 +233,16 @@ class RayShardGroup:
         if missing and not allow_partial:
             raise UnavailableError(missing_shards_message(missing))
         return FanOut(results, tuple(missing))
+
+    @staticmethod
+    def _get_all(refs: dict[int, Any], deadline: float) -> dict[int, Any] | None:
+        """Each shard's result, in one ``ray.get``; None when a call failed or the deadline
+        passed (`fan_out` then awaits each call alone, retrying or raising as `_await` does)."""
+        try:
+            values = ray.get(list(refs.values()), timeout=max(deadline - time.monotonic(), 0.0))
+        except RayError:
+            return None
+        return {shard: pickle.loads(value) for shard, value in zip(refs, values, strict=True)}
 
     def call(self, shard: int, method: str, *args: Any) -> Any:
         """Run a read on one live replica of ``shard``."""

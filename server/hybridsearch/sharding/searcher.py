@@ -29,6 +29,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,7 @@ from numpy.typing import NDArray
 
 from hybridsearch.encoders.base import Encoder
 from hybridsearch.engine.batching import BatchingSettings, BatchStats
-from hybridsearch.engine.dense_arm import DenseArm, DenseJob
+from hybridsearch.engine.dense_arm import DenseArm, DenseArmResult, DenseJob
 from hybridsearch.engine.ranking import ResultSource, dense_depth, finish_result, sparse_depth
 from hybridsearch.errors import (
     FailedPreconditionError,
@@ -338,9 +339,14 @@ class ShardedSearcher:
         of their terms, from the front's `TermStatsCache`; a call for them goes first only
         when a term or a shard is not cached yet. When an answer shows that a shard has
         committed since (another generation: its statistics just refreshed the cache), the
-        arms are asked once more with the new sums, so scores stay the collection's.
+        arms are asked once more with the new sums, so scores stay the collection's. One
+        shard's own statistics are the collection's: it is asked for none.
         """
-        if not self._collection_bm25 or all(r.term_weights is None for r in requests):
+        if (
+            not self._collection_bm25
+            or self.shard_count == 1
+            or all(r.term_weights is None for r in requests)
+        ):
             return self.group.fan_out(
                 "arms", lambda s: (list(requests),), allow_partial=allow_partial
             )
@@ -410,25 +416,47 @@ class ShardedSearcher:
         if violations:
             raise InvalidArgumentError(violations)
 
-    def _encode(self, texts: Sequence[str]) -> tuple[NDArray[np.float32], int]:
+    def _start_encoding(self, texts: Sequence[str]) -> Future[DenseArmResult]:
         assert self._dense_arm is not None
         job = DenseJob(texts=list(texts), depths=[0] * len(texts), dense=None, live=None)
-        result = self._dense_arm.start(job).result()
-        return result.vectors, result.encode_us
+        return self._dense_arm.start(job)
 
     def _search_many(self, queries: Sequence[Query], prefixes: Sequence[str]) -> list[SearchResult]:
         started = time.perf_counter()
         self._check(queries, prefixes)
         dense_positions = [i for i, q in enumerate(queries) if q.mode is not RetrievalMode.SPARSE]
-        vectors: dict[int, NDArray[np.float32]] = {}
-        encode_us = 0
+        encoding = None
         if dense_positions:
-            encoded, encode_us = self._encode([queries[i].text for i in dense_positions])
-            vectors = {i: encoded[j] for j, i in enumerate(dense_positions)}
-        requests = [_arms_request(q, vectors.get(i)) for i, q in enumerate(queries)]
-        shards_started = time.perf_counter()
-        fan = self.fan_out_arms(requests, allow_partial=all(q.allow_partial for q in queries))
-        shards_us = _elapsed_us(shards_started)
+            encoding = self._start_encoding([queries[i].text for i in dense_positions])
+        row = {i: j for j, i in enumerate(dense_positions)}
+        try:
+            if encoding is not None and self.group.in_process:
+                # The shards are in this process: each runs its BM25 arm while the queries
+                # are encoded, then waits for the vector (as one index does).
+                pending = encoding
+                requests = [
+                    _arms_request(q, None, _vector_of(pending, row[i]) if i in row else None)
+                    for i, q in enumerate(queries)
+                ]
+            else:
+                ready = encoding.result().vectors if encoding is not None else None
+                requests = [
+                    _arms_request(q, ready[row[i]] if ready is not None and i in row else None)
+                    for i, q in enumerate(queries)
+                ]
+            shards_started = time.perf_counter()
+            fan = self.fan_out_arms(requests, allow_partial=all(q.allow_partial for q in queries))
+        except BaseException:
+            if encoding is not None:
+                encoding.cancel()
+            raise
+        shards_us = _elapsed_us(shards_started)  # in process: overlaps the encoding
+        encode_us = 0
+        vectors: dict[int, NDArray[np.float32]] = {}
+        if encoding is not None:
+            encoded = encoding.result()
+            encode_us = encoded.encode_us
+            vectors = {i: encoded.vectors[j] for i, j in row.items()}
         results = []
         for i, query in enumerate(queries):
             state = _QueryState(self, query)
@@ -508,7 +536,19 @@ def _with_collection_stats(request: ArmsRequest, stats: CollectionStats) -> Arms
     return dataclasses.replace(request, collection_stats=stats)
 
 
-def _arms_request(query: Query, vector: NDArray[np.float32] | None) -> ArmsRequest:
+def _vector_of(encoding: Future[DenseArmResult], row: int) -> Callable[[], NDArray[np.float32]]:
+    def vector() -> NDArray[np.float32]:
+        vector: NDArray[np.float32] = encoding.result().vectors[row]
+        return vector
+
+    return vector
+
+
+def _arms_request(
+    query: Query,
+    vector: NDArray[np.float32] | None,
+    vector_of: Callable[[], NDArray[np.float32]] | None = None,
+) -> ArmsRequest:
     """What every shard runs for ``query`` (the arms its mode needs, to the fusion depths)."""
     mode = query.mode
     weights = None
@@ -523,6 +563,7 @@ def _arms_request(query: Query, vector: NDArray[np.float32] | None) -> ArmsReque
         sparse_ties=mode is RetrievalMode.SPARSE,
         dense_ties=mode is RetrievalMode.DENSE,
         stored_depth=_stored_depth(query),
+        vector_of=vector_of if mode is not RetrievalMode.SPARSE else None,
     )
 
 

@@ -26,7 +26,11 @@ MAX_TERMS = 200_000
 
 
 class TermStatsCache:
-    """Each shard's statistics of the terms seen, as of its latest known generation."""
+    """Each shard's statistics of the terms seen, as of its latest known generation.
+
+    An answer of the generation held adds its terms to the entry in place (a query's few
+    terms: no copy of an entry that may hold ``max_terms``).
+    """
 
     def __init__(self, shard_count: int, *, max_terms: int = MAX_TERMS) -> None:
         self._shard_count = shard_count
@@ -37,16 +41,19 @@ class TermStatsCache:
     def collection(self, terms: Iterable[str]) -> CollectionStats | None:
         """The terms' statistics summed over every shard; None when a shard's are unknown."""
         wanted = list(terms)
+        freq: dict[str, int] = {}
         with self._lock:
             entries = list(self._entries.values())
-        if len(entries) < self._shard_count:
-            return None
-        freq: dict[str, int] = {}
-        for term in wanted:
-            counts = [e.doc_freq.get(term) for e in entries]
-            if any(n is None for n in counts):
+            if len(entries) < self._shard_count:
                 return None
-            freq[term] = sum(n for n in counts if n is not None)
+            for term in wanted:
+                total = 0
+                for entry in entries:
+                    n = entry.doc_freq.get(term)
+                    if n is None:
+                        return None
+                    total += n
+                freq[term] = total
         return CollectionStats(freq, sum(e.num_docs for e in entries))
 
     def update(self, shard: int, stats: TermStats) -> bool:
@@ -59,10 +66,12 @@ class TermStatsCache:
                     stats.generation, dict(stats.doc_freq), stats.num_docs
                 )
                 return held is not None
-            merged = {**held.doc_freq, **stats.doc_freq}
-            if len(merged) > self._max_terms:
-                merged = dict(stats.doc_freq)
-            self._entries[shard] = TermStats(held.generation, merged, held.num_docs)
+            if len(held.doc_freq) + len(stats.doc_freq) > self._max_terms:
+                self._entries[shard] = TermStats(
+                    held.generation, dict(stats.doc_freq), held.num_docs
+                )
+            else:
+                held.doc_freq.update(stats.doc_freq)  # the entry's own dict (copied above)
             return False
 
     def generations(self) -> dict[int, int]:

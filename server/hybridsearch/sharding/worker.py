@@ -22,7 +22,7 @@ import functools
 import logging
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,6 +75,9 @@ class ArmsRequest:
     ``collection_stats``: score BM25 with the collection's idf (the shard turns each term's
     weight from its own idf to the collection's); the answer then carries the shard's own
     statistics of the terms and its generation, so the front can keep its cache current.
+    ``vector_of`` (in this process only, with ``vector`` None): the query vector, once the
+    front has encoded it; the shard runs its BM25 arm first, so BM25 runs while the query is
+    encoded, as on one index.
     """
 
     term_weights: dict[str, float] | None
@@ -86,15 +89,54 @@ class ArmsRequest:
     dense_ties: bool = False
     stored_depth: int = 0
     collection_stats: CollectionStats | None = None
+    vector_of: Callable[[], NDArray[np.float32]] | None = None
+
+    def query_vector(self) -> NDArray[np.float32] | None:
+        """The dense arm's query vector (waits for the encoder with ``vector_of``)."""
+        if self.vector is not None:
+            return self.vector
+        return self.vector_of() if self.vector_of is not None else None
+
+
+#: Separates the ids of a packed `ArmList` (see `ArmList.__reduce__`).
+_ID_SEPARATOR = "\x00"
 
 
 @dataclass(frozen=True, slots=True)
 class ArmList:
-    """One arm's candidates on one shard, best first: shard-local ordinals, ids, raw scores."""
+    """One arm's candidates on one shard, best first: shard-local ordinals, ids, raw scores.
+
+    Pickled (a Ray reply) compactly: ordinals as int32, scores as float32 when that loses
+    nothing (both arms score in float32), and the ids as one string, so a list of 1,000
+    candidates is three buffers and one string instead of 1,000 string objects.
+    """
 
     ordinals: NDArray[np.int64]
     ids: list[str]
     scores: NDArray[np.float64]
+
+    def __reduce__(self) -> tuple[object, ...]:
+        ordinals: NDArray[np.integer] = self.ordinals
+        if len(ordinals) and int(ordinals.max()) < 2**31:
+            ordinals = ordinals.astype(np.int32)
+        scores: NDArray[np.floating] = self.scores
+        narrow = scores.astype(np.float32)
+        if np.array_equal(narrow, scores):
+            scores = narrow
+        packed: str | list[str] = _ID_SEPARATOR.join(self.ids)
+        if packed.count(_ID_SEPARATOR) != max(len(self.ids) - 1, 0):
+            packed = self.ids  # an id holds the separator: send the list as it is
+        return (_unpacked_arm, (ordinals, packed, len(self.ids), scores))
+
+
+def _unpacked_arm(
+    ordinals: NDArray[np.integer], ids: str | list[str], count: int, scores: NDArray[np.floating]
+) -> ArmList:
+    if isinstance(ids, str):
+        ids = ids.split(_ID_SEPARATOR) if count else []
+    return ArmList(
+        ordinals.astype(np.int64, copy=False), ids, scores.astype(np.float64, copy=False)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,10 +270,12 @@ class ShardWorker:
                 return index.search_sparse(weights, n, scope.live, scope.sparse_filter)
 
             sparse = self._listed(index, search_sparse, request.sparse_depth, request.sparse_ties)
-        if request.vector is not None:
+        if request.vector is not None or request.vector_of is not None:
             if snap.dense is None:
                 raise FailedPreconditionError(f"shard {self.path.name} holds no vectors")
-            vectors, dense_index = request.vector.reshape(1, -1), snap.dense
+            vector = request.query_vector()
+            assert vector is not None
+            vectors, dense_index = vector.reshape(1, -1), snap.dense
 
             def search_dense(n: int) -> Sequence[ScoredDoc]:
                 return dense_index.search(vectors, n, scope.live)[0]
@@ -269,7 +313,7 @@ class ShardWorker:
             hits = by_score_then_id(with_ties(search, depth), index.ids.__getitem__)
         else:
             hits = as_ranked(search(depth))
-        ids = [index.ids[o] for o in hits.ordinals.tolist()]
+        ids = list(map(index.ids.__getitem__, hits.ordinals.tolist()))
         return ArmList(hits.ordinals, ids, hits.scores)
 
     def _live_ordinal(self, index: OpenIndex, doc_id: str) -> int | None:

@@ -6,6 +6,7 @@ does (BM25 then uses each shard's own statistics); writes route to the owning sh
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -240,6 +241,56 @@ def test_collection_bm25_statistics_score_as_one_index(tmp_path: Path) -> None:
     finally:
         engine.close()
         shard_stats.close()
+
+
+class SignallingGroup(LocalShardGroup):
+    """The in-process shards, setting ``asked`` when the front asks them for arms."""
+
+    def __init__(self, root: Path, manifest: ShardManifest) -> None:
+        super().__init__(root, manifest)
+        self.asked = threading.Event()
+
+    def fan_out(
+        self,
+        method: str,
+        args_of: Callable[[int], tuple[Any, ...]],
+        *,
+        allow_partial: bool,
+        shards: Sequence[int] | None = None,
+    ) -> FanOut:
+        self.asked.set()
+        return super().fan_out(method, args_of, allow_partial=allow_partial, shards=shards)
+
+
+class WaitingEncoder(HashEncoder):
+    """Encodes a query only once the shards have been asked (or after 5 s)."""
+
+    def __init__(self, asked: threading.Event) -> None:
+        super().__init__()
+        self.asked = asked
+        self.waited_out = False
+
+    def encode_queries(self, texts: Sequence[str]) -> Any:
+        self.waited_out |= not self.asked.wait(timeout=5)
+        return super().encode_queries(texts)
+
+
+def test_in_process_shards_run_bm25_while_the_query_is_encoded(
+    tmp_path: Path, single: HybridSearcher
+) -> None:
+    path = _build(tmp_path, 2)
+    manifest = load_shard_manifest(path)
+    group = SignallingGroup(path, manifest)
+    encoder = WaitingEncoder(group.asked)
+    engine, plain = ShardedSearcher(group, manifest, encoder), _sharded(path)
+    try:
+        query = Query("shock wave boundary", top_k=5, explain=True)
+        result = engine.search(query)
+        assert not encoder.waited_out  # the shards were asked before the vector was ready
+        assert answer(result) == answer(plain.search(query))
+    finally:
+        engine.close()
+        plain.close()
 
 
 class CountingGroup(LocalShardGroup):
