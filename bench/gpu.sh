@@ -73,7 +73,7 @@ say "GPU: ${gpu:-none}; torch: $torch_cuda; onnxruntime: $ort"
 common=(--model "$MODEL_DIR" --shared-data "$SHARED_DATA")
 if ((DRY_RUN)); then
   say "dry run: CPU forward vs onnxruntime, a few documents"
-  timeout 420 "$PYTHON" -m bench.gpu_encoder --dry-run "${common[@]}"
+  timeout 540 "$PYTHON" -m bench.gpu_encoder --dry-run "${common[@]}"
 elif [[ $ort == *CUDAExecutionProvider* ]]; then
   say "onnxruntime offers CUDA: make bench's load, limit and index stages on cuda"
   timeout 540 "$PYTHON" -m bench.run_all --device cuda --quick --no-profile \

@@ -81,17 +81,19 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=300, help="SciFact test queries")
     parser.add_argument("--parity", type=int, default=64, help="documents checked vs ORT")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--max-length", type=int, help="token limit (default: the model's)")
     parser.add_argument("--dry-run", action="store_true", help="CPU, small, not a result")
     args = parser.parse_args()
     if args.dry_run:
         args.device, args.docs, args.queries, args.parity, args.repeats = "cpu", 16, 16, 8, 1
-        args.doc_batches, args.query_batches = "8", "1,8"
+        args.doc_batches, args.query_batches, args.max_length = "8", "1,8", 64
     model = args.model.resolve()
     config = load_config(model)
+    max_length = args.max_length or config.max_length
     ops, label = backend(args.backend, args.device)
     print(f"== encoder forward: {label}", flush=True)
     minilm = MiniLM(load_weights(model / config.onnx_file), ops)
-    tokenizer = load_tokenizer(model / config.tokenizer_file, config.max_length)
+    tokenizer = load_tokenizer(model / config.tokenizer_file, max_length)
     with (args.shared_data / "scifact" / "corpus.jsonl").open(encoding="utf-8") as lines:
         rows = [json.loads(line) for _, line in zip(range(args.docs), lines, strict=False)]
     docs = [f"{r.get('title', '')} {r.get('text', '')}".strip() for r in rows]
@@ -104,7 +106,7 @@ def main() -> int:
         types = np.array([x.type_ids for x in e], dtype=np.int64)
         return minilm.encode(ids, mask, types)
 
-    onnx = load_query_encoder(model, Device.CPU)
+    onnx = load_query_encoder(model, Device.CPU, max_length=max_length)
     sample = docs[: args.parity]
     parity = float(np.sum(encode(sample) * onnx.encode_documents(sample), axis=1).min())
     print(f"   parity with onnxruntime (CPU): lowest cosine {parity:.6f}", flush=True)
@@ -146,6 +148,7 @@ def main() -> int:
         "backend": label,
         "dry_run": args.dry_run,
         "docs": len(docs),
+        "max_length": max_length,
         "queries": len(queries),
         "parity_min_cosine": parity,
         "documents": doc_rows,
@@ -177,8 +180,9 @@ def report(result: dict[str, Any]) -> str:
         "",
         f"{result['backend']}; the default model's ONNX weights (int8, dequantised) in a torch "
         f"MiniLM (`bench/minilm_forward.py`); SciFact, {result['docs']} documents and "
-        f"{result['queries']} queries; {env['cpus']} CPUs ({env['cpu']}), commit "
-        f"{env['commit']}. `python -m bench.gpu_encoder`",
+        f"{result['queries']} queries, at most {result['max_length']} tokens; "
+        f"{env['cpus']} CPUs ({env['cpu']}), commit {env['commit']}. "
+        "`python -m bench.gpu_encoder`",
         "",
         f"Parity with onnxruntime on CPU: lowest cosine {result['parity_min_cosine']:.6f}.",
         "",
@@ -196,9 +200,9 @@ def report(result: dict[str, Any]) -> str:
         f"Same machine, onnxruntime on CPU at batch 32 ({env['cpus']} CPUs): "
         f"{result['cpu_onnx_docs_per_s_batch32']:.0f} documents/s, "
         f"{result['cpu_onnx_queries_per_s_batch32']:.0f} queries/s; the forward above: "
-        f"**{best_doc['docs_per_s'] / result['cpu_onnx_docs_per_s_batch32']:.0f}×** documents/s "
+        f"**{best_doc['docs_per_s'] / result['cpu_onnx_docs_per_s_batch32']:.1f}×** documents/s "
         f"(batch {best_doc['batch']}), "
-        f"**{best_query['queries_per_s'] / result['cpu_onnx_queries_per_s_batch32']:.0f}×** "
+        f"**{best_query['queries_per_s'] / result['cpu_onnx_queries_per_s_batch32']:.1f}×** "
         f"queries/s (batch {best_query['batch']}).",
         "",
         "This is the encoder's ceiling on this GPU, not the server's: onnxruntime here has no "
