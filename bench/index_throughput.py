@@ -6,9 +6,10 @@ In one run, rounds taking turns (a slow spell of a shared machine hits every fig
 - `hybridsearch index` of the same documents (a fresh process: read, BM25, encode, write;
   the build's own seconds, as its summary line prints them);
 - with ``--baseline REF``, the same command from an older commit's ``server/`` (extracted
-  with `git archive`), and the lowest cosine between the two builds' vectors of each id.
+  with `git archive`; the two builds alternate going first), and the lowest cosine between
+  the two builds' vectors of each id.
 
-    python -m bench.index_throughput [--collection cranfield] [--docs 1400] [--rounds 3]
+    python -m bench.index_throughput [--collection cranfield] [--docs 1400] [--rounds 4]
         [--batch-sizes 16,32,64,128] [--baseline 06f823e] [--device cpu]
 
 Writes bench/results/<date>-index-throughput.md and bench/.work/measurements/
@@ -121,7 +122,7 @@ def main() -> int:
     parser.add_argument("--shared-data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--collection", default="cranfield")
     parser.add_argument("--docs", type=int, default=1400)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=4, help="even: builds alternate first")
     parser.add_argument("--batch-sizes", default="16,32,64,128")
     parser.add_argument("--index-batch-size", type=int, default=32, help="`index --batch-size`")
     parser.add_argument("--baseline", default="", help="also build with this commit's server/")
@@ -154,7 +155,13 @@ def main() -> int:
                 raw[size].cpu_seconds.append(time.process_time() - cpu)
                 print(f"   round {round_} raw encoder batch {size}: "
                       f"{docs / raw[size].seconds[-1]:.1f} docs/s", flush=True)  # fmt: skip
-            for name, server_dir in builds.items():
+            # The builds take turns going first: a machine that quietens (or fills) during
+            # a round favours neither.
+            names = list(builds)
+            if round_ % 2 == 0:
+                names.reverse()
+            for name in names:
+                server_dir = builds[name]
                 seconds, cpu = timed_index(
                     server_dir, corpus, work / name,
                     model=model, device=args.device, batch_size=args.index_batch_size,
@@ -198,6 +205,12 @@ def main() -> int:
     return 0
 
 
+def by_round(figures: dict[str, float], docs: int) -> str:
+    """Each round's documents/s, in order."""
+    seconds: list[float] = figures["seconds"]  # type: ignore[assignment]
+    return ", ".join(f"{docs / s:.1f}" for s in seconds)
+
+
 def write_report(result: dict[str, object]) -> Path:
     """bench/results/<date>-index-throughput.md from one run's figures."""
     env: dict[str, str] = result["env"]  # type: ignore[assignment]
@@ -214,20 +227,22 @@ def write_report(result: dict[str, object]) -> Path:
         f"load average at start {env['load_avg_at_start']}; {result['rounds']} rounds taking "
         "turns, medians. `python -m bench.index_throughput`",
         "",
-        "| what | documents/s | CPU ms/document |",
-        "|---|---:|---:|",
+        "| what | documents/s | CPU ms/document | documents/s by round |",
+        "|---|---:|---:|---|",
     ]
     for size, figures in raw.items():
         mark = " (best)" if int(size) == result["best_batch"] else ""
         cpu_ms = 1000 * float(np.median(figures["cpu_seconds"])) / docs
         lines.append(
-            f"| raw encoder, batch {size}{mark} | {figures['docs_per_s']:.1f} | {cpu_ms:.1f} |"
+            f"| raw encoder, batch {size}{mark} | {figures['docs_per_s']:.1f} | {cpu_ms:.1f} "
+            f"| {by_round(figures, docs)} |"
         )
     names = {"new": "`hybridsearch index` (this commit)",
              "baseline": f"`hybridsearch index` ({result['baseline']})"}  # fmt: skip
     for name, figures in index.items():
         lines.append(
-            f"| {names[name]} | {figures['docs_per_s']:.1f} | {figures['cpu_ms_per_doc']:.1f} |"
+            f"| {names[name]} | {figures['docs_per_s']:.1f} | {figures['cpu_ms_per_doc']:.1f} "
+            f"| {by_round(figures, docs)} |"
         )
     lines += [
         "",
