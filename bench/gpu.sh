@@ -40,10 +40,11 @@ export PYTHONPATH="$PWD/server:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 started=$(date +%s)
 say() { echo "== gpu.sh [$(($(date +%s) - started)) s] $*"; }
 
-# 1. What is installed: import name -> pip requirement (pins as in pyproject.toml).
+# 1. What is installed: import name -> pip requirement (pins as in pyproject.toml; what
+# bench.gpu_encoder imports). A present onnxruntime is kept, whatever its version.
 declare -A NEEDS=(
-  [numpy]=numpy [onnx]=onnx [onnxruntime]=onnxruntime [tokenizers]=tokenizers
-  [tqdm]=tqdm [grpc]=grpcio [tantivy]=tantivy [google.protobuf]=protobuf
+  [numpy]="numpy>=2.0,<3" [onnx]="onnx==1.23.2" [onnxruntime]="onnxruntime==1.31.1"
+  [tokenizers]="tokenizers==0.23.3" [tqdm]="tqdm>=4.66" [tantivy]="tantivy==0.27.0"
 )
 missing=()
 for module in "${!NEEDS[@]}"; do
