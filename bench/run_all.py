@@ -2,8 +2,8 @@
 
     python -m bench.run_all [--quick]
         [--stages load,limit,peers,scale,bm25-scale,filters,ray-build,ray-serve,adaptive,overhead,
-                  lucene]
-                            [--scale-sizes ...]
+                  lucene,index]
+                            [--scale-sizes ...] [--device auto|cpu|cuda]
 
 Writes bench/results/<date>.md and PNG plots beside it; raw measurements go to
 bench/.work/measurements/*.json, so `--stages report` rebuilds the report from them.
@@ -69,7 +69,7 @@ MEASUREMENTS = WORK / "measurements"
 CONCURRENCY = (1, 8, 32, 64)
 ALL_STAGES = (
     "load", "limit", "peers", "scale", "bm25-scale", "filters", "ray-build", "ray-serve",
-    "adaptive", "overhead", "lucene", "report",
+    "adaptive", "overhead", "lucene", "index", "report",
 )  # fmt: skip
 
 
@@ -99,6 +99,7 @@ def scifact_index(args: argparse.Namespace) -> Path:
             str(args.model),
             "--no-progress",
             "--force",
+            *args.device_flags[:2],  # --device
             timeout=7200,
         )
     return out
@@ -141,10 +142,11 @@ def stage_load(args: argparse.Namespace, index: Path, queries: list[str]) -> Non
     slow spell of this shared machine hits them all alike; the report shows medians."""
     ensure_ghz()
     work = WORK / "ghz"
-    variants = VARIANTS
+    # int8 query models run on CPU only: no int8 variants on a GPU.
+    variants = tuple(v for v in VARIANTS if not (v[2] and args.device == "cuda"))
     if args.variants:
         wanted = set(args.variants.split(","))
-        variants = tuple(v for v in VARIANTS if v[0] in wanted)
+        variants = tuple(v for v in variants if v[0] in wanted)
     calls = {
         "hybrid": (SEARCH, search_data(queries, "hybrid"), 1),
         "sparse": (SEARCH, search_data(queries, "sparse"), 1),
@@ -162,7 +164,9 @@ def stage_load(args: argparse.Namespace, index: Path, queries: list[str]) -> Non
     try:
         for name, flags, int8, _ in variants:
             model = int8_model(args) if int8 else args.model
-            servers[name] = start_bench_server(index, model, log_path(name), *flags)
+            servers[name] = start_bench_server(
+                index, model, log_path(name), *flags, *args.device_flags
+            )
             print(f"== load: server {name} on {servers[name].address}", flush=True)
             run_ghz(
                 servers[name].address, "warmup", SEARCH, calls["hybrid"][1],
@@ -545,6 +549,20 @@ def stage_scale(args: argparse.Namespace, qtexts: list[tuple[str, str]]) -> None
             shutil.rmtree(out, ignore_errors=True)
 
 
+def encoder_device(device: str, model: Path) -> tuple[str, tuple[str, ...]]:
+    """(cpu or cuda, the serve flags for it): on CUDA the fp16 model where the model
+    directory has one (the encoder binds I/O on CUDA by itself)."""
+    import onnxruntime  # noqa: PLC0415
+
+    if device == "auto":
+        cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+        device = "cuda" if cuda else "cpu"
+    flags: tuple[str, ...] = ("--device", device)
+    if device == "cuda" and (model / "model_fp16.onnx").is_file():
+        flags += ("--encoder-fp16", "true")
+    return device, flags
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", type=Path, default=REPO / "var/models/all-MiniLM-L6-v2")
@@ -566,7 +584,14 @@ def main() -> int:
     )
     parser.add_argument("--keep-indexes", action="store_true")
     parser.add_argument("--variants", default="", help="load: only these server variants")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda"],
+        help="servers' and builds' encoder device; auto: cuda where onnxruntime offers it",
+    )
     args = parser.parse_args()
+    args.device, args.device_flags = encoder_device(args.device, args.model)
     if args.quick:
         args.duration = 3.0
         args.repeats = 1
@@ -619,6 +644,13 @@ def main() -> int:
         print("== bm25-scale: BM25 latency at 1M documents", flush=True)
         docs = "100000" if args.quick else "1000000"
         subprocess.run([sys.executable, "-m", "bench.bm25_scale", "--docs", docs,
+                        "--shared-data", str(args.shared_data)], check=True)  # fmt: skip
+    if "index" in stages:
+        # Its own results file (bench/results/<date>-index-throughput.md).
+        print("== index: indexing documents/s vs the raw encoder's best batch", flush=True)
+        docs = "300" if args.quick else "1400"
+        subprocess.run([sys.executable, "-m", "bench.index_throughput", "--docs", docs,
+                        "--device", args.device, "--model", str(args.model),
                         "--shared-data", str(args.shared_data)], check=True)  # fmt: skip
     if "adaptive" in stages:
         print("== adaptive: cost of adaptive fusion per query", flush=True)

@@ -102,6 +102,8 @@ def run_index(args: argparse.Namespace) -> int:
     total = 0 if args.empty else count_lines(corpus)
     stats = ReadStats()
     quiet = args.no_progress
+    # BM25 and encoding run at once (the encoder on its own thread): two bars, each with its
+    # documents/s; the encoder's total is known once the corpus is read.
     with (
         tqdm(total=total, desc="reading + BM25", unit="doc", disable=quiet) as sparse_bar,
         tqdm(total=0, desc="encoding", unit="doc", disable=quiet or encoder is None) as dense_bar,
@@ -109,7 +111,6 @@ def run_index(args: argparse.Namespace) -> int:
 
         def on_dense(n: int) -> None:
             if dense_bar.total == 0:
-                sparse_bar.close()  # reading and BM25 are done; stop its clock
                 dense_bar.total = stats.documents
             dense_bar.update(n)
 
@@ -131,8 +132,10 @@ def run_index(args: argparse.Namespace) -> int:
             hnsw=HnswParams(m=args.hnsw_m, ef_construction=args.hnsw_ef_construction),
             schema=schema,
         )
+    rate = summary.documents / summary.seconds if summary.seconds > 0 else 0.0
     print(
-        f"indexed {summary.documents} documents into {args.out} in {summary.seconds:.1f} s; "
+        f"indexed {summary.documents} documents into {args.out} in {summary.seconds:.1f} s "
+        f"({rate:.1f} documents/s); "
         f"{summary.bytes_on_disk} bytes on disk; "
         f"vectors: {'yes' if summary.has_vectors else 'no'}; "
         f"duplicate ids replaced: {summary.duplicates}; bad lines skipped: {stats.bad_lines}"

@@ -169,6 +169,12 @@ class OnnxEncoder:
         encodings = self._tokenizer.encode_batch([self._config.document_prefix + t for t in texts])
         return sum(sum(e.attention_mask) for e in encodings)
 
+    def document_token_lengths(self, texts: Sequence[str]) -> NDArray[np.int64]:
+        """Tokens the model sees for each document (prefix, special tokens, truncation): what
+        a bulk build sorts documents by, so that a batch pads little."""
+        encodings = self._tokenizer.encode_batch([self._config.document_prefix + t for t in texts])
+        return np.fromiter((sum(e.attention_mask) for e in encodings), np.int64, len(texts))
+
     def _encode_sorted(
         self,
         texts: list[str],

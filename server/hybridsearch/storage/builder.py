@@ -10,7 +10,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +26,7 @@ from hybridsearch.errors import BuildError
 from hybridsearch.metadata.schema import CollectionSchema
 from hybridsearch.metadata.values import metadata_problem
 from hybridsearch.sparse.tantivy_index import SparseWriter
+from hybridsearch.storage.dense_build import BackgroundEncoding, ProgressFn, encode_by_length
 from hybridsearch.storage.files import dir_size_bytes, fsync_dir
 from hybridsearch.storage.manifest import (
     IDS_FILE,
@@ -38,8 +39,6 @@ from hybridsearch.types import Document
 
 if TYPE_CHECKING:
     from hybridsearch.dense.hnsw import HnswParams
-
-ProgressFn = Callable[[int], object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,18 +90,11 @@ def encode_corpus(
     batch_size: int,
     on_progress: ProgressFn | None = None,
 ) -> NDArray[np.float32]:
-    """Encode documents into a ``(len(docs), dim)`` float32 matrix, in document order."""
-    matrix = np.zeros((len(docs), encoder.dimension), dtype=np.float32)
-    # Large chunks: the encoder sorts each chunk by length, so padding stays small.
-    chunk = max(batch_size * 32, 1024)
-    for start in range(0, len(docs), chunk):
-        part = docs[start : start + chunk]
-        matrix[start : start + len(part)] = encoder.encode_documents(
-            [dense_text(d) for d in part], batch_size=batch_size
-        )
-        if on_progress is not None:
-            on_progress(len(part))
-    return matrix
+    """Encode documents into a ``(len(docs), dim)`` float32 matrix, in document order
+    (batches of similar token length, see `storage.dense_build`)."""
+    return encode_by_length(
+        encoder, [dense_text(d) for d in docs], batch_size=batch_size, on_progress=on_progress
+    )
 
 
 def build_index(
@@ -149,20 +141,24 @@ def build_index(
         matrix: NDArray[np.float32] | None = None
         if vectors is not None:
             matrix = precomputed_matrix(vectors, positions, len(unique) + duplicates, encoder_info)
-        writer = SparseWriter(tmp / SPARSE_DIR, create=True, metadata=schema)
-        for ordinal, doc in enumerate(unique):
-            problem = metadata_problem(schema, doc.metadata)
-            if problem is not None:
-                raise BuildError(f"document {doc.id!r}: {problem}")
-            writer.add(ordinal, doc)
-            if on_sparse_progress is not None:
-                on_sparse_progress(1)
-        writer.commit()
-        writer.close()
+        # The encoder works on its own thread (its runs release the GIL) while this one
+        # indexes BM25 and commits: the build takes about as long as the encoding alone.
+        encoding = None
         if encoder is not None:
-            matrix = encode_corpus(
-                encoder, unique, batch_size=batch_size, on_progress=on_dense_progress
+            encoding = BackgroundEncoding(
+                encoder,
+                [dense_text(d) for d in unique],
+                batch_size=batch_size,
+                on_progress=on_dense_progress,
             )
+        try:
+            _index_sparse(tmp, unique, schema, on_sparse_progress)
+        except BaseException:
+            if encoding is not None:
+                encoding.cancel()
+            raise
+        if encoding is not None:
+            matrix = encoding.result()
         if matrix is not None:
             write_vectors(tmp / VECTORS_FILE, matrix)
             if dense_index is DenseIndexKind.HNSW:
@@ -193,6 +189,32 @@ def build_index(
         bytes_on_disk=dir_size_bytes(out),
         has_vectors=encoder_info is not None,
     )
+
+
+def _index_sparse(
+    tmp: Path,
+    docs: Sequence[Document],
+    schema: CollectionSchema,
+    on_progress: ProgressFn | None,
+) -> None:
+    """The BM25 index of ``docs`` (ordinals in order) under ``tmp``, committed."""
+    writer = SparseWriter(tmp / SPARSE_DIR, create=True, metadata=schema)
+    try:
+        for ordinal, doc in enumerate(docs):
+            problem = metadata_problem(schema, doc.metadata)
+            if problem is not None:
+                raise BuildError(f"document {doc.id!r}: {problem}")
+            writer.add(ordinal, doc)
+            if on_progress is not None:
+                on_progress(1)
+        writer.commit()
+    except BaseException:
+        # Stop tantivy's indexing threads, which would write into the directory the caller
+        # is about to delete.
+        writer.rollback()
+        raise
+    finally:
+        writer.close()
 
 
 def precomputed_matrix(

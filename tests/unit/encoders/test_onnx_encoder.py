@@ -137,3 +137,12 @@ def test_unknown_device_and_bad_output_name(default_model_dir: Path) -> None:
     wrong_dim = dataclasses.replace(load_config(default_model_dir), dimension=768)
     with pytest.raises(ModelDirError, match="output width 384"):
         OnnxEncoder(default_model_dir, wrong_dim, device="cpu")
+
+
+def test_document_token_lengths_count_what_the_model_sees(encoder: OnnxEncoder) -> None:
+    lengths = encoder.document_token_lengths(SENTENCES)
+    assert lengths.dtype == np.int64 and lengths.shape == (len(SENTENCES),)
+    assert lengths[-1] == 2  # "": [CLS] [SEP]
+    assert lengths[0] == 8  # "A man is eating food." : 6 word pieces + 2 special tokens
+    assert lengths.sum() == encoder.count_tokens(SENTENCES)
+    assert encoder.document_token_lengths([SENTENCES[8] * 40])[0] == encoder.config.max_length
