@@ -33,12 +33,12 @@ from hybridsearch.sparse.lucene_index import Bm25Params, LuceneReader, segments_
 from hybridsearch.sparse.lucene_jvm import jar_path, lucene_problem
 from hybridsearch.storage.builder import (
     BuildSummary,
-    ProgressFn,
     _swap_into_place,
     dedupe_last_wins,
     encode_corpus,
     utc_now,
 )
+from hybridsearch.storage.dense_build import ProgressFn
 from hybridsearch.storage.files import dir_size_bytes
 from hybridsearch.storage.manifest import (
     IDS_FILE,
