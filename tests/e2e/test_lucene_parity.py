@@ -48,6 +48,7 @@ json.dump({q: [[h.docid, h.score] for h in hits[q]] for q in qids}, open(out, "w
 """
 
 
+@pytest.mark.jvm
 @pytest.mark.skipif(lucene_problem() is not None, reason=f"Lucene arm: {lucene_problem()}")
 @pytest.mark.skipif(
     not PYSERINI_PYTHON.is_file(),

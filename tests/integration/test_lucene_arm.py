@@ -32,6 +32,9 @@ from tests.conftest import REPO
 from tests.fakes import HASH_ENCODER_INFO, HashEncoder
 from tests.integration.in_process import InProcessServer, in_process_server
 
+# Starts a JVM in this process: `make pytest` runs these apart from the Ray tests (see jvm).
+pytestmark = pytest.mark.jvm
+
 _PROBLEM = lucene_problem()
 if _PROBLEM is not None:
     pytest.skip(f"the Lucene arm is not installed: {_PROBLEM}", allow_module_level=True)
