@@ -6,6 +6,7 @@ import argparse
 from importlib import resources
 from pathlib import Path
 
+from hybridsearch.cli.build_encoder import build_encoder
 from hybridsearch.cli.index_lucene import add_lucene_arguments, run_index_lucene
 from hybridsearch.cli.index_sharded import add_sharding_arguments, run_index_sharded
 from hybridsearch.types import Device
@@ -86,19 +87,7 @@ def run_index(args: argparse.Namespace) -> int:
 
     corpus = sample_corpus_path() if args.sample else Path(args.corpus or ".")  # --empty: none
     schema = load_schema_file(args.schema) if args.schema else CollectionSchema()
-    encoder, encoder_info = None, None
-    if not args.no_dense:
-        from hybridsearch.engine.loader import (  # noqa: PLC0415
-            default_model_dir,
-            encoder_info_of,
-            load_query_encoder,
-        )
-
-        model = args.model or default_model_dir()
-        encoder = load_query_encoder(
-            model, args.device, max_length=args.max_length, batch_size=args.batch_size
-        )
-        encoder_info = encoder_info_of(encoder)
+    encoder, encoder_info = build_encoder(args)
     total = 0 if args.empty else count_lines(corpus)
     stats = ReadStats()
     quiet = args.no_progress

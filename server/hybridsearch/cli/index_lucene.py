@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hybridsearch.cli.build_encoder import build_encoder
 from hybridsearch.sparse.lucene_index import DEFAULT_B, DEFAULT_K1
 
 
@@ -43,19 +44,7 @@ def run_index_lucene(args: argparse.Namespace) -> int:
         raise BuildError("--sparse-backend lucene: only --dense-index exact")
     if not (args.bm25_k1 >= 0 and 0 <= args.bm25_b <= 1):
         raise BuildError("--bm25-k1 must be >= 0 and --bm25-b within [0, 1]")
-    encoder, encoder_info = None, None
-    if not args.no_dense:
-        from hybridsearch.engine.loader import (  # noqa: PLC0415
-            default_model_dir,
-            encoder_info_of,
-            load_query_encoder,
-        )
-
-        model = args.model or default_model_dir()
-        encoder = load_query_encoder(
-            model, args.device, max_length=args.max_length, batch_size=args.batch_size
-        )
-        encoder_info = encoder_info_of(encoder)
+    encoder, encoder_info = build_encoder(args)
     bm25 = Bm25Params(k1=args.bm25_k1, b=args.bm25_b)
     stats = ReadStats()
     if args.lucene_index is not None:
