@@ -18,8 +18,11 @@ import pytest
 
 from hybridsearch.cli.index import sample_corpus_path
 from hybridsearch.config import ServerSettings
+from hybridsearch.engine.collection_import import import_index
+from hybridsearch.engine.data_dir import open_data_dir
 from hybridsearch.engine.loader import READ_ONLY_LUCENE, LoadedIndex, load_index
 from hybridsearch.engine.searcher import HybridSearcher
+from hybridsearch.errors import SettingsError
 from hybridsearch.sparse.lucene_jvm import jar_path, java_class, lucene_problem
 from hybridsearch.storage.index_dir import open_index
 from hybridsearch.storage.lucene_build import attach_lucene_index, build_lucene_index
@@ -196,6 +199,18 @@ def test_load_index_serves_a_lucene_index_read_only(attached: Path) -> None:
         assert loaded.read_only_reason == READ_ONLY_LUCENE
     finally:
         loaded.close()
+
+
+def test_a_ray_server_refuses_a_lucene_backed_collection(attached: Path, tmp_path: Path) -> None:
+    # The JVM and Ray's driver must not share a process: the data directory's Lucene-backed
+    # collection stops a --ray server's start, naming the setting and the collection, before
+    # either starts.
+    data = tmp_path / "data"
+    import_index(data, "papers", attached)
+    with pytest.raises(SettingsError) as refused:
+        open_data_dir(data, ServerSettings(data_dir=data, ray="local", port=0))
+    message = str(refused.value)
+    assert "--ray" in message and "'papers'" in message and "Lucene" in message
 
 
 def test_built_index_matches_simple_searcher(tmp_path: Path) -> None:

@@ -39,10 +39,11 @@ from hybridsearch.engine.loader import (
 )
 from hybridsearch.engine.registry import CollectionFactory, CollectionRegistry, ServedCollection
 from hybridsearch.engine.shared_encoders import SharedEncoders
-from hybridsearch.errors import IndexFormatError, InvalidArgumentError, echo
+from hybridsearch.errors import IndexFormatError, InvalidArgumentError, SettingsError, echo
 from hybridsearch.sharding.layout import is_sharded
 from hybridsearch.storage.builder import build_index, utc_now
 from hybridsearch.storage.lock import WriterLock
+from hybridsearch.storage.manifest import load_manifest
 
 if TYPE_CHECKING:
     from hybridsearch.sharding.ray_runtime import RayRuntime
@@ -50,6 +51,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "default"
+#: Why a `--ray` server does not open a Lucene-backed collection: the JVM (Lucene's arm) and
+#: Ray's driver must not share a process; both install crash-signal handlers, and a test
+#: process that had both died of SIGSEGV in a JVM thread.
+RAY_REFUSES_LUCENE = (
+    "--ray / HYBRIDSEARCH_RAY: collection {name!r} has a Lucene BM25 index, whose Java "
+    "runtime must not share a process with Ray; serve it from a server without --ray"
+)
 MODEL_DIR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
@@ -139,10 +147,13 @@ class ServerCollectionFactory:
     def open(self, path: Path, entry: CollectionEntry) -> LoadedIndex:
         """Open a collection's index for serving (its encoder shared by model); a sharded
         one through the sharded front (on Ray with ``--ray``)."""
+        sharded = is_sharded(path)
+        if not sharded and self._settings.ray and load_manifest(path).lucene is not None:
+            raise SettingsError(RAY_REFUSES_LUCENE.format(name=entry.name))
         settings = dataclasses.replace(
             self._settings, index=path, model=self.model_dir(entry.model)
         )
-        if not is_sharded(path):
+        if not sharded:
             return load_index(dataclasses.replace(settings, ray=""), self.encoders)
         from hybridsearch.sharding.serving import open_shared  # noqa: PLC0415 (a cycle)
 

@@ -2,12 +2,12 @@
 
 Why actors and not Ray Serve deployments: on the 2-core machine an awaited call to a plain
 actor took p50 1.6 ms, through a Serve deployment handle 6.8 ms (bench/ray_hop.py; Serve adds
-a router and a proxy hop). The front makes one or two calls per shard per query
-(`sharding.searcher`), so that difference is most of the Ray hop. Ray still places the actors (``SPREAD``: replicas of a shard on
+a router and a proxy hop). The front makes one call per shard per query, so that difference
+is the whole of the Ray hop. Ray still places the actors (``SPREAD``: replicas of a shard on
 different nodes when it can), restarts one that dies (``max_restarts=-1``) and runs a
 replica's calls concurrently (``max_concurrency``).
 
-A fan-out is one call per shard, all submitted at once and collected with one ``ray.get``;
+A search is one call per shard, all submitted at once and collected with one ``ray.get``;
 the request and the reply travel as bytes of the standard pickler (`pickled`), a reply's
 candidate lists packed (`worker.ArmList`: int32 ordinals, float32 scores, ids as one string).
 

@@ -5,9 +5,7 @@ over a sharded collection::
 
     query ─▶ encoder (once, micro-batched: `DenseArm` without a dense index)
           ─▶ every shard: BM25 top-depth + dense top-depth (filtered), and the stored fields
-             of each arm's top offset+top_k when the page shows them  [one call per shard;
-             on Ray with no other search running, two: BM25 while the query is encoded,
-             then the dense arm]
+             of each arm's top offset+top_k when the page shows them  [one call per shard]
           ─▶ each arm merged over shards (`merge.merge_arm`)
           ─▶ `engine.ranking.finish_result`: fusion, PRF, page, stored fields, hits
              (a shard is called again only for a page's document it did not return)
@@ -29,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
@@ -298,8 +295,6 @@ class ShardedSearcher:
         if dense_arm is None and encoder is not None:
             dense_arm = DenseArm(encoder, batching, threads=arm_threads)
         self._dense_arm = dense_arm if encoder is not None else None
-        self._in_flight = 0  # searches running now (`_search_checked` reads it)
-        self._in_flight_lock = threading.Lock()
 
     @property
     def shard_count(self) -> int:
@@ -429,26 +424,12 @@ class ShardedSearcher:
     def _search_many(self, queries: Sequence[Query], prefixes: Sequence[str]) -> list[SearchResult]:
         started = time.perf_counter()
         self._check(queries, prefixes)
-        with self._in_flight_lock:
-            self._in_flight += 1
-            alone = self._in_flight == 1
-        try:
-            return self._search_checked(queries, started, alone=alone)
-        finally:
-            with self._in_flight_lock:
-                self._in_flight -= 1
-
-    def _search_checked(
-        self, queries: Sequence[Query], started: float, *, alone: bool
-    ) -> list[SearchResult]:
         dense_positions = [i for i, q in enumerate(queries) if q.mode is not RetrievalMode.SPARSE]
         encoding = None
         if dense_positions:
             encoding = self._start_encoding([queries[i].text for i in dense_positions])
         row = {i: j for j, i in enumerate(dense_positions)}
-        allow_partial = all(q.allow_partial for q in queries)
         try:
-            shards_started = time.perf_counter()
             if encoding is not None and self.group.in_process:
                 # The shards are in this process: each runs its BM25 arm while the queries
                 # are encoded, then waits for the vector (as one index does).
@@ -457,25 +438,19 @@ class ShardedSearcher:
                     _arms_request(q, None, _vector_of(pending, row[i]) if i in row else None)
                     for i, q in enumerate(queries)
                 ]
-                fan = self.fan_out_arms(requests, allow_partial=allow_partial)
-                sparse_us = dense_us = _elapsed_us(shards_started)  # overlaps the encoding
-            elif encoding is not None and alone and _has_hybrid(queries):
-                fan, sparse_us, dense_us = self._arms_while_encoding(
-                    queries, encoding, row, allow_partial=allow_partial
-                )
             else:
                 ready = encoding.result().vectors if encoding is not None else None
                 requests = [
                     _arms_request(q, ready[row[i]] if ready is not None and i in row else None)
                     for i, q in enumerate(queries)
                 ]
-                shards_started = time.perf_counter()
-                fan = self.fan_out_arms(requests, allow_partial=allow_partial)
-                sparse_us = dense_us = _elapsed_us(shards_started)
+            shards_started = time.perf_counter()
+            fan = self.fan_out_arms(requests, allow_partial=all(q.allow_partial for q in queries))
         except BaseException:
             if encoding is not None:
                 encoding.cancel()
             raise
+        shards_us = _elapsed_us(shards_started)  # in process: overlaps the encoding
         encode_us = 0
         vectors: dict[int, NDArray[np.float32]] = {}
         if encoding is not None:
@@ -490,54 +465,12 @@ class ShardedSearcher:
             state.keep_stored(answers)
             first = _first_round(state, query, answers, vectors.get(i))
             timings = StageTimings(
-                sparse_us=sparse_us if first.sparse is not None else 0,
-                dense_us=dense_us if first.dense is not None else 0,
+                sparse_us=shards_us if first.sparse is not None else 0,
+                dense_us=shards_us if first.dense is not None else 0,
                 encode_us=encode_us if first.dense is not None else 0,
             )
             results.append(_finished(state, query, first, timings, started))
         return results
-
-    def _arms_while_encoding(
-        self,
-        queries: Sequence[Query],
-        encoding: Future[DenseArmResult],
-        row: Mapping[int, int],
-        *,
-        allow_partial: bool,
-    ) -> tuple[FanOut, int, int]:
-        """Every shard's arms in two calls: BM25 while the queries are encoded, then the dense
-        arms with the vectors; the answers joined per shard, with the arms' times (µs).
-
-        For shards in other processes (Ray) with no other search running: the BM25 round
-        trip then hides behind the encoder, as the in-process BM25 arm does on one index,
-        and the query waits only for the dense call. Under load `_search_checked` makes one
-        call per shard instead (a second call costs CPU that other queries need).
-        """
-        sparse_started = time.perf_counter()
-        sparse = self.fan_out_arms(
-            [_arms_request(q, None) for q in queries], allow_partial=allow_partial
-        )
-        sparse_us = _elapsed_us(sparse_started)
-        vectors = encoding.result().vectors
-        dense_started = time.perf_counter()
-        dense = self.group.fan_out(
-            "arms",
-            functools.partial(
-                _same_args,
-                (
-                    [
-                        dataclasses.replace(
-                            _arms_request(q, vectors[row[i]] if i in row else None),
-                            term_weights=None,
-                        )
-                        for i, q in enumerate(queries)
-                    ],
-                ),
-            ),
-            allow_partial=allow_partial,
-            shards=sorted(sparse.results),
-        )
-        return _joined(sparse, dense), sparse_us, _elapsed_us(dense_started)
 
     def search_progressive(
         self, query: Query, on_partial: Callable[[SearchResult], object]
@@ -595,25 +528,6 @@ def summed_stats(stats: Iterable[TermStats]) -> CollectionStats:
 
 def _same_args(args: tuple[Any, ...], shard: int) -> tuple[Any, ...]:
     return args
-
-
-def _has_hybrid(queries: Sequence[Query]) -> bool:
-    return any(q.mode is RetrievalMode.HYBRID for q in queries)
-
-
-def _joined(sparse: FanOut, dense: FanOut) -> FanOut:
-    """Each shard's answers to the BM25 call and to the dense call, as one answer per query
-    (a shard missing from either call is missing)."""
-    answered = sparse.results.keys() & dense.results.keys()
-    missing = {*sparse.missing, *dense.missing, *(sparse.results.keys() ^ dense.results.keys())}
-    results = {
-        shard: [
-            ShardArms(s.sparse, d.dense, {**s.stored, **d.stored}, s.term_stats)
-            for s, d in zip(sparse.results[shard], dense.results[shard], strict=True)
-        ]
-        for shard in sorted(answered)
-    }
-    return FanOut(results, tuple(sorted(missing)))
 
 
 def _with_collection_stats(request: ArmsRequest, stats: CollectionStats) -> ArmsRequest:

@@ -433,18 +433,9 @@ def test_collection_statistics_are_cached_until_a_shard_commits(tmp_path: Path) 
 
 class ElsewhereGroup(LocalShardGroup):
     """In-process shards that the front must treat as shards in other processes (as on
-    Ray: no request may carry a callable), recording each fan-out's method and requests by
-    calling thread; ``hold`` (when set) keeps the first BM25 call of another thread waiting
-    until ``release`` is set."""
+    Ray): no request may carry what cannot leave this process."""
 
     in_process = False
-
-    def __init__(self, root: Path, manifest: ShardManifest) -> None:
-        super().__init__(root, manifest)
-        self.calls: list[tuple[int, str, list[Any]]] = []
-        self.hold = False
-        self.holding = threading.Event()
-        self.release = threading.Event()
 
     def fan_out(
         self,
@@ -455,11 +446,8 @@ class ElsewhereGroup(LocalShardGroup):
         shards: Sequence[int] | None = None,
     ) -> FanOut:
         args = args_of(0)
-        self.calls.append((threading.get_ident(), method, list(args[0]) if args else []))
-        if self.hold and threading.current_thread() is not threading.main_thread():
-            self.hold = False
-            self.holding.set()
-            assert self.release.wait(timeout=10)
+        requests = args[0] if method == "arms" else []
+        assert all(r.vector_of is None for r in requests)
         return super().fan_out(method, args_of, allow_partial=allow_partial, shards=shards)
 
 
@@ -482,59 +470,3 @@ def test_shards_elsewhere_answer_as_one_index(
         answer(single.search(query)),
         answer(single.search(QUERIES[0])),
     ]
-
-
-def test_shards_elsewhere_run_bm25_while_an_idle_front_encodes(tmp_path: Path) -> None:
-    path = _build(tmp_path, 2)
-    manifest = load_shard_manifest(path)
-    group = ElsewhereGroup(path, manifest)
-    signal = SignallingGroup(path, manifest)  # only its event: set by the first arms call
-    encoder = WaitingEncoder(signal.asked)
-    engine = ShardedSearcher(group, manifest, encoder)
-    original = group.fan_out
-
-    def fan_out(method: str, args_of: Callable[[int], tuple[Any, ...]], **kw: Any) -> FanOut:
-        got = original(method, args_of, **kw)
-        signal.asked.set()
-        return got
-
-    group.fan_out = fan_out  # type: ignore[method-assign]
-    try:
-        engine.search(Query("shock wave boundary", top_k=5, explain=True))
-        assert not encoder.waited_out  # BM25 was asked before the vector existed
-        first, second = [reqs for _, m, reqs in group.calls if m == "arms"]
-        assert first[0].term_weights and first[0].vector is None
-        assert first[0].vector_of is None  # nothing that cannot leave this process
-        assert second[0].term_weights is None and second[0].vector is not None
-        group.calls.clear()
-        # A sparse-only or dense-only query needs one call.
-        engine.search(Query("shock wave", mode=RetrievalMode.SPARSE))
-        engine.search(Query("shock wave", mode=RetrievalMode.DENSE))
-        assert [m for _, m, _ in group.calls if m == "arms"] == ["arms", "arms"]
-    finally:
-        engine.close()
-        signal.close()
-
-
-def test_shards_elsewhere_under_load_make_one_call_per_query(
-    single: HybridSearcher, tmp_path: Path
-) -> None:
-    path = _build(tmp_path, 1)
-    manifest = load_shard_manifest(path)
-    group = ElsewhereGroup(path, manifest)
-    engine = ShardedSearcher(group, manifest, HashEncoder())
-    group.hold = True
-    other = threading.Thread(target=engine.search, args=(Query("flow plate"),))
-    other.start()
-    try:
-        assert group.holding.wait(timeout=10)  # one search in flight, held in its BM25 call
-        query = Query("shock wave boundary", top_k=5, explain=True)
-        result = engine.search(query)
-        mine = [(m, reqs) for t, m, reqs in group.calls if t == threading.get_ident()]
-        assert len(mine) == 1  # both arms in one call
-        assert mine[0][1][0].term_weights and mine[0][1][0].vector is not None
-        assert answer(result) == answer(single.search(query))
-    finally:
-        group.release.set()
-        other.join(timeout=10)
-        engine.close()
