@@ -166,8 +166,7 @@ class OnnxEncoder:
 
     def count_tokens(self, texts: Sequence[str]) -> int:
         """Tokens the model sees for these documents (prefix, special tokens, truncation)."""
-        encodings = self._tokenizer.encode_batch([self._config.document_prefix + t for t in texts])
-        return sum(sum(e.attention_mask) for e in encodings)
+        return int(self.document_token_lengths(texts).sum())
 
     def document_token_lengths(self, texts: Sequence[str]) -> NDArray[np.int64]:
         """Tokens the model sees for each document (prefix, special tokens, truncation): what

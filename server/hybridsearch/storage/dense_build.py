@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -95,43 +96,22 @@ class BackgroundEncoding:
         on_progress: ProgressFn | None = None,
     ) -> None:
         self._cancelled = threading.Event()
-        self._matrix: NDArray[np.float32] | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._run,
-            args=(encoder, texts, batch_size, on_progress),
-            name="build-encoder",
-            daemon=True,
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="build-encoder")
+        self._future = pool.submit(
+            encode_by_length,
+            encoder,
+            texts,
+            batch_size=batch_size,
+            on_progress=on_progress,
+            cancelled=self._cancelled,
         )
-        self._thread.start()
-
-    def _run(
-        self,
-        encoder: Encoder,
-        texts: Sequence[str],
-        batch_size: int,
-        on_progress: ProgressFn | None,
-    ) -> None:
-        try:
-            self._matrix = encode_by_length(
-                encoder,
-                texts,
-                batch_size=batch_size,
-                on_progress=on_progress,
-                cancelled=self._cancelled,
-            )
-        except BaseException as exc:  # handed to the building thread by `result`
-            self._error = exc
+        pool.shutdown(wait=False)  # the thread ends with its one job
 
     def result(self) -> NDArray[np.float32]:
         """The vectors, rows in input order, once every batch is encoded."""
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._matrix is not None
-        return self._matrix
+        return self._future.result()
 
     def cancel(self) -> None:
         """Stop after the batch in flight and wait for the thread."""
         self._cancelled.set()
-        self._thread.join()
+        wait([self._future])
