@@ -73,7 +73,7 @@ def test_encoding_errors_reach_the_waiting_thread() -> None:
 
 
 def test_cancel_stops_before_the_next_batch() -> None:
-    release = threading.Event()
+    started, release = threading.Event(), threading.Event()
     seen: list[int] = []
 
     class Slow(HashEncoder):
@@ -81,10 +81,12 @@ def test_cancel_stops_before_the_next_batch() -> None:
             self, texts: Sequence[str], batch_size: int | None = None
         ) -> NDArray[np.float32]:
             seen.append(len(texts))
+            started.set()
             release.wait(timeout=10)
             return super().encode_documents(texts)
 
     encoding = BackgroundEncoding(Slow(), TEXTS, batch_size=1)
+    assert started.wait(timeout=10)  # the first batch is in flight (cancelling earlier runs none)
     threading.Timer(0.2, release.set).start()
     encoding.cancel()
     assert len(seen) == 1
