@@ -2,7 +2,8 @@
 front over shard replicas that are Ray actors. A replica SIGKILLed under load with two
 replicas per shard fails no request; with one, the shard's queries fail UNAVAILABLE (or, with
 ``allow_partial``, answer from the other shard naming the missing one) until Ray has
-restarted the replica, and then the server answers fully again by itself. Writes go to the
+restarted the replica, and then the server answers fully again by itself. A collection of
+one shard is answered by its replica in one call, as one index answers. Writes go to the
 owning shard."""
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ ray = pytest.importorskip("ray")
 from hybridsearch.config import ServerSettings  # noqa: E402
 from hybridsearch.engine.loader import LoadedIndex  # noqa: E402
 from hybridsearch.sharding.build_local import build_sharded  # noqa: E402
+from hybridsearch.sharding.group import LocalShardGroup  # noqa: E402
 from hybridsearch.sharding.layout import load_shard_manifest, shard_of  # noqa: E402
 from hybridsearch.sharding.ray_group import RayShardGroup  # noqa: E402
 from hybridsearch.sharding.searcher import ShardedSearcher, ShardedWriter  # noqa: E402
-from hybridsearch.types import Document  # noqa: E402
+from hybridsearch.types import Document, Query, RetrievalMode  # noqa: E402
 from hybridsearch.v1 import index_pb2 as ipb  # noqa: E402
 from hybridsearch.v1 import index_pb2_grpc, search_pb2_grpc  # noqa: E402
 from hybridsearch.v1 import search_pb2 as pb  # noqa: E402
@@ -60,10 +62,11 @@ class Served:
 
 
 @pytest.fixture
-def serve_on_ray(local_ray: None, sharded: Path) -> Iterator[Callable[[int], Served]]:
+def serve_on_ray(local_ray: None, sharded: Path) -> Iterator[Callable[..., Served]]:
+    """``start(replicas, index=the two-shard collection)``: a server over ``index``."""
     opened: list[tuple[object, Served]] = []
 
-    def start(replicas: int) -> Served:
+    def start(replicas: int, index: Path = sharded) -> Served:
         holder: list[RayShardGroup] = []
 
         def load(settings: ServerSettings) -> LoadedIndex:
@@ -73,7 +76,7 @@ def serve_on_ray(local_ray: None, sharded: Path) -> Iterator[Callable[[int], Ser
             searcher = ShardedSearcher(group, manifest, HashEncoder())
             return LoadedIndex(searcher, ShardedWriter(searcher))
 
-        settings = ServerSettings(index=sharded, port=0)
+        settings = ServerSettings(index=index, port=0)
         context = in_process_server(settings, load)
         server = context.__enter__()
         served = Served(holder[0], server.address)
@@ -97,7 +100,7 @@ def kill_replica(served: Served, shard: int, replica: int = 0) -> int:
 
 
 def test_a_killed_replica_fails_no_request_with_two_replicas(
-    serve_on_ray: Callable[[int], Served],
+    serve_on_ray: Callable[..., Served],
 ) -> None:
     served = serve_on_ray(2)
     assert len(served.search.Search(query(), timeout=10).hits) == 60
@@ -141,7 +144,7 @@ def within(seconds: float, condition: Callable[[], bool], what: str) -> None:
 
 
 def test_one_replica_down_is_unavailable_or_partial_then_recovers(
-    serve_on_ray: Callable[[int], Served],
+    serve_on_ray: Callable[..., Served],
 ) -> None:
     served = serve_on_ray(1)
     full = served.search.Search(query(), timeout=10)
@@ -165,7 +168,7 @@ def test_one_replica_down_is_unavailable_or_partial_then_recovers(
     within(60, recovered, "recovery after the second kill")
 
 
-def test_writes_go_to_the_owning_shard(serve_on_ray: Callable[[int], Served]) -> None:
+def test_writes_go_to_the_owning_shard(serve_on_ray: Callable[..., Served]) -> None:
     served = serve_on_ray(2)
     docs = [ipb.Document(id=f"new-{i}", text=f"supersonic inlet {i}") for i in range(6)]
     response = served.index.UpsertDocuments(
@@ -188,3 +191,42 @@ def test_writes_go_to_the_owning_shard(serve_on_ray: Callable[[int], Served]) ->
         return sorted(h.id for h in served.search.Search(sparse, timeout=10).hits) == expected
 
     within(10, searched, "every replica serves the writes")
+
+
+def test_one_shard_is_answered_by_its_replica_as_one_index(
+    serve_on_ray: Callable[..., Served], tmp_path: Path
+) -> None:
+    path = tmp_path / "one"
+    build_sharded(DOCS, path, 1, encoder=HashEncoder(), encoder_info=HASH_ENCODER_INFO)
+    served = serve_on_ray(1, path)
+    manifest = load_shard_manifest(path)
+    local = ShardedSearcher(LocalShardGroup(path, manifest), manifest, HashEncoder())
+    sparse, dense = pb.RETRIEVAL_MODE_SPARSE, pb.RETRIEVAL_MODE_DENSE
+    asked = [
+        (
+            pb.SearchRequest(query="laminar flow wing", top_k=10, explain=True),
+            Query("laminar flow wing", top_k=10, explain=True),
+        ),
+        (
+            pb.SearchRequest(query="plate number 7", top_k=5, offset=2, mode=sparse),
+            Query("plate number 7", top_k=5, offset=2, mode=RetrievalMode.SPARSE),
+        ),
+        (
+            pb.SearchRequest(query="wing 3", top_k=8, mode=dense),
+            Query("wing 3", top_k=8, mode=RetrievalMode.DENSE),
+        ),
+    ]
+    try:
+        for request, domain in asked:
+            got = served.search.Search(request, timeout=10)
+            expected = local.search(domain)
+            assert [(h.id, h.rank) for h in got.hits] == [(h.id, h.rank) for h in expected.hits]
+            assert [h.score for h in got.hits] == pytest.approx([h.score for h in expected.hits])
+            assert got.hits and got.timings.total_us >= got.timings.sparse_us
+    finally:
+        local.close()
+    # Its only replica killed: with allow_partial, no hits and shard 0 named as missing.
+    kill_replica(served, 0)
+    partial = served.search.Search(query(allow_partial=True), timeout=10)
+    assert list(partial.missing_shards) == [0] and not partial.hits
+    within(60, lambda: len(served.search.Search(query(), timeout=10).hits) == 60, "recovery")

@@ -400,29 +400,31 @@ class HybridSearcher:
         timings: StageTimings,
         started: float,
     ) -> SearchResult:
-        def prf_backend(single_arm: bool) -> IndexPrfBackend:
-            # Second-round searches keep the filter: feedback and results stay in its scope.
-            return IndexPrfBackend(
-                snap.index,
-                snap.dense,
-                scope.live,
-                with_ties=single_arm,
-                sparse_filter=scope.sparse_filter,
-            )
-
-        source = ResultSource(
-            snap.index.ids.__getitem__,
-            snap.index.sparse.fetch,
-            prf_backend,
-            lambda q: _query_stats(snap, q),
-        )
+        source = index_result_source(snap.index, snap.dense, scope)
         return finish_result(source, query, first, timings=timings, started=started)
 
 
-def _query_stats(snap: IndexSnapshot, query: Query) -> QueryStats:
+def index_result_source(
+    index: OpenIndex, dense: DenseIndex | None, scope: SearchScope
+) -> ResultSource:
+    """What finishing a result reads of one index (or one shard, `sharding.worker`), within a
+    query's filter scope."""
+
+    def prf_backend(single_arm: bool) -> IndexPrfBackend:
+        # Second-round searches keep the filter: feedback and results stay in its scope.
+        return IndexPrfBackend(
+            index, dense, scope.live, with_ties=single_arm, sparse_filter=scope.sparse_filter
+        )
+
+    return ResultSource(
+        index.ids.__getitem__, index.sparse.fetch, prf_backend, lambda q: _query_stats(index, q)
+    )
+
+
+def _query_stats(index: OpenIndex, query: Query) -> QueryStats:
     """What ADAPTIVE fusion's features need of the query: its distinct terms' document
     frequencies in the searched index (a lookup each) and the index's document count."""
-    reader = snap.index.sparse
+    reader = index.sparse
     return QueryStats([reader.doc_freq(t) for t in query_term_counts(query.text)], reader.num_docs)
 
 

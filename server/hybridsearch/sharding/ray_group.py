@@ -9,7 +9,8 @@ replica's calls concurrently (``max_concurrency``).
 
 A search is one call per shard, all submitted at once and collected with one ``ray.get``;
 the request and the reply travel as bytes of the standard pickler (`pickled`), a reply's
-candidate lists packed (`worker.ArmList`: int32 ordinals, float32 scores, ids as one string).
+candidate lists packed (`worker.ArmList`: int32 ordinals, float32 scores, ids as one string);
+the only shard of a collection answers with the finished page instead (`ShardWorker.search`).
 
 Failure policy (`RayShardGroup`): a call that fails because its replica died or is
 restarting is retried at once on the shard's next replica, until the request's deadline

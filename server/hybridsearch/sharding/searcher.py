@@ -12,6 +12,9 @@ over a sharded collection::
 
 so fusion, explain, filters, pagination, PRF and progressive streams behave exactly as on one
 index. The shards are reached through a `ShardGroup` (in this process, or Ray actors).
+A collection of one shard in another process (Ray) has nothing to merge: its shard finishes
+each query itself (`ShardWorker.search`: the same arms and `finish_result`) and returns the
+page, in one round trip (progressive streams keep the path above).
 Partial answers: a query with ``allow_partial`` answers from the shards that could be
 searched and names the others in ``SearchResult.missing_shards``; otherwise a shard with no
 live replica fails the query with `UnavailableError`.
@@ -295,6 +298,10 @@ class ShardedSearcher:
         if dense_arm is None and encoder is not None:
             dense_arm = DenseArm(encoder, batching, threads=arm_threads)
         self._dense_arm = dense_arm if encoder is not None else None
+        # One shard in another process (Ray): nothing to merge, so the shard finishes each
+        # query itself (`ShardWorker.search`): one round trip, a page back instead of two
+        # candidate lists. In this process the shards' arms overlap the encoding instead.
+        self._finishes_on_shard = manifest.shard_count == 1 and not group.in_process
 
     @property
     def shard_count(self) -> int:
@@ -445,7 +452,12 @@ class ShardedSearcher:
                     for i, q in enumerate(queries)
                 ]
             shards_started = time.perf_counter()
-            fan = self.fan_out_arms(requests, allow_partial=all(q.allow_partial for q in queries))
+            allow_partial = all(q.allow_partial for q in queries)
+            if self._finishes_on_shard:
+                asked = list(zip(queries, requests, strict=True))
+                fan = self.group.fan_out("search", lambda s: (asked,), allow_partial=allow_partial)
+            else:
+                fan = self.fan_out_arms(requests, allow_partial=allow_partial)
         except BaseException:
             if encoding is not None:
                 encoding.cancel()
@@ -457,6 +469,12 @@ class ShardedSearcher:
             encoded = encoding.result()
             encode_us = encoded.encode_us
             vectors = {i: encoded.vectors[j] for i, j in row.items()}
+        if self._finishes_on_shard and fan.results:
+            (finished,) = fan.results.values()
+            return [
+                _answered_by_shard(r, encode_us if i in row else 0, started)
+                for i, r in enumerate(finished)
+            ]
         results = []
         for i, query in enumerate(queries):
             state = _QueryState(self, query)
@@ -590,6 +608,15 @@ def _first_round(
     if mode is not RetrievalMode.SPARSE:
         dense = state.merged(answers, "dense", dense_depth(query), mode is RetrievalMode.DENSE)
     return FirstRound(sparse, dense, vector, sparse_depth(query), dense_depth(query))
+
+
+def _answered_by_shard(result: SearchResult, encode_us: int, started: float) -> SearchResult:
+    """A result the one shard finished (`ShardWorker.search`), with the front's encoding
+    and total time."""
+    timings = dataclasses.replace(
+        result.timings, encode_us=encode_us, total_us=_elapsed_us(started)
+    )
+    return dataclasses.replace(result, timings=timings)
 
 
 def _finished(

@@ -3,8 +3,10 @@
 A `ShardWorker` holds one shard's index directory (a complete index of today's format) and
 answers the sharded front (`sharding.searcher`): it runs no query encoder (the front encodes
 each query once and sends the vector) and no fusion (the front merges each arm over shards,
-then fuses). It runs in the front's process (`LocalShardGroup`) or in a Ray actor
-(`sharding.ray_group`); everything it takes and returns is plain, picklable data.
+then fuses), except as the only shard of a collection served elsewhere (`search`: it then
+finishes each query as one index does). It runs in the front's process (`LocalShardGroup`)
+or in a Ray actor (`sharding.ray_group`); everything it takes and returns is plain,
+picklable data.
 
 BM25 scores use the collection's idf when the front sends the collection's statistics of
 the query's terms (`ArmsRequest.collection_stats`, the default), else the shard's own term
@@ -22,6 +24,7 @@ import functools
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,18 +33,27 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hybridsearch.dense.base import DenseIndex
-from hybridsearch.engine.filtering import search_scope
+from hybridsearch.engine.filtering import SearchScope, search_scope
 from hybridsearch.engine.follower import Follower
 from hybridsearch.engine.ingest import Ingestor
-from hybridsearch.engine.searcher import manifest_dense_index
+from hybridsearch.engine.ranking import dense_depth, finish_result, sparse_depth
+from hybridsearch.engine.searcher import index_result_source, manifest_dense_index
 from hybridsearch.engine.ties import ArmSearch, as_ranked, by_score_then_id, with_ties
 from hybridsearch.errors import FailedPreconditionError, IndexLockedError
 from hybridsearch.metadata.filter import Filter
+from hybridsearch.prf.pipeline import FirstRound
 from hybridsearch.sparse.base import StoredDoc
 from hybridsearch.storage.compaction import CompactionOutcome, CompactionPolicy
 from hybridsearch.storage.index_dir import OpenIndex, open_index
 from hybridsearch.storage.writer import DeleteOutcome, IndexWriter, UpsertOutcome
-from hybridsearch.types import Document, RankedList, ScoredDoc
+from hybridsearch.types import (
+    Document,
+    Query,
+    RankedList,
+    ScoredDoc,
+    SearchResult,
+    StageTimings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +205,35 @@ def collection_weights(
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _RankedArms:
+    """One request's arms on a shard, ranked (shard-local ordinals), and what ran them."""
+
+    scope: SearchScope
+    sparse: RankedList | None
+    dense: RankedList | None
+    term_stats: TermStats | None
+    sparse_us: int
+    dense_us: int
+
+
+def _ranked(index: OpenIndex, search: ArmSearch, depth: int, ties: bool) -> RankedList:
+    """An arm's list to ``depth``; with ``ties`` (the arm is the ranking) every document tied
+    with the last one kept and ties ordered by id (`engine.ties`)."""
+    if ties:
+        return by_score_then_id(with_ties(search, depth), index.ids.__getitem__)
+    return as_ranked(search(depth))
+
+
+def _with_ids(index: OpenIndex, hits: RankedList) -> ArmList:
+    ids = list(map(index.ids.__getitem__, hits.ordinals.tolist()))
+    return ArmList(hits.ordinals, ids, hits.scores)
+
+
+def _elapsed_us(since: float) -> int:
+    return int((time.perf_counter() - since) * 1_000_000)
+
+
 class ShardWorker:
     """Serves one shard directory: arms, stored fields, vectors, term statistics, writes."""
 
@@ -254,13 +295,45 @@ class ShardWorker:
         snap = self._snapshot
         return [self._arms(snap, request) for request in requests]
 
+    def search(self, queries: Sequence[tuple[Query, ArmsRequest]]) -> list[SearchResult]:
+        """Each query answered by this shard alone, as one index answers it: its arms, then
+        fusion (or PRF), the page and its hits (`engine.ranking.finish_result`).
+
+        The front of a collection of one shard held in another process (a Ray actor) asks
+        this instead of `arms`: with one shard there is nothing to merge, so one round trip
+        brings back the page rather than two candidate lists and their ids. Timings: the
+        shard's arms and fusion; the front adds its encoding and the total.
+        """
+        snap = self._snapshot
+        return [self._search(snap, query, request) for query, request in queries]
+
+    def _search(self, snap: _Snapshot, query: Query, request: ArmsRequest) -> SearchResult:
+        started = time.perf_counter()
+        ranked = self._ranked(snap, request)
+        first = FirstRound(
+            ranked.sparse, ranked.dense, request.vector, sparse_depth(query), dense_depth(query)
+        )
+        timings = StageTimings(sparse_us=ranked.sparse_us, dense_us=ranked.dense_us)
+        source = index_result_source(snap.index, snap.dense, ranked.scope)
+        return finish_result(source, query, first, timings=timings, started=started)
+
     def _arms(self, snap: _Snapshot, request: ArmsRequest) -> ShardArms:
+        ranked = self._ranked(snap, request)
+        index = snap.index
+        sparse = _with_ids(index, ranked.sparse) if ranked.sparse is not None else None
+        dense = _with_ids(index, ranked.dense) if ranked.dense is not None else None
+        stored = self._stored(index, (sparse, dense), request.stored_depth)
+        return ShardArms(sparse, dense, stored, ranked.term_stats)
+
+    def _ranked(self, snap: _Snapshot, request: ArmsRequest) -> _RankedArms:
         index = snap.index
         # The front checked the filter against the collection's schema (every shard's).
         scope = search_scope(index, index.live, request.filter)
         sparse = dense = None
         term_stats = None
+        sparse_us = dense_us = 0
         if request.term_weights is not None:
+            started = time.perf_counter()
             weights = request.term_weights
             if request.collection_stats is not None:
                 term_stats = self._term_stats(index, list(weights))
@@ -269,20 +342,22 @@ class ShardWorker:
             def search_sparse(n: int) -> RankedList:
                 return index.search_sparse(weights, n, scope.live, scope.sparse_filter)
 
-            sparse = self._listed(index, search_sparse, request.sparse_depth, request.sparse_ties)
+            sparse = _ranked(index, search_sparse, request.sparse_depth, request.sparse_ties)
+            sparse_us = _elapsed_us(started)
         if request.vector is not None or request.vector_of is not None:
             if snap.dense is None:
                 raise FailedPreconditionError(f"shard {self.path.name} holds no vectors")
             vector = request.query_vector()
             assert vector is not None
+            started = time.perf_counter()
             vectors, dense_index = vector.reshape(1, -1), snap.dense
 
             def search_dense(n: int) -> Sequence[ScoredDoc]:
                 return dense_index.search(vectors, n, scope.live)[0]
 
-            dense = self._listed(index, search_dense, request.dense_depth, request.dense_ties)
-        stored = self._stored(index, (sparse, dense), request.stored_depth)
-        return ShardArms(sparse, dense, stored, term_stats)
+            dense = _ranked(index, search_dense, request.dense_depth, request.dense_ties)
+            dense_us = _elapsed_us(started)
+        return _RankedArms(scope, sparse, dense, term_stats, sparse_us, dense_us)
 
     @staticmethod
     def _stored(
@@ -306,15 +381,6 @@ class ShardWorker:
         return TermStats(
             index.manifest.generation, {t: sparse.doc_freq(t) for t in terms}, sparse.num_docs
         )
-
-    @staticmethod
-    def _listed(index: OpenIndex, search: ArmSearch, depth: int, ties: bool) -> ArmList:
-        if ties:
-            hits = by_score_then_id(with_ties(search, depth), index.ids.__getitem__)
-        else:
-            hits = as_ranked(search(depth))
-        ids = list(map(index.ids.__getitem__, hits.ordinals.tolist()))
-        return ArmList(hits.ordinals, ids, hits.scores)
 
     def _live_ordinal(self, index: OpenIndex, doc_id: str) -> int | None:
         for ordinal in index.sparse.ordinals_of_id(doc_id, limit=index.stale_sparse + 1):

@@ -431,9 +431,9 @@ def test_collection_statistics_are_cached_until_a_shard_commits(tmp_path: Path) 
         engine.close()
 
 
-class ElsewhereGroup(LocalShardGroup):
+class ElsewhereGroup(CountingGroup):
     """In-process shards that the front must treat as shards in other processes (as on
-    Ray): no request may carry what cannot leave this process."""
+    Ray): no request may carry what cannot leave this process. Counts round trips."""
 
     in_process = False
 
@@ -446,16 +446,30 @@ class ElsewhereGroup(LocalShardGroup):
         shards: Sequence[int] | None = None,
     ) -> FanOut:
         args = args_of(0)
-        requests = args[0] if method == "arms" else []
+        requests = []
+        if method == "arms":
+            requests = args[0]
+        elif method == "search":
+            requests = [request for _, request in args[0]]
         assert all(r.vector_of is None for r in requests)
         return super().fan_out(method, args_of, allow_partial=allow_partial, shards=shards)
 
 
+def _elsewhere(path: Path) -> ShardedSearcher:
+    manifest = load_shard_manifest(path)
+    return ShardedSearcher(ElsewhereGroup(path, manifest), manifest, HashEncoder())
+
+
 @pytest.fixture(scope="module")
 def elsewhere(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShardedSearcher]:
-    path = _build(tmp_path_factory.mktemp("elsewhere"), 1)
-    manifest = load_shard_manifest(path)
-    engine = ShardedSearcher(ElsewhereGroup(path, manifest), manifest, HashEncoder())
+    engine = _elsewhere(_build(tmp_path_factory.mktemp("elsewhere"), 1))
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def three_elsewhere(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShardedSearcher]:
+    engine = _elsewhere(_build(tmp_path_factory.mktemp("three-elsewhere"), 3))
     yield engine
     engine.close()
 
@@ -470,3 +484,28 @@ def test_shards_elsewhere_answer_as_one_index(
         answer(single.search(query)),
         answer(single.search(QUERIES[0])),
     ]
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=lambda q: q.text)
+def test_one_shard_elsewhere_answers_in_one_round_trip(
+    elsewhere: ShardedSearcher, query: Query
+) -> None:
+    # Nothing to merge: the shard finishes the query (PRF, stored fields and all) itself.
+    with_fields = dataclasses.replace(
+        query, return_fields=frozenset({StoredField.TITLE, StoredField.TEXT})
+    )
+    result, trips = _trips(elsewhere, with_fields)
+    assert trips == {"search": 1}
+    assert result.hits and all(h.text is not None for h in result.hits)
+    assert result.timings.total_us >= result.timings.sparse_us + result.timings.dense_us
+    if query.mode is not RetrievalMode.SPARSE:
+        assert result.timings.encode_us > 0
+
+
+def test_several_shards_elsewhere_send_their_candidates(
+    single: HybridSearcher, three_elsewhere: ShardedSearcher
+) -> None:
+    query = Query("wing flutter", mode=RetrievalMode.DENSE, top_k=len(DOCS))
+    result, trips = _trips(three_elsewhere, query)
+    assert trips == {"arms": 1}
+    assert answer(result) == answer(single.search(query))
