@@ -71,19 +71,22 @@ class Setup:
     throughput: LoadPoint | None = None
     env: dict[str, str] | None = None  # the server's environment (a baseline tree's)
     cpu_ms: float | None = None  # CPU per request at c=1: the server and every process below
+    front_cpu_ms: float | None = None  # CPU per request at c=1: the server process alone
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` alone (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def tree_cpu_s(pid: int) -> float:
     """CPU seconds (user + system) used so far by ``pid`` and the processes below it (the
     Ray processes and shard replicas a server started)."""
-    total = 0
-    for p in (pid, *descendants(pid)):
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return total / os.sysconf("SC_CLK_TCK")
+    return sum(process_cpu_s(p) for p in (pid, *descendants(pid)))
 
 
 def tree_env(tree: Path) -> dict[str, str]:
@@ -120,12 +123,15 @@ def measure(setup: Setup, model: Path, data: list[dict[str, object]], args: argp
     try:
         run_ghz(server.address, "warm", SEARCH, data, concurrency=4, duration_s=2, work=work)
         cpu_before = tree_cpu_s(server.process.pid)
+        front_before = process_cpu_s(server.process.pid)
         setup.latency = run_ghz(
             server.address, setup.name, SEARCH, data,
             concurrency=1, duration_s=args.seconds, work=work,
         )  # fmt: skip
         used = tree_cpu_s(server.process.pid) - cpu_before
+        front = process_cpu_s(server.process.pid) - front_before
         setup.cpu_ms = 1000 * used / max(setup.latency.requests, 1)
+        setup.front_cpu_ms = 1000 * front / max(setup.latency.requests, 1)
         setup.throughput = run_ghz(
             server.address, setup.name, SEARCH, data,
             concurrency=args.concurrency, duration_s=args.seconds, work=work,
@@ -204,15 +210,17 @@ def report(setups: list[Setup], kill: KillRun, hop: str, args: argparse.Namespac
         f"top_k 10, through gRPC with ghz; {args.seconds:g} s per point.",
         "",
         f"| served as | p50 ms (c=1) | p99 ms (c=1) | q/s (c=1) | q/s (c={args.concurrency}) "
-        f"| p50 ms (c={args.concurrency}) | p99 ms (c={args.concurrency}) | hop p50 ms |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| p50 ms (c={args.concurrency}) | p99 ms (c={args.concurrency}) | hop p50 ms "
+        "| CPU ms/query (c=1) | front CPU ms/query (c=1) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in setups:
         assert s.latency is not None and s.throughput is not None
         lines.append(
             f"| {s.name} | {s.latency.p50_ms:.1f} | {s.latency.p99_ms:.1f} | "
             f"{s.latency.qps:.0f} | {s.throughput.qps:.0f} | {s.throughput.p50_ms:.1f} | "
-            f"{s.throughput.p99_ms:.1f} | {s.latency.p50_ms - base.p50_ms:+.1f} |"
+            f"{s.throughput.p99_ms:.1f} | {s.latency.p50_ms - base.p50_ms:+.1f} | "
+            f"{s.cpu_ms or 0.0:.1f} | {s.front_cpu_ms or 0.0:.1f} |"
         )
     errors = sum(
         s.latency.errors + s.throughput.errors for s in setups if s.latency and s.throughput
@@ -222,7 +230,9 @@ def report(setups: list[Setup], kill: KillRun, hop: str, args: argparse.Namespac
     lines += [
         "",
         f'Errors over these runs: {errors}. "hop p50" is the p50 at concurrency 1 minus the '
-        "unsharded server's.",
+        "unsharded server's. CPU ms/query: CPU time of the server and every process below it "
+        "(Ray's and the shard replicas) during the concurrency-1 point, per request; front: "
+        "the server process alone (what a front on its own machine would spend).",
         "",
         "## A replica SIGKILLed under load (`--replicas 2`, 3 shards)",
         "",
@@ -275,7 +285,10 @@ def compare_report(rounds: list[list[tuple[Setup, Setup]]], baseline: str,
                 )
             )
         cpu = [statistics.median(r[i][side].cpu_ms or 0.0 for r in rounds) for side in (0, 1)]
-        rows.append((rounds[0][i][1].name, cells, cpu))
+        front = [
+            statistics.median(r[i][side].front_cpu_ms or 0.0 for r in rounds) for side in (0, 1)
+        ]
+        rows.append((rounds[0][i][1].name, cells, cpu, front))
     base_before, base_after = rows[0][1][0][0], rows[0][1][1][0]
     cpu_base = rows[0][2]
     lines = [
@@ -291,17 +304,19 @@ def compare_report(rounds: list[list[tuple[Setup, Setup]]], baseline: str,
         "",
         f"| served as | p50 ms c=1 before | after | p99 ms c=1 before | after "
         f"| q/s c={c} before | after | hop p50 ms before | after "
-        "| CPU ms/query c=1 before | after | hop CPU ms before | after |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| CPU ms/query c=1 before | after | hop CPU ms before | after "
+        "| front CPU ms/query c=1 before | after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     errors = 0
-    for name, ((b, bt), (a, at)), (cb, ca) in rows:
+    for name, ((b, bt), (a, at)), (cb, ca), (fb, fa) in rows:
         errors += b.errors + bt.errors + a.errors + at.errors
         lines.append(
             f"| {name} | {b.p50_ms:.1f} | {a.p50_ms:.1f} | {b.p99_ms:.1f} | "
             f"{a.p99_ms:.1f} | {bt.qps:.0f} | {at.qps:.0f} | "
             f"{b.p50_ms - base_before.p50_ms:+.1f} | {a.p50_ms - base_after.p50_ms:+.1f} | "
-            f"{cb:.1f} | {ca:.1f} | {cb - cpu_base[0]:+.1f} | {ca - cpu_base[1]:+.1f} |"
+            f"{cb:.1f} | {ca:.1f} | {cb - cpu_base[0]:+.1f} | {ca - cpu_base[1]:+.1f} | "
+            f"{fb:.1f} | {fa:.1f} |"
         )
     lines += [
         "",
@@ -310,7 +325,7 @@ def compare_report(rounds: list[list[tuple[Setup, Setup]]], baseline: str,
         "server and every process below it (Ray's and the shard replicas) during the "
         "concurrency-1 point, per request (less sensitive to other work on the machine than "
         "latency; Ray's own daemons add a little while idle); hop CPU: minus the unsharded "
-        "server's.",
+        "server's. Front CPU: the server process alone.",
         "",
         "Each round's p50 at concurrency 1, before / after:",
         "",
