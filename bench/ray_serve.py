@@ -2,10 +2,11 @@
 
 Through real servers and ghz (hybrid SciFact test queries, top_k 10):
 
-* q/s and p50/p99 of the same documents served four ways: one index (today's server), one
-  shard in this process (`serve --index SHARDED` without Ray), one and three shards on Ray
-  (`--ray local`: each shard a Ray actor). p50 at concurrency 1 minus the unsharded p50 is
-  the cost Ray's hop adds per query.
+* q/s and p50/p99 of the same documents served five ways: one index (today's server), one and
+  three shards in this process (`serve --index SHARDED` without Ray), one and three shards on
+  Ray (`--ray local`: each shard a Ray actor). p50 at concurrency 1 on Ray minus the same
+  shards' p50 in this process is the cost Ray's hop adds per query (and minus the unsharded
+  p50, what sharding and Ray add together).
 * ghz at concurrency 4 on three shards with ``--replicas 2`` while one replica is SIGKILLed:
   failed requests (0 expected) and how long Ray took to restart it.
 * The hop itself, a plain actor call vs a Ray Serve handle (`bench.ray_hop`), unless
@@ -211,15 +212,18 @@ def report(setups: list[Setup], kill: KillRun, hop: str, args: argparse.Namespac
         "",
         f"| served as | p50 ms (c=1) | p99 ms (c=1) | q/s (c=1) | q/s (c={args.concurrency}) "
         f"| p50 ms (c={args.concurrency}) | p99 ms (c={args.concurrency}) | hop p50 ms "
-        "| CPU ms/query (c=1) | front CPU ms/query (c=1) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| Ray's hop p50 ms | CPU ms/query (c=1) | front CPU ms/query (c=1) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    in_process = {s.index: s.latency for s in setups if not s.flags}
     for s in setups:
         assert s.latency is not None and s.throughput is not None
+        direct = in_process.get(s.index) if s.flags else None
+        ray_hop = f"{s.latency.p50_ms - direct.p50_ms:+.1f}" if direct else "–"
         lines.append(
             f"| {s.name} | {s.latency.p50_ms:.1f} | {s.latency.p99_ms:.1f} | "
             f"{s.latency.qps:.0f} | {s.throughput.qps:.0f} | {s.throughput.p50_ms:.1f} | "
-            f"{s.throughput.p99_ms:.1f} | {s.latency.p50_ms - base.p50_ms:+.1f} | "
+            f"{s.throughput.p99_ms:.1f} | {s.latency.p50_ms - base.p50_ms:+.1f} | {ray_hop} | "
             f"{s.cpu_ms or 0.0:.1f} | {s.front_cpu_ms or 0.0:.1f} |"
         )
     errors = sum(
@@ -230,7 +234,8 @@ def report(setups: list[Setup], kill: KillRun, hop: str, args: argparse.Namespac
     lines += [
         "",
         f'Errors over these runs: {errors}. "hop p50" is the p50 at concurrency 1 minus the '
-        "unsharded server's. CPU ms/query: CPU time of the server and every process below it "
+        "unsharded server's; \"Ray's hop\": minus the same shards' served in this process. "
+        "CPU ms/query: CPU time of the server and every process below it "
         "(Ray's and the shard replicas) during the concurrency-1 point, per request; front: "
         "the server process alone (what a front on its own machine would spend).",
         "",
@@ -372,6 +377,7 @@ def main() -> int:
             Setup("1 index (no shards, no Ray)", index, ()),
             Setup("1 shard, in process (no Ray)", work / "shards-1", ()),
             Setup("1 shard on Ray", work / "shards-1", ("--ray", "local")),
+            Setup("3 shards, in process (no Ray)", work / "shards-3", ()),
             Setup("3 shards on Ray", work / "shards-3", ("--ray", "local")),
         ]
         docs = load_manifest(index).document_count
