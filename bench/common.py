@@ -49,6 +49,15 @@ def sample_queries() -> list[str]:
         return [json.loads(line)["text"] for line in lines if line.strip()]
 
 
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by the process ``pid`` alone (0 once gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_bench_server(
     index: Path,
     model: Path | None,

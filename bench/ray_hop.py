@@ -16,7 +16,13 @@ with the request and the reply pickled by the standard pickler and sent as bytes
 two `worker.ArmList`s (``actor packed``: what a shard's answer costs since
 bench/results/2026-12-02-ray-hop.md).
 
-    python -m bench.ray_hop --calls 400 --in-flight 32
+With ``--shard DIR --model M`` (a shard directory and its encoder), it also times where one
+shard's hop goes: the shard's finished search (`ShardWorker.search`, what the only shard of
+a collection runs per query) called in this process and in a Ray actor called as the front
+calls its replicas, the actor's part split into the search itself and Ray's call around it
+(submission, transport, dispatch, the reply, unpickling).
+
+    python -m bench.ray_hop --calls 400 --in-flight 32 [--shard DIR --model M]
 """
 
 from __future__ import annotations
@@ -36,8 +42,15 @@ import numpy as np
 import ray
 from ray import serve
 
+from bench.common import process_cpu_s, sample_queries
+from hybridsearch.config import Device
+from hybridsearch.engine.loader import load_query_encoder
 from hybridsearch.harness import percentile
-from hybridsearch.sharding.worker import ArmList
+from hybridsearch.sharding.ray_group import pickled
+from hybridsearch.sharding.searcher import arms_request
+from hybridsearch.sharding.worker import ArmList, ShardWorker
+from hybridsearch.storage.index_dir import open_index
+from hybridsearch.types import Query
 
 
 def reply_payload(depth: int) -> dict[str, Any]:
@@ -130,12 +143,6 @@ def measure_blocking(call: Callable[[Any], Any], calls: int, in_flight: int) -> 
     }
 
 
-def process_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) the process ``pid`` has used."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def compiled_graph(depth: int, calls: int, idle_s: float = 3.0) -> dict[str, float]:
     """The packed call through a Ray Compiled Graph: p50/p99 of sequential calls, their rate
     (a compiled graph takes one caller at a time), and the CPU of the actor's process while
@@ -177,6 +184,55 @@ def compiled_graph(depth: int, calls: int, idle_s: float = 3.0) -> dict[str, flo
     }
 
 
+class TimedShard:
+    """A shard replica (as `sharding.ray_group.ShardReplica` runs one) that also returns how
+    long the worker's method took inside the actor."""
+
+    def __init__(self, path: str) -> None:
+        self._worker = ShardWorker(Path(path), writable=False, follow_interval_s=0)
+
+    def run_pickled(self, method: str, args: bytes) -> tuple[bytes, float]:
+        started = time.perf_counter()
+        result = pickled(getattr(self._worker, method)(*pickle.loads(args)))
+        return result, time.perf_counter() - started
+
+
+def shard_split(shard: Path, model: Path, calls: int) -> dict[str, float]:
+    """Median ms of one shard's finished search per query: called in this process, and in a
+    Ray actor (the whole call, and the actor's own part of it), sequential calls."""
+    info = open_index(shard).manifest.encoder
+    assert info is not None, "the shard holds no vectors"
+    encoder = load_query_encoder(model, Device.CPU, max_length=info.max_length, spinning=False)
+    texts = (sample_queries() * (1 + calls // 225))[:calls]
+    vectors = encoder.encode_queries(texts)
+    requests = []
+    for text, vector in zip(texts, vectors, strict=True):
+        query = Query(text)
+        requests.append(pickle.dumps(([(query, arms_request(query, vector))],)))
+    local = TimedShard(str(shard))
+    actor: Any = ray.remote(TimedShard).options(max_concurrency=4, num_cpus=0).remote(str(shard))
+    ray.get(actor.run_pickled.remote("stats", pickle.dumps(())))
+    in_process: list[float] = []
+    whole: list[float] = []
+    inside: list[float] = []
+    for request in requests:
+        started = time.perf_counter()
+        reply, _ = local.run_pickled("search", request)
+        pickle.loads(reply)
+        in_process.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        reply, spent = ray.get(actor.run_pickled.remote("search", request))
+        pickle.loads(reply)
+        whole.append(time.perf_counter() - started)
+        inside.append(spent)
+    ray.kill(actor)
+    return {
+        "in_process_ms": 1000 * statistics.median(in_process),
+        "actor_ms": 1000 * statistics.median(whole),
+        "actor_search_ms": 1000 * statistics.median(inside),
+    }
+
+
 async def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     actor = EchoActor.remote(args.depth)  # type: ignore[attr-defined]
 
@@ -215,10 +271,15 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--in-flight", type=int, default=32)
     parser.add_argument("--depth", type=int, default=1000, help="candidates per arm")
+    parser.add_argument("--shard", type=Path, help="also time this shard's search (see above)")
+    parser.add_argument("--model", type=Path, help="the shard's encoder (with --shard)")
     args = parser.parse_args()
+    if args.shard is not None and args.model is None:
+        parser.error("--shard needs --model")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         results = asyncio.run(run(args))
+        split = shard_split(args.shard, args.model, args.calls) if args.shard else None
     finally:
         ray.shutdown()
     print(f"{'hop':14} {'p50 ms':>8} {'p99 ms':>8} {'calls/s':>9}")
@@ -229,6 +290,13 @@ def main() -> None:
         f"compiled graph: its actor's process used {graph['idle_core_pct']:.0f}% of a core "
         f"in the 3 s after the last call, {graph['later_idle_core_pct']:.0f}% in the next 3 s"
     )
+    if split is not None:
+        ray_part = split["actor_ms"] - split["actor_search_ms"]
+        print(
+            f"one shard's finished search, p50 per query: {split['in_process_ms']:.2f} ms in "
+            f"this process; {split['actor_ms']:.2f} ms through a Ray actor, of which the search "
+            f"{split['actor_search_ms']:.2f} and Ray's call around it {ray_part:.2f}"
+        )
 
 
 if __name__ == "__main__":

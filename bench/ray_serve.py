@@ -40,9 +40,17 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from bench.common import REPO, RESULTS, env_summary, load_queries, start_bench_server
+from bench.common import (
+    REPO,
+    RESULTS,
+    env_summary,
+    load_queries,
+    process_cpu_s,
+    start_bench_server,
+)
 from bench.load import SEARCH, LoadPoint, run_ghz, search_data
 from hybridsearch.harness import ServerProcess, descendants
+from hybridsearch.sharding.layout import shard_dir_name
 
 SHARED = Path(os.environ.get("HYBRIDSEARCH_SHARED_DATA", REPO.parent / "shared" / "data"))
 
@@ -73,15 +81,6 @@ class Setup:
     env: dict[str, str] | None = None  # the server's environment (a baseline tree's)
     cpu_ms: float | None = None  # CPU per request at c=1: the server and every process below
     front_cpu_ms: float | None = None  # CPU per request at c=1: the server process alone
-
-
-def process_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) used so far by ``pid`` alone (0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def tree_cpu_s(pid: int) -> float:
@@ -188,9 +187,10 @@ def kill_under_load(sharded: Path, model: Path, data: list[dict[str, object]],
     return KillRun(result[0], victim, restarted)
 
 
-def ray_hop() -> str:
+def ray_hop(shard: Path, model: Path) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "bench.ray_hop", "--calls", "300", "--in-flight", "32"],
+        [sys.executable, "-m", "bench.ray_hop", "--calls", "300", "--in-flight", "32",
+         "--shard", str(shard), "--model", str(model)],
         capture_output=True, text=True, check=True, cwd=REPO,
     )  # fmt: skip
     # Ray's own log lines ("(raylet) Task ServeController... failed") are not the figures.
@@ -400,7 +400,8 @@ def main() -> int:
             for setup in setups:
                 measure(setup, args.model, data, args, work)
             kill = kill_under_load(work / "shards-3", args.model, data, args, work)
-            hop = "" if args.no_hop else ray_hop()
+            one_shard = work / "shards-1" / shard_dir_name(0)
+            hop = "" if args.no_hop else ray_hop(one_shard, args.model)
             name = "ray-serve"
             text = report(setups, kill, hop, args, docs)
     finally:

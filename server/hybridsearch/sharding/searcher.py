@@ -442,13 +442,13 @@ class ShardedSearcher:
                 # are encoded, then waits for the vector (as one index does).
                 pending = encoding
                 requests = [
-                    _arms_request(q, None, _vector_of(pending, row[i]) if i in row else None)
+                    arms_request(q, None, _vector_of(pending, row[i]) if i in row else None)
                     for i, q in enumerate(queries)
                 ]
             else:
                 ready = encoding.result().vectors if encoding is not None else None
                 requests = [
-                    _arms_request(q, ready[row[i]] if ready is not None and i in row else None)
+                    arms_request(q, ready[row[i]] if ready is not None and i in row else None)
                     for i, q in enumerate(queries)
                 ]
             shards_started = time.perf_counter()
@@ -504,7 +504,7 @@ class ShardedSearcher:
         try:
             state = _QueryState(self, query)
             sparse_started = time.perf_counter()
-            sparse_only = dataclasses.replace(_arms_request(query, None), dense_depth=0)
+            sparse_only = dataclasses.replace(arms_request(query, None), dense_depth=0)
             sparse_answers = state.fan_out_arms(sparse_only)
             sparse_list = state.merged(sparse_answers, "sparse", sparse_depth(query), False)
             sparse_us = _elapsed_us(sparse_started)
@@ -523,7 +523,7 @@ class ShardedSearcher:
         encoded = encoding.result()
         vector = encoded.vectors[0]
         dense_started = time.perf_counter()
-        dense_request = dataclasses.replace(_arms_request(query, vector), term_weights=None)
+        dense_request = dataclasses.replace(arms_request(query, vector), term_weights=None)
         dense_answers = state.fan_out_arms(dense_request)
         dense_list = state.merged(dense_answers, "dense", dense_depth(query), False)
         timings = StageTimings(
@@ -562,7 +562,7 @@ def _vector_of(encoding: Future[DenseArmResult], row: int) -> Callable[[], NDArr
     return vector
 
 
-def _arms_request(
+def arms_request(
     query: Query,
     vector: NDArray[np.float32] | None,
     vector_of: Callable[[], NDArray[np.float32]] | None = None,
