@@ -6,7 +6,8 @@ Through real servers and ghz (hybrid SciFact test queries, top_k 10):
   three shards in this process (`serve --index SHARDED` without Ray), one and three shards on
   Ray (`--ray local`: each shard a Ray actor). p50 at concurrency 1 on Ray minus the same
   shards' p50 in this process is the cost Ray's hop adds per query (and minus the unsharded
-  p50, what sharding and Ray add together).
+  p50, what sharding and Ray add together). ``--rounds N`` (3): every setup N times, the
+  setups taking turns, each figure the median (a single 8 s point moves by ±1.5 ms here).
 * ghz at concurrency 4 on three shards with ``--replicas 2`` while one replica is SIGKILLed:
   failed requests (0 expected) and how long Ray took to restart it.
 * The hop itself, a plain actor call vs a Ray Serve handle (`bench.ray_hop`), unless
@@ -198,7 +199,7 @@ def ray_hop(shard: Path, model: Path) -> str:
 
 
 def report(setups: list[Setup], kill: KillRun, hop: str, args: argparse.Namespace,
-           docs: int) -> str:  # fmt: skip
+           docs: int, *, measured: list[list[Setup]]) -> str:  # fmt: skip
     env = env_summary()
     base = setups[0].latency
     assert base is not None
@@ -208,7 +209,9 @@ def report(setups: list[Setup], kill: KillRun, hop: str, args: argparse.Namespac
         f"`python -m bench.ray_serve` on {env['cpus']} CPUs ({env['cpu']}), commit "
         f"{env['commit']}, load average at start {env['load_avg_at_start']}. SciFact "
         f"({docs} documents), its {len(args.queries)} test queries round robin, hybrid, "
-        f"top_k 10, through gRPC with ghz; {args.seconds:g} s per point.",
+        f"top_k 10, through gRPC with ghz; {args.seconds:g} s per point; {args.rounds} "
+        "round(s), the setups taking turns (each round starting with the next one), each "
+        "figure the median over the rounds.",
         "",
         f"| served as | p50 ms (c=1) | p99 ms (c=1) | q/s (c=1) | q/s (c={args.concurrency}) "
         f"| p50 ms (c={args.concurrency}) | p99 ms (c={args.concurrency}) | hop p50 ms "
@@ -239,6 +242,13 @@ def report(setups: list[Setup], kill: KillRun, hop: str, args: argparse.Namespac
         "(Ray's and the shard replicas) during the concurrency-1 point, per request; front: "
         "the server process alone (what a front on its own machine would spend).",
         "",
+        "Each setup's p50 at concurrency 1, round by round (ms):",
+        "",
+        *(
+            f"- {runs[0].name}: " + ", ".join(f"{s.latency.p50_ms:.1f}" for s in runs if s.latency)
+            for runs in measured
+        ),
+        "",
         "## A replica SIGKILLed under load (`--replicas 2`, 3 shards)",
         "",
         f"ghz at concurrency 4 for {args.kill_seconds:g} s; replica process {kill.killed_pid} "
@@ -255,6 +265,17 @@ def report(setups: list[Setup], kill: KillRun, hop: str, args: argparse.Namespac
         "",
     ]
     return "\n".join(lines)
+
+
+def _median_setup(runs: list[Setup]) -> Setup:
+    """One setup's runs as one: each figure the median over them."""
+    return dataclasses.replace(
+        runs[0],
+        latency=_median_point([s.latency for s in runs if s.latency]),
+        throughput=_median_point([s.throughput for s in runs if s.throughput]),
+        cpu_ms=statistics.median(s.cpu_ms or 0.0 for s in runs),
+        front_cpu_ms=statistics.median(s.front_cpu_ms or 0.0 for s in runs),
+    )
 
 
 def _median_point(points: list[LoadPoint]) -> LoadPoint:
@@ -360,7 +381,9 @@ def main() -> int:
     parser.add_argument(
         "--baseline-tree", type=Path, help="also measure this checkout, interleaved (see above)"
     )
-    parser.add_argument("--rounds", type=int, default=1, help="with --baseline-tree")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of every setup, in turn (medians)"
+    )
     args = parser.parse_args()
     args.load_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
     from hybridsearch.sharding.split import split_index  # noqa: PLC0415
@@ -397,13 +420,18 @@ def main() -> int:
             name = "ray-serve-compare"
             text = compare_report(rounds, _tree_commit(args.baseline_tree), args, docs, load_end)
         else:
-            for setup in setups:
-                measure(setup, args.model, data, args, work)
+            measured: list[list[Setup]] = [[] for _ in setups]
+            for r in range(args.rounds):  # each round in another order: all see the same load
+                for i in [(r + k) % len(setups) for k in range(len(setups))]:
+                    one = dataclasses.replace(setups[i])
+                    measure(one, args.model, data, args, work)
+                    measured[i].append(one)
+            setups = [_median_setup(runs) for runs in measured]
             kill = kill_under_load(work / "shards-3", args.model, data, args, work)
             one_shard = work / "shards-1" / shard_dir_name(0)
             hop = "" if args.no_hop else ray_hop(one_shard, args.model)
             name = "ray-serve"
-            text = report(setups, kill, hop, args, docs)
+            text = report(setups, kill, hop, args, docs, measured=measured)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)
