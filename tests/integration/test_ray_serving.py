@@ -28,8 +28,9 @@ from hybridsearch.sharding.layout import load_shard_manifest, shard_of  # noqa: 
 from hybridsearch.sharding.ray_group import RayShardGroup  # noqa: E402
 from hybridsearch.sharding.searcher import ShardedSearcher, ShardedWriter  # noqa: E402
 from hybridsearch.types import Document, Query, RetrievalMode  # noqa: E402
+from hybridsearch.v1 import collection_pb2 as cpb  # noqa: E402
+from hybridsearch.v1 import collection_pb2_grpc, index_pb2_grpc, search_pb2_grpc  # noqa: E402
 from hybridsearch.v1 import index_pb2 as ipb  # noqa: E402
-from hybridsearch.v1 import index_pb2_grpc, search_pb2_grpc  # noqa: E402
 from hybridsearch.v1 import search_pb2 as pb  # noqa: E402
 from tests.fakes import HASH_ENCODER_INFO, HashEncoder  # noqa: E402
 from tests.integration.in_process import in_process_server  # noqa: E402
@@ -59,6 +60,7 @@ class Served:
         self.channel = grpc.insecure_channel(address)
         self.search = search_pb2_grpc.SearchServiceStub(self.channel)
         self.index = index_pb2_grpc.IndexServiceStub(self.channel)
+        self.collections = collection_pb2_grpc.CollectionServiceStub(self.channel)
 
 
 @pytest.fixture
@@ -166,6 +168,13 @@ def test_one_replica_down_is_unavailable_or_partial_then_recovers(
     assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
     assert "allow_partial" in (caught.value.details() or "")
     within(60, recovered, "recovery after the second kill")
+    # The listing still answers, counting the shard that did and naming the other.
+    kill_replica(served, 0)
+    listed = served.collections.ListCollections(cpb.ListCollectionsRequest(), timeout=10)
+    (info,) = listed.collections
+    assert list(info.missing_shards) == [0] and info.shard_count == 2
+    assert info.document_count == sum(1 for d in DOCS if shard_of(d.id, 2) == 1)
+    within(60, recovered, "recovery after the third kill")
 
 
 def test_writes_go_to_the_owning_shard(serve_on_ray: Callable[..., Served]) -> None:

@@ -279,7 +279,11 @@ type CollectionInfo struct {
 	// Its shards: 0 for a collection held in one index directory; N >= 1 for a sharded
 	// collection, whose documents are spread over N shards by a stable hash of their ids (each
 	// shard a complete index; searches fan out to every shard, writes go to the owning one).
-	ShardCount    uint32 `protobuf:"varint,11,opt,name=shard_count,json=shardCount,proto3" json:"shard_count,omitempty"`
+	ShardCount uint32 `protobuf:"varint,11,opt,name=shard_count,json=shardCount,proto3" json:"shard_count,omitempty"`
+	// The shards that had no live replica when this was read (a sharded collection served on
+	// Ray while Ray restarts them), ascending; `document_count`, `size_bytes` and `generation`
+	// then count the other shards only. Empty when every shard answered.
+	MissingShards []uint32 `protobuf:"varint,12,rep,packed,name=missing_shards,json=missingShards,proto3" json:"missing_shards,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -389,6 +393,13 @@ func (x *CollectionInfo) GetShardCount() uint32 {
 		return x.ShardCount
 	}
 	return 0
+}
+
+func (x *CollectionInfo) GetMissingShards() []uint32 {
+	if x != nil {
+		return x.MissingShards
+	}
+	return nil
 }
 
 // CreateCollectionRequest names and describes a new, empty collection.
@@ -1082,7 +1093,7 @@ const file_hybridsearch_v1_collection_proto_rawDesc = "" +
 	"\x04type\x18\x02 \x01(\x0e2\x1d.hybridsearch.v1.MetadataTypeR\x04type\x12!\n" +
 	"\fmulti_valued\x18\x03 \x01(\bR\vmultiValued\"J\n" +
 	"\x10CollectionSchema\x126\n" +
-	"\x06fields\x18\x01 \x03(\v2\x1e.hybridsearch.v1.MetadataFieldR\x06fields\"\xc5\x03\n" +
+	"\x06fields\x18\x01 \x03(\v2\x1e.hybridsearch.v1.MetadataFieldR\x06fields\"\xec\x03\n" +
 	"\x0eCollectionInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x129\n" +
 	"\x06schema\x18\x02 \x01(\v2!.hybridsearch.v1.CollectionSchemaR\x06schema\x12%\n" +
@@ -1100,7 +1111,8 @@ const file_hybridsearch_v1_collection_proto_rawDesc = "" +
 	"\fcreated_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\vcreatedTime\x12\x1f\n" +
 	"\vshard_count\x18\v \x01(\rR\n" +
-	"shardCount\"\xd8\x01\n" +
+	"shardCount\x12%\n" +
+	"\x0emissing_shards\x18\f \x03(\rR\rmissingShards\"\xd8\x01\n" +
 	"\x17CreateCollectionRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x129\n" +
 	"\x06schema\x18\x02 \x01(\v2!.hybridsearch.v1.CollectionSchemaR\x06schema\x12\x14\n" +

@@ -70,6 +70,7 @@ def description_to_proto(description: CollectionDescription) -> pb.CollectionInf
         aliases=description.aliases,
         default=description.default,
         shard_count=description.shard_count,
+        missing_shards=description.missing_shards,
     )
     schema_to_proto(description.schema, info.schema)
     if description.created:

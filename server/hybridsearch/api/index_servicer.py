@@ -123,7 +123,8 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
     ) -> pb.GetIndexStatsResponse:
         """Statistics of the collection's index as of its last commit."""
         with self._engine.use(request.collection) as collection:
-            index = collection.searcher.index
+            # Off the event loop: a sharded collection asks each of its shards.
+            index = await asyncio.to_thread(lambda: collection.searcher.index)
             size_bytes = await asyncio.to_thread(lambda: index.size_bytes)
             encoder = collection.searcher.encoder
             return stats_to_proto(

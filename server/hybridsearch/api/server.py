@@ -101,8 +101,8 @@ class SearchServer:
         if self._registry is None:
             return 0.0
         # live documents of every collection as of its last commit (tantivy's count includes
-        # not-yet-purged ones)
-        return float(sum(c.searcher.index.manifest.document_count for c in self._registry.served()))
+        # not-yet-purged ones); a scrape still answers while a shard has no live replica
+        return float(self._registry.live_documents())
 
     def _batch_stats(self) -> BatchStats | None:
         return self._registry.default.searcher.batch_stats() if self._registry else None

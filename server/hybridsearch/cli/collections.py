@@ -253,7 +253,8 @@ def _dense_name(value: pb.DenseIndexKind.ValueType) -> str:
 def _row(info: pb.CollectionInfo) -> str:
     name = info.name + (" *" if info.default else "")
     if info.shard_count:
-        name += f" ({info.shard_count} shards)"
+        missing = f", {len(info.missing_shards)} missing" if info.missing_shards else ""
+        name += f" ({info.shard_count} shards{missing})"
     encoder = info.encoder_model_id or "- (BM25 only)"
     dense = _dense_name(info.dense_index) if info.encoder_model_id else "-"
     aliases = ", ".join(info.aliases) or "-"
@@ -272,6 +273,9 @@ def _print_info(info: pb.CollectionInfo) -> None:
         print(f"dense:      {_dense_name(info.dense_index)}")
     if info.shard_count:
         print(f"shards:     {info.shard_count}")
+    if info.missing_shards:
+        missing = ", ".join(str(s) for s in info.missing_shards)
+        print(f"missing:    shard(s) {missing} (no live replica now; counts leave them out)")
     print(f"generation: {info.generation}")
     print(f"aliases:    {', '.join(info.aliases) or '-'}")
     if info.HasField("created_time"):

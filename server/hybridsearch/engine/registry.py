@@ -33,7 +33,7 @@ from hybridsearch.engine.catalog import (
     load_catalog,
 )
 from hybridsearch.engine.loader import LoadedIndex
-from hybridsearch.engine.serving import CollectionSearcher, CollectionWriter
+from hybridsearch.engine.serving import CollectionSearcher, CollectionWriter, IndexView
 from hybridsearch.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
@@ -44,7 +44,7 @@ from hybridsearch.errors import (
 )
 from hybridsearch.metadata.schema import CollectionSchema
 from hybridsearch.sharding.layout import MAX_SHARDS
-from hybridsearch.sharding.searcher import ShardedSearcher
+from hybridsearch.sharding.searcher import ShardedIndexView, ShardedSearcher
 from hybridsearch.storage.builder import utc_now
 from hybridsearch.storage.faults import storage_error
 from hybridsearch.storage.files import fsync_dir
@@ -145,6 +145,8 @@ class CollectionDescription:
     default: bool
     created: str
     shard_count: int = 0  # 0: one index directory
+    #: Shards with no live replica when described (their numbers left out of the counts).
+    missing_shards: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,9 +257,14 @@ class CollectionRegistry:
         state = self._state
         return [self._description(s, state.catalog) for s in self.served()]
 
+    def live_documents(self) -> int:
+        """Live documents of every collection as of its last commit (a sharded collection's
+        shards with no live replica left out)."""
+        return sum(_partial_index(s).manifest.document_count for s in self.served())
+
     @staticmethod
     def _description(served: ServedCollection, catalog: Catalog) -> CollectionDescription:
-        index = served.searcher.index
+        index = _partial_index(served)
         manifest = index.manifest
         return CollectionDescription(
             name=served.name,
@@ -273,6 +280,7 @@ class CollectionRegistry:
             shard_count=(
                 served.searcher.shard_count if isinstance(served.searcher, ShardedSearcher) else 0
             ),
+            missing_shards=index.missing_shards if isinstance(index, ShardedIndexView) else (),
         )
 
     # -- changes ---------------------------------------------------------------------------
@@ -458,6 +466,16 @@ class CollectionRegistry:
             self._factory.close()
         if self._lock is not None:
             self._lock.release()
+
+
+def _partial_index(served: ServedCollection) -> IndexView:
+    """A served collection's index as of now; of a sharded one, what its shards with a live
+    replica say (a `ShardedIndexView` naming the others), never UNAVAILABLE: a listing, or a
+    metrics scrape, still answers while Ray restarts a shard."""
+    searcher = served.searcher
+    if isinstance(searcher, ShardedSearcher):
+        return searcher.index_view(allow_partial=True)
+    return searcher.index
 
 
 def _catalog_on_disk(data_dir: Path) -> Catalog | None:

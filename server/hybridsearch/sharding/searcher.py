@@ -95,10 +95,12 @@ def _elapsed_us(since: float) -> int:
 @dataclass(frozen=True, slots=True)
 class ShardedIndexView:
     """What the API reads of a served collection's index (`GetIndexStats`, collections):
-    a manifest summed over shards, and the bytes on disk."""
+    a manifest summed over shards, and the bytes on disk; ``missing_shards``: the shards that
+    had no live replica (then left out of the sums)."""
 
     manifest: Manifest
     size_bytes: int
+    missing_shards: tuple[int, ...] = ()
 
 
 def collection_manifest(sharded: ShardManifest, stats: Sequence[ShardStats]) -> Manifest:
@@ -320,11 +322,19 @@ class ShardedSearcher:
 
     @property
     def index(self) -> ShardedIndexView:
-        """The collection's numbers, asked of every shard now."""
-        fan = self.group.fan_out("stats", lambda s: (), allow_partial=False)
+        """The collection's numbers, asked of every shard now (UnavailableError: a shard
+        has no live replica)."""
+        return self.index_view(allow_partial=False)
+
+    def index_view(self, *, allow_partial: bool) -> ShardedIndexView:
+        """The collection's numbers, asked of every shard now; with ``allow_partial`` those
+        of the shards that answered, naming the others."""
+        fan = self.group.fan_out("stats", lambda s: (), allow_partial=allow_partial)
         stats = [fan.results[s] for s in sorted(fan.results)]
         return ShardedIndexView(
-            collection_manifest(self.manifest, stats), sum(s.size_bytes for s in stats)
+            collection_manifest(self.manifest, stats),
+            sum(s.size_bytes for s in stats),
+            fan.missing,
         )
 
     def batch_stats(self) -> BatchStats | None:

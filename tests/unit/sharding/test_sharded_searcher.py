@@ -14,12 +14,16 @@ from typing import Any
 
 import pytest
 
+from hybridsearch.api.collection_convert import description_to_proto
+from hybridsearch.cli import collections as collections_cli
+from hybridsearch.engine.loader import LoadedIndex
+from hybridsearch.engine.registry import CollectionRegistry
 from hybridsearch.engine.searcher import HybridSearcher
-from hybridsearch.errors import InvalidArgumentError
+from hybridsearch.errors import InvalidArgumentError, UnavailableError
 from hybridsearch.metadata.filter import Filter, Match
 from hybridsearch.metadata.schema import CollectionSchema, MetadataField, MetadataType
 from hybridsearch.sharding.build_local import build_sharded
-from hybridsearch.sharding.group import FanOut, LocalShardGroup
+from hybridsearch.sharding.group import FanOut, LocalShardGroup, missing_shards_message
 from hybridsearch.sharding.layout import (
     ShardManifest,
     load_shard_manifest,
@@ -509,3 +513,48 @@ def test_several_shards_elsewhere_send_their_candidates(
     result, trips = _trips(three_elsewhere, query)
     assert trips == {"arms": 1}
     assert answer(result) == answer(single.search(query))
+
+
+class DownGroup(LocalShardGroup):
+    """The in-process shards, those in ``down`` without a live replica: missing when the
+    caller allows a partial answer, UNAVAILABLE otherwise (as `RayShardGroup` answers while
+    Ray restarts them)."""
+
+    down: frozenset[int] = frozenset()
+
+    def fan_out(
+        self,
+        method: str,
+        args_of: Callable[[int], tuple[Any, ...]],
+        *,
+        allow_partial: bool,
+        shards: Sequence[int] | None = None,
+    ) -> FanOut:
+        missing = tuple(sorted(self.down))
+        if missing and not allow_partial:
+            raise UnavailableError(missing_shards_message(missing))
+        numbers = range(self.shard_count) if shards is None else shards
+        up = [s for s in numbers if s not in self.down]
+        fan = super().fan_out(method, args_of, allow_partial=allow_partial, shards=up)
+        return FanOut(fan.results, missing)
+
+
+def test_a_listing_counts_the_shards_that_answer(tmp_path: Path) -> None:
+    path = _build(tmp_path, 3)
+    manifest = load_shard_manifest(path)
+    group = DownGroup(path, manifest)
+    engine = ShardedSearcher(group, manifest, HashEncoder())
+    registry = CollectionRegistry.single(LoadedIndex(engine, None))
+    try:
+        assert registry.describe("").missing_shards == ()
+        group.down = frozenset({1})
+        with pytest.raises(UnavailableError):
+            engine.index  # noqa: B018 (GetIndexStats: every shard or UNAVAILABLE)
+        expected = sum(1 for d in DOCS if shard_of(d.id, 3) != 1)
+        assert registry.live_documents() == expected  # the documents gauge still answers
+        # What ListCollections / GetCollection send, and how the CLI shows it.
+        info = description_to_proto(registry.describe(""))
+        assert (list(info.missing_shards), info.document_count) == ([1], expected)
+        assert "(3 shards, 1 missing)" in collections_cli._row(info)
+    finally:
+        engine.close()

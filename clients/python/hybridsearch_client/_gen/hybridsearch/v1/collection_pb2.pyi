@@ -159,6 +159,7 @@ class CollectionInfo(_message.Message):
     DEFAULT_FIELD_NUMBER: _builtins.int
     CREATED_TIME_FIELD_NUMBER: _builtins.int
     SHARD_COUNT_FIELD_NUMBER: _builtins.int
+    MISSING_SHARDS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The collection's name."""
     document_count: _builtins.int
@@ -190,6 +191,13 @@ class CollectionInfo(_message.Message):
     def created_time(self) -> _timestamp_pb2.Timestamp:
         """When it was created."""
 
+    @_builtins.property
+    def missing_shards(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """The shards that had no live replica when this was read (a sharded collection served on
+        Ray while Ray restarts them), ascending; `document_count`, `size_bytes` and `generation`
+        then count the other shards only. Empty when every shard answered.
+        """
+
     def __init__(
         self,
         *,
@@ -204,10 +212,11 @@ class CollectionInfo(_message.Message):
         default: _builtins.bool = ...,
         created_time: _timestamp_pb2.Timestamp | None = ...,
         shard_count: _builtins.int = ...,
+        missing_shards: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_time", b"created_time", "schema", b"schema"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "created_time", b"created_time", "default", b"default", "dense_index", b"dense_index", "document_count", b"document_count", "encoder_model_id", b"encoder_model_id", "generation", b"generation", "name", b"name", "schema", b"schema", "shard_count", b"shard_count", "size_bytes", b"size_bytes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "created_time", b"created_time", "default", b"default", "dense_index", b"dense_index", "document_count", b"document_count", "encoder_model_id", b"encoder_model_id", "generation", b"generation", "missing_shards", b"missing_shards", "name", b"name", "schema", b"schema", "shard_count", b"shard_count", "size_bytes", b"size_bytes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -188,6 +188,12 @@ export interface CollectionInfo {
    * shard a complete index; searches fan out to every shard, writes go to the owning one).
    */
   shardCount: number;
+  /**
+   * The shards that had no live replica when this was read (a sharded collection served on
+   * Ray while Ray restarts them), ascending; `document_count`, `size_bytes` and `generation`
+   * then count the other shards only. Empty when every shard answered.
+   */
+  missingShards: number[];
 }
 
 /** CreateCollectionRequest names and describes a new, empty collection. */
@@ -484,6 +490,7 @@ function createBaseCollectionInfo(): CollectionInfo {
     default: false,
     createdTime: undefined,
     shardCount: 0,
+    missingShards: [],
   };
 }
 
@@ -521,6 +528,13 @@ export const CollectionInfo: MessageFns<CollectionInfo> = {
     }
     if (message.shardCount !== 0) {
       writer.uint32(88).uint32(message.shardCount);
+    }
+    if (message.missingShards.length !== 0) {
+      writer.uint32(98).fork();
+      for (const v of message.missingShards) {
+        writer.uint32(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -626,6 +640,24 @@ export const CollectionInfo: MessageFns<CollectionInfo> = {
             message.shardCount = reader.uint32();
             continue;
           }
+          case 12: {
+            if (tag === 96) {
+              message.missingShards.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 98) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.missingShards.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -677,6 +709,11 @@ export const CollectionInfo: MessageFns<CollectionInfo> = {
         : isSet(object.shard_count)
         ? globalThis.Number(object.shard_count)
         : 0,
+      missingShards: globalThis.Array.isArray(object?.missingShards)
+        ? object.missingShards.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.missing_shards)
+        ? object.missing_shards.map((e: any) => globalThis.Number(e))
+        : [],
     };
   },
 
@@ -715,6 +752,9 @@ export const CollectionInfo: MessageFns<CollectionInfo> = {
     if (message.shardCount !== 0) {
       obj.shardCount = Math.round(message.shardCount);
     }
+    if (message.missingShards?.length) {
+      obj.missingShards = message.missingShards.map((e) => Math.round(e));
+    }
     return obj;
   },
 
@@ -736,6 +776,7 @@ export const CollectionInfo: MessageFns<CollectionInfo> = {
     message.default = object.default ?? false;
     message.createdTime = object.createdTime ?? undefined;
     message.shardCount = object.shardCount ?? 0;
+    message.missingShards = object.missingShards?.map((e) => e) || [];
     return message;
   },
 };
