@@ -93,9 +93,9 @@ def single(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HybridSearcher]
     engine.close()
 
 
-def _sharded(path: Path) -> ShardedSearcher:
+def _sharded(path: Path, group: type[LocalShardGroup] = LocalShardGroup) -> ShardedSearcher:
     manifest = load_shard_manifest(path)
-    return ShardedSearcher(LocalShardGroup(path, manifest), manifest, HashEncoder())
+    return ShardedSearcher(group(path, manifest), manifest, HashEncoder())
 
 
 @pytest.fixture(scope="module")
@@ -459,21 +459,16 @@ class ElsewhereGroup(CountingGroup):
         return super().fan_out(method, args_of, allow_partial=allow_partial, shards=shards)
 
 
-def _elsewhere(path: Path) -> ShardedSearcher:
-    manifest = load_shard_manifest(path)
-    return ShardedSearcher(ElsewhereGroup(path, manifest), manifest, HashEncoder())
-
-
 @pytest.fixture(scope="module")
 def elsewhere(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShardedSearcher]:
-    engine = _elsewhere(_build(tmp_path_factory.mktemp("elsewhere"), 1))
+    engine = _sharded(_build(tmp_path_factory.mktemp("elsewhere"), 1), ElsewhereGroup)
     yield engine
     engine.close()
 
 
 @pytest.fixture(scope="module")
 def three_elsewhere(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShardedSearcher]:
-    engine = _elsewhere(_build(tmp_path_factory.mktemp("three-elsewhere"), 3))
+    engine = _sharded(_build(tmp_path_factory.mktemp("three-elsewhere"), 3), ElsewhereGroup)
     yield engine
     engine.close()
 
