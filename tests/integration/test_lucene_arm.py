@@ -26,7 +26,7 @@ from hybridsearch.errors import SettingsError
 from hybridsearch.sparse.lucene_jvm import jar_path, java_class, lucene_problem
 from hybridsearch.storage.index_dir import open_index
 from hybridsearch.storage.lucene_build import attach_lucene_index, build_lucene_index
-from hybridsearch.types import Document
+from hybridsearch.types import Document, Query, RetrievalMode
 from hybridsearch.v1 import filter_pb2 as fpb
 from hybridsearch.v1 import index_pb2 as ipb
 from hybridsearch.v1 import index_pb2_grpc, search_pb2_grpc
@@ -211,6 +211,28 @@ def test_a_ray_server_refuses_a_lucene_backed_collection(attached: Path, tmp_pat
         open_data_dir(data, ServerSettings(data_dir=data, ray="local", port=0))
     message = str(refused.value)
     assert "--ray" in message and "'papers'" in message and "Lucene" in message
+
+
+def test_a_data_dir_serves_a_lucene_backed_collection_without_ray(
+    attached: Path, tmp_path: Path
+) -> None:
+    # The server's own collection factory opens it (no Ray: the JVM may start in this
+    # process): BM25-only here, so no model is needed; read-only, Anserini's ranking.
+    lucene = Path(json.loads((attached / "manifest.json").read_text())["lucene"]["index_dir"])
+    attach_lucene_index(lucene, tmp_path / "index", encoder=None, encoder_info=None)
+    data = tmp_path / "data"
+    import_index(data, "papers", tmp_path / "index")
+    registry = open_data_dir(data, ServerSettings(data_dir=data, port=0))
+    try:
+        with registry.use("papers") as served:
+            assert not served.writable
+            query = Query(QUERIES[1], top_k=10, mode=RetrievalMode.SPARSE)
+            hits = served.searcher.search(query).hits
+        expected = anserini_run(lucene, QUERIES[1], 10)
+        assert [(h.id, round(h.score, 4)) for h in hits] == [(d, round(s, 4)) for d, s in expected]
+        assert registry.describe("papers").document_count == SLICE
+    finally:
+        registry.close()
 
 
 def test_built_index_matches_simple_searcher(tmp_path: Path) -> None:
