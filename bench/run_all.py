@@ -663,6 +663,8 @@ def main() -> int:
                         "--shared-data", str(args.shared_data),
                         "--duration", "3" if args.quick else "4",
                         "--repeats", str(args.repeats)], check=True)  # fmt: skip
+        # And what protobuf's runtime costs per call (upb vs pure Python): <date>-proto-backend.md
+        subprocess.run([sys.executable, "-m", "bench.proto_backend"], check=True)
     if "lucene" in stages:
         # Its own results file (bench/results/<date>-lucene-arm.md), see bench/lucene_arm.py.
         print("== lucene: the Lucene sparse arm vs tantivy, q/s and CPU per query", flush=True)

@@ -20,6 +20,7 @@ from hybridsearch.api.health import HealthService
 from hybridsearch.api.index_servicer import IndexServicer
 from hybridsearch.api.interceptors import build_interceptors
 from hybridsearch.api.metrics import ServerMetrics
+from hybridsearch.api.proto_backend import backend_warning, protobuf_backend
 from hybridsearch.api.reflection import add_reflection
 from hybridsearch.api.search_servicer import SearchServicer
 from hybridsearch.api.tls import server_credentials
@@ -166,6 +167,9 @@ async def serve(
 
     ``announce`` receives the bound address (a worker process tells its parent instead).
     """
+    warning = backend_warning(protobuf_backend())
+    if warning is not None:
+        log.warning("%s", warning)
     server = SearchServer(settings, engine_factory)
     address = await server.start()
     announce(address)
