@@ -96,6 +96,7 @@ def test_metrics_endpoint_counts_calls_and_stages(observed: Observed) -> None:
     assert samples['hybridsearch_stage_duration_seconds_count{stage="sparse"}'] >= 3
     assert samples["hybridsearch_batch_queries_count"] >= 1
     assert samples["hybridsearch_index_documents"] == 12
+    assert samples["hybridsearch_shards_missing"] == 0  # one index: no shards
     assert "hybridsearch_in_flight_calls" in samples
 
 

@@ -78,6 +78,11 @@ class ServerMetrics:
         self.documents = Gauge(
             "hybridsearch_index_documents", "Live documents in the served index", registry=r
         )
+        self.missing_shards = Gauge(
+            "hybridsearch_shards_missing",
+            "Shards of the served collections with no live replica (Ray restarting them)",
+            registry=r,
+        )
         # Labelled children, made on first use (a label set appears once observed) and kept:
         # looking one up per call cost more than observing.
         self._stage_of: dict[str, Any] = {}
@@ -90,6 +95,10 @@ class ServerMetrics:
     def track_documents(self, read: Callable[[], float]) -> None:
         """Report the documents gauge from ``read`` at scrape time."""
         self.documents.set_function(read)
+
+    def track_missing_shards(self, read: Callable[[], float]) -> None:
+        """Report the missing-shards gauge from ``read`` at scrape time."""
+        self.missing_shards.set_function(read)
 
     def track_batching(self, read: Callable[[], BatchStats | None]) -> None:
         """Report the query batcher's counters from ``read`` at scrape time (None: none)."""

@@ -71,6 +71,7 @@ class SearchServer:
         self.health = HealthService()
         self.metrics = ServerMetrics()
         self.metrics.track_documents(self._document_count)
+        self.metrics.track_missing_shards(self._missing_shards)
         self.metrics.track_batching(self._batch_stats)
         self._credentials = server_credentials(settings)  # fails early on bad TLS files
         size = settings.max_message_bytes
@@ -104,6 +105,9 @@ class SearchServer:
         # live documents of every collection as of its last commit (tantivy's count includes
         # not-yet-purged ones); a scrape still answers while a shard has no live replica
         return float(self._registry.live_documents())
+
+    def _missing_shards(self) -> float:
+        return float(self._registry.missing_shards()) if self._registry is not None else 0.0
 
     def _batch_stats(self) -> BatchStats | None:
         return self._registry.default.searcher.batch_stats() if self._registry else None

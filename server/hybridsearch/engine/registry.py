@@ -262,6 +262,15 @@ class CollectionRegistry:
         shards with no live replica left out)."""
         return sum(_partial_index(s).manifest.document_count for s in self.served())
 
+    def missing_shards(self) -> int:
+        """Shards of the served collections that have no live replica now."""
+        missing = 0
+        for served in self.served():
+            searcher = served.searcher
+            if isinstance(searcher, ShardedSearcher):
+                missing += len(searcher.index_view(allow_partial=True).missing_shards)
+        return missing
+
     @staticmethod
     def _description(served: ServedCollection, catalog: Catalog) -> CollectionDescription:
         index = _partial_index(served)

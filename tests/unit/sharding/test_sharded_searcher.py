@@ -542,11 +542,13 @@ def test_a_listing_counts_the_shards_that_answer(tmp_path: Path) -> None:
     registry = CollectionRegistry.single(LoadedIndex(engine, None))
     try:
         assert registry.describe("").missing_shards == ()
+        assert registry.missing_shards() == 0
         group.down = frozenset({1})
         with pytest.raises(UnavailableError):
             engine.index  # noqa: B018 (GetIndexStats: every shard or UNAVAILABLE)
         expected = sum(1 for d in DOCS if shard_of(d.id, 3) != 1)
         assert registry.live_documents() == expected  # the documents gauge still answers
+        assert registry.missing_shards() == 1  # hybridsearch_shards_missing
         # What ListCollections / GetCollection send, and how the CLI shows it.
         info = description_to_proto(registry.describe(""))
         assert (list(info.missing_shards), info.document_count) == ([1], expected)
