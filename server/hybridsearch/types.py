@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -264,6 +265,12 @@ class Hit:
     metadata: Mapping[str, Any] | None = None
     explanation: HitExplanation | None = None
     highlights: tuple[Highlight, ...] = ()
+
+
+def elapsed_us(since: float) -> int:
+    """Whole microseconds from ``since`` (a `time.perf_counter` reading) to now: how a stage's
+    `StageTimings` field is measured."""
+    return int((time.perf_counter() - since) * 1_000_000)
 
 
 @dataclass(slots=True)

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from hybridsearch.dense.base import DenseIndex
 from hybridsearch.encoders.base import Encoder
 from hybridsearch.engine.batching import BatchingSettings, BatchStats, MicroBatcher, estimate_tokens
-from hybridsearch.types import ScoredDoc
+from hybridsearch.types import ScoredDoc, elapsed_us
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +61,6 @@ class CountsQueryTokens(Protocol):
     def count_query_tokens(self, text: str) -> int:
         """Tokens of ``text`` as a query."""
         ...
-
-
-def _elapsed_us(since: float) -> int:
-    return int((time.perf_counter() - since) * 1_000_000)
 
 
 class DenseArm:
@@ -109,7 +105,7 @@ class DenseArm:
         jobs on the same index snapshot (usually all of them); results in job order."""
         encode_started = time.perf_counter()
         vectors = self._encoder.encode_queries([t for job in jobs for t in job.texts])
-        encode_us = _elapsed_us(encode_started)
+        encode_us = elapsed_us(encode_started)
         offsets = np.cumsum([0, *(len(job.texts) for job in jobs)])
         results: dict[int, DenseArmResult] = {}
         for group in _same_snapshot(jobs):
@@ -123,7 +119,7 @@ class DenseArm:
                 else list(lead.dense.search(vectors[rows], depth, lead.live))
             )
             lists = iter(found)
-            dense_us = _elapsed_us(search_started)
+            dense_us = elapsed_us(search_started)
             for i in group:
                 job = jobs[i]
                 trimmed = [next(lists)[:d] for d in job.depths]

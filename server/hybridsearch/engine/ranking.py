@@ -36,11 +36,8 @@ from hybridsearch.types import (
     StageTimings,
     StoredField,
     VectorPrfMethod,
+    elapsed_us,
 )
-
-
-def _elapsed_us(since: float) -> int:
-    return int((time.perf_counter() - since) * 1_000_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +85,7 @@ def finish_result(
         )
         fused = prf.ranked[query.offset : page_end]
         expansion_terms = prf.expansion_terms if query.explain else {}
-        timings.prf_us = _elapsed_us(prf_started)
+        timings.prf_us = elapsed_us(prf_started)
     else:
         fusion_started = time.perf_counter()
         ranked = rank_lists(
@@ -102,7 +99,7 @@ def finish_result(
         )
         fused = ranked[query.offset :]
         if query.mode is RetrievalMode.HYBRID:
-            timings.fusion_us = _elapsed_us(fusion_started)
+            timings.fusion_us = elapsed_us(fusion_started)
     fetch_started = time.perf_counter()
     wants_stored = bool(query.return_fields) or query.highlight is not None
     stored = source.fetch(d.ordinal for d in fused) if wants_stored else {}
@@ -119,8 +116,8 @@ def finish_result(
         )
         for rank, doc in enumerate(fused, query.offset + 1)
     ]
-    timings.fetch_us = _elapsed_us(fetch_started)
-    timings.total_us = _elapsed_us(started)
+    timings.fetch_us = elapsed_us(fetch_started)
+    timings.total_us = elapsed_us(started)
     return SearchResult(
         hits=hits,
         timings=timings,

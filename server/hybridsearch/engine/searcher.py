@@ -46,11 +46,8 @@ from hybridsearch.types import (
     ScoredDoc,
     SearchResult,
     StageTimings,
+    elapsed_us,
 )
-
-
-def _elapsed_us(since: float) -> int:
-    return int((time.perf_counter() - since) * 1_000_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +180,7 @@ class HybridSearcher:
         try:
             arm_started = time.perf_counter()
             sparse_list = self._sparse_arm(snap, query, scope)
-            sparse_us = _elapsed_us(arm_started)
+            sparse_us = elapsed_us(arm_started)
             partial_query = dataclasses.replace(query, mode=RetrievalMode.SPARSE)
             partial_first = FirstRound(
                 sparse_list,
@@ -263,7 +260,7 @@ class HybridSearcher:
                     sparse_lists.append(None)
                 else:
                     sparse_lists.append(self._sparse_arm(snap, query, scope))
-                sparse_times.append(_elapsed_us(arm_started))
+                sparse_times.append(elapsed_us(arm_started))
         except BaseException:
             _cancel(dense_futures)  # their batch may not have started: drop it
             raise

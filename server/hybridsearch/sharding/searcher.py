@@ -76,6 +76,7 @@ from hybridsearch.types import (
     RetrievalMode,
     SearchResult,
     StageTimings,
+    elapsed_us,
 )
 
 log = logging.getLogger(__name__)
@@ -86,10 +87,6 @@ log = logging.getLogger(__name__)
 BM25_SHARD = "shard"
 BM25_COLLECTION = "collection"
 BM25_STATISTICS = (BM25_SHARD, BM25_COLLECTION)
-
-
-def _elapsed_us(since: float) -> int:
-    return int((time.perf_counter() - since) * 1_000_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -472,7 +469,7 @@ class ShardedSearcher:
             if encoding is not None:
                 encoding.cancel()
             raise
-        shards_us = _elapsed_us(shards_started)  # in process: overlaps the encoding
+        shards_us = elapsed_us(shards_started)  # in process: overlaps the encoding
         encode_us = 0
         vectors: dict[int, NDArray[np.float32]] = {}
         if encoding is not None:
@@ -517,7 +514,7 @@ class ShardedSearcher:
             sparse_only = dataclasses.replace(arms_request(query, None), dense_depth=0)
             sparse_answers = state.fan_out_arms(sparse_only)
             sparse_list = state.merged(sparse_answers, "sparse", sparse_depth(query), False)
-            sparse_us = _elapsed_us(sparse_started)
+            sparse_us = elapsed_us(sparse_started)
             partial_first = FirstRound(
                 sparse_list, None, None, sparse_depth(query), dense_depth(query)
             )
@@ -537,7 +534,7 @@ class ShardedSearcher:
         dense_answers = state.fan_out_arms(dense_request)
         dense_list = state.merged(dense_answers, "dense", dense_depth(query), False)
         timings = StageTimings(
-            sparse_us=sparse_us, encode_us=encoded.encode_us, dense_us=_elapsed_us(dense_started)
+            sparse_us=sparse_us, encode_us=encoded.encode_us, dense_us=elapsed_us(dense_started)
         )
         first = FirstRound(sparse_list, dense_list, vector, sparse_depth(query), dense_depth(query))
         return _finished(state, query, first, timings, started)
@@ -623,9 +620,7 @@ def _first_round(
 def _answered_by_shard(result: SearchResult, encode_us: int, started: float) -> SearchResult:
     """A result the one shard finished (`ShardWorker.search`), with the front's encoding
     and total time."""
-    timings = dataclasses.replace(
-        result.timings, encode_us=encode_us, total_us=_elapsed_us(started)
-    )
+    timings = dataclasses.replace(result.timings, encode_us=encode_us, total_us=elapsed_us(started))
     return dataclasses.replace(result, timings=timings)
 
 

@@ -53,6 +53,7 @@ from hybridsearch.types import (
     ScoredDoc,
     SearchResult,
     StageTimings,
+    elapsed_us,
 )
 
 log = logging.getLogger(__name__)
@@ -230,10 +231,6 @@ def _with_ids(index: OpenIndex, hits: RankedList) -> ArmList:
     return ArmList(hits.ordinals, ids, hits.scores)
 
 
-def _elapsed_us(since: float) -> int:
-    return int((time.perf_counter() - since) * 1_000_000)
-
-
 class ShardWorker:
     """Serves one shard directory: arms, stored fields, vectors, term statistics, writes."""
 
@@ -343,7 +340,7 @@ class ShardWorker:
                 return index.search_sparse(weights, n, scope.live, scope.sparse_filter)
 
             sparse = _ranked(index, search_sparse, request.sparse_depth, request.sparse_ties)
-            sparse_us = _elapsed_us(started)
+            sparse_us = elapsed_us(started)
         if request.vector is not None or request.vector_of is not None:
             if snap.dense is None:
                 raise FailedPreconditionError(f"shard {self.path.name} holds no vectors")
@@ -356,7 +353,7 @@ class ShardWorker:
                 return dense_index.search(vectors, n, scope.live)[0]
 
             dense = _ranked(index, search_dense, request.dense_depth, request.dense_ties)
-            dense_us = _elapsed_us(started)
+            dense_us = elapsed_us(started)
         return _RankedArms(scope, sparse, dense, term_stats, sparse_us, dense_us)
 
     @staticmethod
