@@ -10,17 +10,18 @@ channels instead of a task per call), with its sequential rate, and the CPU its 
 loop burns while no call comes (it polls its channel): why the sharded front does not use
 one on a 2-core machine, though its hop is far shorter.
 
-Two more rows show how the sharded front calls its replicas (`sharding.ray_group`): a
-blocking ``ray.get`` from a thread (``actor get``; gRPC threads call it so), and the same
-with the request and the reply pickled by the standard pickler and sent as bytes, the reply
-two `worker.ArmList`s (``actor packed``: what a shard's answer costs since
-bench/results/2026-12-02-ray-hop.md).
+Three more rows show how the sharded front can call its replicas (`sharding.ray_group`): a
+blocking ``ray.get`` from a thread (``actor get``; gRPC threads call it so), the same with
+the request and the reply pickled by the standard pickler and sent as bytes, the reply two
+`worker.ArmList`s (``actor packed``: ``--ray-transport ray``), and those bytes over the
+front's held connection to the actor instead of a Ray task (``direct line``: the default,
+`sharding.replica_line`).
 
 With ``--shard DIR --model M`` (a shard directory and its encoder), it also times where one
 shard's hop goes: the shard's finished search (`ShardWorker.search`, what the only shard of
-a collection runs per query) called in this process and in a Ray actor called as the front
-calls its replicas, the actor's part split into the search itself and Ray's call around it
-(submission, transport, dispatch, the reply, unpickling).
+a collection runs per query) called in this process and in a Ray actor, called both ways the
+front can call its replicas, the actor's part split into the search itself and the call
+around it (for a Ray task: submission, transport, dispatch, the reply, unpickling).
 
     python -m bench.ray_hop --calls 400 --in-flight 32 [--shard DIR --model M]
 """
@@ -47,6 +48,7 @@ from hybridsearch.config import Device
 from hybridsearch.engine.loader import load_query_encoder
 from hybridsearch.harness import percentile
 from hybridsearch.sharding.ray_group import pickled
+from hybridsearch.sharding.replica_line import Address, ReplicaLine, ReplicaListener, new_key
 from hybridsearch.sharding.searcher import arms_request
 from hybridsearch.sharding.worker import ArmList, ShardWorker
 from hybridsearch.storage.index_dir import open_index
@@ -64,10 +66,18 @@ def reply_payload(depth: int) -> dict[str, Any]:
 class EchoActor:
     """An actor returning a fixed reply."""
 
-    def __init__(self, depth: int) -> None:
+    def __init__(self, depth: int, key: bytes) -> None:
         self._reply = reply_payload(depth)
         self._ordinals = np.arange(depth, dtype=np.int64)
         self._scores = np.linspace(1.0, 0.0, depth).astype(np.float32).astype(np.float64)
+        host: str = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
+        self._listener = ReplicaListener(host, key, self._answer)
+
+    def address(self) -> Address:
+        return self._listener.address
+
+    def _answer(self, method: str, args: tuple[Any, ...]) -> bytes:
+        return self.call_packed(args[0])
 
     def call(self, request: dict[str, Any]) -> dict[str, Any]:
         return self._reply
@@ -150,7 +160,7 @@ def compiled_graph(depth: int, calls: int, idle_s: float = 3.0) -> dict[str, flo
     (``idle_core_pct``) and in the ``idle_s`` after that (``later_idle_core_pct``)."""
     from ray.dag import InputNode  # noqa: PLC0415
 
-    actor = EchoActor.remote(depth)  # type: ignore[attr-defined]
+    actor = EchoActor.remote(depth, new_key())  # type: ignore[attr-defined]
     pid = ray.get(actor.pid.remote())
     with InputNode() as request:
         dag = actor.call_packed.bind(request)
@@ -184,12 +194,31 @@ def compiled_graph(depth: int, calls: int, idle_s: float = 3.0) -> dict[str, flo
     }
 
 
+def line_call(line: ReplicaLine, method: str, args: tuple[Any, ...]) -> Any:
+    """A call over a direct line, as `sharding.ray_group` makes it."""
+    conn = line.send(pickled((method, args)), 30.0)
+    ok, value = pickle.loads(line.receive(conn, 30.0))
+    assert ok, value
+    return value
+
+
 class TimedShard:
     """A shard replica (as `sharding.ray_group.ShardReplica` runs one) that also returns how
-    long the worker's method took inside the actor."""
+    long the worker's method took inside the actor; with ``key`` it answers on a direct
+    line too."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, key: bytes | None = None) -> None:
         self._worker = ShardWorker(Path(path), writable=False, follow_interval_s=0)
+        self._listener: ReplicaListener | None = None
+        if key is not None:
+            host: str = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
+            self._listener = ReplicaListener(host, key, self._answer)
+
+    def address(self) -> Address | None:
+        return None if self._listener is None else self._listener.address
+
+    def _answer(self, method: str, args: tuple[Any, ...]) -> tuple[bytes, float]:
+        return self.run_pickled(method, pickled(args))
 
     def run_pickled(self, method: str, args: bytes) -> tuple[bytes, float]:
         started = time.perf_counter()
@@ -199,7 +228,8 @@ class TimedShard:
 
 def shard_split(shard: Path, model: Path, calls: int) -> dict[str, float]:
     """Median ms of one shard's finished search per query: called in this process, and in a
-    Ray actor (the whole call, and the actor's own part of it), sequential calls."""
+    Ray actor through a Ray task and through a direct line (the whole call, and the actor's
+    own part of it), sequential calls."""
     info = open_index(shard).manifest.encoder
     assert info is not None, "the shard holds no vectors"
     encoder = load_query_encoder(model, Device.CPU, max_length=info.max_length, spinning=False)
@@ -210,11 +240,18 @@ def shard_split(shard: Path, model: Path, calls: int) -> dict[str, float]:
         query = Query(text)
         requests.append(pickle.dumps(([(query, arms_request(query, vector))],)))
     local = TimedShard(str(shard))
-    actor: Any = ray.remote(TimedShard).options(max_concurrency=4, num_cpus=0).remote(str(shard))
+    key = new_key()
+    actor: Any = (
+        ray.remote(TimedShard).options(max_concurrency=4, num_cpus=0).remote(str(shard), key)
+    )
     ray.get(actor.run_pickled.remote("stats", pickle.dumps(())))
+    line = ReplicaLine(key)
+    line.address = ray.get(actor.address.remote())
     in_process: list[float] = []
     whole: list[float] = []
     inside: list[float] = []
+    line_whole: list[float] = []
+    line_inside: list[float] = []
     for request in requests:
         started = time.perf_counter()
         reply, _ = local.run_pickled("search", request)
@@ -225,16 +262,25 @@ def shard_split(shard: Path, model: Path, calls: int) -> dict[str, float]:
         pickle.loads(reply)
         whole.append(time.perf_counter() - started)
         inside.append(spent)
+        started = time.perf_counter()
+        reply, spent = line_call(line, "search", pickle.loads(request))
+        pickle.loads(reply)
+        line_whole.append(time.perf_counter() - started)
+        line_inside.append(spent)
+    line.reset()
     ray.kill(actor)
     return {
         "in_process_ms": 1000 * statistics.median(in_process),
         "actor_ms": 1000 * statistics.median(whole),
         "actor_search_ms": 1000 * statistics.median(inside),
+        "line_ms": 1000 * statistics.median(line_whole),
+        "line_search_ms": 1000 * statistics.median(line_inside),
     }
 
 
 async def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    actor = EchoActor.remote(args.depth)  # type: ignore[attr-defined]
+    key = new_key()
+    actor = EchoActor.remote(args.depth, key)  # type: ignore[attr-defined]
 
     async def actor_call(request: dict[str, Any]) -> Any:
         return await actor.call.remote(request)
@@ -253,6 +299,17 @@ async def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     results["actor packed"] = await asyncio.to_thread(
         measure_blocking, packed_call, args.calls, args.in_flight
     )
+    line = ReplicaLine(key)
+    line.address = ray.get(actor.address.remote())
+
+    def direct_call(request: dict[str, Any]) -> Any:
+        payload = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.loads(line_call(line, "call_packed", (payload,)))
+
+    results["direct line"] = await asyncio.to_thread(
+        measure_blocking, direct_call, args.calls, args.in_flight
+    )
+    line.reset()
     ray.kill(actor)
     results["compiled graph"] = await asyncio.to_thread(compiled_graph, args.depth, args.calls)
     app = EchoDeployment.bind(args.depth)  # type: ignore[attr-defined]
@@ -292,10 +349,13 @@ def main() -> None:
     )
     if split is not None:
         ray_part = split["actor_ms"] - split["actor_search_ms"]
+        line_part = split["line_ms"] - split["line_search_ms"]
         print(
             f"one shard's finished search, p50 per query: {split['in_process_ms']:.2f} ms in "
-            f"this process; {split['actor_ms']:.2f} ms through a Ray actor, of which the search "
-            f"{split['actor_search_ms']:.2f} and Ray's call around it {ray_part:.2f}"
+            f"this process; {split['actor_ms']:.2f} ms through a Ray actor's task, of which "
+            f"the search {split['actor_search_ms']:.2f} and Ray's call around it "
+            f"{ray_part:.2f}; {split['line_ms']:.2f} ms over a direct line to it, of which the "
+            f"search {split['line_search_ms']:.2f} and the call around it {line_part:.2f}"
         )
 
 

@@ -2,16 +2,18 @@
 
 Through real servers and ghz (hybrid SciFact test queries, top_k 10):
 
-* q/s and p50/p99 of the same documents served five ways: one index (today's server), one and
-  three shards in this process (`serve --index SHARDED` without Ray), one and three shards on
-  Ray (`--ray local`: each shard a Ray actor). p50 at concurrency 1 on Ray minus the same
-  shards' p50 in this process is the cost Ray's hop adds per query (and minus the unsharded
-  p50, what sharding and Ray add together). ``--rounds N`` (3): every setup N times, the
-  setups taking turns, each figure the median (a single 8 s point moves by ±1.5 ms here).
+* q/s and p50/p99 of the same documents served seven ways: one index (today's server), one
+  and three shards in this process (`serve --index SHARDED` without Ray), one and three
+  shards on Ray (`--ray local`: each shard a Ray actor), the front calling its replicas on
+  its direct lines (the default) or by Ray actor tasks (``--ray-transport ray``). p50 at
+  concurrency 1 on Ray minus the same shards' p50 in this process is the cost Ray's hop adds
+  per query (and minus the unsharded p50, what sharding and Ray add together).
+  ``--rounds N`` (3): every setup N times, the setups taking turns, each figure the median
+  (a single 8 s point moves by ±1.5 ms here).
 * ghz at concurrency 4 on three shards with ``--replicas 2`` while one replica is SIGKILLed:
   failed requests (0 expected) and how long Ray took to restart it.
-* The hop itself, a plain actor call vs a Ray Serve handle (`bench.ray_hop`), unless
-  ``--no-hop``.
+* The hop itself: a direct line, a plain actor call, a Ray Serve handle (`bench.ray_hop`),
+  unless ``--no-hop``.
 
 Writes bench/results/<date>-ray-serve.md.
 
@@ -53,6 +55,9 @@ from bench.load import SEARCH, LoadPoint, run_ghz, search_data
 from hybridsearch.harness import ServerProcess, descendants
 from hybridsearch.sharding.layout import shard_dir_name
 
+#: A sharded server on Ray whose front calls its replicas by Ray actor tasks (the default is
+#: a direct line to each, `sharding.replica_line`).
+RAY_TASKS = ("--ray", "local", "--ray-transport", "ray")
 SHARED = Path(os.environ.get("HYBRIDSEARCH_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
@@ -257,7 +262,8 @@ def report(setups: list[Setup], kill: KillRun, hop: str, args: argparse.Namespac
         f"{k.p99_ms:.1f} ms. Ray restarted the replica in {restarted} (a new process); "
         "the front routes back to it by itself.",
         "",
-        "## The hop: a plain actor call vs a Ray Serve handle (`python -m bench.ray_hop`)",
+        "## The hop: a direct line, a plain actor call, a Ray Serve handle "
+        "(`python -m bench.ray_hop`)",
         "",
         "```",
         hop or "(skipped: --no-hop)",
@@ -400,8 +406,10 @@ def main() -> int:
             Setup("1 index (no shards, no Ray)", index, ()),
             Setup("1 shard, in process (no Ray)", work / "shards-1", ()),
             Setup("1 shard on Ray", work / "shards-1", ("--ray", "local")),
+            Setup("1 shard on Ray, Ray tasks", work / "shards-1", RAY_TASKS),
             Setup("3 shards, in process (no Ray)", work / "shards-3", ()),
             Setup("3 shards on Ray", work / "shards-3", ("--ray", "local")),
+            Setup("3 shards on Ray, Ray tasks", work / "shards-3", RAY_TASKS),
         ]
         docs = load_manifest(index).document_count
         if args.baseline_tree is not None:

@@ -256,6 +256,14 @@ class ServerSettings:
     ray_replica_cpus: float = _setting(
         0.0, "with --ray: CPUs Ray reserves for each shard replica (placement only)", float
     )
+    ray_transport: str = _setting(
+        "direct",
+        "with --ray: how the front's calls reach the shard replicas: `direct` (default: a "
+        "TCP connection the front holds to each replica, authenticated by a random key Ray "
+        "hands the replica; Ray still places and restarts the replicas) or `ray` (a Ray "
+        "actor task per call: about 1-2 ms more per query; for nodes that cannot reach each "
+        "other's free ports)",
+    )
     compact_dead_fraction: float = _setting(
         0.3,
         "compact in the background when more than this fraction of the index's rows are dead "

@@ -63,6 +63,10 @@ class InvalidArgumentError(HybridSearchError):
         self.violations = violations
         super().__init__("; ".join(f"{v.field}: {v.description}" for v in violations))
 
+    def __reduce__(self) -> tuple[type[InvalidArgumentError], tuple[list[FieldViolation]]]:
+        # Pickled whole (a shard replica's error travels to the front so).
+        return (type(self), (self.violations,))
+
     @classmethod
     def single(cls, field: str, description: str) -> InvalidArgumentError:
         """An error with one field violation."""

@@ -145,6 +145,8 @@ def _storage(s: ServerSettings) -> Iterator[Problem]:
         yield "replicas", f"must be >= 1 (got {s.replicas})"
     elif s.replicas > 1 and not s.ray:
         yield "replicas", "needs --ray (replicas are Ray actors)"
+    if s.ray_transport not in ("direct", "ray"):
+        yield "ray_transport", f"must be direct or ray (got {s.ray_transport!r})"
     if not (math.isfinite(s.ray_replica_cpus) and s.ray_replica_cpus >= 0.0):
         yield "ray_replica_cpus", f"must be a finite number >= 0 (got {s.ray_replica_cpus})"
     fraction = s.hnsw_exact_filter_fraction

@@ -22,6 +22,7 @@ ray = pytest.importorskip("ray")
 
 from hybridsearch.config import ServerSettings  # noqa: E402
 from hybridsearch.engine.loader import LoadedIndex  # noqa: E402
+from hybridsearch.errors import FailedPreconditionError  # noqa: E402
 from hybridsearch.sharding.build_local import build_sharded  # noqa: E402
 from hybridsearch.sharding.group import LocalShardGroup  # noqa: E402
 from hybridsearch.sharding.layout import load_shard_manifest, shard_of  # noqa: E402
@@ -65,15 +66,22 @@ class Served:
 
 @pytest.fixture
 def serve_on_ray(local_ray: None, sharded: Path) -> Iterator[Callable[..., Served]]:
-    """``start(replicas, index=the two-shard collection)``: a server over ``index``."""
+    """``start(replicas, index=the two-shard collection, transport="direct")``: a server
+    over ``index``, calling its replicas on direct lines (or by Ray tasks)."""
     opened: list[tuple[object, Served]] = []
 
-    def start(replicas: int, index: Path = sharded) -> Served:
+    def start(replicas: int, index: Path = sharded, transport: str = "direct") -> Served:
         holder: list[RayShardGroup] = []
 
         def load(settings: ServerSettings) -> LoadedIndex:
             manifest = load_shard_manifest(settings.index)
-            group = RayShardGroup(settings.index, manifest, replicas=replicas, call_timeout_s=10)
+            group = RayShardGroup(
+                settings.index,
+                manifest,
+                replicas=replicas,
+                call_timeout_s=10,
+                transport=transport,
+            )
             holder.append(group)
             searcher = ShardedSearcher(group, manifest, HashEncoder())
             return LoadedIndex(searcher, ShardedWriter(searcher))
@@ -202,12 +210,14 @@ def test_writes_go_to_the_owning_shard(serve_on_ray: Callable[..., Served]) -> N
     within(10, searched, "every replica serves the writes")
 
 
+@pytest.mark.parametrize("transport", ["direct", "ray"])
 def test_one_shard_is_answered_by_its_replica_as_one_index(
-    serve_on_ray: Callable[..., Served], tmp_path: Path
+    serve_on_ray: Callable[..., Served], tmp_path: Path, transport: str
 ) -> None:
     path = tmp_path / "one"
     build_sharded(DOCS, path, 1, encoder=HashEncoder(), encoder_info=HASH_ENCODER_INFO)
-    served = serve_on_ray(1, path)
+    served = serve_on_ray(1, path, transport)
+    assert served.group.transport == transport
     manifest = load_shard_manifest(path)
     local = ShardedSearcher(LocalShardGroup(path, manifest), manifest, HashEncoder())
     sparse, dense = pb.RETRIEVAL_MODE_SPARSE, pb.RETRIEVAL_MODE_DENSE
@@ -239,3 +249,24 @@ def test_one_shard_is_answered_by_its_replica_as_one_index(
     partial = served.search.Search(query(allow_partial=True), timeout=10)
     assert list(partial.missing_shards) == [0] and not partial.hits
     within(60, lambda: len(served.search.Search(query(), timeout=10).hits) == 60, "recovery")
+
+
+@pytest.mark.parametrize("transport", ["direct", "ray"])
+def test_a_replica_domain_error_is_raised_at_the_front_as_itself(
+    serve_on_ray: Callable[..., Served], transport: str
+) -> None:
+    """A write sent to a follower replica (a read goes to any replica) is refused there with
+    FAILED_PRECONDITION; the front raises that error, not a transport failure, and takes
+    no replica for dead."""
+    served = serve_on_ray(2, transport=transport)
+    doc = Document("direct-1", "", "boundary layer transition")
+    outcomes: list[str] = []
+    for _ in range(2):  # round robin: the writer once, the follower once
+        try:
+            served.group.call(0, "upsert", [doc], HashEncoder().encode_documents([doc.text]))
+            outcomes.append("committed")
+        except FailedPreconditionError as exc:
+            assert "follows another one's writes" in str(exc)
+            outcomes.append("refused")
+    assert sorted(outcomes) == ["committed", "refused"]
+    assert len(served.search.Search(query(), timeout=10).hits) == 60

@@ -145,6 +145,7 @@ def test_zero_means_off_or_auto_but_negative_is_refused(name: str) -> None:
         ({"data_dir": Path("d"), "workers": 2}, "--data-dir (env HYBRIDSEARCH_DATA_DIR): not"),
         ({"ray": "local", "workers": 2}, "--ray (env HYBRIDSEARCH_RAY): not supported with"),
         ({"replicas": 2}, "--replicas (env HYBRIDSEARCH_REPLICAS): needs --ray"),
+        ({"ray_transport": "grpc"}, "--ray-transport (env HYBRIDSEARCH_RAY_TRANSPORT): must be"),
     ],
 )
 def test_each_rule(changes: dict[str, Any], expected: str) -> None:

@@ -7,13 +7,24 @@ is the whole of the Ray hop. Ray still places the actors (``SPREAD``: replicas o
 different nodes when it can), restarts one that dies (``max_restarts=-1``) and runs a
 replica's calls concurrently (``max_concurrency``).
 
-A search is one call per shard, all submitted at once and collected with one ``ray.get``;
-the request and the reply travel as bytes of the standard pickler (`pickled`), a reply's
-candidate lists packed (`worker.ArmList`: int32 ordinals, float32 scores, ids as one string);
-the only shard of a collection answers with the finished page instead (`ShardWorker.search`).
+A search is one call per shard, all sent at once. How a call travels (``transport``):
+
+- ``direct`` (the default): over a TCP connection the front holds to the replica
+  (`replica_line`: authenticated by a random key of the group's, which the replica gets
+  through Ray). Ray still places, restarts and health-checks the replicas and tells the
+  front where each one listens; only the query path skips Ray's task machinery, which cost
+  p50 about 2 ms per call on 2 cores (bench/ray_hop.py, bench/results/*-ray-serve.md);
+- ``ray``: a Ray actor task per call (``run_pickled``), collected with one ``ray.get``; for
+  clusters whose nodes cannot reach each other on the ports replicas pick.
+
+Either way the request and the reply travel as bytes of the standard pickler (`pickled`), a
+reply's candidate lists packed (`worker.ArmList`: int32 ordinals, float32 scores, ids as one
+string); the only shard of a collection answers with the finished page instead
+(`ShardWorker.search`).
 
 Failure policy (`RayShardGroup`): a call that fails because its replica died or is
-restarting is retried at once on the shard's next replica, until the request's deadline
+restarting (its connection ends or is refused, or Ray reports the actor dead) is retried at
+once on the shard's next replica, until the request's deadline
 (`group.request_deadline`; `call_timeout_s` without one); a replica that failed is skipped
 for `DOWN_FOR_S` seconds, then tried again (so a replica Ray restarted is back in use by
 itself). When every replica of a shard has failed, the shard is missing: UNAVAILABLE, or
@@ -29,7 +40,7 @@ import os
 import pickle
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,18 +51,28 @@ from hybridsearch.errors import DeadlineExceededError, HybridSearchError, Unavai
 from hybridsearch.sharding.group import FanOut, missing_shards_message, request_deadline
 from hybridsearch.sharding.layout import ShardManifest
 from hybridsearch.sharding.ray_runtime import RayRuntime
+from hybridsearch.sharding.replica_line import Address, ReplicaLine, ReplicaListener, new_key
 from hybridsearch.sharding.worker import ShardWorker
 
 log = logging.getLogger(__name__)
 
 DOWN_FOR_S = 1.0
+#: How long the front waits for a replica to say where it listens (Ray holds the question
+#: while it restarts the replica) before it tries the shard's next replica.
+ADDRESS_TIMEOUT_S = 2.0
+TRANSPORTS = ("direct", "ray")
 
 
 class ShardReplica:
-    """A Ray actor around a `ShardWorker` (its methods, plus `pid` for tests and benches)."""
+    """A Ray actor around a `ShardWorker` (its methods, plus `pid` for tests and benches);
+    with ``key``, it also answers the front's calls on a direct line (`replica_line`)."""
 
-    def __init__(self, path: str, options: dict[str, Any]) -> None:
+    def __init__(self, path: str, options: dict[str, Any], key: bytes | None = None) -> None:
         self._worker = ShardWorker(Path(path), **options)
+        self._listener: ReplicaListener | None = None
+        if key is not None:
+            host: str = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
+            self._listener = ReplicaListener(host, key, self._answer)
 
     def pid(self) -> int:
         """This replica's process id."""
@@ -61,8 +82,15 @@ class ShardReplica:
         """True once the shard is open."""
         return True
 
+    def address(self) -> Address | None:
+        """Where this replica answers on a direct line (None: it does not)."""
+        return None if self._listener is None else self._listener.address
+
     def run(self, method: str, *args: Any) -> Any:
         """``ShardWorker.method(*args)``."""
+        return getattr(self._worker, method)(*args)
+
+    def _answer(self, method: str, args: tuple[Any, ...]) -> Any:
         return getattr(self._worker, method)(*args)
 
     def run_pickled(self, method: str, args: bytes) -> bytes:
@@ -80,11 +108,16 @@ def pickled(value: Any) -> bytes:
     return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-class _Shard:
-    """One shard's replicas and which of them to try next."""
+class _ReplicaDownError(Exception):
+    """A replica cannot answer (dead, restarting, unreachable): try the shard's next one."""
 
-    def __init__(self, replicas: list[Any]) -> None:
+
+class _Shard:
+    """One shard's replicas, the front's lines to them, and which of them to try next."""
+
+    def __init__(self, replicas: list[Any], key: bytes | None) -> None:
         self.replicas = replicas
+        self.lines = [ReplicaLine(key) for _ in replicas] if key is not None else []
         self.down_until = [0.0] * len(replicas)
         self._next = itertools.count()
         self.writer: int | None = None
@@ -111,13 +144,18 @@ class RayShardGroup:
         replica_cpus: float = 0.0,
         max_concurrency: int = 4,
         call_timeout_s: float = 30.0,
+        transport: str = "direct",
         runtime: RayRuntime | None = None,
         **worker_options: Any,
     ) -> None:
         if replicas < 1:
             raise ValueError(f"replicas must be at least 1 (got {replicas})")
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)} (got {transport})")
         self._call_timeout_s = call_timeout_s
         self._runtime = runtime
+        self._direct = transport == "direct"
+        key = new_key() if self._direct else None
         self._lock = threading.Lock()
         actor = ray.remote(ShardReplica).options(
             max_restarts=-1,
@@ -127,19 +165,28 @@ class RayShardGroup:
             scheduling_strategy="SPREAD",
         )
         self._shards = [
-            _Shard([actor.remote(str(path), worker_options) for _ in range(replicas)])
+            _Shard([actor.remote(str(path), worker_options, key) for _ in range(replicas)], key)
             for path in manifest.shard_paths(root)
         ]
-        # Opening every shard (and learning each one's writer) before serving.
+        # Opening every shard (and learning each one's writer and address) before serving.
         for shard in self._shards:
             stats = ray.get([r.run.remote("stats") for r in shard.replicas])
             writers = [i for i, s in enumerate(stats) if s.writable]
             shard.writer = writers[0] if writers else None
+            if self._direct:
+                addresses = ray.get([r.address.remote() for r in shard.replicas])
+                for line, address in zip(shard.lines, addresses, strict=True):
+                    line.address = address
 
     @property
     def shard_count(self) -> int:
         """How many shards the collection has."""
         return len(self._shards)
+
+    @property
+    def transport(self) -> str:
+        """How calls reach the replicas: ``direct`` or ``ray`` (see the module docstring)."""
+        return "direct" if self._direct else "ray"
 
     def replica_pids(self, shard: int) -> list[int]:
         """The process ids of a shard's replicas (tests and benches kill them)."""
@@ -149,9 +196,113 @@ class RayShardGroup:
         deadline = request_deadline.get()
         return deadline if deadline is not None else time.monotonic() + self._call_timeout_s
 
-    def _submit(self, shard: int, position: int, method: str, args: tuple[Any, ...]) -> Any:
-        replica = self._shards[shard].replicas[position]
-        return replica.run_pickled.remote(method, pickled(args))
+    @staticmethod
+    def _left(shard: int, deadline: float) -> float:
+        timeout = deadline - time.monotonic()
+        if timeout <= 0:
+            raise DeadlineExceededError(f"shard {shard} did not answer before the deadline")
+        return timeout
+
+    def _submit(
+        self, shard: int, position: int, method: str, args: tuple[Any, ...], deadline: float
+    ) -> Any:
+        """Start a call: a socket with the request sent (direct) or a Ray object ref.
+
+        Raises:
+            _ReplicaDownError: the replica cannot be reached now.
+        """
+        state = self._shards[shard]
+        replica = state.replicas[position]
+        if not self._direct:
+            return replica.run_pickled.remote(method, pickled(args))
+        line = state.lines[position]
+        if line.address is None:
+            line.address = self._address_of(shard, replica, deadline)
+        try:
+            return line.send(pickled((method, args)), self._left(shard, deadline))
+        except TimeoutError:
+            raise DeadlineExceededError(
+                f"shard {shard} did not answer before the deadline"
+            ) from None
+        except OSError as exc:
+            line.reset()
+            raise _ReplicaDownError(type(exc).__name__) from None
+
+    def _address_of(self, shard: int, replica: Any, deadline: float) -> Address:
+        """Where ``replica`` listens, asked through Ray (which holds the question while it
+        restarts the replica, up to `ADDRESS_TIMEOUT_S`)."""
+        timeout = min(self._left(shard, deadline), ADDRESS_TIMEOUT_S)
+        try:
+            address: Address | None = ray.get(replica.address.remote(), timeout=timeout)
+        except GetTimeoutError:
+            raise _ReplicaDownError("no address yet (restarting)") from None
+        except RayActorError as exc:
+            raise _ReplicaDownError(type(exc).__name__) from None
+        if address is None:
+            raise _ReplicaDownError("it has no direct line")
+        return address
+
+    def _result(self, shard: int, position: int, pending: Any, deadline: float) -> Any:
+        """The result of a call `_submit` started.
+
+        Raises:
+            _ReplicaDownError: the replica died during the call.
+            DeadlineExceededError: the deadline passed first.
+            HybridSearchError: the replica's domain error (a bad filter value), as itself.
+        """
+        timeout = self._left(shard, deadline)
+        if self._direct:
+            line = self._shards[shard].lines[position]
+            try:
+                reply = line.receive(pending, timeout)
+            except TimeoutError:
+                raise DeadlineExceededError(
+                    f"shard {shard} did not answer before the deadline"
+                ) from None
+            except OSError as exc:
+                line.reset()
+                raise _ReplicaDownError(type(exc).__name__) from None
+            ok, value = pickle.loads(reply)
+            if ok:
+                return value
+            if isinstance(value, HybridSearchError):
+                raise value
+            raise RuntimeError(f"shard {shard}'s replica failed: {value!r}") from value
+        try:
+            return pickle.loads(ray.get(pending, timeout=timeout))
+        except GetTimeoutError:
+            ray.cancel(pending)
+            raise DeadlineExceededError(
+                f"shard {shard} did not answer before the deadline"
+            ) from None
+        except RayTaskError as exc:
+            cause = exc.cause
+            if isinstance(cause, HybridSearchError):
+                raise cause from None
+            raise
+        except RayActorError as exc:
+            raise _ReplicaDownError(type(exc).__name__) from None
+
+    def _down(self, shard: int, position: int, why: str) -> None:
+        self._shards[shard].down_until[position] = time.monotonic() + DOWN_FOR_S
+        log.warning("shard %d replica %d failed (%s); trying another", shard, position, why)
+
+    def _start(
+        self,
+        shard: int,
+        method: str,
+        args: tuple[Any, ...],
+        positions: list[int],
+        deadline: float,
+    ) -> tuple[int, Any] | None:
+        """Start the call on the first of ``positions`` (popped) that can be reached."""
+        while positions:
+            position = positions.pop(0)
+            try:
+                return position, self._submit(shard, position, method, args, deadline)
+            except _ReplicaDownError as exc:
+                self._down(shard, position, str(exc))
+        return None
 
     def _await(
         self,
@@ -163,37 +314,19 @@ class RayShardGroup:
         positions: list[int],
         deadline: float,
     ) -> tuple[bool, Any]:
-        """(True, result) from the first replica that answers, or (False, why) when none."""
-        state = self._shards[shard]
+        """(True, result) from the first replica that answers, or (False, None) when none."""
         tried = first
         remaining = list(positions)
-        why = "no replica"
         while True:
             if tried is None:
-                if not remaining:
-                    return False, why
-                position = remaining.pop(0)
-                tried = (position, self._submit(shard, position, method, args))
-            position, ref = tried
-            timeout = deadline - time.monotonic()
-            if timeout <= 0:
-                raise DeadlineExceededError(f"shard {shard} did not answer before the deadline")
+                tried = self._start(shard, method, args, remaining, deadline)
+                if tried is None:
+                    return False, None
+            position, pending = tried
             try:
-                return True, pickle.loads(ray.get(ref, timeout=timeout))
-            except GetTimeoutError:
-                ray.cancel(ref)
-                raise DeadlineExceededError(
-                    f"shard {shard} did not answer before the deadline"
-                ) from None
-            except RayTaskError as exc:
-                cause = exc.cause
-                if isinstance(cause, HybridSearchError):
-                    raise cause from None
-                raise
-            except RayActorError as exc:
-                state.down_until[position] = time.monotonic() + DOWN_FOR_S
-                why = f"{type(exc).__name__}"
-                log.warning("shard %d replica %d failed (%s); trying another", shard, position, why)
+                return True, self._result(shard, position, pending, deadline)
+            except _ReplicaDownError as exc:
+                self._down(shard, position, str(exc))
                 tried = None
 
     def fan_out(
@@ -207,38 +340,49 @@ class RayShardGroup:
         """Run ``method`` on every shard at once; retry a dead replica's share elsewhere."""
         deadline = self._deadline()
         numbers = list(range(self.shard_count)) if shards is None else list(shards)
-        started: dict[int, tuple[tuple[Any, ...], list[int], tuple[int, Any]]] = {}
-        for shard in numbers:
-            args = args_of(shard)
-            order = self._shards[shard].order()
-            started[shard] = (
-                args,
-                order[1:],
-                (order[0], self._submit(shard, order[0], method, args)),
-            )
-        fast = self._get_all(
-            {shard: first[1] for shard, (_, _, first) in started.items()}, deadline
-        )
-        if fast is not None:
-            return FanOut(fast)
+        started: dict[int, tuple[tuple[Any, ...], list[int], tuple[int, Any] | None]] = {}
         results: dict[int, Any] = {}
         missing: list[int] = []
-        for shard, (args, rest, first) in started.items():
-            ok, value = self._await(
-                shard, method, args, first=first, positions=rest, deadline=deadline
-            )
-            if ok:
-                results[shard] = value
-            else:
-                missing.append(shard)
+        try:
+            for shard in numbers:
+                args = args_of(shard)
+                rest = self._shards[shard].order()
+                started[shard] = (args, rest, self._start(shard, method, args, rest, deadline))
+            if not self._direct and all(first for _, _, first in started.values()):
+                fast = self._get_all(
+                    {shard: first[1] for shard, (_, _, first) in started.items() if first},
+                    deadline,
+                )
+                if fast is not None:
+                    return FanOut(fast)
+            for shard, (args, rest, first) in started.items():
+                started[shard] = (args, rest, None)  # from here on `_await` owns the call
+                ok, value = self._await(
+                    shard, method, args, first=first, positions=rest, deadline=deadline
+                )
+                if ok:
+                    results[shard] = value
+                else:
+                    missing.append(shard)
+        finally:
+            self._drop(first for _, _, first in started.values())
         if missing and not allow_partial:
             raise UnavailableError(missing_shards_message(missing))
         return FanOut(results, tuple(missing))
 
+    def _drop(self, calls: Iterable[tuple[int, Any] | None]) -> None:
+        """Close the connections of direct calls whose replies will not be read (a shard
+        before them failed the whole request), so no reply is read as another call's."""
+        if self._direct:
+            for call in calls:
+                if call is not None:
+                    call[1].close()
+
     @staticmethod
     def _get_all(refs: dict[int, Any], deadline: float) -> dict[int, Any] | None:
-        """Each shard's result, in one ``ray.get``; None when a call failed or the deadline
-        passed (`fan_out` then awaits each call alone, retrying or raising as `_await` does)."""
+        """Each shard's result, in one ``ray.get`` (transport ``ray``); None when a call
+        failed or the deadline passed (`fan_out` then awaits each call alone, retrying or
+        raising as `_await` does)."""
         try:
             values = ray.get(list(refs.values()), timeout=max(deadline - time.monotonic(), 0.0))
         except RayError:
@@ -293,6 +437,8 @@ class RayShardGroup:
         ``ray.shutdown()`` aborts the process); then close ``runtime`` when given (the Ray
         that `load_sharded` started for this group)."""
         for shard in self._shards:
+            for line in shard.lines:
+                line.reset()
             for replica in shard.replicas:
                 ray.kill(replica, no_restart=True)
             shard.replicas = []

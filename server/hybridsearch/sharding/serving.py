@@ -111,6 +111,7 @@ def _shard_group(
         manifest,
         replicas=settings.replicas,
         replica_cpus=settings.ray_replica_cpus,
+        transport=settings.ray_transport,
         runtime=runtime,
         **worker_options,
     )
