@@ -38,7 +38,6 @@ import itertools
 import logging
 import os
 import pickle
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -160,7 +159,6 @@ class RayShardGroup:
         self._runtime = runtime
         self._direct = transport == "direct"
         key = new_key() if self._direct else None
-        self._lock = threading.Lock()
         actor = ray.remote(ShardReplica).options(
             max_restarts=-1,
             max_task_retries=0,
