@@ -261,8 +261,8 @@ class ServerSettings:
         "with --ray: how the front's calls reach the shard replicas: `direct` (default: a "
         "TCP connection the front holds to each replica, authenticated by a random key Ray "
         "hands the replica; Ray still places and restarts the replicas) or `ray` (a Ray "
-        "actor task per call: about 1-2 ms more per query; for nodes that cannot reach each "
-        "other's free ports)",
+        "actor task per call: about 1-3 ms more per call on 2 cores; for nodes that cannot "
+        "reach each other's free ports)",
     )
     compact_dead_fraction: float = _setting(
         0.3,

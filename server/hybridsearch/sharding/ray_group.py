@@ -90,7 +90,7 @@ class ShardReplica:
         return getattr(self._worker, method)(*args)
 
     def _answer(self, method: str, args: tuple[Any, ...]) -> Any:
-        return getattr(self._worker, method)(*args)
+        return self.run(method, *args)
 
     def run_pickled(self, method: str, args: bytes) -> bytes:
         """`run` with the arguments and the result pickled by the caller and here (see
