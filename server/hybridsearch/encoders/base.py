@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+
+
+@dataclass(frozen=True, slots=True)
+class QueryTokens:
+    """A query tokenised for an encoder: the text it saw (prefix applied) and its token ids
+    and type ids (special tokens added, truncated; no padding)."""
+
+    text: str
+    ids: Sequence[int]
+    type_ids: Sequence[int]
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 class Encoder(Protocol):

@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from tokenizers import Tokenizer
 from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]  # types-tqdm: dev extra
 
+from hybridsearch.encoders.base import QueryTokens
 from hybridsearch.encoders.config import EncoderConfig, Pooling, load_config
 from hybridsearch.errors import ModelDirError
 from hybridsearch.types import Device
@@ -82,6 +83,8 @@ class OnnxEncoder:
         if fp16:
             onnx_path = _fp16_model_path(onnx_path, device)
         self._tokenizer = load_tokenizer(model_dir / config.tokenizer_file, config.max_length)
+        padding = self._tokenizer.padding or {}
+        self._pad_ids = (int(padding.get("pad_id", 0)), int(padding.get("pad_type_id", 0)))
         self._session = _create_session(onnx_path, device, intra_op_threads, spinning=spinning)
         self._provider: str = self._session.get_providers()[0]
         self._io_binding = uses_io_binding(self._provider)
@@ -160,9 +163,29 @@ class OnnxEncoder:
         return self._encode_sorted(prefixed, size, self._session, progress=progress)
 
     def count_query_tokens(self, text: str) -> int:
-        """Tokens the model sees for this query (prefix, special tokens, truncation): what a
-        micro-batch groups queries by, since a batch runs padded to its longest."""
-        return len(self._tokenizer.encode(self._config.query_prefix + text).ids)
+        """Tokens the model sees for this query (prefix, special tokens, truncation)."""
+        return len(self.tokenize_query(text))
+
+    def tokenize_query(self, text: str) -> QueryTokens:
+        """The query as the model sees it (prefix, special tokens, truncation), tokenised
+        once: a micro-batch groups queries by its length (a batch runs padded to its
+        longest), then `encode_query_tokens` runs it without tokenising again."""
+        prefixed = self._config.query_prefix + text
+        encoding = self._tokenizer.encode(prefixed)
+        return QueryTokens(prefixed, encoding.ids, encoding.type_ids)
+
+    def encode_query_tokens(self, queries: Sequence[QueryTokens]) -> NDArray[np.float32]:
+        """`encode_queries` for queries `tokenize_query` has tokenised: the same batches,
+        padding and vectors (to the bit), without a second pass of the tokenizer."""
+        out = np.empty((len(queries), self.dimension), dtype=np.float32)
+        if not queries:
+            return out
+        order = np.argsort(np.fromiter((len(q.text) for q in queries), np.int64, len(queries)))
+        for start in range(0, len(queries), self._batch_size):
+            rows = order[start : start + self._batch_size]
+            feeds = self._padded([queries[i] for i in rows])
+            out[rows] = self._pooled(feeds, self._query_session)
+        return out
 
     def count_tokens(self, texts: Sequence[str]) -> int:
         """Tokens the model sees for these documents (prefix, special tokens, truncation)."""
@@ -206,14 +229,34 @@ class OnnxEncoder:
             "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
             "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
         }
+        return self._pooled(feeds, session)
+
+    def _padded(self, queries: Sequence[QueryTokens]) -> dict[str, NDArray[np.int64]]:
+        """A batch's feeds from tokenised queries, padded to the longest as the tokenizer's
+        ``encode_batch`` pads (its pad id and pad type id, the mask 0 over the padding)."""
+        width = max(len(q) for q in queries)
+        pad_id, pad_type_id = self._pad_ids
+        ids = np.full((len(queries), width), pad_id, dtype=np.int64)
+        types = np.full((len(queries), width), pad_type_id, dtype=np.int64)
+        mask = np.zeros((len(queries), width), dtype=np.int64)
+        for row, query in enumerate(queries):
+            n = len(query)
+            ids[row, :n] = query.ids
+            types[row, :n] = query.type_ids
+            mask[row, :n] = 1
+        return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+
+    def _pooled(
+        self, feeds: dict[str, NDArray[np.int64]], session: ort.InferenceSession
+    ) -> NDArray[np.float32]:
+        """One batch's vectors: the model over ``feeds`` (those it declares), then pooling
+        and normalisation as ``encoder.json`` says."""
+        mask = feeds["attention_mask"]
         feeds = {name: feeds[name] for name in self._input_names}
         hidden = np.asarray(self._run(session, feeds), dtype=np.float32)  # fp16: cast back
         if self._config.pooling is Pooling.CLS:
             pooled = hidden[:, 0, :]
         else:
-            mask = feeds.get("attention_mask")
-            if mask is None:
-                mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
             weights = mask.astype(np.float32)[:, :, None]
             counts = np.maximum(weights.sum(axis=1), 1.0)
             pooled = (hidden * weights).sum(axis=1) / counts

@@ -14,8 +14,9 @@ caller's BM25 search.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -24,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hybridsearch.dense.base import DenseIndex
-from hybridsearch.encoders.base import Encoder
+from hybridsearch.encoders.base import Encoder, QueryTokens
 from hybridsearch.engine.batching import BatchingSettings, BatchStats, MicroBatcher, estimate_tokens
 from hybridsearch.types import ScoredDoc, elapsed_us
 
@@ -35,13 +36,16 @@ class DenseJob:
     many candidates each query wants.
 
     ``dense`` None: encode only (a sharded front, whose shards search the vectors); the
-    result's lists are then empty.
+    result's lists are then empty. ``tokens``: the texts as the encoder tokenised them
+    (`DenseArm.start` sets it when the encoder tokenises apart, `TokenizesQueries`), so a
+    query is tokenised once: for its batch's length, then for the run.
     """
 
     texts: Sequence[str]
     depths: Sequence[int]
     dense: DenseIndex | None
     live: NDArray[np.bool_] | None
+    tokens: Sequence[QueryTokens] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +59,16 @@ class DenseArmResult:
 
 
 @runtime_checkable
-class CountsQueryTokens(Protocol):
-    """An encoder that can say how many tokens it will see for a query."""
+class TokenizesQueries(Protocol):
+    """An encoder that tokenises a query apart from running it: the batcher groups queries
+    by their real token counts, and the batch runs on those tokens."""
 
-    def count_query_tokens(self, text: str) -> int:
-        """Tokens of ``text`` as a query."""
+    def tokenize_query(self, text: str) -> QueryTokens:
+        """``text`` as the encoder sees a query."""
+        ...
+
+    def encode_query_tokens(self, queries: Sequence[QueryTokens]) -> NDArray[np.float32]:
+        """`Encoder.encode_queries` for tokenised queries."""
         ...
 
 
@@ -76,10 +85,8 @@ class DenseArm:
         self._encoder = encoder
         # Real token counts when the encoder gives them: a character-length estimate groups
         # SciFact queries into batches padded 31 % more (and 30 % more CPU per query).
-        self._count_tokens: Callable[[str], int] = (
-            encoder.count_query_tokens
-            if isinstance(encoder, CountsQueryTokens)
-            else estimate_tokens
+        self._tokenizer: TokenizesQueries | None = (
+            encoder if isinstance(encoder, TokenizesQueries) else None
         )
         self._batcher: MicroBatcher[DenseJob, DenseArmResult] | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -94,8 +101,13 @@ class DenseArm:
         Cancelling the request's `cancel_scope` before the job starts drops it.
         """
         if self._batcher is not None:
-            tokens = max((self._count_tokens(t) for t in job.texts), default=0)
-            return self._batcher.submit(job, size=len(job.texts), tokens=tokens)
+            if self._tokenizer is None:
+                longest = max((estimate_tokens(t) for t in job.texts), default=0)
+            else:
+                tokens = [self._tokenizer.tokenize_query(t) for t in job.texts]
+                job = dataclasses.replace(job, tokens=tokens)
+                longest = max((len(t) for t in tokens), default=0)
+            return self._batcher.submit(job, size=len(job.texts), tokens=longest)
         assert self._pool is not None
         context = contextvars.copy_context()
         return self._pool.submit(context.run, lambda: self.run_jobs([job])[0])
@@ -104,7 +116,7 @@ class DenseArm:
         """One encoder run for every text of ``jobs``, then one dense search per group of
         jobs on the same index snapshot (usually all of them); results in job order."""
         encode_started = time.perf_counter()
-        vectors = self._encoder.encode_queries([t for job in jobs for t in job.texts])
+        vectors = self._encode(jobs)
         encode_us = elapsed_us(encode_started)
         offsets = np.cumsum([0, *(len(job.texts) for job in jobs)])
         results: dict[int, DenseArmResult] = {}
@@ -126,6 +138,14 @@ class DenseArm:
                 job_vectors = vectors[offsets[i] : offsets[i + 1]]
                 results[i] = DenseArmResult(trimmed, job_vectors, encode_us, dense_us)
         return [results[i] for i in range(len(jobs))]
+
+    def _encode(self, jobs: Sequence[DenseJob]) -> NDArray[np.float32]:
+        """Every text of ``jobs``, in order: from the tokens `start` kept when each job has
+        them, else from the texts."""
+        tokenized = [job.tokens for job in jobs]
+        if self._tokenizer is not None and all(t is not None for t in tokenized):
+            return self._tokenizer.encode_query_tokens([t for ts in tokenized if ts for t in ts])
+        return self._encoder.encode_queries([t for job in jobs for t in job.texts])
 
     def stats(self) -> BatchStats | None:
         """The batcher's counters (None without batching)."""

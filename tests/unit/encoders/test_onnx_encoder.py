@@ -146,3 +146,27 @@ def test_document_token_lengths_count_what_the_model_sees(encoder: OnnxEncoder) 
     assert lengths[0] == 8  # "A man is eating food." : 6 word pieces + 2 special tokens
     assert lengths.sum() == encoder.count_tokens(SENTENCES)
     assert encoder.document_token_lengths([SENTENCES[8] * 40])[0] == encoder.config.max_length
+
+
+def test_tokenised_queries_encode_to_the_same_bits(encoder: OnnxEncoder) -> None:
+    # More queries than one batch (32), of many lengths: the same batches, padding and vectors
+    # as encoding the texts, without tokenising them again.
+    texts = [" ".join(SENTENCES[: 1 + i % len(SENTENCES)])[: 7 * i + 1] for i in range(40)]
+    tokens = [encoder.tokenize_query(t) for t in texts]
+    assert [len(t) for t in tokens] == [encoder.count_query_tokens(t) for t in texts]
+    assert tokens[0].text == encoder.config.query_prefix + texts[0]
+    np.testing.assert_array_equal(
+        encoder.encode_query_tokens(tokens), encoder.encode_queries(texts)
+    )
+    assert encoder.encode_query_tokens([]).shape == (0, 384)
+
+
+def test_tokenised_queries_keep_the_query_prefix_and_truncation(default_model_dir: Path) -> None:
+    config = dataclasses.replace(load_config(default_model_dir), query_prefix="query: ")
+    prefixed = OnnxEncoder(default_model_dir, config, device="cpu", batch_size=3)
+    texts = ["short", SENTENCES[8] * 8, "two words", "a b c d e f"]
+    tokens = [prefixed.tokenize_query(t) for t in texts]
+    assert max(len(t) for t in tokens) == config.max_length
+    np.testing.assert_array_equal(
+        prefixed.encode_query_tokens(tokens), prefixed.encode_queries(texts)
+    )

@@ -6,12 +6,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 
 from hybridsearch.dense.exact import ExactDenseIndex
+from hybridsearch.encoders.onnx_encoder import load_encoder
 from hybridsearch.engine.batching import BatchingSettings
 from hybridsearch.engine.dense_arm import DenseArm, DenseArmResult, DenseJob
 from hybridsearch.types import ScoredDoc
@@ -188,3 +191,37 @@ def test_an_encoder_failure_reaches_every_job(matrix: NDArray[np.float32]) -> No
     finally:
         arm.close()
     assert index.calls == []
+
+
+class CountingTokenizer:
+    """A real tokenizer that records every text it is asked to tokenise."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self._tokenizer = tokenizer
+        self.texts: list[str] = []
+
+    def encode(self, text: str) -> Any:
+        self.texts.append(text)
+        return self._tokenizer.encode(text)
+
+    def encode_batch(self, texts: list[str]) -> Any:
+        self.texts.extend(texts)
+        return self._tokenizer.encode_batch(texts)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tokenizer, name)
+
+
+def test_a_batched_query_is_tokenised_once(default_model_dir: Path) -> None:
+    encoder = load_encoder(default_model_dir, device="cpu")
+    counting = CountingTokenizer(encoder._tokenizer)
+    encoder._tokenizer = counting  # type: ignore[assignment]
+    arm = DenseArm(encoder, BatchingSettings(max_batch_size=8, max_batch_tokens=10_000))
+    texts = ["heat transfer at hypersonic speed", "boundary layer", "shock waves in air"]
+    try:
+        futures = [arm.start(DenseJob([t], [0], None, None)) for t in texts]
+        vectors = np.vstack([f.result(timeout=60).vectors for f in futures])
+    finally:
+        arm.close()
+    assert sorted(counting.texts) == sorted(texts)  # for the batcher's length; not again
+    np.testing.assert_array_equal(vectors, encoder.encode_queries(texts))
