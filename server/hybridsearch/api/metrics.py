@@ -29,6 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from hybridsearch.engine.batching import BatchStats
+from hybridsearch.engine.registry import CollectionCounts
 from hybridsearch.v1 import search_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -75,14 +76,6 @@ class ServerMetrics:
             registry=r,
         )
         self.in_flight = Gauge("hybridsearch_in_flight_calls", "Calls being served", registry=r)
-        self.documents = Gauge(
-            "hybridsearch_index_documents", "Live documents in the served index", registry=r
-        )
-        self.missing_shards = Gauge(
-            "hybridsearch_shards_missing",
-            "Shards of the served collections with no live replica (Ray restarting them)",
-            registry=r,
-        )
         # Labelled children, made on first use (a label set appears once observed) and kept:
         # looking one up per call cost more than observing.
         self._stage_of: dict[str, Any] = {}
@@ -92,13 +85,10 @@ class ServerMetrics:
         """Report the in-flight gauge from ``read`` at scrape time."""
         self.in_flight.set_function(read)
 
-    def track_documents(self, read: Callable[[], float]) -> None:
-        """Report the documents gauge from ``read`` at scrape time."""
-        self.documents.set_function(read)
-
-    def track_missing_shards(self, read: Callable[[], float]) -> None:
-        """Report the missing-shards gauge from ``read`` at scrape time."""
-        self.missing_shards.set_function(read)
+    def track_collections(self, read: Callable[[], CollectionCounts]) -> None:
+        """Report the served collections' gauges (live documents, missing shards) from one
+        ``read`` per scrape: a sharded collection's shards are asked once for both."""
+        self.registry.register(_CollectionCollector(read))
 
     def track_batching(self, read: Callable[[], BatchStats | None]) -> None:
         """Report the query batcher's counters from ``read`` at scrape time (None: none)."""
@@ -146,6 +136,26 @@ class ServerMetrics:
             http_server.server_close()
             thread.join(timeout=5)
             self._http = None
+
+
+class _CollectionCollector(Collector):
+    """The served collections' gauges, read together when scraped."""
+
+    def __init__(self, read: Callable[[], CollectionCounts]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        counts = self._read()
+        yield GaugeMetricFamily(
+            "hybridsearch_index_documents",
+            "Live documents in the served index",
+            value=counts.live_documents,
+        )
+        yield GaugeMetricFamily(
+            "hybridsearch_shards_missing",
+            "Shards of the served collections with no live replica (Ray restarting them)",
+            value=counts.missing_shards,
+        )
 
 
 class _BatchingCollector(Collector):

@@ -27,7 +27,7 @@ from hybridsearch.api.tls import server_credentials
 from hybridsearch.config import ServerSettings
 from hybridsearch.engine.batching import BatchStats
 from hybridsearch.engine.loader import LoadedIndex
-from hybridsearch.engine.registry import CollectionRegistry
+from hybridsearch.engine.registry import CollectionCounts, CollectionRegistry
 from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.v1 import (
     collection_pb2,
@@ -70,8 +70,7 @@ class SearchServer:
         )
         self.health = HealthService()
         self.metrics = ServerMetrics()
-        self.metrics.track_documents(self._document_count)
-        self.metrics.track_missing_shards(self._missing_shards)
+        self.metrics.track_collections(self._collection_counts)
         self.metrics.track_batching(self._batch_stats)
         self._credentials = server_credentials(settings)  # fails early on bad TLS files
         size = settings.max_message_bytes
@@ -99,15 +98,9 @@ class SearchServer:
         self.port = 0
         self._registry: CollectionRegistry | None = None
 
-    def _document_count(self) -> float:
-        if self._registry is None:
-            return 0.0
-        # live documents of every collection as of its last commit (tantivy's count includes
-        # not-yet-purged ones); a scrape still answers while a shard has no live replica
-        return float(self._registry.live_documents())
-
-    def _missing_shards(self) -> float:
-        return float(self._registry.missing_shards()) if self._registry is not None else 0.0
+    def _collection_counts(self) -> CollectionCounts:
+        # a scrape still answers while a shard has no live replica
+        return self._registry.counts() if self._registry is not None else CollectionCounts()
 
     def _batch_stats(self) -> BatchStats | None:
         return self._registry.default.searcher.batch_stats() if self._registry else None

@@ -150,6 +150,14 @@ class CollectionDescription:
 
 
 @dataclass(frozen=True, slots=True)
+class CollectionCounts:
+    """What a metrics scrape reports of the served collections (`CollectionRegistry.counts`)."""
+
+    live_documents: int = 0
+    missing_shards: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class _State:
     catalog: Catalog
     served: Mapping[str, ServedCollection] = field(default_factory=dict)
@@ -257,19 +265,17 @@ class CollectionRegistry:
         state = self._state
         return [self._description(s, state.catalog) for s in self.served()]
 
-    def live_documents(self) -> int:
-        """Live documents of every collection as of its last commit (a sharded collection's
-        shards with no live replica left out)."""
-        return sum(_partial_index(s).manifest.document_count for s in self.served())
-
-    def missing_shards(self) -> int:
-        """Shards of the served collections that have no live replica now."""
-        missing = 0
+    def counts(self) -> CollectionCounts:
+        """Live documents of every collection as of its last commit, and shards with no live
+        replica now (left out of the documents): one look at each collection, so a sharded
+        one's shards are asked once."""
+        documents = missing = 0
         for served in self.served():
-            searcher = served.searcher
-            if isinstance(searcher, ShardedSearcher):
-                missing += len(searcher.index_view(allow_partial=True).missing_shards)
-        return missing
+            index = _partial_index(served)
+            documents += index.manifest.document_count
+            if isinstance(index, ShardedIndexView):
+                missing += len(index.missing_shards)
+        return CollectionCounts(documents, missing)
 
     @staticmethod
     def _description(served: ServedCollection, catalog: Catalog) -> CollectionDescription:

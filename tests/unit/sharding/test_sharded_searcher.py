@@ -17,7 +17,7 @@ import pytest
 from hybridsearch.api.collection_convert import description_to_proto
 from hybridsearch.cli import collections as collections_cli
 from hybridsearch.engine.loader import LoadedIndex
-from hybridsearch.engine.registry import CollectionRegistry
+from hybridsearch.engine.registry import CollectionCounts, CollectionRegistry
 from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.errors import InvalidArgumentError, UnavailableError
 from hybridsearch.metadata.filter import Filter, Match
@@ -516,6 +516,7 @@ class DownGroup(LocalShardGroup):
     Ray restarts them)."""
 
     down: frozenset[int] = frozenset()
+    methods: tuple[str, ...] = ()  # every fan-out's method, in order
 
     def fan_out(
         self,
@@ -525,6 +526,7 @@ class DownGroup(LocalShardGroup):
         allow_partial: bool,
         shards: Sequence[int] | None = None,
     ) -> FanOut:
+        self.methods = (*self.methods, method)
         missing = tuple(sorted(self.down))
         if missing and not allow_partial:
             raise UnavailableError(missing_shards_message(missing))
@@ -542,13 +544,16 @@ def test_a_listing_counts_the_shards_that_answer(tmp_path: Path) -> None:
     registry = CollectionRegistry.single(LoadedIndex(engine, None))
     try:
         assert registry.describe("").missing_shards == ()
-        assert registry.missing_shards() == 0
+        assert registry.counts() == CollectionCounts(len(DOCS), 0)
         group.down = frozenset({1})
         with pytest.raises(UnavailableError):
             engine.index  # noqa: B018 (GetIndexStats: every shard or UNAVAILABLE)
         expected = sum(1 for d in DOCS if shard_of(d.id, 3) != 1)
-        assert registry.live_documents() == expected  # the documents gauge still answers
-        assert registry.missing_shards() == 1  # hybridsearch_shards_missing
+        group.methods = ()
+        # What a metrics scrape reports (hybridsearch_index_documents, still answering, and
+        # hybridsearch_shards_missing), from one question to the shards for both.
+        assert registry.counts() == CollectionCounts(expected, 1)
+        assert group.methods == ("stats",)
         # What ListCollections / GetCollection send, and how the CLI shows it.
         info = description_to_proto(registry.describe(""))
         assert (list(info.missing_shards), info.document_count) == ([1], expected)
