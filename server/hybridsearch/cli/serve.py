@@ -35,6 +35,9 @@ def run_serve(args: argparse.Namespace) -> int:
 def _serve_process(settings: ServerSettings, announce: Callable[[str], None] | None) -> int:
     from hybridsearch.api.server import serve  # noqa: PLC0415
     from hybridsearch.engine.data_dir import load_serving  # noqa: PLC0415
+    from hybridsearch.serving_gc import tune_collector_for_serving  # noqa: PLC0415
+
+    tune_collector_for_serving()
 
     # With --ray, Ray starts here, in the main thread, before the gRPC server and any other
     # thread exist, and stops here after the event loop closed and every thread that called it

@@ -47,6 +47,7 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
 
 from hybridsearch.errors import DeadlineExceededError, HybridSearchError, UnavailableError
+from hybridsearch.serving_gc import tune_collector_for_serving
 from hybridsearch.sharding.group import FanOut, missing_shards_message, request_deadline
 from hybridsearch.sharding.layout import ShardManifest
 from hybridsearch.sharding.ray_runtime import RayRuntime
@@ -67,6 +68,7 @@ class ShardReplica:
     with ``key``, it also answers the front's calls on a direct line (`replica_line`)."""
 
     def __init__(self, path: str, options: dict[str, Any], key: bytes | None = None) -> None:
+        tune_collector_for_serving()  # this process serves the shard, as a server does
         self._worker = ShardWorker(Path(path), **options)
         self._listener: ReplicaListener | None = None
         if key is not None:
