@@ -168,7 +168,7 @@ class OnnxEncoder:
 
     def tokenize_query(self, text: str) -> QueryTokens:
         """The query as the model sees it (prefix, special tokens, truncation), tokenised
-        once: a micro-batch groups queries by its length (a batch runs padded to its
+        once: a micro-batch groups queries by their length (a batch runs padded to its
         longest), then `encode_query_tokens` runs it without tokenising again."""
         prefixed = self._config.query_prefix + text
         encoding = self._tokenizer.encode(prefixed)
