@@ -212,7 +212,8 @@ def report(setups: list[Setup], kill: KillRun, hop: str, args: argparse.Namespac
         f"# Sharded serving on Ray: {args.label}",
         "",
         f"`python -m bench.ray_serve` on {env['cpus']} CPUs ({env['cpu']}), commit "
-        f"{env['commit']}, load average at start {env['load_avg_at_start']}. SciFact "
+        f"{env['commit']}, load average at start {args.load_start}, when writing "
+        f"{env['load_avg_at_start']}. SciFact "
         f"({docs} documents), its {len(args.queries)} test queries round robin, hybrid, "
         f"top_k 10, through gRPC with ghz; {args.seconds:g} s per point; {args.rounds} "
         "round(s), the setups taking turns (each round starting with the next one), each "
