@@ -640,7 +640,8 @@ def main() -> int:
                         "--model", str(args.model)], check=True)  # fmt: skip
     if "bm25-scale" in stages:
         # Its own results file (bench/results/<date>-bm25-scale.md), see bench/bm25_scale.py:
-        # BM25 top-k at a million documents, the query with and without its stopwords.
+        # BM25 top-k at a million documents, the query with and without its stopwords, and the
+        # same documents in Lucene (the Lucene arm, and Lucene's block-max WAND top k).
         print("== bm25-scale: BM25 latency at 1M documents", flush=True)
         docs = "100000" if args.quick else "1000000"
         subprocess.run([sys.executable, "-m", "bench.bm25_scale", "--docs", docs,
