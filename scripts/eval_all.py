@@ -356,6 +356,14 @@ ADAPTIVE_NOTES = [
     "predicts 0.5 for every query and equals the fixed method; leaving out any one of the six "
     "features: .5663 to .5682, never above the fixed alpha. The features still carry no "
     "signal that transfers to an unseen collection.",
+    "- Other normalisations before a fixed interpolation, on the same arm runs (mean nDCG@10 "
+    "at alpha 0.5 / at the best alpha of a 0.05 grid / alpha chosen leave-one-collection-out): "
+    "min-max with the minimum taken at rank 50, 100 or 200 (lower scores clipped to 0) .558 / "
+    ".560 / .560, .562 / .562 / .557, .565 / .565 / .559; both lists from a theoretical "
+    "minimum of 0 (max-normalised, Bruch et al.'s TMM) .569 / .569 / .565; BM25 from 0 and the "
+    "cosine from -1 .543 / .570 (alpha 0.75) / .570; min-max BM25 with the cosine from 0 "
+    ".566 / .570 (alpha 0.55) / .567. None comes near .575, so no normalisation under the "
+    "adaptive model would close the gap either.",
 ]
 
 
