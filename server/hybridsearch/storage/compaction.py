@@ -106,7 +106,13 @@ class StagedGeneration:
         self._manifest = manifest
         shutil.rmtree(self.path, ignore_errors=True)  # what a crashed attempt left
         self.path.mkdir()
-        self.sparse = SparseWriter(self.path / SPARSE_DIR, create=True, metadata=manifest.schema)
+        # One indexing thread: tantivy gives each thread its own segment, so with two the
+        # live documents would land in one or two segments as the threads happen to take
+        # them (a larger index, and not the merge a compaction is for). One thread fills
+        # one segment per `WRITER_HEAP_BYTES` of indexing memory.
+        self.sparse = SparseWriter(
+            self.path / SPARSE_DIR, create=True, threads=1, metadata=manifest.schema
+        )
         self.id_map = IdMap()
         self.journal = b""
         self._metadata: list[tuple[int, Mapping[str, Any]]] = []  # (new ordinal, metadata)

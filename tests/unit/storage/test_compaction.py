@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import tantivy
 
 from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.storage import compaction as compaction_module
@@ -114,6 +115,23 @@ def test_compaction_drops_dead_rows_and_keeps_every_live_document(index_dir: Pat
     del state["d1"]
     check_state(index_dir, state)
     assert [p.name for p in index_dir.glob("data-*")] == [load_manifest(index_dir).data_dir]
+
+
+def test_a_compaction_writes_the_live_documents_as_one_segment(tmp_path: Path) -> None:
+    # With tantivy's default of one indexing thread per core, each thread wrote a segment of
+    # its own: the live documents landed in one or two segments as the threads took them.
+    path = tmp_path / "idx"
+    build_index(
+        [doc(i) for i in range(2000)], path, encoder=HashEncoder(), encoder_info=HASH_ENCODER_INFO
+    )
+    writer = IndexWriter(path)
+    writer.delete([f"d{i}" for i in range(0, 2000, 3)])
+    writer.compact()
+    writer.close()
+    crash(writer)
+    data = path / load_manifest(path).data_dir / "sparse"
+    assert tantivy.Index.open(str(data)).searcher().num_segments == 1
+    assert len(open_index(path).ids) == 2000 - 667
 
 
 def test_writes_during_the_copy_are_carried_over(
