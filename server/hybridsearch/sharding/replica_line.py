@@ -20,7 +20,11 @@ The protocol, over TCP (``TCP_NODELAY``):
 
 A replica serves each connection on a thread of its own; the front holds a pool of idle
 connections per replica (`ReplicaLine`), one per call in flight, so calls to one replica run
-concurrently as they did through Ray.
+concurrently as they did through Ray. At most `MAX_HANDSHAKES` connections may be proving
+the key at once (a peer has `HANDSHAKE_TIMEOUT_S` to do it): one more is closed as soon as it
+is accepted, so peers that connect and say nothing cannot make a replica start a thread each
+(sshd's ``MaxStartups`` rule). The front's connections already proven are not affected, and
+its new ones prove the key in well under a millisecond.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import secrets
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +47,10 @@ HEADER = struct.Struct("!Q")
 CHALLENGE_BYTES = 32
 #: A peer has this long to answer the challenge before the replica drops it.
 HANDSHAKE_TIMEOUT_S = 5.0
+#: How many connections may be proving the key at once; more are closed when accepted.
+MAX_HANDSHAKES = 32
+#: A replica refusing connections logs it at most once in this many seconds.
+REFUSAL_LOG_EVERY_S = 10.0
 #: The largest message a replica reads (a request is a query or a batch of documents).
 MAX_MESSAGE_BYTES = 1 << 30
 
@@ -111,9 +120,22 @@ class ReplicaListener:
     picks), checks each peer's key, and answers every request with ``answer(method, args)``
     on the connection's own thread."""
 
-    def __init__(self, host: str, key: bytes, answer: Callable[[str, tuple[Any, ...]], Any]):
+    def __init__(
+        self,
+        host: str,
+        key: bytes,
+        answer: Callable[[str, tuple[Any, ...]], Any],
+        *,
+        max_handshakes: int = MAX_HANDSHAKES,
+        handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S,
+    ):
         self._key = key
         self._answer = answer
+        self._handshakes = threading.BoundedSemaphore(max_handshakes)
+        self._max_handshakes = max_handshakes
+        self._handshake_timeout_s = handshake_timeout_s
+        self._refused_since_log = 0
+        self._logged_at = -REFUSAL_LOG_EVERY_S
         self._server = socket.create_server((host, 0), backlog=64)
         self.address: Address = (host, self._server.getsockname()[1])
         self._closed = False
@@ -125,18 +147,43 @@ class ReplicaListener:
                 conn, _ = self._server.accept()
             except OSError:
                 return
-            threading.Thread(
-                target=self._serve, args=(conn,), name="replica-call", daemon=True
-            ).start()
+            if not self._handshakes.acquire(blocking=False):
+                conn.close()
+                self._note_refusal()
+                continue
+            try:
+                threading.Thread(
+                    target=self._serve, args=(conn,), name="replica-call", daemon=True
+                ).start()
+            except RuntimeError:  # no thread to be had: refuse this one, keep accepting
+                self._handshakes.release()
+                conn.close()
+                self._note_refusal()
+
+    def _note_refusal(self) -> None:
+        self._refused_since_log += 1
+        now = time.monotonic()
+        if now - self._logged_at >= REFUSAL_LOG_EVERY_S:
+            log.warning(
+                "a shard replica closed %d new connection(s) unanswered: %d peers were "
+                "already proving the key, the most it allows at once",
+                self._refused_since_log,
+                self._max_handshakes,
+            )
+            self._refused_since_log = 0
+            self._logged_at = now
 
     def _serve(self, conn: socket.socket) -> None:
         with conn:
             try:
-                _nodelay(conn)
-                conn.settimeout(HANDSHAKE_TIMEOUT_S)
-                _check(conn, self._key)
-                _prove(conn, self._key)
-                conn.settimeout(None)
+                try:
+                    _nodelay(conn)
+                    conn.settimeout(self._handshake_timeout_s)
+                    _check(conn, self._key)
+                    _prove(conn, self._key)
+                    conn.settimeout(None)
+                finally:
+                    self._handshakes.release()
                 while True:
                     method, args = pickle.loads(read_message(conn))
                     send_message(conn, self._reply(method, args))

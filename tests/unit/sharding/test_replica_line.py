@@ -179,3 +179,62 @@ def test_a_replica_gone_breaks_the_line_and_reset_forgets_it() -> None:
     assert line.address is None
     with pytest.raises(LineBrokenError, match="address is not known"):
         call(line, "echo", 3)
+
+
+def silent_peers(listener: ReplicaListener, count: int) -> list[socket.socket]:
+    """``count`` connections that read the replica's challenge and never answer it."""
+    peers = []
+    for _ in range(count):
+        raw = socket.create_connection(listener.address, timeout=5)
+        read_message(raw)  # the replica started its handshake: a slot is taken
+        peers.append(raw)
+    return peers
+
+
+def handshake_threads() -> int:
+    return sum(t.name == "replica-call" and t.is_alive() for t in threading.enumerate())
+
+
+def test_peers_that_never_prove_the_key_hold_at_most_the_handshake_slots() -> None:
+    served = ReplicaListener("127.0.0.1", KEY, answer, max_handshakes=4)
+    held = line_to(served)
+    assert call(held, "echo", "before") == (True, ("before",))  # a proven connection, idle
+    threads_before = handshake_threads()
+    peers = silent_peers(served, 4)
+    try:
+        extra = [socket.create_connection(served.address, timeout=5) for _ in range(20)]
+        for raw in extra:  # closed at once, long before the 5 s a handshake may take
+            raw.settimeout(1.0)
+            assert closed_by_peer(raw)
+            raw.close()
+        assert handshake_threads() - threads_before == 4
+        # The front's proven connection is not one of the slots: it still answers.
+        assert call(held, "echo", "during") == (True, ("during",))
+        with pytest.raises(LineBrokenError):  # a new one waits for a slot like anyone
+            call(line_to(served), "echo", "new")
+    finally:
+        for raw in peers:
+            raw.close()
+    deadline = time.monotonic() + 5.0
+    while True:  # the silent peers left: their slots are free again
+        try:
+            assert call(line_to(served), "echo", "after") == (True, ("after",))
+            break
+        except LineBrokenError:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    served.close()
+
+
+def test_a_silent_peer_loses_its_slot_after_the_handshake_timeout() -> None:
+    served = ReplicaListener("127.0.0.1", KEY, answer, max_handshakes=2, handshake_timeout_s=0.3)
+    peers = silent_peers(served, 2)
+    try:
+        for raw in peers:  # the replica gives up on each after 0.3 s
+            raw.settimeout(3.0)
+            assert closed_by_peer(raw)
+        assert call(line_to(served), "echo", "in") == (True, ("in",))
+    finally:
+        for raw in peers:
+            raw.close()
+        served.close()
