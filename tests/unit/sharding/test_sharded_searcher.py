@@ -37,6 +37,7 @@ from hybridsearch.types import (
     FusionMethod,
     FusionSettings,
     HighlightSettings,
+    Hit,
     PrfSettings,
     Query,
     RetrievalMode,
@@ -119,6 +120,35 @@ def answer(result: SearchResult) -> list[tuple[object, ...]]:
     ]
 
 
+#: float32 products of unit vectors: how a matrix product rounds depends on its shape (and
+#: on the CPU's BLAS kernels), so three shards' scores may differ from one index's in the
+#: last bits (seen on Intel Xeon, not on AMD EPYC).
+ROUNDING = 1e-6
+
+
+def same_dense_answer(many: SearchResult, one: SearchResult) -> None:
+    """Assert the hits are one index's, scores to within ``ROUNDING``: the same ranks, the
+    same documents with the same stored fields, in the same order but for neighbours whose
+    scores tie to within it (and, at a page's edge, documents tied with the edge)."""
+    assert [h.rank for h in many.hits] == [h.rank for h in one.hits]
+    for x, y in zip(many.hits, one.hits, strict=True):
+        assert x.score == pytest.approx(y.score, abs=ROUNDING)  # swapped: tied neighbours
+    theirs = {h.id: h for h in one.hits}
+    mine = {h.id: h for h in many.hits}
+    for doc_id in mine.keys() & theirs.keys():
+        hit, their_hit = mine[doc_id], theirs[doc_id]
+        assert hit.score == pytest.approx(their_hit.score, abs=ROUNDING)
+        assert stored_and_explained(hit) == stored_and_explained(their_hit)
+    edges = [h.score for h in (*one.hits[:1], *one.hits[-1:])]
+    for doc_id in mine.keys() ^ theirs.keys():  # in one page only: tied at its edge
+        score = (mine.get(doc_id) or theirs[doc_id]).score
+        assert any(abs(score - edge) <= ROUNDING for edge in edges), doc_id
+
+
+def stored_and_explained(h: Hit) -> tuple[object, ...]:
+    return (h.title, h.text, h.explanation, h.highlights)
+
+
 QUERIES = [
     Query("flow plate", top_k=10),
     Query("shock wave boundary", top_k=5, explain=True, offset=3),
@@ -171,9 +201,9 @@ def test_three_shards_dense_ranking_is_the_unsharded_one(
     single: HybridSearcher, three_shards: ShardedSearcher, text: str
 ) -> None:
     query = Query(text, mode=RetrievalMode.DENSE, top_k=len(DOCS))
-    assert answer(three_shards.search(query)) == answer(single.search(query))
+    same_dense_answer(three_shards.search(query), single.search(query))
     paged = dataclasses.replace(query, top_k=7, offset=11)
-    assert answer(three_shards.search(paged)) == answer(single.search(paged))
+    same_dense_answer(three_shards.search(paged), single.search(paged))
 
 
 def test_three_shards_hybrid_holds_every_document_once(three_shards: ShardedSearcher) -> None:
@@ -507,7 +537,7 @@ def test_several_shards_elsewhere_send_their_candidates(
     query = Query("wing flutter", mode=RetrievalMode.DENSE, top_k=len(DOCS))
     result, trips = _trips(three_elsewhere, query)
     assert trips == {"arms": 1}
-    assert answer(result) == answer(single.search(query))
+    same_dense_answer(result, single.search(query))
 
 
 class DownGroup(LocalShardGroup):
