@@ -67,9 +67,14 @@ class GatedServer:
         return call
 
     def enqueue(self, texts: Sequence[str]) -> list[grpc.Future]:  # type: ignore[type-arg]
-        """Search each text and wait until all of them wait for the (busy) encoder."""
-        calls = [self.search(t) for t in texts]
-        self.wait_metric(QUEUE, len(calls))
+        """Search each text, in turn: each is queued for the (busy) encoder before the next
+        is sent, so they queue in this order (calls sent at once may reach it in any)."""
+        queued = self.metric(QUEUE) or 0
+        calls = []
+        for text in texts:
+            calls.append(self.search(text))
+            queued += 1
+            self.wait_metric(QUEUE, queued)
         return calls
 
     def next_run(self) -> list[str]:
