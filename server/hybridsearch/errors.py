@@ -56,21 +56,38 @@ class FieldViolation:
     description: str
 
 
+#: Most field violations one error names; the rest are counted (``omitted``). A request can
+#: hold thousands of bad values, and a message naming each could outgrow the status metadata.
+MOST_VIOLATIONS = 20
+
+
 class InvalidArgumentError(HybridSearchError):
-    """The caller sent something invalid; `violations` names each bad field."""
+    """The caller sent something invalid; `violations` names each bad field (the first
+    `MOST_VIOLATIONS`; `omitted` counts the others)."""
 
-    def __init__(self, violations: list[FieldViolation]) -> None:
-        self.violations = violations
-        super().__init__("; ".join(f"{v.field}: {v.description}" for v in violations))
+    def __init__(self, violations: list[FieldViolation], omitted: int = 0) -> None:
+        self.violations = violations[:MOST_VIOLATIONS]
+        self.omitted = omitted + max(0, len(violations) - MOST_VIOLATIONS)
+        message = "; ".join(f"{v.field}: {v.description}" for v in self.violations)
+        if self.omitted:
+            message += f"; and {self.omitted} more invalid field(s) not listed"
+        super().__init__(message)
 
-    def __reduce__(self) -> tuple[type[InvalidArgumentError], tuple[list[FieldViolation]]]:
+    def __reduce__(self) -> tuple[type[InvalidArgumentError], tuple[list[FieldViolation], int]]:
         # Pickled whole (a shard replica's error travels to the front so).
-        return (type(self), (self.violations,))
+        return (type(self), (self.violations, self.omitted))
 
     @classmethod
     def single(cls, field: str, description: str) -> InvalidArgumentError:
         """An error with one field violation."""
         return cls([FieldViolation(field, description)])
+
+    @classmethod
+    def merged(cls, errors: list[InvalidArgumentError]) -> InvalidArgumentError:
+        """One error naming the violations of several (a batch's requests), counting those
+        they left out."""
+        violations = [v for error in errors for v in error.violations]
+        return cls(violations, sum(error.omitted for error in errors))
 
 
 class NotFoundError(HybridSearchError):

@@ -41,16 +41,16 @@ def id_problem(doc_id: str, limits: IngestLimits) -> str | None:
     return None
 
 
-def check_ids(ids: Sequence[str], limits: IngestLimits, *, most_reported: int = 20) -> None:
-    """Raise `InvalidArgumentError` naming each bad id (``ids[i]``; the first
-    ``most_reported``, so the message stays small) of a delete."""
+def check_ids(ids: Sequence[str], limits: IngestLimits) -> None:
+    """Raise `InvalidArgumentError` naming each bad id (``ids[i]``; the error lists the first
+    `MOST_VIOLATIONS` and counts the rest) of a delete."""
     violations = [
         FieldViolation(f"ids[{i}]", problem)
         for i, doc_id in enumerate(ids)
         if (problem := id_problem(doc_id, limits)) is not None
     ]
     if violations:
-        raise InvalidArgumentError(violations[:most_reported])
+        raise InvalidArgumentError(violations)
 
 
 def document_problem(

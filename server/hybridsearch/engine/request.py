@@ -353,13 +353,13 @@ def resolve_batch(
         raise InvalidArgumentError.single(
             "requests", f"must hold 1 to {limits.max_batch_queries} requests (got {count})"
         )
-    violations: list[FieldViolation] = []
+    errors: list[InvalidArgumentError] = []
     queries = []
     for i, spec in enumerate(specs):
         try:
             queries.append(resolve_query(spec, defaults, limits, field_prefix=f"requests[{i}]."))
         except InvalidArgumentError as exc:
-            violations.extend(exc.violations)
-    if violations:
-        raise InvalidArgumentError(violations)
+            errors.append(exc)
+    if errors:
+        raise InvalidArgumentError.merged(errors)
     return queries

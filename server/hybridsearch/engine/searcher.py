@@ -31,7 +31,6 @@ from hybridsearch.engine.ranking import sparse_depth as _sparse_depth
 from hybridsearch.engine.ties import by_score_then_id, with_ties
 from hybridsearch.errors import (
     FailedPreconditionError,
-    FieldViolation,
     IndexFormatError,
     InvalidArgumentError,
 )
@@ -305,7 +304,7 @@ class HybridSearcher:
         """Each query's scope (one shared by the unfiltered); every filter's violations."""
         unfiltered = SearchScope(snap.live)
         scopes: list[SearchScope] = []
-        violations: list[FieldViolation] = []
+        errors: list[InvalidArgumentError] = []
         for query, prefix in zip(queries, field_prefixes, strict=True):
             try:
                 scopes.append(
@@ -314,9 +313,9 @@ class HybridSearcher:
                     else unfiltered
                 )
             except InvalidArgumentError as exc:
-                violations.extend(exc.violations)
-        if violations:
-            raise InvalidArgumentError(violations)
+                errors.append(exc)
+        if errors:
+            raise InvalidArgumentError.merged(errors)
         return scopes
 
     def _check_mode(self, snap: IndexSnapshot, mode: RetrievalMode) -> None:

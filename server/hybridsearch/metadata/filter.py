@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from hybridsearch.errors import FieldViolation, InvalidArgumentError
+from hybridsearch.errors import FieldViolation, InvalidArgumentError, echo
 from hybridsearch.metadata.schema import CollectionSchema, MetadataField, MetadataType
 from hybridsearch.metadata.values import INT64_MAX, INT64_MIN, Value, datetime_micros
 
@@ -210,9 +210,10 @@ def _check_condition(
                 f"{path}.match.any",
                 f"must hold 1 to {MAX_MATCH_VALUES} values (got {len(condition.any)})",
             )
-        for i, value in enumerate(condition.any):
-            if isinstance(value, Missing):
-                add(f"{path}.match.any[{i}]", value.problem)
+        else:  # over the limit, the values themselves go unchecked
+            for i, value in enumerate(condition.any):
+                if isinstance(value, Missing):
+                    add(f"{path}.match.any[{i}]", value.problem)
     elif isinstance(condition, Range):
         _check_range(condition, f"{path}.range", add)
     elif isinstance(condition, IsNull):
@@ -292,7 +293,7 @@ def _declared(
     declared = schema.field(name)
     if declared is None:
         names = ", ".join(f.name for f in schema.fields) or "none"
-        add(path, f"{name!r} is not a declared metadata field (declared: {names})")
+        add(path, f"{echo(name)} is not a declared metadata field (declared: {names})")
     return declared
 
 
@@ -344,12 +345,17 @@ def _bind_match(
         if type(value) is not python_type:
             add(
                 f"{path}.any[{i}]",
-                f"{declared.name!r} is a {declared.type.value} field: give a {name} value",
+                f"{declared.name!r} is a {declared.type.value} field: give {_article(name)} "
+                f"{name} value",
             )
         else:
             assert not isinstance(value, Missing)
             values.append(value)
     return ValueIn(declared, tuple(dict.fromkeys(values)))
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def _bind_range(

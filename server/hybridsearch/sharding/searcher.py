@@ -45,7 +45,6 @@ from hybridsearch.engine.dense_arm import DenseArm, DenseArmResult, DenseJob
 from hybridsearch.engine.ranking import ResultSource, dense_depth, finish_result, sparse_depth
 from hybridsearch.errors import (
     FailedPreconditionError,
-    FieldViolation,
     InvalidArgumentError,
     UnavailableError,
 )
@@ -415,7 +414,7 @@ class ShardedSearcher:
         return self._search_many(queries, [f"requests[{i}]." for i in range(len(queries))])
 
     def _check(self, queries: Sequence[Query], prefixes: Sequence[str]) -> None:
-        violations: list[FieldViolation] = []
+        errors: list[InvalidArgumentError] = []
         for query, prefix in zip(queries, prefixes, strict=True):
             if query.mode is not RetrievalMode.SPARSE and self._dense_arm is None:
                 raise FailedPreconditionError(
@@ -426,9 +425,9 @@ class ShardedSearcher:
                 try:  # every shard has the collection's schema
                     bind_filter(query.filter, self.manifest.schema, field_prefix=prefix)
                 except InvalidArgumentError as exc:
-                    violations.extend(exc.violations)
-        if violations:
-            raise InvalidArgumentError(violations)
+                    errors.append(exc)
+        if errors:
+            raise InvalidArgumentError.merged(errors)
 
     def _start_encoding(self, texts: Sequence[str]) -> Future[DenseArmResult]:
         assert self._dense_arm is not None

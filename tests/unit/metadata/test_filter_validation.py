@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -133,8 +134,8 @@ def searcher(tmp_path_factory: pytest.TempPathFactory) -> HybridSearcher:
         (flt.IsNull("nope"), "filter.must[0].is_null.field", "not a declared"),
         (flt.Match("nope", ("a",)), "filter.must[0].match.field", "not a declared"),
         (flt.Range("nope", gt=1), "filter.must[0].range.field", "not a declared"),
-        (flt.Match("year", ("2020",)), "filter.must[0].match.any[0]", "give a integer"),
-        (flt.Match("year", (True,)), "filter.must[0].match.any[0]", "give a integer"),
+        (flt.Match("year", ("2020",)), "filter.must[0].match.any[0]", "give an integer"),
+        (flt.Match("year", (True,)), "filter.must[0].match.any[0]", "give an integer"),
         (flt.Match("public", (1,)), "filter.must[0].match.any[0]", "give a boolean"),
         (flt.Match("tenant", (1,)), "filter.must[0].match.any[0]", "give a keyword"),
         (flt.Match("price", (1,)), "filter.must[0].match.field", "use range"),
@@ -168,3 +169,45 @@ def test_a_filter_on_an_index_without_a_schema_is_invalid_but_has_id_works(
     assert "declared: none" in caught.value.violations[0].description
     hits = plain.search(Query("alpha", filter=flt.Filter(must=(flt.HasId(("d1",)),)))).hits
     assert [h.id for h in hits] == ["d1"]
+
+
+def test_an_undeclared_field_name_is_echoed_cut_short(searcher: HybridSearcher) -> None:
+    name = "n" * 100_000
+    query = Query("alpha", filter=flt.Filter(must=(flt.Exists(name),)))
+    with pytest.raises(InvalidArgumentError) as caught:
+        searcher.search(query)
+    [violation] = caught.value.violations
+    assert "(100000 characters) is not a declared" in violation.description
+    assert len(str(caught.value)) < 300
+
+
+def test_thousands_of_bad_values_are_named_twenty_and_counted() -> None:
+    wrong = flt.Filter(must=(flt.Match("year", (flt.Missing("unset"),) * 1024),))
+    with pytest.raises(InvalidArgumentError) as caught:
+        resolve_query(SearchRequestSpec("q", filter=wrong), QueryDefaults(), Limits())
+    error = caught.value
+    assert [v.field for v in error.violations] == [
+        f"filter.must[0].match.any[{i}]" for i in range(20)
+    ]
+    assert error.omitted == 1004
+    assert str(error).endswith("; and 1004 more invalid field(s) not listed")
+    # Over the values' limit the values go unchecked: one violation.
+    over = flt.Filter(must=(flt.Match("year", (flt.Missing("unset"),) * 20_000),))
+    assert len(_violations(over)) == 1
+
+
+def test_a_batch_names_twenty_violations_and_counts_the_rest() -> None:
+    bad = SearchRequestSpec("", top_k=-1, filter=flt.Filter(min_should_match=1))
+    with pytest.raises(InvalidArgumentError) as caught:
+        resolve_batch([bad] * 256, QueryDefaults(), Limits())
+    error = caught.value
+    assert len(error.violations) == 20
+    assert error.violations[0].field == "requests[0].query"
+    assert error.omitted == 256 * 3 - 20
+    # The count survives the pickling that carries a shard's error to the front.
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.violations, copy.omitted, str(copy)) == (
+        error.violations,
+        error.omitted,
+        str(error),
+    )
