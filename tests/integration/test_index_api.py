@@ -115,6 +115,9 @@ def test_upsert_matches_a_bulk_built_index_on_the_golden_query(
 def test_upsert_rejects_invalid_documents_one_by_one(
     index: index_pb2_grpc.IndexServiceStub, search: search_pb2_grpc.SearchServiceStub
 ) -> None:
+    # A NaN has no JSON form: it used to fail the whole call (INTERNAL), the batch unindexed.
+    nan_doc = ipb.Document(id="rej-nan", text="walrus with a NaN")
+    nan_doc.metadata.update({"weight": float("nan")})
     batches = [
         ipb.UpsertDocumentsRequest(
             documents=[
@@ -130,16 +133,21 @@ def test_upsert_rejects_invalid_documents_one_by_one(
                 ipb.Document(id="rej-ok-2", title="Walrus", text="tusks and whiskers"),
             ]
         ),
+        ipb.UpsertDocumentsRequest(documents=[nan_doc, ipb.Document(id="rej-ok-3", text="walrus")]),
     ]
     response = index.UpsertDocuments(iter(batches))
-    assert (response.accepted_count, response.rejected_count) == (2, 4)
+    assert (response.accepted_count, response.rejected_count) == (3, 5)
     rejected = {r.position: (r.id, r.reason) for r in response.rejected}
-    assert set(rejected) == {0, 2, 3, 4}
+    assert set(rejected) == {0, 2, 3, 4, 6}
     assert "empty id" in rejected[0][1]
     assert rejected[2][0] == "rej-big" and "characters" in rejected[2][1]
     assert "empty id" in rejected[3][1]
     assert "512 bytes" in rejected[4][1]
-    assert sorted(ids(search, "walrus", SPARSE)) == ["rej-ok-1", "rej-ok-2"]
+    assert rejected[6] == (
+        "rej-nan",
+        "metadata: numbers must be finite (NaN and infinities are not accepted)",
+    )
+    assert sorted(ids(search, "walrus", SPARSE)) == ["rej-ok-1", "rej-ok-2", "rej-ok-3"]
     with pytest.raises(grpc.RpcError) as info:
         index.GetDocument(ipb.GetDocumentRequest(id="rej-big"))
     assert info.value.code() == grpc.StatusCode.NOT_FOUND

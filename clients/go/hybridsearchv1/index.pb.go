@@ -35,7 +35,8 @@ type Document struct {
 	Text string `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
 	// Metadata (a JSON object), stored and returned. Fields declared in the collection's schema
 	// are checked against their type (a mismatch rejects the document with a reason) and can
-	// be filtered on; other fields are stored only.
+	// be filtered on; other fields are stored only. Numbers must be finite (a NaN or an
+	// infinity, which JSON cannot hold, rejects the document with a reason).
 	Metadata      *structpb.Struct `protobuf:"bytes,4,opt,name=metadata,proto3" json:"metadata,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -21,6 +21,7 @@ from hybridsearch.engine.request import (
     SearchRequestSpec,
     Unrecognized,
 )
+from hybridsearch.errors import InvalidArgumentError
 from hybridsearch.metadata import filter as flt
 from hybridsearch.sparse.base import StoredDoc
 from hybridsearch.storage.manifest import Manifest
@@ -237,7 +238,12 @@ def _bound_from_proto(message: filter_pb2.RangeBound) -> flt.Bound:
     if kind == "number":
         return message.number
     if kind == "datetime":
-        return message.datetime.ToDatetime(tzinfo=UTC)
+        try:
+            return message.datetime.ToDatetime(tzinfo=UTC)
+        except (ValueError, OverflowError):  # seconds or nanos out of Timestamp's range
+            return flt.Missing(
+                "must be a timestamp from 0001-01-01 to 9999-12-31 UTC with nanos in [0, 999999999]"
+            )
     return flt.Missing("set one of integer, number, datetime")
 
 
@@ -340,7 +346,27 @@ def _arm_to_proto(arm: ArmScore, message: pb.ArmScore) -> None:
 
 
 def _metadata_to_struct(metadata: Mapping[str, Any], message: struct_pb2.Struct) -> None:
-    message.update(dict(metadata))
+    try:
+        message.update(dict(metadata))
+    except (OverflowError, ValueError):
+        # A stored integer beyond a double's range (an older corpus could carry one; a Struct
+        # holds numbers as doubles): shown as its decimal string rather than failing the call.
+        message.Clear()
+        message.update(_struct_safe(dict(metadata)))
+
+
+def _struct_safe(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            float(value)
+        except OverflowError:
+            return str(value)
+        return value
+    if isinstance(value, dict):
+        return {k: _struct_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_struct_safe(v) for v in value]
+    return value
 
 
 def hit_to_proto(hit: Hit, message: pb.Hit) -> None:
@@ -426,9 +452,22 @@ def result_to_proto(result: SearchResult) -> pb.SearchResponse:
     return response
 
 
+NON_FINITE_METADATA = "numbers must be finite (NaN and infinities are not accepted)"
+
+
 def document_from_proto(message: index_pb2.Document) -> Document:
-    """A domain Document from a proto one (checked later by `document_rules.document_problem`)."""
-    metadata = json_format.MessageToDict(message.metadata) if message.HasField("metadata") else {}
+    """A domain Document from a proto one (checked later by `document_rules.document_problem`).
+
+    Raises:
+        InvalidArgumentError: the metadata holds a NaN or infinite number (field
+            ``metadata``), which JSON, and so the stored document, cannot hold.
+    """
+    try:
+        metadata = (
+            json_format.MessageToDict(message.metadata) if message.HasField("metadata") else {}
+        )
+    except ValueError as exc:
+        raise InvalidArgumentError.single("metadata", NON_FINITE_METADATA) from exc
     return Document(
         id=message.id, title=message.title, text=message.text, metadata=_integral(metadata)
     )

@@ -75,12 +75,16 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
                     )
                 batch: list[Document] = []
                 for message in request.documents:
-                    doc = document_from_proto(message)
-                    problem = document_problem(doc, self._limits, ingestor.manifest.schema)
-                    if problem is None:
-                        batch.append(doc)
+                    try:
+                        doc = document_from_proto(message)
+                    except InvalidArgumentError as exc:  # metadata JSON cannot hold
+                        _add_rejection(response, Rejection(position, message.id, str(exc)))
                     else:
-                        _add_rejection(response, Rejection(position, doc.id, problem))
+                        problem = document_problem(doc, self._limits, ingestor.manifest.schema)
+                        if problem is None:
+                            batch.append(doc)
+                        else:
+                            _add_rejection(response, Rejection(position, doc.id, problem))
                     position += 1
                 if batch:
                     outcome = await self._run(ingestor.upsert, batch)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
+import math
+import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -79,7 +81,36 @@ def parse_document(obj: Any) -> Document:
     metadata = obj.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise ValueError('"metadata" must be a JSON object')
+    problem = _number_problem(metadata, "metadata")
+    if problem is not None:
+        raise ValueError(problem)
     return Document(id=doc_id, title=title or "", text=text or "", metadata=metadata)
+
+
+def _number_problem(value: Any, path: str) -> str | None:
+    """Why a metadata value holds a number the API cannot return, or None.
+
+    Python's JSON reader accepts NaN and Infinity, and integers of any size; a response
+    carries metadata as a protobuf Struct, whose numbers are finite doubles.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{path}: numbers must be finite (got {value})"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _LARGEST_DOUBLE:
+        return f"{path}: an integer beyond a double's range ({len(str(abs(value)))} digits)"
+    if isinstance(value, dict):
+        items: Iterable[tuple[str, Any]] = ((f".{k[:64]}", v) for k, v in value.items())
+    elif isinstance(value, list):
+        items = ((f"[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for step, item in items:
+        problem = _number_problem(item, path + step)
+        if problem is not None:
+            return problem
+    return None
+
+
+_LARGEST_DOUBLE = int(sys.float_info.max)
 
 
 def read_corpus(

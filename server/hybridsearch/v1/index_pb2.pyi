@@ -42,7 +42,8 @@ class Document(_message.Message):
     def metadata(self) -> _struct_pb2.Struct:
         """Metadata (a JSON object), stored and returned. Fields declared in the collection's schema
         are checked against their type (a mismatch rejects the document with a reason) and can
-        be filtered on; other fields are stored only.
+        be filtered on; other fields are stored only. Numbers must be finite (a NaN or an
+        infinity, which JSON cannot hold, rejects the document with a reason).
         """
 
     def __init__(

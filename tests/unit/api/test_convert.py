@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from google.protobuf import json_format
 
-from hybridsearch.api.convert import request_from_proto, request_to_proto
+from hybridsearch.api.convert import (
+    document_from_proto,
+    document_to_proto,
+    request_from_proto,
+    request_to_proto,
+)
 from hybridsearch.config import ServerSettings
 from hybridsearch.engine.request import (
     FusionOptions,
@@ -15,6 +21,7 @@ from hybridsearch.engine.request import (
     resolve_query,
 )
 from hybridsearch.errors import InvalidArgumentError
+from hybridsearch.sparse.base import StoredDoc
 from hybridsearch.types import (
     FusionMethod,
     Normalization,
@@ -23,6 +30,7 @@ from hybridsearch.types import (
     StoredField,
     VectorPrfMethod,
 )
+from hybridsearch.v1 import index_pb2
 from hybridsearch.v1 import search_pb2 as pb
 
 FULL = pb.SearchRequest(
@@ -133,3 +141,45 @@ def test_offset_and_highlight_round_trip() -> None:
         pb.SearchRequest(query="flow", highlight=pb.HighlightOptions(enabled=True))
     )
     assert unset.highlight == HighlightOptions(enabled=True, max_chars=None)
+
+
+@pytest.mark.parametrize(
+    "timestamp", [{"seconds": 10**12}, {"seconds": -(10**12)}, {"seconds": 0, "nanos": -1}]
+)
+def test_a_timestamp_bound_out_of_range_is_invalid_with_its_path(
+    timestamp: dict[str, int],
+) -> None:
+    request = pb.SearchRequest(query="flow")
+    condition = request.filter.must.add()
+    condition.range.field = "at"
+    condition.range.gte.datetime.seconds = timestamp["seconds"]
+    condition.range.gte.datetime.nanos = timestamp.get("nanos", 0)
+    with pytest.raises(InvalidArgumentError) as caught:
+        settings = ServerSettings()
+        resolve_query(request_from_proto(request), settings.query_defaults, settings.request_limits)
+    [violation] = caught.value.violations
+    assert violation.field == "filter.must[0].range.gte"
+    assert "0001-01-01 to 9999-12-31" in violation.description
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+def test_a_document_with_a_non_finite_metadata_number_is_invalid(number: float) -> None:
+    message = index_pb2.Document(id="d", text="t")
+    message.metadata.update({"ok": 1, "nested": {"list": [1, number]}})
+    with pytest.raises(InvalidArgumentError) as caught:
+        document_from_proto(message)
+    assert (
+        str(caught.value)
+        == "metadata: numbers must be finite (NaN and infinities are not accepted)"
+    )
+
+
+def test_a_stored_integer_beyond_a_double_is_returned_as_its_digits() -> None:
+    huge = 10**400
+    stored = StoredDoc("d", 0, "", "t", {"n": huge, "deep": [{"m": -huge}], "small": 3})
+    message = document_to_proto(stored)
+    assert json_format.MessageToDict(message.metadata) == {
+        "n": str(huge),
+        "deep": [{"m": str(-huge)}],
+        "small": 3.0,
+    }

@@ -46,6 +46,10 @@ def test_reads_pyserini_gzip_and_directories(tmp_path: Path) -> None:
         json.dumps({"_id": "", "text": "empty id"}),
         json.dumps({"_id": "1", "text": 5}),
         json.dumps({"_id": "1", "text": "t", "metadata": [1]}),
+        # Python's JSON reads these; a response's Struct cannot carry them.
+        '{"_id": "1", "text": "t", "metadata": {"w": NaN}}',
+        '{"_id": "1", "text": "t", "metadata": {"w": [1, {"v": -Infinity}]}}',
+        '{"_id": "1", "text": "t", "metadata": {"n": 1' + "0" * 400 + "}}",
     ],
 )
 def test_malformed_line_names_file_and_line(tmp_path: Path, bad: str) -> None:
