@@ -149,8 +149,8 @@ class ServerSettings:
     )
     stream_max_in_flight: int = _setting(
         32,
-        "requests of one SearchStream searched at once; beyond it the stream reads no further "
-        "until one is answered",
+        "requests of one SearchStream searched or waiting to be sent at once; beyond it the "
+        "stream reads no further until an answer has been sent",
         int,
     )
     fusion_method: FusionMethod = _setting(

@@ -20,11 +20,11 @@ from hybridsearch.engine.loader import batching_settings
 from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.storage.corpus import read_corpus
 from hybridsearch.storage.index_dir import open_index
-from hybridsearch.types import Query, SearchResult
+from hybridsearch.types import Document, Query, SearchResult
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
 from tests.conftest import TINY_CORPUS
-from tests.fakes import build_fake_index
+from tests.fakes import HashEncoder, build_fake_index
 from tests.integration.gated import WAIT_S, GatedEncoder
 from tests.integration.in_process import InProcessServer, in_process_server
 
@@ -182,3 +182,68 @@ def test_cancelling_a_stream_drops_its_queued_work(
         for query in QUERIES:
             response = stub.Search(pb.SearchRequest(query=query, top_k=3), timeout=5)
             assert response.hits
+
+
+class CountingPlainSearcher(HybridSearcher):
+    """The real searcher, counting the searches it has run."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lock = threading.Lock()
+        self.searched = 0
+
+    def search(self, query: Query) -> SearchResult:
+        result = super().search(query)
+        with self._lock:
+            self.searched += 1
+        return result
+
+
+def test_a_stream_whose_client_does_not_read_holds_only_its_slots_of_answers(
+    tmp_path: Path,
+) -> None:
+    # Answers of ~100 KB each (40 hits with 2,500-character texts): the client's HTTP/2
+    # window holds very few of them. The server used to free a request's slot as soon as its
+    # answer was queued, so it went on reading and answering, holding every answer in memory.
+    docs = [
+        Document(id=f"d{i}", title=f"doc {i}", text=" ".join(["pasta tomato sauce"] * 140))
+        for i in range(40)
+    ]
+    index = build_fake_index(tmp_path / "index", docs)
+    slots = 4
+
+    def factory(settings: ServerSettings) -> HybridSearcher:
+        return CountingPlainSearcher(
+            open_index(index), HashEncoder(), batching=batching_settings(settings)
+        )
+
+    settings = ServerSettings(index=index, port=0, stream_max_in_flight=slots)
+    sent = 3000
+    with in_process_server(settings, factory) as server:
+        engine = server.engine
+        assert isinstance(engine, CountingPlainSearcher)
+        search = pb.SearchRequest(
+            query="pasta",
+            top_k=40,
+            mode=pb.RETRIEVAL_MODE_SPARSE,
+            return_fields=[pb.STORED_FIELD_TEXT],
+        )
+        requests = (pb.SearchStreamRequest(request_id=f"r{i}", search=search) for i in range(sent))
+        with grpc.insecure_channel(server.address) as channel:
+            call = search_pb2_grpc.SearchServiceStub(channel).SearchStream(requests)
+            try:
+                # Searching all of them takes a second or two here: wait until the count has
+                # stood still for a while.
+                last, still_since = -1, time.monotonic()
+                deadline = time.monotonic() + WAIT_S
+                while time.monotonic() - still_since < 2.0 and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    if engine.searched != last:
+                        last, still_since = engine.searched, time.monotonic()
+                held = engine.searched
+                assert 0 < held < 200, f"{held} of {sent} searched for a client that reads none"
+                # Reading resumes the stream: every request is answered, once.
+                answered = [answer.request_id for answer in call]
+                assert sorted(answered) == sorted(f"r{i}" for i in range(sent))
+            finally:
+                call.cancel()

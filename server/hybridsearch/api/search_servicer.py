@@ -130,7 +130,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     async def _search_progressive(
         self,
         request: pb.SearchStreamRequest,
-        answers: asyncio.Queue[pb.SearchStreamResponse | None],
+        answers: asyncio.Queue[_Queued | None],
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> pb.SearchResponse:
         """The fused result; the BM25-only one is queued (marked partial) as soon as ready."""
@@ -144,7 +144,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
                     response=_answer(result, collection.name),
                     partial=True,
                 )
-                loop.call_soon_threadsafe(answers.put_nowait, partial)
+                loop.call_soon_threadsafe(answers.put_nowait, (partial, False))
 
             engine = collection.searcher
             result = await self._run(context, engine.search_progressive, query, on_partial)
@@ -193,7 +193,10 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> AsyncIterator[pb.SearchStreamResponse]:
         """Many queries on one stream; each answer is sent as soon as it is ready."""
-        answers: asyncio.Queue[pb.SearchStreamResponse | None] = asyncio.Queue()
+        # A request holds a slot until its final answer is sent, not merely queued: a client
+        # that sends without reading gets no more than the slots' worth of answers kept here,
+        # and the stream reads no further (HTTP/2 flow control then stops the sender).
+        answers: asyncio.Queue[_Queued | None] = asyncio.Queue()
         slots = asyncio.Semaphore(self._settings.stream_max_in_flight)
         pending: set[asyncio.Task[None]] = set()
 
@@ -203,13 +206,10 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
                     response = await self._search_progressive(request, answers, context)
                 else:
                     response = await self._search(request.search, context)
-                await answers.put(
-                    pb.SearchStreamResponse(request_id=request.request_id, response=response)
-                )
+                final = pb.SearchStreamResponse(request_id=request.request_id, response=response)
             except Exception as exc:
-                await answers.put(_error_response(request.request_id, exc))
-            finally:
-                slots.release()
+                final = _error_response(request.request_id, exc)
+            answers.put_nowait((final, True))
 
         async def read_requests() -> None:
             try:
@@ -226,12 +226,19 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         reader = asyncio.create_task(read_requests())
         try:
             while (item := await answers.get()) is not None:
-                yield item
+                response, final = item
+                yield response
+                if final:
+                    slots.release()
             await reader
         finally:
             reader.cancel()
             for task in list(pending):
                 task.cancel()
+
+
+#: A stream's answer waiting to be sent, and whether it is its request's final one.
+_Queued = tuple[pb.SearchStreamResponse, bool]
 
 
 def _answer(result: SearchResult, collection: str) -> pb.SearchResponse:
