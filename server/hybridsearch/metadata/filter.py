@@ -345,7 +345,7 @@ def _bind_match(
         if type(value) is not python_type:
             add(
                 f"{path}.any[{i}]",
-                f"{declared.name!r} is a {declared.type.value} field: give {_article(name)} "
+                f"{declared.name!r} is {_typed(declared.type)} field: give {_article(name)} "
                 f"{name} value",
             )
         else:
@@ -356,6 +356,10 @@ def _bind_match(
 
 def _article(word: str) -> str:
     return "an" if word[:1] in "aeiou" else "a"
+
+
+def _typed(kind: MetadataType) -> str:
+    return f"{_article(kind.value)} {kind.value}"
 
 
 def _bind_range(
@@ -384,7 +388,10 @@ def _bind_range(
         )
         if not fits:
             wanted = "a datetime" if kind is MetadataType.DATETIME else "an integer or a number"
-            add(f"{path}.{name}", f"{declared.name!r} is a {kind.value} field: give {wanted}")
+            add(
+                f"{path}.{name}",
+                f"{declared.name!r} is {_typed(kind)} field: give {wanted}",
+            )
             ok = False
     if not ok:
         return None
