@@ -121,6 +121,10 @@ class _QueryState:
         self.ids: dict[int, str] = {}
         self.missing: set[int] = set()
         self.stored: dict[tuple[int, str], StoredDoc] = {}
+        # The first fan-out's answers number candidates by their shards' local ordinals;
+        # a later fan-out's by id (`merge.merge_arm`'s ``known``), built when one comes.
+        self._first: Mapping[int, ShardArms] | None = None
+        self._ordinal_of: dict[str, int] | None = None
 
     def fan_out_arms(self, request: ArmsRequest) -> dict[int, ShardArms]:
         """Every shard's answer to ``request``."""
@@ -140,9 +144,17 @@ class _QueryState:
     def merged(
         self, answers: Mapping[int, ShardArms], arm: str, depth: int, ties: bool
     ) -> RankedList:
-        """One arm merged over the shards' answers."""
+        """One arm merged over the shards' answers (the answers of one fan-out: another
+        fan-out of this query may have reached a newer version of a shard)."""
         lists = {s: getattr(a, arm) for s, a in answers.items() if getattr(a, arm) is not None}
-        return merge_arm(lists, depth, self.searcher.shard_count, self.ids, ties=ties)
+        count = self.searcher.shard_count
+        if self._first is None:
+            self._first = answers
+        if answers is self._first and self._ordinal_of is None:
+            return merge_arm(lists, depth, count, self.ids, ties=ties)
+        if self._ordinal_of is None:
+            self._ordinal_of = {doc_id: ordinal for ordinal, doc_id in self.ids.items()}
+        return merge_arm(lists, depth, count, self.ids, ties=ties, known=self._ordinal_of)
 
     def fetch(self, ordinals: Iterable[int]) -> dict[int, StoredDoc]:
         """Stored fields of candidates: those the shards returned with their candidates, and

@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
-from hybridsearch.sharding.merge import merge_arm
+from hybridsearch.sharding.merge import LATER_BASE, merge_arm
 from hybridsearch.sharding.worker import ArmList
 
 
@@ -76,3 +76,22 @@ def test_arm_list_packs_compactly() -> None:
     plain = pickle.dumps((arm.ordinals, arm.ids, arm.scores), protocol=pickle.HIGHEST_PROTOCOL)
     packed = pickle.dumps(arm, protocol=pickle.HIGHEST_PROTOCOL)
     assert len(packed) < 0.75 * len(plain)
+
+
+def test_a_later_fan_out_keeps_each_document_s_ordinal_and_never_reuses_one() -> None:
+    ids: dict[int, str] = {}
+    first = merge_arm(
+        {0: _arm([(0, "a", 3.0), (1, "b", 2.0)]), 1: _arm([(0, "c", 1.0)])}, 10, 2, ids
+    )
+    assert first.ordinals.tolist() == [0, 2, 1]
+    assert [ids[o] for o in (0, 2, 1)] == ["a", "b", "c"]
+    # The shards' next versions: "a" renumbered to local 5, local 0 now holds "d", a new doc.
+    known = {doc_id: ordinal for ordinal, doc_id in ids.items()}
+    later = merge_arm(
+        {0: _arm([(0, "d", 4.0), (5, "a", 3.5)]), 1: _arm([(0, "c", 1.5)])}, 10, 2, ids, known=known
+    )
+    a, c, d = known["a"], known["c"], known["d"]
+    assert later.ordinals.tolist() == [d, a, c]
+    assert (a, c) == (0, 1)  # as in the first fan-out
+    assert d >= LATER_BASE * 2 and d % 2 == 0  # a new ordinal, still owned by shard 0
+    assert ids[0] == "a" and ids[d] == "d"

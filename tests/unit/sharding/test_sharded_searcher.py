@@ -30,7 +30,7 @@ from hybridsearch.sharding.layout import (
     shard_dir_name,
     shard_of,
 )
-from hybridsearch.sharding.searcher import ShardedSearcher, ShardedWriter
+from hybridsearch.sharding.searcher import ShardedPrfBackend, ShardedSearcher, ShardedWriter
 from hybridsearch.storage.index_dir import open_index
 from hybridsearch.types import (
     Document,
@@ -39,6 +39,7 @@ from hybridsearch.types import (
     HighlightSettings,
     Hit,
     PrfSettings,
+    PrfStage,
     Query,
     RetrievalMode,
     SearchResult,
@@ -590,3 +591,77 @@ def test_a_listing_counts_the_shards_that_answer(tmp_path: Path) -> None:
         assert "(3 shards, 1 missing)" in collections_cli._row(info)
     finally:
         engine.close()
+
+
+def _page_facts(result: SearchResult) -> list[tuple[str, bool, bool]]:
+    return [
+        (h.id, h.explanation.sparse is not None, h.explanation.dense is not None)
+        for h in result.hits
+        if h.explanation is not None
+    ]
+
+
+def test_a_write_between_a_progressive_query_s_fan_outs_keeps_each_document_once(
+    tmp_path: Path,
+) -> None:
+    # A progressive query asks the shards twice (BM25 first, vectors after the encoding); an
+    # upsert between the two renumbers the document in its shard. The front used to number
+    # candidates by shard-local ordinals over both fan-outs: the document came back twice
+    # (once per arm), or another's arm score was given to it.
+    engine = _sharded(_build(tmp_path, 2))
+    writer = ShardedWriter(engine)
+    query = Query("shock wave boundary", top_k=100, explain=True)
+    try:
+        top = engine.search(query).hits[0]
+        again = next(d for d in DOCS if d.id == top.id)
+        result = engine.search_progressive(query, lambda _: writer.upsert([again]))
+        facts = _page_facts(result)
+        ids = [doc_id for doc_id, _, _ in facts]
+        assert len(ids) == len(set(ids)) == len(DOCS)
+        assert facts[0] == (top.id, True, True)
+        assert result.hits[0].score == pytest.approx(top.score)
+    finally:
+        engine.close()
+
+
+def test_a_compaction_between_prf_rounds_gives_no_document_another_s_score(
+    tmp_path: Path,
+) -> None:
+    # PRF's second round is another fan-out; a compaction before it renumbers every document.
+    path = _build(tmp_path, 2)
+    engine = _sharded(path)
+    writer = ShardedWriter(engine)
+    deleted = [d.id for d in DOCS[::3]]
+    writer.delete(deleted)
+    query = Query(
+        "shock wave boundary",
+        top_k=100,
+        explain=True,
+        prf=PrfSettings(rm3=True, hybrid_stage=PrfStage.AFTER),
+    )
+    # Cosines are the same in every version of a shard: each hit's dense score must be its own.
+    dense = engine.search(Query("shock wave boundary", mode=RetrievalMode.DENSE, top_k=100))
+    cosine = {h.id: h.score for h in dense.hits}
+    compacted = threading.Event()
+    real = ShardedPrfBackend.search_sparse
+
+    def compact_first(self: ShardedPrfBackend, *args: Any, **kwargs: Any) -> Any:
+        if not compacted.is_set():
+            compacted.set()
+            writer.compact()
+        return real(self, *args, **kwargs)
+
+    try:
+        ShardedPrfBackend.search_sparse = compact_first  # type: ignore[method-assign]
+        result = engine.search(query)
+    finally:
+        ShardedPrfBackend.search_sparse = real  # type: ignore[method-assign]
+        engine.close()
+    assert compacted.is_set()
+    ids = [h.id for h in result.hits]
+    assert len(ids) == len(set(ids)) == len(DOCS) - len(deleted)
+    assert not set(ids) & set(deleted)
+    explained = [(h.id, h.explanation.dense) for h in result.hits if h.explanation is not None]
+    assert len(explained) == len(ids)
+    for doc_id, arm in explained:
+        assert arm is not None and arm.raw_score == pytest.approx(cosine[doc_id]), doc_id
