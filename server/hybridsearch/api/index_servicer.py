@@ -63,7 +63,9 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
         name = first.collection if first is not None else ""
         with self._engine.use(name) as collection:
             ingestor = collection.ingestor()
-            response = pb.UpsertDocumentsResponse(generation=ingestor.manifest.generation)
+            schema = ingestor.schema
+            response = pb.UpsertDocumentsResponse()
+            committed = False
             position = 0
             request = first
             while request is not None:
@@ -80,7 +82,7 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
                     except InvalidArgumentError as exc:  # metadata JSON cannot hold
                         _add_rejection(response, Rejection(position, message.id, str(exc)))
                     else:
-                        problem = document_problem(doc, self._limits, ingestor.manifest.schema)
+                        problem = document_problem(doc, self._limits, schema)
                         if problem is None:
                             batch.append(doc)
                         else:
@@ -91,7 +93,11 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
                     response.accepted_count += outcome.accepted
                     response.replaced_count += outcome.replaced
                     response.generation = outcome.generation
+                    committed = True
                 request = await anext(requests, None)
+            if not committed:  # nothing written: the generation as it stands
+                manifest = await asyncio.to_thread(lambda: ingestor.manifest)
+                response.generation = manifest.generation
         return response
 
     async def DeleteDocuments(  # noqa: N802

@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.errors import FailedPreconditionError
+from hybridsearch.metadata.schema import CollectionSchema
 from hybridsearch.storage.builder import dedupe_last_wins, dense_text
 from hybridsearch.storage.compaction import CompactionOutcome, CompactionPolicy
 from hybridsearch.storage.manifest import Manifest
@@ -58,6 +59,11 @@ class Ingestor:
     def manifest(self) -> Manifest:
         """The manifest of the last commit."""
         return self.writer.manifest
+
+    @property
+    def schema(self) -> CollectionSchema:
+        """The index's metadata schema."""
+        return self.writer.manifest.schema
 
     def upsert(
         self, docs: Sequence[Document], *, vectors: NDArray[np.float32] | None = None

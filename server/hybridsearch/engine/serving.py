@@ -11,6 +11,7 @@ from typing import Protocol
 
 from hybridsearch.encoders.base import Encoder
 from hybridsearch.engine.batching import BatchStats
+from hybridsearch.metadata.schema import CollectionSchema
 from hybridsearch.sparse.base import StoredDoc
 from hybridsearch.storage.compaction import CompactionOutcome
 from hybridsearch.storage.manifest import Manifest
@@ -77,7 +78,12 @@ class CollectionWriter(Protocol):
 
     @property
     def manifest(self) -> Manifest:
-        """The manifest of the last commit."""
+        """The manifest of the last commit (a sharded collection asks every shard)."""
+        ...
+
+    @property
+    def schema(self) -> CollectionSchema:
+        """The collection's metadata schema (fixed when it was created; no I/O)."""
         ...
 
     def upsert(self, docs: Sequence[Document]) -> UpsertOutcome:

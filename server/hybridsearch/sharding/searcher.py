@@ -44,12 +44,14 @@ from hybridsearch.engine.batching import BatchingSettings, BatchStats
 from hybridsearch.engine.dense_arm import DenseArm, DenseArmResult, DenseJob
 from hybridsearch.engine.ranking import ResultSource, dense_depth, finish_result, sparse_depth
 from hybridsearch.errors import (
+    DeadlineExceededError,
     FailedPreconditionError,
     InvalidArgumentError,
     UnavailableError,
 )
 from hybridsearch.fusion.adaptive import QueryStats
 from hybridsearch.metadata.filter import bind_filter
+from hybridsearch.metadata.schema import CollectionSchema
 from hybridsearch.prf.pipeline import FirstRound, applicable
 from hybridsearch.sharding.group import FanOut, ShardGroup, missing_shards_message
 from hybridsearch.sharding.layout import ShardManifest, shard_of
@@ -654,9 +656,14 @@ class ShardedWriter:
 
     @property
     def manifest(self) -> Manifest:
-        """The collection's manifest as of its shards' last commits."""
+        """The collection's manifest as of its shards' last commits (asks every shard)."""
         index = self._searcher.index
         return index.manifest
+
+    @property
+    def schema(self) -> CollectionSchema:
+        """The collection's metadata schema, from the shard manifest (no shard asked)."""
+        return self._searcher.manifest.schema
 
     def upsert(self, docs: Sequence[Document]) -> UpsertOutcome:
         """Encode once here, commit each shard's documents on its writer; returns when every
@@ -709,10 +716,15 @@ class ShardedWriter:
         return _summed(outcomes, self._generation())
 
     def _generation(self) -> int:
-        missing = [s for s in range(self._searcher.shard_count) if s not in self._generations]
-        if missing:
-            stats: list[Any] = [self._group.call(s, "stats") for s in missing]
-            for shard, stat in zip(missing, stats, strict=True):
+        """The collection's generation: the sum of its shards' (each as of its last commit
+        seen here, asked once). Called after a commit: a shard that cannot answer now is left
+        out rather than failing a write that was committed; it is asked again next time."""
+        for shard in range(self._searcher.shard_count):
+            if shard not in self._generations:
+                try:
+                    stat: Any = self._group.call(shard, "stats")
+                except (UnavailableError, DeadlineExceededError):
+                    continue
                 self._generations[shard] = stat.generation
         return sum(self._generations.values())
 

@@ -566,6 +566,16 @@ class DownGroup(LocalShardGroup):
         fan = super().fan_out(method, args_of, allow_partial=allow_partial, shards=up)
         return FanOut(fan.results, missing)
 
+    def call(self, shard: int, method: str, *args: Any) -> Any:
+        if shard in self.down:
+            raise UnavailableError(missing_shards_message((shard,)))
+        return super().call(shard, method, *args)
+
+    def write(self, shard: int, method: str, *args: Any) -> Any:
+        if shard in self.down:
+            raise UnavailableError(missing_shards_message((shard,)))
+        return super().write(shard, method, *args)
+
 
 def test_a_listing_counts_the_shards_that_answer(tmp_path: Path) -> None:
     path = _build(tmp_path, 3)
@@ -665,3 +675,37 @@ def test_a_compaction_between_prf_rounds_gives_no_document_another_s_score(
     assert len(explained) == len(ids)
     for doc_id, arm in explained:
         assert arm is not None and arm.raw_score == pytest.approx(cosine[doc_id]), doc_id
+
+
+def test_a_write_to_live_shards_is_acknowledged_while_another_shard_is_down(
+    tmp_path: Path,
+) -> None:
+    # The first write after start asked every shard for its generation after committing: a
+    # shard down made a committed write answer UNAVAILABLE. Reading the schema per document
+    # asked every shard too.
+    path = _build(tmp_path, 3)
+    manifest = load_shard_manifest(path)
+    group = DownGroup(path, manifest)
+    engine = ShardedSearcher(group, manifest, HashEncoder())
+    writer = ShardedWriter(engine)
+    try:
+        generations = [group.call(s, "stats").generation for s in range(3)]
+        group.down = frozenset({1})
+        assert writer.schema == SCHEMA  # from the shard manifest: no shard asked
+        docs = [Document(f"live-{i}", "", "supersonic inlet") for i in range(12)]
+        docs = [d for d in docs if shard_of(d.id, 3) != 1]
+        outcome = writer.upsert(docs)
+        assert outcome.accepted == len(docs)
+        touched = {shard_of(d.id, 3) for d in docs}
+        assert outcome.generation == sum(
+            g + (s in touched) for s, g in enumerate(generations) if s != 1
+        )
+        with pytest.raises(UnavailableError):  # a document of the shard that is down
+            writer.upsert([next(d for d in DOCS if shard_of(d.id, 3) == 1)])
+        group.down = frozenset()
+        again = writer.upsert(docs[:1])
+        assert again.generation == outcome.generation + 1 + generations[1]
+        hits = engine.search(Query("supersonic inlet", mode=RetrievalMode.SPARSE, top_k=20)).hits
+        assert {h.id for h in hits} == {d.id for d in docs}
+    finally:
+        engine.close()
