@@ -121,7 +121,7 @@ class IndexWriter:
         self._last_generation = manifest.generation  # the highest ever written (or tried)
         self._id_map = load_id_map(data, manifest.ordinal_count, manifest.journal_bytes)
         try:
-            self._sparse_writer = SparseWriter(
+            self._sparse_writer: SparseWriter | None = SparseWriter(
                 data / SPARSE_DIR, create=False, metadata=manifest.schema
             )
         except ValueError as exc:
@@ -219,13 +219,13 @@ class IndexWriter:
         vectors: NDArray[np.float32] | None,
         start: int,
     ) -> None:
-        writer = self._sparse_writer
         manifest = self._manifest
         # Ordinals that die in this commit: replaced or deleted ids (ids are unique per batch).
         died = [o for _, doc_id in entries if (o := self._id_map.ordinal_of(doc_id)) is not None]
         data = self.data_path
         generation = self._last_generation + 1
         try:
+            writer = self._sparse()
             writer.delete_ordinals_from(start)
             writer.delete_ordinals(self._sparse_deletes)
             for offset, doc in enumerate(docs):
@@ -264,13 +264,33 @@ class IndexWriter:
         self._stale = len(died)
 
     def _rollback_sparse(self) -> None:
-        """Drop tantivy's queued changes; reopen its writer if a failed write killed it."""
+        """Drop tantivy's queued changes; reopen its writer if a failed write killed it.
+
+        The dead writer holds tantivy's directory lock, so it goes first; when the reopen
+        fails too (the disk still refuses), the writer stays closed and the next commit tries
+        again (`_sparse`), so one failure never outlives the fault.
+        """
+        writer = self._sparse_writer
+        if writer is None:
+            return
         try:
-            self._sparse_writer.rollback()
+            writer.rollback()
         except ValueError:
             log.warning("%s: the tantivy writer died in a failed commit; reopening it", self.path)
-            self._sparse_writer.discard()
-            self._sparse_writer = SparseWriter(self.data_path / SPARSE_DIR, create=False)
+            writer.discard()
+            self._sparse_writer = None
+            try:
+                self._sparse()
+            except Exception as exc:  # the commit's own error is the one raised
+                log.warning("%s: cannot reopen the tantivy writer yet: %s", self.path, exc)
+
+    def _sparse(self) -> SparseWriter:
+        """The tantivy writer, reopened (with the collection's schema) if it was dropped."""
+        if self._sparse_writer is None:
+            self._sparse_writer = SparseWriter(
+                self.data_path / SPARSE_DIR, create=False, metadata=self._manifest.schema
+            )
+        return self._sparse_writer
 
     def compact(self) -> CompactionOutcome:
         """Rewrite the index without its dead rows, as one commit (see `storage.compaction`).
@@ -344,7 +364,8 @@ class IndexWriter:
         self._columns = staged.columns
         self._sparse_deletes = []
         self._stale = 0
-        old_writer.discard()
+        if old_writer is not None:
+            old_writer.discard()
         try:
             removed = remove_unnamed_data(self.path, committed)
         except OSError as exc:  # the next writer's open retries
@@ -368,5 +389,6 @@ class IndexWriter:
         with self._lock:
             if not self._closed:
                 self._closed = True
-                self._sparse_writer.close()
+                if self._sparse_writer is not None:
+                    self._sparse_writer.close()
                 self._dir_lock.release()
