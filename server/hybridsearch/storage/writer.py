@@ -23,7 +23,9 @@ moves them to a new one (see `hybridsearch.storage.compaction`). The writer lock
 on ``writer.lock`` (`WriterLock`), held from open to close.
 
 A failed commit (a full disk, an I/O error) is rolled back in memory: the writer stays usable,
-and its error is a `StorageFullError` / `StorageUnavailableError` (`storage.faults`). Its
+and its error is a `StorageFullError` / `StorageUnavailableError` (`storage.faults`). A
+manifest write that fails after its rename (the directory fsync) is a commit, as the disk says:
+the writer takes it (logged as not confirmed durable) and the caller is told it committed. Its
 generation number is never reused, so a follower that saw a manifest whose write reported a
 failure never takes a later commit for one it already serves.
 """
@@ -224,6 +226,7 @@ class IndexWriter:
         died = [o for _, doc_id in entries if (o := self._id_map.ordinal_of(doc_id)) is not None]
         data = self.data_path
         generation = self._last_generation + 1
+        saving: Manifest | None = None
         try:
             writer = self._sparse()
             writer.delete_ordinals_from(start)
@@ -249,14 +252,24 @@ class IndexWriter:
                 ((start + k, doc.metadata) for k, doc in enumerate(docs)), start + len(docs)
             )
             self._last_generation = generation  # burnt even if the manifest write fails
+            saving = committed
             committed.save(self.path)
         except BaseException as exc:
-            # Drop queued tantivy changes; whatever reached disk is past the commit point.
-            self._rollback_sparse()
-            translated = storage_error(exc, "the commit")
-            if translated is not None:
-                raise translated from exc
-            raise
+            # The rename may have happened before a failed directory fsync: trust the disk,
+            # or the next commit would cut rows the manifest on disk names.
+            if saving is None or not self._manifest_on_disk_is(saving):
+                # Drop queued tantivy changes; whatever reached disk is past the commit point.
+                self._rollback_sparse()
+                translated = storage_error(exc, "the commit")
+                if translated is not None:
+                    raise translated from exc
+                raise
+            log.warning(
+                "%s: commit %d committed, but not confirmed durable (%s)",
+                self.path,
+                generation,
+                exc,
+            )
         self._manifest = committed
         self._id_map.apply(entries)
         self._columns = columns

@@ -125,6 +125,25 @@ def test_a_compaction_without_room_leaves_the_index_as_it_was(
     assert dense_ids(index_dir) == ["a", "b"]
 
 
+def test_a_manifest_renamed_in_before_a_failed_directory_fsync_is_a_commit(
+    index_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = IndexWriter(index_dir)
+    monkeypatch.setattr(files_module, "fsync_dir", failing(errno.EIO))  # after the rename
+    upsert(writer, Document("x", "", "xray xigua"))  # the disk names it: acknowledged
+    monkeypatch.undo()
+    on_disk = load_manifest(index_dir)
+    assert writer.manifest == on_disk and on_disk.ordinal_count == 3
+    # The next commit appends after it (it used to write over x's rows, which the manifest a
+    # follower had read still named).
+    upsert(writer, Document("y", "", "yankee yam"))
+    writer.close()
+    crash(writer)
+    assert load_manifest(index_dir).ordinal_count == 4
+    assert sparse_ids(index_dir, "xigua") == ["x"]
+    assert dense_ids(index_dir) == ["a", "b", "x", "y"]
+
+
 def killed(*args: object) -> None:
     raise ValueError("An index writer was killed.")  # tantivy, after its writer died
 
