@@ -27,7 +27,7 @@ from hybridsearch.metadata.schema import CollectionSchema
 from hybridsearch.metadata.values import metadata_problem
 from hybridsearch.sparse.tantivy_index import SparseWriter
 from hybridsearch.storage.dense_build import BackgroundEncoding, ProgressFn, encode_by_length
-from hybridsearch.storage.files import dir_size_bytes
+from hybridsearch.storage.files import dir_size_bytes, fsync_file
 from hybridsearch.storage.manifest import (
     IDS_FILE,
     SPARSE_DIR,
@@ -170,6 +170,7 @@ def build_index(
         (tmp / IDS_FILE).write_text(
             json.dumps([d.id for d in unique], ensure_ascii=False), encoding="utf-8"
         )
+        fsync_file(tmp / IDS_FILE)  # the manifest that names it is fsynced next
         now = utc_now()
         Manifest(
             document_count=len(unique),

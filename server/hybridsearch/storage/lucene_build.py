@@ -38,7 +38,7 @@ from hybridsearch.storage.builder import (
     utc_now,
 )
 from hybridsearch.storage.dense_build import ProgressFn
-from hybridsearch.storage.files import dir_size_bytes
+from hybridsearch.storage.files import dir_size_bytes, fsync_file
 from hybridsearch.storage.manifest import (
     IDS_FILE,
     LUCENE_FORMAT_VERSION,
@@ -217,6 +217,7 @@ def _finish(
     if matrix is not None:
         write_vectors(tmp / VECTORS_FILE, matrix)
     (tmp / IDS_FILE).write_text(json.dumps(ids, ensure_ascii=False), encoding="utf-8")
+    fsync_file(tmp / IDS_FILE)  # the manifest that names it is fsynced next
     now = utc_now()
     Manifest(
         document_count=len(ids),
