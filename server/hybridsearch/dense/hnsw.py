@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 
 from hybridsearch.dense.exact import ExactDenseIndex, check_queries
 from hybridsearch.errors import IndexFormatError
+from hybridsearch.storage.files import fsync_dir, fsync_file
 from hybridsearch.types import RankedList, ScoredDoc
 
 HNSW_FILE = "dense.hnsw.faiss"
@@ -63,7 +64,8 @@ class HnswParams:
 
 
 def build_hnsw(matrix: NDArray[np.float32], path: Path, params: HnswParams | None = None) -> Path:
-    """Build the graph over every row of ``matrix`` and write it to ``path`` atomically."""
+    """Build the graph over every row of ``matrix`` and write it to ``path`` atomically and
+    durably (file and directory fsynced)."""
     faiss = _faiss()
     params = params or HnswParams()
     index = faiss.IndexHNSWFlat(int(matrix.shape[1]), params.m, faiss.METRIC_INNER_PRODUCT)
@@ -74,10 +76,12 @@ def build_hnsw(matrix: NDArray[np.float32], path: Path, params: HnswParams | Non
     os.close(fd)
     try:
         faiss.write_index(index, tmp)
+        fsync_file(Path(tmp))  # before a manifest names it: a power cut keeps it whole
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    fsync_dir(path.parent)
     return path
 
 

@@ -2,13 +2,13 @@
 
 The build writes into a temporary directory beside the target and renames it into place only
 when every part is complete, so a failed or interrupted build leaves no half-written index.
+Replacing an index (``force``) is refused while a writer serves it, and a crash in the middle
+of the replacement is undone by the next build or open (see `storage.replace`).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,13 +27,19 @@ from hybridsearch.metadata.schema import CollectionSchema
 from hybridsearch.metadata.values import metadata_problem
 from hybridsearch.sparse.tantivy_index import SparseWriter
 from hybridsearch.storage.dense_build import BackgroundEncoding, ProgressFn, encode_by_length
-from hybridsearch.storage.files import dir_size_bytes, fsync_dir
+from hybridsearch.storage.files import dir_size_bytes, fsync_file
 from hybridsearch.storage.manifest import (
     IDS_FILE,
     SPARSE_DIR,
     VECTORS_FILE,
     EncoderInfo,
     Manifest,
+)
+from hybridsearch.storage.replace import (
+    StagingDir,
+    check_not_served,
+    recover_replacement,
+    swap_into_place,
 )
 from hybridsearch.types import Document
 
@@ -126,16 +132,12 @@ def build_index(
     """
     schema = schema or CollectionSchema()
     started = time.perf_counter()
-    if out.exists() and not force:
-        raise BuildError(f"{out} already exists (use --force to replace it)")
     if encoder is not None and vectors is not None:
         raise BuildError("pass an encoder or precomputed vectors, not both")
     if (encoder is None and vectors is None) != (encoder_info is None):
         raise BuildError("an encoder (or precomputed vectors) needs its EncoderInfo")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.building-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    staging = start_build(out, force)
+    tmp = staging.path
     try:
         unique, positions, duplicates = dedupe_last_wins_positions(docs)
         matrix: NDArray[np.float32] | None = None
@@ -168,6 +170,7 @@ def build_index(
         (tmp / IDS_FILE).write_text(
             json.dumps([d.id for d in unique], ensure_ascii=False), encoding="utf-8"
         )
+        fsync_file(tmp / IDS_FILE)  # the manifest that names it is fsynced next
         now = utc_now()
         Manifest(
             document_count=len(unique),
@@ -178,9 +181,9 @@ def build_index(
             dense_index=dense_index.value if matrix is not None else DenseIndexKind.EXACT.value,
             schema=schema,
         ).save(tmp)
-        _swap_into_place(tmp, out)
+        swap_into_place(staging, out)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        staging.remove()
         raise
     return BuildSummary(
         documents=len(unique),
@@ -230,10 +233,16 @@ def precomputed_matrix(
     return np.ascontiguousarray(vectors[positions], dtype=np.float32)
 
 
-def _swap_into_place(tmp: Path, out: Path) -> None:
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
+def start_build(out: Path, force: bool) -> StagingDir:
+    """The staging directory of a build of ``out``, after undoing what a crashed build left.
+
+    Raises `BuildError` when ``out`` exists (without ``force``), `IndexLockedError` when a
+    writer serves it.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    recover_replacement(out)  # may put an index moved aside by a crashed build back
     if out.exists():
-        os.replace(out, old)
-    os.replace(tmp, out)
-    fsync_dir(out.parent)
-    shutil.rmtree(old, ignore_errors=True)
+        if not force:
+            raise BuildError(f"{out} already exists (use --force to replace it)")
+        check_not_served(out)  # fail before the work, not after it
+    return StagingDir(out)

@@ -216,13 +216,27 @@ def _stored_by_ordinal(reader: SparseReader, start: int, stop: int) -> dict[int,
 
 
 def remove_unnamed_data(index_dir: Path, manifest: Manifest) -> list[str]:
-    """Remove data the manifest does not name (a crashed or finished compaction's leftovers).
+    """Remove data the manifest does not name: a crashed or finished compaction's leftovers,
+    and the temp files of atomic writes a crash interrupted (``.manifest.json.*.tmp`` beside
+    the manifest, ``.vectors.npy.*.tmp`` and ``.dense.hnsw.faiss.*.tmp`` beside the data).
 
-    Only the writer calls this (it holds the writer lock). Returns the names removed.
+    Only the writer calls this (it holds the writer lock, so no write of its own is under way).
+    Returns the names removed.
     """
     removed = []
+    data = manifest.data_path(index_dir)
+    if data != index_dir and data.is_dir():
+        for entry in data.iterdir():
+            if _is_temp_file(entry):
+                entry.unlink(missing_ok=True)
+                removed.append(f"{manifest.data_dir}/{entry.name}")
+        if removed:
+            fsync_dir(data)
     for entry in index_dir.iterdir():
-        if entry.name.startswith(DATA_DIR_PREFIX) and entry.name != manifest.data_dir:
+        if _is_temp_file(entry):
+            entry.unlink(missing_ok=True)
+            removed.append(entry.name)
+        elif entry.name.startswith(DATA_DIR_PREFIX) and entry.name != manifest.data_dir:
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry.name)
         elif manifest.data_dir and entry.name in LEGACY_DATA:
@@ -234,3 +248,8 @@ def remove_unnamed_data(index_dir: Path, manifest: Manifest) -> list[str]:
     if removed:
         fsync_dir(index_dir)
     return removed
+
+
+def _is_temp_file(entry: Path) -> bool:
+    """A temp file of `files.write_bytes_atomic`, `dense.store.write_vectors` or `build_hnsw`."""
+    return entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file()

@@ -16,7 +16,6 @@ everything is written beside the target and renamed into place at the end.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -33,13 +32,13 @@ from hybridsearch.sparse.lucene_index import Bm25Params, LuceneReader, segments_
 from hybridsearch.sparse.lucene_jvm import jar_path, lucene_problem
 from hybridsearch.storage.builder import (
     BuildSummary,
-    _swap_into_place,
     dedupe_last_wins,
     encode_corpus,
+    start_build,
     utc_now,
 )
 from hybridsearch.storage.dense_build import ProgressFn
-from hybridsearch.storage.files import dir_size_bytes
+from hybridsearch.storage.files import dir_size_bytes, fsync_file
 from hybridsearch.storage.manifest import (
     IDS_FILE,
     LUCENE_FORMAT_VERSION,
@@ -49,6 +48,7 @@ from hybridsearch.storage.manifest import (
     LuceneInfo,
     Manifest,
 )
+from hybridsearch.storage.replace import StagingDir, swap_into_place
 from hybridsearch.types import Document
 
 ANALYZER = "anserini-default-english"  # Porter stemmer, Lucene's English stopwords
@@ -111,7 +111,8 @@ def build_lucene_index(
     returns the summary and how many documents were left out for having no text."""
     bm25 = bm25 or Bm25Params()
     started = time.perf_counter()
-    tmp = _staging_dir(out, force)
+    staging = start_build(out, force)
+    tmp = staging.path
     try:
         unique, duplicates = dedupe_last_wins(docs)
         indexed = [doc for doc in unique if f"{doc.title} {doc.text}".strip()]
@@ -137,9 +138,9 @@ def build_lucene_index(
                 encoder, ordered, batch_size=batch_size, on_progress=on_dense_progress
             )
         info = LuceneInfo(segments=segments_file(tmp / SPARSE_DIR), k1=bm25.k1, b=bm25.b)
-        _finish(tmp, out, ids, matrix=matrix, encoder_info=encoder_info, info=info)
+        _finish(staging, out, ids, matrix=matrix, encoder_info=encoder_info, info=info)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        staging.remove()
         raise
     summary = BuildSummary(
         documents=len(ids),
@@ -167,7 +168,7 @@ def attach_lucene_index(
     bm25 = bm25 or Bm25Params()
     started = time.perf_counter()
     lucene_dir = lucene_dir.resolve()
-    tmp = _staging_dir(out, force)
+    staging = start_build(out, force)
     try:
         reader = LuceneReader(lucene_dir, bm25)
         try:
@@ -190,9 +191,9 @@ def attach_lucene_index(
         info = LuceneInfo(
             index_dir=str(lucene_dir), segments=segments_file(lucene_dir), k1=bm25.k1, b=bm25.b
         )
-        _finish(tmp, out, ids, matrix=matrix, encoder_info=encoder_info, info=info)
+        _finish(staging, out, ids, matrix=matrix, encoder_info=encoder_info, info=info)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        staging.remove()
         raise
     return BuildSummary(
         documents=len(ids),
@@ -203,18 +204,8 @@ def attach_lucene_index(
     )
 
 
-def _staging_dir(out: Path, force: bool) -> Path:
-    if out.exists() and not force:
-        raise BuildError(f"{out} already exists (use --force to replace it)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.building-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    return tmp
-
-
 def _finish(
-    tmp: Path,
+    staging: StagingDir,
     out: Path,
     ids: list[str],
     *,
@@ -222,9 +213,11 @@ def _finish(
     encoder_info: EncoderInfo | None,
     info: LuceneInfo,
 ) -> None:
+    tmp = staging.path
     if matrix is not None:
         write_vectors(tmp / VECTORS_FILE, matrix)
     (tmp / IDS_FILE).write_text(json.dumps(ids, ensure_ascii=False), encoding="utf-8")
+    fsync_file(tmp / IDS_FILE)  # the manifest that names it is fsynced next
     now = utc_now()
     Manifest(
         document_count=len(ids),
@@ -237,4 +230,4 @@ def _finish(
         sparse_backend="lucene",
         lucene=info,
     ).save(tmp)
-    _swap_into_place(tmp, out)
+    swap_into_place(staging, out)

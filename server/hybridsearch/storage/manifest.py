@@ -48,6 +48,7 @@ from typing import Any
 from hybridsearch.errors import IndexFormatError, SchemaError
 from hybridsearch.metadata.schema import CollectionSchema
 from hybridsearch.storage.files import write_json_atomic
+from hybridsearch.storage.replace import recover_replacement
 
 FORMAT_NAME = "hybridsearch-index"
 FORMAT_VERSION = 2  # data in the index directory itself
@@ -149,6 +150,9 @@ class Manifest:
 def load_manifest(index_dir: Path) -> Manifest:
     """Read and validate `manifest.json`; raise `IndexFormatError` saying what is wrong."""
     path = index_dir / MANIFEST_FILE
+    # A build killed between its two renames left the old index beside the path: put it back.
+    if not index_dir.is_dir():
+        recover_replacement(index_dir)
     if not index_dir.is_dir():
         raise IndexFormatError(
             f"{index_dir}: not a directory (build one with `hybridsearch index`)"

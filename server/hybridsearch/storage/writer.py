@@ -23,7 +23,9 @@ moves them to a new one (see `hybridsearch.storage.compaction`). The writer lock
 on ``writer.lock`` (`WriterLock`), held from open to close.
 
 A failed commit (a full disk, an I/O error) is rolled back in memory: the writer stays usable,
-and its error is a `StorageFullError` / `StorageUnavailableError` (`storage.faults`). Its
+and its error is a `StorageFullError` / `StorageUnavailableError` (`storage.faults`). A
+manifest write that fails after its rename (the directory fsync) is a commit, as the disk says:
+the writer takes it (logged as not confirmed durable) and the caller is told it committed. Its
 generation number is never reused, so a follower that saw a manifest whose write reported a
 failure never takes a later commit for one it already serves.
 """
@@ -121,7 +123,7 @@ class IndexWriter:
         self._last_generation = manifest.generation  # the highest ever written (or tried)
         self._id_map = load_id_map(data, manifest.ordinal_count, manifest.journal_bytes)
         try:
-            self._sparse_writer = SparseWriter(
+            self._sparse_writer: SparseWriter | None = SparseWriter(
                 data / SPARSE_DIR, create=False, metadata=manifest.schema
             )
         except ValueError as exc:
@@ -219,13 +221,14 @@ class IndexWriter:
         vectors: NDArray[np.float32] | None,
         start: int,
     ) -> None:
-        writer = self._sparse_writer
         manifest = self._manifest
         # Ordinals that die in this commit: replaced or deleted ids (ids are unique per batch).
         died = [o for _, doc_id in entries if (o := self._id_map.ordinal_of(doc_id)) is not None]
         data = self.data_path
         generation = self._last_generation + 1
+        saving: Manifest | None = None
         try:
+            writer = self._sparse()
             writer.delete_ordinals_from(start)
             writer.delete_ordinals(self._sparse_deletes)
             for offset, doc in enumerate(docs):
@@ -249,14 +252,24 @@ class IndexWriter:
                 ((start + k, doc.metadata) for k, doc in enumerate(docs)), start + len(docs)
             )
             self._last_generation = generation  # burnt even if the manifest write fails
+            saving = committed
             committed.save(self.path)
         except BaseException as exc:
-            # Drop queued tantivy changes; whatever reached disk is past the commit point.
-            self._rollback_sparse()
-            translated = storage_error(exc, "the commit")
-            if translated is not None:
-                raise translated from exc
-            raise
+            # The rename may have happened before a failed directory fsync: trust the disk,
+            # or the next commit would cut rows the manifest on disk names.
+            if saving is None or not self._manifest_on_disk_is(saving):
+                # Drop queued tantivy changes; whatever reached disk is past the commit point.
+                self._rollback_sparse()
+                translated = storage_error(exc, "the commit")
+                if translated is not None:
+                    raise translated from exc
+                raise
+            log.warning(
+                "%s: commit %d committed, but not confirmed durable (%s)",
+                self.path,
+                generation,
+                exc,
+            )
         self._manifest = committed
         self._id_map.apply(entries)
         self._columns = columns
@@ -264,13 +277,33 @@ class IndexWriter:
         self._stale = len(died)
 
     def _rollback_sparse(self) -> None:
-        """Drop tantivy's queued changes; reopen its writer if a failed write killed it."""
+        """Drop tantivy's queued changes; reopen its writer if a failed write killed it.
+
+        The dead writer holds tantivy's directory lock, so it goes first; when the reopen
+        fails too (the disk still refuses), the writer stays closed and the next commit tries
+        again (`_sparse`), so one failure never outlives the fault.
+        """
+        writer = self._sparse_writer
+        if writer is None:
+            return
         try:
-            self._sparse_writer.rollback()
+            writer.rollback()
         except ValueError:
             log.warning("%s: the tantivy writer died in a failed commit; reopening it", self.path)
-            self._sparse_writer.discard()
-            self._sparse_writer = SparseWriter(self.data_path / SPARSE_DIR, create=False)
+            writer.discard()
+            self._sparse_writer = None
+            try:
+                self._sparse()
+            except Exception as exc:  # the commit's own error is the one raised
+                log.warning("%s: cannot reopen the tantivy writer yet: %s", self.path, exc)
+
+    def _sparse(self) -> SparseWriter:
+        """The tantivy writer, reopened (with the collection's schema) if it was dropped."""
+        if self._sparse_writer is None:
+            self._sparse_writer = SparseWriter(
+                self.data_path / SPARSE_DIR, create=False, metadata=self._manifest.schema
+            )
+        return self._sparse_writer
 
     def compact(self) -> CompactionOutcome:
         """Rewrite the index without its dead rows, as one commit (see `storage.compaction`).
@@ -344,7 +377,8 @@ class IndexWriter:
         self._columns = staged.columns
         self._sparse_deletes = []
         self._stale = 0
-        old_writer.discard()
+        if old_writer is not None:
+            old_writer.discard()
         try:
             removed = remove_unnamed_data(self.path, committed)
         except OSError as exc:  # the next writer's open retries
@@ -368,5 +402,6 @@ class IndexWriter:
         with self._lock:
             if not self._closed:
                 self._closed = True
-                self._sparse_writer.close()
+                if self._sparse_writer is not None:
+                    self._sparse_writer.close()
                 self._dir_lock.release()

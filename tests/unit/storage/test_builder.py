@@ -96,3 +96,49 @@ def test_precomputed_vectors_must_fit_the_documents(tmp_path: Path) -> None:
     with pytest.raises(BuildError, match="needs its EncoderInfo"):
         build_index(docs(), tmp_path / "x", encoder=None, vectors=short)
     assert not (tmp_path / "x").exists()
+
+
+def record_durability(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """(``fsync`` | ``replace``, path) of every fsync and rename, in order, from here on."""
+    import os
+
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src: str | Path, dst: str | Path) -> None:
+        real_replace(src, dst)
+        events.append(("replace", str(dst)))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    return events
+
+
+def test_a_built_id_map_is_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hybridsearch.storage.manifest import IDS_FILE
+
+    events = record_durability(monkeypatch)
+    build_index(docs(), tmp_path / "idx", encoder=None)
+    monkeypatch.undo()
+    assert IDS_FILE in [Path(path).name for op, path in events if op == "fsync"]
+
+
+def test_an_hnsw_graph_is_fsynced_and_so_is_its_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hybridsearch.dense.hnsw import HNSW_FILE, build_hnsw
+
+    rows = np.random.default_rng(0).random((20, 8), dtype=np.float32)
+    events = record_durability(monkeypatch)
+    build_hnsw(rows, tmp_path / HNSW_FILE)
+    monkeypatch.undo()
+    rename = events.index(("replace", str(tmp_path / HNSW_FILE)))
+    assert any(
+        op == "fsync" and Path(path).name.startswith(f".{HNSW_FILE}.")
+        for op, path in events[:rename]
+    )
+    assert ("fsync", str(tmp_path)) in events[rename + 1 :]

@@ -11,11 +11,14 @@ from pathlib import Path
 import pytest
 
 from hybridsearch.errors import StorageFullError, StorageUnavailableError
+from hybridsearch.metadata.schema import CollectionSchema
 from hybridsearch.sparse.tantivy_index import SparseWriter
 from hybridsearch.storage import compaction as compaction_module
 from hybridsearch.storage import files as files_module
 from hybridsearch.storage import writer as writer_module
+from hybridsearch.storage.builder import build_index
 from hybridsearch.storage.faults import fault_errno, storage_error
+from hybridsearch.storage.index_dir import open_index
 from hybridsearch.storage.manifest import load_manifest
 from hybridsearch.storage.writer import IndexWriter
 from hybridsearch.types import Document
@@ -120,6 +123,68 @@ def test_a_compaction_without_room_leaves_the_index_as_it_was(
     crash(writer)
     assert load_manifest(index_dir).deleted_count == 0
     assert dense_ids(index_dir) == ["a", "b"]
+
+
+def test_a_manifest_renamed_in_before_a_failed_directory_fsync_is_a_commit(
+    index_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = IndexWriter(index_dir)
+    monkeypatch.setattr(files_module, "fsync_dir", failing(errno.EIO))  # after the rename
+    upsert(writer, Document("x", "", "xray xigua"))  # the disk names it: acknowledged
+    monkeypatch.undo()
+    on_disk = load_manifest(index_dir)
+    assert writer.manifest == on_disk and on_disk.ordinal_count == 3
+    # The next commit appends after it (it used to write over x's rows, which the manifest a
+    # follower had read still named).
+    upsert(writer, Document("y", "", "yankee yam"))
+    writer.close()
+    crash(writer)
+    assert load_manifest(index_dir).ordinal_count == 4
+    assert sparse_ids(index_dir, "xigua") == ["x"]
+    assert dense_ids(index_dir) == ["a", "b", "x", "y"]
+
+
+def killed(*args: object) -> None:
+    raise ValueError("An index writer was killed.")  # tantivy, after its writer died
+
+
+def test_a_killed_tantivy_writer_is_reopened_with_the_collection_s_schema(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    schema = CollectionSchema.from_json({"fields": [{"name": "tenant", "type": "keyword"}]})
+    index = tmp_path / "idx"
+    build_index([Document("a", "", "alpha apple", {"tenant": "t1"})], index, encoder=None,
+                schema=schema)  # fmt: skip
+    writer = IndexWriter(index)
+    monkeypatch.setattr(SparseWriter, "commit", failing(errno.ENOSPC, tantivy=True))
+    monkeypatch.setattr(SparseWriter, "rollback", killed)
+    with pytest.raises(StorageFullError):  # the commit's own error, not the reopen's
+        writer.upsert([Document("x", "", "xray xigua", {"tenant": "t2"})], None)
+    monkeypatch.undo()
+    writer.upsert([Document("y", "", "yankee yam", {"tenant": "t3"})], None)
+    writer.close()
+    crash(writer)
+    assert sparse_ids(index, "xigua") == []
+    assert sparse_ids(index, "yam") == ["y"]
+    stored = open_index(index).sparse.fetch_by_id("y")
+    assert stored is not None and stored.metadata == {"tenant": "t3"}
+
+
+def test_a_tantivy_writer_that_cannot_be_reopened_yet_is_reopened_by_the_next_commit(
+    index_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = IndexWriter(index_dir)
+    monkeypatch.setattr(SparseWriter, "commit", failing(errno.EIO, tantivy=True))
+    monkeypatch.setattr(SparseWriter, "rollback", killed)
+    monkeypatch.setattr(writer_module, "SparseWriter", failing(errno.EIO))  # the reopen fails
+    with pytest.raises(StorageUnavailableError):
+        upsert(writer, Document("x", "", "xray xigua"))
+    monkeypatch.undo()
+    upsert(writer, Document("y", "", "yankee yam"))
+    writer.close()
+    crash(writer)
+    assert sparse_ids(index_dir, "xigua") == []
+    assert dense_ids(index_dir) == ["a", "b", "y"]
 
 
 def test_errno_of_python_and_tantivy_errors() -> None:

@@ -198,3 +198,27 @@ def test_a_format_1_index_opens_and_takes_writes(index_dir: Path) -> None:
     manifest = load_manifest(index_dir)
     assert (manifest.format_version, manifest.generation, manifest.document_count) == (2, 1, 3)
     assert dense_ids(index_dir) == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("compacted", [False, True])
+def test_temp_files_a_crash_left_are_removed_when_the_writer_opens(
+    index_dir: Path, compacted: bool
+) -> None:
+    if compacted:  # the data in data-<generation>/, not beside the manifest
+        writer = IndexWriter(index_dir)
+        writer.delete(["a"])
+        writer.compact()
+        writer.close()
+        crash(writer)
+    data = load_manifest(index_dir).data_path(index_dir)
+    before = sorted(p.name for p in data.iterdir())
+    # What a process killed between mkstemp and rename leaves (files.write_bytes_atomic,
+    # dense.store.write_vectors).
+    (index_dir / ".manifest.json.k2j4x_1a.tmp").write_text("{")
+    (data / ".vectors.npy.0q9zt3ee.tmp").write_bytes(b"\x93NUMPY")
+    writer = IndexWriter(index_dir)
+    writer.close()
+    crash(writer)
+    assert not list(index_dir.rglob("*.tmp"))
+    assert sorted(p.name for p in data.iterdir()) == before
+    assert dense_ids(index_dir) == (["b"] if compacted else ["a", "b"])

@@ -1,0 +1,150 @@
+"""Putting a freshly built directory at a path, in place of what was there, safely.
+
+A build writes into a staging directory beside its target, ``.<name>.building-<pid>`` (a
+sharded build: ``.<name>.building-shards-<pid>``), and `swap_into_place` renames it to the
+target. Replacing an existing target takes two renames, ``<name>`` → ``.<name>.old-<pid>``
+then staging → ``<name>``, and the old copy is removed after them.
+
+Two processes must never meet here:
+
+- A writer serving the target (`IndexWriter`, a data directory's server) holds the flock on
+  its ``writer.lock`` (`WriterLock`). The swap takes that lock first and holds it until the old
+  copy is removed; when another process holds it, the swap is refused with
+  `IndexLockedError` (replacing a directory under its writer would send the writer's next
+  commit into the new index).
+- Each staging directory's ``writer.lock`` is held by the build writing it, from its creation
+  to the swap. So a leftover directory whose lock can be taken belongs to a process that died.
+
+A crash leaves at most a staging directory and an old copy beside the target.
+`recover_replacement` (run before every build of the target, and when an index is opened at
+a path that does not exist) puts an old copy whose owner died back at the target when the
+target is missing, which is the state between the two renames, and deletes every other dead
+leftover. So after a crash the path holds the old index or the new one, never nothing, once
+either a build or an open has run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+from pathlib import Path
+
+from hybridsearch.errors import IndexLockedError
+from hybridsearch.storage.files import fsync_dir
+from hybridsearch.storage.lock import WriterLock
+
+log = logging.getLogger(__name__)
+
+BUILDING = "building"
+BUILDING_SHARDS = "building-shards"
+OLD = "old"
+
+
+def leftover_path(out: Path, kind: str) -> Path:
+    """This process's staging (``kind`` `BUILDING`, `BUILDING_SHARDS`) or old copy of ``out``."""
+    return out.parent / f".{out.name}.{kind}-{os.getpid()}"
+
+
+class StagingDir:
+    """A staging directory for a build of ``out``, locked as this process's until `release`."""
+
+    def __init__(self, out: Path, kind: str = BUILDING) -> None:
+        self.path = leftover_path(out, kind)
+        shutil.rmtree(self.path, ignore_errors=True)  # this pid's own earlier attempt
+        self.path.mkdir(parents=True)
+        self._lock = WriterLock(self.path)
+
+    def release(self) -> None:
+        """Let go of the directory (after it was swapped into place or removed)."""
+        self._lock.release()
+
+    def remove(self) -> None:
+        """Delete the directory (the build failed), then let go of it."""
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.release()
+
+
+def check_not_served(out: Path) -> None:
+    """Raise `IndexLockedError` when a writer holds ``out`` (checked before a long build, so
+    that it fails at once; the swap checks again and holds the lock)."""
+    lock = _lock_target(out)
+    if lock is not None:
+        lock.release()
+
+
+def swap_into_place(staging: StagingDir, out: Path) -> None:
+    """Rename ``staging`` to ``out``, replacing (and then removing) a directory there.
+
+    Raises `IndexLockedError` (nothing changed) when another process writes ``out``.
+    """
+    target_lock = _lock_target(out)
+    try:
+        old = leftover_path(out, OLD)
+        if os.path.lexists(out):
+            # The old copy keeps its (held) writer.lock: a recovery leaves it alone until the
+            # lock is let go, which is after the old copy is removed.
+            os.replace(out, old)
+        os.replace(staging.path, out)
+        fsync_dir(out.parent)
+        staging.release()
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if target_lock is not None:
+            target_lock.release()
+
+
+def _lock_target(out: Path) -> WriterLock | None:
+    if not out.is_dir():
+        return None
+    try:
+        return WriterLock(out)
+    except IndexLockedError:
+        raise IndexLockedError(
+            f"{out} is being written by another process (a server?): stop it before "
+            "replacing the index with --force"
+        ) from None
+
+
+_LEFTOVER = re.compile(rf"\.(?P<name>.+)\.(?P<kind>{BUILDING_SHARDS}|{BUILDING}|{OLD})-\d+")
+
+
+def recover_replacement(out: Path) -> list[str]:
+    """Undo what crashed replacements of ``out`` left beside it; returns the names handled.
+
+    A leftover whose ``writer.lock`` is held belongs to a running build (or a writer) and is
+    left alone. Of the others, an old copy is renamed back to ``out`` when ``out`` is missing;
+    everything else is deleted.
+    """
+    parent = out.parent
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return []
+    leftovers = []
+    for entry in entries:
+        match = _LEFTOVER.fullmatch(entry.name)
+        if match and match["name"] == out.name and entry.is_dir() and not entry.is_symlink():
+            leftovers.append((match["kind"] != OLD, entry))  # old copies first
+    handled = []
+    for _, entry in sorted(leftovers):
+        # (A staging directory is locked just after its mkdir: a recovery running in between
+        # could delete a live build's directory. That needs two builds of one target at once,
+        # which the swap refuses anyway; the loser fails, the index is untouched.)
+        try:
+            lock = WriterLock(entry)
+        except (IndexLockedError, OSError):  # running, already handled, or not ours to touch
+            continue
+        try:
+            if entry.name.startswith(f".{out.name}.{OLD}-") and not os.path.lexists(out):
+                os.replace(entry, out)
+                fsync_dir(parent)
+                log.warning("%s: restored the index an interrupted build had moved aside", out)
+            else:
+                shutil.rmtree(entry, ignore_errors=True)
+                log.info("%s: removed %s, left by an interrupted build", out, entry.name)
+            handled.append(entry.name)
+        finally:
+            lock.release()
+    return handled

@@ -1,0 +1,155 @@
+"""Replacing an index (`index --force`): refused under a writer; a crash leaves old or new."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hybridsearch.cli.app import main
+from hybridsearch.errors import IndexLockedError
+from hybridsearch.storage.builder import build_index
+from hybridsearch.storage.index_dir import open_index
+from hybridsearch.storage.lock import WriterLock
+from hybridsearch.storage.writer import IndexWriter
+from hybridsearch.types import Document
+
+
+def corpus(tag: str, count: int) -> list[Document]:
+    return [Document(f"{tag}{i}", "", f"common {tag} {i}") for i in range(count)]
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (only its name matters: liveness is the lock)."""
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    return int(child.stdout)
+
+
+def names(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_force_is_refused_while_a_writer_holds_the_index(tmp_path: Path) -> None:
+    idx = tmp_path / "idx"
+    build_index(corpus("old", 3), idx, encoder=None)
+    writer = IndexWriter(idx)  # what `serve` holds
+    try:
+        with pytest.raises(IndexLockedError, match="being written by another process"):
+            build_index(corpus("new", 2), idx, encoder=None, force=True)
+        # The writer's index is untouched and its commits still land in it.
+        writer.upsert([Document("live", "", "common live")], None)
+    finally:
+        writer.close()
+    assert open_index(idx).ids == ["old0", "old1", "old2", "live"]
+    assert names(tmp_path) == ["idx"]
+
+
+def test_a_writer_that_opens_during_the_build_stops_the_swap(tmp_path: Path) -> None:
+    idx = tmp_path / "idx"
+    build_index(corpus("old", 3), idx, encoder=None)
+    writers: list[IndexWriter] = []
+
+    def docs() -> Iterator[Document]:
+        writers.append(IndexWriter(idx))  # a server starts after the build's first check
+        yield from corpus("new", 2)
+
+    try:
+        with pytest.raises(IndexLockedError):
+            build_index(docs(), idx, encoder=None, force=True)
+        writers[0].upsert([Document("live", "", "common live")], None)
+    finally:
+        writers[0].close()
+    assert open_index(idx).ids == ["old0", "old1", "old2", "live"]
+    assert names(tmp_path) == ["idx"]
+
+
+def test_cli_force_on_a_served_index_says_so_and_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "corpus.jsonl"
+    source.write_text('{"_id": "d0", "title": "", "text": "some text"}\n')
+    idx = tmp_path / "idx"
+    build_index(corpus("old", 3), idx, encoder=None)
+    writer = IndexWriter(idx)
+    try:
+        code = main(["index", "--corpus", str(source), "--out", str(idx),
+                     "--no-dense", "--no-progress", "--force"])  # fmt: skip
+    finally:
+        writer.close()
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "being written by another process" in err and "Traceback" not in err
+    assert open_index(idx).ids == ["old0", "old1", "old2"]
+
+
+@pytest.mark.parametrize("run", ["open", "build"])
+def test_an_index_moved_aside_by_a_killed_build_is_put_back(tmp_path: Path, run: str) -> None:
+    # What a build killed between its two renames leaves: the old index and the new one
+    # beside the path, under the dead build's pid; nothing at the path.
+    idx = tmp_path / "idx"
+    build_index(corpus("old", 3), idx, encoder=None)
+    build_index(corpus("new", 2), tmp_path / "new", encoder=None)
+    pid = dead_pid()
+    idx.rename(tmp_path / f".idx.old-{pid}")
+    (tmp_path / "new").rename(tmp_path / f".idx.building-{pid}")
+    if run == "open":
+        assert open_index(idx).ids == ["old0", "old1", "old2"]
+    else:
+        build_index(corpus("third", 1), idx, encoder=None, force=True)
+        assert open_index(idx).ids == ["third0"]
+    assert names(tmp_path) == ["idx"]
+
+
+def test_a_killed_first_build_leaves_nothing_after_the_next_build(tmp_path: Path) -> None:
+    build_index(corpus("new", 2), tmp_path / "partial", encoder=None)
+    (tmp_path / "partial").rename(tmp_path / f".idx.building-{dead_pid()}")
+    build_index(corpus("next", 1), tmp_path / "idx", encoder=None)
+    assert names(tmp_path) == ["idx"]
+
+
+def test_a_running_build_s_directories_are_left_alone(tmp_path: Path) -> None:
+    idx = tmp_path / "idx"
+    build_index(corpus("old", 1), idx, encoder=None)
+    running = tmp_path / f".idx.building-{os.getpid() + 1}"
+    running.mkdir()
+    lock = WriterLock(running)  # its build holds it
+    try:
+        build_index(corpus("new", 1), idx, encoder=None, force=True)
+        assert running.is_dir()
+    finally:
+        lock.release()
+    build_index(corpus("newer", 1), idx, encoder=None, force=True)
+    assert names(tmp_path) == ["idx"]
+
+
+def test_sigkill_between_the_renames_leaves_the_old_index(tmp_path: Path) -> None:
+    idx = tmp_path / "idx"
+    build_index(corpus("old", 3), idx, encoder=None)
+    # The child kills itself right after the first rename (the index moved aside).
+    child = textwrap.dedent(f"""
+        import os, signal
+        from pathlib import Path
+        from hybridsearch.storage import replace
+        from hybridsearch.storage.builder import build_index
+        from hybridsearch.types import Document
+        real = os.replace
+        def dying(a, b):
+            real(a, b)
+            if str(a) == {str(idx)!r}:
+                os.kill(os.getpid(), signal.SIGKILL)
+        replace.os.replace = dying
+        build_index([Document("new", "", "common new")], Path({str(idx)!r}), encoder=None,
+                    force=True)
+    """)
+    done = subprocess.run([sys.executable, "-c", child], env=os.environ.copy(), check=False)
+    assert done.returncode == -signal.SIGKILL
+    assert not idx.exists()
+    assert open_index(idx).ids == ["old0", "old1", "old2"]
+    assert names(tmp_path) == ["idx"]
