@@ -364,6 +364,14 @@ ADAPTIVE_NOTES = [
     "cosine from -1 .543 / .570 (alpha 0.75) / .570; min-max BM25 with the cosine from 0 "
     ".566 / .570 (alpha 0.55) / .567. None comes near .575, so no normalisation under the "
     "adaptive model would close the gap either.",
+    "- Score-level ensembles at alpha 0.5, on the same arm runs "
+    "(`scripts/fusion_ensembles.py`; mean nDCG@10, the best of each small grid): min-max plus "
+    "0.05-0.4 times the z-scores .5679-.5684; plus 0.1-0.6 times the two lists' "
+    "reciprocal-rank sum .5659-.5675; plus a bonus for a document both arms rank in their top "
+    "K (CombMNZ's reward for agreement) .5708 at K 10 and bonus 0.05, above min-max on six of "
+    "seven collections, but .5666-.5668 at K 3 or 5 and .5673-.5684 at K 15, and .5699 with K "
+    "and the bonus chosen leave-one-collection-out (SciFact -.002, Cranfield -.001, CACM "
+    "+.008). A gain of .002 that depends this much on K is not adopted.",
 ]
 
 
