@@ -383,6 +383,19 @@ class ReplicaListener:
         self._server.close()
 
 
+def _still_open(conn: socket.socket) -> bool:
+    """Whether an idle connection can carry a request: nothing waits to be read on it (an
+    end of stream, a reset or a stray byte would be), checked without blocking."""
+    try:
+        conn.settimeout(0.0)
+        conn.recv(1, socket.MSG_PEEK)
+    except BlockingIOError:
+        return True
+    except OSError:
+        pass
+    return False
+
+
 class ReplicaLine:
     """The front's connections to one replica: idle ones are reused, a call in flight holds
     one of its own. ``address`` is where the replica listens (None: unknown, e.g. after it
@@ -435,8 +448,11 @@ class ReplicaLine:
 
     def _take(self, timeout: float) -> LineConnection:
         with self._lock:
-            if self._idle:
-                return self._idle.pop()
+            while self._idle:
+                conn = self._idle.pop()
+                if _still_open(conn):
+                    return conn
+                conn.close()  # the replica closed it (it died or restarted): not sent on
             address = self.address
         if address is None:
             raise LineBrokenError("the replica's address is not known")

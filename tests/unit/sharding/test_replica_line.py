@@ -195,11 +195,46 @@ def test_a_reply_late_past_the_timeout_raises_and_drops_its_connection(
     assert call(line, "echo", "next") == (True, ("next",))
 
 
+def test_an_idle_connection_the_replica_closed_is_not_sent_on(
+    listener: ReplicaListener,
+) -> None:
+    line = line_to(listener)
+    assert call(line, "echo", 1) == (True, (1,))
+    (stale,) = line._idle
+    stale.sendall(HEADER.pack(1 << 40))  # the replica closes it (as a restart closes all)
+    stale.settimeout(5)
+    assert closed_by_peer_peeking(stale)
+    assert call(line, "echo", 2) == (True, (2,))  # on a new connection, sent once
+    assert stale.fileno() == -1 and len(line._idle) == 1 and line._idle[0] is not stale
+
+
+def closed_by_peer_peeking(conn: socket.socket) -> bool:
+    """`closed_by_peer`, leaving what it sees to be read."""
+    try:
+        return conn.recv(1, socket.MSG_PEEK) == b""
+    except ConnectionResetError:
+        return True
+
+
+def stop_listening(served: ReplicaListener) -> None:
+    """``served.close()``, and its address refusing connections (its accept thread holds
+    the listening socket until a peer wakes it; a process that ends stops at once)."""
+    served.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(served.address, timeout=1).close()
+        except ConnectionRefusedError:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the closed listener still accepts")
+
+
 def test_a_replica_gone_breaks_the_line_and_reset_forgets_it() -> None:
     served = ReplicaListener("127.0.0.1", KEY, answer)
     line = line_to(served)
     assert call(line, "echo", 1) == (True, (1,))
-    served.close()
+    stop_listening(served)
     for conn in line._idle:  # the replica's process ending closes its end
         conn.sock.shutdown(socket.SHUT_RDWR)
     with pytest.raises(OSError):
