@@ -22,24 +22,35 @@ reply's candidate lists packed (`worker.ArmList`: int32 ordinals, float32 scores
 string); the only shard of a collection answers with the finished page instead
 (`ShardWorker.search`).
 
-Failure policy (`RayShardGroup`): a call that fails because its replica died or is
+Failure policy (`RayShardGroup`): a read that fails because its replica died or is
 restarting (its connection ends or is refused, or Ray reports the actor dead) is retried at
 once on the shard's next replica, until the request's deadline
-(`group.request_deadline`; `call_timeout_s` without one); a replica that failed is skipped
-for `DOWN_FOR_S` seconds, then tried again (so a replica Ray restarted is back in use by
-itself). When every replica of a shard has failed, the shard is missing: UNAVAILABLE, or
-listed in the answer with ``allow_partial``. A domain error raised in a replica (a bad filter
-value) is re-raised as itself.
+(`group.request_deadline`; `call_timeout_s` without one); one that failed on what the front
+held (an idle connection, or an address a restart made stale) is tried once more on that
+replica, after the others, on a new connection to where Ray says it listens now (with one
+replica, the first read after a restart is answered). A read's attempt has its share of the
+time left (that time divided among the replicas still to try, at least `MIN_ATTEMPT_S`): a
+replica that has not answered by then (hung, or its node cut off) is marked down and the next
+one asked too, the first still awaited. A replica that failed is skipped for `DOWN_FOR_S`
+seconds, then tried again (so a replica Ray restarted is back in use by itself). When every
+replica of a shard has failed, the shard is missing: UNAVAILABLE, or listed in the answer
+with ``allow_partial``. A write goes to the writer replica alone, with the whole deadline,
+and is sent again only when it was not sent (the replica could not be reached); once the
+replica had it, a failure is UNAVAILABLE and a timeout DEADLINE_EXCEEDED, since it may have
+been applied. A domain error raised in a replica (a bad filter value) is re-raised as itself.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import math
 import os
 import pickle
+import select
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +71,11 @@ DOWN_FOR_S = 1.0
 #: How long the front waits for a replica to say where it listens (Ray holds the question
 #: while it restarts the replica) before it tries the shard's next replica.
 ADDRESS_TIMEOUT_S = 2.0
+#: A read's attempt on one replica has the time left divided among the replicas still to
+#: try, but never less than this (the last one has all of it): a replica that does not
+#: answer in its share (hung, or its node cut off) is marked down and the next one is
+#: asked too, the first still awaited.
+MIN_ATTEMPT_S = 0.5
 TRANSPORTS = ("direct", "ray")
 
 
@@ -114,7 +130,32 @@ def _late(shard: int) -> DeadlineExceededError:
 
 
 class _ReplicaDownError(Exception):
-    """A replica cannot answer (dead, restarting, unreachable): try the shard's next one."""
+    """A replica cannot answer (dead, restarting, unreachable): try the shard's next one.
+
+    ``sent``: the request may have reached the replica (it failed while awaiting the reply),
+    so a write may have been applied. ``reused``: the attempt used what the front held (an
+    idle connection or a known address), which a restart makes stale.
+    """
+
+    def __init__(self, why: str, *, sent: bool = False, reused: bool = False) -> None:
+        super().__init__(why)
+        self.sent = sent
+        self.reused = reused
+
+
+class _AttemptTimeoutError(Exception):
+    """An attempt's share of the time ran out (`_await` decides: deadline, or next replica)."""
+
+
+@dataclass(slots=True)
+class _Call:
+    """A call in flight: the replica's position, the socket (direct) or Ray object ref it
+    awaits, when its share of the time ends, and whether it used what the front held."""
+
+    position: int
+    pending: Any
+    until: float
+    reused: bool
 
 
 class _Shard:
@@ -201,39 +242,54 @@ class RayShardGroup:
         return deadline if deadline is not None else time.monotonic() + self._call_timeout_s
 
     @staticmethod
-    def _left(shard: int, deadline: float) -> float:
-        timeout = deadline - time.monotonic()
+    def _left(until: float) -> float:
+        timeout = until - time.monotonic()
         if timeout <= 0:
-            raise _late(shard)
+            raise _AttemptTimeoutError
         return timeout
 
+    @staticmethod
+    def _attempt_until(deadline: float, attempts: int) -> float:
+        """When an attempt started now should have answered: its share of the time left
+        among ``attempts`` (itself and those that may follow), at least `MIN_ATTEMPT_S`;
+        the last one has all of it."""
+        if attempts <= 1:
+            return deadline
+        now = time.monotonic()
+        return min(deadline, now + max(MIN_ATTEMPT_S, (deadline - now) / attempts))
+
     def _submit(
-        self, shard: int, position: int, method: str, args: tuple[Any, ...], deadline: float
-    ) -> Any:
-        """Start a call: a socket with the request sent (direct) or a Ray object ref.
+        self, shard: int, position: int, method: str, args: tuple[Any, ...], until: float
+    ) -> _Call:
+        """Start a call, to be answered by ``until``: a socket with the request sent
+        (direct) or a Ray object ref.
 
         Raises:
-            _ReplicaDownError: the replica cannot be reached now.
+            _ReplicaDownError: the replica cannot be reached now (the request was not sent).
+            _AttemptTimeoutError: ``until`` passed first.
         """
         state = self._shards[shard]
         replica = state.replicas[position]
         if not self._direct:
-            return replica.run_pickled.remote(method, pickled(args))
+            pending = replica.run_pickled.remote(method, pickled(args))
+            return _Call(position, pending, until, reused=False)
         line = state.lines[position]
-        if line.address is None:
-            line.address = self._address_of(shard, replica, deadline)
+        reused = line.address is not None
+        if not reused:
+            line.address = self._address_of(replica, until)
         try:
-            return line.send(pickled((method, args)), self._left(shard, deadline))
+            conn = line.send(pickled((method, args)), self._left(until))
         except TimeoutError:
-            raise _late(shard) from None
+            raise _AttemptTimeoutError from None
         except OSError as exc:
             line.reset()
-            raise _ReplicaDownError(type(exc).__name__) from None
+            raise _ReplicaDownError(type(exc).__name__, reused=reused) from None
+        return _Call(position, conn, until, reused)
 
-    def _address_of(self, shard: int, replica: Any, deadline: float) -> Address:
+    def _address_of(self, replica: Any, until: float) -> Address:
         """Where ``replica`` listens, asked through Ray (which holds the question while it
         restarts the replica, up to `ADDRESS_TIMEOUT_S`)."""
-        timeout = min(self._left(shard, deadline), ADDRESS_TIMEOUT_S)
+        timeout = min(self._left(until), ADDRESS_TIMEOUT_S)
         try:
             address: Address | None = ray.get(replica.address.remote(), timeout=timeout)
         except GetTimeoutError:
@@ -244,24 +300,41 @@ class RayShardGroup:
             raise _ReplicaDownError("it has no direct line")
         return address
 
-    def _result(self, shard: int, position: int, pending: Any, deadline: float) -> Any:
-        """The result of a call `_submit` started.
+    def _ready(self, calls: list[_Call], until: float) -> _Call | None:
+        """The first of ``calls`` whose reply (or failure) has come, waiting until
+        ``until`` at most; None when none has."""
+        timeout = max(until - time.monotonic(), 0.0)
+        if self._direct:
+            poller = select.poll()
+            for call in calls:
+                poller.register(call.pending, select.POLLIN)
+            ready = {fd for fd, _ in poller.poll(math.ceil(timeout * 1000))}
+            return next((c for c in calls if c.pending.fileno() in ready), None)
+        done, _ = ray.wait([c.pending for c in calls], num_returns=1, timeout=timeout)
+        return next((c for c in calls if c.pending in done), None)
+
+    def _result(self, shard: int, call: _Call, deadline: float) -> Any:
+        """The result of a call `_submit` started (its reply has come, or is coming).
 
         Raises:
-            _ReplicaDownError: the replica died during the call.
+            _ReplicaDownError: the replica died during the call (the request was sent).
             DeadlineExceededError: the deadline passed first.
             HybridSearchError: the replica's domain error (a bad filter value), as itself.
         """
-        timeout = self._left(shard, deadline)
+        try:
+            timeout = self._left(deadline)
+        except _AttemptTimeoutError:
+            raise _late(shard) from None
         if self._direct:
-            line = self._shards[shard].lines[position]
+            line = self._shards[shard].lines[call.position]
             try:
-                reply = line.receive(pending, timeout)
+                reply = line.receive(call.pending, timeout)
             except TimeoutError:
                 raise _late(shard) from None
             except OSError as exc:
                 line.reset()
-                raise _ReplicaDownError(type(exc).__name__) from None
+                why = type(exc).__name__
+                raise _ReplicaDownError(why, sent=True, reused=call.reused) from None
             ok, value = pickle.loads(reply)
             if ok:
                 return value
@@ -269,9 +342,9 @@ class RayShardGroup:
                 raise value
             raise RuntimeError(f"shard {shard}'s replica failed: {value!r}") from value
         try:
-            return pickle.loads(ray.get(pending, timeout=timeout))
+            return pickle.loads(ray.get(call.pending, timeout=timeout))
         except GetTimeoutError:
-            ray.cancel(pending)
+            ray.cancel(call.pending)
             raise _late(shard) from None
         except RayTaskError as exc:
             cause = exc.cause
@@ -279,11 +352,44 @@ class RayShardGroup:
                 raise cause from None
             raise
         except RayActorError as exc:
-            raise _ReplicaDownError(type(exc).__name__) from None
+            raise _ReplicaDownError(type(exc).__name__, sent=True) from None
 
-    def _down(self, shard: int, position: int, why: str) -> None:
-        self._shards[shard].down_until[position] = time.monotonic() + DOWN_FOR_S
-        log.warning("shard %d replica %d failed (%s); trying another", shard, position, why)
+    def _down(
+        self,
+        shard: int,
+        position: int,
+        why: str,
+        *,
+        forget: bool = False,
+        then: str = "trying another",
+    ) -> None:
+        """Skip the replica for `DOWN_FOR_S`; ``forget``: also close its idle connections
+        and ask Ray where it listens next time (it may have moved)."""
+        state = self._shards[shard]
+        state.down_until[position] = time.monotonic() + DOWN_FOR_S
+        if forget and self._direct:
+            state.lines[position].reset()
+        log.warning("shard %d replica %d failed (%s); %s", shard, position, why, then)
+
+    def _failed(
+        self,
+        shard: int,
+        position: int,
+        error: _ReplicaDownError,
+        positions: list[int],
+        *,
+        read: bool,
+        retried: set[int],
+    ) -> None:
+        """Mark a replica down; when it failed on what the front held (a restart made it
+        stale) and the request is a read, or a write that was not sent, try it once more on a
+        fresh connection to the address Ray gives now, after the shard's other replicas."""
+        again = error.reused and (read or not error.sent) and position not in retried
+        then = "trying it once more on a new connection" if again else "trying another"
+        self._down(shard, position, str(error), then=then)
+        if again:
+            retried.add(position)
+            positions.append(position)
 
     def _start(
         self,
@@ -292,14 +398,27 @@ class RayShardGroup:
         args: tuple[Any, ...],
         positions: list[int],
         deadline: float,
-    ) -> tuple[int, Any] | None:
-        """Start the call on the first of ``positions`` (popped) that can be reached."""
+        *,
+        read: bool,
+        retried: set[int],
+    ) -> _Call | None:
+        """Start the call on the first of ``positions`` (popped) that can be reached; a read
+        with its share of the time left (`_attempt_until`), a write with all of it.
+
+        Raises:
+            DeadlineExceededError: the deadline passed first.
+        """
         while positions:
             position = positions.pop(0)
+            until = self._attempt_until(deadline, len(positions) + 1) if read else deadline
             try:
-                return position, self._submit(shard, position, method, args, deadline)
+                return self._submit(shard, position, method, args, until)
             except _ReplicaDownError as exc:
-                self._down(shard, position, str(exc))
+                self._failed(shard, position, exc, positions, read=read, retried=retried)
+            except _AttemptTimeoutError:
+                if time.monotonic() >= deadline:
+                    raise _late(shard) from None
+                self._down(shard, position, "no answer in its share of the time", forget=True)
         return None
 
     def _await(
@@ -308,24 +427,67 @@ class RayShardGroup:
         method: str,
         args: tuple[Any, ...],
         *,
-        first: tuple[int, Any] | None,
+        first: _Call | None,
         positions: list[int],
         deadline: float,
+        read: bool = True,
+        retried: set[int] | None = None,
     ) -> tuple[bool, Any]:
-        """(True, result) from the first replica that answers, or (False, None) when none."""
-        tried = first
+        """(True, result) from the first replica that answers, or (False, None) when none.
+
+        A read's replica that has not answered in its share of the time (hung, or its node
+        cut off) is marked down and the next replica is asked too, the first still awaited;
+        one that failed on what the front held is tried once more (`_failed`). A write is
+        one attempt with the whole deadline, sent again only when it was not sent.
+
+        Raises:
+            DeadlineExceededError: no replica answered before the deadline.
+            UnavailableError: a write's replica failed once it had the request (it may have
+                been applied, so it is not sent again).
+        """
         remaining = list(positions)
-        while True:
-            if tried is None:
-                tried = self._start(shard, method, args, remaining, deadline)
-                if tried is None:
-                    return False, None
-            position, pending = tried
-            try:
-                return True, self._result(shard, position, pending, deadline)
-            except _ReplicaDownError as exc:
-                self._down(shard, position, str(exc))
-                tried = None
+        tried = set() if retried is None else retried
+        calls = [] if first is None else [first]
+        try:
+            while True:
+                if not calls:
+                    call = self._start(
+                        shard, method, args, remaining, deadline, read=read, retried=tried
+                    )
+                    if call is None:
+                        return False, None
+                    calls.append(call)
+                newest = calls[-1]
+                until = newest.until if remaining else deadline
+                ready = self._ready(calls, until)
+                if ready is None:
+                    now = time.monotonic()
+                    if now >= deadline:
+                        raise _late(shard)
+                    if now >= until:  # its share is spent: ask the next replica too
+                        why = "no answer in its share of the time"
+                        self._down(shard, newest.position, why, forget=True)
+                        call = self._start(
+                            shard, method, args, remaining, deadline, read=read, retried=tried
+                        )
+                        if call is not None:
+                            calls.append(call)
+                    continue
+                calls.remove(ready)
+                try:
+                    value = self._result(shard, ready, deadline)
+                except _ReplicaDownError as exc:
+                    if exc.sent and not read:
+                        raise UnavailableError(
+                            f"shard {shard}'s writer replica failed during the write ({exc}); "
+                            "it may have been applied; retry"
+                        ) from None
+                    self._failed(shard, ready.position, exc, remaining, read=read, retried=tried)
+                    continue
+                self._shards[shard].down_until[ready.position] = 0.0  # it answers
+                return True, value
+        finally:
+            self._drop(calls)
 
     def fan_out(
         self,
@@ -338,43 +500,52 @@ class RayShardGroup:
         """Run ``method`` on every shard at once; retry a dead replica's share elsewhere."""
         deadline = self._deadline()
         numbers = list(range(self.shard_count)) if shards is None else list(shards)
-        started: dict[int, tuple[tuple[Any, ...], list[int], tuple[int, Any] | None]] = {}
+        started: dict[int, tuple[tuple[Any, ...], list[int], set[int], _Call | None]] = {}
         results: dict[int, Any] = {}
         missing: list[int] = []
         try:
             for shard in numbers:
                 args = args_of(shard)
                 rest = self._shards[shard].order()
-                started[shard] = (args, rest, self._start(shard, method, args, rest, deadline))
-            if not self._direct and all(first for _, _, first in started.values()):
+                retried: set[int] = set()
+                first = self._start(shard, method, args, rest, deadline, read=True, retried=retried)
+                started[shard] = (args, rest, retried, first)
+            if not self._direct and all(first for *_, first in started.values()):
                 fast = self._get_all(
-                    {shard: first[1] for shard, (_, _, first) in started.items() if first},
+                    {shard: first.pending for shard, (*_, first) in started.items() if first},
                     deadline,
                 )
                 if fast is not None:
                     return FanOut(fast)
-            for shard, (args, rest, first) in started.items():
-                started[shard] = (args, rest, None)  # from here on `_await` owns the call
+            for shard, (args, rest, retried, first) in started.items():
+                started[shard] = (args, rest, retried, None)  # `_await` owns the call now
                 ok, value = self._await(
-                    shard, method, args, first=first, positions=rest, deadline=deadline
+                    shard,
+                    method,
+                    args,
+                    first=first,
+                    positions=rest,
+                    deadline=deadline,
+                    retried=retried,
                 )
                 if ok:
                     results[shard] = value
                 else:
                     missing.append(shard)
         finally:
-            self._drop(first for _, _, first in started.values())
+            self._drop(first for *_, first in started.values())
         if missing and not allow_partial:
             raise UnavailableError(missing_shards_message(missing))
         return FanOut(results, tuple(missing))
 
-    def _drop(self, calls: Iterable[tuple[int, Any] | None]) -> None:
+    def _drop(self, calls: Iterable[_Call | None]) -> None:
         """Close the connections of direct calls whose replies will not be read (a shard
-        before them failed the whole request), so no reply is read as another call's."""
+        before them failed the whole request, or another replica answered first), so no
+        reply is read as another call's."""
         if self._direct:
             for call in calls:
                 if call is not None:
-                    call[1].close()
+                    call.pending.close()
 
     @staticmethod
     def _get_all(refs: dict[int, Any], deadline: float) -> dict[int, Any] | None:
@@ -402,7 +573,12 @@ class RayShardGroup:
         return value
 
     def write(self, shard: int, method: str, *args: Any) -> Any:
-        """Run a write on the writer replica of ``shard`` (found again after a restart)."""
+        """Run a write on the writer replica of ``shard`` (found again after a restart).
+
+        A write is sent again only when it was not sent (the replica could not be reached);
+        one whose replica failed after it had the request fails UNAVAILABLE, and one not
+        answered before the deadline DEADLINE_EXCEEDED: it may have been applied.
+        """
         state = self._shards[shard]
         deadline = self._deadline()
         while True:
@@ -411,14 +587,21 @@ class RayShardGroup:
             if state.writer is None:
                 raise UnavailableError(f"shard {shard} has no writer replica now; retry")
             ok, value = self._await(
-                shard, method, args, first=None, positions=[state.writer], deadline=deadline
+                shard,
+                method,
+                args,
+                first=None,
+                positions=[state.writer],
+                deadline=deadline,
+                read=False,
             )
             if ok:
                 return value
             state.writer = None
-            if time.monotonic() >= deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise UnavailableError(f"shard {shard}'s writer replica is down; retry")
-            time.sleep(0.1)
+            time.sleep(min(0.1, left))
 
     def _find_writer(self, shard: int) -> None:
         state = self._shards[shard]
