@@ -76,6 +76,8 @@ ADDRESS_TIMEOUT_S = 2.0
 #: answer in its share (hung, or its node cut off) is marked down and the next one is
 #: asked too, the first still awaited.
 MIN_ATTEMPT_S = 0.5
+#: How long the front waits for a writer replica to say it is one, at most.
+FIND_WRITER_TIMEOUT_S = 5.0
 TRANSPORTS = ("direct", "ray")
 
 
@@ -583,7 +585,7 @@ class RayShardGroup:
         deadline = self._deadline()
         while True:
             if state.writer is None:
-                self._find_writer(shard)
+                self._find_writer(shard, deadline)
             if state.writer is None:
                 raise UnavailableError(f"shard {shard} has no writer replica now; retry")
             ok, value = self._await(
@@ -603,11 +605,16 @@ class RayShardGroup:
                 raise UnavailableError(f"shard {shard}'s writer replica is down; retry")
             time.sleep(min(0.1, left))
 
-    def _find_writer(self, shard: int) -> None:
+    def _find_writer(self, shard: int, deadline: float) -> None:
+        """Ask the shard's replicas which one writes (each up to `FIND_WRITER_TIMEOUT_S`,
+        all within ``deadline``)."""
         state = self._shards[shard]
         for position, replica in enumerate(state.replicas):
+            timeout = min(FIND_WRITER_TIMEOUT_S, deadline - time.monotonic())
+            if timeout <= 0:
+                return
             try:
-                if ray.get(replica.run.remote("stats"), timeout=5.0).writable:
+                if ray.get(replica.run.remote("stats"), timeout=timeout).writable:
                     state.writer = position
                     return
             except (RayActorError, GetTimeoutError):

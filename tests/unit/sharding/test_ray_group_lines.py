@@ -251,3 +251,16 @@ def test_a_hung_writer_is_not_written_to_elsewhere(
     with pytest.raises(DeadlineExceededError):
         within(1.0, lambda: group.write(0, "apply", str(notes), False))
     assert not notes.exists()
+
+
+def test_finding_the_writer_keeps_to_the_deadline(
+    replicas: Callable[[int], list[Replica]],
+) -> None:
+    writer, follower = replicas(2)
+    group = group_of([writer, follower])
+    group._shards[0].writer = None
+    writer.restarting = follower.restarting = True  # Ray holds both replicas' calls
+    started = time.monotonic()
+    with pytest.raises(UnavailableError, match="no writer"):
+        within(0.5, lambda: group.write(0, "pid"))
+    assert time.monotonic() - started < 1.0  # each replica was asked for 5 s: 10 s
