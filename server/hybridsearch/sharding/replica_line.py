@@ -249,6 +249,10 @@ class LineConnection:
     def settimeout(self, timeout: float | None) -> None:
         self.sock.settimeout(timeout)
 
+    def fileno(self) -> int:
+        """The socket's descriptor (so that a connection can be polled for its reply)."""
+        return self.sock.fileno()
+
     def close(self) -> None:
         self.sock.close()
 
@@ -449,10 +453,10 @@ class ReplicaLine:
     def _take(self, timeout: float) -> LineConnection:
         with self._lock:
             while self._idle:
-                conn = self._idle.pop()
-                if _still_open(conn):
-                    return conn
-                conn.close()  # the replica closed it (it died or restarted): not sent on
+                idle = self._idle.pop()
+                if _still_open(idle.sock):
+                    return idle
+                idle.close()  # the replica closed it (it died or restarted): not sent on
             address = self.address
         if address is None:
             raise LineBrokenError("the replica's address is not known")

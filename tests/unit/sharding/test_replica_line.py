@@ -201,9 +201,9 @@ def test_an_idle_connection_the_replica_closed_is_not_sent_on(
     line = line_to(listener)
     assert call(line, "echo", 1) == (True, (1,))
     (stale,) = line._idle
-    stale.sendall(HEADER.pack(1 << 40))  # the replica closes it (as a restart closes all)
+    stale.sock.sendall(HEADER.pack(1 << 40))  # the replica closes it (as a restart closes all)
     stale.settimeout(5)
-    assert closed_by_peer_peeking(stale)
+    assert closed_by_peer_peeking(stale.sock)
     assert call(line, "echo", 2) == (True, (2,))  # on a new connection, sent once
     assert stale.fileno() == -1 and len(line._idle) == 1 and line._idle[0] is not stale
 
