@@ -41,7 +41,8 @@ def _read_token_file(path: Path) -> list[str]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise SettingsError(f"cannot read token file {path}: {exc.strerror}") from exc
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    stripped = (line.strip() for line in lines)
+    return [line for line in stripped if line and not line.startswith("#")]
 
 
 def _split(tokens: str) -> list[str]:

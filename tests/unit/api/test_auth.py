@@ -12,7 +12,7 @@ from hybridsearch.errors import HybridSearchError
 
 
 def test_tokens_from_lists_and_files(tmp_path: Path) -> None:
-    (tmp_path / "full").write_text("# comment\n\n  file-full  \n")
+    (tmp_path / "full").write_text("# comment\n\n  file-full  \n  # rotated out: old-token\n")
     (tmp_path / "ro").write_text("file-ro\n")
     settings = ServerSettings(
         auth_tokens="a, b,,",
@@ -24,7 +24,8 @@ def test_tokens_from_lists_and_files(tmp_path: Path) -> None:
     assert tokens.enabled
     assert tokens.role_of(b"a") is Role.FULL and tokens.role_of(b"file-full") is Role.FULL
     assert tokens.role_of(b"c") is Role.READ_ONLY and tokens.role_of(b"file-ro") is Role.READ_ONLY
-    for wrong in (b"", b"# comment", b"A", b"a ", b"file-ful", b"file-fullx"):
+    # An indented comment is a comment too (it was a token: "# rotated out: old-token").
+    for wrong in (b"", b"# comment", b"# rotated out: old-token", b"A", b"a ", b"file-fullx"):
         assert tokens.role_of(wrong) is None
     assert "file-full" not in repr(tokens) and "file-full" not in repr(settings)
     assert "a, b" not in repr(settings)
@@ -53,3 +54,9 @@ def test_unreadable_token_file_is_a_clear_error(tmp_path: Path) -> None:
 )
 def test_bearer_token(metadata: tuple[tuple[str, str], ...] | None, token: bytes | None) -> None:
     assert bearer_token(metadata) == token
+
+
+def test_a_token_file_of_indented_comments_only_holds_no_token(tmp_path: Path) -> None:
+    (tmp_path / "full").write_text("  # every token rotated out\n\t# old-token\n")
+    with pytest.raises(HybridSearchError, match="holds no token"):
+        TokenSet.from_settings(ServerSettings(auth_tokens_file=tmp_path / "full"))
