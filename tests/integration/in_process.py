@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import generate_latest
+
 from hybridsearch.api.metrics import ServerMetrics
 from hybridsearch.api.server import EngineFactory, SearchServer
 from hybridsearch.config import ServerSettings
@@ -67,6 +69,11 @@ class InProcessServer:
         loaded = self._loaded
         assert loaded is not None, "the server has not loaded its index"
         return loaded.searcher if isinstance(loaded, LoadedIndex) else loaded
+
+    def scrape(self) -> str:
+        """Every metric of the server, as a scrape reads them."""
+        assert self._metrics is not None
+        return generate_latest(self._metrics.registry).decode()
 
     def metric(self, name: str, **labels: str) -> float | None:
         """The current value of one of the server's metrics (None when it has none yet)."""

@@ -10,9 +10,11 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from hybridsearch.config import ServerSettings
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
 from tests.conftest import ServerProcess, run_cli, start_server, wait_serving
+from tests.integration.in_process import in_process_server
 
 FULL, READ_ONLY, ENV_TOKEN = "full-7f3a9c", "reader-51be02", "from-env-c0ffee"
 QUERY = pb.SearchRequest(query="flow", mode=pb.RETRIEVAL_MODE_SPARSE, top_k=3)
@@ -136,3 +138,25 @@ def test_health_can_require_a_token(tiny_sparse_index: Path) -> None:
         assert run_cli("health", "--server", server.address, check=False).returncode == 1
     finally:
         assert server.stop() == 0
+
+
+def test_calls_to_methods_that_do_not_exist_are_counted_under_one_name(
+    tiny_sparse_index: Path,
+) -> None:
+    # Refused for want of a token, each made-up method name used to become a metric series
+    # (and a cached one): 10,000 calls with 2 kB names took the server to 1 GB.
+    settings = ServerSettings(index=tiny_sparse_index, port=0, auth_tokens=FULL)
+    with (
+        in_process_server(settings) as server,
+        grpc.insecure_channel(server.address) as channel,
+    ):
+        for i in range(20):
+            call = channel.unary_unary(f"/hybridsearch.v1.SearchService/Made{i}{'x' * 2000}")
+            with pytest.raises(grpc.RpcError) as info:
+                call(b"")
+            assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        calls = server.metric(
+            "hybridsearch_rpc_calls_total", method="unknown", code="UNAUTHENTICATED"
+        )
+        assert calls == 20
+        assert "Made" not in server.scrape()

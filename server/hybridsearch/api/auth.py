@@ -21,7 +21,7 @@ import grpc
 
 from hybridsearch.api.handlers import WRITE_SERVICE_PREFIXES, Context
 from hybridsearch.config import ServerSettings, describe
-from hybridsearch.errors import SettingsError
+from hybridsearch.errors import SettingsError, echo
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def auth_refusal(
     role = tokens.role_of(token) if token is not None else None
     if role is None:
         reason = "missing" if token is None else "unknown"
-        log.info("refused %s: %s bearer token", method, reason)
+        log.info("refused %s: %s bearer token", echo(method), reason)
         return _abort(
             grpc.StatusCode.UNAUTHENTICATED,
             "a valid 'authorization: Bearer <token>' metadata entry is required",

@@ -21,6 +21,8 @@ WrapStream = Callable[[StreamBehavior], StreamBehavior]
 Deserializer = Callable[[bytes], Any] | None
 
 OWN_SERVICE_PREFIX = "/hybridsearch.v1."
+#: How a call of a hybridsearch method this server does not have is logged and counted.
+UNKNOWN_METHOD = OWN_SERVICE_PREFIX + "unknown"
 INDEX_SERVICE_PREFIX = "/hybridsearch.v1.IndexService/"
 COLLECTION_SERVICE_PREFIX = "/hybridsearch.v1.CollectionService/"
 # Services a read-only token may not call (they change or describe what is served).

@@ -28,6 +28,7 @@ from hybridsearch.api.decoding import request_decoder
 from hybridsearch.api.errors import abort_with
 from hybridsearch.api.handlers import (
     OWN_SERVICE_PREFIX,
+    UNKNOWN_METHOD,
     Context,
     StreamBehavior,
     UnaryBehavior,
@@ -71,12 +72,15 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
         handler: Handler | None = await continuation(handler_call_details)
         method: str = handler_call_details.method
         own = is_own_method(method)
-        # Unknown hybridsearch methods are checked too (see `auth_refusal`).
+        # Unknown hybridsearch methods are checked too (see `auth_refusal`). Their names are
+        # the caller's alone: logged and counted under one name, so that no caller can mint
+        # metric series or log lines of any size.
+        shown = method if handler is not None else UNKNOWN_METHOD
         if self._tokens.enabled and (own or self._protect_health):
             refusal = auth_refusal(self._tokens, method, handler_call_details.invocation_metadata)
             if refusal is not None:
                 refused = rejecting(handler, refusal)
-                return self._observed_only(refused, method) if own else refused
+                return self._observed_only(refused, shown) if own else refused
         if handler is None or not is_served_method(method):
             return handler  # None: grpc answers UNIMPLEMENTED
         if own and self._admission.full():
