@@ -78,7 +78,11 @@ class CallRecord:
         if isinstance(exc, grpc.aio.AbortError):
             self.code = _code_name(context.code())
         elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
-            self.code = "CANCELLED"
+            # grpc cancels the handler both when the caller cancels and when the call's
+            # deadline passes; the caller sees DEADLINE_EXCEEDED in the second case.
+            remaining = context.time_remaining()
+            expired = remaining is not None and remaining <= 0
+            self.code = "DEADLINE_EXCEEDED" if expired else "CANCELLED"
         else:
             self.code = "UNKNOWN"
 
