@@ -169,9 +169,12 @@ class StagedGeneration:
         entries: Sequence[JournalEntry] = read_journal(
             old_data / JOURNAL_FILE, current.manifest.journal_bytes, frozen.journal_bytes
         )
-        with (old_data / JOURNAL_FILE).open("rb") as handle:
-            handle.seek(frozen.journal_bytes)
-            self.journal = handle.read(current.manifest.journal_bytes - frozen.journal_bytes)
+        new_bytes = current.manifest.journal_bytes - frozen.journal_bytes
+        self.journal = b""
+        if new_bytes:  # (an index never written since it was built has no journal file)
+            with (old_data / JOURNAL_FILE).open("rb") as handle:
+                handle.seek(frozen.journal_bytes)
+                self.journal = handle.read(new_bytes)
         first_new = frozen.ordinal_count
         added = current.manifest.ordinal_count - first_new
         start = self.id_map.ordinal_count

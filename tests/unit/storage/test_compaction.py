@@ -134,6 +134,22 @@ def test_a_compaction_writes_the_live_documents_as_one_segment(tmp_path: Path) -
     assert len(open_index(path).ids) == 2000 - 667
 
 
+def test_an_index_never_written_since_its_build_compacts(tmp_path: Path) -> None:
+    # A built index has no journal until its first write: the compaction's catch-up opened
+    # it anyway (FileNotFoundError: IndexService.Compact answered INTERNAL).
+    path = tmp_path / "idx"
+    build_index(
+        [doc(i) for i in range(50)], path, encoder=HashEncoder(), encoder_info=HASH_ENCODER_INFO
+    )
+    writer = IndexWriter(path)
+    try:
+        outcome = writer.compact()
+        assert outcome.documents == 50
+    finally:
+        writer.close()
+    assert len(open_index(path).ids) == 50
+
+
 def test_writes_during_the_copy_are_carried_over(
     index_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
