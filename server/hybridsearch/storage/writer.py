@@ -24,8 +24,10 @@ on ``writer.lock`` (`WriterLock`), held from open to close.
 
 A failed commit (a full disk, an I/O error) is rolled back in memory: the writer stays usable,
 and its error is a `StorageFullError` / `StorageUnavailableError` (`storage.faults`). A
-manifest write that fails after its rename (the directory fsync) is a commit, as the disk says:
-the writer takes it (logged as not confirmed durable) and the caller is told it committed. Its
+manifest write that fails after its rename (the directory fsync) is a commit as far as the disk
+says: the writer takes it, so that it and the disk agree, but the caller gets
+`StorageUnavailableError` saying so: a batch not known durable is never acknowledged (a power
+loss could still undo the rename), and resending it is harmless (writes by id). Its
 generation number is never reused, so a follower that saw a manifest whose write reported a
 failure never takes a later commit for one it already serves.
 """
@@ -43,7 +45,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hybridsearch.dense.store import write_vector_rows
-from hybridsearch.errors import IndexFormatError, IndexLockedError
+from hybridsearch.errors import IndexFormatError, IndexLockedError, StorageUnavailableError
 from hybridsearch.metadata.values import metadata_problem
 from hybridsearch.sparse.tantivy_index import SparseReader, SparseWriter
 from hybridsearch.storage.builder import utc_now
@@ -227,6 +229,7 @@ class IndexWriter:
         data = self.data_path
         generation = self._last_generation + 1
         saving: Manifest | None = None
+        unconfirmed: BaseException | None = None
         try:
             writer = self._sparse()
             writer.delete_ordinals_from(start)
@@ -265,16 +268,24 @@ class IndexWriter:
                     raise translated from exc
                 raise
             log.warning(
-                "%s: commit %d committed, but not confirmed durable (%s)",
+                "%s: commit %d written, but not confirmed durable (%s)",
                 self.path,
                 generation,
                 exc,
             )
+            unconfirmed = exc
         self._manifest = committed
         self._id_map.apply(entries)
         self._columns = columns
         self._sparse_deletes = died
         self._stale = len(died)
+        if unconfirmed is not None:
+            raise StorageUnavailableError(
+                "the commit was written but its sync to disk failed, so it is not known durable "
+                "and not acknowledged: it shows once a later commit does (or after a restart), "
+                "unless a power loss undoes it first; resend the batch (writes by id repeat "
+                "safely)"
+            ) from unconfirmed
 
     def _rollback_sparse(self) -> None:
         """Drop tantivy's queued changes; reopen its writer if a failed write killed it.

@@ -125,12 +125,13 @@ def test_a_compaction_without_room_leaves_the_index_as_it_was(
     assert dense_ids(index_dir) == ["a", "b"]
 
 
-def test_a_manifest_renamed_in_before_a_failed_directory_fsync_is_a_commit(
+def test_a_manifest_renamed_in_before_a_failed_directory_fsync_is_taken_not_acknowledged(
     index_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     writer = IndexWriter(index_dir)
     monkeypatch.setattr(files_module, "fsync_dir", failing(errno.EIO))  # after the rename
-    upsert(writer, Document("x", "", "xray xigua"))  # the disk names it: acknowledged
+    with pytest.raises(StorageUnavailableError, match="not known durable"):
+        upsert(writer, Document("x", "", "xray xigua"))  # the disk names it, not durably
     monkeypatch.undo()
     on_disk = load_manifest(index_dir)
     assert writer.manifest == on_disk and on_disk.ordinal_count == 3
