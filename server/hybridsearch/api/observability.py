@@ -78,11 +78,7 @@ class CallRecord:
         if isinstance(exc, grpc.aio.AbortError):
             self.code = _code_name(context.code())
         elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
-            # grpc cancels the handler both when the caller cancels and when the call's
-            # deadline passes; the caller sees DEADLINE_EXCEEDED in the second case.
-            remaining = context.time_remaining()
-            expired = remaining is not None and remaining <= 0
-            self.code = "DEADLINE_EXCEEDED" if expired else "CANCELLED"
+            self.code = "CANCELLED"
         else:
             self.code = "UNKNOWN"
 
