@@ -104,9 +104,20 @@ def _request_defaults(s: ServerSettings) -> Iterator[Problem]:
         )
 
 
+def _has_token_setting(s: ServerSettings) -> bool:
+    return bool(
+        s.auth_tokens.strip()
+        or s.auth_read_only_tokens.strip()
+        or s.auth_tokens_file is not None
+        or s.auth_read_only_tokens_file is not None
+    )
+
+
 def _serving(s: ServerSettings) -> Iterator[Problem]:
     yield from _within("port", s.port, 0, MAX_PORT)
     yield from _within("metrics_port", s.metrics_port, 0, MAX_PORT)
+    if s.metrics_port and s.metrics_port == s.port:
+        yield "metrics_port", f"must differ from --port (both {s.port})"
     yield from _within("max_message_bytes", s.max_message_bytes, 1, MAX_MESSAGE_BYTES)
     if not (math.isfinite(s.grace_period_s) and s.grace_period_s >= 0.0):
         yield "grace_period_s", f"must be a finite number >= 0 (got {s.grace_period_s})"
@@ -117,6 +128,12 @@ def _serving(s: ServerSettings) -> Iterator[Problem]:
             yield "tls_client_ca", "needs --tls-cert"
     elif s.tls_key is None:
         yield "tls_cert", "needs --tls-key"
+    if s.auth_health and not _has_token_setting(s):
+        yield (
+            "auth_health",
+            "needs a token setting (--auth-tokens, --auth-tokens-file, --auth-read-only-tokens "
+            "or --auth-read-only-tokens-file): without one nothing is authenticated",
+        )
     if s.workers > 1 and s.metrics_port:
         yield (
             "metrics_port",

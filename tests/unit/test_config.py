@@ -146,6 +146,18 @@ def test_zero_means_off_or_auto_but_negative_is_refused(name: str) -> None:
         ({"ray": "local", "workers": 2}, "--ray (env HYBRIDSEARCH_RAY): not supported with"),
         ({"replicas": 2}, "--replicas (env HYBRIDSEARCH_REPLICAS): needs --ray"),
         ({"ray_transport": "grpc"}, "--ray-transport (env HYBRIDSEARCH_RAY_TRANSPORT): must be"),
+        (
+            {"auth_health": True},
+            "--auth-health (env HYBRIDSEARCH_AUTH_HEALTH): needs a token setting (--auth-tokens",
+        ),
+        (
+            {"auth_health": True, "auth_tokens": " "},
+            "--auth-health (env HYBRIDSEARCH_AUTH_HEALTH): needs a token setting",
+        ),
+        (
+            {"port": 9090, "metrics_port": 9090},
+            "--metrics-port (env HYBRIDSEARCH_METRICS_PORT): must differ from --port (both 9090)",
+        ),
     ],
 )
 def test_each_rule(changes: dict[str, Any], expected: str) -> None:
@@ -173,6 +185,14 @@ def test_valid_edges_pass() -> None:
         workers=2,
     ).validate()
     ServerSettings(alpha=1.0, workers=1, metrics_port=9090).validate()
+    ServerSettings(port=0, metrics_port=9090).validate()  # --port 0: the kernel picks another
+    for token in (
+        {"auth_tokens": "t"},
+        {"auth_tokens_file": Path("t")},
+        {"auth_read_only_tokens": "t"},
+        {"auth_read_only_tokens_file": Path("t")},
+    ):
+        dataclasses.replace(ServerSettings(auth_health=True), **token).validate()
     ServerSettings(data_dir=Path("d"), models_dir=Path("m")).validate()
     # Sharded collections of a data directory run on Ray (plain ones in the server process).
     ServerSettings(data_dir=Path("d"), ray="local", replicas=2).validate()
