@@ -136,3 +136,28 @@ def test_half_a_tls_configuration_is_refused_at_start(tiny_sparse_index: Path, p
     )  # fmt: skip
     assert result.returncode == 2
     assert "--tls-key" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("missing", "expected"),
+    [
+        ("cert", "--tls-cert (env HYBRIDSEARCH_TLS_CERT): cannot read TLS certificate"),
+        ("key", "--tls-key (env HYBRIDSEARCH_TLS_KEY): cannot read TLS key"),
+        ("ca", "--tls-client-ca (env HYBRIDSEARCH_TLS_CLIENT_CA): cannot read client CA bundle"),
+    ],
+)
+def test_an_unreadable_tls_file_is_refused_at_start_naming_its_setting(
+    tiny_sparse_index: Path, pki: Pki, tmp_path: Path, missing: str, expected: str
+) -> None:
+    files = {"cert": pki.server.cert, "key": pki.server.key, "ca": pki.ca.pem.cert}
+    files[missing] = tmp_path / "missing.pem"
+    result = run_cli(
+        "serve", "--index", str(tiny_sparse_index), "--port", "0",
+        "--tls-cert", str(files["cert"]), "--tls-key", str(files["key"]),
+        "--tls-client-ca", str(files["ca"]), check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"error: {expected} {tmp_path / 'missing.pem'}: No such file or directory"
+    )
+    assert "listening" not in result.stdout

@@ -14,14 +14,14 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import grpc
 
 from hybridsearch.api.handlers import WRITE_SERVICE_PREFIXES, Context
-from hybridsearch.config import ServerSettings, describe
-from hybridsearch.errors import SettingsError, echo
+from hybridsearch.config import ServerSettings
+from hybridsearch.errors import echo
+from hybridsearch.startup_files import token_lists
 
 log = logging.getLogger(__name__)
 
@@ -34,40 +34,6 @@ class Role(enum.Enum):
 
     FULL = "full"
     READ_ONLY = "read-only"
-
-
-def _read_token_file(path: Path) -> list[str]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise SettingsError(f"cannot read token file {path}: {exc.strerror}") from exc
-    stripped = (line.strip() for line in lines)
-    return [line for line in stripped if line and not line.startswith("#")]
-
-
-def _split(tokens: str) -> list[str]:
-    return [t.strip() for t in tokens.split(",") if t.strip()]
-
-
-def _no_tokens(setting: str, where: str) -> SettingsError:
-    return SettingsError(
-        f"{describe(setting)}: {where} holds no token, so authentication would be "
-        "silently off; give at least one token or drop the setting"
-    )
-
-
-def _given_tokens(setting: str, value: str) -> list[str]:
-    tokens = _split(value)
-    if value.strip() and not tokens:
-        raise _no_tokens(setting, "the list")
-    return tokens
-
-
-def _file_tokens(setting: str, path: Path) -> list[str]:
-    tokens = _read_token_file(path)
-    if not tokens:
-        raise _no_tokens(setting, f"token file {path}")
-    return tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +53,7 @@ class TokenSet:
         and blank lines, a list of only commas) stops start-up with `SettingsError` instead
         of serving with authentication silently off.
         """
-        full = _given_tokens("auth_tokens", settings.auth_tokens)
-        read_only = _given_tokens("auth_read_only_tokens", settings.auth_read_only_tokens)
-        if settings.auth_tokens_file is not None:
-            full += _file_tokens("auth_tokens_file", settings.auth_tokens_file)
-        if settings.auth_read_only_tokens_file is not None:
-            read_only += _file_tokens(
-                "auth_read_only_tokens_file", settings.auth_read_only_tokens_file
-            )
+        full, read_only = token_lists(settings)
         pairs = [(t, Role.FULL) for t in full] + [(t, Role.READ_ONLY) for t in read_only]
         return cls(tuple((t.encode("utf-8"), role) for t, role in pairs))
 

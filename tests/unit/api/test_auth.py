@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hybridsearch.api.auth import Role, TokenSet, bearer_token
-from hybridsearch.config import ServerSettings
+from hybridsearch.config import ServerSettings, describe
 from hybridsearch.errors import HybridSearchError
 
 
@@ -35,9 +35,26 @@ def test_no_tokens_means_auth_off() -> None:
     assert not TokenSet.from_settings(ServerSettings()).enabled
 
 
-def test_unreadable_token_file_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(HybridSearchError, match="cannot read token file"):
-        TokenSet.from_settings(ServerSettings(auth_tokens_file=tmp_path / "missing"))
+@pytest.mark.parametrize("setting", ["auth_tokens_file", "auth_read_only_tokens_file"])
+def test_unreadable_token_file_is_a_clear_error_naming_the_setting(
+    tmp_path: Path, setting: str
+) -> None:
+    missing = tmp_path / "missing"
+    with pytest.raises(HybridSearchError) as info:
+        TokenSet.from_settings(ServerSettings(**{setting: missing}))
+    assert str(info.value) == (
+        f"{describe(setting)}: cannot read token file {missing}: No such file or directory"
+    )
+
+
+def test_a_token_file_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "full").write_bytes(b"\xff\xfe token\n")
+    with pytest.raises(HybridSearchError) as info:
+        TokenSet.from_settings(ServerSettings(auth_tokens_file=tmp_path / "full"))
+    assert str(info.value) == (
+        "--auth-tokens-file (env HYBRIDSEARCH_AUTH_TOKENS_FILE): "
+        f"token file {tmp_path / 'full'} is not UTF-8"
+    )
 
 
 @pytest.mark.parametrize(

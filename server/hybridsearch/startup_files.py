@@ -1,0 +1,110 @@
+"""The token and TLS files the server reads at start-up (no grpc import).
+
+A file that cannot be read, or a token setting that yields no token, stops the start with a
+`SettingsError` naming its flag and environment variable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from hybridsearch.config import ServerSettings, describe
+from hybridsearch.errors import SettingsError
+
+
+def _read_bytes(setting: str, path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SettingsError(
+            f"{describe(setting)}: cannot read {what} {path}: {exc.strerror}"
+        ) from exc
+
+
+def _read_token_file(setting: str, path: Path) -> list[str]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise SettingsError(
+            f"{describe(setting)}: cannot read token file {path}: {exc.strerror}"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{describe(setting)}: token file {path} is not UTF-8") from exc
+    stripped = (line.strip() for line in lines)
+    return [line for line in stripped if line and not line.startswith("#")]
+
+
+def _split(tokens: str) -> list[str]:
+    return [t.strip() for t in tokens.split(",") if t.strip()]
+
+
+def _no_tokens(setting: str, where: str) -> SettingsError:
+    return SettingsError(
+        f"{describe(setting)}: {where} holds no token, so authentication would be "
+        "silently off; give at least one token or drop the setting"
+    )
+
+
+def _given_tokens(setting: str, value: str) -> list[str]:
+    tokens = _split(value)
+    if value.strip() and not tokens:
+        raise _no_tokens(setting, "the list")
+    return tokens
+
+
+def _file_tokens(setting: str, path: Path) -> list[str]:
+    tokens = _read_token_file(setting, path)
+    if not tokens:
+        raise _no_tokens(setting, f"token file {path}")
+    return tokens
+
+
+def token_lists(settings: ServerSettings) -> tuple[list[str], list[str]]:
+    """The full and the read-only tokens of the settings' lists and files.
+
+    Fails closed: a token setting that is given but yields no token (a file of comments and
+    blank lines, a list of only commas) raises `SettingsError` instead of leaving
+    authentication silently off; so does a token file that cannot be read.
+    """
+    full = _given_tokens("auth_tokens", settings.auth_tokens)
+    read_only = _given_tokens("auth_read_only_tokens", settings.auth_read_only_tokens)
+    if settings.auth_tokens_file is not None:
+        full += _file_tokens("auth_tokens_file", settings.auth_tokens_file)
+    if settings.auth_read_only_tokens_file is not None:
+        read_only += _file_tokens("auth_read_only_tokens_file", settings.auth_read_only_tokens_file)
+    return full, read_only
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """The PEM bytes of a TLS configuration."""
+
+    key: bytes
+    cert: bytes
+    client_ca: bytes | None  # None: no client certificate is required
+
+    def __repr__(self) -> str:  # never print a private key
+        return f"TlsFiles(client_ca={self.client_ca is not None})"
+
+
+def tls_files(settings: ServerSettings) -> TlsFiles | None:
+    """The TLS files of the settings, read and checked; None when TLS is off (no ``tls_cert``).
+
+    Raises `SettingsError` naming the setting for half a configuration or a file that cannot
+    be read.
+    """
+    if settings.tls_cert is None:
+        if settings.tls_key is not None or settings.tls_client_ca is not None:
+            raise SettingsError(
+                f"{describe('tls_key')} and {describe('tls_client_ca')} need --tls-cert"
+            )
+        return None
+    if settings.tls_key is None:
+        raise SettingsError(f"{describe('tls_cert')}: needs --tls-key")
+    cert = _read_bytes("tls_cert", settings.tls_cert, "TLS certificate")
+    key = _read_bytes("tls_key", settings.tls_key, "TLS key")
+    client_ca = None
+    if settings.tls_client_ca is not None:
+        client_ca = _read_bytes("tls_client_ca", settings.tls_client_ca, "client CA bundle")
+    return TlsFiles(key, cert, client_ca)
