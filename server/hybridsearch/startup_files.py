@@ -2,10 +2,15 @@
 
 A file that cannot be read, or a token setting that yields no token, stops the start with a
 `SettingsError` naming its flag and environment variable.
+
+TLS files are parsed here with the standard library's `ssl` (gRPC takes any bytes and fails
+later: a garbage certificate or a key that is not the certificate's as "Failed to bind to
+address", an empty client CA bundle by refusing every connection once it is serving).
 """
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,7 +83,7 @@ def token_lists(settings: ServerSettings) -> tuple[list[str], list[str]]:
 
 @dataclass(frozen=True, slots=True)
 class TlsFiles:
-    """The PEM bytes of a TLS configuration."""
+    """The PEM bytes of a TLS configuration, each file checked to be usable."""
 
     key: bytes
     cert: bytes
@@ -88,11 +93,51 @@ class TlsFiles:
         return f"TlsFiles(client_ca={self.client_ca is not None})"
 
 
+class _EncryptedKeyError(Exception):
+    """The key asked for a passphrase (raised by the password callback)."""
+
+
+def _no_passphrase() -> bytes:
+    raise _EncryptedKeyError  # never prompt on a terminal; gRPC cannot use such a key
+
+
+def _certificates_in(path: Path) -> int:
+    """How many certificates the PEM file holds (0 when it holds none that parse)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cafile=path)
+    except (ssl.SSLError, OSError, ValueError):
+        return 0
+    return int(context.cert_store_stats()["x509"])
+
+
+def _check_pair(cert: Path, key: Path) -> None:
+    if not _certificates_in(cert):
+        raise SettingsError(f"{describe('tls_cert')}: {cert} holds no PEM certificate")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key, password=_no_passphrase)
+    except _EncryptedKeyError:
+        raise SettingsError(
+            f"{describe('tls_key')}: {key} is encrypted; give the key without a passphrase"
+        ) from None
+    except ssl.SSLError as exc:
+        if "KEY_VALUES_MISMATCH" in str(exc):
+            raise SettingsError(
+                f"{describe('tls_key')}: {key} is not the key of the certificate in {cert} "
+                f"({describe('tls_cert')})"
+            ) from None
+        raise SettingsError(
+            f"{describe('tls_key')}: {key} holds no PEM private key for the certificate in {cert}"
+        ) from None
+
+
 def tls_files(settings: ServerSettings) -> TlsFiles | None:
     """The TLS files of the settings, read and checked; None when TLS is off (no ``tls_cert``).
 
-    Raises `SettingsError` naming the setting for half a configuration or a file that cannot
-    be read.
+    Raises `SettingsError` naming the setting for half a configuration, a file that cannot be
+    read, a certificate file with no certificate, a key that is missing, encrypted or not the
+    certificate's, and a client CA bundle with no certificate in it.
     """
     if settings.tls_cert is None:
         if settings.tls_key is not None or settings.tls_client_ca is not None:
@@ -104,7 +149,13 @@ def tls_files(settings: ServerSettings) -> TlsFiles | None:
         raise SettingsError(f"{describe('tls_cert')}: needs --tls-key")
     cert = _read_bytes("tls_cert", settings.tls_cert, "TLS certificate")
     key = _read_bytes("tls_key", settings.tls_key, "TLS key")
+    _check_pair(settings.tls_cert, settings.tls_key)
     client_ca = None
     if settings.tls_client_ca is not None:
         client_ca = _read_bytes("tls_client_ca", settings.tls_client_ca, "client CA bundle")
+        if not _certificates_in(settings.tls_client_ca):
+            raise SettingsError(
+                f"{describe('tls_client_ca')}: {settings.tls_client_ca} holds no PEM "
+                "certificate, so no client could connect"
+            )
     return TlsFiles(key, cert, client_ca)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
@@ -160,4 +161,69 @@ def test_an_unreadable_tls_file_is_refused_at_start_naming_its_setting(
     assert result.stderr.strip() == (
         f"error: {expected} {tmp_path / 'missing.pem'}: No such file or directory"
     )
+    assert "listening" not in result.stdout
+
+
+def _encrypted_copy(key: Path, out: Path) -> Path:
+    loaded = serialization.load_pem_private_key(key.read_bytes(), password=None)
+    out.write_bytes(
+        loaded.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"passphrase"),
+        )
+    )
+    return out
+
+
+CERT = "--tls-cert (env HYBRIDSEARCH_TLS_CERT)"
+KEY = "--tls-key (env HYBRIDSEARCH_TLS_KEY)"
+CA = "--tls-client-ca (env HYBRIDSEARCH_TLS_CLIENT_CA)"
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("garbage cert", f"{CERT}: {{cert}} holds no PEM certificate"),
+        ("empty cert", f"{CERT}: {{cert}} holds no PEM certificate"),
+        ("key as cert", f"{CERT}: {{cert}} holds no PEM certificate"),
+        ("empty key", f"{KEY}: {{key}} holds no PEM private key for the certificate in {{cert}}"),
+        ("garbage key", f"{KEY}: {{key}} holds no PEM private key for the certificate in {{cert}}"),
+        ("cert as key", f"{KEY}: {{key}} holds no PEM private key for the certificate in {{cert}}"),
+        ("other key", f"{KEY}: {{key}} is not the key of the certificate in {{cert}} ({CERT})"),
+        ("encrypted key", f"{KEY}: {{key}} is encrypted; give the key without a passphrase"),
+        ("garbage ca", f"{CA}: {{ca}} holds no PEM certificate, so no client could connect"),
+        ("empty ca", f"{CA}: {{ca}} holds no PEM certificate, so no client could connect"),
+    ],
+)
+def test_a_tls_file_that_does_not_parse_is_refused_at_start_naming_its_setting(
+    tiny_sparse_index: Path, pki: Pki, tmp_path: Path, case: str, expected: str
+) -> None:
+    garbage, empty = tmp_path / "garbage.pem", tmp_path / "empty.pem"
+    garbage.write_text("-----BEGIN CERTIFICATE-----\nnot base64 at all\n")
+    empty.write_bytes(b"")
+    cert, key, ca = pki.server.cert, pki.server.key, pki.ca.pem.cert
+    match case.split():
+        case [("garbage" | "empty") as kind, part]:
+            chosen = garbage if kind == "garbage" else empty
+            cert, key, ca = (
+                chosen if part == "cert" else cert,
+                chosen if part == "key" else key,
+                chosen if part == "ca" else ca,
+            )
+        case ["key", "as", "cert"]:
+            cert = key
+        case ["cert", "as", "key"]:
+            key = cert
+        case ["other", "key"]:
+            key = pki.client.key
+        case ["encrypted", "key"]:
+            key = _encrypted_copy(key, tmp_path / "encrypted.key")
+    result = run_cli(
+        "serve", "--index", str(tiny_sparse_index), "--port", "0",
+        "--tls-cert", str(cert), "--tls-key", str(key), "--tls-client-ca", str(ca),
+        check=False, timeout=30,
+    )  # fmt: skip
+    assert result.stderr.strip() == "error: " + expected.format(cert=cert, key=key, ca=ca)
+    assert result.returncode == 2
     assert "listening" not in result.stdout
