@@ -1,7 +1,10 @@
 """The token and TLS files the server reads at start-up (no grpc import).
 
 A file that cannot be read, or a token setting that yields no token, stops the start with a
-`SettingsError` naming its flag and environment variable.
+`SettingsError` naming its flag and environment variable. `serve` checks them all
+(`check_startup_files`) before it forks its workers too, so that such a refusal is one
+message and exit code 2 with any number of workers; the server reads them again to build its
+`TokenSet` and credentials.
 
 TLS files are parsed here with the standard library's `ssl` (gRPC takes any bytes and fails
 later: a garbage certificate or a key that is not the certificate's as "Failed to bind to
@@ -159,3 +162,9 @@ def tls_files(settings: ServerSettings) -> TlsFiles | None:
                 "certificate, so no client could connect"
             )
     return TlsFiles(key, cert, client_ca)
+
+
+def check_startup_files(settings: ServerSettings) -> None:
+    """Read and check every token and TLS file the server will read; raises `SettingsError`."""
+    token_lists(settings)
+    tls_files(settings)

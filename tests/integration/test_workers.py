@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import grpc
+import pytest
 
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
-from tests.conftest import start_server, wait_serving
+from tests.conftest import run_cli, start_server, wait_serving
 
 
 def children_of(pid: int) -> list[int]:
@@ -57,3 +58,29 @@ def test_two_workers_share_one_port(tiny_sparse_index: Path) -> None:
         code = server.stop()
     assert code == 0
     assert all(not Path(f"/proc/{pid}").exists() for pid in workers)
+
+
+@pytest.mark.parametrize("refused", ["token file", "tls cert"])
+def test_a_refused_file_stops_workers_with_its_message_and_exit_2(
+    tiny_sparse_index: Path, tmp_path: Path, refused: str
+) -> None:
+    """The same message and exit code as one process (it was '2 worker(s) failed to bind')."""
+    missing, garbage = tmp_path / "missing.txt", tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    if refused == "token file":
+        flags = ["--auth-tokens-file", str(missing)]
+        expected = (
+            "--auth-tokens-file (env HYBRIDSEARCH_AUTH_TOKENS_FILE): "
+            f"cannot read token file {missing}: No such file or directory"
+        )
+    else:
+        flags = ["--tls-cert", str(garbage), "--tls-key", str(garbage)]
+        expected = f"--tls-cert (env HYBRIDSEARCH_TLS_CERT): {garbage} holds no PEM certificate"
+    for workers in ("1", "2"):
+        done = run_cli(
+            "serve", "--index", str(tiny_sparse_index), "--port", "0", "--workers", workers,
+            *flags, check=False, timeout=60,
+        )  # fmt: skip
+        assert done.stderr.strip() == f"error: {expected}", workers
+        assert done.returncode == 2
+        assert "listening" not in done.stdout

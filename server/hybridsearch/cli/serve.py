@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Callable
 
 from hybridsearch.config import ServerSettings, add_settings_arguments, settings_from
+from hybridsearch.startup_files import check_startup_files
 
 
 def add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,6 +25,7 @@ def run_serve(args: argparse.Namespace) -> int:
     # Every setting is checked before logging, forking, binding or loading: a bad one stops
     # the start with a SettingsError naming its flag and environment variable.
     settings = settings_from(args).validate()
+    check_startup_files(settings)  # the token and TLS files, read before any worker forks
     configure_logging(args.log_level, settings.log_format)
     if settings.workers > 1:
         from hybridsearch.cli.workers import serve_workers  # noqa: PLC0415

@@ -5,7 +5,10 @@ SO_REUSEPORT, and keeps that socket bound but not listening: the kernel spreads 
 connections over the children's listening sockets. Each child opens the index itself; the
 index files are memory-mapped read-only, so their pages are shared through the page cache.
 The parent prints ``listening on HOST:PORT`` once every child has bound, forwards SIGTERM and
-SIGINT to the children, and exits with the worst child exit code.
+SIGINT to the children, and exits with the worst child exit code. A child that refuses to
+start (a `HybridSearchError`) prints ``error: ...`` and exits 2, and so does the parent; the
+token and TLS files are checked before the fork (`hybridsearch.startup_files`), so a bad one
+is reported once.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import os
 import signal
 import socket
 import sys
+import traceback
 from collections.abc import Callable
 from types import FrameType
 
@@ -23,6 +27,7 @@ from hybridsearch.config import ServerSettings
 from hybridsearch.errors import HybridSearchError
 
 ChildMain = Callable[[ServerSettings, Callable[[str], None]], int]
+REFUSED = 2  # the exit code of a start-up refusal (a HybridSearchError), as in one process
 
 
 def reserve_port(host: str, port: int) -> tuple[socket.socket, int]:
@@ -62,6 +67,11 @@ def serve_workers(settings: ServerSettings, child_main: ChildMain) -> int:
             code = 1
             try:
                 code = child_main(settings, lambda _address: _announce(ready_write))
+            except HybridSearchError as exc:  # as `hybridsearch` reports it in one process
+                print(f"error: {exc}", file=sys.stderr)
+                code = REFUSED
+            except Exception:  # printed here: os._exit below would lose it
+                traceback.print_exc()
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()
@@ -84,13 +94,15 @@ def serve_workers(settings: ServerSettings, child_main: ChildMain) -> int:
         )
         print(f"listening on {address}", flush=True)
     else:
-        print(f"error: {settings.workers - ready} worker(s) failed to bind", file=sys.stderr)
         forward(signal.SIGTERM, None)
-    worst = 0
-    for child in children:
-        worst = max(worst, _wait(child))
+    codes = [_wait(child) for child in children]
     reserved.close()
-    return worst if ready == settings.workers else max(worst, 1)
+    if ready == settings.workers:
+        return max(codes)
+    if REFUSED in codes:  # a worker refused to start and printed why
+        return REFUSED
+    print(f"error: {settings.workers - ready} worker(s) failed to start", file=sys.stderr)
+    return max(*codes, 1)
 
 
 def _announce(fd: int) -> None:
