@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -51,4 +52,27 @@ def test_a_missing_or_corrupted_adaptive_model_stops_serve_naming_it(
         f"adaptive fusion model {model}: "
     )
     assert ("cannot read it" if content is None else "not valid JSON") in done.stderr
+    assert "listening" not in done.stdout
+
+
+@pytest.mark.parametrize("taken", ["port", "metrics_port"])
+def test_a_port_in_use_stops_serve_naming_its_flag(tiny_sparse_index: Path, taken: str) -> None:
+    """Exit 2 and one line (it was an uncaught RuntimeError or OSError traceback, exit 1)."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        busy = holder.getsockname()[1]
+        ports = {"port": "0", "metrics_port": "0"} | {taken: str(busy)}
+        done = run_cli(
+            "serve", "--index", str(tiny_sparse_index),
+            "--port", ports["port"], "--metrics-port", ports["metrics_port"],
+            check=False, timeout=60,
+        )  # fmt: skip
+    flag, env = "--" + taken.replace("_", "-"), "HYBRIDSEARCH_" + taken.upper()
+    # the last line (grpc's C core logs its own line about the gRPC port before it)
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: {flag} (env {env}): cannot bind 127.0.0.1:{busy}: Address already in use"
+    )
+    assert "Traceback" not in done.stderr
+    assert done.returncode == 2
     assert "listening" not in done.stdout

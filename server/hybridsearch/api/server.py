@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,11 +25,12 @@ from hybridsearch.api.proto_backend import backend_warning, protobuf_backend
 from hybridsearch.api.reflection import add_reflection
 from hybridsearch.api.search_servicer import SearchServicer
 from hybridsearch.api.tls import server_credentials
-from hybridsearch.config import ServerSettings
+from hybridsearch.config import ServerSettings, describe
 from hybridsearch.engine.batching import BatchStats
 from hybridsearch.engine.loader import LoadedIndex
 from hybridsearch.engine.registry import CollectionCounts, CollectionRegistry
 from hybridsearch.engine.searcher import HybridSearcher
+from hybridsearch.errors import SetupError
 from hybridsearch.v1 import (
     collection_pb2,
     collection_pb2_grpc,
@@ -52,6 +54,20 @@ EngineFactory = Callable[[ServerSettings], CollectionRegistry | LoadedIndex | Hy
 def format_address(host: str, port: int) -> str:
     """HOST:PORT, with IPv6 hosts bracketed."""
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+def _bind_error(host: str, port: int) -> str:
+    """Why ``host:port`` cannot be bound, found by binding it (grpc does not say)."""
+    try:
+        infos = socket.getaddrinfo(
+            host.strip("[]") or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as grpc does
+            probe.bind(infos[0][4])
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return "refused by grpc (GRPC_VERBOSITY=debug says why)"
 
 
 class SearchServer:
@@ -110,16 +126,32 @@ class SearchServer:
             await self.health.set(name, status)
 
     async def start(self) -> str:
-        """Bind and start serving (health NOT_SERVING); returns the bound HOST:PORT."""
-        address = format_address(self.settings.host, self.settings.port)
-        if self._credentials is None:
-            self.port = self.server.add_insecure_port(address)
-        else:
-            self.port = self.server.add_secure_port(address, self._credentials)
+        """Bind and start serving (health NOT_SERVING); returns the bound HOST:PORT.
+
+        Raises:
+            SetupError: naming ``--port`` or ``--metrics-port`` when it cannot be bound (in
+                use, privileged, not an address of this host) and why.
+        """
+        settings = self.settings
+        address = format_address(settings.host, settings.port)
+        try:
+            if self._credentials is None:
+                self.port = self.server.add_insecure_port(address)
+            else:
+                self.port = self.server.add_secure_port(address, self._credentials)
+        except RuntimeError:  # grpc: "Failed to bind to address ..." (no reason given)
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"cannot bind {address}")
-        if self.settings.metrics_port:
-            self.metrics.serve_http(self.settings.metrics_host, self.settings.metrics_port)
+            reason = _bind_error(settings.host, settings.port)
+            raise SetupError(f"{describe('port')}: cannot bind {address}: {reason}")
+        if settings.metrics_port:
+            try:
+                self.metrics.serve_http(settings.metrics_host, settings.metrics_port)
+            except OSError as exc:
+                where = format_address(settings.metrics_host, settings.metrics_port)
+                raise SetupError(
+                    f"{describe('metrics_port')}: cannot bind {where}: {exc.strerror or exc}"
+                ) from None
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.server.start()
         return format_address(self.settings.host, self.port)
