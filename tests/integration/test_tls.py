@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import dsa
+from cryptography.x509.oid import NameOID
 
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
@@ -227,3 +231,42 @@ def test_a_tls_file_that_does_not_parse_is_refused_at_start_naming_its_setting(
     assert result.stderr.strip() == "error: " + expected.format(cert=cert, key=key, ca=ca)
     assert result.returncode == 2
     assert "listening" not in result.stdout
+
+
+def test_tls_files_grpc_does_not_take_stop_serve_naming_the_tls_flags(
+    tiny_sparse_index: Path, tmp_path: Path
+) -> None:
+    """A DSA certificate and key parse (stdlib ssl) but grpc refuses them: one line, exit 2
+    (it was a 'RuntimeError: Failed to bind to address' traceback)."""
+    key = dsa.generate_private_key(2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dsa")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "dsa.crt", tmp_path / "dsa.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    result = run_cli(
+        "serve", "--index", str(tiny_sparse_index), "--port", "0",
+        "--tls-cert", str(cert_path), "--tls-key", str(key_path), check=False, timeout=30,
+    )  # fmt: skip
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {CERT}: grpc cannot serve TLS with the --tls-cert, --tls-key and "
+        "--tls-client-ca files (its log lines above say why)"
+    )
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 2

@@ -56,8 +56,9 @@ def format_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
 
-def _bind_error(host: str, port: int) -> str:
-    """Why ``host:port`` cannot be bound, found by binding it (grpc does not say)."""
+def _bind_error(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be bound, found by binding it (grpc does not say); None when
+    it can be."""
     try:
         infos = socket.getaddrinfo(
             host.strip("[]") or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -67,7 +68,7 @@ def _bind_error(host: str, port: int) -> str:
             probe.bind(infos[0][4])
     except OSError as exc:
         return exc.strerror or str(exc)
-    return "refused by grpc (GRPC_VERBOSITY=debug says why)"
+    return None
 
 
 class SearchServer:
@@ -143,7 +144,16 @@ class SearchServer:
             self.port = 0
         if self.port == 0:
             reason = _bind_error(settings.host, settings.port)
-            raise SetupError(f"{describe('port')}: cannot bind {address}: {reason}")
+            if reason is None and self._credentials is not None:
+                # The files parsed (hybridsearch.startup_files), but grpc's TLS library does
+                # not take them (a DSA key, for one).
+                raise SetupError(
+                    f"{describe('tls_cert')}: grpc cannot serve TLS with the --tls-cert, "
+                    "--tls-key and --tls-client-ca files (its log lines above say why)"
+                )
+            raise SetupError(
+                f"{describe('port')}: cannot bind {address}: {reason or 'refused by grpc'}"
+            )
         if settings.metrics_port:
             try:
                 self.metrics.serve_http(settings.metrics_host, settings.metrics_port)
