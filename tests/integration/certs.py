@@ -10,6 +10,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
@@ -25,7 +26,10 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def _write(out: Path, stem: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> Pem:
+def write_pem(
+    out: Path, stem: str, cert: x509.Certificate, key: CertificateIssuerPrivateKeyTypes
+) -> Pem:
+    """``cert`` and ``key`` as ``<stem>.crt`` and ``<stem>.key`` (unencrypted PKCS8) in ``out``."""
     cert_path, key_path = out / f"{stem}.crt", out / f"{stem}.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
@@ -64,7 +68,7 @@ class Authority:
             )
             .sign(self.key, hashes.SHA256())
         )  # fmt: skip
-        self.pem = _write(out, name, self.cert, self.key)
+        self.pem = write_pem(out, name, self.cert, self.key)
 
     def issue(self, name: str, *, server: bool) -> Pem:
         """A leaf certificate for 127.0.0.1/localhost (server) or a client."""
@@ -88,4 +92,4 @@ class Authority:
                 ),
                 critical=False,
             )
-        return _write(self.out, name, builder.sign(self.key, hashes.SHA256()), key)
+        return write_pem(self.out, name, builder.sign(self.key, hashes.SHA256()), key)

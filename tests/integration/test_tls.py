@@ -16,7 +16,7 @@ from cryptography.x509.oid import NameOID
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
 from tests.conftest import ServerProcess, run_cli, start_server, wait_serving
-from tests.integration.certs import Authority, Pem
+from tests.integration.certs import Authority, Pem, write_pem
 
 QUERY = pb.SearchRequest(query="flow", mode=pb.RETRIEVAL_MODE_SPARSE, top_k=3)
 
@@ -251,15 +251,8 @@ def test_tls_files_grpc_does_not_take_stop_serve_naming_the_tls_flags(
         .not_valid_after(now + datetime.timedelta(days=1))
         .sign(key, hashes.SHA256())
     )
-    cert_path, key_path = tmp_path / "dsa.crt", tmp_path / "dsa.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    pem = write_pem(tmp_path, "dsa", cert, key)
+    cert_path, key_path = pem.cert, pem.key
     result = run_cli(
         "serve", "--index", str(tiny_sparse_index), "--port", "0",
         "--tls-cert", str(cert_path), "--tls-key", str(key_path), check=False, timeout=30,
