@@ -218,7 +218,7 @@ def test_a_stream_whose_client_does_not_read_holds_only_its_slots_of_answers(
         )
 
     settings = ServerSettings(index=index, port=0, stream_max_in_flight=slots)
-    sent = 3000
+    sent = 800
     with in_process_server(settings, factory) as server:
         engine = server.engine
         assert isinstance(engine, CountingPlainSearcher)
