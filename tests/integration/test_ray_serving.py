@@ -67,11 +67,13 @@ class Served:
 
 @pytest.fixture
 def serve_on_ray(local_ray: None, sharded: Path) -> Iterator[Callable[..., Served]]:
-    """``start(replicas, index=the two-shard collection, transport="direct")``: a server
-    over ``index``, calling its replicas on direct lines (or by Ray tasks)."""
+    """``start(replicas, index=the two-shard collection, transport="direct", write_threads=2)``:
+    a server over ``index``, calling its replicas on direct lines (or by Ray tasks)."""
     opened: list[tuple[object, Served]] = []
 
-    def start(replicas: int, index: Path = sharded, transport: str = "direct") -> Served:
+    def start(
+        replicas: int, index: Path = sharded, transport: str = "direct", write_threads: int = 2
+    ) -> Served:
         holder: list[RayShardGroup] = []
 
         def load(settings: ServerSettings) -> LoadedIndex:
@@ -87,7 +89,7 @@ def serve_on_ray(local_ray: None, sharded: Path) -> Iterator[Callable[..., Serve
             searcher = ShardedSearcher(group, manifest, HashEncoder())
             return LoadedIndex(searcher, ShardedWriter(searcher))
 
-        settings = ServerSettings(index=index, port=0)
+        settings = ServerSettings(index=index, port=0, write_threads=write_threads)
         context = in_process_server(settings, load)
         server = context.__enter__()
         served = Served(holder[0], server.address)
@@ -221,6 +223,34 @@ def test_a_hung_replica_is_failed_over_with_two_replicas(
     finally:
         os.kill(pid, signal.SIGCONT)
     within(30, lambda: len(served.search.Search(query(), timeout=10).hits) == 60, "serves")
+
+
+def test_a_write_to_a_hung_shard_holds_its_thread_until_the_callers_deadline_only(
+    serve_on_ray: Callable[..., Served],
+) -> None:
+    """The front's calls to a replica end at the caller's deadline, not at the group's call
+    timeout (10 s here): with one write thread, a write to a hung shard that the caller gave
+    up on after 2 s leaves the thread free for a write to the other shard."""
+    served = serve_on_ray(1, write_threads=1)
+    to_hung = next(f"w{i}" for i in range(100) if shard_of(f"w{i}", 2) == 0)
+    to_other = next(f"w{i}" for i in range(100) if shard_of(f"w{i}", 2) == 1)
+
+    def upsert(doc_id: str, timeout: float) -> ipb.UpsertDocumentsResponse:
+        docs = [ipb.Document(id=doc_id, text="supersonic inlet")]
+        return served.index.UpsertDocuments(  # type: ignore[no-any-return]
+            iter([ipb.UpsertDocumentsRequest(documents=docs)]), timeout=timeout
+        )
+
+    assert upsert(to_hung, 20).accepted_count == 1  # the writer replica is known
+    pid = served.group.replica_pids(0)[0]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(grpc.RpcError) as caught:
+            upsert(to_hung, 2)
+        assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert upsert(to_other, 5).accepted_count == 1  # before the fix: DEADLINE_EXCEEDED
+    finally:
+        os.kill(pid, signal.SIGCONT)
 
 
 def test_writes_go_to_the_owning_shard(serve_on_ray: Callable[..., Served]) -> None:

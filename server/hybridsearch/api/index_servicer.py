@@ -14,6 +14,7 @@ from hybridsearch.api.convert import (
     document_to_proto,
     stats_to_proto,
 )
+from hybridsearch.api.deadlines import check_deadline, deadline_of, work_context
 from hybridsearch.api.engine_slot import EngineSlot
 from hybridsearch.config import ServerSettings
 from hybridsearch.engine.document_rules import (
@@ -45,8 +46,27 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
         self._limits = settings.ingest_limits
         self._executor = write_executor
 
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+    async def _run(
+        self, context: grpc.aio.ServicerContext[Any, Any], fn: Callable[..., T], *args: Any
+    ) -> T:
+        """A write on the write threads, with the caller's deadline (`request_deadline`): one
+        whose deadline passed while it waited is not started, and a sharded collection's
+        replicas are waited for until the deadline only, not `call_timeout_s`."""
+        deadline = deadline_of(context)
+
+        def guarded() -> T:
+            check_deadline(deadline, "before the write started")
+            return fn(*args)
+
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, work_context(deadline).run, guarded)
+
+    @staticmethod
+    async def _read(
+        context: grpc.aio.ServicerContext[Any, Any], fn: Callable[..., T], *args: Any
+    ) -> T:
+        """A read off the event loop (not on the write threads), with the caller's deadline."""
+        return await asyncio.to_thread(work_context(deadline_of(context)).run, fn, *args)
 
     async def UpsertDocuments(  # noqa: N802 (gRPC method name)
         self,
@@ -89,14 +109,14 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
                             _add_rejection(response, Rejection(position, doc.id, problem))
                     position += 1
                 if batch:
-                    outcome = await self._run(ingestor.upsert, batch)
+                    outcome = await self._run(context, ingestor.upsert, batch)
                     response.accepted_count += outcome.accepted
                     response.replaced_count += outcome.replaced
                     response.generation = outcome.generation
                     committed = True
                 request = await anext(requests, None)
             if not committed:  # nothing written: the generation as it stands
-                manifest = await asyncio.to_thread(lambda: ingestor.manifest)
+                manifest = await self._read(context, lambda: ingestor.manifest)
                 response.generation = manifest.generation
         return response
 
@@ -107,7 +127,7 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
         check_delete_count(len(request.ids), self._limits)
         check_ids(request.ids, self._limits)
         with self._engine.use(request.collection) as collection:
-            outcome = await self._run(collection.ingestor().delete, list(request.ids))
+            outcome = await self._run(context, collection.ingestor().delete, list(request.ids))
         return pb.DeleteDocumentsResponse(
             deleted_count=len(outcome.deleted),
             not_found_ids=outcome.not_found,
@@ -123,7 +143,7 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
             raise InvalidArgumentError.single("id", problem)
         with self._engine.use(request.collection) as collection:
             # Reads stay off the write threads: a long upsert never delays them.
-            stored = await asyncio.to_thread(collection.searcher.document, request.id)
+            stored = await self._read(context, collection.searcher.document, request.id)
         if stored is None:
             raise NotFoundError(f"no document with id {echo(request.id)}")
         return pb.GetDocumentResponse(document=document_to_proto(stored))
@@ -134,8 +154,8 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
         """Statistics of the collection's index as of its last commit."""
         with self._engine.use(request.collection) as collection:
             # Off the event loop: a sharded collection asks each of its shards.
-            index = await asyncio.to_thread(lambda: collection.searcher.index)
-            size_bytes = await asyncio.to_thread(lambda: index.size_bytes)
+            index = await self._read(context, lambda: collection.searcher.index)
+            size_bytes = await self._read(context, lambda: index.size_bytes)
             encoder = collection.searcher.encoder
             return stats_to_proto(
                 index.manifest,
@@ -149,7 +169,7 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
     ) -> pb.CompactResponse:
         """Compact now; returns once the compacted generation is durable and served."""
         with self._engine.use(request.collection) as collection:
-            outcome = await self._run(collection.ingestor().compact)
+            outcome = await self._run(context, collection.ingestor().compact)
         return pb.CompactResponse(
             generation=outcome.generation,
             removed_count=outcome.removed_rows,

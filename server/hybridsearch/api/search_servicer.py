@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
-import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -20,6 +18,7 @@ from typing import Any, TypeVar
 import grpc
 
 from hybridsearch.api.convert import request_from_proto, result_to_proto
+from hybridsearch.api.deadlines import check_deadline, deadline_of, work_context
 from hybridsearch.api.engine_slot import EngineSlot
 from hybridsearch.api.errors import call_status
 from hybridsearch.config import ServerSettings
@@ -27,8 +26,6 @@ from hybridsearch.engine.batching import CancelScope, cancel_scope
 from hybridsearch.engine.registry import ServedCollection
 from hybridsearch.engine.request import resolve_batch, resolve_query
 from hybridsearch.engine.searcher import HybridSearcher
-from hybridsearch.errors import DeadlineExceededError
-from hybridsearch.sharding.group import request_deadline
 from hybridsearch.types import Query, RetrievalMode, SearchResult
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
@@ -92,20 +89,19 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         its queued work item is then dropped before it starts, and the request's `CancelScope`
         is cancelled, which drops its query encoding if it is still waiting in the batcher.
         """
-        deadline = _deadline_of(context)
+        deadline = deadline_of(context)
 
         def guarded() -> T:
-            _check_deadline(deadline, "while the query waited")
+            check_deadline(deadline, "while the query waited")
             return fn(*args)
 
-        _check_deadline(deadline, "before the search started")
+        check_deadline(deadline, "before the search started")
         scope = CancelScope()
-        work_context = contextvars.copy_context()
-        work_context.run(cancel_scope.set, scope)
-        work_context.run(request_deadline.set, deadline)
+        work = work_context(deadline)
+        work.run(cancel_scope.set, scope)
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, work_context.run, guarded)
+            return await loop.run_in_executor(self._executor, work.run, guarded)
         except asyncio.CancelledError:
             scope.cancel()
             raise
@@ -120,7 +116,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
                 result = await self._run(context, searcher.search, query)
                 return _answer(result, collection.name)
             if self._sparse_costs.cheap(collection.name):
-                _check_deadline(_deadline_of(context), "before the search started")
+                check_deadline(deadline_of(context), "before the search started")
                 result = searcher.search(query)
             else:
                 result = await self._run(context, searcher.search, query)
@@ -246,19 +242,6 @@ def _answer(result: SearchResult, collection: str) -> pb.SearchResponse:
     response = result_to_proto(result)
     response.applied.collection = collection
     return response
-
-
-def _deadline_of(context: grpc.aio.ServicerContext[Any, Any]) -> float | None:
-    """The call's deadline on the `time.monotonic` clock, or None when it has none."""
-    remaining = context.time_remaining()
-    if remaining is None or remaining > 1e9:  # no deadline reads as a huge number
-        return None
-    return time.monotonic() + max(0.0, remaining)
-
-
-def _check_deadline(deadline: float | None, when: str) -> None:
-    if deadline is not None and time.monotonic() >= deadline:
-        raise DeadlineExceededError(f"the deadline passed {when}")
 
 
 def _error_response(request_id: str, exc: Exception) -> pb.SearchStreamResponse:

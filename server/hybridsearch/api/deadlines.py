@@ -1,0 +1,40 @@
+"""A call's deadline, carried to the threads that do its work.
+
+grpc ends a call at its deadline, but not the thread working on it: a sharded collection's
+calls to its replicas read `request_deadline` to stop waiting when the caller has stopped too
+(without one they wait `call_timeout_s`, holding a search or write thread that long).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from typing import Any
+
+import grpc
+
+from hybridsearch.errors import DeadlineExceededError
+from hybridsearch.sharding.group import request_deadline
+
+
+def deadline_of(context: grpc.aio.ServicerContext[Any, Any]) -> float | None:
+    """The call's deadline on the `time.monotonic` clock, or None when it has none."""
+    remaining = context.time_remaining()
+    if remaining is None or remaining > 1e9:  # no deadline reads as a huge number
+        return None
+    return time.monotonic() + max(0.0, remaining)
+
+
+def check_deadline(deadline: float | None, when: str) -> None:
+    """Raise `DeadlineExceededError` ("the deadline passed <when>") once ``deadline`` is past."""
+    if deadline is not None and time.monotonic() >= deadline:
+        raise DeadlineExceededError(f"the deadline passed {when}")
+
+
+def work_context(deadline: float | None) -> contextvars.Context:
+    """A copy of the current context whose `request_deadline` is ``deadline``: run a call's
+    work in it (``loop.run_in_executor(pool, ctx.run, fn)``; `asyncio.to_thread` copies the
+    current context by itself)."""
+    context = contextvars.copy_context()
+    context.run(request_deadline.set, deadline)
+    return context
