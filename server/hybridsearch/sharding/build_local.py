@@ -1,27 +1,26 @@
 """Building a sharded collection in this process (`hybridsearch index --shards N`).
 
 Documents are routed by `layout.shard_of`; each shard is built by `storage.builder.build_index`
-(so it is a complete index directory), all under a temporary directory that is renamed into
-place after ``shards.json`` is written: a build that dies leaves nothing visible at ``out``.
+(so it is a complete index directory), all under a locked staging directory that is renamed
+into place after ``shards.json`` is written (`storage.replace`): a build that dies leaves
+nothing visible at ``out``, and ``--force`` never replaces a collection a writer serves.
 The distributed build (Ray Data) must produce the same shards: same documents per shard, same
 order, same vectors.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hybridsearch.errors import BuildError
 from hybridsearch.metadata.schema import CollectionSchema
 from hybridsearch.sharding.layout import ShardManifest, shard_of, write_shard_manifest
-from hybridsearch.storage.builder import BuildSummary, build_index, utc_now
+from hybridsearch.storage.builder import BuildSummary, build_index, start_build, utc_now
 from hybridsearch.storage.files import dir_size_bytes, fsync_dir
 from hybridsearch.storage.manifest import EncoderInfo
+from hybridsearch.storage.replace import BUILDING_SHARDS, StagingDir, swap_into_place
 from hybridsearch.types import Document
 
 
@@ -51,29 +50,20 @@ def split_by_shard(docs: Iterable[Document], count: int) -> list[list[Document]]
     return shards
 
 
-def staging_dir(out: Path) -> Path:
-    """Where a sharded build of ``out`` is assembled before it is renamed into place."""
-    return out.parent / f".{out.name}.building-shards-{os.getpid()}"
+def start_sharded_build(out: Path, force: bool) -> StagingDir:
+    """The (locked) staging directory of a sharded build of ``out``, after undoing what a
+    crashed build left; raises `BuildError` when ``out`` exists without ``force``,
+    `IndexLockedError` when a writer serves it or one of its shards."""
+    return start_build(out, force, BUILDING_SHARDS)
 
 
-def commit_sharded(
-    staging: Path,
-    out: Path,
-    manifest: ShardManifest,
-    *,
-    force: bool,
-) -> None:
-    """Write the shard manifest into ``staging`` and rename it to ``out`` (the commit)."""
-    write_shard_manifest(staging, manifest)
-    fsync_dir(staging)
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
-        if not force:
-            raise BuildError(f"{out} already exists (use --force to replace it)")
-        os.replace(out, old)
-    os.replace(staging, out)
-    fsync_dir(out.parent)
-    shutil.rmtree(old, ignore_errors=True)
+def commit_sharded(staging: StagingDir, out: Path, manifest: ShardManifest) -> None:
+    """Write the shard manifest into ``staging`` and rename it to ``out`` (the commit; an
+    existing ``out`` is replaced as `storage.replace.swap_into_place` does: never under a
+    writer of one of its shards, and a crash leaves the old collection or the new one)."""
+    write_shard_manifest(staging.path, manifest)
+    fsync_dir(staging.path)
+    swap_into_place(staging, out)
 
 
 def build_sharded(
@@ -88,12 +78,8 @@ def build_sharded(
 ) -> ShardedBuildSummary:
     """Build ``count`` shards of ``docs`` at ``out``; ``build_options`` go to `build_index`
     (``encoder``, ``batch_size``, progress callbacks, ``dense_index``, ``hnsw``)."""
-    if out.exists() and not force:
-        raise BuildError(f"{out} already exists (use --force to replace it)")
     manifest = ShardManifest(count, encoder_info, schema or CollectionSchema(), utc_now())
-    staging = staging_dir(out)
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging = start_sharded_build(out, force)
     try:
         summaries = tuple(
             build_index(
@@ -104,11 +90,11 @@ def build_sharded(
                 **build_options,
             )
             for shard_docs, path in zip(
-                split_by_shard(docs, count), manifest.shard_paths(staging), strict=True
+                split_by_shard(docs, count), manifest.shard_paths(staging.path), strict=True
             )
         )
-        commit_sharded(staging, out, manifest, force=force)
+        commit_sharded(staging, out, manifest)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        staging.remove()
         raise
     return ShardedBuildSummary(summaries, dir_size_bytes(out))

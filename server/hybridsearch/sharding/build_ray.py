@@ -13,12 +13,12 @@ documents in the same order in each shard (Ray Data's ``preserve_order``), so th
 index, and the same vectors up to float noise. The shard tasks run on this machine's node,
 where ``out`` is, so no shared filesystem is needed; encoding, the cost of a build, runs
 anywhere in the cluster. Until the rename nothing is visible at ``out``: a build that fails
-removes its staging directory, one that is killed leaves only that hidden directory.
+removes its staging directory, one that is killed leaves only that hidden directory (removed
+by the next build of ``out``), and ``--force`` never replaces a collection a writer serves.
 """
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -32,7 +32,11 @@ import pyarrow as pa
 from hybridsearch.dense.select import DenseIndexKind
 from hybridsearch.errors import BuildError, CorpusError
 from hybridsearch.metadata.schema import CollectionSchema
-from hybridsearch.sharding.build_local import ShardedBuildSummary, commit_sharded, staging_dir
+from hybridsearch.sharding.build_local import (
+    ShardedBuildSummary,
+    commit_sharded,
+    start_sharded_build,
+)
 from hybridsearch.sharding.layout import ShardManifest
 from hybridsearch.sharding.ray_encode import DocumentEncoderStage, ProgressCounter
 from hybridsearch.sharding.ray_source import documents_dataset, find_source
@@ -115,11 +119,11 @@ def build_sharded_ray(
     """
     started = time.perf_counter()
     schema = schema or CollectionSchema()
-    if out.exists() and not force:
-        raise BuildError(f"{out} already exists (use --force to replace it)")
     if (model_dir is None) != (encoder_info is None):
         raise BuildError("a model directory needs its EncoderInfo")
     source = find_source(corpus)
+    # Refused here, before any work, when ``out`` exists (without force) or is served.
+    staging = start_sharded_build(out, force)
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True  # shard order = corpus order
     context.enable_progress_bars = False  # the caller shows documents/s and ETA
@@ -148,21 +152,19 @@ def build_sharded_ray(
             num_gpus=gpus,
         )
     manifest = ShardManifest(count, encoder_info, schema, utc_now())
-    staging = staging_dir(out)
     try:
         blocks = _run_polling(ray, dataset.to_arrow_refs, progress, on_encoded)
         parts, errors = _split_blocks(ray, blocks, count)
         if errors and not options.skip_bad_lines:
             raise CorpusError(f"{len(errors)} malformed records (--skip-bad-lines skips them); "
                               f"the first: {errors[0]}")  # fmt: skip
-        staging.mkdir(parents=True)
         summaries = _build_shards(
-            ray, parts, manifest.shard_paths(staging), encoder_info, schema, options,
+            ray, parts, manifest.shard_paths(staging.path), encoder_info, schema, options,
             on_shard_built,
         )  # fmt: skip
-        commit_sharded(staging, out, manifest, force=force)
+        commit_sharded(staging, out, manifest)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        staging.remove()
         raise
     finally:
         ray.kill(progress)

@@ -27,6 +27,7 @@ from hybridsearch.errors import IndexFormatError, SchemaError
 from hybridsearch.metadata.schema import CollectionSchema
 from hybridsearch.storage.files import write_json_atomic
 from hybridsearch.storage.manifest import EncoderInfo
+from hybridsearch.storage.replace import recover_replacement
 
 SHARD_MANIFEST = "shards.json"
 SHARD_FORMAT = 1
@@ -96,7 +97,13 @@ class ShardManifest:
 
 
 def is_sharded(path: Path) -> bool:
-    """Whether ``path`` is a sharded collection (it has a shard manifest)."""
+    """Whether ``path`` is a sharded collection (it has a shard manifest).
+
+    A build killed between its two renames left the collection that was at ``path`` beside
+    it: put back first (as `storage.manifest.load_manifest` does for one index).
+    """
+    if not path.is_dir():
+        recover_replacement(path)
     return (path / SHARD_MANIFEST).is_file()
 
 

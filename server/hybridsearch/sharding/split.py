@@ -10,14 +10,17 @@ directory, ``shards.json`` last, renamed into place.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from hybridsearch.dense.select import DenseIndexKind
 from hybridsearch.errors import BuildError
-from hybridsearch.sharding.build_local import ShardedBuildSummary, commit_sharded, staging_dir
+from hybridsearch.sharding.build_local import (
+    ShardedBuildSummary,
+    commit_sharded,
+    start_sharded_build,
+)
 from hybridsearch.sharding.layout import ShardManifest, shard_of
 from hybridsearch.storage.builder import build_index, utc_now
 from hybridsearch.storage.files import dir_size_bytes
@@ -43,8 +46,6 @@ def live_documents(index: OpenIndex) -> tuple[list[Document], list[int]]:
 
 def split_index(source: Path, out: Path, count: int, *, force: bool = False) -> ShardedBuildSummary:
     """Write the live documents of the index at ``source`` as ``count`` shards at ``out``."""
-    if out.exists() and not force:
-        raise BuildError(f"{out} already exists (use --force to replace it)")
     index = open_index(source)
     manifest = index.manifest
     docs, ordinals = live_documents(index)
@@ -52,12 +53,10 @@ def split_index(source: Path, out: Path, count: int, *, force: bool = False) -> 
     for position, doc in enumerate(docs):
         by_shard[shard_of(doc.id, count)].append(position)
     sharded = ShardManifest(count, manifest.encoder, manifest.schema, utc_now())
-    staging = staging_dir(out)
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging = start_sharded_build(out, force)
     try:
         summaries = []
-        for positions, path in zip(by_shard, sharded.shard_paths(staging), strict=True):
+        for positions, path in zip(by_shard, sharded.shard_paths(staging.path), strict=True):
             rows = None
             if index.vectors is not None and manifest.encoder is not None:
                 rows = np.asarray(index.vectors[[ordinals[p] for p in positions]], np.float32)
@@ -72,8 +71,8 @@ def split_index(source: Path, out: Path, count: int, *, force: bool = False) -> 
                     schema=manifest.schema,
                 )
             )
-        commit_sharded(staging, out, sharded, force=force)
+        commit_sharded(staging, out, sharded)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        staging.remove()
         raise
     return ShardedBuildSummary(tuple(summaries), dir_size_bytes(out))

@@ -36,6 +36,7 @@ from hybridsearch.storage.manifest import (
     Manifest,
 )
 from hybridsearch.storage.replace import (
+    BUILDING,
     StagingDir,
     check_not_served,
     recover_replacement,
@@ -233,8 +234,9 @@ def precomputed_matrix(
     return np.ascontiguousarray(vectors[positions], dtype=np.float32)
 
 
-def start_build(out: Path, force: bool) -> StagingDir:
-    """The staging directory of a build of ``out``, after undoing what a crashed build left.
+def start_build(out: Path, force: bool, kind: str = BUILDING) -> StagingDir:
+    """The staging directory of a build of ``out``, after undoing what a crashed build left
+    (``kind`` `BUILDING_SHARDS` for a sharded collection).
 
     Raises `BuildError` when ``out`` exists (without ``force``), `IndexLockedError` when a
     writer serves it.
@@ -245,4 +247,4 @@ def start_build(out: Path, force: bool) -> StagingDir:
         if not force:
             raise BuildError(f"{out} already exists (use --force to replace it)")
         check_not_served(out)  # fail before the work, not after it
-    return StagingDir(out)
+    return StagingDir(out, kind)

@@ -8,7 +8,8 @@ then staging → ``<name>``, and the old copy is removed after them.
 Two processes must never meet here:
 
 - A writer serving the target (`IndexWriter`, a data directory's server) holds the flock on
-  its ``writer.lock`` (`WriterLock`). The swap takes that lock first and holds it until the old
+  its ``writer.lock`` (`WriterLock`); a sharded collection's writers each hold their shard's.
+  The swap takes those locks first and holds it until the old
   copy is removed; when another process holds it, the swap is refused with
   `IndexLockedError` (replacing a directory under its writer would send the writer's next
   commit into the new index).
@@ -33,7 +34,7 @@ from pathlib import Path
 
 from hybridsearch.errors import IndexLockedError
 from hybridsearch.storage.files import fsync_dir
-from hybridsearch.storage.lock import WriterLock
+from hybridsearch.storage.lock import LOCK_FILE, WriterLock
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +68,10 @@ class StagingDir:
 
 
 def check_not_served(out: Path) -> None:
-    """Raise `IndexLockedError` when a writer holds ``out`` (checked before a long build, so
-    that it fails at once; the swap checks again and holds the lock)."""
-    lock = _lock_target(out)
-    if lock is not None:
+    """Raise `IndexLockedError` when a writer holds ``out`` or one of its shards (checked
+    before a long build, so that it fails at once; the swap checks again and holds the
+    locks)."""
+    for lock in _lock_target(out):
         lock.release()
 
 
@@ -79,7 +80,7 @@ def swap_into_place(staging: StagingDir, out: Path) -> None:
 
     Raises `IndexLockedError` (nothing changed) when another process writes ``out``.
     """
-    target_lock = _lock_target(out)
+    target_locks = _lock_target(out)
     try:
         old = leftover_path(out, OLD)
         if os.path.lexists(out):
@@ -91,20 +92,29 @@ def swap_into_place(staging: StagingDir, out: Path) -> None:
         staging.release()
         shutil.rmtree(old, ignore_errors=True)
     finally:
-        if target_lock is not None:
-            target_lock.release()
+        for lock in target_locks:
+            lock.release()
 
 
-def _lock_target(out: Path) -> WriterLock | None:
+def _lock_target(out: Path) -> list[WriterLock]:
+    """The writer locks of ``out`` and of each directory in it that has one (the shards of
+    a sharded collection, each written by its own writer), all taken, or none."""
     if not out.is_dir():
-        return None
+        return []
+    shards = sorted(d for d in out.iterdir() if d.is_dir() and (d / LOCK_FILE).is_file())
+    dirs = [out, *shards]
+    locks: list[WriterLock] = []
     try:
-        return WriterLock(out)
+        for path in dirs:
+            locks.append(WriterLock(path))
     except IndexLockedError:
+        for lock in locks:
+            lock.release()
         raise IndexLockedError(
             f"{out} is being written by another process (a server?): stop it before "
             "replacing the index with --force"
         ) from None
+    return locks
 
 
 _LEFTOVER = re.compile(rf"\.(?P<name>.+)\.(?P<kind>{BUILDING_SHARDS}|{BUILDING}|{OLD})-\d+")

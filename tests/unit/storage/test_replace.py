@@ -14,9 +14,12 @@ import pytest
 
 from hybridsearch.cli.app import main
 from hybridsearch.errors import IndexLockedError
+from hybridsearch.sharding.build_local import build_sharded
+from hybridsearch.sharding.layout import is_sharded, load_shard_manifest
 from hybridsearch.storage.builder import build_index
 from hybridsearch.storage.index_dir import open_index
 from hybridsearch.storage.lock import WriterLock
+from hybridsearch.storage.replace import recover_replacement
 from hybridsearch.storage.writer import IndexWriter
 from hybridsearch.types import Document
 
@@ -153,3 +156,61 @@ def test_sigkill_between_the_renames_leaves_the_old_index(tmp_path: Path) -> Non
     assert not idx.exists()
     assert open_index(idx).ids == ["old0", "old1", "old2"]
     assert names(tmp_path) == ["idx"]
+
+
+def sharded_ids(root: Path) -> list[list[str]]:
+    return [open_index(p).ids for p in load_shard_manifest(root).shard_paths(root)]
+
+
+def test_force_is_refused_while_a_writer_holds_one_shard(tmp_path: Path) -> None:
+    """A sharded collection's writers hold their shards' locks, not the collection's: a
+    rebuild with --force must not move the collection from under them (their next commits
+    would go into the moved copy, and be deleted with it)."""
+    out = tmp_path / "coll"
+    build_sharded(corpus("old", 6), out, 2, encoder=None)
+    before = sharded_ids(out)
+    shard = load_shard_manifest(out).shard_paths(out)[1]
+    writer = IndexWriter(shard)  # what a shard's writer replica holds
+    try:
+        with pytest.raises(IndexLockedError, match="being written by another process"):
+            build_sharded(corpus("new", 4), out, 2, encoder=None, force=True)
+        writer.upsert([Document("live", "", "common live")], None)
+    finally:
+        writer.close()
+    assert sharded_ids(out) == [before[0], [*before[1], "live"]]
+    assert names(tmp_path) == ["coll"]
+    build_sharded(corpus("new", 4), out, 2, encoder=None, force=True)  # no writer now: replaced
+    assert sorted(i for ids in sharded_ids(out) for i in ids) == [f"new{i}" for i in range(4)]
+    assert names(tmp_path) == ["coll"]
+
+
+def test_a_sharded_collection_moved_aside_by_a_killed_build_is_put_back(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "coll"
+    build_sharded(corpus("old", 6), out, 2, encoder=None)
+    before = sharded_ids(out)
+    pid = dead_pid()
+    out.rename(tmp_path / f".coll.old-{pid}")  # killed between the two renames
+    assert is_sharded(out)  # an open puts it back
+    assert sharded_ids(out) == before
+    assert names(tmp_path) == ["coll"]
+
+
+def test_a_running_sharded_build_s_staging_is_left_alone(tmp_path: Path) -> None:
+    """A sharded build's staging is locked by its build, so another build's recovery does
+    not delete it (it did: the staging had no lock)."""
+    out = tmp_path / "coll"
+    seen: list[list[str]] = []
+
+    def docs() -> Iterator[Document]:
+        seen.append(names(tmp_path))
+        build_index(corpus("x", 1), tmp_path / "single", encoder=None)
+        recover_replacement(out)  # what a build or open of ``out`` elsewhere runs first
+        seen.append(names(tmp_path))
+        yield from corpus("new", 4)
+
+    build_sharded(docs(), out, 2, encoder=None)
+    staging = f".coll.building-shards-{os.getpid()}"
+    assert staging in seen[0] and staging in seen[1]
+    assert names(tmp_path) == ["coll", "single"]
