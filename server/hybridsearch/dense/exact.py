@@ -9,12 +9,19 @@ from numpy.typing import NDArray
 
 from hybridsearch.types import RankedList, ScoredDoc
 
+#: Rows per chunk when the largest row norm is computed (bounds the memory it takes).
+NORM_CHUNK = 65_536
+#: A safety factor on the dot product's error bound (the query norm's own rounding, FMA).
+MARGIN_SLACK = 1.25
+
 
 class ExactDenseIndex:
     """Exact top-k by inner product; row ``i`` of ``matrix`` is the vector of ordinal ``i``.
 
     ``matrix`` may be a read-only ``np.memmap`` (see `hybridsearch.dense.store`); it is never
-    copied. A batch of queries costs one ``queries @ matrix.T`` product.
+    copied. A batch of queries costs one ``queries @ matrix.T`` product, which picks each
+    query's rows; their scores are then computed one query at a time (`_rescored`), so a
+    query's answer never depends on the batch it was searched in.
     """
 
     def __init__(self, matrix: NDArray[np.float32]) -> None:
@@ -23,6 +30,7 @@ class ExactDenseIndex:
         if matrix.dtype != np.float32:
             raise ValueError(f"matrix must be float32, got {matrix.dtype}")
         self._matrix = matrix
+        self._max_norm: float | None = None  # of the rows; `_margin` computes it once
 
     @property
     def dimension(self) -> int:
@@ -63,26 +71,53 @@ class ExactDenseIndex:
         k = min(k, live_rows)
         if k == 0 or len(queries) == 0:
             return [RankedList([], []) for _ in range(len(queries))]
-        scores = queries @ self._matrix.T  # (n, rows) float32
+        scores = queries @ self._matrix.T  # (n, rows) float32: which rows, not their scores
         if live is not None and live_rows < rows:
             scores[:, ~live] = -np.inf
         # The k largest land in the last k columns (unordered); ordering and ties come after.
         top = np.argpartition(scores, rows - k, axis=1)[:, rows - k :]
-        return [_ranked(scores[i], top[i], k) for i in range(len(queries))]
+        margins = self._margin() * np.linalg.norm(queries, axis=1)
+        return [
+            self._rescored(scores[i], top[i], queries[i], k, float(margins[i]))
+            for i in range(len(queries))
+        ]
 
+    def _margin(self) -> float:
+        """How far a row's score in the batched product may be from its score alone, per
+        unit of query norm: twice the float32 error bound of a dot product of this dimension
+        (`γ_d` = d·u / (1 − d·u), u = 2^-24) times the largest row norm (computed once)."""
+        if self._max_norm is None:
+            chunks = (self._matrix[i : i + NORM_CHUNK] for i in range(0, self.size, NORM_CHUNK))
+            self._max_norm = max(
+                (float(np.linalg.norm(chunk, axis=1).max(initial=0.0)) for chunk in chunks),
+                default=0.0,
+            )
+        unit = self.dimension * 2.0**-24
+        return 2.0 * MARGIN_SLACK * unit / (1.0 - unit) * self._max_norm
 
-def _ranked(row: NDArray[np.float32], candidates: NDArray[np.intp], k: int) -> RankedList:
-    """Sort candidates by (-score, ordinal), fixing argpartition's arbitrary pick among ties."""
-    kth = row[candidates].min()
-    # Rows scoring exactly the k-th score may outnumber the free slots; argpartition picks any
-    # of them, the contract wants the lowest ordinals.
-    if np.count_nonzero(row == kth) > np.count_nonzero(row[candidates] == kth):
-        above = np.flatnonzero(row > kth)
-        tied = np.flatnonzero(row == kth)[: k - len(above)]
-        candidates = np.concatenate([above, tied])
-    chosen = row[candidates]
-    order = np.lexsort((candidates, -chosen))
-    return RankedList(candidates[order], chosen[order])
+    def _rescored(
+        self,
+        row: NDArray[np.float32],
+        top: NDArray[np.intp],
+        query: NDArray[np.float32],
+        k: int,
+        margin: float,
+    ) -> RankedList:
+        """The k best rows by their scores computed for this query alone.
+
+        BLAS computes a matrix product with kernels that depend on its shape (a query alone,
+        in a batch of 9, a small matrix), so the same row scores up to a few ulps differently
+        with the batch it came in: identical documents got different scores, and ties were
+        broken by that noise instead of by id. So the batched product only picks the rows:
+        every row within ``2 * margin`` of the k-th (the rows that could be in the top k
+        whatever the batch), each re-scored on its own by a dot product (`np.vecdot`: one per
+        row, independent of the other rows and queries), best first, ties by ordinal.
+        """
+        kth = row[top].min()
+        rows = np.flatnonzero(row >= kth - 2.0 * margin)  # ``top`` and every near tie
+        scores = np.vecdot(self._matrix[rows], query).astype(np.float32, copy=False)
+        order = np.lexsort((rows, -scores))[:k]
+        return RankedList(rows[order], scores[order])
 
 
 def check_queries(queries: NDArray[np.float32], dimension: int) -> NDArray[np.float32]:

@@ -104,3 +104,28 @@ def test_matrix_must_be_2d_float32() -> None:
         ExactDenseIndex(np.ones((2, 2), dtype=np.float64))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="2-D"):
         ExactDenseIndex(np.ones(3, dtype=np.float32))
+
+
+@pytest.mark.parametrize("rows", [30, 82, 1400])
+def test_a_query_s_answer_does_not_depend_on_its_batch(rows: int) -> None:
+    """BLAS picks its kernel by the product's shape (one query, a batch of 9, a small matrix),
+    and the same row then scores a few ulps differently: identical documents got unequal
+    scores, broken by that noise instead of by ordinal, and a page of a query searched in a
+    batch overlapped the page searched alone."""
+    rng = np.random.default_rng(rows)
+    matrix = rng.standard_normal((rows, 384)).astype(np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    matrix[3:28] = matrix[2]  # 26 identical documents
+    queries = rng.standard_normal((40, 384)).astype(np.float32)
+    queries[0] = matrix[2] + 0.3 * queries[0]  # near the identical ones: they rank first
+    index = ExactDenseIndex(matrix)
+    alone = [_pairs(index.search(queries[i : i + 1], 30))[0] for i in range(len(queries))]
+    first = alone[0]
+    assert [ordinal for ordinal, _ in first[:26]] == list(range(2, 28))
+    assert len({score for _, score in first[:26]}) == 1
+    for size in (2, 3, 8, 9, 16, 40):
+        batched = _pairs(index.search(queries[:size], 30))
+        assert batched == alone[:size], f"a batch of {size}"
+    for i in (5, 17, 31):  # the same query at other places of a batch
+        batch = np.concatenate([queries[i + 1 : i + 4], queries[i : i + 1]])
+        assert _pairs(index.search(batch, 30))[-1] == alone[i]
