@@ -72,5 +72,24 @@ def test_below_the_fraction_the_search_is_exact_over_the_matching_rows(
         assert [d.ordinal for d in f] == [d.ordinal for d in e]
         assert [d.score for d in f] == pytest.approx([d.score for d in e], rel=1e-5)
     # With the fallback off, the graph search still returns only masked-in rows.
-    graph = HnswDenseIndex(path, matrix, exact_filter_fraction=0.0).search(queries, K, mask)
-    assert all(mask[d.ordinal] for hits in graph for d in hits)
+    half = np.zeros(ROWS, dtype=np.bool_)
+    half[::2] = True  # more rows than 8 per candidate: the graph is walked
+    graph = HnswDenseIndex(path, matrix, exact_filter_fraction=0.0).search(queries, K, half)
+    assert all(half[d.ordinal] for hits in graph for d in hits)
+
+
+def test_a_deep_search_returns_every_matching_row_when_fewer_match_than_asked(
+    vectors: tuple[np.ndarray, Path],
+) -> None:
+    """A filter keeping 4 % of the rows (above the fraction) and a deep k, as fusion asks
+    for: the graph walk returned only some of the 160 matching rows."""
+    matrix, path = vectors
+    mask = np.zeros(ROWS, dtype=np.bool_)
+    mask[::25] = True
+    assert mask.mean() > DEFAULT_EXACT_FILTER_FRACTION
+    queries = np.random.default_rng(5).standard_normal((5, DIM)).astype(np.float32)
+    found = HnswDenseIndex(path, matrix).search(queries, 1000, mask)
+    expected = ExactDenseIndex(matrix).search(queries, 1000, mask)
+    for f, e in zip(found, expected, strict=True):
+        assert len(f) == int(mask.sum())
+        assert [d.ordinal for d in f] == [d.ordinal for d in e]
