@@ -4,7 +4,8 @@ A sparse-only query of a local index whose searches take less than `INLINE_SPARS
 (a running average per collection) runs on the event loop instead: the hop to the pool
 (submit, wake a thread, wake the loop again) costs more CPU and latency than such a search,
 and tantivy holds the GIL while it searches, so the pool would not run it alongside the loop
-anyway. Slower ones (a large index, a filter, PRF) keep the pool, so the loop stays free.
+anyway. Slower ones (a large index, a filter, PRF, stored fields or highlights, many hits)
+keep the pool, so the loop stays free.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from hybridsearch.v1 import search_pb2_grpc
 
 T = TypeVar("T")
 INLINE_SPARSE_MAX_US = 1000.0
+#: The most hits (offset + top_k) of a query run on the loop.
+INLINE_MAX_HITS = 100
 _COST_WEIGHT = 0.1  # of the newest search in the running average
 
 
@@ -54,12 +57,18 @@ class _SparseCosts:
 
 
 def _inlinable(searcher: object, query: Query) -> bool:
-    """A query that may run on the loop: sparse-only, on a local index, no filter, no PRF."""
+    """A query that may run on the loop: sparse-only, on a local index, no filter, no PRF,
+    and whose cost cannot grow with what it asks for: no stored fields or highlights (one
+    highlight of a 1 MB document takes a quarter of a second, and the loop answers nothing
+    else meanwhile) and at most `INLINE_MAX_HITS` hits."""
     return (
         query.mode is RetrievalMode.SPARSE
         and isinstance(searcher, HybridSearcher)
         and query.filter is None
         and not query.prf.enabled
+        and not query.return_fields
+        and query.highlight is None
+        and query.offset + query.top_k <= INLINE_MAX_HITS
     )
 
 

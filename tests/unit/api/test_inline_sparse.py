@@ -79,3 +79,26 @@ def test_a_slow_collection_or_a_filter_keeps_the_pool(
     monkeypatch.setattr(search_servicer, "INLINE_SPARSE_MAX_US", 0.0)  # every search "slow"
     assert search(servicer, SPARSE) == inline  # same answer through the pool
     assert pool.submitted == 2
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pb.SearchRequest(return_fields=[pb.STORED_FIELD_TEXT]),
+        pb.SearchRequest(highlight=pb.HighlightOptions(enabled=True)),
+        pb.SearchRequest(top_k=101),
+        pb.SearchRequest(top_k=10, offset=95),
+    ],
+    ids=["stored fields", "highlights", "top_k 101", "offset 95"],
+)
+def test_a_search_whose_cost_grows_with_its_request_keeps_the_pool(
+    served: tuple[SearchServicer, CountingPool], extra: pb.SearchRequest
+) -> None:
+    """Fetching and highlighting grow with the documents and the hits asked for (a highlight
+    of a 1 MB document took 0.28 s on the loop, and every other call waited for it)."""
+    servicer, pool = served
+    request = pb.SearchRequest()
+    request.CopyFrom(SPARSE)
+    request.MergeFrom(extra)
+    search(servicer, request)
+    assert pool.submitted == 1
