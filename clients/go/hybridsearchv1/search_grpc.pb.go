@@ -35,8 +35,10 @@ const (
 type SearchServiceClient interface {
 	// Search runs one query and returns its ranked hits.
 	Search(ctx context.Context, in *SearchRequest, opts ...grpc.CallOption) (*SearchResponse, error)
-	// BatchSearch runs several queries in one call; dense encodings of the batch share one
-	// encoder run. Responses come back in request order. One invalid request fails the whole
+	// BatchSearch runs several queries in one call; their dense encodings go to the encoder in
+	// batches of at most the server's max batch size (other callers' queries take turns with
+	// them, and a cancelled call's batches not yet started are dropped). Responses come back
+	// in request order. One invalid request fails the whole
 	// call with INVALID_ARGUMENT naming `requests[i].<field>`.
 	BatchSearch(ctx context.Context, in *BatchSearchRequest, opts ...grpc.CallOption) (*BatchSearchResponse, error)
 	// SearchStream keeps one stream open for many queries. Each response carries the
@@ -99,8 +101,10 @@ type SearchService_SearchStreamClient = grpc.BidiStreamingClient[SearchStreamReq
 type SearchServiceServer interface {
 	// Search runs one query and returns its ranked hits.
 	Search(context.Context, *SearchRequest) (*SearchResponse, error)
-	// BatchSearch runs several queries in one call; dense encodings of the batch share one
-	// encoder run. Responses come back in request order. One invalid request fails the whole
+	// BatchSearch runs several queries in one call; their dense encodings go to the encoder in
+	// batches of at most the server's max batch size (other callers' queries take turns with
+	// them, and a cancelled call's batches not yet started are dropped). Responses come back
+	// in request order. One invalid request fails the whole
 	// call with INVALID_ARGUMENT naming `requests[i].<field>`.
 	BatchSearch(context.Context, *BatchSearchRequest) (*BatchSearchResponse, error)
 	// SearchStream keeps one stream open for many queries. Each response carries the

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -101,16 +102,35 @@ class DenseArm:
         Cancelling the request's `cancel_scope` before the job starts drops it.
         """
         if self._batcher is not None:
-            if self._tokenizer is None:
-                longest = max((estimate_tokens(t) for t in job.texts), default=0)
-            else:
+            if self._tokenizer is not None:
                 tokens = [self._tokenizer.tokenize_query(t) for t in job.texts]
                 job = dataclasses.replace(job, tokens=tokens)
-                longest = max((len(t) for t in tokens), default=0)
-            return self._batcher.submit(job, size=len(job.texts), tokens=longest)
+            size = self._batcher.settings.max_batch_size
+            if len(job.texts) <= size:
+                return self._submit(job)
+            # A BatchSearch's many queries go as jobs of one batch each: other callers' queries
+            # take turns with them, and a cancelled call drops the parts not started yet (one
+            # job of 256 long queries held the encoder for 40 s after its caller had gone).
+            parts: list[Future[DenseArmResult]] = []
+            try:
+                for start in range(0, len(job.texts), size):
+                    parts.append(self._submit(_part(job, start, start + size)))
+            except BaseException:
+                for part in parts:
+                    part.cancel()
+                raise
+            return _joined(parts)
         assert self._pool is not None
         context = contextvars.copy_context()
         return self._pool.submit(context.run, lambda: self.run_jobs([job])[0])
+
+    def _submit(self, job: DenseJob) -> Future[DenseArmResult]:
+        assert self._batcher is not None
+        if job.tokens is not None:
+            longest = max((len(t) for t in job.tokens), default=0)
+        else:
+            longest = max((estimate_tokens(t) for t in job.texts), default=0)
+        return self._batcher.submit(job, size=len(job.texts), tokens=longest)
 
     def run_jobs(self, jobs: Sequence[DenseJob]) -> list[DenseArmResult]:
         """One encoder run for every text of ``jobs``, then one dense search per group of
@@ -157,6 +177,59 @@ class DenseArm:
             self._batcher.close()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _part(job: DenseJob, start: int, stop: int) -> DenseJob:
+    """The texts ``start:stop`` of ``job`` as a job of their own."""
+    return dataclasses.replace(
+        job,
+        texts=job.texts[start:stop],
+        depths=job.depths[start:stop],
+        tokens=None if job.tokens is None else job.tokens[start:stop],
+    )
+
+
+def _joined(parts: Sequence[Future[DenseArmResult]]) -> Future[DenseArmResult]:
+    """One future of the parts' results, in order: their lists and vectors one after the
+    other, their stage times summed. The first part to fail (or be cancelled) ends it, and
+    cancels the parts not started yet; cancelling it cancels them all."""
+    joined: Future[DenseArmResult] = Future()
+    lock = threading.RLock()  # `end` cancels parts, whose callbacks come back here
+    left = [len(parts)]
+
+    def settle(_: Future[DenseArmResult]) -> None:
+        with lock:
+            if joined.done():
+                return
+            failed = next((p for p in parts if p.done() and (p.cancelled() or p.exception())), None)
+            if failed is not None:
+                if failed.cancelled():
+                    joined.cancel()
+                else:
+                    joined.set_exception(failed.exception())
+            else:
+                left[0] -= 1
+                if left[0] > 0:
+                    return
+                results = [p.result() for p in parts]
+                joined.set_result(
+                    DenseArmResult(
+                        [row for result in results for row in result.lists],
+                        np.concatenate([result.vectors for result in results]),
+                        sum(result.encode_us for result in results),
+                        sum(result.dense_us for result in results),
+                    )
+                )
+
+    def end(_: Future[DenseArmResult]) -> None:
+        if joined.cancelled() or joined.exception() is not None:
+            for part in parts:  # a part already started runs to its end; the rest are dropped
+                part.cancel()
+
+    joined.add_done_callback(end)
+    for part in parts:
+        part.add_done_callback(settle)
+    return joined
 
 
 def _same_snapshot(jobs: Sequence[DenseJob]) -> list[list[int]]:

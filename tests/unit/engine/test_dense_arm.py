@@ -3,9 +3,10 @@ snapshot, and every job gets exactly the rows a search of its own would give."""
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from numpy.typing import NDArray
 
 from hybridsearch.dense.exact import ExactDenseIndex
 from hybridsearch.encoders.onnx_encoder import load_encoder
-from hybridsearch.engine.batching import BatchingSettings
+from hybridsearch.engine.batching import BatchingSettings, CancelScope, cancel_scope
 from hybridsearch.engine.dense_arm import DenseArm, DenseArmResult, DenseJob
 from hybridsearch.types import ScoredDoc
 
@@ -191,6 +192,49 @@ def test_an_encoder_failure_reaches_every_job(matrix: NDArray[np.float32]) -> No
     finally:
         arm.close()
     assert index.calls == []
+
+
+def test_a_job_larger_than_a_batch_goes_as_batches_and_joins(
+    matrix: NDArray[np.float32],
+) -> None:
+    encoder = GatedEncoder()
+    index = CountingIndex(matrix)
+    arm = DenseArm(encoder, BatchingSettings(max_batch_size=2, max_batch_tokens=10_000))
+    job = DenseJob(["a", "bb", "ccc", "dddd", "eeeee"], [3, 4, 5, 6, 7], index, None)
+    try:
+        result = arm.start(job).result(timeout=30)
+    finally:
+        arm.close()
+    assert [len(run) for run in encoder.runs] == [2, 2, 1]
+    assert_same_lists(result.lists, expected(matrix, job))
+    np.testing.assert_array_equal(result.vectors, np.stack([vector_of(t) for t in job.texts]))
+
+
+def test_a_cancelled_large_job_stops_after_the_batch_it_is_in(
+    matrix: NDArray[np.float32],
+) -> None:
+    """A BatchSearch whose caller went away: its texts not yet encoded are dropped, and the
+    next caller's query runs next (one job of 256 long queries held the encoder for 40 s)."""
+    encoder = GatedEncoder()
+    index = CountingIndex(matrix)
+    arm = DenseArm(encoder, BatchingSettings(max_batch_size=2, max_batch_tokens=10_000))
+    scope = CancelScope()
+    context = contextvars.copy_context()
+    context.run(cancel_scope.set, scope)
+    try:
+        encoder.hold = True
+        large = context.run(arm.start, DenseJob([f"q{i}" for i in range(8)], [3] * 8, index, None))
+        encoder.entered.acquire()  # its first batch is being encoded
+        scope.cancel()  # the call was cancelled, or its deadline passed
+        encoder.hold = False
+        encoder.gate.release()
+        small = arm.start(DenseJob(["next caller"], [3], index, None)).result(timeout=30)
+        with pytest.raises(CancelledError):
+            large.result(timeout=30)
+    finally:
+        arm.close()
+    assert encoder.runs == [["q0", "q1"], ["next caller"]]
+    assert len(small.lists[0]) == 3
 
 
 class CountingTokenizer:

@@ -70,8 +70,10 @@ class SearchServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def BatchSearch(self, request, context):
-        """BatchSearch runs several queries in one call; dense encodings of the batch share one
-        encoder run. Responses come back in request order. One invalid request fails the whole
+        """BatchSearch runs several queries in one call; their dense encodings go to the encoder in
+        batches of at most the server's max batch size (other callers' queries take turns with
+        them, and a cancelled call's batches not yet started are dropped). Responses come back
+        in request order. One invalid request fails the whole
         call with INVALID_ARGUMENT naming `requests[i].<field>`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

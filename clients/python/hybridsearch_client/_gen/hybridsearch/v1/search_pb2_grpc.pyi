@@ -40,8 +40,10 @@ class SearchServiceStub:
     Search: _grpc.UnaryUnaryMultiCallable[_search_pb2.SearchRequest, _search_pb2.SearchResponse]
     """Search runs one query and returns its ranked hits."""
     BatchSearch: _grpc.UnaryUnaryMultiCallable[_search_pb2.BatchSearchRequest, _search_pb2.BatchSearchResponse]
-    """BatchSearch runs several queries in one call; dense encodings of the batch share one
-    encoder run. Responses come back in request order. One invalid request fails the whole
+    """BatchSearch runs several queries in one call; their dense encodings go to the encoder in
+    batches of at most the server's max batch size (other callers' queries take turns with
+    them, and a cancelled call's batches not yet started are dropped). Responses come back
+    in request order. One invalid request fails the whole
     call with INVALID_ARGUMENT naming `requests[i].<field>`.
     """
     SearchStream: _grpc.StreamStreamMultiCallable[_search_pb2.SearchStreamRequest, _search_pb2.SearchStreamResponse]
@@ -64,8 +66,10 @@ class SearchServiceAsyncStub(SearchServiceStub):
     Search: _aio.UnaryUnaryMultiCallable[_search_pb2.SearchRequest, _search_pb2.SearchResponse]  # type: ignore[assignment]
     """Search runs one query and returns its ranked hits."""
     BatchSearch: _aio.UnaryUnaryMultiCallable[_search_pb2.BatchSearchRequest, _search_pb2.BatchSearchResponse]  # type: ignore[assignment]
-    """BatchSearch runs several queries in one call; dense encodings of the batch share one
-    encoder run. Responses come back in request order. One invalid request fails the whole
+    """BatchSearch runs several queries in one call; their dense encodings go to the encoder in
+    batches of at most the server's max batch size (other callers' queries take turns with
+    them, and a cancelled call's batches not yet started are dropped). Responses come back
+    in request order. One invalid request fails the whole
     call with INVALID_ARGUMENT naming `requests[i].<field>`.
     """
     SearchStream: _aio.StreamStreamMultiCallable[_search_pb2.SearchStreamRequest, _search_pb2.SearchStreamResponse]  # type: ignore[assignment]
@@ -97,8 +101,10 @@ class SearchServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _search_pb2.BatchSearchRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_search_pb2.BatchSearchResponse, _abc.Awaitable[_search_pb2.BatchSearchResponse]]:
-        """BatchSearch runs several queries in one call; dense encodings of the batch share one
-        encoder run. Responses come back in request order. One invalid request fails the whole
+        """BatchSearch runs several queries in one call; their dense encodings go to the encoder in
+        batches of at most the server's max batch size (other callers' queries take turns with
+        them, and a cancelled call's batches not yet started are dropped). Responses come back
+        in request order. One invalid request fails the whole
         call with INVALID_ARGUMENT naming `requests[i].<field>`.
         """
 

@@ -3533,8 +3533,10 @@ export const SearchServiceService = {
     responseDeserialize: (value: Buffer): SearchResponse => SearchResponse.decode(value),
   },
   /**
-   * BatchSearch runs several queries in one call; dense encodings of the batch share one
-   * encoder run. Responses come back in request order. One invalid request fails the whole
+   * BatchSearch runs several queries in one call; their dense encodings go to the encoder in
+   * batches of at most the server's max batch size (other callers' queries take turns with
+   * them, and a cancelled call's batches not yet started are dropped). Responses come back
+   * in request order. One invalid request fails the whole
    * call with INVALID_ARGUMENT naming `requests[i].<field>`.
    */
   batchSearch: {
@@ -3569,8 +3571,10 @@ export interface SearchServiceServer extends UntypedServiceImplementation {
   /** Search runs one query and returns its ranked hits. */
   search: handleUnaryCall<SearchRequest, SearchResponse>;
   /**
-   * BatchSearch runs several queries in one call; dense encodings of the batch share one
-   * encoder run. Responses come back in request order. One invalid request fails the whole
+   * BatchSearch runs several queries in one call; their dense encodings go to the encoder in
+   * batches of at most the server's max batch size (other callers' queries take turns with
+   * them, and a cancelled call's batches not yet started are dropped). Responses come back
+   * in request order. One invalid request fails the whole
    * call with INVALID_ARGUMENT naming `requests[i].<field>`.
    */
   batchSearch: handleUnaryCall<BatchSearchRequest, BatchSearchResponse>;
@@ -3602,8 +3606,10 @@ export interface SearchServiceClient extends Client {
     callback: (error: ServiceError | null, response: SearchResponse) => void,
   ): ClientUnaryCall;
   /**
-   * BatchSearch runs several queries in one call; dense encodings of the batch share one
-   * encoder run. Responses come back in request order. One invalid request fails the whole
+   * BatchSearch runs several queries in one call; their dense encodings go to the encoder in
+   * batches of at most the server's max batch size (other callers' queries take turns with
+   * them, and a cancelled call's batches not yet started are dropped). Responses come back
+   * in request order. One invalid request fails the whole
    * call with INVALID_ARGUMENT naming `requests[i].<field>`.
    */
   batchSearch(
