@@ -680,8 +680,10 @@ type SearchRequest struct {
 	// Pseudo-relevance feedback; absent or empty = off.
 	Prf *PrfOptions `protobuf:"bytes,7,opt,name=prf,proto3" json:"prf,omitempty"`
 	// Hits to skip before the first returned (pagination); at most the server's `--max-offset`
-	// (10,000), and `offset + top_k` at most each arm's candidate depth. Pages of one query
-	// never overlap or skip a hit: ties are broken by id.
+	// (10,000), and in hybrid mode `offset + top_k` at most each arm's candidate depth. Pages
+	// of one query never overlap or skip a hit while the collection is unchanged: ties are
+	// broken by id. Each page is searched afresh, so a write between pages can move hits
+	// across a page boundary.
 	Offset uint32 `protobuf:"varint,10,opt,name=offset,proto3" json:"offset,omitempty"`
 	// Snippets of the title and text with the query's matched terms marked.
 	Highlight *HighlightOptions `protobuf:"bytes,11,opt,name=highlight,proto3" json:"highlight,omitempty"`

@@ -258,16 +258,19 @@ def _check_offset(
     limits: Limits,
     out: _Violations,
 ) -> None:
-    """``offset`` within ``max_offset``, and the page within each running arm's candidates
-    (an arm ranks only its ``depth`` best: hits past them do not exist for it)."""
+    """``offset`` within ``max_offset``, and a hybrid page within each arm's candidates (fusion
+    ranks only the ``depth`` best of each arm: hits past them do not exist for it). A
+    single-arm mode ranks its arm ``offset + top_k`` deep (`ranking.sparse_depth`,
+    `ranking.dense_depth`), so any offset up to ``max_offset`` has its page."""
     if not 0 <= offset <= limits.max_offset:
         out.add("offset", f"must be in [0, {limits.max_offset}] (got {offset})")
         return
-    depths = []
-    if mode is not RetrievalMode.DENSE:
-        depths.append(("fusion.sparse_depth", fusion.sparse_depth))
-    if mode is not RetrievalMode.SPARSE:
-        depths.append(("fusion.dense_depth", fusion.dense_depth))
+    if mode is not RetrievalMode.HYBRID:
+        return
+    depths = [
+        ("fusion.sparse_depth", fusion.sparse_depth),
+        ("fusion.dense_depth", fusion.dense_depth),
+    ]
     for name, depth in depths:
         if offset + top_k > depth:
             out.add(

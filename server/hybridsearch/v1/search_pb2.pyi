@@ -434,8 +434,10 @@ class SearchRequest(_message.Message):
     """When true, every hit carries an explanation of its score."""
     offset: _builtins.int
     """Hits to skip before the first returned (pagination); at most the server's `--max-offset`
-    (10,000), and `offset + top_k` at most each arm's candidate depth. Pages of one query
-    never overlap or skip a hit: ties are broken by id.
+    (10,000), and in hybrid mode `offset + top_k` at most each arm's candidate depth. Pages
+    of one query never overlap or skip a hit while the collection is unchanged: ties are
+    broken by id. Each page is searched afresh, so a write between pages can move hits
+    across a page boundary.
     """
     collection: _builtins.str
     """The collection to search: a name or an alias; empty: the server's default collection."""

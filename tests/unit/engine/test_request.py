@@ -383,28 +383,6 @@ def test_a_page_within_every_depth_is_accepted() -> None:
             {},
             "offset + top_k must be at most fusion.dense_depth (35) (got 30 + 10)",
         ),
-        (
-            SearchRequestSpec(
-                "flow",
-                top_k=5,
-                offset=20,
-                mode=RetrievalMode.DENSE,
-                fusion=FusionOptions(dense_depth=24),
-            ),
-            {},
-            "offset + top_k must be at most fusion.dense_depth (24) (got 20 + 5)",
-        ),
-        (
-            SearchRequestSpec(
-                "flow",
-                top_k=5,
-                offset=1,
-                mode=RetrievalMode.SPARSE,
-                fusion=FusionOptions(sparse_depth=5),
-            ),
-            {},
-            "offset + top_k must be at most fusion.sparse_depth (5) (got 1 + 5)",
-        ),
     ],
 )
 def test_offset_outside_its_bounds(
@@ -412,6 +390,19 @@ def test_offset_outside_its_bounds(
 ) -> None:
     assert violations(spec, **limits) == [("offset", description)]
     assert violations(spec, "requests[1].", **limits) == [("requests[1].offset", description)]
+
+
+@pytest.mark.parametrize("mode", [RetrievalMode.SPARSE, RetrievalMode.DENSE])
+def test_a_single_arm_page_is_bounded_by_max_offset_alone(mode: RetrievalMode) -> None:
+    """A single-arm mode ranks its arm offset + top_k deep: the fusion depths (and so
+    --max-depth, 1000) made every offset past 999 invalid, and --max-offset unreachable."""
+    spec = SearchRequestSpec(
+        "flow", top_k=1000, offset=10_000, mode=mode, fusion=FusionOptions(sparse_depth=5)
+    )
+    assert resolve(spec).offset == 10_000
+    assert violations(dataclasses.replace(spec, offset=10_001)) == [
+        ("offset", "must be in [0, 10000] (got 10001)")
+    ]
 
 
 def test_a_depth_raised_to_top_k_still_bounds_the_offset() -> None:
