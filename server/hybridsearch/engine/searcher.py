@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hybridsearch.dense.base import DenseIndex
+from hybridsearch.dense.exact import ExactDenseIndex
 from hybridsearch.dense.select import open_dense_index, parse_dense_index
 from hybridsearch.encoders.base import Encoder
 from hybridsearch.engine.batching import BatchingSettings, BatchStats
@@ -120,6 +121,14 @@ class HybridSearcher:
         if index.vectors is not None and self._encoder is not None:
             _check_encoder_matches(index, self._encoder)
             dense = self._dense_factory(index)
+            earlier: IndexSnapshot | None = getattr(self, "_snapshot", None)
+            if (
+                isinstance(dense, ExactDenseIndex)
+                and earlier is not None
+                and isinstance(earlier.dense, ExactDenseIndex)
+                and earlier.index.data_path == index.data_path  # rows appended, none changed
+            ):
+                dense.carry_norms(earlier.dense)
         return IndexSnapshot(index=index, dense=dense, live=index.live if live is None else live)
 
     def publish_index(self, index: OpenIndex) -> None:

@@ -129,3 +129,18 @@ def test_a_query_s_answer_does_not_depend_on_its_batch(rows: int) -> None:
     for i in (5, 17, 31):  # the same query at other places of a batch
         batch = np.concatenate([queries[i + 1 : i + 4], queries[i : i + 1]])
         assert _pairs(index.search(batch, 30))[-1] == alone[i]
+
+
+def test_an_index_over_appended_rows_reads_only_the_new_rows_for_its_norms() -> None:
+    """A commit appends rows: the snapshot's new index carries the earlier one's largest row
+    norm and reads only the rows after it (a full pass over a million rows takes 0.3 s)."""
+    rng = np.random.default_rng(9)
+    matrix = rng.standard_normal((50, 16)).astype(np.float32)
+    query = rng.standard_normal((1, 16)).astype(np.float32)
+    earlier = ExactDenseIndex(matrix[:40])
+    earlier.search(query, 5)
+    later = ExactDenseIndex(matrix)
+    later.carry_norms(earlier)
+    assert later._norms[0] == 40  # nothing of the first 40 rows read again
+    assert _pairs(later.search(query, 5)) == _pairs(ExactDenseIndex(matrix).search(query, 5))
+    assert later._norms == (50, pytest.approx(float(np.linalg.norm(matrix, axis=1).max())))
