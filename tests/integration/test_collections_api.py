@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -260,6 +261,41 @@ def test_deleting_a_collection_during_a_search_stream(stubs: Stubs) -> None:
     assert codes <= {grpc.StatusCode.NOT_FOUND.value[0]}  # never INTERNAL or UNAVAILABLE
     assert all(len(a.response.hits) > 0 for a in rest if not a.HasField("error"))
     assert rest[-1].error.code == grpc.StatusCode.NOT_FOUND.value[0]  # sent after: gone
+
+
+def test_an_idle_upsert_stream_holds_up_no_deletion_and_no_write(stubs: Stubs) -> None:
+    stubs.create("victim")
+    batches: queue.Queue[ipb.UpsertDocumentsRequest | None] = queue.Queue()
+
+    def send() -> Iterator[ipb.UpsertDocumentsRequest]:
+        while (batch := batches.get()) is not None:
+            yield batch
+
+    def batch(doc_id: str) -> ipb.UpsertDocumentsRequest:
+        return ipb.UpsertDocumentsRequest(
+            collection="victim", documents=[ipb.Document(id=doc_id, text="a cat")]
+        )
+
+    stream = stubs.index.UpsertDocuments.future(send(), timeout=60)
+    batches.put(batch("first"))
+    deadline = time.monotonic() + 10
+    while stubs.ids("victim") != ["first"]:  # committed; the stream stays open, idle
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    # None of these waits for the idle stream (they took the 30 s drain timeout, and the
+    # write and the create queued behind the deletion on the write threads).
+    delete = cpb.DeleteCollectionRequest(name="victim")
+    stubs.collections.DeleteCollection(delete, timeout=5)
+    other = cpb.CreateCollectionRequest(name="other")
+    assert stubs.collections.CreateCollection(other, timeout=5).collection.name == "other"
+    write = ipb.UpsertDocumentsRequest(documents=[ipb.Document(id="d", text="a cat")])
+    assert stubs.index.UpsertDocuments(iter([write]), timeout=5).accepted_count == 1
+    batches.put(batch("second"))  # the stream's next batch: its collection is gone
+    batches.put(None)
+    with pytest.raises(grpc.RpcError) as caught:
+        stream.result(timeout=10)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND  # not INTERNAL
+    assert "collection 'victim' was deleted" in (caught.value.details() or "")
 
 
 def test_a_restarted_server_serves_the_same_collections(tmp_path: Path) -> None:

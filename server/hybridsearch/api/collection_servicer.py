@@ -25,13 +25,14 @@ Context = grpc.aio.ServicerContext[Any, Any]
 class CollectionServicer(collection_pb2_grpc.CollectionServiceServicer):
     """Implements hybridsearch.v1.CollectionService.
 
-    Changes run on the write threads (building an index and fsyncs take a while; a deletion
-    waits for the searches running on the collection), never on the event loop.
+    Changes run on ``change_executor`` (building an index and fsyncs take a while; a
+    deletion waits for the calls running on the collection), never on the event loop nor on
+    the write threads, so a deletion that waits never holds up IndexService writes.
     """
 
-    def __init__(self, engine: EngineSlot, write_executor: ThreadPoolExecutor) -> None:
+    def __init__(self, engine: EngineSlot, change_executor: ThreadPoolExecutor) -> None:
         self._engine = engine
-        self._executor = write_executor
+        self._executor = change_executor
 
     async def CreateCollection(  # noqa: N802 (gRPC method name)
         self, request: pb.CreateCollectionRequest, context: Context

@@ -83,41 +83,47 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
         name = first.collection if first is not None else ""
         with self._engine.use(name) as collection:
             ingestor = collection.ingestor()
-            schema = ingestor.schema
-            response = pb.UpsertDocumentsResponse()
-            committed = False
-            position = 0
-            request = first
-            while request is not None:
-                if request.collection and request.collection != name:
-                    raise InvalidArgumentError.single(
-                        "collection",
-                        f"every message of a stream names the first one's collection "
-                        f"({echo(name)}; got {echo(request.collection)})",
-                    )
-                batch: list[Document] = []
-                for message in request.documents:
-                    try:
-                        doc = document_from_proto(message)
-                    except InvalidArgumentError as exc:  # metadata JSON cannot hold
-                        _add_rejection(response, Rejection(position, message.id, str(exc)))
+        # Held only while a batch is written, not while the client's next message is awaited:
+        # deleting the collection never waits for an idle stream, whose next batch then gets
+        # NOT_FOUND ("collection ... was deleted").
+        registry = self._engine.registry
+        schema = ingestor.schema
+        response = pb.UpsertDocumentsResponse()
+        committed = False
+        position = 0
+        request = first
+        while request is not None:
+            if request.collection and request.collection != name:
+                raise InvalidArgumentError.single(
+                    "collection",
+                    f"every message of a stream names the first one's collection "
+                    f"({echo(name)}; got {echo(request.collection)})",
+                )
+            batch: list[Document] = []
+            for message in request.documents:
+                try:
+                    doc = document_from_proto(message)
+                except InvalidArgumentError as exc:  # metadata JSON cannot hold
+                    _add_rejection(response, Rejection(position, message.id, str(exc)))
+                else:
+                    problem = document_problem(doc, self._limits, schema)
+                    if problem is None:
+                        batch.append(doc)
                     else:
-                        problem = document_problem(doc, self._limits, schema)
-                        if problem is None:
-                            batch.append(doc)
-                        else:
-                            _add_rejection(response, Rejection(position, doc.id, problem))
-                    position += 1
-                if batch:
+                        _add_rejection(response, Rejection(position, doc.id, problem))
+                position += 1
+            if batch:
+                with registry.hold(collection):
                     outcome = await self._run(context, ingestor.upsert, batch)
-                    response.accepted_count += outcome.accepted
-                    response.replaced_count += outcome.replaced
-                    response.generation = outcome.generation
-                    committed = True
-                request = await anext(requests, None)
-            if not committed:  # nothing written: the generation as it stands
+                response.accepted_count += outcome.accepted
+                response.replaced_count += outcome.replaced
+                response.generation = outcome.generation
+                committed = True
+            request = await anext(requests, None)
+        if not committed:  # nothing written: the generation as it stands
+            with registry.hold(collection):
                 manifest = await self._read(context, lambda: ingestor.manifest)
-                response.generation = manifest.generation
+            response.generation = manifest.generation
         return response
 
     async def DeleteDocuments(  # noqa: N802

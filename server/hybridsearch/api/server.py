@@ -46,6 +46,8 @@ SEARCH_SERVICE = search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_na
 INDEX_SERVICE = index_pb2.DESCRIPTOR.services_by_name["IndexService"].full_name
 COLLECTION_SERVICE = collection_pb2.DESCRIPTOR.services_by_name["CollectionService"].full_name
 SERVED = (SEARCH_SERVICE, INDEX_SERVICE, COLLECTION_SERVICE)
+#: Threads running CollectionService changes (one at a time, but deletions drain apart).
+CHANGE_THREADS = 4
 # A bare HybridSearcher serves searches only (IndexService writes: FAILED_PRECONDITION); a
 # LoadedIndex or a bare searcher is served as the single, default collection.
 EngineFactory = Callable[[ServerSettings], CollectionRegistry | LoadedIndex | HybridSearcher]
@@ -85,6 +87,11 @@ class SearchServer:
         self._write_executor = ThreadPoolExecutor(
             max_workers=settings.write_threads, thread_name_prefix="index-write"
         )
+        # Collection changes get theirs too: a deletion waiting for the calls still using its
+        # collection holds one of these, never a write thread.
+        self._change_executor = ThreadPoolExecutor(
+            max_workers=CHANGE_THREADS, thread_name_prefix="collection-change"
+        )
         self.health = HealthService()
         self.metrics = ServerMetrics()
         self.metrics.track_collections(self._collection_counts)
@@ -107,7 +114,7 @@ class SearchServer:
             IndexServicer(self._slot, settings, self._write_executor), self.server
         )
         collection_pb2_grpc.add_CollectionServiceServicer_to_server(
-            CollectionServicer(self._slot, self._write_executor), self.server
+            CollectionServicer(self._slot, self._change_executor), self.server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
@@ -185,6 +192,7 @@ class SearchServer:
         await self.server.stop(self.settings.grace_period_s)
         # In-flight commits finish before the writer closes (a commit is never cut short).
         await asyncio.to_thread(self._write_executor.shutdown, wait=True, cancel_futures=True)
+        await asyncio.to_thread(self._change_executor.shutdown, wait=True, cancel_futures=True)
         # Searches still running (cancelled calls' work, a load in progress) finish before the
         # engine closes: none then runs on a closed shard, or calls Ray after it stopped.
         await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)

@@ -37,7 +37,12 @@ from hybridsearch.engine.loader import (
     encoder_info_of,
     load_index,
 )
-from hybridsearch.engine.registry import CollectionFactory, CollectionRegistry, ServedCollection
+from hybridsearch.engine.registry import (
+    DRAIN_TIMEOUT_S,
+    CollectionFactory,
+    CollectionRegistry,
+    ServedCollection,
+)
 from hybridsearch.engine.shared_encoders import SharedEncoders
 from hybridsearch.errors import IndexFormatError, InvalidArgumentError, SettingsError, echo
 from hybridsearch.sharding.layout import is_sharded
@@ -173,9 +178,15 @@ class ServerCollectionFactory:
 
 
 def open_data_dir(
-    data_dir: Path, settings: ServerSettings, factory: CollectionFactory | None = None
+    data_dir: Path,
+    settings: ServerSettings,
+    factory: CollectionFactory | None = None,
+    *,
+    drain_timeout_s: float = DRAIN_TIMEOUT_S,
 ) -> CollectionRegistry:
     """A registry serving every collection of ``data_dir`` (created when missing).
+
+    ``drain_timeout_s``: how long a deletion waits for the calls using its collection.
 
     Raises:
         IndexLockedError: another process serves the directory (unless ``--read-only``).
@@ -209,6 +220,7 @@ def open_data_dir(
         if settings.read_only
         else "",
         lock=lock,
+        drain_timeout_s=drain_timeout_s,
     )
 
 

@@ -4,7 +4,10 @@
 open collections), replaced whole by each change, so a search sees every alias action of an
 `update_aliases` call or none of them. A lookup holds a reference on the collection until the
 work is done (`use`): deleting a collection waits (up to ``drain_timeout_s``) for the
-searches already running on it before it closes it, so they finish on its data.
+searches and writes already running on it before it closes it, so they finish on its data.
+That wait runs after the change lock is released: a deletion never holds up other changes.
+A call that keeps a collection across waits (an upsert stream between its messages) holds
+it only while a batch is written (`hold`); a batch after the deletion gets NOT_FOUND.
 
 Every change follows the same order, which makes it crash-safe: prepare the files, then write
 ``catalog.json`` (the commit point), then publish the new state; a crash before the catalog
@@ -40,6 +43,7 @@ from hybridsearch.errors import (
     HybridSearchError,
     InvalidArgumentError,
     NotFoundError,
+    UnavailableError,
     echo,
 )
 from hybridsearch.metadata.schema import CollectionSchema
@@ -98,12 +102,14 @@ AliasAction = AddAlias | RemoveAlias
 class ServedCollection:
     """An open collection: its catalog entry and its loaded index.
 
-    ``refs`` counts the calls using it (guarded by the registry's lock).
+    ``refs`` counts the calls using it and ``retired`` says it was deleted (both guarded by
+    the registry's lock).
     """
 
     entry: CollectionEntry
     loaded: LoadedIndex
     refs: int = 0
+    retired: bool = False
 
     @property
     def name(self) -> str:
@@ -187,8 +193,9 @@ class CollectionRegistry:
         self._changes_refused = changes_refused
         self._lock = lock
         self._drain_timeout_s = drain_timeout_s
-        self._refs = threading.Condition()  # guards _state swaps and every refs count
+        self._refs = threading.Condition()  # guards _state swaps, refs counts, _retiring
         self._changing = threading.Lock()  # one change at a time
+        self._retiring: set[str] = set()  # deleted, still draining or being removed
 
     @classmethod
     def single(cls, loaded: LoadedIndex, name: str = "default") -> CollectionRegistry:
@@ -236,7 +243,8 @@ class CollectionRegistry:
 
         Raises:
             InvalidArgumentError: ``name`` breaks the name rule (on ``field_path``).
-            NotFoundError: no collection or alias has that name.
+            NotFoundError: no collection or alias has that name (or, raised in the block,
+                the collection was deleted and closed under it: see `hold`).
         """
         if name:
             check_name(name, field_path)
@@ -247,8 +255,39 @@ class CollectionRegistry:
                 raise NotFoundError(f"no collection or alias named {echo(name)}")
             served = state.served[target]
             served.refs += 1
-        try:
+        with self._held(served):
             yield served
+
+    @contextmanager
+    def hold(self, served: ServedCollection) -> Iterator[ServedCollection]:
+        """Hold ``served`` again (found earlier by `use`) until the block ends: a call that
+        keeps a collection across waits (an upsert stream between its messages) holds it
+        only while it works, so a deletion does not wait for an idle client.
+
+        Raises:
+            NotFoundError: the collection was deleted meanwhile, or (raised in the block) it
+                was closed under the block because its deletion stopped waiting.
+        """
+        with self._refs:
+            if served.retired:
+                raise NotFoundError(f"collection {echo(served.name)} was deleted")
+            served.refs += 1
+        with self._held(served):
+            yield served
+
+    @contextmanager
+    def _held(self, served: ServedCollection) -> Iterator[None]:
+        """Release a reference taken on ``served`` when the block ends; a failure of a
+        collection deleted meanwhile (its writer closed after ``drain_timeout_s``) reads as
+        NOT_FOUND naming it, not as an internal error."""
+        try:
+            yield
+        except Exception as exc:
+            if served.retired and not isinstance(exc, HybridSearchError):
+                raise NotFoundError(
+                    f"collection {echo(served.name)} was deleted while the call used it"
+                ) from exc
+            raise
         finally:
             with self._refs:
                 served.refs -= 1
@@ -362,6 +401,13 @@ class CollectionRegistry:
             if state.catalog.taken(name):
                 kind = "a collection" if name in state.catalog.collections else "an alias"
                 raise AlreadyExistsError(f"{echo(name)} is already {kind}")
+            with self._refs:
+                retiring = name in self._retiring
+            if retiring:  # its directory is still there, and its writer maybe open
+                raise UnavailableError(
+                    f"the collection {echo(name)} is still being deleted (the calls using it "
+                    "are finishing); retry shortly"
+                )
             factory.check_model(model)
             entry = CollectionEntry(
                 name=name,
@@ -396,7 +442,8 @@ class CollectionRegistry:
     def delete(self, name: str) -> list[str]:
         """Delete the collection ``name`` and its aliases; returns the aliases removed.
 
-        Searches already running on it finish first (up to ``drain_timeout_s``).
+        Searches and writes already running on it finish first (up to ``drain_timeout_s``),
+        while other changes go on; a write after the deletion gets NOT_FOUND.
 
         Raises:
             InvalidArgumentError: a bad name, or an alias's.
@@ -405,40 +452,57 @@ class CollectionRegistry:
         """
         check_name(name, "name")
         data_dir, _ = self._check_changes_allowed()
-        with self._changing:
-            state = self._state
-            catalog = state.catalog
-            if name in catalog.aliases:
-                raise InvalidArgumentError.single(
-                    "name",
-                    f"{echo(name)} is an alias (of {echo(catalog.aliases[name])}); delete a "
-                    "collection by its own name",
-                )
-            if name not in catalog.collections:
-                raise NotFoundError(f"no collection named {echo(name)}")
-            if name == catalog.default:
-                raise FailedPreconditionError(
-                    f"{echo(name)} is the server's default collection; it cannot be deleted"
-                )
-            removed = catalog.aliases_of(name)
-            remaining = catalog.without_collection(name)
-            served = state.served[name]
-            others = {n: s for n, s in state.served.items() if n != name}
-            try:
-                self._commit(data_dir, remaining, others, "deleting the collection")
-            finally:
-                if self._state.catalog is remaining:  # committed (also if an fsync failed)
-                    self._retire(served, data_dir / served.entry.relative_path, data_dir)
-            log.info("deleted collection %s (aliases removed: %s)", name, removed or "none")
-            return removed
+        retired: ServedCollection | None = None
+        try:
+            with self._changing:
+                state = self._state
+                catalog = state.catalog
+                if name in catalog.aliases:
+                    raise InvalidArgumentError.single(
+                        "name",
+                        f"{echo(name)} is an alias (of {echo(catalog.aliases[name])}); delete "
+                        "a collection by its own name",
+                    )
+                if name not in catalog.collections:
+                    raise NotFoundError(f"no collection named {echo(name)}")
+                if name == catalog.default:
+                    raise FailedPreconditionError(
+                        f"{echo(name)} is the server's default collection; it cannot be deleted"
+                    )
+                removed = catalog.aliases_of(name)
+                remaining = catalog.without_collection(name)
+                served = state.served[name]
+                others = {n: s for n, s in state.served.items() if n != name}
+                try:
+                    self._commit(data_dir, remaining, others, "deleting the collection")
+                finally:
+                    if self._state.catalog is remaining:  # committed (also if an fsync failed)
+                        with self._refs:
+                            served.retired = True  # a later `hold` of it gets NOT_FOUND
+                            self._retiring.add(name)
+                        retired = served
+        finally:
+            # Outside the change lock: other changes go on while its calls finish.
+            if retired is not None:
+                try:
+                    self._retire(retired, data_dir / retired.entry.relative_path, data_dir)
+                finally:
+                    with self._refs:
+                        self._retiring.discard(name)
+        log.info("deleted collection %s (aliases removed: %s)", name, removed or "none")
+        return removed
 
     def _retire(self, served: ServedCollection, path: Path, data_dir: Path) -> None:
-        """Wait for the calls using ``served``, close it, remove its directory."""
+        """Wait for the calls using ``served``, close it, remove its directory.
+
+        Closing waits for a commit in progress (the writer's lock), so one is never cut
+        short even when the wait gives up; the calls after that get NOT_FOUND (`hold`).
+        """
         with self._refs:
             drained = self._refs.wait_for(lambda: served.refs == 0, self._drain_timeout_s)
         if not drained:
             log.warning(
-                "collection %s: %d calls still running after %.0f s; closing it anyway",
+                "collection %s: %d calls still running after %g s; closing it anyway",
                 served.name,
                 served.refs,
                 self._drain_timeout_s,

@@ -22,6 +22,7 @@ from hybridsearch.errors import (
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    UnavailableError,
 )
 from hybridsearch.metadata.schema import CollectionSchema, MetadataField, MetadataType
 from hybridsearch.sharding.layout import load_shard_manifest, shard_dir_name, shard_of
@@ -200,6 +201,42 @@ def test_delete_waits_for_the_calls_using_the_collection(registry: CollectionReg
         assert [h.id for h in hits.hits] == ["a"]
     thread.join(timeout=30)
     assert deleted.is_set()
+
+
+def test_a_draining_delete_holds_up_no_other_change(registry: CollectionRegistry) -> None:
+    registry.create("docs", model="")
+    deleted = threading.Event()
+    with registry.use("docs") as served:
+        thread = threading.Thread(target=lambda: (registry.delete("docs"), deleted.set()))
+        thread.start()
+        assert not deleted.wait(0.3)  # still waiting for this call
+        # Other changes go on meanwhile (they waited for the deletion's whole drain).
+        registry.create("other", model="")
+        assert registry.update_aliases([AddAlias("live", "other")]) == {"live": "other"}
+        with pytest.raises(UnavailableError, match="'docs' is still being deleted"):
+            registry.create("docs", model="")
+        assert not deleted.is_set()
+        with pytest.raises(NotFoundError, match="collection 'docs' was deleted"):
+            registry.hold(served).__enter__()  # a stream's next batch
+    thread.join(timeout=30)
+    assert deleted.is_set()
+    registry.create("docs", model="")  # the name is free again
+
+
+def test_a_write_on_a_collection_closed_by_its_deletion_is_not_found(data_dir: Path) -> None:
+    registry = open_data_dir(
+        data_dir, ServerSettings(), HashCollectionFactory(), drain_timeout_s=0.2
+    )
+    try:
+        registry.create("docs", model="")
+        with (
+            pytest.raises(NotFoundError, match="'docs' was deleted while the call used it"),
+            registry.use("docs") as served,
+        ):
+            registry.delete("docs")  # gives up waiting after 0.2 s and closes it
+            served.ingestor().upsert([Document("a", "", "a cat")])  # not INTERNAL
+    finally:
+        registry.close()
 
 
 def test_restart_reloads_collections_aliases_and_documents(data_dir: Path) -> None:
