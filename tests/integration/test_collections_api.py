@@ -8,7 +8,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +18,7 @@ import pytest
 
 from hybridsearch.api.server import SearchServer
 from hybridsearch.config import ServerSettings
+from hybridsearch.engine.catalog import CollectionEntry
 from hybridsearch.engine.data_dir import open_data_dir
 from hybridsearch.engine.loader import LoadedIndex
 from hybridsearch.engine.registry import CollectionRegistry
@@ -39,13 +40,15 @@ YEARS = cpb.CollectionSchema(
 
 
 @contextmanager
-def serving_data_dir(data_dir: Path, **settings: object) -> Iterator[str]:
+def serving_data_dir(
+    data_dir: Path, factory: HashCollectionFactory | None = None, **settings: object
+) -> Iterator[str]:
     """Serve ``data_dir`` in-process on port 0 until the block ends; yields the address."""
     config = replace(ServerSettings(port=0, data_dir=data_dir), **settings)  # type: ignore[arg-type]
 
     def load(s: ServerSettings) -> CollectionRegistry | LoadedIndex:
         assert s.data_dir is not None
-        return open_data_dir(s.data_dir, s, HashCollectionFactory())
+        return open_data_dir(s.data_dir, s, factory or HashCollectionFactory())
 
     ready: Future[str] = Future()
     stopping = threading.Event()
@@ -296,6 +299,58 @@ def test_an_idle_upsert_stream_holds_up_no_deletion_and_no_write(stubs: Stubs) -
         stream.result(timeout=10)
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND  # not INTERNAL
     assert "collection 'victim' was deleted" in (caught.value.details() or "")
+
+
+class GatedBuildFactory(HashCollectionFactory):
+    """Builds collection ``slow`` only once ``gate`` is set (the change lock held meanwhile)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.building = threading.Event()
+        self.gate = threading.Event()
+
+    def build_empty(self, out: Path, entry: CollectionEntry) -> None:
+        if entry.name == "slow":
+            self.building.set()
+            assert self.gate.wait(30)
+        super().build_empty(out, entry)
+
+
+def test_a_change_whose_deadline_passed_while_it_waited_is_not_applied(tmp_path: Path) -> None:
+    factory = GatedBuildFactory()
+    with (
+        serving_data_dir(tmp_path / "data", factory) as address,
+        grpc.insecure_channel(address) as channel,
+    ):
+        stubs = Stubs(channel)
+        stubs.create("doomed")
+        slow = stubs.collections.CreateCollection.future(cpb.CreateCollectionRequest(name="slow"))
+        assert factory.building.wait(10)
+        # Each waits for the slow create (the change before it) past its deadline.
+        changes = [
+            lambda: stubs.collections.CreateCollection(
+                cpb.CreateCollectionRequest(name="late"), timeout=0.5
+            ),
+            lambda: stubs.collections.DeleteCollection(
+                cpb.DeleteCollectionRequest(name="doomed"), timeout=0.5
+            ),
+            lambda: stubs.collections.UpdateAliases(
+                cpb.UpdateAliasesRequest(actions=[add("live", "doomed")]), timeout=0.5
+            ),
+        ]
+        with ThreadPoolExecutor(len(changes)) as pool:
+            codes = list(pool.map(code_of, changes))
+        assert codes == [grpc.StatusCode.DEADLINE_EXCEEDED] * 3
+        factory.gate.set()
+        assert slow.result(timeout=30).collection.name == "slow"
+        time.sleep(0.5)  # the waiting changes ran (or were refused) by now
+        listed = stubs.collections.ListCollections(cpb.ListCollectionsRequest()).collections
+        # None of them was applied after its caller was told DEADLINE_EXCEEDED.
+        assert [(c.name, list(c.aliases)) for c in listed] == [
+            ("default", []),
+            ("doomed", []),
+            ("slow", []),
+        ]
 
 
 def test_a_restarted_server_serves_the_same_collections(tmp_path: Path) -> None:

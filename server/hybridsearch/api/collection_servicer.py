@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
@@ -14,12 +15,14 @@ from hybridsearch.api.collection_convert import (
     description_to_proto,
     schema_from_proto,
 )
+from hybridsearch.api.deadlines import check_deadline, deadline_of, work_context
 from hybridsearch.api.engine_slot import EngineSlot
 from hybridsearch.errors import InvalidArgumentError
 from hybridsearch.v1 import collection_pb2 as pb
 from hybridsearch.v1 import collection_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
+T = TypeVar("T")
 
 
 class CollectionServicer(collection_pb2_grpc.CollectionServiceServicer):
@@ -34,6 +37,19 @@ class CollectionServicer(collection_pb2_grpc.CollectionServiceServicer):
         self._engine = engine
         self._executor = change_executor
 
+    async def _change(self, context: Context, fn: Callable[..., T], *args: Any) -> T:
+        """A change on the change threads, with the caller's deadline: one whose deadline
+        passed while it waited (for a thread, or for the change before it) is not applied,
+        so DEADLINE_EXCEEDED means "not applied" unless the change had already started."""
+        deadline = deadline_of(context)
+
+        def guarded() -> T:
+            check_deadline(deadline, "before the change started; it was not applied")
+            return fn(*args)
+
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, work_context(deadline).run, guarded)
+
     async def CreateCollection(  # noqa: N802 (gRPC method name)
         self, request: pb.CreateCollectionRequest, context: Context
     ) -> pb.CreateCollectionResponse:
@@ -45,8 +61,8 @@ class CollectionServicer(collection_pb2_grpc.CollectionServiceServicer):
                 "dense_index", "must be DENSE_INDEX_KIND_EXACT or DENSE_INDEX_KIND_HNSW"
             )
         registry = self._engine.registry
-        description = await asyncio.get_running_loop().run_in_executor(
-            self._executor,
+        description = await self._change(
+            context,
             lambda: registry.create(
                 request.name,
                 schema=schema,
@@ -78,9 +94,7 @@ class CollectionServicer(collection_pb2_grpc.CollectionServiceServicer):
     ) -> pb.DeleteCollectionResponse:
         """Delete a collection and its aliases, once the searches running on it finish."""
         registry = self._engine.registry
-        removed = await asyncio.get_running_loop().run_in_executor(
-            self._executor, registry.delete, request.name
-        )
+        removed = await self._change(context, registry.delete, request.name)
         return pb.DeleteCollectionResponse(removed_aliases=removed)
 
     async def UpdateAliases(  # noqa: N802
@@ -89,7 +103,5 @@ class CollectionServicer(collection_pb2_grpc.CollectionServiceServicer):
         """Apply alias actions atomically."""
         actions = alias_actions_from_proto(request)
         registry = self._engine.registry
-        aliases = await asyncio.get_running_loop().run_in_executor(
-            self._executor, registry.update_aliases, actions
-        )
+        aliases = await self._change(context, registry.update_aliases, actions)
         return pb.UpdateAliasesResponse(aliases=aliases)

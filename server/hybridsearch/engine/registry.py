@@ -21,6 +21,7 @@ import os
 import secrets
 import shutil
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from hybridsearch.engine.loader import LoadedIndex
 from hybridsearch.engine.serving import CollectionSearcher, CollectionWriter, IndexView
 from hybridsearch.errors import (
     AlreadyExistsError,
+    DeadlineExceededError,
     FailedPreconditionError,
     HybridSearchError,
     InvalidArgumentError,
@@ -47,6 +49,7 @@ from hybridsearch.errors import (
     echo,
 )
 from hybridsearch.metadata.schema import CollectionSchema
+from hybridsearch.sharding.group import request_deadline
 from hybridsearch.sharding.layout import MAX_SHARDS
 from hybridsearch.sharding.searcher import ShardedIndexView, ShardedSearcher
 from hybridsearch.storage.builder import utc_now
@@ -339,6 +342,18 @@ class CollectionRegistry:
 
     # -- changes ---------------------------------------------------------------------------
 
+    @contextmanager
+    def _change_lock(self) -> Iterator[None]:
+        """The change lock (one change at a time); a change whose caller's deadline
+        (`request_deadline`) passed while it waited for the change before it is not started."""
+        with self._changing:
+            deadline = request_deadline.get()
+            if deadline is not None and time.monotonic() >= deadline:
+                raise DeadlineExceededError(
+                    "the deadline passed before the change started; it was not applied"
+                )
+            yield
+
     def _check_changes_allowed(self) -> tuple[Path, CollectionFactory]:
         if self._changes_refused or self._data_dir is None or self._factory is None:
             raise FailedPreconditionError(self._changes_refused or "collections are fixed")
@@ -396,7 +411,7 @@ class CollectionRegistry:
                 f"(got {shards})",
             )
         data_dir, factory = self._check_changes_allowed()
-        with self._changing:
+        with self._change_lock():
             state = self._state
             if state.catalog.taken(name):
                 kind = "a collection" if name in state.catalog.collections else "an alias"
@@ -454,7 +469,7 @@ class CollectionRegistry:
         data_dir, _ = self._check_changes_allowed()
         retired: ServedCollection | None = None
         try:
-            with self._changing:
+            with self._change_lock():
                 state = self._state
                 catalog = state.catalog
                 if name in catalog.aliases:
@@ -529,7 +544,7 @@ class CollectionRegistry:
             if isinstance(action, AddAlias):
                 check_name(action.collection, f"actions[{i}].add.collection")
         data_dir, _ = self._check_changes_allowed()
-        with self._changing:
+        with self._change_lock():
             state = self._state
             aliases = _apply(state.catalog, actions)
             catalog = state.catalog.with_aliases(aliases)
