@@ -46,5 +46,28 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 
 def dir_size_bytes(path: Path) -> int:
-    """Total size of the regular files under ``path``."""
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    """Total size of the regular files under ``path``, as it stands while it is counted.
+
+    Commits and compactions delete files (tantivy's temporary and merged files, a compacted
+    generation's old data directory) while this walks: a file or directory gone between its
+    listing and its ``stat`` counts as absent, never as an error, so the total is
+    approximate on a collection being written. Symbolic links to directories are not
+    followed.
+    """
+    total = 0
+    pending = [os.fspath(path)]
+    while pending:
+        try:
+            listing = os.scandir(pending.pop())
+        except (FileNotFoundError, NotADirectoryError):  # removed since it was listed
+            continue
+        with listing:
+            for entry in listing:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+                    elif entry.is_file():
+                        total += entry.stat().st_size
+                except FileNotFoundError:  # deleted since it was listed
+                    continue
+    return total
