@@ -35,6 +35,14 @@ DEFAULT_COLLECTION = "default"
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 NAME_RULE = "1 to 64 characters of a-z, 0-9, '_' and '-', starting with a letter or digit"
+#: A collection's model: empty (BM25-only), ``default`` (the server's --model) or the name of
+#: a directory under the server's --models-dir (never a path).
+MODEL_DIR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+MODEL_RULE = (
+    "empty (BM25-only), 'default' (the server's --model) or the name of a directory under "
+    "the server's --models-dir: 1 to 128 characters of A-Z, a-z, 0-9, '.', '_' and '-', "
+    "starting with a letter or digit"
+)
 
 
 def name_problem(name: str) -> str | None:
@@ -43,6 +51,13 @@ def name_problem(name: str) -> str | None:
         return None
     shown = name if len(name) <= 64 else name[:64] + "..."
     return f"must be {NAME_RULE} (got {shown!r})"
+
+
+def model_problem(model: str) -> str | None:
+    """What is wrong with a collection's model name (`MODEL_RULE`), or None."""
+    if not model or MODEL_DIR_NAME.fullmatch(model):
+        return None
+    return f"must be {MODEL_RULE} (got {model!r})"
 
 
 def check_name(name: str, field_path: str) -> None:
@@ -192,6 +207,17 @@ def load_catalog(data_dir: Path) -> Catalog | None:
 
 
 def _inconsistency(catalog: Catalog) -> str | None:
+    for name, entry in catalog.collections.items():
+        problem = name_problem(name)
+        if problem is not None:
+            return f"collection {name!r}: {problem}"
+        problem = model_problem(entry.model)
+        if problem is not None:
+            return f"collection {name!r}: model {problem}"
+    for alias in catalog.aliases:
+        problem = name_problem(alias)
+        if problem is not None:
+            return f"alias {alias!r}: {problem}"
     if catalog.default not in catalog.collections:
         return f"the default collection {catalog.default!r} is not a collection"
     for alias, target in catalog.aliases.items():

@@ -29,6 +29,7 @@ from hybridsearch.engine.catalog import (
     CollectionEntry,
     check_name,
     load_catalog,
+    model_problem,
 )
 from hybridsearch.engine.data_dir import DEFAULT_MODEL, remove_leftovers
 from hybridsearch.errors import AlreadyExistsError, InvalidArgumentError, echo
@@ -57,7 +58,8 @@ def import_index(
     this one the default of an existing one.
 
     Raises:
-        InvalidArgumentError: a bad name, or a model that does not fit the index's vectors.
+        InvalidArgumentError: a bad name, a model name that breaks the rule (`MODEL_RULE`:
+            a directory name, never a path) or that does not fit the index's vectors.
         AlreadyExistsError: the name is taken by a collection or alias.
         IndexLockedError: a server (or another writer) holds the data directory or the index.
         IndexFormatError: ``source`` is not a readable index or sharded collection.
@@ -117,6 +119,9 @@ def _describe(source: Path, shard_paths: list[Path]) -> tuple[CollectionSchema, 
 def _model_for(model: str | None, *, has_vectors: bool) -> str:
     if model is None:
         return DEFAULT_MODEL if has_vectors else ""
+    problem = model_problem(model)  # as CreateCollection: a name under --models-dir
+    if problem is not None:
+        raise InvalidArgumentError.single("model", problem)
     if model and not has_vectors:
         raise InvalidArgumentError.single(
             "model", "the index has no vectors (BM25-only): import it without a model"

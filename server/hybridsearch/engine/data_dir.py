@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +25,7 @@ from hybridsearch.engine.catalog import (
     CATALOG_FILE,
     COLLECTIONS_DIR,
     DEFAULT_COLLECTION,
+    MODEL_DIR_NAME,
     TMP_PREFIX,
     Catalog,
     CollectionEntry,
@@ -63,7 +63,6 @@ RAY_REFUSES_LUCENE = (
     "--ray / HYBRIDSEARCH_RAY: collection {name!r} has a Lucene BM25 index, whose Java "
     "runtime must not share a process with Ray; serve it from a server without --ray"
 )
-MODEL_DIR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 class ServerCollectionFactory:
@@ -84,8 +83,13 @@ class ServerCollectionFactory:
             return None
         if model == DEFAULT_MODEL:
             return self._settings.model or default_model_dir()
-        assert self._settings.models_dir is not None  # check_model made sure
-        return self._settings.models_dir / model
+        models_dir = self._settings.models_dir
+        if models_dir is None or not MODEL_DIR_NAME.fullmatch(model):
+            raise SettingsError(
+                f"no model directory for model {echo(model)}: start the server with "
+                "--models-dir naming the directory that holds it"
+            )
+        return models_dir / model
 
     def known_models(self) -> list[str]:
         """The model names a new collection may use (besides empty, BM25-only)."""
@@ -155,9 +159,17 @@ class ServerCollectionFactory:
         sharded = is_sharded(path)
         if not sharded and self._settings.ray and load_manifest(path).lucene is not None:
             raise SettingsError(RAY_REFUSES_LUCENE.format(name=entry.name))
-        settings = dataclasses.replace(
-            self._settings, index=path, model=self.model_dir(entry.model)
-        )
+        try:
+            model_dir = self.model_dir(entry.model)
+        except SettingsError as exc:
+            raise SettingsError(f"collection {echo(entry.name)}: {exc}") from None
+        if model_dir is not None and entry.model != DEFAULT_MODEL and not model_dir.is_dir():
+            raise SettingsError(
+                f"collection {echo(entry.name)} uses model {echo(entry.model)}, but "
+                f"{model_dir} is not a directory: start the server with the --model or "
+                "--models-dir that holds it"
+            )
+        settings = dataclasses.replace(self._settings, index=path, model=model_dir)
         if not sharded:
             return load_index(dataclasses.replace(settings, ray=""), self.encoders)
         from hybridsearch.sharding.serving import open_shared  # noqa: PLC0415 (a cycle)

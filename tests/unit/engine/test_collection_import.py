@@ -4,6 +4,7 @@ and interrupted copies are refused or undone."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from hybridsearch.errors import (
     IndexFormatError,
     IndexLockedError,
     InvalidArgumentError,
+    SettingsError,
 )
 from hybridsearch.metadata.filter import Filter, Match
 from hybridsearch.metadata.schema import CollectionSchema, MetadataField, MetadataType
@@ -95,6 +97,49 @@ def test_bad_taken_or_mismatched_imports_change_nothing(built: Path, tmp_path: P
         import_index(data, "plain", tmp_path / "missing")
     assert (data / "catalog.json").read_bytes() == before
     assert sorted(p.name for p in (data / "collections").iterdir()) == ["papers"]
+
+
+@pytest.mark.parametrize("model", ["../../etc", "a/b", ".hidden", "my model", "x" * 129])
+def test_a_model_name_that_is_no_directory_name_is_refused(
+    built: Path, tmp_path: Path, model: str
+) -> None:
+    data = tmp_path / "data"
+    import_index(data, "papers", built, model=HASH_MODEL)
+    before = (data / "catalog.json").read_bytes()
+    with pytest.raises(InvalidArgumentError, match=r"model: must be empty .* --models-dir"):
+        import_index(data, "other", built, model=model)
+    assert (data / "catalog.json").read_bytes() == before
+
+
+def test_a_collection_whose_model_the_server_lacks_is_named_at_start(
+    built: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    import_index(data, "plain", build_fake_index(tmp_path / "bm25", DOCS, dense=False))
+    import_index(data, "other", built, model="my-model")  # a valid name, of no directory here
+    with pytest.raises(SettingsError, match=r"collection 'other'.*'my-model'.*--models-dir"):
+        open_data_dir(data, ServerSettings(read_only=True))  # no --models-dir
+    models = tmp_path / "models"
+    models.mkdir()
+    with pytest.raises(SettingsError, match=r"collection 'other' uses model 'my-model', but .*"):
+        open_data_dir(data, ServerSettings(read_only=True, models_dir=models))
+
+
+def test_a_catalog_naming_a_bad_model_or_name_is_refused_naming_it(
+    built: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    import_index(data, "papers", built, model=HASH_MODEL)
+    catalog = json.loads((data / "catalog.json").read_text())
+    catalog["collections"]["papers"]["model"] = "../../etc"
+    (data / "catalog.json").write_text(json.dumps(catalog))
+    with pytest.raises(IndexFormatError, match="collection 'papers': model must be empty"):
+        load_catalog(data)
+    catalog["collections"]["papers"]["model"] = HASH_MODEL
+    catalog["aliases"] = {"../up": "papers"}
+    (data / "catalog.json").write_text(json.dumps(catalog))
+    with pytest.raises(IndexFormatError, match=r"alias '\.\./up': "):
+        load_catalog(data)
 
 
 def test_a_locked_data_directory_or_index_is_refused(built: Path, tmp_path: Path) -> None:
