@@ -223,7 +223,7 @@ def open_data_dir(
         if lock is not None:
             lock.release()
         raise
-    return CollectionRegistry(
+    registry = CollectionRegistry(
         catalog,
         served,
         data_dir=data_dir,
@@ -234,6 +234,11 @@ def open_data_dir(
         lock=lock,
         drain_timeout_s=drain_timeout_s,
     )
+    if settings.read_only and settings.follow_interval_s > 0:
+        # As each collection's index follows its writer's commits, the registry follows
+        # its catalog: collections created and deleted, aliases moved.
+        registry.start_following(settings.follow_interval_s)
+    return registry
 
 
 def remove_leftovers(data_dir: Path, catalog: Catalog) -> list[Path]:

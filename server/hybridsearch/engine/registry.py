@@ -199,6 +199,7 @@ class CollectionRegistry:
         self._refs = threading.Condition()  # guards _state swaps, refs counts, _retiring
         self._changing = threading.Lock()  # one change at a time
         self._retiring: set[str] = set()  # deleted, still draining or being removed
+        self._follower: _CatalogFollower | None = None
 
     @classmethod
     def single(cls, loaded: LoadedIndex, name: str = "default") -> CollectionRegistry:
@@ -507,8 +508,9 @@ class CollectionRegistry:
         log.info("deleted collection %s (aliases removed: %s)", name, removed or "none")
         return removed
 
-    def _retire(self, served: ServedCollection, path: Path, data_dir: Path) -> None:
-        """Wait for the calls using ``served``, close it, remove its directory.
+    def _retire(self, served: ServedCollection, path: Path | None, data_dir: Path) -> None:
+        """Wait for the calls using ``served``, close it, remove its directory (unless
+        ``path`` is None: a read-only follower's collection, deleted by the writer).
 
         Closing waits for a commit in progress (the writer's lock), so one is never cut
         short even when the wait gives up; the calls after that get NOT_FOUND (`hold`).
@@ -523,7 +525,8 @@ class CollectionRegistry:
                 self._drain_timeout_s,
             )
         served.loaded.close()
-        _remove_dir(path, data_dir)
+        if path is not None:
+            _remove_dir(path, data_dir)
 
     def update_aliases(self, actions: Sequence[AliasAction]) -> dict[str, str]:
         """Apply ``actions`` in order, atomically; returns every alias → collection after.
@@ -552,14 +555,92 @@ class CollectionRegistry:
                 self._commit(data_dir, catalog, state.served, "updating the aliases")
             return dict(sorted(aliases.items()))
 
+    def follow_catalog(self) -> bool:
+        """Serve the data directory's catalog as another process (its writer) changed it: open
+        the collections it added (or deleted and created again), retire those it deleted, take
+        its aliases, all published at once. Whether anything changed. A read-only server
+        calls it every ``--follow-interval-s`` (`start_following`).
+
+        Raises:
+            IndexFormatError: the catalog is unreadable (nothing changes; the next call
+                tries again), and whatever opening a new collection raised (the same).
+        """
+        if self._data_dir is None or self._factory is None:
+            return False
+        data_dir, factory = self._data_dir, self._factory
+        with self._changing:
+            state = self._state
+            catalog = load_catalog(data_dir)
+            if catalog is None or catalog == state.catalog:
+                return False
+            kept = {
+                name: served
+                for name, served in state.served.items()
+                if catalog.collections.get(name) == served.entry
+            }
+            opened: dict[str, ServedCollection] = {}
+            try:
+                for name, entry in sorted(catalog.collections.items()):
+                    if name not in kept:
+                        loaded = factory.open(data_dir / entry.relative_path, entry)
+                        opened[name] = ServedCollection(entry, loaded)
+            except BaseException:
+                for served in opened.values():
+                    served.loaded.close()
+                raise
+            gone = [served for name, served in state.served.items() if name not in kept]
+            with self._refs:
+                self._state = _State(catalog, {**kept, **opened})
+                for served in gone:
+                    served.retired = True
+        for name in opened:
+            log.info("following %s: serving collection %s", data_dir, name)
+        for served in gone:
+            log.info("following %s: collection %s was deleted; closing it", data_dir, served.name)
+            self._retire(served, None, data_dir)
+        return True
+
+    def start_following(self, interval_s: float) -> None:
+        """Call `follow_catalog` every ``interval_s`` seconds until `close`."""
+        self._follower = _CatalogFollower(self, interval_s)
+
     def close(self) -> None:
         """Close every collection and the shared encoders; release the data directory."""
+        if self._follower is not None:
+            self._follower.close()
         for served in self.served():
             served.loaded.close()
         if self._factory is not None:
             self._factory.close()
         if self._lock is not None:
             self._lock.release()
+
+
+class _CatalogFollower:
+    """Polls a read-only registry's catalog (`CollectionRegistry.follow_catalog`)."""
+
+    def __init__(self, registry: CollectionRegistry, interval_s: float) -> None:
+        self._registry = registry
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._last_problem = ""
+        self._thread = threading.Thread(target=self._run, name="catalog-follower", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                self._registry.follow_catalog()
+                self._last_problem = ""
+            except Exception as exc:  # keep serving what is served; say so once per problem
+                problem = f"{type(exc).__name__}: {exc}"
+                if problem != self._last_problem:
+                    log.warning("following the catalog: %s; still serving the last one", exc)
+                    self._last_problem = problem
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def _partial_index(served: ServedCollection) -> IndexView:

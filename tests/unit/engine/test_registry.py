@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -237,6 +238,42 @@ def test_a_write_on_a_collection_closed_by_its_deletion_is_not_found(data_dir: P
             served.ingestor().upsert([Document("a", "", "a cat")])  # not INTERNAL
     finally:
         registry.close()
+
+
+def test_a_read_only_registry_follows_the_writers_catalog(
+    registry: CollectionRegistry, data_dir: Path
+) -> None:
+    registry.create("v1", model="")
+    with registry.use("v1") as served:
+        served.ingestor().upsert([Document("old", "", "a cat")])
+    registry.update_aliases([AddAlias("live", "v1")])
+    # A second server on the directory, read-only (real factory: BM25-only needs no model).
+    reader = open_data_dir(data_dir, ServerSettings(read_only=True, follow_interval_s=0.05))
+    try:
+        assert search_ids(reader, "live", RetrievalMode.SPARSE) == ["old"]
+        with reader.use("v1") as was_v1:
+            pass
+        registry.create("v2", model="")
+        with registry.use("v2") as served:
+            served.ingestor().upsert([Document("new", "", "a cat")])
+        registry.update_aliases([AddAlias("live", "v2")])
+        registry.delete("v1")
+        deadline = time.monotonic() + 10
+        while reader.catalog != registry.catalog:  # its follower thread catches up
+            assert time.monotonic() < deadline, reader.catalog
+            time.sleep(0.02)
+        while search_ids(reader, "live", RetrievalMode.SPARSE) != ["new"]:  # v2's commit too
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert search_ids(reader, "v2", RetrievalMode.SPARSE) == ["new"]
+        with pytest.raises(NotFoundError):
+            reader.describe("v1")
+        assert was_v1.retired  # closed, its directory left to the writer
+        with pytest.raises(FailedPreconditionError, match="read-only"):
+            reader.create("v3")
+        assert not reader.follow_catalog()  # nothing new
+    finally:
+        reader.close()
 
 
 def test_restart_reloads_collections_aliases_and_documents(data_dir: Path) -> None:
