@@ -2,15 +2,41 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 
+from hybridsearch.cli.app import main
+from hybridsearch.config import ServerSettings
+from hybridsearch.storage.builder import build_index
 from hybridsearch.v1 import index_pb2 as ipb
 from hybridsearch.v1 import index_pb2_grpc, search_pb2_grpc
 from hybridsearch.v1 import search_pb2 as pb
 from tests.conftest import TINY_CORPUS, run_cli, start_server, wait_serving
+from tests.integration.in_process import InProcessServer, in_process_server
+
+
+@pytest.fixture
+def empty_server(tmp_path: Path) -> Iterator[InProcessServer]:
+    """A writable BM25-only server over an empty index of its own."""
+    index = tmp_path / "empty-sparse"
+    build_index(iter(()), index, encoder=None)
+    with in_process_server(ServerSettings(index=index, port=0)) as server:
+        yield server
+
+
+def live_ids(address: str) -> set[str]:
+    with grpc.insecure_channel(address) as channel:
+        stub = search_pb2_grpc.SearchServiceStub(channel)
+        hits = stub.Search(pb.SearchRequest(query="doc", top_k=1000, mode=pb.RETRIEVAL_MODE_SPARSE))
+        return {hit.id for hit in hits.hits}
+
+
+def corpus_lines(count: int) -> list[str]:
+    return [json.dumps({"_id": f"d{i}", "text": f"doc number {i}"}) for i in range(count)]
 
 
 def test_ingest_fills_an_empty_index(tmp_path: Path, model_dir: Path) -> None:
@@ -71,3 +97,20 @@ def test_read_only_server_refuses_writes(tiny_sparse_index: Path) -> None:
             assert index.GetDocument(ipb.GetDocumentRequest(id="d01")).document.title
     finally:
         server.stop()
+
+
+def test_a_bad_line_ends_the_stream_after_the_server_committed_what_came_before(
+    empty_server: InProcessServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = tmp_path / "badline.jsonl"
+    corpus.write_text("\n".join([*corpus_lines(40), '{"_id": oops', *corpus_lines(3)]) + "\n")
+    code = main(
+        ["ingest", "--server", empty_server.address, "--corpus", str(corpus),
+         "--batch-size", "1", "--no-progress"]
+    )  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert "accepted 40 documents" in out
+    assert "badline.jsonl:41: malformed line" in err
+    assert "the documents before it were sent, and 40 accepted" in err
+    assert live_ids(empty_server.address) == {f"d{i}" for i in range(40)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,9 @@ def print_summary(response: pb.UpsertDocumentsResponse, stats: ReadStats) -> Non
 
 
 def run_ingest(args: argparse.Namespace) -> int:
-    """Stream ``args.corpus`` to ``args.server``; print the summary. Exit code 1 on failure."""
+    """Stream ``args.corpus`` to ``args.server``; print the summary. Exit code 1 when the call
+    fails; a malformed corpus line ends the stream (the server commits what came before it),
+    prints the summary and raises `HybridSearchError` naming the line (exit code 2)."""
     if args.batch_size <= 0:
         raise HybridSearchError(f"--batch-size must be positive (got {args.batch_size})")
     if args.max_batch_bytes <= 0:
@@ -84,12 +87,13 @@ def run_ingest(args: argparse.Namespace) -> int:
     read_errors: list[HybridSearchError] = []
 
     def docs() -> Iterator[Document]:
-        # gRPC consumes this on its own thread; a corpus error must reach the user as such.
+        # gRPC consumes this on its own thread. A corpus error ends the stream cleanly (an
+        # exception here would cancel the call, and with it batches the server had not yet
+        # committed): the server commits what it received and answers, then we report it.
         try:
             yield from read_corpus(args.corpus, skip_bad_lines=args.skip_bad_lines, stats=stats)
         except HybridSearchError as exc:
             read_errors.append(exc)
-            raise
 
     import grpc  # noqa: PLC0415 (kept off the import path of `serve`, which forks first)
     from tqdm import tqdm  # noqa: PLC0415
@@ -113,13 +117,16 @@ def run_ingest(args: argparse.Namespace) -> int:
                 requests, timeout=args.timeout, metadata=call_metadata(args)
             )
         except grpc.RpcError as error:
-            if read_errors:
-                raise HybridSearchError(
-                    f"{read_errors[0]} (batches sent before it are committed)"
-                ) from None
             report_rpc_error(error)
+            if read_errors:
+                print(f"error: {read_errors[0]}", file=sys.stderr)
             return 1
     print_summary(response, stats)
+    if read_errors:
+        raise HybridSearchError(
+            f"{read_errors[0]}; the stream stopped there: the documents before it were sent, "
+            f"and {response.accepted_count} accepted"
+        )
     return 0
 
 
