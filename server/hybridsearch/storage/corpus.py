@@ -11,6 +11,7 @@ import gzip
 import json
 import math
 import sys
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,8 @@ from hybridsearch.metadata.values import metadata_problem
 from hybridsearch.types import Document
 
 GZIP_MAGIC = b"\x1f\x8b"
+PARQUET_MAGIC = b"PAR1"
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(slots=True)
@@ -35,12 +38,67 @@ class ReadStats:
 
 
 def open_text(path: Path) -> IO[str]:
-    """Open a UTF-8 text file, transparently gunzipping it when it starts with gzip magic."""
+    """Open a UTF-8 text file (a leading byte order mark dropped), transparently gunzipping it
+    when it starts with gzip magic."""
     with path.open("rb") as probe:
         magic = probe.read(2)
     if magic == GZIP_MAGIC:
-        return gzip.open(path, "rt", encoding="utf-8")
-    return path.open("r", encoding="utf-8")
+        return gzip.open(path, "rt", encoding="utf-8-sig")
+    return path.open("r", encoding="utf-8-sig")
+
+
+def open_corpus_file(path: Path) -> IO[bytes]:
+    """Open a corpus file for reading bytes, gunzipping it when it starts with gzip magic;
+    `CorpusError` for a Parquet file (only ``index --ray`` reads those) or one that cannot
+    be opened."""
+    try:
+        with path.open("rb") as probe:
+            magic = probe.read(4)
+        if magic == PARQUET_MAGIC:
+            raise CorpusError(
+                f"{path}: a Parquet file; Parquet corpora need `index --ray` (here: JSON lines)"
+            )
+        if magic[:2] == GZIP_MAGIC:
+            return gzip.open(path, "rb")
+        return path.open("rb")
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+
+
+def _read_failure(file: Path, line_no: int, exc: Exception) -> CorpusError:
+    """The error of a corpus file whose bytes stop being readable after line ``line_no``."""
+    if isinstance(exc, (EOFError, gzip.BadGzipFile, zlib.error)):
+        what = f"truncated or damaged gzip ({exc})"
+    else:
+        what = f"cannot read ({getattr(exc, 'strerror', None) or exc})"
+    return CorpusError(f"{file}: {what}, after line {line_no}")
+
+
+def _lines(file: Path, handle: IO[bytes]) -> Iterator[bytes]:
+    """The lines of an open corpus file, as bytes (a leading UTF-8 byte order mark dropped);
+    a read failure (a truncated gzip, an I/O error) is a `CorpusError`."""
+    line_no = 0
+    while True:
+        try:
+            line = handle.readline()
+        except (EOFError, OSError, zlib.error) as exc:
+            raise _read_failure(file, line_no, exc) from exc
+        if not line:
+            return
+        if line_no == 0 and line.startswith(UTF8_BOM):
+            line = line[len(UTF8_BOM) :]
+        line_no += 1
+        yield line
+
+
+def decode_line(line: bytes) -> str:
+    """A corpus line as text; `ValueError` naming the first byte that is not UTF-8."""
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"not UTF-8 (byte 0x{line[exc.start]:02x} at byte {exc.start + 1} of the line)"
+        ) from None
 
 
 def corpus_files(path: Path) -> list[Path]:
@@ -128,21 +186,13 @@ def read_corpus(
     """
     stats = stats if stats is not None else ReadStats()
     for file in corpus_files(path):
-        with open_text(file) as handle:
-            line_no = 0
-            while True:
-                try:
-                    line = handle.readline()
-                except (UnicodeDecodeError, EOFError, OSError) as exc:
-                    raise CorpusError(f"{file}:{line_no + 1}: unreadable ({exc})") from exc
-                if not line:
-                    break
-                line_no += 1
+        with open_corpus_file(file) as handle:
+            for line_no, line in enumerate(_lines(file, handle), start=1):
                 stats.lines += 1
                 if not line.strip():
                     continue
                 try:
-                    doc = parse_document(json.loads(line))
+                    doc = parse_document(json.loads(decode_line(line)))
                     problem = None if schema is None else metadata_problem(schema, doc.metadata)
                     if problem is not None:
                         raise ValueError(problem)
@@ -157,9 +207,24 @@ def read_corpus(
 
 
 def count_lines(path: Path) -> int:
-    """Number of lines in a corpus (for progress bars)."""
+    """Number of lines in a corpus (for progress bars); `CorpusError` when a file cannot be
+    read to its end (a truncated gzip, a Parquet file)."""
     total = 0
     for file in corpus_files(path):
-        with open_text(file) as handle:
-            total += sum(1 for _ in handle)
+        with open_corpus_file(file) as handle:
+            lines = 0
+            ends_in_newline = True
+            while True:
+                try:
+                    chunk = handle.read(COUNT_CHUNK)
+                except (EOFError, OSError, zlib.error) as exc:
+                    raise _read_failure(file, lines, exc) from exc
+                if not chunk:
+                    break
+                lines += chunk.count(b"\n")
+                ends_in_newline = chunk.endswith(b"\n")
+            total += lines + (0 if ends_in_newline else 1)
     return total
+
+
+COUNT_CHUNK = 1 << 20

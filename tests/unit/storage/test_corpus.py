@@ -72,3 +72,56 @@ def test_skip_bad_lines_counts_them(tmp_path: Path) -> None:
 def test_missing_path_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CorpusError, match="no such file"):
         list(read_corpus(tmp_path / "nope.jsonl"))
+
+
+def latin1_corpus(path: Path, bad_line: int = 15, lines: int = 20) -> Path:
+    """``lines`` documents, each about 1 KB (the bad byte lies past a text decoder's first
+    chunk), line ``bad_line`` with a Latin-1 "é" (0xE9), not UTF-8."""
+    rows = [json.dumps({"_id": f"d{i}", "text": "x" * 1000}).encode() for i in range(1, lines + 1)]
+    rows[bad_line - 1] = b'{"_id": "caf\xe9", "text": "latin-1"}'
+    path.write_bytes(b"".join(row + b"\n" for row in rows))
+    return path
+
+
+def test_a_byte_that_is_not_utf8_is_a_malformed_line_with_its_own_number(tmp_path: Path) -> None:
+    path = latin1_corpus(tmp_path / "latin1.jsonl")
+    with pytest.raises(
+        CorpusError, match=r"latin1\.jsonl:15: malformed line: not UTF-8 \(byte 0xe9"
+    ):
+        list(read_corpus(path))
+    stats = ReadStats()
+    docs = list(read_corpus(path, skip_bad_lines=True, stats=stats))
+    assert len(docs) == 19 and stats.bad_line_numbers == [15]
+    assert count_lines(path) == 20
+
+
+def test_a_truncated_gzip_is_one_error_naming_the_file(tmp_path: Path) -> None:
+    whole = gzip.compress(
+        b"".join(json.dumps({"_id": f"d{i}"}).encode() + b"\n" for i in range(500))
+    )
+    path = tmp_path / "trunc.jsonl.gz"
+    path.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(CorpusError, match=r"trunc\.jsonl\.gz: truncated or damaged gzip"):
+        count_lines(path)
+    with pytest.raises(CorpusError, match=r"trunc\.jsonl\.gz: truncated or damaged gzip"):
+        list(read_corpus(path, skip_bad_lines=True))
+
+
+def test_a_parquet_file_is_refused_clearly(tmp_path: Path) -> None:
+    path = tmp_path / "c.parquet"
+    path.write_bytes(b"PAR1\x15\x04\x15\xde\x01" + b"\x00" * 64 + b"PAR1")
+    for read in (count_lines, lambda p: list(read_corpus(p))):
+        with pytest.raises(CorpusError, match=r"c\.parquet: a Parquet file; .*--ray"):
+            read(path)
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_utf8_byte_order_mark_is_not_part_of_the_first_line(
+    tmp_path: Path, compress: bool
+) -> None:
+    data = b"\xef\xbb\xbf" + b"".join(
+        json.dumps({"_id": f"d{i}", "text": "t"}).encode() + b"\r\n" for i in range(3)
+    )
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(gzip.compress(data) if compress else data)
+    assert [d.id for d in read_corpus(path)] == ["d0", "d1", "d2"]
