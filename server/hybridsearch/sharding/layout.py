@@ -26,10 +26,10 @@ from typing import Any
 from hybridsearch.errors import IndexFormatError, SchemaError
 from hybridsearch.metadata.schema import CollectionSchema
 from hybridsearch.storage.files import write_json_atomic
-from hybridsearch.storage.manifest import EncoderInfo
+from hybridsearch.storage.manifest import SHARD_MANIFEST_FILE, EncoderInfo
 from hybridsearch.storage.replace import recover_replacement
 
-SHARD_MANIFEST = "shards.json"
+SHARD_MANIFEST = SHARD_MANIFEST_FILE
 SHARD_FORMAT = 1
 HASH_NAME = "sha256-u64-mod"
 MAX_SHARDS = 1024

@@ -9,6 +9,7 @@ of the replacement is undone by the next build or open (see `storage.replace`).
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from hybridsearch.storage.dense_build import BackgroundEncoding, ProgressFn, enc
 from hybridsearch.storage.files import dir_size_bytes, fsync_file
 from hybridsearch.storage.manifest import (
     IDS_FILE,
+    MANIFEST_FILE,
+    SHARD_MANIFEST_FILE,
     SPARSE_DIR,
     VECTORS_FILE,
     EncoderInfo,
@@ -238,13 +241,30 @@ def start_build(out: Path, force: bool, kind: str = BUILDING) -> StagingDir:
     """The staging directory of a build of ``out``, after undoing what a crashed build left
     (``kind`` `BUILDING_SHARDS` for a sharded collection).
 
-    Raises `BuildError` when ``out`` exists (without ``force``), `IndexLockedError` when a
-    writer serves it.
+    Raises `BuildError` when ``out`` exists (without ``force``; with it, when ``out`` is not
+    an index, a sharded collection or an empty directory), `IndexLockedError` when a writer
+    serves it.
     """
     out.parent.mkdir(parents=True, exist_ok=True)
     recover_replacement(out)  # may put an index moved aside by a crashed build back
-    if out.exists():
+    if os.path.lexists(out):
         if not force:
             raise BuildError(f"{out} already exists (use --force to replace it)")
+        check_replaceable(out)
         check_not_served(out)  # fail before the work, not after it
     return StagingDir(out, kind)
+
+
+def check_replaceable(out: Path) -> None:
+    """Raise `BuildError` unless ``out`` is what ``--force`` may replace: an index directory
+    (``manifest.json``), a sharded collection (``shards.json``) or an empty directory. A slip
+    such as ``--out ~`` must not delete a home directory."""
+    if out.is_dir() and not out.is_symlink():
+        if (out / MANIFEST_FILE).is_file() or (out / SHARD_MANIFEST_FILE).is_file():
+            return
+        if next(out.iterdir(), None) is None:
+            return
+    raise BuildError(
+        f"{out} exists and is not a hybridsearch index (no {MANIFEST_FILE} or "
+        f"{SHARD_MANIFEST_FILE}); not replacing it"
+    )

@@ -58,6 +58,8 @@ READABLE_VERSIONS = (1, 2, 3, 4)
 DATA_DIR_PREFIX = "data-"
 _DATA_DIR_NAME = re.compile(r"data-[0-9]{8,20}")
 MANIFEST_FILE = "manifest.json"
+#: The shard manifest of a sharded collection (`sharding.layout` writes and reads it).
+SHARD_MANIFEST_FILE = "shards.json"
 SPARSE_DIR = "sparse"
 VECTORS_FILE = "vectors.npy"
 IDS_FILE = "ids.json"

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from hybridsearch.errors import BuildError, IndexFormatError
+from hybridsearch.sharding.layout import SHARD_MANIFEST
 from hybridsearch.storage.builder import build_index
 from hybridsearch.storage.index_dir import open_index
 from hybridsearch.storage.manifest import MANIFEST_FILE, load_manifest
@@ -142,3 +143,34 @@ def test_an_hnsw_graph_is_fsynced_and_so_is_its_rename(
         for op, path in events[:rename]
     )
     assert ("fsync", str(tmp_path)) in events[rename + 1 :]
+
+
+@pytest.mark.parametrize("what", ["directory", "file", "symlink"])
+def test_force_refuses_to_replace_what_is_not_an_index(tmp_path: Path, what: str) -> None:
+    out = tmp_path / "home"
+    if what == "directory":
+        out.mkdir()
+        (out / "thesis.tex").write_text("years of work")
+    elif what == "file":
+        out.write_text("notes")
+    else:
+        build_index(docs(), tmp_path / "real", encoder=None)
+        out.symlink_to(tmp_path / "real")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(BuildError, match=r"home exists and is not a hybridsearch index"):
+        build_index(docs(), out, encoder=None, force=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    if what == "directory":
+        assert (out / "thesis.tex").read_text() == "years of work"
+
+
+def test_force_replaces_an_empty_directory_and_a_sharded_collection(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    build_index(docs(), empty, encoder=None, force=True)
+    assert open_index(empty).ids == ["a", "b"]
+    sharded = tmp_path / "sharded"
+    sharded.mkdir()
+    (sharded / SHARD_MANIFEST).write_text("{}")
+    build_index(docs(), sharded, encoder=None, force=True)
+    assert open_index(sharded).ids == ["a", "b"]
