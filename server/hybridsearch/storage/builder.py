@@ -150,21 +150,24 @@ def build_index(
         # The encoder works on its own thread (its runs release the GIL) while this one
         # indexes BM25 and commits: the build takes about as long as the encoding alone.
         encoding = None
-        if encoder is not None:
-            encoding = BackgroundEncoding(
-                encoder,
-                [dense_text(d) for d in unique],
-                batch_size=batch_size,
-                on_progress=on_dense_progress,
-            )
         try:
+            if encoder is not None:
+                encoding = BackgroundEncoding(
+                    encoder,
+                    [dense_text(d) for d in unique],
+                    batch_size=batch_size,
+                    on_progress=on_dense_progress,
+                )
             _index_sparse(tmp, unique, schema, on_sparse_progress)
+            if encoding is not None:
+                matrix = encoding.result()
         except BaseException:
+            # A failure, or Ctrl-C while this thread waits for the vectors: stop the encoder
+            # after its batch in flight (its thread would otherwise keep the process alive
+            # until the whole corpus is encoded).
             if encoding is not None:
                 encoding.cancel()
             raise
-        if encoding is not None:
-            matrix = encoding.result()
         if matrix is not None:
             write_vectors(tmp / VECTORS_FILE, matrix)
             if dense_index is DenseIndexKind.HNSW:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import signal
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from hybridsearch.errors import BuildError, IndexFormatError
 from hybridsearch.sharding.layout import SHARD_MANIFEST
@@ -15,6 +19,7 @@ from hybridsearch.storage.builder import build_index
 from hybridsearch.storage.index_dir import open_index
 from hybridsearch.storage.manifest import MANIFEST_FILE, load_manifest
 from hybridsearch.types import Document
+from tests.fakes import HASH_ENCODER_INFO, HashEncoder
 
 
 def docs() -> list[Document]:
@@ -174,3 +179,30 @@ def test_force_replaces_an_empty_directory_and_a_sharded_collection(tmp_path: Pa
     (sharded / SHARD_MANIFEST).write_text("{}")
     build_index(docs(), sharded, encoder=None, force=True)
     assert open_index(sharded).ids == ["a", "b"]
+
+
+def test_ctrl_c_while_waiting_for_the_vectors_stops_the_encoder(tmp_path: Path) -> None:
+    batches: list[int] = []
+
+    class Slow(HashEncoder):
+        def encode_documents(
+            self, texts: Sequence[str], batch_size: int | None = None
+        ) -> NDArray[np.float32]:
+            batches.append(len(texts))
+            if len(batches) == 2:  # the build thread now waits for the vectors: Ctrl-C
+                signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+            time.sleep(0.05)
+            return super().encode_documents(texts, batch_size)
+
+    corpus = [Document(f"d{i}", "", f"text {i}") for i in range(200)]
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        build_index(
+            corpus, tmp_path / "idx", encoder=Slow(), encoder_info=HASH_ENCODER_INFO, batch_size=1
+        )
+    assert time.monotonic() - started < 5  # the whole encoding takes 10 s
+    # The encoder stopped after its batch in flight: no thread left encoding the rest (the
+    # interpreter would wait for it at exit).
+    assert not [t for t in threading.enumerate() if t.name.startswith("build-encoder")]
+    assert len(batches) <= 4
+    assert list(tmp_path.iterdir()) == []
