@@ -5,9 +5,13 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
+
+from hybridsearch.cli.app import main
+from hybridsearch.config import ServerSettings
 from hybridsearch.eval.trec import read_trec_run
 from tests.conftest import FIXTURES, run_cli
-from tests.integration.in_process import InProcessServer
+from tests.integration.in_process import InProcessServer, in_process_server
 
 QUERIES = FIXTURES / "tiny_queries.jsonl"
 QRELS = FIXTURES / "tiny_qrels.tsv"
@@ -124,3 +128,26 @@ def test_server_and_in_process_agree(
         "eval", "--index", str(tiny_hybrid_index), "--model", str(model_dir), *files, *prf
     )
     assert table_row(remote.stdout, "r") == table_row(local.stdout, "r")
+
+
+def test_server_runs_take_the_connection_flags_and_report_rpc_errors_in_one_line(
+    tiny_sparse_index: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = ["--queries", str(QUERIES), "--qrels", str(QRELS), "--no-progress", "--name", "r"]
+    sparse = [*files, "--mode", "sparse", "--timeout", "10"]
+    monkeypatch.delenv("HYBRIDSEARCH_TOKEN", raising=False)
+    assert main(["eval", "--server", "127.0.0.1:1", *sparse]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: UNAVAILABLE: ") and err.count("\n") == 1, err
+    settings = ServerSettings(index=tiny_sparse_index, port=0, auth_tokens="s3cret")
+    with in_process_server(settings) as server:
+        assert main(["eval", "--server", server.address, *sparse]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error: UNAUTHENTICATED: ") and err.count("\n") == 1, err
+        assert main(["eval", "--server", server.address, "--token", "s3cret", *sparse]) == 0
+        with_flag = table_row(capsys.readouterr().out, "r")
+        monkeypatch.setenv("HYBRIDSEARCH_TOKEN", "s3cret")
+        assert main(["eval", "--server", server.address, *sparse]) == 0
+        assert table_row(capsys.readouterr().out, "r") == with_flag
+    assert main(["eval", "--index", str(tiny_sparse_index), "--token", "x", *sparse]) == 2
+    assert "--token* flags are for --server" in capsys.readouterr().err

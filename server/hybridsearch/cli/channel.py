@@ -1,4 +1,5 @@
-"""Client-side connections of the CLI's gRPC commands (`search`, `health`, `ingest`).
+"""Client-side connections of the CLI's gRPC commands (`search`, `health`, `ingest`,
+`collections`, `eval --server`).
 
 TLS: ``--tls-ca`` trusts a private CA (else the system roots); ``--tls-cert``/``--tls-key``
 present a client certificate (mTLS). Auth: ``--token``, else env ``HYBRIDSEARCH_TOKEN``, else
@@ -22,9 +23,11 @@ if TYPE_CHECKING:
 TOKEN_ENV = "HYBRIDSEARCH_TOKEN"
 
 
-def add_channel_arguments(parser: argparse.ArgumentParser) -> None:
-    """The connection flags: server address, TLS files, bearer token."""
-    parser.add_argument("--server", default="127.0.0.1:50051", help="HOST:PORT of the server")
+def add_channel_arguments(parser: argparse.ArgumentParser, *, server: bool = True) -> None:
+    """The connection flags: server address (unless ``server`` is False: the command adds its
+    own ``--server``), TLS files, bearer token."""
+    if server:
+        parser.add_argument("--server", default="127.0.0.1:50051", help="HOST:PORT of the server")
     parser.add_argument("--tls", action="store_true", help="use TLS with the system CA roots")
     parser.add_argument("--tls-ca", type=Path, help="PEM CA bundle to trust (implies --tls)")
     parser.add_argument("--tls-cert", type=Path, help="PEM client certificate (mTLS)")

@@ -15,6 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hybridsearch.cli.channel import (
+    add_channel_arguments,
+    call_metadata,
+    open_channel,
+    report_rpc_error,
+)
 from hybridsearch.config import Device
 from hybridsearch.errors import HybridSearchError
 from hybridsearch.eval.collection import Collection, load_beir, read_qrels, read_queries
@@ -46,6 +52,7 @@ def add_eval_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
     target = p.add_mutually_exclusive_group()
     target.add_argument("--index", type=Path, help="index directory, searched in-process")
     target.add_argument("--server", help="HOST:PORT of a running server (BatchSearch)")
+    add_channel_arguments(p, server=False)  # with --server: TLS and token flags, as `search`
     p.add_argument("--collection", type=Path, help="BEIR folder (corpus.jsonl, queries, qrels)")
     p.add_argument(
         "--server-collection",
@@ -124,20 +131,26 @@ def open_retrievers(args: argparse.Namespace, collection: Collection) -> Iterato
     """A factory of retrievers over the target the flags name (engine or server)."""
     if args.server_collection and args.server is None:
         raise HybridSearchError("--server-collection names a collection of --server; add it")
+    connection = ("tls", "tls_ca", "tls_cert", "tls_key", "tls_server_name", "token", "token_file")
+    if args.server is None and any(getattr(args, name) for name in connection):
+        raise HybridSearchError("the --tls* and --token* flags are for --server; add it")
     if args.server is not None:
         if args.encoder_int8:
             raise HybridSearchError(
                 "--encoder-int8 applies to in-process runs; start the server with it instead"
             )
-        import grpc  # noqa: PLC0415
-
         from hybridsearch.cli.eval_client import GrpcRetriever  # noqa: PLC0415
         from hybridsearch.v1 import search_pb2_grpc  # noqa: PLC0415
 
-        with grpc.insecure_channel(args.server) as channel:
+        metadata = call_metadata(args)
+        with open_channel(args) as channel:
             stub = search_pb2_grpc.SearchServiceStub(channel)
             yield lambda spec: GrpcRetriever(
-                stub, spec, timeout_s=args.timeout, collection=args.server_collection
+                stub,
+                spec,
+                timeout_s=args.timeout,
+                collection=args.server_collection,
+                metadata=metadata,
             )
         return
     from hybridsearch.eval.retrievers import EngineRetriever  # noqa: PLC0415
@@ -264,6 +277,18 @@ def write_sweep(result: SweepResult, out_dir: Path, name: str) -> tuple[Path, Pa
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    if args.server is None:
+        return _run_eval(args)
+    import grpc  # noqa: PLC0415 (kept off the import path of in-process runs)
+
+    try:
+        return _run_eval(args)
+    except grpc.RpcError as error:
+        report_rpc_error(error)
+        return 1
+
+
+def _run_eval(args: argparse.Namespace) -> int:
     collection = load_collection(args)
     spec = RunSpec.from_namespace(args)
     progress = not args.no_progress

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hybridsearch.api.convert import request_to_proto
@@ -18,13 +18,21 @@ class GrpcRetriever:
     """
 
     def __init__(
-        self, stub: Any, spec: RunSpec, *, timeout_s: float = 300.0, collection: str = ""
+        self,
+        stub: Any,
+        spec: RunSpec,
+        *,
+        timeout_s: float = 300.0,
+        collection: str = "",
+        metadata: Sequence[tuple[str, str]] = (),
     ) -> None:
-        """``collection``: the server's collection or alias to search (empty: its default)."""
+        """``collection``: the server's collection or alias to search (empty: its default);
+        ``metadata``: what each call carries (the bearer token, `cli.channel.call_metadata`)."""
         self._stub = stub
         self._spec = spec
         self._timeout_s = timeout_s
         self._collection = collection
+        self._metadata = tuple(metadata)
 
     def batch_request(self, queries: Mapping[str, str], *, top_k: int) -> pb.BatchSearchRequest:
         """The BatchSearchRequest for ``queries`` (in order)."""
@@ -37,5 +45,5 @@ class GrpcRetriever:
     def retrieve(self, queries: Mapping[str, str], *, top_k: int) -> dict[str, dict[str, float]]:
         """qid → {docid: score} for each query (gRPC errors propagate)."""
         request = self.batch_request(queries, top_k=top_k)
-        response = self._stub.BatchSearch(request, timeout=self._timeout_s)
+        response = self._stub.BatchSearch(request, timeout=self._timeout_s, metadata=self._metadata)
         return {qid: ranked(r) for qid, r in zip(queries, response.responses, strict=True)}
