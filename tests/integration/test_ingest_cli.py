@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -19,12 +21,18 @@ from tests.conftest import TINY_CORPUS, run_cli, start_server, wait_serving
 from tests.integration.in_process import InProcessServer, in_process_server
 
 
-@pytest.fixture
-def empty_server(tmp_path: Path) -> Iterator[InProcessServer]:
-    """A writable BM25-only server over an empty index of its own."""
+@contextmanager
+def serving_empty(tmp_path: Path, **settings: Any) -> Iterator[InProcessServer]:
+    """A writable BM25-only server (``settings`` overridden) over an empty index of its own."""
     index = tmp_path / "empty-sparse"
     build_index(iter(()), index, encoder=None)
-    with in_process_server(ServerSettings(index=index, port=0)) as server:
+    with in_process_server(ServerSettings(index=index, port=0, **settings)) as server:
+        yield server
+
+
+@pytest.fixture
+def empty_server(tmp_path: Path) -> Iterator[InProcessServer]:
+    with serving_empty(tmp_path) as server:
         yield server
 
 
@@ -114,3 +122,40 @@ def test_a_bad_line_ends_the_stream_after_the_server_committed_what_came_before(
     assert "badline.jsonl:41: malformed line" in err
     assert "the documents before it were sent, and 40 accepted" in err
     assert live_ids(empty_server.address) == {f"d{i}" for i in range(40)}
+
+
+def test_ingest_exits_1_when_the_server_rejected_a_document(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = tmp_path / "mixed.jsonl"
+    big = json.dumps({"_id": "big", "text": "x" * 500})
+    corpus.write_text("\n".join([*corpus_lines(3), big]) + "\n")
+    with serving_empty(tmp_path, max_document_chars=100) as server:
+        code = main(
+            ["ingest", "--server", server.address, "--corpus", str(corpus), "--no-progress"]
+        )
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "accepted 3 documents (0 replaced an existing id); rejected 1" in out
+    assert "rejected #3 id 'big'" in out
+    assert err == "error: the server rejected 1 documents (listed above)\n"
+
+
+def test_a_failed_ingest_says_what_may_be_committed_and_names_the_big_document(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = tmp_path / "big.jsonl"
+    big = json.dumps({"_id": "big", "text": "x" * 100_000})
+    corpus.write_text("\n".join([*corpus_lines(5), big, *corpus_lines(2)]) + "\n")
+    with serving_empty(tmp_path, max_message_bytes=64 * 1024) as server:
+        code = main(
+            ["ingest", "--server", server.address, "--corpus", str(corpus), "--batch-size", "1",
+             "--max-batch-bytes", "50000", "--no-progress"]
+        )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "big.jsonl:6: document 'big' is 100" in err and "more than --max-batch-bytes" in err
+    assert "error: RESOURCE_EXHAUSTED: " in err
+    assert "the largest document read is 100" in err and "big.jsonl:6 (id 'big')" in err
+    assert "messages were handed to the stream before the failure" in err
+    assert "may have been committed; re-running the same ingest is safe" in err

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from hybridsearch.cli.channel import (
     open_channel,
     report_rpc_error,
 )
-from hybridsearch.errors import HybridSearchError
+from hybridsearch.errors import HybridSearchError, echo
 from hybridsearch.storage.corpus import ReadStats, count_lines, read_corpus
 from hybridsearch.types import Document
 from hybridsearch.v1 import index_pb2 as pb
@@ -38,14 +39,18 @@ def upsert_requests(
     *,
     max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
     collection: str = "",
+    on_document: Callable[[Document, int], object] | None = None,
 ) -> Iterator[pb.UpsertDocumentsRequest]:
     """Batches of at most ``batch_size`` documents and ``max_batch_bytes`` (a single larger
-    document travels alone), each naming ``collection`` (empty: the server's default)."""
+    document travels alone), each naming ``collection`` (empty: the server's default).
+    ``on_document`` sees each document and its size in bytes as it is read."""
     request = pb.UpsertDocumentsRequest(collection=collection)
     size = 0
     for doc in docs:
         message = document_to_proto(doc)
         message_size = message.ByteSize()
+        if on_document is not None:
+            on_document(doc, message_size)
         if request.documents and (
             len(request.documents) >= batch_size or size + message_size > max_batch_bytes
         ):
@@ -74,10 +79,35 @@ def print_summary(response: pb.UpsertDocumentsResponse, stats: ReadStats) -> Non
         print(f"  ... and {len(response.rejected) - SHOWN_REJECTIONS} more")
 
 
+@dataclass(slots=True)
+class Sent:
+    """What an ingest handed to its stream (gRPC takes a message before it knows whether the
+    server is there), for the message of a failed call."""
+
+    documents: int = 0
+    messages: int = 0
+    largest_bytes: int = 0
+    largest: str = ""  # FILE:LINE and id of the largest document read
+
+    def failure_note(self) -> str:
+        """What a failed call may have committed."""
+        if not self.messages:
+            return "no message was handed to the stream, so nothing was committed"
+        return (
+            f"{self.documents} documents in {self.messages} messages were handed to the stream "
+            "before the failure, and any of those messages (each one commit) may have been "
+            "committed; re-running the same ingest is safe (an upsert replaces its id's document)"
+        )
+
+
 def run_ingest(args: argparse.Namespace) -> int:
-    """Stream ``args.corpus`` to ``args.server``; print the summary. Exit code 1 when the call
-    fails; a malformed corpus line ends the stream (the server commits what came before it),
-    prints the summary and raises `HybridSearchError` naming the line (exit code 2)."""
+    """Stream ``args.corpus`` to ``args.server``; print the summary.
+
+    Exit code 1 when the call fails (saying what may have been committed) or the server
+    rejected a document. A malformed corpus line ends the stream (the server commits what
+    came before it), prints the summary and raises `HybridSearchError` naming the line
+    (exit code 2).
+    """
     if args.batch_size <= 0:
         raise HybridSearchError(f"--batch-size must be positive (got {args.batch_size})")
     if args.max_batch_bytes <= 0:
@@ -95,6 +125,27 @@ def run_ingest(args: argparse.Namespace) -> int:
         except HybridSearchError as exc:
             read_errors.append(exc)
 
+    sent = Sent()
+
+    def on_document(doc: Document, size: int) -> None:
+        where = f"{stats.file}:{stats.line}"
+        if size > sent.largest_bytes:
+            sent.largest_bytes, sent.largest = size, f"{where} (id {echo(doc.id)})"
+        if size > args.max_batch_bytes:
+            print(
+                f"note: {where}: document {echo(doc.id)} is {size} bytes, more than "
+                f"--max-batch-bytes ({args.max_batch_bytes}); it is sent alone",
+                file=sys.stderr,
+            )
+
+    def counted(
+        requests: Iterator[pb.UpsertDocumentsRequest],
+    ) -> Iterator[pb.UpsertDocumentsRequest]:
+        for request in requests:
+            sent.messages += 1
+            sent.documents += len(request.documents)
+            yield request
+
     import grpc  # noqa: PLC0415 (kept off the import path of `serve`, which forks first)
     from tqdm import tqdm  # noqa: PLC0415
 
@@ -111,15 +162,23 @@ def run_ingest(args: argparse.Namespace) -> int:
             on_batch=bar.update,
             max_batch_bytes=args.max_batch_bytes,
             collection=args.collection,
+            on_document=on_document,
         )
         try:
             response = stub.UpsertDocuments(
-                requests, timeout=args.timeout, metadata=call_metadata(args)
+                counted(requests), timeout=args.timeout, metadata=call_metadata(args)
             )
         except grpc.RpcError as error:
             report_rpc_error(error)
             if read_errors:
                 print(f"error: {read_errors[0]}", file=sys.stderr)
+            failure: Any = error
+            if failure.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and sent.largest:
+                print(
+                    f"  the largest document read is {sent.largest_bytes} bytes: {sent.largest}",
+                    file=sys.stderr,
+                )
+            print(f"  {sent.failure_note()}", file=sys.stderr)
             return 1
     print_summary(response, stats)
     if read_errors:
@@ -127,6 +186,12 @@ def run_ingest(args: argparse.Namespace) -> int:
             f"{read_errors[0]}; the stream stopped there: the documents before it were sent, "
             f"and {response.accepted_count} accepted"
         )
+    if response.rejected_count:
+        print(
+            f"error: the server rejected {response.rejected_count} documents (listed above)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

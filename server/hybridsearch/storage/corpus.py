@@ -35,6 +35,10 @@ class ReadStats:
     documents: int = 0
     bad_lines: int = 0
     bad_line_numbers: list[int] = field(default_factory=list)
+    #: Where the document yielded last is (its file and line; the reader is lazy, so while a
+    #: consumer handles a document this names it).
+    file: Path | None = None
+    line: int = 0
 
 
 def open_text(path: Path) -> IO[str]:
@@ -203,6 +207,7 @@ def read_corpus(
                     stats.bad_line_numbers.append(line_no)
                     continue
                 stats.documents += 1
+                stats.file, stats.line = file, line_no
                 yield doc
 
 
