@@ -82,6 +82,23 @@ class Document:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
+#: The longest document id (UTF-8 bytes) by default; a server setting may change it.
+MAX_ID_BYTES = 512
+
+
+def document_id_problem(doc_id: str, max_id_bytes: int = MAX_ID_BYTES) -> str | None:
+    """Why ``doc_id`` cannot be a document id, or None when it can: every RPC that takes an
+    id checks this (`engine.document_rules.id_problem`), and so does a corpus read, so that
+    no built document has an id the API refuses to fetch, delete or replace."""
+    if not doc_id.strip():
+        return "empty id: a document needs a non-whitespace id"
+    if len(doc_id.encode("utf-8")) > max_id_bytes:
+        return f"id longer than {max_id_bytes} bytes"
+    if "\x00" in doc_id:
+        return "id contains a NUL character"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class FusionSettings:
     """Fully resolved fusion settings (every value set)."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from hybridsearch.errors import FieldViolation, InvalidArgumentError
 from hybridsearch.metadata.schema import CollectionSchema
 from hybridsearch.metadata.values import metadata_problem
-from hybridsearch.types import Document
+from hybridsearch.types import MAX_ID_BYTES, Document, document_id_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,7 +16,7 @@ class IngestLimits:
     """The most one write may carry (each one a server setting; these defaults)."""
 
     max_document_chars: int = 1_000_000  # title + text of one document, in characters
-    max_id_bytes: int = 512  # a document id, UTF-8 encoded
+    max_id_bytes: int = MAX_ID_BYTES  # a document id, UTF-8 encoded
     max_delete_ids: int = 10_000  # ids in one delete
 
 
@@ -32,13 +32,7 @@ class Rejection:
 def id_problem(doc_id: str, limits: IngestLimits) -> str | None:
     """Why ``doc_id`` cannot be a document id, or None when it can. Every RPC that takes an
     id checks it, so no id past the limit reaches a lookup or an error message."""
-    if not doc_id.strip():
-        return "empty id: a document needs a non-whitespace id"
-    if len(doc_id.encode("utf-8")) > limits.max_id_bytes:
-        return f"id longer than {limits.max_id_bytes} bytes"
-    if "\x00" in doc_id:
-        return "id contains a NUL character"
-    return None
+    return document_id_problem(doc_id, limits.max_id_bytes)
 
 
 def check_ids(ids: Sequence[str], limits: IngestLimits) -> None:

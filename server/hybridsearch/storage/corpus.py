@@ -20,7 +20,7 @@ from typing import IO, Any
 from hybridsearch.errors import CorpusError
 from hybridsearch.metadata.schema import CollectionSchema
 from hybridsearch.metadata.values import metadata_problem
-from hybridsearch.types import Document
+from hybridsearch.types import Document, document_id_problem
 
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
@@ -135,6 +135,9 @@ def parse_document(obj: Any) -> Document:
         doc_id = str(doc_id)
     if not isinstance(doc_id, str) or not doc_id.strip():
         raise ValueError("the document id must be a non-empty string")
+    problem = document_id_problem(doc_id)  # what the API would refuse to fetch or delete
+    if problem is not None:
+        raise ValueError(problem)
     for name, value in (("title", title), ("text", text)):
         if value is None:
             continue

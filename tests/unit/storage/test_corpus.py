@@ -44,6 +44,10 @@ def test_reads_pyserini_gzip_and_directories(tmp_path: Path) -> None:
         "[1, 2]",
         json.dumps({"title": "no id"}),
         json.dumps({"_id": "", "text": "empty id"}),
+        # ids every API call refuses (GetDocument, DeleteDocuments, UpsertDocuments)
+        json.dumps({"_id": "L" * 513, "text": "id over 512 bytes"}),
+        json.dumps({"_id": "é" * 257, "text": "514 bytes in UTF-8"}),
+        json.dumps({"_id": "nul\u0000id", "text": "NUL in the id"}),
         json.dumps({"_id": "1", "text": 5}),
         json.dumps({"_id": "1", "text": "t", "metadata": [1]}),
         # Python's JSON reads these; a response's Struct cannot carry them.
@@ -125,3 +129,8 @@ def test_a_utf8_byte_order_mark_is_not_part_of_the_first_line(
     path = tmp_path / "bom.jsonl"
     path.write_bytes(gzip.compress(data) if compress else data)
     assert [d.id for d in read_corpus(path)] == ["d0", "d1", "d2"]
+
+
+def test_an_id_of_512_bytes_is_read(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "c.jsonl", [json.dumps({"_id": "L" * 512, "text": "t"})])
+    assert [len(d.id) for d in read_corpus(path)] == [512]
