@@ -21,6 +21,7 @@ from hybridsearch.cli.channel import (
     open_channel,
     report_rpc_error,
 )
+from hybridsearch.cli.flag_types import positive_int
 from hybridsearch.config import Device
 from hybridsearch.errors import HybridSearchError
 from hybridsearch.eval.collection import Collection, load_beir, read_qrels, read_queries
@@ -76,7 +77,9 @@ def add_eval_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
         default=DEFAULT_CACHE,
         help=f"where indexes built from --collection are kept (default {DEFAULT_CACHE})",
     )
-    p.add_argument("--top-k", type=int, default=1000, help="documents per query in the run")
+    p.add_argument(
+        "--top-k", type=positive_int, default=1000, help="documents per query in the run"
+    )
     p.add_argument("--name", help="run name in the table (default: from the settings)")
     p.add_argument("--run", type=Path, help="write the run as a TREC run file")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per BatchSearch")

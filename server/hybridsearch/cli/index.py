@@ -7,6 +7,7 @@ from importlib import resources
 from pathlib import Path
 
 from hybridsearch.cli.build_encoder import build_encoder
+from hybridsearch.cli.flag_types import int_in_range, positive_int
 from hybridsearch.cli.index_lucene import add_lucene_arguments, run_index_lucene
 from hybridsearch.cli.index_sharded import add_sharding_arguments, run_index_sharded
 from hybridsearch.types import Device
@@ -48,7 +49,7 @@ def add_index_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     p.add_argument("--no-dense", action="store_true", help="BM25 only: no vectors")
     p.add_argument("--force", action="store_true", help="replace an existing index at --out")
     p.add_argument("--skip-bad-lines", action="store_true", help="skip and count malformed lines")
-    p.add_argument("--batch-size", type=int, default=32, help="documents per encoder run")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="documents per encoder run")
     p.add_argument("--max-length", type=int, help="token limit per document (default: model's)")
     p.add_argument("--device", type=Device, default=Device.AUTO, help="auto, cpu or cuda")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -63,9 +64,9 @@ def add_index_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
         type=Path,
         help="JSON or TOML file declaring the filterable metadata fields (see the README)",
     )
-    p.add_argument("--hnsw-m", type=int, default=32, help="HNSW graph degree")
+    p.add_argument("--hnsw-m", type=int_in_range(2), default=32, help="HNSW graph degree")
     p.add_argument(
-        "--hnsw-ef-construction", type=int, default=200, help="HNSW build candidate list"
+        "--hnsw-ef-construction", type=positive_int, default=200, help="HNSW build candidate list"
     )
     add_lucene_arguments(p)
     add_sharding_arguments(p)

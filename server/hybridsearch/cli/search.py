@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from hybridsearch.cli.channel import add_channel_arguments, call_and_print, call_metadata
+from hybridsearch.cli.flag_types import UINT32_MAX, int_in_range
 from hybridsearch.errors import HybridSearchError
 
 if TYPE_CHECKING:
@@ -20,8 +21,10 @@ def add_search_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     p = commands.add_parser("search", help="query a running server")
     p.add_argument("query", help="query text")
     add_channel_arguments(p)
-    p.add_argument("--top-k", type=int, default=10)
-    p.add_argument("--offset", type=int, default=0, help="hits to skip (the next page)")
+    p.add_argument("--top-k", type=int_in_range(1, UINT32_MAX), default=10)
+    p.add_argument(
+        "--offset", type=int_in_range(0, UINT32_MAX), default=0, help="hits to skip (the next page)"
+    )
     p.add_argument("--mode", choices=MODES, default="hybrid")
     p.add_argument("--collection", default="", help="collection or alias (default: the default)")
     p.add_argument(

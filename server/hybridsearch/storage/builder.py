@@ -248,7 +248,10 @@ def start_build(out: Path, force: bool, kind: str = BUILDING) -> StagingDir:
     an index, a sharded collection or an empty directory), `IndexLockedError` when a writer
     serves it.
     """
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file where a parent directory should be, no permission
+        raise BuildError(f"cannot create {out.parent}: {exc.strerror or exc}") from exc
     recover_replacement(out)  # may put an index moved aside by a crashed build back
     if os.path.lexists(out):
         if not force:

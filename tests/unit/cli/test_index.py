@@ -52,3 +52,39 @@ def test_an_unreadable_corpus_is_one_line_and_exit_2(
     assert main(["index", "--corpus", str(corpus), "--out", str(tmp_path / "idx"),
                  "--no-dense", "--no-progress", "--skip-bad-lines"]) == 0  # fmt: skip
     assert "indexed 1 documents" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["search", "q", "--top-k", "-1"], "argument --top-k: must be from 1 to 4294967295"),
+        (["search", "q", "--top-k", "4294967296"], "argument --top-k: must be from 1 to"),
+        (["search", "q", "--offset", "-1"], "argument --offset: must be from 0 to 4294967295"),
+        (["search", "q", "--offset", "x"], "argument --offset: not an integer: 'x'"),
+        (
+            ["index", "--empty", "--out", "o", "--batch-size", "0"],
+            "--batch-size: must be at least 1",
+        ),
+        (["index", "--empty", "--out", "o", "--hnsw-m", "1"], "--hnsw-m: must be at least 2"),
+        (["index", "--empty", "--out", "o", "--hnsw-ef-construction", "0"], "at least 1"),
+        (["eval", "--index", "i", "--top-k", "0"], "argument --top-k: must be at least 1"),
+    ],
+)
+def test_out_of_range_numeric_flags_are_one_line_usage_errors(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
+
+
+def test_an_out_under_a_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    out = tmp_path / "file" / "idx"
+    assert main(["index", "--empty", "--out", str(out), "--no-dense", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: cannot create {tmp_path / 'file'}: File exists\n", err
