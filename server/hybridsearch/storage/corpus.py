@@ -2,7 +2,9 @@
 
 The format is detected per line: a BEIR line has ``_id`` (+ ``title``, ``text``, optional
 ``metadata`` object); a Pyserini line has ``id`` and ``contents``. A Pyserini collection may
-also be a directory of ``*.jsonl``/``*.json``/``*.jsonl.gz`` files, read in name order.
+also be a directory of ``*.jsonl``/``*.json``/``*.jsonl.gz`` files, read in name order; a
+``.json`` file may also hold one object or an array of them, pretty-printed or not (as
+Pyserini's JsonCollection reads it). Files are read as bytes and decoded line by line.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from hybridsearch.errors import CorpusError
 from hybridsearch.metadata.schema import CollectionSchema
@@ -63,7 +65,7 @@ def open_corpus_file(path: Path) -> IO[bytes]:
                 f"{path}: a Parquet file; Parquet corpora need `index --ray` (here: JSON lines)"
             )
         if magic[:2] == GZIP_MAGIC:
-            return gzip.open(path, "rb")
+            return cast("IO[bytes]", gzip.open(path, "rb"))
         return path.open("rb")
     except OSError as exc:
         raise CorpusError(f"{path}: cannot read ({exc.strerror or exc})") from exc
@@ -78,9 +80,10 @@ def _read_failure(file: Path, line_no: int, exc: Exception) -> CorpusError:
     return CorpusError(f"{file}: {what}, after line {line_no}")
 
 
-def _lines(file: Path, handle: IO[bytes]) -> Iterator[bytes]:
-    """The lines of an open corpus file, as bytes (a leading UTF-8 byte order mark dropped);
-    a read failure (a truncated gzip, an I/O error) is a `CorpusError`."""
+def _lines(file: Path, handle: IO[bytes], stats: ReadStats) -> Iterator[bytes]:
+    """The lines of an open corpus file, as bytes (a leading UTF-8 byte order mark dropped),
+    each counted in ``stats``; a read failure (a truncated gzip, an I/O error) is a
+    `CorpusError`."""
     line_no = 0
     while True:
         try:
@@ -92,7 +95,104 @@ def _lines(file: Path, handle: IO[bytes]) -> Iterator[bytes]:
         if line_no == 0 and line.startswith(UTF8_BOM):
             line = line[len(UTF8_BOM) :]
         line_no += 1
+        stats.lines += 1
         yield line
+
+
+def _json_lines(lines: Iterator[bytes]) -> Iterator[tuple[int, bytes]]:
+    """The non-blank lines of a JSON-lines file, with their numbers (parsed by the caller, so
+    that a malformed one is a malformed line)."""
+    for line_no, line in enumerate(lines, start=1):
+        if line.strip():
+            yield line_no, line
+
+
+#: Pyserini's JsonCollection reads these as JSON documents, not only as JSON lines.
+JSON_DOCUMENT_SUFFIXES = (".json", ".json.gz")
+
+
+def _holds_json_documents(file: Path) -> bool:
+    """Whether ``file`` is a ``.json`` file holding a JSON array or values spread over
+    several lines (pretty-printed), as Pyserini's JsonCollection accepts besides JSON lines:
+    its first non-blank line opens an array or does not end the value it starts."""
+    if not file.name.endswith(JSON_DOCUMENT_SUFFIXES):
+        return False
+    with open_corpus_file(file) as handle:
+        for raw in _lines(file, handle, ReadStats()):
+            first = raw.decode("utf-8", errors="replace").strip()
+            if not first:
+                continue
+            if first.startswith("["):
+                return True
+            try:
+                json.loads(first)
+            except json.JSONDecodeError as exc:
+                return exc.pos >= len(first)  # the value goes on past this line
+            return False
+    return False
+
+
+def _json_documents(file: Path, lines: Iterator[bytes]) -> Iterator[tuple[int, Any]]:
+    """The values of a JSON file (an object, an array of them, or a sequence of values,
+    possibly pretty-printed; the elements of a top-level array one by one), each with the
+    line it starts on. Reads whole lines as it needs them: memory holds one document. Bad
+    JSON is a `CorpusError` (there is no next line to skip to)."""
+    decoder = json.JSONDecoder()
+    buf, buf_line, next_line = "", 1, 1  # buf starts on line buf_line
+    in_array, expect_value = False, True
+
+    def read_more(at_least: int) -> bool:
+        nonlocal buf, next_line
+        added = 0
+        for raw in lines:
+            try:
+                text = decode_line(raw)
+            except ValueError as exc:
+                raise CorpusError(f"{file}:{next_line}: {exc}") from None
+            next_line += 1
+            buf += text
+            added += len(text)
+            if added >= at_least:
+                break
+        return added > 0
+
+    def bad(pos: int, what: str) -> CorpusError:
+        return CorpusError(
+            f"{file}:{buf_line + buf.count(chr(10), 0, pos)}: malformed JSON: {what}"
+        )
+
+    while True:
+        rest = buf.lstrip()
+        buf_line += buf.count("\n", 0, len(buf) - len(rest))
+        buf = rest
+        if not buf:
+            if read_more(1):
+                continue
+            if in_array:
+                raise bad(0, "the array is not closed")
+            return
+        if in_array and (buf[0] == "]" or not expect_value):
+            if buf[0] == "]":
+                in_array, buf = False, buf[1:]
+            elif buf[0] == ",":
+                expect_value, buf = True, buf[1:]
+            else:
+                raise bad(0, "expected ',' or ']' after an array element")
+            continue
+        if not in_array and buf[0] == "[":
+            in_array, expect_value, buf = True, True, buf[1:]
+            continue
+        try:
+            value, end = decoder.raw_decode(buf)
+        except json.JSONDecodeError as exc:
+            # Whole lines are read, so an error at the very end means the value goes on.
+            if exc.pos >= len(buf.rstrip()) and read_more(len(buf)):
+                continue
+            raise bad(exc.pos, exc.msg) from None
+        yield buf_line, value
+        buf_line += buf.count("\n", 0, end)
+        buf = buf[end:]
+        expect_value = False
 
 
 def decode_line(line: bytes) -> str:
@@ -187,19 +287,24 @@ def read_corpus(
 ) -> Iterator[Document]:
     """Yield the documents of a corpus in file order.
 
-    A malformed line raises `CorpusError` naming file and line number, unless
+    A ``.json`` file holding a JSON array or pretty-printed objects is read as Pyserini's
+    JsonCollection reads it (each document's line is the one it starts on; bad JSON there
+    cannot be skipped). A malformed line raises `CorpusError` naming file and line number, unless
     ``skip_bad_lines``: then it is counted in ``stats`` and skipped. Blank lines are ignored.
     A line whose metadata does not fit ``schema`` (`metadata.values`) is a malformed line.
     """
     stats = stats if stats is not None else ReadStats()
     for file in corpus_files(path):
         with open_corpus_file(file) as handle:
-            for line_no, line in enumerate(_lines(file, handle), start=1):
-                stats.lines += 1
-                if not line.strip():
-                    continue
+            lines = _lines(file, handle, stats)
+            if _holds_json_documents(file):
+                records: Iterator[tuple[int, Any]] = _json_documents(file, lines)
+            else:
+                records = _json_lines(lines)
+            for line_no, record in records:
                 try:
-                    doc = parse_document(json.loads(decode_line(line)))
+                    text = decode_line(record) if isinstance(record, bytes) else None
+                    doc = parse_document(record if text is None else json.loads(text))
                     problem = None if schema is None else metadata_problem(schema, doc.metadata)
                     if problem is not None:
                         raise ValueError(problem)

@@ -134,3 +134,47 @@ def test_a_utf8_byte_order_mark_is_not_part_of_the_first_line(
 def test_an_id_of_512_bytes_is_read(tmp_path: Path) -> None:
     path = write_lines(tmp_path / "c.jsonl", [json.dumps({"_id": "L" * 512, "text": "t"})])
     assert [len(d.id) for d in read_corpus(path)] == [512]
+
+
+def pyserini(i: int) -> dict[str, str]:
+    return {"id": f"p{i}", "contents": f"contents {i}"}
+
+
+def test_pyserini_json_files_may_hold_an_array_or_pretty_printed_objects(tmp_path: Path) -> None:
+    folder = tmp_path / "pyserini"
+    folder.mkdir()
+    write_lines(folder / "a.jsonl", [json.dumps(pyserini(i)) for i in range(3)])
+    (folder / "b.json").write_text(json.dumps([pyserini(i) for i in range(3, 8)], indent=2))
+    (folder / "c.json").write_text(json.dumps(pyserini(8), indent=4) + "\n")
+    (folder / "d.json").write_text("[]\n")
+    with gzip.open(folder / "e.json.gz", "wt", encoding="utf-8") as handle:  # two, pretty
+        handle.write(json.dumps(pyserini(9), indent=1) + json.dumps(pyserini(10), indent=1))
+    write_lines(folder / "f.json", [json.dumps(pyserini(11)), json.dumps(pyserini(12))])
+    stats = ReadStats()
+    docs = list(read_corpus(folder, stats=stats))
+    assert [d.id for d in docs] == [f"p{i}" for i in range(13)]
+    assert docs[4].text == "contents 4"
+    assert stats.documents == 13
+
+
+def test_a_document_in_a_json_array_is_named_by_the_line_it_starts_on(tmp_path: Path) -> None:
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps([pyserini(0), {"id": "x"}, pyserini(2)], indent=2))
+    stats = ReadStats()
+    assert [d.id for d in read_corpus(path, skip_bad_lines=True, stats=stats)] == ["p0", "p2"]
+    assert stats.bad_line_numbers == [6]  # [, {, id, contents, }, { <- line 6
+    with pytest.raises(CorpusError, match=r"b\.json:6: malformed line: expected BEIR"):
+        list(read_corpus(path))
+    path.write_text('[\n  {"id": "a", "contents": "x"},\n  {"id": "b", "contents": }\n]\n')
+    with pytest.raises(CorpusError, match=r"b\.json:3: malformed JSON: Expecting value"):
+        list(read_corpus(path, skip_bad_lines=True))
+    path.write_text('[\n  {"id": "a", "contents": "x"}\n')
+    with pytest.raises(CorpusError, match=r"b\.json:3: malformed JSON: the array is not closed"):
+        list(read_corpus(path))
+
+
+def test_a_json_lines_file_named_json_keeps_its_skippable_bad_lines(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "c.json", ["{bad", json.dumps(pyserini(1)), "nope"])
+    stats = ReadStats()
+    assert [d.id for d in read_corpus(path, skip_bad_lines=True, stats=stats)] == ["p1"]
+    assert stats.bad_line_numbers == [1, 3]
