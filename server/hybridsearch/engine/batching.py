@@ -127,6 +127,7 @@ class _Waiting(Generic[J, R]):
     tokens: int  # estimated tokens of the job's longest text
     seq: int  # arrival order
     queued_at: float
+    group: int  # the parts of one call share it: together they take one place in the queue
     future: Future[R] = field(default_factory=Future)
 
 
@@ -158,15 +159,19 @@ class MicroBatcher(Generic[J, R]):
 
     @property
     def queued(self) -> int:
-        """Jobs waiting for a batch."""
+        """Requests waiting for a batch (the parts of one `submit_parts` count once)."""
         with self._cond:
-            return len(self._waiting)
+            return self._requests_waiting()
 
     def stats(self) -> BatchStats:
         """Counters since start."""
         with self._cond:
             return BatchStats(
-                self._batches, self._texts, self._rejected, self._cancelled, len(self._waiting)
+                self._batches,
+                self._texts,
+                self._rejected,
+                self._cancelled,
+                self._requests_waiting(),
             )
 
     def submit(self, job: J, *, size: int, tokens: int) -> Future[R]:
@@ -175,24 +180,38 @@ class MicroBatcher(Generic[J, R]):
         Raises `OverloadedError` when the queue is full. Cancelling the returned future, or
         the calling request's `cancel_scope`, before the job's batch starts drops the job.
         """
-        waiting: _Waiting[J, R] = _Waiting(job, size, tokens, next(self._seq), time.monotonic())
+        return self.submit_parts([(job, size, tokens)])[0]
+
+    def submit_parts(self, parts: Sequence[tuple[J, int, int]]) -> list[Future[R]]:
+        """Queue the parts of one request, each ``(job, size, tokens)`` as for `submit`: each
+        runs in a batch of its own choosing, but together they take one place in the queue
+        (a request's place must not grow with how finely it is split)."""
+        now = time.monotonic()
+        group = next(self._seq)
+        waiting: list[_Waiting[J, R]] = [
+            _Waiting(job, size, tokens, next(self._seq), now, group) for job, size, tokens in parts
+        ]
         with self._cond:
             if self._closed:
                 raise RuntimeError(f"{self._name} is closed")
-            if len(self._waiting) >= self._settings.max_queue:
+            if self._requests_waiting() >= self._settings.max_queue:
                 self._drop_cancelled()  # a cancelled caller does not hold a slot
-            if len(self._waiting) >= self._settings.max_queue:
+            if self._requests_waiting() >= self._settings.max_queue:
                 self._rejected += 1
                 raise OverloadedError(
                     f"query encoder queue full ({self._settings.max_queue} requests waiting); "
                     "retry with backoff"
                 )
-            self._waiting.append(waiting)
+            self._waiting.extend(waiting)
             self._cond.notify()
         scope = cancel_scope.get()
         if scope is not None:
-            scope.on_cancel(waiting.future.cancel)
-        return waiting.future
+            for part in waiting:
+                scope.on_cancel(part.future.cancel)
+        return [part.future for part in waiting]
+
+    def _requests_waiting(self) -> int:
+        return len({w.group for w in self._waiting})
 
     def close(self) -> None:
         """Stop the worker; jobs still queued are cancelled."""

@@ -13,12 +13,13 @@ caller's BM25 search.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import dataclasses
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -107,30 +108,17 @@ class DenseArm:
                 job = dataclasses.replace(job, tokens=tokens)
             size = self._batcher.settings.max_batch_size
             if len(job.texts) <= size:
-                return self._submit(job)
-            # A BatchSearch's many queries go as jobs of one batch each: other callers' queries
-            # take turns with them, and a cancelled call drops the parts not started yet (one
-            # job of 256 long queries held the encoder for 40 s after its caller had gone).
-            parts: list[Future[DenseArmResult]] = []
-            try:
-                for start in range(0, len(job.texts), size):
-                    parts.append(self._submit(_part(job, start, start + size)))
-            except BaseException:
-                for part in parts:
-                    part.cancel()
-                raise
-            return _joined(parts)
+                _, texts, longest = _sized(job)
+                return self._batcher.submit(job, size=texts, tokens=longest)
+            # A BatchSearch's many queries go as jobs of one batch each (one place in the
+            # queue): other callers' queries take turns with them, and a cancelled call drops
+            # the parts not started yet (one job of 256 long queries held the encoder for 40 s
+            # after its caller had gone).
+            parts = [_part(job, start, start + size) for start in range(0, len(job.texts), size)]
+            return _joined(self._batcher.submit_parts([_sized(part) for part in parts]))
         assert self._pool is not None
         context = contextvars.copy_context()
         return self._pool.submit(context.run, lambda: self.run_jobs([job])[0])
-
-    def _submit(self, job: DenseJob) -> Future[DenseArmResult]:
-        assert self._batcher is not None
-        if job.tokens is not None:
-            longest = max((len(t) for t in job.tokens), default=0)
-        else:
-            longest = max((estimate_tokens(t) for t in job.texts), default=0)
-        return self._batcher.submit(job, size=len(job.texts), tokens=longest)
 
     def run_jobs(self, jobs: Sequence[DenseJob]) -> list[DenseArmResult]:
         """One encoder run for every text of ``jobs``, then one dense search per group of
@@ -179,6 +167,15 @@ class DenseArm:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+def _sized(job: DenseJob) -> tuple[DenseJob, int, int]:
+    """``job``, its texts and its longest text's tokens, as the batcher takes them."""
+    if job.tokens is not None:
+        longest = max((len(t) for t in job.tokens), default=0)
+    else:
+        longest = max((estimate_tokens(t) for t in job.texts), default=0)
+    return job, len(job.texts), longest
+
+
 def _part(job: DenseJob, start: int, stop: int) -> DenseJob:
     """The texts ``start:stop`` of ``job`` as a job of their own."""
     return dataclasses.replace(
@@ -206,20 +203,22 @@ def _joined(parts: Sequence[Future[DenseArmResult]]) -> Future[DenseArmResult]:
                 if failed.cancelled():
                     joined.cancel()
                 else:
-                    joined.set_exception(failed.exception())
+                    with contextlib.suppress(InvalidStateError):  # the caller cancelled it
+                        joined.set_exception(failed.exception())
             else:
                 left[0] -= 1
                 if left[0] > 0:
                     return
                 results = [p.result() for p in parts]
-                joined.set_result(
-                    DenseArmResult(
-                        [row for result in results for row in result.lists],
-                        np.concatenate([result.vectors for result in results]),
-                        sum(result.encode_us for result in results),
-                        sum(result.dense_us for result in results),
+                with contextlib.suppress(InvalidStateError):  # the caller cancelled it
+                    joined.set_result(
+                        DenseArmResult(
+                            [row for result in results for row in result.lists],
+                            np.concatenate([result.vectors for result in results]),
+                            sum(result.encode_us for result in results),
+                            sum(result.dense_us for result in results),
+                        )
                     )
-                )
 
     def end(_: Future[DenseArmResult]) -> None:
         if joined.cancelled() or joined.exception() is not None:

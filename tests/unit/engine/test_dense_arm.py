@@ -18,6 +18,7 @@ from hybridsearch.dense.exact import ExactDenseIndex
 from hybridsearch.encoders.onnx_encoder import load_encoder
 from hybridsearch.engine.batching import BatchingSettings, CancelScope, cancel_scope
 from hybridsearch.engine.dense_arm import DenseArm, DenseArmResult, DenseJob
+from hybridsearch.errors import OverloadedError
 from hybridsearch.types import ScoredDoc
 
 DIM = 8
@@ -235,6 +236,32 @@ def test_a_cancelled_large_job_stops_after_the_batch_it_is_in(
         arm.close()
     assert encoder.runs == [["q0", "q1"], ["next caller"]]
     assert len(small.lists[0]) == 3
+
+
+def test_a_split_job_takes_one_place_in_the_queue(matrix: NDArray[np.float32]) -> None:
+    """Its parts queue together as one request: a queue of 2 holds a 10-query job and a
+    single query (it refused the job outright, or once 8 full BatchSearches were queued,
+    every other caller)."""
+    encoder = GatedEncoder()
+    index = CountingIndex(matrix)
+    arm = DenseArm(encoder, BatchingSettings(max_batch_size=2, max_queue=2))
+    try:
+        encoder.hold = True
+        first = arm.start(DenseJob(["warm"], [3], index, None))
+        encoder.entered.acquire()  # the batcher is busy: what follows waits in the queue
+        large = arm.start(DenseJob([f"q{i}" for i in range(10)], [3] * 10, index, None))
+        small = arm.start(DenseJob(["single"], [3], index, None))
+        stats = arm.stats()
+        assert stats is not None and stats.queued == 2
+        with pytest.raises(OverloadedError):
+            arm.start(DenseJob(["one too many"], [3], index, None))
+        encoder.hold = False
+        encoder.gate.release()
+        for future in (first, large, small):
+            future.result(timeout=30)
+    finally:
+        arm.close()
+    assert len(large.result().lists) == 10
 
 
 class CountingTokenizer:
