@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -60,6 +61,11 @@ def model_problem(model: str) -> str | None:
     return f"must be {MODEL_RULE} (got {model!r})"
 
 
+def new_uid() -> str:
+    """A fresh `CollectionEntry.uid`."""
+    return secrets.token_hex(8)
+
+
 def check_name(name: str, field_path: str) -> None:
     """Raise `InvalidArgumentError` on ``field_path`` unless ``name`` follows the rule."""
     problem = name_problem(name)
@@ -83,6 +89,10 @@ class CollectionEntry:
     dense_index: str = "exact"
     created: str = ""
     shards: int = 0
+    #: Which creation this is (`new_uid`): a collection deleted and created again under its
+    #: name within a second is another entry, for a read-only server following the catalog.
+    #: Empty in catalogs written before it existed.
+    uid: str = ""
 
     @property
     def relative_path(self) -> str:
@@ -101,6 +111,8 @@ class CollectionEntry:
         }
         if self.shards:
             obj["shards"] = self.shards
+        if self.uid:
+            obj["uid"] = self.uid
         return obj
 
     @classmethod
@@ -113,6 +125,7 @@ class CollectionEntry:
             dense_index=str(obj.get("dense_index", "exact")),
             created=str(obj.get("created", "")),
             shards=int(obj.get("shards", 0)),
+            uid=str(obj.get("uid", "")),
         )
 
 

@@ -30,6 +30,7 @@ from hybridsearch.engine.catalog import (
     check_name,
     load_catalog,
     model_problem,
+    new_uid,
 )
 from hybridsearch.engine.data_dir import DEFAULT_MODEL, remove_leftovers
 from hybridsearch.errors import AlreadyExistsError, InvalidArgumentError, echo
@@ -89,6 +90,7 @@ def import_index(
                 dense_index=dense_index,
                 created=utc_now(),
                 shards=len(shard_paths),
+                uid=new_uid(),
             )
             _copy_into_place(source, data_dir, entry)
         finally:

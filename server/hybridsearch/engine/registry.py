@@ -35,6 +35,7 @@ from hybridsearch.engine.catalog import (
     CollectionEntry,
     check_name,
     load_catalog,
+    new_uid,
 )
 from hybridsearch.engine.loader import LoadedIndex
 from hybridsearch.engine.serving import CollectionSearcher, CollectionWriter, IndexView
@@ -432,6 +433,7 @@ class CollectionRegistry:
                 dense_index=dense_index if model else "exact",
                 created=utc_now(),
                 shards=shards,
+                uid=new_uid(),
             )
             target = data_dir / entry.relative_path
             with _storage_errors("creating the collection"):

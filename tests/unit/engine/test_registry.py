@@ -276,6 +276,28 @@ def test_a_read_only_registry_follows_the_writers_catalog(
         reader.close()
 
 
+def test_a_follower_serves_a_collection_deleted_and_created_again_within_a_second(
+    registry: CollectionRegistry, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The catalog's entries of both creations were equal (``created`` has whole seconds):
+    the reader kept serving the deleted collection's documents."""
+    monkeypatch.setattr(registry_module, "utc_now", lambda: "2026-12-03T07:00:00Z")
+    registry.create("x", model="")
+    with registry.use("x") as served:
+        served.ingestor().upsert([Document("old", "", "a cat")])
+    reader = open_data_dir(data_dir, ServerSettings(read_only=True, follow_interval_s=3600))
+    try:
+        assert search_ids(reader, "x", RetrievalMode.SPARSE) == ["old"]
+        registry.delete("x")
+        registry.create("x", model="")
+        with registry.use("x") as served:
+            served.ingestor().upsert([Document("new", "", "a cat")])
+        assert reader.follow_catalog()
+        assert search_ids(reader, "x", RetrievalMode.SPARSE) == ["new"]
+    finally:
+        reader.close()
+
+
 def test_restart_reloads_collections_aliases_and_documents(data_dir: Path) -> None:
     first = open_registry(data_dir)
     first.create("docs", schema=SCHEMA, model=HASH_MODEL)
