@@ -73,6 +73,8 @@ class ExactDenseIndex:
         if k == 0 or len(queries) == 0:
             return [RankedList([], []) for _ in range(len(queries))]
         scores = queries @ self._matrix.T  # (n, rows) float32: which rows, not their scores
+        if not np.isfinite(scores).all():  # a damaged vector (NaN, inf) is never returned
+            scores[~np.isfinite(scores)] = -np.inf
         if live is not None and live_rows < rows:
             scores[:, ~live] = -np.inf
         # The k largest land in the last k columns (unordered); ordering and ties come after.
@@ -100,6 +102,7 @@ class ExactDenseIndex:
             for start in range(covered, self.size, NORM_CHUNK):
                 chunk = self._matrix[start : start + NORM_CHUNK]
                 squares = np.einsum("ij,ij->i", chunk, chunk)
+                squares = squares[np.isfinite(squares)]  # damaged rows are never returned
                 largest = max(largest, float(np.sqrt(squares.max(initial=0.0))))
             self._norms = (self.size, largest)
         unit = self.dimension * 2.0**-24
@@ -124,7 +127,10 @@ class ExactDenseIndex:
         row, independent of the other rows and queries), best first, ties by ordinal.
         """
         kth = row[top].min()
-        rows = np.flatnonzero(row >= kth - 2.0 * margin)  # ``top`` and every near tie
+        if np.isfinite(kth):
+            rows = np.flatnonzero(row >= kth - 2.0 * margin)  # ``top`` and every near tie
+        else:  # fewer rows with a score than k: dead rows and damaged vectors left out
+            rows = np.flatnonzero(np.isfinite(row))
         scores = np.vecdot(self._matrix[rows], query).astype(np.float32, copy=False)
         order = np.lexsort((rows, -scores))[:k]
         return RankedList(rows[order], scores[order])

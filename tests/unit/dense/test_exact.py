@@ -144,3 +144,18 @@ def test_an_index_over_appended_rows_reads_only_the_new_rows_for_its_norms() -> 
     assert later._norms[0] == 40  # nothing of the first 40 rows read again
     assert _pairs(later.search(query, 5)) == _pairs(ExactDenseIndex(matrix).search(query, 5))
     assert later._norms == (50, pytest.approx(float(np.linalg.norm(matrix, axis=1).max())))
+
+
+def test_a_damaged_vector_is_left_out_and_the_rest_still_answer() -> None:
+    """One NaN row (a broken model or vectors file) made every search return nothing."""
+    rng = np.random.default_rng(11)
+    matrix = rng.standard_normal((20, 8)).astype(np.float32)
+    matrix[4] = np.nan
+    matrix[9, 2] = np.inf
+    query = rng.standard_normal((2, 8)).astype(np.float32)
+    found = ExactDenseIndex(matrix).search(query, 5)
+    good = np.delete(np.arange(20), [4, 9])
+    expected = ExactDenseIndex(matrix[good]).search(query, 5)
+    for f, e in zip(found, expected, strict=True):
+        assert [d.ordinal for d in f] == [int(good[d.ordinal]) for d in e]
+    assert len(ExactDenseIndex(matrix).search(query, 20)[0]) == 18
