@@ -126,7 +126,10 @@ class HybridSearcher:
                 isinstance(dense, ExactDenseIndex)
                 and earlier is not None
                 and isinstance(earlier.dense, ExactDenseIndex)
-                and earlier.index.data_path == index.data_path  # rows appended, none changed
+                # The same vectors file, rows only appended (a compaction writes a new data
+                # directory; an index rebuilt at the path has another creation time).
+                and earlier.index.data_path == index.data_path
+                and earlier.index.manifest.created_at == index.manifest.created_at
             ):
                 dense.carry_norms(earlier.dense)
         return IndexSnapshot(index=index, dense=dense, live=index.live if live is None else live)
