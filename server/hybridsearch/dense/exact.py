@@ -9,7 +9,7 @@ from numpy.typing import NDArray
 
 from hybridsearch.types import RankedList, ScoredDoc
 
-#: Rows per chunk when the largest row norm is computed (bounds the memory it takes).
+#: Rows per chunk when row norms are computed or rows re-scored (bounds the memory taken).
 NORM_CHUNK = 65_536
 #: A safety factor on the dot product's error bound (the query norm's own rounding, FMA).
 MARGIN_SLACK = 1.25
@@ -131,7 +131,11 @@ class ExactDenseIndex:
             rows = np.flatnonzero(row >= kth - 2.0 * margin)  # ``top`` and every near tie
         else:  # fewer rows with a score than k: dead rows and damaged vectors left out
             rows = np.flatnonzero(np.isfinite(row))
-        scores = np.vecdot(self._matrix[rows], query).astype(np.float32, copy=False)
+        # In chunks: a large cluster of duplicates (or a zero query) ties many rows at the k-th.
+        scores = np.empty(len(rows), dtype=np.float32)
+        for start in range(0, len(rows), NORM_CHUNK):
+            part = rows[start : start + NORM_CHUNK]
+            scores[start : start + len(part)] = np.vecdot(self._matrix[part], query)
         order = np.lexsort((rows, -scores))[:k]
         return RankedList(rows[order], scores[order])
 
