@@ -23,7 +23,6 @@ from __future__ import annotations
 import functools
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ from numpy.typing import NDArray
 
 from hybridsearch.dense.exact import ExactDenseIndex, check_queries
 from hybridsearch.errors import IndexFormatError
-from hybridsearch.storage.files import fsync_dir, fsync_file
+from hybridsearch.storage.files import fsync_dir, fsync_file, temp_file_beside
 from hybridsearch.types import RankedList, ScoredDoc
 
 HNSW_FILE = "dense.hnsw.faiss"
@@ -79,7 +78,7 @@ def build_hnsw(matrix: NDArray[np.float32], path: Path, params: HnswParams | Non
     index.hnsw.efConstruction = params.ef_construction
     for start in range(0, len(matrix), _ADD_CHUNK):
         index.add(np.ascontiguousarray(matrix[start : start + _ADD_CHUNK], dtype=np.float32))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_file_beside(path)
     os.close(fd)
     try:
         faiss.write_index(index, tmp)

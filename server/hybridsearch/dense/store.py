@@ -9,13 +9,13 @@ rows past it (left by a crash) before appending.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from hybridsearch.errors import IndexFormatError
+from hybridsearch.storage.files import temp_file_beside
 
 VECTORS_FILE = "vectors.npy"
 
@@ -28,7 +28,7 @@ def write_vectors(path: Path, matrix: NDArray[np.float32]) -> Path:
     path = Path(path)
     if matrix.ndim != 2 or matrix.dtype != np.float32:
         raise ValueError(f"expected a 2-D float32 matrix, got {matrix.dtype} {matrix.shape}")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = temp_file_beside(path)
     try:
         with os.fdopen(fd, "wb") as out:
             np.save(out, np.ascontiguousarray(matrix), allow_pickle=False)

@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 
 from hybridsearch.encoders.config import load_config, save_config, sha256_file
 from hybridsearch.errors import ModelDirError
-from hybridsearch.storage.files import fsync_dir
+from hybridsearch.storage.files import fsync_dir, temp_file_beside
 
 MIN_COSINE = 0.95  # a quantised model further than this from the full one is refused
 _SAMPLE_QUERIES = "cranfield-queries.jsonl.gz"  # bundled: real queries to compare on
@@ -70,7 +70,7 @@ def quantize_model(model_dir: Path) -> QuantizeReport:
         raise ModelDirError(f"{source}: ONNX file not found")
     target = int8_model_path(source)
     quantize_dynamic, quant_type = _quantizer()
-    fd, tmp_name = tempfile.mkstemp(dir=model_dir, prefix=f".{target.name}.", suffix=".tmp")
+    fd, tmp_name = temp_file_beside(target)
     os.close(fd)
     tmp = Path(tmp_name)
     try:

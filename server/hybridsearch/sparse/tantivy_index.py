@@ -23,12 +23,15 @@ from hybridsearch.sparse.analysis import INDEX_TOKENIZER
 from hybridsearch.sparse.base import StoredDoc
 from hybridsearch.sparse.filter_query import add_metadata_fields, add_metadata_values, filtered
 from hybridsearch.sparse.query_builder import BODY_FIELD, build_bm25_query
+from hybridsearch.storage.files import ordinary_permissions
 from hybridsearch.types import Document, RankedList
 
 ID_FIELD = "id"
 ORDINAL_FIELD = "ordinal"
 STORED_FIELD = "stored"
 WRITER_HEAP_BYTES = 128 * 1024 * 1024
+#: The files tantivy replaces through its own temp files (created 0600).
+TANTIVY_META_FILES = ("meta.json", ".managed.json")
 
 
 def build_schema(metadata: CollectionSchema | None = None) -> tantivy.Schema:
@@ -68,6 +71,7 @@ class SparseWriter:
         """``metadata``: the collection's declared fields (the same every time a directory
         is opened: the manifest records them)."""
         path.mkdir(parents=True, exist_ok=True)
+        self._path = path
         self._metadata = metadata or CollectionSchema()
         self._schema = build_schema(self._metadata)
         self._index = tantivy.Index(self._schema, path=str(path), reuse=not create)
@@ -103,6 +107,14 @@ class SparseWriter:
     def commit(self) -> None:
         """Make queued changes durable and visible to newly opened readers."""
         self._writer.commit()
+        self._open_up()
+
+    def _open_up(self) -> None:
+        """tantivy writes its meta files through 0600 temp files: give them ordinary
+        permissions, so a server running as another user can read the index (a background
+        merge rewrites them; `close`, after the merges, does this again)."""
+        for name in TANTIVY_META_FILES:
+            ordinary_permissions(self._path / name)
 
     def rollback(self) -> None:
         """Drop every change queued since the last commit."""
@@ -111,6 +123,7 @@ class SparseWriter:
     def close(self) -> None:
         """Wait for background merges and release the directory lock."""
         self._writer.wait_merging_threads()
+        self._open_up()
 
     def discard(self) -> None:
         """Drop the writer without committing: its directory lock is released."""

@@ -2,11 +2,46 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+
+def _umask() -> int:
+    """The process's umask: from /proc (reading it with os.umask would change it for a
+    moment, under other threads creating files), else the usual 022."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+def temp_file_beside(path: Path) -> tuple[int, str]:
+    """``mkstemp`` beside ``path`` (same directory, so a rename replaces it atomically), with
+    the permissions an ordinary new file gets (0666 less the umask): mkstemp's 0600 left
+    manifests and vectors unreadable to a server running as another user."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+    except BaseException:
+        os.close(fd)
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return fd, tmp
+
+
+def ordinary_permissions(path: Path) -> None:
+    """Give a file another library wrote through its own temp file (tantivy's ``meta.json``)
+    the permissions an ordinary new file gets (0666 less the umask), if it exists."""
+    with contextlib.suppress(FileNotFoundError):
+        os.chmod(path, 0o666 & ~_umask())
 
 
 def fsync_file(path: Path) -> None:
@@ -26,7 +61,7 @@ def fsync_dir(path: Path) -> None:
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so that a reader sees the old or the new file, whole."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = temp_file_beside(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

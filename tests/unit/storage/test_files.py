@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from hybridsearch.sharding.build_local import build_sharded
 from hybridsearch.storage.files import dir_size_bytes
+from hybridsearch.types import Document
+from tests.fakes import HASH_ENCODER_INFO, HashEncoder
 
 # Replaces whole "generations" of files over and over, as commits and compactions do: files
 # and directories disappear between a walk's listing and its stat.
@@ -48,3 +53,23 @@ def test_files_deleted_during_the_walk_are_skipped_not_an_error(tmp_path: Path) 
     finally:
         churn.kill()
         churn.wait()
+
+
+def test_built_files_get_the_permissions_of_ordinary_new_files(tmp_path: Path) -> None:
+    """mkstemp's 0600 made manifests, vectors and shard manifests unreadable to a server
+    running as another user (the image's uid, or a build pod's)."""
+    old = os.umask(0o022)
+    try:
+        build_sharded(
+            [Document(f"d{i}", "", f"some text {i}") for i in range(6)],
+            tmp_path / "coll",
+            2,
+            encoder=HashEncoder(),
+            encoder_info=HASH_ENCODER_INFO,
+        )
+    finally:
+        os.umask(old)
+    files = [p for p in (tmp_path / "coll").rglob("*") if p.is_file()]
+    assert {"shards.json", "manifest.json", "vectors.npy"} <= {p.name for p in files}
+    unreadable = [str(p) for p in files if stat.S_IMODE(p.stat().st_mode) & 0o044 != 0o044]
+    assert unreadable == []
