@@ -252,6 +252,20 @@ def test_built_index_matches_simple_searcher(tmp_path: Path) -> None:
     assert stored.text  # title and text kept apart in the stored raw JSON
 
 
+def test_a_document_of_control_characters_only_is_left_out(tmp_path: Path) -> None:
+    """Anserini skips a document whose contents Java's trim() empties, which strips control
+    characters that Python's strip() keeps: the whole build failed on one such document."""
+    docs = [
+        Document("a", "", "real words here"),
+        Document("b", "", "\u0000"),
+        Document("c", "\u0001", "\u0002 \u001f"),
+        Document("d", "", "\u3000word"),
+    ]
+    summary, empty = build_lucene_index(docs, tmp_path / "index", encoder=None, encoder_info=None)
+    assert (summary.documents, empty) == (2, 2)
+    assert sorted(open_index(tmp_path / "index").ids) == ["a", "d"]
+
+
 def test_attached_batch_stream_and_highlights(search: search_pb2_grpc.SearchServiceStub) -> None:
     requests = [pb.SearchRequest(query=q, top_k=5) for q in QUERIES[:2]]
     batch = search.BatchSearch(pb.BatchSearchRequest(requests=requests))

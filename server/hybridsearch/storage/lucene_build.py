@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from hybridsearch.dense.store import write_vectors
 from hybridsearch.encoders.base import Encoder
-from hybridsearch.errors import BuildError
+from hybridsearch.errors import BuildError, echo
 from hybridsearch.sparse.lucene_index import Bm25Params, LuceneReader, segments_file
 from hybridsearch.sparse.lucene_jvm import jar_path, lucene_problem
 from hybridsearch.storage.builder import (
@@ -54,12 +54,27 @@ from hybridsearch.types import Document
 ANALYZER = "anserini-default-english"  # Porter stemmer, Lucene's English stopwords
 
 
+#: What Java's ``String.trim()`` removes: every character up to U+0020 (controls included).
+_JAVA_TRIMMED = "".join(chr(c) for c in range(0x21))
+
+
+def lucene_contents(doc: Document) -> str:
+    """The ``contents`` Anserini indexes of ``doc``: title + " " + text."""
+    return f"{doc.title} {doc.text}".strip()
+
+
+def has_lucene_contents(doc: Document) -> bool:
+    """Whether Anserini indexes ``doc``: it skips one whose contents Java's ``trim()``
+    empties (Python's ``strip()`` keeps control characters such as NUL)."""
+    return bool(lucene_contents(doc).strip(_JAVA_TRIMMED))
+
+
 def write_json_collection(docs: Iterable[Document], path: Path) -> None:
     """Documents as one Pyserini ``JsonCollection`` file: indexed ``contents`` (title + " " +
     text) and, stored only, ``title`` and ``text``."""
     with path.open("w", encoding="utf-8") as out:
         for doc in docs:
-            contents = f"{doc.title} {doc.text}".strip()
+            contents = lucene_contents(doc)
             row = {"id": doc.id, "contents": contents, "title": doc.title, "text": doc.text}
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
@@ -115,7 +130,7 @@ def build_lucene_index(
     tmp = staging.path
     try:
         unique, duplicates = dedupe_last_wins(docs)
-        indexed = [doc for doc in unique if f"{doc.title} {doc.text}".strip()]
+        indexed = [doc for doc in unique if has_lucene_contents(doc)]
         empty = len(unique) - len(indexed)
         unique = indexed  # Anserini skips a document with no contents: so do we
         collection = tmp / "collection"
@@ -130,7 +145,13 @@ def build_lucene_index(
             reader.close()
         by_id = {doc.id: doc for doc in unique}
         if sorted(ids) != sorted(by_id):
-            raise BuildError(f"{out}: the Lucene index does not hold exactly the corpus's ids")
+            missing = sorted(set(by_id) - set(ids))[:3]
+            extra = sorted(set(ids) - set(by_id))[:3]
+            raise BuildError(
+                f"{out}: the Lucene index does not hold exactly the corpus's ids (missing: "
+                f"{', '.join(map(echo, missing)) or 'none'}; extra: "
+                f"{', '.join(map(echo, extra)) or 'none'})"
+            )
         ordered = [by_id[doc_id] for doc_id in ids]
         matrix = None
         if encoder is not None:
