@@ -30,6 +30,9 @@ class ExactDenseIndex:
         if matrix.dtype != np.float32:
             raise ValueError(f"matrix must be float32, got {matrix.dtype}")
         self._matrix = matrix
+        # The same rows as a plain array: np.take on it gathers 1,000 rows in about half the
+        # time np.memmap's __getitem__ takes.
+        self._rows: NDArray[np.float32] = matrix.view(np.ndarray)
         # (rows covered, their largest norm): `_margin` extends it to every row, once.
         self._norms: tuple[int, float] = (0, 0.0)
 
@@ -125,6 +128,11 @@ class ExactDenseIndex:
         every row within ``2 * margin`` of the k-th (the rows that could be in the top k
         whatever the batch), each re-scored on its own by a dot product (`np.vecdot`: one per
         row, independent of the other rows and queries), best first, ties by ordinal.
+
+        Cost: +0.36 ms per query of 1,000 candidates over SciFact (0.99 against 0.63; one
+        thread, this machine). Re-scoring only the rows whose order the noise could change
+        needs a bound on it; the rigorous one (above) marks most of 1,000 candidates, so it
+        costs as much.
         """
         kth = row[top].min()
         if np.isfinite(kth):
@@ -135,7 +143,8 @@ class ExactDenseIndex:
         scores = np.empty(len(rows), dtype=np.float32)
         for start in range(0, len(rows), NORM_CHUNK):
             part = rows[start : start + NORM_CHUNK]
-            scores[start : start + len(part)] = np.vecdot(self._matrix[part], query)
+            gathered = np.take(self._rows, part, axis=0)
+            scores[start : start + len(part)] = np.vecdot(gathered, query)
         order = np.lexsort((rows, -scores))[:k]
         return RankedList(rows[order], scores[order])
 
