@@ -31,13 +31,14 @@ from hybridsearch.sharding.layout import load_shard_manifest
 from hybridsearch.sparse.analysis import term_counts
 from hybridsearch.storage.corpus import read_corpus
 from hybridsearch.storage.index_dir import open_index
-from hybridsearch.types import Device
+from hybridsearch.types import Device, RankedList
 
 ray = pytest.importorskip(
     "ray", reason="the Ray tests need the optional extra: pip install -e '.[ray]'"
 )
 
 from hybridsearch.sharding.build_ray import RayBuildOptions, build_sharded_ray  # noqa: E402
+from hybridsearch.sharding.ray_source import find_source  # noqa: E402
 
 pytestmark = [
     pytest.mark.ray,
@@ -77,6 +78,18 @@ def beir_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def assert_same_ranking(got: RankedList, want: RankedList) -> None:
+    """The same scores, and the same ordinals at each score but the last (tantivy orders
+    tied documents by their place in its segments, which its indexing threads decide; the
+    last score's ties may be cut at a different document)."""
+    pairs = [list(zip(r.scores.tolist(), r.ordinals.tolist(), strict=True)) for r in (got, want)]
+    assert [s for s, _ in pairs[0]] == [s for s, _ in pairs[1]]
+    last = pairs[1][-1][0] if pairs[1] else None
+    assert sorted(p for p in pairs[0] if p[0] != last) == sorted(
+        p for p in pairs[1] if p[0] != last
+    )
+
+
 def assert_same_collection(ray_out: Path, local_out: Path, *, vectors: bool) -> None:
     """Same shards: ids in order, stored documents, BM25 results; vectors within float noise."""
     assert load_shard_manifest(ray_out).shard_count == load_shard_manifest(local_out).shard_count
@@ -89,7 +102,7 @@ def assert_same_collection(ray_out: Path, local_out: Path, *, vectors: bool) -> 
         assert stored == want.sparse.stored_range(0, len(want.ids))
         for query in QUERIES:
             weights = {t: float(n) for t, n in term_counts(query).items()}
-            assert got.sparse.search(weights, 10) == want.sparse.search(weights, 10)
+            assert_same_ranking(got.sparse.search(weights, 10), want.sparse.search(weights, 10))
         if vectors:
             assert got.vectors is not None and want.vectors is not None
             cosine = np.sum(got.vectors[:] * want.vectors[:], axis=1) / (
@@ -141,6 +154,24 @@ def test_parquet_corpus(ray_local: Any, beir_corpus: Path, tmp_path: Path) -> No
                                 model_dir=None, encoder_info=None)  # fmt: skip
     assert summary.collection.documents == 48
     assert_same_collection(tmp_path / "ray", tmp_path / "local", vectors=False)
+    # Metadata JSON cannot hold (bytes) fails the build naming the file, or is skipped.
+    bad = parquet_dir / "part-2.parquet"
+    pq.write_table(pa.table({"id": ["x1", "x2"], "text": ["a", "b"],
+                             "metadata": [{"blob": None}, {"blob": b"\x00"}]}), bad)  # fmt: skip
+    with pytest.raises(CorpusError, match=f"^{bad}: malformed record: "):
+        build_sharded_ray(ray_local, str(parquet_dir), tmp_path / "refused", SHARDS,
+                          model_dir=None, encoder_info=None)  # fmt: skip
+    summary = build_sharded_ray(ray_local, str(parquet_dir), tmp_path / "skipped", SHARDS,
+                                model_dir=None, encoder_info=None,
+                                options=RayBuildOptions(skip_bad_lines=True))  # fmt: skip
+    assert (summary.collection.documents, summary.bad_records) == (49, 1)
+
+
+def test_a_directory_mixing_json_lines_and_parquet_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text('{"_id": "1", "text": "a"}\n')
+    (tmp_path / "b.parquet").write_bytes(b"PAR1")
+    with pytest.raises(CorpusError, match=r"mixes JSON-lines .* and Parquet .* files"):
+        find_source(str(tmp_path))
 
 
 def test_pyserini_json_collection(ray_local: Any, tmp_path: Path) -> None:
@@ -165,7 +196,7 @@ def test_a_failed_build_leaves_nothing_and_bad_lines_can_be_skipped(
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out"
-    with pytest.raises(CorpusError, match="malformed record"):
+    with pytest.raises(CorpusError, match=r"corpus\.jsonl:31: malformed line: "):
         build_sharded_ray(ray_local, str(corpus), out, 2, model_dir=None, encoder_info=None)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.jsonl"]
     summary = build_sharded_ray(ray_local, str(corpus), out, 2, model_dir=None,
@@ -195,3 +226,45 @@ def test_a_killed_build_leaves_nothing_at_out(
     assert build.returncode == -signal.SIGKILL
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+
+
+def test_the_files_the_local_build_reads_are_read_the_same(ray_local: Any, tmp_path: Path) -> None:
+    """U+2028/U+2029/U+0085 inside a JSON string, a byte order mark, a gzip file without
+    ``.gz``, a Pyserini ``.json`` array and a pretty-printed object: the local build's
+    documents; a line that is not UTF-8 fails the build naming its file and line (the local
+    build's words), or is skipped and counted."""
+    records = [
+        {"_id": r["_id"], "title": r["title"], "text": r["text"]} for r in sample_records(30)
+    ]
+    for i, sep in enumerate(("\u2028", "\u2029", "\x85")):
+        records[i]["text"] = f"before{sep}after {records[i]['text']}"
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records[:10])
+    (corpus / "a.jsonl").write_bytes(b"\xef\xbb\xbf" + lines.encode())
+    (corpus / "b.jsonl").write_bytes(gzip.compress(  # gzip, told by its bytes
+        "".join(json.dumps(r) + "\n" for r in records[10:18]).encode()))  # fmt: skip
+    pyserini = [{"id": r["_id"], "contents": r["text"]} for r in records[18:29]]
+    (corpus / "c.json").write_text(json.dumps(pyserini, indent=2))
+    (corpus / "d.json").write_text(json.dumps(records[29], indent=2))
+    build_sharded(read_corpus(corpus), tmp_path / "local", 2, encoder=None)
+    summary = build_sharded_ray(ray_local, str(corpus), tmp_path / "ray", 2, model_dir=None,
+                                encoder_info=None)  # fmt: skip
+    assert (summary.collection.documents, summary.bad_records) == (30, 0)
+    assert_same_collection(tmp_path / "ray", tmp_path / "local", vectors=False)
+
+    bad = json.dumps({"_id": "bad", "text": "caf\u00e9"}).encode().replace(b"\\u00e9", b"\xe9")
+    (corpus / "e.jsonl").write_bytes(b'{"_id": "e1", "text": "fine"}\n' + bad + b"\n")
+    with pytest.raises(CorpusError) as refused:
+        build_sharded_ray(ray_local, str(corpus), tmp_path / "refused", 2, model_dir=None,
+                          encoder_info=None)  # fmt: skip
+    assert str(refused.value).startswith(f"{corpus / 'e.jsonl'}:2: malformed line: not UTF-8 (")
+    with pytest.raises(CorpusError) as local_error:
+        list(read_corpus(corpus))
+    assert str(local_error.value) == str(refused.value)
+    build_sharded(read_corpus(corpus, skip_bad_lines=True), tmp_path / "local2", 2, encoder=None)
+    summary = build_sharded_ray(ray_local, str(corpus), tmp_path / "ray2", 2, model_dir=None,
+                                encoder_info=None,
+                                options=RayBuildOptions(skip_bad_lines=True))  # fmt: skip
+    assert (summary.collection.documents, summary.bad_records) == (31, 1)
+    assert_same_collection(tmp_path / "ray2", tmp_path / "local2", vectors=False)

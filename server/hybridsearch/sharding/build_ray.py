@@ -217,10 +217,15 @@ def _unwrapped(exc: BaseException) -> BaseException:
     seen: list[BaseException] = []
     cause: BaseException | None = exc
     while cause is not None and cause not in seen:
-        if isinstance(cause, CorpusError | BuildError):
-            return cause
+        inner = getattr(cause, "cause", None)
+        # A failed read task raises ``RayTaskError(CorpusError)``, a subclass of both whose
+        # text is the task's traceback: its ``cause`` is the error itself.
+        if isinstance(cause, CorpusError | BuildError) and not isinstance(inner, BaseException):
+            # Ray Data appends its retry advice to a read task's error, on lines of its own.
+            first, _, more = str(cause).partition("\n")
+            return type(cause)(first) if more else cause
         seen.append(cause)
-        cause = getattr(cause, "cause", None) or cause.__cause__
+        cause = inner or cause.__cause__
     for error in (CorpusError, BuildError):
         marker = f"{error.__module__}.{error.__name__}: "
         if marker in str(exc):

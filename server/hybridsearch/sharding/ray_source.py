@@ -2,15 +2,18 @@
 
 The corpus is a file or a directory, local or on any filesystem pyarrow opens (``s3://``,
 ``gs://``, ``hdfs://``, ...): JSON lines (BEIR ``corpus.jsonl``, a Pyserini JsonCollection
-directory; ``.gz`` ok) or Parquet (one file or a directory of ``*.parquet``). Files are read in
-name order and the dataset keeps their order (``preserve_order``), so shard ``i`` receives its
-documents in the same order as the single-machine build reads them: same ordinals, same index.
-A local path must be readable at the same path on every node that runs a read task (a shared
-filesystem, or one machine); a cluster without one reads from object storage (``s3://``...).
+directory; ``.gz`` ok), read whole file by file and parsed by the single-machine build's own
+reader (`ray_json`), or Parquet (one file or a directory of ``*.parquet``); a directory of
+both is refused. Files are read in name order and the dataset keeps their order
+(``preserve_order``), so shard ``i`` receives its documents in the same order as the
+single-machine build reads them: same ordinals, same index. A local path must be readable at
+the same path on every node that runs a read task (a shared filesystem, or one machine); a
+cluster without one reads from object storage (``s3://``...).
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -22,10 +25,14 @@ import pyarrow.fs as pafs
 from hybridsearch.errors import CorpusError
 from hybridsearch.metadata.schema import CollectionSchema
 from hybridsearch.sharding.records import documents_table
-from hybridsearch.storage.corpus import corpus_files, count_lines
-
-JSON_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
-PARQUET_SUFFIX = ".parquet"
+from hybridsearch.storage.corpus import (
+    JSON_SUFFIXES,
+    PARQUET_MAGIC,
+    PARQUET_SUFFIX,
+    corpus_files,
+    count_lines,
+    mixed_formats_error,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,17 +79,33 @@ def find_source(corpus: str) -> CorpusSource:
         filesystem: pafs.FileSystem | None = fs
     else:
         path = Path(corpus.removeprefix("file://")).resolve()
-        parquet_files = sorted(path.glob(f"*{PARQUET_SUFFIX}")) if path.is_dir() else []
-        names = [str(p) for p in (parquet_files or corpus_files(path))]
+        if path.is_dir():
+            names = sorted(str(p) for p in path.iterdir() if p.is_file())
+        elif path.is_file():
+            names = [str(path)]
+            if _starts_with(path, PARQUET_MAGIC):  # a Parquet file, whatever its name
+                return CorpusSource((str(path),), None, parquet=True)
+        else:
+            names = [str(p) for p in corpus_files(path)]  # its error: no such file
         filesystem = None
-    parquet = [n.endswith(PARQUET_SUFFIX) for n in names]
-    if any(parquet):
-        names = [n for n, is_parquet in zip(names, parquet, strict=True) if is_parquet]
-    else:
-        names = [n for n in names if n.endswith(JSON_SUFFIXES) or len(names) == 1]
+    parquet = [n for n in names if n.endswith(PARQUET_SUFFIX)]
+    json_files = [n for n in names if n.endswith(JSON_SUFFIXES)]
+    if parquet and json_files:
+        raise mixed_formats_error(corpus)
+    if len(names) == 1 and not parquet:
+        json_files = names  # one file is read as JSON lines whatever its name
+    names = parquet or json_files
     if not names:
         raise CorpusError(f"{corpus}: no .parquet or .jsonl/.json(.gz) files")
-    return CorpusSource(tuple(names), filesystem, any(parquet))
+    return CorpusSource(tuple(names), filesystem, bool(parquet))
+
+
+def _starts_with(path: Path, magic: bytes) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(magic)) == magic
+    except OSError:
+        return False  # the reader says why
 
 
 def documents_dataset(
@@ -104,16 +127,28 @@ def documents_dataset(
     encoder pool may hold every CPU of a small cluster (a stage that waits for a CPU the pool
     never frees would stall the build).
     """
-    read = ray.data.read_parquet if source.parquet else ray.data.read_text
-    raw = read(list(source.files), filesystem=source.filesystem, num_cpus=0)
+    if not source.parquet:
+        from hybridsearch.sharding.ray_json import JsonCorpusDatasource  # noqa: PLC0415
+
+        datasource = JsonCorpusDatasource(list(source.files), filesystem=source.filesystem,
+                                          shard_count=shard_count, schema=schema,
+                                          strict=strict)  # fmt: skip
+        return ray.data.read_datasource(datasource, num_cpus=0)
+    raw = ray.data.read_parquet(list(source.files), filesystem=source.filesystem, num_cpus=0,
+                                include_paths=True)  # fmt: skip
 
     def parse(batch: pa.Table) -> pa.Table:
-        records = batch.to_pylist() if source.parquet else batch.column("text").to_pylist()
-        table = documents_table(records, shard_count, schema)
+        paths = batch.column("path").to_pylist()
+        rows = batch.drop_columns(["path"]).to_pylist()
+        tables = [
+            documents_table((row for _, row in group), shard_count, schema, source=path)
+            for path, group in itertools.groupby(zip(paths, rows, strict=True), lambda r: r[0])
+        ]
+        table = pa.concat_tables(tables) if tables else documents_table([], shard_count, schema)
         if strict:
             first = next((e for e in table.column("error").to_pylist() if e), None)
             if first is not None:
-                raise CorpusError(f"malformed record (--skip-bad-lines skips it): {first}")
+                raise CorpusError(first)
         return table
 
     return raw.map_batches(parse, batch_format="pyarrow", batch_size=None, num_cpus=0)

@@ -1,15 +1,20 @@
 """Corpus records as the distributed build moves them: Arrow tables of parsed documents.
 
-A record is a JSON line (BEIR ``_id``/``title``/``text``, Pyserini ``id``/``contents``) or a
-Parquet row (``id`` or ``_id``, ``title``, ``text`` or ``contents``, optional ``metadata``: a
-struct, a map or a JSON object string). Each becomes one row of `DOCUMENT_SCHEMA`, parsed by
-the same rules as `storage.corpus.read_corpus`; a record that breaks them keeps its row with
-``error`` set, so the build can fail naming it, or skip and count it (``--skip-bad-lines``).
-No Ray here: the Ray stages call these functions on their batches.
+A record is a document of a JSON corpus file (BEIR ``_id``/``title``/``text``, Pyserini
+``id``/``contents``; a file is parsed whole by `json_file_table` with `storage.corpus`'s own
+per-file reader, so both builds read the same documents) or a Parquet row (``id`` or ``_id``,
+``title``, ``text`` or ``contents``, optional ``metadata``: a struct, a map or a JSON object
+string; a date, time or timestamp in it becomes its ISO 8601 string, a decimal a float). Each
+becomes one row of `DOCUMENT_SCHEMA`; a record that breaks the rules keeps its row with
+``error`` set (naming the file, and the line of a JSON file), so the build can fail naming it,
+or skip and count it (``--skip-bad-lines``). No Ray here: the Ray stages call these functions.
 """
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -18,10 +23,17 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
+from hybridsearch.errors import CorpusError
 from hybridsearch.metadata.schema import CollectionSchema
 from hybridsearch.metadata.values import metadata_problem
 from hybridsearch.sharding.layout import shard_of
-from hybridsearch.storage.corpus import parse_document
+from hybridsearch.storage.corpus import (
+    ReadStats,
+    file_records,
+    open_corpus_bytes,
+    parse_document,
+    record_document,
+)
 from hybridsearch.types import Document
 
 VECTOR_COLUMN = "vector"
@@ -54,26 +66,90 @@ def line_document(line: str) -> Document:
 
 def record_metadata(value: Any) -> Any:
     """A record's metadata as a JSON object: a Parquet struct's null fields are absent ones,
-    a map arrives as key-value pairs, a string column holds JSON."""
+    a map arrives as key-value pairs, a string column holds JSON; dates, times and timestamps
+    become ISO 8601 strings and decimals floats (JSON has neither)."""
     if isinstance(value, str):
         try:
             return json.loads(value) if value.strip() else {}
         except ValueError as exc:
             raise ValueError(f'"metadata" is not JSON ({exc})') from None
     if isinstance(value, list) and all(isinstance(p, tuple) and len(p) == 2 for p in value):
-        return dict(value)
+        return {k: _json_value(v) for k, v in value}
     if isinstance(value, dict):
-        return {k: v for k, v in value.items() if v is not None}
+        return {k: _json_value(v) for k, v in value.items() if v is not None}
     return value
+
+
+def _json_value(value: Any) -> Any:
+    """A metadata value of an Arrow column as JSON can hold it (see `record_metadata`)."""
+    if isinstance(value, datetime.date | datetime.time):  # a datetime is a date
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    return value
+
+
+class _Rows:
+    """The columns of a `DOCUMENT_SCHEMA` table being filled."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list[Any]] = {name: [] for name in DOCUMENT_SCHEMA.names}
+
+    def document(self, doc: Document, shard_count: int) -> None:
+        """Add a good document; `ValueError` when its metadata is not JSON (bytes, say)."""
+        try:
+            metadata = json.dumps(doc.metadata, ensure_ascii=False)
+        except TypeError as exc:
+            raise ValueError(f'"metadata": {exc}') from None
+        self._append(doc.id, doc.title, doc.text, metadata, shard_of(doc.id, shard_count), "")
+
+    def bad(self, error: str) -> None:
+        """Add the row of a malformed record."""
+        self._append("", "", "", "{}", -1, error)
+
+    def _append(self, *values: Any) -> None:
+        for name, value in zip(DOCUMENT_SCHEMA.names, values, strict=True):
+            self.columns[name].append(value)
+
+    def table(self) -> pa.Table:
+        return pa.table(self.columns, schema=DOCUMENT_SCHEMA)
+
+
+def json_file_table(
+    name: str, data: bytes, shard_count: int, schema: CollectionSchema, *, strict: bool
+) -> pa.Table:
+    """The documents of one JSON corpus file (its whole bytes, plain or gzip), read by
+    `storage.corpus.file_records` as the single-machine build reads the file: JSON lines
+    split at ``\n`` only, a byte order mark dropped, a ``.json`` array or pretty-printed
+    objects. A malformed line is a row with its error (``name:line: malformed line: ...``, the
+    local build's words), or with ``strict`` a `CorpusError` at the file's first one."""
+    rows = _Rows()
+    for line_no, record in file_records(name, functools.partial(open_corpus_bytes, data),
+                                        ReadStats()):  # fmt: skip
+        try:
+            rows.document(record_document(record, schema), shard_count)
+        except ValueError as exc:  # JSONDecodeError is a ValueError
+            error = f"{name}:{line_no}: malformed line: {exc}"
+            if strict:
+                raise CorpusError(error) from None
+            rows.bad(error)
+    return rows.table()
 
 
 def documents_table(
     records: Iterable[Mapping[str, Any] | str],
     shard_count: int,
     schema: CollectionSchema,
+    *,
+    source: str = "",
 ) -> pa.Table:
-    """Parse records (Parquet rows, or JSON lines) into a `DOCUMENT_SCHEMA` table."""
-    columns: dict[str, list[Any]] = {name: [] for name in DOCUMENT_SCHEMA.names}
+    """Parse records (Parquet rows of the file ``source``, or JSON lines) into a
+    `DOCUMENT_SCHEMA` table; a bad one's error names ``source`` and shows the record."""
+    rows = _Rows()
     for record in records:
         if isinstance(record, str) and not record.strip():
             continue  # a blank line, as read_corpus skips it
@@ -82,18 +158,12 @@ def documents_table(
             problem = metadata_problem(schema, doc.metadata)
             if problem is not None:
                 raise ValueError(problem)
+            rows.document(doc, shard_count)
         except ValueError as exc:  # JSONDecodeError is a ValueError
             shown = record if isinstance(record, str) else json.dumps(record, default=str)
-            _append(columns, "", "", "", "{}", -1, f"{exc} (record {shown[:80]!r})")
-            continue
-        metadata = json.dumps(doc.metadata, ensure_ascii=False)
-        _append(columns, doc.id, doc.title, doc.text, metadata, shard_of(doc.id, shard_count), "")
-    return pa.table(columns, schema=DOCUMENT_SCHEMA)
-
-
-def _append(columns: dict[str, list[Any]], *values: Any) -> None:
-    for name, value in zip(DOCUMENT_SCHEMA.names, values, strict=True):
-        columns[name].append(value)
+            where = f"{source}: " if source else ""
+            rows.bad(f"{where}malformed record: {exc} (record {shown[:80]!r})")
+    return rows.table()
 
 
 def table_documents(table: pa.Table) -> list[Document]:

@@ -9,12 +9,14 @@ Pyserini's JsonCollection reads it). Files are read as bytes and decoded line by
 
 from __future__ import annotations
 
+import functools
 import gzip
+import io
 import json
 import math
 import sys
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
@@ -71,7 +73,15 @@ def open_corpus_file(path: Path) -> IO[bytes]:
         raise CorpusError(f"{path}: cannot read ({exc.strerror or exc})") from exc
 
 
-def _read_failure(file: Path, line_no: int, exc: Exception) -> CorpusError:
+def open_corpus_bytes(data: bytes) -> IO[bytes]:
+    """A corpus file's bytes (read whole, as the distributed build reads them) as a file to
+    read, gunzipped when they start with gzip magic, as `open_corpus_file` opens a file."""
+    if data[:2] == GZIP_MAGIC:
+        return cast("IO[bytes]", gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb"))
+    return io.BytesIO(data)
+
+
+def _read_failure(file: Path | str, line_no: int, exc: Exception) -> CorpusError:
     """The error of a corpus file whose bytes stop being readable after line ``line_no``."""
     if isinstance(exc, (EOFError, gzip.BadGzipFile, zlib.error)):
         what = f"truncated or damaged gzip ({exc})"
@@ -80,7 +90,7 @@ def _read_failure(file: Path, line_no: int, exc: Exception) -> CorpusError:
     return CorpusError(f"{file}: {what}, after line {line_no}")
 
 
-def _lines(file: Path, handle: IO[bytes], stats: ReadStats) -> Iterator[bytes]:
+def _lines(file: Path | str, handle: IO[bytes], stats: ReadStats) -> Iterator[bytes]:
     """The lines of an open corpus file, as bytes (a leading UTF-8 byte order mark dropped),
     each counted in ``stats``; a read failure (a truncated gzip, an I/O error) is a
     `CorpusError`."""
@@ -111,28 +121,27 @@ def _json_lines(lines: Iterator[bytes]) -> Iterator[tuple[int, bytes]]:
 JSON_DOCUMENT_SUFFIXES = (".json", ".json.gz")
 
 
-def _holds_json_documents(file: Path) -> bool:
-    """Whether ``file`` is a ``.json`` file holding a JSON array or values spread over
-    several lines (pretty-printed), as Pyserini's JsonCollection accepts besides JSON lines:
-    its first non-blank line opens an array or does not end the value it starts."""
-    if not file.name.endswith(JSON_DOCUMENT_SUFFIXES):
+def _holds_json_documents(file: Path | str, handle: IO[bytes]) -> bool:
+    """Whether ``file`` (open as ``handle``) is a ``.json`` file holding a JSON array or values
+    spread over several lines (pretty-printed), as Pyserini's JsonCollection accepts besides
+    JSON lines: its first non-blank line opens an array or does not end the value it starts."""
+    if not str(file).endswith(JSON_DOCUMENT_SUFFIXES):
         return False
-    with open_corpus_file(file) as handle:
-        for raw in _lines(file, handle, ReadStats()):
-            first = raw.decode("utf-8", errors="replace").strip()
-            if not first:
-                continue
-            if first.startswith("["):
-                return True
-            try:
-                json.loads(first)
-            except json.JSONDecodeError as exc:
-                return exc.pos >= len(first)  # the value goes on past this line
-            return False
+    for raw in _lines(file, handle, ReadStats()):
+        first = raw.decode("utf-8", errors="replace").strip()
+        if not first:
+            continue
+        if first.startswith("["):
+            return True
+        try:
+            json.loads(first)
+        except json.JSONDecodeError as exc:
+            return exc.pos >= len(first)  # the value goes on past this line
+        return False
     return False
 
 
-def _json_documents(file: Path, lines: Iterator[bytes]) -> Iterator[tuple[int, Any]]:
+def _json_documents(file: Path | str, lines: Iterator[bytes]) -> Iterator[tuple[int, Any]]:
     """The values of a JSON file (an object, an array of them, or a sequence of values,
     possibly pretty-printed; the elements of a top-level array one by one), each with the
     line it starts on. Reads whole lines as it needs them: memory holds one document. Bad
@@ -205,14 +214,31 @@ def decode_line(line: bytes) -> str:
         ) from None
 
 
+JSON_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
+PARQUET_SUFFIX = ".parquet"
+
+
+def mixed_formats_error(path: Path | str) -> CorpusError:
+    """The error of a corpus directory holding both JSON-lines and Parquet files (both builds
+    refuse it rather than read one kind and leave out the other)."""
+    return CorpusError(
+        f"{path}: mixes JSON-lines (.jsonl/.json(.gz)) and Parquet (.parquet) files; "
+        "give a directory of one format"
+    )
+
+
 def corpus_files(path: Path) -> list[Path]:
     """The files of a corpus path (a file, or a directory of JSON-lines files)."""
     if path.is_dir():
-        files = sorted(
-            p
-            for p in path.iterdir()
-            if p.is_file() and p.name.endswith((".jsonl", ".json", ".jsonl.gz", ".json.gz"))
-        )
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(JSON_SUFFIXES))
+        parquet = any(p.name.endswith(PARQUET_SUFFIX) for p in path.iterdir())
+        if files and parquet:
+            raise mixed_formats_error(path)
+        if parquet:
+            raise CorpusError(
+                f"{path}: a directory of Parquet files; Parquet corpora need `index --ray` "
+                "(here: JSON lines)"
+            )
         if not files:
             raise CorpusError(f"{path}: no .jsonl/.json(.gz) files in this directory")
         return files
@@ -278,6 +304,35 @@ def _number_problem(value: Any, path: str) -> str | None:
 _LARGEST_DOUBLE = int(sys.float_info.max)
 
 
+#: A record of a corpus file: the line it starts on, and its bytes (a JSON line, parsed by
+#: `record_document`) or its value (a document of a JSON array or pretty-printed file).
+FileRecord = tuple[int, bytes | Any]
+
+
+def file_records(
+    file: Path | str, open_file: Callable[[], IO[bytes]], stats: ReadStats
+) -> Iterator[FileRecord]:
+    """The records of one corpus file, which ``open_file()`` opens (twice: the first lines
+    tell JSON lines from a ``.json`` file of JSON documents), in order, with their line
+    numbers. A file that stops being readable, or bad JSON in a file of JSON documents, is a
+    `CorpusError` naming ``file``. Both builds read every file through this function."""
+    with open_file() as handle:
+        documents = _holds_json_documents(file, handle)
+    with open_file() as handle:
+        lines = _lines(file, handle, stats)
+        yield from _json_documents(file, lines) if documents else _json_lines(lines)
+
+
+def record_document(record: bytes | Any, schema: CollectionSchema | None) -> Document:
+    """A record of `file_records` as a Document; `ValueError` says what is wrong with it
+    (not UTF-8, not JSON, not a document, metadata that ``schema`` refuses)."""
+    doc = parse_document(json.loads(decode_line(record)) if isinstance(record, bytes) else record)
+    problem = None if schema is None else metadata_problem(schema, doc.metadata)
+    if problem is not None:
+        raise ValueError(problem)
+    return doc
+
+
 def read_corpus(
     path: Path,
     *,
@@ -295,28 +350,18 @@ def read_corpus(
     """
     stats = stats if stats is not None else ReadStats()
     for file in corpus_files(path):
-        with open_corpus_file(file) as handle:
-            lines = _lines(file, handle, stats)
-            if _holds_json_documents(file):
-                records: Iterator[tuple[int, Any]] = _json_documents(file, lines)
-            else:
-                records = _json_lines(lines)
-            for line_no, record in records:
-                try:
-                    text = decode_line(record) if isinstance(record, bytes) else None
-                    doc = parse_document(record if text is None else json.loads(text))
-                    problem = None if schema is None else metadata_problem(schema, doc.metadata)
-                    if problem is not None:
-                        raise ValueError(problem)
-                except ValueError as exc:  # JSONDecodeError is a ValueError
-                    if not skip_bad_lines:
-                        raise CorpusError(f"{file}:{line_no}: malformed line: {exc}") from exc
-                    stats.bad_lines += 1
-                    stats.bad_line_numbers.append(line_no)
-                    continue
-                stats.documents += 1
-                stats.file, stats.line = file, line_no
-                yield doc
+        for line_no, record in file_records(file, functools.partial(open_corpus_file, file), stats):
+            try:
+                doc = record_document(record, schema)
+            except ValueError as exc:  # JSONDecodeError is a ValueError
+                if not skip_bad_lines:
+                    raise CorpusError(f"{file}:{line_no}: malformed line: {exc}") from exc
+                stats.bad_lines += 1
+                stats.bad_line_numbers.append(line_no)
+                continue
+            stats.documents += 1
+            stats.file, stats.line = file, line_no
+            yield doc
 
 
 def count_lines(path: Path) -> int:

@@ -3,6 +3,8 @@ their column names, bad records kept with their error, vectors round-tripping.""
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import json
 
 import numpy as np
@@ -50,3 +52,21 @@ def test_vectors_round_trip_through_the_table() -> None:
                             CollectionSchema())  # fmt: skip
     vectors = np.arange(6, dtype=np.float32).reshape(2, 3)
     assert (table_vectors(with_vectors(table, vectors), 3) == vectors).all()
+
+
+def test_parquet_dates_and_decimals_become_json_and_other_values_are_bad_records() -> None:
+    when = datetime.date(2024, 2, 29)
+    at = datetime.datetime(2024, 2, 29, 12, 30, tzinfo=datetime.UTC)
+    row = {"_id": "1", "text": "x", "metadata": {"when": when, "at": at,
+                                                  "price": decimal.Decimal("9.50"),
+                                                  "tags": [{"on": when}]}}  # fmt: skip
+    assert row_document(row).metadata == {
+        "when": "2024-02-29", "at": "2024-02-29T12:30:00+00:00", "price": 9.5,
+        "tags": [{"on": "2024-02-29"}],
+    }  # fmt: skip
+    blob = {"_id": "2", "text": "y", "metadata": {"blob": b"\x00"}}
+    table = documents_table([row, blob], 2, CollectionSchema(), source="part-0.parquet")
+    parts, errors = split_table(table, 2)
+    assert sum(p.num_rows for p in parts) == 1
+    assert len(errors) == 1 and errors[0].startswith("part-0.parquet: malformed record: ")
+    assert "bytes is not JSON serializable" in errors[0]

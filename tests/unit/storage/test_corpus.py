@@ -178,3 +178,13 @@ def test_a_json_lines_file_named_json_keeps_its_skippable_bad_lines(tmp_path: Pa
     stats = ReadStats()
     assert [d.id for d in read_corpus(path, skip_bad_lines=True, stats=stats)] == ["p1"]
     assert stats.bad_line_numbers == [1, 3]
+
+
+def test_a_directory_mixing_json_lines_and_parquet_is_refused(tmp_path: Path) -> None:
+    write_lines(tmp_path / "a.jsonl", [json.dumps({"_id": "1", "text": "a"})])
+    (tmp_path / "b.parquet").write_bytes(b"PAR1")
+    with pytest.raises(CorpusError, match=r"mixes JSON-lines .* and Parquet .* files"):
+        list(read_corpus(tmp_path))
+    (tmp_path / "a.jsonl").unlink()
+    with pytest.raises(CorpusError, match=r"Parquet corpora need `index --ray`"):
+        list(read_corpus(tmp_path))
