@@ -25,7 +25,7 @@ import pytest
 
 from hybridsearch.encoders.config import load_config
 from hybridsearch.engine.loader import encoder_info_of_config, load_query_encoder
-from hybridsearch.errors import CorpusError
+from hybridsearch.errors import CorpusError, SetupError
 from hybridsearch.sharding.build_local import build_sharded
 from hybridsearch.sharding.layout import load_shard_manifest
 from hybridsearch.sparse.analysis import term_counts
@@ -268,3 +268,14 @@ def test_the_files_the_local_build_reads_are_read_the_same(ray_local: Any, tmp_p
                                 options=RayBuildOptions(skip_bad_lines=True))  # fmt: skip
     assert (summary.collection.documents, summary.bad_records) == (31, 1)
     assert_same_collection(tmp_path / "ray2", tmp_path / "local2", vectors=False)
+
+
+def test_encoder_actors_larger_than_every_node_are_refused(
+    ray_local: Any, beir_corpus: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    """Ray would wait forever for a node with 3 CPUs; the build says so at once."""
+    info = encoder_info_of_config(load_config(model_dir))
+    with pytest.raises(SetupError, match=r"^--ray-encoder-cpus 3: .* \(largest: 2\)$"):
+        build_sharded_ray(ray_local, str(beir_corpus), tmp_path / "out", 2, model_dir=model_dir,
+                          encoder_info=info, options=RayBuildOptions(encoder_cpus=3))  # fmt: skip
+    assert not list(tmp_path.iterdir())

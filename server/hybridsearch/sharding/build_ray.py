@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from hybridsearch.dense.select import DenseIndexKind
-from hybridsearch.errors import BuildError, CorpusError
+from hybridsearch.errors import BuildError, CorpusError, SetupError
 from hybridsearch.metadata.schema import CollectionSchema
 from hybridsearch.sharding.build_local import (
     ShardedBuildSummary,
@@ -87,11 +87,19 @@ class RayBuildSummary:
 
 
 def encoder_placement(ray: ModuleType, options: RayBuildOptions) -> tuple[int, int, Device]:
-    """(actors, GPUs per actor, device) of the encoder pool on this cluster."""
+    """(actors, GPUs per actor, device) of the encoder pool on this cluster; `SetupError`
+    when no node has the CPUs one actor asks for (Ray would wait for such a node forever)."""
     gpus = int(ray.cluster_resources().get("GPU", 0))
     cpus = float(ray.cluster_resources().get("CPU", 1))
     if options.device is Device.CUDA and gpus == 0:
         raise BuildError("--device cuda: the Ray cluster has no GPUs (ray status lists them)")
+    largest = max((float(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")),
+                  default=0.0)  # fmt: skip
+    if options.encoder_cpus > largest:
+        raise SetupError(
+            f"--ray-encoder-cpus {options.encoder_cpus:g}: no node of the Ray cluster has that "
+            f"many CPUs (largest: {largest:g})"
+        )
     use_gpu = gpus > 0 and options.device is not Device.CPU
     default = gpus if use_gpu else max(1, int(cpus // options.encoder_cpus))
     actors = options.encoders or default
@@ -122,6 +130,7 @@ def build_sharded_ray(
     if (model_dir is None) != (encoder_info is None):
         raise BuildError("a model directory needs its EncoderInfo")
     source = find_source(corpus)
+    actors, gpus, device = encoder_placement(ray, options) if model_dir else (0, 0, Device.CPU)
     # Refused here, before any work, when ``out`` exists (without force) or is served.
     staging = start_sharded_build(out, force)
     context = ray.data.DataContext.get_current()
@@ -130,7 +139,6 @@ def build_sharded_ray(
     progress = ray.remote(num_cpus=0)(ProgressCounter).remote()
     rows_per_call = options.batch_size * ROWS_PER_CALL_IN_BATCHES
     dataset = documents_dataset(ray, source, count, schema, strict=not options.skip_bad_lines)
-    actors, gpus, device = encoder_placement(ray, options)
     if model_dir is None:
         dataset = dataset.map_batches(_count_rows, fn_kwargs={"progress": progress},
                                       batch_format="pyarrow", num_cpus=0)  # fmt: skip
