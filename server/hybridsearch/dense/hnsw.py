@@ -26,7 +26,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,6 +35,9 @@ from hybridsearch.dense.exact import ExactDenseIndex, check_queries
 from hybridsearch.errors import IndexFormatError
 from hybridsearch.storage.files import fsync_dir, fsync_file, temp_file_beside
 from hybridsearch.types import RankedList, ScoredDoc
+
+if TYPE_CHECKING:
+    from hybridsearch.storage.manifest import Manifest
 
 HNSW_FILE = "dense.hnsw.faiss"
 _ADD_CHUNK = 65_536
@@ -67,6 +70,22 @@ class HnswParams:
     m: int = 32
     ef_construction: int = 200
     ef_search: int = 128
+
+
+def graph_params(path: Path) -> HnswParams:
+    """The M and efConstruction the graph file at ``path`` was built with (for an index whose
+    manifest predates recording them)."""
+    index = _faiss().read_index(str(path))
+    hnsw = _faiss().downcast_index(index).hnsw
+    # Level 0 keeps 2 * M neighbours per node, each higher level M.
+    return HnswParams(m=int(hnsw.nb_neighbors(1)), ef_construction=int(hnsw.efConstruction))
+
+
+def recorded_params(manifest: Manifest, data_path: Path) -> HnswParams:
+    """The HNSW parameters of an index: its manifest's, else its graph file's."""
+    if manifest.hnsw_m:
+        return HnswParams(m=manifest.hnsw_m, ef_construction=manifest.hnsw_ef_construction)
+    return graph_params(data_path / HNSW_FILE)
 
 
 def build_hnsw(matrix: NDArray[np.float32], path: Path, params: HnswParams | None = None) -> Path:

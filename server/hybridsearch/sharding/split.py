@@ -3,7 +3,8 @@
 Every live document of the source index goes to shard `layout.shard_of(id, N)` with its stored
 fields and its stored vector: nothing is encoded again, so a split takes seconds where a build
 takes minutes, and each shard's vectors are the source's, bit for bit (a sharded dense search
-then equals the source's exactly). Documents keep their source order within a shard. The
+then equals the source's exactly); an HNSW source's shards are graphs of its M and
+efConstruction. Documents keep their source order within a shard. The
 shards are committed as `build_local.build_sharded` commits them: assembled in a staging
 directory, ``shards.json`` last, renamed into place.
 """
@@ -53,6 +54,11 @@ def split_index(source: Path, out: Path, count: int, *, force: bool = False) -> 
     for position, doc in enumerate(docs):
         by_shard[shard_of(doc.id, count)].append(position)
     sharded = ShardManifest(count, manifest.encoder, manifest.schema, utc_now())
+    hnsw = None  # an HNSW source's shards get its graph's M and efConstruction
+    if DenseIndexKind(manifest.dense_index) is DenseIndexKind.HNSW and index.vectors is not None:
+        from hybridsearch.dense.hnsw import recorded_params  # noqa: PLC0415 (faiss: extra ann)
+
+        hnsw = recorded_params(manifest, index.data_path)
     staging = start_sharded_build(out, force)
     try:
         summaries = []
@@ -68,6 +74,7 @@ def split_index(source: Path, out: Path, count: int, *, force: bool = False) -> 
                     encoder_info=manifest.encoder if rows is not None else None,
                     vectors=rows,
                     dense_index=DenseIndexKind(manifest.dense_index),
+                    hnsw=hnsw,
                     schema=manifest.schema,
                 )
             )

@@ -168,12 +168,18 @@ def build_index(
             if encoding is not None:
                 encoding.cancel()
             raise
+        graph = None  # the HNSW parameters, recorded in the manifest
         if matrix is not None:
             write_vectors(tmp / VECTORS_FILE, matrix)
             if dense_index is DenseIndexKind.HNSW:
-                from hybridsearch.dense.hnsw import HNSW_FILE, build_hnsw  # noqa: PLC0415
+                from hybridsearch.dense.hnsw import (  # noqa: PLC0415
+                    HNSW_FILE,
+                    HnswParams,
+                    build_hnsw,
+                )
 
-                build_hnsw(matrix, tmp / HNSW_FILE, hnsw)
+                graph = hnsw or HnswParams()
+                build_hnsw(matrix, tmp / HNSW_FILE, graph)
         (tmp / IDS_FILE).write_text(
             json.dumps([d.id for d in unique], ensure_ascii=False), encoding="utf-8"
         )
@@ -187,6 +193,8 @@ def build_index(
             encoder=encoder_info,
             dense_index=dense_index.value if matrix is not None else DenseIndexKind.EXACT.value,
             schema=schema,
+            hnsw_m=graph.m if graph else 0,
+            hnsw_ef_construction=graph.ef_construction if graph else 0,
         ).save(tmp)
         swap_into_place(staging, out)
     except BaseException:

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from hybridsearch.dense.hnsw import HNSW_FILE, build_hnsw
+from hybridsearch.dense.hnsw import HNSW_FILE, build_hnsw, recorded_params
 from hybridsearch.dense.select import DenseIndexKind, parse_dense_index
 from hybridsearch.dense.store import write_vector_rows, write_vectors
 from hybridsearch.errors import IndexFormatError
@@ -151,13 +151,15 @@ class StagedGeneration:
                 self.id_map.put(doc.id)
             if out is not None and frozen.vectors is not None:
                 out[chunk_start : chunk_start + len(chunk)] = frozen.vectors[chunk]
+        wrote_vectors = out is not None
         if out is not None:
             out.flush()
-            del out
+            del out  # unbound from here on
             fsync_file(vectors_path)
-        if parse_dense_index(self._manifest.dense_index) is DenseIndexKind.HNSW and out is not None:
+        if parse_dense_index(self._manifest.dense_index) is DenseIndexKind.HNSW and wrote_vectors:
             matrix = np.load(vectors_path, mmap_mode="r")
-            build_hnsw(np.asarray(matrix), self.path / HNSW_FILE)
+            params = recorded_params(self._manifest, frozen.data_path)  # the source's M, efC
+            build_hnsw(np.asarray(matrix), self.path / HNSW_FILE, params)
         (self.path / IDS_FILE).write_text(
             json.dumps(self.id_map.ids, ensure_ascii=False), encoding="utf-8"
         )

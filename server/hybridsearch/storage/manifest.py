@@ -115,6 +115,10 @@ class Manifest:
     schema: CollectionSchema = CollectionSchema()  # declared (filterable) metadata fields
     sparse_backend: str = "tantivy"  # a SparseBackend value: tantivy or lucene
     lucene: LuceneInfo | None = None  # set exactly when sparse_backend is lucene
+    # The HNSW graph's M and efConstruction (dense_index hnsw; 0: not recorded, as in
+    # manifests before them: the graph file holds them), kept by `shards split` and compaction.
+    hnsw_m: int = 0
+    hnsw_ef_construction: int = 0
 
     def data_path(self, index_dir: Path) -> Path:
         """The directory holding this commit's data files."""
@@ -142,6 +146,8 @@ class Manifest:
             del obj["data_dir"]  # a version 2 manifest, as older readers know it
         if self.lucene is None:
             del obj["lucene"], obj["sparse_backend"]  # tantivy: as manifests before Lucene
+        if not self.hnsw_m:
+            del obj["hnsw_m"], obj["hnsw_ef_construction"]  # as manifests before them
         return obj
 
     def save(self, index_dir: Path) -> None:
@@ -192,6 +198,8 @@ def load_manifest(index_dir: Path) -> Manifest:
             schema=CollectionSchema.from_json(obj.get("schema") or {}),
             sparse_backend=str(obj.get("sparse_backend", "tantivy")),
             lucene=LuceneInfo(**obj["lucene"]) if obj.get("lucene") else None,
+            hnsw_m=int(obj.get("hnsw_m", 0)),
+            hnsw_ef_construction=int(obj.get("hnsw_ef_construction", 0)),
         )
     except (KeyError, TypeError, ValueError, SchemaError) as exc:
         raise IndexFormatError(f"{path}: invalid manifest ({exc})") from exc

@@ -107,3 +107,41 @@ def test_split_command_and_its_refusals(tmp_path: Path, capsys: pytest.CaptureFi
     with pytest.raises(BuildError):
         split_index(source, out, 2)
     assert not list(tmp_path.glob(".sharded.building-shards-*"))
+
+
+def test_split_keeps_the_hnsw_parameters_of_the_source(tmp_path: Path) -> None:
+    """The shards' graphs have the source's M and efConstruction (the defaults are 32/200),
+    read from its manifest or, for a manifest that predates recording them, its graph file."""
+    pytest.importorskip("faiss", reason="HNSW needs the extra ann")
+    import json
+
+    from hybridsearch.dense.hnsw import HNSW_FILE, HnswParams, graph_params
+    from hybridsearch.dense.select import DenseIndexKind
+    from hybridsearch.storage.builder import build_index
+
+    source = tmp_path / "source"
+    params = HnswParams(m=8, ef_construction=40)
+    build_index(DOCS, source, encoder=HashEncoder(), encoder_info=HASH_ENCODER_INFO,
+                dense_index=DenseIndexKind.HNSW, hnsw=params)  # fmt: skip
+    assert (
+        open_index(source).manifest.hnsw_m,
+        open_index(source).manifest.hnsw_ef_construction,
+    ) == (8, 40)
+    split_index(source, tmp_path / "sharded", 2)
+    for path in load_shard_manifest(tmp_path / "sharded").shard_paths(tmp_path / "sharded"):
+        assert open_index(path).manifest.hnsw_m == 8
+        assert graph_params(path / HNSW_FILE) == HnswParams(m=8, ef_construction=40)
+    manifest_file = source / "manifest.json"
+    old = json.loads(manifest_file.read_text())
+    del old["hnsw_m"], old["hnsw_ef_construction"]
+    manifest_file.write_text(json.dumps(old))
+    split_index(source, tmp_path / "sharded", 2, force=True)
+    for path in load_shard_manifest(tmp_path / "sharded").shard_paths(tmp_path / "sharded"):
+        assert graph_params(path / HNSW_FILE) == HnswParams(m=8, ef_construction=40)
+    # A compaction of the source keeps them too (it rebuilt the graph with the defaults).
+    writer = IndexWriter(source)
+    writer.delete(["d1", "d2"])
+    writer.compact()
+    writer.close()
+    compacted = open_index(source)
+    assert graph_params(compacted.data_path / HNSW_FILE) == params
