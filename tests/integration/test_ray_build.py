@@ -279,3 +279,44 @@ def test_encoder_actors_larger_than_every_node_are_refused(
         build_sharded_ray(ray_local, str(beir_corpus), tmp_path / "out", 2, model_dir=model_dir,
                           encoder_info=info, options=RayBuildOptions(encoder_cpus=3))  # fmt: skip
     assert not list(tmp_path.iterdir())
+
+
+def test_a_terminated_build_ends_cleanly(
+    ray_local: Any, beir_corpus: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    """SIGTERM (a pod stopped) ends ``index --ray`` as Ctrl-C does: exit 130, no traceback
+    (Ray's handler aborted it), nothing at --out and no staging directory."""
+    address = ray_local.get_runtime_context().gcs_address
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "hybridsearch.cli", "index", "--corpus", str(beir_corpus),
+               "--out", str(out), "--shards", "2", "--model", str(model_dir), "--ray", address,
+               "--batch-size", "4"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env) as build:
+        assert build.stderr is not None
+        seen = ""
+        deadline = time.monotonic() + 120
+        while "ray: encoding" not in seen and time.monotonic() < deadline:
+            seen += build.stderr.read(1)
+        assert "ray: encoding" in seen, seen
+        build.send_signal(signal.SIGTERM)
+        seen += build.stderr.read()
+    assert build.returncode == 130, seen
+    assert "Traceback" not in seen and "Aborted" not in seen, seen
+    assert not [p for p in tmp_path.iterdir()], seen
+
+
+def test_a_malformed_line_is_one_error_line(ray_local: Any, tmp_path: Path) -> None:
+    """``index --ray`` names the file and line, as the local build does, and Ray Data's own
+    ERROR lines (the failed stage's stack) stay out of the output."""
+    corpus = tmp_path / "bad.jsonl"
+    corpus.write_text('{"_id": "1", "text": "ok"}\n{"_id": "2", "text": \n')
+    command = [sys.executable, "-m", "hybridsearch.cli", "index", "--corpus", str(corpus),
+               "--out", str(tmp_path / "out"), "--shards", "2", "--no-dense", "--no-progress",
+               "--ray", ray_local.get_runtime_context().gcs_address]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(command, check=False, capture_output=True, text=True, env=env,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1].startswith(f"error: {corpus}:2: malformed line: ")
+    assert " ERROR " not in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -171,10 +172,16 @@ def _run_ray(args: argparse.Namespace, count: int) -> int:
         dense_index=DenseIndexKind(args.dense_index),
         hnsw=_hnsw(args),
     )
+    # SIGTERM (a pod stopped, `kill`) ends the build as Ctrl-C does: staging removed, the
+    # private Ray stopped, exit 130 (Ray's own handler aborted the process mid-build).
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     runtime = RayRuntime(args.ray)  # joins a running Ray (a test's) without owning it
     ray = runtime.ray
     importlib.import_module("ray.data")  # it configures its loggers on import; then quiet
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # its INFO lines drown the bar
+    for name in QUIET_RAY_LOGGERS:  # they log a failed stage's error the build reports
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    signal.signal(signal.SIGTERM, _interrupt)  # ray.init installs its own
     try:
         step = "encoding" if model is not None else "reading"
         with tqdm(total=total, desc=f"ray: {step}", unit="doc", disable=args.no_progress) as bar:
@@ -184,11 +191,25 @@ def _run_ray(args: argparse.Namespace, count: int) -> int:
             )  # fmt: skip
     finally:
         runtime.close()
+        signal.signal(signal.SIGTERM, previous)
     built = summary.collection
     _report(args.out, count, built.documents, summary.seconds, built.bytes_on_disk,
             built.duplicates, summary.bad_records, model is not None)  # fmt: skip
     print(f"ray: {summary.encoders} encoder actors, {summary.gpus_per_encoder} GPU each")
     return 0
+
+
+#: Ray Data loggers that log a failed stage's exception (with its stack) before the build
+#: raises it; the build prints it as one line naming the file and line.
+QUIET_RAY_LOGGERS = (
+    "ray.data._internal.execution.streaming_executor_state",
+    "ray.data.exceptions",
+)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    del frame
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _report(  # noqa: PLR0917

@@ -11,16 +11,22 @@ Both `serve --ray` and `index --ray` (`cli.index_sharded`) connect through `RayR
 without the optional extra, `import_ray` names it.
 
 ``--ray local`` is a new local Ray of this process only: its own temporary directory (never
-``/tmp/ray``, so no other Ray on the machine is joined or sees it) and ports Ray picks free;
-it stops with the server. ``--ray auto`` is Ray's own rule (RAY_ADDRESS, else a Ray started by
-``ray start`` on this machine, else a new local one); ``--ray HOST:PORT`` joins that cluster.
+``/tmp/ray``, so no other Ray on the machine is joined or sees it; it holds the owner's PID)
+and ports Ray picks free; it stops with the server. A process killed with SIGKILL cannot stop
+it: the next ``--ray local`` of the same user kills what is left of a dead owner's Ray (its
+agents outlive the raylet) and removes its directory (`reap_stale_private_rays`).
+``--ray auto`` is Ray's own rule (RAY_ADDRESS, else a Ray started by ``ray start`` on this
+machine, else a new local one); ``--ray HOST:PORT`` joins that cluster.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
+import os
 import shutil
+import signal
 import socket
 import tempfile
 from pathlib import Path
@@ -36,6 +42,8 @@ ADVICE = (
     "head (the address `ray start --head` prints)"
 )
 CONNECT_TIMEOUT_S = 5.0
+PRIVATE_PREFIX = "hsray-"
+OWNER_FILE = "hybridsearch-owner.pid"  # in a private Ray's directory: the PID that started it
 RAY_EXTRA_HINT = "install the optional Ray extra: pip install -e '.[ray]' (ray[serve,data]==2.60.0)"
 
 
@@ -47,6 +55,56 @@ def import_ray() -> ModuleType:
         raise SetupError(
             f"--ray needs Ray, which is not installed ({exc}); {RAY_EXTRA_HINT}"
         ) from None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process has that PID now: not ours to judge
+    return True
+
+
+def _processes_using(path: Path) -> list[int]:
+    """This user's processes whose command line names ``path`` (a Ray session's daemons)."""
+    needle = str(path).encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if proc.stat().st_uid != os.getuid():
+                continue
+            if needle in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue  # gone meanwhile
+    return found
+
+
+def reap_stale_private_rays(root: Path = Path("/tmp")) -> list[Path]:
+    """Stop and remove the private Rays (``--ray local``) of this user whose owner process is
+    dead (SIGKILLed or OOM-killed: its agents ignore SIGTERM and outlive the raylet); the
+    directories removed. A directory without an owner file (another program's) is left."""
+    removed = []
+    for directory in sorted(root.glob(f"{PRIVATE_PREFIX}*")):
+        try:
+            if directory.stat().st_uid != os.getuid():
+                continue
+            owner = int((directory / OWNER_FILE).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if _alive(owner):
+            continue
+        for pid in _processes_using(directory):
+            with contextlib.suppress(OSError):  # gone meanwhile
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(directory, ignore_errors=True)
+        log.info("removed the private Ray of dead process %d (%s)", owner, directory)
+        removed.append(directory)
+    return removed
 
 
 def _cannot(address: str) -> str:
@@ -80,7 +138,9 @@ class RayRuntime:
             _check_reachable(address)  # ray.init would retry a dead address for minutes
         if address == "local":
             # Short on purpose: Ray's Unix socket paths live below it (108-byte limit).
-            self._temp_dir = Path(tempfile.mkdtemp(prefix="hsray-", dir="/tmp"))
+            reap_stale_private_rays()
+            self._temp_dir = Path(tempfile.mkdtemp(prefix=PRIVATE_PREFIX, dir="/tmp"))
+            (self._temp_dir / OWNER_FILE).write_text(f"{os.getpid()}\n")
         try:
             ray.init(
                 address=None if address == "auto" else address,
