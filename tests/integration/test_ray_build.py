@@ -8,6 +8,7 @@ Select them with ``pytest -m ray``; without the extra ``ray`` they are skipped, 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import logging
@@ -205,13 +206,14 @@ def test_a_failed_build_leaves_nothing_and_bad_lines_can_be_skipped(
     assert (summary.bad_records, summary.collection.documents) == (1, 40)
 
 
-def test_a_killed_build_leaves_nothing_at_out(
-    ray_local: Any, beir_corpus: Path, model_dir: Path, tmp_path: Path
-) -> None:
-    """``hybridsearch index --ray ADDRESS`` killed while encoding: --out never appears."""
+@contextlib.contextmanager
+def encoding_build(
+    ray_local: Any, corpus: Path, model_dir: Path, out: Path
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``hybridsearch index --ray ADDRESS`` of ``corpus`` into ``out``, once it is encoding:
+    the process and what it printed so far."""
     address = ray_local.get_runtime_context().gcs_address
-    out = tmp_path / "out"
-    command = [sys.executable, "-m", "hybridsearch.cli", "index", "--corpus", str(beir_corpus),
+    command = [sys.executable, "-m", "hybridsearch.cli", "index", "--corpus", str(corpus),
                "--out", str(out), "--shards", "2", "--model", str(model_dir), "--ray", address,
                "--batch-size", "4"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -222,6 +224,15 @@ def test_a_killed_build_leaves_nothing_at_out(
         while "ray: encoding" not in seen and time.monotonic() < deadline:
             seen += build.stderr.read(1)
         assert "ray: encoding" in seen, seen
+        yield build, seen
+
+
+def test_a_killed_build_leaves_nothing_at_out(
+    ray_local: Any, beir_corpus: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    """``hybridsearch index --ray ADDRESS`` killed while encoding: --out never appears."""
+    out = tmp_path / "out"
+    with encoding_build(ray_local, beir_corpus, model_dir, out) as (build, _):
         build.send_signal(signal.SIGKILL)
     assert build.returncode == -signal.SIGKILL
     assert not out.exists()
@@ -286,21 +297,11 @@ def test_a_terminated_build_ends_cleanly(
 ) -> None:
     """SIGTERM (a pod stopped) ends ``index --ray`` as Ctrl-C does: exit 130, no traceback
     (Ray's handler aborted it), nothing at --out and no staging directory."""
-    address = ray_local.get_runtime_context().gcs_address
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "hybridsearch.cli", "index", "--corpus", str(beir_corpus),
-               "--out", str(out), "--shards", "2", "--model", str(model_dir), "--ray", address,
-               "--batch-size", "4"]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env) as build:
-        assert build.stderr is not None
-        seen = ""
-        deadline = time.monotonic() + 120
-        while "ray: encoding" not in seen and time.monotonic() < deadline:
-            seen += build.stderr.read(1)
-        assert "ray: encoding" in seen, seen
+    with encoding_build(ray_local, beir_corpus, model_dir, out) as (build, before):
         build.send_signal(signal.SIGTERM)
-        seen += build.stderr.read()
+        assert build.stderr is not None
+        seen = before + build.stderr.read()
     assert build.returncode == 130, seen
     assert "Traceback" not in seen and "Aborted" not in seen, seen
     assert not [p for p in tmp_path.iterdir()], seen

@@ -15,7 +15,7 @@ from hybridsearch.api.collection_convert import (
     description_to_proto,
     schema_from_proto,
 )
-from hybridsearch.api.deadlines import check_deadline, deadline_of, work_context
+from hybridsearch.api.deadlines import run_before_deadline
 from hybridsearch.api.engine_slot import EngineSlot
 from hybridsearch.errors import InvalidArgumentError
 from hybridsearch.v1 import collection_pb2 as pb
@@ -41,14 +41,9 @@ class CollectionServicer(collection_pb2_grpc.CollectionServiceServicer):
         """A change on the change threads, with the caller's deadline: one whose deadline
         passed while it waited (for a thread, or for the change before it) is not applied,
         so DEADLINE_EXCEEDED means "not applied" unless the change had already started."""
-        deadline = deadline_of(context)
-
-        def guarded() -> T:
-            check_deadline(deadline, "before the change started; it was not applied")
-            return fn(*args)
-
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, work_context(deadline).run, guarded)
+        return await run_before_deadline(
+            self._executor, context, "before the change started; it was not applied", fn, *args
+        )
 
     async def CreateCollection(  # noqa: N802 (gRPC method name)
         self, request: pb.CreateCollectionRequest, context: Context

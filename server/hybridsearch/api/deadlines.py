@@ -7,14 +7,19 @@ calls to its replicas read `request_deadline` to stop waiting when the caller ha
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import time
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Any, TypeVar
 
 import grpc
 
 from hybridsearch.errors import DeadlineExceededError
 from hybridsearch.sharding.group import request_deadline
+
+T = TypeVar("T")
 
 
 def deadline_of(context: grpc.aio.ServicerContext[Any, Any]) -> float | None:
@@ -38,3 +43,23 @@ def work_context(deadline: float | None) -> contextvars.Context:
     context = contextvars.copy_context()
     context.run(request_deadline.set, deadline)
     return context
+
+
+async def run_before_deadline(
+    executor: Executor,
+    context: grpc.aio.ServicerContext[Any, Any],
+    when: str,
+    fn: Callable[..., T],
+    *args: Any,
+) -> T:
+    """``fn(*args)`` on ``executor`` with the caller's deadline (`work_context`); not started
+    once the deadline has passed while it waited (`DeadlineExceededError`: "the deadline
+    passed <when>")."""
+    deadline = deadline_of(context)
+
+    def guarded() -> T:
+        check_deadline(deadline, when)
+        return fn(*args)
+
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(executor, work_context(deadline).run, guarded)

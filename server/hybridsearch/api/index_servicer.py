@@ -14,7 +14,7 @@ from hybridsearch.api.convert import (
     document_to_proto,
     stats_to_proto,
 )
-from hybridsearch.api.deadlines import check_deadline, deadline_of, work_context
+from hybridsearch.api.deadlines import deadline_of, run_before_deadline, work_context
 from hybridsearch.api.engine_slot import EngineSlot
 from hybridsearch.config import ServerSettings
 from hybridsearch.engine.document_rules import (
@@ -52,14 +52,9 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
         """A write on the write threads, with the caller's deadline (`request_deadline`): one
         whose deadline passed while it waited is not started, and a sharded collection's
         replicas are waited for until the deadline only, not `call_timeout_s`."""
-        deadline = deadline_of(context)
-
-        def guarded() -> T:
-            check_deadline(deadline, "before the write started")
-            return fn(*args)
-
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, work_context(deadline).run, guarded)
+        return await run_before_deadline(
+            self._executor, context, "before the write started", fn, *args
+        )
 
     @staticmethod
     async def _read(
