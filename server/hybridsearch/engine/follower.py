@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from hybridsearch.engine.searcher import HybridSearcher
@@ -29,19 +30,48 @@ from hybridsearch.storage.manifest import load_manifest
 log = logging.getLogger(__name__)
 
 
+class Poller:
+    """Runs ``step`` every ``interval_s`` seconds on its own thread until `close`. A failing
+    step is logged once per distinct problem ("following <what>: ...; still serving the last
+    state") and tried again at the next tick: what is served stays as it was."""
+
+    def __init__(
+        self, what: str, step: Callable[[], object], interval_s: float, *, thread_name: str
+    ) -> None:
+        if interval_s <= 0:
+            raise ValueError(f"the follow interval must be positive, got {interval_s}")
+        self._what = what
+        self._step = step
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._last_problem = ""
+        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                self._step()
+                self._last_problem = ""
+            except Exception as exc:  # keep serving what is served; say so once per problem
+                problem = f"{type(exc).__name__}: {exc}"
+                if problem != self._last_problem:
+                    log.warning("following %s: %s; still serving the last state", self._what, exc)
+                    self._last_problem = problem
+
+    def close(self) -> None:
+        """Stop polling (after the step in progress, if any)."""
+        self._stop.set()
+        self._thread.join()
+
+
 class Follower:
     """Polls ``path`` every ``interval_s`` seconds and publishes new commits to ``searcher``."""
 
     def __init__(self, path: Path, searcher: HybridSearcher, interval_s: float) -> None:
-        if interval_s <= 0:
-            raise ValueError(f"the follow interval must be positive, got {interval_s}")
         self.path = path
         self._searcher = searcher
-        self._interval_s = interval_s
-        self._stop = threading.Event()
-        self._last_problem = ""
-        self._thread = threading.Thread(target=self._run, name="follower", daemon=True)
-        self._thread.start()
+        self._poller = Poller(str(path), self.check, interval_s, thread_name="follower")
 
     def check(self) -> bool:
         """Publish the latest commit if it is newer than the served one; whether it did."""
@@ -58,18 +88,6 @@ class Follower:
         )
         return True
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            try:
-                self.check()
-                self._last_problem = ""
-            except Exception as exc:  # keep serving what is served; say so once per problem
-                problem = f"{type(exc).__name__}: {exc}"
-                if problem != self._last_problem:
-                    log.warning("following %s: %s; still serving the last state", self.path, exc)
-                    self._last_problem = problem
-
     def close(self) -> None:
         """Stop polling."""
-        self._stop.set()
-        self._thread.join()
+        self._poller.close()

@@ -37,6 +37,7 @@ from hybridsearch.engine.catalog import (
     load_catalog,
     new_uid,
 )
+from hybridsearch.engine.follower import Poller
 from hybridsearch.engine.loader import LoadedIndex
 from hybridsearch.engine.serving import CollectionSearcher, CollectionWriter, IndexView
 from hybridsearch.errors import (
@@ -200,7 +201,7 @@ class CollectionRegistry:
         self._refs = threading.Condition()  # guards _state swaps, refs counts, _retiring
         self._changing = threading.Lock()  # one change at a time
         self._retiring: set[str] = set()  # deleted, still draining or being removed
-        self._follower: _CatalogFollower | None = None
+        self._follower: Poller | None = None
 
     @classmethod
     def single(cls, loaded: LoadedIndex, name: str = "default") -> CollectionRegistry:
@@ -604,7 +605,13 @@ class CollectionRegistry:
 
     def start_following(self, interval_s: float) -> None:
         """Call `follow_catalog` every ``interval_s`` seconds until `close`."""
-        self._follower = _CatalogFollower(self, interval_s)
+        assert self._data_dir is not None
+        self._follower = Poller(
+            f"the catalog of {self._data_dir}",
+            self.follow_catalog,
+            interval_s,
+            thread_name="catalog-follower",
+        )
 
     def close(self) -> None:
         """Close every collection and the shared encoders; release the data directory."""
@@ -616,33 +623,6 @@ class CollectionRegistry:
             self._factory.close()
         if self._lock is not None:
             self._lock.release()
-
-
-class _CatalogFollower:
-    """Polls a read-only registry's catalog (`CollectionRegistry.follow_catalog`)."""
-
-    def __init__(self, registry: CollectionRegistry, interval_s: float) -> None:
-        self._registry = registry
-        self._interval_s = interval_s
-        self._stop = threading.Event()
-        self._last_problem = ""
-        self._thread = threading.Thread(target=self._run, name="catalog-follower", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            try:
-                self._registry.follow_catalog()
-                self._last_problem = ""
-            except Exception as exc:  # keep serving what is served; say so once per problem
-                problem = f"{type(exc).__name__}: {exc}"
-                if problem != self._last_problem:
-                    log.warning("following the catalog: %s; still serving the last one", exc)
-                    self._last_problem = problem
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def _partial_index(served: ServedCollection) -> IndexView:
