@@ -137,8 +137,27 @@ def test_ingest_exits_1_when_the_server_rejected_a_document(
     out, err = capsys.readouterr()
     assert code == 1
     assert "accepted 3 documents (0 replaced an existing id); rejected 1" in out
-    assert "rejected #3 id 'big'" in out
+    assert f"rejected #3 ({corpus}:4) id 'big'" in out
     assert err == "error: the server rejected 1 documents (listed above)\n"
+
+
+def test_a_rejection_names_its_corpus_line_past_blank_and_skipped_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = tmp_path / "gaps.jsonl"
+    big = json.dumps({"_id": "big", "text": "x" * 500})
+    lines = [*corpus_lines(2), "", '{"_id": oops', *corpus_lines(4)[2:], big, *corpus_lines(6)[4:]]
+    corpus.write_text("\n".join(lines) + "\n")
+    with serving_empty(tmp_path, max_document_chars=100) as server:
+        code = main(
+            ["ingest", "--server", server.address, "--corpus", str(corpus), "--no-progress",
+             "--skip-bad-lines", "--batch-size", "2"]
+        )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "accepted 6 documents" in out and "bad lines skipped: 1" in out
+    # the stream's position 4 is the file's line 7 (a blank line and a skipped bad line before it)
+    assert f"rejected #4 ({corpus}:7) id 'big'" in out
 
 
 def test_a_failed_ingest_says_what_may_be_committed_and_names_the_big_document(

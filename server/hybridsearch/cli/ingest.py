@@ -66,15 +66,46 @@ def upsert_requests(
             on_batch(len(request.documents))
 
 
-def print_summary(response: pb.UpsertDocumentsResponse, stats: ReadStats) -> None:
-    """The server's summary, with the first rejections."""
+def corpus_places(corpus: Path, wanted: dict[int, str], *, skip_bad_lines: bool) -> dict[int, str]:
+    """FILE:LINE of the documents at the stream positions in ``wanted`` (position -> id),
+    found by reading the corpus again as the ingest read it (so nothing per document is kept
+    while streaming). A position whose document now has another id (the file changed) or
+    that the read no longer reaches is left out."""
+    places: dict[int, str] = {}
+    if not wanted:
+        return places
+    last = max(wanted)
+    stats = ReadStats()
+    try:
+        for position, doc in enumerate(
+            read_corpus(corpus, skip_bad_lines=skip_bad_lines, stats=stats)
+        ):
+            if wanted.get(position) == doc.id:
+                places[position] = f"{stats.file}:{stats.line}"
+            if position >= last:
+                break
+    except (HybridSearchError, OSError):
+        pass  # the places are a courtesy: the summary stands without them
+    return places
+
+
+def print_summary(
+    response: pb.UpsertDocumentsResponse,
+    stats: ReadStats,
+    places: dict[int, str] | None = None,
+) -> None:
+    """The server's summary, with the first rejections (each with its corpus FILE:LINE when
+    ``places`` has it)."""
     print(
         f"accepted {response.accepted_count} documents ({response.replaced_count} replaced an "
         f"existing id); rejected {response.rejected_count}; index generation "
         f"{response.generation}; bad lines skipped: {stats.bad_lines}"
     )
+    places = places or {}
     for rejected in response.rejected[:SHOWN_REJECTIONS]:
-        print(f"  rejected #{rejected.position} id {rejected.id!r}: {rejected.reason}")
+        place = places.get(rejected.position)
+        where = f" ({place})" if place else ""
+        print(f"  rejected #{rejected.position}{where} id {rejected.id!r}: {rejected.reason}")
     if len(response.rejected) > SHOWN_REJECTIONS:
         print(f"  ... and {len(response.rejected) - SHOWN_REJECTIONS} more")
 
@@ -180,7 +211,10 @@ def run_ingest(args: argparse.Namespace) -> int:
                 )
             print(f"  {sent.failure_note()}", file=sys.stderr)
             return 1
-    print_summary(response, stats)
+    shown = {r.position: r.id for r in response.rejected[:SHOWN_REJECTIONS]}
+    print_summary(
+        response, stats, corpus_places(args.corpus, shown, skip_bad_lines=args.skip_bad_lines)
+    )
     if read_errors:
         raise HybridSearchError(
             f"{read_errors[0]}; the stream stopped there: the documents before it were sent, "
