@@ -38,7 +38,12 @@ ray = pytest.importorskip(
     "ray", reason="the Ray tests need the optional extra: pip install -e '.[ray]'"
 )
 
-from hybridsearch.sharding.build_ray import RayBuildOptions, build_sharded_ray  # noqa: E402
+from hybridsearch.cli.index_sharded import encoder_line  # noqa: E402
+from hybridsearch.sharding.build_ray import (  # noqa: E402
+    RayBuildOptions,
+    build_sharded_ray,
+    encoder_placement,
+)
 from hybridsearch.sharding.ray_source import find_source  # noqa: E402
 
 pytestmark = [
@@ -321,3 +326,24 @@ def test_a_malformed_line_is_one_error_line(ray_local: Any, tmp_path: Path) -> N
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines()[-1].startswith(f"error: {corpus}:2: malformed line: ")
     assert " ERROR " not in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_more_encoders_than_the_cluster_fits_are_reported_as_such(
+    ray_local: Any, beir_corpus: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    """Three one-CPU encoders on two CPUs: Ray runs two at once, and the summary says so."""
+    placement = encoder_placement(ray_local, RayBuildOptions(encoders=3))
+    assert (placement.actors, placement.at_once, placement.gpus) == (3, 2, 0)
+    info = encoder_info_of_config(load_config(model_dir))
+    summary = build_sharded_ray(
+        ray_local, str(beir_corpus), tmp_path / "ray", 2, model_dir=model_dir,
+        encoder_info=info, options=RayBuildOptions(batch_size=8, encoders=3),
+    )  # fmt: skip
+    assert (summary.encoders, summary.encoders_at_once) == (3, 2)
+    assert encoder_line(summary) == (
+        "ray: 3 encoder actors, 0 GPU each; the cluster's CPUs ran at most 2 at once "
+        "(lower --ray-encoders, or add nodes)"
+    )
+    one = build_sharded_ray(ray_local, str(beir_corpus), tmp_path / "bm25", 2, model_dir=None,
+                            encoder_info=None)  # fmt: skip
+    assert encoder_line(one) == "ray: no encoder (BM25 only)"

@@ -12,10 +12,13 @@ import logging
 import signal
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hybridsearch.errors import SetupError
 from hybridsearch.sharding.layout import MAX_SHARDS
+
+if TYPE_CHECKING:
+    from hybridsearch.sharding.build_ray import RayBuildSummary
 
 
 def add_sharding_arguments(p: argparse.ArgumentParser) -> None:
@@ -195,8 +198,23 @@ def _run_ray(args: argparse.Namespace, count: int) -> int:
     built = summary.collection
     _report(args.out, count, built.documents, summary.seconds, built.bytes_on_disk,
             built.duplicates, summary.bad_records, model is not None)  # fmt: skip
-    print(f"ray: {summary.encoders} encoder actors, {summary.gpus_per_encoder} GPU each")
+    print(encoder_line(summary))
     return 0
+
+
+def encoder_line(summary: RayBuildSummary) -> str:
+    """The summary's line about the encoder pool (saying so when the cluster could not run
+    every requested actor at once)."""
+    if not summary.encoders:
+        return "ray: no encoder (BM25 only)"
+    line = f"ray: {summary.encoders} encoder actors, {summary.gpus_per_encoder} GPU each"
+    if summary.encoders_at_once < summary.encoders:
+        resource = "GPUs" if summary.gpus_per_encoder else "CPUs"
+        line += (
+            f"; the cluster's {resource} ran at most {summary.encoders_at_once} at once "
+            "(lower --ray-encoders, or add nodes)"
+        )
+    return line
 
 
 #: Ray Data loggers that log a failed stage's exception (with its stack) before the build

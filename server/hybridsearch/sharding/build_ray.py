@@ -84,11 +84,24 @@ class RayBuildSummary:
     seconds: float
     encoders: int
     gpus_per_encoder: int
+    #: How many of the encoders the cluster's CPUs (or GPUs) could run at once when the build
+    #: started (Ray starts the others only when resources free up or nodes join).
+    encoders_at_once: int = 0
 
 
-def encoder_placement(ray: ModuleType, options: RayBuildOptions) -> tuple[int, int, Device]:
-    """(actors, GPUs per actor, device) of the encoder pool on this cluster; `SetupError`
-    when no node has the CPUs one actor asks for (Ray would wait for such a node forever)."""
+@dataclass(frozen=True, slots=True)
+class EncoderPlacement:
+    """The encoder pool on a cluster: its actors, how many fit at once, GPUs each, device."""
+
+    actors: int
+    at_once: int
+    gpus: int
+    device: Device
+
+
+def encoder_placement(ray: ModuleType, options: RayBuildOptions) -> EncoderPlacement:
+    """The encoder pool on this cluster; `SetupError` when no node has the CPUs one actor
+    asks for (Ray would wait for such a node forever)."""
     gpus = int(ray.cluster_resources().get("GPU", 0))
     cpus = float(ray.cluster_resources().get("CPU", 1))
     if options.device is Device.CUDA and gpus == 0:
@@ -101,9 +114,11 @@ def encoder_placement(ray: ModuleType, options: RayBuildOptions) -> tuple[int, i
             f"many CPUs (largest: {largest:g})"
         )
     use_gpu = gpus > 0 and options.device is not Device.CPU
-    default = gpus if use_gpu else max(1, int(cpus // options.encoder_cpus))
-    actors = options.encoders or default
-    return actors, 1 if use_gpu else 0, Device.CUDA if use_gpu else Device.CPU
+    fits = gpus if use_gpu else max(1, int(cpus // options.encoder_cpus))
+    actors = options.encoders or fits
+    return EncoderPlacement(
+        actors, min(actors, fits), 1 if use_gpu else 0, Device.CUDA if use_gpu else Device.CPU
+    )
 
 
 def build_sharded_ray(
@@ -130,7 +145,10 @@ def build_sharded_ray(
     if (model_dir is None) != (encoder_info is None):
         raise BuildError("a model directory needs its EncoderInfo")
     source = find_source(corpus)
-    actors, gpus, device = encoder_placement(ray, options) if model_dir else (0, 0, Device.CPU)
+    placement = (
+        encoder_placement(ray, options) if model_dir else EncoderPlacement(0, 0, 0, Device.CPU)
+    )
+    actors, gpus, device = placement.actors, placement.gpus, placement.device
     # Refused here, before any work, when ``out`` exists (without force) or is served.
     staging = start_sharded_build(out, force)
     context = ray.data.DataContext.get_current()
@@ -180,8 +198,9 @@ def build_sharded_ray(
         ShardedBuildSummary(summaries, dir_size_bytes(out)),
         bad_records=len(errors),
         seconds=time.perf_counter() - started,
-        encoders=actors if model_dir is not None else 0,
+        encoders=actors,
         gpus_per_encoder=gpus,
+        encoders_at_once=placement.at_once,
     )
 
 
