@@ -202,6 +202,9 @@ class CollectionRegistry:
         self._changing = threading.Lock()  # one change at a time
         self._retiring: set[str] = set()  # deleted, still draining or being removed
         self._follower: Poller | None = None
+        # A follower's deleted collections, each closed on its own thread once its calls end
+        # (the follower goes on following meanwhile); `close` waits for them.
+        self._closing_threads: list[threading.Thread] = []
 
     @classmethod
     def single(cls, loaded: LoadedIndex, name: str = "default") -> CollectionRegistry:
@@ -600,7 +603,17 @@ class CollectionRegistry:
             log.info("following %s: serving collection %s", data_dir, name)
         for served in gone:
             log.info("following %s: collection %s was deleted; closing it", data_dir, served.name)
-            self._retire(served, None, data_dir)
+            # Its calls may run for up to drain_timeout_s: waiting for them here would stop
+            # following (and retiring the others) meanwhile.
+            closing = threading.Thread(
+                target=self._retire,
+                args=(served, None, data_dir),
+                name=f"close-{served.name}",
+                daemon=True,
+            )
+            closing.start()
+            self._closing_threads = [t for t in self._closing_threads if t.is_alive()]
+            self._closing_threads.append(closing)
         return True
 
     def start_following(self, interval_s: float) -> None:
@@ -617,6 +630,8 @@ class CollectionRegistry:
         """Close every collection and the shared encoders; release the data directory."""
         if self._follower is not None:
             self._follower.close()
+        for closing in self._closing_threads:
+            closing.join()
         for served in self.served():
             served.loaded.close()
         if self._factory is not None:

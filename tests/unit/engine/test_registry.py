@@ -298,6 +298,39 @@ def test_a_follower_serves_a_collection_deleted_and_created_again_within_a_secon
         reader.close()
 
 
+def test_a_follower_goes_on_following_while_a_deleted_collection_drains(
+    registry: CollectionRegistry, data_dir: Path
+) -> None:
+    """A call still using a collection the writer deleted holds it open, but not the
+    follower: it serves the next catalog at once and closes the collection when the call
+    ends (it waited for that call, up to the drain timeout, before serving anything new)."""
+    for name in ("a", "b"):
+        registry.create(name, model="")
+        with registry.use(name) as served:
+            served.ingestor().upsert([Document(f"{name}1", "", "a cat")])
+    reader = open_data_dir(
+        data_dir, ServerSettings(read_only=True, follow_interval_s=3600), drain_timeout_s=30
+    )
+    try:
+        with reader.use("a") as held_a, reader.use("b") as held_b:
+            registry.delete("a")
+            registry.delete("b")
+            registry.create("c", model="")
+            started = time.monotonic()
+            assert reader.follow_catalog()
+            assert time.monotonic() - started < 10  # not 30 s per deleted collection
+            assert sorted(s.name for s in reader.served()) == ["c", "default"]
+            assert held_a.retired and held_b.retired
+            # still open for the calls holding them
+            query = Query(text="cat", top_k=5, mode=RetrievalMode.SPARSE)
+            assert held_a.searcher.search(query).hits[0].id == "a1"
+        registry.create("d", model="")
+        assert reader.follow_catalog()
+        assert "d" in {s.name for s in reader.served()}
+    finally:
+        reader.close()  # waits for the closing threads
+
+
 def test_restart_reloads_collections_aliases_and_documents(data_dir: Path) -> None:
     first = open_registry(data_dir)
     first.create("docs", schema=SCHEMA, model=HASH_MODEL)
