@@ -36,7 +36,7 @@ from hybridsearch.fusion.adaptive import (
     fuse_adaptive,
 )
 from hybridsearch.fusion.interpolate import fuse_interpolate
-from hybridsearch.sparse.analysis import term_counts
+from hybridsearch.sparse.analysis import query_term_counts
 from hybridsearch.storage.builder import build_index
 from hybridsearch.storage.corpus import read_corpus
 from hybridsearch.storage.index_dir import OpenIndex, open_index
@@ -48,7 +48,7 @@ TOP_K = 10
 
 def lists(index: OpenIndex, text: str, rng: np.random.Generator) -> tuple[RankedList, RankedList]:
     """The query's BM25 list and a random dense list of the same index, best first."""
-    weights = {term: float(n) for term, n in term_counts(text).items()}
+    weights = {term: float(n) for term, n in query_term_counts(text).items()}
     sparse = index.search_sparse(weights, DEPTH, None)
     rows = len(index.ids)
     ordinals = rng.choice(rows, size=min(DEPTH, rows), replace=False)
@@ -87,12 +87,16 @@ def main() -> None:
 
         def adaptive() -> None:
             for text, sparse, dense in pairs:
-                stats = QueryStats([reader.doc_freq(t) for t in term_counts(text)], reader.num_docs)
+                stats = QueryStats(
+                    [reader.doc_freq(t) for t in query_term_counts(text)], reader.num_docs
+                )
                 fuse_adaptive(sparse, dense, model=model, stats=stats, doc_id=doc_id, limit=TOP_K)
 
         def choice() -> None:
             for text, sparse, dense in pairs:
-                stats = QueryStats([reader.doc_freq(t) for t in term_counts(text)], reader.num_docs)
+                stats = QueryStats(
+                    [reader.doc_freq(t) for t in query_term_counts(text)], reader.num_docs
+                )
                 choose_alpha(model, stats, sparse, dense)
 
         runs = {"fixed": fixed, "adaptive": adaptive, "choice": choice}

@@ -28,7 +28,7 @@ from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.eval.metrics import evaluate
 from hybridsearch.fusion.interpolate import fuse_interpolate
 from hybridsearch.harness import percentiles_ms
-from hybridsearch.sparse.analysis import term_counts
+from hybridsearch.sparse.analysis import query_term_counts
 from hybridsearch.storage.index_dir import OpenIndex, open_index
 from hybridsearch.types import FusionSettings, Query, RetrievalMode
 
@@ -186,7 +186,7 @@ def component_costs(
         ) / b
         for b in BATCHES
     }  # fmt: skip
-    weights = [{t: float(n) for t, n in term_counts(q).items()} for q in queries]
+    weights = [{t: float(n) for t, n in query_term_counts(q).items()} for q in queries]
     sparse = {k: _cpu_ms_per_item(functools.partial(_sparse_search, index, k), weights)
               for k in (10, 100, 1000)}  # fmt: skip
     lists = [(index.tantivy_reader.search(w, DEPTH), dense.search(v[None, :], DEPTH)[0])

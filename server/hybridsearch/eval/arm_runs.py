@@ -6,13 +6,17 @@ document frequencies of the query's distinct analysed terms. Fusion rules (fixed
 adaptive, RRF) are then replayed offline in milliseconds with the same `fusion` functions as
 the server, instead of re-running both arms for every setting.
 
-The cache file is ``<dir>/<collection>-<index dir name>-d<depth>.json.gz``: another corpus,
-model or depth gets another file.
+The cache file is ``<dir>/<collection>-<index dir name>-d<depth>-<code>.json.gz``: another
+corpus, model or depth gets another file, and so does another version of the code that makes
+the lists (``<code>``: a hash of the query path's modules, `code_stamp`), so a change there
+(the encoder's batching, the dense product, the query's analysis) never reuses stale runs.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,9 +88,30 @@ def collect(engine: HybridSearcher, name: str, collection: Collection, depth: in
     return ArmRuns(name, list(engine.index.ids), runs, collection.qrels)
 
 
+#: The package's parts whose code decides what the arms return for a query.
+QUERY_PATH = ("engine", "dense", "sparse", "encoders", "storage", "types.py")
+
+
+@functools.cache
+def code_stamp() -> str:
+    """A short hash of this package's query path (`stamp_of`)."""
+    return stamp_of(Path(__file__).resolve().parent.parent)
+
+
+def stamp_of(package: Path) -> str:
+    """A short hash of the source of ``package``'s `QUERY_PATH` (file names and contents)."""
+    digest = hashlib.sha256()
+    for part in QUERY_PATH:
+        root = package / part
+        for file in sorted(root.rglob("*.py")) if root.is_dir() else [root]:
+            digest.update(file.relative_to(package).as_posix().encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def cache_file(directory: Path, name: str, index_dir: Path, depth: int) -> Path:
     """Where the runs of ``name`` over the index at ``index_dir`` are cached."""
-    return directory / f"{name}-{index_dir.name}-d{depth}.json.gz"
+    return directory / f"{name}-{index_dir.name}-d{depth}-{code_stamp()}.json.gz"
 
 
 def save(runs: ArmRuns, path: Path) -> None:
@@ -148,4 +173,7 @@ def cached_runs(
         return load(path)
     runs = collect(engine, name, collection, depth)
     save(runs, path)
+    for stale in directory.glob(f"{name}-{index_dir.name}-d{depth}-*.json.gz"):
+        if stale != path:  # runs of older code
+            stale.unlink(missing_ok=True)
     return runs

@@ -3,6 +3,7 @@ is there, the significance test behaves, and arm runs survive a save and load.""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -67,3 +68,21 @@ def test_arm_runs_round_trip(tmp_path: Path) -> None:
     assert query.sparse == runs.queries["q1"].sparse
     assert query.dense == runs.queries["q1"].dense
     assert list(query.stats.doc_freqs) == [1] and query.stats.num_docs == 3
+
+
+def test_the_arm_run_cache_is_keyed_on_the_query_paths_code(tmp_path: Path) -> None:
+    """Runs collected by other code of the query path are not reused."""
+    package = Path(arm_runs.__file__).resolve().parent.parent
+    copy = tmp_path / "hybridsearch"
+    for part in arm_runs.QUERY_PATH:
+        source = package / part
+        if source.is_dir():
+            shutil.copytree(source, copy / part)
+        else:
+            shutil.copy2(source, copy / part)
+    assert arm_runs.stamp_of(copy) == arm_runs.code_stamp()
+    dense = copy / "dense" / "exact.py"
+    dense.write_text(dense.read_text() + "\n# another scoring\n")
+    assert arm_runs.stamp_of(copy) != arm_runs.code_stamp()
+    name = arm_runs.cache_file(tmp_path, "scifact", tmp_path / "idx", 1000).name
+    assert name == f"scifact-idx-d1000-{arm_runs.code_stamp()}.json.gz"

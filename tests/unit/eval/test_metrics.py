@@ -62,3 +62,20 @@ def test_zero_relevance_is_not_relevant() -> None:
 def test_empty_qrels_rejected() -> None:
     with pytest.raises(ValueError, match="empty"):
         evaluate(RUN, {})
+
+
+def test_every_metric_scores_tied_documents_in_the_served_order() -> None:
+    """Equal scores rank by id ascending, as the server returns them, in all four metrics
+    (trec_eval alone would put d2 before d1; its MS MARCO provider, for RR@10, d1 first)."""
+    qrels = {"q": {"d1": 1}}
+    got = per_query({"q": {"d2": 1.0, "d1": 1.0, "d0": 0.5}}, qrels)["q"]
+    assert got["RR@10"] == pytest.approx(1.0)
+    assert got["AP"] == pytest.approx(1.0)
+    assert got["nDCG@10"] == pytest.approx(1.0)
+    # and the served order is the rule, whatever order the run lists them in
+    flipped = per_query({"q": {"d0": 0.5, "d1": 1.0, "d2": 1.0}}, qrels)["q"]
+    assert flipped == got
+    # a relevant document behind a tie with a smaller id ranks second everywhere
+    second = per_query({"q": {"d1": 1.0, "d0": 1.0}}, qrels)["q"]
+    assert second["RR@10"] == pytest.approx(0.5) and second["AP"] == pytest.approx(0.5)
+    assert second["nDCG@10"] == pytest.approx(1 / math.log2(3))
