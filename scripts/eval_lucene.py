@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from hybridsearch.eval.arm_runs import load
+from hybridsearch.eval.arm_runs import find_cached, load
 from hybridsearch.eval.collection import load_beir
 from hybridsearch.eval.lucene_arm import lucene_bm25_index, lucene_runs, method_metrics
 
@@ -34,12 +34,12 @@ def main() -> int:
     args = parser.parse_args()
     results: dict[str, dict[str, object]] = {}
     for name in COLLECTIONS:
-        cached = sorted(args.arm_runs.glob(f"{name}-*-d1000.json.gz"))
-        if not cached:
+        cached = find_cached(args.arm_runs, name)
+        if cached is None:
             print(f"{name}: no cached arm runs in {args.arm_runs}; run scripts/train_fusion.py")
             return 1
         started = time.perf_counter()
-        tantivy = load(cached[-1])
+        tantivy = load(cached)
         index = lucene_bm25_index(load_beir(args.data / name), args.index_cache, name)
         lucene = lucene_runs(index, tantivy)
         results[name] = {

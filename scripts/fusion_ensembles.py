@@ -20,7 +20,6 @@ The figures are quoted in ``docs/effectiveness.md`` ("What was tried"). Determin
 from __future__ import annotations
 
 import argparse
-import glob
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from hybridsearch.eval.arm_runs import DEFAULT_DIR, ArmRuns, load
+from hybridsearch.eval.arm_runs import DEFAULT_DIR, ArmRuns, find_cached, load
 from hybridsearch.eval.fusion_training import ndcg_at_10
 
 COLLECTIONS = ("scifact", "cranfield", "cisi", "cacm", "medline", "lisa", "adi")
@@ -162,11 +161,11 @@ def main() -> int:
     args = parser.parse_args()
     data = {}
     for name in COLLECTIONS:
-        found = sorted(glob.glob(str(args.arm_runs / f"{name}-*-d1000.json.gz")))
-        if not found:
+        found = find_cached(args.arm_runs, name)
+        if found is None:
             print(f"no cached arm runs of {name}: run scripts/train_fusion.py", file=sys.stderr)
             return 1
-        data[name] = candidates(load(Path(found[0])))
+        data[name] = candidates(load(found))
     base = table(data, MIN_MAX)
     show("min-max", base)
     show("z-score", table(data, Z_SCORE))

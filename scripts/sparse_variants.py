@@ -13,12 +13,11 @@ the JSON into ``docs/effectiveness.md``. Deterministic.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import sys
 from pathlib import Path
 
-from hybridsearch.eval.arm_runs import DEFAULT_DIR, load
+from hybridsearch.eval.arm_runs import DEFAULT_DIR, find_cached, load
 from hybridsearch.eval.collection import load_beir
 from hybridsearch.eval.metrics import evaluate
 from hybridsearch.eval.sparse_variants import Bm25Corpus, Bm25Variant, remap
@@ -50,8 +49,10 @@ DEPTH = 1000
 def measure(data: Path, name: str, arm_runs: Path) -> dict[str, dict[str, dict[str, float]]]:
     """variant → {"bm25": metrics, "hybrid": metrics} on one collection."""
     collection = load_beir(data / name)
-    (path,) = glob.glob(str(arm_runs / f"{name}-*-d{DEPTH}.json.gz"))
-    runs = load(Path(path))
+    path = find_cached(arm_runs, name, DEPTH)
+    if path is None:
+        raise SystemExit(f"no arm runs of {name} in {arm_runs}: run scripts/train_fusion.py")
+    runs = load(path)
     corpus = Bm25Corpus(read_corpus(collection.corpus_path))
     position = {doc_id: i for i, doc_id in enumerate(runs.ids)}
     back = {doc_id: i for i, doc_id in enumerate(corpus.ids)}

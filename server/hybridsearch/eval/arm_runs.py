@@ -114,6 +114,13 @@ def cache_file(directory: Path, name: str, index_dir: Path, depth: int) -> Path:
     return directory / f"{name}-{index_dir.name}-d{depth}-{code_stamp()}.json.gz"
 
 
+def find_cached(directory: Path, name: str, depth: int = 1000) -> Path | None:
+    """The runs of collection ``name`` that this code collected (`cached_runs`, which
+    ``scripts/train_fusion.py`` runs first), or None."""
+    found = sorted(directory.glob(f"{name}-*-d{depth}-{code_stamp()}.json.gz"))
+    return found[-1] if found else None
+
+
 def save(runs: ArmRuns, path: Path) -> None:
     """Write ``runs`` (gzipped JSON) atomically."""
     plain = {

@@ -86,3 +86,8 @@ def test_the_arm_run_cache_is_keyed_on_the_query_paths_code(tmp_path: Path) -> N
     assert arm_runs.stamp_of(copy) != arm_runs.code_stamp()
     name = arm_runs.cache_file(tmp_path, "scifact", tmp_path / "idx", 1000).name
     assert name == f"scifact-idx-d1000-{arm_runs.code_stamp()}.json.gz"
+    assert arm_runs.find_cached(tmp_path, "scifact") is None
+    runs = arm_runs.ArmRuns("scifact", ["d0", "d1", "d2"], {"q1": _query()}, {"q1": {"d1": 1}})
+    (tmp_path / "scifact-idx-d1000.json.gz").touch()  # older code's name: not found
+    arm_runs.save(runs, tmp_path / name)
+    assert arm_runs.find_cached(tmp_path, "scifact") == tmp_path / name
