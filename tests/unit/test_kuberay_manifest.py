@@ -129,3 +129,20 @@ def test_the_serve_application_and_settings_exist() -> None:
             assert env["name"].removeprefix("HYBRIDSEARCH_") in fields, env["name"]
     ports = {p["port"] for p in service["spec"]["serveService"]["spec"]["ports"]}
     assert {50051, 9090} <= ports
+
+
+def test_shard_replicas_cannot_land_on_the_head() -> None:
+    """The head advertises no CPUs and every replica reserves some: Ray places the replicas
+    on the worker pods only (a replica reserving 0 CPUs fits the head as well)."""
+    cluster = ray_service()["spec"]["rayClusterConfig"]
+    assert cluster["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
+    [head] = cluster["headGroupSpec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in head["env"]}
+    replica_cpus = float(env["HYBRIDSEARCH_RAY_REPLICA_CPUS"])
+    assert replica_cpus > 0
+    [workers] = cluster["workerGroupSpecs"]
+    [worker] = workers["template"]["spec"]["containers"]
+    worker_cpus = float(worker["resources"]["limits"]["cpu"])
+    # room for every replica of the 3 shards the README builds
+    per_worker = int(worker_cpus // replica_cpus)
+    assert per_worker * workers["replicas"] >= 3 * int(env["HYBRIDSEARCH_REPLICAS"])
