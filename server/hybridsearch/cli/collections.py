@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -229,9 +229,8 @@ def _print(response: Any) -> None:
     from hybridsearch.v1 import collection_pb2 as pb  # noqa: PLC0415
 
     if isinstance(response, pb.ListCollectionsResponse):
-        print(f"{'NAME':<20} {'DOCS':>8} {'BYTES':>10} {'ENCODER':<24} {'DENSE':<6} ALIASES")
-        for info in response.collections:
-            print(_row(info))
+        for line in list_table(response.collections):
+            print(line)
     elif isinstance(response, (pb.CreateCollectionResponse, pb.GetCollectionResponse)):
         _print_info(response.collection)
     elif isinstance(response, pb.DeleteCollectionResponse):
@@ -250,16 +249,32 @@ def _dense_name(value: pb.DenseIndexKind.ValueType) -> str:
     return pb.DenseIndexKind.Name(value).removeprefix("DENSE_INDEX_KIND_").lower()
 
 
-def _row(info: pb.CollectionInfo) -> str:
+def list_table(infos: Sequence[pb.CollectionInfo]) -> list[str]:
+    """The lines of `collections list`: a header and one row per collection, the name and
+    encoder columns as wide as their longest entry (at least 20 and 24 characters)."""
+    names = [_listed_name(info) for info in infos]
+    encoders = [info.encoder_model_id or "- (BM25 only)" for info in infos]
+    name_width = max([20, *(len(n) for n in names)])
+    encoder_width = max([24, *(len(e) for e in encoders)])
+    lines = [
+        f"{'NAME':<{name_width}} {'DOCS':>8} {'BYTES':>10} {'ENCODER':<{encoder_width}} "
+        f"{'DENSE':<6} ALIASES"
+    ]
+    for info, name, encoder in zip(infos, names, encoders, strict=True):
+        dense = _dense_name(info.dense_index) if info.encoder_model_id else "-"
+        aliases = ", ".join(info.aliases) or "-"
+        counts = f"{info.document_count:>8} {info.size_bytes:>10}"
+        row = f"{name:<{name_width}} {counts} {encoder:<{encoder_width}} {dense:<6} {aliases}"
+        lines.append(row)
+    return lines
+
+
+def _listed_name(info: pb.CollectionInfo) -> str:
     name = info.name + (" *" if info.default else "")
     if info.shard_count:
         missing = f", {len(info.missing_shards)} missing" if info.missing_shards else ""
         name += f" ({info.shard_count} shards{missing})"
-    encoder = info.encoder_model_id or "- (BM25 only)"
-    dense = _dense_name(info.dense_index) if info.encoder_model_id else "-"
-    aliases = ", ".join(info.aliases) or "-"
-    counts = f"{info.document_count:>8} {info.size_bytes:>10}"
-    return f"{name:<20} {counts} {encoder:<24} {dense:<6} {aliases}"
+    return name
 
 
 def _print_info(info: pb.CollectionInfo) -> None:
