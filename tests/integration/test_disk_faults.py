@@ -11,13 +11,19 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import grpc
+import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from hybridsearch.storage import writer as writer_module
+from hybridsearch.storage.builder import build_index
+from hybridsearch.storage.manifest import EncoderInfo
+from hybridsearch.storage.writer import IndexWriter
 from hybridsearch.v1 import index_pb2 as ipb
 from hybridsearch.v1 import index_pb2_grpc, search_pb2_grpc
 from hybridsearch.v1 import search_pb2 as pb
@@ -136,3 +142,67 @@ def test_an_io_or_permission_error_is_unavailable_until_it_clears(
         upsert(index, 1, 1)
         assert ids(search, "uniq1v1", pb.RETRIEVAL_MODE_SPARSE) == ["d1"]
         assert ids(search, "uniq1v0", pb.RETRIEVAL_MODE_SPARSE) == []
+
+
+class WideEncoder:
+    """Random 1,024-dimensional vectors: a vector file much larger than the text."""
+
+    model_id = "wide-test"
+    dimension = 1024
+    provider = "CPUExecutionProvider"
+
+    def encode_documents(
+        self, texts: Sequence[str], batch_size: int | None = None
+    ) -> NDArray[np.float32]:
+        rng = np.random.default_rng(len(texts))
+        return rng.normal(size=(len(texts), self.dimension)).astype(np.float32)
+
+    def encode_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        return self.encode_documents(texts)
+
+
+COMPACT = """
+import sys
+from pathlib import Path
+from hybridsearch.storage.writer import IndexWriter
+writer = IndexWriter(Path(sys.argv[1]))
+try:
+    writer.compact()
+except Exception as exc:
+    print(type(exc).__name__, exc)
+    sys.exit(3)
+"""
+
+
+def test_a_compaction_on_a_full_disk_fails_cleanly_not_with_sigbus(small_disk: Path) -> None:
+    """The new generation's vector file is written through a file: a disk that cannot hold it
+    raises ENOSPC (a disk-full error, nothing committed); through a writable memory map the
+    kernel killed the process with SIGBUS."""
+    path = small_disk / "idx"
+    info = EncoderInfo(WideEncoder.model_id, WideEncoder.dimension, "mean", True, 128)
+    build_index([document(i, 0) for i in range(400)], path, encoder=WideEncoder(),
+                encoder_info=info)  # fmt: skip
+    writer = IndexWriter(path)
+    writer.delete([f"d{i}" for i in range(200)])  # 200 live rows: ~800 KB of vectors to copy
+    writer.close()
+    fill(small_disk)
+    (small_disk / "filler").unlink()
+    leave = 256 * 1024
+    with (small_disk / "filler").open("wb") as handle:  # all but `leave` bytes taken
+        free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+        handle.write(b"\0" * max(0, free - leave))
+    done = subprocess.run(
+        [sys.executable, "-c", COMPACT, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 3, (done.returncode, done.stdout, done.stderr)
+    assert "disk is full" in done.stdout
+    (small_disk / "filler").unlink()
+    writer = IndexWriter(path)
+    try:
+        assert writer.compact().documents == 200
+    finally:
+        writer.close()

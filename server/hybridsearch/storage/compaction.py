@@ -35,9 +35,10 @@ import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
+from numpy.typing import NDArray
 
 from hybridsearch.dense.hnsw import HNSW_FILE, build_hnsw, recorded_params
 from hybridsearch.dense.select import DenseIndexKind, parse_dense_index
@@ -114,6 +115,7 @@ class StagedGeneration:
             self.path / SPARSE_DIR, create=True, threads=1, metadata=manifest.schema
         )
         self.id_map = IdMap()
+        self._dimension = manifest.encoder.dimension if manifest.encoder else 0
         self.journal = b""
         self._metadata: list[tuple[int, Mapping[str, Any]]] = []  # (new ordinal, metadata)
 
@@ -128,13 +130,46 @@ class StagedGeneration:
         live_ordinals = np.flatnonzero(live[: frozen.manifest.ordinal_count])
         vectors_path = self.path / VECTORS_FILE
         dimension = self._manifest.encoder.dimension if self._manifest.encoder else 0
-        out = None
+        # The rows are written through a file, never a writable memory map: a page the disk
+        # cannot hold is then an ENOSPC error (a storage fault the caller is told of), where
+        # through a map the kernel kills the process with SIGBUS.
+        out: BinaryIO | None = None
         if self.has_vectors and len(live_ordinals) > 0:
-            out = np.lib.format.open_memmap(
-                vectors_path, mode="w+", dtype=np.float32, shape=(len(live_ordinals), dimension)
-            )
+            out = vectors_path.open("wb")
+            header = {
+                "descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+                "fortran_order": False,
+                "shape": (len(live_ordinals), dimension),
+            }
+            np.lib.format.write_array_header_1_0(out, header)
         elif self.has_vectors:
             write_vectors(vectors_path, np.zeros((0, dimension), dtype=np.float32))
+        try:
+            self._copy_rows(frozen, live_ordinals, out, should_stop)
+        finally:
+            if out is not None:
+                out.close()
+        wrote_vectors = out is not None
+        if wrote_vectors:
+            fsync_file(vectors_path)
+        if parse_dense_index(self._manifest.dense_index) is DenseIndexKind.HNSW and wrote_vectors:
+            matrix = np.load(vectors_path, mmap_mode="r")
+            params = recorded_params(self._manifest, frozen.data_path)  # the source's M, efC
+            build_hnsw(np.asarray(matrix), self.path / HNSW_FILE, params)
+        (self.path / IDS_FILE).write_text(
+            json.dumps(self.id_map.ids, ensure_ascii=False), encoding="utf-8"
+        )
+        fsync_file(self.path / IDS_FILE)
+
+    def _copy_rows(
+        self,
+        frozen: OpenIndex,
+        live_ordinals: NDArray[np.intp],
+        out: BinaryIO | None,
+        should_stop: Callable[[], bool],
+    ) -> None:
+        """The live documents into the new tantivy writer and id map, their rows (when
+        ``out``) appended to the vector file, a chunk at a time."""
         for chunk_start in range(0, len(live_ordinals), COPY_CHUNK):
             if should_stop():
                 raise RuntimeError("the index writer closed during a compaction")
@@ -149,21 +184,12 @@ class StagedGeneration:
                 self.sparse.add(chunk_start + offset, doc.document())
                 self._metadata.append((chunk_start + offset, doc.metadata))
                 self.id_map.put(doc.id)
-            if out is not None and frozen.vectors is not None:
-                out[chunk_start : chunk_start + len(chunk)] = frozen.vectors[chunk]
-        wrote_vectors = out is not None
-        if out is not None:
-            out.flush()
-            del out  # unbound from here on
-            fsync_file(vectors_path)
-        if parse_dense_index(self._manifest.dense_index) is DenseIndexKind.HNSW and wrote_vectors:
-            matrix = np.load(vectors_path, mmap_mode="r")
-            params = recorded_params(self._manifest, frozen.data_path)  # the source's M, efC
-            build_hnsw(np.asarray(matrix), self.path / HNSW_FILE, params)
-        (self.path / IDS_FILE).write_text(
-            json.dumps(self.id_map.ids, ensure_ascii=False), encoding="utf-8"
-        )
-        fsync_file(self.path / IDS_FILE)
+            if out is not None:
+                if frozen.vectors is not None:
+                    rows = np.ascontiguousarray(frozen.vectors[chunk], dtype=np.float32)
+                else:  # (never built so: a manifest with an encoder has vectors)
+                    rows = np.zeros((len(chunk), self._dimension), dtype=np.float32)
+                out.write(rows.tobytes())
 
     def catch_up(self, frozen: Manifest, current: OpenIndex) -> None:
         """Phase 3: replay the commits between ``frozen`` and ``current`` (same data dir)."""
