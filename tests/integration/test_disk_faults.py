@@ -20,14 +20,17 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from hybridsearch.errors import StorageFullError, StorageUnavailableError
 from hybridsearch.storage import writer as writer_module
 from hybridsearch.storage.builder import build_index
+from hybridsearch.storage.faults import fault_errno, storage_error
 from hybridsearch.storage.manifest import EncoderInfo
 from hybridsearch.storage.writer import IndexWriter
+from hybridsearch.types import Document
 from hybridsearch.v1 import index_pb2 as ipb
 from hybridsearch.v1 import index_pb2_grpc, search_pb2_grpc
 from hybridsearch.v1 import search_pb2 as pb
-from tests.fakes import build_fake_index
+from tests.fakes import HashEncoder, build_fake_index
 from tests.integration.in_process import serving_fake_index as serving
 from tests.integration.test_compaction_api import document
 
@@ -206,3 +209,36 @@ def test_a_compaction_on_a_full_disk_fails_cleanly_not_with_sigbus(small_disk: P
         assert writer.compact().documents == 200
     finally:
         writer.close()
+
+
+def test_every_write_on_a_full_disk_is_disk_full_even_when_tantivy_lost_the_errno(
+    small_disk: Path,
+) -> None:
+    """tantivy's indexing thread dies on ENOSPC and later writes say only "index writer was
+    killed": each is still a disk-full error (read from the free space), never an internal
+    one; once space is freed the same writer commits again."""
+    path = build_fake_index(small_disk / "idx", [document(i, 0) for i in range(10)])
+    writer = IndexWriter(path)
+    try:
+        filler = fill(small_disk)
+        for attempt in range(12):
+            docs = [document(100 * attempt + k, 1) for k in range(10)]
+            batch = [Document(d.id, d.title, d.text + " padding" * 500, d.metadata) for d in docs]
+            with pytest.raises(StorageFullError, match="disk is full"):
+                writer.upsert(batch, HashEncoder().encode_documents([d.text for d in batch]))
+        filler.unlink()
+        writer.upsert([Document("ok", "", "fine")], HashEncoder().encode_documents(["fine"]))
+    finally:
+        writer.close()
+
+
+def test_faiss_and_killed_writer_messages_are_storage_faults(tmp_path: Path) -> None:
+    faiss = RuntimeError(
+        "Error in void faiss::write_index(...): 'ret == (size * 4)' failed: write error in "
+        "/x/.dense.hnsw.faiss.tmp: 6214 != 125952 (No space left on device)"
+    )
+    assert fault_errno(faiss) == errno.ENOSPC
+    killed = ValueError("An error occurred in a thread: 'An index writer was killed.. A worker")
+    assert fault_errno(killed) is None  # no directory to look at: not a known fault
+    assert fault_errno(killed, tmp_path) == errno.EIO  # a disk with room: storage refused
+    assert isinstance(storage_error(killed, "the commit", tmp_path), StorageUnavailableError)

@@ -263,7 +263,7 @@ class IndexWriter:
             if saving is None or not self._manifest_on_disk_is(saving):
                 # Drop queued tantivy changes; whatever reached disk is past the commit point.
                 self._rollback_sparse()
-                translated = storage_error(exc, "the commit")
+                translated = storage_error(exc, "the commit", self.path)
                 if translated is not None:
                     raise translated from exc
                 raise
@@ -342,7 +342,7 @@ class IndexWriter:
             except BaseException as exc:
                 if staged is not None:
                     staged.discard()  # never committed: `_commit_compaction` raised before
-                translated = storage_error(exc, "the compaction")
+                translated = storage_error(exc, "the compaction", self.path)
                 if translated is not None:
                     raise translated from exc
                 raise
