@@ -31,6 +31,7 @@ it keeps its memory maps and open files, which outlive the unlink.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -278,6 +279,28 @@ def remove_unnamed_data(index_dir: Path, manifest: Manifest) -> list[str]:
             removed.append(entry.name)
     if removed:
         fsync_dir(index_dir)
+    return removed
+
+
+#: tantivy's atomic writes (meta.json, .managed.json) go through a temp file named like this
+#: (the tempfile crate's default) beside the target; a crash can leave one behind.
+_TANTIVY_TEMP = re.compile(r"\.tmp[A-Za-z0-9]{6}")
+
+
+def remove_tantivy_temp_files(sparse_dir: Path) -> list[str]:
+    """Remove the temp files of tantivy writes a crash interrupted in ``sparse_dir``.
+
+    Call it only before a tantivy writer opens the directory (the writer lock held): then no
+    tantivy write of this index is under way. Returns the names removed.
+    """
+    removed = []
+    if sparse_dir.is_dir():
+        for entry in sparse_dir.iterdir():
+            if _TANTIVY_TEMP.fullmatch(entry.name) and entry.is_file():
+                entry.unlink(missing_ok=True)
+                removed.append(entry.name)
+        if removed:
+            fsync_dir(sparse_dir)
     return removed
 
 

@@ -52,6 +52,7 @@ from hybridsearch.storage.builder import utc_now
 from hybridsearch.storage.compaction import (
     CompactionOutcome,
     StagedGeneration,
+    remove_tantivy_temp_files,
     remove_unnamed_data,
 )
 from hybridsearch.storage.faults import storage_error
@@ -118,9 +119,10 @@ class IndexWriter:
                 f"{path} is Lucene-backed and read-only: rebuild or re-attach it to change it"
             )
         removed = remove_unnamed_data(path, manifest)
+        data = manifest.data_path(path)
+        removed += [f"{SPARSE_DIR}/{name}" for name in remove_tantivy_temp_files(data / SPARSE_DIR)]
         if removed:
             log.info("%s: removed data no commit names: %s", path, ", ".join(removed))
-        data = manifest.data_path(path)
         self._manifest = manifest
         self._last_generation = manifest.generation  # the highest ever written (or tried)
         self._id_map = load_id_map(data, manifest.ordinal_count, manifest.journal_bytes)

@@ -328,3 +328,27 @@ def test_disk_after_ten_rounds_of_replacing_everything_stays_near_a_fresh_build(
     assert index.live is not None
     live_ids = sorted(index.ids[o] for o in range(len(index.ids)) if index.live[o])
     assert live_ids == sorted(f"d{i}" for i in range(corpus))
+
+
+def test_tantivy_temp_files_a_crash_left_are_removed_when_the_writer_opens(
+    index_dir: Path,
+) -> None:
+    """tantivy writes meta.json through `.tmpXXXXXX` beside it; a SIGKILL mid-write leaves
+    one in the served data directory, where nothing but a later compaction would remove it."""
+    writer = IndexWriter(index_dir)
+    churn(writer)
+    writer.compact()  # the sparse directory now lives in a data-* directory
+    writer.close()
+    crash(writer)
+    sparse = load_manifest(index_dir).data_path(index_dir) / "sparse"
+    (sparse / ".tmpHH0Ban").write_text("{}")
+    (sparse / ".tmpSevenCh").write_text("{}")  # not tantivy's pattern: left alone
+    writer = IndexWriter(index_dir)
+    try:
+        assert not (sparse / ".tmpHH0Ban").exists()
+        assert (sparse / ".tmpSevenCh").exists()
+        assert (sparse / "meta.json").exists()
+    finally:
+        writer.close()
+        crash(writer)
+    check_state(index_dir, expected_state())
