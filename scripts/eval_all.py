@@ -6,7 +6,7 @@
 Indexes are built once per corpus + model and cached (``var/eval-indexes``); every run is
 in-process through the same request conversion as the server, with explicit settings (alpha
 0.5, 1000 candidates per arm, 1000 documents per query), so the numbers do not move when a
-server default does. Deterministic: a re-run gives the same numbers.
+server default does. Deterministic: a re-run of the same code gives the same numbers.
 """
 
 from __future__ import annotations
@@ -150,8 +150,11 @@ def render(
         "queries; 1000 candidates per arm and 1000 "
         "documents per query; alpha (weight of the dense side) 0.5; RM3 10 docs / 10 terms / "
         "original-query weight 0.5 with Anserini's 10 % document-frequency filter; Average PRF "
-        "depth 3; Rocchio depth 5, alpha 0.4, beta 0.6. Metrics by ir-measures (trec_eval). "
-        "Re-running reproduces every number to 3 decimals.",
+        "depth 3; Rocchio depth 5, alpha 0.4, beta 0.6. Metrics by ir-measures (trec_eval), "
+        "each query's documents ranked as the server returns them (score descending, equal "
+        "scores by id ascending), in every metric. Re-running on the same code reproduces "
+        "every number to 3 decimals; a change to the query path (encoder batching, the dense "
+        "product, the query's analysis) can move single ranks by float noise.",
         "",
         "PRF stages (Li et al., SIGIR 2022): BEFORE = feedback from the fused first round, the "
         "PRF arm's second round alone; AFTER = each arm's own feedback, then fused; BOTH = "
@@ -252,7 +255,11 @@ def render_loco(loco: dict[str, Any]) -> list[str]:
         f"L2 {loco['l2']:g}, collections weighed equally). Each collection below is ranked by "
         "a model trained on the other six only; the shipped model (row `hybrid adaptive "
         "(shipped model)` of the tables above, in-sample) is trained on all seven. Fixed "
-        "methods: alpha 0.5, RRF k 60; 1000 candidates per arm, as above.",
+        "methods: alpha 0.5, RRF k 60; 1000 candidates per arm, as above. The model's weights "
+        "never see the held-out collection, but the recipe (the L2 strength, the temperature, "
+        "the candidate alphas and the features) was chosen by comparing these "
+        "leave-one-collection-out means (see \"What was tried\"), so the adaptive row is "
+        "somewhat optimistic as an estimate for unseen collections.",
         "",
     ]
     for metric in ("nDCG@10", "R@100", "AP"):

@@ -14,7 +14,9 @@
 3. The shipped model is fitted on all seven and written to ``--out``.
 
 The recipe (features, candidate alphas, objective, L2) is in
-`hybridsearch.eval.fusion_training`. Deterministic: a re-run writes the same files.
+`hybridsearch.eval.fusion_training`. Deterministic: a re-run on the same arm runs writes the
+same files (the runs are cached per version of the query path's code:
+`hybridsearch.eval.arm_runs.code_stamp`).
 """
 
 from __future__ import annotations
