@@ -258,7 +258,7 @@ def render_loco(loco: dict[str, Any]) -> list[str]:
         "methods: alpha 0.5, RRF k 60; 1000 candidates per arm, as above. The model's weights "
         "never see the held-out collection, but the recipe (the L2 strength, the temperature, "
         "the candidate alphas and the features) was chosen by comparing these "
-        "leave-one-collection-out means (see \"What was tried\"), so the adaptive row is "
+        'leave-one-collection-out means (see "What was tried"), so the adaptive row is '
         "somewhat optimistic as an estimate for unseen collections.",
         "",
     ]
