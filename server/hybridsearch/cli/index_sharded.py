@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hybridsearch.errors import SetupError
+from hybridsearch.progress import bar_disabled
 from hybridsearch.sharding.layout import MAX_SHARDS
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ def _run_local(args: argparse.Namespace, count: int) -> int:
     step = "encoding" if encoder is not None else "BM25"
     started = time.perf_counter()
     with tqdm(total=total, desc=f"{count} shards: {step}", unit="doc",
-              disable=args.no_progress) as bar:  # fmt: skip
+              disable=bar_disabled(args.no_progress)) as bar:  # fmt: skip
         summary = build_sharded(
             docs,
             args.out,
@@ -187,7 +188,9 @@ def _run_ray(args: argparse.Namespace, count: int) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # ray.init installs its own
     try:
         step = "encoding" if model is not None else "reading"
-        with tqdm(total=total, desc=f"ray: {step}", unit="doc", disable=args.no_progress) as bar:
+        with tqdm(
+            total=total, desc=f"ray: {step}", unit="doc", disable=bar_disabled(args.no_progress)
+        ) as bar:
             summary = build_sharded_ray(
                 ray, corpus, args.out, count, model_dir=model, encoder_info=info,
                 schema=schema, force=args.force, options=options, on_encoded=bar.update,

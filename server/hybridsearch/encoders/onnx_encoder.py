@@ -360,7 +360,8 @@ def _create_session(
 
 
 def _progress_bar(total: int) -> _Bar:
-    bar: _Bar = tqdm(total=total, unit="doc", desc="encoding", leave=False)
+    # disable=None: drawn on a terminal only (tqdm's rule), never into a log file
+    bar: _Bar = tqdm(total=total, unit="doc", desc="encoding", leave=False, disable=None)
     return bar
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gzip
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from hybridsearch.cli.app import main
+from hybridsearch.harness import CLI
 
 CORPUS = "\n".join(f'{{"_id": "d{i}", "title": "", "text": "word{i % 5} text"}}' for i in range(30))
 
@@ -88,3 +90,20 @@ def test_an_out_under_a_file_is_one_line(
     assert main(["index", "--empty", "--out", str(out), "--no-dense", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err == f"error: cannot create {tmp_path / 'file'}: File exists\n", err
+
+
+def test_progress_bars_stay_off_a_stderr_that_is_not_a_terminal(tmp_path: Path) -> None:
+    """A log file gets no bar redraws (``\\r``, cursor-up escapes) without --no-progress."""
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(CORPUS + "\n")
+    log = tmp_path / "stderr.log"
+    with log.open("w") as stderr:
+        done = subprocess.run(
+            [*CLI, "index", "--corpus", str(corpus), "--out", str(tmp_path / "index"),
+             "--no-dense"],
+            stdout=subprocess.PIPE, stderr=stderr, text=True, check=False, timeout=300,
+        )  # fmt: skip
+    written = log.read_bytes()  # bytes: text mode would read each "\r" as a line end
+    assert done.returncode == 0, written
+    assert b"\r" not in written and b"\x1b[" not in written, written[:300]
+    assert "indexed 30 documents" in done.stdout
