@@ -26,6 +26,7 @@ from hybridsearch.types import Device, FusionMethod, FusionSettings, Normalizati
 __all__ = [
     "Device",
     "LogFormat",
+    "LogLevel",
     "ServerSettings",
     "add_settings_arguments",
     "describe",
@@ -42,6 +43,25 @@ class LogFormat(enum.Enum):
 
     TEXT = "text"
     JSON = "json"
+
+
+class LogLevel(enum.Enum):
+    """The least severe log records written (access log lines are INFO)."""
+
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+    CRITICAL = "CRITICAL"
+
+
+def parse_log_level(text: str) -> LogLevel:
+    """A level name in any case (``info``, ``WARNING``)."""
+    try:
+        return LogLevel(text.strip().upper())
+    except ValueError:
+        names = ", ".join(level.value for level in LogLevel)
+        raise ValueError(f"expected one of {names}") from None
 
 
 def _setting(
@@ -215,6 +235,12 @@ class ServerSettings:
     metrics_port: int = _setting(0, "Prometheus metrics HTTP port; 0 = no metrics endpoint", int)
     metrics_host: str = _setting("127.0.0.1", "address the metrics endpoint binds")
     log_format: LogFormat = _setting(LogFormat.TEXT, "log format: text or json", LogFormat)
+    log_level: LogLevel = _setting(
+        LogLevel.INFO,
+        "least severe log records written: DEBUG, INFO, WARNING, ERROR or CRITICAL (any case; "
+        "access log lines are INFO)",
+        parse_log_level,
+    )
     echo_request_id: bool = _setting(
         False,
         "send each call's request id back as x-request-id initial metadata (costs a write of "

@@ -13,7 +13,7 @@ import logging
 import sys
 from typing import Any
 
-from hybridsearch.config import LogFormat
+from hybridsearch.config import LogFormat, LogLevel
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
@@ -60,7 +60,7 @@ class JsonFormatter(logging.Formatter):
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 
 
-def configure_logging(level: str, log_format: LogFormat) -> None:
+def configure_logging(level: LogLevel, log_format: LogFormat) -> None:
     """Send records of ``level`` and above to stderr in the chosen format."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RequestIdFilter())
@@ -70,4 +70,4 @@ def configure_logging(level: str, log_format: LogFormat) -> None:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    root.setLevel(level.value)

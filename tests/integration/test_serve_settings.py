@@ -76,3 +76,23 @@ def test_a_port_in_use_stops_serve_naming_its_flag(tiny_sparse_index: Path, take
     assert "Traceback" not in done.stderr
     assert done.returncode == 2
     assert "listening" not in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [(("--log-level", "BOGUS"), {}), (("--log-level", "5"), {}), ((), {"LOG_LEVEL": "BOGUS"})],
+)
+def test_a_bad_log_level_stops_serve_naming_its_flag_and_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: tuple[str, ...], env: dict[str, str]
+) -> None:
+    """Exit 2 and one line (it was a ValueError traceback, exit 1; the env was ignored)."""
+    for name, value in env.items():
+        monkeypatch.setenv("HYBRIDSEARCH_" + name, value)
+    done = run_cli("serve", *argv, "--index", str(tmp_path), "--port", "0", check=False)
+    assert done.returncode == 2, done.stderr
+    bad = argv[1] if argv else env["LOG_LEVEL"]
+    assert done.stderr.strip() == (
+        f"error: --log-level (env HYBRIDSEARCH_LOG_LEVEL): invalid value {bad!r} "
+        "(expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL)"
+    )
+    assert "listening" not in done.stdout

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from hybridsearch.config import ServerSettings, add_settings_arguments, settings_from
+from hybridsearch.config import LogLevel, ServerSettings, add_settings_arguments, settings_from
 from hybridsearch.engine.document_rules import IngestLimits
 from hybridsearch.engine.request import Limits, QueryDefaults
 from hybridsearch.errors import SettingsError
@@ -203,3 +203,15 @@ def test_every_problem_is_reported_at_once() -> None:
     assert message.count("; ") == 2
     for flag in ("--alpha", "--search-threads", "--port"):
         assert flag in message
+
+
+def test_the_log_level_is_a_setting_of_any_case_from_the_flag_or_env() -> None:
+    assert ServerSettings().log_level is LogLevel.INFO
+    assert parse("--log-level", "debug").log_level is LogLevel.DEBUG
+    assert parse(env={"HYBRIDSEARCH_LOG_LEVEL": "Warning"}).log_level is LogLevel.WARNING
+    with pytest.raises(SettingsError) as info:
+        parse(env={"HYBRIDSEARCH_LOG_LEVEL": "verbose"})
+    assert str(info.value) == (
+        "--log-level (env HYBRIDSEARCH_LOG_LEVEL): invalid value 'verbose' "
+        "(expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL)"
+    )

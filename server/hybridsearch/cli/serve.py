@@ -14,8 +14,7 @@ def add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     p = commands.add_parser(
         "serve", help="serve an index (--index) or a data directory of collections (--data-dir)"
     )
-    add_settings_arguments(p)
-    p.add_argument("--log-level", default="INFO", help="logging level (access logs: INFO)")
+    add_settings_arguments(p)  # --log-level among them
     p.set_defaults(func=run_serve)
 
 
@@ -26,7 +25,7 @@ def run_serve(args: argparse.Namespace) -> int:
     # the start with a SettingsError naming its flag and environment variable.
     settings = settings_from(args).validate()
     check_startup_files(settings)  # the token and TLS files, read before any worker forks
-    configure_logging(args.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format)
     if settings.workers > 1:
         from hybridsearch.cli.workers import serve_workers  # noqa: PLC0415
 
