@@ -20,7 +20,16 @@ from typing import Any
 from hybridsearch.engine.document_rules import IngestLimits
 from hybridsearch.engine.request import Limits, QueryDefaults
 from hybridsearch.errors import SettingsError
-from hybridsearch.settings_rules import DEFAULT_INDEX, setting_problems
+from hybridsearch.settings_rules import (
+    DEFAULT_INDEX,
+    MAX_ENCODER_THREADS,
+    MAX_HNSW_EF_SEARCH,
+    MAX_SECONDS,
+    MAX_THREADS,
+    MAX_WAIT_US,
+    MAX_WORKERS,
+    setting_problems,
+)
 from hybridsearch.types import Device, FusionMethod, FusionSettings, Normalization
 
 __all__ = [
@@ -109,10 +118,16 @@ class ServerSettings:
     port: int = _setting(50051, "port to bind; 0 picks a free one", int)
     device: Device = _setting(Device.AUTO, "encoder device: auto, cpu or cuda", Device)
     search_threads: int = _setting(
-        64, "threads running searches (they mostly wait on the encoder batcher)", int
+        64,
+        "threads running searches (they mostly wait on the encoder batcher); at most "
+        f"{MAX_THREADS}",
+        int,
     )
     workers: int = _setting(
-        1, "server processes sharing the port (SO_REUSEPORT) and the mapped index", int
+        1,
+        "server processes sharing the port (SO_REUSEPORT) and the mapped index; at most "
+        f"{MAX_WORKERS}",
+        int,
     )
     encoder_fp16: bool = _setting(
         False, "with --device cuda: serve the model's fp16 variant (model_fp16.onnx)", parse_bool
@@ -124,7 +139,9 @@ class ServerSettings:
         "full model",
         parse_bool,
     )
-    encoder_threads: int = _setting(0, "onnxruntime intra-op threads; 0 = one per core", int)
+    encoder_threads: int = _setting(
+        0, f"onnxruntime intra-op threads; 0 = one per core; at most {MAX_ENCODER_THREADS}", int
+    )
     encoder_spinning: bool = _setting(
         False, "let idle onnxruntime threads spin (lower latency on a dedicated host)", parse_bool
     )
@@ -133,7 +150,10 @@ class ServerSettings:
     )
     max_batch_size: int = _setting(8, "most queries in one encoder run", int)
     max_wait_us: int = _setting(
-        0, "microseconds a batch waits for more queries (0: take what queued meanwhile)", int
+        0,
+        "microseconds a batch waits for more queries (0: take what queued meanwhile); at most "
+        f"{MAX_WAIT_US} (1 s)",
+        int,
     )
     max_batch_tokens: int = _setting(
         512, "padded tokens per encoder run (texts x longest; estimated)", int
@@ -192,10 +212,15 @@ class ServerSettings:
     sparse_depth: int = _setting(1000, "default BM25 candidates entering fusion", int)
     dense_depth: int = _setting(1000, "default dense candidates entering fusion", int)
     grace_period_s: float = _setting(
-        10.0, "seconds in-flight calls get to finish on SIGTERM", float
+        10.0,
+        f"seconds in-flight calls get to finish on SIGTERM; at most {MAX_SECONDS:.0f} (a day)",
+        float,
     )
     hnsw_ef_search: int = _setting(
-        128, "HNSW search candidate list (indexes built with --dense-index hnsw)", int
+        128,
+        "HNSW search candidate list (indexes built with --dense-index hnsw); at most "
+        f"{MAX_HNSW_EF_SEARCH}",
+        int,
     )
     max_message_bytes: int = _setting(
         16 * 1024 * 1024,
@@ -253,13 +278,17 @@ class ServerSettings:
     max_id_bytes: int = _setting(512, "longest document id accepted, in UTF-8 bytes", int)
     max_delete_ids: int = _setting(10_000, "most ids in one DeleteDocuments", int)
     write_threads: int = _setting(
-        2, "threads running IndexService writes (encoding and commits; apart from searches)", int
+        2,
+        "threads running IndexService writes (encoding and commits; apart from searches); at "
+        f"most {MAX_THREADS}",
+        int,
     )
     read_only: bool = _setting(False, "serve without IndexService writes (true/false)", parse_bool)
     follow_interval_s: float = _setting(
         1.0,
         "a read-only server checks the index for new commits (and compactions) this often, in "
-        "seconds, and serves them without a restart; 0 = serve the state it opened",
+        f"seconds, and serves them without a restart; 0 = serve the state it opened; at most "
+        f"{MAX_SECONDS:.0f} (a day)",
         float,
     )
     ray: str = _setting(

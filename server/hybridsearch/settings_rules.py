@@ -56,6 +56,24 @@ AT_LEAST_ZERO = (
     "max_offset",
 )
 
+# Upper bounds far above any real deployment: a larger value is a typo or a unit mistake, and
+# was accepted silently (`--encoder-threads 100000` never finished loading the model,
+# `--max-wait-us 1e14` held every dense query until its deadline). Each flag's help says it.
+MAX_THREADS = 4096  # --search-threads, --write-threads
+MAX_ENCODER_THREADS = 1024  # onnxruntime threads, one per core: no host has more cores
+MAX_WORKERS = 1024  # server processes
+MAX_WAIT_US = 1_000_000  # a batch waits at most 1 s for more queries
+MAX_HNSW_EF_SEARCH = 100_000
+MAX_SECONDS = 86_400.0  # a day: --grace-period-s, --follow-interval-s
+AT_MOST = {
+    "search_threads": MAX_THREADS,
+    "write_threads": MAX_THREADS,
+    "workers": MAX_WORKERS,
+    "encoder_threads": MAX_ENCODER_THREADS,
+    "max_wait_us": MAX_WAIT_US,
+    "hnsw_ef_search": MAX_HNSW_EF_SEARCH,
+}
+
 Problem = tuple[str, str]  # (setting name, what is wrong)
 
 
@@ -73,6 +91,17 @@ def _counts(s: ServerSettings) -> Iterator[Problem]:
         value = getattr(s, name)
         if value < 0:
             yield name, f"must be >= 0 (got {value})"
+    for name, high in AT_MOST.items():
+        value = getattr(s, name)
+        if value > high:
+            yield name, f"must be <= {high} (got {value})"
+
+
+def _seconds(name: str, value: float) -> Iterator[Problem]:
+    if not (math.isfinite(value) and value >= 0.0):
+        yield name, f"must be a finite number >= 0 (got {value})"
+    elif value > MAX_SECONDS:
+        yield name, f"must be <= {MAX_SECONDS:.0f} s, a day (got {value})"
 
 
 def _request_defaults(s: ServerSettings) -> Iterator[Problem]:
@@ -119,8 +148,7 @@ def _serving(s: ServerSettings) -> Iterator[Problem]:
     if s.metrics_port and s.metrics_port == s.port:
         yield "metrics_port", f"must differ from --port (both {s.port})"
     yield from _within("max_message_bytes", s.max_message_bytes, 1, MAX_MESSAGE_BYTES)
-    if not (math.isfinite(s.grace_period_s) and s.grace_period_s >= 0.0):
-        yield "grace_period_s", f"must be a finite number >= 0 (got {s.grace_period_s})"
+    yield from _seconds("grace_period_s", s.grace_period_s)
     if s.tls_cert is None:
         if s.tls_key is not None:
             yield "tls_key", "needs --tls-cert"
@@ -147,8 +175,7 @@ def _storage(s: ServerSettings) -> Iterator[Problem]:
             yield "data_dir", "give --index or --data-dir, not both"
         if s.workers > 1:
             yield "data_dir", "not supported with --workers > 1 yet (each worker would write it)"
-    if not (math.isfinite(s.follow_interval_s) and s.follow_interval_s >= 0.0):
-        yield "follow_interval_s", f"must be a finite number >= 0 (got {s.follow_interval_s})"
+    yield from _seconds("follow_interval_s", s.follow_interval_s)
     if not (math.isfinite(s.compact_dead_fraction) and 0.0 <= s.compact_dead_fraction < 1.0):
         yield (
             "compact_dead_fraction",

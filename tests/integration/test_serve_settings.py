@@ -96,3 +96,16 @@ def test_a_bad_log_level_stops_serve_naming_its_flag_and_env(
         "(expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL)"
     )
     assert "listening" not in done.stdout
+
+
+def test_an_absurd_encoder_thread_count_stops_serve(tmp_path: Path) -> None:
+    """It was accepted: the model never finished loading and SIGTERM could not stop it."""
+    done = run_cli(
+        "serve", "--encoder-threads", "100000", "--index", str(tmp_path), "--port", "0",
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "error: --encoder-threads (env HYBRIDSEARCH_ENCODER_THREADS): must be <= 1024 (got 100000)"
+    )
+    assert "listening" not in done.stdout

@@ -215,3 +215,32 @@ def test_the_log_level_is_a_setting_of_any_case_from_the_flag_or_env() -> None:
         "--log-level (env HYBRIDSEARCH_LOG_LEVEL): invalid value 'verbose' "
         "(expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL)"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "most"),
+    [
+        ("search_threads", 4096),
+        ("write_threads", 4096),
+        ("workers", 1024),
+        ("encoder_threads", 1024),
+        ("max_wait_us", 1_000_000),
+        ("hnsw_ef_search", 100_000),
+    ],
+)
+def test_counts_have_a_maximum_no_deployment_reaches(name: str, most: int) -> None:
+    """Absurd values were accepted silently (--encoder-threads 100000 never loaded)."""
+    dataclasses.replace(ServerSettings(), **{name: most}).validate()
+    flag, env = "--" + name.replace("_", "-"), "HYBRIDSEARCH_" + name.upper()
+    assert problem(**{name: most + 1}) == f"{flag} (env {env}): must be <= {most} (got {most + 1})"
+
+
+@pytest.mark.parametrize("name", ["grace_period_s", "follow_interval_s"])
+def test_periods_are_at_most_a_day(name: str) -> None:
+    """--follow-interval-s 1e300 killed the follower thread with an OverflowError."""
+    dataclasses.replace(ServerSettings(), **{name: 86_400.0}).validate()
+    flag, env = "--" + name.replace("_", "-"), "HYBRIDSEARCH_" + name.upper()
+    assert problem(**{name: 1e300}) == (
+        f"{flag} (env {env}): must be <= 86400 s, a day (got 1e+300)"
+    )
+    assert "must be a finite number >= 0 (got inf)" in problem(**{name: math.inf})
