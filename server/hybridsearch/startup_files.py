@@ -1,4 +1,8 @@
-"""The token and TLS files the server reads at start-up (no grpc import).
+"""The directories, token and TLS files the server reads at start-up (no grpc import).
+
+``--index``, ``--model`` and ``--models-dir`` must be directories, and ``--data-dir`` one or
+one that can be created (it is created here, as serving it would): a bad path stops the start
+before the server binds its port and says ``listening on``, not as a failed load after it.
 
 A file that cannot be read, or a token setting that yields no token, stops the start with a
 `SettingsError` naming its flag and environment variable. `serve` checks them all
@@ -164,7 +168,37 @@ def tls_files(settings: ServerSettings) -> TlsFiles | None:
     return TlsFiles(key, cert, client_ca)
 
 
+def _directory_problem(path: Path) -> str | None:
+    if path.is_dir():
+        return None
+    return f"{path}: not a directory" if path.exists() else f"{path}: no such directory"
+
+
+def check_directories(settings: ServerSettings) -> None:
+    """Check the directories the server will read (and create a missing ``--data-dir``
+    unless read-only); raises `SettingsError` naming the setting."""
+    given = [("model", settings.model), ("models_dir", settings.models_dir)]
+    data_dir = settings.data_dir
+    if data_dir is None:
+        given.insert(0, ("index", settings.index))
+    elif data_dir.exists() or settings.read_only:
+        given.insert(0, ("data_dir", data_dir))
+    else:
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SettingsError(
+                f"{describe('data_dir')}: cannot create {data_dir}: {exc.strerror or exc}"
+            ) from None
+    for setting, path in given:
+        problem = None if path is None else _directory_problem(path)
+        if problem is not None:
+            raise SettingsError(f"{describe(setting)}: {problem}")
+
+
 def check_startup_files(settings: ServerSettings) -> None:
-    """Read and check every token and TLS file the server will read; raises `SettingsError`."""
+    """Check every directory, and read and check every token and TLS file, the server will
+    read; raises `SettingsError`."""
+    check_directories(settings)
     token_lists(settings)
     tls_files(settings)

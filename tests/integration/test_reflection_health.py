@@ -99,6 +99,7 @@ def test_sigterm_exits_zero(tiny_sparse_index: Path) -> None:
 
 
 def test_unloadable_index_exits_non_zero(tmp_path: Path) -> None:
-    server = start_server("--index", str(tmp_path / "missing"))
+    # a directory that holds no index (a missing one stops serve before it binds: exit 2)
+    server = start_server("--index", str(tmp_path))
     assert server.process.wait(timeout=60) == 1
     server.stop()

@@ -109,3 +109,36 @@ def test_an_absurd_encoder_thread_count_stops_serve(tmp_path: Path) -> None:
         "error: --encoder-threads (env HYBRIDSEARCH_ENCODER_THREADS): must be <= 1024 (got 100000)"
     )
     assert "listening" not in done.stdout
+
+
+@pytest.mark.parametrize(
+    "case", ["index", "index_file", "model", "data_dir_file", "data_dir_under_file", "models_dir"]
+)
+def test_a_bad_directory_stops_serve_before_it_binds(tmp_path: Path, case: str) -> None:
+    """Exit 2 naming the flag, before ``listening on`` (it bound the port and announced it,
+    then failed to load with exit 1; a missing --models-dir was never reported)."""
+    missing, a_file = tmp_path / "missing", tmp_path / "file"
+    a_file.write_text("not a directory")
+    index = ("--index", str(tmp_path))
+    argv, setting, expected = {
+        "index": (("--index", str(missing)), "index", f"{missing}: no such directory"),
+        "index_file": (("--index", str(a_file)), "index", f"{a_file}: not a directory"),
+        "model": ((*index, "--model", str(missing)), "model", f"{missing}: no such directory"),
+        "data_dir_file": (("--data-dir", str(a_file)), "data_dir", f"{a_file}: not a directory"),
+        "data_dir_under_file": (
+            ("--data-dir", str(a_file / "data")),
+            "data_dir",
+            f"cannot create {a_file / 'data'}: Not a directory",
+        ),
+        # --read-only: without the check, the load fails at once (no catalog) instead of serving
+        "models_dir": (
+            ("--data-dir", str(tmp_path), "--read-only", "true", "--models-dir", str(missing)),
+            "models_dir",
+            f"{missing}: no such directory",
+        ),
+    }[case]
+    done = run_cli("serve", *argv, "--port", "0", check=False, timeout=60)
+    flag, env = "--" + setting.replace("_", "-"), "HYBRIDSEARCH_" + setting.upper()
+    assert done.stderr.strip() == f"error: {flag} (env {env}): {expected}"
+    assert done.returncode == 2
+    assert "listening" not in done.stdout

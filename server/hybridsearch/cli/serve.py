@@ -24,7 +24,7 @@ def run_serve(args: argparse.Namespace) -> int:
     # Every setting is checked before logging, forking, binding or loading: a bad one stops
     # the start with a SettingsError naming its flag and environment variable.
     settings = settings_from(args).validate()
-    check_startup_files(settings)  # the token and TLS files, read before any worker forks
+    check_startup_files(settings)  # directories, token and TLS files, before any worker forks
     configure_logging(settings.log_level, settings.log_format)
     if settings.workers > 1:
         from hybridsearch.cli.workers import serve_workers  # noqa: PLC0415
