@@ -19,7 +19,7 @@ from hybridsearch.api.server import SearchServer
 from hybridsearch.config import ServerSettings
 from hybridsearch.engine.loader import load_engine
 from hybridsearch.engine.searcher import HybridSearcher
-from tests.conftest import start_server, wait_serving
+from tests.conftest import run_cli, start_server, wait_serving
 from tests.integration.in_process import InProcessServer
 
 
@@ -103,3 +103,20 @@ def test_unloadable_index_exits_non_zero(tmp_path: Path) -> None:
     server = start_server("--index", str(tmp_path))
     assert server.process.wait(timeout=60) == 1
     server.stop()
+
+
+def test_health_of_an_unknown_service_names_the_known_ones(sparse_server: InProcessServer) -> None:
+    """A collection's name is no health service: the answer says so (it was a bare
+    ``error: NOT_FOUND:``)."""
+    done = run_cli("health", "--server", sparse_server.address, "--service", "adi", check=False)
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "error: NOT_FOUND: no health status for service 'adi': health is reported per gRPC "
+        "service, not per collection; the services are '', 'hybridsearch.v1.CollectionService', "
+        "'hybridsearch.v1.IndexService', 'hybridsearch.v1.SearchService' ('' is the server as "
+        "a whole)"
+    )
+    served = run_cli(
+        "health", "--server", sparse_server.address, "--service", "hybridsearch.v1.IndexService"
+    )
+    assert served.stdout.strip() == "SERVING"
