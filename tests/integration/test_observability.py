@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 
+from hybridsearch.api.handlers import Context
+from hybridsearch.api.metrics import ServerMetrics
+from hybridsearch.api.observability import CallRecord, observed_unary
 from hybridsearch.config import ServerSettings
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
@@ -153,3 +158,65 @@ def test_metrics_count_query_micro_batches_and_no_echo_by_default(
     assert samples["hybridsearch_encoder_batches_total"] == 2
     assert samples["hybridsearch_encoder_refused_total"] == 0
     assert samples["hybridsearch_encoder_queue"] == 0
+
+
+def test_an_answer_to_a_call_grpc_has_ended_counts_deadline_exceeded_or_cancelled() -> None:
+    """A handler that answers after the deadline passed (or the client went) gets grpc's
+    ExecuteBatchError from `context.abort`; it was counted and logged UNKNOWN."""
+    metrics = ServerMetrics()
+    method = "SearchService/Search"
+    aborted: list[str] = []
+
+    async def answers_late(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+        try:
+            await asyncio.sleep(30)  # grpc cancels this when the call ends
+        except asyncio.CancelledError:
+            aborted.append("late")
+            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed")
+        return b""
+
+    def record_of(context: Context) -> CallRecord:
+        return CallRecord(method, context.invocation_metadata(), metrics)
+
+    async def scenario() -> None:
+        server = grpc.aio.server()
+        handler = observed_unary(answers_late, record_of, echo=False)
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+            "t.S", {"M": grpc.unary_unary_rpc_method_handler(handler)}
+        ),))  # fmt: skip
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                call = channel.unary_unary("/t.S/M")
+                with pytest.raises(grpc.aio.AioRpcError):
+                    await call(b"", timeout=0.2)  # the deadline ends it
+                cancelled = call(b"", timeout=30)
+                await asyncio.sleep(0.2)
+                cancelled.cancel()  # the client ends it
+                for _ in range(100):
+                    if len(aborted) == 2 and metrics_total(metrics, method) == 2:
+                        break
+                    await asyncio.sleep(0.05)
+        finally:
+            await server.stop(None)
+
+    asyncio.run(scenario())
+    assert aborted == ["late", "late"]
+    codes = {
+        code: metrics.registry.get_sample_value(
+            "hybridsearch_rpc_calls_total", {"method": method, "code": code}
+        )
+        for code in ("DEADLINE_EXCEEDED", "CANCELLED", "UNKNOWN")
+    }
+    assert codes == {"DEADLINE_EXCEEDED": 1.0, "CANCELLED": 1.0, "UNKNOWN": None}
+
+
+def metrics_total(metrics: ServerMetrics, method: str) -> float:
+    return sum(
+        sample.value
+        for family in metrics.registry.collect()
+        if family.name == "hybridsearch_rpc_calls"
+        for sample in family.samples
+        if sample.name.endswith("_total") and sample.labels.get("method") == method
+    )

@@ -79,6 +79,13 @@ class CallRecord:
             self.code = _code_name(context.code())
         elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
             self.code = "CANCELLED"
+        elif isinstance(exc, grpc.aio.InternalError):
+            # grpc would not send on a call it had already ended (ExecuteBatchError from
+            # `context.abort` or a write): the deadline passed, or the client went, while the
+            # handler answered. Not a server fault: UNKNOWN would trip error-rate alerts.
+            remaining = context.time_remaining()
+            ended_by_deadline = remaining is not None and remaining <= 0
+            self.code = "DEADLINE_EXCEEDED" if ended_by_deadline else "CANCELLED"
         else:
             self.code = "UNKNOWN"
 
