@@ -14,6 +14,7 @@ Metrics (all prefixed ``hybridsearch_``):
   encoder_refused_total                 queries refused because the batcher's queue was full
   encoder_dropped_total                 queued queries dropped (cancelled, deadline passed)
   encoder_queue                         queries waiting for the encoder now (gauge)
+  (the encoder_* series: every collection's query batcher summed, a shared one once)
   in_flight_calls                       calls being served now (gauge)
   index_documents                       live documents in the served index (gauge)
 """

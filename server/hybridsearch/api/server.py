@@ -26,7 +26,8 @@ from hybridsearch.api.reflection import add_reflection
 from hybridsearch.api.search_servicer import SearchServicer
 from hybridsearch.api.tls import server_credentials
 from hybridsearch.config import ServerSettings, describe
-from hybridsearch.engine.batching import BatchStats
+from hybridsearch.engine.batching import BatchStats, total_stats
+from hybridsearch.engine.dense_arm import DenseArm
 from hybridsearch.engine.loader import LoadedIndex
 from hybridsearch.engine.registry import CollectionCounts, CollectionRegistry
 from hybridsearch.engine.searcher import HybridSearcher
@@ -121,13 +122,23 @@ class SearchServer:
         add_reflection(self.server, (*SERVED, health_name))
         self.port = 0
         self._registry: CollectionRegistry | None = None
+        # Every query batcher (dense arm) served so far, each once however many collections
+        # share it: kept after its collections are deleted, so that the counters never go
+        # back (in a data directory the shared encoders hold them until the server stops).
+        self._arms: dict[int, DenseArm] = {}
 
     def _collection_counts(self) -> CollectionCounts:
         # a scrape still answers while a shard has no live replica
         return self._registry.counts() if self._registry is not None else CollectionCounts()
 
     def _batch_stats(self) -> BatchStats | None:
-        return self._registry.default.searcher.batch_stats() if self._registry else None
+        """The counters of every query batcher, summed (None: none yet)."""
+        if self._registry is not None:
+            for served in self._registry.served():
+                arm = served.searcher.dense_arm
+                if arm is not None:
+                    self._arms.setdefault(id(arm), arm)
+        return total_stats(s for arm in list(self._arms.values()) if (s := arm.stats()) is not None)
 
     async def _set_health(self, status: Any) -> None:
         for name in ("", *SERVED):

@@ -30,7 +30,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -118,6 +118,20 @@ class BatchStats:
     def mean_batch_size(self) -> float:
         """Texts per run."""
         return self.texts / self.batches if self.batches else 0.0
+
+
+def total_stats(stats: Iterable[BatchStats]) -> BatchStats | None:
+    """The counters of several batchers added up (None: no batcher)."""
+    each = list(stats)
+    if not each:
+        return None
+    return BatchStats(
+        batches=sum(s.batches for s in each),
+        texts=sum(s.texts for s in each),
+        rejected=sum(s.rejected for s in each),
+        cancelled=sum(s.cancelled for s in each),
+        queued=sum(s.queued for s in each),
+    )
 
 
 @dataclass(slots=True)

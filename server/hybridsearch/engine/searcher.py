@@ -159,6 +159,11 @@ class HybridSearcher:
         """The query encoder, when the index has vectors and one is loaded."""
         return self._encoder
 
+    @property
+    def dense_arm(self) -> DenseArm | None:
+        """The dense arm encoding its queries (shared when given to the constructor)."""
+        return self._dense_arm
+
     def batch_stats(self) -> BatchStats | None:
         """Micro-batching counters of the dense arm (None without batching or encoder)."""
         return self._dense_arm.stats() if self._dense_arm is not None else None

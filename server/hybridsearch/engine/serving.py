@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from hybridsearch.encoders.base import Encoder
 from hybridsearch.engine.batching import BatchStats
@@ -17,6 +17,9 @@ from hybridsearch.storage.compaction import CompactionOutcome
 from hybridsearch.storage.manifest import Manifest
 from hybridsearch.storage.writer import DeleteOutcome, UpsertOutcome
 from hybridsearch.types import Document, Query, SearchResult
+
+if TYPE_CHECKING:
+    from hybridsearch.engine.dense_arm import DenseArm
 
 
 class IndexView(Protocol):
@@ -66,6 +69,12 @@ class CollectionSearcher(Protocol):
 
     def batch_stats(self) -> BatchStats | None:
         """The query encoder's micro-batching counters."""
+        ...
+
+    @property
+    def dense_arm(self) -> DenseArm | None:
+        """The dense arm encoding its queries (collections of one model share it in a data
+        directory), None without an encoder."""
         ...
 
     def close(self) -> None:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hybridsearch.config import ServerSettings
-from hybridsearch.engine.batching import BatchStats
 from hybridsearch.engine.dense_arm import DenseArm
 
 if TYPE_CHECKING:
@@ -45,12 +44,6 @@ class SharedEncoders:
                 )
                 self._loaded[key] = (encoder, arm)
             return self._loaded[key]
-
-    def batch_stats(self) -> BatchStats | None:
-        """The micro-batching counters of the first loaded model's arm (None: none loaded)."""
-        with self._lock:
-            arms = [arm for _, arm in self._loaded.values()]
-        return arms[0].stats() if arms else None
 
     def close(self) -> None:
         """Stop every dense arm's threads."""

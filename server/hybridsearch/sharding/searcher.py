@@ -347,6 +347,11 @@ class ShardedSearcher:
             fan.missing,
         )
 
+    @property
+    def dense_arm(self) -> DenseArm | None:
+        """The dense arm encoding its queries (shared when given to the constructor)."""
+        return self._dense_arm
+
     def batch_stats(self) -> BatchStats | None:
         """The query encoder's micro-batching counters."""
         return self._dense_arm.stats() if self._dense_arm is not None else None
