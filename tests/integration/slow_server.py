@@ -3,7 +3,8 @@ over it in a process of its own (for tests that signal the process).
 
 Each engine call reports its first query text (the process prints ``started <text>`` on stdout,
 after the ``listening on`` line) and then takes SLOW_ENGINE_DELAY_S seconds, so tests can tell
-which calls reached the engine and keep calls in flight without sleeping themselves.
+which calls reached the engine and keep calls in flight without sleeping themselves. With
+SLOW_ENGINE_LOAD=forever the process prints ``loading`` and its load never ends.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import asyncio
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
@@ -60,6 +62,9 @@ def main() -> int:
     delay_s = float(os.environ.get("SLOW_ENGINE_DELAY_S", "1.0"))
 
     def factory(_: ServerSettings) -> Any:
+        if os.environ.get("SLOW_ENGINE_LOAD") == "forever":
+            print("loading", flush=True)
+            threading.Event().wait()  # a load that never ends (a stuck disk, a hung Ray)
         return SlowEngine(delay_s)
 
     return asyncio.run(serve(settings, factory))

@@ -203,3 +203,34 @@ def test_sigterm_drains_the_in_flight_call_and_exits_zero() -> None:
         channel.close()
     finally:
         server.stop()
+
+
+def test_sigterm_during_a_load_that_never_ends_exits_within_the_grace_period() -> None:
+    """The stop joined the load's thread with no limit, so the process never exited; a second
+    signal now says that the shutdown is under way (it was ignored without a word)."""
+    grace_s = 1.0
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.slow_server", "--port", "0",
+         "--grace-period-s", str(grace_s)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        env={**os.environ, "SLOW_ENGINE_LOAD": "forever"},
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.readline().startswith("listening on ")
+        assert process.stdout.readline().strip() == "loading"  # signal handlers are set
+        process.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=grace_s + 10) == 0  # 10 s: a loaded CI machine
+        stderr = process.stderr.read()
+        assert "SIGINT: shutdown already under way (" in stderr
+        assert "s of the 1.0 s grace period left)" in stderr
+        assert "the index load did not end within the grace period (1.0 s)" in stderr
+        assert "Traceback" not in stderr
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()

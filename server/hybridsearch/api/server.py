@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import grpc
@@ -51,7 +52,8 @@ SERVED = (SEARCH_SERVICE, INDEX_SERVICE, COLLECTION_SERVICE)
 CHANGE_THREADS = 4
 # A bare HybridSearcher serves searches only (IndexService writes: FAILED_PRECONDITION); a
 # LoadedIndex or a bare searcher is served as the single, default collection.
-EngineFactory = Callable[[ServerSettings], CollectionRegistry | LoadedIndex | HybridSearcher]
+Loaded = CollectionRegistry | LoadedIndex | HybridSearcher
+EngineFactory = Callable[[ServerSettings], Loaded]
 
 
 def format_address(host: str, port: int) -> str:
@@ -126,6 +128,7 @@ class SearchServer:
         # share it: kept after its collections are deleted, so that the counters never go
         # back (in a data directory the shared encoders hold them until the server stops).
         self._arms: dict[int, DenseArm] = {}
+        self._loading: Future[Loaded] | None = None  # the engine factory's run, once begun
 
     def _collection_counts(self) -> CollectionCounts:
         # a scrape still answers while a shard has no live replica
@@ -187,29 +190,57 @@ class SearchServer:
     async def load(self) -> None:
         """Load the index (or the data directory's collections) off the event loop, then
         report SERVING."""
-        loop = asyncio.get_running_loop()
-        loaded = await loop.run_in_executor(self._executor, self._engine_factory, self.settings)
-        if not isinstance(loaded, CollectionRegistry | LoadedIndex):  # a bare searcher
-            loaded = LoadedIndex(loaded, None, read_only_reason="it serves searches only")
-        if isinstance(loaded, LoadedIndex):
-            loaded = CollectionRegistry.single(loaded)
-        self._registry = loaded
-        self._slot.set_registry(loaded)
+        self._loading = self._executor.submit(self._engine_factory, self.settings)
+        registry = _as_registry(await asyncio.wrap_future(self._loading))
+        self._registry = registry
+        self._slot.set_registry(registry)
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
 
-    async def stop(self) -> None:
-        """NOT_SERVING, refuse new calls, let in-flight calls finish within the grace period."""
+    async def stop(self) -> bool:
+        """NOT_SERVING, refuse new calls, let in-flight calls finish within the grace period.
+
+        A load still in progress gets what is left of the grace period to end. Returns False
+        when it did not: it is abandoned, its thread still running (a process then exits
+        without joining it, see `serve`); True once everything has stopped and closed.
+        """
+        loop = asyncio.get_running_loop()
+        grace_ends = loop.time() + self.settings.grace_period_s
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.settings.grace_period_s)
         # In-flight commits finish before the writer closes (a commit is never cut short).
         await asyncio.to_thread(self._write_executor.shutdown, wait=True, cancel_futures=True)
         await asyncio.to_thread(self._change_executor.shutdown, wait=True, cancel_futures=True)
-        # Searches still running (cancelled calls' work, a load in progress) finish before the
-        # engine closes: none then runs on a closed shard, or calls Ray after it stopped.
+        loading = self._loading
+        if loading is not None and not loading.done():
+            waiting = asyncio.wrap_future(loading)
+            await asyncio.wait({waiting}, timeout=max(0.0, grace_ends - loop.time()))
+            if not loading.done():
+                waiting.cancel()  # the load's thread then reports to no one
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self.metrics.close()
+                return False
+        if self._registry is None and loading is not None and _succeeded(loading):
+            self._registry = _as_registry(loading.result())  # loaded once the stop began
+        # Searches still running (cancelled calls' work) finish before the engine closes:
+        # none then runs on a closed shard, or calls Ray after it stopped.
         await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
         if self._registry is not None:
             self._registry.close()
         self.metrics.close()
+        return True
+
+
+def _as_registry(loaded: Loaded) -> CollectionRegistry:
+    """What the engine factory made, as a registry (one collection, unless it is one)."""
+    if not isinstance(loaded, CollectionRegistry | LoadedIndex):  # a bare searcher
+        loaded = LoadedIndex(loaded, None, read_only_reason="it serves searches only")
+    if isinstance(loaded, LoadedIndex):
+        loaded = CollectionRegistry.single(loaded)
+    return loaded
+
+
+def _succeeded(future: Future[Loaded]) -> bool:
+    return future.done() and not future.cancelled() and future.exception() is None
 
 
 def _print_listening(address: str) -> None:
@@ -223,7 +254,10 @@ async def serve(
 ) -> int:
     """Run until SIGTERM/SIGINT; print ``listening on HOST:PORT`` first. Returns the exit code.
 
-    ``announce`` receives the bound address (a worker process tells its parent instead).
+    ``announce`` receives the bound address (a worker process tells its parent instead). A
+    further signal only logs that the shutdown is under way. An index load the grace period
+    does not see end is not waited for: the process exits 0 at once (`os._exit`; its thread
+    may be stuck anywhere, so neither joining it nor closing what it uses is safe).
     """
     warning = backend_warning(protobuf_backend())
     if warning is not None:
@@ -233,8 +267,24 @@ async def serve(
     announce(address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    grace = settings.grace_period_s
+    stopping_since: list[float] = []  # when the first signal came
+
+    def on_signal(sig: signal.Signals) -> None:
+        if not stopping_since:
+            stopping_since.append(loop.time())
+            stop.set()
+            return
+        left = max(0.0, stopping_since[0] + grace - loop.time())
+        log.warning(
+            "%s: shutdown already under way (%.1f s of the %.1f s grace period left)",
+            sig.name,
+            left,
+            grace,
+        )
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal, sig)
     loading = asyncio.create_task(server.load())
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({loading, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -246,7 +296,16 @@ async def serve(
     if not stop.is_set():
         log.info("serving %s", settings.data_dir or settings.index)
     await stopping
+    if not loading.done():
+        log.info("shutting down while the index loads: the load gets the grace period to end")
     loading.cancel()
-    log.info("shutting down (grace %.1f s)", settings.grace_period_s)
-    await server.stop()
+    log.info("shutting down (grace %.1f s)", grace)
+    if not await server.stop():
+        log.warning(
+            "the index load did not end within the grace period (%.1f s): exiting without it",
+            grace,
+        )
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
