@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import io
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -41,9 +43,21 @@ def test_run_evaluation_chunks_and_scores() -> None:
     assert set(report.run) == {"q1", "q2"}
 
 
-def test_run_evaluation_with_progress_bar(capsys: pytest.CaptureFixture[str]) -> None:
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_run_evaluation_with_progress_bar(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bar is drawn on a terminal, and only there (a log file gets no redraws)."""
     run_evaluation(FakeRetriever(), COLLECTION, progress=True, name="bar")
-    assert "3/3" in capsys.readouterr().err
+    assert "3/3" not in capsys.readouterr().err
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    run_evaluation(FakeRetriever(), COLLECTION, progress=True, name="bar")
+    assert "3/3" in terminal.getvalue()
 
 
 def test_run_evaluation_rejects_unasked_answers() -> None:
