@@ -598,7 +598,7 @@ def test_a_listing_counts_the_shards_that_answer(tmp_path: Path) -> None:
         # What ListCollections / GetCollection send, and how the CLI shows it.
         info = description_to_proto(registry.describe(""))
         assert (list(info.missing_shards), info.document_count) == ([1], expected)
-        assert "(3 shards, 1 missing)" in collections_cli._row(info)
+        assert "(3 shards, 1 missing)" in collections_cli.list_table([info])[1]
     finally:
         engine.close()
 
