@@ -76,7 +76,8 @@ RUN apt-get update \
     && pip install "${WHEEL}[cpu,model,ray]" \
     && rm -rf /wheels
 USER 10001:10001
-ENV HYBRIDSEARCH_RAY=auto
+# No HYBRIDSEARCH_RAY here: the image's HYBRIDSEARCH_INDEX is the plain sample index, which
+# `serve --ray` refuses; deploy/kuberay/rayservice.yaml sets it with a sharded collection.
 HEALTHCHECK NONE
 ENTRYPOINT []
 CMD ["bash"]

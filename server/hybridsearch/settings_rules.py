@@ -198,9 +198,30 @@ def _storage(s: ServerSettings) -> Iterator[Problem]:
         yield "hnsw_exact_filter_fraction", f"must be a number in [0, 1] (got {fraction})"
 
 
+def _ray_index(s: ServerSettings) -> Iterator[Problem]:
+    """``--ray`` serves sharded collections only: with ``--index``, one must be there (a
+    ``shards.json`` lookup, before the port is bound or Ray is started)."""
+    if not s.ray or s.data_dir is not None:
+        return
+    from hybridsearch.sharding.layout import is_sharded  # noqa: PLC0415 (no import cycle)
+
+    if is_sharded(s.index):
+        return
+    if not s.index.exists():
+        yield "index", f"{s.index} does not exist (--ray serves a sharded collection there)"
+    else:
+        yield (
+            "ray",
+            f"serves a sharded collection only, and --index {s.index} is not one (it has no "
+            "shards.json); drop --ray to serve it in this process, or give a sharded "
+            "collection (`hybridsearch index --shards N`, `hybridsearch shards split`)",
+        )
+
+
 def setting_problems(settings: ServerSettings) -> Iterator[Problem]:
     """Every (setting name, problem) of ``settings``; none when all are valid."""
     yield from _counts(settings)
     yield from _request_defaults(settings)
     yield from _serving(settings)
     yield from _storage(settings)
+    yield from _ray_index(settings)

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -22,7 +23,7 @@ ray = pytest.importorskip("ray")
 
 from hybridsearch.config import ServerSettings  # noqa: E402
 from hybridsearch.engine.loader import LoadedIndex  # noqa: E402
-from hybridsearch.errors import FailedPreconditionError  # noqa: E402
+from hybridsearch.errors import FailedPreconditionError, SettingsError  # noqa: E402
 from hybridsearch.sharding import ray_group  # noqa: E402
 from hybridsearch.sharding.build_local import build_sharded  # noqa: E402
 from hybridsearch.sharding.group import LocalShardGroup  # noqa: E402
@@ -57,8 +58,9 @@ def sharded(tmp_path: Path) -> Path:
 
 
 class Served:
-    def __init__(self, group: RayShardGroup, address: str) -> None:
+    def __init__(self, group: RayShardGroup, address: str, server: Any) -> None:
         self.group = group
+        self.server = server  # an InProcessServer (its `scrape`)
         self.channel = grpc.insecure_channel(address)
         self.search = search_pb2_grpc.SearchServiceStub(self.channel)
         self.index = index_pb2_grpc.IndexServiceStub(self.channel)
@@ -92,7 +94,7 @@ def serve_on_ray(local_ray: None, sharded: Path) -> Iterator[Callable[..., Serve
         settings = ServerSettings(index=index, port=0, write_threads=write_threads)
         context = in_process_server(settings, load)
         server = context.__enter__()
-        served = Served(holder[0], server.address)
+        served = Served(holder[0], server.address, server)
         opened.append((context, served))
         return served
 
@@ -342,3 +344,115 @@ def test_a_replica_domain_error_is_raised_at_the_front_as_itself(
             outcomes.append("refused")
     assert sorted(outcomes) == ["committed", "refused"]
     assert len(served.search.Search(query(), timeout=10).hits) == 60
+
+
+class Stopped:
+    """A replica SIGSTOPped (hung: its connections stay open, nothing answers) until exit."""
+
+    def __init__(self, served: Served, shard: int, replica: int = 0) -> None:
+        self.pid = served.group.replica_pids(shard)[replica]
+
+    def __enter__(self) -> None:
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def __exit__(self, *exc: object) -> None:
+        os.kill(self.pid, signal.SIGCONT)
+
+
+def timed(call: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.monotonic()
+    value = call()
+    return time.monotonic() - start, value
+
+
+def test_allow_partial_answers_before_the_deadline_when_a_shards_replica_hangs(
+    serve_on_ray: Callable[..., Served],
+) -> None:
+    """review4-ray #4: the hung shard is waited for only part of the deadline; the other
+    shard's hits come back with the hung one in missing_shards (before: DEADLINE_EXCEEDED)."""
+    served = serve_on_ray(1)
+    other = {d.id for d in DOCS if shard_of(d.id, 2) == 1}
+    assert len(served.search.Search(query(), timeout=10).hits) == 60
+    with Stopped(served, 0):
+        for timeout in (2.0, 4.0):
+            took, response = timed(
+                lambda t=timeout: served.search.Search(query(allow_partial=True), timeout=t)
+            )
+            assert list(response.missing_shards) == [0] and took < timeout
+            assert {h.id for h in response.hits} == other
+        with pytest.raises(grpc.RpcError) as caught:  # without allow_partial: the deadline
+            served.search.Search(query(), timeout=2)
+        assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    within(30, lambda: len(served.search.Search(query(), timeout=10).hits) == 60, "serves")
+
+
+def test_listing_and_metrics_answer_in_time_when_a_shards_replica_hangs(
+    serve_on_ray: Callable[..., Served],
+) -> None:
+    """review4-ray #1 and #2: ListCollections and GetCollection keep to the caller's deadline
+    and name the hung shard in missing_shards; a metrics scrape answers within a few seconds
+    (before: each waited the group's call timeout and failed)."""
+    served = serve_on_ray(1)
+    assert "hybridsearch_shards_missing 0.0" in served.server.scrape()
+    shard_one = sum(1 for d in DOCS if shard_of(d.id, 2) == 1)
+    with Stopped(served, 0):
+        took, listed = timed(
+            lambda: served.collections.ListCollections(cpb.ListCollectionsRequest(), timeout=3)
+        )
+        (info,) = listed.collections
+        assert took < 3 and list(info.missing_shards) == [0]
+        assert info.document_count == shard_one
+        took, got = timed(
+            lambda: served.collections.GetCollection(cpb.GetCollectionRequest(), timeout=1)
+        )
+        assert took < 1 and list(got.collection.missing_shards) == [0]
+        took, scraped = timed(served.server.scrape)
+        assert took < 3
+        assert "hybridsearch_shards_missing 1.0" in scraped
+        assert f"hybridsearch_index_documents {float(shard_one)}" in scraped
+        assert "hybridsearch_rpc" in scraped  # the other metrics too
+    within(30, lambda: "hybridsearch_shards_missing 0.0" in served.server.scrape(), "all back")
+
+
+def test_a_restarting_replica_does_not_stall_reads_while_another_answers(
+    serve_on_ray: Callable[..., Served],
+) -> None:
+    """review4-ray #5: after a SIGKILL, a read that picks the restarting replica once it is
+    no longer skipped does not wait for Ray's answer about it (ADDRESS_TIMEOUT_S, 2 s) while
+    the shard's other replica can answer."""
+    served = serve_on_ray(2)
+    for _ in range(4):
+        assert len(served.search.Search(query(), timeout=10).hits) == 60
+    killed = kill_replica(served, 0)
+    slowest = 0.0
+    end = time.monotonic() + 4 * ray_group.DOWN_FOR_S
+    while time.monotonic() < end:
+        took, response = timed(lambda: served.search.Search(query(), timeout=10))
+        assert len(response.hits) == 60 and not response.missing_shards
+        slowest = max(slowest, took)
+        time.sleep(0.05)
+    assert slowest < 1.0
+    within(60, lambda: killed not in served.group.replica_pids(0), "Ray restarts the replica")
+
+
+def test_replicas_that_cannot_be_placed_stop_the_start_with_a_message(
+    local_ray: None, sharded: Path
+) -> None:
+    """review4-ray #3: more CPUs per replica than any node has is refused at once on a
+    cluster no node joins; replicas that do not all fit fail the start after a bounded wait,
+    naming --ray-replica-cpus, --replicas and what the cluster has (before: a wait for ever)."""
+    manifest = load_shard_manifest(sharded)
+    start = time.monotonic()
+    with pytest.raises(SettingsError) as refused:
+        RayShardGroup(sharded, manifest, replica_cpus=3, cluster_fixed=True)
+    assert time.monotonic() - start < 5
+    assert "--ray-replica-cpus" in str(refused.value) and "the largest has 2" in str(refused.value)
+    start = time.monotonic()
+    with pytest.raises(SettingsError) as late:  # 2 shards x 2 CPUs on a 2-CPU Ray: one fits
+        RayShardGroup(sharded, manifest, replica_cpus=2, start_timeout_s=3)
+    assert time.monotonic() - start < 20
+    message = str(late.value)
+    assert "1 of 2 shard replicas" in message and "--ray-replica-cpus" in message
+    assert "--replicas" in message and "2 CPUs" in message
+    # The placed replica was stopped: its CPUs are free again.
+    within(30, lambda: ray.available_resources().get("CPU", 0) == 2, "the CPUs are free")

@@ -139,6 +139,8 @@ def test_shard_replicas_cannot_land_on_the_head() -> None:
     [head] = cluster["headGroupSpec"]["template"]["spec"]["containers"]
     env = {e["name"]: e["value"] for e in head["env"]}
     replica_cpus = float(env["HYBRIDSEARCH_RAY_REPLICA_CPUS"])
+    # The image does not set these (its defaults serve the plain sample in-process).
+    assert env["HYBRIDSEARCH_RAY"] == "auto" and env["HYBRIDSEARCH_INDEX"] == "/data/collection"
     assert replica_cpus > 0
     [workers] = cluster["workerGroupSpecs"]
     [worker] = workers["template"]["spec"]["containers"]

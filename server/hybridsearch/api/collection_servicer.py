@@ -15,7 +15,7 @@ from hybridsearch.api.collection_convert import (
     description_to_proto,
     schema_from_proto,
 )
-from hybridsearch.api.deadlines import run_before_deadline
+from hybridsearch.api.deadlines import deadline_of, run_before_deadline, work_context
 from hybridsearch.api.engine_slot import EngineSlot
 from hybridsearch.errors import InvalidArgumentError
 from hybridsearch.v1 import collection_pb2 as pb
@@ -72,7 +72,8 @@ class CollectionServicer(collection_pb2_grpc.CollectionServiceServicer):
         self, request: pb.ListCollectionsRequest, context: Context
     ) -> pb.ListCollectionsResponse:
         """Every collection, in name order."""
-        descriptions = await asyncio.to_thread(self._engine.registry.describe_all)
+        work = work_context(deadline_of(context))  # a sharded one's shards: until then
+        descriptions = await asyncio.to_thread(work.run, self._engine.registry.describe_all)
         return pb.ListCollectionsResponse(
             collections=[description_to_proto(d) for d in descriptions]
         )
@@ -81,7 +82,9 @@ class CollectionServicer(collection_pb2_grpc.CollectionServiceServicer):
         self, request: pb.GetCollectionRequest, context: Context
     ) -> pb.GetCollectionResponse:
         """One collection, by name or alias."""
-        description = await asyncio.to_thread(self._engine.registry.describe, request.name)
+        work = work_context(deadline_of(context))
+        registry = self._engine.registry
+        description = await asyncio.to_thread(work.run, registry.describe, request.name)
         return pb.GetCollectionResponse(collection=description_to_proto(description))
 
     async def DeleteCollection(  # noqa: N802

@@ -144,9 +144,26 @@ class _CollectionCollector(Collector):
 
     def __init__(self, read: Callable[[], CollectionCounts]) -> None:
         self._read = read
+        self._failing = False  # the last scrape could not read them (logged once)
+        self._missing = 0  # shards the last scrape left out (logged when that changes)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        counts = self._read()
+        try:
+            counts = self._read()
+        except Exception:  # the other metrics are still served; these are left out
+            if not self._failing:
+                log.warning("metrics: the collections' gauges are left out", exc_info=True)
+            self._failing = True
+            return
+        self._failing = False
+        if counts.missing_shards != self._missing:
+            self._missing = counts.missing_shards
+            if counts.missing_shards:
+                log.warning(
+                    "metrics: %d shard(s) did not answer (no live replica, or none in time); "
+                    "hybridsearch_index_documents leaves their documents out",
+                    counts.missing_shards,
+                )
         yield GaugeMetricFamily(
             "hybridsearch_index_documents",
             "Live documents in the served index",

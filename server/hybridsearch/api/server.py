@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -33,6 +35,7 @@ from hybridsearch.engine.loader import LoadedIndex
 from hybridsearch.engine.registry import CollectionCounts, CollectionRegistry
 from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.errors import SetupError
+from hybridsearch.sharding.group import start_stopped
 from hybridsearch.v1 import (
     collection_pb2,
     collection_pb2_grpc,
@@ -129,6 +132,7 @@ class SearchServer:
         # back (in a data directory the shared encoders hold them until the server stops).
         self._arms: dict[int, DenseArm] = {}
         self._loading: Future[Loaded] | None = None  # the engine factory's run, once begun
+        self._loading_stopped = threading.Event()  # set by `stop`: ends a wait for replicas
 
     def _collection_counts(self) -> CollectionCounts:
         # a scrape still answers while a shard has no live replica
@@ -190,7 +194,9 @@ class SearchServer:
     async def load(self) -> None:
         """Load the index (or the data directory's collections) off the event loop, then
         report SERVING."""
-        self._loading = self._executor.submit(self._engine_factory, self.settings)
+        work = contextvars.copy_context()  # a stop ends a wait for shard replicas (`stop`)
+        work.run(start_stopped.set, self._loading_stopped)
+        self._loading = self._executor.submit(work.run, self._engine_factory, self.settings)
         registry = _as_registry(await asyncio.wrap_future(self._loading))
         self._registry = registry
         self._slot.set_registry(registry)
@@ -199,10 +205,12 @@ class SearchServer:
     async def stop(self) -> bool:
         """NOT_SERVING, refuse new calls, let in-flight calls finish within the grace period.
 
-        A load still in progress gets what is left of the grace period to end. Returns False
-        when it did not: it is abandoned, its thread still running (a process then exits
-        without joining it, see `serve`); True once everything has stopped and closed.
+        A load still in progress gets what is left of the grace period to end (a wait for
+        shard replicas ends at once). Returns False when it did not: it is abandoned, its
+        thread still running (a process then exits without joining it, see `serve`); True
+        once everything has stopped and closed.
         """
+        self._loading_stopped.set()
         loop = asyncio.get_running_loop()
         grace_ends = loop.time() + self.settings.grace_period_s
         await self.health.enter_graceful_shutdown()

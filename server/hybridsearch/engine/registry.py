@@ -63,6 +63,10 @@ log = logging.getLogger(__name__)
 
 MAX_ALIAS_ACTIONS = 100
 DRAIN_TIMEOUT_S = 30.0
+#: How long a listing or a metrics scrape waits, at most, for a sharded collection's shards
+#: to report their numbers (within the caller's deadline); a shard that has not answered by
+#: then is reported missing (`_partial_index`).
+STATS_TIMEOUT_S = 2.0
 
 
 class CollectionFactory(Protocol):
@@ -641,13 +645,20 @@ class CollectionRegistry:
 
 
 def _partial_index(served: ServedCollection) -> IndexView:
-    """A served collection's index as of now; of a sharded one, what its shards with a live
-    replica say (a `ShardedIndexView` naming the others), never UNAVAILABLE: a listing, or a
-    metrics scrape, still answers while Ray restarts a shard."""
+    """A served collection's index as of now; of a sharded one, what its shards that
+    answered within `STATS_TIMEOUT_S` (and the caller's deadline) say: a `ShardedIndexView`
+    naming the others, never UNAVAILABLE. A listing, or a metrics scrape, still answers
+    while Ray restarts a shard or a replica hangs."""
     searcher = served.searcher
-    if isinstance(searcher, ShardedSearcher):
+    if not isinstance(searcher, ShardedSearcher):
+        return searcher.index
+    caller = request_deadline.get()
+    bound = time.monotonic() + STATS_TIMEOUT_S
+    token = request_deadline.set(bound if caller is None else min(caller, bound))
+    try:
         return searcher.index_view(allow_partial=True)
-    return searcher.index
+    finally:
+        request_deadline.reset(token)
 
 
 def _catalog_on_disk(data_dir: Path) -> Catalog | None:

@@ -10,6 +10,7 @@ every shard in this process (`serve --index SHARDED_DIR` without Ray; tests);
 from __future__ import annotations
 
 import contextvars
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,11 @@ from hybridsearch.sharding.worker import ShardWorker
 #: layer around engine work; a sharded group retries a dead replica only until then.
 request_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "request_deadline", default=None
+)
+#: Set by the server while it loads the index: once the event is set (SIGTERM, SIGINT), a
+#: group still waiting for its replicas to start gives up (`ray_group.RayShardGroup`).
+start_stopped: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
+    "start_stopped", default=None
 )
 
 

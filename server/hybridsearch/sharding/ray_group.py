@@ -34,10 +34,16 @@ replica that has not answered by then (hung, or its node cut off) is marked down
 one asked too, the first still awaited. A replica that failed is skipped for `DOWN_FOR_S`
 seconds, then tried again (so a replica Ray restarted is back in use by itself). When every
 replica of a shard has failed, the shard is missing: UNAVAILABLE, or listed in the answer
-with ``allow_partial``. A write goes to the writer replica alone, with the whole deadline,
-and is sent again only when it was not sent (the replica could not be reached); once the
-replica had it, a failure is UNAVAILABLE and a timeout DEADLINE_EXCEEDED, since it may have
-been applied. A domain error raised in a replica (a bad filter value) is re-raised as itself.
+with ``allow_partial``. With ``allow_partial`` a shard is waited for only until
+`PARTIAL_SHARE` of the time left when the fan-out starts has passed; one that has not answered
+by then (its replicas hung, or their node cut off) is missing too, so the other shards' hits
+still reach the caller before its deadline. A replica that failed is asked where it listens
+in the background (`_address_of`: Ray holds the question while it restarts it): while
+another replica can be tried the front does not wait for that answer. A write goes to the
+writer replica alone, with the whole deadline, and is sent again only when it was not sent
+(the replica could not be reached); once the replica had it, a failure is UNAVAILABLE and a
+timeout DEADLINE_EXCEEDED, since it may have been applied. A domain error raised in a
+replica (a bad filter value) is re-raised as itself.
 """
 
 from __future__ import annotations
@@ -57,9 +63,20 @@ from typing import Any
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
 
-from hybridsearch.errors import DeadlineExceededError, HybridSearchError, UnavailableError
+from hybridsearch.errors import (
+    DeadlineExceededError,
+    HybridSearchError,
+    SettingsError,
+    SetupError,
+    UnavailableError,
+)
 from hybridsearch.serving_gc import tune_collector_for_serving
-from hybridsearch.sharding.group import FanOut, missing_shards_message, request_deadline
+from hybridsearch.sharding.group import (
+    FanOut,
+    missing_shards_message,
+    request_deadline,
+    start_stopped,
+)
 from hybridsearch.sharding.layout import ShardManifest
 from hybridsearch.sharding.ray_runtime import RayRuntime
 from hybridsearch.sharding.replica_line import Address, ReplicaLine, ReplicaListener, new_key
@@ -76,6 +93,18 @@ ADDRESS_TIMEOUT_S = 2.0
 #: answer in its share (hung, or its node cut off) is marked down and the next one is
 #: asked too, the first still awaited.
 MIN_ATTEMPT_S = 0.5
+#: How long the front waits for a replica to say where it listens when the shard has
+#: another replica left to try (the question stays asked: a later attempt takes the answer).
+ADDRESS_QUICK_S = 0.05
+#: With ``allow_partial`` a fan-out waits for a shard until this share of the time left
+#: when it starts has passed; a shard that has not answered by then is missing (the rest
+#: of the time is for merging the others' answers before the caller's deadline).
+PARTIAL_SHARE = 0.8
+#: How long `RayShardGroup` waits, at most, for every replica to be placed and open its
+#: shard before it gives up (naming what the replicas reserve and what the cluster has).
+START_TIMEOUT_S = 300.0
+#: How often a start that waits for replicas logs what it waits for.
+START_LOG_EVERY_S = 10.0
 #: How long the front waits for a writer replica to say it is one, at most.
 FIND_WRITER_TIMEOUT_S = 5.0
 TRANSPORTS = ("direct", "ray")
@@ -167,6 +196,9 @@ class _Shard:
         self.replicas = replicas
         self.lines = [ReplicaLine(key) for _ in replicas] if key is not None else []
         self.down_until = [0.0] * len(replicas)
+        #: Each replica's pending question "where do you listen?" (a Ray object ref), kept
+        #: across attempts while Ray restarts it (`RayShardGroup._address_of`).
+        self.asking: list[Any | None] = [None] * len(replicas)
         self._next = itertools.count()
         self.writer: int | None = None
 
@@ -194,8 +226,22 @@ class RayShardGroup:
         call_timeout_s: float = 30.0,
         transport: str = "direct",
         runtime: RayRuntime | None = None,
+        cluster_fixed: bool = False,
+        start_timeout_s: float = START_TIMEOUT_S,
         **worker_options: Any,
     ) -> None:
+        """Start the replicas and wait until each has opened its shard.
+
+        ``cluster_fixed``: no node will join the cluster (``--ray local``), so replicas that
+        reserve more CPUs than any node has are refused at once. Otherwise the wait for the
+        replicas is bounded by ``start_timeout_s`` (nodes may still be joining), and ends
+        early when the server is stopped (`group.start_stopped`).
+
+        Raises:
+            SettingsError: the replicas cannot be placed (naming ``--ray-replica-cpus``,
+                ``--replicas`` and what the cluster has), or not all started in time.
+            SetupError: the server was stopped while it waited.
+        """
         if replicas < 1:
             raise ValueError(f"replicas must be at least 1 (got {replicas})")
         if transport not in TRANSPORTS:
@@ -203,6 +249,9 @@ class RayShardGroup:
         self._call_timeout_s = call_timeout_s
         self._runtime = runtime
         self._direct = transport == "direct"
+        self._shards: list[_Shard] = []
+        if cluster_fixed:
+            _check_fits(replica_cpus)
         key = new_key() if self._direct else None
         actor = ray.remote(ShardReplica).options(
             max_restarts=-1,
@@ -211,17 +260,50 @@ class RayShardGroup:
             num_cpus=replica_cpus,
             scheduling_strategy="SPREAD",
         )
-        self._shards = [
-            _Shard([actor.remote(str(path), worker_options, key) for _ in range(replicas)], key)
-            for path in manifest.shard_paths(root)
-        ]
-        # Opening every shard (and learning each one's writer and address) before serving.
-        for shard in self._shards:
-            stats = ray.get([r.run.remote("stats") for r in shard.replicas])
-            writers = [i for i, s in enumerate(stats) if s.writable]
+        try:
+            self._shards = [
+                _Shard([actor.remote(str(path), worker_options, key) for _ in range(replicas)], key)
+                for path in manifest.shard_paths(root)
+            ]
+            self._open(replica_cpus, time.monotonic() + start_timeout_s)
+        except BaseException:
+            self._kill_replicas()  # no handle outlives a failed start (nor `ray.shutdown()`)
+            raise
+
+    def _open(self, replica_cpus: float, until: float) -> None:
+        """Wait until every replica has opened its shard (learning each shard's writer and
+        each replica's address), until ``until`` at most; see `__init__`."""
+        started = time.monotonic()
+        pending = {
+            replica.run.remote("stats"): (number, position)
+            for number, shard in enumerate(self._shards)
+            for position, replica in enumerate(shard.replicas)
+        }
+        stats: dict[tuple[int, int], Any] = {}
+        next_log = started + START_LOG_EVERY_S
+        stop = start_stopped.get()
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0.5)
+            for ref in done:
+                stats[pending.pop(ref)] = ray.get(ref)  # a replica's failure to open, raised
+            if not pending:
+                break
+            if stop is not None and stop.is_set():
+                raise SetupError("stopped while waiting for the shard replicas to start")
+            now = time.monotonic()
+            waiting = _not_started(pending.values(), len(stats) + len(pending))
+            placement = _placement(replica_cpus, len(self._shards[0].replicas))
+            if now >= until:
+                raise SettingsError(f"{waiting} within {now - started:.0f} s; {placement}")
+            if now >= next_log:
+                next_log = now + START_LOG_EVERY_S
+                log.info("%s yet (waiting %.0f s more); %s", waiting, until - now, placement)
+        for number, shard in enumerate(self._shards):
+            writers = [p for p in range(len(shard.replicas)) if stats[number, p].writable]
             shard.writer = writers[0] if writers else None
             if self._direct:
-                addresses = ray.get([r.address.remote() for r in shard.replicas])
+                timeout = max(until - time.monotonic(), 1.0)
+                addresses = ray.get([r.address.remote() for r in shard.replicas], timeout=timeout)
                 for line, address in zip(shard.lines, addresses, strict=True):
                     line.address = address
 
@@ -261,10 +343,18 @@ class RayShardGroup:
         return min(deadline, now + max(MIN_ATTEMPT_S, (deadline - now) / attempts))
 
     def _submit(
-        self, shard: int, position: int, method: str, args: tuple[Any, ...], until: float
+        self,
+        shard: int,
+        position: int,
+        method: str,
+        args: tuple[Any, ...],
+        until: float,
+        *,
+        last: bool = True,
     ) -> _Call:
         """Start a call, to be answered by ``until``: a socket with the request sent
-        (direct) or a Ray object ref.
+        (direct) or a Ray object ref; ``last``: no other replica of the shard is left to try
+        (only then is a restarting replica's address waited for, `_address_of`).
 
         Raises:
             _ReplicaDownError: the replica cannot be reached now (the request was not sent).
@@ -278,7 +368,7 @@ class RayShardGroup:
         line = state.lines[position]
         reused = line.address is not None
         if not reused:
-            line.address = self._address_of(replica, until)
+            line.address = self._address_of(shard, position, until, last=last)
         try:
             conn = line.send(pickled((method, args)), self._left(until))
         except TimeoutError:
@@ -288,16 +378,24 @@ class RayShardGroup:
             raise _ReplicaDownError(type(exc).__name__, reused=reused) from None
         return _Call(position, conn, until, reused)
 
-    def _address_of(self, replica: Any, until: float) -> Address:
-        """Where ``replica`` listens, asked through Ray (which holds the question while it
-        restarts the replica, up to `ADDRESS_TIMEOUT_S`)."""
-        timeout = min(self._left(until), ADDRESS_TIMEOUT_S)
+    def _address_of(self, shard: int, position: int, until: float, *, last: bool) -> Address:
+        """Where the replica listens, asked through Ray, which holds the question while it
+        restarts the replica: waited for up to `ADDRESS_TIMEOUT_S` when ``last`` (no other
+        replica is left to try), else `ADDRESS_QUICK_S`; a question not answered yet stays
+        asked, and a later attempt takes its answer (the replica is down until then)."""
+        state = self._shards[shard]
+        pending = state.asking[position]
+        if pending is None:
+            pending = state.asking[position] = state.replicas[position].address.remote()
+        timeout = min(self._left(until), ADDRESS_TIMEOUT_S if last else ADDRESS_QUICK_S)
         try:
-            address: Address | None = ray.get(replica.address.remote(), timeout=timeout)
+            address: Address | None = ray.get(pending, timeout=timeout)
         except GetTimeoutError:
             raise _ReplicaDownError("no address yet (restarting)") from None
         except RayActorError as exc:
+            state.asking[position] = None
             raise _ReplicaDownError(type(exc).__name__) from None
+        state.asking[position] = None
         if address is None:
             raise _ReplicaDownError("it has no direct line")
         return address
@@ -414,7 +512,7 @@ class RayShardGroup:
             position = positions.pop(0)
             until = self._attempt_until(deadline, len(positions) + 1) if read else deadline
             try:
-                return self._submit(shard, position, method, args, until)
+                return self._submit(shard, position, method, args, until, last=not positions)
             except _ReplicaDownError as exc:
                 self._failed(shard, position, exc, positions, read=read, retried=retried)
             except _AttemptTimeoutError:
@@ -434,8 +532,13 @@ class RayShardGroup:
         deadline: float,
         read: bool = True,
         retried: set[int] | None = None,
+        reply_deadline: float | None = None,
     ) -> tuple[bool, Any]:
         """(True, result) from the first replica that answers, or (False, None) when none.
+
+        ``deadline``: when to stop waiting; ``reply_deadline`` (later, default ``deadline``):
+        until when a reply that has come may still be read (`fan_out` with
+        ``allow_partial`` stops waiting before the caller's deadline).
 
         A read's replica that has not answered in its share of the time (hung, or its node
         cut off) is marked down and the next replica is asked too, the first still awaited;
@@ -477,7 +580,7 @@ class RayShardGroup:
                     continue
                 calls.remove(ready)
                 try:
-                    value = self._result(shard, ready, deadline)
+                    value = self._result(shard, ready, reply_deadline or deadline)
                 except _ReplicaDownError as exc:
                     if exc.sent and not read:
                         raise UnavailableError(
@@ -499,8 +602,17 @@ class RayShardGroup:
         allow_partial: bool,
         shards: Sequence[int] | None = None,
     ) -> FanOut:
-        """Run ``method`` on every shard at once; retry a dead replica's share elsewhere."""
+        """Run ``method`` on every shard at once; retry a dead replica's share elsewhere.
+
+        With ``allow_partial`` a shard is waited for until `PARTIAL_SHARE` of the time left
+        has passed; one that has not answered by then is missing, like one with no live
+        replica (see the module docstring).
+        """
         deadline = self._deadline()
+        wait_until = deadline
+        if allow_partial:
+            now = time.monotonic()
+            wait_until = now + max(deadline - now, 0.0) * PARTIAL_SHARE
         numbers = list(range(self.shard_count)) if shards is None else list(shards)
         started: dict[int, tuple[tuple[Any, ...], list[int], set[int], _Call | None]] = {}
         results: dict[int, Any] = {}
@@ -510,26 +622,44 @@ class RayShardGroup:
                 args = args_of(shard)
                 rest = self._shards[shard].order()
                 retried: set[int] = set()
-                first = self._start(shard, method, args, rest, deadline, read=True, retried=retried)
+                start_by = wait_until
+                if allow_partial:  # a hung replica's connection leaves time for the others
+                    now = time.monotonic()
+                    start_by = now + max(wait_until - now, 0.0) / 2
+                try:
+                    first = self._start(
+                        shard, method, args, rest, start_by, read=True, retried=retried
+                    )
+                except DeadlineExceededError:
+                    if not allow_partial:
+                        raise
+                    first = None  # `_await` tries its other replicas (`rest`), if any
                 started[shard] = (args, rest, retried, first)
             if not self._direct and all(first for *_, first in started.values()):
                 fast = self._get_all(
                     {shard: first.pending for shard, (*_, first) in started.items() if first},
-                    deadline,
+                    wait_until,
                 )
                 if fast is not None:
                     return FanOut(fast)
             for shard, (args, rest, retried, first) in started.items():
                 started[shard] = (args, rest, retried, None)  # `_await` owns the call now
-                ok, value = self._await(
-                    shard,
-                    method,
-                    args,
-                    first=first,
-                    positions=rest,
-                    deadline=deadline,
-                    retried=retried,
-                )
+                try:
+                    ok, value = self._await(
+                        shard,
+                        method,
+                        args,
+                        first=first,
+                        positions=rest,
+                        deadline=wait_until,
+                        retried=retried,
+                        reply_deadline=deadline,
+                    )
+                except DeadlineExceededError:
+                    if not allow_partial:
+                        raise
+                    log.warning("shard %d did not answer in time; answering without it", shard)
+                    ok, value = False, None
                 if ok:
                     results[shard] = value
                 else:
@@ -538,7 +668,7 @@ class RayShardGroup:
             self._drop(first for *_, first in started.values())
         if missing and not allow_partial:
             raise UnavailableError(missing_shards_message(missing))
-        return FanOut(results, tuple(missing))
+        return FanOut(results, tuple(sorted(missing)))
 
     def _drop(self, calls: Iterable[_Call | None]) -> None:
         """Close the connections of direct calls whose replies will not be read (a shard
@@ -624,12 +754,53 @@ class RayShardGroup:
         """Stop every replica and drop their handles (a handle released after
         ``ray.shutdown()`` aborts the process); then close ``runtime`` when given (the Ray
         that `load_sharded` started for this group)."""
+        self._kill_replicas()
+        if self._runtime is not None:
+            self._runtime.close()
+
+    def _kill_replicas(self) -> None:
         for shard in self._shards:
             for line in shard.lines:
                 line.reset()
             for replica in shard.replicas:
                 ray.kill(replica, no_restart=True)
             shard.replicas = []
+            shard.asking = []
         self._shards = []
-        if self._runtime is not None:
-            self._runtime.close()
+
+
+def _check_fits(replica_cpus: float) -> None:
+    """A `SettingsError` when no node of the cluster has ``replica_cpus`` CPUs (a cluster no
+    node will join: Ray would wait for one for ever)."""
+    nodes = ray.nodes()  # type: ignore[no-untyped-call]
+    largest = max(
+        (float(n["Resources"].get("CPU", 0)) for n in nodes if n.get("Alive")), default=0.0
+    )
+    if replica_cpus > largest:
+        raise SettingsError(
+            f"--ray-replica-cpus (env HYBRIDSEARCH_RAY_REPLICA_CPUS) {replica_cpus:g}: no node "
+            f"of the Ray cluster has that many CPUs (the largest has {largest:g}), so no shard "
+            "replica could be placed; lower it (0: replicas reserve no CPU)"
+        )
+
+
+def _not_started(waiting: Iterable[tuple[int, int]], total: int) -> str:
+    waiting = list(waiting)
+    shards = ", ".join(str(s) for s in sorted({shard for shard, _ in waiting}))
+    return f"{len(waiting)} of {total} shard replicas (of shard(s) {shards}) have not started"
+
+
+def _placement(replica_cpus: float, replicas: int) -> str:
+    """What the replicas reserve and what the cluster has, for a start that waits."""
+    try:
+        total = float(ray.cluster_resources().get("CPU", 0))  # type: ignore[no-untyped-call]
+        free = float(ray.available_resources().get("CPU", 0))  # type: ignore[no-untyped-call]
+        nodes = len([n for n in ray.nodes() if n.get("Alive")])  # type: ignore[no-untyped-call]
+        cluster = f"the Ray cluster has {nodes} node(s), {total:g} CPUs, {free:g} free"
+    except RayError as exc:
+        cluster = f"the Ray cluster's resources are unknown ({exc})"
+    return (
+        f"each replica reserves --ray-replica-cpus (env HYBRIDSEARCH_RAY_REPLICA_CPUS) "
+        f"{replica_cpus:g} CPUs, --replicas (env HYBRIDSEARCH_REPLICAS) {replicas} per shard; "
+        f"{cluster} (a replica also waits while its shard opens)"
+    )

@@ -29,6 +29,7 @@ import shutil
 import signal
 import socket
 import tempfile
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -43,6 +44,7 @@ ADVICE = (
 )
 CONNECT_TIMEOUT_S = 5.0
 PRIVATE_PREFIX = "hsray-"
+REAP_WAIT_S = 5.0  # how long a reap waits for a dead owner's Ray processes to exit
 OWNER_FILE = "hybridsearch-owner.pid"  # in a private Ray's directory: the PID that started it
 RAY_EXTRA_HINT = "install the optional Ray extra: pip install -e '.[ray]' (ray[serve,data]==2.60.0)"
 
@@ -67,9 +69,25 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _names(proc: Path, path: Path) -> bool:
+    """Whether the process ``proc`` (/proc/PID) names ``path``: in its command line, or by
+    its working directory or a file it has open there (Ray's agents rewrite their command
+    line to ``ray::DashboardAgent`` and the like, but keep their logs open in the session
+    directory)."""
+    if str(path).encode() in (proc / "cmdline").read_bytes():
+        return True
+    inside = str(path) + "/"
+    links = [proc / "cwd", *(proc / "fd").iterdir()]
+    for link in links:
+        with contextlib.suppress(OSError):  # closed meanwhile
+            target = os.readlink(link)
+            if target == str(path) or target.startswith(inside):
+                return True
+    return False
+
+
 def _processes_using(path: Path) -> list[int]:
-    """This user's processes whose command line names ``path`` (a Ray session's daemons)."""
-    needle = str(path).encode()
+    """This user's processes that name ``path`` (a Ray session's daemons and agents)."""
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or int(proc.name) == os.getpid():
@@ -77,17 +95,37 @@ def _processes_using(path: Path) -> list[int]:
         try:
             if proc.stat().st_uid != os.getuid():
                 continue
-            if needle in (proc / "cmdline").read_bytes():
+            if _names(proc, path):
                 found.append(int(proc.name))
         except OSError:
             continue  # gone meanwhile
     return found
 
 
+def _gone(pids: list[int], timeout_s: float) -> bool:
+    """Whether every one of ``pids`` has exited (or is a zombie) within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = [p for p in pids if _running(p)]
+        if not left or time.monotonic() >= deadline:
+            return not left
+        time.sleep(0.05)
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def reap_stale_private_rays(root: Path = Path("/tmp")) -> list[Path]:
     """Stop and remove the private Rays (``--ray local``) of this user whose owner process is
     dead (SIGKILLed or OOM-killed: its agents ignore SIGTERM and outlive the raylet); the
-    directories removed. A directory without an owner file (another program's) is left."""
+    directories removed. Its processes are those that name the directory (`_names`); the
+    directory is removed once they have exited. A directory without an owner file (another
+    program's) is left."""
     removed = []
     for directory in sorted(root.glob(f"{PRIVATE_PREFIX}*")):
         try:
@@ -98,9 +136,14 @@ def reap_stale_private_rays(root: Path = Path("/tmp")) -> list[Path]:
             continue
         if _alive(owner):
             continue
-        for pid in _processes_using(directory):
+        pids = _processes_using(directory)
+        for pid in pids:
             with contextlib.suppress(OSError):  # gone meanwhile
                 os.kill(pid, signal.SIGKILL)
+        if not _gone(pids, REAP_WAIT_S):
+            # Its directory is the only way to find them again: kept for the next start.
+            log.warning("the private Ray of dead process %d (%s) is not gone yet", owner, directory)
+            continue
         shutil.rmtree(directory, ignore_errors=True)
         log.info("removed the private Ray of dead process %d (%s)", owner, directory)
         removed.append(directory)

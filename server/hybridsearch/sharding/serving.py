@@ -38,8 +38,9 @@ log = logging.getLogger(__name__)
 def load_sharded(settings: ServerSettings) -> LoadedIndex:
     """The sharded collection at ``settings.index``, served (see the module docstring)."""
     root = settings.index
-    if not is_sharded(root):
-        raise SettingsError(f"--ray / HYBRIDSEARCH_RAY: {root} is not a sharded collection")
+    if not is_sharded(root):  # `serve` refused it already (settings_rules); a library caller
+        what = "does not exist" if not root.exists() else "is not a sharded collection"
+        raise SettingsError(f"--ray / HYBRIDSEARCH_RAY: --index {root} {what}")
     manifest = load_shard_manifest(root)
     # The encoder first: a wrong --model fails before any Ray actor starts.
     encoder: Encoder | None = None
@@ -113,6 +114,7 @@ def _shard_group(
         replica_cpus=settings.ray_replica_cpus,
         transport=settings.ray_transport,
         runtime=runtime,
+        cluster_fixed=settings.ray == "local",  # a private Ray: no node will join it
         **worker_options,
     )
 

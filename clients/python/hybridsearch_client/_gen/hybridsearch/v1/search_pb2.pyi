@@ -446,7 +446,11 @@ class SearchRequest(_message.Message):
     replica of a shard is down: false (the default) fails the call with UNAVAILABLE; true
     answers from the other shards, and the response lists the shards left out in
     `missing_shards` (their documents can be missing from the hits, and the hits' fused
-    scores are normalised over the shards that answered).
+    scores are normalised over the shards that answered). With true, a shard is also left
+    out when it has not answered once four fifths of the time left to the deadline (30 s
+    without one) have passed (its replicas hung, or their node cut off), so the other
+    shards' hits still come back before the deadline; with false such a call fails with
+    DEADLINE_EXCEEDED.
     """
     @_builtins.property
     def fusion(self) -> Global___FusionOptions:
