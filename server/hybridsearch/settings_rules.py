@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hybridsearch.fusion.adaptive import AdaptiveModelError, load_model
-from hybridsearch.types import DEFAULT_VECTOR_PRF_DEPTH, PrfSettings
+from hybridsearch.types import DEFAULT_VECTOR_PRF_DEPTH, Device, PrfSettings
 
 if TYPE_CHECKING:
     from hybridsearch.config import ServerSettings
@@ -167,6 +167,19 @@ def _serving(s: ServerSettings) -> Iterator[Problem]:
             "metrics_port",
             "not supported with --workers > 1 yet (each worker would bind it)",
         )
+    yield from _encoder(s)
+
+
+def _encoder(s: ServerSettings) -> Iterator[Problem]:
+    """Encoder variants that cannot run as asked (found before the model loads; `auto` is
+    decided by onnxruntime at load)."""
+    if s.encoder_fp16 and s.device is Device.CPU:
+        yield (
+            "encoder_fp16",
+            "the fp16 model runs only with --device cuda (fp16 on CPU is slower than int8/fp32)",
+        )
+    if s.encoder_fp16 and s.encoder_int8:
+        yield "encoder_fp16", "give --encoder-fp16 or --encoder-int8, not both"
 
 
 def _storage(s: ServerSettings) -> Iterator[Problem]:

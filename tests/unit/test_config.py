@@ -15,7 +15,7 @@ from hybridsearch.config import LogLevel, ServerSettings, add_settings_arguments
 from hybridsearch.engine.document_rules import IngestLimits
 from hybridsearch.engine.request import Limits, QueryDefaults
 from hybridsearch.errors import SettingsError
-from hybridsearch.types import FusionSettings
+from hybridsearch.types import Device, FusionSettings
 
 
 def parse(*argv: str, env: dict[str, str] | None = None) -> ServerSettings:
@@ -145,6 +145,16 @@ def test_zero_means_off_or_auto_but_negative_is_refused(name: str) -> None:
         ({"data_dir": Path("d"), "workers": 2}, "--data-dir (env HYBRIDSEARCH_DATA_DIR): not"),
         ({"ray": "local", "workers": 2}, "--ray (env HYBRIDSEARCH_RAY): not supported with"),
         ({"replicas": 2}, "--replicas (env HYBRIDSEARCH_REPLICAS): needs --ray"),
+        (
+            {"encoder_fp16": True, "device": Device.CPU},
+            "--encoder-fp16 (env HYBRIDSEARCH_ENCODER_FP16): the fp16 model runs only with "
+            "--device cuda",
+        ),
+        (
+            {"encoder_fp16": True, "encoder_int8": True, "device": Device.CUDA},
+            "--encoder-fp16 (env HYBRIDSEARCH_ENCODER_FP16): give --encoder-fp16 or "
+            "--encoder-int8, not both",
+        ),
         ({"ray_transport": "grpc"}, "--ray-transport (env HYBRIDSEARCH_RAY_TRANSPORT): must be"),
         (
             {"auth_health": True},
