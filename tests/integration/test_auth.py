@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
@@ -155,8 +156,12 @@ def test_calls_to_methods_that_do_not_exist_are_counted_under_one_name(
             with pytest.raises(grpc.RpcError) as info:
                 call(b"")
             assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
-        calls = server.metric(
+        # The call is recorded when its handler ends, which may be just after the client
+        # has its status: wait (briefly) for the last one.
+        deadline = time.monotonic() + 10
+        while (calls := server.metric(
             "hybridsearch_rpc_calls_total", method="unknown", code="UNAUTHENTICATED"
-        )
+        )) < 20 and time.monotonic() < deadline:  # fmt: skip
+            time.sleep(0.05)
         assert calls == 20
         assert "Made" not in server.scrape()

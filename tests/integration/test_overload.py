@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -223,7 +224,8 @@ def test_sigterm_during_a_load_that_never_ends_exits_within_the_grace_period() -
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=grace_s + 10) == 0  # 10 s: a loaded CI machine
         stderr = process.stderr.read()
-        assert "SIGINT: shutdown already under way (" in stderr
+        # Linux delivers pending signals lowest number first: either may come second
+        assert re.search(r"SIG(INT|TERM): shutdown already under way \(", stderr), stderr
         assert "s of the 1.0 s grace period left)" in stderr
         assert "the index load did not end within the grace period (1.0 s)" in stderr
         assert "Traceback" not in stderr
