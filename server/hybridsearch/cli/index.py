@@ -10,7 +10,7 @@ from hybridsearch.cli.build_encoder import build_encoder
 from hybridsearch.cli.flag_types import int_in_range, positive_int
 from hybridsearch.cli.index_lucene import add_lucene_arguments, run_index_lucene
 from hybridsearch.cli.index_sharded import add_sharding_arguments, run_index_sharded
-from hybridsearch.progress import bar_disabled
+from hybridsearch.progress import bar_options
 from hybridsearch.types import Device
 
 SAMPLE_CORPUS = "cranfield-corpus.jsonl.gz"
@@ -96,11 +96,9 @@ def run_index(args: argparse.Namespace) -> int:
     # BM25 and encoding run at once (the encoder on its own thread): two bars, each with its
     # documents/s; the encoder's total is known once the corpus is read.
     with (
+        tqdm(total=total, desc="reading + BM25", unit="doc", **bar_options(quiet)) as sparse_bar,
         tqdm(
-            total=total, desc="reading + BM25", unit="doc", disable=bar_disabled(quiet)
-        ) as sparse_bar,
-        tqdm(
-            total=0, desc="encoding", unit="doc", disable=bar_disabled(quiet or encoder is None)
+            total=0, desc="encoding", unit="doc", **bar_options(quiet or encoder is None)
         ) as dense_bar,
     ):
 

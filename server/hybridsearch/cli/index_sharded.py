@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hybridsearch.errors import SetupError
-from hybridsearch.progress import bar_disabled
+from hybridsearch.progress import bar_options
 from hybridsearch.sharding.layout import MAX_SHARDS
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ def _run_local(args: argparse.Namespace, count: int) -> int:
     step = "encoding" if encoder is not None else "BM25"
     started = time.perf_counter()
     with tqdm(total=total, desc=f"{count} shards: {step}", unit="doc",
-              disable=bar_disabled(args.no_progress)) as bar:  # fmt: skip
+              **bar_options(args.no_progress)) as bar:  # fmt: skip
         summary = build_sharded(
             docs,
             args.out,
@@ -189,7 +189,7 @@ def _run_ray(args: argparse.Namespace, count: int) -> int:
     try:
         step = "encoding" if model is not None else "reading"
         with tqdm(
-            total=total, desc=f"ray: {step}", unit="doc", disable=bar_disabled(args.no_progress)
+            total=total, desc=f"ray: {step}", unit="doc", **bar_options(args.no_progress)
         ) as bar:
             summary = build_sharded_ray(
                 ray, corpus, args.out, count, model_dir=model, encoder_info=info,

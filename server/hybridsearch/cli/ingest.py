@@ -16,7 +16,7 @@ from hybridsearch.cli.channel import (
     report_rpc_error,
 )
 from hybridsearch.errors import HybridSearchError, echo
-from hybridsearch.progress import bar_disabled
+from hybridsearch.progress import bar_options
 from hybridsearch.storage.corpus import ReadStats, count_lines, read_corpus
 from hybridsearch.types import Document
 from hybridsearch.v1 import index_pb2 as pb
@@ -185,9 +185,7 @@ def run_ingest(args: argparse.Namespace) -> int:
 
     with (
         open_channel(args) as channel,
-        tqdm(
-            total=total, desc="sending", unit="doc", disable=bar_disabled(args.no_progress)
-        ) as bar,
+        tqdm(total=total, desc="sending", unit="doc", **bar_options(args.no_progress)) as bar,
     ):
         stub = index_pb2_grpc.IndexServiceStub(channel)
         requests = upsert_requests(

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from hybridsearch.encoders.base import Encoder
 from hybridsearch.errors import HybridSearchError
 from hybridsearch.metadata.schema import CollectionSchema
-from hybridsearch.progress import bar_disabled
+from hybridsearch.progress import bar_options
 from hybridsearch.storage.builder import build_index
 from hybridsearch.storage.corpus import count_lines, read_corpus
 from hybridsearch.storage.index_dir import open_index
@@ -73,7 +73,7 @@ def cached_index(
     with tqdm(
         total=count_lines(corpus),
         desc=f"indexing {corpus.parent.name}",
-        disable=bar_disabled(not progress),
+        **bar_options(not progress),
     ) as bar:
         build_index(
             read_corpus(corpus, schema=schema),

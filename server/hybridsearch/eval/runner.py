@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from hybridsearch.eval.collection import Collection
 from hybridsearch.eval.metrics import METRIC_NAMES, mean_over_queries, per_query
-from hybridsearch.progress import bar_disabled
+from hybridsearch.progress import bar_options
 
 
 class Retriever(Protocol):
@@ -56,7 +56,7 @@ def run_evaluation(
     queries = list(collection.judged_queries.items())
     run: dict[str, dict[str, float]] = {}
     started = time.perf_counter()
-    with tqdm(total=len(queries), desc=name, unit="q", disable=bar_disabled(not progress)) as bar:
+    with tqdm(total=len(queries), desc=name, unit="q", **bar_options(not progress)) as bar:
         for begin in range(0, len(queries), chunk_size):
             chunk = dict(queries[begin : begin + chunk_size])
             answered = retriever.retrieve(chunk, top_k=top_k)

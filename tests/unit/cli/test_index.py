@@ -93,7 +93,8 @@ def test_an_out_under_a_file_is_one_line(
 
 
 def test_progress_bars_stay_off_a_stderr_that_is_not_a_terminal(tmp_path: Path) -> None:
-    """A log file gets no bar redraws (``\\r``, cursor-up escapes) without --no-progress."""
+    """A log file gets no bar redraws (``\\r``, cursor-up escapes) without --no-progress: the
+    progress comes as plain lines."""
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text(CORPUS + "\n")
     log = tmp_path / "stderr.log"
@@ -106,4 +107,7 @@ def test_progress_bars_stay_off_a_stderr_that_is_not_a_terminal(tmp_path: Path) 
     written = log.read_bytes()  # bytes: text mode would read each "\r" as a line end
     assert done.returncode == 0, written
     assert b"\r" not in written and b"\x1b[" not in written, written[:300]
+    # the progress still shows, as plain lines (one at the start, one at the end at least)
+    lines = [line for line in written.decode().splitlines() if line.startswith("reading + BM25")]
+    assert len(lines) >= 2 and "30/30" in lines[-1], written[:300]
     assert "indexed 30 documents" in done.stdout
