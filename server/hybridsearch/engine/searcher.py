@@ -29,7 +29,7 @@ from hybridsearch.engine.prf_backend import IndexPrfBackend
 from hybridsearch.engine.ranking import ResultSource, finish_result
 from hybridsearch.engine.ranking import dense_depth as _dense_depth
 from hybridsearch.engine.ranking import sparse_depth as _sparse_depth
-from hybridsearch.engine.ties import by_score_then_id, with_ties
+from hybridsearch.engine.ties import by_score_then_id, ties_by_id, with_ties
 from hybridsearch.errors import (
     FailedPreconditionError,
     IndexFormatError,
@@ -42,6 +42,7 @@ from hybridsearch.sparse.base import SparseBackend, StoredDoc
 from hybridsearch.storage.index_dir import OpenIndex
 from hybridsearch.types import (
     Query,
+    RankedList,
     RetrievalMode,
     ScoredDoc,
     SearchResult,
@@ -356,10 +357,10 @@ class HybridSearcher:
         weights = {term: float(n) for term, n in query_term_counts(query.text).items()}
         depth = _sparse_depth(query)
         index, live, sparse_filter = snap.index, scope.live, scope.sparse_filter
-        if query.mode is not RetrievalMode.SPARSE:
-            return index.search_sparse(weights, depth, live, sparse_filter)
-        # Alone, the arm's list is the ranking: cut it the same at every depth (see ties.py).
         hits = with_ties(lambda n: index.search_sparse(weights, n, live, sparse_filter), depth)
+        if query.mode is not RetrievalMode.SPARSE:
+            return _cut_by_id(hits, depth, snap.index.ids.__getitem__)
+        # Alone, the arm's list is the ranking: cut it the same at every depth (see ties.py).
         return by_score_then_id(hits, snap.index.ids.__getitem__)
 
     def _lucene_arm(
@@ -368,9 +369,9 @@ class HybridSearcher:
         """The sparse arm of a Lucene-backed index: Anserini analyses the query text."""
         depth = _sparse_depth(query)
         index, live, text = snap.index, scope.live, query.text
-        if query.mode is not RetrievalMode.SPARSE:
-            return index.search_sparse_text(text, depth, live)
         hits = with_ties(lambda n: index.search_sparse_text(text, n, live), depth)
+        if query.mode is not RetrievalMode.SPARSE:
+            return _cut_by_id(hits, depth, snap.index.ids.__getitem__)
         return by_score_then_id(hits, snap.index.ids.__getitem__)
 
     def _dense_with_ties(
@@ -455,3 +456,12 @@ def _check_encoder_matches(index: OpenIndex, encoder: Encoder) -> None:
             f"the server loaded {encoder.model_id} ({encoder.dimension} dims); serve it with "
             "the model it was built with"
         )
+
+
+def _cut_by_id(hits: RankedList, depth: int, doc_id: Callable[[int], str]) -> RankedList:
+    """The first ``depth`` of an arm's list that `with_ties` widened past a tie at the cut,
+    the tied documents taken by id (as results order them), not by where the index stores
+    them: which of them enters fusion then does not depend on upsert order."""
+    if len(hits) <= depth:
+        return hits
+    return ties_by_id(hits, doc_id)[:depth]

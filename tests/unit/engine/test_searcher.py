@@ -12,6 +12,7 @@ import pytest
 from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.errors import FailedPreconditionError
 from hybridsearch.storage.index_dir import open_index
+from hybridsearch.storage.writer import IndexWriter
 from hybridsearch.types import (
     Document,
     FusionMethod,
@@ -230,3 +231,32 @@ def test_document_returns_stored_fields_or_none(searcher: HybridSearcher) -> Non
     with_metadata = searcher.document("a")
     assert with_metadata is not None and with_metadata.metadata == {"year": 1958}
     assert searcher.document("missing") is None
+
+
+def test_a_tie_at_the_hybrid_sparse_cut_is_taken_by_id_not_by_storage_order(
+    tmp_path: Path,
+) -> None:
+    """ "b-tie" is stored first; both score the same for the query. The sparse arm alone ranks
+    "a-tie" first (ties by id), so with one sparse candidate it is "a-tie" that enters fusion
+    (tantivy's document order would have taken "b-tie")."""
+    text = "quokka habitat survey"
+    path = build_fake_index(tmp_path / "idx", [Document("z", "", "other")])
+    writer = IndexWriter(path)
+    for doc_id in ("b-tie", "a-tie"):  # one commit each: "b-tie" first in tantivy's order
+        doc = Document(doc_id, "", text)
+        writer.upsert([doc], HashEncoder().encode_documents([doc.text]))
+    writer.close()
+    engine = HybridSearcher(open_index(path), HashEncoder())
+    try:
+        alone = engine.search(Query(text="quokka", top_k=2, mode=SPARSE))
+        assert ids(alone) == ["a-tie", "b-tie"]
+        fusion = FusionSettings(sparse_depth=1, dense_depth=1)  # (depths are at least top_k)
+        result = engine.search(
+            Query(text="quokka", top_k=1, mode=HYBRID, fusion=fusion, explain=True)
+        )
+        [hit] = result.hits  # the sparse candidate and the dense one fuse to 0.5 each
+        assert hit.id == "a-tie"
+        assert hit.explanation is not None and hit.explanation.sparse is not None
+        assert hit.explanation.sparse.rank == 1
+    finally:
+        engine.close()
