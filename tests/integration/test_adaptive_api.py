@@ -80,3 +80,20 @@ def test_adaptive_as_the_server_default(tiny_hybrid_index: Path, model_dir: Path
     assert response.applied.fusion.method == pb.FUSION_METHOD_ADAPTIVE
     assert response.adaptive_fusion.alpha == pytest.approx(GOLDEN_ALPHA, abs=1e-5)
     assert [h.id for h in response.hits] == GOLDEN_IDS
+
+
+def test_applied_fusion_is_what_the_query_was_fused_with(
+    stub: search_pb2_grpc.SearchServiceStub,
+) -> None:
+    """The request's alpha and normalisation are not used by ADAPTIVE: `applied` says the
+    chosen alpha and the model's min-max (with or without explain)."""
+    fusion = pb.FusionOptions(
+        method=pb.FUSION_METHOD_ADAPTIVE, alpha=0.9, normalization=pb.SCORE_NORMALIZATION_Z_SCORE
+    )
+    for explain in (True, False):
+        request = pb.SearchRequest(query=QUERY, top_k=5, explain=explain, fusion=fusion)
+        response = stub.Search(request)
+        applied = response.applied.fusion
+        assert applied.method == pb.FUSION_METHOD_ADAPTIVE
+        assert applied.alpha == pytest.approx(GOLDEN_ALPHA, abs=1e-5)
+        assert applied.normalization == pb.SCORE_NORMALIZATION_MIN_MAX

@@ -118,10 +118,19 @@ def finish_result(
     ]
     timings.fetch_us = elapsed_us(fetch_started)
     timings.total_us = elapsed_us(started)
+    applied = query
+    if choices and query.fusion.method is FusionMethod.ADAPTIVE:
+        # What the query was fused with: the chosen alpha and the model's normalisation (the
+        # request's alpha and normalisation are not used).
+        model = load_model(query.fusion.adaptive_model)
+        fusion = dataclasses.replace(
+            query.fusion, alpha=choices[-1].alpha, normalization=model.normalization
+        )
+        applied = dataclasses.replace(query, fusion=fusion)
     return SearchResult(
         hits=hits,
         timings=timings,
-        applied=query,
+        applied=applied,
         expansion_terms=expansion_terms,
         adaptive=choices[-1] if choices and query.explain else None,
     )

@@ -65,7 +65,8 @@ class _FusionMethodEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FusionMe
     """Interpolation at an alpha chosen per query: a small model shipped with the server maps a
     few features of the query and of both candidate lists to the query's alpha, and the
     model's normalisation (min-max) is used. The request's `alpha` and `normalization` are
-    ignored; with `explain`, the response's `adaptive_fusion` shows the choice.
+    ignored: the response's `applied.fusion` gives the chosen alpha and the model's
+    normalisation, and with `explain` its `adaptive_fusion` also shows the features.
     """
 
 class FusionMethod(_FusionMethod, metaclass=_FusionMethodEnumTypeWrapper):
@@ -81,7 +82,8 @@ FUSION_METHOD_ADAPTIVE: FusionMethod.ValueType  # 3
 """Interpolation at an alpha chosen per query: a small model shipped with the server maps a
 few features of the query and of both candidate lists to the query's alpha, and the
 model's normalisation (min-max) is used. The request's `alpha` and `normalization` are
-ignored; with `explain`, the response's `adaptive_fusion` shows the choice.
+ignored: the response's `applied.fusion` gives the chosen alpha and the model's
+normalisation, and with `explain` its `adaptive_fusion` also shows the features.
 """
 Global___FusionMethod: _TypeAlias = FusionMethod  # noqa: Y015
 

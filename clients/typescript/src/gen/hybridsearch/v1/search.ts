@@ -89,7 +89,8 @@ export enum FusionMethod {
    * FUSION_METHOD_ADAPTIVE - Interpolation at an alpha chosen per query: a small model shipped with the server maps a
    * few features of the query and of both candidate lists to the query's alpha, and the
    * model's normalisation (min-max) is used. The request's `alpha` and `normalization` are
-   * ignored; with `explain`, the response's `adaptive_fusion` shows the choice.
+   * ignored: the response's `applied.fusion` gives the chosen alpha and the model's
+   * normalisation, and with `explain` its `adaptive_fusion` also shows the features.
    */
   FUSION_METHOD_ADAPTIVE = 3,
   UNRECOGNIZED = -1,
