@@ -567,9 +567,10 @@ type FusionOptions struct {
 	RrfSparseWeight *float64 `protobuf:"fixed64,5,opt,name=rrf_sparse_weight,json=rrfSparseWeight,proto3,oneof" json:"rrf_sparse_weight,omitempty"`
 	// RRF weight of the dense list, >= 0 (with RRF, not both weights 0).
 	RrfDenseWeight *float64 `protobuf:"fixed64,6,opt,name=rrf_dense_weight,json=rrfDenseWeight,proto3,oneof" json:"rrf_dense_weight,omitempty"`
-	// How many BM25 candidates enter fusion; 1 to 1000.
+	// How many BM25 candidates enter fusion; 1 to 1000. A depth below `top_k` is raised to
+	// `top_k` (so fusion can fill the page; `applied` shows the depth used).
 	SparseDepth *uint32 `protobuf:"varint,7,opt,name=sparse_depth,json=sparseDepth,proto3,oneof" json:"sparse_depth,omitempty"`
-	// How many dense candidates enter fusion; 1 to 1000.
+	// How many dense candidates enter fusion; 1 to 1000; raised to `top_k` like `sparse_depth`.
 	DenseDepth    *uint32 `protobuf:"varint,8,opt,name=dense_depth,json=denseDepth,proto3,oneof" json:"dense_depth,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -275,7 +275,8 @@ def _check_offset(
         if offset + top_k > depth:
             out.add(
                 "offset",
-                f"offset + top_k must be at most {name} ({depth}) (got {offset} + {top_k})",
+                f"offset + top_k must be at most {name} ({depth}, counting the raise of a "
+                f"depth below top_k to top_k) (got {offset} + {top_k})",
             )
             return
 

@@ -359,9 +359,11 @@ class FusionOptions(_message.Message):
     rrf_dense_weight: _builtins.float
     """RRF weight of the dense list, >= 0 (with RRF, not both weights 0)."""
     sparse_depth: _builtins.int
-    """How many BM25 candidates enter fusion; 1 to 1000."""
+    """How many BM25 candidates enter fusion; 1 to 1000. A depth below `top_k` is raised to
+    `top_k` (so fusion can fill the page; `applied` shows the depth used).
+    """
     dense_depth: _builtins.int
-    """How many dense candidates enter fusion; 1 to 1000."""
+    """How many dense candidates enter fusion; 1 to 1000; raised to `top_k` like `sparse_depth`."""
     def __init__(
         self,
         *,

@@ -36,6 +36,8 @@ from hybridsearch.types import (
 DEFAULTS = QueryDefaults()
 LIMITS = Limits()
 
+RAISED = "counting the raise of a depth below top_k to top_k"
+
 
 def resolve(spec: SearchRequestSpec, **limits: int) -> Query:
     return resolve_query(spec, DEFAULTS, Limits(**limits))
@@ -376,12 +378,12 @@ def test_a_page_within_every_depth_is_accepted() -> None:
         (
             SearchRequestSpec("flow", offset=991),
             {},
-            "offset + top_k must be at most fusion.sparse_depth (1000) (got 991 + 10)",
+            f"offset + top_k must be at most fusion.sparse_depth (1000, {RAISED}) (got 991 + 10)",
         ),
         (
             SearchRequestSpec("flow", offset=30, fusion=FusionOptions(dense_depth=35)),
             {},
-            "offset + top_k must be at most fusion.dense_depth (35) (got 30 + 10)",
+            f"offset + top_k must be at most fusion.dense_depth (35, {RAISED}) (got 30 + 10)",
         ),
     ],
 )
@@ -411,7 +413,10 @@ def test_a_depth_raised_to_top_k_still_bounds_the_offset() -> None:
     spec = SearchRequestSpec("flow", top_k=50, fusion=FusionOptions(sparse_depth=10))
     assert resolve(spec).fusion.sparse_depth == 50
     assert violations(dataclasses.replace(spec, offset=1)) == [
-        ("offset", "offset + top_k must be at most fusion.sparse_depth (50) (got 1 + 50)")
+        (
+            "offset",
+            f"offset + top_k must be at most fusion.sparse_depth (50, {RAISED}) (got 1 + 50)",
+        )
     ]
 
 

@@ -425,11 +425,14 @@ export interface FusionOptions {
   rrfDenseWeight?:
     | number
     | undefined;
-  /** How many BM25 candidates enter fusion; 1 to 1000. */
+  /**
+   * How many BM25 candidates enter fusion; 1 to 1000. A depth below `top_k` is raised to
+   * `top_k` (so fusion can fill the page; `applied` shows the depth used).
+   */
   sparseDepth?:
     | number
     | undefined;
-  /** How many dense candidates enter fusion; 1 to 1000. */
+  /** How many dense candidates enter fusion; 1 to 1000; raised to `top_k` like `sparse_depth`. */
   denseDepth?: number | undefined;
 }
 
