@@ -933,7 +933,7 @@ func (x *TextSpan) GetEnd() uint32 {
 }
 
 // Highlight is a snippet of one stored field with the query's matched terms (the terms the
-// BM25 arm searched, so no stopwords) located (offsets, not markup, so any client can render
+// BM25 arm searched, so no stopwords unless the query holds nothing else) located (offsets, not markup, so any client can render
 // them).
 type Highlight struct {
 	state protoimpl.MessageState `protogen:"open.v1"`

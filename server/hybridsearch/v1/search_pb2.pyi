@@ -559,7 +559,7 @@ Global___TextSpan: _TypeAlias = TextSpan  # noqa: Y015
 @_typing.final
 class Highlight(_message.Message):
     """Highlight is a snippet of one stored field with the query's matched terms (the terms the
-    BM25 arm searched, so no stopwords) located (offsets, not markup, so any client can render
+    BM25 arm searched, so no stopwords unless the query holds nothing else) located (offsets, not markup, so any client can render
     them).
     """
 

@@ -513,7 +513,7 @@ export interface TextSpan {
 
 /**
  * Highlight is a snippet of one stored field with the query's matched terms (the terms the
- * BM25 arm searched, so no stopwords) located (offsets, not markup, so any client can render
+ * BM25 arm searched, so no stopwords unless the query holds nothing else) located (offsets, not markup, so any client can render
  * them).
  */
 export interface Highlight {
