@@ -223,5 +223,6 @@ def run_prf(query: Query, first: FirstRound, backend: PrfBackend, rank: RankList
         ranked = rank(sparse, None) if rm3_on else rank(None, dense)
     else:
         ranked = rank(sparse, dense)
-    heaviest_first = dict(sorted(expansion.items(), key=lambda item: (-item[1], item[0])))
+    searched = [(term, weight) for term, weight in expansion.items() if weight > 0]
+    heaviest_first = dict(sorted(searched, key=lambda item: (-item[1], item[0])))
     return PrfResult(ranked=ranked, applied=settings, expansion_terms=heaviest_first)

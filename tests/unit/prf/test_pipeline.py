@@ -182,3 +182,12 @@ def test_single_arm_modes_ignore_the_stage() -> None:
     assert calls == [([3, 1], None)]
     assert backend.text_requests == [[0, 1]]
     assert result.applied.rm3
+
+
+def test_expansion_terms_list_only_the_terms_searched() -> None:
+    """With the original query weighted 1.0 the feedback terms weigh 0: they are not searched,
+    so explain does not list them."""
+    backend, calls = FakeBackend(), []
+    prf = PrfSettings(rm3=True, fb_docs=2, original_query_weight=1.0, hybrid_stage=PrfStage.AFTER)
+    result = run_prf(query(prf), FIRST, backend, record_rank(calls))
+    assert result.expansion_terms == pytest.approx({"cat": 0.5, "dog": 0.5})
