@@ -11,6 +11,7 @@
 from hybridsearch_client import filters
 from hybridsearch_client._client import (
     DEFAULT_TIMEOUT_S,
+    MAX_RECEIVE_MESSAGE_BYTES,
     AsyncHybridSearchClient,
     HybridSearchClient,
     StreamResult,
@@ -42,6 +43,7 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_MAX_BATCH_BYTES",
     "DEFAULT_TIMEOUT_S",
+    "MAX_RECEIVE_MESSAGE_BYTES",
     "AddAlias",
     "AliasActionLike",
     "AsyncHybridSearchClient",

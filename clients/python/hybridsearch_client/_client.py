@@ -47,21 +47,35 @@ from hybridsearch_client._requests import (
 )
 
 DEFAULT_TIMEOUT_S = 10.0
+MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024 * 1024
+"""Default largest reply the client accepts (gRPC's own default is 4 MiB); the server's
+``--max-message-bytes`` default is 16 MiB. Override it with
+``channel_options=[("grpc.max_receive_message_length", n)]`` (-1: no limit)."""
+
+
+def _channel_options(channel_options: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    options = list(channel_options)
+    if not any(key == "grpc.max_receive_message_length" for key, _ in options):
+        options.append(("grpc.max_receive_message_length", MAX_RECEIVE_MESSAGE_BYTES))
+    return options
 
 
 @dataclass(frozen=True, slots=True)
 class StreamResult:
-    """One answer on a ``SearchStream``: exactly one of ``response`` and ``error`` is set."""
+    """One answer on a ``SearchStream``: exactly one of ``response`` and ``error`` is set.
+    ``partial`` is true for the early sparse-only answer of a ``progressive`` request; the
+    final answer for the same ``request_id`` follows with ``partial`` false."""
 
     request_id: str
     response: search_pb2.SearchResponse | None
     error: HybridSearchError | None
+    partial: bool = False
 
     @classmethod
     def from_proto(cls, message: search_pb2.SearchStreamResponse) -> StreamResult:
         if message.HasField("error"):
             return cls(message.request_id, None, error_from_stream_status(message.error))
-        return cls(message.request_id, message.response, None)
+        return cls(message.request_id, message.response, None, message.partial)
 
 
 def _stream_request(
@@ -117,7 +131,7 @@ class HybridSearchClient:
         channel_options: Sequence[tuple[str, Any]] = (),
         interceptors: Sequence[Any] = (),
     ) -> None:
-        options = list(channel_options)
+        options = _channel_options(channel_options)
         if tls is None:
             self._channel = grpc.insecure_channel(target, options=options)
         else:
@@ -175,7 +189,11 @@ class HybridSearchClient:
         """Send many queries on one stream; yields answers as they arrive (any order).
         A per-request error is a ``StreamResult.error``; a failed stream raises. ``options``
         (as for :meth:`search`, ``collection`` and ``filter`` included) apply to every
-        ``(request_id, text)`` pair."""
+        ``(request_id, text)`` pair.
+
+        Leaving the loop early does not end the call by itself: the returned generator keeps
+        the stream (and pulls ``requests``) until it is closed or collected. Call
+        ``results.close()`` (or iterate inside ``contextlib.closing(...)``) to cancel it."""
         call = self._stub.SearchStream(
             (_stream_request(item, options) for item in requests),
             timeout=self._deadline(timeout),
@@ -390,7 +408,7 @@ class AsyncHybridSearchClient:
         channel_options: Sequence[tuple[str, Any]] = (),
         interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
     ) -> None:
-        options = list(channel_options)
+        options = _channel_options(channel_options)
         if tls is None:
             self._channel = grpc.aio.insecure_channel(
                 target, options=options, interceptors=interceptors
@@ -447,7 +465,8 @@ class AsyncHybridSearchClient:
         **options: Any,
     ) -> AsyncIterator[StreamResult]:
         """Send many queries on one stream; yields answers as they arrive (any order);
-        ``options`` apply to every ``(request_id, text)`` pair."""
+        ``options`` apply to every ``(request_id, text)`` pair. To stop early, call
+        ``await results.aclose()`` (or use ``contextlib.aclosing``): it cancels the call."""
 
         async def outgoing() -> AsyncIterator[search_pb2.SearchStreamRequest]:
             if isinstance(requests, AsyncIterable):

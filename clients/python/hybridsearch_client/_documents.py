@@ -29,8 +29,15 @@ class Document:
 
     def to_proto(self) -> index_pb2.Document:
         message = index_pb2.Document(id=self.id, title=self.title, text=self.text)
-        if self.metadata:
-            message.metadata.update(dict(self.metadata))
+        for key, value in self.metadata.items():
+            try:
+                message.metadata.update({key: value})
+            except (ValueError, TypeError) as error:
+                raise ValueError(
+                    f"document {self.id!r}: metadata field {key!r}: cannot store a "
+                    f"{type(value).__name__} value (metadata must be JSON: str, int, float, "
+                    f"bool, None, list, dict; pass datetimes as RFC 3339 strings): {error}"
+                ) from None
         return message
 
     @classmethod

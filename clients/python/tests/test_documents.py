@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable
 
 import pytest
@@ -50,3 +51,12 @@ def test_bad_batch_settings(options: dict[str, int]) -> None:
 def test_rejects_other_items() -> None:
     with pytest.raises(TypeError):
         list(UpsertBatcher().add({"id": "x"}))  # type: ignore[arg-type]
+
+
+def test_non_json_metadata_names_the_document_and_field() -> None:
+
+    doc = Document(
+        "doc-7", "t", "x", metadata={"n": 1, "when": datetime.datetime.now(datetime.UTC)}
+    )
+    with pytest.raises(ValueError, match=r"document 'doc-7': metadata field 'when'.*datetime"):
+        doc.to_proto()

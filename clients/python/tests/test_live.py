@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import grpc
@@ -272,3 +273,34 @@ def test_async_index_service(addr: str) -> None:
             assert info.value.code is grpc.StatusCode.NOT_FOUND
 
     asyncio.run(scenario())
+
+
+def test_receives_replies_over_grpcs_4_mib_default(client: HybridSearchClient) -> None:
+    """A batch whose reply is ~6.5 MB (under the server's 16 MiB limit) is received."""
+    responses = client.batch_search(
+        [QUERY] * 64,
+        top_k=100,
+        mode=SPARSE,
+        return_fields=[pb.STORED_FIELD_TITLE, pb.STORED_FIELD_TEXT],
+        timeout=60,
+    )
+    assert sum(r.ByteSize() for r in responses) > 4 * 1024 * 1024
+
+
+def test_stream_close_cancels_the_call(client: HybridSearchClient) -> None:
+    """``results.close()`` after breaking out of the loop stops pulling requests."""
+    pulled = 0
+
+    def requests() -> Iterator[tuple[str, pb.SearchRequest]]:
+        nonlocal pulled
+        for i in range(2000):
+            pulled += 1
+            yield str(i), pb.SearchRequest(query=QUERY, top_k=1, mode=SPARSE)
+
+    results = client.search_stream(requests())
+    for _ in results:
+        break
+    results.close()  # type: ignore[attr-defined]
+    at_close = pulled
+    time.sleep(0.5)
+    assert pulled == at_close
