@@ -13,9 +13,11 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
@@ -27,6 +29,10 @@ import (
 // DefaultTimeout is the deadline of a call when neither the Options nor the context set one.
 const DefaultTimeout = 10 * time.Second
 
+// DefaultMaxRecvMsgSize is the largest reply a Client accepts unless Options.MaxRecvMsgSize
+// says otherwise: 16 MiB, the server's --max-message-bytes default (gRPC's own is 4 MiB).
+const DefaultMaxRecvMsgSize = 16 << 20
+
 // Options configures a Client. The zero value is a plaintext connection with DefaultTimeout.
 type Options struct {
 	// Timeout is the default deadline of every call; a context that already has a deadline
@@ -37,6 +43,9 @@ type Options struct {
 	TLS *TLSOptions
 	// BearerToken is sent as `authorization: Bearer <token>` on every call.
 	BearerToken string
+	// MaxRecvMsgSize is the largest reply accepted, in bytes. Zero means
+	// DefaultMaxRecvMsgSize (16 MiB); raise it for a server with a larger --max-message-bytes.
+	MaxRecvMsgSize int
 	// DialOptions are appended to the client's own.
 	DialOptions []grpc.DialOption
 }
@@ -67,7 +76,14 @@ func New(target string, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	dial := append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, opts.DialOptions...)
+	maxRecv := opts.MaxRecvMsgSize
+	if maxRecv == 0 {
+		maxRecv = DefaultMaxRecvMsgSize
+	}
+	dial := append([]grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecv)),
+	}, opts.DialOptions...)
 	conn, err := grpc.NewClient(target, dial...)
 	if err != nil {
 		return nil, fmt.Errorf("hybridsearch: connect %s: %w", target, err)
@@ -180,11 +196,14 @@ func (c *Client) BatchSearch(ctx context.Context, reqs []*pb.SearchRequest, opts
 	return resp.GetResponses(), nil
 }
 
-// StreamResult is one answer on a stream: exactly one of Response and Err is set.
+// StreamResult is one answer on a stream: exactly one of Response and Err is set. Partial is
+// true on the early BM25-only answer of a progressive request (SearchStreamRequest.Progressive
+// on a hybrid query); the final answer for the same RequestID follows with Partial false.
 type StreamResult struct {
 	RequestID string
 	Response  *pb.SearchResponse
 	Err       *Error
+	Partial   bool
 }
 
 // ResultStream reads the answers of a SearchStream as they arrive (arrival order, not request
@@ -194,7 +213,11 @@ type ResultStream struct {
 	stream grpc.BidiStreamingClient[pb.SearchStreamRequest, pb.SearchStreamResponse]
 	cancel context.CancelFunc
 	err    error // sticky: io.EOF or the stream's failure
+	closed atomic.Bool
 }
+
+// errClosed is what Recv returns once Close was called.
+var errClosed = &Error{Code: codes.Canceled, Message: "stream closed by the caller"}
 
 // SearchStream opens one stream, sends reqs on it from a goroutine and returns at once; the
 // answers are read from the returned ResultStream while requests are still being sent, so reqs
@@ -242,9 +265,16 @@ func (s *ResultStream) Recv() (StreamResult, error) {
 	if s.err != nil {
 		return StreamResult{}, s.err
 	}
+	if s.closed.Load() {
+		s.err = errClosed
+		return StreamResult{}, s.err
+	}
 	msg, err := s.stream.Recv()
+	if err == nil && s.closed.Load() {
+		err = errClosed // closed while this Recv waited: drop what was buffered
+	}
 	if err != nil {
-		if !errors.Is(err, io.EOF) {
+		if !errors.Is(err, io.EOF) && err != errClosed {
 			err = FromError(err)
 		}
 		s.err = err
@@ -276,16 +306,21 @@ func (s *ResultStream) All() iter.Seq2[StreamResult, error] {
 	}
 }
 
-// Close cancels the stream if it is still open (the server sees CANCELLED; a later Recv
-// returns an *Error with codes.Canceled) and stops the sending goroutine. It may be called
-// from another goroutine, more than once, and after the stream ended.
-func (s *ResultStream) Close() { s.cancel() }
+// Close cancels the stream if it is still open (the server sees CANCELLED) and stops the
+// sending goroutine. A later Recv on a stream that had not ended returns an *Error with
+// codes.Canceled at once, without the answers that were already buffered; a stream that had
+// ended keeps its io.EOF or error. It may be called from another goroutine, more than once,
+// and after the stream ended.
+func (s *ResultStream) Close() {
+	s.closed.Store(true)
+	s.cancel()
+}
 
 func streamResult(msg *pb.SearchStreamResponse) StreamResult {
 	if e := msg.GetError(); e != nil {
 		return StreamResult{RequestID: msg.GetRequestId(), Err: fromStreamStatus(e)}
 	}
-	return StreamResult{RequestID: msg.GetRequestId(), Response: msg.GetResponse()}
+	return StreamResult{RequestID: msg.GetRequestId(), Response: msg.GetResponse(), Partial: msg.GetPartial()}
 }
 
 // Stub exposes the generated SearchService client for calls the wrapper does not cover.

@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"iter"
 	"os"
@@ -12,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/hybridsearch/hybridsearch/clients/go/client"
 	pb "github.com/hybridsearch/hybridsearch/clients/go/hybridsearchv1"
@@ -308,5 +311,64 @@ func TestContextDeadlineWins(t *testing.T) {
 	_, err := c.Search(ctx, &pb.SearchRequest{Query: query, Mode: sparse})
 	if status.Code(err) != codes.DeadlineExceeded {
 		t.Fatalf("err = %v, want DeadlineExceeded", err)
+	}
+}
+
+// A reply over gRPC's 4 MiB default (under the server's 16 MiB) is received.
+func TestBatchSearchReceivesRepliesOver4MiB(t *testing.T) {
+	c := newClient(t)
+	reqs := make([]*pb.SearchRequest, 64)
+	for i := range reqs {
+		reqs[i] = &pb.SearchRequest{Query: query, TopK: 100, Mode: sparse,
+			ReturnFields: []pb.StoredField{pb.StoredField_STORED_FIELD_TITLE, pb.StoredField_STORED_FIELD_TEXT}}
+	}
+	resps, err := c.BatchSearch(context.Background(), reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := 0
+	for _, r := range resps {
+		size += proto.Size(r)
+	}
+	if size <= 4<<20 {
+		t.Fatalf("reply is %d bytes, want over 4 MiB", size)
+	}
+}
+
+// After Close, Recv returns Canceled at once, not the answers already buffered.
+func TestSearchStreamRecvAfterCloseIsCanceledAtOnce(t *testing.T) {
+	c := newClient(t)
+	reqs := make([]*pb.SearchStreamRequest, 50)
+	for i := range reqs {
+		reqs[i] = streamReq(fmt.Sprint(i), query)
+	}
+	stream, err := c.SearchStream(context.Background(), slices.Values(reqs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // let the other answers arrive and be buffered
+	stream.Close()
+	if r, err := stream.Recv(); status.Code(err) != codes.Canceled {
+		t.Fatalf("Recv after Close = %+v, %v; want Canceled", r, err)
+	}
+}
+
+// status.Convert(err).Details() finds the BadRequest through the *client.Error wrapper.
+func TestErrorKeepsStatusDetails(t *testing.T) {
+	c := newClient(t)
+	_, err := c.Search(context.Background(), &pb.SearchRequest{Query: "", Mode: sparse})
+	var found []string
+	for _, d := range status.Convert(err).Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.GetFieldViolations() {
+				found = append(found, v.GetField())
+			}
+		}
+	}
+	if strings.Join(found, ",") != "query" {
+		t.Fatalf("BadRequest fields via status.Convert = %v (err %v)", found, err)
 	}
 }

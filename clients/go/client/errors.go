@@ -23,6 +23,7 @@ type Error struct {
 	Code            codes.Code
 	Message         string
 	FieldViolations []FieldViolation
+	status          *status.Status // the original status (with its details), when there was one
 }
 
 func (e *Error) Error() string {
@@ -34,8 +35,26 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// GRPCStatus lets status.FromError and status.Code see through the wrapper.
-func (e *Error) GRPCStatus() *status.Status { return status.New(e.Code, e.Message) }
+// GRPCStatus lets status.FromError, status.Code and status.Convert see through the wrapper:
+// the server's status with its details (the google.rpc.BadRequest included), or for an
+// in-band stream error one rebuilt with a BadRequest detail from FieldViolations.
+func (e *Error) GRPCStatus() *status.Status {
+	if e.status != nil {
+		return e.status
+	}
+	st := status.New(e.Code, e.Message)
+	if len(e.FieldViolations) == 0 {
+		return st
+	}
+	br := &errdetails.BadRequest{}
+	for _, v := range e.FieldViolations {
+		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Description})
+	}
+	if withDetails, err := st.WithDetails(br); err == nil {
+		return withDetails
+	}
+	return st
+}
 
 // FromError converts a gRPC error into *Error, reading BadRequest details from the status
 // (the grpc-status-details-bin trailer). nil stays nil.
@@ -47,7 +66,7 @@ func FromError(err error) error {
 	if !ok {
 		return err
 	}
-	out := &Error{Code: st.Code(), Message: st.Message()}
+	out := &Error{Code: st.Code(), Message: st.Message(), status: st}
 	for _, d := range st.Details() {
 		if br, ok := d.(*errdetails.BadRequest); ok {
 			for _, v := range br.GetFieldViolations() {
