@@ -58,9 +58,15 @@ export interface ClientOptions {
   tls?: TlsOptions;
   /** Sent as `authorization: Bearer <token>` on every call. */
   bearerToken?: string;
-  /** Extra grpc-js channel options. */
+  /** Largest reply accepted, in bytes (default 16 MiB, the server's `--max-message-bytes`
+   * default; grpc-js's own is 4 MiB). Raise it for a server with a larger limit. */
+  maxReceiveMessageBytes?: number;
+  /** Extra grpc-js channel options (a `grpc.max_receive_message_length` here wins). */
   channelOptions?: ChannelOptions;
 }
+
+/** The default `maxReceiveMessageBytes`: 16 MiB. */
+export const DEFAULT_MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 export interface CallOptions {
   /** Deadline of this call in milliseconds; overrides the client default. */
@@ -168,11 +174,16 @@ export function schemaFields(info: CollectionInfo): SchemaField[] {
   }));
 }
 
-/** One answer on a stream: exactly one of `response` and `error` is set. */
+/**
+ * One answer on a stream: exactly one of `response` and `error` is set. `partial` is true on
+ * the early BM25-only answer of a `progressive` request (hybrid query); the final answer for
+ * the same `requestId` follows with `partial` false.
+ */
 export interface StreamResult {
   requestId: string;
   response?: SearchResponse;
   error?: HybridSearchError;
+  partial: boolean;
 }
 
 /** The SearchRequest of `query`, with the `options` the query does not set itself. */
@@ -210,6 +221,40 @@ export interface UpsertOptions extends IndexOptions {
   maxBatchBytes?: number;
 }
 
+/**
+ * Throws a TypeError naming the document and field when `metadata` holds a value that is not
+ * JSON (a Date, Map, Set, class instance, bigint, function...): protobuf's Struct would turn
+ * an object into `{}` without a word.
+ */
+export function checkMetadata(id: string, metadata: unknown): void {
+  if (metadata === undefined || metadata === null) return;
+  const visit = (value: unknown, path: string): void => {
+    if (value === null || value === undefined) return;
+    const kind = typeof value;
+    if (kind === "string" || kind === "number" || kind === "boolean") return;
+    if (Array.isArray(value)) {
+      value.forEach((item, i) => visit(item, `${path}[${i}]`));
+      return;
+    }
+    if (kind === "object") {
+      const proto = Object.getPrototypeOf(value);
+      if (proto === Object.prototype || proto === null) {
+        for (const [key, item] of Object.entries(value as Record<string, unknown>)) visit(item, `${path}.${key}`);
+        return;
+      }
+    }
+    const what = kind === "object" ? ((value as object).constructor?.name ?? "object") : kind;
+    const hint = value instanceof Date ? " (pass a Date as an RFC 3339 string: date.toISOString())" : "";
+    throw new TypeError(
+      `document "${id}": metadata field "${path}": a ${what} is not a JSON value (string, number, boolean, null, array, plain object)${hint}`,
+    );
+  };
+  if (typeof metadata !== "object" || Array.isArray(metadata) || ![Object.prototype, null].includes(Object.getPrototypeOf(metadata))) {
+    throw new TypeError(`document "${id}": metadata must be a plain object`);
+  }
+  for (const [key, item] of Object.entries(metadata as Record<string, unknown>)) visit(item, key);
+}
+
 /** Cuts a document stream into UpsertDocumentsRequest messages by count and size. */
 export class UpsertBatcher {
   private pending: Document[] = [];
@@ -229,10 +274,12 @@ export class UpsertBatcher {
   /** The requests completed by `item` (none, one or two). */
   add(item: DocumentLike | DocumentBatch): UpsertDocumentsRequest[] {
     if (isBatch(item)) {
+      for (const doc of item.documents) checkMetadata(doc.id, doc.metadata);
       const request = UpsertDocumentsRequest.fromPartial(item);
       if (!request.collection) request.collection = this.collection;
       return [...this.flush(), request];
     }
+    checkMetadata(item.id, item.metadata);
     const doc = Document.fromPartial(item);
     const size = Document.encode(doc).finish().length + 8; // tag and length prefix, generously
     const out: UpsertDocumentsRequest[] = [];
@@ -312,7 +359,10 @@ export class HybridSearchClient {
     const creds: ChannelCredentials = options.tls
       ? credentials.createSsl(options.tls.rootCerts ?? null, options.tls.privateKey ?? null, options.tls.certChain ?? null)
       : credentials.createInsecure();
-    this.stub = new SearchServiceClient(address, creds, options.channelOptions);
+    this.stub = new SearchServiceClient(address, creds, {
+      "grpc.max_receive_message_length": options.maxReceiveMessageBytes ?? DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
+      ...options.channelOptions,
+    });
     this.indexStub = new IndexServiceClient(address, creds, { channelOverride: this.stub.getChannel() });
     this.collectionStub = new CollectionServiceClient(address, creds, { channelOverride: this.stub.getChannel() });
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -394,8 +444,8 @@ export class HybridSearchClient {
     try {
       for await (const message of call as AsyncIterable<SearchStreamResponse>) {
         yield message.error
-          ? { requestId: message.requestId, error: fromStreamError(message.error) }
-          : { requestId: message.requestId, response: message.response };
+          ? { requestId: message.requestId, error: fromStreamError(message.error), partial: message.partial }
+          : { requestId: message.requestId, response: message.response, partial: message.partial };
       }
     } catch (err) {
       throw sourceError ? sourceError.error : toHybridSearchError(err);

@@ -2,6 +2,7 @@ export {
   HybridSearchClient,
   DEFAULT_BATCH_SIZE,
   DEFAULT_MAX_BATCH_BYTES,
+  DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
   DEFAULT_TIMEOUT_MS,
   UpsertBatcher,
   schemaFields,

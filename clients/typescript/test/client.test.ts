@@ -1,16 +1,20 @@
 // Live tests: HYBRIDSEARCH_ADDR names a running server (scripts/clients_test.sh starts one).
 import { test, describe, after, afterEach, beforeEach } from "node:test";
 import assert from "node:assert/strict";
-import { status } from "@grpc/grpc-js";
+import { Server, ServerCredentials, status, type ServerDuplexStream } from "@grpc/grpc-js";
 import {
   Document,
   HybridSearchClient,
   HybridSearchError,
   RetrievalMode,
+  SearchServiceService,
+  StoredField,
   UpsertBatcher,
+  type SearchStreamRequest,
+  SearchStreamResponse,
   fieldViolationsFromStatus,
   type DocumentLike,
-  type SearchResponse,
+  SearchResponse,
   type StreamResult,
 } from "../src/index.js";
 
@@ -64,6 +68,45 @@ test("documents are cut into batches by count and by size", () => {
   assert.throws(() => new UpsertBatcher(0), RangeError);
 });
 
+test("non-JSON metadata throws naming the document and field", () => {
+  const batcher = new UpsertBatcher();
+  assert.throws(() => batcher.add({ id: "d1", metadata: { n: 1, when: new Date() } }), {
+    name: "TypeError",
+    message: /document "d1": metadata field "when": a Date .*toISOString/,
+  });
+  assert.throws(() => batcher.add({ id: "d2", metadata: { nested: { m: new Map() } } }), /document "d2": metadata field "nested.m": a Map/);
+  assert.throws(() => batcher.add({ documents: [{ id: "d3", metadata: { s: [1, new Set()] } }] }), /document "d3": metadata field "s\[1\]": a Set/);
+  assert.equal(batcher.add({ id: "ok", metadata: { a: [1, "x", null, { b: true }] } }).length, 0);
+});
+
+test("stream results carry the partial flag", async () => {
+  // A fake SearchService: a partial then a final answer for one progressive request.
+  const server = new Server();
+  server.addService(SearchServiceService, {
+    searchStream: (call: ServerDuplexStream<SearchStreamRequest, SearchStreamResponse>) => {
+      call.on("data", (req: SearchStreamRequest) => {
+        call.write(SearchStreamResponse.fromPartial({ requestId: req.requestId, response: {}, partial: true }));
+        call.write(SearchStreamResponse.fromPartial({ requestId: req.requestId, response: {}, partial: false }));
+      });
+      call.on("end", () => call.end());
+    },
+  } as never);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  const fake = new HybridSearchClient(`127.0.0.1:${port}`, { timeoutMs: 5_000 });
+  try {
+    const got: [string, boolean][] = [];
+    for await (const r of fake.searchStream([{ requestId: "p", search: { query: "q" }, progressive: true }])) {
+      got.push([r.requestId, r.partial]);
+    }
+    assert.deepEqual(got, [["p", true], ["p", false]]);
+  } finally {
+    fake.close();
+    server.forceShutdown();
+  }
+});
+
 /** A promise and the function that resolves it. */
 function signal(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
@@ -74,6 +117,18 @@ function signal(): { promise: Promise<void>; resolve: () => void } {
 describe("live server", { skip: addr ? false : "HYBRIDSEARCH_ADDR is not set: run scripts/clients_test.sh" }, () => {
   const client = new HybridSearchClient(addr ?? "unused", { timeoutMs: 10_000, bearerToken: "test" });
   after(() => client.close());
+
+  test("replies over grpc-js's 4 MiB default are received", async () => {
+    const queries = Array.from({ length: 64 }, () => ({
+      query: QUERY,
+      topK: 100,
+      mode: SPARSE,
+      returnFields: [StoredField.STORED_FIELD_TITLE, StoredField.STORED_FIELD_TEXT],
+    }));
+    const responses = await client.batchSearch(queries, { timeoutMs: 60_000 });
+    const size = responses.reduce((n, r) => n + SearchResponse.encode(r).finish().length, 0);
+    assert.ok(size > 4 * 1024 * 1024, `reply is ${size} bytes, want over 4 MiB`);
+  });
 
   test("search", async () => {
     assertRanked(await client.search({ query: QUERY, topK: 3, mode: SPARSE }), 3);
