@@ -62,8 +62,24 @@ public final class HybridSearchClient implements AutoCloseable {
   /** Serialized bytes at which a batch is cut early (the server takes 16 MiB messages). */
   public static final int DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024;
 
-  /** One answer on a stream: exactly one of {@code response} and {@code error} is non-null. */
-  public record StreamResult(String requestId, SearchResponse response, HybridSearchException error) {}
+  /**
+   * Largest reply a client accepts unless {@link Builder#maxInboundMessageSize} says otherwise:
+   * 16 MiB, the server's {@code --max-message-bytes} default (gRPC's own is 4 MiB).
+   */
+  public static final int DEFAULT_MAX_INBOUND_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+  /**
+   * One answer on a stream: exactly one of {@code response} and {@code error} is non-null.
+   * {@code partial} is true on the early BM25-only answer of a {@code progressive} request
+   * (hybrid query); the final answer for the same {@code requestId} follows with {@code partial}
+   * false.
+   */
+  public record StreamResult(String requestId, SearchResponse response, HybridSearchException error, boolean partial) {
+    /** A final (not partial) answer. */
+    public StreamResult(String requestId, SearchResponse response, HybridSearchException error) {
+      this(requestId, response, error, false);
+    }
+  }
 
   /**
    * What an upsert stream did, summed over its batches. protoc names the response's accessors
@@ -112,7 +128,9 @@ public final class HybridSearchClient implements AutoCloseable {
     } else {
       credentials = InsecureChannelCredentials.create();
     }
-    channel = Grpc.newChannelBuilder(builder.target, credentials).build();
+    channel = Grpc.newChannelBuilder(builder.target, credentials)
+        .maxInboundMessageSize(builder.maxInboundMessageBytes)
+        .build();
     List<ClientInterceptor> interceptors = new ArrayList<>();
     if (builder.bearerToken != null) {
       Metadata headers = new Metadata();
@@ -590,6 +608,7 @@ public final class HybridSearchClient implements AutoCloseable {
     private File clientCertChain;
     private File clientKey;
     private String bearerToken;
+    private int maxInboundMessageBytes = DEFAULT_MAX_INBOUND_MESSAGE_BYTES;
 
     private Builder(String target) {
       this.target = target;
@@ -619,6 +638,18 @@ public final class HybridSearchClient implements AutoCloseable {
     /** Sent as {@code authorization: Bearer <token>} on every call. */
     public Builder bearerToken(String token) {
       bearerToken = token;
+      return this;
+    }
+
+    /**
+     * Largest reply accepted, in bytes (default {@link #DEFAULT_MAX_INBOUND_MESSAGE_BYTES}, 16
+     * MiB); raise it for a server with a larger {@code --max-message-bytes}.
+     */
+    public Builder maxInboundMessageSize(int bytes) {
+      if (bytes <= 0) {
+        throw new IllegalArgumentException("maxInboundMessageSize must be positive, got " + bytes);
+      }
+      maxInboundMessageBytes = bytes;
       return this;
     }
 

@@ -65,8 +65,9 @@ public final class ResultStream implements Iterator<StreamResult>, AutoCloseable
       public void onNext(SearchStreamResponse message) {
         queue.add(
             message.hasError()
-                ? new StreamResult(message.getRequestId(), null, HybridSearchException.fromStreamError(message.getError()))
-                : new StreamResult(message.getRequestId(), message.getResponse(), null));
+                ? new StreamResult(
+                    message.getRequestId(), null, HybridSearchException.fromStreamError(message.getError()), message.getPartial())
+                : new StreamResult(message.getRequestId(), message.getResponse(), null, message.getPartial()));
       }
 
       @Override

@@ -110,6 +110,18 @@ class HybridSearchClientTest {
     }
   }
 
+  /** A reply over gRPC's 4 MiB default (under the server's 16 MiB) is received. */
+  @Test
+  void batchSearchReceivesRepliesOver4MiB() {
+    SearchRequest big = request(QUERY, 100).toBuilder()
+        .addReturnFields(dev.hybridsearch.v1.StoredField.STORED_FIELD_TITLE)
+        .addReturnFields(dev.hybridsearch.v1.StoredField.STORED_FIELD_TEXT)
+        .build();
+    List<SearchResponse> batch = client.batchSearch(java.util.Collections.nCopies(64, big), Duration.ofSeconds(60));
+    long size = batch.stream().mapToLong(SearchResponse::getSerializedSize).sum();
+    assertTrue(size > 4 * 1024 * 1024, "reply is " + size + " bytes, want over 4 MiB");
+  }
+
   @Test
   void batchSearchNamesTheBadRequest() {
     HybridSearchException e =
