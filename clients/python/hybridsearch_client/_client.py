@@ -3,7 +3,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Generator,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -185,7 +193,7 @@ class HybridSearchClient:
 
     def search_stream(
         self, requests: Iterable[StreamItem], *, timeout: float | None = None, **options: Any
-    ) -> Iterator[StreamResult]:
+    ) -> Generator[StreamResult, None, None]:
         """Send many queries on one stream; yields answers as they arrive (any order).
         A per-request error is a ``StreamResult.error``; a failed stream raises. ``options``
         (as for :meth:`search`, ``collection`` and ``filter`` included) apply to every
@@ -463,7 +471,7 @@ class AsyncHybridSearchClient:
         *,
         timeout: float | None = None,
         **options: Any,
-    ) -> AsyncIterator[StreamResult]:
+    ) -> AsyncGenerator[StreamResult, None]:
         """Send many queries on one stream; yields answers as they arrive (any order);
         ``options`` apply to every ``(request_id, text)`` pair. To stop early, call
         ``await results.aclose()`` (or use ``contextlib.aclosing``): it cancels the call."""

@@ -300,7 +300,7 @@ def test_stream_close_cancels_the_call(client: HybridSearchClient) -> None:
     results = client.search_stream(requests())
     for _ in results:
         break
-    results.close()  # type: ignore[attr-defined]
+    results.close()
     at_close = pulled
     time.sleep(0.5)
     assert pulled == at_close
