@@ -130,7 +130,6 @@ class StagedGeneration:
         live = frozen.live if frozen.live is not None else np.ones(len(frozen.ids), np.bool_)
         live_ordinals = np.flatnonzero(live[: frozen.manifest.ordinal_count])
         vectors_path = self.path / VECTORS_FILE
-        dimension = self._manifest.encoder.dimension if self._manifest.encoder else 0
         # The rows are written through a file, never a writable memory map: a page the disk
         # cannot hold is then an ENOSPC error (a storage fault the caller is told of), where
         # through a map the kernel kills the process with SIGBUS.
@@ -140,11 +139,11 @@ class StagedGeneration:
             header = {
                 "descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
                 "fortran_order": False,
-                "shape": (len(live_ordinals), dimension),
+                "shape": (len(live_ordinals), self._dimension),
             }
             np.lib.format.write_array_header_1_0(out, header)
         elif self.has_vectors:
-            write_vectors(vectors_path, np.zeros((0, dimension), dtype=np.float32))
+            write_vectors(vectors_path, np.zeros((0, self._dimension), dtype=np.float32))
         try:
             self._copy_rows(frozen, live_ordinals, out, should_stop)
         finally:
