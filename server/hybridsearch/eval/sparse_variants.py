@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from hybridsearch.sparse.analysis import LUCENE_STOPWORDS, analyze
+from hybridsearch.sparse.analysis import analyze, terms_without_stopwords
 from hybridsearch.types import Document, RankedList
 
 
@@ -50,8 +50,6 @@ class Bm25Corpus:
 
     def __init__(self, docs: Iterable[Document]) -> None:
         self.ids: list[str] = []
-        stop = {t for word in LUCENE_STOPWORDS for t in analyze(word)}
-        self.stop_terms = frozenset(stop)
         postings: dict[str, tuple[list[int], list[float], list[float]]] = {}
         len_title, len_text, stop_title, stop_text = [], [], [], []
         for ordinal, doc in enumerate(docs):
@@ -59,8 +57,9 @@ class Bm25Corpus:
             title, text = Counter(analyze(doc.title)), Counter(analyze(doc.text))
             len_title.append(sum(title.values()))
             len_text.append(sum(text.values()))
-            stop_title.append(sum(n for t, n in title.items() if t in stop))
-            stop_text.append(sum(n for t, n in text.items() if t in stop))
+            # Tokens whose word (before stemming) is a stopword, as Lucene's filter drops them.
+            stop_title.append(len_title[-1] - len(terms_without_stopwords(doc.title)))
+            stop_text.append(len_text[-1] - len(terms_without_stopwords(doc.text)))
             for term in title.keys() | text.keys():
                 entry = postings.setdefault(term, ([], [], []))
                 entry[0].append(ordinal)
@@ -90,7 +89,7 @@ class Bm25Corpus:
         out = np.zeros(n)
         drop = variant.stopwords or variant.query_stopwords
         counts = Counter(analyze(query))
-        kept = {t: c for t, c in counts.items() if not (drop and t in self.stop_terms)}
+        kept = dict(Counter(terms_without_stopwords(query))) if drop else dict(counts)
         if variant.max_df < 1.0:
             common = {t for t in kept if self.doc_freq(t) > variant.max_df * n}
             kept = {t: c for t, c in kept.items() if t not in common} or kept

@@ -8,8 +8,8 @@ from hybridsearch.sparse.analysis import (
     LUCENE_STOPWORDS,
     analyze,
     query_term_counts,
-    stop_terms,
     term_counts,
+    terms_without_stopwords,
 )
 from hybridsearch.sparse.tantivy_index import SparseReader, SparseWriter
 from hybridsearch.types import Document
@@ -57,8 +57,18 @@ def test_a_stopword_only_query_keeps_its_words() -> None:
     assert query_term_counts("") == {}
 
 
-def test_stop_terms_are_index_terms() -> None:
-    assert stop_terms() == frozenset(LUCENE_STOPWORDS)  # none of the 33 changes when stemmed
+def test_stopwords_are_matched_before_stemming() -> None:
+    # "its", "being" and "willing" stem to the stopwords "it", "be" and "will", but are not
+    # stopwords themselves: Lucene keeps them, and so does the query.
+    assert analyze("its being willing") == ["it", "be", "will"]
+    assert query_term_counts("Its wings: being willing to fly") == {
+        "it": 1,
+        "wing": 1,
+        "be": 1,
+        "will": 1,
+        "fli": 1,
+    }
+    assert terms_without_stopwords("It flows into the wing's wake") == ["flow", "wing", "s", "wake"]
     assert all(analyze(word) == [word] for word in LUCENE_STOPWORDS)
 
 
