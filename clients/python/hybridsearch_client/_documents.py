@@ -3,6 +3,7 @@ batching of a document iterable into ``UpsertDocumentsRequest`` messages."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from google.protobuf import json_format, struct_pb2
 
 from hybridsearch_client._gen.hybridsearch.v1 import index_pb2
+from hybridsearch_client._instants import instant_rfc3339
 
 DEFAULT_BATCH_SIZE = 100
 """Documents per ``UpsertDocumentsRequest`` (one atomic commit on the server)."""
@@ -20,7 +22,8 @@ messages by default. A single larger document still travels alone."""
 
 @dataclass(frozen=True, slots=True)
 class Document:
-    """A document to upsert; ``metadata`` is a JSON object (stored, returned, not searched)."""
+    """A document to upsert; ``metadata`` is a JSON object (stored, returned, not searched),
+    whose time-zone-aware ``datetime`` values are sent as RFC 3339 text in UTC."""
 
     id: str
     title: str = ""
@@ -28,15 +31,20 @@ class Document:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
     def to_proto(self) -> index_pb2.Document:
+        """The generated message. A time-zone-aware ``datetime`` anywhere in ``metadata``
+        (nested dicts and lists too) becomes its RFC 3339 text in UTC
+        (``2020-01-31T12:00:00Z``); a naive ``datetime`` or a ``date`` raises ``ValueError``
+        naming the document and the field path."""
         message = index_pb2.Document(id=self.id, title=self.title, text=self.text)
         for key, value in self.metadata.items():
+            json_value = _json_metadata(self.id, str(key), value)
             try:
-                message.metadata.update({key: value})
+                message.metadata.update({key: json_value})
             except (ValueError, TypeError) as error:
                 raise ValueError(
                     f"document {self.id!r}: metadata field {key!r}: cannot store a "
                     f"{type(value).__name__} value (metadata must be JSON: str, int, float, "
-                    f"bool, None, list, dict; pass datetimes as RFC 3339 strings): {error}"
+                    f"bool, None, list, dict, or a time-zone-aware datetime): {error}"
                 ) from None
         return message
 
@@ -44,6 +52,23 @@ class Document:
     def from_proto(cls, message: index_pb2.Document) -> Document:
         metadata = _struct_to_dict(message.metadata) if message.HasField("metadata") else {}
         return cls(message.id, message.title, message.text, metadata)
+
+
+def _json_metadata(doc_id: str, path: str, value: Any) -> Any:
+    """``value`` with every ``datetime`` in it (nested dicts, lists and tuples too) as RFC 3339
+    text; ``path`` names it in errors (``when``, ``events[2].at``)."""
+    if isinstance(value, dt.datetime):
+        return instant_rfc3339(value, f"document {doc_id!r}: metadata field {path!r}")
+    if isinstance(value, dt.date):
+        raise ValueError(
+            f"document {doc_id!r}: metadata field {path!r}: a date without a time is not an "
+            "instant (pass a time-zone-aware datetime or an RFC 3339 string)"
+        )
+    if isinstance(value, Mapping):
+        return {k: _json_metadata(doc_id, f"{path}.{k}", v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_metadata(doc_id, f"{path}[{i}]", v) for i, v in enumerate(value)]
+    return value
 
 
 def _struct_to_dict(value: struct_pb2.Struct) -> dict[str, Any]:

@@ -17,9 +17,8 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from google.protobuf import timestamp_pb2
-
 from hybridsearch_client._gen.hybridsearch.v1 import filter_pb2
+from hybridsearch_client._instants import instant_timestamp
 
 MatchValue = str | int | bool
 """A value to match: a ``str`` for a keyword field, an ``int`` for an integer field, a ``bool``
@@ -190,11 +189,7 @@ def _bound(name: str, value: Bound | None) -> filter_pb2.RangeBound | None:
     if isinstance(value, float):
         return filter_pb2.RangeBound(number=value)
     if isinstance(value, dt.datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"range bound {name}: the datetime needs a time zone")
-        stamp = timestamp_pb2.Timestamp()
-        stamp.FromDatetime(value.astimezone(dt.UTC))
-        return filter_pb2.RangeBound(datetime=stamp)
+        return filter_pb2.RangeBound(datetime=instant_timestamp(value, f"range bound {name}"))
     raise TypeError(f"range bound {name}: expected int, float or datetime, got {type(value)}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import decimal
 from collections.abc import Iterable
 
 import pytest
@@ -54,9 +55,42 @@ def test_rejects_other_items() -> None:
 
 
 def test_non_json_metadata_names_the_document_and_field() -> None:
+    doc = Document("doc-7", "t", "x", metadata={"n": 1, "price": decimal.Decimal("1.5")})
+    with pytest.raises(ValueError, match=r"document 'doc-7': metadata field 'price'.*Decimal"):
+        doc.to_proto()
 
+
+def test_aware_datetimes_in_metadata_become_utc_rfc3339_at_any_depth() -> None:
+    plus_two = datetime.timezone(datetime.timedelta(hours=2))
     doc = Document(
-        "doc-7", "t", "x", metadata={"n": 1, "when": datetime.datetime.now(datetime.UTC)}
+        "d",
+        metadata={
+            "published": datetime.datetime(2020, 1, 31, 14, 0, tzinfo=plus_two),
+            "events": [{"at": datetime.datetime(2021, 5, 1, 8, 30, 0, 250000, datetime.UTC)}],
+            "n": 1,
+        },
     )
-    with pytest.raises(ValueError, match=r"document 'doc-7': metadata field 'when'.*datetime"):
+    assert Document.from_proto(doc.to_proto()).metadata == {
+        "published": "2020-01-31T12:00:00Z",
+        "events": [{"at": "2021-05-01T08:30:00.250Z"}],
+        "n": 1,
+    }
+    assert doc.metadata["n"] == 1  # the caller's mapping is left as it was
+    assert isinstance(doc.metadata["published"], datetime.datetime)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (datetime.datetime(2020, 1, 31, 12), "has no time zone"),
+        (datetime.date(2020, 1, 31), "a date without a time"),
+    ],
+)
+def test_a_value_that_is_not_an_instant_raises_naming_document_and_path(
+    value: datetime.date, reason: str
+) -> None:
+    doc = Document("doc-9", metadata={"events": [{"at": 1}, {"at": value}]})
+    with pytest.raises(
+        ValueError, match=rf"document 'doc-9': metadata field 'events\[1\]\.at'.*{reason}"
+    ):
         doc.to_proto()
