@@ -3,8 +3,6 @@ package client
 import (
 	"time"
 
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	pb "github.com/hybridsearch/hybridsearch/clients/go/hybridsearchv1"
 )
 
@@ -133,7 +131,7 @@ func rangeBound[T RangeValue](v T) *pb.RangeBound {
 	case float64:
 		return &pb.RangeBound{Value: &pb.RangeBound_Number{Number: x}}
 	case time.Time:
-		return &pb.RangeBound{Value: &pb.RangeBound_Datetime{Datetime: timestamppb.New(x)}}
+		return &pb.RangeBound{Value: &pb.RangeBound_Datetime{Datetime: instantTimestamp(x)}}
 	}
 	panic("unreachable: RangeValue is a closed set of types")
 }

@@ -23,11 +23,13 @@ const (
 )
 
 // NewDocument builds a Document message; metadata (may be nil) is a JSON-like object whose
-// values structpb.NewValue accepts (strings, numbers, bools, nil, []any, map[string]any).
+// values structpb.NewValue accepts (strings, numbers, bools, nil, []any, map[string]any) or
+// time.Time: at any depth, a time.Time (or non-nil *time.Time) becomes its RFC 3339 text in
+// UTC, e.g. "2020-01-31T12:00:00Z", the form a datetime field stores and filters.
 func NewDocument(id, title, text string, metadata map[string]any) (*pb.Document, error) {
 	doc := &pb.Document{Id: id, Title: title, Text: text}
 	if metadata != nil {
-		m, err := structpb.NewStruct(metadata)
+		m, err := structpb.NewStruct(jsonMetadata(metadata).(map[string]any))
 		if err != nil {
 			return nil, fmt.Errorf("hybridsearch: document %q metadata: %w", id, err)
 		}
