@@ -40,6 +40,7 @@ import {
 } from "./gen/hybridsearch/v1/collection.js";
 import { fromStreamError, HybridSearchError, toHybridSearchError } from "./errors.js";
 import { type FilterLike, toFilter } from "./filters.js";
+import { instantRfc3339 } from "./instant.js";
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
 
@@ -222,37 +223,41 @@ export interface UpsertOptions extends IndexOptions {
 }
 
 /**
- * Throws a TypeError naming the document and field when `metadata` holds a value that is not
- * JSON (a Date, Map, Set, class instance, bigint, function...): protobuf's Struct would turn
- * an object into `{}` without a word.
+ * `metadata` as JSON for protobuf's Struct: a copy in which every Date (at any depth, in
+ * nested objects and arrays too) is its RFC 3339 text in UTC, e.g. "2020-01-31T12:00:00Z" (an
+ * invalid Date is a RangeError). Throws a TypeError naming the document and field when it holds
+ * another value that is not JSON (a Map, Set, class instance, bigint, function...): Struct
+ * would turn an object into `{}` without a word.
  */
-export function checkMetadata(id: string, metadata: unknown): void {
-  if (metadata === undefined || metadata === null) return;
-  const visit = (value: unknown, path: string): void => {
-    if (value === null || value === undefined) return;
+export function jsonMetadata(id: string, metadata: unknown): { [key: string]: unknown } | undefined {
+  if (metadata === undefined || metadata === null) return undefined;
+  const visit = (value: unknown, path: string): unknown => {
+    if (value === null || value === undefined) return value;
     const kind = typeof value;
-    if (kind === "string" || kind === "number" || kind === "boolean") return;
-    if (Array.isArray(value)) {
-      value.forEach((item, i) => visit(item, `${path}[${i}]`));
-      return;
-    }
+    if (kind === "string" || kind === "number" || kind === "boolean") return value;
+    if (value instanceof Date) return instantRfc3339(value, `document "${id}": metadata field "${path}"`);
+    if (Array.isArray(value)) return value.map((item, i) => visit(item, `${path}[${i}]`));
     if (kind === "object") {
       const proto = Object.getPrototypeOf(value);
-      if (proto === Object.prototype || proto === null) {
-        for (const [key, item] of Object.entries(value as Record<string, unknown>)) visit(item, `${path}.${key}`);
-        return;
-      }
+      if (proto === Object.prototype || proto === null) return visitObject(value as Record<string, unknown>, `${path}.`);
     }
     const what = kind === "object" ? ((value as object).constructor?.name ?? "object") : kind;
-    const hint = value instanceof Date ? " (pass a Date as an RFC 3339 string: date.toISOString())" : "";
     throw new TypeError(
-      `document "${id}": metadata field "${path}": a ${what} is not a JSON value (string, number, boolean, null, array, plain object)${hint}`,
+      `document "${id}": metadata field "${path}": a ${what} is not a JSON value (string, number, boolean, null, array, plain object) or a Date`,
     );
   };
+  const visitObject = (object: Record<string, unknown>, prefix: string): { [key: string]: unknown } =>
+    Object.fromEntries(Object.entries(object).map(([key, item]) => [key, visit(item, `${prefix}${key}`)]));
   if (typeof metadata !== "object" || Array.isArray(metadata) || ![Object.prototype, null].includes(Object.getPrototypeOf(metadata))) {
     throw new TypeError(`document "${id}": metadata must be a plain object`);
   }
-  for (const [key, item] of Object.entries(metadata as Record<string, unknown>)) visit(item, key);
+  return visitObject(metadata as Record<string, unknown>, "");
+}
+
+/** `doc` with its metadata made JSON by jsonMetadata. */
+function withJsonMetadata(doc: DocumentLike): DocumentLike {
+  if (doc.metadata === undefined || doc.metadata === null) return doc;
+  return { ...doc, metadata: jsonMetadata(doc.id, doc.metadata) };
 }
 
 /** Cuts a document stream into UpsertDocumentsRequest messages by count and size. */
@@ -274,13 +279,11 @@ export class UpsertBatcher {
   /** The requests completed by `item` (none, one or two). */
   add(item: DocumentLike | DocumentBatch): UpsertDocumentsRequest[] {
     if (isBatch(item)) {
-      for (const doc of item.documents) checkMetadata(doc.id, doc.metadata);
-      const request = UpsertDocumentsRequest.fromPartial(item);
+      const request = UpsertDocumentsRequest.fromPartial({ ...item, documents: item.documents.map(withJsonMetadata) });
       if (!request.collection) request.collection = this.collection;
       return [...this.flush(), request];
     }
-    checkMetadata(item.id, item.metadata);
-    const doc = Document.fromPartial(item);
+    const doc = Document.fromPartial(withJsonMetadata(item));
     const size = Document.encode(doc).finish().length + 8; // tag and length prefix, generously
     const out: UpsertDocumentsRequest[] = [];
     if (this.pending.length > 0 && this.pendingBytes + size > this.maxBatchBytes) out.push(...this.flush());

@@ -10,6 +10,7 @@
 // an undeclared field or a value of another type is INVALID_ARGUMENT naming the field path
 // (`filter.must[1].range.gte`).
 import { Condition, type DeepPartial, Filter, type MatchValue, type RangeBound } from "./gen/hybridsearch/v1/filter.js";
+import { validInstant } from "./instant.js";
 
 /** A value to match: a string (keyword field), an integer (integer field) or a boolean. */
 export type MatchValueLike = string | number | bigint | boolean;
@@ -62,10 +63,7 @@ export function match(field: string, ...values: MatchValueLike[]): Condition {
 
 function bound(name: string, value: Bound | undefined): RangeBound | undefined {
   if (value === undefined) return undefined;
-  if (value instanceof Date) {
-    if (Number.isNaN(value.getTime())) throw new RangeError(`range bound ${name}: invalid Date`);
-    return { datetime: value };
-  }
+  if (value instanceof Date) return { datetime: validInstant(value, `range bound ${name}`) };
   if (typeof value === "bigint") return { integer: safeInteger(value, `range bound ${name}`) };
   if (typeof value !== "number" || !Number.isFinite(value)) {
     throw new TypeError(`range bound ${name}: expected a finite number, a bigint or a Date (got ${String(value)})`);

@@ -70,13 +70,35 @@ test("documents are cut into batches by count and by size", () => {
 
 test("non-JSON metadata throws naming the document and field", () => {
   const batcher = new UpsertBatcher();
-  assert.throws(() => batcher.add({ id: "d1", metadata: { n: 1, when: new Date() } }), {
+  assert.throws(() => batcher.add({ id: "d1", metadata: { n: 1, when: 1n } }), {
     name: "TypeError",
-    message: /document "d1": metadata field "when": a Date .*toISOString/,
+    message: /document "d1": metadata field "when": a bigint is not a JSON value/,
   });
   assert.throws(() => batcher.add({ id: "d2", metadata: { nested: { m: new Map() } } }), /document "d2": metadata field "nested.m": a Map/);
   assert.throws(() => batcher.add({ documents: [{ id: "d3", metadata: { s: [1, new Set()] } }] }), /document "d3": metadata field "s\[1\]": a Set/);
   assert.equal(batcher.add({ id: "ok", metadata: { a: [1, "x", null, { b: true }] } }).length, 0);
+});
+
+test("a Date in metadata is sent as RFC 3339 text in UTC, at any depth", () => {
+  const batcher = new UpsertBatcher(1);
+  const metadata = {
+    published: new Date("2020-01-31T14:00:00+02:00"),
+    events: [{ at: new Date(Date.UTC(2021, 4, 1, 8, 30, 0, 250)) }],
+    n: 1,
+  };
+  const [request] = batcher.add({ id: "d", metadata });
+  assert.deepEqual(request?.documents[0]?.metadata, {
+    published: "2020-01-31T12:00:00Z",
+    events: [{ at: "2021-05-01T08:30:00.250Z" }],
+    n: 1,
+  });
+  assert.ok(metadata.published instanceof Date, "the caller's object is left as it was");
+  const [batch] = batcher.add({ documents: [{ id: "b", metadata: { at: [new Date(0)] } }] });
+  assert.deepEqual(batch?.documents[0]?.metadata, { at: ["1970-01-01T00:00:00Z"] });
+  assert.throws(() => batcher.add({ id: "bad", metadata: { log: [{ at: new Date("not a date") }] } }), {
+    name: "RangeError",
+    message: /document "bad": metadata field "log\[0\]\.at": invalid Date/,
+  });
 });
 
 test("stream results carry the partial flag", async () => {
