@@ -1,6 +1,5 @@
 package dev.hybridsearch.client;
 
-import com.google.protobuf.Timestamp;
 import dev.hybridsearch.v1.Condition;
 import dev.hybridsearch.v1.Exists;
 import dev.hybridsearch.v1.Filter;
@@ -213,7 +212,6 @@ public final class Filters {
   }
 
   private static RangeBound datetime(Instant value) {
-    Timestamp ts = Timestamp.newBuilder().setSeconds(value.getEpochSecond()).setNanos(value.getNano()).build();
-    return RangeBound.newBuilder().setDatetime(ts).build();
+    return RangeBound.newBuilder().setDatetime(Instants.timestamp(value)).build();
   }
 }

@@ -65,7 +65,7 @@ class CollectionsFilterTest {
   private static HybridSearchClient client; // scoped to the filter collection
   private static String collection;
 
-  private static String setting(String key) {
+  static String setting(String key) {
     String value = System.getProperty(key);
     if (value == null || value.isEmpty() || value.startsWith("${")) {
       value = System.getenv(key);
