@@ -9,7 +9,8 @@
 # another index and set HYBRIDSEARCH_INDEX / HYBRIDSEARCH_MODEL to serve your own. Every serve
 # setting is an environment variable (HYBRIDSEARCH_<SETTING>), e.g. HYBRIDSEARCH_AUTH_TOKENS_FILE.
 # The HEALTHCHECK speaks plaintext gRPC to 127.0.0.1: with TLS or --auth-health, override it.
-# `docker stop` waits 10 s by default, the server's grace period too: give it `-t 15`.
+# `docker stop` waits 10 s by default, the server's grace period too: give it `-t 15` (more
+# than HYBRIDSEARCH_SHUTDOWN_DELAY_S + HYBRIDSEARCH_GRACE_PERIOD_S when you set a delay).
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04

@@ -216,6 +216,13 @@ class ServerSettings:
         f"seconds in-flight calls get to finish on SIGTERM; at most {MAX_SECONDS:.0f} (a day)",
         float,
     )
+    shutdown_delay_s: float = _setting(
+        0.0,
+        "seconds between SIGTERM and the graceful stop during which health reports "
+        "NOT_SERVING but calls are still answered (time for load balancers to stop routing "
+        f"here); then --grace-period-s; at most {MAX_SECONDS:.0f} (a day)",
+        float,
+    )
     hnsw_ef_search: int = _setting(
         128,
         "HNSW search candidate list (indexes built with --dense-index hnsw); at most "

@@ -64,7 +64,7 @@ MAX_ENCODER_THREADS = 1024  # onnxruntime threads, one per core: no host has mor
 MAX_WORKERS = 1024  # server processes
 MAX_WAIT_US = 1_000_000  # a batch waits at most 1 s for more queries
 MAX_HNSW_EF_SEARCH = 100_000
-MAX_SECONDS = 86_400.0  # a day: --grace-period-s, --follow-interval-s
+MAX_SECONDS = 86_400.0  # a day: --grace-period-s, --shutdown-delay-s, --follow-interval-s
 AT_MOST = {
     "search_threads": MAX_THREADS,
     "write_threads": MAX_THREADS,
@@ -149,6 +149,7 @@ def _serving(s: ServerSettings) -> Iterator[Problem]:
         yield "metrics_port", f"must differ from --port (both {s.port})"
     yield from _within("max_message_bytes", s.max_message_bytes, 1, MAX_MESSAGE_BYTES)
     yield from _seconds("grace_period_s", s.grace_period_s)
+    yield from _seconds("shutdown_delay_s", s.shutdown_delay_s)
     if s.tls_cert is None:
         if s.tls_key is not None:
             yield "tls_key", "needs --tls-cert"

@@ -131,6 +131,8 @@ def test_zero_means_off_or_auto_but_negative_is_refused(name: str) -> None:
         ({"max_message_bytes": 2**31}, "must be in [1, 2147483647] (got 2147483648)"),
         ({"grace_period_s": -1.0}, "--grace-period-s (env HYBRIDSEARCH_GRACE_PERIOD_S): must"),
         ({"grace_period_s": math.inf}, "must be a finite number >= 0 (got inf)"),
+        ({"shutdown_delay_s": -1.0}, "--shutdown-delay-s (env HYBRIDSEARCH_SHUTDOWN_DELAY_S): m"),
+        ({"shutdown_delay_s": math.nan}, "must be a finite number >= 0 (got nan)"),
         ({"tls_key": Path("k.pem")}, "--tls-key (env HYBRIDSEARCH_TLS_KEY): needs --tls-cert"),
         ({"tls_client_ca": Path("ca.pem")}, "--tls-client-ca (env HYBRIDSEARCH_TLS_CLIENT_CA)"),
         ({"tls_cert": Path("c.pem")}, "--tls-cert (env HYBRIDSEARCH_TLS_CERT): needs --tls-key"),
@@ -245,7 +247,7 @@ def test_counts_have_a_maximum_no_deployment_reaches(name: str, most: int) -> No
     assert problem(**{name: most + 1}) == f"{flag} (env {env}): must be <= {most} (got {most + 1})"
 
 
-@pytest.mark.parametrize("name", ["grace_period_s", "follow_interval_s"])
+@pytest.mark.parametrize("name", ["grace_period_s", "shutdown_delay_s", "follow_interval_s"])
 def test_periods_are_at_most_a_day(name: str) -> None:
     """--follow-interval-s 1e300 killed the follower thread with an OverflowError."""
     dataclasses.replace(ServerSettings(), **{name: 86_400.0}).validate()

@@ -27,6 +27,7 @@ from hybridsearch.api.metrics import ServerMetrics
 from hybridsearch.api.proto_backend import backend_warning, protobuf_backend
 from hybridsearch.api.reflection import add_reflection
 from hybridsearch.api.search_servicer import SearchServicer
+from hybridsearch.api.shutdown import Phase, ShutdownSignals
 from hybridsearch.api.tls import server_credentials
 from hybridsearch.config import ServerSettings, describe
 from hybridsearch.engine.batching import BatchStats, total_stats
@@ -147,6 +148,10 @@ class SearchServer:
                     self._arms.setdefault(id(arm), arm)
         return total_stats(s for arm in list(self._arms.values()) if (s := arm.stats()) is not None)
 
+    def loaded(self) -> bool:
+        """Whether the index (or data directory) has loaded: health reports SERVING."""
+        return self._registry is not None
+
     async def _set_health(self, status: Any) -> None:
         for name in ("", *SERVED):
             await self.health.set(name, status)
@@ -263,7 +268,9 @@ async def serve(
     """Run until SIGTERM/SIGINT; print ``listening on HOST:PORT`` first. Returns the exit code.
 
     ``announce`` receives the bound address (a worker process tells its parent instead). A
-    further signal only logs that the shutdown is under way. An index load the grace period
+    served server first waits out ``--shutdown-delay-s`` (health NOT_SERVING, calls still
+    answered; a further signal ends it), then stops gracefully; a further signal then only
+    logs that the shutdown is under way (see `api.shutdown`). An index load the grace period
     does not see end is not waited for: the process exits 0 at once (`os._exit`; its thread
     may be stuck anywhere, so neither joining it nor closing what it uses is safe).
     """
@@ -273,37 +280,29 @@ async def serve(
     server = SearchServer(settings, engine_factory)
     address = await server.start()
     announce(address)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     grace = settings.grace_period_s
-    stopping_since: list[float] = []  # when the first signal came
-
-    def on_signal(sig: signal.Signals) -> None:
-        if not stopping_since:
-            stopping_since.append(loop.time())
-            stop.set()
-            return
-        left = max(0.0, stopping_since[0] + grace - loop.time())
-        log.warning(
-            "%s: shutdown already under way (%.1f s of the %.1f s grace period left)",
-            sig.name,
-            left,
-            grace,
-        )
-
+    signals = ShutdownSignals(settings.shutdown_delay_s, grace, server.loaded)
+    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal, sig)
+        loop.add_signal_handler(sig, signals.on_signal, sig)
     loading = asyncio.create_task(server.load())
-    stopping = asyncio.create_task(stop.wait())
+    stopping = asyncio.create_task(signals.requested.wait())
     await asyncio.wait({loading, stopping}, return_when=asyncio.FIRST_COMPLETED)
     if loading.done() and loading.exception() is not None:
         exc = loading.exception()
         print(f"error: cannot load the index: {exc}", file=sys.stderr, flush=True)
         await server.stop()
         return 1
-    if not stop.is_set():
+    if not signals.requested.is_set():
         log.info("serving %s", settings.data_dir or settings.index)
     await stopping
+    if signals.phase is Phase.DELAY:
+        await server.health.enter_graceful_shutdown()
+        log.info(
+            "shutdown delay: NOT_SERVING, still answering calls for %.1f s",
+            settings.shutdown_delay_s,
+        )
+        await signals.delay()
     if not loading.done():
         log.info("shutting down while the index loads: the load gets the grace period to end")
     loading.cancel()

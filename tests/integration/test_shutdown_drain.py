@@ -1,0 +1,123 @@
+"""How a real `hybridsearch serve` stops: the shutdown delay (health NOT_SERVING while calls
+are still answered), then the graceful stop.
+
+Observed over gRPC from outside the process, as a load balancer or a client would.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from hybridsearch.v1 import search_pb2 as pb
+from hybridsearch.v1 import search_pb2_grpc
+from tests.conftest import ServerProcess, start_server
+
+WAIT_S = 60.0  # the most any step may take on a loaded CI machine
+SERVICES = (
+    "",
+    "hybridsearch.v1.SearchService",
+    "hybridsearch.v1.IndexService",
+    "hybridsearch.v1.CollectionService",
+)
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def sparse_search(text: str) -> pb.SearchRequest:
+    return pb.SearchRequest(query=text, mode=pb.RETRIEVAL_MODE_SPARSE)
+
+
+def started(index: Path, *flags: str) -> ServerProcess:
+    server = start_server("--index", str(index), *flags)
+    server.wait_serving(timeout=WAIT_S)
+    return server
+
+
+def health_of(address: str, service: str) -> int:
+    """One Check over a fresh connection, as a polling probe makes it."""
+    with grpc.insecure_channel(address) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=service), timeout=WAIT_S
+        )
+        return int(reply.status)
+
+
+def wait_not_serving(server: ServerProcess) -> None:
+    """Watch the server's own health until it turns NOT_SERVING."""
+    with grpc.insecure_channel(server.address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        updates = stub.Watch(health_pb2.HealthCheckRequest(), timeout=WAIT_S)  # type: ignore[attr-defined]
+        assert any(u.status == NOT_SERVING for u in updates)
+        updates.cancel()
+
+
+def port_refuses(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=WAIT_S).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+@pytest.fixture
+def server_during_delay(tiny_sparse_index: Path) -> Iterator[ServerProcess]:
+    """A server SIGTERMed with a shutdown delay far longer than the test: it is in the delay."""
+    server = started(tiny_sparse_index, "--shutdown-delay-s", "600", "--grace-period-s", "5")
+    try:
+        server.process.send_signal(signal.SIGTERM)
+        wait_not_serving(server)
+        yield server
+    finally:
+        server.stop()
+
+
+def test_during_the_shutdown_delay_probes_see_not_serving_and_calls_are_answered(
+    server_during_delay: ServerProcess,
+) -> None:
+    """The port closed at once on SIGTERM: probes saw "connection refused", never NOT_SERVING."""
+    address = server_during_delay.address
+    assert [health_of(address, s) for s in SERVICES] == [NOT_SERVING] * len(SERVICES)
+    with grpc.insecure_channel(address) as channel:  # a new connection is still accepted
+        reply = search_pb2_grpc.SearchServiceStub(channel).Search(
+            sparse_search("boundary layer"), timeout=WAIT_S
+        )
+    assert reply.hits
+    assert server_during_delay.process.poll() is None
+
+
+def test_a_second_signal_ends_the_delay_then_the_port_closes(
+    server_during_delay: ServerProcess,
+) -> None:
+    server_during_delay.process.send_signal(signal.SIGINT)
+    assert server_during_delay.process.wait(timeout=WAIT_S) == 0  # not the 600 s delay
+    assert port_refuses(server_during_delay.address)
+    log = server_during_delay.stderr_tail(lines=50)
+    assert "shutdown delay: NOT_SERVING, still answering calls for 600.0 s" in log
+    assert "SIGINT: ending the shutdown delay early, stopping now" in log
+
+
+def test_the_delay_ends_by_itself_then_the_stop_is_graceful(tiny_sparse_index: Path) -> None:
+    server = started(tiny_sparse_index, "--shutdown-delay-s", "0.5")
+    try:
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=WAIT_S) == 0
+        log = server.stderr_tail(lines=50)
+        assert log.index("shutdown delay") < log.index("shutting down (grace 10.0 s)")
+        assert port_refuses(server.address)
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "86401"])
+def test_a_bad_shutdown_delay_stops_serve_naming_it(tiny_sparse_index: Path, value: str) -> None:
+    with pytest.raises(RuntimeError) as failed:
+        start_server("--index", str(tiny_sparse_index), "--shutdown-delay-s", value)
+    assert "exit code 2" in str(failed.value)
+    assert "--shutdown-delay-s (env HYBRIDSEARCH_SHUTDOWN_DELAY_S): must be" in str(failed.value)
