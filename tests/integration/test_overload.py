@@ -206,6 +206,29 @@ def test_sigterm_drains_the_in_flight_call_and_exits_zero() -> None:
         server.stop()
 
 
+def test_sigterm_lets_a_stream_finish_its_request_in_work_then_ends_it_unavailable() -> None:
+    """The stream kept taking requests through the grace period and was cut at its end."""
+    server = start_slow_server(1.5, "--grace-period-s", "300")
+    try:
+        requests: queue.Queue[pb.SearchStreamRequest | None] = queue.Queue()
+        with grpc.insecure_channel(server.address) as channel:
+            responses = search_pb2_grpc.SearchServiceStub(channel).SearchStream(
+                iter(requests.get, None), timeout=WAIT_S
+            )
+            requests.put(pb.SearchStreamRequest(request_id="a", search=search("in work")))
+            assert server.next_started() == "in work"
+            server.process.send_signal(signal.SIGTERM)
+            answered = next(responses)
+            with pytest.raises(grpc.RpcError) as ended:
+                next(responses)
+            requests.put(None)
+        assert answered.request_id == "a" and answered.HasField("response")
+        assert ended.value.code() is grpc.StatusCode.UNAVAILABLE
+        assert server.process.wait(timeout=WAIT_S) == 0  # not held for the 300 s grace period
+    finally:
+        server.stop()
+
+
 def test_sigterm_during_a_load_that_never_ends_exits_within_the_grace_period() -> None:
     """The stop joined the load's thread with no limit, so the process never exited; a second
     signal now says that the shutdown is under way (it was ignored without a word)."""

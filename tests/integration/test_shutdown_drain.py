@@ -1,11 +1,12 @@
 """How a real `hybridsearch serve` stops: the shutdown delay (health NOT_SERVING while calls
-are still answered), then the graceful stop.
+are still answered), then the graceful stop, during which open SearchStreams end.
 
 Observed over gRPC from outside the process, as a load balancer or a client would.
 """
 
 from __future__ import annotations
 
+import queue
 import signal
 import socket
 from collections.abc import Iterator
@@ -121,3 +122,27 @@ def test_a_bad_shutdown_delay_stops_serve_naming_it(tiny_sparse_index: Path, val
         start_server("--index", str(tiny_sparse_index), "--shutdown-delay-s", value)
     assert "exit code 2" in str(failed.value)
     assert "--shutdown-delay-s (env HYBRIDSEARCH_SHUTDOWN_DELAY_S): must be" in str(failed.value)
+
+
+def test_an_open_search_stream_ends_unavailable_when_the_stop_begins(
+    tiny_sparse_index: Path,
+) -> None:
+    """The stream kept taking requests through the grace period and was cut at its end."""
+    server = started(tiny_sparse_index, "--grace-period-s", "300")
+    try:
+        requests: queue.Queue[pb.SearchStreamRequest | None] = queue.Queue()
+        with grpc.insecure_channel(server.address) as channel:
+            responses = search_pb2_grpc.SearchServiceStub(channel).SearchStream(
+                iter(requests.get, None), timeout=WAIT_S
+            )
+            requests.put(pb.SearchStreamRequest(request_id="before", search=sparse_search("heat")))
+            assert next(responses).request_id == "before"
+            server.process.send_signal(signal.SIGTERM)
+            with pytest.raises(grpc.RpcError) as ended:
+                next(responses)
+            requests.put(None)
+        assert ended.value.code() is grpc.StatusCode.UNAVAILABLE
+        assert "the server is shutting down" in str(ended.value.details())
+        assert server.process.wait(timeout=WAIT_S) == 0  # not held for the 300 s grace period
+    finally:
+        server.stop()

@@ -45,7 +45,11 @@ type SearchServiceClient interface {
 	// `request_id` of its request; responses are sent as soon as each is ready, so their order
 	// is not guaranteed. An invalid request yields an error response for its id and the stream
 	// stays open. A hybrid request with `progressive` set gets two responses: the BM25-only
-	// ranking marked `partial`, then the fused ranking.
+	// ranking marked `partial`, then the fused ranking. When the server begins its graceful
+	// stop (after SIGTERM and its shutdown delay), the stream reads no more requests: it sends
+	// the answers of the requests it has in work, then ends with UNAVAILABLE ("the server is
+	// shutting down"). A request without a final response was not run: send it again on a new
+	// stream (to another server).
 	SearchStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SearchStreamRequest, SearchStreamResponse], error)
 }
 
@@ -111,7 +115,11 @@ type SearchServiceServer interface {
 	// `request_id` of its request; responses are sent as soon as each is ready, so their order
 	// is not guaranteed. An invalid request yields an error response for its id and the stream
 	// stays open. A hybrid request with `progressive` set gets two responses: the BM25-only
-	// ranking marked `partial`, then the fused ranking.
+	// ranking marked `partial`, then the fused ranking. When the server begins its graceful
+	// stop (after SIGTERM and its shutdown delay), the stream reads no more requests: it sends
+	// the answers of the requests it has in work, then ends with UNAVAILABLE ("the server is
+	// shutting down"). A request without a final response was not run: send it again on a new
+	// stream (to another server).
 	SearchStream(grpc.BidiStreamingServer[SearchStreamRequest, SearchStreamResponse]) error
 	mustEmbedUnimplementedSearchServiceServer()
 }

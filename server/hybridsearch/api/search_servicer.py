@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -21,12 +21,13 @@ import grpc
 from hybridsearch.api.convert import request_from_proto, result_to_proto
 from hybridsearch.api.deadlines import check_deadline, deadline_of, work_context
 from hybridsearch.api.engine_slot import EngineSlot
-from hybridsearch.api.errors import call_status
+from hybridsearch.api.errors import abort_with, call_status
 from hybridsearch.config import ServerSettings
 from hybridsearch.engine.batching import CancelScope, cancel_scope
 from hybridsearch.engine.registry import ServedCollection
 from hybridsearch.engine.request import resolve_batch, resolve_query
 from hybridsearch.engine.searcher import HybridSearcher
+from hybridsearch.errors import UnavailableError
 from hybridsearch.types import Query, RetrievalMode, SearchResult
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
@@ -76,9 +77,16 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     """Implements hybridsearch.v1.SearchService."""
 
     def __init__(
-        self, engine: EngineSlot, settings: ServerSettings, executor: ThreadPoolExecutor
+        self,
+        engine: EngineSlot,
+        settings: ServerSettings,
+        executor: ThreadPoolExecutor,
+        stopping: asyncio.Event | None = None,
     ) -> None:
+        """``stopping``: set when the graceful stop begins; open streams then take no more
+        requests (see `SearchStream`)."""
         self._engine = engine
+        self._stopping = stopping if stopping is not None else asyncio.Event()
         self._settings = settings
         self._executor = executor
         self._defaults = settings.query_defaults
@@ -197,7 +205,12 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         request_iterator: AsyncIterator[pb.SearchStreamRequest],
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> AsyncIterator[pb.SearchStreamResponse]:
-        """Many queries on one stream; each answer is sent as soon as it is ready."""
+        """Many queries on one stream; each answer is sent as soon as it is ready.
+
+        Once the server's graceful stop begins, the stream reads no more requests: those it
+        has are answered, then it ends with UNAVAILABLE (a request read but not begun gets
+        no answer, so every request without a final answer may be sent again elsewhere).
+        """
         # A request holds a slot until its final answer is sent, not merely queued: a client
         # that sends without reading gets no more than the slots' worth of answers kept here,
         # and the stream reads no further (HTTP/2 flow control then stops the sender).
@@ -217,29 +230,63 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             answers.put_nowait((final, True))
 
         async def read_requests() -> None:
+            async for request in request_iterator:
+                await slots.acquire()  # bounded in-flight work; the client is flow-controlled
+                task = asyncio.create_task(answer(request))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+
+        async def serve_requests() -> bool:
+            """Read and answer requests until the stream ends (False) or the stop begins
+            (True)."""
             try:
-                async for request in request_iterator:
-                    await slots.acquire()  # bounded in-flight work; the client is flow-controlled
-                    task = asyncio.create_task(answer(request))
-                    pending.add(task)
-                    task.add_done_callback(pending.discard)
+                cut = await _unless_set(read_requests(), self._stopping)
                 while pending:
                     await asyncio.gather(*list(pending))
+                return cut
             finally:  # also when reading fails (an undecodable message): end the stream
                 await answers.put(None)
 
-        reader = asyncio.create_task(read_requests())
+        reader = asyncio.create_task(serve_requests())
         try:
             while (item := await answers.get()) is not None:
                 response, final = item
                 yield response
                 if final:
                     slots.release()
-            await reader
+            if await reader:
+                await abort_with(context, UnavailableError(STREAM_STOPPED))
         finally:
             reader.cancel()
             for task in list(pending):
                 task.cancel()
+
+
+#: Why a stream ends with UNAVAILABLE when the server stops.
+STREAM_STOPPED = (
+    "the server is shutting down: this stream takes no more requests; send those that got no "
+    "final response again on a new stream"
+)
+
+
+async def _unless_set(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run ``work`` until it ends (False) or ``stop`` is set (True: it is cancelled)."""
+    working = asyncio.create_task(work)
+    stopped = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({working, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        working.cancel()
+        raise
+    finally:
+        stopped.cancel()
+    if working.done():
+        working.result()  # its error, if any
+        return False
+    working.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await working
+    return True
 
 
 #: A stream's answer waiting to be sent, and whether it is its request's final one.

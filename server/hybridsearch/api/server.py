@@ -114,8 +114,9 @@ class SearchServer:
                 ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
             ],
         )
+        self._stopping = asyncio.Event()  # set as the graceful stop begins: streams end
         search_pb2_grpc.add_SearchServiceServicer_to_server(
-            SearchServicer(self._slot, settings, self._executor), self.server
+            SearchServicer(self._slot, settings, self._executor, self._stopping), self.server
         )
         index_pb2_grpc.add_IndexServiceServicer_to_server(
             IndexServicer(self._slot, settings, self._write_executor), self.server
@@ -208,7 +209,8 @@ class SearchServer:
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
 
     async def stop(self) -> bool:
-        """NOT_SERVING, refuse new calls, let in-flight calls finish within the grace period.
+        """NOT_SERVING, refuse new calls, let in-flight calls finish within the grace period
+        (open SearchStreams answer the requests they have, then end with UNAVAILABLE).
 
         A load still in progress gets what is left of the grace period to end (a wait for
         shard replicas ends at once). Returns False when it did not: it is abandoned, its
@@ -219,6 +221,7 @@ class SearchServer:
         loop = asyncio.get_running_loop()
         grace_ends = loop.time() + self.settings.grace_period_s
         await self.health.enter_graceful_shutdown()
+        self._stopping.set()
         await self.server.stop(self.settings.grace_period_s)
         # In-flight commits finish before the writer closes (a commit is never cut short).
         await asyncio.to_thread(self._write_executor.shutdown, wait=True, cancel_futures=True)

@@ -51,7 +51,11 @@ class SearchServiceStub:
     `request_id` of its request; responses are sent as soon as each is ready, so their order
     is not guaranteed. An invalid request yields an error response for its id and the stream
     stays open. A hybrid request with `progressive` set gets two responses: the BM25-only
-    ranking marked `partial`, then the fused ranking.
+    ranking marked `partial`, then the fused ranking. When the server begins its graceful
+    stop (after SIGTERM and its shutdown delay), the stream reads no more requests: it sends
+    the answers of the requests it has in work, then ends with UNAVAILABLE ("the server is
+    shutting down"). A request without a final response was not run: send it again on a new
+    stream (to another server).
     """
 
 @_typing.type_check_only
@@ -77,7 +81,11 @@ class SearchServiceAsyncStub(SearchServiceStub):
     `request_id` of its request; responses are sent as soon as each is ready, so their order
     is not guaranteed. An invalid request yields an error response for its id and the stream
     stays open. A hybrid request with `progressive` set gets two responses: the BM25-only
-    ranking marked `partial`, then the fused ranking.
+    ranking marked `partial`, then the fused ranking. When the server begins its graceful
+    stop (after SIGTERM and its shutdown delay), the stream reads no more requests: it sends
+    the answers of the requests it has in work, then ends with UNAVAILABLE ("the server is
+    shutting down"). A request without a final response was not run: send it again on a new
+    stream (to another server).
     """
 
 class SearchServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -118,7 +126,11 @@ class SearchServiceServicer(metaclass=_abc_1.ABCMeta):
         `request_id` of its request; responses are sent as soon as each is ready, so their order
         is not guaranteed. An invalid request yields an error response for its id and the stream
         stays open. A hybrid request with `progressive` set gets two responses: the BM25-only
-        ranking marked `partial`, then the fused ranking.
+        ranking marked `partial`, then the fused ranking. When the server begins its graceful
+        stop (after SIGTERM and its shutdown delay), the stream reads no more requests: it sends
+        the answers of the requests it has in work, then ends with UNAVAILABLE ("the server is
+        shutting down"). A request without a final response was not run: send it again on a new
+        stream (to another server).
         """
 
 def add_SearchServiceServicer_to_server(servicer: SearchServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -3563,7 +3563,11 @@ export const SearchServiceService = {
    * `request_id` of its request; responses are sent as soon as each is ready, so their order
    * is not guaranteed. An invalid request yields an error response for its id and the stream
    * stays open. A hybrid request with `progressive` set gets two responses: the BM25-only
-   * ranking marked `partial`, then the fused ranking.
+   * ranking marked `partial`, then the fused ranking. When the server begins its graceful
+   * stop (after SIGTERM and its shutdown delay), the stream reads no more requests: it sends
+   * the answers of the requests it has in work, then ends with UNAVAILABLE ("the server is
+   * shutting down"). A request without a final response was not run: send it again on a new
+   * stream (to another server).
    */
   searchStream: {
     path: "/hybridsearch.v1.SearchService/SearchStream" as const,
@@ -3593,7 +3597,11 @@ export interface SearchServiceServer extends UntypedServiceImplementation {
    * `request_id` of its request; responses are sent as soon as each is ready, so their order
    * is not guaranteed. An invalid request yields an error response for its id and the stream
    * stays open. A hybrid request with `progressive` set gets two responses: the BM25-only
-   * ranking marked `partial`, then the fused ranking.
+   * ranking marked `partial`, then the fused ranking. When the server begins its graceful
+   * stop (after SIGTERM and its shutdown delay), the stream reads no more requests: it sends
+   * the answers of the requests it has in work, then ends with UNAVAILABLE ("the server is
+   * shutting down"). A request without a final response was not run: send it again on a new
+   * stream (to another server).
    */
   searchStream: handleBidiStreamingCall<SearchStreamRequest, SearchStreamResponse>;
 }
@@ -3642,7 +3650,11 @@ export interface SearchServiceClient extends Client {
    * `request_id` of its request; responses are sent as soon as each is ready, so their order
    * is not guaranteed. An invalid request yields an error response for its id and the stream
    * stays open. A hybrid request with `progressive` set gets two responses: the BM25-only
-   * ranking marked `partial`, then the fused ranking.
+   * ranking marked `partial`, then the fused ranking. When the server begins its graceful
+   * stop (after SIGTERM and its shutdown delay), the stream reads no more requests: it sends
+   * the answers of the requests it has in work, then ends with UNAVAILABLE ("the server is
+   * shutting down"). A request without a final response was not run: send it again on a new
+   * stream (to another server).
    */
   searchStream(): ClientDuplexStream<SearchStreamRequest, SearchStreamResponse>;
   searchStream(options: Partial<CallOptions>): ClientDuplexStream<SearchStreamRequest, SearchStreamResponse>;
