@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import grpc
 import pytest
+from google.protobuf.duration_pb2 import Duration
+from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from hybridsearch.config import ServerSettings
@@ -174,6 +176,35 @@ def test_cancelled_call_frees_its_place(slow_server: SlowServer) -> None:
         else:
             pytest.fail("the cancelled call never freed its place")
         assert slow_server.next_started() == "admitted"
+
+
+def retry_delay_of(error: grpc.RpcError) -> Duration | None:
+    """The google.rpc.RetryInfo delay in a failed call's rich status (None: there is none)."""
+    for key, value in error.trailing_metadata() or ():  # type: ignore[attr-defined]
+        if key == "grpc-status-details-bin":
+            status = status_pb2.Status.FromString(value)
+            for detail in status.details:
+                info = error_details_pb2.RetryInfo()
+                if detail.Unpack(info):
+                    return info.retry_delay
+    return None
+
+
+def test_an_overload_refusal_advises_a_retry_delay() -> None:
+    """RESOURCE_EXHAUSTED said "retry with backoff" but carried no google.rpc.RetryInfo."""
+    server = start_slow_server(1.5, "--max-in-flight", "1")
+    try:
+        with grpc.insecure_channel(server.address) as channel:
+            stub = search_pb2_grpc.SearchServiceStub(channel)
+            held = stub.Search.future(search("held"), timeout=WAIT_S)
+            assert server.next_started() == "held"  # the only place is taken
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.Search(search("refused"), timeout=WAIT_S)
+            assert held.result().applied.top_k == 10
+        assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert retry_delay_of(refused.value) == Duration(nanos=100_000_000)
+    finally:
+        assert server.stop() == 0
 
 
 def test_sigterm_drains_the_in_flight_call_and_exits_zero() -> None:

@@ -38,7 +38,8 @@ const (
 // of `a-z`, `0-9`, `_` and `-`, starting with a letter or digit; collections and aliases
 // share one namespace. Creating, deleting and alias updates are crash-safe: after a crash
 // each collection and alias is either fully there or fully absent. Every RPC here needs a
-// full-access token when auth is on.
+// full-access token when auth is on. Past the server's in-flight bound a call fails at once
+// with RESOURCE_EXHAUSTED carrying a google.rpc.RetryInfo (see SearchService).
 type CollectionServiceClient interface {
 	// CreateCollection makes an empty collection; ALREADY_EXISTS when the name is taken (by a
 	// collection or an alias).
@@ -125,7 +126,8 @@ func (c *collectionServiceClient) UpdateAliases(ctx context.Context, in *UpdateA
 // of `a-z`, `0-9`, `_` and `-`, starting with a letter or digit; collections and aliases
 // share one namespace. Creating, deleting and alias updates are crash-safe: after a crash
 // each collection and alias is either fully there or fully absent. Every RPC here needs a
-// full-access token when auth is on.
+// full-access token when auth is on. Past the server's in-flight bound a call fails at once
+// with RESOURCE_EXHAUSTED carrying a google.rpc.RetryInfo (see SearchService).
 type CollectionServiceServer interface {
 	// CreateCollection makes an empty collection; ALREADY_EXISTS when the name is taken (by a
 	// collection or an alias).

@@ -37,6 +37,9 @@ const (
 // Writes are serialised (one writer at a time) and never block searches. A document is
 // searchable in both arms (BM25 and dense) or in neither; every change is durable and
 // visible to searches before its RPC returns (read-your-writes).
+//
+// Past the server's in-flight bound a call fails at once with RESOURCE_EXHAUSTED carrying a
+// google.rpc.RetryInfo (see SearchService).
 type IndexServiceClient interface {
 	// UpsertDocuments streams batches of documents into the index. Each message is committed as
 	// one atomic batch (durable, then visible to searches) before the next is read; an existing
@@ -132,6 +135,9 @@ func (c *indexServiceClient) Compact(ctx context.Context, in *CompactRequest, op
 // Writes are serialised (one writer at a time) and never block searches. A document is
 // searchable in both arms (BM25 and dense) or in neither; every change is durable and
 // visible to searches before its RPC returns (read-your-writes).
+//
+// Past the server's in-flight bound a call fails at once with RESOURCE_EXHAUSTED carrying a
+// google.rpc.RetryInfo (see SearchService).
 type IndexServiceServer interface {
 	// UpsertDocuments streams batches of documents into the index. Each message is committed as
 	// one atomic batch (durable, then visible to searches) before the next is read; an existing

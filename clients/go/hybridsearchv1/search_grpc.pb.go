@@ -32,6 +32,11 @@ const (
 //
 // Every query runs a BM25 arm (tantivy) and, when the index has vectors, a dense arm
 // (ONNX encoder + inner product) concurrently, then fuses the two ranked lists.
+//
+// Overload: past the server's in-flight bound (`--max-in-flight`), and for a query refused by
+// a full encoder queue, a call fails at once with RESOURCE_EXHAUSTED whose rich status
+// (`grpc-status-details-bin`) carries a google.rpc.RetryInfo: retry after its
+// `retry_delay` (a fixed 100 ms), with backoff and jitter.
 type SearchServiceClient interface {
 	// Search runs one query and returns its ranked hits.
 	Search(ctx context.Context, in *SearchRequest, opts ...grpc.CallOption) (*SearchResponse, error)
@@ -102,6 +107,11 @@ type SearchService_SearchStreamClient = grpc.BidiStreamingClient[SearchStreamReq
 //
 // Every query runs a BM25 arm (tantivy) and, when the index has vectors, a dense arm
 // (ONNX encoder + inner product) concurrently, then fuses the two ranked lists.
+//
+// Overload: past the server's in-flight bound (`--max-in-flight`), and for a query refused by
+// a full encoder queue, a call fails at once with RESOURCE_EXHAUSTED whose rich status
+// (`grpc-status-details-bin`) carries a google.rpc.RetryInfo: retry after its
+// `retry_delay` (a fixed 100 ms), with backoff and jitter.
 type SearchServiceServer interface {
 	// Search runs one query and returns its ranked hits.
 	Search(context.Context, *SearchRequest) (*SearchResponse, error)

@@ -43,6 +43,17 @@ def test_field_violations_parsed_from_trailer() -> None:
     assert "top_k: at most 1000" in str(error)
 
 
+def test_a_retry_info_detail_is_skipped() -> None:
+    """The server's RESOURCE_EXHAUSTED (overload) carries a google.rpc.RetryInfo."""
+    status = status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message="server at capacity")
+    status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay={"nanos": 100_000_000}))
+    error = error_from_rpc_error(
+        FakeRpcError((("grpc-status-details-bin", status.SerializeToString()),))
+    )
+    assert error.message == "bad request"  # the fake call's own code and message
+    assert error.field_violations == ()
+
+
 def test_garbage_trailer_keeps_code_and_message() -> None:
     error = error_from_rpc_error(FakeRpcError((("grpc-status-details-bin", b"\xff\xff\xff"),)))
     assert error.code is grpc.StatusCode.INVALID_ARGUMENT

@@ -4,8 +4,10 @@
 with it (`abort_with`), and SearchStream answers a failed request of an open stream with it.
 
 INVALID_ARGUMENT carries a `google.rpc.BadRequest` with one field violation per bad field in
-the ``grpc-status-details-bin`` trailer. An unexpected exception is logged with its traceback
-and answered INTERNAL with a generic message: internals never reach the caller.
+the ``grpc-status-details-bin`` trailer; RESOURCE_EXHAUSTED for overload (the in-flight bound,
+a full encoder queue) carries a `google.rpc.RetryInfo` there, `OVERLOAD_RETRY_DELAY_S`. An
+unexpected exception is logged with its traceback and answered INTERNAL with a generic
+message: internals never reach the caller.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from hybridsearch.errors import (
@@ -36,6 +38,10 @@ log = logging.getLogger(__name__)
 
 DETAILS_KEY = "grpc-status-details-bin"
 INTERNAL_MESSAGE = "internal error; the server logged the details"
+#: The retry delay an overload refusal suggests: fixed, a few times a typical search's latency,
+#: so that a refused caller comes back once some calls have finished (clients add backoff and
+#: jitter: a delay from recent latencies would tell every refused caller the same thing too).
+OVERLOAD_RETRY_DELAY_S = 0.1
 
 _CODES: list[tuple[type[HybridSearchError], grpc.StatusCode]] = [
     (InvalidArgumentError, grpc.StatusCode.INVALID_ARGUMENT),
@@ -64,10 +70,18 @@ def violations_of(exc: BaseException) -> list[FieldViolation]:
 
 
 def rich_status(
-    code: grpc.StatusCode, message: str, violations: list[FieldViolation]
+    code: grpc.StatusCode,
+    message: str,
+    violations: list[FieldViolation],
+    retry_delay_s: float | None = None,
 ) -> status_pb2.Status:
-    """A google.rpc.Status, with a BadRequest detail when there are field violations."""
+    """A google.rpc.Status, with a BadRequest detail when there are field violations and a
+    RetryInfo detail when there is a retry delay."""
     status = status_pb2.Status(code=code.value[0], message=message)
+    if retry_delay_s is not None:
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(round(retry_delay_s * 1e9))
+        status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=delay))
     if violations:
         bad_request = error_details_pb2.BadRequest(
             field_violations=[
@@ -85,11 +99,13 @@ def rich_status(
 
 @dataclass(frozen=True, slots=True)
 class CallStatus:
-    """What a caller is told about an error: status code, message and field violations."""
+    """What a caller is told about an error: status code, message, field violations and
+    how long to wait before a retry (None: no advice)."""
 
     code: grpc.StatusCode
     message: str
     violations: list[FieldViolation]
+    retry_delay_s: float | None = None
 
 
 def call_status(exc: BaseException) -> CallStatus:
@@ -100,7 +116,8 @@ def call_status(exc: BaseException) -> CallStatus:
     message, so internals never reach the caller.
     """
     if isinstance(exc, HybridSearchError) and status_code_for(exc) != grpc.StatusCode.INTERNAL:
-        return CallStatus(status_code_for(exc), str(exc), violations_of(exc))
+        retry = OVERLOAD_RETRY_DELAY_S if isinstance(exc, OverloadedError) else None
+        return CallStatus(status_code_for(exc), str(exc), violations_of(exc), retry)
     log.error("unexpected error in a call", exc_info=exc)
     return CallStatus(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE, [])
 
@@ -108,7 +125,7 @@ def call_status(exc: BaseException) -> CallStatus:
 async def abort_with(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException) -> None:
     """Abort the call with the status that ``exc`` maps to (never returns)."""
     status = call_status(exc)
-    details = rich_status(status.code, status.message, status.violations)
+    details = rich_status(status.code, status.message, status.violations, status.retry_delay_s)
     await context.abort(
         status.code,
         status.message,

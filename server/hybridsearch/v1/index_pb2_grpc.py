@@ -33,6 +33,9 @@ class IndexServiceStub:
     Writes are serialised (one writer at a time) and never block searches. A document is
     searchable in both arms (BM25 and dense) or in neither; every change is durable and
     visible to searches before its RPC returns (read-your-writes).
+
+    Past the server's in-flight bound a call fails at once with RESOURCE_EXHAUSTED carrying a
+    google.rpc.RetryInfo (see SearchService).
     """
 
     def __init__(self, channel):
@@ -76,6 +79,9 @@ class IndexServiceServicer:
     Writes are serialised (one writer at a time) and never block searches. A document is
     searchable in both arms (BM25 and dense) or in neither; every change is durable and
     visible to searches before its RPC returns (read-your-writes).
+
+    Past the server's in-flight bound a call fails at once with RESOURCE_EXHAUSTED carrying a
+    google.rpc.RetryInfo (see SearchService).
     """
 
     def UpsertDocuments(self, request_iterator, context):
@@ -167,6 +173,9 @@ class IndexService:
     Writes are serialised (one writer at a time) and never block searches. A document is
     searchable in both arms (BM25 and dense) or in neither; every change is durable and
     visible to searches before its RPC returns (read-your-writes).
+
+    Past the server's in-flight bound a call fails at once with RESOURCE_EXHAUSTED carrying a
+    google.rpc.RetryInfo (see SearchService).
     """
 
     @staticmethod

@@ -30,6 +30,11 @@ class SearchServiceStub:
 
     Every query runs a BM25 arm (tantivy) and, when the index has vectors, a dense arm
     (ONNX encoder + inner product) concurrently, then fuses the two ranked lists.
+
+    Overload: past the server's in-flight bound (`--max-in-flight`), and for a query refused by
+    a full encoder queue, a call fails at once with RESOURCE_EXHAUSTED whose rich status
+    (`grpc-status-details-bin`) carries a google.rpc.RetryInfo: retry after its
+    `retry_delay` (a fixed 100 ms), with backoff and jitter.
     """
 
     def __init__(self, channel):
@@ -60,6 +65,11 @@ class SearchServiceServicer:
 
     Every query runs a BM25 arm (tantivy) and, when the index has vectors, a dense arm
     (ONNX encoder + inner product) concurrently, then fuses the two ranked lists.
+
+    Overload: past the server's in-flight bound (`--max-in-flight`), and for a query refused by
+    a full encoder queue, a call fails at once with RESOURCE_EXHAUSTED whose rich status
+    (`grpc-status-details-bin`) carries a google.rpc.RetryInfo: retry after its
+    `retry_delay` (a fixed 100 ms), with backoff and jitter.
     """
 
     def Search(self, request, context):
@@ -126,6 +136,11 @@ class SearchService:
 
     Every query runs a BM25 arm (tantivy) and, when the index has vectors, a dense arm
     (ONNX encoder + inner product) concurrently, then fuses the two ranked lists.
+
+    Overload: past the server's in-flight bound (`--max-in-flight`), and for a query refused by
+    a full encoder queue, a call fails at once with RESOURCE_EXHAUSTED whose rich status
+    (`grpc-status-details-bin`) carries a google.rpc.RetryInfo: retry after its
+    `retry_delay` (a fixed 100 ms), with backoff and jitter.
     """
 
     @staticmethod

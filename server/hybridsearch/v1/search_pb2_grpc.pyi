@@ -31,6 +31,11 @@ class SearchServiceStub:
 
     Every query runs a BM25 arm (tantivy) and, when the index has vectors, a dense arm
     (ONNX encoder + inner product) concurrently, then fuses the two ranked lists.
+
+    Overload: past the server's in-flight bound (`--max-in-flight`), and for a query refused by
+    a full encoder queue, a call fails at once with RESOURCE_EXHAUSTED whose rich status
+    (`grpc-status-details-bin`) carries a google.rpc.RetryInfo: retry after its
+    `retry_delay` (a fixed 100 ms), with backoff and jitter.
     """
 
     @_typing.overload
@@ -64,6 +69,11 @@ class SearchServiceAsyncStub(SearchServiceStub):
 
     Every query runs a BM25 arm (tantivy) and, when the index has vectors, a dense arm
     (ONNX encoder + inner product) concurrently, then fuses the two ranked lists.
+
+    Overload: past the server's in-flight bound (`--max-in-flight`), and for a query refused by
+    a full encoder queue, a call fails at once with RESOURCE_EXHAUSTED whose rich status
+    (`grpc-status-details-bin`) carries a google.rpc.RetryInfo: retry after its
+    `retry_delay` (a fixed 100 ms), with backoff and jitter.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -93,6 +103,11 @@ class SearchServiceServicer(metaclass=_abc_1.ABCMeta):
 
     Every query runs a BM25 arm (tantivy) and, when the index has vectors, a dense arm
     (ONNX encoder + inner product) concurrently, then fuses the two ranked lists.
+
+    Overload: past the server's in-flight bound (`--max-in-flight`), and for a query refused by
+    a full encoder queue, a call fails at once with RESOURCE_EXHAUSTED whose rich status
+    (`grpc-status-details-bin`) carries a google.rpc.RetryInfo: retry after its
+    `retry_delay` (a fixed 100 ms), with backoff and jitter.
     """
 
     @_abc_1.abstractmethod

@@ -7,7 +7,12 @@ import logging
 import grpc
 import pytest
 
-from hybridsearch.api.errors import INTERNAL_MESSAGE, CallStatus, call_status
+from hybridsearch.api.errors import (
+    INTERNAL_MESSAGE,
+    OVERLOAD_RETRY_DELAY_S,
+    CallStatus,
+    call_status,
+)
 from hybridsearch.api.search_servicer import _error_response
 from hybridsearch.errors import (
     DeadlineExceededError,
@@ -27,13 +32,19 @@ from hybridsearch.errors import (
     [
         (NotFoundError("no document with id 'x'"), grpc.StatusCode.NOT_FOUND),
         (FailedPreconditionError("no vectors"), grpc.StatusCode.FAILED_PRECONDITION),
-        (OverloadedError("queue full"), grpc.StatusCode.RESOURCE_EXHAUSTED),
         (UnavailableError("loading"), grpc.StatusCode.UNAVAILABLE),
         (DeadlineExceededError("too late"), grpc.StatusCode.DEADLINE_EXCEEDED),
     ],
 )
 def test_domain_errors_keep_their_message(exc: HybridSearchError, code: grpc.StatusCode) -> None:
     assert call_status(exc) == CallStatus(code, str(exc), [])
+
+
+def test_overload_advises_a_retry_delay() -> None:
+    status = call_status(OverloadedError("queue full"))
+    assert status == CallStatus(
+        grpc.StatusCode.RESOURCE_EXHAUSTED, "queue full", [], OVERLOAD_RETRY_DELAY_S
+    )
 
 
 def test_invalid_argument_carries_its_violations() -> None:

@@ -34,7 +34,8 @@ class CollectionServiceStub:
     of `a-z`, `0-9`, `_` and `-`, starting with a letter or digit; collections and aliases
     share one namespace. Creating, deleting and alias updates are crash-safe: after a crash
     each collection and alias is either fully there or fully absent. Every RPC here needs a
-    full-access token when auth is on.
+    full-access token when auth is on. Past the server's in-flight bound a call fails at once
+    with RESOURCE_EXHAUSTED carrying a google.rpc.RetryInfo (see SearchService).
     """
 
     def __init__(self, channel):
@@ -79,7 +80,8 @@ class CollectionServiceServicer:
     of `a-z`, `0-9`, `_` and `-`, starting with a letter or digit; collections and aliases
     share one namespace. Creating, deleting and alias updates are crash-safe: after a crash
     each collection and alias is either fully there or fully absent. Every RPC here needs a
-    full-access token when auth is on.
+    full-access token when auth is on. Past the server's in-flight bound a call fails at once
+    with RESOURCE_EXHAUSTED carrying a google.rpc.RetryInfo (see SearchService).
     """
 
     def CreateCollection(self, request, context):
@@ -165,7 +167,8 @@ class CollectionService:
     of `a-z`, `0-9`, `_` and `-`, starting with a letter or digit; collections and aliases
     share one namespace. Creating, deleting and alias updates are crash-safe: after a crash
     each collection and alias is either fully there or fully absent. Every RPC here needs a
-    full-access token when auth is on.
+    full-access token when auth is on. Past the server's in-flight bound a call fails at once
+    with RESOURCE_EXHAUSTED carrying a google.rpc.RetryInfo (see SearchService).
     """
 
     @staticmethod

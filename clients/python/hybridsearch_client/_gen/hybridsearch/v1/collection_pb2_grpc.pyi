@@ -35,7 +35,8 @@ class CollectionServiceStub:
     of `a-z`, `0-9`, `_` and `-`, starting with a letter or digit; collections and aliases
     share one namespace. Creating, deleting and alias updates are crash-safe: after a crash
     each collection and alias is either fully there or fully absent. Every RPC here needs a
-    full-access token when auth is on.
+    full-access token when auth is on. Past the server's in-flight bound a call fails at once
+    with RESOURCE_EXHAUSTED carrying a google.rpc.RetryInfo (see SearchService).
     """
 
     @_typing.overload
@@ -69,7 +70,8 @@ class CollectionServiceAsyncStub(CollectionServiceStub):
     of `a-z`, `0-9`, `_` and `-`, starting with a letter or digit; collections and aliases
     share one namespace. Creating, deleting and alias updates are crash-safe: after a crash
     each collection and alias is either fully there or fully absent. Every RPC here needs a
-    full-access token when auth is on.
+    full-access token when auth is on. Past the server's in-flight bound a call fails at once
+    with RESOURCE_EXHAUSTED carrying a google.rpc.RetryInfo (see SearchService).
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -99,7 +101,8 @@ class CollectionServiceServicer(metaclass=_abc_1.ABCMeta):
     of `a-z`, `0-9`, `_` and `-`, starting with a letter or digit; collections and aliases
     share one namespace. Creating, deleting and alias updates are crash-safe: after a crash
     each collection and alias is either fully there or fully absent. Every RPC here needs a
-    full-access token when auth is on.
+    full-access token when auth is on. Past the server's in-flight bound a call fails at once
+    with RESOURCE_EXHAUSTED carrying a google.rpc.RetryInfo (see SearchService).
     """
 
     @_abc_1.abstractmethod

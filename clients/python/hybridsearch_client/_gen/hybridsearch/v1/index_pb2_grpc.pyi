@@ -34,6 +34,9 @@ class IndexServiceStub:
     Writes are serialised (one writer at a time) and never block searches. A document is
     searchable in both arms (BM25 and dense) or in neither; every change is durable and
     visible to searches before its RPC returns (read-your-writes).
+
+    Past the server's in-flight bound a call fails at once with RESOURCE_EXHAUSTED carrying a
+    google.rpc.RetryInfo (see SearchService).
     """
 
     @_typing.overload
@@ -72,6 +75,9 @@ class IndexServiceAsyncStub(IndexServiceStub):
     Writes are serialised (one writer at a time) and never block searches. A document is
     searchable in both arms (BM25 and dense) or in neither; every change is durable and
     visible to searches before its RPC returns (read-your-writes).
+
+    Past the server's in-flight bound a call fails at once with RESOURCE_EXHAUSTED carrying a
+    google.rpc.RetryInfo (see SearchService).
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -106,6 +112,9 @@ class IndexServiceServicer(metaclass=_abc_1.ABCMeta):
     Writes are serialised (one writer at a time) and never block searches. A document is
     searchable in both arms (BM25 and dense) or in neither; every change is durable and
     visible to searches before its RPC returns (read-your-writes).
+
+    Past the server's in-flight bound a call fails at once with RESOURCE_EXHAUSTED carrying a
+    google.rpc.RetryInfo (see SearchService).
     """
 
     @_abc_1.abstractmethod

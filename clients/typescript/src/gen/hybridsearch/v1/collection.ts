@@ -1889,7 +1889,8 @@ export const UpdateAliasesResponse_AliasesEntry: MessageFns<UpdateAliasesRespons
  * of `a-z`, `0-9`, `_` and `-`, starting with a letter or digit; collections and aliases
  * share one namespace. Creating, deleting and alias updates are crash-safe: after a crash
  * each collection and alias is either fully there or fully absent. Every RPC here needs a
- * full-access token when auth is on.
+ * full-access token when auth is on. Past the server's in-flight bound a call fails at once
+ * with RESOURCE_EXHAUSTED carrying a google.rpc.RetryInfo (see SearchService).
  */
 export type CollectionServiceService = typeof CollectionServiceService;
 export const CollectionServiceService = {

@@ -1567,6 +1567,9 @@ export const CompactResponse: MessageFns<CompactResponse> = {
  * Writes are serialised (one writer at a time) and never block searches. A document is
  * searchable in both arms (BM25 and dense) or in neither; every change is durable and
  * visible to searches before its RPC returns (read-your-writes).
+ *
+ * Past the server's in-flight bound a call fails at once with RESOURCE_EXHAUSTED carrying a
+ * google.rpc.RetryInfo (see SearchService).
  */
 export type IndexServiceService = typeof IndexServiceService;
 export const IndexServiceService = {

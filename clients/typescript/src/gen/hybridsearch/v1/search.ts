@@ -3529,6 +3529,11 @@ export const SearchStreamResponse: MessageFns<SearchStreamResponse> = {
  *
  * Every query runs a BM25 arm (tantivy) and, when the index has vectors, a dense arm
  * (ONNX encoder + inner product) concurrently, then fuses the two ranked lists.
+ *
+ * Overload: past the server's in-flight bound (`--max-in-flight`), and for a query refused by
+ * a full encoder queue, a call fails at once with RESOURCE_EXHAUSTED whose rich status
+ * (`grpc-status-details-bin`) carries a google.rpc.RetryInfo: retry after its
+ * `retry_delay` (a fixed 100 ms), with backoff and jitter.
  */
 export type SearchServiceService = typeof SearchServiceService;
 export const SearchServiceService = {
