@@ -236,8 +236,9 @@ class ServerSettings:
     )
     max_in_flight: int = _setting(
         64,
-        "most hybridsearch calls served at once (a stream counts as one); beyond it calls get "
-        "RESOURCE_EXHAUSTED at once; 0 = no bound",
+        "most hybridsearch calls served at once (a SearchStream counts as one only while a "
+        "request of it is in work); beyond it calls get RESOURCE_EXHAUSTED at once; 0 = no "
+        "bound",
         int,
     )
     auth_tokens_file: Path | None = _setting(

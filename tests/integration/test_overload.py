@@ -18,6 +18,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 import pytest
@@ -28,7 +29,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hybridsearch.config import ServerSettings
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
-from tests.conftest import REPO, wait_serving
+from tests.conftest import REPO, start_server, wait_serving
 from tests.integration.in_process import in_process_server
 from tests.integration.slow_server import SlowEngine
 
@@ -99,6 +100,11 @@ def search(text: str) -> pb.SearchRequest:
     return pb.SearchRequest(query=text, mode=pb.RETRIEVAL_MODE_SPARSE)
 
 
+def status_code(number: int) -> grpc.StatusCode:
+    """The status code of a code number (ErrorStatus.code)."""
+    return next(code for code in grpc.StatusCode if code.value[0] == number)
+
+
 def is_serving(address: str) -> bool:
     with grpc.insecure_channel(address) as channel:
         reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
@@ -123,13 +129,12 @@ def test_flood_gets_ok_or_resource_exhausted_and_the_server_survives(
         stream_requests = [pb.SearchStreamRequest(request_id="s", search=search("s"))]
         streams = [stub.SearchStream(iter(stream_requests), timeout=30) for _ in range(CAPACITY)]
         codes: Counter[grpc.StatusCode] = Counter(call.code() for call in calls)
-        for stream in streams:
-            try:
-                for answer in stream:
-                    assert answer.WhichOneof("result") == "response"
-                codes[grpc.StatusCode.OK] += 1
-            except grpc.RpcError as error:
-                codes[error.code()] += 1
+        for stream in streams:  # a stream's requests are admitted one by one (in-band errors)
+            for answer in stream:
+                if answer.WhichOneof("result") == "response":
+                    codes[grpc.StatusCode.OK] += 1
+                else:
+                    codes[status_code(answer.error.code)] += 1
         assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}, codes
         assert codes[grpc.StatusCode.OK] >= CAPACITY
         assert codes[grpc.StatusCode.RESOURCE_EXHAUSTED] >= flood // 4, codes
@@ -203,6 +208,50 @@ def test_an_overload_refusal_advises_a_retry_delay() -> None:
             assert held.result().applied.top_k == 10
         assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
         assert retry_delay_of(refused.value) == Duration(nanos=100_000_000)
+    finally:
+        assert server.stop() == 0
+
+
+def test_an_idle_search_stream_holds_no_place(tiny_sparse_index: Path) -> None:
+    """A stream counted as one call for its whole life: idle open streams refused every call."""
+    server = start_server("--index", str(tiny_sparse_index), "--max-in-flight", "1")
+    try:
+        server.wait_serving(timeout=WAIT_S)
+        requests: queue.Queue[pb.SearchStreamRequest | None] = queue.Queue()
+        with grpc.insecure_channel(server.address) as channel:
+            stub = search_pb2_grpc.SearchServiceStub(channel)
+            responses = stub.SearchStream(iter(requests.get, None), timeout=WAIT_S)
+            requests.put(pb.SearchStreamRequest(request_id="1", search=search("heat")))
+            assert next(responses).HasField("response")  # the stream is open, and idle
+            assert stub.Search(search("boundary layer"), timeout=WAIT_S).hits
+            requests.put(pb.SearchStreamRequest(request_id="2", search=search("heat")))
+            assert next(responses).HasField("response")
+            requests.put(None)
+            assert list(responses) == []
+    finally:
+        assert server.stop() == 0
+
+
+def test_a_stream_request_past_the_bound_is_refused_alone() -> None:
+    server = start_slow_server(1.5, "--max-in-flight", "1")
+    try:
+        requests: queue.Queue[pb.SearchStreamRequest | None] = queue.Queue()
+        with grpc.insecure_channel(server.address) as channel:
+            stub = search_pb2_grpc.SearchServiceStub(channel)
+            held = stub.Search.future(search("held"), timeout=WAIT_S)
+            assert server.next_started() == "held"  # the only place is taken
+            responses = stub.SearchStream(iter(requests.get, None), timeout=WAIT_S)
+            requests.put(pb.SearchStreamRequest(request_id="refused", search=search("no")))
+            refused = next(responses)
+            assert held.result().applied.top_k == 10
+            requests.put(pb.SearchStreamRequest(request_id="later", search=search("later")))
+            assert server.next_started() == "later"
+            later = next(responses)
+            requests.put(None)
+        assert refused.request_id == "refused"
+        assert refused.error.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+        assert "server at capacity" in refused.error.message
+        assert later.request_id == "later" and later.HasField("response")
     finally:
         assert server.stop() == 0
 

@@ -4,7 +4,8 @@ Per call, outermost first:
 
 1. observability  request id, access log, metrics — sees every outcome, refusals included
 2. auth           bearer tokens (only when tokens are configured)
-3. admission      in-flight bound → RESOURCE_EXHAUSTED
+3. admission      in-flight bound → RESOURCE_EXHAUSTED (SearchStream: per request, see
+                  `api.admission`)
 4. error mapping  domain exceptions → canonical status codes
 5. decoding       parses requests inside the call, so junk is INVALID_ARGUMENT (needs 4)
 
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import grpc
 
-from hybridsearch.api.admission import Admission
+from hybridsearch.api.admission import ADMITTED_PER_REQUEST, Admission
 from hybridsearch.api.auth import TokenSet, auth_refusal
 from hybridsearch.api.decoding import request_decoder
 from hybridsearch.api.errors import abort_with
@@ -83,7 +84,8 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
                 return self._observed_only(refused, shown) if own else refused
         if handler is None or not is_served_method(method):
             return handler  # None: grpc answers UNIMPLEMENTED
-        if own and self._admission.full():
+        counted = own and method not in ADMITTED_PER_REQUEST
+        if counted and self._admission.full():
             return self._observed_only(rejecting(handler, self._admission.refuse), method)
         cached = self._wrapped.get(method)
         if cached is None or cached[0] is not handler:
@@ -113,10 +115,11 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
         )
 
     def _wrap(self, handler: Handler, method: str, own: bool) -> Handler:
-        """``handler`` with all five layers (the first and third for hybridsearch's only)."""
+        """``handler`` with all five layers (the first and third for hybridsearch's only;
+        the third counts the methods of `ADMITTED_PER_REQUEST` per request, in the servicer)."""
         decode = request_decoder(handler)
         admission, echo, record = self._admission, self._echo, self._record
-        counted = own
+        counted = own and method not in ADMITTED_PER_REQUEST
 
         def wrap_unary(behavior: UnaryBehavior) -> UnaryBehavior:
             async def served(raw: Any, context: Context) -> Any:
@@ -188,10 +191,12 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
 
 
 def build_interceptors(
-    settings: ServerSettings, metrics: ServerMetrics | None
+    settings: ServerSettings, metrics: ServerMetrics | None, admission: Admission | None = None
 ) -> list[grpc.aio.ServerInterceptor]:
-    """The interceptors for ``settings`` (one); admission feeds the in-flight gauge."""
-    admission = Admission(settings.max_in_flight)
+    """The interceptors for ``settings`` (one); ``admission`` (else a new one for
+    ``--max-in-flight``) feeds the in-flight gauge."""
+    if admission is None:
+        admission = Admission(settings.max_in_flight)
     if metrics is not None:
         metrics.track_in_flight(lambda: admission.in_flight)
     return [

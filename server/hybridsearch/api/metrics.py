@@ -15,7 +15,8 @@ Metrics (all prefixed ``hybridsearch_``):
   encoder_dropped_total                 queued queries dropped (cancelled, deadline passed)
   encoder_queue                         queries waiting for the encoder now (gauge)
   (the encoder_* series: every collection's query batcher summed, a shared one once)
-  in_flight_calls                       calls being served now (gauge)
+  in_flight_calls                       calls being served now (gauge; SearchStreams with a
+                                        request in work)
   index_documents                       live documents in the served index (gauge)
 """
 

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from hybridsearch.api.admission import Admission, StreamAdmission
 from hybridsearch.api.convert import request_from_proto, result_to_proto
 from hybridsearch.api.deadlines import check_deadline, deadline_of, work_context
 from hybridsearch.api.engine_slot import EngineSlot
@@ -82,10 +83,13 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         settings: ServerSettings,
         executor: ThreadPoolExecutor,
         stopping: asyncio.Event | None = None,
+        admission: Admission | None = None,
     ) -> None:
         """``stopping``: set when the graceful stop begins; open streams then take no more
-        requests (see `SearchStream`)."""
+        requests (see `SearchStream`). ``admission``: the server's in-flight bound, which a
+        stream's requests enter (None: no bound)."""
         self._engine = engine
+        self._admission = admission if admission is not None else Admission(0)
         self._stopping = stopping if stopping is not None else asyncio.Event()
         self._settings = settings
         self._executor = executor
@@ -217,8 +221,13 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         answers: asyncio.Queue[_Queued | None] = asyncio.Queue()
         slots = asyncio.Semaphore(self._settings.stream_max_in_flight)
         pending: set[asyncio.Task[None]] = set()
+        # The stream counts among the calls in flight only while a request of it is in work.
+        place = StreamAdmission(self._admission)
 
         async def answer(request: pb.SearchStreamRequest) -> None:
+            if not place.enter():
+                answers.put_nowait((_error_response(request.request_id, place.refusal()), True))
+                return
             try:
                 if request.progressive:
                     response = await self._search_progressive(request, answers, context)
@@ -227,6 +236,8 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
                 final = pb.SearchStreamResponse(request_id=request.request_id, response=response)
             except Exception as exc:
                 final = _error_response(request.request_id, exc)
+            finally:
+                place.leave()
             answers.put_nowait((final, True))
 
         async def read_requests() -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from hybridsearch.api.admission import Admission
 from hybridsearch.api.collection_servicer import CollectionServicer
 from hybridsearch.api.engine_slot import EngineSlot
 from hybridsearch.api.health import HealthService
@@ -105,8 +106,9 @@ class SearchServer:
         self.metrics.track_batching(self._batch_stats)
         self._credentials = server_credentials(settings)  # fails early on bad TLS files
         size = settings.max_message_bytes
+        admission = Admission(settings.max_in_flight)  # calls, and streams' requests in work
         self.server = grpc.aio.server(
-            interceptors=build_interceptors(settings, self.metrics),
+            interceptors=build_interceptors(settings, self.metrics, admission),
             options=[
                 ("grpc.max_receive_message_length", size),
                 ("grpc.max_send_message_length", size),
@@ -116,7 +118,8 @@ class SearchServer:
         )
         self._stopping = asyncio.Event()  # set as the graceful stop begins: streams end
         search_pb2_grpc.add_SearchServiceServicer_to_server(
-            SearchServicer(self._slot, settings, self._executor, self._stopping), self.server
+            SearchServicer(self._slot, settings, self._executor, self._stopping, admission),
+            self.server,
         )
         index_pb2_grpc.add_IndexServiceServicer_to_server(
             IndexServicer(self._slot, settings, self._write_executor), self.server

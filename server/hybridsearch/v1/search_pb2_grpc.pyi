@@ -52,14 +52,16 @@ class SearchServiceStub:
     call with INVALID_ARGUMENT naming `requests[i].<field>`.
     """
     SearchStream: _grpc.StreamStreamMultiCallable[_search_pb2.SearchStreamRequest, _search_pb2.SearchStreamResponse]
-    """SearchStream keeps one stream open for many queries. Each response carries the
-    `request_id` of its request; responses are sent as soon as each is ready, so their order
-    is not guaranteed. An invalid request yields an error response for its id and the stream
-    stays open. A hybrid request with `progressive` set gets two responses: the BM25-only
-    ranking marked `partial`, then the fused ranking. When the server begins its graceful
-    stop (after SIGTERM and its shutdown delay), the stream reads no more requests: it sends
-    the answers of the requests it has in work, then ends with UNAVAILABLE ("the server is
-    shutting down"). A request without a final response was not run: send it again on a new
+    """SearchStream keeps one stream open for many queries. Each response carries the `request_id`
+    of its request; responses are sent as soon as each is ready, so their order is not
+    guaranteed. An invalid request yields an error response for its id and the stream stays
+    open. A hybrid request with `progressive` set gets two responses: the BM25-only ranking
+    marked `partial`, then the fused ranking. The stream counts against the server's in-flight
+    bound only while a request of it is in work: a request that finds the server full gets an
+    error response (RESOURCE_EXHAUSTED) and the stream stays open. When the server begins its
+    graceful stop (after SIGTERM and its shutdown delay), the stream reads no more requests: it
+    sends the answers of the requests it has in work, then ends with UNAVAILABLE ("the server
+    is shutting down"). A request without a final response was not run: send it again on a new
     stream (to another server).
     """
 
@@ -87,14 +89,16 @@ class SearchServiceAsyncStub(SearchServiceStub):
     call with INVALID_ARGUMENT naming `requests[i].<field>`.
     """
     SearchStream: _aio.StreamStreamMultiCallable[_search_pb2.SearchStreamRequest, _search_pb2.SearchStreamResponse]  # type: ignore[assignment]
-    """SearchStream keeps one stream open for many queries. Each response carries the
-    `request_id` of its request; responses are sent as soon as each is ready, so their order
-    is not guaranteed. An invalid request yields an error response for its id and the stream
-    stays open. A hybrid request with `progressive` set gets two responses: the BM25-only
-    ranking marked `partial`, then the fused ranking. When the server begins its graceful
-    stop (after SIGTERM and its shutdown delay), the stream reads no more requests: it sends
-    the answers of the requests it has in work, then ends with UNAVAILABLE ("the server is
-    shutting down"). A request without a final response was not run: send it again on a new
+    """SearchStream keeps one stream open for many queries. Each response carries the `request_id`
+    of its request; responses are sent as soon as each is ready, so their order is not
+    guaranteed. An invalid request yields an error response for its id and the stream stays
+    open. A hybrid request with `progressive` set gets two responses: the BM25-only ranking
+    marked `partial`, then the fused ranking. The stream counts against the server's in-flight
+    bound only while a request of it is in work: a request that finds the server full gets an
+    error response (RESOURCE_EXHAUSTED) and the stream stays open. When the server begins its
+    graceful stop (after SIGTERM and its shutdown delay), the stream reads no more requests: it
+    sends the answers of the requests it has in work, then ends with UNAVAILABLE ("the server
+    is shutting down"). A request without a final response was not run: send it again on a new
     stream (to another server).
     """
 
@@ -137,14 +141,16 @@ class SearchServiceServicer(metaclass=_abc_1.ABCMeta):
         request_iterator: _MaybeAsyncIterator[_search_pb2.SearchStreamRequest],
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_search_pb2.SearchStreamResponse], _abc.AsyncIterator[_search_pb2.SearchStreamResponse]]:
-        """SearchStream keeps one stream open for many queries. Each response carries the
-        `request_id` of its request; responses are sent as soon as each is ready, so their order
-        is not guaranteed. An invalid request yields an error response for its id and the stream
-        stays open. A hybrid request with `progressive` set gets two responses: the BM25-only
-        ranking marked `partial`, then the fused ranking. When the server begins its graceful
-        stop (after SIGTERM and its shutdown delay), the stream reads no more requests: it sends
-        the answers of the requests it has in work, then ends with UNAVAILABLE ("the server is
-        shutting down"). A request without a final response was not run: send it again on a new
+        """SearchStream keeps one stream open for many queries. Each response carries the `request_id`
+        of its request; responses are sent as soon as each is ready, so their order is not
+        guaranteed. An invalid request yields an error response for its id and the stream stays
+        open. A hybrid request with `progressive` set gets two responses: the BM25-only ranking
+        marked `partial`, then the fused ranking. The stream counts against the server's in-flight
+        bound only while a request of it is in work: a request that finds the server full gets an
+        error response (RESOURCE_EXHAUSTED) and the stream stays open. When the server begins its
+        graceful stop (after SIGTERM and its shutdown delay), the stream reads no more requests: it
+        sends the answers of the requests it has in work, then ends with UNAVAILABLE ("the server
+        is shutting down"). A request without a final response was not run: send it again on a new
         stream (to another server).
         """
 

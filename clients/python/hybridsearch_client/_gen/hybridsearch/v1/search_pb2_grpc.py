@@ -91,14 +91,16 @@ class SearchServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SearchStream(self, request_iterator, context):
-        """SearchStream keeps one stream open for many queries. Each response carries the
-        `request_id` of its request; responses are sent as soon as each is ready, so their order
-        is not guaranteed. An invalid request yields an error response for its id and the stream
-        stays open. A hybrid request with `progressive` set gets two responses: the BM25-only
-        ranking marked `partial`, then the fused ranking. When the server begins its graceful
-        stop (after SIGTERM and its shutdown delay), the stream reads no more requests: it sends
-        the answers of the requests it has in work, then ends with UNAVAILABLE ("the server is
-        shutting down"). A request without a final response was not run: send it again on a new
+        """SearchStream keeps one stream open for many queries. Each response carries the `request_id`
+        of its request; responses are sent as soon as each is ready, so their order is not
+        guaranteed. An invalid request yields an error response for its id and the stream stays
+        open. A hybrid request with `progressive` set gets two responses: the BM25-only ranking
+        marked `partial`, then the fused ranking. The stream counts against the server's in-flight
+        bound only while a request of it is in work: a request that finds the server full gets an
+        error response (RESOURCE_EXHAUSTED) and the stream stays open. When the server begins its
+        graceful stop (after SIGTERM and its shutdown delay), the stream reads no more requests: it
+        sends the answers of the requests it has in work, then ends with UNAVAILABLE ("the server
+        is shutting down"). A request without a final response was not run: send it again on a new
         stream (to another server).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
