@@ -16,7 +16,7 @@ ray = pytest.importorskip("ray")
 serve = pytest.importorskip("ray.serve")
 
 from hybridsearch.harness import free_port, wait_serving  # noqa: E402
-from hybridsearch.sharding.ray_service import FRONT  # noqa: E402
+from hybridsearch.sharding.ray_service import FRONT, STOP_MARGIN_S, stop_timeout_s  # noqa: E402
 from tests.conftest import run_cli  # noqa: E402
 
 
@@ -33,6 +33,17 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_the_front_gets_its_shutdown_delay_and_grace_period_to_stop() -> None:
+    assert stop_timeout_s({}) == 10.0 + STOP_MARGIN_S  # the defaults: no delay, 10 s grace
+    env = {"HYBRIDSEARCH_SHUTDOWN_DELAY_S": "20", "HYBRIDSEARCH_GRACE_PERIOD_S": "30"}
+    assert stop_timeout_s(env) == 50.0 + STOP_MARGIN_S
+    # Values the front refuses to start with count as their defaults here.
+    for bad in ("nan", "-1", "inf", "1e9", "soon"):
+        env = {"HYBRIDSEARCH_SHUTDOWN_DELAY_S": bad, "HYBRIDSEARCH_GRACE_PERIOD_S": "30"}
+        expected = 30.0 if bad != "soon" else 10.0  # a value that does not parse: all defaults
+        assert stop_timeout_s(env) == expected + STOP_MARGIN_S, bad
 
 
 def test_serve_runs_watches_and_stops_the_front(tiny_sparse_index: Path) -> None:
