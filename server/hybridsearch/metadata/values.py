@@ -14,6 +14,7 @@ list) means no value. Values are normalised to what both filter evaluators compa
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -68,7 +69,12 @@ def parse_rfc3339(text: str) -> int | None:
 
 
 def _describe(raw: Any) -> str:
-    text = repr(raw) if not isinstance(raw, str) else f'"{raw}"'
+    """``raw`` as the caller wrote it (JSON: ``true``, ``null``, ``{"a": 1}``, a string quoted
+    and escaped), at most 40 characters; numbers as Python prints them (``nan``, ``2020.5``)."""
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        text = repr(raw)
+    else:
+        text = json.dumps(raw, ensure_ascii=False, default=str)
     return text if len(text) <= 40 else text[:37] + "..."
 
 

@@ -33,7 +33,16 @@ SCHEMA = CollectionSchema(
     [
         ({"year": "2020"}, 'metadata.year: expected an integer (got "2020")'),
         ({"year": 2020.5}, "metadata.year: expected an integer (got 2020.5)"),
-        ({"year": True}, "metadata.year: expected an integer (got True)"),
+        # The value as the caller wrote it (JSON), never a Python repr; strings escaped.
+        ({"year": True}, "metadata.year: expected an integer (got true)"),
+        (
+            {"year": {"a": None, "b": [False]}},
+            'metadata.year: expected an integer (got {"a": null, "b": [false]})',
+        ),
+        (
+            {"public": 'yes\nno"q\x00'},
+            'metadata.public: expected true or false (got "yes\\nno\\"q\\u0000")',
+        ),
         ({"year": 2**63}, "metadata.year: an integer must fit in 64 bits"),
         ({"year": [2020]}, "metadata.year: expected a single value, not a list"),
         ({"tenant": 42}, "metadata.tenant: expected a string (got 42)"),
