@@ -59,15 +59,34 @@ class FieldViolation:
 #: Most field violations one error names; the rest are counted (``omitted``). A request can
 #: hold thousands of bad values, and a message naming each could outgrow the status metadata.
 MOST_VIOLATIONS = 20
+#: Most UTF-8 bytes of violation text (``field: description``) one error names; the first
+#: violation is always named. The text travels twice in the trailers (``grpc-message``,
+#: percent-encoded, up to 3 bytes a byte, and the BadRequest, base64): 1 KiB keeps them well
+#: under the 8 KiB that gRPC's C-core clients accept by default; past it they drop the
+#: status and the caller sees RESOURCE_EXHAUSTED instead.
+MOST_VIOLATION_BYTES = 1024
+
+
+def _named(violations: list[FieldViolation]) -> list[FieldViolation]:
+    """The violations an error names: the first, then as many as fit both bounds."""
+    named: list[FieldViolation] = []
+    size = 0
+    for violation in violations[:MOST_VIOLATIONS]:
+        cost = len(violation.field.encode()) + len(violation.description.encode()) + 4
+        if named and size + cost > MOST_VIOLATION_BYTES:
+            break
+        named.append(violation)
+        size += cost
+    return named
 
 
 class InvalidArgumentError(HybridSearchError):
     """The caller sent something invalid; `violations` names each bad field (the first
-    `MOST_VIOLATIONS`; `omitted` counts the others)."""
+    `MOST_VIOLATIONS`, within `MOST_VIOLATION_BYTES`; `omitted` counts the others)."""
 
     def __init__(self, violations: list[FieldViolation], omitted: int = 0) -> None:
-        self.violations = violations[:MOST_VIOLATIONS]
-        self.omitted = omitted + max(0, len(violations) - MOST_VIOLATIONS)
+        self.violations = _named(violations)
+        self.omitted = omitted + len(violations) - len(self.violations)
         message = "; ".join(f"{v.field}: {v.description}" for v in self.violations)
         if self.omitted:
             message += f"; and {self.omitted} more invalid field(s) not listed"

@@ -147,3 +147,29 @@ def test_cli_search_takes_a_filter_as_json(server: ServerProcess, channel: grpc.
     wrong = '{"must": [{"range": {"field": "year", "gte": {"keyword": "x"}}}]}'
     refused = run_cli("search", QUERY, "--server", server.address, "--filter", wrong, check=False)
     assert refused.returncode == 2  # RangeBound has no keyword: refused before sending
+
+
+def _deep_undeclared(depth: int, width: int, name: str) -> fpb.Filter:
+    """A filter nested ``depth`` deep, each level matching ``width`` times on an undeclared
+    (long) field: many violations, each with a long path and a quoted name."""
+    level = fpb.Filter()
+    for _ in range(width):
+        match = fpb.Match(field=name, any=[fpb.MatchValue(keyword="k" * 100)])
+        level.must_not.append(fpb.Condition(match=match))
+    if depth > 0:
+        level.must_not.append(fpb.Condition(filter=_deep_undeclared(depth - 1, width, name)))
+    return level
+
+
+@pytest.mark.parametrize("name", ["F" * 100, "\N{GRINNING FACE}" * 100])
+def test_many_long_violations_still_reach_the_caller(channel: grpc.Channel, name: str) -> None:
+    # Twenty violations of this size made trailers of 10-19 KB, past the 8 KiB a gRPC C-core
+    # client accepts by default: it then reported RESOURCE_EXHAUSTED, not the server's error.
+    stub = search_pb2_grpc.SearchServiceStub(channel)
+    request = pb.SearchRequest(query=QUERY, filter=_deep_undeclared(6, 3, name))
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.Search(request)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    named = list(field_violations(caught.value))
+    assert named and named[0] == "filter.must_not[0].match.field"
+    assert "more invalid field(s) not listed" in (caught.value.details() or "")
