@@ -152,10 +152,18 @@ class StagedGeneration:
         wrote_vectors = out is not None
         if wrote_vectors:
             fsync_file(vectors_path)
-        if parse_dense_index(self._manifest.dense_index) is DenseIndexKind.HNSW and wrote_vectors:
-            matrix = np.load(vectors_path, mmap_mode="r")
+        if (
+            self.has_vectors
+            and parse_dense_index(self._manifest.dense_index) is DenseIndexKind.HNSW
+        ):
+            # Always a graph file, an empty one for no live rows: the HNSW index needs it.
+            matrix = (
+                np.asarray(np.load(vectors_path, mmap_mode="r"))
+                if wrote_vectors
+                else np.zeros((0, self._dimension), dtype=np.float32)
+            )
             params = recorded_params(self._manifest, frozen.data_path)  # the source's M, efC
-            build_hnsw(np.asarray(matrix), self.path / HNSW_FILE, params)
+            build_hnsw(matrix, self.path / HNSW_FILE, params)
         (self.path / IDS_FILE).write_text(
             json.dumps(self.id_map.ids, ensure_ascii=False), encoding="utf-8"
         )

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import tantivy
 
+from hybridsearch.dense.select import DenseIndexKind
 from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.storage import compaction as compaction_module
 from hybridsearch.storage import writer as writer_module
@@ -352,3 +353,32 @@ def test_tantivy_temp_files_a_crash_left_are_removed_when_the_writer_opens(
         writer.close()
         crash(writer)
     check_state(index_dir, expected_state())
+
+
+@pytest.mark.parametrize("count", [0, 3])
+def test_an_hnsw_index_without_live_documents_compacts_and_stays_writable(
+    tmp_path: Path, count: int
+) -> None:
+    # With no live row the compaction wrote no graph file, yet the HNSW index needs one:
+    # the commit's reload failed (INTERNAL), and so did every later upsert and the next start.
+    pytest.importorskip("faiss")
+    path = tmp_path / "idx"
+    build_index(
+        [doc(i) for i in range(count)],
+        path,
+        encoder=HashEncoder(),
+        encoder_info=HASH_ENCODER_INFO,
+        dense_index=DenseIndexKind.HNSW,
+    )
+    writer = IndexWriter(path)
+    try:
+        writer.delete([f"d{i}" for i in range(count)])
+        assert writer.compact().documents == 0
+        upsert(writer, doc(7))
+    finally:
+        writer.close()
+    reopened = open_index(path)
+    assert reopened.ids == ["d7"]
+    searcher = HybridSearcher(reopened, HashEncoder())
+    hits = searcher.search(Query(text="uniq7v0", top_k=3, mode=RetrievalMode.DENSE)).hits
+    assert [h.id for h in hits] == ["d7"]
