@@ -39,7 +39,7 @@ from hybridsearch.engine.ingest import Ingestor
 from hybridsearch.engine.ranking import dense_depth, finish_result, sparse_depth
 from hybridsearch.engine.searcher import index_result_source, manifest_dense_index
 from hybridsearch.engine.ties import ArmSearch, as_ranked, by_score_then_id, with_ties
-from hybridsearch.errors import FailedPreconditionError, IndexLockedError
+from hybridsearch.errors import FailedPreconditionError, IndexLockedError, UnavailableError
 from hybridsearch.metadata.filter import Filter
 from hybridsearch.prf.pipeline import FirstRound
 from hybridsearch.sparse.base import StoredDoc
@@ -251,6 +251,7 @@ class ShardWorker:
         self._lock = threading.Lock()
         self._ingestor: Ingestor | None = None
         self._follower: Follower | None = None
+        self._closed = False
         writer = None
         if writable:
             try:
@@ -432,6 +433,8 @@ class ShardWorker:
     # -- writes -----------------------------------------------------------------------------
 
     def _writer(self) -> Ingestor:
+        if self._closed:
+            raise UnavailableError(f"shard {self.path.name} is closed")
         if self._ingestor is None:
             raise FailedPreconditionError(
                 f"this replica of shard {self.path.name} follows another one's writes"
@@ -458,3 +461,7 @@ class ShardWorker:
             self._follower.close()
         if self._ingestor is not None:
             self._ingestor.close()
+        # Each refers back to this worker: without them the shard's tantivy reader and writer
+        # (and their threads) go when the worker does, not when the cyclic GC next runs.
+        self._follower = self._ingestor = None
+        self._closed = True

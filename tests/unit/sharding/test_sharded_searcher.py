@@ -5,8 +5,11 @@ does (BM25 then uses each shard's own statistics); writes route to the owning sh
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -709,3 +712,35 @@ def test_a_write_to_live_shards_is_acknowledged_while_another_shard_is_down(
         assert {h.id for h in hits} == {d.id for d in docs}
     finally:
         engine.close()
+
+
+def _tantivy_threads() -> int:
+    count = 0
+    for task in Path("/proc/self/task").iterdir():
+        with contextlib.suppress(OSError):
+            if "tantivy" in (task / "comm").read_text():
+                count += 1
+    return count
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in /proc")
+def test_a_closed_sharded_collection_lets_its_tantivy_threads_go(tmp_path: Path) -> None:
+    # Each shard's ingestor refers back to its worker: the cycle kept the shard's tantivy
+    # reader and writer (and their threads) until the cyclic GC next ran, minutes on a busy
+    # server that creates and deletes sharded collections.
+    path = _build(tmp_path, 2)
+    gc.collect()
+    before = _tantivy_threads()
+    gc.disable()
+    try:
+        engine = _sharded(path)
+        engine.search(Query(text="wing", top_k=3, mode=RetrievalMode.SPARSE))
+        assert _tantivy_threads() > before
+        engine.close()
+        del engine
+        deadline = time.monotonic() + 10  # tantivy's watcher threads notice within a second
+        while _tantivy_threads() > before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _tantivy_threads() <= before
+    finally:
+        gc.enable()
