@@ -68,16 +68,28 @@ MOST_VIOLATION_BYTES = 1024
 
 
 def _named(violations: list[FieldViolation]) -> list[FieldViolation]:
-    """The violations an error names: the first, then as many as fit both bounds."""
+    """The violations an error names: the first (its text cut to `MOST_VIOLATION_BYTES`),
+    then as many as fit both bounds."""
     named: list[FieldViolation] = []
     size = 0
-    for violation in violations[:MOST_VIOLATIONS]:
+    for candidate in violations[:MOST_VIOLATIONS]:
+        violation = candidate if named else _cut(candidate)
         cost = len(violation.field.encode()) + len(violation.description.encode()) + 4
         if named and size + cost > MOST_VIOLATION_BYTES:
             break
         named.append(violation)
         size += cost
     return named
+
+
+def _cut(violation: FieldViolation) -> FieldViolation:
+    """``violation`` with its text within `MOST_VIOLATION_BYTES` (the description cut)."""
+    room = MOST_VIOLATION_BYTES - len(violation.field.encode()) - 4
+    text = violation.description.encode()
+    if len(text) <= room:
+        return violation
+    cut = text[: max(0, room - 3)].decode(errors="ignore")  # not inside a character
+    return FieldViolation(violation.field, cut + "...")
 
 
 class InvalidArgumentError(HybridSearchError):

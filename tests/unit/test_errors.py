@@ -29,10 +29,11 @@ def test_violations_are_named_within_a_byte_budget() -> None:
     text = "; ".join(f"{v.field}: {v.description}" for v in error.violations)
     assert len(text.encode()) <= MOST_VIOLATION_BYTES
     assert str(error).endswith(f"and {error.omitted} more invalid field(s) not listed")
-    # The first is named whatever its size; short ones are named up to the count bound.
-    assert (
-        InvalidArgumentError([FieldViolation("query", "é" * 2000)]).violations[0].field == "query"
-    )
+    # The first is always named, its text cut to the budget (never inside a character).
+    [first] = InvalidArgumentError([FieldViolation("query", "é" * 2000)]).violations
+    assert first.field == "query" and first.description.endswith("é...")
+    assert len(first.field.encode()) + len(first.description.encode()) + 4 <= MOST_VIOLATION_BYTES
+    # Short ones are named up to the count bound.
     short = [FieldViolation(f"f{i}", "bad") for i in range(25)]
     assert (len(InvalidArgumentError(short).violations), InvalidArgumentError(short).omitted) == (
         20,

@@ -292,9 +292,23 @@ def _declared(
 ) -> MetadataField | None:
     declared = schema.field(name)
     if declared is None:
-        names = ", ".join(f.name for f in schema.fields) or "none"
-        add(path, f"{echo(name)} is not a declared metadata field (declared: {names})")
+        add(path, f"{echo(name)} is not a declared metadata field ({_declared_names(schema)})")
     return declared
+
+
+#: Most declared field names an error lists (a schema may declare 64, of 64 characters each).
+LISTED_FIELDS = 8
+
+
+def _declared_names(schema: CollectionSchema) -> str:
+    names = [f.name for f in schema.fields]
+    if not names:
+        return "declared: none"
+    listed = ", ".join(names[:LISTED_FIELDS])
+    more = len(names) - LISTED_FIELDS
+    if more > 0:
+        return f"declared: {listed} and {more} more; GetCollection lists them all"
+    return f"declared: {listed}"
 
 
 def _bind_condition(
