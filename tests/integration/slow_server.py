@@ -35,6 +35,7 @@ class SlowEngine:
     def __init__(self, delay_s: float, report: Callable[[str], object] = _print_started) -> None:
         self.delay_s = delay_s
         self._report = report
+        self.dense_arm = None  # no query encoder: the metrics' batcher counters read nothing
         # What a server reads of its engine's index: counts, and the manifest it describes.
         self.index = SimpleNamespace(
             sparse=SimpleNamespace(num_docs=0),

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from hybridsearch.config import ServerSettings
+from hybridsearch.harness import free_port
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
 from tests.conftest import REPO, start_server, wait_serving
@@ -233,7 +235,8 @@ def test_an_idle_search_stream_holds_no_place(tiny_sparse_index: Path) -> None:
 
 
 def test_a_stream_request_past_the_bound_is_refused_alone() -> None:
-    server = start_slow_server(1.5, "--max-in-flight", "1")
+    metrics_port = free_port()
+    server = start_slow_server(1.5, "--max-in-flight", "1", "--metrics-port", str(metrics_port))
     try:
         requests: queue.Queue[pb.SearchStreamRequest | None] = queue.Queue()
         with grpc.insecure_channel(server.address) as channel:
@@ -252,6 +255,11 @@ def test_a_stream_request_past_the_bound_is_refused_alone() -> None:
         assert refused.error.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
         assert "server at capacity" in refused.error.message
         assert later.request_id == "later" and later.HasField("response")
+        # The refusal shows in the server's telemetry, though the stream itself ends OK.
+        url = f"http://127.0.0.1:{metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            scraped = reply.read().decode()
+        assert "hybridsearch_stream_requests_refused_total 1.0" in scraped
     finally:
         assert server.stop() == 0
 

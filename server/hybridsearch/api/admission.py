@@ -24,6 +24,9 @@ class Admission:
     def __init__(self, max_in_flight: int) -> None:
         self.max_in_flight = max_in_flight
         self.in_flight = 0  # read by the metrics gauge; only the event loop changes it
+        # SearchStream requests refused in-band (their streams stay open and finish OK, so the
+        # calls' metrics do not show them): read by the metrics counter.
+        self.stream_requests_refused = 0
 
     def full(self) -> bool:
         """Whether a new call would exceed the bound (0: no bound)."""
@@ -49,10 +52,11 @@ class StreamAdmission:
         self._in_work = 0
 
     def enter(self) -> bool:
-        """Count one more request in work; False (nothing counted) when the stream holds no
-        place and the server is full."""
+        """Count one more request in work; False (nothing counted, the refusal counted in
+        ``stream_requests_refused``) when the stream holds no place and the server is full."""
         if self._in_work == 0:
             if self._admission.full():
+                self._admission.stream_requests_refused += 1
                 return False
             self._admission.in_flight += 1
         self._in_work += 1

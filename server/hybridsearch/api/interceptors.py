@@ -199,6 +199,7 @@ def build_interceptors(
         admission = Admission(settings.max_in_flight)
     if metrics is not None:
         metrics.track_in_flight(lambda: admission.in_flight)
+        metrics.track_stream_refusals(lambda: admission.stream_requests_refused)
     return [
         ServingInterceptor(
             metrics,

@@ -17,6 +17,8 @@ Metrics (all prefixed ``hybridsearch_``):
   (the encoder_* series: every collection's query batcher summed, a shared one once)
   in_flight_calls                       calls being served now (gauge; SearchStreams with a
                                         request in work)
+  stream_requests_refused_total         SearchStream requests refused in-band with
+                                        RESOURCE_EXHAUSTED (the server at --max-in-flight)
   index_documents                       live documents in the served index (gauge)
 """
 
@@ -87,6 +89,14 @@ class ServerMetrics:
         """Report the in-flight gauge from ``read`` at scrape time."""
         self.in_flight.set_function(read)
 
+    def track_stream_refusals(self, read: Callable[[], float]) -> None:
+        """Report the SearchStream requests refused in-band, from ``read`` at scrape time."""
+        self.registry.register(_FunctionCounter(
+            "hybridsearch_stream_requests_refused",
+            "SearchStream requests refused in-band: the server was at --max-in-flight",
+            read,
+        ))  # fmt: skip
+
     def track_collections(self, read: Callable[[], CollectionCounts]) -> None:
         """Report the served collections' gauges (live documents, missing shards) from one
         ``read`` per scrape: a sharded collection's shards are asked once for both."""
@@ -138,6 +148,16 @@ class ServerMetrics:
             http_server.server_close()
             thread.join(timeout=5)
             self._http = None
+
+
+class _FunctionCounter(Collector):
+    """A counter whose value is read from ``read`` at scrape time."""
+
+    def __init__(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        self._name, self._documentation, self._read = name, documentation, read
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(self._name, self._documentation, value=self._read())
 
 
 class _CollectionCollector(Collector):

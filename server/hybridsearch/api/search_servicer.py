@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -28,10 +29,13 @@ from hybridsearch.engine.batching import CancelScope, cancel_scope
 from hybridsearch.engine.registry import ServedCollection
 from hybridsearch.engine.request import resolve_batch, resolve_query
 from hybridsearch.engine.searcher import HybridSearcher
-from hybridsearch.errors import UnavailableError
+from hybridsearch.errors import UnavailableError, echo
 from hybridsearch.types import Query, RetrievalMode, SearchResult
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
+
+access_log = logging.getLogger("hybridsearch.access")
+STREAM_METHOD = "SearchService/SearchStream"  # as the access log names methods
 
 T = TypeVar("T")
 INLINE_SPARSE_MAX_US = 1000.0
@@ -226,6 +230,12 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
 
         async def answer(request: pb.SearchStreamRequest) -> None:
             if not place.enter():
+                access_log.info(
+                    "%s request %s RESOURCE_EXHAUSTED (refused in-band: the server is at capacity)",
+                    STREAM_METHOD,
+                    echo(request.request_id),
+                    extra={"method": STREAM_METHOD, "code": "RESOURCE_EXHAUSTED"},
+                )
                 answers.put_nowait((_error_response(request.request_id, place.refusal()), True))
                 return
             try:

@@ -4,8 +4,10 @@ The first signal begins the shutdown. When the server is serving and ``--shutdow
 is above 0, the shutdown delay comes first: health reports NOT_SERVING while calls are still
 answered, so that load balancers and readiness probes stop sending calls here before the
 port closes. The graceful stop follows (new calls refused, in-flight calls get
-``--grace-period-s``). A signal during the delay ends it at once; one during the graceful
-stop only logs how much of the grace period is left.
+``--grace-period-s``). A signal during the delay ends it at once, unless it comes within
+`REPEAT_WINDOW_S` of the first: with ``--workers`` a signal to the process group (Ctrl-C,
+systemd) reaches each worker twice, directly and forwarded by the parent, and that repeat must
+not cut the delay. One during the graceful stop only logs how much of the grace period is left.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ import signal
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
+
+#: A signal this soon after the first is taken for the same signal delivered twice.
+REPEAT_WINDOW_S = 1.0
 
 
 class Phase(enum.Enum):
@@ -40,17 +45,22 @@ class ShutdownSignals:
         self.phase = Phase.SERVING
         self.requested = asyncio.Event()  # the first signal came
         self._delay_over = asyncio.Event()  # a second signal cut the delay short
+        self._first_at = 0.0
         self._grace_began = 0.0
 
     def on_signal(self, sig: signal.Signals) -> None:
         """The handler of SIGTERM and SIGINT."""
         if self.phase is Phase.SERVING:
+            self._first_at = _now()
             self.requested.set()
             if self.delay_s > 0 and self._serving():
                 self.phase = Phase.DELAY
             else:
                 self._begin_grace()
         elif self.phase is Phase.DELAY:
+            if _now() - self._first_at < REPEAT_WINDOW_S:
+                log.info("%s: the first signal again (a process group's), ignored", sig.name)
+                return
             log.warning("%s: ending the shutdown delay early, stopping now", sig.name)
             self._begin_grace()
         else:
