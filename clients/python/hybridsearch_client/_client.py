@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -108,8 +109,8 @@ def _delete_request(ids: Iterable[str], collection: str) -> index_pb2.DeleteDocu
 
 
 class _SourceFailure:
-    """Remembers an exception raised by the caller's document iterable while gRPC consumed it,
-    so the caller sees that exception rather than the CANCELLED call it caused."""
+    """Remembers an exception raised by the caller's documents or requests while they were
+    consumed, so the caller sees that exception rather than the CANCELLED call it caused."""
 
     def __init__(self) -> None:
         self.error: Exception | None = None
@@ -117,6 +118,36 @@ class _SourceFailure:
     def reraise(self) -> None:
         if self.error is not None:
             raise self.error
+
+
+def _cancel(task: asyncio.Future[None]) -> None:
+    task.cancel()
+
+
+async def _send_stream_requests(
+    call: grpc.aio.StreamStreamCall[
+        search_pb2.SearchStreamRequest, search_pb2.SearchStreamResponse
+    ],
+    requests: Iterable[StreamItem] | AsyncIterable[StreamItem],
+    options: dict[str, Any],
+    failure: _SourceFailure,
+) -> None:
+    """Write ``requests`` on a grpc.aio SearchStream call, then half-close it. Once the call
+    has ended, the reader of its responses reports how; a failure of ``requests`` is kept in
+    ``failure`` and cancels the call."""
+    try:
+        if isinstance(requests, AsyncIterable):
+            async for item in requests:
+                await call.write(_stream_request(item, options))
+        else:
+            for item in requests:
+                await call.write(_stream_request(item, options))
+        await call.done_writing()
+    except (grpc.RpcError, asyncio.InvalidStateError):
+        return  # the call has ended
+    except Exception as error:
+        failure.error = error
+        call.cancel()
 
 
 class HybridSearchClient:
@@ -474,26 +505,32 @@ class AsyncHybridSearchClient:
     ) -> AsyncGenerator[StreamResult, None]:
         """Send many queries on one stream; yields answers as they arrive (any order);
         ``options`` apply to every ``(request_id, text)`` pair. To stop early, call
-        ``await results.aclose()`` (or use ``contextlib.aclosing``): it cancels the call."""
-
-        async def outgoing() -> AsyncIterator[search_pb2.SearchStreamRequest]:
-            if isinstance(requests, AsyncIterable):
-                async for item in requests:
-                    yield _stream_request(item, options)
-            else:
-                for item in requests:
-                    yield _stream_request(item, options)
-
-        call = self._stub.SearchStream(
-            outgoing(), timeout=self._deadline(timeout), metadata=self._metadata
-        )
+        ``await results.aclose()`` (or use ``contextlib.aclosing``): it cancels the call.
+        An exception raised by ``requests`` (or by a bad item in it) cancels the call and is
+        raised here."""
+        call = self._stub.SearchStream(timeout=self._deadline(timeout), metadata=self._metadata)
+        failure = _SourceFailure()
+        writer = asyncio.ensure_future(_send_stream_requests(call, requests, options, failure))
+        # grpc.aio (grpc/grpc#36066): a write still in flight when the server ends the call
+        # fails, and grpc.aio then replaces the status the server sent (e.g. UNAVAILABLE at a
+        # server stop) with INTERNAL "Internal error from Core". The status arrives before that
+        # failure is handled, so the writer is cancelled the moment the call has its status
+        # (this callback runs as it is set): a cancelled write leaves the status alone. (A
+        # caller's StreamStreamClientInterceptor makes grpc.aio write through an iterator of
+        # its own again, where this cannot reach.)
+        call.add_done_callback(lambda _call: _cancel(writer))
         try:
             async for message in call:
                 yield StreamResult.from_proto(message)
         except grpc.RpcError as error:
             raise error_from_rpc_error(error) from None
+        except asyncio.CancelledError:
+            failure.reraise()  # the writer cancelled the call because ``requests`` failed
+            raise
         finally:
             call.cancel()
+            writer.cancel()
+            await asyncio.wait([writer])  # ``requests`` is closed before this returns
 
     # IndexService
 

@@ -304,3 +304,46 @@ def test_stream_close_cancels_the_call(client: HybridSearchClient) -> None:
     at_close = pulled
     time.sleep(0.5)
     assert pulled == at_close
+
+
+def test_async_stream_aclose_cancels_the_call(addr: str) -> None:
+    """``await results.aclose()`` after the first answer stops pulling requests."""
+    pulled = 0
+
+    async def requests() -> AsyncIterator[tuple[str, pb.SearchRequest]]:
+        nonlocal pulled
+        for i in range(2000):
+            pulled += 1
+            yield str(i), pb.SearchRequest(query=QUERY, top_k=1, mode=SPARSE)
+
+    async def scenario() -> None:
+        async with AsyncHybridSearchClient(addr, timeout=10.0) as client:
+            results = client.search_stream(requests())
+            async for _ in results:
+                break
+            await results.aclose()
+            at_close = pulled
+            await asyncio.sleep(0.5)
+            assert pulled == at_close
+
+    asyncio.run(scenario())
+
+
+def test_async_stream_request_source_error_propagates(addr: str) -> None:
+    """An exception raised by the caller's request iterable ends the stream and reaches the
+    caller as itself (not as a cancellation)."""
+
+    class SourceBrokeError(Exception):
+        pass
+
+    async def requests() -> AsyncIterator[tuple[str, pb.SearchRequest]]:
+        yield "first", pb.SearchRequest(query=QUERY, top_k=1, mode=SPARSE)
+        raise SourceBrokeError("no more queries")
+
+    async def scenario() -> None:
+        async with AsyncHybridSearchClient(addr, timeout=10.0) as client:
+            with pytest.raises(SourceBrokeError):
+                async for _ in client.search_stream(requests()):
+                    pass
+
+    asyncio.run(scenario())
