@@ -36,7 +36,9 @@ const (
 // Overload: past the server's in-flight bound (`--max-in-flight`), and for a query refused by
 // a full encoder queue, a call fails at once with RESOURCE_EXHAUSTED whose rich status
 // (`grpc-status-details-bin`) carries a google.rpc.RetryInfo: retry after its
-// `retry_delay` (a fixed 100 ms), with backoff and jitter.
+// `retry_delay` (a fixed 100 ms), with backoff and jitter. A SearchStream request refused so
+// is answered in-band (its `ErrorStatus`, which has no details: no RetryInfo) and the stream
+// stays open.
 type SearchServiceClient interface {
 	// Search runs one query and returns its ranked hits.
 	Search(ctx context.Context, in *SearchRequest, opts ...grpc.CallOption) (*SearchResponse, error)
@@ -113,7 +115,9 @@ type SearchService_SearchStreamClient = grpc.BidiStreamingClient[SearchStreamReq
 // Overload: past the server's in-flight bound (`--max-in-flight`), and for a query refused by
 // a full encoder queue, a call fails at once with RESOURCE_EXHAUSTED whose rich status
 // (`grpc-status-details-bin`) carries a google.rpc.RetryInfo: retry after its
-// `retry_delay` (a fixed 100 ms), with backoff and jitter.
+// `retry_delay` (a fixed 100 ms), with backoff and jitter. A SearchStream request refused so
+// is answered in-band (its `ErrorStatus`, which has no details: no RetryInfo) and the stream
+// stays open.
 type SearchServiceServer interface {
 	// Search runs one query and returns its ranked hits.
 	Search(context.Context, *SearchRequest) (*SearchResponse, error)

@@ -34,7 +34,9 @@ class SearchServiceStub:
     Overload: past the server's in-flight bound (`--max-in-flight`), and for a query refused by
     a full encoder queue, a call fails at once with RESOURCE_EXHAUSTED whose rich status
     (`grpc-status-details-bin`) carries a google.rpc.RetryInfo: retry after its
-    `retry_delay` (a fixed 100 ms), with backoff and jitter.
+    `retry_delay` (a fixed 100 ms), with backoff and jitter. A SearchStream request refused so
+    is answered in-band (its `ErrorStatus`, which has no details: no RetryInfo) and the stream
+    stays open.
     """
 
     def __init__(self, channel):
@@ -69,7 +71,9 @@ class SearchServiceServicer:
     Overload: past the server's in-flight bound (`--max-in-flight`), and for a query refused by
     a full encoder queue, a call fails at once with RESOURCE_EXHAUSTED whose rich status
     (`grpc-status-details-bin`) carries a google.rpc.RetryInfo: retry after its
-    `retry_delay` (a fixed 100 ms), with backoff and jitter.
+    `retry_delay` (a fixed 100 ms), with backoff and jitter. A SearchStream request refused so
+    is answered in-band (its `ErrorStatus`, which has no details: no RetryInfo) and the stream
+    stays open.
     """
 
     def Search(self, request, context):
@@ -142,7 +146,9 @@ class SearchService:
     Overload: past the server's in-flight bound (`--max-in-flight`), and for a query refused by
     a full encoder queue, a call fails at once with RESOURCE_EXHAUSTED whose rich status
     (`grpc-status-details-bin`) carries a google.rpc.RetryInfo: retry after its
-    `retry_delay` (a fixed 100 ms), with backoff and jitter.
+    `retry_delay` (a fixed 100 ms), with backoff and jitter. A SearchStream request refused so
+    is answered in-band (its `ErrorStatus`, which has no details: no RetryInfo) and the stream
+    stays open.
     """
 
     @staticmethod

@@ -35,7 +35,9 @@ class SearchServiceStub:
     Overload: past the server's in-flight bound (`--max-in-flight`), and for a query refused by
     a full encoder queue, a call fails at once with RESOURCE_EXHAUSTED whose rich status
     (`grpc-status-details-bin`) carries a google.rpc.RetryInfo: retry after its
-    `retry_delay` (a fixed 100 ms), with backoff and jitter.
+    `retry_delay` (a fixed 100 ms), with backoff and jitter. A SearchStream request refused so
+    is answered in-band (its `ErrorStatus`, which has no details: no RetryInfo) and the stream
+    stays open.
     """
 
     @_typing.overload
@@ -75,7 +77,9 @@ class SearchServiceAsyncStub(SearchServiceStub):
     Overload: past the server's in-flight bound (`--max-in-flight`), and for a query refused by
     a full encoder queue, a call fails at once with RESOURCE_EXHAUSTED whose rich status
     (`grpc-status-details-bin`) carries a google.rpc.RetryInfo: retry after its
-    `retry_delay` (a fixed 100 ms), with backoff and jitter.
+    `retry_delay` (a fixed 100 ms), with backoff and jitter. A SearchStream request refused so
+    is answered in-band (its `ErrorStatus`, which has no details: no RetryInfo) and the stream
+    stays open.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -111,7 +115,9 @@ class SearchServiceServicer(metaclass=_abc_1.ABCMeta):
     Overload: past the server's in-flight bound (`--max-in-flight`), and for a query refused by
     a full encoder queue, a call fails at once with RESOURCE_EXHAUSTED whose rich status
     (`grpc-status-details-bin`) carries a google.rpc.RetryInfo: retry after its
-    `retry_delay` (a fixed 100 ms), with backoff and jitter.
+    `retry_delay` (a fixed 100 ms), with backoff and jitter. A SearchStream request refused so
+    is answered in-band (its `ErrorStatus`, which has no details: no RetryInfo) and the stream
+    stays open.
     """
 
     @_abc_1.abstractmethod

@@ -3533,7 +3533,9 @@ export const SearchStreamResponse: MessageFns<SearchStreamResponse> = {
  * Overload: past the server's in-flight bound (`--max-in-flight`), and for a query refused by
  * a full encoder queue, a call fails at once with RESOURCE_EXHAUSTED whose rich status
  * (`grpc-status-details-bin`) carries a google.rpc.RetryInfo: retry after its
- * `retry_delay` (a fixed 100 ms), with backoff and jitter.
+ * `retry_delay` (a fixed 100 ms), with backoff and jitter. A SearchStream request refused so
+ * is answered in-band (its `ErrorStatus`, which has no details: no RetryInfo) and the stream
+ * stays open.
  */
 export type SearchServiceService = typeof SearchServiceService;
 export const SearchServiceService = {
