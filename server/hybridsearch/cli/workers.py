@@ -68,10 +68,10 @@ def serve_workers(settings: ServerSettings, child_main: ChildMain) -> int:
             try:
                 code = child_main(settings, lambda _address: _announce(ready_write))
             except HybridSearchError as exc:  # as `hybridsearch` reports it in one process
-                print(f"error: {exc}", file=sys.stderr)
+                _write_stderr(f"error: {exc}\n")
                 code = REFUSED
             except Exception:  # printed here: os._exit below would lose it
-                traceback.print_exc()
+                _write_stderr(traceback.format_exc())
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()
@@ -103,6 +103,17 @@ def serve_workers(settings: ServerSettings, child_main: ChildMain) -> int:
         return REFUSED
     print(f"error: {settings.workers - ready} worker(s) failed to start", file=sys.stderr)
     return max(*codes, 1)
+
+
+def _write_stderr(text: str) -> None:
+    """``text`` to stderr in one write: print() writes the line and its newline apart, and
+    two workers refusing at once interleaved their messages mid-line."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    data = text.encode(errors="replace")
+    while data:
+        written = os.write(2, data)
+        data = data[written:]
 
 
 def _announce(fd: int) -> None:
