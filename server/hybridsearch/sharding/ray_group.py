@@ -424,6 +424,7 @@ class RayShardGroup:
         try:
             timeout = self._left(deadline)
         except _AttemptTimeoutError:
+            self._drop([call])  # its reply will not be read: close its connection now
             raise _late(shard) from None
         if self._direct:
             line = self._shards[shard].lines[call.position]
