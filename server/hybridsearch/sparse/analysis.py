@@ -106,18 +106,58 @@ def analyzed_tokens(text: str) -> list[tuple[str, int, int]]:
     return [(t.text, t.char_offset_from, t.char_offset_to) for t in tokens]
 
 
+def analyze_words(text: str) -> list[str]:
+    """The words the index terms of ``text`` come from: the chain without its stemmer."""
+    words: list[str] = _word_analyzer().analyze(text)
+    return words
+
+
 def term_counts(text: str) -> Counter[str]:
     """Term frequencies of ``text`` after analysis."""
     return Counter(analyze(text))
 
 
+#: Words whose stems a thread remembers (`_stem`); past this the memory starts afresh.
+_STEMS_KEPT = 50_000
+
+
+def _stem(word: str) -> str | None:
+    """The index term of one lowercased word of the chain without its stemmer; None where
+    the word alone is not one whole token of the chain (lowercasing can turn a letter into a
+    letter and a combining mark, which the tokenizer splits on, or make a word too long).
+
+    Snowball stems each token alone, so a word's term does not depend on the text around it;
+    a query's words repeat across queries, so each thread remembers their stems: analysing the
+    text twice (with and without the stemmer) cost about twice one analysis.
+    """
+    stems: dict[str, str] | None = getattr(_local, "stems", None)
+    if stems is None or len(stems) >= _STEMS_KEPT:
+        stems = _local.stems = {}
+    term = stems.get(word)
+    if term is None:
+        tokens = _analyzer().pre_tokenize(word).tokens
+        if len(tokens) != 1 or tokens[0].char_offset_to - tokens[0].char_offset_from != len(word):
+            return None  # the word is not one whole token of the chain: its term may differ
+        term = stems[word] = tokens[0].text
+    return term
+
+
 def terms_without_stopwords(text: str) -> list[str]:
     """The index terms of ``text`` whose word (lowercased, before stemming) is not one of
     `LUCENE_STOPWORDS`, in order, with repeats."""
-    terms = analyze(text)
-    words: list[str] = _word_analyzer().analyze(text)
-    # The stemmer maps each token to one term, so the two chains align token by token.
-    return [term for word, term in zip(words, terms, strict=True) if word not in _STOPWORDS]
+    words = analyze_words(text)
+    kept: list[str] = []
+    for word in words:
+        if word in _STOPWORDS:
+            continue
+        term = _stem(word)
+        if term is None:
+            # A word that does not stem alone: both chains over the whole text, aligned
+            # token by token (the stemmer maps each token to one term).
+            terms = analyze(text)
+            return [t for w, t in zip(words, terms, strict=True) if w not in _STOPWORDS]
+        kept.append(term)
+    return kept
 
 
 def query_term_counts(text: str) -> Counter[str]:

@@ -7,6 +7,7 @@ from pathlib import Path
 from hybridsearch.sparse.analysis import (
     LUCENE_STOPWORDS,
     analyze,
+    analyze_words,
     query_term_counts,
     term_counts,
     terms_without_stopwords,
@@ -70,6 +71,26 @@ def test_stopwords_are_matched_before_stemming() -> None:
     }
     assert terms_without_stopwords("It flows into the wing's wake") == ["flow", "wing", "s", "wake"]
     assert all(analyze(word) == [word] for word in LUCENE_STOPWORDS)
+
+
+def test_query_terms_are_the_index_terms_of_the_kept_words() -> None:
+    # Words are stemmed one at a time (and remembered); each must get the term the index
+    # chain gives it in its text. Lowercasing can turn one letter into a letter and a combining
+    # mark ("İ" -> "i" + U+0307), which the tokenizer would split on if the lowercased word
+    # were tokenized again: such words take the whole-text path.
+    texts = [
+        "Flows over the wings, flowing; FLOWED",
+        "x" * 30 + "İ and İstanbul's straße",
+        "ǅemal ﬁnding Σίσυφος ΑΒΓ १२३ ٣٤ ½",
+        "x" * 38 + "İ is dropped, as the index drops it",
+    ]
+    for text in texts * 2:  # the second time from the remembered stems
+        words = analyze_words(text)
+        terms = analyze(text)
+        assert len(words) == len(terms)
+        expected = [t for w, t in zip(words, terms, strict=True) if w not in LUCENE_STOPWORDS]
+        assert terms_without_stopwords(text) == expected
+    assert terms_without_stopwords("x" * 30 + "İ") == ["x" * 30 + "i\u0307"]
 
 
 def test_python_analyser_matches_the_index_tokenizer(tmp_path: Path) -> None:
