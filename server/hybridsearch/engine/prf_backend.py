@@ -10,7 +10,7 @@ import tantivy
 from numpy.typing import NDArray
 
 from hybridsearch.dense.base import DenseIndex
-from hybridsearch.engine.ties import by_score_then_id, with_ties
+from hybridsearch.engine.ties import by_score_then_id, cut_by_id, with_ties
 from hybridsearch.sparse.base import SparseBackend
 from hybridsearch.storage.index_dir import OpenIndex
 from hybridsearch.types import PrfSettings, RankedList, ScoredDoc
@@ -21,7 +21,9 @@ class IndexPrfBackend:
     """:class:`PrfBackend` over one open index, its dense index and live mask (one snapshot).
 
     ``with_ties``: second-round lists keep every document tied with the last and come ordered
-    by (score, id), as a single-arm ranking must (see `engine.ties`). ``sparse_filter``: the
+    by (score, id), as a single-arm ranking must (see `engine.ties`); without, a tie at a
+    list's cut is taken by id (`engine.ties.cut_by_id`), as a sharded collection's shards
+    take it. ``sparse_filter``: the
     request's filter as a tantivy query (``live`` is then its mask too), so second-round
     searches stay within the filter.
     """
@@ -60,10 +62,13 @@ class IndexPrfBackend:
     def search_sparse(self, term_weights: Mapping[str, float], depth: int) -> Sequence[ScoredDoc]:
         """BM25 with the weighted (expanded) query."""
         index, live, sparse_filter = self.index, self.live, self.sparse_filter
+
+        def search(n: int) -> RankedList:
+            return index.search_sparse(term_weights, n, live, sparse_filter)
+
         if not self.with_ties:
-            return index.search_sparse(term_weights, depth, live, sparse_filter)
-        hits = with_ties(lambda n: index.search_sparse(term_weights, n, live, sparse_filter), depth)
-        return by_score_then_id(hits, self.index.ids.__getitem__)
+            return cut_by_id(search, depth, self.index.ids.__getitem__)
+        return by_score_then_id(with_ties(search, depth), self.index.ids.__getitem__)
 
     def native_rm3(
         self, query_text: str, settings: PrfSettings, depth: int
@@ -96,7 +101,10 @@ class IndexPrfBackend:
         dense = self.dense
         assert dense is not None
         queries = vector.reshape(1, -1)
+
+        def search(n: int) -> Sequence[ScoredDoc]:
+            return dense.search(queries, n, self.live)[0]
+
         if not self.with_ties:
-            return dense.search(queries, depth, self.live)[0]
-        hits = with_ties(lambda n: dense.search(queries, n, self.live)[0], depth)
-        return by_score_then_id(hits, self.index.ids.__getitem__)
+            return cut_by_id(search, depth, self.index.ids.__getitem__)
+        return by_score_then_id(with_ties(search, depth), self.index.ids.__getitem__)

@@ -29,7 +29,7 @@ from hybridsearch.engine.prf_backend import IndexPrfBackend
 from hybridsearch.engine.ranking import ResultSource, finish_result
 from hybridsearch.engine.ranking import dense_depth as _dense_depth
 from hybridsearch.engine.ranking import sparse_depth as _sparse_depth
-from hybridsearch.engine.ties import by_score_then_id, ties_by_id, with_ties
+from hybridsearch.engine.ties import by_score_then_id, cut_by_id, with_ties
 from hybridsearch.errors import (
     FailedPreconditionError,
     IndexFormatError,
@@ -223,9 +223,12 @@ class HybridSearcher:
         timings = StageTimings(
             sparse_us=sparse_us, encode_us=dense_result.encode_us, dense_us=dense_result.dense_us
         )
+        dense_list = self._dense_cut(
+            snap, scope, query, dense_result.lists[0], dense_result.vectors[0]
+        )
         first = FirstRound(
             sparse_list,
-            dense_result.lists[0],
+            dense_list,
             dense_result.vectors[0],
             sparse_depth=_sparse_depth(query),
             dense_depth=_dense_depth(query),
@@ -296,9 +299,9 @@ class HybridSearcher:
             dense_result = None
             if i in dense_of:
                 dense_list, query_vector, dense_result = dense_of[i]
-            if query.mode is RetrievalMode.DENSE and dense_list is not None:
-                assert query_vector is not None and snap.dense is not None
-                dense_list = self._dense_with_ties(snap, scope, query, dense_list, query_vector)
+            if dense_list is not None:
+                assert query_vector is not None
+                dense_list = self._dense_cut(snap, scope, query, dense_list, query_vector)
             timings = StageTimings(sparse_us=sparse_us if sparse_list is not None else 0)
             if dense_list is not None and dense_result is not None:
                 timings.encode_us = dense_result.encode_us
@@ -357,9 +360,14 @@ class HybridSearcher:
         weights = {term: float(n) for term, n in query_term_counts(query.text).items()}
         depth = _sparse_depth(query)
         index, live, sparse_filter = snap.index, scope.live, scope.sparse_filter
-        hits = with_ties(lambda n: index.search_sparse(weights, n, live, sparse_filter), depth)
+
+        def search(n: int) -> RankedList:
+            return index.search_sparse(weights, n, live, sparse_filter)
+
         if query.mode is not RetrievalMode.SPARSE:
-            return _cut_by_id(hits, depth, snap.index.ids.__getitem__)
+            # Which tied documents at the fusion depth's cut enter fusion: by id (ties.py).
+            return cut_by_id(search, depth, snap.index.ids.__getitem__)
+        hits = with_ties(search, depth)
         # Alone, the arm's list is the ranking: cut it the same at every depth (see ties.py).
         return by_score_then_id(hits, snap.index.ids.__getitem__)
 
@@ -369,12 +377,15 @@ class HybridSearcher:
         """The sparse arm of a Lucene-backed index: Anserini analyses the query text."""
         depth = _sparse_depth(query)
         index, live, text = snap.index, scope.live, query.text
-        hits = with_ties(lambda n: index.search_sparse_text(text, n, live), depth)
-        if query.mode is not RetrievalMode.SPARSE:
-            return _cut_by_id(hits, depth, snap.index.ids.__getitem__)
-        return by_score_then_id(hits, snap.index.ids.__getitem__)
 
-    def _dense_with_ties(
+        def search(n: int) -> RankedList:
+            return index.search_sparse_text(text, n, live)
+
+        if query.mode is not RetrievalMode.SPARSE:
+            return cut_by_id(search, depth, snap.index.ids.__getitem__)
+        return by_score_then_id(with_ties(search, depth), snap.index.ids.__getitem__)
+
+    def _dense_cut(
         self,
         snap: IndexSnapshot,
         scope: SearchScope,
@@ -382,14 +393,20 @@ class HybridSearcher:
         probe: Sequence[ScoredDoc],
         query_vector: NDArray[np.float32],
     ) -> Sequence[ScoredDoc]:
-        """A dense-mode list (fetched one deeper, see `_start_dense`) cut as `ties` says."""
+        """The dense arm's list from its probe (fetched one deeper, see `_start_dense`): in
+        dense mode the ranking, cut as `ties` says; in hybrid mode the fusion depth's best,
+        a tie at the cut taken by id (`cut_by_id`). Either widens only for a tie at the cut."""
         dense = snap.dense
         assert dense is not None
         vector = query_vector.reshape(1, -1)
-        hits = with_ties(
-            lambda n: dense.search(vector, n, scope.live)[0], _dense_depth(query), probe
-        )
-        return by_score_then_id(hits, snap.index.ids.__getitem__)
+
+        def search(n: int) -> Sequence[ScoredDoc]:
+            return dense.search(vector, n, scope.live)[0]
+
+        doc_id = snap.index.ids.__getitem__
+        if query.mode is RetrievalMode.DENSE:
+            return by_score_then_id(with_ties(search, _dense_depth(query), probe), doc_id)
+        return cut_by_id(search, _dense_depth(query), doc_id, probe)
 
     def _start_dense(
         self, snap: IndexSnapshot, queries: Sequence[Query], scope: SearchScope
@@ -397,8 +414,8 @@ class HybridSearcher:
         assert self._dense_arm is not None and snap.dense is not None
         job = DenseJob(
             texts=[q.text for q in queries],
-            # Dense mode probes one deeper, to see whether ties cross the cut (ties.py).
-            depths=[_dense_depth(q) + (q.mode is RetrievalMode.DENSE) for q in queries],
+            # One deeper than the cut, to see whether ties cross it (`_dense_cut`).
+            depths=[_dense_depth(q) + 1 for q in queries],
             dense=snap.dense,
             live=scope.live,
         )
@@ -456,12 +473,3 @@ def _check_encoder_matches(index: OpenIndex, encoder: Encoder) -> None:
             f"the server loaded {encoder.model_id} ({encoder.dimension} dims); serve it with "
             "the model it was built with"
         )
-
-
-def _cut_by_id(hits: RankedList, depth: int, doc_id: Callable[[int], str]) -> RankedList:
-    """The first ``depth`` of an arm's list that `with_ties` widened past a tie at the cut,
-    the tied documents taken by id (as results order them), not by where the index stores
-    them: which of them enters fusion then does not depend on upsert order."""
-    if len(hits) <= depth:
-        return hits
-    return ties_by_id(hits, doc_id)[:depth]

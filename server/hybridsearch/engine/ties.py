@@ -6,8 +6,13 @@ fetches ``offset + top_k`` candidates, so two pages cut the arm at different dep
 group of tied documents split by the cut, the two pages could hold different members of it, and
 consecutive pages would overlap or skip a hit. Fetching every document tied with the last one
 kept, then ordering by (score descending, id ascending), makes the first ``depth`` entries
-those of the arm's full ranking, whatever the depth. (Hybrid lists are cut at the fixed fusion
-depths, the same for every page, and need none of this.)
+those of the arm's full ranking, whatever the depth.
+
+Hybrid lists are cut at the fixed fusion depths, the same for every page, but which of a group
+of tied documents straddling that cut enters fusion must not depend on where the index stores
+them either (upsert order; a sharded collection's shards store them apart): `cut_by_id` takes
+the arm's best ``depth`` by (score descending, id ascending). Its probe is one entry deeper
+than the cut, and it widens only when that entry ties with the last one kept.
 """
 
 from __future__ import annotations
@@ -49,6 +54,21 @@ def with_ties(
         return hits
     kept = int(np.count_nonzero(hits.scores >= hits.scores[depth - 1]))
     return hits[:kept]
+
+
+def cut_by_id(
+    search: ArmSearch,
+    depth: int,
+    doc_id: Callable[[int], str],
+    probe: Sequence[ScoredDoc] | None = None,
+) -> RankedList:
+    """The arm's best ``depth`` documents by (score descending, id ascending): a tie at the
+    cut is taken by id, not by storage order; `with_ties` (``probe`` as there) widens the
+    list only when a tie crosses the cut."""
+    hits = with_ties(search, depth, probe)
+    if len(hits) <= depth:
+        return hits
+    return ties_by_id(hits, doc_id)[:depth]
 
 
 def by_score_then_id(hits: RankedList, doc_id: Callable[[int], str]) -> RankedList:

@@ -38,7 +38,7 @@ from hybridsearch.engine.follower import Follower
 from hybridsearch.engine.ingest import Ingestor
 from hybridsearch.engine.ranking import dense_depth, finish_result, sparse_depth
 from hybridsearch.engine.searcher import index_result_source, manifest_dense_index
-from hybridsearch.engine.ties import ArmSearch, as_ranked, by_score_then_id, with_ties
+from hybridsearch.engine.ties import ArmSearch, by_score_then_id, cut_by_id, with_ties
 from hybridsearch.errors import FailedPreconditionError, IndexLockedError, UnavailableError
 from hybridsearch.metadata.filter import Filter
 from hybridsearch.prf.pipeline import FirstRound
@@ -82,7 +82,8 @@ class ArmsRequest:
 
     ``term_weights`` None: no sparse arm; ``vector`` None: no dense arm. ``*_ties``: the arm
     is the ranking (a single-arm query): keep every document tied with the last one and
-    order ties by id (`engine.ties`), so the front's merged cut is the unsharded one.
+    order ties by id (`engine.ties`), so the front's merged cut is the unsharded one; without,
+    a tie at the arm's cut is taken by id (`engine.ties.cut_by_id`), for the same reason.
     ``stored_depth`` > 0: also return the stored fields of each arm's best ``stored_depth``
     candidates (the page's end: what the front's page can need, in the same round trip).
     ``collection_stats``: score BM25 with the collection's idf (the shard turns each term's
@@ -220,10 +221,12 @@ class _RankedArms:
 
 def _ranked(index: OpenIndex, search: ArmSearch, depth: int, ties: bool) -> RankedList:
     """An arm's list to ``depth``; with ``ties`` (the arm is the ranking) every document tied
-    with the last one kept and ties ordered by id (`engine.ties`)."""
+    with the last one kept and ties ordered by id, else a tie at the cut taken by id
+    (`engine.ties`): the front merges shards' lists by (score, id), so its cut is then the
+    unsharded one whichever shard stores which tied document."""
     if ties:
         return by_score_then_id(with_ties(search, depth), index.ids.__getitem__)
-    return as_ranked(search(depth))
+    return cut_by_id(search, depth, index.ids.__getitem__)
 
 
 def _with_ids(index: OpenIndex, hits: RankedList) -> ArmList:

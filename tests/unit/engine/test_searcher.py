@@ -260,3 +260,41 @@ def test_a_tie_at_the_hybrid_sparse_cut_is_taken_by_id_not_by_storage_order(
         assert hit.explanation.sparse.rank == 1
     finally:
         engine.close()
+
+
+TIED_TEXT = "quokka habitat survey"
+#: "b-tie" before "a-tie": storage order (the dense index's ordinals) and id order disagree.
+#: Their texts, so their vectors, are the same: any query scores them exactly alike.
+TIE_DOCS = [
+    Document("z", "", "other"),
+    Document("b-tie", "", TIED_TEXT),
+    Document("a-tie", "", TIED_TEXT),
+]
+
+
+def test_a_tie_at_the_hybrid_dense_cut_is_taken_by_id_not_by_storage_order(
+    tmp_path: Path,
+) -> None:
+    """For "other", the dense arm ranks "z" first (its own text), then the two tied
+    documents; a dense depth of 2 cuts between them. It is "a-tie" (the first by id, as the
+    dense arm alone ranks them) that enters fusion, at dense rank 2, in a search, a batch and
+    a progressive search alike; the index's ordinal order would have taken "b-tie"."""
+    engine = HybridSearcher(open_index(build_fake_index(tmp_path / "idx", TIE_DOCS)), HashEncoder())
+    try:
+        alone = engine.search(Query(text="other", top_k=3, mode=DENSE))
+        assert ids(alone) == ["z", "a-tie", "b-tie"]
+        assert alone.hits[1].score == alone.hits[2].score
+        fusion = FusionSettings(sparse_depth=2, dense_depth=2)
+        query = Query(text="other", top_k=2, mode=HYBRID, fusion=fusion, explain=True)
+        results = [
+            engine.search(query),
+            *engine.search_batch([query, query]),
+            engine.search_progressive(query, lambda _: None),
+        ]
+        for result in results:
+            assert ids(result) == ["z", "a-tie"]
+            explanation = result.hits[1].explanation
+            assert explanation is not None and explanation.dense is not None
+            assert explanation.dense.rank == 2
+    finally:
+        engine.close()

@@ -744,3 +744,30 @@ def test_a_closed_sharded_collection_lets_its_tantivy_threads_go(tmp_path: Path)
         assert _tantivy_threads() <= before
     finally:
         gc.enable()
+
+
+def test_a_tie_at_a_shard_s_hybrid_dense_cut_is_taken_by_id_as_on_one_index(
+    tmp_path: Path,
+) -> None:
+    """The shard stores "b-tie" before "a-tie" (same text, so the same dense score). With a
+    dense depth of 2 the shard's cut falls between them (after "z", the query's own text):
+    the shard sends "a-tie", as one index takes a tie at its cut (by id), not the first it
+    stores; the front's merged list, and so the fused page, is the unsharded one."""
+    docs = [
+        Document("z", "", "other"),
+        Document("b-tie", "", "quokka habitat survey"),
+        Document("a-tie", "", "quokka habitat survey"),
+    ]
+    path = tmp_path / "sharded"
+    build_sharded(docs, path, 1, encoder=HashEncoder(), encoder_info=HASH_ENCODER_INFO)
+    one = HybridSearcher(open_index(build_fake_index(tmp_path / "single", docs)), HashEncoder())
+    engine = _sharded(path)
+    try:
+        fusion = FusionSettings(sparse_depth=2, dense_depth=2)
+        query = Query("other", top_k=2, fusion=fusion, explain=True)
+        for result in (engine.search(query), *engine.search_batch([query])):
+            assert [h.id for h in result.hits] == ["z", "a-tie"]
+            assert answer(result) == answer(one.search(query))
+    finally:
+        engine.close()
+        one.close()
