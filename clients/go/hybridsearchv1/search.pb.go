@@ -1243,9 +1243,12 @@ type StageTimings struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// From the engine receiving the query to the result being ready.
 	TotalUs uint64 `protobuf:"varint,1,opt,name=total_us,json=totalUs,proto3" json:"total_us,omitempty"`
-	// Query encoding (dense arm).
+	// Query encoding (dense arm): the encoder run that encoded this query, shared with the
+	// queries batched with it (other requests' too); a BatchSearch larger than one batch runs
+	// in several, and each response gives the run of its own query.
 	EncodeUs uint64 `protobuf:"varint,2,opt,name=encode_us,json=encodeUs,proto3" json:"encode_us,omitempty"`
-	// Inner-product search over the vectors (dense arm).
+	// Inner-product search over the vectors (dense arm), for the batch that served this query
+	// as for encode_us.
 	DenseUs uint64 `protobuf:"varint,3,opt,name=dense_us,json=denseUs,proto3" json:"dense_us,omitempty"`
 	// BM25 search (sparse arm).
 	SparseUs uint64 `protobuf:"varint,4,opt,name=sparse_us,json=sparseUs,proto3" json:"sparse_us,omitempty"`

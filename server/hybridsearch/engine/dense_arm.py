@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -30,6 +31,8 @@ from hybridsearch.dense.base import DenseIndex
 from hybridsearch.encoders.base import Encoder, QueryTokens
 from hybridsearch.engine.batching import BatchingSettings, BatchStats, MicroBatcher, estimate_tokens
 from hybridsearch.types import ScoredDoc, elapsed_us
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +55,18 @@ class DenseJob:
 
 @dataclass(frozen=True, slots=True)
 class DenseArmResult:
-    """Per-query dense lists and query vectors of one job, with its batch's stage times."""
+    """Per-query dense lists, query vectors and stage times of one job.
+
+    ``encode_us[i]``, ``dense_us[i]``: the encoder run and the dense search that served query
+    ``i``, shared with every other query of that run (other callers' included); a job split
+    into parts (a large BatchSearch) ran its parts in different runs, each query has its own
+    part's.
+    """
 
     lists: list[Sequence[ScoredDoc]]
     vectors: NDArray[np.float32]
-    encode_us: int
-    dense_us: int
+    encode_us: list[int]
+    dense_us: list[int]
 
 
 @runtime_checkable
@@ -126,6 +135,7 @@ class DenseArm:
         encode_started = time.perf_counter()
         vectors = self._encode(jobs)
         encode_us = elapsed_us(encode_started)
+        log.debug("encoder run: %d texts in %d us", len(vectors), encode_us)
         offsets = np.cumsum([0, *(len(job.texts) for job in jobs)])
         results: dict[int, DenseArmResult] = {}
         for group in _same_snapshot(jobs):
@@ -140,11 +150,13 @@ class DenseArm:
             )
             lists = iter(found)
             dense_us = elapsed_us(search_started)
+            log.debug("dense search: %d queries in %d us", len(rows), dense_us)
             for i in group:
                 job = jobs[i]
                 trimmed = [next(lists)[:d] for d in job.depths]
                 job_vectors = vectors[offsets[i] : offsets[i + 1]]
-                results[i] = DenseArmResult(trimmed, job_vectors, encode_us, dense_us)
+                n = len(job.texts)
+                results[i] = DenseArmResult(trimmed, job_vectors, [encode_us] * n, [dense_us] * n)
         return [results[i] for i in range(len(jobs))]
 
     def _encode(self, jobs: Sequence[DenseJob]) -> NDArray[np.float32]:
@@ -187,8 +199,8 @@ def _part(job: DenseJob, start: int, stop: int) -> DenseJob:
 
 
 def _joined(parts: Sequence[Future[DenseArmResult]]) -> Future[DenseArmResult]:
-    """One future of the parts' results, in order: their lists and vectors one after the
-    other, their stage times summed. The first part to fail (or be cancelled) ends it, and
+    """One future of the parts' results, in order: their lists, vectors and per-query stage
+    times one after the other. The first part to fail (or be cancelled) ends it, and
     cancels the parts not started yet; cancelling it cancels them all."""
     joined: Future[DenseArmResult] = Future()
     lock = threading.RLock()  # `end` cancels parts, whose callbacks come back here
@@ -215,8 +227,8 @@ def _joined(parts: Sequence[Future[DenseArmResult]]) -> Future[DenseArmResult]:
                         DenseArmResult(
                             [row for result in results for row in result.lists],
                             np.concatenate([result.vectors for result in results]),
-                            sum(result.encode_us for result in results),
-                            sum(result.dense_us for result in results),
+                            [us for result in results for us in result.encode_us],
+                            [us for result in results for us in result.dense_us],
                         )
                     )
 

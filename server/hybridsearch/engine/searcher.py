@@ -221,7 +221,9 @@ class HybridSearcher:
             raise
         dense_result = dense_future.result()
         timings = StageTimings(
-            sparse_us=sparse_us, encode_us=dense_result.encode_us, dense_us=dense_result.dense_us
+            sparse_us=sparse_us,
+            encode_us=dense_result.encode_us[0],
+            dense_us=dense_result.dense_us[0],
         )
         dense_list = self._dense_cut(
             snap, scope, query, dense_result.lists[0], dense_result.vectors[0]
@@ -284,11 +286,16 @@ class HybridSearcher:
         except BaseException:
             _cancel(dense_futures)  # their batch may not have started: drop it
             raise
-        dense_of: dict[int, tuple[Sequence[ScoredDoc], NDArray[np.float32], DenseArmResult]] = {}
+        dense_of: dict[int, tuple[Sequence[ScoredDoc], NDArray[np.float32], int, int]] = {}
         for future, members in dense_futures:
             group_result = future.result()
             for j, i in enumerate(members):
-                dense_of[i] = (group_result.lists[j], group_result.vectors[j], group_result)
+                dense_of[i] = (
+                    group_result.lists[j],
+                    group_result.vectors[j],
+                    group_result.encode_us[j],
+                    group_result.dense_us[j],
+                )
         results = []
         for i, (query, sparse_list, sparse_us) in enumerate(
             zip(queries, sparse_lists, sparse_times, strict=True)
@@ -296,16 +303,17 @@ class HybridSearcher:
             scope = scopes[i]
             dense_list: Sequence[ScoredDoc] | None = None
             query_vector: NDArray[np.float32] | None = None
-            dense_result = None
+            encode_us = dense_us = 0
             if i in dense_of:
-                dense_list, query_vector, dense_result = dense_of[i]
+                dense_list, query_vector, encode_us, dense_us = dense_of[i]
             if dense_list is not None:
                 assert query_vector is not None
                 dense_list = self._dense_cut(snap, scope, query, dense_list, query_vector)
-            timings = StageTimings(sparse_us=sparse_us if sparse_list is not None else 0)
-            if dense_list is not None and dense_result is not None:
-                timings.encode_us = dense_result.encode_us
-                timings.dense_us = dense_result.dense_us
+            timings = StageTimings(
+                sparse_us=sparse_us if sparse_list is not None else 0,
+                encode_us=encode_us,  # the run that served this query (`DenseArmResult`)
+                dense_us=dense_us,
+            )
             first = FirstRound(
                 sparse_list,
                 dense_list,

@@ -488,17 +488,16 @@ class ShardedSearcher:
                 encoding.cancel()
             raise
         shards_us = elapsed_us(shards_started)  # in process: overlaps the encoding
-        encode_us = 0
+        encode_us: dict[int, int] = {}  # each query's: its encoder run's (`DenseArmResult`)
         vectors: dict[int, NDArray[np.float32]] = {}
         if encoding is not None:
             encoded = encoding.result()
-            encode_us = encoded.encode_us
+            encode_us = {i: encoded.encode_us[j] for i, j in row.items()}
             vectors = {i: encoded.vectors[j] for i, j in row.items()}
         if self._finishes_on_shard and fan.results:
             (finished,) = fan.results.values()
             return [
-                _answered_by_shard(r, encode_us if i in row else 0, started)
-                for i, r in enumerate(finished)
+                _answered_by_shard(r, encode_us.get(i, 0), started) for i, r in enumerate(finished)
             ]
         results = []
         for i, query in enumerate(queries):
@@ -510,7 +509,7 @@ class ShardedSearcher:
             timings = StageTimings(
                 sparse_us=shards_us if first.sparse is not None else 0,
                 dense_us=shards_us if first.dense is not None else 0,
-                encode_us=encode_us if first.dense is not None else 0,
+                encode_us=encode_us.get(i, 0) if first.dense is not None else 0,
             )
             results.append(_finished(state, query, first, timings, started))
         return results
@@ -552,7 +551,9 @@ class ShardedSearcher:
         dense_answers = state.fan_out_arms(dense_request)
         dense_list = state.merged(dense_answers, "dense", dense_depth(query), False)
         timings = StageTimings(
-            sparse_us=sparse_us, encode_us=encoded.encode_us, dense_us=elapsed_us(dense_started)
+            sparse_us=sparse_us,
+            encode_us=encoded.encode_us[0],
+            dense_us=elapsed_us(dense_started),
         )
         first = FirstRound(sparse_list, dense_list, vector, sparse_depth(query), dense_depth(query))
         return _finished(state, query, first, timings, started)

@@ -4,11 +4,15 @@ fusion, explanations, top_k, batches, progressive results, preconditions, stored
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+import logging
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
+from numpy.typing import NDArray
 
+from hybridsearch.engine.batching import BatchingSettings
 from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.errors import FailedPreconditionError
 from hybridsearch.storage.index_dir import open_index
@@ -298,3 +302,42 @@ def test_a_tie_at_the_hybrid_dense_cut_is_taken_by_id_not_by_storage_order(
             assert explanation.dense.rank == 2
     finally:
         engine.close()
+
+
+class RunRecordingEncoder(HashEncoder):
+    """`HashEncoder` that keeps the texts of each encoder run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs: list[list[str]] = []
+
+    def encode_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        self.runs.append(list(texts))
+        return super().encode_queries(texts)
+
+
+def test_a_split_batch_reports_each_query_s_own_run_not_the_parts_summed(
+    index_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Five queries in batches of two run as three encoder runs (and dense searches); each
+    query reports the times its own run logged, not the three runs' times added up."""
+    encoder = RunRecordingEncoder()
+    engine = HybridSearcher(open_index(index_path), encoder, batching=BatchingSettings(2))
+    texts = [doc.text for doc in DOCS[:5]]
+    try:
+        with caplog.at_level(logging.DEBUG, logger="hybridsearch.engine.dense_arm"):
+            results = engine.search_batch([Query(text=t, top_k=2) for t in texts])
+    finally:
+        engine.close()
+    assert encoder.runs == [texts[0:2], texts[2:4], texts[4:5]]
+
+    def logged(prefix: str) -> list[int]:  # "<prefix>: N texts in US us"
+        messages = [r.getMessage() for r in caplog.records]
+        return [int(m.split()[-2]) for m in messages if m.startswith(prefix)]
+
+    encode_runs, dense_runs = logged("encoder run"), logged("dense search")
+    assert len(encode_runs) == len(dense_runs) == 3
+    assert all(us > 0 for us in encode_runs)  # so no run's time is the three added up
+    run_of = [0, 0, 1, 1, 2]
+    assert [r.timings.encode_us for r in results] == [encode_runs[k] for k in run_of]
+    assert [r.timings.dense_us for r in results] == [dense_runs[k] for k in run_of]

@@ -740,9 +740,14 @@ class StageTimings(_message.Message):
     total_us: _builtins.int
     """From the engine receiving the query to the result being ready."""
     encode_us: _builtins.int
-    """Query encoding (dense arm)."""
+    """Query encoding (dense arm): the encoder run that encoded this query, shared with the
+    queries batched with it (other requests' too); a BatchSearch larger than one batch runs
+    in several, and each response gives the run of its own query.
+    """
     dense_us: _builtins.int
-    """Inner-product search over the vectors (dense arm)."""
+    """Inner-product search over the vectors (dense arm), for the batch that served this query
+    as for encode_us.
+    """
     sparse_us: _builtins.int
     """BM25 search (sparse arm)."""
     fusion_us: _builtins.int

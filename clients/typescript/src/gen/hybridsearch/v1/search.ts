@@ -590,9 +590,16 @@ export interface Hit {
 export interface StageTimings {
   /** From the engine receiving the query to the result being ready. */
   totalUs: number;
-  /** Query encoding (dense arm). */
+  /**
+   * Query encoding (dense arm): the encoder run that encoded this query, shared with the
+   * queries batched with it (other requests' too); a BatchSearch larger than one batch runs
+   * in several, and each response gives the run of its own query.
+   */
   encodeUs: number;
-  /** Inner-product search over the vectors (dense arm). */
+  /**
+   * Inner-product search over the vectors (dense arm), for the batch that served this query
+   * as for encode_us.
+   */
   denseUs: number;
   /** BM25 search (sparse arm). */
   sparseUs: number;
