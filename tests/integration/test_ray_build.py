@@ -13,6 +13,7 @@ import gzip
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -27,7 +28,7 @@ import pytest
 from hybridsearch.encoders.config import load_config
 from hybridsearch.engine.loader import encoder_info_of_config, load_query_encoder
 from hybridsearch.errors import CorpusError, SetupError
-from hybridsearch.sharding.build_local import build_sharded
+from hybridsearch.sharding.build_local import ShardedBuildSummary, build_sharded
 from hybridsearch.sharding.layout import load_shard_manifest
 from hybridsearch.sparse.analysis import term_counts
 from hybridsearch.storage.corpus import read_corpus
@@ -41,6 +42,7 @@ ray = pytest.importorskip(
 from hybridsearch.cli.index_sharded import encoder_line  # noqa: E402
 from hybridsearch.sharding.build_ray import (  # noqa: E402
     RayBuildOptions,
+    RayBuildSummary,
     build_sharded_ray,
     encoder_placement,
 )
@@ -331,19 +333,43 @@ def test_a_malformed_line_is_one_error_line(ray_local: Any, tmp_path: Path) -> N
 def test_more_encoders_than_the_cluster_fits_are_reported_as_such(
     ray_local: Any, beir_corpus: Path, model_dir: Path, tmp_path: Path
 ) -> None:
-    """Three one-CPU encoders on two CPUs: Ray runs two at once, and the summary says so."""
+    """``index --ray-encoders 3`` on two CPUs: Ray places two one-CPU encoders at once (the
+    third never starts); the build warns up front, and its summary says how many actors
+    encoded, that 3 were requested, and why the others did not run."""
     placement = encoder_placement(ray_local, RayBuildOptions(encoders=3))
     assert (placement.actors, placement.at_once, placement.gpus) == (3, 2, 0)
-    info = encoder_info_of_config(load_config(model_dir))
-    summary = build_sharded_ray(
-        ray_local, str(beir_corpus), tmp_path / "ray", 2, model_dir=model_dir,
-        encoder_info=info, options=RayBuildOptions(batch_size=8, encoders=3),
-    )  # fmt: skip
-    assert (summary.encoders, summary.encoders_at_once) == (3, 2)
-    assert encoder_line(summary) == (
-        "ray: 3 encoder actors, 0 GPU each; the cluster's CPUs ran at most 2 at once "
-        "(lower --ray-encoders, or add nodes)"
+    command = [sys.executable, "-m", "hybridsearch.cli", "index", "--corpus", str(beir_corpus),
+               "--out", str(tmp_path / "ray"), "--shards", "2", "--model", str(model_dir),
+               "--batch-size", "2", "--no-progress", "--ray-encoders", "3",
+               "--ray", ray_local.get_runtime_context().gcs_address]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(command, check=False, capture_output=True, text=True, env=env,
+                          timeout=240)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (
+        "--ray-encoders 3: the cluster's 2 CPUs run at most 2 encoder actors at once" in done.stderr
+    ), done.stderr
+    line = done.stdout.splitlines()[-1]
+    ran = re.fullmatch(
+        r"ray: (\d) encoder actors ran \(3 requested\), 0 GPU each; the cluster's CPUs fit 2 "
+        r"at once \(lower --ray-encoders, or add nodes\)",
+        line,
     )
+    assert ran is not None and 1 <= int(ran[1]) <= 2, done.stdout
     one = build_sharded_ray(ray_local, str(beir_corpus), tmp_path / "bm25", 2, model_dir=None,
                             encoder_info=None)  # fmt: skip
+    assert (one.encoders, one.encoders_ran) == (0, 0)
     assert encoder_line(one) == "ray: no encoder (BM25 only)"
+
+
+def test_the_encoder_line_states_what_ran() -> None:
+    """Every actor encoded: the plain count; fewer with room for all: the corpus was small."""
+    collection = ShardedBuildSummary((), 0)
+    every = RayBuildSummary(collection, 0, 1.0, encoders=3, gpus_per_encoder=1,
+                            encoders_at_once=3, encoders_ran=3)  # fmt: skip
+    assert encoder_line(every) == "ray: 3 encoder actors, 1 GPU each"
+    small = RayBuildSummary(collection, 0, 1.0, encoders=3, gpus_per_encoder=1,
+                            encoders_at_once=3, encoders_ran=1)  # fmt: skip
+    assert encoder_line(small) == (
+        "ray: 1 encoder actors ran (3 requested), 1 GPU each; the corpus gave the others no batch"
+    )

@@ -206,18 +206,21 @@ def _run_ray(args: argparse.Namespace, count: int) -> int:
 
 
 def encoder_line(summary: RayBuildSummary) -> str:
-    """The summary's line about the encoder pool (saying so when the cluster could not run
-    every requested actor at once)."""
+    """The summary's line about the encoder pool: how many actors encoded documents, and, when
+    fewer than requested did, how many were requested and why the others did not run."""
     if not summary.encoders:
         return "ray: no encoder (BM25 only)"
-    line = f"ray: {summary.encoders} encoder actors, {summary.gpus_per_encoder} GPU each"
+    gpus = f"{summary.gpus_per_encoder} GPU each"
+    if summary.encoders_ran >= summary.encoders:
+        return f"ray: {summary.encoders} encoder actors, {gpus}"
+    line = f"ray: {summary.encoders_ran} encoder actors ran ({summary.encoders} requested), {gpus}"
     if summary.encoders_at_once < summary.encoders:
         resource = "GPUs" if summary.gpus_per_encoder else "CPUs"
-        line += (
-            f"; the cluster's {resource} ran at most {summary.encoders_at_once} at once "
+        return line + (
+            f"; the cluster's {resource} fit {summary.encoders_at_once} at once "
             "(lower --ray-encoders, or add nodes)"
         )
-    return line
+    return line + "; the corpus gave the others no batch"
 
 
 #: Ray Data loggers that log a failed stage's exception (with its stack) before the build

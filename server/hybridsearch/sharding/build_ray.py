@@ -19,6 +19,7 @@ by the next build of ``out``), and ``--force`` never replaces a collection a wri
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -54,6 +55,8 @@ from hybridsearch.types import Device
 if TYPE_CHECKING:
     from hybridsearch.dense.hnsw import HnswParams
 
+log = logging.getLogger(__name__)
+
 ProgressFn = Callable[[int], object]
 POLL_S = 0.5
 # Rows per encoder call, in encoder batches: the encoder sorts a call's rows by length (little
@@ -87,6 +90,9 @@ class RayBuildSummary:
     #: How many of the encoders the cluster's CPUs (or GPUs) could run at once when the build
     #: started (Ray starts the others only when resources free up or nodes join).
     encoders_at_once: int = 0
+    #: How many encoder actors encoded documents: fewer than ``encoders`` when the cluster
+    #: could not place them all (or the corpus gave some no batch).
+    encoders_ran: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +122,14 @@ def encoder_placement(ray: ModuleType, options: RayBuildOptions) -> EncoderPlace
     use_gpu = gpus > 0 and options.device is not Device.CPU
     fits = gpus if use_gpu else max(1, int(cpus // options.encoder_cpus))
     actors = options.encoders or fits
+    if actors > fits:
+        log.warning(
+            "--ray-encoders %d: the cluster's %s run at most %d encoder actors at once; the "
+            "others start only if nodes join (the summary says how many ran)",
+            actors,
+            f"{gpus} GPUs" if use_gpu else f"{cpus:g} CPUs",
+            fits,
+        )
     return EncoderPlacement(
         actors, min(actors, fits), 1 if use_gpu else 0, Device.CUDA if use_gpu else Device.CPU
     )
@@ -188,6 +202,7 @@ def build_sharded_ray(
             ray, parts, manifest.shard_paths(staging.path), encoder_info, schema, options,
             on_shard_built,
         )  # fmt: skip
+        ran = int(ray.get(progress.encoders_ran.remote()))  # each registered before its output
         commit_sharded(staging, out, manifest)
     except BaseException:
         staging.remove()
@@ -201,6 +216,7 @@ def build_sharded_ray(
         encoders=actors,
         gpus_per_encoder=gpus,
         encoders_at_once=placement.at_once,
+        encoders_ran=ran,
     )
 
 

@@ -5,7 +5,9 @@ Each actor loads the model once (the model directory must exist at the same path
 node: the project's image has it) and encodes with the encoder the single-machine build uses,
 so the vectors agree with it up to the float noise of a different batching. Rows that failed
 to parse get a zero vector (the shard builder drops them). Documents encoded are counted on a
-`ProgressCounter` actor, which the driver polls for its documents/s and ETA.
+`ProgressCounter` actor, which the driver polls for its documents/s and ETA; each encoder actor
+registers there before it returns its first batch, so the driver knows how many of the pool
+actually encoded (a cluster too small for the pool starts only some of its actors).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class ProgressCounter:
 
     def __init__(self) -> None:
         self._done = 0
+        self._encoders: set[str] = set()
 
     def add(self, count: int) -> None:
         """Count ``count`` more documents done."""
@@ -34,6 +37,14 @@ class ProgressCounter:
     def done(self) -> int:
         """Documents done so far."""
         return self._done
+
+    def encoder_ran(self, actor_id: str) -> None:
+        """Note that the encoder actor ``actor_id`` encoded a batch."""
+        self._encoders.add(actor_id)
+
+    def encoders_ran(self) -> int:
+        """How many encoder actors encoded a batch."""
+        return len(self._encoders)
 
 
 class DocumentEncoderStage:
@@ -60,6 +71,7 @@ class DocumentEncoderStage:
         )
         self._batch_size = batch_size
         self._progress = progress
+        self._registered = False
 
     def __call__(self, table: pa.Table) -> pa.Table:
         """``table`` with each document's vector (title and text, as `build_index` encodes)."""
@@ -70,4 +82,9 @@ class DocumentEncoderStage:
         if texts:
             vectors[good] = self._encoder.encode_documents(texts, batch_size=self._batch_size)
         self._progress.add.remote(table.num_rows)
+        if not self._registered:  # before the batch is returned: the driver counts this actor
+            import ray  # noqa: PLC0415 (this runs in a Ray actor)
+
+            ray.get(self._progress.encoder_ran.remote(ray.get_runtime_context().get_actor_id()))
+            self._registered = True
         return with_vectors(table, vectors)
