@@ -351,7 +351,7 @@ def test_more_encoders_than_the_cluster_fits_are_reported_as_such(
     ), done.stderr
     line = done.stdout.splitlines()[-1]
     ran = re.fullmatch(
-        r"ray: (\d) encoder actors ran \(3 requested\), 0 GPU each; the cluster's CPUs fit 2 "
+        r"ray: (\d) encoder actors? ran \(3 requested\), 0 GPU each; the cluster's CPUs fit 2 "
         r"at once \(lower --ray-encoders, or add nodes\)",
         line,
     )
@@ -368,8 +368,11 @@ def test_the_encoder_line_states_what_ran() -> None:
     every = RayBuildSummary(collection, 0, 1.0, encoders=3, gpus_per_encoder=1,
                             encoders_at_once=3, encoders_ran=3)  # fmt: skip
     assert encoder_line(every) == "ray: 3 encoder actors, 1 GPU each"
+    alone = RayBuildSummary(collection, 0, 1.0, encoders=1, gpus_per_encoder=0,
+                            encoders_at_once=1, encoders_ran=1)  # fmt: skip
+    assert encoder_line(alone) == "ray: 1 encoder actor, 0 GPU each"
     small = RayBuildSummary(collection, 0, 1.0, encoders=3, gpus_per_encoder=1,
                             encoders_at_once=3, encoders_ran=1)  # fmt: skip
     assert encoder_line(small) == (
-        "ray: 1 encoder actors ran (3 requested), 1 GPU each; the corpus gave the others no batch"
+        "ray: 1 encoder actor ran (3 requested), 1 GPU each; the corpus gave the others no batch"
     )

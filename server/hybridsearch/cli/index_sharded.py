@@ -212,8 +212,8 @@ def encoder_line(summary: RayBuildSummary) -> str:
         return "ray: no encoder (BM25 only)"
     gpus = f"{summary.gpus_per_encoder} GPU each"
     if summary.encoders_ran >= summary.encoders:
-        return f"ray: {summary.encoders} encoder actors, {gpus}"
-    line = f"ray: {summary.encoders_ran} encoder actors ran ({summary.encoders} requested), {gpus}"
+        return f"ray: {_actors(summary.encoders)}, {gpus}"
+    line = f"ray: {_actors(summary.encoders_ran)} ran ({summary.encoders} requested), {gpus}"
     if summary.encoders_at_once < summary.encoders:
         resource = "GPUs" if summary.gpus_per_encoder else "CPUs"
         return line + (
@@ -221,6 +221,10 @@ def encoder_line(summary: RayBuildSummary) -> str:
             "(lower --ray-encoders, or add nodes)"
         )
     return line + "; the corpus gave the others no batch"
+
+
+def _actors(count: int) -> str:
+    return f"{count} encoder actor{'' if count == 1 else 's'}"
 
 
 #: Ray Data loggers that log a failed stage's exception (with its stack) before the build
