@@ -39,13 +39,19 @@ const (
 // visible to searches before its RPC returns (read-your-writes).
 //
 // Past the server's in-flight bound a call fails at once with RESOURCE_EXHAUSTED carrying a
-// google.rpc.RetryInfo (see SearchService).
+// google.rpc.RetryInfo (see SearchService); an UpsertDocuments stream counts only while a
+// message of it is applied (see there).
 type IndexServiceClient interface {
 	// UpsertDocuments streams batches of documents into the index. Each message is committed as
 	// one atomic batch (durable, then visible to searches) before the next is read; an existing
 	// id is replaced in both arms. Invalid documents are rejected one by one, the rest of their
 	// batch is indexed. The response, sent when the client closes the stream, sums every batch.
 	// If the call fails midway, the batches committed before the failure stay committed.
+	// The stream counts against the server's in-flight bound only while a message of it is
+	// applied, so an idle stream keeps no call out: a message that finds the server full is not
+	// applied and the call fails with RESOURCE_EXHAUSTED (with a RetryInfo), whose message says
+	// how many of the stream's messages were applied ("the first N message(s) ..."): send the
+	// others again on a new stream (an upsert replaces, so sending one again is safe).
 	UpsertDocuments(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UpsertDocumentsRequest, UpsertDocumentsResponse], error)
 	// DeleteDocuments removes documents by id from both arms, durably, in one commit.
 	DeleteDocuments(ctx context.Context, in *DeleteDocumentsRequest, opts ...grpc.CallOption) (*DeleteDocumentsResponse, error)
@@ -137,13 +143,19 @@ func (c *indexServiceClient) Compact(ctx context.Context, in *CompactRequest, op
 // visible to searches before its RPC returns (read-your-writes).
 //
 // Past the server's in-flight bound a call fails at once with RESOURCE_EXHAUSTED carrying a
-// google.rpc.RetryInfo (see SearchService).
+// google.rpc.RetryInfo (see SearchService); an UpsertDocuments stream counts only while a
+// message of it is applied (see there).
 type IndexServiceServer interface {
 	// UpsertDocuments streams batches of documents into the index. Each message is committed as
 	// one atomic batch (durable, then visible to searches) before the next is read; an existing
 	// id is replaced in both arms. Invalid documents are rejected one by one, the rest of their
 	// batch is indexed. The response, sent when the client closes the stream, sums every batch.
 	// If the call fails midway, the batches committed before the failure stay committed.
+	// The stream counts against the server's in-flight bound only while a message of it is
+	// applied, so an idle stream keeps no call out: a message that finds the server full is not
+	// applied and the call fails with RESOURCE_EXHAUSTED (with a RetryInfo), whose message says
+	// how many of the stream's messages were applied ("the first N message(s) ..."): send the
+	// others again on a new stream (an upsert replaces, so sending one again is safe).
 	UpsertDocuments(grpc.ClientStreamingServer[UpsertDocumentsRequest, UpsertDocumentsResponse]) error
 	// DeleteDocuments removes documents by id from both arms, durably, in one commit.
 	DeleteDocuments(context.Context, *DeleteDocumentsRequest) (*DeleteDocumentsResponse, error)

@@ -4,8 +4,9 @@ A refused call is answered at once rather than queued, so an overloaded server s
 responsive and clients can back off or go elsewhere. A call leaves when its behavior ends:
 normally, with an error, or cancelled (a caller that went away frees its place). The count is
 kept by `api.interceptors.ServingInterceptor`, except for the methods in
-`ADMITTED_PER_REQUEST`: a SearchStream holds a place only while a request of it is in work
-(`StreamAdmission`), so open idle streams never keep other calls out.
+`ADMITTED_PER_REQUEST`: a SearchStream holds a place only while a request of it is in work,
+an UpsertDocuments stream only while a message of it is applied (`StreamAdmission`), so open
+idle streams never keep other calls out.
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ from hybridsearch.api.handlers import Context
 from hybridsearch.errors import OverloadedError
 
 #: Methods whose calls are counted while they have a request in work, not for their life.
-ADMITTED_PER_REQUEST = frozenset({"/hybridsearch.v1.SearchService/SearchStream"})
+ADMITTED_PER_REQUEST = frozenset(
+    {
+        "/hybridsearch.v1.SearchService/SearchStream",
+        "/hybridsearch.v1.IndexService/UpsertDocuments",
+    }
+)
 
 
 class Admission:
@@ -52,11 +58,10 @@ class StreamAdmission:
         self._in_work = 0
 
     def enter(self) -> bool:
-        """Count one more request in work; False (nothing counted, the refusal counted in
-        ``stream_requests_refused``) when the stream holds no place and the server is full."""
+        """Count one more request in work; False (nothing counted) when the stream holds no
+        place and the server is full."""
         if self._in_work == 0:
             if self._admission.full():
-                self._admission.stream_requests_refused += 1
                 return False
             self._admission.in_flight += 1
         self._in_work += 1

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import grpc
 
+from hybridsearch.api.admission import Admission, StreamAdmission
 from hybridsearch.api.convert import (
     document_from_proto,
     document_to_proto,
@@ -24,7 +26,13 @@ from hybridsearch.engine.document_rules import (
     document_problem,
     id_problem,
 )
-from hybridsearch.errors import InvalidArgumentError, NotFoundError, echo
+from hybridsearch.errors import (
+    InvalidArgumentError,
+    NotFoundError,
+    OverloadedError,
+    echo,
+)
+from hybridsearch.metadata.schema import CollectionSchema
 from hybridsearch.types import Document
 from hybridsearch.v1 import index_pb2 as pb
 from hybridsearch.v1 import index_pb2_grpc
@@ -40,11 +48,18 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
     """
 
     def __init__(
-        self, engine: EngineSlot, settings: ServerSettings, write_executor: ThreadPoolExecutor
+        self,
+        engine: EngineSlot,
+        settings: ServerSettings,
+        write_executor: ThreadPoolExecutor,
+        admission: Admission | None = None,
     ) -> None:
+        """``admission``: the server's in-flight bound, which each message of an
+        UpsertDocuments stream enters while it is applied (None: no bound)."""
         self._engine = engine
         self._limits = settings.ingest_limits
         self._executor = write_executor
+        self._admission = admission if admission is not None else Admission(0)
 
     async def _run(
         self, context: grpc.aio.ServicerContext[Any, Any], fn: Callable[..., T], *args: Any
@@ -71,12 +86,17 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
         """Commit each message of the stream as one batch; sum up at the end.
 
         The first message names the collection; a later message naming another one is
-        INVALID_ARGUMENT (one left empty keeps the first's).
+        INVALID_ARGUMENT (one left empty keeps the first's). The stream counts among the calls
+        in flight only while a message of it is applied: one that finds the server full fails
+        the stream with RESOURCE_EXHAUSTED, unapplied; its message says how many messages
+        were applied (committed), so the client knows which to send again.
         """
         requests = aiter(request_iterator)
+        place = StreamAdmission(self._admission)
+        applied = 0  # messages of the stream applied so far
         first = await anext(requests, None)
         name = first.collection if first is not None else ""
-        with self._engine.use(name) as collection:
+        with _applying(place, applied), self._engine.use(name) as collection:
             ingestor = collection.ingestor()
         # Held only while a batch is written, not while the client's next message is awaited:
         # deleting the collection never waits for an idle stream, whose next batch then gets
@@ -88,38 +108,52 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
         position = 0
         request = first
         while request is not None:
-            if request.collection and request.collection != name:
-                raise InvalidArgumentError.single(
-                    "collection",
-                    f"every message of a stream names the first one's collection "
-                    f"({echo(name)}; got {echo(request.collection)})",
-                )
-            batch: list[Document] = []
-            for message in request.documents:
-                try:
-                    doc = document_from_proto(message)
-                except InvalidArgumentError as exc:  # metadata JSON cannot hold
-                    _add_rejection(response, Rejection(position, message.id, str(exc)))
-                else:
-                    problem = document_problem(doc, self._limits, schema)
-                    if problem is None:
-                        batch.append(doc)
-                    else:
-                        _add_rejection(response, Rejection(position, doc.id, problem))
-                position += 1
-            if batch:
-                with registry.hold(collection):
-                    outcome = await self._run(context, ingestor.upsert, batch)
-                response.accepted_count += outcome.accepted
-                response.replaced_count += outcome.replaced
-                response.generation = outcome.generation
-                committed = True
+            with _applying(place, applied):
+                if request.collection and request.collection != name:
+                    raise InvalidArgumentError.single(
+                        "collection",
+                        f"every message of a stream names the first one's collection "
+                        f"({echo(name)}; got {echo(request.collection)})",
+                    )
+                batch = self._valid_documents(request, position, schema, response)
+                position += len(request.documents)
+                if batch:
+                    with registry.hold(collection):
+                        outcome = await self._run(context, ingestor.upsert, batch)
+                    response.accepted_count += outcome.accepted
+                    response.replaced_count += outcome.replaced
+                    response.generation = outcome.generation
+                    committed = True
+            applied += 1
             request = await anext(requests, None)
         if not committed:  # nothing written: the generation as it stands
-            with registry.hold(collection):
+            with _applying(place, applied), registry.hold(collection):
                 manifest = await self._read(context, lambda: ingestor.manifest)
             response.generation = manifest.generation
         return response
+
+    def _valid_documents(
+        self,
+        request: pb.UpsertDocumentsRequest,
+        position: int,
+        schema: CollectionSchema,
+        response: pb.UpsertDocumentsResponse,
+    ) -> list[Document]:
+        """The message's valid documents; the others are added to ``response``'s rejections
+        (``position``: the stream position of the message's first document)."""
+        batch: list[Document] = []
+        for offset, message in enumerate(request.documents):
+            try:
+                doc = document_from_proto(message)
+            except InvalidArgumentError as exc:  # metadata JSON cannot hold
+                _add_rejection(response, Rejection(position + offset, message.id, str(exc)))
+                continue
+            problem = document_problem(doc, self._limits, schema)
+            if problem is None:
+                batch.append(doc)
+            else:
+                _add_rejection(response, Rejection(position + offset, doc.id, problem))
+        return batch
 
     async def DeleteDocuments(  # noqa: N802
         self, request: pb.DeleteDocumentsRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -179,6 +213,25 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
             size_bytes_after=outcome.size_bytes_after,
             duration_ms=round(outcome.seconds * 1000),
         )
+
+
+@contextlib.contextmanager
+def _applying(place: StreamAdmission, applied: int) -> Iterator[None]:
+    """Hold the stream's ``place`` among the calls in flight while its next message is
+    applied; RESOURCE_EXHAUSTED, the message unapplied, when the server is full."""
+    if not place.enter():
+        raise OverloadedError(f"{place.refusal()} ({_applied_so_far(applied)})")
+    try:
+        yield
+    finally:
+        place.leave()
+
+
+def _applied_so_far(applied: int) -> str:
+    return (
+        f"the first {applied} message(s) of this stream were applied, the rest were not: "
+        f"send those again on a new stream"
+    )
 
 
 def _add_rejection(response: pb.UpsertDocumentsResponse, rejection: Rejection) -> None:

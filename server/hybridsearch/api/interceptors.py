@@ -4,8 +4,8 @@ Per call, outermost first:
 
 1. observability  request id, access log, metrics — sees every outcome, refusals included
 2. auth           bearer tokens (only when tokens are configured)
-3. admission      in-flight bound → RESOURCE_EXHAUSTED (SearchStream: per request, see
-                  `api.admission`)
+3. admission      in-flight bound → RESOURCE_EXHAUSTED (SearchStream, UpsertDocuments: per
+                  request or message, see `api.admission`)
 4. error mapping  domain exceptions → canonical status codes
 5. decoding       parses requests inside the call, so junk is INVALID_ARGUMENT (needs 4)
 

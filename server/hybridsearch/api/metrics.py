@@ -16,7 +16,8 @@ Metrics (all prefixed ``hybridsearch_``):
   encoder_queue                         queries waiting for the encoder now (gauge)
   (the encoder_* series: every collection's query batcher summed, a shared one once)
   in_flight_calls                       calls being served now (gauge; SearchStreams with a
-                                        request in work)
+                                        request in work, UpsertDocuments streams applying a
+                                        message)
   stream_requests_refused_total         SearchStream requests refused in-band with
                                         RESOURCE_EXHAUSTED (the server at --max-in-flight)
   index_documents                       live documents in the served index (gauge)

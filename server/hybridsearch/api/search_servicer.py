@@ -230,6 +230,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
 
         async def answer(request: pb.SearchStreamRequest) -> None:
             if not place.enter():
+                self._admission.stream_requests_refused += 1
                 access_log.info(
                     "%s request %s RESOURCE_EXHAUSTED (refused in-band: the server is at capacity)",
                     STREAM_METHOD,

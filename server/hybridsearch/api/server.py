@@ -122,7 +122,8 @@ class SearchServer:
             self.server,
         )
         index_pb2_grpc.add_IndexServiceServicer_to_server(
-            IndexServicer(self._slot, settings, self._write_executor), self.server
+            IndexServicer(self._slot, settings, self._write_executor, admission=admission),
+            self.server,
         )
         collection_pb2_grpc.add_CollectionServiceServicer_to_server(
             CollectionServicer(self._slot, self._change_executor), self.server

@@ -36,7 +36,8 @@ class IndexServiceStub:
     visible to searches before its RPC returns (read-your-writes).
 
     Past the server's in-flight bound a call fails at once with RESOURCE_EXHAUSTED carrying a
-    google.rpc.RetryInfo (see SearchService).
+    google.rpc.RetryInfo (see SearchService); an UpsertDocuments stream counts only while a
+    message of it is applied (see there).
     """
 
     @_typing.overload
@@ -49,6 +50,11 @@ class IndexServiceStub:
     id is replaced in both arms. Invalid documents are rejected one by one, the rest of their
     batch is indexed. The response, sent when the client closes the stream, sums every batch.
     If the call fails midway, the batches committed before the failure stay committed.
+    The stream counts against the server's in-flight bound only while a message of it is
+    applied, so an idle stream keeps no call out: a message that finds the server full is not
+    applied and the call fails with RESOURCE_EXHAUSTED (with a RetryInfo), whose message says
+    how many of the stream's messages were applied ("the first N message(s) ..."): send the
+    others again on a new stream (an upsert replaces, so sending one again is safe).
     """
     DeleteDocuments: _grpc.UnaryUnaryMultiCallable[_index_pb2.DeleteDocumentsRequest, _index_pb2.DeleteDocumentsResponse]
     """DeleteDocuments removes documents by id from both arms, durably, in one commit."""
@@ -77,7 +83,8 @@ class IndexServiceAsyncStub(IndexServiceStub):
     visible to searches before its RPC returns (read-your-writes).
 
     Past the server's in-flight bound a call fails at once with RESOURCE_EXHAUSTED carrying a
-    google.rpc.RetryInfo (see SearchService).
+    google.rpc.RetryInfo (see SearchService); an UpsertDocuments stream counts only while a
+    message of it is applied (see there).
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -87,6 +94,11 @@ class IndexServiceAsyncStub(IndexServiceStub):
     id is replaced in both arms. Invalid documents are rejected one by one, the rest of their
     batch is indexed. The response, sent when the client closes the stream, sums every batch.
     If the call fails midway, the batches committed before the failure stay committed.
+    The stream counts against the server's in-flight bound only while a message of it is
+    applied, so an idle stream keeps no call out: a message that finds the server full is not
+    applied and the call fails with RESOURCE_EXHAUSTED (with a RetryInfo), whose message says
+    how many of the stream's messages were applied ("the first N message(s) ..."): send the
+    others again on a new stream (an upsert replaces, so sending one again is safe).
     """
     DeleteDocuments: _aio.UnaryUnaryMultiCallable[_index_pb2.DeleteDocumentsRequest, _index_pb2.DeleteDocumentsResponse]  # type: ignore[assignment]
     """DeleteDocuments removes documents by id from both arms, durably, in one commit."""
@@ -114,7 +126,8 @@ class IndexServiceServicer(metaclass=_abc_1.ABCMeta):
     visible to searches before its RPC returns (read-your-writes).
 
     Past the server's in-flight bound a call fails at once with RESOURCE_EXHAUSTED carrying a
-    google.rpc.RetryInfo (see SearchService).
+    google.rpc.RetryInfo (see SearchService); an UpsertDocuments stream counts only while a
+    message of it is applied (see there).
     """
 
     @_abc_1.abstractmethod
@@ -128,6 +141,11 @@ class IndexServiceServicer(metaclass=_abc_1.ABCMeta):
         id is replaced in both arms. Invalid documents are rejected one by one, the rest of their
         batch is indexed. The response, sent when the client closes the stream, sums every batch.
         If the call fails midway, the batches committed before the failure stay committed.
+        The stream counts against the server's in-flight bound only while a message of it is
+        applied, so an idle stream keeps no call out: a message that finds the server full is not
+        applied and the call fails with RESOURCE_EXHAUSTED (with a RetryInfo), whose message says
+        how many of the stream's messages were applied ("the first N message(s) ..."): send the
+        others again on a new stream (an upsert replaces, so sending one again is safe).
         """
 
     @_abc_1.abstractmethod

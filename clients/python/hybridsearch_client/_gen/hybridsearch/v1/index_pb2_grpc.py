@@ -35,7 +35,8 @@ class IndexServiceStub:
     visible to searches before its RPC returns (read-your-writes).
 
     Past the server's in-flight bound a call fails at once with RESOURCE_EXHAUSTED carrying a
-    google.rpc.RetryInfo (see SearchService).
+    google.rpc.RetryInfo (see SearchService); an UpsertDocuments stream counts only while a
+    message of it is applied (see there).
     """
 
     def __init__(self, channel):
@@ -81,7 +82,8 @@ class IndexServiceServicer:
     visible to searches before its RPC returns (read-your-writes).
 
     Past the server's in-flight bound a call fails at once with RESOURCE_EXHAUSTED carrying a
-    google.rpc.RetryInfo (see SearchService).
+    google.rpc.RetryInfo (see SearchService); an UpsertDocuments stream counts only while a
+    message of it is applied (see there).
     """
 
     def UpsertDocuments(self, request_iterator, context):
@@ -90,6 +92,11 @@ class IndexServiceServicer:
         id is replaced in both arms. Invalid documents are rejected one by one, the rest of their
         batch is indexed. The response, sent when the client closes the stream, sums every batch.
         If the call fails midway, the batches committed before the failure stay committed.
+        The stream counts against the server's in-flight bound only while a message of it is
+        applied, so an idle stream keeps no call out: a message that finds the server full is not
+        applied and the call fails with RESOURCE_EXHAUSTED (with a RetryInfo), whose message says
+        how many of the stream's messages were applied ("the first N message(s) ..."): send the
+        others again on a new stream (an upsert replaces, so sending one again is safe).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -175,7 +182,8 @@ class IndexService:
     visible to searches before its RPC returns (read-your-writes).
 
     Past the server's in-flight bound a call fails at once with RESOURCE_EXHAUSTED carrying a
-    google.rpc.RetryInfo (see SearchService).
+    google.rpc.RetryInfo (see SearchService); an UpsertDocuments stream counts only while a
+    message of it is applied (see there).
     """
 
     @staticmethod

@@ -1569,7 +1569,8 @@ export const CompactResponse: MessageFns<CompactResponse> = {
  * visible to searches before its RPC returns (read-your-writes).
  *
  * Past the server's in-flight bound a call fails at once with RESOURCE_EXHAUSTED carrying a
- * google.rpc.RetryInfo (see SearchService).
+ * google.rpc.RetryInfo (see SearchService); an UpsertDocuments stream counts only while a
+ * message of it is applied (see there).
  */
 export type IndexServiceService = typeof IndexServiceService;
 export const IndexServiceService = {
@@ -1579,6 +1580,11 @@ export const IndexServiceService = {
    * id is replaced in both arms. Invalid documents are rejected one by one, the rest of their
    * batch is indexed. The response, sent when the client closes the stream, sums every batch.
    * If the call fails midway, the batches committed before the failure stay committed.
+   * The stream counts against the server's in-flight bound only while a message of it is
+   * applied, so an idle stream keeps no call out: a message that finds the server full is not
+   * applied and the call fails with RESOURCE_EXHAUSTED (with a RetryInfo), whose message says
+   * how many of the stream's messages were applied ("the first N message(s) ..."): send the
+   * others again on a new stream (an upsert replaces, so sending one again is safe).
    */
   upsertDocuments: {
     path: "/hybridsearch.v1.IndexService/UpsertDocuments" as const,
@@ -1651,6 +1657,11 @@ export interface IndexServiceServer extends UntypedServiceImplementation {
    * id is replaced in both arms. Invalid documents are rejected one by one, the rest of their
    * batch is indexed. The response, sent when the client closes the stream, sums every batch.
    * If the call fails midway, the batches committed before the failure stay committed.
+   * The stream counts against the server's in-flight bound only while a message of it is
+   * applied, so an idle stream keeps no call out: a message that finds the server full is not
+   * applied and the call fails with RESOURCE_EXHAUSTED (with a RetryInfo), whose message says
+   * how many of the stream's messages were applied ("the first N message(s) ..."): send the
+   * others again on a new stream (an upsert replaces, so sending one again is safe).
    */
   upsertDocuments: handleClientStreamingCall<UpsertDocumentsRequest, UpsertDocumentsResponse>;
   /** DeleteDocuments removes documents by id from both arms, durably, in one commit. */
@@ -1678,6 +1689,11 @@ export interface IndexServiceClient extends Client {
    * id is replaced in both arms. Invalid documents are rejected one by one, the rest of their
    * batch is indexed. The response, sent when the client closes the stream, sums every batch.
    * If the call fails midway, the batches committed before the failure stay committed.
+   * The stream counts against the server's in-flight bound only while a message of it is
+   * applied, so an idle stream keeps no call out: a message that finds the server full is not
+   * applied and the call fails with RESOURCE_EXHAUSTED (with a RetryInfo), whose message says
+   * how many of the stream's messages were applied ("the first N message(s) ..."): send the
+   * others again on a new stream (an upsert replaces, so sending one again is safe).
    */
   upsertDocuments(
     callback: (error: ServiceError | null, response: UpsertDocumentsResponse) => void,
