@@ -1,5 +1,6 @@
 """How a real `hybridsearch serve` stops: the shutdown delay (health NOT_SERVING while calls
-are still answered), then the graceful stop, during which open SearchStreams end.
+are still answered), then the graceful stop, during which open SearchStreams and idle
+UpsertDocuments streams end.
 
 Observed over gRPC from outside the process, as a load balancer or a client would.
 """
@@ -18,9 +19,10 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from hybridsearch.api.shutdown import REPEAT_WINDOW_S
+from hybridsearch.v1 import index_pb2 as ipb
+from hybridsearch.v1 import index_pb2_grpc, search_pb2_grpc
 from hybridsearch.v1 import search_pb2 as pb
-from hybridsearch.v1 import search_pb2_grpc
-from tests.conftest import ServerProcess, start_server
+from tests.conftest import TINY_CORPUS, ServerProcess, run_cli, start_server
 
 WAIT_S = 60.0  # the most any step may take on a loaded CI machine
 SERVICES = (
@@ -146,6 +148,36 @@ def test_an_open_search_stream_ends_unavailable_when_the_stop_begins(
             requests.put(None)
         assert ended.value.code() is grpc.StatusCode.UNAVAILABLE
         assert "the server is shutting down" in str(ended.value.details())
+        assert server.process.wait(timeout=WAIT_S) == 0  # not held for the 300 s grace period
+    finally:
+        server.stop()
+
+
+def test_an_idle_upsert_stream_ends_unavailable_when_the_stop_begins(tmp_path: Path) -> None:
+    """An idle ingest stream held the stop until the grace period ended."""
+    index = tmp_path / "writable"
+    run_cli(
+        "index", "--corpus", str(TINY_CORPUS), "--out", str(index), "--no-dense", "--no-progress"
+    )
+    server = started(index, "--grace-period-s", "300")
+    try:
+        requests: queue.Queue[ipb.UpsertDocumentsRequest | None] = queue.Queue()
+        with grpc.insecure_channel(server.address) as channel:
+            upsert = index_pb2_grpc.IndexServiceStub(channel).UpsertDocuments.future(
+                iter(requests.get, None), timeout=WAIT_S
+            )
+            owl = ipb.Document(id="owl", text="a snowy owl")
+            requests.put(ipb.UpsertDocumentsRequest(documents=[owl]))
+            search = search_pb2_grpc.SearchServiceStub(channel)
+            while "owl" not in [h.id for h in search.Search(sparse_search("snowy owl")).hits]:
+                time.sleep(0.02)  # the message is applied: the stream is idle
+            server.process.send_signal(signal.SIGTERM)
+            with pytest.raises(grpc.RpcError) as ended:
+                upsert.result(timeout=WAIT_S)
+            requests.put(None)
+        assert ended.value.code() is grpc.StatusCode.UNAVAILABLE
+        assert "the server is shutting down" in str(ended.value.details())
+        assert "the first 1 message(s) of this stream were applied" in str(ended.value.details())
         assert server.process.wait(timeout=WAIT_S) == 0  # not held for the 300 s grace period
     finally:
         server.stop()

@@ -30,6 +30,7 @@ from hybridsearch.errors import (
     InvalidArgumentError,
     NotFoundError,
     OverloadedError,
+    UnavailableError,
     echo,
 )
 from hybridsearch.metadata.schema import CollectionSchema
@@ -38,6 +39,7 @@ from hybridsearch.v1 import index_pb2 as pb
 from hybridsearch.v1 import index_pb2_grpc
 
 T = TypeVar("T")
+Requests = AsyncIterator[pb.UpsertDocumentsRequest]
 
 
 class IndexServicer(index_pb2_grpc.IndexServiceServicer):
@@ -52,13 +54,16 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
         engine: EngineSlot,
         settings: ServerSettings,
         write_executor: ThreadPoolExecutor,
+        stopping: asyncio.Event | None = None,
         admission: Admission | None = None,
     ) -> None:
-        """``admission``: the server's in-flight bound, which each message of an
-        UpsertDocuments stream enters while it is applied (None: no bound)."""
+        """``stopping``: set when the graceful stop begins; open UpsertDocuments streams then
+        read no more messages. ``admission``: the server's in-flight bound, which each message
+        of such a stream enters while it is applied (None: no bound)."""
         self._engine = engine
         self._limits = settings.ingest_limits
         self._executor = write_executor
+        self._stopping = stopping if stopping is not None else asyncio.Event()
         self._admission = admission if admission is not None else Admission(0)
 
     async def _run(
@@ -88,13 +93,14 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
         The first message names the collection; a later message naming another one is
         INVALID_ARGUMENT (one left empty keeps the first's). The stream counts among the calls
         in flight only while a message of it is applied: one that finds the server full fails
-        the stream with RESOURCE_EXHAUSTED, unapplied; its message says how many messages
-        were applied (committed), so the client knows which to send again.
+        the stream with RESOURCE_EXHAUSTED, unapplied. Once the graceful stop begins, the
+        stream reads no more messages and ends with UNAVAILABLE. Both errors say how many
+        messages were applied (committed), so the client knows which to send again.
         """
         requests = aiter(request_iterator)
         place = StreamAdmission(self._admission)
         applied = 0  # messages of the stream applied so far
-        first = await anext(requests, None)
+        first = await self._next_message(requests, applied)
         name = first.collection if first is not None else ""
         with _applying(place, applied), self._engine.use(name) as collection:
             ingestor = collection.ingestor()
@@ -125,7 +131,7 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
                     response.generation = outcome.generation
                     committed = True
             applied += 1
-            request = await anext(requests, None)
+            request = await self._next_message(requests, applied)
         if not committed:  # nothing written: the generation as it stands
             with _applying(place, applied), registry.hold(collection):
                 manifest = await self._read(context, lambda: ingestor.manifest)
@@ -154,6 +160,29 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
             else:
                 _add_rejection(response, Rejection(position + offset, doc.id, problem))
         return batch
+
+    async def _next_message(
+        self, requests: Requests, applied: int
+    ) -> pb.UpsertDocumentsRequest | None:
+        """The stream's next message (None: it ended); UNAVAILABLE instead once the graceful
+        stop has begun (a message not read then is not applied)."""
+        if self._stopping.is_set():
+            raise UnavailableError(_stopped(applied))
+        reading = asyncio.ensure_future(anext(requests, None))
+        stopped = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({reading, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            reading.cancel()
+            raise
+        finally:
+            stopped.cancel()
+        if reading.done():
+            return reading.result()
+        reading.cancel()  # the stop began first: what the read would have got is not applied
+        with contextlib.suppress(asyncio.CancelledError):
+            await reading
+        raise UnavailableError(_stopped(applied))
 
     async def DeleteDocuments(  # noqa: N802
         self, request: pb.DeleteDocumentsRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -232,6 +261,11 @@ def _applied_so_far(applied: int) -> str:
         f"the first {applied} message(s) of this stream were applied, the rest were not: "
         f"send those again on a new stream"
     )
+
+
+def _stopped(applied: int) -> str:
+    """Why an UpsertDocuments stream ends with UNAVAILABLE at the graceful stop."""
+    return f"the server is shutting down: {_applied_so_far(applied)} (to another server)"
 
 
 def _add_rejection(response: pb.UpsertDocumentsResponse, rejection: Rejection) -> None:

@@ -122,7 +122,7 @@ class SearchServer:
             self.server,
         )
         index_pb2_grpc.add_IndexServiceServicer_to_server(
-            IndexServicer(self._slot, settings, self._write_executor, admission=admission),
+            IndexServicer(self._slot, settings, self._write_executor, self._stopping, admission),
             self.server,
         )
         collection_pb2_grpc.add_CollectionServiceServicer_to_server(
@@ -214,7 +214,8 @@ class SearchServer:
 
     async def stop(self) -> bool:
         """NOT_SERVING, refuse new calls, let in-flight calls finish within the grace period
-        (open SearchStreams answer the requests they have, then end with UNAVAILABLE).
+        (open SearchStreams answer the requests they have, open UpsertDocuments streams finish
+        the message they apply, then both end with UNAVAILABLE).
 
         A load still in progress gets what is left of the grace period to end (a wait for
         shard replicas ends at once). Returns False when it did not: it is abandoned, its

@@ -52,7 +52,9 @@ class IndexServiceStub:
     If the call fails midway, the batches committed before the failure stay committed.
     The stream counts against the server's in-flight bound only while a message of it is
     applied, so an idle stream keeps no call out: a message that finds the server full is not
-    applied and the call fails with RESOURCE_EXHAUSTED (with a RetryInfo), whose message says
+    applied and the call fails with RESOURCE_EXHAUSTED (with a RetryInfo). When the server
+    begins its graceful stop, the stream finishes the message it is applying, reads no more
+    and fails with UNAVAILABLE ("the server is shutting down"). Either error's message says
     how many of the stream's messages were applied ("the first N message(s) ..."): send the
     others again on a new stream (an upsert replaces, so sending one again is safe).
     """
@@ -96,7 +98,9 @@ class IndexServiceAsyncStub(IndexServiceStub):
     If the call fails midway, the batches committed before the failure stay committed.
     The stream counts against the server's in-flight bound only while a message of it is
     applied, so an idle stream keeps no call out: a message that finds the server full is not
-    applied and the call fails with RESOURCE_EXHAUSTED (with a RetryInfo), whose message says
+    applied and the call fails with RESOURCE_EXHAUSTED (with a RetryInfo). When the server
+    begins its graceful stop, the stream finishes the message it is applying, reads no more
+    and fails with UNAVAILABLE ("the server is shutting down"). Either error's message says
     how many of the stream's messages were applied ("the first N message(s) ..."): send the
     others again on a new stream (an upsert replaces, so sending one again is safe).
     """
@@ -143,7 +147,9 @@ class IndexServiceServicer(metaclass=_abc_1.ABCMeta):
         If the call fails midway, the batches committed before the failure stay committed.
         The stream counts against the server's in-flight bound only while a message of it is
         applied, so an idle stream keeps no call out: a message that finds the server full is not
-        applied and the call fails with RESOURCE_EXHAUSTED (with a RetryInfo), whose message says
+        applied and the call fails with RESOURCE_EXHAUSTED (with a RetryInfo). When the server
+        begins its graceful stop, the stream finishes the message it is applying, reads no more
+        and fails with UNAVAILABLE ("the server is shutting down"). Either error's message says
         how many of the stream's messages were applied ("the first N message(s) ..."): send the
         others again on a new stream (an upsert replaces, so sending one again is safe).
         """
