@@ -237,8 +237,8 @@ class ServerSettings:
     max_in_flight: int = _setting(
         64,
         "most hybridsearch calls served at once (a SearchStream counts as one only while a "
-        "request of it is in work); beyond it calls get RESOURCE_EXHAUSTED at once; 0 = no "
-        "bound",
+        "request of it is in work, an UpsertDocuments stream only while a message of it is "
+        "applied); beyond it calls get RESOURCE_EXHAUSTED at once; 0 = no bound",
         int,
     )
     auth_tokens_file: Path | None = _setting(
