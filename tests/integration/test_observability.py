@@ -212,6 +212,55 @@ def test_an_answer_to_a_call_grpc_has_ended_counts_deadline_exceeded_or_cancelle
     assert codes == {"DEADLINE_EXCEEDED": 1.0, "CANCELLED": 1.0, "UNKNOWN": None}
 
 
+def test_a_call_its_deadline_ended_counts_deadline_exceeded_not_cancelled() -> None:
+    """grpc cancels a handler whose deadline passed as it cancels one whose client went: the
+    first was counted and logged CANCELLED, though the client saw DEADLINE_EXCEEDED."""
+    metrics = ServerMetrics()
+    method = "SearchService/Search"
+
+    async def works_on(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+        await asyncio.sleep(30)  # grpc cancels this when the call ends
+        return b""
+
+    def record_of(context: Context) -> CallRecord:
+        return CallRecord(method, context.invocation_metadata(), metrics)
+
+    async def scenario() -> list[grpc.StatusCode]:
+        server = grpc.aio.server()
+        handler = observed_unary(works_on, record_of, echo=False)
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+            "t.S", {"M": grpc.unary_unary_rpc_method_handler(handler)}
+        ),))  # fmt: skip
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        seen = []
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                call = channel.unary_unary("/t.S/M")
+                with pytest.raises(grpc.aio.AioRpcError) as ended:
+                    await call(b"", timeout=0.2)  # the deadline ends it
+                seen.append(ended.value.code())
+                cancelled = call(b"", timeout=30)
+                await asyncio.sleep(0.2)
+                cancelled.cancel()  # the client ends it
+                for _ in range(100):
+                    if metrics_total(metrics, method) == 2:
+                        break
+                    await asyncio.sleep(0.05)
+        finally:
+            await server.stop(None)
+        return seen
+
+    assert asyncio.run(scenario()) == [grpc.StatusCode.DEADLINE_EXCEEDED]
+    codes = {
+        code: metrics.registry.get_sample_value(
+            "hybridsearch_rpc_calls_total", {"method": method, "code": code}
+        )
+        for code in ("DEADLINE_EXCEEDED", "CANCELLED", "UNKNOWN")
+    }
+    assert codes == {"DEADLINE_EXCEEDED": 1.0, "CANCELLED": 1.0, "UNKNOWN": None}
+
+
 def metrics_total(metrics: ServerMetrics, method: str) -> float:
     return sum(
         sample.value

@@ -77,15 +77,12 @@ class CallRecord:
     def failed(self, exc: BaseException, context: Context) -> None:
         if isinstance(exc, grpc.aio.AbortError):
             self.code = _code_name(context.code())
-        elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
-            self.code = "CANCELLED"
-        elif isinstance(exc, grpc.aio.InternalError):
-            # grpc would not send on a call it had already ended (ExecuteBatchError from
-            # `context.abort` or a write): the deadline passed, or the client went, while the
-            # handler answered. Not a server fault: UNKNOWN would trip error-rate alerts.
-            remaining = context.time_remaining()
-            ended_by_deadline = remaining is not None and remaining <= 0
-            self.code = "DEADLINE_EXCEEDED" if ended_by_deadline else "CANCELLED"
+        elif isinstance(exc, asyncio.CancelledError | GeneratorExit | grpc.aio.InternalError):
+            # grpc cancelled the handler, or would not send on a call it had already ended
+            # (InternalError: ExecuteBatchError from `context.abort` or a write): either way
+            # the deadline passed, or the client went, while the handler worked. Not a server
+            # fault (UNKNOWN would trip error-rate alerts); what the client saw is the code.
+            self.code = "DEADLINE_EXCEEDED" if _deadline_passed(context) else "CANCELLED"
         else:
             self.code = "UNKNOWN"
 
@@ -100,6 +97,11 @@ class CallRecord:
             seconds * 1000,
             extra={"method": self.method, "code": self.code, "duration_ms": seconds * 1000},
         )
+
+
+def _deadline_passed(context: Context) -> bool:
+    remaining = context.time_remaining()
+    return remaining is not None and remaining <= 0
 
 
 RecordOf = Callable[[Context], CallRecord]
