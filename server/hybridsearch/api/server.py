@@ -66,15 +66,17 @@ def format_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
 
-def _bind_error(host: str, port: int) -> str | None:
+def _bind_error(host: str, port: int, *, reuse_port: bool) -> str | None:
     """Why ``host:port`` cannot be bound, found by binding it (grpc does not say); None when
-    it can be."""
+    it can be. ``reuse_port``: bind as ``--workers`` > 1 does (the workers share the port)."""
     try:
         infos = socket.getaddrinfo(
             host.strip("[]") or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )
         with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as grpc does
+            if reuse_port:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             probe.bind(infos[0][4])
     except OSError as exc:
         return exc.strerror or str(exc)
@@ -170,6 +172,12 @@ class SearchServer:
         """
         settings = self.settings
         address = format_address(settings.host, settings.port)
+        reuse_port = settings.workers > 1
+        # A port that cannot be bound is found first: grpc's C core would log its own lines
+        # about the failed bind (add_port.cc) above the one line naming the setting.
+        refused = _bind_error(settings.host, settings.port, reuse_port=reuse_port)
+        if refused is not None:
+            raise SetupError(f"{describe('port')}: cannot bind {address}: {refused}")
         try:
             if self._credentials is None:
                 self.port = self.server.add_insecure_port(address)
@@ -178,7 +186,7 @@ class SearchServer:
         except RuntimeError:  # grpc: "Failed to bind to address ..." (no reason given)
             self.port = 0
         if self.port == 0:
-            reason = _bind_error(settings.host, settings.port)
+            reason = _bind_error(settings.host, settings.port, reuse_port=reuse_port)
             if reason is None and self._credentials is not None:
                 # The files parsed (hybridsearch.startup_files), but grpc's TLS library does
                 # not take them (a DSA key, for one).
