@@ -185,11 +185,13 @@ def start_server(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     announce_timeout: float = 120.0,
+    pass_fds: Sequence[int] = (),
 ) -> ServerProcess:
     """Start ``PROGRAM --port 0 SERVE_ARGS``; return once it printed ``listening on HOST:PORT``.
 
     It is not SERVING yet (the index loads after the announcement): call
-    :meth:`ServerProcess.wait_serving`. ``metrics`` adds ``--metrics-port`` on a free port.
+    :meth:`ServerProcess.wait_serving`. ``metrics`` adds ``--metrics-port`` on a free port;
+    ``pass_fds`` are inherited by the server (as ``/dev/fd/N`` paths name them).
     Raises RuntimeError with the server's stderr when no address is announced.
     """
     metrics_port = free_port() if metrics else 0
@@ -205,6 +207,7 @@ def start_server(
             text=True,
             env=None if env is None else dict(env),
             cwd=cwd,
+            pass_fds=tuple(pass_fds),
         )
     finally:
         if log is not None:

@@ -7,17 +7,23 @@ before the server binds its port and says ``listening on``, not as a failed load
 A file that cannot be read, or a token setting that yields no token, stops the start with a
 `SettingsError` naming its flag and environment variable. `serve` checks them all
 (`check_startup_files`) before it forks its workers too, so that such a refusal is one
-message and exit code 2 with any number of workers; the server reads them again to build its
-`TokenSet` and credentials.
+message and exit code 2 with any number of workers. Each token and TLS file is read once:
+what was checked (`StartupFiles`) is what the server (and every worker) serves with, so a
+file changed after the check cannot be served unchecked, and a pipe (``<(...)``) works.
 
 TLS files are parsed here with the standard library's `ssl` (gRPC takes any bytes and fails
 later: a garbage certificate or a key that is not the certificate's as "Failed to bind to
-address", an empty client CA bundle by refusing every connection once it is serving).
+address", an empty client CA bundle by refusing every connection once it is serving). `ssl`
+loads PEM from paths only: it is given the bytes read, as an in-memory file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import ssl
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,22 +114,45 @@ def _no_passphrase() -> bytes:
     raise _EncryptedKeyError  # never prompt on a terminal; gRPC cannot use such a key
 
 
-def _certificates_in(path: Path) -> int:
-    """How many certificates the PEM file holds (0 when it holds none that parse)."""
+@contextlib.contextmanager
+def _as_file(data: bytes) -> Iterator[str]:
+    """A path that reads as ``data``: an anonymous in-memory file (a private temporary file
+    where the platform has none), gone when the block ends."""
+    if not hasattr(os, "memfd_create"):
+        with tempfile.TemporaryDirectory() as private:  # mode 0700
+            path = Path(private) / "pem"
+            path.write_bytes(data)
+            yield str(path)
+        return
+    fd = os.memfd_create("hybridsearch-pem", os.MFD_CLOEXEC)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        yield f"/proc/self/fd/{fd}"
+    finally:
+        os.close(fd)
+
+
+def _certificates_in(pem: bytes) -> int:
+    """How many certificates the PEM bytes hold (0 when they hold none that parse)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     try:
-        context.load_verify_locations(cafile=path)
+        with _as_file(pem) as path:
+            context.load_verify_locations(cafile=path)
     except (ssl.SSLError, OSError, ValueError):
         return 0
     return int(context.cert_store_stats()["x509"])
 
 
-def _check_pair(cert: Path, key: Path) -> None:
-    if not _certificates_in(cert):
+def _check_pair(cert: Path, key: Path, cert_pem: bytes, key_pem: bytes) -> None:
+    """Check the bytes read from ``cert`` and ``key`` (the paths name them in messages)."""
+    if not _certificates_in(cert_pem):
         raise SettingsError(f"{describe('tls_cert')}: {cert} holds no PEM certificate")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
-        context.load_cert_chain(cert, key, password=_no_passphrase)
+        with _as_file(cert_pem) as cert_file, _as_file(key_pem) as key_file:
+            context.load_cert_chain(cert_file, key_file, password=_no_passphrase)
     except _EncryptedKeyError:
         raise SettingsError(
             f"{describe('tls_key')}: {key} is encrypted; give the key without a passphrase"
@@ -140,7 +169,8 @@ def _check_pair(cert: Path, key: Path) -> None:
 
 
 def tls_files(settings: ServerSettings) -> TlsFiles | None:
-    """The TLS files of the settings, read and checked; None when TLS is off (no ``tls_cert``).
+    """The TLS files of the settings, each read once and checked; None when TLS is off (no
+    ``tls_cert``).
 
     Raises `SettingsError` naming the setting for half a configuration, a file that cannot be
     read, a certificate file with no certificate, a key that is missing, encrypted or not the
@@ -156,11 +186,11 @@ def tls_files(settings: ServerSettings) -> TlsFiles | None:
         raise SettingsError(f"{describe('tls_cert')}: needs --tls-key")
     cert = _read_bytes("tls_cert", settings.tls_cert, "TLS certificate")
     key = _read_bytes("tls_key", settings.tls_key, "TLS key")
-    _check_pair(settings.tls_cert, settings.tls_key)
+    _check_pair(settings.tls_cert, settings.tls_key, cert, key)
     client_ca = None
     if settings.tls_client_ca is not None:
         client_ca = _read_bytes("tls_client_ca", settings.tls_client_ca, "client CA bundle")
-        if not _certificates_in(settings.tls_client_ca):
+        if not _certificates_in(client_ca):
             raise SettingsError(
                 f"{describe('tls_client_ca')}: {settings.tls_client_ca} holds no PEM "
                 "certificate, so no client could connect"
@@ -196,9 +226,29 @@ def check_directories(settings: ServerSettings) -> None:
             raise SettingsError(f"{describe(setting)}: {problem}")
 
 
-def check_startup_files(settings: ServerSettings) -> None:
+@dataclass(frozen=True, slots=True)
+class StartupFiles:
+    """The tokens and TLS files of the settings, as read (once) and checked."""
+
+    full_tokens: tuple[str, ...]
+    read_only_tokens: tuple[str, ...]
+    tls: TlsFiles | None
+
+    def __repr__(self) -> str:  # never print a token or a key
+        return (
+            f"StartupFiles({len(self.full_tokens)} full tokens, "
+            f"{len(self.read_only_tokens)} read-only tokens, tls={self.tls is not None})"
+        )
+
+
+def read_startup_files(settings: ServerSettings) -> StartupFiles:
+    """Read and check every token and TLS file of the settings; raises `SettingsError`."""
+    full, read_only = token_lists(settings)
+    return StartupFiles(tuple(full), tuple(read_only), tls_files(settings))
+
+
+def check_startup_files(settings: ServerSettings) -> StartupFiles:
     """Check every directory, and read and check every token and TLS file, the server will
-    read; raises `SettingsError`."""
+    read; returns what was read, for the server to serve with. Raises `SettingsError`."""
     check_directories(settings)
-    token_lists(settings)
-    tls_files(settings)
+    return read_startup_files(settings)

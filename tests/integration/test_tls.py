@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -132,6 +133,61 @@ def test_cli_search_and_health_over_mtls(mtls_server: ServerProcess, pki: Pki) -
     assert "hits" in found.stdout
     plain = run_cli("health", "--server", mtls_server.address, check=False)
     assert plain.returncode == 1
+
+
+def _pipes(contents: dict[str, bytes]) -> tuple[list[str], list[int]]:
+    """Each flag's content in a pipe of its own, as a shell's ``<(...)`` gives it: the flags
+    naming the pipes (``/dev/fd/N``) and their read ends. A pipe reads once: read again, it
+    is empty."""
+    flags, ends = [], []
+    for flag, data in contents.items():
+        read_end, write_end = os.pipe()
+        os.write(write_end, data)
+        os.close(write_end)
+        flags += [flag, f"/dev/fd/{read_end}"]
+        ends.append(read_end)
+    return flags, ends
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_reads_each_token_and_tls_file_once(
+    tiny_sparse_index: Path, pki: Pki, workers: int
+) -> None:
+    """What the start-up check read is what the server serves with, in every worker: files
+    that read once (pipes) serve. Each was read again after the check (the TLS files twice
+    by the check itself), so what was served need not be what was checked; these pipes then
+    read empty and the start was refused."""
+    flags, ends = _pipes({
+        "--tls-cert": pki.server.cert.read_bytes(),
+        "--tls-key": pki.server.key.read_bytes(),
+        "--tls-client-ca": pki.ca.pem.cert.read_bytes(),
+        "--auth-tokens-file": b"# full\nfull-token\n",
+        "--auth-read-only-tokens-file": b"reader-token\n",
+    })  # fmt: skip
+    try:
+        server = start_server(
+            "--index", str(tiny_sparse_index), "--workers", str(workers), *flags,
+            pass_fds=ends, announce_timeout=60,
+        )  # fmt: skip
+    finally:
+        for end in ends:
+            os.close(end)
+    credentials = _credentials(pki.ca.pem, pki.client)
+    try:
+        wait_serving(server.address, credentials=credentials, metadata=_bearer("full-token"))
+        with grpc.secure_channel(server.address, credentials) as channel:
+            stub = search_pb2_grpc.SearchServiceStub(channel)
+            for token in ("full-token", "reader-token"):
+                assert stub.Search(QUERY, timeout=20, metadata=_bearer(token)).hits
+            with pytest.raises(grpc.RpcError) as info:
+                stub.Search(QUERY, timeout=20, metadata=_bearer("# full"))
+            assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    finally:
+        assert server.stop() == 0
+
+
+def _bearer(token: str) -> list[tuple[str, str]]:
+    return [("authorization", f"Bearer {token}")]
 
 
 def test_half_a_tls_configuration_is_refused_at_start(tiny_sparse_index: Path, pki: Pki) -> None:

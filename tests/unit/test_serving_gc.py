@@ -31,7 +31,7 @@ def test_only_the_first_threshold_changes() -> None:
 def test_a_serving_process_sets_it_before_it_serves(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[int] = []
 
-    async def fake_serve(settings: ServerSettings, *args: Any) -> int:
+    async def fake_serve(settings: ServerSettings, *args: Any, **kwargs: Any) -> int:
         seen.append(gc.get_threshold()[0])  # what the server would run with
         return 0
 

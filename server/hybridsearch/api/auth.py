@@ -54,6 +54,11 @@ class TokenSet:
         of serving with authentication silently off.
         """
         full, read_only = token_lists(settings)
+        return cls.of(full, read_only)
+
+    @classmethod
+    def of(cls, full: Iterable[str], read_only: Iterable[str]) -> TokenSet:
+        """The full and the read-only tokens given (read from the settings at start-up)."""
         pairs = [(t, Role.FULL) for t in full] + [(t, Role.READ_ONLY) for t in read_only]
         return cls(tuple((t.encode("utf-8"), role) for t, role in pairs))
 

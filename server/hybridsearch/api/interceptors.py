@@ -191,10 +191,16 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
 
 
 def build_interceptors(
-    settings: ServerSettings, metrics: ServerMetrics | None, admission: Admission | None = None
+    settings: ServerSettings,
+    metrics: ServerMetrics | None,
+    admission: Admission | None = None,
+    tokens: TokenSet | None = None,
 ) -> list[grpc.aio.ServerInterceptor]:
     """The interceptors for ``settings`` (one); ``admission`` (else a new one for
-    ``--max-in-flight``) feeds the in-flight gauge."""
+    ``--max-in-flight``) feeds the in-flight gauge. ``tokens``: those read at start-up (else
+    read from the settings' token lists and files now)."""
+    if tokens is None:
+        tokens = TokenSet.from_settings(settings)
     if admission is None:
         admission = Admission(settings.max_in_flight)
     if metrics is not None:
@@ -203,7 +209,7 @@ def build_interceptors(
     return [
         ServingInterceptor(
             metrics,
-            TokenSet.from_settings(settings),
+            tokens,
             admission,
             echo_request_id=settings.echo_request_id,
             protect_health=settings.auth_health,

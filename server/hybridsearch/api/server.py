@@ -19,6 +19,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from hybridsearch.api.admission import Admission
+from hybridsearch.api.auth import TokenSet
 from hybridsearch.api.collection_servicer import CollectionServicer
 from hybridsearch.api.engine_slot import EngineSlot
 from hybridsearch.api.health import HealthService
@@ -38,6 +39,7 @@ from hybridsearch.engine.registry import CollectionCounts, CollectionRegistry
 from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.errors import SetupError
 from hybridsearch.sharding.group import start_stopped
+from hybridsearch.startup_files import StartupFiles, read_startup_files
 from hybridsearch.v1 import (
     collection_pb2,
     collection_pb2_grpc,
@@ -84,9 +86,20 @@ def _bind_error(host: str, port: int, *, reuse_port: bool) -> str | None:
 
 
 class SearchServer:
-    """Owns the grpc.aio server, health state and the engine's lifecycle."""
+    """Owns the grpc.aio server, health state and the engine's lifecycle.
 
-    def __init__(self, settings: ServerSettings, engine_factory: EngineFactory) -> None:
+    ``files``: the token and TLS files as `serve` read and checked them at start-up (each is
+    read once); without them they are read here.
+    """
+
+    def __init__(
+        self,
+        settings: ServerSettings,
+        engine_factory: EngineFactory,
+        files: StartupFiles | None = None,
+    ) -> None:
+        if files is None:
+            files = read_startup_files(settings)  # a SettingsError for bad ones
         self.settings = settings
         self._engine_factory = engine_factory
         self._slot = EngineSlot()
@@ -106,11 +119,12 @@ class SearchServer:
         self.metrics = ServerMetrics()
         self.metrics.track_collections(self._collection_counts)
         self.metrics.track_batching(self._batch_stats)
-        self._credentials = server_credentials(settings)  # fails early on bad TLS files
+        self._credentials = server_credentials(files.tls)
+        tokens = TokenSet.of(files.full_tokens, files.read_only_tokens)
         size = settings.max_message_bytes
         admission = Admission(settings.max_in_flight)  # calls, and streams' requests in work
         self.server = grpc.aio.server(
-            interceptors=build_interceptors(settings, self.metrics, admission),
+            interceptors=build_interceptors(settings, self.metrics, admission, tokens),
             options=[
                 ("grpc.max_receive_message_length", size),
                 ("grpc.max_send_message_length", size),
@@ -280,10 +294,12 @@ async def serve(
     settings: ServerSettings,
     engine_factory: EngineFactory,
     announce: Callable[[str], None] = _print_listening,
+    files: StartupFiles | None = None,
 ) -> int:
     """Run until SIGTERM/SIGINT; print ``listening on HOST:PORT`` first. Returns the exit code.
 
-    ``announce`` receives the bound address (a worker process tells its parent instead). A
+    ``announce`` receives the bound address (a worker process tells its parent instead).
+    ``files``: the token and TLS files `serve` read and checked (else they are read here). A
     served server first waits out ``--shutdown-delay-s`` (health NOT_SERVING, calls still
     answered; a further signal ends it), then stops gracefully; a further signal then only
     logs that the shutdown is under way (see `api.shutdown`). An index load the grace period
@@ -293,7 +309,7 @@ async def serve(
     warning = backend_warning(protobuf_backend())
     if warning is not None:
         log.warning("%s", warning)
-    server = SearchServer(settings, engine_factory)
+    server = SearchServer(settings, engine_factory, files)
     address = await server.start()
     announce(address)
     grace = settings.grace_period_s

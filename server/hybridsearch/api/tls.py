@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import grpc
 
-from hybridsearch.config import ServerSettings
-from hybridsearch.startup_files import tls_files
+from hybridsearch.startup_files import TlsFiles
 
 
-def server_credentials(settings: ServerSettings) -> grpc.ServerCredentials | None:
-    """TLS credentials when ``tls_cert`` is set (requiring client certs with ``tls_client_ca``).
+def server_credentials(files: TlsFiles | None) -> grpc.ServerCredentials | None:
+    """TLS credentials of the files read and checked at start-up (requiring client certs with
+    a client CA bundle); None means plaintext.
 
-    None means plaintext. Half a configuration, or a file that cannot be read or parsed, is a
-    `SettingsError` naming the setting (`hybridsearch.startup_files`), never a silent
-    plaintext server.
+    Half a configuration, or a file that cannot be read or parsed, stopped the start earlier
+    with a `SettingsError` naming the setting (`hybridsearch.startup_files.tls_files`), never
+    a silent plaintext server.
     """
-    files = tls_files(settings)
     if files is None:
         return None
     return grpc.ssl_server_credentials(
