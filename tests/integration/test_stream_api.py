@@ -23,7 +23,7 @@ from hybridsearch.storage.index_dir import open_index
 from hybridsearch.types import Document, Query, SearchResult
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
-from tests.conftest import TINY_CORPUS
+from tests.conftest import TINY_CORPUS, start_server
 from tests.fakes import HashEncoder, build_fake_index
 from tests.integration.gated import WAIT_S, GatedEncoder
 from tests.integration.in_process import InProcessServer, in_process_server
@@ -247,3 +247,38 @@ def test_a_stream_whose_client_does_not_read_holds_only_its_slots_of_answers(
                 assert sorted(answered) == sorted(f"r{i}" for i in range(sent))
             finally:
                 call.cancel()
+
+
+CANCELLED_STREAMS = 12
+
+
+def test_a_stream_its_client_cancels_mid_write_logs_no_error(
+    tiny_sparse_index: Path, tmp_path: Path
+) -> None:
+    """A client that cancels while the server writes its answers is no server fault: the
+    access log says CANCELLED, and nothing is logged as an ERROR. (grpc raced its own
+    cancellation against the refused write and, when the write came first, logged
+    ``ExecuteBatchError raised in core by servicer method`` with a traceback.)"""
+    log = tmp_path / "server.log"
+    server = start_server("--index", str(tiny_sparse_index), log_path=log)
+    try:
+        server.wait_serving()
+        search = pb.SearchRequest(
+            query="flow", mode=pb.RETRIEVAL_MODE_SPARSE, top_k=12,
+            return_fields=[pb.STORED_FIELD_TITLE, pb.STORED_FIELD_TEXT],
+        )  # fmt: skip
+        requests = [pb.SearchStreamRequest(request_id=str(i), search=search) for i in range(200)]
+        with grpc.insecure_channel(server.address) as channel:
+            stub = search_pb2_grpc.SearchServiceStub(channel)
+            for _ in range(CANCELLED_STREAMS):
+                call = stub.SearchStream(iter(requests))
+                next(call)  # answers are being written; the client reads no more of them
+                call.cancel()
+            assert stub.Search(search, timeout=20).hits  # the server is unharmed
+    finally:
+        assert server.stop() == 0
+    lines = log.read_text().splitlines()
+    streams = [line for line in lines if "SearchService/SearchStream " in line]
+    assert len(streams) == CANCELLED_STREAMS
+    assert all(" CANCELLED " in line for line in streams)
+    assert not [line for line in lines if "ERROR" in line or "Traceback" in line]

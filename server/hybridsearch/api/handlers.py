@@ -7,8 +7,10 @@ behaviors, keeping the codec unless told otherwise.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -17,7 +19,7 @@ Context = grpc.aio.ServicerContext[Any, Any]
 UnaryBehavior = Callable[[Any, Context], Awaitable[Any]]
 StreamBehavior = Callable[[Any, Context], AsyncIterator[Any]]
 WrapUnary = Callable[[UnaryBehavior], UnaryBehavior]
-WrapStream = Callable[[StreamBehavior], StreamBehavior]
+WrapStream = Callable[[StreamBehavior], StreamBehavior | UnaryBehavior]
 Deserializer = Callable[[bytes], Any] | None
 
 OWN_SERVICE_PREFIX = "/hybridsearch.v1."
@@ -91,6 +93,35 @@ def rewrap(
         return handler
     rebuilt: grpc.RpcMethodHandler[Any, Any] = make(behavior, **codec)
     return rebuilt
+
+
+#: How long a write grpc refused waits for grpc to cancel its call (see `writing`).
+REFUSED_WRITE_WAIT_S = 1.0
+
+
+def writing(behavior: Callable[[Any, Context], AsyncGenerator[Any, None]]) -> UnaryBehavior:
+    """A streaming ``behavior`` as a coroutine that writes its responses (``context.write``)
+    instead of yielding them to grpc.
+
+    A write grpc refuses (``ExecuteBatchError``, an `InternalError`) finds the call already
+    ended in grpc's core: its client cancelled it, went away, or its deadline passed. grpc
+    then cancels the handler, and ignores the refused write if it learnt of the cancellation
+    first; the two race, and when the refused write came first grpc logged it as an ERROR
+    with a traceback, although nothing was wrong. So a refused write waits here for that
+    cancellation; one that grpc does not follow with a cancellation within
+    `REFUSED_WRITE_WAIT_S` is raised (and logged by grpc) as before.
+    """
+
+    async def written(request: Any, context: Context) -> None:
+        async with contextlib.aclosing(behavior(request, context)) as responses:
+            async for response in responses:
+                try:
+                    await context.write(response)
+                except grpc.aio.InternalError:
+                    await asyncio.sleep(REFUSED_WRITE_WAIT_S)  # grpc cancels us here
+                    raise
+
+    return written
 
 
 def _wrap_streaming(behavior: Any, wrap_unary: WrapUnary, wrap_stream: WrapStream) -> Any:

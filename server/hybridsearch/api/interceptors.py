@@ -18,7 +18,7 @@ decoding the request, as their own handlers.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import grpc
@@ -37,6 +37,7 @@ from hybridsearch.api.handlers import (
     is_served_method,
     rejecting,
     rewrap,
+    writing,
 )
 from hybridsearch.api.metrics import ServerMetrics
 from hybridsearch.api.observability import CallRecord, observed_stream, observed_unary
@@ -154,8 +155,8 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
 
             return served
 
-        def wrap_stream(behavior: StreamBehavior) -> StreamBehavior:
-            async def served(raw: Any, context: Context) -> AsyncIterator[Any]:
+        def wrap_stream(behavior: StreamBehavior) -> UnaryBehavior:
+            async def served(raw: Any, context: Context) -> AsyncGenerator[Any, None]:
                 call = record(method, context) if own else None
                 try:
                     if call is not None:
@@ -185,7 +186,7 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
                     if call is not None:
                         call.end()
 
-            return served
+            return writing(served)  # it writes its responses itself: see `writing`
 
         return rewrap(handler, wrap_unary, wrap_stream, request_deserializer=None)
 
