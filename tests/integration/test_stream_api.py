@@ -1,9 +1,10 @@
 """SearchStream on a hybrid index: progressive (BM25 first, then fused) results; a cancelled
-stream's queued work is dropped."""
+stream's queued work is dropped; a stream cancelled mid-write logs no error."""
 
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import time
 from collections import defaultdict
@@ -23,7 +24,7 @@ from hybridsearch.storage.index_dir import open_index
 from hybridsearch.types import Document, Query, SearchResult
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
-from tests.conftest import TINY_CORPUS, start_server
+from tests.conftest import TINY_CORPUS, run_cli, start_server
 from tests.fakes import HashEncoder, build_fake_index
 from tests.integration.gated import WAIT_S, GatedEncoder
 from tests.integration.in_process import InProcessServer, in_process_server
@@ -252,27 +253,41 @@ def test_a_stream_whose_client_does_not_read_holds_only_its_slots_of_answers(
 CANCELLED_STREAMS = 12
 
 
-def test_a_stream_its_client_cancels_mid_write_logs_no_error(
-    tiny_sparse_index: Path, tmp_path: Path
-) -> None:
+def _big_documents_index(out: Path) -> Path:
+    """An index of 10 documents of 24 KB that all match "flow": an answer is 240 KB."""
+    corpus = out / "big.jsonl"
+    words = " ".join(f"flow{i % 97} flow" for i in range(2000))
+    lines = (json.dumps({"_id": str(i), "title": f"doc {i}", "text": words}) for i in range(10))
+    corpus.write_text("\n".join(lines) + "\n")
+    index = out / "big-index"
+    run_cli("index", "--corpus", str(corpus), "--out", str(index), "--no-dense", "--no-progress")
+    return index
+
+
+def test_a_stream_its_client_cancels_mid_write_logs_no_error(tmp_path: Path) -> None:
     """A client that cancels while the server writes its answers is no server fault: the
     access log says CANCELLED, and nothing is logged as an ERROR. (grpc raced its own
     cancellation against the refused write and, when the write came first, logged
     ``ExecuteBatchError raised in core by servicer method`` with a traceback.)"""
     log = tmp_path / "server.log"
-    server = start_server("--index", str(tiny_sparse_index), log_path=log)
+    server = start_server("--index", str(_big_documents_index(tmp_path)), log_path=log)
     try:
         server.wait_serving()
         search = pb.SearchRequest(
-            query="flow", mode=pb.RETRIEVAL_MODE_SPARSE, top_k=12,
+            query="flow", mode=pb.RETRIEVAL_MODE_SPARSE, top_k=10,
             return_fields=[pb.STORED_FIELD_TITLE, pb.STORED_FIELD_TEXT],
         )  # fmt: skip
-        requests = [pb.SearchStreamRequest(request_id=str(i), search=search) for i in range(200)]
-        with grpc.insecure_channel(server.address) as channel:
+        requests = [pb.SearchStreamRequest(request_id=str(i), search=search) for i in range(20)]
+        # A fixed 64 KiB receive window: the answers the client does not read fill it, and
+        # the server's next write waits for room until the cancel (it waited for none once
+        # grpc had grown the window, and the race was then rarely run).
+        window = [("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", 65535)]
+        with grpc.insecure_channel(server.address, options=window) as channel:
             stub = search_pb2_grpc.SearchServiceStub(channel)
             for _ in range(CANCELLED_STREAMS):
                 call = stub.SearchStream(iter(requests))
                 next(call)  # answers are being written; the client reads no more of them
+                time.sleep(0.2)  # lets them fill the window (no assertion rests on it)
                 call.cancel()
             assert stub.Search(search, timeout=20).hits  # the server is unharmed
     finally:
