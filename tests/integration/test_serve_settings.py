@@ -55,10 +55,15 @@ def test_a_missing_or_corrupted_adaptive_model_stops_serve_naming_it(
     assert "listening" not in done.stdout
 
 
-@pytest.mark.parametrize("taken", ["port", "metrics_port"])
-def test_a_port_in_use_stops_serve_naming_its_flag(tiny_sparse_index: Path, taken: str) -> None:
+@pytest.mark.parametrize(
+    ("taken", "workers"), [("port", "1"), ("metrics_port", "1"), ("port", "2")]
+)
+def test_a_port_in_use_stops_serve_naming_its_flag(
+    tiny_sparse_index: Path, taken: str, workers: str
+) -> None:
     """Exit 2 and one line (it was an uncaught RuntimeError or OSError traceback, exit 1; then
-    grpc's C core logged its own add_port.cc line about the failed bind above it)."""
+    grpc's C core logged its own add_port.cc line about the failed bind above it; with
+    ``--workers 2`` the line did not name the flag)."""
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
@@ -67,7 +72,7 @@ def test_a_port_in_use_stops_serve_naming_its_flag(tiny_sparse_index: Path, take
         done = run_cli(
             "serve", "--index", str(tiny_sparse_index),
             "--port", ports["port"], "--metrics-port", ports["metrics_port"],
-            check=False, timeout=60,
+            "--workers", workers, check=False, timeout=60,
         )  # fmt: skip
     flag, env = "--" + taken.replace("_", "-"), "HYBRIDSEARCH_" + taken.upper()
     assert done.stderr.strip().splitlines() == [

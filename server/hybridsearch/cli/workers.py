@@ -23,8 +23,9 @@ import traceback
 from collections.abc import Callable
 from types import FrameType
 
-from hybridsearch.config import ServerSettings
-from hybridsearch.errors import HybridSearchError
+from hybridsearch.api.server import format_address
+from hybridsearch.config import ServerSettings, describe
+from hybridsearch.errors import HybridSearchError, SetupError
 
 ChildMain = Callable[[ServerSettings, Callable[[str], None]], int]
 REFUSED = 2  # the exit code of a start-up refusal (a HybridSearchError), as in one process
@@ -43,7 +44,10 @@ def reserve_port(host: str, port: int) -> tuple[socket.socket, int]:
         sock.bind(address)
     except OSError as exc:
         sock.close()
-        raise HybridSearchError(f"cannot bind {host}:{port}: {exc}") from None
+        address_text = format_address(host, port)
+        raise SetupError(
+            f"{describe('port')}: cannot bind {address_text}: {exc.strerror or exc}"
+        ) from None
     return sock, int(sock.getsockname()[1])
 
 
