@@ -142,6 +142,43 @@ def test_a_message_that_finds_the_server_full_is_refused_unapplied(tmp_path: Pat
     assert retry_delay_of(error) == Duration(nanos=100_000_000)
 
 
+def test_a_refused_stream_carries_its_response_so_far(tmp_path: Path) -> None:
+    """The refusal said 'the first 1 message(s) ... were applied' but dropped the document
+    that message rejected."""
+    with served_full_at_second_message(tmp_path, message("c", "")) as error:
+        pass
+    assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    trailers = dict(error.trailing_metadata() or ())  # type: ignore[attr-defined]
+    status = status_pb2.Status.FromString(trailers["grpc-status-details-bin"])
+    assert status.details[0].Is(error_details_pb2.RetryInfo.DESCRIPTOR)
+    partial = ipb.UpsertDocumentsResponse()
+    assert status.details[1].Unpack(partial)
+    assert (partial.applied_messages, partial.accepted_count, partial.rejected_count) == (1, 1, 1)
+    assert [(r.position, r.id) for r in partial.rejected] == [(1, "")]
+    assert partial.generation > 0
+
+
+@contextmanager
+def served_full_at_second_message(
+    tmp_path: Path, first: ipb.UpsertDocumentsRequest
+) -> Iterator[grpc.RpcError]:
+    """The error of a stream whose ``first`` message was applied and whose second found the
+    server full."""
+    with ingest_server(tmp_path) as served:
+        requests: Requests = queue.Queue()
+        upsert = served.index.UpsertDocuments.future(iter(requests.get, None), timeout=WAIT_S)
+        requests.put(first)
+        served.wait_applied(3)
+        held = served.hold_the_place()
+        requests.put(message("d"))
+        with pytest.raises(grpc.RpcError) as refused:
+            upsert.result(timeout=WAIT_S)
+        served.encoder.open()
+        held.result(timeout=WAIT_S)
+        requests.put(None)  # ends the request iterator's thread
+    yield refused.value
+
+
 def test_a_stream_opened_while_the_server_is_full_is_refused(tmp_path: Path) -> None:
     with ingest_server(tmp_path) as served:
         held = served.hold_the_place()

@@ -232,10 +232,15 @@ type UpsertDocumentsResponse struct {
 	Rejected []*RejectedDocument `protobuf:"bytes,3,rep,name=rejected,proto3" json:"rejected,omitempty"`
 	// Accepted documents that replaced an existing document with the same id.
 	ReplacedCount uint64 `protobuf:"varint,4,opt,name=replaced_count,json=replacedCount,proto3" json:"replaced_count,omitempty"`
-	// The index generation after the last commit of this stream.
-	Generation    uint64 `protobuf:"varint,5,opt,name=generation,proto3" json:"generation,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The index generation after the last commit of this stream (in a failed call's status
+	// details: 0 when nothing of it was committed).
+	Generation uint64 `protobuf:"varint,5,opt,name=generation,proto3" json:"generation,omitempty"`
+	// Messages of the stream applied: each committed its valid documents and rejected the
+	// others. In a successful response, every message; in a failed call's status details, the
+	// first `applied_messages` messages (the rest were not applied: send them again).
+	AppliedMessages uint64 `protobuf:"varint,6,opt,name=applied_messages,json=appliedMessages,proto3" json:"applied_messages,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *UpsertDocumentsResponse) Reset() {
@@ -299,6 +304,13 @@ func (x *UpsertDocumentsResponse) GetReplacedCount() uint64 {
 func (x *UpsertDocumentsResponse) GetGeneration() uint64 {
 	if x != nil {
 		return x.Generation
+	}
+	return 0
+}
+
+func (x *UpsertDocumentsResponse) GetAppliedMessages() uint64 {
+	if x != nil {
+		return x.AppliedMessages
 	}
 	return 0
 }
@@ -864,7 +876,7 @@ const file_hybridsearch_v1_index_proto_rawDesc = "" +
 	"\x10RejectedDocument\x12\x1a\n" +
 	"\bposition\x18\x01 \x01(\x04R\bposition\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xed\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x98\x02\n" +
 	"\x17UpsertDocumentsResponse\x12%\n" +
 	"\x0eaccepted_count\x18\x01 \x01(\x04R\racceptedCount\x12%\n" +
 	"\x0erejected_count\x18\x02 \x01(\x04R\rrejectedCount\x12=\n" +
@@ -872,7 +884,8 @@ const file_hybridsearch_v1_index_proto_rawDesc = "" +
 	"\x0ereplaced_count\x18\x04 \x01(\x04R\rreplacedCount\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x05 \x01(\x04R\n" +
-	"generation\"J\n" +
+	"generation\x12)\n" +
+	"\x10applied_messages\x18\x06 \x01(\x04R\x0fappliedMessages\"J\n" +
 	"\x16DeleteDocumentsRequest\x12\x10\n" +
 	"\x03ids\x18\x01 \x03(\tR\x03ids\x12\x1e\n" +
 	"\n" +

@@ -51,9 +51,16 @@ type IndexServiceClient interface {
 	// applied, so an idle stream keeps no call out: a message that finds the server full is not
 	// applied and the call fails with RESOURCE_EXHAUSTED (with a RetryInfo). When the server
 	// begins its graceful stop, the stream finishes the message it is applying, reads no more
-	// and fails with UNAVAILABLE ("the server is shutting down"). Either error's message says
-	// how many of the stream's messages were applied ("the first N message(s) ..."): send the
+	// and fails with UNAVAILABLE ("the server is shutting down"); a stream whose client had
+	// already closed its side is answered as usual instead. Either error's message says how
+	// many of the stream's messages were applied ("the first N message(s) ..."): send the
 	// others again on a new stream (an upsert replaces, so sending one again is safe).
+	// A failed call also carries its UpsertDocumentsResponse so far in its google.rpc.Status
+	// details (the grpc-status-details-bin trailer, after any RetryInfo or BadRequest):
+	// `applied_messages` says how many messages were applied, the other fields what they did,
+	// including the documents they rejected. There `rejected` holds the first rejections only
+	// (at most about 4 KiB of them), while `rejected_count` counts all; when some are missing,
+	// send the applied messages again too to learn them.
 	UpsertDocuments(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UpsertDocumentsRequest, UpsertDocumentsResponse], error)
 	// DeleteDocuments removes documents by id from both arms, durably, in one commit.
 	DeleteDocuments(ctx context.Context, in *DeleteDocumentsRequest, opts ...grpc.CallOption) (*DeleteDocumentsResponse, error)
@@ -157,9 +164,16 @@ type IndexServiceServer interface {
 	// applied, so an idle stream keeps no call out: a message that finds the server full is not
 	// applied and the call fails with RESOURCE_EXHAUSTED (with a RetryInfo). When the server
 	// begins its graceful stop, the stream finishes the message it is applying, reads no more
-	// and fails with UNAVAILABLE ("the server is shutting down"). Either error's message says
-	// how many of the stream's messages were applied ("the first N message(s) ..."): send the
+	// and fails with UNAVAILABLE ("the server is shutting down"); a stream whose client had
+	// already closed its side is answered as usual instead. Either error's message says how
+	// many of the stream's messages were applied ("the first N message(s) ..."): send the
 	// others again on a new stream (an upsert replaces, so sending one again is safe).
+	// A failed call also carries its UpsertDocumentsResponse so far in its google.rpc.Status
+	// details (the grpc-status-details-bin trailer, after any RetryInfo or BadRequest):
+	// `applied_messages` says how many messages were applied, the other fields what they did,
+	// including the documents they rejected. There `rejected` holds the first rejections only
+	// (at most about 4 KiB of them), while `rejected_count` counts all; when some are missing,
+	// send the applied messages again too to learn them.
 	UpsertDocuments(grpc.ClientStreamingServer[UpsertDocumentsRequest, UpsertDocumentsResponse]) error
 	// DeleteDocuments removes documents by id from both arms, durably, in one commit.
 	DeleteDocuments(context.Context, *DeleteDocumentsRequest) (*DeleteDocumentsResponse, error)

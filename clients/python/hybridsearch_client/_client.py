@@ -263,9 +263,11 @@ class HybridSearchClient:
         in the iterable is sent as one batch of its own. Each batch is committed atomically;
         the response sums them: ``accepted_count``, ``replaced_count``, ``rejected_count``,
         ``rejected`` (position, id, reason) and the final ``generation``. If the call fails
-        midway, the batches committed before stay committed. An exception raised by
-        ``documents`` cancels the call and propagates unchanged. ``collection`` names the
-        collection or alias written (empty: the default collection)."""
+        midway, the batches committed before stay committed: the raised error's
+        ``partial_upsert`` says how many (``applied_messages``) and what they rejected. An
+        exception raised by ``documents`` cancels the call and propagates unchanged.
+        ``collection`` names the collection or alias written (empty: the default
+        collection)."""
         batcher = UpsertBatcher(batch_size, max_batch_bytes, collection)
         failure = _SourceFailure()
 

@@ -9,7 +9,7 @@ from typing import cast
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 
-from hybridsearch_client._gen.hybridsearch.v1 import search_pb2
+from hybridsearch_client._gen.hybridsearch.v1 import index_pb2, search_pb2
 
 _STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
@@ -23,18 +23,22 @@ class FieldViolation:
 
 
 class HybridSearchError(Exception):
-    """A failed call: the canonical gRPC ``code``, the server's ``message`` and, for
-    ``INVALID_ARGUMENT``, the ``google.rpc.BadRequest`` field violations."""
+    """A failed call: the canonical gRPC ``code``, the server's ``message``, for
+    ``INVALID_ARGUMENT`` the ``google.rpc.BadRequest`` field violations, and for a failed
+    ``UpsertDocuments`` stream ``partial_upsert``: its response so far (``applied_messages``:
+    how many messages were applied; the rest were not; the documents they rejected)."""
 
     def __init__(
         self,
         code: grpc.StatusCode,
         message: str,
         field_violations: Iterable[FieldViolation] = (),
+        partial_upsert: index_pb2.UpsertDocumentsResponse | None = None,
     ) -> None:
         self.code = code
         self.message = message
         self.field_violations: tuple[FieldViolation, ...] = tuple(field_violations)
+        self.partial_upsert = partial_upsert
         super().__init__(self._describe())
 
     def _describe(self) -> str:
@@ -70,6 +74,17 @@ def _violations_from_status(status: status_pb2.Status) -> list[FieldViolation]:
     return violations
 
 
+def _partial_upsert_from_status(
+    status: status_pb2.Status,
+) -> index_pb2.UpsertDocumentsResponse | None:
+    for detail in status.details:
+        if detail.Is(index_pb2.UpsertDocumentsResponse.DESCRIPTOR):
+            partial = index_pb2.UpsertDocumentsResponse()
+            detail.Unpack(partial)
+            return partial
+    return None
+
+
 def error_from_rpc_error(error: grpc.RpcError) -> HybridSearchError:
     """Convert a sync or asyncio ``grpc.RpcError`` into a :class:`HybridSearchError`.
 
@@ -79,6 +94,7 @@ def error_from_rpc_error(error: grpc.RpcError) -> HybridSearchError:
     code: grpc.StatusCode = error.code()
     message: str = error.details() or ""
     violations: list[FieldViolation] = []
+    partial_upsert: index_pb2.UpsertDocumentsResponse | None = None
     # Runtime shape: (key, value) pairs, for sync calls and grpc.aio.Metadata alike.
     trailers = cast(Iterable[tuple[str, str | bytes]], error.trailing_metadata() or ())
     for key, value in trailers:
@@ -89,7 +105,8 @@ def error_from_rpc_error(error: grpc.RpcError) -> HybridSearchError:
             except Exception:  # a malformed trailer must not hide the real error
                 continue
             violations.extend(_violations_from_status(status))
-    return HybridSearchError(code, message, violations)
+            partial_upsert = _partial_upsert_from_status(status)
+    return HybridSearchError(code, message, violations, partial_upsert)
 
 
 def error_from_stream_status(status: search_pb2.ErrorStatus) -> HybridSearchError:

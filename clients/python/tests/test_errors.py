@@ -6,7 +6,7 @@ import grpc
 import pytest
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
-from hybridsearch_client import FieldViolation, pb
+from hybridsearch_client import FieldViolation, index_pb, pb
 from hybridsearch_client._errors import error_from_rpc_error, error_from_stream_status
 
 
@@ -52,6 +52,20 @@ def test_a_retry_info_detail_is_skipped() -> None:
     )
     assert error.message == "bad request"  # the fake call's own code and message
     assert error.field_violations == ()
+
+
+def test_a_failed_upsert_stream_gives_its_response_so_far() -> None:
+    """The server packs a failed UpsertDocuments stream's response after any RetryInfo."""
+    partial = index_pb.UpsertDocumentsResponse(accepted_count=1, applied_messages=1)
+    partial.rejected.add(position=1, id="", reason="empty id")
+    status = status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message="server at capacity")
+    status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay={"nanos": 100_000_000}))
+    status.details.add().Pack(partial)
+    error = error_from_rpc_error(
+        FakeRpcError((("grpc-status-details-bin", status.SerializeToString()),))
+    )
+    assert error.partial_upsert == partial
+    assert error_from_rpc_error(FakeRpcError(())).partial_upsert is None
 
 
 def test_garbage_trailer_keeps_code_and_message() -> None:

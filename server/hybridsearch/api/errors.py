@@ -5,7 +5,8 @@ with it (`abort_with`), and SearchStream answers a failed request of an open str
 
 INVALID_ARGUMENT carries a `google.rpc.BadRequest` with one field violation per bad field in
 the ``grpc-status-details-bin`` trailer; RESOURCE_EXHAUSTED for overload (the in-flight bound,
-a full encoder queue) carries a `google.rpc.RetryInfo` there, `OVERLOAD_RETRY_DELAY_S`. An
+a full encoder queue) carries a `google.rpc.RetryInfo` there, `OVERLOAD_RETRY_DELAY_S`. A
+`DetailedError` adds its own details (an UpsertDocuments stream's partial response). An
 unexpected exception is logged with its traceback and answered INTERNAL with a generic
 message: internals never reach the caller.
 """
@@ -13,11 +14,13 @@ message: internals never reach the caller.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 
 from hybridsearch.errors import (
@@ -56,6 +59,17 @@ _CODES: list[tuple[type[HybridSearchError], grpc.StatusCode]] = [
 ]
 
 
+class DetailedError(Exception):
+    """A domain error whose status also carries ``details`` (messages packed into the
+    google.rpc.Status details, after any RetryInfo or BadRequest); code and message are the
+    ``error``'s."""
+
+    def __init__(self, error: HybridSearchError, details: Sequence[Message]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.details = tuple(details)
+
+
 def status_code_for(exc: HybridSearchError) -> grpc.StatusCode:
     """The canonical code of a domain error (INTERNAL for one not meant for callers)."""
     for error_type, code in _CODES:
@@ -74,9 +88,10 @@ def rich_status(
     message: str,
     violations: list[FieldViolation],
     retry_delay_s: float | None = None,
+    details: Sequence[Message] = (),
 ) -> status_pb2.Status:
-    """A google.rpc.Status, with a BadRequest detail when there are field violations and a
-    RetryInfo detail when there is a retry delay."""
+    """A google.rpc.Status, with a BadRequest detail when there are field violations, a
+    RetryInfo detail when there is a retry delay, and then ``details``."""
     status = status_pb2.Status(code=code.value[0], message=message)
     if retry_delay_s is not None:
         delay = duration_pb2.Duration()
@@ -94,18 +109,21 @@ def rich_status(
         detail = any_pb2.Any()
         detail.Pack(bad_request)
         status.details.append(detail)
+    for extra in details:
+        status.details.add().Pack(extra)
     return status
 
 
 @dataclass(frozen=True, slots=True)
 class CallStatus:
     """What a caller is told about an error: status code, message, field violations and
-    how long to wait before a retry (None: no advice)."""
+    how long to wait before a retry (None: no advice), and further status details."""
 
     code: grpc.StatusCode
     message: str
     violations: list[FieldViolation]
     retry_delay_s: float | None = None
+    details: tuple[Message, ...] = field(default=())
 
 
 def call_status(exc: BaseException) -> CallStatus:
@@ -113,8 +131,11 @@ def call_status(exc: BaseException) -> CallStatus:
 
     A domain error meant for callers keeps its code, message and field violations; anything
     else is logged here, once, with its traceback, and becomes INTERNAL with a generic
-    message, so internals never reach the caller.
+    message, so internals never reach the caller. A `DetailedError` is its error's status
+    with its details added.
     """
+    if isinstance(exc, DetailedError):
+        return replace(call_status(exc.error), details=exc.details)
     if isinstance(exc, HybridSearchError) and status_code_for(exc) != grpc.StatusCode.INTERNAL:
         retry = OVERLOAD_RETRY_DELAY_S if isinstance(exc, OverloadedError) else None
         return CallStatus(status_code_for(exc), str(exc), violations_of(exc), retry)
@@ -125,7 +146,9 @@ def call_status(exc: BaseException) -> CallStatus:
 async def abort_with(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException) -> None:
     """Abort the call with the status that ``exc`` maps to (never returns)."""
     status = call_status(exc)
-    details = rich_status(status.code, status.message, status.violations, status.retry_delay_s)
+    details = rich_status(
+        status.code, status.message, status.violations, status.retry_delay_s, status.details
+    )
     await context.abort(
         status.code,
         status.message,

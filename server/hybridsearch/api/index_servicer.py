@@ -18,6 +18,7 @@ from hybridsearch.api.convert import (
 )
 from hybridsearch.api.deadlines import deadline_of, run_before_deadline, work_context
 from hybridsearch.api.engine_slot import EngineSlot
+from hybridsearch.api.errors import DetailedError
 from hybridsearch.config import ServerSettings
 from hybridsearch.engine.document_rules import (
     Rejection,
@@ -27,6 +28,7 @@ from hybridsearch.engine.document_rules import (
     id_problem,
 )
 from hybridsearch.errors import (
+    HybridSearchError,
     InvalidArgumentError,
     NotFoundError,
     OverloadedError,
@@ -39,6 +41,14 @@ from hybridsearch.v1 import index_pb2 as pb
 from hybridsearch.v1 import index_pb2_grpc
 
 T = TypeVar("T")
+#: How long a stream's next message is awaited once the graceful stop has begun: long enough
+#: to take the end of a stream its client has already closed, short of a message's round trip.
+STOP_READ_S = 0.1
+#: Most bytes of the partial response a failed UpsertDocuments stream carries in its status
+#: details (half of a client's default 8 KiB trailer bound, leaving room for the message).
+PARTIAL_RESPONSE_BYTES = 4096
+#: Bytes a repeated entry adds beyond its own size (its tag and length prefix), at most.
+_ENTRY_OVERHEAD_BYTES = 4
 Requests = AsyncIterator[pb.UpsertDocumentsRequest]
 
 
@@ -94,27 +104,39 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
         INVALID_ARGUMENT (one left empty keeps the first's). The stream counts among the calls
         in flight only while a message of it is applied: one that finds the server full fails
         the stream with RESOURCE_EXHAUSTED, unapplied. Once the graceful stop begins, the
-        stream reads no more messages and ends with UNAVAILABLE. Both errors say how many
-        messages were applied (committed), so the client knows which to send again.
+        stream reads no more messages and ends with UNAVAILABLE, unless it has already ended
+        (then it is answered as usual). A stream that fails carries its response so far (how
+        many messages were applied, what they rejected) in the status details, so the client
+        knows what was done and which messages to send again.
         """
-        requests = aiter(request_iterator)
+        response = pb.UpsertDocumentsResponse()
+        try:
+            return await self._upsert(aiter(request_iterator), context, response)
+        except HybridSearchError as exc:
+            raise DetailedError(exc, [partial_response(response)]) from exc
+
+    async def _upsert(
+        self,
+        requests: Requests,
+        context: grpc.aio.ServicerContext[Any, Any],
+        response: pb.UpsertDocumentsResponse,
+    ) -> pb.UpsertDocumentsResponse:
+        """`UpsertDocuments`, summing up into ``response`` as each message is applied."""
         place = StreamAdmission(self._admission)
-        applied = 0  # messages of the stream applied so far
-        first = await self._next_message(requests, applied)
+        first = await self._next_message(requests, response)
         name = first.collection if first is not None else ""
-        with _applying(place, applied), self._engine.use(name) as collection:
+        with _applying(place, response), self._engine.use(name) as collection:
             ingestor = collection.ingestor()
         # Held only while a batch is written, not while the client's next message is awaited:
         # deleting the collection never waits for an idle stream, whose next batch then gets
         # NOT_FOUND ("collection ... was deleted").
         registry = self._engine.registry
         schema = ingestor.schema
-        response = pb.UpsertDocumentsResponse()
         committed = False
         position = 0
         request = first
         while request is not None:
-            with _applying(place, applied):
+            with _applying(place, response):
                 if request.collection and request.collection != name:
                     raise InvalidArgumentError.single(
                         "collection",
@@ -130,10 +152,10 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
                     response.replaced_count += outcome.replaced
                     response.generation = outcome.generation
                     committed = True
-            applied += 1
-            request = await self._next_message(requests, applied)
+            response.applied_messages += 1
+            request = await self._next_message(requests, response)
         if not committed:  # nothing written: the generation as it stands
-            with _applying(place, applied), registry.hold(collection):
+            with _applying(place, response), registry.hold(collection):
                 manifest = await self._read(context, lambda: ingestor.manifest)
             response.generation = manifest.generation
         return response
@@ -162,27 +184,30 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
         return batch
 
     async def _next_message(
-        self, requests: Requests, applied: int
+        self, requests: Requests, response: pb.UpsertDocumentsResponse
     ) -> pb.UpsertDocumentsRequest | None:
-        """The stream's next message (None: it ended); UNAVAILABLE instead once the graceful
-        stop has begun (a message not read then is not applied)."""
-        if self._stopping.is_set():
-            raise UnavailableError(_stopped(applied))
+        """The stream's next message (None: it ended). Once the graceful stop has begun, only
+        the end of a stream that already ended is taken (within `STOP_READ_S`); a further
+        message, or none yet, is UNAVAILABLE (that message is not applied)."""
         reading = asyncio.ensure_future(anext(requests, None))
-        stopped = asyncio.ensure_future(self._stopping.wait())
         try:
-            await asyncio.wait({reading, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
-            reading.cancel()
-            raise
+            if not self._stopping.is_set():
+                stopped = asyncio.ensure_future(self._stopping.wait())
+                try:
+                    await asyncio.wait({reading, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    stopped.cancel()
+                if not self._stopping.is_set():
+                    return reading.result()
+            await asyncio.wait({reading}, timeout=STOP_READ_S)
         finally:
-            stopped.cancel()
-        if reading.done():
-            return reading.result()
-        reading.cancel()  # the stop began first: what the read would have got is not applied
-        with contextlib.suppress(asyncio.CancelledError):
-            await reading
-        raise UnavailableError(_stopped(applied))
+            if not reading.done():
+                reading.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reading
+        if not reading.cancelled() and reading.result() is None:
+            return None  # the stream had ended: it is answered as usual
+        raise UnavailableError(_stopped(response.applied_messages))
 
     async def DeleteDocuments(  # noqa: N802
         self, request: pb.DeleteDocumentsRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -245,11 +270,11 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
 
 
 @contextlib.contextmanager
-def _applying(place: StreamAdmission, applied: int) -> Iterator[None]:
+def _applying(place: StreamAdmission, response: pb.UpsertDocumentsResponse) -> Iterator[None]:
     """Hold the stream's ``place`` among the calls in flight while its next message is
     applied; RESOURCE_EXHAUSTED, the message unapplied, when the server is full."""
     if not place.enter():
-        raise OverloadedError(f"{place.refusal()} ({_applied_so_far(applied)})")
+        raise OverloadedError(f"{place.refusal()} ({_applied_so_far(response.applied_messages)})")
     try:
         yield
     finally:
@@ -266,6 +291,22 @@ def _applied_so_far(applied: int) -> str:
 def _stopped(applied: int) -> str:
     """Why an UpsertDocuments stream ends with UNAVAILABLE at the graceful stop."""
     return f"the server is shutting down: {_applied_so_far(applied)} (to another server)"
+
+
+def partial_response(response: pb.UpsertDocumentsResponse) -> pb.UpsertDocumentsResponse:
+    """A failed stream's ``response`` so far, as its status detail: `rejected` is cut to the
+    first entries that fit in `PARTIAL_RESPONSE_BYTES` (`rejected_count` still counts all),
+    since the detail travels in a trailer, which clients bound (8 KiB by default)."""
+    partial = pb.UpsertDocumentsResponse()
+    partial.CopyFrom(response)
+    del partial.rejected[:]
+    room = PARTIAL_RESPONSE_BYTES - partial.ByteSize()
+    for rejection in response.rejected:
+        room -= rejection.ByteSize() + _ENTRY_OVERHEAD_BYTES
+        if room < 0:
+            break
+        partial.rejected.append(rejection)
+    return partial
 
 
 def _add_rejection(response: pb.UpsertDocumentsResponse, rejection: Rejection) -> None:

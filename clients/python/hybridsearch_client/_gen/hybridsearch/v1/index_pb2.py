@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bhybridsearch/v1/index.proto\x12\x0fhybridsearch.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"^\n\x08\x44ocument\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"Z\n\x16UpsertDocumentsRequest\x12,\n\tdocuments\x18\x01 \x03(\x0b\x32\x19.hybridsearch.v1.Document\x12\x12\n\ncollection\x18\x02 \x01(\t\"@\n\x10RejectedDocument\x12\x10\n\x08position\x18\x01 \x01(\x04\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xaa\x01\n\x17UpsertDocumentsResponse\x12\x16\n\x0e\x61\x63\x63\x65pted_count\x18\x01 \x01(\x04\x12\x16\n\x0erejected_count\x18\x02 \x01(\x04\x12\x33\n\x08rejected\x18\x03 \x03(\x0b\x32!.hybridsearch.v1.RejectedDocument\x12\x16\n\x0ereplaced_count\x18\x04 \x01(\x04\x12\x12\n\ngeneration\x18\x05 \x01(\x04\"9\n\x16\x44\x65leteDocumentsRequest\x12\x0b\n\x03ids\x18\x01 \x03(\t\x12\x12\n\ncollection\x18\x02 \x01(\t\"[\n\x17\x44\x65leteDocumentsResponse\x12\x15\n\rdeleted_count\x18\x01 \x01(\x04\x12\x15\n\rnot_found_ids\x18\x02 \x03(\t\x12\x12\n\ngeneration\x18\x03 \x01(\x04\"4\n\x12GetDocumentRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\ncollection\x18\x02 \x01(\t\"B\n\x13GetDocumentResponse\x12+\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x19.hybridsearch.v1.Document\"*\n\x14GetIndexStatsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"\xac\x02\n\x15GetIndexStatsResponse\x12\x16\n\x0e\x64ocument_count\x18\x01 \x01(\x04\x12\x15\n\rdeleted_count\x18\x02 \x01(\x04\x12\x13\n\x0bhas_vectors\x18\x03 \x01(\x08\x12\x11\n\tdimension\x18\x04 \x01(\r\x12\x18\n\x10\x65ncoder_model_id\x18\x05 \x01(\t\x12\x1a\n\x12\x65xecution_provider\x18\x06 \x01(\t\x12\x12\n\nsize_bytes\x18\x07 \x01(\x04\x12\x34\n\x10last_commit_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x66ormat_version\x18\t \x01(\r\x12\x12\n\ngeneration\x18\n \x01(\x04\x12\x10\n\x08writable\x18\x0b \x01(\x08\"$\n\x0e\x43ompactRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"\x9e\x01\n\x0f\x43ompactResponse\x12\x12\n\ngeneration\x18\x01 \x01(\x04\x12\x15\n\rremoved_count\x18\x02 \x01(\x04\x12\x16\n\x0e\x64ocument_count\x18\x03 \x01(\x04\x12\x19\n\x11size_bytes_before\x18\x04 \x01(\x04\x12\x18\n\x10size_bytes_after\x18\x05 \x01(\x04\x12\x13\n\x0b\x64uration_ms\x18\x06 \x01(\x04\x32\xe4\x03\n\x0cIndexService\x12\x66\n\x0fUpsertDocuments\x12\'.hybridsearch.v1.UpsertDocumentsRequest\x1a(.hybridsearch.v1.UpsertDocumentsResponse(\x01\x12\x64\n\x0f\x44\x65leteDocuments\x12\'.hybridsearch.v1.DeleteDocumentsRequest\x1a(.hybridsearch.v1.DeleteDocumentsResponse\x12X\n\x0bGetDocument\x12#.hybridsearch.v1.GetDocumentRequest\x1a$.hybridsearch.v1.GetDocumentResponse\x12^\n\rGetIndexStats\x12%.hybridsearch.v1.GetIndexStatsRequest\x1a&.hybridsearch.v1.GetIndexStatsResponse\x12L\n\x07\x43ompact\x12\x1f.hybridsearch.v1.CompactRequest\x1a .hybridsearch.v1.CompactResponseBr\n\x13\x64\x65v.hybridsearch.v1B\nIndexProtoP\x01ZMgithub.com/hybridsearch/hybridsearch/clients/go/hybridsearchv1;hybridsearchv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bhybridsearch/v1/index.proto\x12\x0fhybridsearch.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"^\n\x08\x44ocument\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"Z\n\x16UpsertDocumentsRequest\x12,\n\tdocuments\x18\x01 \x03(\x0b\x32\x19.hybridsearch.v1.Document\x12\x12\n\ncollection\x18\x02 \x01(\t\"@\n\x10RejectedDocument\x12\x10\n\x08position\x18\x01 \x01(\x04\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xc4\x01\n\x17UpsertDocumentsResponse\x12\x16\n\x0e\x61\x63\x63\x65pted_count\x18\x01 \x01(\x04\x12\x16\n\x0erejected_count\x18\x02 \x01(\x04\x12\x33\n\x08rejected\x18\x03 \x03(\x0b\x32!.hybridsearch.v1.RejectedDocument\x12\x16\n\x0ereplaced_count\x18\x04 \x01(\x04\x12\x12\n\ngeneration\x18\x05 \x01(\x04\x12\x18\n\x10\x61pplied_messages\x18\x06 \x01(\x04\"9\n\x16\x44\x65leteDocumentsRequest\x12\x0b\n\x03ids\x18\x01 \x03(\t\x12\x12\n\ncollection\x18\x02 \x01(\t\"[\n\x17\x44\x65leteDocumentsResponse\x12\x15\n\rdeleted_count\x18\x01 \x01(\x04\x12\x15\n\rnot_found_ids\x18\x02 \x03(\t\x12\x12\n\ngeneration\x18\x03 \x01(\x04\"4\n\x12GetDocumentRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\ncollection\x18\x02 \x01(\t\"B\n\x13GetDocumentResponse\x12+\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x19.hybridsearch.v1.Document\"*\n\x14GetIndexStatsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"\xac\x02\n\x15GetIndexStatsResponse\x12\x16\n\x0e\x64ocument_count\x18\x01 \x01(\x04\x12\x15\n\rdeleted_count\x18\x02 \x01(\x04\x12\x13\n\x0bhas_vectors\x18\x03 \x01(\x08\x12\x11\n\tdimension\x18\x04 \x01(\r\x12\x18\n\x10\x65ncoder_model_id\x18\x05 \x01(\t\x12\x1a\n\x12\x65xecution_provider\x18\x06 \x01(\t\x12\x12\n\nsize_bytes\x18\x07 \x01(\x04\x12\x34\n\x10last_commit_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x66ormat_version\x18\t \x01(\r\x12\x12\n\ngeneration\x18\n \x01(\x04\x12\x10\n\x08writable\x18\x0b \x01(\x08\"$\n\x0e\x43ompactRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"\x9e\x01\n\x0f\x43ompactResponse\x12\x12\n\ngeneration\x18\x01 \x01(\x04\x12\x15\n\rremoved_count\x18\x02 \x01(\x04\x12\x16\n\x0e\x64ocument_count\x18\x03 \x01(\x04\x12\x19\n\x11size_bytes_before\x18\x04 \x01(\x04\x12\x18\n\x10size_bytes_after\x18\x05 \x01(\x04\x12\x13\n\x0b\x64uration_ms\x18\x06 \x01(\x04\x32\xe4\x03\n\x0cIndexService\x12\x66\n\x0fUpsertDocuments\x12\'.hybridsearch.v1.UpsertDocumentsRequest\x1a(.hybridsearch.v1.UpsertDocumentsResponse(\x01\x12\x64\n\x0f\x44\x65leteDocuments\x12\'.hybridsearch.v1.DeleteDocumentsRequest\x1a(.hybridsearch.v1.DeleteDocumentsResponse\x12X\n\x0bGetDocument\x12#.hybridsearch.v1.GetDocumentRequest\x1a$.hybridsearch.v1.GetDocumentResponse\x12^\n\rGetIndexStats\x12%.hybridsearch.v1.GetIndexStatsRequest\x1a&.hybridsearch.v1.GetIndexStatsResponse\x12L\n\x07\x43ompact\x12\x1f.hybridsearch.v1.CompactRequest\x1a .hybridsearch.v1.CompactResponseBr\n\x13\x64\x65v.hybridsearch.v1B\nIndexProtoP\x01ZMgithub.com/hybridsearch/hybridsearch/clients/go/hybridsearchv1;hybridsearchv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,23 +41,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REJECTEDDOCUMENT']._serialized_start=299
   _globals['_REJECTEDDOCUMENT']._serialized_end=363
   _globals['_UPSERTDOCUMENTSRESPONSE']._serialized_start=366
-  _globals['_UPSERTDOCUMENTSRESPONSE']._serialized_end=536
-  _globals['_DELETEDOCUMENTSREQUEST']._serialized_start=538
-  _globals['_DELETEDOCUMENTSREQUEST']._serialized_end=595
-  _globals['_DELETEDOCUMENTSRESPONSE']._serialized_start=597
-  _globals['_DELETEDOCUMENTSRESPONSE']._serialized_end=688
-  _globals['_GETDOCUMENTREQUEST']._serialized_start=690
-  _globals['_GETDOCUMENTREQUEST']._serialized_end=742
-  _globals['_GETDOCUMENTRESPONSE']._serialized_start=744
-  _globals['_GETDOCUMENTRESPONSE']._serialized_end=810
-  _globals['_GETINDEXSTATSREQUEST']._serialized_start=812
-  _globals['_GETINDEXSTATSREQUEST']._serialized_end=854
-  _globals['_GETINDEXSTATSRESPONSE']._serialized_start=857
-  _globals['_GETINDEXSTATSRESPONSE']._serialized_end=1157
-  _globals['_COMPACTREQUEST']._serialized_start=1159
-  _globals['_COMPACTREQUEST']._serialized_end=1195
-  _globals['_COMPACTRESPONSE']._serialized_start=1198
-  _globals['_COMPACTRESPONSE']._serialized_end=1356
-  _globals['_INDEXSERVICE']._serialized_start=1359
-  _globals['_INDEXSERVICE']._serialized_end=1843
+  _globals['_UPSERTDOCUMENTSRESPONSE']._serialized_end=562
+  _globals['_DELETEDOCUMENTSREQUEST']._serialized_start=564
+  _globals['_DELETEDOCUMENTSREQUEST']._serialized_end=621
+  _globals['_DELETEDOCUMENTSRESPONSE']._serialized_start=623
+  _globals['_DELETEDOCUMENTSRESPONSE']._serialized_end=714
+  _globals['_GETDOCUMENTREQUEST']._serialized_start=716
+  _globals['_GETDOCUMENTREQUEST']._serialized_end=768
+  _globals['_GETDOCUMENTRESPONSE']._serialized_start=770
+  _globals['_GETDOCUMENTRESPONSE']._serialized_end=836
+  _globals['_GETINDEXSTATSREQUEST']._serialized_start=838
+  _globals['_GETINDEXSTATSREQUEST']._serialized_end=880
+  _globals['_GETINDEXSTATSRESPONSE']._serialized_start=883
+  _globals['_GETINDEXSTATSRESPONSE']._serialized_end=1183
+  _globals['_COMPACTREQUEST']._serialized_start=1185
+  _globals['_COMPACTREQUEST']._serialized_end=1221
+  _globals['_COMPACTRESPONSE']._serialized_start=1224
+  _globals['_COMPACTRESPONSE']._serialized_end=1382
+  _globals['_INDEXSERVICE']._serialized_start=1385
+  _globals['_INDEXSERVICE']._serialized_end=1869
 # @@protoc_insertion_point(module_scope)

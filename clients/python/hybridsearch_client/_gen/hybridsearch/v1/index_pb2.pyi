@@ -135,6 +135,7 @@ class UpsertDocumentsResponse(_message.Message):
     REJECTED_FIELD_NUMBER: _builtins.int
     REPLACED_COUNT_FIELD_NUMBER: _builtins.int
     GENERATION_FIELD_NUMBER: _builtins.int
+    APPLIED_MESSAGES_FIELD_NUMBER: _builtins.int
     accepted_count: _builtins.int
     """Documents indexed (durable and searchable), replacements included."""
     rejected_count: _builtins.int
@@ -142,7 +143,14 @@ class UpsertDocumentsResponse(_message.Message):
     replaced_count: _builtins.int
     """Accepted documents that replaced an existing document with the same id."""
     generation: _builtins.int
-    """The index generation after the last commit of this stream."""
+    """The index generation after the last commit of this stream (in a failed call's status
+    details: 0 when nothing of it was committed).
+    """
+    applied_messages: _builtins.int
+    """Messages of the stream applied: each committed its valid documents and rejected the
+    others. In a successful response, every message; in a failed call's status details, the
+    first `applied_messages` messages (the rest were not applied: send them again).
+    """
     @_builtins.property
     def rejected(self) -> _containers.RepeatedCompositeFieldContainer[Global___RejectedDocument]:
         """Every refused document and why."""
@@ -155,10 +163,11 @@ class UpsertDocumentsResponse(_message.Message):
         rejected: _abc.Iterable[Global___RejectedDocument] | None = ...,
         replaced_count: _builtins.int = ...,
         generation: _builtins.int = ...,
+        applied_messages: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_count", b"accepted_count", "generation", b"generation", "rejected", b"rejected", "rejected_count", b"rejected_count", "replaced_count", b"replaced_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_count", b"accepted_count", "applied_messages", b"applied_messages", "generation", b"generation", "rejected", b"rejected", "rejected_count", b"rejected_count", "replaced_count", b"replaced_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -81,8 +81,17 @@ export interface UpsertDocumentsResponse {
   rejected: RejectedDocument[];
   /** Accepted documents that replaced an existing document with the same id. */
   replacedCount: number;
-  /** The index generation after the last commit of this stream. */
+  /**
+   * The index generation after the last commit of this stream (in a failed call's status
+   * details: 0 when nothing of it was committed).
+   */
   generation: number;
+  /**
+   * Messages of the stream applied: each committed its valid documents and rejected the
+   * others. In a successful response, every message; in a failed call's status details, the
+   * first `applied_messages` messages (the rest were not applied: send them again).
+   */
+  appliedMessages: number;
 }
 
 /** DeleteDocumentsRequest names documents to delete. */
@@ -489,7 +498,7 @@ export const RejectedDocument: MessageFns<RejectedDocument> = {
 };
 
 function createBaseUpsertDocumentsResponse(): UpsertDocumentsResponse {
-  return { acceptedCount: 0, rejectedCount: 0, rejected: [], replacedCount: 0, generation: 0 };
+  return { acceptedCount: 0, rejectedCount: 0, rejected: [], replacedCount: 0, generation: 0, appliedMessages: 0 };
 }
 
 export const UpsertDocumentsResponse: MessageFns<UpsertDocumentsResponse> = {
@@ -508,6 +517,9 @@ export const UpsertDocumentsResponse: MessageFns<UpsertDocumentsResponse> = {
     }
     if (message.generation !== 0) {
       writer.uint32(40).uint64(message.generation);
+    }
+    if (message.appliedMessages !== 0) {
+      writer.uint32(48).uint64(message.appliedMessages);
     }
     return writer;
   },
@@ -565,6 +577,14 @@ export const UpsertDocumentsResponse: MessageFns<UpsertDocumentsResponse> = {
             message.generation = longToNumber(reader.uint64());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.appliedMessages = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -598,6 +618,11 @@ export const UpsertDocumentsResponse: MessageFns<UpsertDocumentsResponse> = {
         ? globalThis.Number(object.replaced_count)
         : 0,
       generation: isSet(object.generation) ? globalThis.Number(object.generation) : 0,
+      appliedMessages: isSet(object.appliedMessages)
+        ? globalThis.Number(object.appliedMessages)
+        : isSet(object.applied_messages)
+        ? globalThis.Number(object.applied_messages)
+        : 0,
     };
   },
 
@@ -618,6 +643,9 @@ export const UpsertDocumentsResponse: MessageFns<UpsertDocumentsResponse> = {
     if (message.generation !== 0) {
       obj.generation = Math.round(message.generation);
     }
+    if (message.appliedMessages !== 0) {
+      obj.appliedMessages = Math.round(message.appliedMessages);
+    }
     return obj;
   },
 
@@ -631,6 +659,7 @@ export const UpsertDocumentsResponse: MessageFns<UpsertDocumentsResponse> = {
     message.rejected = object.rejected?.map((e) => RejectedDocument.fromPartial(e)) || [];
     message.replacedCount = object.replacedCount ?? 0;
     message.generation = object.generation ?? 0;
+    message.appliedMessages = object.appliedMessages ?? 0;
     return message;
   },
 };
@@ -1584,9 +1613,16 @@ export const IndexServiceService = {
    * applied, so an idle stream keeps no call out: a message that finds the server full is not
    * applied and the call fails with RESOURCE_EXHAUSTED (with a RetryInfo). When the server
    * begins its graceful stop, the stream finishes the message it is applying, reads no more
-   * and fails with UNAVAILABLE ("the server is shutting down"). Either error's message says
-   * how many of the stream's messages were applied ("the first N message(s) ..."): send the
+   * and fails with UNAVAILABLE ("the server is shutting down"); a stream whose client had
+   * already closed its side is answered as usual instead. Either error's message says how
+   * many of the stream's messages were applied ("the first N message(s) ..."): send the
    * others again on a new stream (an upsert replaces, so sending one again is safe).
+   * A failed call also carries its UpsertDocumentsResponse so far in its google.rpc.Status
+   * details (the grpc-status-details-bin trailer, after any RetryInfo or BadRequest):
+   * `applied_messages` says how many messages were applied, the other fields what they did,
+   * including the documents they rejected. There `rejected` holds the first rejections only
+   * (at most about 4 KiB of them), while `rejected_count` counts all; when some are missing,
+   * send the applied messages again too to learn them.
    */
   upsertDocuments: {
     path: "/hybridsearch.v1.IndexService/UpsertDocuments" as const,
@@ -1663,9 +1699,16 @@ export interface IndexServiceServer extends UntypedServiceImplementation {
    * applied, so an idle stream keeps no call out: a message that finds the server full is not
    * applied and the call fails with RESOURCE_EXHAUSTED (with a RetryInfo). When the server
    * begins its graceful stop, the stream finishes the message it is applying, reads no more
-   * and fails with UNAVAILABLE ("the server is shutting down"). Either error's message says
-   * how many of the stream's messages were applied ("the first N message(s) ..."): send the
+   * and fails with UNAVAILABLE ("the server is shutting down"); a stream whose client had
+   * already closed its side is answered as usual instead. Either error's message says how
+   * many of the stream's messages were applied ("the first N message(s) ..."): send the
    * others again on a new stream (an upsert replaces, so sending one again is safe).
+   * A failed call also carries its UpsertDocumentsResponse so far in its google.rpc.Status
+   * details (the grpc-status-details-bin trailer, after any RetryInfo or BadRequest):
+   * `applied_messages` says how many messages were applied, the other fields what they did,
+   * including the documents they rejected. There `rejected` holds the first rejections only
+   * (at most about 4 KiB of them), while `rejected_count` counts all; when some are missing,
+   * send the applied messages again too to learn them.
    */
   upsertDocuments: handleClientStreamingCall<UpsertDocumentsRequest, UpsertDocumentsResponse>;
   /** DeleteDocuments removes documents by id from both arms, durably, in one commit. */
@@ -1697,9 +1740,16 @@ export interface IndexServiceClient extends Client {
    * applied, so an idle stream keeps no call out: a message that finds the server full is not
    * applied and the call fails with RESOURCE_EXHAUSTED (with a RetryInfo). When the server
    * begins its graceful stop, the stream finishes the message it is applying, reads no more
-   * and fails with UNAVAILABLE ("the server is shutting down"). Either error's message says
-   * how many of the stream's messages were applied ("the first N message(s) ..."): send the
+   * and fails with UNAVAILABLE ("the server is shutting down"); a stream whose client had
+   * already closed its side is answered as usual instead. Either error's message says how
+   * many of the stream's messages were applied ("the first N message(s) ..."): send the
    * others again on a new stream (an upsert replaces, so sending one again is safe).
+   * A failed call also carries its UpsertDocumentsResponse so far in its google.rpc.Status
+   * details (the grpc-status-details-bin trailer, after any RetryInfo or BadRequest):
+   * `applied_messages` says how many messages were applied, the other fields what they did,
+   * including the documents they rejected. There `rejected` holds the first rejections only
+   * (at most about 4 KiB of them), while `rejected_count` counts all; when some are missing,
+   * send the applied messages again too to learn them.
    */
   upsertDocuments(
     callback: (error: ServiceError | null, response: UpsertDocumentsResponse) => void,
