@@ -137,6 +137,11 @@ class OverloadedError(HybridSearchError):
     """The server refuses work now rather than queueing it without bound."""
 
 
+class ResponseTooLargeError(HybridSearchError):
+    """An answer is larger than the server may send (``--max-message-bytes``); the message says
+    what the caller may ask for instead."""
+
+
 class UnavailableError(HybridSearchError):
     """The server is not ready (index not loaded yet)."""
 

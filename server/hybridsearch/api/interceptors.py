@@ -6,7 +6,8 @@ Per call, outermost first:
 2. auth           bearer tokens (only when tokens are configured)
 3. admission      in-flight bound → RESOURCE_EXHAUSTED (SearchStream, UpsertDocuments: per
                   request or message, see `api.admission`)
-4. error mapping  domain exceptions → canonical status codes
+4. error mapping  domain exceptions → canonical status codes, and an answer over
+                  ``--max-message-bytes`` → RESOURCE_EXHAUSTED (see `api.response_size`)
 5. decoding       parses requests inside the call, so junk is INVALID_ARGUMENT (needs 4)
 
 Each method's wrapped handler is built once and reused (grpc hands the interceptor the same
@@ -41,6 +42,7 @@ from hybridsearch.api.handlers import (
 )
 from hybridsearch.api.metrics import ServerMetrics
 from hybridsearch.api.observability import CallRecord, observed_stream, observed_unary
+from hybridsearch.api.response_size import check_size
 from hybridsearch.config import ServerSettings
 
 if TYPE_CHECKING:  # grpc's handler type is generic for the type checker only
@@ -56,14 +58,17 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
         tokens: TokenSet,
         admission: Admission,
         *,
+        max_response_bytes: int,
         echo_request_id: bool = False,
         protect_health: bool = False,
     ) -> None:
+        """``max_response_bytes``: the largest answer grpc sends (``--max-message-bytes``)."""
         self._metrics = metrics
         self._tokens = tokens
         self._admission = admission
         self._echo = echo_request_id
         self._protect_health = protect_health
+        self._max_response_bytes = max_response_bytes
         self._wrapped: dict[str, tuple[Handler, Handler]] = {}
 
     async def intercept_service(
@@ -120,6 +125,7 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
         the third counts the methods of `ADMITTED_PER_REQUEST` per request, in the servicer)."""
         decode = request_decoder(handler)
         admission, echo, record = self._admission, self._echo, self._record
+        limit = self._max_response_bytes
         counted = own and method not in ADMITTED_PER_REQUEST
 
         def wrap_unary(behavior: UnaryBehavior) -> UnaryBehavior:
@@ -135,6 +141,7 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
                     try:
                         try:
                             response = await behavior(decode(raw), context)
+                            check_size(response, limit, method)
                         except grpc.aio.AbortError:
                             raise
                         except Exception as exc:  # every other error becomes a status
@@ -168,6 +175,7 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
                     try:
                         try:
                             async for response in behavior(decode(raw), context):
+                                check_size(response, limit, method)
                                 if call is not None:
                                     call.observe(response)
                                 yield response
@@ -214,5 +222,6 @@ def build_interceptors(
             admission,
             echo_request_id=settings.echo_request_id,
             protect_health=settings.auth_health,
+            max_response_bytes=settings.max_message_bytes,
         )
     ]

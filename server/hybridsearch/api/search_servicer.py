@@ -24,6 +24,7 @@ from hybridsearch.api.convert import request_from_proto, result_to_proto
 from hybridsearch.api.deadlines import check_deadline, deadline_of, work_context
 from hybridsearch.api.engine_slot import EngineSlot
 from hybridsearch.api.errors import abort_with, call_status
+from hybridsearch.api.response_size import too_large
 from hybridsearch.config import ServerSettings
 from hybridsearch.engine.batching import CancelScope, cancel_scope
 from hybridsearch.engine.registry import ServedCollection
@@ -273,7 +274,9 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         try:
             while (item := await answers.get()) is not None:
                 response, final = item
-                yield response
+                sendable = self._sendable(response, final)
+                if sendable is not None:
+                    yield sendable
                 if final:
                     slots.release()
             if await reader:
@@ -282,6 +285,25 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             reader.cancel()
             for task in list(pending):
                 task.cancel()
+
+    def _sendable(
+        self, response: pb.SearchStreamResponse, final: bool
+    ) -> pb.SearchStreamResponse | None:
+        """``response``, or what is sent instead when it is over ``--max-message-bytes``: for
+        a final answer its request's error (RESOURCE_EXHAUSTED; the stream stays open), and
+        nothing for a partial one (its final answer follows)."""
+        error = too_large(response, self._settings.max_message_bytes, STREAM_METHOD)
+        if error is None:
+            return response
+        if not final:
+            return None
+        access_log.info(
+            "%s request %s RESOURCE_EXHAUSTED (answered in-band: over --max-message-bytes)",
+            STREAM_METHOD,
+            echo(response.request_id),
+            extra={"method": STREAM_METHOD, "code": "RESOURCE_EXHAUSTED"},
+        )
+        return _error_response(response.request_id, error)
 
 
 #: Why a stream ends with UNAVAILABLE when the server stops.

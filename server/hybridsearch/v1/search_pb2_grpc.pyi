@@ -38,6 +38,13 @@ class SearchServiceStub:
     `retry_delay` (a fixed 100 ms), with backoff and jitter. A SearchStream request refused so
     is answered in-band (its `ErrorStatus`, which has no details: no RetryInfo) and the stream
     stays open.
+
+    An answer larger than the server's message limit (`--max-message-bytes`, 16 MiB by default)
+    is not sent: the call fails with RESOURCE_EXHAUSTED, whose message gives the answer's size
+    and the limit and what to ask for instead (a smaller `top_k`, fewer `return_fields`, no
+    `highlight`; fewer requests per BatchSearch). In a SearchStream it is that request's error
+    response and the stream stays open; a `partial` answer over the limit is not sent (its final
+    response follows).
     """
 
     @_typing.overload
@@ -80,6 +87,13 @@ class SearchServiceAsyncStub(SearchServiceStub):
     `retry_delay` (a fixed 100 ms), with backoff and jitter. A SearchStream request refused so
     is answered in-band (its `ErrorStatus`, which has no details: no RetryInfo) and the stream
     stays open.
+
+    An answer larger than the server's message limit (`--max-message-bytes`, 16 MiB by default)
+    is not sent: the call fails with RESOURCE_EXHAUSTED, whose message gives the answer's size
+    and the limit and what to ask for instead (a smaller `top_k`, fewer `return_fields`, no
+    `highlight`; fewer requests per BatchSearch). In a SearchStream it is that request's error
+    response and the stream stays open; a `partial` answer over the limit is not sent (its final
+    response follows).
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -118,6 +132,13 @@ class SearchServiceServicer(metaclass=_abc_1.ABCMeta):
     `retry_delay` (a fixed 100 ms), with backoff and jitter. A SearchStream request refused so
     is answered in-band (its `ErrorStatus`, which has no details: no RetryInfo) and the stream
     stays open.
+
+    An answer larger than the server's message limit (`--max-message-bytes`, 16 MiB by default)
+    is not sent: the call fails with RESOURCE_EXHAUSTED, whose message gives the answer's size
+    and the limit and what to ask for instead (a smaller `top_k`, fewer `return_fields`, no
+    `highlight`; fewer requests per BatchSearch). In a SearchStream it is that request's error
+    response and the stream stays open; a `partial` answer over the limit is not sent (its final
+    response follows).
     """
 
     @_abc_1.abstractmethod
