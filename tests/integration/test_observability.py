@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import queue
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -21,7 +23,8 @@ from hybridsearch.config import ServerSettings
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
 from tests.conftest import free_port, start_server, wait_serving
-from tests.integration.in_process import in_process_server
+from tests.integration.in_process import InProcessServer, in_process_server
+from tests.integration.slow_server import SlowEngine
 
 SECRET_QUERY = "zeppelin-7c1d flow"
 TOKEN = "tok-5e9f0a"
@@ -259,6 +262,40 @@ def test_a_call_its_deadline_ended_counts_deadline_exceeded_not_cancelled() -> N
         for code in ("DEADLINE_EXCEEDED", "CANCELLED", "UNKNOWN")
     }
     assert codes == {"DEADLINE_EXCEEDED": 1.0, "CANCELLED": 1.0, "UNKNOWN": None}
+
+
+def test_a_call_cut_at_the_end_of_the_grace_period_counts_unavailable_not_cancelled() -> None:
+    """grpc cancels the calls still running when the graceful stop's grace period ends, and
+    their clients see UNAVAILABLE ('Cancelling all calls'); such a call was counted and
+    logged CANCELLED. One whose client cancels it during the grace period stays CANCELLED."""
+    started: queue.Queue[str] = queue.Queue()
+    engine = SlowEngine(8.0, report=started.put)  # each search holds its call for 8 s
+    settings = ServerSettings(port=0, grace_period_s=2.0)
+    server = InProcessServer(settings, lambda _: engine)  # type: ignore[arg-type,return-value]
+    stopping = threading.Thread(target=server.stop)
+    try:
+        with grpc.insecure_channel(server.address) as channel:
+            stub = search_pb2_grpc.SearchServiceStub(channel)
+            request = pb.SearchRequest(query="q", mode=pb.RETRIEVAL_MODE_SPARSE)
+            cut = stub.Search.future(request, timeout=60)
+            left = stub.Search.future(request, timeout=60)
+            assert [started.get(timeout=60) for _ in range(2)] == ["q", "q"]  # both in work
+            stopping.start()
+            time.sleep(0.5)  # within the grace period
+            left.cancel()
+            with pytest.raises(grpc.RpcError) as ended:
+                cut.result(timeout=60)
+            assert ended.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        if not stopping.is_alive() and stopping.ident is None:
+            stopping.start()  # the calls failed before the stop began
+        stopping.join(timeout=120)
+    method = "SearchService/Search"
+    codes = {
+        code: server.metric("hybridsearch_rpc_calls_total", method=method, code=code)
+        for code in ("UNAVAILABLE", "CANCELLED")
+    }
+    assert codes == {"UNAVAILABLE": 1.0, "CANCELLED": 1.0}
 
 
 def metrics_total(metrics: ServerMetrics, method: str) -> float:

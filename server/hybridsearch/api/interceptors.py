@@ -41,7 +41,7 @@ from hybridsearch.api.handlers import (
     writing,
 )
 from hybridsearch.api.metrics import ServerMetrics
-from hybridsearch.api.observability import CallRecord, observed_stream, observed_unary
+from hybridsearch.api.observability import CallRecord, CallsCut, observed_stream, observed_unary
 from hybridsearch.api.response_size import check_size
 from hybridsearch.config import ServerSettings
 
@@ -61,14 +61,18 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
         max_response_bytes: int,
         echo_request_id: bool = False,
         protect_health: bool = False,
+        calls_cut: CallsCut | None = None,
     ) -> None:
-        """``max_response_bytes``: the largest answer grpc sends (``--max-message-bytes``)."""
+        """``max_response_bytes``: the largest answer grpc sends (``--max-message-bytes``).
+        ``calls_cut``: whether the graceful stop's grace period has ended (grpc then cancels
+        the calls still running: their clients see UNAVAILABLE)."""
         self._metrics = metrics
         self._tokens = tokens
         self._admission = admission
         self._echo = echo_request_id
         self._protect_health = protect_health
         self._max_response_bytes = max_response_bytes
+        self._calls_cut = calls_cut
         self._wrapped: dict[str, tuple[Handler, Handler]] = {}
 
     async def intercept_service(
@@ -104,6 +108,7 @@ class ServingInterceptor(grpc.aio.ServerInterceptor):
             method.removeprefix(OWN_SERVICE_PREFIX),
             context.invocation_metadata(),
             self._metrics,
+            self._calls_cut,
         )
 
     def _observed_only(self, handler: Handler, method: str) -> Handler:
@@ -204,10 +209,12 @@ def build_interceptors(
     metrics: ServerMetrics | None,
     admission: Admission | None = None,
     tokens: TokenSet | None = None,
+    calls_cut: CallsCut | None = None,
 ) -> list[grpc.aio.ServerInterceptor]:
     """The interceptors for ``settings`` (one); ``admission`` (else a new one for
     ``--max-in-flight``) feeds the in-flight gauge. ``tokens``: those read at start-up (else
-    read from the settings' token lists and files now)."""
+    read from the settings' token lists and files now). ``calls_cut``: see
+    `ServingInterceptor`."""
     if tokens is None:
         tokens = TokenSet.from_settings(settings)
     if admission is None:
@@ -223,5 +230,6 @@ def build_interceptors(
             echo_request_id=settings.echo_request_id,
             protect_health=settings.auth_health,
             max_response_bytes=settings.max_message_bytes,
+            calls_cut=calls_cut,
         )
     ]

@@ -50,6 +50,15 @@ def _code_name(code: Any) -> str:
     return "UNKNOWN"
 
 
+#: Whether the graceful stop's grace period has ended: grpc then cancels the calls still running
+#: and their clients see UNAVAILABLE ('Cancelling all calls').
+CallsCut = Callable[[], bool]
+
+
+def _never_cut() -> bool:
+    return False
+
+
 class CallRecord:
     """Bookkeeping of one call: timing, outcome, and what to report at the end."""
 
@@ -58,8 +67,10 @@ class CallRecord:
         method: str,
         metadata: Iterable[tuple[str, Any]] | None,
         metrics: ServerMetrics | None,
+        calls_cut: CallsCut | None = None,
     ) -> None:
         self.method = method
+        self._calls_cut = calls_cut if calls_cut is not None else _never_cut
         self.request_id = request_id_of(metadata)
         self.metrics = metrics
         self.started = time.perf_counter()
@@ -79,12 +90,20 @@ class CallRecord:
             self.code = _code_name(context.code())
         elif isinstance(exc, asyncio.CancelledError | GeneratorExit | grpc.aio.InternalError):
             # grpc cancelled the handler, or would not send on a call it had already ended
-            # (InternalError: ExecuteBatchError from `context.abort` or a write): either way
-            # the deadline passed, or the client went, while the handler worked. Not a server
-            # fault (UNKNOWN would trip error-rate alerts); what the client saw is the code.
-            self.code = "DEADLINE_EXCEEDED" if _deadline_passed(context) else "CANCELLED"
+            # (InternalError: ExecuteBatchError from `context.abort` or a write): the deadline
+            # passed, the graceful stop's grace period ended (grpc cut the call), or the client
+            # went, while the handler worked. Not a server fault (UNKNOWN would trip error-rate
+            # alerts); what the client saw is the code.
+            self.code = self._ended_by_grpc(context)
         else:
             self.code = "UNKNOWN"
+
+    def _ended_by_grpc(self, context: Context) -> str:
+        if _deadline_passed(context):
+            return "DEADLINE_EXCEEDED"
+        if self._calls_cut():
+            return "UNAVAILABLE"  # grpc's 'Cancelling all calls'
+        return "CANCELLED"
 
     def end(self) -> None:
         seconds = time.perf_counter() - self.started

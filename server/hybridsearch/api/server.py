@@ -123,8 +123,11 @@ class SearchServer:
         tokens = TokenSet.of(files.full_tokens, files.read_only_tokens)
         size = settings.max_message_bytes
         admission = Admission(settings.max_in_flight)  # calls, and streams' requests in work
+        self._grace_ends: float | None = None  # on the loop's clock, once the stop began
         self.server = grpc.aio.server(
-            interceptors=build_interceptors(settings, self.metrics, admission, tokens),
+            interceptors=build_interceptors(
+                settings, self.metrics, admission, tokens, self._calls_cut
+            ),
             options=[
                 ("grpc.max_receive_message_length", size),
                 ("grpc.max_send_message_length", size),
@@ -168,6 +171,14 @@ class SearchServer:
                 if arm is not None:
                     self._arms.setdefault(id(arm), arm)
         return total_stats(s for arm in list(self._arms.values()) if (s := arm.stats()) is not None)
+
+    def _calls_cut(self) -> bool:
+        """Whether the graceful stop's grace period has ended: grpc cancels the calls still
+        running then (their clients see UNAVAILABLE), so the access log and metrics say so.
+        grpc's own timer for it starts after ours, so a call it cuts ends after this turns
+        True; a call its client cancels within the grace period stays CANCELLED."""
+        ends = self._grace_ends
+        return ends is not None and asyncio.get_running_loop().time() >= ends
 
     def loaded(self) -> bool:
         """Whether the index (or data directory) has loaded: health reports SERVING."""
@@ -247,6 +258,7 @@ class SearchServer:
         self._loading_stopped.set()
         loop = asyncio.get_running_loop()
         grace_ends = loop.time() + self.settings.grace_period_s
+        self._grace_ends = grace_ends
         await self.health.enter_graceful_shutdown()
         self._stopping.set()
         await self.server.stop(self.settings.grace_period_s)
