@@ -16,9 +16,12 @@ import grpc
 import pytest
 
 from hybridsearch.config import ServerSettings
+from hybridsearch.storage.corpus import read_corpus
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
-from tests.integration.in_process import InProcessServer, in_process_server
+from tests.conftest import TINY_CORPUS
+from tests.fakes import build_fake_index
+from tests.integration.in_process import InProcessServer, in_process_server, serving_fake_index
 
 LIMIT = 600  # bytes: a few hits with title and text are more, one bare hit far less
 CALLS = "hybridsearch_rpc_calls_total"
@@ -106,3 +109,22 @@ def test_a_stream_answer_over_the_limit_is_an_in_band_error_and_the_stream_goes_
     assert server.metric(CALLS, method="SearchService/SearchStream", code="CANCELLED") is None
     logged = [r.getMessage() for r in caplog.records if r.name == "hybridsearch.access"]
     assert any("request 'big' RESOURCE_EXHAUSTED" in line for line in logged)
+
+
+def test_a_progressive_answer_over_the_limit_is_one_error_response(tmp_path: Path) -> None:
+    """The partial (BM25-only) answer is as large as the final one: it is not sent, and the
+    final response is the request's error."""
+    index = build_fake_index(tmp_path / "hybrid", list(read_corpus(TINY_CORPUS)))
+    hybrid = pb.SearchRequest(
+        query="flow wing heat layer", top_k=12, return_fields=[pb.STORED_FIELD_TEXT]
+    )
+    with (
+        serving_fake_index(index, max_message_bytes=LIMIT) as address,
+        grpc.insecure_channel(address) as channel,
+    ):
+        stub = search_pb2_grpc.SearchServiceStub(channel)
+        request = pb.SearchStreamRequest(request_id="big", search=hybrid, progressive=True)
+        (answer,) = stub.SearchStream(iter([request]))
+    assert not answer.partial
+    assert answer.error.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+    assert_actionable(answer.error.message)
