@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,10 @@ from hybridsearch.v1 import index_pb2 as ipb
 from hybridsearch.v1 import index_pb2_grpc, search_pb2_grpc
 from hybridsearch.v1 import search_pb2 as pb
 from tests.conftest import TINY_CORPUS, run_cli, start_server, wait_serving
+from tests.integration.gated import WAIT_S
 from tests.integration.in_process import InProcessServer, in_process_server
+from tests.integration.test_ingest_admission import ingest_server
+from tests.integration.test_upsert_stop import served
 
 
 @contextmanager
@@ -178,3 +182,51 @@ def test_a_failed_ingest_says_what_may_be_committed_and_names_the_big_document(
     assert "the largest document read is 100" in err and "big.jsonl:6 (id 'big')" in err
     assert "messages were handed to the stream before the failure" in err
     assert "may have been committed; re-running the same ingest is safe" in err
+
+
+def test_a_stream_stopped_mid_way_prints_what_its_applied_messages_did(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The server stops while applying the first of three messages: the stream fails with
+    UNAVAILABLE, carrying its response so far. Ingest printed only the error and 'any of those
+    messages may have been committed', dropping the applied count and the rejection."""
+    corpus = tmp_path / "stopped.jsonl"
+    big = json.dumps({"_id": "big", "text": "x" * 1_000_001})  # over --max-document-chars
+    corpus.write_text("\n".join([corpus_lines(1)[0], big, *corpus_lines(6)[2:]]) + "\n")
+    args = ["ingest", "--corpus", str(corpus), "--batch-size", "2", "--no-progress"]
+    with served(tmp_path) as serving, ThreadPoolExecutor(1) as pool:
+        ingest = pool.submit(main, [*args, "--server", serving.server.address])
+        serving.stop_while_applying()
+        code = ingest.result(timeout=WAIT_S)
+    out, err = capsys.readouterr()
+    assert code == 1, (out, err)
+    assert "error: UNAVAILABLE: " in err
+    assert "applied 1 messages before the failure:" in out
+    assert "accepted 1 documents (0 replaced an existing id); rejected 1; index generation" in out
+    assert f"rejected #1 ({corpus}:2) id 'big': title + text is 1000001 characters" in out
+    assert "the server applied (committed) the first 1 of them and not the rest" in err
+    assert "the largest document read" not in err
+
+
+def test_an_ingest_refused_for_overload_does_not_blame_the_document_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The server's one place is held when the first message arrives: RESOURCE_EXHAUSTED
+    'server at capacity'. Ingest added 'the largest document read is N bytes', as if a message
+    had been too large."""
+    corpus = tmp_path / "refused.jsonl"
+    corpus.write_text("\n".join(corpus_lines(3)) + "\n")
+    with ingest_server(tmp_path) as serving:
+        held = serving.hold_the_place()
+        code = main(
+            ["ingest", "--server", serving.server.address, "--corpus", str(corpus),
+             "--no-progress"]
+        )  # fmt: skip
+        serving.encoder.open()
+        held.result(timeout=WAIT_S)
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "error: RESOURCE_EXHAUSTED: server at capacity" in err
+    assert "the largest document read" not in err
+    assert "the server applied (committed) the first 0 of them" in err
+    assert out == ""  # nothing applied: no summary

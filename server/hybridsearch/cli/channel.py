@@ -83,21 +83,32 @@ def call_metadata(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),) if token else ()
 
 
-def field_violations(error: grpc.RpcError) -> list[tuple[str, str]]:
-    """The BadRequest field violations carried by an error's trailers."""
-    from google.rpc import error_details_pb2, status_pb2  # noqa: PLC0415
+def status_details(error: grpc.RpcError) -> list[Any]:
+    """The details (``google.protobuf.Any``) of the google.rpc.Status an error carries in its
+    ``grpc-status-details-bin`` trailer; none when there is none or it does not parse."""
+    from google.protobuf.message import DecodeError  # noqa: PLC0415
+    from google.rpc import status_pb2  # noqa: PLC0415
 
     metadata: Any = error.trailing_metadata()
     for key, value in metadata or ():
         if key == "grpc-status-details-bin":
-            status = status_pb2.Status.FromString(value)
-            found = []
-            for detail in status.details:
-                bad_request = error_details_pb2.BadRequest()
-                if detail.Unpack(bad_request):
-                    found += [(v.field, v.description) for v in bad_request.field_violations]
-            return found
+            try:
+                return list(status_pb2.Status.FromString(value).details)
+            except DecodeError:
+                return []  # a malformed trailer must not hide the error itself
     return []
+
+
+def field_violations(error: grpc.RpcError) -> list[tuple[str, str]]:
+    """The BadRequest field violations carried by an error's trailers."""
+    from google.rpc import error_details_pb2  # noqa: PLC0415
+
+    found = []
+    for detail in status_details(error):
+        bad_request = error_details_pb2.BadRequest()
+        if detail.Unpack(bad_request):
+            found += [(v.field, v.description) for v in bad_request.field_violations]
+    return found
 
 
 def call_and_print(

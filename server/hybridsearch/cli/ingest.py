@@ -7,19 +7,23 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hybridsearch.cli.channel import (
     add_channel_arguments,
     call_metadata,
     open_channel,
     report_rpc_error,
+    status_details,
 )
 from hybridsearch.errors import HybridSearchError, echo
 from hybridsearch.progress import bar_options
 from hybridsearch.storage.corpus import ReadStats, count_lines, read_corpus
 from hybridsearch.types import Document
 from hybridsearch.v1 import index_pb2 as pb
+
+if TYPE_CHECKING:
+    import grpc
 
 DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024  # well under the server's default 16 MiB message limit
 SHOWN_REJECTIONS = 20
@@ -107,8 +111,46 @@ def print_summary(
         place = places.get(rejected.position)
         where = f" ({place})" if place else ""
         print(f"  rejected #{rejected.position}{where} id {rejected.id!r}: {rejected.reason}")
-    if len(response.rejected) > SHOWN_REJECTIONS:
-        print(f"  ... and {len(response.rejected) - SHOWN_REJECTIONS} more")
+    shown = min(len(response.rejected), SHOWN_REJECTIONS)
+    if response.rejected_count > shown:  # a failed stream's partial response lists only the first
+        print(f"  ... and {response.rejected_count - shown} more")
+
+
+def partial_response(error: grpc.RpcError) -> pb.UpsertDocumentsResponse | None:
+    """The response so far that a failed UpsertDocuments stream carries in its status
+    details (None when it carries none: the server never answered, or is older)."""
+    for detail in status_details(error):
+        partial = pb.UpsertDocumentsResponse()
+        if detail.Unpack(partial):
+            return partial
+    return None
+
+
+def is_over_message_size(error: grpc.RpcError) -> bool:
+    """Whether a failed call was refused for a message over a size limit (grpc's 'larger than
+    max', or the server's own --max-message-bytes refusal), not, say, for overload."""
+    failure: Any = error
+    text = failure.details() or ""
+    return "larger than max" in text or "--max-message-bytes" in text
+
+
+def rejected_places(
+    response: pb.UpsertDocumentsResponse, args: argparse.Namespace
+) -> dict[int, str]:
+    """The corpus FILE:LINE of the rejections `print_summary` shows."""
+    shown = {r.position: r.id for r in response.rejected[:SHOWN_REJECTIONS]}
+    return corpus_places(args.corpus, shown, skip_bad_lines=args.skip_bad_lines)
+
+
+def print_partial(
+    partial: pb.UpsertDocumentsResponse, stats: ReadStats, args: argparse.Namespace
+) -> None:
+    """What a failed stream's applied messages did, as the server reported it (nothing when
+    none was applied: the failure note says so)."""
+    if not partial.applied_messages and not partial.rejected_count:
+        return
+    print(f"applied {partial.applied_messages} messages before the failure:")
+    print_summary(partial, stats, rejected_places(partial, args))
 
 
 @dataclass(slots=True)
@@ -121,8 +163,16 @@ class Sent:
     largest_bytes: int = 0
     largest: str = ""  # FILE:LINE and id of the largest document read
 
-    def failure_note(self) -> str:
-        """What a failed call may have committed."""
+    def failure_note(self, applied: int | None = None) -> str:
+        """What a failed call committed: its first ``applied`` messages when the server said
+        so, else what it may have committed."""
+        if applied is not None:
+            return (
+                f"{self.documents} documents in {self.messages} messages were handed to the "
+                f"stream; the server applied (committed) the first {applied} of them and not "
+                "the rest; re-running the same ingest is safe (an upsert replaces its id's "
+                "document)"
+            )
         if not self.messages:
             return "no message was handed to the stream, so nothing was committed"
         return (
@@ -204,18 +254,18 @@ def run_ingest(args: argparse.Namespace) -> int:
             report_rpc_error(error)
             if read_errors:
                 print(f"error: {read_errors[0]}", file=sys.stderr)
-            failure: Any = error
-            if failure.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and sent.largest:
+            partial = partial_response(error)
+            if partial is not None:
+                print_partial(partial, stats, args)
+            if is_over_message_size(error) and sent.largest:
                 print(
                     f"  the largest document read is {sent.largest_bytes} bytes: {sent.largest}",
                     file=sys.stderr,
                 )
-            print(f"  {sent.failure_note()}", file=sys.stderr)
+            applied = None if partial is None else partial.applied_messages
+            print(f"  {sent.failure_note(applied)}", file=sys.stderr)
             return 1
-    shown = {r.position: r.id for r in response.rejected[:SHOWN_REJECTIONS]}
-    print_summary(
-        response, stats, corpus_places(args.corpus, shown, skip_bad_lines=args.skip_bad_lines)
-    )
+    print_summary(response, stats, rejected_places(response, args))
     if read_errors:
         raise HybridSearchError(
             f"{read_errors[0]}; the stream stopped there: the documents before it were sent, "
