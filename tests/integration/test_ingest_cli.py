@@ -201,7 +201,7 @@ def test_a_stream_stopped_mid_way_prints_what_its_applied_messages_did(
     out, err = capsys.readouterr()
     assert code == 1, (out, err)
     assert "error: UNAVAILABLE: " in err
-    assert "applied 1 messages before the failure:" in out
+    assert "applied 1 message before the failure:" in out
     assert "accepted 1 documents (0 replaced an existing id); rejected 1; index generation" in out
     assert f"rejected #1 ({corpus}:2) id 'big': title + text is 1000001 characters" in out
     assert "the server applied (committed) the first 1 of them and not the rest" in err

@@ -149,7 +149,8 @@ def print_partial(
     none was applied: the failure note says so)."""
     if not partial.applied_messages and not partial.rejected_count:
         return
-    print(f"applied {partial.applied_messages} messages before the failure:")
+    count = partial.applied_messages
+    print(f"applied {count} message{'' if count == 1 else 's'} before the failure:")
     print_summary(partial, stats, rejected_places(partial, args))
 
 
