@@ -17,7 +17,9 @@ follows the postings of its terms (hence the stopwords left out), whatever the d
 
     python -m bench.bm25_scale [--docs 1000000] [--rounds 3] [--keep] [--no-lucene] [--label L]
 
-Writes bench/results/<label>-bm25-scale.md (label: today's date) and the JSON beside it.
+Writes bench/results/<label>-bm25-scale.md (label: today's date) and the JSON beside it; both
+give each query form's mean number of terms (``mean_query_terms`` in the JSON), counted from the
+very term weights the timed searches send.
 """
 
 from __future__ import annotations
@@ -70,16 +72,22 @@ def build(out: Path, docs: int, shared_data: Path) -> float:
 Search = Callable[[int, int], object]
 
 
-def tantivy_searches(index: OpenIndex, queries: list[str]) -> dict[str, Search]:
-    """The server's tantivy arm, with each BM25 query form of `VARIANTS`."""
+#: Each query form's BM25 queries (term to weight, as the arm takes them), in query order.
+QueryForms = dict[str, list[dict[str, float]]]
+
+
+def query_forms(queries: list[str]) -> QueryForms:
+    """``queries`` in each BM25 query form of `VARIANTS`."""
+    return {name: [make(q) for q in queries] for name, make in VARIANTS.items()}
+
+
+def tantivy_searches(index: OpenIndex, forms: QueryForms) -> dict[str, Search]:
+    """The server's tantivy arm, with each BM25 query form of ``forms``."""
 
     def search(weights: list[dict[str, float]], i: int, depth: int) -> object:
         return index.search_sparse(weights[i], depth)
 
-    return {
-        name: functools.partial(search, [make(q) for q in queries])
-        for name, make in VARIANTS.items()
-    }
+    return {name: functools.partial(search, weights) for name, weights in forms.items()}
 
 
 def measure(searches: dict[str, Search], count: int, rounds: int) -> dict[str, dict[str, object]]:
@@ -102,10 +110,12 @@ def measure(searches: dict[str, Search], count: int, rounds: int) -> dict[str, d
     }
 
 
-def mean_terms(queries: list[str]) -> dict[str, float]:
-    """Mean BM25 query terms of each tantivy query form."""
+def mean_terms(forms: QueryForms) -> dict[str, float]:
+    """Mean terms per BM25 query of each query form: the distinct terms the arm searches
+    (for the server's form, those left after `query_term_counts` drops the stopwords)."""
     return {
-        name: sum(len(make(q)) for q in queries) / len(queries) for name, make in VARIANTS.items()
+        name: sum(len(weights) for weights in queries) / len(queries) if queries else 0.0
+        for name, queries in forms.items()
     }
 
 
@@ -178,9 +188,11 @@ def main() -> int:
     lucene_skipped = "left out (--no-lucene)" if args.no_lucene else lucene_problem()
     build_s = build(out, args.docs, args.shared_data)
     queries = [text for _, text in load_queries(args.shared_data / "scifact")]
+    forms = query_forms(queries)
+    mean_query_terms = mean_terms(forms)
     try:
         opened = open_index(out)
-        figures = measure(tantivy_searches(opened, queries), len(queries), args.rounds)
+        figures = measure(tantivy_searches(opened, forms), len(queries), args.rounds)
         terms = probe_terms(opened, queries)
         probed = probe(opened, terms)
     finally:
@@ -195,6 +207,8 @@ def main() -> int:
             {
                 "docs": args.docs,
                 "build_s": build_s,
+                "queries": len(queries),
+                "mean_query_terms": mean_query_terms,
                 "figures": figures,
                 "probe": probed,
                 "lucene": lucene,
@@ -205,7 +219,12 @@ def main() -> int:
         + "\n"
     )
     text = report(
-        args, env, queries, (figures, probed, build_s), lucene=lucene, lucene_skipped=lucene_skipped
+        args,
+        env,
+        len(queries),
+        (figures, mean_query_terms, probed, build_s),
+        lucene=lucene,
+        lucene_skipped=lucene_skipped,
     )
     (RESULTS / f"{args.label}-bm25-scale.md").write_text(text)
     print(text)
@@ -215,15 +234,14 @@ def main() -> int:
 def report(
     args: argparse.Namespace,
     env: dict[str, str],
-    queries: list[str],
-    tantivy: tuple[dict[str, dict[str, object]], list[dict[str, object]], float],
+    queries: int,
+    tantivy: tuple[dict[str, dict[str, object]], dict[str, float], list[dict[str, object]], float],
     *,
     lucene: dict[str, object],
     lucene_skipped: str | None,
 ) -> str:
-    """The results file's text."""
-    figures, probed, build_s = tantivy
-    terms = mean_terms(queries)
+    """The results file's text (``tantivy``: figures, mean query terms, probe, build s)."""
+    figures, terms, probed, build_s = tantivy
     rows = {
         f"tantivy, {name}": row | {"terms": f"{terms[name]:.1f}"} for name, row in figures.items()
     }
@@ -242,7 +260,7 @@ def report(
         f"`python -m bench.bm25_scale --docs {args.docs} --rounds {args.rounds}`; "
         f"{env['cpus']} CPUs ({env['cpu']}), commit {env['commit']}, load average at start "
         f"{env['load_avg_at_start']}. Synthetic text as `bench.scale` makes it (no vectors); "
-        f"{len(queries)} SciFact test queries, {args.rounds} rounds, the searches of one engine "
+        f"{queries} SciFact test queries, {args.rounds} rounds, the searches of one engine "
         "taking turns query by query (tantivy first, then Lucene in a process of its own)."
         + (f" Sparse-only builds: {', '.join(built)}." if built else ""),
         "",
