@@ -1,6 +1,6 @@
 """How a real `hybridsearch serve` stops: the shutdown delay (health NOT_SERVING while calls
 are still answered), then the graceful stop, during which open SearchStreams and idle
-UpsertDocuments streams end.
+UpsertDocuments streams and health Watches end.
 
 Observed over gRPC from outside the process, as a load balancer or a client would.
 """
@@ -178,6 +178,72 @@ def test_an_idle_upsert_stream_ends_unavailable_when_the_stop_begins(tmp_path: P
         assert ended.value.code() is grpc.StatusCode.UNAVAILABLE
         assert "the server is shutting down" in str(ended.value.details())
         assert "the first 1 message(s) of this stream were applied" in str(ended.value.details())
+        assert server.process.wait(timeout=WAIT_S) == 0  # not held for the 300 s grace period
+    finally:
+        server.stop()
+
+
+def watch_own_health(channel: grpc.Channel) -> Iterator[health_pb2.HealthCheckResponse]:
+    """An open Watch of the server's own health, as grpc's client-side health checking holds
+    it (no deadline of its own: only the test's)."""
+    stub = health_pb2_grpc.HealthStub(channel)
+    updates: Iterator[health_pb2.HealthCheckResponse]
+    updates = stub.Watch(health_pb2.HealthCheckRequest(), timeout=WAIT_S)  # type: ignore[attr-defined]
+    return updates
+
+
+def statuses_until_the_end(
+    updates: Iterator[health_pb2.HealthCheckResponse],
+) -> tuple[list[int], grpc.RpcError]:
+    """Every status a Watch sends until it ends, and how it ended."""
+    seen: list[int] = []
+    with pytest.raises(grpc.RpcError) as ended:
+        for update in updates:
+            seen.append(int(update.status))
+    return seen, ended.value
+
+
+def test_an_open_health_watch_sees_not_serving_then_ends_when_the_stop_begins(
+    tiny_sparse_index: Path,
+) -> None:
+    """An open Watch got NOT_SERVING but stayed open: it held the stop for the grace period."""
+    server = started(tiny_sparse_index, "--grace-period-s", "300")
+    try:
+        with grpc.insecure_channel(server.address) as channel:
+            updates = watch_own_health(channel)
+            assert next(updates).status == health_pb2.HealthCheckResponse.SERVING
+            server.process.send_signal(signal.SIGTERM)
+            seen, ended = statuses_until_the_end(updates)
+        assert seen == [NOT_SERVING]
+        assert ended.code() is grpc.StatusCode.UNAVAILABLE
+        assert "the server is shutting down" in str(ended.details())
+        assert server.process.wait(timeout=WAIT_S) == 0  # not held for the 300 s grace period
+    finally:
+        server.stop()
+
+
+def test_a_health_watch_streams_through_the_shutdown_delay_and_ends_at_the_stop(
+    tiny_sparse_index: Path,
+) -> None:
+    """Load balancers watch health during the delay: the Watch stays open then (calls are
+    still answered), and only the graceful stop ends it."""
+    server = started(tiny_sparse_index, "--shutdown-delay-s", "600", "--grace-period-s", "300")
+    try:
+        with grpc.insecure_channel(server.address) as channel:
+            updates = watch_own_health(channel)
+            assert next(updates).status == health_pb2.HealthCheckResponse.SERVING
+            server.process.send_signal(signal.SIGTERM)
+            assert next(updates).status == NOT_SERVING  # the delay began
+            reply = search_pb2_grpc.SearchServiceStub(channel).Search(
+                sparse_search("boundary layer"), timeout=WAIT_S
+            )
+            assert reply.hits  # still answering, and the Watch is still open
+            assert updates.is_active()  # type: ignore[attr-defined]
+            time.sleep(REPEAT_WINDOW_S)  # sooner, it would be taken for the first signal again
+            server.process.send_signal(signal.SIGTERM)  # ends the delay: the stop begins
+            seen, ended = statuses_until_the_end(updates)
+        assert seen == []  # NOT_SERVING was sent once, at the delay
+        assert ended.code() is grpc.StatusCode.UNAVAILABLE
         assert server.process.wait(timeout=WAIT_S) == 0  # not held for the 300 s grace period
     finally:
         server.stop()

@@ -248,7 +248,8 @@ class SearchServer:
     async def stop(self) -> bool:
         """NOT_SERVING, refuse new calls, let in-flight calls finish within the grace period
         (open SearchStreams answer the requests they have, open UpsertDocuments streams finish
-        the message they apply, then both end with UNAVAILABLE).
+        the message they apply, open health Watches send NOT_SERVING, then all end with
+        UNAVAILABLE).
 
         A load still in progress gets what is left of the grace period to end (a wait for
         shard replicas ends at once). Returns False when it did not: it is abandoned, its
@@ -260,6 +261,7 @@ class SearchServer:
         grace_ends = loop.time() + self.settings.grace_period_s
         self._grace_ends = grace_ends
         await self.health.enter_graceful_shutdown()
+        self.health.end_watches()  # after NOT_SERVING: an open Watch would hold the stop
         self._stopping.set()
         await self.server.stop(self.settings.grace_period_s)
         # In-flight commits finish before the writer closes (a commit is never cut short).
