@@ -86,6 +86,31 @@ def test_compact_rpc_reclaims_dead_rows_while_serving(tmp_path: Path) -> None:
         assert "d40" in served_ids(search, DENSE)
 
 
+def test_compact_rpc_of_an_already_compact_index_rewrites_nothing(tmp_path: Path) -> None:
+    index_dir = build(tmp_path / "idx", 30)
+    with (
+        serving(index_dir, compact_dead_fraction=0.0) as address,
+        grpc.insecure_channel(address) as channel,
+    ):
+        index = index_pb2_grpc.IndexServiceStub(channel)
+        search = search_pb2_grpc.SearchServiceStub(channel)
+        first = index.Compact(ipb.CompactRequest())  # a fresh build: moved to data-<gen>/
+        data_dir = load_manifest(index_dir).data_dir
+        second = index.Compact(ipb.CompactRequest())
+        assert second.generation == first.generation
+        assert (second.removed_count, second.document_count) == (0, 30)
+        assert second.size_bytes_before == second.size_bytes_after == first.size_bytes_after
+        stats = index.GetIndexStats(ipb.GetIndexStatsRequest())
+        assert stats.generation == first.generation
+        assert load_manifest(index_dir).data_dir == data_dir
+        # A write after it: the next Compact compacts again.
+        index.DeleteDocuments(ipb.DeleteDocumentsRequest(ids=["d3"]))
+        third = index.Compact(ipb.CompactRequest())
+        assert third.removed_count == 1 and third.generation == first.generation + 2
+        assert load_manifest(index_dir).data_dir != data_dir
+        assert served_ids(search, DENSE) == {f"d{i}" for i in range(30)} - {"d3"}
+
+
 def test_the_server_compacts_in_the_background_past_the_dead_fraction(tmp_path: Path) -> None:
     index_dir = build(tmp_path / "idx", 20)
     settings = {"compact_dead_fraction": 0.3, "compact_min_dead_rows": 5}
@@ -130,6 +155,13 @@ def test_compact_command_and_its_refusal_while_a_server_writes(tmp_path: Path) -
     done = run_cli("compact", str(index_dir))
     assert "removed 5 dead rows" in done.stdout
     assert load_manifest(index_dir).deleted_count == 0
+    generation = load_manifest(index_dir).generation
+    again = run_cli("compact", str(index_dir))
+    assert (
+        f"is already compact: 10 rows, all live; nothing rewritten (generation {generation})"
+        in (again.stdout)
+    )
+    assert load_manifest(index_dir).generation == generation
 
 
 def churned_index(path: Path, count: int) -> dict[str, int]:

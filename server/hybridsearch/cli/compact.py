@@ -40,6 +40,13 @@ def run_compact(args: argparse.Namespace) -> int:
         outcome = writer.compact()
     finally:
         writer.close()
+    if not outcome.rewritten:
+        print(
+            f"{args.index} is already compact: {outcome.documents} rows, all live; nothing "
+            f"rewritten (generation {outcome.generation})",
+            flush=True,
+        )
+        return 0
     print(
         f"compacted {args.index} to generation {outcome.generation}: removed "
         f"{outcome.removed_rows} dead rows, {outcome.size_bytes_before} -> "

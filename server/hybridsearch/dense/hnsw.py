@@ -118,6 +118,16 @@ def _read_graph(path: str, mtime_ns: int, size: int) -> Any:
     return _faiss().read_index(path)
 
 
+def graph_rows(path: Path) -> int:
+    """How many rows the graph file at ``path`` covers (the file read once per version, as
+    the searcher reads it: a served index's graph is already in memory)."""
+    stat = path.stat()
+    try:
+        return int(_read_graph(str(path), stat.st_mtime_ns, stat.st_size).ntotal)
+    except RuntimeError as exc:
+        raise IndexFormatError(f"{path}: unreadable HNSW file ({exc})") from None
+
+
 class HnswDenseIndex:
     """Approximate top-k by inner product over a graph file, exact over rows added after it."""
 

@@ -100,9 +100,11 @@ class Ingestor:
         return outcome
 
     def compact(self) -> CompactionOutcome:
-        """Compact the index now (see `IndexWriter.compact`) and publish the result."""
+        """Compact the index now (see `IndexWriter.compact`) and publish the result (an index
+        that was already compact is left as it is, still served)."""
         outcome = self.writer.compact()
-        self._searcher.publish_index(self.writer.committed())
+        if outcome.rewritten:
+            self._searcher.publish_index(self.writer.committed())
         return outcome
 
     def _publish(self) -> None:

@@ -715,10 +715,13 @@ class ShardedWriter:
         return DeleteOutcome(deleted, not_found, self._generation())
 
     def compact(self) -> CompactionOutcome:
-        """Compact every shard; the outcome summed over them."""
-        outcomes: list[CompactionOutcome] = [
-            self._group.write(s, "compact") for s in range(self._searcher.shard_count)
-        ]
+        """Compact every shard (one already compact is left as it is); the outcome summed
+        over them, rewritten when any shard was."""
+        outcomes: list[CompactionOutcome] = []
+        for shard in range(self._searcher.shard_count):
+            outcome: CompactionOutcome = self._group.write(shard, "compact")
+            self._generations[shard] = outcome.generation
+            outcomes.append(outcome)
         return _summed(outcomes, self._generation())
 
     def _generation(self) -> int:
@@ -749,4 +752,5 @@ def _summed(outcomes: Sequence[CompactionOutcome], generation: int) -> Compactio
         size_bytes_before=sum(o.size_bytes_before for o in outcomes),
         size_bytes_after=sum(o.size_bytes_after for o in outcomes),
         seconds=sum(o.seconds for o in outcomes),
+        rewritten=any(o.rewritten for o in outcomes),
     )

@@ -169,6 +169,12 @@ class SparseReader:
         n: int = self._searcher.num_docs
         return n
 
+    @property
+    def num_segments(self) -> int:
+        """Segments in the current searcher (none for an empty index)."""
+        n: int = self._searcher.num_segments
+        return n
+
     def doc_freq(self, term: str) -> int:
         """Documents whose body holds the analysed ``term`` (deleted ones count until merged)."""
         n: int = self._searcher.doc_freq(BODY_FIELD, term)

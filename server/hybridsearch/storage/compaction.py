@@ -21,6 +21,10 @@ three phases, so searches and writes continue meanwhile:
    rewritten to name the new directory, at generation ``current + 1``: the commit point.
    Only then is the old data removed.
 
+An index already compact (no dead row, nothing dead or uncommitted in tantivy, one tantivy
+segment, an HNSW graph over every row, the ``data-<generation>/`` layout) is left as it is:
+the writer checks under both of its locks and commits nothing (`CompactionOutcome.rewritten`).
+
 Crash safety: until the manifest is replaced, the new directory is named by nothing, readers
 keep the old generation, and the next writer removes it; after, the old data is named by
 nothing and is removed the same way. A reader that was opening the old data when it was
@@ -92,6 +96,9 @@ class CompactionOutcome:
     size_bytes_before: int
     size_bytes_after: int
     seconds: float
+    # False: the index was already compact, so nothing was rewritten (`generation` is the
+    # current one, unchanged; the sizes are one measurement).
+    rewritten: bool = True
 
     @property
     def removed_rows(self) -> int:

@@ -44,6 +44,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from hybridsearch.dense.hnsw import HNSW_FILE, graph_rows
+from hybridsearch.dense.select import DenseIndexKind, parse_dense_index
 from hybridsearch.dense.store import write_vector_rows
 from hybridsearch.errors import IndexFormatError, IndexLockedError, StorageUnavailableError
 from hybridsearch.metadata.values import metadata_problem
@@ -323,11 +325,18 @@ class IndexWriter:
 
         Commits may run meanwhile (only the first and last steps take the commit lock); they
         are carried over into the compacted generation. On failure nothing changes.
+
+        An index that is already compact (`_is_compact`) is left as it is: the outcome says
+        ``rewritten=False``, at the current generation. A commit that lands after that check
+        waits for the next compaction.
         """
         with self._compact_lock:
             started = time.perf_counter()
+            covered = self._graph_rows()  # only a compaction rewrites the graph: no commit lock
             with self._lock:
                 self._check_open()
+                if self._is_compact(covered):
+                    return self._left_as_it_is(self._manifest, started)
                 frozen = self._open_state()
             # Newer than the current data directory's name (a generation at or before this one).
             name = data_dir_name(frozen.manifest.generation + 1)
@@ -357,6 +366,52 @@ class IndexWriter:
                 size_bytes_after=dir_size_bytes(self.path),
                 seconds=time.perf_counter() - started,
             )
+
+    def _graph_rows(self) -> int | None:
+        """The rows the HNSW graph covers; None when the index has no graph (exact, or no
+        vectors); -1 when the graph cannot be read (a compaction writes a new one)."""
+        manifest = self._manifest
+        if not manifest.has_vectors:
+            return None
+        if parse_dense_index(manifest.dense_index) is not DenseIndexKind.HNSW:
+            return None
+        try:
+            return graph_rows(self.data_path / HNSW_FILE)
+        except (OSError, IndexFormatError):
+            return -1
+
+    def _is_compact(self, covered: int | None) -> bool:
+        """Whether a compaction would only copy what is there: the index is in the
+        ``data-<generation>/`` layout, no row is dead, tantivy holds nothing dead or
+        uncommitted, the HNSW graph (if any) covers every row, and tantivy has one segment
+        (none when empty). Call it holding both locks (``covered``: `_graph_rows`)."""
+        manifest = self._manifest
+        return (
+            bool(manifest.data_dir)
+            and manifest.deleted_count == 0
+            and self._stale == 0
+            and (covered is None or covered == manifest.ordinal_count)
+            and self._reader.refreshed().num_segments <= 1
+        )
+
+    def _left_as_it_is(self, manifest: Manifest, started: float) -> CompactionOutcome:
+        """The outcome of a compaction of an index that was already compact."""
+        size = dir_size_bytes(self.path)
+        log.info(
+            "%s: already compact (%d rows, all live); nothing rewritten",
+            self.path,
+            manifest.ordinal_count,
+        )
+        return CompactionOutcome(
+            generation=manifest.generation,
+            rows_before=manifest.ordinal_count,
+            rows_after=manifest.ordinal_count,
+            documents=manifest.document_count,
+            size_bytes_before=size,
+            size_bytes_after=size,
+            seconds=time.perf_counter() - started,
+            rewritten=False,
+        )
 
     def _commit_compaction(self, staged: StagedGeneration, current: Manifest) -> Manifest:
         """Write the manifest naming ``staged`` (the commit point), then switch to it."""

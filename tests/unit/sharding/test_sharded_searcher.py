@@ -35,6 +35,7 @@ from hybridsearch.sharding.layout import (
 )
 from hybridsearch.sharding.searcher import ShardedPrfBackend, ShardedSearcher, ShardedWriter
 from hybridsearch.storage.index_dir import open_index
+from hybridsearch.storage.manifest import load_manifest
 from hybridsearch.types import (
     Document,
     FusionMethod,
@@ -771,3 +772,32 @@ def test_a_tie_at_a_shard_s_hybrid_dense_cut_is_taken_by_id_as_on_one_index(
     finally:
         engine.close()
         one.close()
+
+
+def test_a_compaction_leaves_each_already_compact_shard_as_it_is(tmp_path: Path) -> None:
+    path = _build(tmp_path, 2)
+    engine = _sharded(path)
+    writer = ShardedWriter(engine)
+    shards = [path / shard_dir_name(s) for s in range(2)]
+    try:
+        assert writer.compact().rewritten  # built shards: the format 2 layout
+        data_dirs = [load_manifest(shard).data_dir for shard in shards]
+        again = writer.compact()
+        assert not again.rewritten and again.removed_rows == 0
+        assert again.size_bytes_before == again.size_bytes_after
+        assert [load_manifest(shard).data_dir for shard in shards] == data_dirs
+        generation = again.generation
+        assert generation == sum(load_manifest(shard).generation for shard in shards)
+        # A delete on one shard: that shard compacts, the other is left as it is.
+        victim = DOCS[0].id
+        writer.delete([victim])
+        hit = shard_of(victim, 2)
+        outcome = writer.compact()
+        assert outcome.rewritten and outcome.removed_rows == 1
+        after = [load_manifest(shard).data_dir for shard in shards]
+        assert after[1 - hit] == data_dirs[1 - hit] and after[hit] != data_dirs[hit]
+        # The delete's commit and the compaction's, on one shard.
+        assert outcome.generation == generation + 2
+        assert outcome.generation == sum(load_manifest(shard).generation for shard in shards)
+    finally:
+        engine.close()

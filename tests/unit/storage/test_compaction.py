@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import tantivy
 
+from hybridsearch.dense.hnsw import HNSW_FILE, graph_rows
 from hybridsearch.dense.select import DenseIndexKind
 from hybridsearch.engine.searcher import HybridSearcher
 from hybridsearch.storage import compaction as compaction_module
@@ -382,3 +383,89 @@ def test_an_hnsw_index_without_live_documents_compacts_and_stays_writable(
     searcher = HybridSearcher(reopened, HashEncoder())
     hits = searcher.search(Query(text="uniq7v0", top_k=3, mode=RetrievalMode.DENSE)).hits
     assert [h.id for h in hits] == ["d7"]
+
+
+def file_stats(index_path: Path) -> dict[str, tuple[int, int, int]]:
+    """Every file under ``index_path`` (the writer's lock file aside): inode, size, mtime."""
+    return {
+        str(p.relative_to(index_path)): (p.stat().st_ino, p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(index_path.rglob("*"))
+        if p.is_file() and p.name != "writer.lock"
+    }
+
+
+def built(path: Path, kind: DenseIndexKind, count: int = 300) -> Path:
+    if kind is DenseIndexKind.HNSW:
+        pytest.importorskip("faiss")
+    build_index(
+        [doc(i) for i in range(count)],
+        path,
+        encoder=HashEncoder(),
+        encoder_info=HASH_ENCODER_INFO,
+        dense_index=kind,
+    )
+    return path
+
+
+@pytest.mark.parametrize("kind", [DenseIndexKind.EXACT, DenseIndexKind.HNSW])
+def test_a_second_compaction_in_a_row_rewrites_nothing(
+    tmp_path: Path, kind: DenseIndexKind
+) -> None:
+    # Each Compact wrote a new generation, copying every file of an index already compact.
+    path = built(tmp_path / "idx", kind)
+    writer = IndexWriter(path)
+    try:
+        first = writer.compact()  # a fresh build: format 2 layout, maybe several segments
+        manifest, files = load_manifest(path), file_stats(path)
+        assert manifest.generation == first.generation
+        second = writer.compact()
+        assert load_manifest(path) == manifest
+        assert file_stats(path) == files  # not a file rewritten, added or removed
+        assert second.generation == first.generation
+        assert (second.removed_rows, second.documents) == (0, 300)
+        assert second.size_bytes_before == second.size_bytes_after == dir_size_bytes(path)
+        assert first.rewritten and not second.rewritten
+        upsert(writer, doc(1, 1))  # the writer goes on in the same generation
+    finally:
+        writer.close()
+    assert len(open_index(path).ids) == 301
+
+
+@pytest.mark.parametrize("kind", [DenseIndexKind.EXACT, DenseIndexKind.HNSW])
+def test_after_a_delete_a_compact_index_compacts_again(
+    tmp_path: Path, kind: DenseIndexKind
+) -> None:
+    path = built(tmp_path / "idx", kind)
+    writer = IndexWriter(path)
+    try:
+        writer.compact()
+        writer.delete(["d5"])
+        before = load_manifest(path)
+        outcome = writer.compact()
+        assert outcome.rewritten and outcome.removed_rows == 1
+        after = load_manifest(path)
+        assert outcome.generation == after.generation == before.generation + 1
+        assert (after.deleted_count, after.document_count) == (0, 299)
+        assert after.data_dir != before.data_dir
+        assert not writer.compact().rewritten
+    finally:
+        writer.close()
+
+
+def test_after_new_rows_the_graph_misses_a_compaction_rebuilds_it(tmp_path: Path) -> None:
+    path = built(tmp_path / "idx", DenseIndexKind.HNSW)
+    writer = IndexWriter(path)
+    try:
+        writer.compact()
+        upsert(writer, *[doc(i) for i in range(300, 320)])  # new ids: no dead row
+        before = load_manifest(path)
+        assert before.deleted_count == 0
+        assert graph_rows(before.data_path(path) / HNSW_FILE) == 300  # 20 rows outside it
+        outcome = writer.compact()
+        assert outcome.rewritten and outcome.removed_rows == 0
+        after = load_manifest(path)
+        assert after.generation == before.generation + 1
+        assert graph_rows(after.data_path(path) / HNSW_FILE) == after.ordinal_count == 320
+        assert not writer.compact().rewritten
+    finally:
+        writer.close()
