@@ -19,10 +19,18 @@ type FieldViolation struct {
 
 // Error is a failed call: the canonical code, the server's message and, for
 // INVALID_ARGUMENT, the google.rpc.BadRequest field violations.
+//
+// PartialUpsert is, for an UpsertDocuments stream that failed part-way (RESOURCE_EXHAUSTED
+// at capacity, UNAVAILABLE at the server's graceful stop, INVALID_ARGUMENT or NOT_FOUND at a
+// later message, ...), the server's response so far: GetAppliedMessages says how many
+// messages were applied (the first N; the rest were not: send those again on a new stream),
+// with their accepted, replaced and rejected counts, rejections and generation. It is nil
+// when the status carries none (any other call or failure).
 type Error struct {
 	Code            codes.Code
 	Message         string
 	FieldViolations []FieldViolation
+	PartialUpsert   *pb.UpsertDocumentsResponse
 	status          *status.Status // the original status (with its details), when there was one
 }
 
@@ -56,8 +64,8 @@ func (e *Error) GRPCStatus() *status.Status {
 	return st
 }
 
-// FromError converts a gRPC error into *Error, reading BadRequest details from the status
-// (the grpc-status-details-bin trailer). nil stays nil.
+// FromError converts a gRPC error into *Error, reading the BadRequest and UpsertDocumentsResponse
+// details from the status (the grpc-status-details-bin trailer). nil stays nil.
 func FromError(err error) error {
 	if err == nil {
 		return nil
@@ -68,9 +76,14 @@ func FromError(err error) error {
 	}
 	out := &Error{Code: st.Code(), Message: st.Message(), status: st}
 	for _, d := range st.Details() {
-		if br, ok := d.(*errdetails.BadRequest); ok {
-			for _, v := range br.GetFieldViolations() {
+		switch detail := d.(type) {
+		case *errdetails.BadRequest:
+			for _, v := range detail.GetFieldViolations() {
 				out.FieldViolations = append(out.FieldViolations, FieldViolation{Field: v.GetField(), Description: v.GetDescription()})
+			}
+		case *pb.UpsertDocumentsResponse:
+			if out.PartialUpsert == nil {
+				out.PartialUpsert = detail
 			}
 		}
 	}

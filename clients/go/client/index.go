@@ -90,7 +90,8 @@ func (c *Client) NewUpserter(ctx context.Context, o UpsertOptions, opts ...grpc.
 }
 
 // Add queues documents, sending every batch they complete. An error means the call failed
-// (the *Error the server ended it with); the batches sent before stay committed.
+// (the *Error the server ended it with); the batches sent before stay committed, and the
+// *Error's PartialUpsert, when the server sent it, says how many messages were applied.
 func (u *Upserter) Add(docs ...*pb.Document) error {
 	for _, doc := range docs {
 		if u.err != nil {
@@ -156,6 +157,8 @@ func (u *Upserter) fail(err error) {
 // Close sends the queued documents, half-closes the stream and returns the server's summary
 // of every batch: accepted, replaced and rejected counts (each rejection with its position,
 // id and reason) and the index generation after the last commit.
+// A stream that failed part-way returns an *Error whose PartialUpsert is the summary of the
+// messages applied before the failure (AppliedMessages of them, in order).
 func (u *Upserter) Close() (*pb.UpsertDocumentsResponse, error) {
 	if err := u.flush(); err != nil {
 		return nil, err

@@ -187,3 +187,47 @@ func TestIndexCallsMapErrors(t *testing.T) {
 		t.Error("NewDocument accepted a channel in metadata")
 	}
 }
+
+// A stream that fails part-way (here: its second message names another collection) is an
+// *Error carrying the server's response so far: the first message applied, its rejection.
+func TestUpserterFailurePartWayCarriesThePartialResponse(t *testing.T) {
+	c := newClient(t)
+	ctx := context.Background()
+	cleanIDs(t, c)
+	before := stats(t, c)
+	u, err := c.NewUpserter(ctx, client.UpsertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied := &pb.UpsertDocumentsRequest{Documents: []*pb.Document{{Id: "go-live-3", Text: "applied"}, {Id: "  "}}}
+	refused := &pb.UpsertDocumentsRequest{Documents: []*pb.Document{{Id: liveIDs[0]}}, Collection: "go-live-elsewhere"}
+	err = u.Send(applied)
+	if err == nil {
+		err = u.Send(refused)
+	}
+	if err == nil {
+		_, err = u.Close()
+	}
+	var e *client.Error
+	if !errors.As(err, &e) || e.Code != codes.InvalidArgument || !slices.Equal(fields(e), []string{"collection"}) {
+		t.Fatalf("err = %v, want an InvalidArgument *client.Error on collection", err)
+	}
+	partial := e.PartialUpsert
+	if partial == nil {
+		t.Fatalf("err %v carries no partial response", err)
+	}
+	if partial.GetAppliedMessages() != 1 || partial.GetAcceptedCount() != 1 || partial.GetReplacedCount() != 0 ||
+		partial.GetRejectedCount() != 1 || partial.GetGeneration() <= before.GetGeneration() {
+		t.Errorf("partial response = %v (generation before: %d)", partial, before.GetGeneration())
+	}
+	if r := partial.GetRejected(); len(r) != 1 || r[0].GetPosition() != 1 || r[0].GetId() != "  " || r[0].GetReason() == "" {
+		t.Errorf("partial rejected = %v", r)
+	}
+	if _, err := c.GetDocument(ctx, "go-live-3"); err != nil {
+		t.Errorf("the applied message's document: %v", err)
+	}
+	_, err = c.GetDocument(ctx, liveIDs[0])
+	if !errors.As(err, &e) || e.Code != codes.NotFound || e.PartialUpsert != nil {
+		t.Errorf("the refused message's document: %v (want NotFound, no partial response)", err)
+	}
+}
