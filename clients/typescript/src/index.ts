@@ -29,7 +29,7 @@ export type {
 } from "./client.js";
 export * as filters from "./filters.js";
 export type { Bound, FilterLike, MatchValueLike, RangeBounds, WhereClauses } from "./filters.js";
-export { HybridSearchError, fieldViolationsFromStatus, toHybridSearchError } from "./errors.js";
+export { HybridSearchError, fieldViolationsFromStatus, partialUpsertFromStatus, toHybridSearchError } from "./errors.js";
 export type { FieldViolation } from "./errors.js";
 export * from "./gen/hybridsearch/v1/search.js";
 // Named, not `export *`: both generated modules define DeepPartial, MessageFns and protobufFileName.

@@ -273,6 +273,32 @@ describe("live server", { skip: addr ? false : "HYBRIDSEARCH_ADDR is not set: ru
       await assert.rejects(client.upsertDocuments(documents(), { batchSize: 1 }), (err) => err === broken);
     });
 
+    test("a stream failing part-way carries the response so far", async () => {
+      const before = await client.getIndexStats();
+      // The second message names another collection: INVALID_ARGUMENT once the first is applied.
+      const err = await rejection(
+        client.upsertDocuments([
+          { documents: [{ id: "ts-live-3", text: "applied" }, { id: "  " }] },
+          { documents: [{ id: LIVE_IDS[0] }], collection: "ts-live-elsewhere" },
+        ]),
+      );
+      assert.equal(err.code, status.INVALID_ARGUMENT);
+      assert.deepEqual(err.fieldViolations.map((v) => v.field), ["collection"]);
+      const partial = err.partialUpsert;
+      assert.ok(partial, `no partial response in ${err.message}`);
+      assert.deepEqual(
+        [partial.appliedMessages, partial.acceptedCount, partial.replacedCount, partial.rejectedCount],
+        [1, 1, 0, 1],
+      );
+      assert.deepEqual(partial.rejected.map((r) => [r.position, r.id]), [[1, "  "]]);
+      assert.ok(partial.rejected[0].reason);
+      assert.ok(partial.generation > before.generation);
+      assert.equal((await client.getDocument("ts-live-3")).text, "applied");
+      const missing = await rejection(client.getDocument(LIVE_IDS[0]));
+      assert.equal(missing.code, status.NOT_FOUND);
+      assert.equal(missing.partialUpsert, undefined);
+    });
+
     test("index calls map errors with field violations", async () => {
       const blank = await rejection(client.getDocument(" "));
       assert.equal(blank.code, status.INVALID_ARGUMENT);
