@@ -278,8 +278,9 @@ public final class HybridSearchClient implements AutoCloseable {
    * documents and, past the first document, {@link #DEFAULT_MAX_BATCH_BYTES} serialized bytes.
    * Each batch is one atomic commit; the response sums them (accepted, replaced and rejected
    * counts, each rejection with position, id and reason, and the generation). If the call
-   * fails midway the batches sent before stay committed; an exception thrown by the iterator
-   * cancels the call and propagates unchanged.
+   * fails midway the batches sent before stay committed, and the {@link HybridSearchException}'s
+   * {@link HybridSearchException#partialUpsert()} says how many were applied (when the server
+   * sent it); an exception thrown by the iterator cancels the call and propagates unchanged.
    */
   public UpsertResult upsertDocuments(Iterable<Document> documents, int batchSize, Duration deadline) {
     if (batchSize < 1) {

@@ -3,6 +3,7 @@ package dev.hybridsearch.client;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -21,6 +22,7 @@ import dev.hybridsearch.v1.RetrievalMode;
 import dev.hybridsearch.v1.SearchRequest;
 import dev.hybridsearch.v1.SearchResponse;
 import dev.hybridsearch.v1.SearchStreamRequest;
+import dev.hybridsearch.v1.UpsertDocumentsResponse;
 import io.grpc.Status;
 import java.time.Duration;
 import java.util.Iterator;
@@ -341,6 +343,89 @@ class HybridSearchClientTest {
               }
             };
     assertSame(broken, assertThrows(IllegalStateException.class, () -> client.upsertDocuments(documents, 1, Duration.ofSeconds(10))));
+  }
+
+  /**
+   * Documents for a stream to {@code collection}: a message with one accepted document and one
+   * rejected (a blank id); once that message is applied (its document found), the collection is
+   * deleted, and the next document, in the stream's second message, meets NOT_FOUND.
+   */
+  private static Iterable<Document> deletingAfterFirstMessage(HybridSearchClient writer, String collection) {
+    List<Document> first = List.of(
+        Document.newBuilder().setId("java-partial-1").setText("applied").build(), Document.newBuilder().setId("  ").build());
+    Document second = Document.newBuilder().setId("java-partial-2").setText("never applied").build();
+    return () ->
+        new Iterator<>() {
+          private int given;
+
+          @Override
+          public boolean hasNext() {
+            return given < 3;
+          }
+
+          @Override
+          public Document next() {
+            if (given < 2) {
+              return first.get(given++);
+            }
+            awaitDocument(writer, "java-partial-1");
+            client.deleteCollection(collection);
+            given++;
+            return second;
+          }
+        };
+  }
+
+  private static void awaitDocument(HybridSearchClient writer, String id) {
+    long giveUp = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    while (true) {
+      try {
+        writer.getDocument(id);
+        return;
+      } catch (HybridSearchException e) {
+        if (e.code() != Status.Code.NOT_FOUND || System.nanoTime() > giveUp) {
+          throw e;
+        }
+      }
+      try {
+        Thread.sleep(10);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException(e);
+      }
+    }
+  }
+
+  @Test
+  void upsertFailingPartWayCarriesThePartialResponse() {
+    String name = "java-partial-" + java.util.UUID.randomUUID().toString().substring(0, 8);
+    client.createCollection(name, CollectionConfig.builder().build());
+    try {
+      HybridSearchClient writer = client.withCollection(name);
+      HybridSearchException e = assertThrows(HybridSearchException.class,
+          () -> writer.upsertDocuments(deletingAfterFirstMessage(writer, name), 2, Duration.ofSeconds(60)));
+      assertEquals(Status.Code.NOT_FOUND, e.code(), e.getMessage());
+      UpsertDocumentsResponse partial = e.partialUpsert();
+      assertNotNull(partial, "no partial response in " + e.getMessage());
+      assertEquals(List.of(1L, 1L, 0L, 1L), List.of(
+          partial.getAppliedMessages(), partial.getAcceptedCount(), partial.getReplacedCount(), partial.getRejectedCount2()));
+      assertEquals(1, partial.getRejected3Count());
+      assertEquals(1, partial.getRejected3(0).getPosition());
+      assertEquals("  ", partial.getRejected3(0).getId());
+      assertFalse(partial.getRejected3(0).getReason().isEmpty());
+      assertTrue(partial.getGeneration() > 0, partial.toString());
+    } finally {
+      try {
+        client.deleteCollection(name);
+      } catch (HybridSearchException e) {
+        if (e.code() != Status.Code.NOT_FOUND) {
+          throw e;
+        }
+      }
+    }
+    HybridSearchException other = assertThrows(HybridSearchException.class, () -> client.getDocument("java-partial-1"));
+    assertEquals(Status.Code.NOT_FOUND, other.code());
+    assertNull(other.partialUpsert()); // only a failed upsert stream carries one
   }
 
   @Test
