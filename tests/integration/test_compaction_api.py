@@ -97,6 +97,7 @@ def test_compact_rpc_of_an_already_compact_index_rewrites_nothing(tmp_path: Path
         first = index.Compact(ipb.CompactRequest())  # a fresh build: moved to data-<gen>/
         data_dir = load_manifest(index_dir).data_dir
         second = index.Compact(ipb.CompactRequest())
+        assert second.already_compact and not first.already_compact
         assert second.generation == first.generation
         assert (second.removed_count, second.document_count) == (0, 30)
         assert second.size_bytes_before == second.size_bytes_after == first.size_bytes_after
@@ -107,6 +108,7 @@ def test_compact_rpc_of_an_already_compact_index_rewrites_nothing(tmp_path: Path
         index.DeleteDocuments(ipb.DeleteDocumentsRequest(ids=["d3"]))
         third = index.Compact(ipb.CompactRequest())
         assert third.removed_count == 1 and third.generation == first.generation + 2
+        assert not third.already_compact
         assert load_manifest(index_dir).data_dir != data_dir
         assert served_ids(search, DENSE) == {f"d{i}" for i in range(30)} - {"d3"}
 

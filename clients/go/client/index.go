@@ -232,7 +232,8 @@ func (c *Client) GetIndexStats(ctx context.Context, opts ...grpc.CallOption) (*p
 }
 
 // Compact rewrites the Client's collection without the rows of deleted or replaced documents
-// now, whatever the server's background policy says, as one commit.
+// now, whatever the server's background policy says, as one commit. A collection already
+// compact is left as it is: the response's AlreadyCompact is true, at the current generation.
 func (c *Client) Compact(ctx context.Context, opts ...grpc.CallOption) (*pb.CompactResponse, error) {
 	ctx, cancel := c.callContext(ctx)
 	defer cancel()

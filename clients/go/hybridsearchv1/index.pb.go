@@ -770,7 +770,8 @@ func (x *CompactRequest) GetCollection() string {
 // CompactResponse says what a compaction did.
 type CompactResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The index generation of the compaction's commit.
+	// The index generation of the compaction's commit (the current one, unchanged, when
+	// `already_compact`).
 	Generation uint64 `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
 	// Dead rows removed (deleted or replaced documents whose space was reclaimed).
 	RemovedCount uint64 `protobuf:"varint,2,opt,name=removed_count,json=removedCount,proto3" json:"removed_count,omitempty"`
@@ -781,9 +782,13 @@ type CompactResponse struct {
 	// Size of the index directory on disk after the compaction, in bytes.
 	SizeBytesAfter uint64 `protobuf:"varint,5,opt,name=size_bytes_after,json=sizeBytesAfter,proto3" json:"size_bytes_after,omitempty"`
 	// How long the compaction took, in milliseconds.
-	DurationMs    uint64 `protobuf:"varint,6,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	DurationMs uint64 `protobuf:"varint,6,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	// True when the index was already compact and nothing was rewritten: no new generation,
+	// `removed_count` 0, the two sizes one measurement. (False from servers that predate it:
+	// they always rewrote.)
+	AlreadyCompact bool `protobuf:"varint,7,opt,name=already_compact,json=alreadyCompact,proto3" json:"already_compact,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CompactResponse) Reset() {
@@ -858,6 +863,13 @@ func (x *CompactResponse) GetDurationMs() uint64 {
 	return 0
 }
 
+func (x *CompactResponse) GetAlreadyCompact() bool {
+	if x != nil {
+		return x.AlreadyCompact
+	}
+	return false
+}
+
 var File_hybridsearch_v1_index_proto protoreflect.FileDescriptor
 
 const file_hybridsearch_v1_index_proto_rawDesc = "" +
@@ -928,7 +940,7 @@ const file_hybridsearch_v1_index_proto_rawDesc = "" +
 	"\x0eCompactRequest\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
-	"collection\"\xf4\x01\n" +
+	"collection\"\x9d\x02\n" +
 	"\x0fCompactResponse\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x01 \x01(\x04R\n" +
@@ -938,7 +950,8 @@ const file_hybridsearch_v1_index_proto_rawDesc = "" +
 	"\x11size_bytes_before\x18\x04 \x01(\x04R\x0fsizeBytesBefore\x12(\n" +
 	"\x10size_bytes_after\x18\x05 \x01(\x04R\x0esizeBytesAfter\x12\x1f\n" +
 	"\vduration_ms\x18\x06 \x01(\x04R\n" +
-	"durationMs2\xe4\x03\n" +
+	"durationMs\x12'\n" +
+	"\x0falready_compact\x18\a \x01(\bR\x0ealreadyCompact2\xe4\x03\n" +
 	"\fIndexService\x12f\n" +
 	"\x0fUpsertDocuments\x12'.hybridsearch.v1.UpsertDocumentsRequest\x1a(.hybridsearch.v1.UpsertDocumentsResponse(\x01\x12d\n" +
 	"\x0fDeleteDocuments\x12'.hybridsearch.v1.DeleteDocumentsRequest\x1a(.hybridsearch.v1.DeleteDocumentsResponse\x12X\n" +

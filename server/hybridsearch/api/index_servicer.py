@@ -266,6 +266,7 @@ class IndexServicer(index_pb2_grpc.IndexServiceServicer):
             size_bytes_before=outcome.size_bytes_before,
             size_bytes_after=outcome.size_bytes_after,
             duration_ms=round(outcome.seconds * 1000),
+            already_compact=not outcome.rewritten,
         )
 
 

@@ -139,7 +139,9 @@ class IndexServiceServicer:
         land during it are carried over). The server also compacts in the background when more
         than `--compact-dead-fraction` (default 0.3) of the rows are dead. Needs a full-access
         token; FAILED_PRECONDITION on a read-only server; RESOURCE_EXHAUSTED when the disk has no
-        room for the rewritten copy (the index is left as it was).
+        room for the rewritten copy (the index is left as it was). An index that is already
+        compact (no dead row, one BM25 segment, an HNSW graph over every row) is left as it is:
+        the response says `already_compact`, at the current generation.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

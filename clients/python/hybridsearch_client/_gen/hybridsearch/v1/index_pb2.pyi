@@ -410,8 +410,11 @@ class CompactResponse(_message.Message):
     SIZE_BYTES_BEFORE_FIELD_NUMBER: _builtins.int
     SIZE_BYTES_AFTER_FIELD_NUMBER: _builtins.int
     DURATION_MS_FIELD_NUMBER: _builtins.int
+    ALREADY_COMPACT_FIELD_NUMBER: _builtins.int
     generation: _builtins.int
-    """The index generation of the compaction's commit."""
+    """The index generation of the compaction's commit (the current one, unchanged, when
+    `already_compact`).
+    """
     removed_count: _builtins.int
     """Dead rows removed (deleted or replaced documents whose space was reclaimed)."""
     document_count: _builtins.int
@@ -422,6 +425,11 @@ class CompactResponse(_message.Message):
     """Size of the index directory on disk after the compaction, in bytes."""
     duration_ms: _builtins.int
     """How long the compaction took, in milliseconds."""
+    already_compact: _builtins.bool
+    """True when the index was already compact and nothing was rewritten: no new generation,
+    `removed_count` 0, the two sizes one measurement. (False from servers that predate it:
+    they always rewrote.)
+    """
     def __init__(
         self,
         *,
@@ -431,10 +439,11 @@ class CompactResponse(_message.Message):
         size_bytes_before: _builtins.int = ...,
         size_bytes_after: _builtins.int = ...,
         duration_ms: _builtins.int = ...,
+        already_compact: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_count", b"document_count", "duration_ms", b"duration_ms", "generation", b"generation", "removed_count", b"removed_count", "size_bytes_after", b"size_bytes_after", "size_bytes_before", b"size_bytes_before"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["already_compact", b"already_compact", "document_count", b"document_count", "duration_ms", b"duration_ms", "generation", b"generation", "removed_count", b"removed_count", "size_bytes_after", b"size_bytes_after", "size_bytes_before", b"size_bytes_before"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -78,7 +78,9 @@ class IndexServiceStub:
     land during it are carried over). The server also compacts in the background when more
     than `--compact-dead-fraction` (default 0.3) of the rows are dead. Needs a full-access
     token; FAILED_PRECONDITION on a read-only server; RESOURCE_EXHAUSTED when the disk has no
-    room for the rewritten copy (the index is left as it was).
+    room for the rewritten copy (the index is left as it was). An index that is already
+    compact (no dead row, one BM25 segment, an HNSW graph over every row) is left as it is:
+    the response says `already_compact`, at the current generation.
     """
 
 @_typing.type_check_only
@@ -131,7 +133,9 @@ class IndexServiceAsyncStub(IndexServiceStub):
     land during it are carried over). The server also compacts in the background when more
     than `--compact-dead-fraction` (default 0.3) of the rows are dead. Needs a full-access
     token; FAILED_PRECONDITION on a read-only server; RESOURCE_EXHAUSTED when the disk has no
-    room for the rewritten copy (the index is left as it was).
+    room for the rewritten copy (the index is left as it was). An index that is already
+    compact (no dead row, one BM25 segment, an HNSW graph over every row) is left as it is:
+    the response says `already_compact`, at the current generation.
     """
 
 class IndexServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -211,7 +215,9 @@ class IndexServiceServicer(metaclass=_abc_1.ABCMeta):
         land during it are carried over). The server also compacts in the background when more
         than `--compact-dead-fraction` (default 0.3) of the rows are dead. Needs a full-access
         token; FAILED_PRECONDITION on a read-only server; RESOURCE_EXHAUSTED when the disk has no
-        room for the rewritten copy (the index is left as it was).
+        room for the rewritten copy (the index is left as it was). An index that is already
+        compact (no dead row, one BM25 segment, an HNSW graph over every row) is left as it is:
+        the response says `already_compact`, at the current generation.
         """
 
 def add_IndexServiceServicer_to_server(servicer: IndexServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

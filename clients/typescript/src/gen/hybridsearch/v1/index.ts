@@ -178,7 +178,10 @@ export interface CompactRequest {
 
 /** CompactResponse says what a compaction did. */
 export interface CompactResponse {
-  /** The index generation of the compaction's commit. */
+  /**
+   * The index generation of the compaction's commit (the current one, unchanged, when
+   * `already_compact`).
+   */
   generation: number;
   /** Dead rows removed (deleted or replaced documents whose space was reclaimed). */
   removedCount: number;
@@ -190,6 +193,12 @@ export interface CompactResponse {
   sizeBytesAfter: number;
   /** How long the compaction took, in milliseconds. */
   durationMs: number;
+  /**
+   * True when the index was already compact and nothing was rewritten: no new generation,
+   * `removed_count` 0, the two sizes one measurement. (False from servers that predate it:
+   * they always rewrote.)
+   */
+  alreadyCompact: boolean;
 }
 
 function createBaseDocument(): Document {
@@ -1420,7 +1429,15 @@ export const CompactRequest: MessageFns<CompactRequest> = {
 };
 
 function createBaseCompactResponse(): CompactResponse {
-  return { generation: 0, removedCount: 0, documentCount: 0, sizeBytesBefore: 0, sizeBytesAfter: 0, durationMs: 0 };
+  return {
+    generation: 0,
+    removedCount: 0,
+    documentCount: 0,
+    sizeBytesBefore: 0,
+    sizeBytesAfter: 0,
+    durationMs: 0,
+    alreadyCompact: false,
+  };
 }
 
 export const CompactResponse: MessageFns<CompactResponse> = {
@@ -1442,6 +1459,9 @@ export const CompactResponse: MessageFns<CompactResponse> = {
     }
     if (message.durationMs !== 0) {
       writer.uint32(48).uint64(message.durationMs);
+    }
+    if (message.alreadyCompact !== false) {
+      writer.uint32(56).bool(message.alreadyCompact);
     }
     return writer;
   },
@@ -1507,6 +1527,14 @@ export const CompactResponse: MessageFns<CompactResponse> = {
             message.durationMs = longToNumber(reader.uint64());
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.alreadyCompact = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1547,6 +1575,11 @@ export const CompactResponse: MessageFns<CompactResponse> = {
         : isSet(object.duration_ms)
         ? globalThis.Number(object.duration_ms)
         : 0,
+      alreadyCompact: isSet(object.alreadyCompact)
+        ? globalThis.Boolean(object.alreadyCompact)
+        : isSet(object.already_compact)
+        ? globalThis.Boolean(object.already_compact)
+        : false,
     };
   },
 
@@ -1570,6 +1603,9 @@ export const CompactResponse: MessageFns<CompactResponse> = {
     if (message.durationMs !== 0) {
       obj.durationMs = Math.round(message.durationMs);
     }
+    if (message.alreadyCompact !== false) {
+      obj.alreadyCompact = message.alreadyCompact;
+    }
     return obj;
   },
 
@@ -1584,6 +1620,7 @@ export const CompactResponse: MessageFns<CompactResponse> = {
     message.sizeBytesBefore = object.sizeBytesBefore ?? 0;
     message.sizeBytesAfter = object.sizeBytesAfter ?? 0;
     message.durationMs = object.durationMs ?? 0;
+    message.alreadyCompact = object.alreadyCompact ?? false;
     return message;
   },
 };
@@ -1675,7 +1712,9 @@ export const IndexServiceService = {
    * land during it are carried over). The server also compacts in the background when more
    * than `--compact-dead-fraction` (default 0.3) of the rows are dead. Needs a full-access
    * token; FAILED_PRECONDITION on a read-only server; RESOURCE_EXHAUSTED when the disk has no
-   * room for the rewritten copy (the index is left as it was).
+   * room for the rewritten copy (the index is left as it was). An index that is already
+   * compact (no dead row, one BM25 segment, an HNSW graph over every row) is left as it is:
+   * the response says `already_compact`, at the current generation.
    */
   compact: {
     path: "/hybridsearch.v1.IndexService/Compact" as const,
@@ -1724,7 +1763,9 @@ export interface IndexServiceServer extends UntypedServiceImplementation {
    * land during it are carried over). The server also compacts in the background when more
    * than `--compact-dead-fraction` (default 0.3) of the rows are dead. Needs a full-access
    * token; FAILED_PRECONDITION on a read-only server; RESOURCE_EXHAUSTED when the disk has no
-   * room for the rewritten copy (the index is left as it was).
+   * room for the rewritten copy (the index is left as it was). An index that is already
+   * compact (no dead row, one BM25 segment, an HNSW graph over every row) is left as it is:
+   * the response says `already_compact`, at the current generation.
    */
   compact: handleUnaryCall<CompactRequest, CompactResponse>;
 }
@@ -1822,7 +1863,9 @@ export interface IndexServiceClient extends Client {
    * land during it are carried over). The server also compacts in the background when more
    * than `--compact-dead-fraction` (default 0.3) of the rows are dead. Needs a full-access
    * token; FAILED_PRECONDITION on a read-only server; RESOURCE_EXHAUSTED when the disk has no
-   * room for the rewritten copy (the index is left as it was).
+   * room for the rewritten copy (the index is left as it was). An index that is already
+   * compact (no dead row, one BM25 segment, an HNSW graph over every row) is left as it is:
+   * the response says `already_compact`, at the current generation.
    */
   compact(
     request: CompactRequest,
