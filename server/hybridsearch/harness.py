@@ -186,12 +186,15 @@ def start_server(
     cwd: Path | None = None,
     announce_timeout: float = 120.0,
     pass_fds: Sequence[int] = (),
+    new_session: bool = False,
 ) -> ServerProcess:
     """Start ``PROGRAM --port 0 SERVE_ARGS``; return once it printed ``listening on HOST:PORT``.
 
     It is not SERVING yet (the index loads after the announcement): call
     :meth:`ServerProcess.wait_serving`. ``metrics`` adds ``--metrics-port`` on a free port;
     ``pass_fds`` are inherited by the server (as ``/dev/fd/N`` paths name them).
+    ``new_session``: the server leads a session and process group of its own (its pid is the
+    group's id), as under a terminal or systemd, so that a signal can go to the whole group.
     Raises RuntimeError with the server's stderr when no address is announced.
     """
     metrics_port = free_port() if metrics else 0
@@ -208,6 +211,7 @@ def start_server(
             env=None if env is None else dict(env),
             cwd=cwd,
             pass_fds=tuple(pass_fds),
+            start_new_session=new_session,
         )
     finally:
         if log is not None:
