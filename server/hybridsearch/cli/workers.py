@@ -5,7 +5,12 @@ SO_REUSEPORT, and keeps that socket bound but not listening: the kernel spreads 
 connections over the children's listening sockets. Each child opens the index itself; the
 index files are memory-mapped read-only, so their pages are shared through the page cache.
 The parent prints ``listening on HOST:PORT`` once every child has bound, forwards SIGTERM and
-SIGINT to the children, and exits with the worst child exit code. A child that refuses to
+SIGINT to the children, and exits with the worst child exit code. It never blocks in a call
+a signal cannot end: the parent has threads of its libraries (onnxruntime's), and a signal
+the kernel hands to one of those would not interrupt the main thread's ``waitpid`` or
+``read``, so the forward would wait for a child to exit by itself. It waits in ``select`` on
+a wakeup pipe instead, which the signal's C handler writes to on whichever thread takes it
+(`signal.set_wakeup_fd`; a child's exit, SIGCHLD, writes to it too). A child that refuses to
 start (a `HybridSearchError`) prints ``error: ...`` and exits 2, and so does the parent; the
 token and TLS files are checked before the fork (`hybridsearch.startup_files`), so a bad one
 is reported once.
@@ -16,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import select
 import signal
 import socket
 import sys
@@ -89,17 +95,18 @@ def serve_workers(settings: ServerSettings, child_main: ChildMain) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    ready = _read_ready(ready_read, settings.workers)
-    os.close(ready_read)
-    if ready == settings.workers:
-        host = settings.host
-        address = (
-            f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
-        )
-        print(f"listening on {address}", flush=True)
-    else:
-        forward(signal.SIGTERM, None)
-    codes = [_wait(child) for child in children]
+    with _Wakeup() as wakeup:
+        ready = _read_ready(ready_read, settings.workers, wakeup)
+        os.close(ready_read)
+        if ready == settings.workers:
+            host = settings.host
+            address = (
+                f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+            )
+            print(f"listening on {address}", flush=True)
+        else:
+            forward(signal.SIGTERM, None)
+        codes = [_wait(child, wakeup) for child in children]
     reserved.close()
     if ready == settings.workers:
         return max(codes)
@@ -125,14 +132,47 @@ def _announce(fd: int) -> None:
     os.close(fd)
 
 
-def _read_ready(fd: int, expected: int) -> int:
+class _Wakeup:
+    """The pipe that signals wake the parent's main thread through (`signal.set_wakeup_fd`):
+    the Python handlers (`forward`) run on the main thread once it runs Python code again,
+    which it does when `wait` returns. SIGCHLD gets a handler so that a child's exit writes
+    to the pipe too."""
+
+    def __enter__(self) -> _Wakeup:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+        self._child_handler = signal.signal(signal.SIGCHLD, _on_child_exit)
+        self._previous = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        signal.set_wakeup_fd(self._previous)
+        signal.signal(signal.SIGCHLD, self._child_handler)
+        os.close(self._read)
+        os.close(self._write)
+
+    def wait(self, fd: int | None = None) -> bool:
+        """Until a signal came (or a child exited) or ``fd`` is readable; whether ``fd`` is."""
+        watched = [self._read] if fd is None else [self._read, fd]
+        readable, _, _ = select.select(watched, [], [])
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._read, 512):  # drained: the next signal wakes the next wait
+                pass
+        return fd is not None and fd in readable
+
+
+def _on_child_exit(_signum: int, _frame: FrameType | None) -> None:
+    """SIGCHLD's handler: nothing to do but exist (its C handler writes to the wakeup pipe)."""
+
+
+def _read_ready(fd: int, expected: int, wakeup: _Wakeup) -> int:
     """Count children that bound; stops early at EOF (every child closed the pipe)."""
     count = 0
     while count < expected:
-        try:
-            chunk = os.read(fd, expected - count)
-        except InterruptedError:
+        if not wakeup.wait(fd):
             continue
+        chunk = os.read(fd, expected - count)
         if not chunk:
             break
         count += len(chunk)
@@ -144,13 +184,14 @@ def _signal(pid: int, signum: int) -> None:
         os.kill(pid, signum)
 
 
-def _wait(pid: int) -> int:
+def _wait(pid: int, wakeup: _Wakeup) -> int:
+    """Child ``pid``'s exit code, waiting in `_Wakeup.wait` (where signals are forwarded)."""
     while True:
         try:
-            _, status = os.waitpid(pid, 0)
+            exited, status = os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
             return 0
-        except InterruptedError:
-            continue
-        code = os.waitstatus_to_exitcode(status)
-        return code if code >= 0 else 128 - code  # killed by a signal: 128 + signal number
+        if exited:
+            code = os.waitstatus_to_exitcode(status)
+            return code if code >= 0 else 128 - code  # killed by a signal: 128 + signal number
+        wakeup.wait()  # an exit after the waitpid above has written to the pipe already
