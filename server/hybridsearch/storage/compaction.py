@@ -22,7 +22,7 @@ three phases, so searches and writes continue meanwhile:
    Only then is the old data removed.
 
 An index already compact (no dead row, nothing dead or uncommitted in tantivy, one tantivy
-segment, an HNSW graph over every row, the ``data-<generation>/`` layout) is left as it is:
+segment, an HNSW graph over every row; in either layout) is left as it is:
 the writer checks under both of its locks and commits nothing (`CompactionOutcome.rewritten`).
 
 Crash safety: until the manifest is replaced, the new directory is named by nothing, readers

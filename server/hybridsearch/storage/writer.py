@@ -381,14 +381,14 @@ class IndexWriter:
             return -1
 
     def _is_compact(self, covered: int | None) -> bool:
-        """Whether a compaction would only copy what is there: the index is in the
-        ``data-<generation>/`` layout, no row is dead, tantivy holds nothing dead or
-        uncommitted, the HNSW graph (if any) covers every row, and tantivy has one segment
-        (none when empty). Call it holding both locks (``covered``: `_graph_rows`)."""
+        """Whether a compaction would only copy what is there: no row is dead, tantivy holds
+        nothing dead or uncommitted, the HNSW graph (if any) covers every row, and tantivy
+        has one segment (none when empty). A built index's layout (its data beside the
+        manifest, format 2) is no reason: it is read and written as well as the
+        ``data-<generation>/`` one. Call it holding both locks (``covered``: `_graph_rows`)."""
         manifest = self._manifest
         return (
-            bool(manifest.data_dir)
-            and manifest.deleted_count == 0
+            manifest.deleted_count == 0
             and self._stale == 0
             and (covered is None or covered == manifest.ordinal_count)
             and self._reader.refreshed().num_segments <= 1

@@ -415,7 +415,8 @@ def test_a_second_compaction_in_a_row_rewrites_nothing(
     path = built(tmp_path / "idx", kind)
     writer = IndexWriter(path)
     try:
-        first = writer.compact()  # a fresh build: format 2 layout, maybe several segments
+        upsert(writer, doc(2, 1))  # a dead row, and a second tantivy segment
+        first = writer.compact()
         manifest, files = load_manifest(path), file_stats(path)
         assert manifest.generation == first.generation
         second = writer.compact()
@@ -429,6 +430,27 @@ def test_a_second_compaction_in_a_row_rewrites_nothing(
     finally:
         writer.close()
     assert len(open_index(path).ids) == 301
+
+
+@pytest.mark.parametrize("kind", [DenseIndexKind.EXACT, DenseIndexKind.HNSW])
+def test_a_fresh_build_in_one_segment_is_already_compact(
+    tmp_path: Path, kind: DenseIndexKind
+) -> None:
+    # Its layout (data beside the manifest) alone made the first Compact rewrite it. Each of
+    # tantivy's indexing threads writes a segment of its own: one document makes one.
+    path = built(tmp_path / "idx", kind, count=1)
+    manifest, files = load_manifest(path), file_stats(path)
+    assert not manifest.data_dir  # format 2
+    writer = IndexWriter(path)
+    try:
+        outcome = writer.compact()
+        assert not outcome.rewritten and outcome.generation == manifest.generation
+        assert load_manifest(path) == manifest
+        assert file_stats(path) == files
+        upsert(writer, doc(0, 1))  # writes go on in the built layout
+    finally:
+        writer.close()
+    assert len(open_index(path).ids) == 2  # d0 replaced: its old row dead
 
 
 @pytest.mark.parametrize("kind", [DenseIndexKind.EXACT, DenseIndexKind.HNSW])
