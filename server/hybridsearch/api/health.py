@@ -31,10 +31,7 @@ from hybridsearch.errors import echo
 health_pb2: Any = _health_pb2
 
 #: Why an open Watch ends with UNAVAILABLE when the graceful stop begins.
-WATCH_STOPPED = (
-    "the server is shutting down (its status is NOT_SERVING): this health watch ends; watch "
-    "another server"
-)
+WATCH_STOPPED = "the server is shutting down: this health watch ends; watch another server"
 
 
 class HealthService(HealthServicer):
