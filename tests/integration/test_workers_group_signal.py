@@ -16,16 +16,13 @@ which forwards it. The test of a later signal sends real group signals (``killpg
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
-import platform
 import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
-import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from hybridsearch.api.shutdown import REPEAT_WINDOW_S
@@ -164,33 +161,3 @@ def test_a_later_group_signal_ends_the_shutdown_delay(tiny_sparse_index: Path) -
     # first; the second signal's first copy ended the delay.
     assert log.count(IGNORED) <= WORKERS, log
     assert log.count(ENDED_EARLY) == WORKERS, log
-
-
-#: tgkill(2)'s number: a signal to one thread of a process (`os.kill` picks the thread itself).
-TGKILL = {"x86_64": 234, "aarch64": 131}.get(platform.machine())
-
-
-def signal_thread(pid: int, tid: int, sig: signal.Signals) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.syscall(TGKILL, pid, tid, int(sig)) != 0:
-        raise OSError(ctypes.get_errno(), f"tgkill({pid}, {tid}, {sig.name})")
-
-
-@pytest.mark.skipif(TGKILL is None, reason="tgkill's number is known here for x86_64 and aarch64")
-def test_a_signal_taken_by_another_thread_of_the_parent_is_forwarded(
-    tiny_sparse_index: Path,
-) -> None:
-    """The kernel may hand a signal sent to the parent to any of its threads (onnxruntime
-    starts some): the forward must not wait for the main thread to leave a blocking call, or
-    the workers would never hear of it."""
-    with group_server(tiny_sparse_index, delay_s=0.0) as server:
-        parent = server.process.pid
-        threads = [int(t) for t in os.listdir(f"/proc/{parent}/task") if int(t) != parent]
-        assert threads, "the parent has no thread but its main one: nothing to test"
-        signal_thread(parent, threads[0], signal.SIGTERM)
-        code = server.process.wait(timeout=WAIT_S)
-        server.stop()
-        log = log_of(server)
-    assert code == 0, log
-    assert group_is_gone(parent)
-    assert log.count("shutting down (grace") == WORKERS, log
