@@ -12,6 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from hybridsearch.storage.manifest import load_manifest
 from hybridsearch.v1 import index_pb2 as ipb
 from hybridsearch.v1 import index_pb2_grpc, search_pb2_grpc
 from hybridsearch.v1 import search_pb2 as pb
@@ -137,9 +138,14 @@ def test_sigkill_of_the_writer_mid_commit_never_breaks_the_follower(
         uploader.join(timeout=60)
         writer.stop()
         # The follower serves a complete generation: every acknowledged document (once it
-        # has caught up with the last commit), each batch whole, both arms in step.
+        # has caught up with the last commit), each batch whole, both arms in step. The
+        # writer is dead, so the manifest on disk names the last commit; the follower is
+        # checked once it serves that (a commit the kill interrupted may have landed after
+        # the last acknowledgement, and the follower could move to it mid-check).
+        final = load_manifest(index_dir).generation
+        within(5.0, lambda: stats(follower.address).generation == final, "the last commit")
         acked = set(uploader.acked)
-        within(5.0, lambda: acked <= set(hit_ids(follower.address, "common", SPARSE)), "acks")
+        assert acked <= set(hit_ids(follower.address, "common", SPARSE))
         with grpc.insecure_channel(follower.address) as channel:
             check_recovered_read_only(channel, uploader.acked)
         # A restarted writer's commits reach the same follower.
