@@ -138,11 +138,13 @@ def test_two_collections_with_different_schemas_are_served_at_once(stubs: Stubs)
         ("tenants", False),
         ("years", False),
     ]
-    # A BM25-only collection answers SPARSE; a mode that needs vectors is refused.
-    refused = code_of(
-        lambda: stubs.search.Search(pb.SearchRequest(query="cat", mode=HYBRID, collection="years"))
-    )
-    assert refused == grpc.StatusCode.FAILED_PRECONDITION
+    # A BM25-only collection answers SPARSE; a mode that needs vectors is refused, saying
+    # what the collection is and what to do (nothing about rebuilding: it was never built).
+    with pytest.raises(grpc.RpcError) as refused:
+        stubs.search.Search(pb.SearchRequest(query="cat", mode=HYBRID, collection="years"))
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    why = refused.value.details() or ""
+    assert "BM25-only" in why and "use mode SPARSE" in why and "rebuild" not in why
 
 
 def test_an_alias_switch_moves_searches_at_once(stubs: Stubs) -> None:

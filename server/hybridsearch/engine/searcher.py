@@ -352,8 +352,8 @@ class HybridSearcher:
             return
         if snap.index.vectors is None:
             raise FailedPreconditionError(
-                f"mode {mode.name} needs document vectors, but this index was built without "
-                "them (--no-dense); use mode SPARSE or rebuild the index with a model"
+                f"mode {mode.name} needs document vectors, but this collection has none (it is "
+                "BM25-only: created without a model, or built with --no-dense); use mode SPARSE"
             )
         raise FailedPreconditionError(
             f"mode {mode.name} needs the query encoder, but the server was started without "
