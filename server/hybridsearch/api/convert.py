@@ -7,12 +7,14 @@ to `Unrecognized`, which the domain reports as a field violation with the others
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from google.protobuf import json_format, struct_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from hybridsearch.engine.request import (
     FusionOptions,
@@ -210,7 +212,7 @@ def _condition_from_proto(message: filter_pb2.Condition) -> flt.Condition:
         return flt.Range(
             r.field,
             **{
-                name: _bound_from_proto(getattr(r, name)) if r.HasField(name) else None
+                name: _bound_from_proto(getattr(r, name), name) if r.HasField(name) else None
                 for name in ("gt", "gte", "lt", "lte")
             },
         )
@@ -231,7 +233,7 @@ def _match_value_from_proto(message: filter_pb2.MatchValue) -> flt.MatchValue:
     return value
 
 
-def _bound_from_proto(message: filter_pb2.RangeBound) -> flt.Bound:
+def _bound_from_proto(message: filter_pb2.RangeBound, operator: str) -> flt.Bound:
     kind = message.WhichOneof("value")
     if kind == "integer":
         return message.integer
@@ -239,12 +241,27 @@ def _bound_from_proto(message: filter_pb2.RangeBound) -> flt.Bound:
         return message.number
     if kind == "datetime":
         try:
-            return message.datetime.ToDatetime(tzinfo=UTC)
+            return _datetime_bound(message.datetime, operator)
         except (ValueError, OverflowError):  # seconds or nanos out of Timestamp's range
             return flt.Missing(
                 "must be a timestamp from 0001-01-01 to 9999-12-31 UTC with nanos in [0, 999999999]"
             )
     return flt.Missing("set one of integer, number, datetime")
+
+
+_ONE_MICROSECOND = timedelta(microseconds=1)
+
+
+def _datetime_bound(stamp: Timestamp, operator: str) -> datetime:
+    """A Timestamp bound at the microsecond precision of stored datetimes, the same answer for
+    every stored value: a bound between two microseconds is the later one for ``gte`` and
+    ``lt`` (12:00:00 is neither >= 12:00:00.000000001 nor not < it), the earlier one (the
+    truncation) for ``gt`` and ``lte``."""
+    bound = stamp.ToDatetime(tzinfo=UTC)  # truncated to the microsecond
+    if stamp.nanos % 1000 and operator in ("gte", "lt"):
+        with contextlib.suppress(OverflowError):  # past 9999-12-31T23:59:59.999999: as is
+            bound += _ONE_MICROSECOND
+    return bound
 
 
 def filter_to_proto(filter_: flt.Filter, message: filter_pb2.Filter) -> None:

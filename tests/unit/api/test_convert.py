@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from google.protobuf import json_format
 
@@ -183,3 +185,23 @@ def test_a_stored_integer_beyond_a_double_is_returned_as_its_digits() -> None:
         "deep": [{"m": str(-huge)}],
         "small": 3.0,
     }
+
+
+@pytest.mark.parametrize(
+    ("operator", "microsecond"), [("gte", 1), ("lt", 1), ("gt", 0), ("lte", 0)]
+)
+def test_a_timestamp_bound_between_two_microseconds_keeps_its_answer(
+    operator: str, microsecond: int
+) -> None:
+    """Stored datetimes hold microseconds: a bound 1 ns past 12:00:00 is 12:00:00.000001 for
+    gte and lt (12:00:00 is not >= it, and is < it) and 12:00:00 for gt and lte."""
+    request = pb.SearchRequest(query="flow")
+    condition = request.filter.must.add()
+    condition.range.field = "at"
+    bound = getattr(condition.range, operator)
+    bound.datetime.seconds = 1578052800  # 2020-01-03T12:00:00Z
+    bound.datetime.nanos = 1
+    spec = request_from_proto(request)
+    assert spec.filter is not None
+    [range_] = spec.filter.must
+    assert getattr(range_, operator) == datetime(2020, 1, 3, 12, 0, 0, microsecond, tzinfo=UTC)
