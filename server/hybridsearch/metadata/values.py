@@ -78,6 +78,12 @@ def _describe(raw: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _is_inexact_integer(raw: Any) -> bool:
+    """A whole double past 2^53 (where doubles skip integers): an integer that a protobuf
+    Struct, or a JSON number written in exponent form, could not carry exactly."""
+    return isinstance(raw, float) and raw.is_integer() and abs(raw) > 2**53
+
+
 def normalize_value(field: MetadataField, raw: Any) -> Value:
     """One value of ``field``, normalised; `MetadataValueError` says what is wrong."""
     kind = field.type
@@ -88,6 +94,11 @@ def normalize_value(field: MetadataField, raw: Any) -> Value:
             raise MetadataValueError(f"a keyword is at most {MAX_KEYWORD_BYTES} bytes of UTF-8")
         return raw
     if kind is MetadataType.INTEGER:
+        if _is_inexact_integer(raw):
+            raise MetadataValueError(
+                f"expected an integer within ±2^53 when sent as a number (got {int(raw)}): a "
+                "double, as a protobuf Struct holds every number, is not exact beyond it"
+            )
         if isinstance(raw, bool) or not isinstance(raw, int):
             raise MetadataValueError(f"expected an integer (got {_describe(raw)})")
         if not INT64_MIN <= raw <= INT64_MAX:

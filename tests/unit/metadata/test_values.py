@@ -44,6 +44,12 @@ SCHEMA = CollectionSchema(
             'metadata.public: expected true or false (got "yes\\nno\\"q\\u0000")',
         ),
         ({"year": 2**63}, "metadata.year: an integer must fit in 64 bits"),
+        # 2^60 as a protobuf Struct carries it (a double): not "expected an integer (got 1e18)".
+        (
+            {"year": float(2**60)},
+            "metadata.year: expected an integer within ±2^53 when sent as a number (got "
+            "1152921504606846976)",
+        ),
         ({"year": [2020]}, "metadata.year: expected a single value, not a list"),
         ({"tenant": 42}, "metadata.tenant: expected a string (got 42)"),
         ({"tenant": "x" * 257}, "metadata.tenant: a keyword is at most 256 bytes"),
