@@ -23,7 +23,9 @@ from collections import Counter
 import tantivy
 
 INDEX_TOKENIZER = "en_stem"
-MAX_TOKEN_CHARS = 40
+#: tantivy's ``en_stem`` drops tokens of this many UTF-8 bytes or more (not characters):
+#: such a word is neither indexed nor searched (a 40-hex-digit hash, 20 Cyrillic letters).
+MAX_TOKEN_BYTES = 40
 
 #: Lucene's English stopwords (EnglishAnalyzer's default set; Anserini's and so Pyserini's).
 LUCENE_STOPWORDS = [
@@ -88,7 +90,7 @@ def _word_analyzer() -> tantivy.TextAnalyzer:
 def _builder() -> tantivy.TextAnalyzerBuilder:
     return (
         tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
-        .filter(tantivy.Filter.remove_long(MAX_TOKEN_CHARS))
+        .filter(tantivy.Filter.remove_long(MAX_TOKEN_BYTES))
         .filter(tantivy.Filter.lowercase())
     )
 
