@@ -1,8 +1,11 @@
 """The directories, token and TLS files the server reads at start-up (no grpc import).
 
-``--index``, ``--model`` and ``--models-dir`` must be directories, and ``--data-dir`` one or
-one that can be created (it is created here, as serving it would): a bad path stops the start
-before the server binds its port and says ``listening on``, not as a failed load after it.
+``--index``, ``--model`` and ``--models-dir`` must be directories, and ``--data-dir`` one
+unless it is missing: a bad path stops the start before the server binds its port and says
+``listening on``, not as a failed load after it. A missing ``--data-dir`` is created by
+`create_data_dir`, which the server calls once every other start-up check has passed (its
+ports are bound), so that a refused start leaves no new empty directory behind; one that
+cannot be created stops the start there, still before ``listening on``.
 
 A file that cannot be read, or a token setting that yields no token, stops the start with a
 `SettingsError` naming its flag and environment variable. `serve` checks them all
@@ -204,26 +207,44 @@ def _directory_problem(path: Path) -> str | None:
     return f"{path}: not a directory" if path.exists() else f"{path}: no such directory"
 
 
-def check_directories(settings: ServerSettings) -> None:
-    """Check the directories the server will read (and create a missing ``--data-dir``
-    unless read-only); raises `SettingsError` naming the setting."""
-    given = [("model", settings.model), ("models_dir", settings.models_dir)]
+def _creates_data_dir(settings: ServerSettings) -> bool:
+    """Whether the server will create ``--data-dir`` (it is missing and not read-only)."""
     data_dir = settings.data_dir
-    if data_dir is None:
+    return data_dir is not None and not settings.read_only and not data_dir.exists()
+
+
+def check_directories(settings: ServerSettings) -> None:
+    """Check the directories the server will read; raises `SettingsError` naming the setting.
+
+    Creates nothing: a missing ``--data-dir`` (not read-only) is left to `create_data_dir`.
+    """
+    given = [("model", settings.model), ("models_dir", settings.models_dir)]
+    if settings.data_dir is None:
         given.insert(0, ("index", settings.index))
-    elif data_dir.exists() or settings.read_only:
-        given.insert(0, ("data_dir", data_dir))
-    else:
-        try:
-            data_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SettingsError(
-                f"{describe('data_dir')}: cannot create {data_dir}: {exc.strerror or exc}"
-            ) from None
+    elif not _creates_data_dir(settings):
+        given.insert(0, ("data_dir", settings.data_dir))
     for setting, path in given:
         problem = None if path is None else _directory_problem(path)
         if problem is not None:
             raise SettingsError(f"{describe(setting)}: {problem}")
+
+
+def create_data_dir(settings: ServerSettings) -> None:
+    """Create a missing ``--data-dir`` (with its parents) unless read-only; raises
+    `SettingsError` naming ``--data-dir`` when it cannot be (its parent is a file, say).
+
+    Called last at start-up, once every other check has passed, so that a start refused for
+    another setting leaves no new directory behind.
+    """
+    data_dir = settings.data_dir
+    if data_dir is None or settings.read_only:
+        return
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SettingsError(
+            f"{describe('data_dir')}: cannot create {data_dir}: {exc.strerror or exc}"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from hybridsearch.engine.catalog import CATALOG_FILE
+from tests.conftest import run_cli, start_server
 
 
 def test_a_bad_flag_stops_serve_with_its_flag_and_env(tmp_path: Path) -> None:
@@ -129,6 +130,7 @@ def test_a_bad_directory_stops_serve_before_it_binds(tmp_path: Path, case: str) 
         "index_file": (("--index", str(a_file)), "index", f"{a_file}: not a directory"),
         "model": ((*index, "--model", str(missing)), "model", f"{missing}: no such directory"),
         "data_dir_file": (("--data-dir", str(a_file)), "data_dir", f"{a_file}: not a directory"),
+        # created (and so refused) last, once the port is bound, still before ``listening on``
         "data_dir_under_file": (
             ("--data-dir", str(a_file / "data")),
             "data_dir",
@@ -146,3 +148,38 @@ def test_a_bad_directory_stops_serve_before_it_binds(tmp_path: Path, case: str) 
     assert done.stderr.strip() == f"error: {flag} (env {env}): {expected}"
     assert done.returncode == 2
     assert "listening" not in done.stdout
+
+
+@pytest.mark.parametrize("bad", ["models_dir", "auth_tokens_file", "tls_cert", "port"])
+def test_a_refused_start_leaves_no_new_data_dir_behind(tmp_path: Path, bad: str) -> None:
+    """A missing --data-dir is created only once every other start-up check has passed (it
+    was created first, and left behind empty by a start that a later check refused)."""
+    data_dir, missing = tmp_path / "new" / "data", tmp_path / "missing"
+    not_pem = tmp_path / "not.pem"
+    not_pem.write_text("not a certificate")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        argv = {
+            "models_dir": ("--models-dir", str(missing)),
+            "auth_tokens_file": ("--auth-tokens-file", str(missing)),
+            "tls_cert": ("--tls-cert", str(not_pem), "--tls-key", str(not_pem)),
+            "port": ("--port", str(holder.getsockname()[1])),
+        }[bad]
+        done = run_cli("serve", "--port", "0", "--data-dir", str(data_dir), *argv,
+                       check=False, timeout=60)  # fmt: skip
+    flag, env = "--" + bad.replace("_", "-"), "HYBRIDSEARCH_" + bad.upper()
+    assert done.stderr.startswith(f"error: {flag} (env {env}): "), done.stderr
+    assert done.returncode == 2
+    assert "listening" not in done.stdout
+    assert not (tmp_path / "new").exists()
+
+
+def test_serve_creates_a_missing_data_dir(tmp_path: Path) -> None:
+    data_dir = tmp_path / "new" / "data"
+    server = start_server("--data-dir", str(data_dir), "--log-level", "WARNING")
+    try:
+        server.wait_serving(timeout=120)
+        assert (data_dir / CATALOG_FILE).is_file()
+    finally:
+        assert server.stop(timeout=30) == 0

@@ -37,9 +37,9 @@ from hybridsearch.engine.dense_arm import DenseArm
 from hybridsearch.engine.loader import LoadedIndex
 from hybridsearch.engine.registry import CollectionCounts, CollectionRegistry
 from hybridsearch.engine.searcher import HybridSearcher
-from hybridsearch.errors import SetupError
+from hybridsearch.errors import SettingsError, SetupError
 from hybridsearch.sharding.group import start_stopped
-from hybridsearch.startup_files import StartupFiles, read_startup_files
+from hybridsearch.startup_files import StartupFiles, create_data_dir, read_startup_files
 from hybridsearch.v1 import (
     collection_pb2,
     collection_pb2_grpc,
@@ -189,11 +189,13 @@ class SearchServer:
             await self.health.set(name, status)
 
     async def start(self) -> str:
-        """Bind and start serving (health NOT_SERVING); returns the bound HOST:PORT.
+        """Bind, create a missing ``--data-dir``, and start serving (health NOT_SERVING);
+        returns the bound HOST:PORT.
 
         Raises:
             SetupError: naming ``--port`` or ``--metrics-port`` when it cannot be bound (in
-                use, privileged, not an address of this host) and why.
+                use, privileged, not an address of this host) and why, or ``--data-dir``
+                when it cannot be created.
         """
         settings = self.settings
         address = format_address(settings.host, settings.port)
@@ -230,6 +232,11 @@ class SearchServer:
                 raise SetupError(
                     f"{describe('metrics_port')}: cannot bind {where}: {exc.strerror or exc}"
                 ) from None
+        try:
+            create_data_dir(settings)  # last: a start refused above leaves no new directory
+        except SettingsError:
+            self.metrics.close()
+            raise
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.server.start()
         return format_address(self.settings.host, self.port)
