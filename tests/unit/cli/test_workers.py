@@ -8,7 +8,9 @@ its fork handlers then), and one worker's message went missing so in CI.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import os
 import platform
 import signal
 import subprocess
@@ -96,7 +98,10 @@ def test_a_signal_taken_by_another_thread_of_the_parent_is_forwarded() -> None:
     # The parent's main thread blocked in waitpid, which a signal another thread takes does
     # not interrupt: the workers never heard of it.
     with subprocess.Popen(
-        [sys.executable, "-c", FORWARDING], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", FORWARDING],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a process group of its own: the cleanup ends every worker
     ) as parent:
         try:
             assert parent.stdout is not None
@@ -106,4 +111,12 @@ def test_a_signal_taken_by_another_thread_of_the_parent_is_forwarded() -> None:
             assert libc.syscall(TGKILL, parent.pid, tid, int(signal.SIGTERM)) == 0
             assert parent.wait(timeout=60) == 0
         finally:
-            parent.kill()
+            _kill_group(parent)
+
+
+def _kill_group(leader: subprocess.Popen[str]) -> None:
+    """SIGKILL the process group ``leader`` leads (the parent and every worker it forked,
+    whichever are left) and reap the leader."""
+    with contextlib.suppress(ProcessLookupError):  # none left: the test passed
+        os.killpg(leader.pid, signal.SIGKILL)
+    leader.wait()
