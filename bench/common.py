@@ -107,29 +107,29 @@ def env_summary() -> dict[str, str]:
         "cpu": cpu,
         "python": platform.python_version(),
         "load_avg_at_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "commit": _commit(),
+        "commit": tree_commit(REPO) or "unknown",
         "gpu": _gpu(),
     }
 
 
-def _commit() -> str:
-    """The checked-out commit, marked when the tree has uncommitted changes."""
+def tree_commit(tree: Path) -> str | None:
+    """The short hash of the commit checked out at ``tree`` (a checkout of this repository),
+    marked when its ``server/`` has uncommitted changes; None when ``tree`` is no git checkout
+    or git cannot be run."""
     try:
-        head = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(REPO), "status", "--porcelain", "--", "server"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        head = _git(tree, "rev-parse", "--short", "HEAD")
+        dirty = _git(tree, "status", "--porcelain", "--", "server")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return None
     return head + (" (server/ modified)" if dirty else "")
+
+
+def _git(tree: Path, *args: str) -> str:
+    """What ``git -C tree ARGS`` prints, stripped; raises CalledProcessError when it fails."""
+    done = subprocess.run(
+        ["git", "-C", str(tree), *args], capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
 
 
 def _gpu() -> str:

@@ -50,6 +50,7 @@ from bench.common import (
     load_queries,
     process_cpu_s,
     start_bench_server,
+    tree_commit,
 )
 from bench.load import SEARCH, LoadPoint, run_ghz, search_data
 from hybridsearch.harness import ServerProcess, descendants
@@ -427,7 +428,8 @@ def main() -> int:
                 rounds.append(pairs)
             load_end = " ".join(f"{x:.2f}" for x in os.getloadavg())
             name = "ray-serve-compare"
-            text = compare_report(rounds, _tree_commit(args.baseline_tree), args, docs, load_end)
+            baseline = tree_commit(args.baseline_tree) or args.baseline_tree.name
+            text = compare_report(rounds, baseline, args, docs, load_end)
         else:
             measured: list[list[Setup]] = [[] for _ in setups]
             for r in range(args.rounds):  # each round in another order: all see the same load
@@ -449,15 +451,6 @@ def main() -> int:
     print(text)
     print(f"wrote {path}")
     return 0
-
-
-def _tree_commit(tree: Path) -> str:
-    """The commit checked out at ``tree`` (its directory name when it is no git checkout)."""
-    done = subprocess.run(
-        ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
-        check=False, capture_output=True, text=True,
-    )  # fmt: skip
-    return done.stdout.strip() if done.returncode == 0 else tree.name
 
 
 if __name__ == "__main__":

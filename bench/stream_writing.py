@@ -28,7 +28,6 @@ import os
 import pstats
 import queue
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -36,7 +35,7 @@ from pathlib import Path
 
 import grpc
 
-from bench.common import REPO, WORK, env_summary, load_queries
+from bench.common import REPO, WORK, env_summary, load_queries, tree_commit
 from bench.overhead import old_tree
 from hybridsearch.harness import CLI, ServerProcess, run_cli, start_server
 from hybridsearch.v1 import search_pb2 as pb
@@ -250,13 +249,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _describe(tree: Path) -> str:
-    head = subprocess.run(
-        ["git", "-C", str(tree), "log", "-1", "--format=%h"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    return f"{tree} at {head}"
+    return f"{tree} at {tree_commit(tree) or 'an unknown commit'}"
 
 
 def summary_line(one_round: dict[str, dict[str, StreamRun]]) -> str:
