@@ -4,12 +4,16 @@ taken name are refused with a message."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from tests.conftest import run_cli, start_server
 
 
 def test_import_then_serve_then_search(tiny_sparse_index: Path, tmp_path: Path) -> None:
+    # A copy: the session's `sparse_server` may hold the shared index open for writing, and an
+    # import refuses an index being written (as it should).
+    tiny_sparse_index = Path(shutil.copytree(tiny_sparse_index, tmp_path / "tiny-sparse"))
     data = tmp_path / "data"
     done = run_cli(
         "collections", "import", "tiny", "--from-index", str(tiny_sparse_index),
