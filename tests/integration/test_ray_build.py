@@ -175,6 +175,71 @@ def test_parquet_corpus(ray_local: Any, beir_corpus: Path, tmp_path: Path) -> No
     assert (summary.collection.documents, summary.bad_records) == (49, 1)
 
 
+def test_a_parquet_corpus_with_its_own_path_column(ray_local: Any, tmp_path: Path) -> None:
+    """A top-level ``path`` column (Ray Data's name for the file of a row) is the file's own:
+    ignored as any other extra column, the same documents as the JSON corpus; a malformed
+    record's error names the file it is in and shows its ``path`` as it is."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    records = sample_records(12)
+    beir = tmp_path / "corpus.jsonl"
+    beir.write_text("".join(json.dumps(r) + "\n" for r in records))
+    parquet_dir = tmp_path / "parquet"
+    parquet_dir.mkdir()
+    first, second = parquet_dir / "part-0.parquet", parquet_dir / "part-1.parquet"
+    table = pa.table({
+        "path": [(second if i % 2 else first).name for i in range(len(records))],  # misleading
+        "_id": [r["_id"] for r in records],
+        "title": [r["title"] for r in records],
+        "text": [r["text"] for r in records],
+        "metadata": [r["metadata"] for r in records],
+    })  # fmt: skip
+    pq.write_table(table.slice(0, 5), first)
+    pq.write_table(table.slice(5).set_column(0, "path", pa.array(range(5, len(records)))),
+                   second)  # fmt: skip
+    build_sharded(read_corpus(beir), tmp_path / "local", 2, encoder=None)
+    summary = build_sharded_ray(ray_local, str(parquet_dir), tmp_path / "ray", 2,
+                                model_dir=None, encoder_info=None)  # fmt: skip
+    assert (summary.collection.documents, summary.collection.duplicates) == (12, 1)
+    assert_same_collection(tmp_path / "ray", tmp_path / "local", vectors=False)
+    bad = parquet_dir / "part-2.parquet"
+    pq.write_table(pa.table({"path": [first.name], "_id": ["x"], "text": ["a"],
+                             "metadata": ["not JSON"]}), bad)  # fmt: skip
+    with pytest.raises(CorpusError) as refused:
+        build_sharded_ray(ray_local, str(parquet_dir), tmp_path / "refused", 2, model_dir=None,
+                          encoder_info=None)  # fmt: skip
+    assert str(refused.value).startswith(f"{bad}: malformed record: "), refused.value
+    shown = '{"path": "part-0.parquet", "_id": "x", "text": "a", "metadata": "not JSON"}'
+    assert str(refused.value).endswith(f"(record {shown!r})"), refused.value  # as written
+
+
+def test_parquet_files_of_different_schemas(ray_local: Any, tmp_path: Path) -> None:
+    """Metadata a struct in one file and a JSON string in the next, an extra column of
+    another type: each file is read as it is, the JSON corpus's documents."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    records = sample_records(12)
+    beir = tmp_path / "corpus.jsonl"
+    beir.write_text("".join(json.dumps(r) + "\n" for r in records))
+    parquet_dir = tmp_path / "parquet"
+    parquet_dir.mkdir()
+    rows = {"_id": [r["_id"] for r in records], "title": [r["title"] for r in records],
+            "text": [r["text"] for r in records]}  # fmt: skip
+    struct = pa.table({**rows, "metadata": [r["metadata"] for r in records],
+                       "extra": list(range(len(records)))})  # fmt: skip
+    strings = pa.table({**rows, "metadata": [json.dumps(r["metadata"]) for r in records],
+                        "extra": [str(i) for i in range(len(records))]})  # fmt: skip
+    pq.write_table(struct.slice(0, 6), parquet_dir / "part-0.parquet")
+    pq.write_table(strings.slice(6), parquet_dir / "part-1.parquet")
+    build_sharded(read_corpus(beir), tmp_path / "local", 2, encoder=None)
+    summary = build_sharded_ray(ray_local, str(parquet_dir), tmp_path / "ray", 2,
+                                model_dir=None, encoder_info=None)  # fmt: skip
+    assert (summary.collection.documents, summary.collection.duplicates) == (12, 1)
+    assert_same_collection(tmp_path / "ray", tmp_path / "local", vectors=False)
+
+
 def test_a_directory_mixing_json_lines_and_parquet_is_refused(tmp_path: Path) -> None:
     (tmp_path / "a.jsonl").write_text('{"_id": "1", "text": "a"}\n')
     (tmp_path / "b.parquet").write_bytes(b"PAR1")

@@ -3,8 +3,9 @@
 The corpus is a file or a directory, local or on any filesystem pyarrow opens (``s3://``,
 ``gs://``, ``hdfs://``, ...): JSON lines (BEIR ``corpus.jsonl``, a Pyserini JsonCollection
 directory; ``.gz`` ok), read whole file by file and parsed by the single-machine build's own
-reader (`ray_json`), or Parquet (one file or a directory of ``*.parquet``); a directory of
-both is refused. Files are read in name order and the dataset keeps their order
+reader (`ray_json`), or Parquet (one file or a directory of ``*.parquet``: Ray's
+``read_parquet``, or `ray_parquet` for files with a ``path`` column or of differing schemas);
+a directory of both is refused. Files are read in name order and the dataset keeps their order
 (``preserve_order``), so shard ``i`` receives its documents in the same order as the
 single-machine build reads them: same ordinals, same index. A local path must be readable at
 the same path on every node that runs a read task (a shared filesystem, or one machine); a
@@ -13,6 +14,7 @@ cluster without one reads from object storage (``s3://``...).
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,8 @@ from hybridsearch.storage.corpus import (
     count_lines,
     mixed_formats_error,
 )
+
+RAY_PATH_COLUMN = "path"  # the column of each row's file (`read_parquet(include_paths=True)`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,21 +138,81 @@ def documents_dataset(
                                           shard_count=shard_count, schema=schema,
                                           strict=strict)  # fmt: skip
         return ray.data.read_datasource(datasource, num_cpus=0)
+    return _parquet_dataset(ray, source, shard_count, schema, strict=strict)
+
+
+def _parquet_dataset(
+    ray: ModuleType,
+    source: CorpusSource,
+    shard_count: int,
+    schema: CollectionSchema,
+    *,
+    strict: bool,
+) -> Any:
+    """The parsed documents of Parquet files, each row's errors naming its own file.
+
+    Ray Data's ``read_parquet`` reads files of one schema, naming each row's file in a column
+    ``path`` (``include_paths``). Files that hold a ``path`` of their own (Ray would write over
+    it), or whose schemas differ (Ray casts every file to one schema: a ``metadata`` struct
+    in one file and a JSON string in another fail the read), are read one by one by
+    `ray_parquet.ParquetCorpusDatasource`, which names the file it reads.
+    """
+    parse = functools.partial(_parse_parquet_batch, shard_count=shard_count, schema=schema,
+                              strict=strict)  # fmt: skip
+    if not _one_ray_read([parquet_schema(f, source.filesystem) for f in source.files]):
+        from hybridsearch.sharding.ray_parquet import ParquetCorpusDatasource  # noqa: PLC0415
+
+        datasource = ParquetCorpusDatasource(list(source.files), filesystem=source.filesystem,
+                                             parse=parse)  # fmt: skip
+        return ray.data.read_datasource(datasource, num_cpus=0)
     raw = ray.data.read_parquet(list(source.files), filesystem=source.filesystem, num_cpus=0,
                                 include_paths=True)  # fmt: skip
-
-    def parse(batch: pa.Table) -> pa.Table:
-        paths = batch.column("path").to_pylist()
-        rows = batch.drop_columns(["path"]).to_pylist()
-        tables = [
-            documents_table((row for _, row in group), shard_count, schema, source=path)
-            for path, group in itertools.groupby(zip(paths, rows, strict=True), lambda r: r[0])
-        ]
-        table = pa.concat_tables(tables) if tables else documents_table([], shard_count, schema)
-        if strict:
-            first = next((e for e in table.column("error").to_pylist() if e), None)
-            if first is not None:
-                raise CorpusError(first)
-        return table
-
     return raw.map_batches(parse, batch_format="pyarrow", batch_size=None, num_cpus=0)
+
+
+def _one_ray_read(schemas: list[pa.Schema]) -> bool:
+    """Whether ``read_parquet`` reads files of these schemas as they are: no ``path`` column
+    and one schema."""
+    first = schemas[0]
+    return RAY_PATH_COLUMN not in first.names and all(
+        s.equals(first, check_metadata=False) for s in schemas[1:]
+    )
+
+
+def parquet_schema(file: str, filesystem: pafs.FileSystem | None) -> pa.Schema:
+    """The columns of a Parquet file (its footer only); `CorpusError` when it is not one."""
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    try:
+        return pq.read_schema(file, filesystem=filesystem)
+    except (OSError, pa.ArrowException) as exc:
+        raise CorpusError(f"{file}: not a readable Parquet file ({exc})") from exc
+
+
+def _parse_parquet_batch(
+    batch: pa.Table,
+    *,
+    shard_count: int,
+    schema: CollectionSchema,
+    strict: bool,
+    source: str | None = None,
+) -> pa.Table:
+    """Parse a block of Parquet rows into `records.DOCUMENT_SCHEMA` rows; ``source``: the
+    file they come from, else each row's ``path`` column (Ray's, dropped) names it.
+    ``strict``: the first malformed record fails the build (`CorpusError`)."""
+    if source is None:
+        paths = batch.column(RAY_PATH_COLUMN).to_pylist()
+        batch = batch.drop_columns([RAY_PATH_COLUMN])
+    else:
+        paths = [source] * batch.num_rows
+    rows = batch.to_pylist()
+    tables = [
+        documents_table((row for _, row in group), shard_count, schema, source=path)
+        for path, group in itertools.groupby(zip(paths, rows, strict=True), lambda r: r[0])
+    ]
+    table = pa.concat_tables(tables) if tables else documents_table([], shard_count, schema)
+    if strict:
+        first = next((e for e in table.column("error").to_pylist() if e), None)
+        if first is not None:
+            raise CorpusError(first)
+    return table
