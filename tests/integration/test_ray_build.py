@@ -240,6 +240,21 @@ def test_parquet_files_of_different_schemas(ray_local: Any, tmp_path: Path) -> N
     assert_same_collection(tmp_path / "ray", tmp_path / "local", vectors=False)
 
 
+def test_a_parquet_file_that_is_not_one_is_named(ray_local: Any, tmp_path: Path) -> None:
+    """Its footer is read first: the build (and the CLI's count for its ETA) fail naming it,
+    and leave nothing at --out."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    bad = corpus / "part-0.parquet"
+    bad.write_bytes(b"PAR1 and then not Parquet")
+    with pytest.raises(CorpusError, match=f"^{bad}: not a readable Parquet file "):
+        find_source(str(corpus)).count_hint()
+    with pytest.raises(CorpusError, match=f"^{bad}: not a readable Parquet file "):
+        build_sharded_ray(ray_local, str(corpus), tmp_path / "out", 2, model_dir=None,
+                          encoder_info=None)  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus"]
+
+
 def test_a_directory_mixing_json_lines_and_parquet_is_refused(tmp_path: Path) -> None:
     (tmp_path / "a.jsonl").write_text('{"_id": "1", "text": "a"}\n')
     (tmp_path / "b.parquet").write_bytes(b"PAR1")

@@ -163,14 +163,15 @@ def build_sharded_ray(
         encoder_placement(ray, options) if model_dir else EncoderPlacement(0, 0, 0, Device.CPU)
     )
     actors, gpus, device = placement.actors, placement.gpus, placement.device
-    # Refused here, before any work, when ``out`` exists (without force) or is served.
-    staging = start_sharded_build(out, force)
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True  # shard order = corpus order
     context.enable_progress_bars = False  # the caller shows documents/s and ETA
+    # Reads Parquet footers (`CorpusError` for a file that is not one) before ``out``.
+    dataset = documents_dataset(ray, source, count, schema, strict=not options.skip_bad_lines)
+    # Refused here, before any work, when ``out`` exists (without force) or is served.
+    staging = start_sharded_build(out, force)
     progress = ray.remote(num_cpus=0)(ProgressCounter).remote()
     rows_per_call = options.batch_size * ROWS_PER_CALL_IN_BATCHES
-    dataset = documents_dataset(ray, source, count, schema, strict=not options.skip_bad_lines)
     if model_dir is None:
         dataset = dataset.map_batches(_count_rows, fn_kwargs={"progress": progress},
                                       batch_format="pyarrow", num_cpus=0)  # fmt: skip

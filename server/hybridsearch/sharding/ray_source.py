@@ -19,7 +19,7 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -36,6 +36,9 @@ from hybridsearch.storage.corpus import (
     mixed_formats_error,
 )
 
+if TYPE_CHECKING:
+    import pyarrow.parquet as pq
+
 RAY_PATH_COLUMN = "path"  # the column of each row's file (`read_parquet(include_paths=True)`)
 
 
@@ -50,11 +53,7 @@ class CorpusSource:
     def count_hint(self) -> int | None:
         """Records in the corpus when that is cheap to know (for an ETA), else None."""
         if self.parquet:
-            import pyarrow.parquet as pq  # noqa: PLC0415
-
-            rows = (pq.ParquetFile(f, filesystem=self.filesystem).metadata.num_rows
-                    for f in self.files)  # fmt: skip
-            return int(sum(rows))
+            return sum(int(parquet_metadata(f, self.filesystem).num_rows) for f in self.files)
         if self.filesystem is None:
             return sum(count_lines(Path(f)) for f in self.files)
         return None
@@ -159,7 +158,9 @@ def _parquet_dataset(
     """
     parse = functools.partial(_parse_parquet_batch, shard_count=shard_count, schema=schema,
                               strict=strict)  # fmt: skip
-    if not _one_ray_read([parquet_schema(f, source.filesystem) for f in source.files]):
+    schemas = [parquet_metadata(f, source.filesystem).schema.to_arrow_schema()
+               for f in source.files]  # fmt: skip
+    if not _one_ray_read(schemas):
         from hybridsearch.sharding.ray_parquet import ParquetCorpusDatasource  # noqa: PLC0415
 
         datasource = ParquetCorpusDatasource(list(source.files), filesystem=source.filesystem,
@@ -179,12 +180,12 @@ def _one_ray_read(schemas: list[pa.Schema]) -> bool:
     )
 
 
-def parquet_schema(file: str, filesystem: pafs.FileSystem | None) -> pa.Schema:
-    """The columns of a Parquet file (its footer only); `CorpusError` when it is not one."""
+def parquet_metadata(file: str, filesystem: pafs.FileSystem | None) -> pq.FileMetaData:
+    """A Parquet file's footer (its rows, its schema); `CorpusError` when it is not one."""
     import pyarrow.parquet as pq  # noqa: PLC0415
 
     try:
-        return pq.read_schema(file, filesystem=filesystem)
+        return pq.read_metadata(file, filesystem=filesystem)
     except (OSError, pa.ArrowException) as exc:
         raise CorpusError(f"{file}: not a readable Parquet file ({exc})") from exc
 
