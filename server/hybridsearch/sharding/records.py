@@ -4,7 +4,8 @@ A record is a document of a JSON corpus file (BEIR ``_id``/``title``/``text``, P
 ``id``/``contents``; a file is parsed whole by `json_file_table` with `storage.corpus`'s own
 per-file reader, so both builds read the same documents) or a Parquet row (``id`` or ``_id``,
 ``title``, ``text`` or ``contents``, optional ``metadata``: a struct, a map or a JSON object
-string; a date, time or timestamp in it becomes its ISO 8601 string, a decimal a float). Each
+string; a date, time or timestamp in it becomes its ISO 8601 string, a decimal of scale 0 an
+int (every digit kept, as a JSON integer is read), any other decimal a float). Each
 becomes one row of `DOCUMENT_SCHEMA`; a record that breaks the rules keeps its row with
 ``error`` set (naming the file, and the line of a JSON file), so the build can fail naming it,
 or skip and count it (``--skip-bad-lines``). No Ray here: the Ray stages call these functions.
@@ -67,7 +68,7 @@ def line_document(line: str) -> Document:
 def record_metadata(value: Any) -> Any:
     """A record's metadata as a JSON object: a Parquet struct's null fields are absent ones,
     a map arrives as key-value pairs, a string column holds JSON; dates, times and timestamps
-    become ISO 8601 strings and decimals floats (JSON has neither)."""
+    become ISO 8601 strings and decimals numbers (JSON has neither; see `_decimal_number`)."""
     if isinstance(value, str):
         try:
             return json.loads(value) if value.strip() else {}
@@ -85,12 +86,20 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, datetime.date | datetime.time):  # a datetime is a date
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
-        return float(value)
+        return _decimal_number(value)
     if isinstance(value, dict):
         return {k: _json_value(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_json_value(v) for v in value]
     return value
+
+
+def _decimal_number(value: decimal.Decimal) -> int | float:
+    """A Parquet decimal as the number its digits would be in JSON: without a fractional part
+    by its type (scale 0, or a negative scale), an int, every digit kept (an id-like
+    ``decimal(20,0)`` would lose some as a float); else a float."""
+    exponent = value.as_tuple().exponent  # minus the column's scale
+    return int(value) if isinstance(exponent, int) and exponent >= 0 else float(value)
 
 
 class _Rows:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import datetime
 import decimal
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from hybridsearch.metadata.schema import CollectionSchema
+from hybridsearch.metadata.schema import CollectionSchema, MetadataField, MetadataType
 from hybridsearch.sharding.layout import shard_of
 from hybridsearch.types import Document
 
@@ -70,3 +71,25 @@ def test_parquet_dates_and_decimals_become_json_and_other_values_are_bad_records
     assert sum(p.num_rows for p in parts) == 1
     assert len(errors) == 1 and errors[0].startswith("part-0.parquet: malformed record: ")
     assert "bytes is not JSON serializable" in errors[0]
+
+
+def test_parquet_decimals_of_scale_0_are_integers_as_in_json(tmp_path: Path) -> None:
+    """A decimal(20,0) keeps every digit (a float would not), and fits a declared integer
+    field; a decimal with a scale is a float: the documents of the JSON equivalent."""
+    import pyarrow.parquet as pq
+
+    metadata = pa.array(
+        [{"serial": decimal.Decimal("12345678901234567891"), "year": decimal.Decimal(2024),
+          "price": decimal.Decimal("9.50")}],
+        pa.struct([("serial", pa.decimal128(20, 0)), ("year", pa.decimal128(4, 0)),
+                   ("price", pa.decimal128(10, 2))]),
+    )  # fmt: skip
+    path = tmp_path / "part-0.parquet"
+    pq.write_table(pa.table({"_id": ["1"], "text": ["x"], "metadata": metadata}), path)
+    schema = CollectionSchema((MetadataField("year", MetadataType.INTEGER),))
+    table = documents_table(pq.read_table(path).to_pylist(), 1, schema, source=str(path))
+    line = ('{"_id": "1", "text": "x", "metadata": '
+            '{"serial": 12345678901234567891, "year": 2024, "price": 9.50}}')  # fmt: skip
+    assert table.column("error").to_pylist() == [""]
+    assert table_documents(table) == table_documents(documents_table([line], 1, schema))
+    assert table_documents(table)[0].metadata["serial"] == 12345678901234567891
