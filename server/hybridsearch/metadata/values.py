@@ -84,6 +84,15 @@ def _is_inexact_integer(raw: Any) -> bool:
     return isinstance(raw, float) and raw.is_integer() and abs(raw) > 2**53
 
 
+def _inexact_integer_reason(raw: float) -> str:
+    if abs(raw) >= 2**63:  # said so, never the number's hundreds of digits
+        return "an integer must fit in 64 bits (signed)"
+    return (
+        f"expected an integer within ±2^53 when sent as a number (got {int(raw)}): a double, "
+        "as a protobuf Struct holds every number, is not exact beyond it"
+    )
+
+
 def normalize_value(field: MetadataField, raw: Any) -> Value:
     """One value of ``field``, normalised; `MetadataValueError` says what is wrong."""
     kind = field.type
@@ -95,10 +104,7 @@ def normalize_value(field: MetadataField, raw: Any) -> Value:
         return raw
     if kind is MetadataType.INTEGER:
         if _is_inexact_integer(raw):
-            raise MetadataValueError(
-                f"expected an integer within ±2^53 when sent as a number (got {int(raw)}): a "
-                "double, as a protobuf Struct holds every number, is not exact beyond it"
-            )
+            raise MetadataValueError(_inexact_integer_reason(raw))
         if isinstance(raw, bool) or not isinstance(raw, int):
             raise MetadataValueError(f"expected an integer (got {_describe(raw)})")
         if not INT64_MIN <= raw <= INT64_MAX:

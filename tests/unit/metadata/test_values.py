@@ -50,6 +50,9 @@ SCHEMA = CollectionSchema(
             "metadata.year: expected an integer within ±2^53 when sent as a number (got "
             "1152921504606846976)",
         ),
+        # Past 64 bits: said so, never the number's hundreds of digits.
+        ({"year": 1e300}, "metadata.year: an integer must fit in 64 bits (signed)"),
+        ({"year": -1e19}, "metadata.year: an integer must fit in 64 bits (signed)"),
         ({"year": [2020]}, "metadata.year: expected a single value, not a list"),
         ({"tenant": 42}, "metadata.tenant: expected a string (got 42)"),
         ({"tenant": "x" * 257}, "metadata.tenant: a keyword is at most 256 bytes"),
