@@ -108,14 +108,19 @@ def _request_defaults(s: ServerSettings) -> Iterator[Problem]:
     """The defaults a request takes must pass the limits a request is checked against."""
     if not (math.isfinite(s.alpha) and 0.0 <= s.alpha <= 1.0):
         yield "alpha", f"must be a finite number in [0, 1] (got {s.alpha})"
-    if s.max_top_k >= 1:  # else reported by _counts
+    # A bound that is itself invalid (reported by _counts) checks nothing against it: no
+    # "must be in [1, 0]" lines derived from the bad value.
+    if s.max_top_k >= 1 and s.max_depth >= 1:
         yield from _within("max_top_k", s.max_top_k, 1, s.max_depth, " (at most --max-depth)")
+    if s.max_top_k >= 1:
         yield from _within(
             "default_top_k", s.default_top_k, 1, s.max_top_k, " (at most --max-top-k)"
         )
-    yield from _within("rrf_k", s.rrf_k, 1, s.max_rrf_k, " (at most --max-rrf-k)")
-    for name in ("sparse_depth", "dense_depth"):
-        yield from _within(name, getattr(s, name), 1, s.max_depth, " (at most --max-depth)")
+    if s.max_rrf_k >= 1:
+        yield from _within("rrf_k", s.rrf_k, 1, s.max_rrf_k, " (at most --max-rrf-k)")
+    if s.max_depth >= 1:
+        for name in ("sparse_depth", "dense_depth"):
+            yield from _within(name, getattr(s, name), 1, s.max_depth, " (at most --max-depth)")
     try:  # read now, so that a bad file stops the start and no query ever reads it
         load_model(s.adaptive_model)
     except AdaptiveModelError as exc:
@@ -143,6 +148,9 @@ def _has_token_setting(s: ServerSettings) -> bool:
 
 
 def _serving(s: ServerSettings) -> Iterator[Problem]:
+    for name in ("host", "metrics_host"):
+        if not getattr(s, name).strip():
+            yield name, "must not be empty (0.0.0.0 or [::] binds every interface)"
     yield from _within("port", s.port, 0, MAX_PORT)
     yield from _within("metrics_port", s.metrics_port, 0, MAX_PORT)
     if s.metrics_port and s.metrics_port == s.port:

@@ -84,6 +84,39 @@ def test_a_port_in_use_stops_serve_naming_its_flag(
 
 
 @pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        # TEST-NET-1: an address, but none of this host's (it named --port).
+        ("192.0.2.1", "cannot bind 192.0.2.1:0: Cannot assign requested address"),
+        # grpc's C core logged its own add_port.cc line first.
+        ("", "must not be empty (0.0.0.0 or [::] binds every interface)"),
+    ],
+)
+def test_a_host_that_cannot_be_bound_stops_serve_naming_host(
+    tiny_sparse_index: Path, host: str, reason: str
+) -> None:
+    done = run_cli(
+        "serve", "--index", str(tiny_sparse_index), "--host", host, "--port", "0",
+        check=False, timeout=60,
+    )  # fmt: skip
+    assert done.stderr.strip().splitlines() == [f"error: --host (env HYBRIDSEARCH_HOST): {reason}"]
+    assert done.returncode == 2
+    assert "listening" not in done.stdout
+
+
+def test_an_invalid_bound_is_reported_alone(tmp_path: Path) -> None:
+    """`--max-depth 0` is one line: the depths and top-k checked against it said "must be in
+    [1, 0]" three times more."""
+    done = run_cli(
+        "serve", "--max-depth", "0", "--index", str(tmp_path), "--port", "0", check=False
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: --max-depth (env HYBRIDSEARCH_MAX_DEPTH): must be >= 1 (got 0)"
+    ]
+
+
+@pytest.mark.parametrize(
     ("argv", "env"),
     [(("--log-level", "BOGUS"), {}), (("--log-level", "5"), {}), ((), {"LOG_LEVEL": "BOGUS"})],
 )

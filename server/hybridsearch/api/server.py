@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import errno
 import logging
 import os
 import signal
@@ -68,20 +69,26 @@ def format_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
 
-def _bind_error(host: str, port: int, *, reuse_port: bool) -> str | None:
-    """Why ``host:port`` cannot be bound, found by binding it (grpc does not say); None when
-    it can be. ``reuse_port``: bind as ``--workers`` > 1 does (the workers share the port)."""
+def _bind_error(host: str, port: int, *, reuse_port: bool) -> tuple[str, str] | None:
+    """Why ``host:port`` cannot be bound, found by binding it (grpc does not say), with the
+    setting to blame: ``host`` when it names no address of this host, else ``port`` (in use,
+    privileged); None when it can be bound. ``reuse_port``: bind as ``--workers`` > 1 does
+    (the workers share the port)."""
     try:
         infos = socket.getaddrinfo(
             host.strip("[]") or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )
+    except OSError as exc:  # socket.gaierror: not a name or an address
+        return "host", exc.strerror or str(exc)
+    try:
         with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as grpc does
             if reuse_port:
                 probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             probe.bind(infos[0][4])
     except OSError as exc:
-        return exc.strerror or str(exc)
+        setting = "host" if exc.errno == errno.EADDRNOTAVAIL else "port"
+        return setting, exc.strerror or str(exc)
     return None
 
 
@@ -193,9 +200,9 @@ class SearchServer:
         returns the bound HOST:PORT.
 
         Raises:
-            SetupError: naming ``--port`` or ``--metrics-port`` when it cannot be bound (in
-                use, privileged, not an address of this host) and why, or ``--data-dir``
-                when it cannot be created.
+            SetupError: naming ``--host`` (no address of this host) or ``--port`` (in use,
+                privileged), or ``--metrics-port``, when it cannot be bound, and why; or
+                ``--data-dir`` when it cannot be created.
         """
         settings = self.settings
         address = format_address(settings.host, settings.port)
@@ -204,7 +211,8 @@ class SearchServer:
         # about the failed bind (add_port.cc) above the one line naming the setting.
         refused = _bind_error(settings.host, settings.port, reuse_port=reuse_port)
         if refused is not None:
-            raise SetupError(f"{describe('port')}: cannot bind {address}: {refused}")
+            setting, why = refused
+            raise SetupError(f"{describe(setting)}: cannot bind {address}: {why}")
         try:
             if self._credentials is None:
                 self.port = self.server.add_insecure_port(address)
@@ -213,17 +221,16 @@ class SearchServer:
         except RuntimeError:  # grpc: "Failed to bind to address ..." (no reason given)
             self.port = 0
         if self.port == 0:
-            reason = _bind_error(settings.host, settings.port, reuse_port=reuse_port)
-            if reason is None and self._credentials is not None:
+            refused = _bind_error(settings.host, settings.port, reuse_port=reuse_port)
+            if refused is None and self._credentials is not None:
                 # The files parsed (hybridsearch.startup_files), but grpc's TLS library does
                 # not take them (a DSA key, for one).
                 raise SetupError(
                     f"{describe('tls_cert')}: grpc cannot serve TLS with the --tls-cert, "
                     "--tls-key and --tls-client-ca files (its log lines above say why)"
                 )
-            raise SetupError(
-                f"{describe('port')}: cannot bind {address}: {reason or 'refused by grpc'}"
-            )
+            setting, why = refused or ("port", "refused by grpc")
+            raise SetupError(f"{describe(setting)}: cannot bind {address}: {why}")
         if settings.metrics_port:
             try:
                 self.metrics.serve_http(settings.metrics_host, settings.metrics_port)
