@@ -170,6 +170,24 @@ def test_compact_command_and_its_refusal_while_a_server_writes(tmp_path: Path) -
     assert load_manifest(index_dir).generation == generation
 
 
+def test_compact_command_on_a_sharded_collection_compacts_each_shard(tmp_path: Path) -> None:
+    """It said "no manifest.json; not a hybridsearch index" of a sharded collection."""
+    root = tmp_path / "sharded"
+    run_cli("shards", "split", "--from-index", str(build(tmp_path / "idx", 10)),
+            "--shards", "2", "--out", str(root))  # fmt: skip
+    for shard in ("shard-00000", "shard-00001"):  # d3 dies in the shard that holds it
+        writer = IndexWriter(root / shard)
+        writer.delete(["d3"])
+        writer.close()
+    dead = {s: load_manifest(root / s).deleted_count for s in ("shard-00000", "shard-00001")}
+    assert sorted(dead.values()) == [0, 1]
+    done = run_cli("compact", str(root))
+    assert f"compacting {root}: a sharded collection of 2 shards, one by one" in done.stdout
+    assert done.stdout.count("removed 1 dead rows") == 1
+    assert done.stdout.count("compacting ") == 3  # the collection, then each shard
+    assert all(load_manifest(root / s).deleted_count == 0 for s in dead)
+
+
 def churned_index(path: Path, count: int) -> dict[str, int]:
     """An index of ``count`` documents, half replaced and a tenth deleted: id → version."""
     build(path, count)
