@@ -251,8 +251,9 @@ def _report(  # noqa: PLR0917
     vectors: bool,
 ) -> None:
     rate = documents / seconds if seconds > 0 else 0.0
+    shards = "1 shard" if count == 1 else f"{count} shards"
     print(
-        f"indexed {documents} documents into {out} ({count} shards) in {seconds:.1f} s "
+        f"indexed {documents} documents into {out} ({shards}) in {seconds:.1f} s "
         f"({rate:.1f} documents/s); {size} bytes on disk; vectors: {'yes' if vectors else 'no'}; "
         f"duplicate ids replaced: {duplicates}; bad lines skipped: {bad}"
     )

@@ -39,8 +39,9 @@ def run_split(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     summary = split_index(args.from_index, args.out, args.shards, force=args.force)
     counts = ", ".join(str(s.documents) for s in summary.shards)
+    shards = "1 shard" if len(summary.shards) == 1 else f"{len(summary.shards)} shards"
     print(
-        f"split {args.from_index} into {len(summary.shards)} shards at {args.out}: "
+        f"split {args.from_index} into {shards} at {args.out}: "
         f"{summary.documents} documents ({counts}), {summary.bytes_on_disk / 1e6:.1f} MB, "
         f"{time.perf_counter() - started:.1f} s",
         flush=True,

@@ -13,16 +13,17 @@ from hybridsearch.sharding.layout import load_shard_manifest
 CORPUS = "\n".join(f'{{"_id": "d{i}", "title": "", "text": "word{i % 5} text"}}' for i in range(30))
 
 
+@pytest.mark.parametrize(("shards", "said"), [(3, "(3 shards)"), (1, "(1 shard)")])
 def test_shards_builds_a_sharded_collection(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], shards: int, said: str
 ) -> None:
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text(CORPUS + "\n")
     out = tmp_path / "sharded"
-    assert main(["index", "--corpus", str(corpus), "--out", str(out), "--shards", "3",
+    assert main(["index", "--corpus", str(corpus), "--out", str(out), "--shards", str(shards),
                  "--no-dense", "--no-progress"]) == 0  # fmt: skip
-    assert load_shard_manifest(out).shard_count == 3
-    assert "indexed 30 documents" in capsys.readouterr().out
+    assert load_shard_manifest(out).shard_count == shards
+    assert f"indexed 30 documents into {out} {said}" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
