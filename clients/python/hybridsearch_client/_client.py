@@ -54,6 +54,7 @@ from hybridsearch_client._requests import (
     build_search_request,
     call_metadata,
 )
+from hybridsearch_client._stream_writes import with_stream_writes
 
 DEFAULT_TIMEOUT_S = 10.0
 MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -450,14 +451,13 @@ class AsyncHybridSearchClient:
         interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
     ) -> None:
         options = _channel_options(channel_options)
+        chain = with_stream_writes(interceptors)
         if tls is None:
-            self._channel = grpc.aio.insecure_channel(
-                target, options=options, interceptors=interceptors
-            )
+            self._channel = grpc.aio.insecure_channel(target, options=options, interceptors=chain)
         else:
             options += tls.channel_options()
             self._channel = grpc.aio.secure_channel(
-                target, tls.credentials(), options=options, interceptors=interceptors
+                target, tls.credentials(), options=options, interceptors=chain
             )
         self._stub = search_pb2_grpc.SearchServiceStub(self._channel)
         self._index = index_pb2_grpc.IndexServiceStub(self._channel)
@@ -513,13 +513,9 @@ class AsyncHybridSearchClient:
         call = self._stub.SearchStream(timeout=self._deadline(timeout), metadata=self._metadata)
         failure = _SourceFailure()
         writer = asyncio.ensure_future(_send_stream_requests(call, requests, options, failure))
-        # grpc.aio (grpc/grpc#36066): a write still in flight when the server ends the call
-        # fails, and grpc.aio then replaces the status the server sent (e.g. UNAVAILABLE at a
-        # server stop) with INTERNAL "Internal error from Core". The status arrives before that
-        # failure is handled, so the writer is cancelled the moment the call has its status
-        # (this callback runs as it is set): a cancelled write leaves the status alone. (A
-        # caller's StreamStreamClientInterceptor makes grpc.aio write through an iterator of
-        # its own again, where this cannot reach.)
+        # The writer stops reading ``requests`` as the call ends. (The requests reach the server
+        # through the client's innermost interceptor, which writes them so that a stop keeps the
+        # server's status: see _stream_writes.)
         call.add_done_callback(lambda _call: _cancel(writer))
         try:
             async for message in call:

@@ -1,25 +1,28 @@
-"""A busy ``AsyncHybridSearchClient.search_stream`` at a server stop ends with the server's own
-``UNAVAILABLE`` ("the server is shutting down ..."), the status the README tells callers to
-resend on, never ``INTERNAL``.
+"""A busy ``AsyncHybridSearchClient.search_stream`` or ``upsert_documents`` at a server stop ends
+with the server's own ``UNAVAILABLE`` ("the server is shutting down ..."), the status the README
+tells callers to resend on, never ``INTERNAL`` — also with pass-through interceptors of the
+caller's in ``interceptors``.
 
 grpc.aio (grpc/grpc#36066) replaces the status the server sent with ``INTERNAL`` "Internal error
 from Core" when a client write is in flight as the call ends; streams fed without a pause hit
-that at almost every stop. This test starts its own ``hybridsearch serve`` (it needs the server
-package, as ``scripts/clients_test.sh`` has it), keeps several streams writing, sends SIGTERM,
-and looks at how each stream ended; a few rounds, as the race is one of timing.
+that at almost every stop. These tests start their own ``hybridsearch serve`` (they need the
+server package, as ``scripts/clients_test.sh`` has it), keep several streams writing, send
+SIGTERM, and look at how each stream ended; a few rounds, as the race is one of timing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
+from typing import Any
 
+import grpc.aio
 import pytest
 from conftest import QUERY
 
-from hybridsearch_client import AsyncHybridSearchClient, HybridSearchError, pb
+from hybridsearch_client import AsyncHybridSearchClient, Document, HybridSearchError, pb
 
 harness = pytest.importorskip(
     "hybridsearch.harness", reason="needs the hybridsearch server package to start a server"
@@ -28,6 +31,37 @@ harness = pytest.importorskip(
 ROUNDS = 3
 STREAMS = 6
 WAIT_S = 60.0  # the most any step may take on a loaded machine
+
+Requests = Iterable[Any] | AsyncIterable[Any]
+Stream = Callable[[AsyncHybridSearchClient, str, asyncio.Event], Awaitable[BaseException | None]]
+
+
+class PassStreamStream(grpc.aio.StreamStreamClientInterceptor):
+    """A caller's stream-stream interceptor that hands the call on untouched."""
+
+    async def intercept_stream_stream(
+        self,
+        continuation: Callable[..., Any],
+        details: grpc.aio.ClientCallDetails,
+        requests: Requests,
+    ) -> Any:
+        return await continuation(details, requests)
+
+
+class PassStreamUnary(grpc.aio.StreamUnaryClientInterceptor):
+    """A caller's stream-unary interceptor that hands the call on untouched."""
+
+    async def intercept_stream_unary(
+        self,
+        continuation: Callable[..., Any],
+        details: grpc.aio.ClientCallDetails,
+        requests: Requests,
+    ) -> Any:
+        return await continuation(details, requests)
+
+
+def _callers_interceptors(kind: str) -> list[grpc.aio.ClientInterceptor]:
+    return [PassStreamStream(), PassStreamUnary()] if kind == "pass-through" else []
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +72,10 @@ def sample_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-async def _busy_stream(
+async def _busy_search_stream(
     client: AsyncHybridSearchClient, name: str, answered: asyncio.Event
 ) -> BaseException | None:
-    """Feed one stream without end; return the exception it ended with (None: ended OK)."""
+    """Feed one SearchStream without end; return the exception it ended with (None: ended OK)."""
 
     async def requests() -> AsyncIterator[tuple[str, pb.SearchRequest]]:
         sent = 0
@@ -61,14 +95,55 @@ async def _busy_stream(
     return None
 
 
-async def _stop_while_streaming(server: harness.ServerProcess) -> list[BaseException | None]:
-    async with AsyncHybridSearchClient(server.address, timeout=WAIT_S) as client:
-        answered = [asyncio.Event() for _ in range(STREAMS)]
-        streams = [
-            asyncio.create_task(_busy_stream(client, f"s{i}", answered[i])) for i in range(STREAMS)
-        ]
-        # Every stream is busy (has answers back, keeps writing) when the stop begins.
-        await asyncio.wait_for(asyncio.gather(*(a.wait() for a in answered)), WAIT_S)
+async def _busy_upsert(
+    client: AsyncHybridSearchClient, name: str, applied: asyncio.Event
+) -> BaseException | None:
+    """Feed one UpsertDocuments stream without end, a batch of 5 documents at a time; return
+    the exception it ended with (None: ended OK). ``applied`` is set once the server has
+    committed the first batch: the stream is then the servicer's (a stream the server has not
+    taken up yet when the stop begins is cancelled by grpc's server, which is no concern of the
+    client's)."""
+
+    async def documents() -> AsyncIterator[Document]:
+        sent = 0
+        while True:
+            yield Document(f"{name}-{sent}", "Stop", f"{QUERY} while the server stops")
+            sent += 1
+            if sent == 5:  # the first batch is written
+                await _until_stored(client, f"{name}-0")
+                applied.set()
+            await asyncio.sleep(0)
+
+    try:
+        await client.upsert_documents(documents(), batch_size=5)
+    except HybridSearchError as error:
+        return error
+    return None
+
+
+async def _until_stored(client: AsyncHybridSearchClient, document_id: str) -> None:
+    """Wait until the server has ``document_id``."""
+    while True:
+        try:
+            await client.get_document(document_id)
+            return
+        except HybridSearchError as error:
+            if error.code.name != "NOT_FOUND":
+                raise
+        await asyncio.sleep(0.05)
+
+
+async def _stop_while_streaming(
+    server: harness.ServerProcess, stream: Stream, interceptors: list[grpc.aio.ClientInterceptor]
+) -> list[BaseException | None]:
+    async with AsyncHybridSearchClient(
+        server.address, timeout=WAIT_S, interceptors=interceptors
+    ) as client:
+        busy = [asyncio.Event() for _ in range(STREAMS)]
+        streams = [asyncio.create_task(stream(client, f"s{i}", busy[i])) for i in range(STREAMS)]
+        # Every stream is busy (the server has taken it up, it keeps writing) when the stop
+        # begins.
+        await asyncio.wait_for(asyncio.gather(*(b.wait() for b in busy)), WAIT_S)
         server.process.send_signal(signal.SIGTERM)
         return await asyncio.wait_for(asyncio.gather(*streams), WAIT_S)
 
@@ -79,21 +154,45 @@ def _ending(outcome: BaseException | None) -> str:
     return repr(outcome)
 
 
-def test_busy_async_streams_end_with_the_servers_unavailable(sample_index: Path) -> None:
-    """Every stream ends UNAVAILABLE (retryable), none INTERNAL. The message is the server's,
-    except where the connection closed before its status was read (a transport UNAVAILABLE,
-    e.g. "Stream removed"), which no client can tell apart."""
+def _endings_at_stops(index: Path, stream: Stream, interceptors: str) -> list[str]:
+    """How every stream of ROUNDS stops ended; fails on the first round with one not
+    UNAVAILABLE."""
     endings: list[str] = []
     for _ in range(ROUNDS):
         server = harness.start_server(
-            "--index", str(sample_index), "--host", "127.0.0.1", "--grace-period-s", "3"
+            "--index", str(index), "--host", "127.0.0.1", "--grace-period-s", "3"
         )
         try:
             server.wait_serving(timeout=WAIT_S)
-            outcomes = asyncio.run(_stop_while_streaming(server))
+            outcomes = asyncio.run(
+                _stop_while_streaming(server, stream, _callers_interceptors(interceptors))
+            )
             assert server.process.wait(timeout=WAIT_S) == 0
         finally:
             server.stop()
         endings += [_ending(o) for o in outcomes]
         assert [e for e in endings if not e.startswith("UNAVAILABLE: ")] == []
+    return endings
+
+
+@pytest.mark.parametrize("interceptors", ["none", "pass-through"])
+def test_busy_async_streams_end_with_the_servers_unavailable(
+    sample_index: Path, interceptors: str
+) -> None:
+    """Every SearchStream ends UNAVAILABLE (retryable), none INTERNAL. The message is the
+    server's, except where the connection closed before its status was read (a transport
+    UNAVAILABLE, e.g. "Stream removed"), which no client can tell apart."""
+    endings = _endings_at_stops(sample_index, _busy_search_stream, interceptors)
+    assert any(e.startswith("UNAVAILABLE: the server is shutting down") for e in endings)
+
+
+@pytest.mark.parametrize("interceptors", ["none", "pass-through"])
+def test_busy_async_upserts_end_with_the_servers_unavailable(
+    tmp_path: Path, interceptors: str
+) -> None:
+    """Every UpsertDocuments stream ends UNAVAILABLE (retryable), none INTERNAL (transport
+    messages as above)."""
+    index = tmp_path / "sample"
+    harness.run_cli("index", "--sample", "--out", str(index), "--no-dense", "--no-progress")
+    endings = _endings_at_stops(index, _busy_upsert, interceptors)
     assert any(e.startswith("UNAVAILABLE: the server is shutting down") for e in endings)
