@@ -352,13 +352,16 @@ class HybridSearchClient:
         schema: SchemaLike = None,
         model: str | None = None,
         dense_index: DenseIndex | collection_pb2.DenseIndexKind.ValueType | None = None,
+        shards: int | None = None,
         timeout: float | None = None,
     ) -> collection_pb2.CollectionInfo:
         """Create an empty collection. ``schema`` lists its filterable metadata fields
         (:class:`SchemaField` values or a ``CollectionSchema``); ``model`` names the encoder
         (``"default"``: the server's model; None: BM25-only); ``dense_index`` is ``"exact"``
-        or ``"hnsw"`` (ignored for BM25-only). ``ALREADY_EXISTS`` when the name is taken."""
-        request = build_create_request(name, schema, model, dense_index)
+        or ``"hnsw"`` (ignored for BM25-only); ``shards`` N in [1, 1024] spreads its documents
+        over N shards by a hash of their ids, fixed for its life (None or 0: one index
+        directory). ``ALREADY_EXISTS`` when the name is taken."""
+        request = build_create_request(name, schema, model, dense_index, shards)
         response: collection_pb2.CreateCollectionResponse = self._unary(
             self._collections.CreateCollection, request, timeout
         )
@@ -630,13 +633,16 @@ class AsyncHybridSearchClient:
         schema: SchemaLike = None,
         model: str | None = None,
         dense_index: DenseIndex | collection_pb2.DenseIndexKind.ValueType | None = None,
+        shards: int | None = None,
         timeout: float | None = None,
     ) -> collection_pb2.CollectionInfo:
         """Create an empty collection. ``schema`` lists its filterable metadata fields
         (:class:`SchemaField` values or a ``CollectionSchema``); ``model`` names the encoder
         (``"default"``: the server's model; None: BM25-only); ``dense_index`` is ``"exact"``
-        or ``"hnsw"`` (ignored for BM25-only). ``ALREADY_EXISTS`` when the name is taken."""
-        request = build_create_request(name, schema, model, dense_index)
+        or ``"hnsw"`` (ignored for BM25-only); ``shards`` N in [1, 1024] spreads its documents
+        over N shards by a hash of their ids, fixed for its life (None or 0: one index
+        directory). ``ALREADY_EXISTS`` when the name is taken."""
+        request = build_create_request(name, schema, model, dense_index, shards)
         response: collection_pb2.CreateCollectionResponse = await self._unary(
             self._collections.CreateCollection, request, timeout
         )

@@ -92,8 +92,10 @@ def build_create_request(
     schema: SchemaLike = None,
     model: str | None = None,
     dense_index: DenseIndex | collection_pb2.DenseIndexKind.ValueType | None = None,
+    shards: int | None = None,
 ) -> collection_pb2.CreateCollectionRequest:
-    """A ``CreateCollectionRequest``; ``model`` None (or empty) makes a BM25-only collection."""
+    """A ``CreateCollectionRequest``; ``model`` None (or empty) makes a BM25-only collection,
+    ``shards`` None (or 0) a collection in one index directory."""
     if isinstance(schema, collection_pb2.CollectionSchema):
         schema_message = schema
     else:
@@ -103,7 +105,11 @@ def build_create_request(
         ]
         schema_message = collection_pb2.CollectionSchema(fields=fields)
     return collection_pb2.CreateCollectionRequest(
-        name=name, schema=schema_message, model=model or "", dense_index=_dense_index(dense_index)
+        name=name,
+        schema=schema_message,
+        model=model or "",
+        dense_index=_dense_index(dense_index),
+        shards=shards or 0,
     )
 
 

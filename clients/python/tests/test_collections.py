@@ -22,6 +22,7 @@ def test_create_request() -> None:
         [SchemaField("year", "integer"), SchemaField("tags", "keyword", multi_valued=True)],
         model="default",
         dense_index="hnsw",
+        shards=3,
     )
     assert request == collection_pb.CreateCollectionRequest(
         name="papers",
@@ -35,9 +36,10 @@ def test_create_request() -> None:
         ),
         model="default",
         dense_index=collection_pb.DENSE_INDEX_KIND_HNSW,
+        shards=3,
     )
     bm25 = build_create_request("b", None, None, None)
-    assert (bm25.model, bm25.dense_index, len(bm25.schema.fields)) == ("", 0, 0)
+    assert (bm25.model, bm25.dense_index, len(bm25.schema.fields), bm25.shards) == ("", 0, 0, 0)
 
 
 def test_schema_field_round_trip_and_enums() -> None:
