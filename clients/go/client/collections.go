@@ -41,6 +41,10 @@ type CollectionConfig struct {
 	Model string
 	// DenseIndex is how the vectors are searched (unspecified: exact); ignored without Model.
 	DenseIndex pb.DenseIndexKind
+	// Shards, N in [1, 1024], makes a sharded collection: its documents are spread over N
+	// shards by a hash of their ids, and the count is fixed for its life. Zero (the default)
+	// keeps the collection in one index directory. CollectionInfo.ShardCount reports it.
+	Shards uint32
 }
 
 // CreateCollection makes an empty collection; a taken name (collection or alias) is an
@@ -48,7 +52,7 @@ type CollectionConfig struct {
 func (c *Client) CreateCollection(ctx context.Context, name string, cfg CollectionConfig, opts ...grpc.CallOption) (*pb.CollectionInfo, error) {
 	ctx, cancel := c.callContext(ctx)
 	defer cancel()
-	req := &pb.CreateCollectionRequest{Name: name, Model: cfg.Model, DenseIndex: cfg.DenseIndex}
+	req := &pb.CreateCollectionRequest{Name: name, Model: cfg.Model, DenseIndex: cfg.DenseIndex, Shards: cfg.Shards}
 	if len(cfg.Fields) > 0 {
 		req.Schema = &pb.CollectionSchema{Fields: cfg.Fields}
 	}

@@ -35,6 +35,7 @@ func main() {
 			client.MultiField("tags", client.Keyword),
 		},
 		// Model: client.DefaultModel, DenseIndex: pb.DenseIndexKind_DENSE_INDEX_KIND_HNSW for vectors
+		// Shards: 4 to spread its documents over 4 shards by id (0: one index directory)
 	})
 	if err != nil {
 		log.Fatal(err)
