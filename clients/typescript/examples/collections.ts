@@ -7,6 +7,7 @@ const [address = "127.0.0.1:50051", papers = "scifact"] = process.argv.slice(2);
 const client = new HybridSearchClient(address, { timeoutMs: 10_000 });
 try {
   // A BM25-only collection (no model; model: "default" adds the server's encoder) behind an alias.
+  // One index directory: { fields, shards: 4 } would spread its documents over 4 shards by id.
   const fields: SchemaField[] = [
     { name: "tenant", type: "keyword" },
     { name: "year", type: "integer" },

@@ -124,6 +124,9 @@ export interface CreateCollectionOptions extends CallOptions {
   model?: string | null;
   /** How vectors are searched (ignored for BM25-only); omitted: exact. */
   denseIndex?: DenseIndex;
+  /** N in [1, 1024]: a sharded collection, its documents spread over N shards by a hash of
+   * their ids (the count is fixed for its life). Omitted or 0: one index directory. */
+  shards?: number;
 }
 
 /** One step of `updateAliases`: `{ add: { alias, collection } }` or `{ remove: { alias } }`. */
@@ -162,7 +165,16 @@ export function toCreateCollectionRequest(name: string, options: CreateCollectio
     model: options.model ?? "",
     denseIndex:
       options.denseIndex === undefined ? DenseIndexKind.DENSE_INDEX_KIND_UNSPECIFIED : enumValue(DENSE_INDEX, options.denseIndex, "dense index kind"),
+    shards: shardCount(options.shards),
   });
+}
+
+/** The `shards` option as the uint32 field: a negative or fractional count would not survive
+ * the wire as itself, so it throws here instead. The server checks the upper bound. */
+function shardCount(value: number | undefined): number {
+  if (value === undefined) return 0;
+  if (!Number.isInteger(value) || value < 0) throw new RangeError(`shards must be a whole number >= 0 (got ${value})`);
+  return value;
 }
 
 /** A collection's schema as `SchemaField`s (types by name), e.g. to compare with what was sent. */
@@ -543,7 +555,8 @@ export class HybridSearchClient {
 
   /**
    * Creates an empty collection with filterable `fields`, an encoder (`model: "default"` for
-   * the server's model; omitted or null: BM25-only) and a `denseIndex` kind. Rejects with
+   * the server's model; omitted or null: BM25-only), a `denseIndex` kind and a number of
+   * `shards` (omitted or 0: one index directory). Rejects with
    * ALREADY_EXISTS when the name is taken, INVALID_ARGUMENT (field violations) when bad.
    */
   createCollection(name: string, options: CreateCollectionOptions = {}): Promise<CollectionInfo> {

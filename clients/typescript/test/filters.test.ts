@@ -76,14 +76,17 @@ test("collection requests and schema round trip", () => {
     { name: "year", type: "integer" as const, multiValued: false },
     { name: "tags", type: "keyword" as const, multiValued: true },
   ];
-  const request = toCreateCollectionRequest("papers", { fields, model: "default", denseIndex: "hnsw" });
+  const request = toCreateCollectionRequest("papers", { fields, model: "default", denseIndex: "hnsw", shards: 3 });
   assert.deepEqual(request.schema?.fields.map((x) => [x.name, x.type, x.multiValued]), [
     ["year", MetadataType.METADATA_TYPE_INTEGER, false],
     ["tags", MetadataType.METADATA_TYPE_KEYWORD, true],
   ]);
-  assert.deepEqual([request.model, request.denseIndex], ["default", DenseIndexKind.DENSE_INDEX_KIND_HNSW]);
+  assert.deepEqual([request.model, request.denseIndex, request.shards], ["default", DenseIndexKind.DENSE_INDEX_KIND_HNSW, 3]);
   const bm25 = toCreateCollectionRequest("b");
-  assert.deepEqual([bm25.model, bm25.denseIndex, bm25.schema?.fields], ["", DenseIndexKind.DENSE_INDEX_KIND_UNSPECIFIED, []]);
+  assert.deepEqual([bm25.model, bm25.denseIndex, bm25.schema?.fields, bm25.shards], ["", DenseIndexKind.DENSE_INDEX_KIND_UNSPECIFIED, [], 0]);
+  for (const bad of [-1, 1.5, Number.NaN]) {
+    assert.throws(() => toCreateCollectionRequest("x", { shards: bad }), { name: "RangeError", message: /^shards must be a whole number >= 0/ });
+  }
   assert.deepEqual(schemaFields(CollectionInfo.fromPartial({ schema: request.schema })), fields);
   assert.throws(() => toCreateCollectionRequest("x", { fields: [{ name: "a", type: "text" as "keyword" }] }), RangeError);
 });
