@@ -9,8 +9,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * What a new collection is: its filterable metadata fields, its encoder (none: BM25-only) and
- * how its vectors are searched. Immutable; made with {@link #builder()}:
+ * What a new collection is: its filterable metadata fields, its encoder (none: BM25-only), how
+ * its vectors are searched and its shards (none: one index directory). Immutable; made with
+ * {@link #builder()}:
  *
  * <pre>{@code
  * CollectionConfig config = CollectionConfig.builder()
@@ -18,6 +19,7 @@ import java.util.List;
  *     .multiValuedField("tags", MetadataType.METADATA_TYPE_KEYWORD)
  *     .model(CollectionConfig.DEFAULT_MODEL)            // omit for BM25 only
  *     .denseIndex(DenseIndexKind.DENSE_INDEX_KIND_HNSW)
+ *     .shards(4)                                         // omit for one index directory
  *     .build();
  * }</pre>
  */
@@ -28,11 +30,13 @@ public final class CollectionConfig {
   private final List<MetadataField> fields;
   private final String model;
   private final DenseIndexKind denseIndex;
+  private final int shards;
 
   private CollectionConfig(Builder b) {
     fields = List.copyOf(b.fields);
     model = b.model;
     denseIndex = b.denseIndex;
+    shards = b.shards;
   }
 
   /** A BM25-only collection without filterable fields, to add to. */
@@ -55,10 +59,18 @@ public final class CollectionConfig {
     return denseIndex;
   }
 
+  /** The number of shards; 0 for one index directory. */
+  public int shards() {
+    return shards;
+  }
+
   /** The CreateCollection request for a collection of this name. */
   public CreateCollectionRequest toRequest(String name) {
-    CreateCollectionRequest.Builder request =
-        CreateCollectionRequest.newBuilder().setName(name).setModel(model).setDenseIndex(denseIndex);
+    CreateCollectionRequest.Builder request = CreateCollectionRequest.newBuilder()
+        .setName(name)
+        .setModel(model)
+        .setDenseIndex(denseIndex)
+        .setShards(shards);
     if (!fields.isEmpty()) {
       request.setSchema(CollectionSchema.newBuilder().addAllFields(fields));
     }
@@ -70,6 +82,7 @@ public final class CollectionConfig {
     private final List<MetadataField> fields = new ArrayList<>();
     private String model = "";
     private DenseIndexKind denseIndex = DenseIndexKind.DENSE_INDEX_KIND_UNSPECIFIED;
+    private int shards;
 
     private Builder() {}
 
@@ -103,6 +116,22 @@ public final class CollectionConfig {
     /** How the vectors are searched (unspecified: exact); ignored for BM25 only. */
     public Builder denseIndex(DenseIndexKind value) {
       denseIndex = value;
+      return this;
+    }
+
+    /**
+     * A sharded collection of {@code count} shards, in [1, 1024] (the server checks the upper
+     * bound): its documents are spread over them by a hash of their ids, and the count is
+     * fixed for its life. 0 (the default) keeps one index directory.
+     *
+     * @throws IllegalArgumentException when {@code count} is negative (the uint32 field would
+     *     carry it as a count past 2^31)
+     */
+    public Builder shards(int count) {
+      if (count < 0) {
+        throw new IllegalArgumentException("shards must be >= 0 (got " + count + ")");
+      }
+      shards = count;
       return this;
     }
 

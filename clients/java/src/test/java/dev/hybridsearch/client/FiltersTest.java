@@ -16,6 +16,7 @@ import static dev.hybridsearch.client.Filters.or;
 import static dev.hybridsearch.client.Filters.range;
 import static dev.hybridsearch.client.Filters.where;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.TextFormat;
@@ -90,11 +91,17 @@ class FiltersTest {
         .multiValuedField("tags", MetadataType.METADATA_TYPE_KEYWORD)
         .model(CollectionConfig.DEFAULT_MODEL)
         .denseIndex(DenseIndexKind.DENSE_INDEX_KIND_HNSW)
+        .shards(3)
         .build();
     var request = config.toRequest("papers");
     assertEquals("papers", request.getName());
     assertEquals("default", request.getModel());
     assertEquals(DenseIndexKind.DENSE_INDEX_KIND_HNSW, request.getDenseIndex());
+    assertEquals(3, request.getShards());
+    assertEquals(0, CollectionConfig.builder().build().toRequest("x").getShards());
+    IllegalArgumentException negative =
+        assertThrows(IllegalArgumentException.class, () -> CollectionConfig.builder().shards(-1));
+    assertEquals("shards must be >= 0 (got -1)", negative.getMessage());
     assertEquals(2, request.getSchema().getFieldsCount());
     assertTrue(request.getSchema().getFields(1).getMultiValued());
     assertTrue(!CollectionConfig.builder().build().toRequest("x").hasSchema());

@@ -46,6 +46,7 @@ public final class FilterExample {
           .field("year", MetadataType.METADATA_TYPE_INTEGER)
           .multiValuedField("tags", MetadataType.METADATA_TYPE_KEYWORD)
           // .model(CollectionConfig.DEFAULT_MODEL).denseIndex(DenseIndexKind.DENSE_INDEX_KIND_HNSW) for vectors
+          // .shards(4) to spread its documents over 4 shards by id (omitted: one index directory)
           .build());
       try {
         System.out.println("created " + info.getName() + " fields: " + info.getSchema().getFieldsCount()
