@@ -18,6 +18,10 @@ TLS files are parsed here with the standard library's `ssl` (gRPC takes any byte
 later: a garbage certificate or a key that is not the certificate's as "Failed to bind to
 address", an empty client CA bundle by refusing every connection once it is serving). `ssl`
 loads PEM from paths only: it is given the bytes read, as an in-memory file.
+
+The checks of PEM bytes (`certificates_in`, `key_problem`) and of a bearer token
+(`token_problem`) serve the CLI's client commands too (`hybridsearch.cli.channel`), which
+read the same kinds of file.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from hybridsearch.config import ServerSettings, describe
 from hybridsearch.errors import SettingsError
@@ -79,6 +84,20 @@ def _file_tokens(setting: str, path: Path) -> list[str]:
     if not tokens:
         raise _no_tokens(setting, f"token file {path}")
     return tokens
+
+
+def token_problem(token: str) -> str | None:
+    """Why a bearer token cannot travel in an ``authorization`` header, or None: gRPC sends
+    only printable ASCII there (and refuses a call with anything else as INTERNAL "Invalid
+    metadata"). The token itself is never named: it is a secret."""
+    for position, char in enumerate(token, start=1):
+        if not " " <= char <= "~":
+            kind = "a non-ASCII character" if ord(char) > 0x7F else "a control character"
+            return (
+                f"the token holds {kind} (at character {position}); a gRPC header carries "
+                "printable ASCII only"
+            )
+    return None
 
 
 def token_lists(settings: ServerSettings) -> tuple[list[str], list[str]]:
@@ -137,7 +156,7 @@ def _as_file(data: bytes) -> Iterator[str]:
         os.close(fd)
 
 
-def _certificates_in(pem: bytes) -> int:
+def certificates_in(pem: bytes) -> int:
     """How many certificates the PEM bytes hold (0 when they hold none that parse)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     try:
@@ -148,27 +167,43 @@ def _certificates_in(pem: bytes) -> int:
     return int(context.cert_store_stats()["x509"])
 
 
-def _check_pair(cert: Path, key: Path, cert_pem: bytes, key_pem: bytes) -> None:
-    """Check the bytes read from ``cert`` and ``key`` (the paths name them in messages)."""
-    if not _certificates_in(cert_pem):
-        raise SettingsError(f"{describe('tls_cert')}: {cert} holds no PEM certificate")
+#: Why a private key cannot be used with a certificate (`key_problem`).
+KeyProblem = Literal["encrypted", "not the certificate's", "no key"]
+
+
+def key_problem(cert_pem: bytes, key_pem: bytes) -> KeyProblem | None:
+    """Why the PEM key cannot serve the PEM certificate (check that the certificate holds
+    one first, with `certificates_in`): it is encrypted, it is another certificate's, or there
+    is no private key; None when the pair is usable."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
         with _as_file(cert_pem) as cert_file, _as_file(key_pem) as key_file:
             context.load_cert_chain(cert_file, key_file, password=_no_passphrase)
     except _EncryptedKeyError:
+        return "encrypted"
+    except ssl.SSLError as exc:
+        return "not the certificate's" if "KEY_VALUES_MISMATCH" in str(exc) else "no key"
+    return None
+
+
+def _check_pair(cert: Path, key: Path, cert_pem: bytes, key_pem: bytes) -> None:
+    """Check the bytes read from ``cert`` and ``key`` (the paths name them in messages)."""
+    if not certificates_in(cert_pem):
+        raise SettingsError(f"{describe('tls_cert')}: {cert} holds no PEM certificate")
+    problem = key_problem(cert_pem, key_pem)
+    if problem == "encrypted":
         raise SettingsError(
             f"{describe('tls_key')}: {key} is encrypted; give the key without a passphrase"
-        ) from None
-    except ssl.SSLError as exc:
-        if "KEY_VALUES_MISMATCH" in str(exc):
-            raise SettingsError(
-                f"{describe('tls_key')}: {key} is not the key of the certificate in {cert} "
-                f"({describe('tls_cert')})"
-            ) from None
+        )
+    if problem == "not the certificate's":
+        raise SettingsError(
+            f"{describe('tls_key')}: {key} is not the key of the certificate in {cert} "
+            f"({describe('tls_cert')})"
+        )
+    if problem == "no key":
         raise SettingsError(
             f"{describe('tls_key')}: {key} holds no PEM private key for the certificate in {cert}"
-        ) from None
+        )
 
 
 def tls_files(settings: ServerSettings) -> TlsFiles | None:
@@ -193,7 +228,7 @@ def tls_files(settings: ServerSettings) -> TlsFiles | None:
     client_ca = None
     if settings.tls_client_ca is not None:
         client_ca = _read_bytes("tls_client_ca", settings.tls_client_ca, "client CA bundle")
-        if not _certificates_in(client_ca):
+        if not certificates_in(client_ca):
             raise SettingsError(
                 f"{describe('tls_client_ca')}: {settings.tls_client_ca} holds no PEM "
                 "certificate, so no client could connect"
