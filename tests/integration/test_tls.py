@@ -18,6 +18,7 @@ from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
 from tests.conftest import ServerProcess, run_cli, start_server, wait_serving
 from tests.integration.certs import Authority, Pem, write_pem
+from tests.integration.in_process import InProcessServer
 
 QUERY = pb.SearchRequest(query="flow", mode=pb.RETRIEVAL_MODE_SPARSE, top_k=3)
 
@@ -133,6 +134,64 @@ def test_cli_search_and_health_over_mtls(mtls_server: ServerProcess, pki: Pki) -
     assert "hits" in found.stdout
     plain = run_cli("health", "--server", mtls_server.address, check=False)
     assert plain.returncode == 1
+
+
+#: An address nothing listens on: the checks of the CLI's TLS flags come before any connection.
+UNUSED = "127.0.0.1:9"
+
+
+def test_cli_refuses_a_ca_file_with_no_certificate(tmp_path: Path) -> None:
+    """It printed gRPC's C-core log lines, then UNAVAILABLE "Failed to create security
+    handshaker"."""
+    not_pem = tmp_path / "corpus.jsonl"
+    not_pem.write_text('{"_id": "1", "text": "a"}\n')
+    done = run_cli("health", "--server", UNUSED, "--tls-ca", str(not_pem), check=False)
+    assert (done.returncode, done.stderr) == (
+        2,
+        f"error: --tls-ca: {not_pem} holds no PEM certificate\n",
+    )
+
+
+def test_cli_refuses_a_client_key_that_is_not_the_certificates(pki: Pki) -> None:
+    done = run_cli(
+        "health", "--server", UNUSED, "--tls-ca", str(pki.ca.pem.cert),
+        "--tls-cert", str(pki.client.cert), "--tls-key", str(pki.rogue_client.key),
+        check=False,
+    )  # fmt: skip
+    assert (done.returncode, done.stderr) == (
+        2,
+        f"error: --tls-key: {pki.rogue_client.key} is not the key of the certificate in "
+        f"{pki.client.cert}\n",
+    )
+
+
+def test_cli_plaintext_against_a_tls_server_suggests_tls(tls_server: ServerProcess) -> None:
+    """The error alone ("Socket closed") did not say that the server may want TLS; the hint
+    says it as a possibility (a server may close connections for other reasons)."""
+    done = run_cli("health", "--server", tls_server.address, "--timeout", "60", check=False)
+    assert done.returncode == 1
+    error, *rest = done.stderr.splitlines()
+    assert error.startswith("error: UNAVAILABLE: ") and "Socket closed" in error
+    assert rest == [
+        "  hint: the server closed the connection; if it serves TLS, connect with --tls-ca "
+        "FILE (or --tls for a certificate of the system's CAs)"
+    ]
+
+
+def test_cli_tls_against_a_plaintext_server_suggests_plaintext(
+    sparse_server: InProcessServer, pki: Pki
+) -> None:
+    """No C-core log line of the failed handshake above the error, and a hint under it."""
+    done = run_cli(
+        "health", "--server", sparse_server.address, "--tls-ca", str(pki.ca.pem.cert),
+        "--timeout", "60", check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    error, *rest = done.stderr.splitlines()
+    assert error.startswith("error: UNAVAILABLE: ") and "WRONG_VERSION_NUMBER" in error
+    assert rest == [
+        "  hint: the server did not answer in TLS; if it serves plaintext, drop the --tls flags"
+    ]
 
 
 def _pipes(contents: dict[str, bytes]) -> tuple[list[str], list[int]]:

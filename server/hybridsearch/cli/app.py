@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from hybridsearch.cli.channel import quiet_grpc_logs
 from hybridsearch.cli.collections import add_collections_command
 from hybridsearch.cli.compact import add_compact_command
 from hybridsearch.cli.eval import add_eval_command
@@ -54,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    quiet_grpc_logs(args)
     try:
         code: int = args.func(args)
     except HybridSearchError as exc:

@@ -4,6 +4,13 @@
 TLS: ``--tls-ca`` trusts a private CA (else the system roots); ``--tls-cert``/``--tls-key``
 present a client certificate (mTLS). Auth: ``--token``, else env ``HYBRIDSEARCH_TOKEN``, else
 ``--token-file`` — the env variable and the file keep the token out of the process list.
+
+The flags are checked before a channel opens, with the server's own checks of the same files
+(`hybridsearch.startup_files`): an address gRPC would take as another one, a file with no PEM
+certificate, a key that is not the certificate's, a token a header cannot carry is one
+``error:`` line (exit 2), not a C-core log line and an UNAVAILABLE or INTERNAL error.
+`quiet_grpc_logs` keeps gRPC's C-core log lines off a client command's stderr: what they say
+about a failed connection is in the error's message too.
 """
 
 from __future__ import annotations
@@ -15,19 +22,28 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hybridsearch.cli.flag_types import server_address
 from hybridsearch.errors import HybridSearchError
+from hybridsearch.startup_files import certificates_in, key_problem, token_problem
 
 if TYPE_CHECKING:
     import grpc
 
 TOKEN_ENV = "HYBRIDSEARCH_TOKEN"
+#: gRPC's C core reads its log level from this variable when it starts.
+GRPC_VERBOSITY = "GRPC_VERBOSITY"
 
 
 def add_channel_arguments(parser: argparse.ArgumentParser, *, server: bool = True) -> None:
     """The connection flags: server address (unless ``server`` is False: the command adds its
     own ``--server``), TLS files, bearer token."""
     if server:
-        parser.add_argument("--server", default="127.0.0.1:50051", help="HOST:PORT of the server")
+        parser.add_argument(
+            "--server",
+            type=server_address,
+            default="127.0.0.1:50051",
+            help="HOST:PORT, [IPv6]:PORT or unix:PATH of the server",
+        )
     parser.add_argument("--tls", action="store_true", help="use TLS with the system CA roots")
     parser.add_argument("--tls-ca", type=Path, help="PEM CA bundle to trust (implies --tls)")
     parser.add_argument("--tls-cert", type=Path, help="PEM client certificate (mTLS)")
@@ -37,29 +53,76 @@ def add_channel_arguments(parser: argparse.ArgumentParser, *, server: bool = Tru
     )
     parser.add_argument("--token", help=f"bearer token (prefer env {TOKEN_ENV})")
     parser.add_argument("--token-file", type=Path, help="file holding the bearer token")
+    parser.set_defaults(grpc_client=True)
 
 
-def _read(path: Path | None) -> bytes | None:
-    if path is None:
-        return None
+def quiet_grpc_logs(args: argparse.Namespace) -> None:
+    """Mute gRPC's C-core log lines for a command that connects to a server (its flags were
+    added by `add_channel_arguments`), unless ``GRPC_VERBOSITY`` is set already (to debug a
+    connection). Call it before grpc is imported: the C core reads the variable once."""
+    if getattr(args, "grpc_client", False):
+        os.environ.setdefault(GRPC_VERBOSITY, "NONE")
+
+
+def _read_file(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
         raise HybridSearchError(f"cannot read {path}: {exc.strerror}") from exc
 
 
+def _read(path: Path | None) -> bytes | None:
+    return None if path is None else _read_file(path)
+
+
+def _checked_pair(cert: Path, key: Path) -> tuple[bytes, bytes]:
+    """The bytes of ``--tls-cert`` and ``--tls-key``, checked to be a certificate and its key."""
+    cert_pem, key_pem = _read_file(cert), _read_file(key)
+    if not certificates_in(cert_pem):
+        raise HybridSearchError(f"--tls-cert: {cert} holds no PEM certificate")
+    problem = key_problem(cert_pem, key_pem)
+    if problem == "encrypted":
+        raise HybridSearchError(f"--tls-key: {key} is encrypted; give the key without a passphrase")
+    if problem == "not the certificate's":
+        raise HybridSearchError(f"--tls-key: {key} is not the key of the certificate in {cert}")
+    if problem == "no key":
+        raise HybridSearchError(f"--tls-key: {key} holds no PEM private key for {cert}")
+    return cert_pem, key_pem
+
+
+def _checked_ca(path: Path | None) -> bytes | None:
+    """The bytes of ``--tls-ca``, checked to hold a certificate (None: the system roots)."""
+    pem = _read(path)
+    if pem is not None and not certificates_in(pem):
+        raise HybridSearchError(f"--tls-ca: {path} holds no PEM certificate")
+    return pem
+
+
+def uses_tls(args: argparse.Namespace) -> bool:
+    """Whether the connection flags ask for TLS (any TLS flag does)."""
+    return bool(args.tls or args.tls_ca or args.tls_cert)
+
+
 def open_channel(args: argparse.Namespace) -> grpc.Channel:
-    """A channel to ``args.server``: TLS when any TLS flag is given, else plaintext."""
+    """A channel to ``args.server``: TLS when any TLS flag is given, else plaintext.
+
+    Checks the TLS files and the token first; raises `HybridSearchError` naming the flag.
+    """
     import grpc  # noqa: PLC0415 (kept off the import path of the other commands)
 
     if (args.tls_cert is None) != (args.tls_key is None):
         raise HybridSearchError("--tls-cert and --tls-key go together")
-    if not (args.tls or args.tls_ca or args.tls_cert):
+    bearer_token(args)  # a token a header cannot carry fails here, before any connection
+    if not uses_tls(args):
         return grpc.insecure_channel(args.server)
+    root_certificates = _checked_ca(args.tls_ca)
+    cert_pem, key_pem = (
+        _checked_pair(args.tls_cert, args.tls_key) if args.tls_cert else (None, None)
+    )
     credentials = grpc.ssl_channel_credentials(
-        root_certificates=_read(args.tls_ca),
-        private_key=_read(args.tls_key),
-        certificate_chain=_read(args.tls_cert),
+        root_certificates=root_certificates,
+        private_key=key_pem,
+        certificate_chain=cert_pem,
     )
     options = []
     if args.tls_server_name:
@@ -67,14 +130,34 @@ def open_channel(args: argparse.Namespace) -> grpc.Channel:
     return grpc.secure_channel(args.server, credentials, options=options)
 
 
+def _checked_token(token: str, source: str) -> str:
+    problem = token_problem(token)
+    if problem is not None:
+        raise HybridSearchError(f"{source}: {problem}")
+    return token
+
+
+def _file_token(path: Path) -> str:
+    try:
+        token = _read_file(path).decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise HybridSearchError(f"--token-file: {path} is not UTF-8") from None
+    if not token:
+        raise HybridSearchError(f"--token-file: {path} holds no token")
+    return _checked_token(token, f"--token-file: {path}")
+
+
 def bearer_token(args: argparse.Namespace) -> str | None:
-    """The token from --token, env HYBRIDSEARCH_TOKEN, or --token-file (first found)."""
+    """The token from --token, env HYBRIDSEARCH_TOKEN, or --token-file (first found).
+
+    Raises `HybridSearchError` naming where the token came from when a header cannot carry
+    it (a newline, say), and for a token file that is empty or not UTF-8.
+    """
     if args.token:
-        return str(args.token)
+        return _checked_token(str(args.token), "--token")
     if os.environ.get(TOKEN_ENV):
-        return os.environ[TOKEN_ENV]
-    raw = _read(args.token_file)
-    return raw.decode("utf-8").strip() if raw is not None else None
+        return _checked_token(os.environ[TOKEN_ENV], f"env {TOKEN_ENV}")
+    return None if args.token_file is None else _file_token(args.token_file)
 
 
 def call_metadata(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
@@ -125,7 +208,7 @@ def call_and_print(
         try:
             response = call(channel)
         except grpc.RpcError as error:
-            report_rpc_error(error)
+            report_rpc_error(error, args)
             return 1
     if args.json:
         print(json_format.MessageToJson(response, preserving_proto_field_name=True))
@@ -134,9 +217,28 @@ def call_and_print(
     return 0
 
 
-def report_rpc_error(error: grpc.RpcError) -> None:
-    """Print a failed call's code, message and field violations to stderr."""
+def report_rpc_error(error: grpc.RpcError, args: argparse.Namespace) -> None:
+    """Print a failed call's code, message and field violations to stderr, and a hint when
+    the failure looks like a TLS mismatch between the client and the server."""
     failure: Any = error
     print(f"error: {failure.code().name}: {failure.details()}", file=sys.stderr)
     for field, description in field_violations(error):
         print(f"  {field}: {description}", file=sys.stderr)
+    hint = _connection_hint(failure.code().name, failure.details() or "", tls=uses_tls(args))
+    if hint is not None:
+        print(f"  hint: {hint}", file=sys.stderr)
+
+
+def _connection_hint(code: str, details: str, *, tls: bool) -> str | None:
+    """A possible cause of a failed connection, phrased as one: the message it reads is the
+    same for other causes (a server that closes connections of a client it refuses)."""
+    if code != "UNAVAILABLE":
+        return None
+    if not tls and "Socket closed" in details:
+        return (
+            "the server closed the connection; if it serves TLS, connect with --tls-ca FILE "
+            "(or --tls for a certificate of the system's CAs)"
+        )
+    if tls and "WRONG_VERSION_NUMBER" in details:
+        return "the server did not answer in TLS; if it serves plaintext, drop the --tls flags"
+    return None

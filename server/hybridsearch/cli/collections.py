@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hybridsearch.cli.channel import add_channel_arguments, call_and_print, call_metadata
+from hybridsearch.cli.flag_types import timeout_seconds
 from hybridsearch.errors import HybridSearchError
 
 if TYPE_CHECKING:
@@ -94,7 +95,9 @@ def add_collections_command(
 
     for parser in (create, listing, get, delete, alias):
         add_channel_arguments(parser)
-        parser.add_argument("--timeout", type=float, default=60.0, help="deadline in seconds")
+        parser.add_argument(
+            "--timeout", type=timeout_seconds, default=60.0, help="deadline in seconds"
+        )
         parser.add_argument("--json", action="store_true", help="print the response as JSON")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from hybridsearch.cli.channel import (
     open_channel,
     report_rpc_error,
 )
-from hybridsearch.cli.flag_types import positive_int
+from hybridsearch.cli.flag_types import positive_int, server_address, timeout_seconds
 from hybridsearch.config import Device
 from hybridsearch.errors import HybridSearchError
 from hybridsearch.eval.collection import Collection, load_beir, read_qrels, read_queries
@@ -52,7 +53,9 @@ def add_eval_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
     p = commands.add_parser("eval", help="score retrieval on a test collection")
     target = p.add_mutually_exclusive_group()
     target.add_argument("--index", type=Path, help="index directory, searched in-process")
-    target.add_argument("--server", help="HOST:PORT of a running server (BatchSearch)")
+    target.add_argument(
+        "--server", type=server_address, help="HOST:PORT of a running server (BatchSearch)"
+    )
     add_channel_arguments(p, server=False)  # with --server: TLS and token flags, as `search`
     p.add_argument("--collection", type=Path, help="BEIR folder (corpus.jsonl, queries, qrels)")
     p.add_argument(
@@ -82,7 +85,7 @@ def add_eval_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
     )
     p.add_argument("--name", help="run name in the table (default: from the settings)")
     p.add_argument("--run", type=Path, help="write the run as a TREC run file")
-    p.add_argument("--timeout", type=float, default=300.0, help="seconds per BatchSearch")
+    p.add_argument("--timeout", type=timeout_seconds, default=300.0, help="seconds per BatchSearch")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_retrieval_flags(p)
     sweep = p.add_argument_group("alpha sweep")
@@ -287,11 +290,35 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     try:
         return _run_eval(args)
     except grpc.RpcError as error:
-        report_rpc_error(error)
+        report_rpc_error(error, args)
         return 1
 
 
+def check_run_path(path: Path) -> None:
+    """Refuse a ``--run`` file that could not be written, before the evaluation runs: a
+    directory, or a path whose nearest existing ancestor is not a writable directory."""
+    if path.is_dir():
+        raise HybridSearchError(f"--run {path}: is a directory; give the run file's name")
+    existing = next(parent for parent in path.absolute().parents if parent.exists())
+    if not existing.is_dir():
+        raise HybridSearchError(f"--run {path}: cannot be created: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK) or (
+        path.exists() and not os.access(path, os.W_OK)
+    ):
+        raise HybridSearchError(f"--run {path}: cannot be written: permission denied")
+
+
+def _write_run(path: Path, report: EvalReport) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_trec_run(path, report.run)
+    except OSError as exc:
+        raise HybridSearchError(f"--run {path}: cannot be written: {exc.strerror or exc}") from None
+
+
 def _run_eval(args: argparse.Namespace) -> int:
+    if args.run is not None:
+        check_run_path(args.run)
     collection = load_collection(args)
     spec = RunSpec.from_namespace(args)
     progress = not args.no_progress
@@ -299,9 +326,6 @@ def _run_eval(args: argparse.Namespace) -> int:
     with open_retrievers(args, collection) as make:
         name = args.name or spec.label()
         reports.append(run_evaluation(make(spec), collection, args.top_k, progress, name=name))
-        if args.run is not None:
-            args.run.parent.mkdir(parents=True, exist_ok=True)
-            write_trec_run(args.run, reports[0].run)
         sweep = None
         if args.sweep_alpha:
             try:
@@ -320,4 +344,6 @@ def _run_eval(args: argparse.Namespace) -> int:
         refs = {**sweep.single_arm, "RRF": sweep.rrf}
         print("  " + ", ".join(f"{k} {v:.3f}" for k, v in refs.items()))
     sys.stdout.flush()
+    if args.run is not None:  # last: a write that fails anyway loses none of the results
+        _write_run(args.run, reports[0])
     return 0

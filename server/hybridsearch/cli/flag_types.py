@@ -1,9 +1,13 @@
-"""Argument types of the CLI's numeric flags: a value out of range is argparse's one-line
-error (exit 2), not a traceback from the protobuf field or the library it reaches."""
+"""Argument types of the CLI's numeric and address flags: a value out of range is argparse's
+one-line error (exit 2), not a traceback, or a silently different value, from the protobuf
+field, gRPC or the library it reaches."""
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import math
+import re
 from collections.abc import Callable
 
 #: The largest value of a uint32 request field (``top_k``, ``offset``).
@@ -28,3 +32,64 @@ def int_in_range(low: int, high: int | None = None) -> Callable[[str], int]:
 
 
 positive_int = int_in_range(1)
+
+
+#: The longest deadline a client command takes, in seconds (one week). gRPC turns a timeout
+#: into a deadline on its own clock, and a timeout of about 1e10 s overflows it: the call then
+#: fails at once with DEADLINE_EXCEEDED. A week is far longer than any call of the CLI, yet far
+#: below that overflow; an upload that must run without a deadline leaves ``ingest --timeout``
+#: out (its default).
+MAX_TIMEOUT_S = 7 * 24 * 3600
+
+
+def timeout_seconds(text: str) -> float:
+    """An argparse ``type`` accepting a deadline in seconds: a finite number above 0 and at
+    most `MAX_TIMEOUT_S` (0, a negative number or NaN would fail every call at once as
+    DEADLINE_EXCEEDED, as if the server were slow)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT_S):
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds above 0 and at most {MAX_TIMEOUT_S} (a week) "
+            f"(got {text!r})"
+        )
+    return value
+
+
+timeout_seconds.__name__ = "seconds"
+
+#: ``HOST:PORT`` (a name or an IPv4 address) and ``[IPv6]:PORT``.
+_HOST_PORT = re.compile(r"(?P<host>[A-Za-z0-9._-]+):(?P<port>[0-9]+)")
+_V6_PORT = re.compile(r"\[(?P<host>[^\]]+)\]:(?P<port>[0-9]+)")
+ADDRESS_FORMS = "HOST:PORT, [IPv6]:PORT or unix:PATH"
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def server_address(text: str) -> str:
+    """An argparse ``type`` accepting the address of a server, as gRPC takes it: ``HOST:PORT``,
+    ``[IPv6]:PORT`` (PORT from 1 to 65535) or ``unix:PATH`` (a Unix socket, as a local proxy
+    offers). gRPC itself takes a port out of range modulo 65536 (99999 is 34463: another
+    server may answer), a missing port as 443, and an empty address with a log line."""
+    if text.startswith("unix:") and len(text) > len("unix:"):
+        return text
+    found = _HOST_PORT.fullmatch(text) or _V6_PORT.fullmatch(text)
+    valid = found is not None and 1 <= int(found["port"]) <= 65535
+    if found is not None and text.startswith("["):
+        valid = valid and _is_ipv6(found["host"])
+    if not valid:
+        raise argparse.ArgumentTypeError(
+            f"expected {ADDRESS_FORMS}, with a port from 1 to 65535 (got {text!r})"
+        )
+    return text
+
+
+server_address.__name__ = "address"

@@ -14,6 +14,7 @@ from hybridsearch.cli.channel import (
     open_channel,
     report_rpc_error,
 )
+from hybridsearch.cli.flag_types import timeout_seconds
 
 
 def add_health_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,7 +22,7 @@ def add_health_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     p = commands.add_parser("health", help="check a server's health (exit 0 when SERVING)")
     add_channel_arguments(p)
     p.add_argument("--service", default="", help="service name to check ('' = the server)")
-    p.add_argument("--timeout", type=float, default=5.0, help="deadline in seconds")
+    p.add_argument("--timeout", type=timeout_seconds, default=5.0, help="deadline in seconds")
     p.set_defaults(func=run_health)
 
 
@@ -39,7 +40,7 @@ def run_health(args: argparse.Namespace) -> int:
                 metadata=call_metadata(args),
             )
         except grpc.RpcError as error:
-            report_rpc_error(error)
+            report_rpc_error(error, args)
             return 1
     name = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     print(name)

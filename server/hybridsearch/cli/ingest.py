@@ -16,6 +16,7 @@ from hybridsearch.cli.channel import (
     report_rpc_error,
     status_details,
 )
+from hybridsearch.cli.flag_types import timeout_seconds
 from hybridsearch.errors import HybridSearchError, echo
 from hybridsearch.progress import bar_options
 from hybridsearch.storage.corpus import ReadStats, count_lines, read_corpus
@@ -252,7 +253,7 @@ def run_ingest(args: argparse.Namespace) -> int:
                 counted(requests), timeout=args.timeout, metadata=call_metadata(args)
             )
         except grpc.RpcError as error:
-            report_rpc_error(error)
+            report_rpc_error(error, args)
             if read_errors:
                 print(f"error: {read_errors[0]}", file=sys.stderr)
             partial = partial_response(error)
@@ -303,5 +304,7 @@ def add_ingest_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     p.add_argument("--skip-bad-lines", action="store_true", help="skip and count malformed lines")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--timeout", type=float, help="deadline of the whole upload, in seconds")
+    p.add_argument(
+        "--timeout", type=timeout_seconds, help="deadline of the whole upload, in seconds"
+    )
     p.set_defaults(func=run_ingest)

@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from hybridsearch.cli.channel import add_channel_arguments, call_and_print, call_metadata
-from hybridsearch.cli.flag_types import UINT32_MAX, int_in_range
+from hybridsearch.cli.flag_types import UINT32_MAX, int_in_range, timeout_seconds
 from hybridsearch.errors import HybridSearchError
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def add_search_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         help="show snippets of each hit with the query's terms [marked]",
     )
     p.add_argument("--json", action="store_true", help="print the response as JSON")
-    p.add_argument("--timeout", type=float, default=30.0, help="deadline in seconds")
+    p.add_argument("--timeout", type=timeout_seconds, default=30.0, help="deadline in seconds")
     p.set_defaults(func=run_search)
 
 
