@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import _thread
 import json
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -230,3 +232,32 @@ def test_an_ingest_refused_for_overload_does_not_blame_the_document_size(
     assert "the largest document read" not in err
     assert "the server applied (committed) the first 0 of them" in err
     assert out == ""  # nothing applied: no summary
+
+
+def test_an_interrupted_ingest_says_what_may_have_been_committed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C mid-upload: exit 130 and the note of a failed call (it exited 130 silently, and
+    the caller did not know that messages may have been committed)."""
+    corpus = tmp_path / "long.jsonl"
+    corpus.write_text("\n".join(corpus_lines(5000)) + "\n")  # one commit each: many seconds
+    with serving_empty(tmp_path) as server:
+
+        def interrupt_once_something_is_committed() -> None:
+            deadline = time.monotonic() + WAIT_S
+            while not server.metric("hybridsearch_index_documents"):
+                assert time.monotonic() < deadline, "nothing committed"
+                time.sleep(0.02)
+            _thread.interrupt_main()  # a KeyboardInterrupt in the thread running `main`
+
+        with ThreadPoolExecutor(1) as pool:
+            interrupter = pool.submit(interrupt_once_something_is_committed)
+            code = main(
+                ["ingest", "--server", server.address, "--corpus", str(corpus),
+                 "--batch-size", "1", "--no-progress"]
+            )  # fmt: skip
+            interrupter.result(timeout=WAIT_S)
+    _, err = capsys.readouterr()
+    assert code == 130
+    assert err.startswith("interrupted: "), err
+    assert "messages were handed to the stream before the interrupt, and any of those" in err

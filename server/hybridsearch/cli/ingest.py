@@ -165,9 +165,9 @@ class Sent:
     largest_bytes: int = 0
     largest: str = ""  # FILE:LINE and id of the largest document read
 
-    def failure_note(self, applied: int | None = None) -> str:
+    def failure_note(self, applied: int | None = None, *, ended_by: str = "the failure") -> str:
         """What a failed call committed: its first ``applied`` messages when the server said
-        so, else what it may have committed."""
+        so, else what it may have committed (before ``ended_by``)."""
         if applied is not None:
             return (
                 f"{self.documents} documents in {self.messages} messages were handed to the "
@@ -179,7 +179,7 @@ class Sent:
             return "no message was handed to the stream, so nothing was committed"
         return (
             f"{self.documents} documents in {self.messages} messages were handed to the stream "
-            "before the failure, and any of those messages (each one commit) may have been "
+            f"before {ended_by}, and any of those messages (each one commit) may have been "
             "committed; re-running the same ingest is safe (an upsert replaces its id's document)"
         )
 
@@ -188,9 +188,9 @@ def run_ingest(args: argparse.Namespace) -> int:
     """Stream ``args.corpus`` to ``args.server``; print the summary.
 
     Exit code 1 when the call fails (saying what may have been committed) or the server
-    rejected a document. A malformed corpus line ends the stream (the server commits what
-    came before it), prints the summary and raises `HybridSearchError` naming the line
-    (exit code 2).
+    rejected a document; 130 when interrupted (Ctrl-C), saying the same. A malformed corpus
+    line ends the stream (the server commits what came before it), prints the summary and
+    raises `HybridSearchError` naming the line (exit code 2).
     """
     if args.batch_size <= 0:
         raise HybridSearchError(f"--batch-size must be positive (got {args.batch_size})")
@@ -267,6 +267,10 @@ def run_ingest(args: argparse.Namespace) -> int:
             applied = None if partial is None else partial.applied_messages
             print(f"  {sent.failure_note(applied)}", file=sys.stderr)
             return 1
+        except KeyboardInterrupt:  # Ctrl-C: the call is cancelled as the channel closes
+            note = sent.failure_note(ended_by="the interrupt")
+            print(f"interrupted: {note}", file=sys.stderr)
+            raise
     print_summary(response, stats, rejected_places(response, args))
     if read_errors:
         raise HybridSearchError(
