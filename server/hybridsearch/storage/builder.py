@@ -31,8 +31,6 @@ from hybridsearch.storage.dense_build import BackgroundEncoding, ProgressFn, enc
 from hybridsearch.storage.files import dir_size_bytes, fsync_file
 from hybridsearch.storage.manifest import (
     IDS_FILE,
-    MANIFEST_FILE,
-    SHARD_MANIFEST_FILE,
     SPARSE_DIR,
     VECTORS_FILE,
     EncoderInfo,
@@ -42,6 +40,7 @@ from hybridsearch.storage.replace import (
     BUILDING,
     StagingDir,
     check_not_served,
+    check_replaceable,
     recover_replacement,
     swap_into_place,
 )
@@ -254,7 +253,8 @@ def start_build(out: Path, force: bool, kind: str = BUILDING) -> StagingDir:
 
     Raises `BuildError` when ``out`` exists (without ``force``; with it, when ``out`` is not
     an index, a sharded collection or an empty directory), `IndexLockedError` when a writer
-    serves it.
+    serves it. The swap at the end of the build checks
+    ``out`` again (`storage.replace.swap_into_place`).
     """
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -266,19 +266,4 @@ def start_build(out: Path, force: bool, kind: str = BUILDING) -> StagingDir:
             raise BuildError(f"{out} already exists (use --force to replace it)")
         check_replaceable(out)
         check_not_served(out)  # fail before the work, not after it
-    return StagingDir(out, kind)
-
-
-def check_replaceable(out: Path) -> None:
-    """Raise `BuildError` unless ``out`` is what ``--force`` may replace: an index directory
-    (``manifest.json``), a sharded collection (``shards.json``) or an empty directory. A slip
-    such as ``--out ~`` must not delete a home directory."""
-    if out.is_dir() and not out.is_symlink():
-        if (out / MANIFEST_FILE).is_file() or (out / SHARD_MANIFEST_FILE).is_file():
-            return
-        if next(out.iterdir(), None) is None:
-            return
-    raise BuildError(
-        f"{out} exists and is not a hybridsearch index (no {MANIFEST_FILE} or "
-        f"{SHARD_MANIFEST_FILE}); not replacing it"
-    )
+    return StagingDir(out, kind, may_replace=force)

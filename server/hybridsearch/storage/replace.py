@@ -9,12 +9,22 @@ Two processes must never meet here:
 
 - A writer serving the target (`IndexWriter`, a data directory's server) holds the flock on
   its ``writer.lock`` (`WriterLock`); a sharded collection's writers each hold their shard's.
-  The swap takes those locks first and holds it until the old
+  A swap that replaces the target takes those locks first and holds them until the old
   copy is removed; when another process holds it, the swap is refused with
   `IndexLockedError` (replacing a directory under its writer would send the writer's next
   commit into the new index).
 - Each staging directory's ``writer.lock`` is held by the build writing it, from its creation
   to the swap. So a leftover directory whose lock can be taken belongs to a process that died.
+
+What is at the target is checked twice: when the build starts (so that it fails before the
+work) and again at the swap, because the target can change during a build of minutes (another
+build finishing first, a directory made by hand). A build that was not told to replace
+(`StagingDir` ``may_replace`` False) fails at the swap when the target now exists (and its
+rename fails by itself when the target appears just before it: rename(2) does not replace a
+file or a non-empty directory). One that was (``--force``) fails unless the target is still an
+index, a sharded collection or an empty directory (`check_replaceable`), checked before its
+locks are taken and again under them. Either way nothing at the target is touched (not even a
+lock file is made in it) and the build removes its staging directory.
 
 A crash leaves at most a staging directory and an old copy beside the target.
 `recover_replacement` (run before every build of the target, and when an index is opened at
@@ -26,13 +36,15 @@ either a build or an open has run.
 
 from __future__ import annotations
 
+import errno
+import itertools
 import logging
 import os
 import re
 import shutil
 from pathlib import Path
 
-from hybridsearch.errors import IndexLockedError
+from hybridsearch.errors import BuildError, IndexLockedError
 from hybridsearch.storage.files import fsync_dir
 from hybridsearch.storage.lock import LOCK_FILE, WriterLock
 
@@ -49,10 +61,15 @@ def leftover_path(out: Path, kind: str) -> Path:
 
 
 class StagingDir:
-    """A staging directory for a build of ``out``, locked as this process's until `release`."""
+    """A staging directory for a build of ``out``, locked as this process's until `release`.
 
-    def __init__(self, out: Path, kind: str = BUILDING) -> None:
+    ``may_replace``: whether the swap may replace what is at ``out`` then (``--force``); when
+    False, the swap fails if anything is there.
+    """
+
+    def __init__(self, out: Path, kind: str = BUILDING, *, may_replace: bool = False) -> None:
         self.path = leftover_path(out, kind)
+        self.may_replace = may_replace
         shutil.rmtree(self.path, ignore_errors=True)  # this pid's own earlier attempt
         self.path.mkdir(parents=True)
         self._lock = WriterLock(self.path)
@@ -75,25 +92,80 @@ def check_not_served(out: Path) -> None:
         lock.release()
 
 
-def swap_into_place(staging: StagingDir, out: Path) -> None:
-    """Rename ``staging`` to ``out``, replacing (and then removing) a directory there.
+def check_replaceable(out: Path) -> None:
+    """Raise `BuildError` unless ``out`` is what ``--force`` may replace: an index directory
+    (``manifest.json``), a sharded collection (``shards.json``) or an empty directory (a
+    ``writer.lock`` aside: checking that no writer holds it leaves one). A slip such as
+    ``--out ~`` must not delete a home directory."""
+    # (storage.manifest imports this module for its recovery: its names are imported here.)
+    from hybridsearch.storage.manifest import MANIFEST_FILE, SHARD_MANIFEST_FILE  # noqa: PLC0415
 
-    Raises `IndexLockedError` (nothing changed) when another process writes ``out``.
+    if out.is_dir() and not out.is_symlink():
+        if (out / MANIFEST_FILE).is_file() or (out / SHARD_MANIFEST_FILE).is_file():
+            return
+        if {entry.name for entry in itertools.islice(out.iterdir(), 2)} <= {LOCK_FILE}:
+            return
+    raise BuildError(
+        f"{out} exists and is not a hybridsearch index (no {MANIFEST_FILE} or "
+        f"{SHARD_MANIFEST_FILE}); not replacing it"
+    )
+
+
+def swap_into_place(staging: StagingDir, out: Path) -> None:
+    """Rename ``staging`` to ``out``, replacing (and then removing) a directory there when
+    ``staging.may_replace``.
+
+    Raises (nothing at ``out`` changed; the caller removes ``staging``): `IndexLockedError`
+    when another process writes ``out``; `BuildError` when something appeared at ``out``
+    during a build that may not replace it, or when what is there is no longer replaceable.
     """
+    if not staging.may_replace:
+        if os.path.lexists(out):
+            raise _appeared(out, staging)
+        _rename_to_absent(staging, out)
+        fsync_dir(out.parent)
+        staging.release()
+        return
+    if os.path.lexists(out):
+        check_replaceable(out)  # first: taking its locks would put a writer.lock in it
     target_locks = _lock_target(out)
     try:
         old = leftover_path(out, OLD)
         if os.path.lexists(out):
+            check_replaceable(out)  # again, now that no writer can change it
             # The old copy keeps its (held) writer.lock: a recovery leaves it alone until the
             # lock is let go, which is after the old copy is removed.
             os.replace(out, old)
-        os.replace(staging.path, out)
+        _rename_to_absent(staging, out)
         fsync_dir(out.parent)
         staging.release()
         shutil.rmtree(old, ignore_errors=True)
     finally:
         for lock in target_locks:
             lock.release()
+
+
+def _rename_to_absent(staging: StagingDir, out: Path) -> None:
+    """Rename ``staging`` to ``out``, which was checked absent. rename(2) fails by itself when
+    a file or a non-empty directory appeared there since (it would only replace an empty
+    directory, which loses nothing): that is `BuildError`, and nothing at ``out`` changed."""
+    try:
+        os.rename(staging.path, out)
+    except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
+        raise _appeared(out, staging) from exc
+    except OSError as exc:
+        if exc.errno != errno.ENOTEMPTY:
+            raise
+        raise _appeared(out, staging) from exc
+
+
+def _appeared(out: Path, staging: StagingDir) -> BuildError:
+    """The error of a build whose target appeared while it ran."""
+    hint = "" if staging.may_replace else " (use --force to replace an index)"
+    return BuildError(
+        f"{out} appeared while this build ran (another build's output?); not replacing it, "
+        f"and this build is discarded{hint}"
+    )
 
 
 def _lock_target(out: Path) -> list[WriterLock]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from hybridsearch.cli.app import main
-from hybridsearch.errors import IndexLockedError
+from hybridsearch.errors import BuildError, IndexLockedError
 from hybridsearch.sharding.build_local import build_sharded
 from hybridsearch.sharding.layout import is_sharded, load_shard_manifest
 from hybridsearch.storage.builder import build_index
@@ -214,3 +215,94 @@ def test_a_running_sharded_build_s_staging_is_left_alone(tmp_path: Path) -> None
     staging = f".coll.building-shards-{os.getpid()}"
     assert staging in seen[0] and staging in seen[1]
     assert names(tmp_path) == ["coll", "single"]
+
+
+# What is at the target is checked again at the swap: the build's documents are read after
+# the start's checks, so a generator of documents stands for whatever happens at the target
+# during a build of minutes (another build finishing first, a directory made by hand).
+
+
+def tree(directory: Path) -> list[str]:
+    """Every path under ``directory``, relative: what a failed swap must leave as it was."""
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*"))
+
+
+@pytest.mark.parametrize("made", ["a directory of files", "an empty directory", "a file"])
+def test_a_target_made_during_the_build_is_not_replaced(tmp_path: Path, made: str) -> None:
+    out = tmp_path / "out"
+
+    def docs() -> Iterator[Document]:
+        yield from corpus("new", 2)
+        if made == "a file":
+            out.write_text("notes")
+        else:
+            out.mkdir()
+            if made == "a directory of files":
+                (out / "important.txt").write_text("precious")
+
+    with pytest.raises(BuildError, match=r"out appeared while this build ran.*--force"):
+        build_index(docs(), out, encoder=None)
+    assert names(tmp_path) == ["out"]  # the staging directory is gone
+    if made == "a file":
+        assert out.read_text() == "notes"
+    else:  # not even a lock file made in it
+        assert tree(out) == (["important.txt"] if made == "a directory of files" else [])
+
+
+def test_of_two_builds_of_one_target_the_second_to_finish_fails(tmp_path: Path) -> None:
+    """Neither has --force: the index of the first to finish stays (it was replaced)."""
+    out = tmp_path / "idx"
+
+    def docs() -> Iterator[Document]:
+        yield from corpus("slow", 3)
+        build_index(corpus("fast", 2), out, encoder=None)  # starts later, finishes first
+
+    with pytest.raises(BuildError, match="appeared while this build ran"):
+        build_index(docs(), out, encoder=None)
+    assert open_index(out).ids == ["fast0", "fast1"]
+    assert names(tmp_path) == ["idx"]
+
+
+def test_force_does_not_replace_a_directory_that_became_no_index(tmp_path: Path) -> None:
+    """With --force the swap replaces only what the start would have: here the index the
+    build was started over gave way, during the build, to a directory that is none."""
+    out = tmp_path / "idx"
+    build_index(corpus("old", 2), out, encoder=None)
+
+    def docs() -> Iterator[Document]:
+        yield from corpus("new", 2)
+        shutil.rmtree(out)
+        out.mkdir()
+        (out / "thesis.tex").write_text("years of work")
+
+    with pytest.raises(BuildError, match="idx exists and is not a hybridsearch index"):
+        build_index(docs(), out, encoder=None, force=True)
+    assert tree(out) == ["thesis.tex"]
+    assert names(tmp_path) == ["idx"]
+
+
+def test_force_replaces_an_index_made_during_the_build(tmp_path: Path) -> None:
+    out = tmp_path / "idx"
+
+    def docs() -> Iterator[Document]:
+        yield from corpus("new", 2)
+        build_index(corpus("other", 1), out, encoder=None)
+
+    build_index(docs(), out, encoder=None, force=True)
+    assert open_index(out).ids == ["new0", "new1"]
+    assert names(tmp_path) == ["idx"]
+
+
+def test_a_sharded_build_does_not_replace_a_directory_made_during_it(tmp_path: Path) -> None:
+    """The sharded builds (local, Ray, `shards split`) commit through the same swap."""
+    out = tmp_path / "coll"
+
+    def docs() -> Iterator[Document]:
+        yield from corpus("new", 4)
+        out.mkdir()
+        (out / "important.txt").write_text("precious")
+
+    with pytest.raises(BuildError, match="coll appeared while this build ran"):
+        build_sharded(docs(), out, 2, encoder=None)
+    assert tree(out) == ["important.txt"]
+    assert names(tmp_path) == ["coll"]
