@@ -252,8 +252,8 @@ def start_build(out: Path, force: bool, kind: str = BUILDING) -> StagingDir:
     (``kind`` `BUILDING_SHARDS` for a sharded collection).
 
     Raises `BuildError` when ``out`` exists (without ``force``; with it, when ``out`` is not
-    an index, a sharded collection or an empty directory), `IndexLockedError` when a writer
-    serves it. The swap at the end of the build checks
+    an index, a sharded collection or an empty directory) or cannot be created there,
+    `IndexLockedError` when a writer serves it. The swap at the end of the build checks
     ``out`` again (`storage.replace.swap_into_place`).
     """
     try:
@@ -266,4 +266,7 @@ def start_build(out: Path, force: bool, kind: str = BUILDING) -> StagingDir:
             raise BuildError(f"{out} already exists (use --force to replace it)")
         check_replaceable(out)
         check_not_served(out)  # fail before the work, not after it
-    return StagingDir(out, kind, may_replace=force)
+    try:
+        return StagingDir(out, kind, may_replace=force)
+    except OSError as exc:  # the parent is not writable (EACCES, EPERM, EROFS)
+        raise BuildError(f"cannot create {out}: {exc.strerror or exc}") from exc

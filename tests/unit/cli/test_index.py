@@ -111,3 +111,14 @@ def test_progress_bars_stay_off_a_stderr_that_is_not_a_terminal(tmp_path: Path) 
     lines = [line for line in written.decode().splitlines() if line.startswith("reading + BM25")]
     assert len(lines) >= 2 and "30/30" in lines[-1], written[:300]
     assert "indexed 30 documents" in done.stdout
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs Linux's /sys")
+def test_an_out_whose_parent_refuses_writes_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """/sys refuses a new directory to anyone, root included (EPERM, or EROFS read-only)."""
+    out = Path("/sys/hybridsearch-test-index")
+    assert main(["index", "--empty", "--out", str(out), "--no-dense", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(rf"error: cannot create {out}: [A-Z][^\n]+\n", err), err
