@@ -27,7 +27,7 @@ import pytest
 
 from hybridsearch.encoders.config import load_config
 from hybridsearch.engine.loader import encoder_info_of_config, load_query_encoder
-from hybridsearch.errors import CorpusError, SetupError
+from hybridsearch.errors import BuildError, CorpusError, SetupError
 from hybridsearch.sharding.build_local import ShardedBuildSummary, build_sharded
 from hybridsearch.sharding.layout import load_shard_manifest
 from hybridsearch.sparse.analysis import term_counts
@@ -260,6 +260,19 @@ def test_a_directory_mixing_json_lines_and_parquet_is_refused(tmp_path: Path) ->
     (tmp_path / "b.parquet").write_bytes(b"PAR1")
     with pytest.raises(CorpusError, match=r"mixes JSON-lines .* and Parquet .* files"):
         find_source(str(tmp_path))
+
+
+def test_a_corpus_inside_out_is_refused(ray_local: Any, tmp_path: Path) -> None:
+    """Replacing --out (--force) would delete a corpus kept in it: refused before any work."""
+    out = tmp_path / "coll"
+    build_sharded(read_corpus(SAMPLE), out, 2, encoder=None)
+    kept = out / "corpus.jsonl.gz"
+    kept.write_bytes(SAMPLE.read_bytes())
+    for corpus in (str(kept), f"file://{kept}"):
+        with pytest.raises(BuildError, match=rf"^{kept} is inside {out}: replacing {out} would"):
+            build_sharded_ray(ray_local, corpus, out, 2, model_dir=None, encoder_info=None,
+                              force=True)  # fmt: skip
+    assert kept.read_bytes() == SAMPLE.read_bytes()
 
 
 def test_pyserini_json_collection(ray_local: Any, tmp_path: Path) -> None:

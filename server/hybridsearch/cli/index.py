@@ -84,10 +84,12 @@ def run_index(args: argparse.Namespace) -> int:
     from hybridsearch.dense.hnsw import HnswParams  # noqa: PLC0415 (faiss itself loads lazily)
     from hybridsearch.dense.select import DenseIndexKind  # noqa: PLC0415
     from hybridsearch.metadata.schema import CollectionSchema, load_schema_file  # noqa: PLC0415
-    from hybridsearch.storage.builder import build_index  # noqa: PLC0415
+    from hybridsearch.storage.builder import build_index, check_source_outside  # noqa: PLC0415
     from hybridsearch.storage.corpus import ReadStats, count_lines, read_corpus  # noqa: PLC0415
 
     corpus = sample_corpus_path() if args.sample else Path(args.corpus or ".")  # --empty: none
+    if args.corpus:
+        check_source_outside(corpus, args.out)  # before the model loads
     schema = load_schema_file(args.schema) if args.schema else CollectionSchema()
     encoder, encoder_info = build_encoder(args)
     total = 0 if args.empty else count_lines(corpus)

@@ -29,6 +29,7 @@ def run_index_lucene(args: argparse.Namespace) -> int:
     from hybridsearch.cli.index import sample_corpus_path  # noqa: PLC0415 (a cycle)
     from hybridsearch.errors import BuildError  # noqa: PLC0415
     from hybridsearch.sparse.lucene_index import Bm25Params  # noqa: PLC0415
+    from hybridsearch.storage.builder import check_source_outside  # noqa: PLC0415
     from hybridsearch.storage.corpus import ReadStats, read_corpus  # noqa: PLC0415
     from hybridsearch.storage.lucene_build import (  # noqa: PLC0415
         attach_lucene_index,
@@ -44,6 +45,8 @@ def run_index_lucene(args: argparse.Namespace) -> int:
         raise BuildError("--sparse-backend lucene: only --dense-index exact")
     if not (args.bm25_k1 >= 0 and 0 <= args.bm25_b <= 1):
         raise BuildError("--bm25-k1 must be >= 0 and --bm25-b within [0, 1]")
+    if args.corpus:
+        check_source_outside(Path(args.corpus), args.out)  # before the model loads
     encoder, encoder_info = build_encoder(args)
     bm25 = Bm25Params(k1=args.bm25_k1, b=args.bm25_b)
     stats = ReadStats()

@@ -109,9 +109,12 @@ def _run_local(args: argparse.Namespace, count: int) -> int:
     from hybridsearch.engine.loader import load_query_encoder  # noqa: PLC0415
     from hybridsearch.metadata.schema import CollectionSchema, load_schema_file  # noqa: PLC0415
     from hybridsearch.sharding.build_local import build_sharded  # noqa: PLC0415
+    from hybridsearch.storage.builder import check_source_outside  # noqa: PLC0415
     from hybridsearch.storage.corpus import ReadStats, count_lines, read_corpus  # noqa: PLC0415
 
     corpus = sample_corpus_path() if args.sample else Path(args.corpus or ".")
+    if args.corpus:
+        check_source_outside(corpus, args.out)  # before the model loads
     schema = load_schema_file(args.schema) if args.schema else CollectionSchema()
     model, info = _encoder(args)
     encoder = None

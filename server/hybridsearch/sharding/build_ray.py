@@ -40,14 +40,19 @@ from hybridsearch.sharding.build_local import (
 )
 from hybridsearch.sharding.layout import ShardManifest
 from hybridsearch.sharding.ray_encode import DocumentEncoderStage, ProgressCounter
-from hybridsearch.sharding.ray_source import documents_dataset, find_source
+from hybridsearch.sharding.ray_source import documents_dataset, find_source, is_uri
 from hybridsearch.sharding.records import (
     concat_tables,
     split_table,
     table_documents,
     table_vectors,
 )
-from hybridsearch.storage.builder import BuildSummary, build_index, utc_now
+from hybridsearch.storage.builder import (
+    BuildSummary,
+    build_index,
+    check_source_outside,
+    utc_now,
+)
 from hybridsearch.storage.files import dir_size_bytes
 from hybridsearch.storage.manifest import EncoderInfo
 from hybridsearch.types import Device
@@ -159,6 +164,8 @@ def build_sharded_ray(
     if (model_dir is None) != (encoder_info is None):
         raise BuildError("a model directory needs its EncoderInfo")
     source = find_source(corpus)
+    if not is_uri(corpus):
+        check_source_outside(Path(corpus.removeprefix("file://")), out)
     placement = (
         encoder_placement(ray, options) if model_dir else EncoderPlacement(0, 0, 0, Device.CPU)
     )

@@ -270,3 +270,17 @@ def start_build(out: Path, force: bool, kind: str = BUILDING) -> StagingDir:
         return StagingDir(out, kind, may_replace=force)
     except OSError as exc:  # the parent is not writable (EACCES, EPERM, EROFS)
         raise BuildError(f"cannot create {out}: {exc.strerror or exc}") from exc
+
+
+def check_source_outside(source: Path, out: Path) -> None:
+    """Raise `BuildError` when ``source`` (a corpus, a Lucene index a build reads) is ``out``
+    or inside it: replacing ``out`` would delete it. Only an existing ``out`` can hold it."""
+    if not os.path.lexists(out):
+        return
+    resolved, target = source.resolve(), out.resolve()
+    if resolved == target or target in resolved.parents:
+        where = "is" if resolved == target else "is inside"
+        raise BuildError(
+            f"{source} {where} {out}: replacing {out} would delete it; keep what a build reads "
+            "outside the index directory"
+        )

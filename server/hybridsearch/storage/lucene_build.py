@@ -32,6 +32,7 @@ from hybridsearch.sparse.lucene_index import Bm25Params, LuceneReader, segments_
 from hybridsearch.sparse.lucene_jvm import jar_path, lucene_problem
 from hybridsearch.storage.builder import (
     BuildSummary,
+    check_source_outside,
     dedupe_last_wins,
     encode_corpus,
     start_build,
@@ -189,6 +190,7 @@ def attach_lucene_index(
     bm25 = bm25 or Bm25Params()
     started = time.perf_counter()
     lucene_dir = lucene_dir.resolve()
+    check_source_outside(lucene_dir, out)  # served from where it is: replacing out deletes it
     staging = start_build(out, force)
     try:
         reader = LuceneReader(lucene_dir, bm25)

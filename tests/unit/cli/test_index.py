@@ -113,6 +113,51 @@ def test_progress_bars_stay_off_a_stderr_that_is_not_a_terminal(tmp_path: Path) 
     assert "indexed 30 documents" in done.stdout
 
 
+@pytest.mark.parametrize(
+    "flags",
+    [[], ["--shards", "2"], ["--sparse-backend", "lucene"]],
+    ids=["single", "sharded", "lucene"],
+)
+@pytest.mark.parametrize("where", ["a file in it", "the directory itself"])
+def test_force_refuses_a_corpus_inside_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], where: str
+) -> None:
+    """Replacing --out would delete a corpus kept in it: refused before any work, naming both."""
+    out = tmp_path / "idx"
+    source = tmp_path / "corpus.jsonl"
+    source.write_text(CORPUS + "\n")
+    assert main(["index", "--corpus", str(source), "--out", str(out),
+                 "--no-dense", "--no-progress"]) == 0  # fmt: skip
+    kept = out / "corpus.jsonl"
+    kept.write_text(CORPUS + "\n")
+    corpus = kept if where == "a file in it" else out
+    before = sorted(p.name for p in out.iterdir())
+    capsys.readouterr()
+    code = main(["index", "--corpus", str(corpus), "--out", str(out), "--no-dense",
+                 "--no-progress", "--force", *flags])  # fmt: skip
+    err = capsys.readouterr().err
+    verb = "is inside" if where == "a file in it" else "is"
+    assert code == 2
+    assert err == (
+        f"error: {corpus} {verb} {out}: replacing {out} would delete it; keep what a build "
+        "reads outside the index directory\n"
+    ), err
+    assert kept.read_text() == CORPUS + "\n"
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_a_corpus_directory_holding_out_is_fine(tmp_path: Path) -> None:
+    """Only a corpus inside --out is at risk: a corpus directory that holds --out is not."""
+    corpus_dir = tmp_path / "corpus"
+    corpus_dir.mkdir()
+    (corpus_dir / "a.jsonl").write_text(CORPUS + "\n")
+    out = corpus_dir / "idx"
+    for _ in range(2):
+        assert main(["index", "--corpus", str(corpus_dir), "--out", str(out),
+                     "--no-dense", "--no-progress", "--force"]) == 0  # fmt: skip
+    assert (corpus_dir / "a.jsonl").read_text() == CORPUS + "\n"
+
+
 @pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs Linux's /sys")
 def test_an_out_whose_parent_refuses_writes_is_one_line(
     capsys: pytest.CaptureFixture[str],

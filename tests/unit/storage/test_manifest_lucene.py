@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from hybridsearch.errors import IndexFormatError
+from hybridsearch.errors import BuildError, IndexFormatError
+from hybridsearch.storage.builder import build_index
+from hybridsearch.storage.lucene_build import attach_lucene_index
 from hybridsearch.storage.manifest import (
     LUCENE_FORMAT_VERSION,
     LuceneInfo,
@@ -52,3 +54,16 @@ def test_lucene_backend_without_settings_is_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps(json.loads(path.read_text()) | {"sparse_backend": "lucene"}))
     with pytest.raises(IndexFormatError, match="sparse backend"):
         load_manifest(tmp_path)
+
+
+def test_attach_refuses_a_lucene_index_inside_out(tmp_path: Path) -> None:
+    """The attached Lucene index is served from where it is: replacing an ``out`` that holds
+    it would delete it (refused before the Lucene index is read, so no JVM is needed)."""
+    out = tmp_path / "idx"
+    build_index([], out, encoder=None)
+    lucene = out / "lucene"
+    lucene.mkdir()
+    (lucene / "segments_1").write_text("a Lucene index")
+    with pytest.raises(BuildError, match=rf"^{lucene} is inside {out}: replacing {out} would"):
+        attach_lucene_index(lucene, out, encoder=None, encoder_info=None, force=True)
+    assert (lucene / "segments_1").read_text() == "a Lucene index"
