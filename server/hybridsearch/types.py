@@ -82,6 +82,22 @@ class Document:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
+def unicode_problem(text: str) -> str | None:
+    """Why ``text`` has no UTF-8 form, or None when it has one. Only a surrogate code point
+    (U+D800..U+DFFF) has none: Python's JSON reader makes one of an escape such as
+    ``"\\ud83d"`` that is not half of a pair, and its decoding of command-line arguments one
+    of each byte that is not UTF-8. The answer names the first one, not the text around it
+    (which may be a whole document)."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = ord(text[exc.start])
+        return f"not valid Unicode (a lone surrogate \\u{code:04x} at character {exc.start + 1})"
+    return None
+
+
 #: The longest document id (UTF-8 bytes) by default; a server setting may change it.
 MAX_ID_BYTES = 512
 
@@ -92,6 +108,8 @@ def document_id_problem(doc_id: str, max_id_bytes: int = MAX_ID_BYTES) -> str | 
     no built document has an id the API refuses to fetch, delete or replace."""
     if not doc_id.strip():
         return "empty id: a document needs a non-whitespace id"
+    if (problem := unicode_problem(doc_id)) is not None:
+        return f"id is {problem}"
     if len(doc_id.encode("utf-8")) > max_id_bytes:
         return f"id longer than {max_id_bytes} bytes"
     if "\x00" in doc_id:

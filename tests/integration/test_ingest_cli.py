@@ -130,6 +130,29 @@ def test_a_bad_line_ends_the_stream_after_the_server_committed_what_came_before(
     assert live_ids(empty_server.address) == {f"d{i}" for i in range(40)}
 
 
+def test_a_lone_surrogate_escape_is_a_malformed_line_of_ingest(
+    empty_server: InProcessServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """JSON's "\\ud83d" without its pair has no UTF-8 form, so no message can carry it: it
+    ends the stream as a malformed line (exit 2), or is skipped and counted."""
+    corpus = tmp_path / "surrogate.jsonl"
+    bad = '{"_id": "bad", "title": "t", "text": "\\ud83d"}'
+    corpus.write_text("\n".join([*corpus_lines(3), bad, *corpus_lines(5)[3:]]) + "\n")
+    argv = ["ingest", "--server", empty_server.address, "--corpus", str(corpus), "--no-progress"]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert "accepted 3 documents" in out
+    assert (
+        f"error: {corpus}:4: malformed line: text: not valid Unicode (a lone surrogate "
+        "\\ud83d at character 1); the stream stopped there" in err
+    ), err
+    assert live_ids(empty_server.address) == {"d0", "d1", "d2"}
+    assert main([*argv, "--skip-bad-lines"]) == 0
+    out = capsys.readouterr().out
+    assert "accepted 5 documents" in out and "bad lines skipped: 1" in out, out
+    assert live_ids(empty_server.address) == {f"d{i}" for i in range(5)}
+
+
 def test_ingest_exits_1_when_the_server_rejected_a_document(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -24,7 +24,7 @@ from typing import IO, Any, cast
 from hybridsearch.errors import CorpusError
 from hybridsearch.metadata.schema import CollectionSchema
 from hybridsearch.metadata.values import metadata_problem
-from hybridsearch.types import Document, document_id_problem
+from hybridsearch.types import Document, document_id_problem, unicode_problem
 
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
@@ -269,33 +269,43 @@ def parse_document(obj: Any) -> Document:
             continue
         if not isinstance(value, str):
             raise ValueError(f'"{name}" must be a string')
+        if (problem := unicode_problem(value)) is not None:
+            raise ValueError(f"{name}: {problem}")
     metadata = obj.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise ValueError('"metadata" must be a JSON object')
-    problem = _number_problem(metadata, "metadata")
+    problem = _metadata_value_problem(metadata, "metadata")
     if problem is not None:
         raise ValueError(problem)
     return Document(id=doc_id, title=title or "", text=text or "", metadata=metadata)
 
 
-def _number_problem(value: Any, path: str) -> str | None:
-    """Why a metadata value holds a number the API cannot return, or None.
+def _metadata_value_problem(value: Any, path: str) -> str | None:
+    """Why a metadata value holds a number or a string the API cannot return, or None.
 
-    Python's JSON reader accepts NaN and Infinity, and integers of any size; a response
-    carries metadata as a protobuf Struct, whose numbers are finite doubles.
+    Python's JSON reader accepts NaN and Infinity, integers of any size, and lone surrogate
+    escapes (``"\\ud83d"``) in strings and keys; a response carries metadata as a protobuf
+    Struct, whose numbers are finite doubles and whose strings are UTF-8 (and the index
+    stores metadata as UTF-8 JSON).
     """
+    if isinstance(value, str):
+        problem = unicode_problem(value)
+        return None if problem is None else f"{path}: {problem}"
     if isinstance(value, float) and not math.isfinite(value):
         return f"{path}: numbers must be finite (got {value})"
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _LARGEST_DOUBLE:
         return f"{path}: an integer beyond a double's range ({len(str(abs(value)))} digits)"
     if isinstance(value, dict):
+        for key in value:
+            if (problem := unicode_problem(key)) is not None:
+                return f"{path}: a key is {problem}"
         items: Iterable[tuple[str, Any]] = ((f".{k[:64]}", v) for k, v in value.items())
     elif isinstance(value, list):
         items = ((f"[{i}]", v) for i, v in enumerate(value))
     else:
         return None
     for step, item in items:
-        problem = _number_problem(item, path + step)
+        problem = _metadata_value_problem(item, path + step)
         if problem is not None:
             return problem
     return None

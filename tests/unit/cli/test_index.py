@@ -167,3 +167,27 @@ def test_an_out_whose_parent_refuses_writes_is_one_line(
     assert main(["index", "--empty", "--out", str(out), "--no-dense", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert re.fullmatch(rf"error: cannot create {out}: [A-Z][^\n]+\n", err), err
+
+
+def test_a_lone_surrogate_escape_is_a_malformed_line_of_index(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """JSON's "\\ud83d" without its pair: a string no index can store (no UTF-8 form)."""
+    corpus = tmp_path / "surrogate.jsonl"
+    corpus.write_text(
+        '{"_id": "a", "text": "fine"}\n'
+        '{"_id": "b", "title": "\\ud83d", "text": "' + "long " * 1000 + '"}\n'
+        '{"_id": "c", "text": "t", "metadata": {"tag": "\\ud83d"}}\n'
+    )
+    out = tmp_path / "idx"
+    argv = ["index", "--corpus", str(corpus), "--out", str(out), "--no-dense", "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: {corpus}:2: malformed line: title: not valid Unicode "
+        "(a lone surrogate \\ud83d at character 1)\n"
+    )
+    assert not out.exists()
+    assert main([*argv, "--skip-bad-lines"]) == 0
+    summary = capsys.readouterr().out
+    assert "indexed 1 documents" in summary and "bad lines skipped: 2" in summary, summary

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hybridsearch.errors import CorpusError
 from hybridsearch.metadata.schema import CollectionSchema, MetadataField, MetadataType
 from hybridsearch.sharding.layout import shard_of
 from hybridsearch.types import Document
@@ -19,6 +20,7 @@ pa = pytest.importorskip("pyarrow", reason="pyarrow comes with the extra ray")
 
 from hybridsearch.sharding.records import (  # noqa: E402
     documents_table,
+    json_file_table,
     row_document,
     split_table,
     table_documents,
@@ -46,6 +48,17 @@ def test_bad_records_keep_their_row_and_error() -> None:
     parts, errors = split_table(table, 2)
     assert sum(p.num_rows for p in parts) == 1
     assert len(errors) == 2 and "not json" in errors[0]
+
+
+def test_a_lone_surrogate_escape_is_a_bad_record_of_the_distributed_build() -> None:
+    data = b'{"_id": "1", "text": "ok"}\n{"_id": "2", "text": "\\ud83d"}\n'
+    table = json_file_table("c.jsonl", data, 2, CollectionSchema(), strict=False)
+    assert table.column("id").to_pylist() == ["1", ""]
+    assert table.column("error").to_pylist() == [
+        "", "c.jsonl:2: malformed line: text: not valid Unicode (a lone surrogate \\ud83d "
+        "at character 1)"]  # fmt: skip
+    with pytest.raises(CorpusError, match=r"c\.jsonl:2: malformed line: text: not valid"):
+        json_file_table("c.jsonl", data, 2, CollectionSchema(), strict=True)
 
 
 def test_vectors_round_trip_through_the_table() -> None:

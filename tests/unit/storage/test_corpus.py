@@ -188,3 +188,36 @@ def test_a_directory_mixing_json_lines_and_parquet_is_refused(tmp_path: Path) ->
     (tmp_path / "a.jsonl").unlink()
     with pytest.raises(CorpusError, match=r"Parquet corpora need `index --ray`"):
         list(read_corpus(tmp_path))
+
+
+#: JSON lines whose strings hold a lone surrogate escape (Python's JSON reader decodes it to a
+#: code point that has no UTF-8 form), and what the malformed-line error says of each.
+LONE_SURROGATE_LINES = [
+    (r'{"_id": "1", "title": "\ud83d", "text": "t"}', r"title: not valid Unicode "
+     r"\(a lone surrogate \\ud83d at character 1\)"),
+    (r'{"_id": "1", "text": "long text \ude00 more"}', r"text: .* \\ude00 at character 11\)"),
+    (r'{"_id": "\udc80", "text": "t"}', r"id is not valid Unicode \(a lone surrogate \\udc80"),
+    (r'{"_id": "1", "text": "t", "metadata": {"tag": "\ud83d"}}', r"metadata\.tag: not valid"),
+    (r'{"_id": "1", "text": "t", "metadata": {"a": [1, {"b": "\ud800"}]}}',
+     r"metadata\.a\[1\]\.b: not valid Unicode"),
+    (r'{"_id": "1", "text": "t", "metadata": {"k\udfff": 1}}', r"metadata: a key is not valid"),
+    (r'{"id": "1", "contents": "\ud83d"}', r"text: not valid Unicode"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("line", "message"), LONE_SURROGATE_LINES)
+def test_a_lone_surrogate_is_a_malformed_line_that_can_be_skipped(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    path = write_lines(tmp_path / "c.jsonl", [json.dumps({"_id": "0", "text": "ok"}), line])
+    with pytest.raises(CorpusError, match=r"c\.jsonl:2: malformed line: " + message):
+        list(read_corpus(path))
+    stats = ReadStats()
+    assert [d.id for d in read_corpus(path, skip_bad_lines=True, stats=stats)] == ["0"]
+    assert stats.bad_line_numbers == [2]
+
+
+def test_a_surrogate_pair_escape_is_one_character(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "c.jsonl", [r'{"_id": "1", "text": "smile \ud83d\ude00"}'])
+    [doc] = list(read_corpus(path))
+    assert doc.text == "smile \U0001f600"
