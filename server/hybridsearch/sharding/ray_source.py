@@ -33,6 +33,7 @@ from hybridsearch.storage.corpus import (
     PARQUET_SUFFIX,
     corpus_files,
     count_lines,
+    directory_files,
     mixed_formats_error,
 )
 
@@ -82,8 +83,9 @@ def find_source(corpus: str) -> CorpusSource:
         filesystem: pafs.FileSystem | None = fs
     else:
         path = Path(corpus.removeprefix("file://")).resolve()
-        if path.is_dir():
-            names = sorted(str(p) for p in path.iterdir() if p.is_file())
+        listed = directory_files(path)
+        if listed is not None:
+            names = [str(p) for p in listed]
         elif path.is_file():
             names = [str(path)]
             if _starts_with(path, PARQUET_MAGIC):  # a Parquet file, whatever its name

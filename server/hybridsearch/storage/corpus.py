@@ -227,11 +227,23 @@ def mixed_formats_error(path: Path | str) -> CorpusError:
     )
 
 
+def directory_files(path: Path) -> list[Path] | None:
+    """The files directly in the directory ``path``, in name order, or None when ``path`` is
+    not a directory; `CorpusError` when it cannot be looked at or listed (no permission)."""
+    try:
+        if not path.is_dir():
+            return None
+        return sorted(p for p in path.iterdir() if p.is_file())
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+
+
 def corpus_files(path: Path) -> list[Path]:
     """The files of a corpus path (a file, or a directory of JSON-lines files)."""
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(JSON_SUFFIXES))
-        parquet = any(p.name.endswith(PARQUET_SUFFIX) for p in path.iterdir())
+    entries = directory_files(path)
+    if entries is not None:
+        files = [p for p in entries if p.name.endswith(JSON_SUFFIXES)]
+        parquet = any(p.name.endswith(PARQUET_SUFFIX) for p in entries)
         if files and parquet:
             raise mixed_formats_error(path)
         if parquet:

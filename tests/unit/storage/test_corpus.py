@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -221,3 +223,85 @@ def test_a_surrogate_pair_escape_is_one_character(tmp_path: Path) -> None:
     path = write_lines(tmp_path / "c.jsonl", [r'{"_id": "1", "text": "smile \ud83d\ude00"}'])
     [doc] = list(read_corpus(path))
     assert doc.text == "smile \U0001f600"
+
+
+def test_a_directory_that_cannot_be_listed_is_one_error(tmp_path: Path) -> None:
+    """Seen as a user without the permissions (root may list and enter any directory)."""
+    unlistable, unsearchable = Path("unlistable"), Path("unsearchable")  # in tmp_path
+    tmp_path.chmod(0o711)  # any user may look up a name in it
+    for folder in (unlistable, unsearchable):
+        (tmp_path / folder).mkdir()
+        write_lines(tmp_path / folder / "a.jsonl", [json.dumps({"_id": "1", "text": "a"})])
+    (tmp_path / unlistable).chmod(0o111)  # no listing; a file named in it opens
+    (tmp_path / unsearchable).chmod(0o444)  # a listing, but nothing in it can be looked at
+    paths = [unlistable, unlistable / "a.jsonl", unsearchable, unsearchable / "a.jsonl"]
+    try:
+        errors = unprivileged(lambda: [_corpus_error(path) for path in paths], tmp_path)
+    finally:
+        (tmp_path / unlistable).chmod(0o700)
+        (tmp_path / unsearchable).chmod(0o700)
+    denied = "cannot read (Permission denied)"
+    assert errors == [f"unlistable: {denied}", "", f"unsearchable: {denied}",
+                      f"unsearchable/a.jsonl: {denied}"]  # fmt: skip
+
+
+def test_the_distributed_build_names_a_directory_it_cannot_list(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow", reason="pyarrow comes with the extra ray")
+    from hybridsearch.sharding.ray_source import find_source
+
+    def error(corpus: str) -> str:
+        try:
+            find_source(corpus)
+        except CorpusError as exc:
+            return str(exc)
+        return ""
+
+    tmp_path.chmod(0o711)
+    (tmp_path / "unlistable").mkdir(mode=0o111)
+    try:
+        errors = unprivileged(lambda: [error("unlistable")], tmp_path)
+    finally:
+        (tmp_path / "unlistable").chmod(0o700)
+    assert errors == [f"{tmp_path / 'unlistable'}: cannot read (Permission denied)"]
+
+
+def _corpus_error(path: Path) -> str:
+    """The `CorpusError` reading ``path`` raises, or "" when it reads."""
+    try:
+        list(read_corpus(path))
+    except CorpusError as exc:
+        return str(exc)
+    return ""
+
+
+def unprivileged(check: Callable[[], list[str]], cwd: Path) -> list[str]:
+    """``check()`` run in a forked child in the directory ``cwd`` (so that relative paths
+    need no permission on its parents), as user nobody when this process is root."""
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child ends in os._exit)
+        code = 1
+        try:
+            os.close(reader)
+            os.chdir(cwd)
+            if os.geteuid() == 0:
+                os.setgid(NOBODY)
+                os.setuid(NOBODY)
+            try:
+                result = check()
+            except Exception as exc:  # shown in the test's failure, not as the child's
+                result = [f"{type(exc).__name__}: {exc}"]
+            os.write(writer, json.dumps(result).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as answer:
+        data = answer.read()
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, data
+    answer_list: list[str] = json.loads(data)
+    return answer_list
+
+
+NOBODY = 65534
