@@ -20,6 +20,11 @@ from hybridsearch.cli.search import add_search_command
 from hybridsearch.cli.serve import add_serve_command
 from hybridsearch.cli.shards import add_shards_command
 from hybridsearch.errors import HybridSearchError
+from hybridsearch.types import unicode_problem
+
+#: Text flags that name a file to read (a local path, or a URL): a path is bytes to the OS,
+#: so one that is not UTF-8 is fine there. Flags typed `Path` are never checked.
+FILE_NAME_FLAGS = frozenset({"corpus"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,9 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(argv: Sequence[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     quiet_grpc_logs(args)
     try:
+        check_text_arguments(parser, args)
         code: int = args.func(args)
     except HybridSearchError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -64,6 +71,51 @@ def _run(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         return 130
     return code
+
+
+def check_text_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """`HybridSearchError` naming the first text argument that is not valid UTF-8.
+
+    Python decodes each command-line byte that is not UTF-8 into a lone surrogate
+    (surrogateescape), which no request, index or JSON file can hold: protobuf refuses to
+    encode it, as tantivy does. A file path (a `Path` value, or a `FILE_NAME_FLAGS` flag) is
+    left alone.
+    """
+    for dest, value in vars(args).items():
+        if dest in FILE_NAME_FLAGS:
+            continue
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and unicode_problem(text) is not None:
+                name = _argument_names(parser).get(dest, dest)
+                raise HybridSearchError(f"argument {name}: {_utf8_problem(text)}")
+
+
+def _argument_names(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """What each argument of ``parser`` and its subcommands is called in its usage line
+    (``--collection``, ``query``), by the attribute it sets."""
+    names: dict[str, str] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                names = {**_argument_names(sub), **names}
+        elif action.option_strings:
+            names.setdefault(action.dest, max(action.option_strings, key=len))
+        else:
+            names.setdefault(action.dest, str(action.metavar or action.dest))
+    return names
+
+
+def _utf8_problem(text: str) -> str:
+    """What is wrong with an argument that holds a lone surrogate: the first byte that is not
+    UTF-8, when its surrogates stand for bytes (as Python's decoding of the command line
+    makes them), else the first surrogate."""
+    try:
+        text.encode("utf-8", "surrogateescape").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} at byte {exc.start + 1})"
+    except UnicodeEncodeError:  # a surrogate that stands for no byte
+        pass
+    return str(unicode_problem(text))
 
 
 def _discard_stdout() -> None:

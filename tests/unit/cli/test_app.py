@@ -1,10 +1,14 @@
-"""The `hybridsearch` entry point: what it does when its output pipe closes early."""
+"""The `hybridsearch` entry point: what it does when its output pipe closes early, and with
+arguments that are not UTF-8."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from hybridsearch.types import Document
 from tests.fakes import build_fake_index
@@ -23,3 +27,39 @@ def test_a_reader_that_leaves_early_ends_the_command_quietly(tmp_path: Path) -> 
     child.stdout.close()  # the reader is gone before the command writes anything
     _, err = child.communicate(timeout=120)
     assert (child.returncode, err.decode()) == (141, "")
+
+
+def _cli(*argv: bytes, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+    """The command run with raw argument bytes, as a shell passes them."""
+    command = [sys.executable.encode(), b"-m", b"hybridsearch.cli", *argv]
+    return subprocess.run(command, capture_output=True, cwd=cwd, timeout=120, check=False)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([b"search", b"\xff\xfe", b"--server", b"127.0.0.1:1"],
+         b"argument query: not valid UTF-8 (byte 0xff at byte 1)"),
+        ([b"search", b"q", b"--server", b"127.0.0.1:1", b"--collection", b"ab\xfe"],
+         b"argument --collection: not valid UTF-8 (byte 0xfe at byte 3)"),
+        ([b"search", b"q", b"--server", b"\xfe:1"],
+         b"argument --server: not valid UTF-8 (byte 0xfe at byte 1)"),
+        ([b"health", b"--server", b"127.0.0.1:1", b"--service", b"\xed\xa0\xbd"],
+         b"argument --service: not valid UTF-8 (byte 0xed at byte 1)"),
+        ([b"collections", b"alias", b"--set", b"a=\xfe", b"--server", b"127.0.0.1:1"],
+         b"argument --set: not valid UTF-8 (byte 0xfe at byte 3)"),
+    ],
+)  # fmt: skip
+def test_an_argument_that_is_not_utf8_is_one_error_line(argv: list[bytes], message: bytes) -> None:
+    """Python decodes such bytes into lone surrogates, which no request can carry."""
+    done = _cli(*argv)
+    assert (done.returncode, done.stderr) == (2, b"error: " + message + b"\n")
+
+
+def test_a_corpus_path_that_is_not_utf8_is_still_read(tmp_path: Path) -> None:
+    """A path is bytes to the operating system: any name a directory holds is a file name."""
+    (tmp_path / os.fsdecode(b"caf\xe9.jsonl")).write_text('{"_id": "1", "text": "a cat"}\n')
+    done = _cli(b"index", b"--corpus", b"caf\xe9.jsonl", b"--out", b"idx", b"--no-dense",
+                b"--no-progress", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(b"indexed 1 documents into idx")
