@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hybridsearch.errors import CollectionFormatError
+from hybridsearch.types import unicode_problem
 
 _BEIR_COLUMNS = 3
 _TREC_COLUMNS = 4
@@ -37,13 +38,24 @@ def _fail(path: Path, line_number: int, message: str) -> CollectionFormatError:
     return CollectionFormatError(f"{path}:{line_number}: {message}")
 
 
+def _read_lines(path: Path, what: str) -> list[str]:
+    """The lines of a UTF-8 text file; `CollectionFormatError` when it cannot be read, or
+    naming the line of its first byte that is not UTF-8."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CollectionFormatError(f"{path}: cannot read {what} ({exc.strerror})") from exc
+    try:
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        line_number = data.count(b"\n", 0, exc.start) + 1
+        raise _fail(path, line_number, f"not UTF-8 (byte 0x{data[exc.start]:02x})") from None
+
+
 def read_queries(path: Path) -> dict[str, str]:
     """Read a BEIR ``queries.jsonl``: one ``{"_id": str, "text": str, ...}`` per line."""
     queries: dict[str, str] = {}
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise CollectionFormatError(f"{path}: cannot read queries ({exc.strerror})") from exc
+    lines = _read_lines(path, "queries")
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -60,6 +72,9 @@ def read_queries(path: Path) -> dict[str, str]:
             raise _fail(path, number, 'missing or non-string "_id"')
         if not isinstance(text, str):
             raise _fail(path, number, f'query {qid!r}: missing or non-string "text"')
+        for name, value in (("_id", qid), ("text", text)):
+            if (problem := unicode_problem(value)) is not None:
+                raise _fail(path, number, f'"{name}": {problem}')
         if qid in queries:
             raise _fail(path, number, f"duplicate query id {qid!r}")
         queries[qid] = text
@@ -77,10 +92,7 @@ def _is_int(value: str) -> bool:
 def read_qrels(path: Path) -> dict[str, dict[str, int]]:
     """Read qrels as BEIR TSV (``query-id corpus-id score``, header optional) or TREC
     (``qid iter docid rel``), detected from the first non-blank line."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise CollectionFormatError(f"{path}: cannot read qrels ({exc.strerror})") from exc
+    lines = _read_lines(path, "qrels")
     qrels: dict[str, dict[str, int]] = {}
     columns = 0
     for number, line in enumerate(lines, start=1):

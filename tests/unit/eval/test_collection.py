@@ -75,6 +75,24 @@ def test_bad_queries_name_the_line(tmp_path: Path) -> None:
         load_beir(make(tmp_path, "1\td1\t1\n", [{"_id": "1"}]))
 
 
+def test_queries_and_qrels_that_are_not_unicode_name_the_line(tmp_path: Path) -> None:
+    folder = make(tmp_path, "1\td1\t1\n")
+    queries = folder / "queries.jsonl"
+    queries.write_text('{"_id": "1", "text": "ok"}\n{"_id": "2", "text": "\\ud83d"}\n')
+    with pytest.raises(
+        CollectionFormatError,
+        match=r'queries.jsonl:2: "text": not valid Unicode \(a lone surrogate \\ud83d',
+    ):
+        load_beir(folder)
+    queries.write_bytes(b'{"_id": "1", "text": "ok"}\n{"_id": "2", "text": "caf\xe9"}\n')
+    with pytest.raises(CollectionFormatError, match=r"queries.jsonl:2: not UTF-8 \(byte 0xe9\)"):
+        load_beir(folder)
+    queries.write_text('{"_id": "1", "text": "ok"}\n')
+    (folder / "qrels" / "test.tsv").write_bytes(b"1\td1\t1\n1\td\xff\t1\n")
+    with pytest.raises(CollectionFormatError, match=r"test.tsv:2: not UTF-8 \(byte 0xff\)"):
+        load_beir(folder)
+
+
 def test_missing_files(tmp_path: Path) -> None:
     with pytest.raises(CollectionFormatError, match="corpus not found"):
         load_beir(tmp_path)
