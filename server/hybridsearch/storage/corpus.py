@@ -255,6 +255,8 @@ def corpus_files(path: Path) -> list[Path]:
             raise CorpusError(f"{path}: no .jsonl/.json(.gz) files in this directory")
         return files
     if not path.is_file():
+        if path.exists():  # a pipe, a device (/dev/stdin): read twice (counted, then read)
+            raise CorpusError(f"{path}: not a regular file or a directory of corpus files")
         raise CorpusError(f"{path}: no such file or directory")
     return [path]
 

@@ -80,6 +80,14 @@ def test_missing_path_is_a_clear_error(tmp_path: Path) -> None:
         list(read_corpus(tmp_path / "nope.jsonl"))
 
 
+def test_a_pipe_is_not_taken_for_a_missing_file(tmp_path: Path) -> None:
+    """/dev/stdin or a FIFO exists: it said "no such file or directory"."""
+    fifo = tmp_path / "corpus.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(CorpusError, match=r"corpus.jsonl: not a regular file or a directory"):
+        list(read_corpus(fifo))
+
+
 def latin1_corpus(path: Path, bad_line: int = 15, lines: int = 20) -> Path:
     """``lines`` documents, each about 1 KB (the bad byte lies past a text decoder's first
     chunk), line ``bad_line`` with a Latin-1 "é" (0xE9), not UTF-8."""
