@@ -81,13 +81,15 @@ def open_corpus_bytes(data: bytes) -> IO[bytes]:
     return io.BytesIO(data)
 
 
-def _read_failure(file: Path | str, line_no: int, exc: Exception) -> CorpusError:
-    """The error of a corpus file whose bytes stop being readable after line ``line_no``."""
+def _read_failure(file: Path | str, line_no: int | None, exc: Exception) -> CorpusError:
+    """The error of a corpus file whose bytes stop being readable after line ``line_no``
+    (None: not known, as when the file is read in blocks)."""
     if isinstance(exc, (EOFError, gzip.BadGzipFile, zlib.error)):
         what = f"truncated or damaged gzip ({exc})"
     else:
         what = f"cannot read ({getattr(exc, 'strerror', None) or exc})"
-    return CorpusError(f"{file}: {what}, after line {line_no}")
+    where = "" if line_no is None else f", after line {line_no}"
+    return CorpusError(f"{file}: {what}{where}")
 
 
 def _lines(file: Path | str, handle: IO[bytes], stats: ReadStats) -> Iterator[bytes]:
@@ -399,8 +401,8 @@ def count_lines(path: Path) -> int:
             while True:
                 try:
                     chunk = handle.read(COUNT_CHUNK)
-                except (EOFError, OSError, zlib.error) as exc:
-                    raise _read_failure(file, lines, exc) from exc
+                except (EOFError, OSError, zlib.error) as exc:  # lines of the block are lost
+                    raise _read_failure(file, None, exc) from exc
                 if not chunk:
                     break
                 lines += chunk.count(b"\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -115,10 +116,13 @@ def test_a_truncated_gzip_is_one_error_naming_the_file(tmp_path: Path) -> None:
     )
     path = tmp_path / "trunc.jsonl.gz"
     path.write_bytes(whole[: len(whole) // 2])
-    with pytest.raises(CorpusError, match=r"trunc\.jsonl\.gz: truncated or damaged gzip"):
+    # Counting reads blocks: the lines before the damage in its block are not known, so it
+    # names no line ("after line 0" misled, with hundreds of lines before the cut).
+    with pytest.raises(CorpusError, match=r"trunc\.jsonl\.gz: truncated or damaged gzip \(.*\)$"):
         count_lines(path)
-    with pytest.raises(CorpusError, match=r"trunc\.jsonl\.gz: truncated or damaged gzip"):
+    with pytest.raises(CorpusError, match=r"trunc\.jsonl\.gz: truncated or damaged gzip") as read:
         list(read_corpus(path, skip_bad_lines=True))
+    assert re.search(r", after line [1-9][0-9]*$", str(read.value)), read.value
 
 
 def test_a_parquet_file_is_refused_clearly(tmp_path: Path) -> None:
