@@ -30,8 +30,10 @@ ID_FIELD = "id"
 ORDINAL_FIELD = "ordinal"
 STORED_FIELD = "stored"
 WRITER_HEAP_BYTES = 128 * 1024 * 1024
+#: The file that makes a directory a tantivy index (its segments and schema).
+TANTIVY_META_FILE = "meta.json"
 #: The files tantivy replaces through its own temp files (created 0600).
-TANTIVY_META_FILES = ("meta.json", ".managed.json")
+TANTIVY_META_FILES = (TANTIVY_META_FILE, ".managed.json")
 
 
 def build_schema(metadata: CollectionSchema | None = None) -> tantivy.Schema:
@@ -57,6 +59,19 @@ def _encode_stored(doc: Document) -> bytes:
     return json.dumps(blob, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+def require_tantivy_index(path: Path) -> None:
+    """`IndexFormatError` unless ``path`` holds a tantivy index (its ``meta.json``).
+
+    An index directory whose ``sparse/`` is missing or incomplete (a partial copy, a lost
+    file) is damaged: serving it would answer every BM25 query with nothing.
+    """
+    if not (path / TANTIVY_META_FILE).is_file():
+        raise IndexFormatError(
+            f"no BM25 index at {path} (its tantivy meta.json is missing): the index is "
+            "incomplete or damaged; rebuild it or copy it again"
+        )
+
+
 class SparseWriter:
     """The one writer of a tantivy directory (tantivy allows one per directory)."""
 
@@ -68,13 +83,18 @@ class SparseWriter:
         threads: int = 0,
         metadata: CollectionSchema | None = None,
     ) -> None:
-        """``metadata``: the collection's declared fields (the same every time a directory
-        is opened: the manifest records them)."""
-        path.mkdir(parents=True, exist_ok=True)
+        """``create``: start a new, empty index in ``path`` (made when missing); else open
+        the one there, and `IndexFormatError` when there is none (never an empty one made in
+        its place). ``metadata``: the collection's declared fields (the same every time a
+        directory is opened: the manifest records them)."""
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+        else:
+            require_tantivy_index(path)
         self._path = path
         self._metadata = metadata or CollectionSchema()
         self._schema = build_schema(self._metadata)
-        self._index = tantivy.Index(self._schema, path=str(path), reuse=not create)
+        self._index = _writable_index(self._schema, path, create=create)
         self._writer = self._index.writer(WRITER_HEAP_BYTES, threads)
 
     def add(self, ordinal: int, doc: Document) -> None:
@@ -130,16 +150,26 @@ class SparseWriter:
         self._writer = None  # type: ignore[assignment]
 
 
+def _writable_index(schema: tantivy.Schema, path: Path, *, create: bool) -> tantivy.Index:
+    """A new tantivy index in ``path``, or (not ``create``) the one there: a damaged one (a
+    lost segment file, another schema) is an `IndexFormatError`."""
+    if create:
+        return tantivy.Index(schema, path=str(path), reuse=False)
+    try:
+        return tantivy.Index(schema, path=str(path), reuse=True)
+    except ValueError as exc:
+        raise IndexFormatError(f"cannot open the BM25 index at {path}: {exc}") from exc
+
+
 class SparseReader:
     """BM25 search and stored-field access over one tantivy directory."""
 
     def __init__(self, path: Path) -> None:
-        if not (path / "meta.json").is_file():
-            raise IndexFormatError(f"no tantivy index in {path}")
+        require_tantivy_index(path)
         try:
             self._index = tantivy.Index.open(str(path))
         except (OSError, ValueError) as exc:
-            raise IndexFormatError(f"cannot open the tantivy index in {path}: {exc}") from exc
+            raise IndexFormatError(f"cannot open the BM25 index at {path}: {exc}") from exc
         self._schema = self._index.schema
         self._searcher = self._index.searcher()
 

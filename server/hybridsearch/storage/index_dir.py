@@ -221,8 +221,31 @@ def _open_state(path: Path, manifest: Manifest) -> OpenIndex:
         return _open_lucene_state(path, manifest, manifest.lucene)
     sparse = SparseReader(data / SPARSE_DIR)
     id_map = load_id_map(data, manifest.ordinal_count, manifest.journal_bytes)
-    stale = manifest.deleted_count + sparse.count_ordinals_from(manifest.ordinal_count)
-    return open_committed(path, manifest, sparse, id_map, stale)
+    uncommitted = sparse.count_ordinals_from(manifest.ordinal_count)
+    check_sparse_count(data / SPARSE_DIR, manifest, sparse, uncommitted)
+    return open_committed(path, manifest, sparse, id_map, manifest.deleted_count + uncommitted)
+
+
+def check_sparse_count(
+    sparse_path: Path, manifest: Manifest, sparse: SparseReader, uncommitted: int
+) -> None:
+    """`IndexFormatError` when the tantivy index at ``sparse_path`` holds fewer committed
+    documents than the manifest's live ones (``uncommitted``: the documents it holds past the
+    committed ordinals).
+
+    tantivy holds every live committed document (a commit deletes a document from tantivy only
+    a commit after the one that killed it), maybe some dead ones, and what an unfinished commit
+    left past the committed ordinals: so fewer than ``document_count`` below them means a
+    tantivy index that lost documents or is another's (an empty one in place of a lost
+    ``sparse/``, an older copy). The counts are tantivy's metadata and one range query.
+    """
+    committed = sparse.num_docs - uncommitted
+    if committed < manifest.document_count:
+        raise IndexFormatError(
+            f"the BM25 index at {sparse_path} holds {committed} documents, fewer than the "
+            f"{manifest.document_count} the manifest names: the index is damaged or its "
+            "sparse/ is another index's; rebuild it or copy it again"
+        )
 
 
 def _open_lucene_state(path: Path, manifest: Manifest, info: LuceneInfo) -> OpenIndex:

@@ -60,7 +60,12 @@ from hybridsearch.storage.compaction import (
 from hybridsearch.storage.faults import storage_error
 from hybridsearch.storage.files import dir_size_bytes
 from hybridsearch.storage.idmap import DELETE, PUT, JournalEntry, load_id_map, write_journal
-from hybridsearch.storage.index_dir import OpenIndex, open_committed, read_columns
+from hybridsearch.storage.index_dir import (
+    OpenIndex,
+    check_sparse_count,
+    open_committed,
+    read_columns,
+)
 from hybridsearch.storage.lock import WriterLock
 from hybridsearch.storage.manifest import (
     GENERATIONS_FORMAT_VERSION,
@@ -137,13 +142,13 @@ class IndexWriter:
                 raise
             raise IndexLockedError(f"{path} is being written by another process") from None
         self._reader = SparseReader(data / SPARSE_DIR)
+        uncommitted = self._reader.count_ordinals_from(manifest.ordinal_count)
+        check_sparse_count(data / SPARSE_DIR, manifest, self._reader, uncommitted)
         # The committed metadata columns, extended by each commit (as the vector rows are).
         self._columns = read_columns(manifest, self._reader, self._id_map.ids)
         # Unknown which dead ordinals an earlier run already deleted from tantivy: all of them.
         self._sparse_deletes: list[int] = self._id_map.dead_ordinals()
-        self._stale = len(self._sparse_deletes) + self._reader.count_ordinals_from(
-            manifest.ordinal_count
-        )
+        self._stale = len(self._sparse_deletes) + uncommitted
         if self._stale > len(self._sparse_deletes):
             log.info(
                 "%s: ignoring %d uncommitted sparse documents (removed at the next commit)",
