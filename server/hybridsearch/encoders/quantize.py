@@ -32,7 +32,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from hybridsearch.encoders.config import load_config, save_config, sha256_file
+from hybridsearch.encoders.config import (
+    EncoderConfig,
+    load_config,
+    save_config,
+    sha256_file,
+    verify_sha256,
+)
 from hybridsearch.errors import ModelDirError
 from hybridsearch.storage.files import fsync_dir, temp_file_beside
 
@@ -59,8 +65,10 @@ class QuantizeReport:
 def quantize_model(model_dir: Path) -> QuantizeReport:
     """Write ``model_int8.onnx`` beside the model's ONNX file and pin its sha256.
 
-    The new file is compared with the full model on the bundled sample queries; one whose
-    vectors fall below `MIN_COSINE` is not kept. Raises `ModelDirError`.
+    The directory's pinned files must match their sha256 first (as `models check` verifies
+    them), except an earlier int8 file, which is replaced. The new file is compared with the
+    full model on the bundled sample queries; one whose vectors fall below `MIN_COSINE` is
+    not kept. Raises `ModelDirError`.
     """
     started = time.perf_counter()
     model_dir = Path(model_dir)
@@ -69,6 +77,7 @@ def quantize_model(model_dir: Path) -> QuantizeReport:
     if not source.is_file():
         raise ModelDirError(f"{source}: ONNX file not found")
     target = int8_model_path(source)
+    _verify_sources(model_dir, config, replaced=target.name)
     quantize_dynamic, quant_type = _quantizer()
     fd, tmp_name = temp_file_beside(target)
     os.close(fd)
@@ -102,6 +111,13 @@ def quantize_model(model_dir: Path) -> QuantizeReport:
     )
 
 
+def _verify_sources(model_dir: Path, config: EncoderConfig, *, replaced: str) -> None:
+    """`verify_sha256` for every pinned file but ``replaced`` (the one being rewritten):
+    a damaged or replaced model is refused before onnxruntime reads it."""
+    sources = {name: digest for name, digest in config.sha256.items() if name != replaced}
+    verify_sha256(model_dir, dataclasses.replace(config, sha256=sources))
+
+
 def _quantizer() -> tuple[Any, Any]:  # onnxruntime.quantization is untyped
     try:
         import onnx  # noqa: F401, PLC0415  (onnxruntime.quantization needs it)
@@ -121,7 +137,10 @@ def _fold_constants(source: Path, out: Path) -> None:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     options.optimized_model_filepath = str(out)
-    ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+    try:
+        ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime's pybind exceptions share no useful base
+        raise ModelDirError(f"{source}: onnxruntime cannot load the model: {exc}") from None
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from hybridsearch.encoders.check import check_model
-from hybridsearch.encoders.config import load_config
+from hybridsearch.encoders.config import load_config, save_config
 from hybridsearch.encoders.onnx_encoder import load_encoder
 from hybridsearch.encoders.quantize import MIN_COSINE, int8_model_path, quantize_model
 from hybridsearch.engine.loader import load_query_encoder
@@ -62,3 +63,39 @@ def test_queries_change_a_little_documents_not_at_all(quantized_dir: Path) -> No
 def test_serving_int8_without_the_file_says_how_to_make_it(default_model_dir: Path) -> None:
     with pytest.raises(ModelDirError, match="models quantize"):
         load_query_encoder(default_model_dir, Device.CPU, int8_queries=True)
+
+
+def damaged_copy(model_dir: Path, target: Path) -> Path:
+    """A copy of ``model_dir`` whose ONNX file is 1,000 random bytes."""
+    shutil.copytree(model_dir, target)
+    (target / load_config(target).onnx_file).write_bytes(np.random.default_rng(7).bytes(1000))
+    return target
+
+
+def test_a_damaged_pinned_model_is_refused_by_its_sha256(
+    default_model_dir: Path, tmp_path: Path
+) -> None:
+    damaged = damaged_copy(default_model_dir, tmp_path / "damaged")
+    with pytest.raises(ModelDirError, match=r"model\.onnx: sha256 mismatch: .*file damaged"):
+        quantize_model(damaged)
+    assert sorted(p.name for p in damaged.iterdir()) == sorted(
+        p.name for p in default_model_dir.iterdir()
+    )
+
+
+def test_an_unloadable_unpinned_model_is_one_error(default_model_dir: Path, tmp_path: Path) -> None:
+    damaged = damaged_copy(default_model_dir, tmp_path / "unpinned")
+    config = load_config(damaged)
+    save_config(dataclasses.replace(config, sha256={}), damaged)
+    with pytest.raises(ModelDirError, match=r"model\.onnx: onnxruntime cannot load the model"):
+        quantize_model(damaged)
+    assert not int8_model_path(damaged / config.onnx_file).exists()
+
+
+def test_a_damaged_int8_file_is_replaced_not_refused(quantized_dir: Path, tmp_path: Path) -> None:
+    """Only the sources must match: the int8 file is the one being rewritten."""
+    again = tmp_path / "again"
+    shutil.copytree(quantized_dir, again)
+    int8_model_path(again / load_config(again).onnx_file).write_bytes(b"damaged")
+    quantize_model(again)
+    assert check_model(again, device="cpu").ok
