@@ -10,6 +10,7 @@ from hybridsearch.cli.build_encoder import build_encoder
 from hybridsearch.cli.flag_types import int_in_range, positive_int
 from hybridsearch.cli.index_lucene import add_lucene_arguments, run_index_lucene
 from hybridsearch.cli.index_sharded import add_sharding_arguments, run_index_sharded
+from hybridsearch.dense.hnsw import MAX_M, MIN_M
 from hybridsearch.progress import bar_options
 from hybridsearch.types import Device
 
@@ -65,7 +66,12 @@ def add_index_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
         type=Path,
         help="JSON or TOML file declaring the filterable metadata fields (see the README)",
     )
-    p.add_argument("--hnsw-m", type=int_in_range(2), default=32, help="HNSW graph degree")
+    p.add_argument(
+        "--hnsw-m",
+        type=int_in_range(MIN_M, MAX_M),
+        default=32,
+        help=f"HNSW graph degree ({MIN_M} to {MAX_M}; faiss advises 4 to 64)",
+    )
     p.add_argument(
         "--hnsw-ef-construction", type=positive_int, default=200, help="HNSW build candidate list"
     )

@@ -67,7 +67,11 @@ def test_an_unreadable_corpus_is_one_line_and_exit_2(
             ["index", "--empty", "--out", "o", "--batch-size", "0"],
             "--batch-size: must be at least 1",
         ),
-        (["index", "--empty", "--out", "o", "--hnsw-m", "1"], "--hnsw-m: must be at least 2"),
+        (["index", "--empty", "--out", "o", "--hnsw-m", "1"], "--hnsw-m: must be from 2 to 512"),
+        (
+            ["index", "--empty", "--out", "o", "--hnsw-m", "100000000"],
+            "argument --hnsw-m: must be from 2 to 512 (got 100000000)",
+        ),
         (["index", "--empty", "--out", "o", "--hnsw-ef-construction", "0"], "at least 1"),
         (["eval", "--index", "i", "--top-k", "0"], "argument --top-k: must be at least 1"),
     ],

@@ -15,7 +15,9 @@ from hybridsearch.errors import IndexFormatError
 from hybridsearch.storage.builder import build_index
 from hybridsearch.storage.index_dir import open_index
 from hybridsearch.storage.manifest import EncoderInfo, load_manifest
+from hybridsearch.storage.writer import IndexWriter
 from hybridsearch.types import Document, Query, RetrievalMode
+from tests.fakes import HASH_ENCODER_INFO, HashEncoder
 
 pytest.importorskip("faiss", reason="the `ann` extra (faiss-cpu) is not installed")
 
@@ -144,3 +146,28 @@ def test_exact_stays_the_default(tmp_path: Path) -> None:
     build_index([Document("a", "", "x")], tmp_path / "idx", encoder=None)
     assert load_manifest(tmp_path / "idx").dense_index == "exact"
     assert not (tmp_path / "idx" / HNSW_FILE).exists()
+
+
+@pytest.mark.parametrize("m", [1, 513, 100_000_000])
+def test_a_graph_degree_out_of_range_is_refused_before_faiss_allocates(m: int) -> None:
+    with pytest.raises(ValueError, match=f"HNSW M must be from 2 to 512 \\(got {m}\\)"):
+        HnswParams(m=m)
+
+
+def test_compaction_refuses_an_out_of_range_m_in_the_manifest(tmp_path: Path) -> None:
+    """A damaged manifest's M is not handed to faiss (100,000 would still build a tiny graph;
+    100,000,000 asks for gigabytes a vector)."""
+    path = tmp_path / "idx"
+    docs = [Document(f"d{i}", "", f"word{i}") for i in range(3)]
+    build_index(docs, path, encoder=HashEncoder(), encoder_info=HASH_ENCODER_INFO,
+                dense_index=DenseIndexKind.HNSW, hnsw=HnswParams(m=8))  # fmt: skip
+    manifest = path / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"hnsw_m": 8', '"hnsw_m": 100000'))
+    writer = IndexWriter(path)
+    try:
+        writer.delete(["d0"])
+        with pytest.raises(IndexFormatError, match=r"HNSW M must be from 2 to 512 \(got 100000\)"):
+            writer.compact()
+    finally:
+        writer.close()
+    assert load_manifest(path).hnsw_m == 100000  # nothing rewritten
