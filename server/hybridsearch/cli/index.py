@@ -8,10 +8,20 @@ from pathlib import Path
 
 from hybridsearch.cli.build_encoder import build_encoder
 from hybridsearch.cli.flag_types import int_in_range, positive_int
-from hybridsearch.cli.index_lucene import add_lucene_arguments, run_index_lucene
-from hybridsearch.cli.index_sharded import add_sharding_arguments, run_index_sharded
+from hybridsearch.cli.index_lucene import (
+    DEFAULT_LUCENE_THREADS,
+    add_lucene_arguments,
+    run_index_lucene,
+)
+from hybridsearch.cli.index_sharded import (
+    DEFAULT_RAY_ENCODER_CPUS,
+    add_sharding_arguments,
+    run_index_sharded,
+)
 from hybridsearch.dense.hnsw import MAX_M, MIN_M
+from hybridsearch.errors import SetupError
 from hybridsearch.progress import bar_options
+from hybridsearch.sparse.lucene_index import DEFAULT_B, DEFAULT_K1
 from hybridsearch.types import Device
 
 SAMPLE_CORPUS = "cranfield-corpus.jsonl.gz"
@@ -80,7 +90,36 @@ def add_index_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     p.set_defaults(func=run_index)
 
 
+def check_flag_conflicts(args: argparse.Namespace) -> None:
+    """Refuse a flag this build would ignore, naming it (a build other than the one asked
+    for, reported as a success, is worse than an error): a model or an HNSW graph with
+    ``--no-dense``, the Lucene backend's BM25 flags with tantivy's, Ray's flags without
+    ``--ray``. `SetupError` (exit 2)."""
+    if args.no_dense and args.model is not None:
+        raise SetupError("--model has no use with --no-dense (BM25 only); drop one of them")
+    if args.no_dense and args.dense_index == "hnsw":
+        raise SetupError("--dense-index hnsw needs vectors; drop --no-dense")
+    if args.sparse_backend != "lucene" and args.lucene_index is None:
+        lucene_only = (
+            ("--bm25-k1", args.bm25_k1, DEFAULT_K1),
+            ("--bm25-b", args.bm25_b, DEFAULT_B),
+            ("--lucene-threads", args.lucene_threads, DEFAULT_LUCENE_THREADS),
+        )
+        for flag, value, default in lucene_only:
+            if not value == default:  # NaN too
+                raise SetupError(
+                    f"{flag} applies to --sparse-backend lucene only (tantivy's BM25 has k1 "
+                    "1.2 and b 0.75)"
+                )
+    if args.ray is None:
+        if args.ray_encoders is not None:
+            raise SetupError("--ray-encoders needs --ray")
+        if not args.ray_encoder_cpus == DEFAULT_RAY_ENCODER_CPUS:
+            raise SetupError("--ray-encoder-cpus needs --ray")
+
+
 def run_index(args: argparse.Namespace) -> int:
+    check_flag_conflicts(args)
     if args.sparse_backend == "lucene" or args.lucene_index is not None:
         return run_index_lucene(args)
     if args.ray is not None or args.shards is not None:

@@ -8,6 +8,8 @@ from pathlib import Path
 from hybridsearch.cli.build_encoder import build_encoder
 from hybridsearch.sparse.lucene_index import DEFAULT_B, DEFAULT_K1
 
+DEFAULT_LUCENE_THREADS = 2
+
 
 def add_lucene_arguments(p: argparse.ArgumentParser) -> None:
     """The Lucene backend's flags of `hybridsearch index`."""
@@ -20,7 +22,10 @@ def add_lucene_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bm25-k1", type=float, default=DEFAULT_K1, help="Lucene BM25 k1")
     p.add_argument("--bm25-b", type=float, default=DEFAULT_B, help="Lucene BM25 b")
     p.add_argument(
-        "--lucene-threads", type=int, default=2, help="Anserini indexer threads (lucene)"
+        "--lucene-threads",
+        type=int,
+        default=DEFAULT_LUCENE_THREADS,
+        help="Anserini indexer threads (lucene)",
     )
 
 

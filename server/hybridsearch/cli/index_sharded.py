@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from hybridsearch.sharding.build_ray import RayBuildSummary
 
 
+DEFAULT_RAY_ENCODER_CPUS = 1.0
+
+
 def add_sharding_arguments(p: argparse.ArgumentParser) -> None:
     """The sharding and Ray flags of `hybridsearch index`."""
     p.add_argument(
@@ -46,7 +49,7 @@ def add_sharding_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--ray-encoder-cpus",
         type=float,
-        default=1.0,
+        default=DEFAULT_RAY_ENCODER_CPUS,
         help="CPUs each encoder actor holds (and its onnxruntime threads)",
     )
 

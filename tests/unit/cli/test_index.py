@@ -195,3 +195,28 @@ def test_a_lone_surrogate_escape_is_a_malformed_line_of_index(
     assert main([*argv, "--skip-bad-lines"]) == 0
     summary = capsys.readouterr().out
     assert "indexed 1 documents" in summary and "bad lines skipped: 2" in summary, summary
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--no-dense", "--model", "/nonexistent"], "--model has no use with --no-dense"),
+        (["--no-dense", "--dense-index", "hnsw"], "--dense-index hnsw needs vectors"),
+        (["--no-dense", "--bm25-k1", "nan"], "--bm25-k1 applies to --sparse-backend lucene only"),
+        (["--no-dense", "--bm25-b", "2"], "--bm25-b applies to --sparse-backend lucene only"),
+        (["--no-dense", "--lucene-threads", "0"], "--lucene-threads applies to"),
+        (["--no-dense", "--ray-encoders", "0"], "--ray-encoders needs --ray"),
+        (["--no-dense", "--ray-encoder-cpus", "-1"], "--ray-encoder-cpus needs --ray"),
+    ],
+)
+def test_a_flag_the_build_would_ignore_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
+) -> None:
+    """Each was accepted and ignored (exit 0: a build other than the one asked for)."""
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(CORPUS + "\n")
+    out = tmp_path / "idx"
+    code = main(["index", "--corpus", str(corpus), "--out", str(out), "--no-progress", *flags])
+    assert code == 2
+    assert capsys.readouterr().err.startswith(f"error: {message}")
+    assert not out.exists()
