@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hybridsearch.cli.flag_types import path_arg
 from hybridsearch.errors import IndexLockedError
 
 
@@ -17,7 +18,7 @@ def add_compact_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
     p = commands.add_parser(
         "compact", help="rewrite an index without deleted or replaced documents"
     )
-    p.add_argument("index", type=Path, metavar="DIR", help="index directory")
+    p.add_argument("index", type=path_arg, metavar="DIR", help="index directory")
     p.set_defaults(func=run_compact)
 
 

@@ -9,6 +9,7 @@ import ipaddress
 import math
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 #: The largest value of a uint32 request field (``top_k``, ``offset``).
 UINT32_MAX = 2**32 - 1
@@ -93,3 +94,22 @@ def server_address(text: str) -> str:
 
 
 server_address.__name__ = "address"
+
+
+def nonempty_text(text: str) -> str:
+    """An argparse ``type`` for a path or URL given as text: an empty one (an unset shell
+    variable, ``--corpus "$CORPUS"``) is refused, not read as the current directory."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path (an unset shell variable?)")
+    return text
+
+
+nonempty_text.__name__ = "path"
+
+
+def path_arg(text: str) -> Path:
+    """An argparse ``type`` for a path: `nonempty_text`, as a `Path`."""
+    return Path(nonempty_text(text))
+
+
+path_arg.__name__ = "path"

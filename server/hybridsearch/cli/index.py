@@ -7,7 +7,7 @@ from importlib import resources
 from pathlib import Path
 
 from hybridsearch.cli.build_encoder import build_encoder
-from hybridsearch.cli.flag_types import int_in_range, positive_int
+from hybridsearch.cli.flag_types import int_in_range, nonempty_text, path_arg, positive_int
 from hybridsearch.cli.index_lucene import (
     DEFAULT_LUCENE_THREADS,
     add_lucene_arguments,
@@ -37,6 +37,7 @@ def add_index_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--corpus",
+        type=nonempty_text,
         help="BEIR corpus.jsonl or Pyserini JsonCollection (.gz ok); with --ray also Parquet, "
         "and any filesystem pyarrow opens (s3://...)",
     )
@@ -54,7 +55,7 @@ def add_index_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
         help="attach an existing Pyserini/Anserini Lucene index directory (implies "
         "--sparse-backend lucene; vectors from its stored documents)",
     )
-    p.add_argument("--out", type=Path, required=True, help="index directory to create")
+    p.add_argument("--out", type=path_arg, required=True, help="index directory to create")
     p.add_argument(
         "--model", type=Path, help="model directory of the dense encoder (default: MiniLM)"
     )

@@ -16,7 +16,7 @@ from hybridsearch.cli.channel import (
     report_rpc_error,
     status_details,
 )
-from hybridsearch.cli.flag_types import timeout_seconds
+from hybridsearch.cli.flag_types import path_arg, timeout_seconds
 from hybridsearch.errors import HybridSearchError, echo
 from hybridsearch.progress import bar_options
 from hybridsearch.storage.corpus import ReadStats, count_lines, read_corpus
@@ -291,7 +291,10 @@ def add_ingest_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     p = commands.add_parser("ingest", help="stream a corpus into a running server")
     add_channel_arguments(p)
     p.add_argument(
-        "--corpus", type=Path, required=True, help="BEIR corpus.jsonl or Pyserini JsonCollection"
+        "--corpus",
+        type=path_arg,
+        required=True,
+        help="BEIR corpus.jsonl or Pyserini JsonCollection",
     )
     p.add_argument(
         "--batch-size", type=int, default=64, help="documents per message (one commit each)"

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
+
+from hybridsearch.cli.flag_types import path_arg
 
 
 def add_shards_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -19,11 +20,15 @@ def add_shards_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         help="write an index's live documents and stored vectors as N shards (no re-encoding)",
     )
     split.add_argument(
-        "--from-index", type=Path, required=True, metavar="DIR", help="index directory to split"
+        "--from-index",
+        type=path_arg,
+        required=True,
+        metavar="DIR",
+        help="index directory to split",
     )
     split.add_argument("--shards", type=int, required=True, metavar="N", help="shard count")
     split.add_argument(
-        "--out", type=Path, required=True, metavar="DIR", help="sharded collection to create"
+        "--out", type=path_arg, required=True, metavar="DIR", help="sharded collection to create"
     )
     split.add_argument("--force", action="store_true", help="replace an existing --out")
     split.set_defaults(func=run_split)

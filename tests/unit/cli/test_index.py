@@ -220,3 +220,23 @@ def test_a_flag_the_build_would_ignore_is_refused(
     assert code == 2
     assert capsys.readouterr().err.startswith(f"error: {message}")
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["index", "--corpus", "", "--out", "idx", "--no-dense"],
+        ["index", "--sample", "--out", "", "--no-dense"],
+        ["ingest", "--corpus", "", "--server", "127.0.0.1:1"],
+        ["compact", ""],
+        ["shards", "split", "--from-index", "", "--shards", "2", "--out", "x"],
+    ],
+)
+def test_an_empty_path_is_refused_not_read_as_the_current_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    """`--corpus "$UNSET"` indexed every corpus file of the working directory."""
+    with pytest.raises(SystemExit) as usage:
+        main(argv)
+    assert usage.value.code == 2
+    assert "an empty path (an unset shell variable?)" in capsys.readouterr().err
