@@ -100,7 +100,11 @@ def check_replaceable(out: Path) -> None:
     # (storage.manifest imports this module for its recovery: its names are imported here.)
     from hybridsearch.storage.manifest import MANIFEST_FILE, SHARD_MANIFEST_FILE  # noqa: PLC0415
 
-    if out.is_dir() and not out.is_symlink():
+    if out.is_symlink():  # the swap would replace the link, not what it points to
+        raise BuildError(
+            f"{out} is a symbolic link; give the directory it points to ({out.resolve()})"
+        )
+    if out.is_dir():
         if (out / MANIFEST_FILE).is_file() or (out / SHARD_MANIFEST_FILE).is_file():
             return
         if {entry.name for entry in itertools.islice(out.iterdir(), 2)} <= {LOCK_FILE}:
