@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 from collections.abc import Iterator
 
@@ -9,6 +10,7 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
+from hybridsearch.cli.channel import report_rpc_error
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
 from tests.integration.in_process import InProcessServer
@@ -168,6 +170,23 @@ def test_batch_search_names_the_bad_request(stub: search_pb2_grpc.SearchServiceS
     with pytest.raises(grpc.RpcError) as info:
         stub.BatchSearch(pb.BatchSearchRequest())
     assert "requests" in violations(info.value)
+
+
+def test_the_cli_lists_a_batchs_repeated_violation_once(
+    stub: search_pb2_grpc.SearchServiceStub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`eval --server --top-k 5000`: one line per request (35 of them, under a first line
+    that joined them all) became one line naming the requests."""
+    bad = [pb.SearchRequest(query="flow", top_k=5000, mode=SPARSE) for _ in range(4)]
+    batch = pb.BatchSearchRequest(requests=[*bad[:2], pb.SearchRequest(query="x"), *bad[2:]])
+    batch.requests[2].mode = SPARSE
+    with pytest.raises(grpc.RpcError) as info:
+        stub.BatchSearch(batch)
+    report_rpc_error(info.value, argparse.Namespace(tls=False, tls_ca=None, tls_cert=None))
+    assert capsys.readouterr().err.splitlines() == [
+        "error: INVALID_ARGUMENT: 4 invalid fields",
+        "  requests[0-1, 3-4].top_k: must be in [0, 1000] (got 5000)",
+    ]
 
 
 def test_search_stream_answers_every_request_and_survives_a_bad_one(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -221,12 +222,54 @@ def report_rpc_error(error: grpc.RpcError, args: argparse.Namespace) -> None:
     """Print a failed call's code, message and field violations to stderr, and a hint when
     the failure looks like a TLS mismatch between the client and the server."""
     failure: Any = error
-    print(f"error: {failure.code().name}: {failure.details()}", file=sys.stderr)
-    for field, description in field_violations(error):
+    violations = field_violations(error)
+    details = failure.details() or ""
+    if len(violations) > 1:  # the details join them all: listed below instead, grouped
+        unlisted = details[details.rfind("; and ") + 2 :] if "; and " in details else ""
+        details = f"{len(violations)} invalid fields" + (f" ({unlisted})" if unlisted else "")
+    print(f"error: {failure.code().name}: {details}", file=sys.stderr)
+    for field, description in grouped_violations(violations):
         print(f"  {field}: {description}", file=sys.stderr)
     hint = _connection_hint(failure.code().name, failure.details() or "", tls=uses_tls(args))
     if hint is not None:
         print(f"  hint: {hint}", file=sys.stderr)
+
+
+_REQUEST_INDEX = re.compile(r"^requests\[(\d+)\]")
+
+
+def grouped_violations(violations: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Field violations with those that differ only in a batch's request index as one line
+    (``requests[0-34].top_k``: the same bad value in each of 35 requests), in order."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    lines: list[tuple[str, str]] = []
+    for field, description in violations:
+        found = _REQUEST_INDEX.match(field)
+        if found is None:
+            lines.append((field, description))
+            continue
+        key = (_REQUEST_INDEX.sub("requests[*]", field), description)
+        if key not in groups:
+            groups[key] = []
+            lines.append(key)
+        groups[key].append(int(found[1]))
+    return [
+        (field.replace("[*]", f"[{_index_ranges(groups[(field, why)])}]", 1), why)
+        if (field, why) in groups
+        else (field, why)
+        for field, why in lines
+    ]
+
+
+def _index_ranges(indexes: list[int]) -> str:
+    """``[0, 1, 2, 5]`` as ``0-2, 5``."""
+    runs: list[list[int]] = []
+    for index in sorted(set(indexes)):
+        if runs and index == runs[-1][1] + 1:
+            runs[-1][1] = index
+        else:
+            runs.append([index, index])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def _connection_hint(code: str, details: str, *, tls: bool) -> str | None:
