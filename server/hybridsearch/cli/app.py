@@ -86,18 +86,20 @@ def check_text_arguments(parser: argparse.ArgumentParser, args: argparse.Namespa
             continue
         for text in value if isinstance(value, list) else [value]:
             if isinstance(text, str) and unicode_problem(text) is not None:
-                name = _argument_names(parser).get(dest, dest)
+                name = _argument_names(parser, args).get(dest, dest)
                 raise HybridSearchError(f"argument {name}: {_utf8_problem(text)}")
 
 
-def _argument_names(parser: argparse.ArgumentParser) -> dict[str, str]:
-    """What each argument of ``parser`` and its subcommands is called in its usage line
-    (``--collection``, ``query``), by the attribute it sets."""
+def _argument_names(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, str]:
+    """What each argument of ``parser`` and of the subcommand ``args`` ran is called in its
+    usage line (``--collection``, ``query``), by the attribute it sets (only the subcommand
+    that ran: another may set the same attribute under another name)."""
     names: dict[str, str] = {}
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                names = {**_argument_names(sub), **names}
+            chosen = action.choices.get(getattr(args, action.dest, None) or "")
+            if chosen is not None:
+                names.update(_argument_names(chosen, args))
         elif action.option_strings:
             names.setdefault(action.dest, max(action.option_strings, key=len))
         else:

@@ -48,6 +48,12 @@ def _cli(*argv: bytes, cwd: Path | None = None) -> subprocess.CompletedProcess[b
          b"argument --service: not valid UTF-8 (byte 0xed at byte 1)"),
         ([b"collections", b"alias", b"--set", b"a=\xfe", b"--server", b"127.0.0.1:1"],
          b"argument --set: not valid UTF-8 (byte 0xfe at byte 3)"),
+        # Named as the subcommand that ran names it (`compact`'s DIR and `collections
+        # create`'s name set the same attributes).
+        ([b"serve", b"--index", b"x\xff", b"--port", b"0"],
+         b"argument --index: not valid UTF-8 (byte 0xff at byte 2)"),
+        ([b"eval", b"--index", b"x", b"--collection", b"c", b"--name", b"r\xff"],
+         b"argument --name: not valid UTF-8 (byte 0xff at byte 2)"),
     ],
 )  # fmt: skip
 def test_an_argument_that_is_not_utf8_is_one_error_line(argv: list[bytes], message: bytes) -> None:
