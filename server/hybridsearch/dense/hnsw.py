@@ -63,26 +63,23 @@ def _faiss() -> Any:
     return faiss
 
 
-#: The graph degrees M a build accepts. faiss keeps 2 x M neighbour ids (int32) per vector on
-#: the base layer: at 512 that is 4 KiB a vector, more than the vector itself up to 1,024
-#: dimensions, and 8 times the top of the range faiss advises (4 to 64; hnswlib: 2 to 100).
-#: Higher only spends memory (M 100,000,000 asked faiss for gigabytes a vector: bad_alloc).
+#: The graph degrees M `index --hnsw-m` accepts. faiss keeps 2 x M neighbour ids (int32) per
+#: vector on the base layer: at 512 that is 4 KiB a vector, more than the vector itself up to
+#: 1,024 dimensions, and 8 times the top of the range faiss advises (4 to 64; hnswlib: 2 to
+#: 100). Higher only spends memory (M 100,000,000 asked faiss for gigabytes a vector:
+#: bad_alloc). The bound is the flag's: an index built before it with a larger M keeps its M
+#: when it is compacted or split (as it was built, it can be rebuilt).
 MIN_M = 2
 MAX_M = 512
 
 
 @dataclass(frozen=True, slots=True)
 class HnswParams:
-    """Graph degree and the candidate-list sizes of build and search; ``m`` from `MIN_M` to
-    `MAX_M`, else ValueError."""
+    """Graph degree and the candidate-list sizes of build and search."""
 
     m: int = 32
     ef_construction: int = 200
     ef_search: int = 128
-
-    def __post_init__(self) -> None:
-        if not MIN_M <= self.m <= MAX_M:
-            raise ValueError(f"HNSW M must be from {MIN_M} to {MAX_M} (got {self.m})")
 
 
 def graph_params(path: Path) -> HnswParams:
@@ -95,13 +92,9 @@ def graph_params(path: Path) -> HnswParams:
 
 
 def recorded_params(manifest: Manifest, data_path: Path) -> HnswParams:
-    """The HNSW parameters of an index: its manifest's, else its graph file's (`IndexFormatError`
-    when the manifest's are out of range: a damaged manifest)."""
+    """The HNSW parameters of an index: its manifest's, else its graph file's."""
     if manifest.hnsw_m:
-        try:
-            return HnswParams(m=manifest.hnsw_m, ef_construction=manifest.hnsw_ef_construction)
-        except ValueError as exc:
-            raise IndexFormatError(f"{data_path}: invalid manifest: {exc}; rebuild it") from None
+        return HnswParams(m=manifest.hnsw_m, ef_construction=manifest.hnsw_ef_construction)
     return graph_params(data_path / HNSW_FILE)
 
 
