@@ -573,6 +573,11 @@ class AsyncHybridSearchClient:
         except grpc.RpcError as error:
             failure.reraise()
             raise error_from_rpc_error(error) from None
+        except asyncio.CancelledError:
+            # The call the client cancelled because ``documents`` failed ends so (grpc.aio);
+            # the caller sees that failure. A cancellation of the caller's own task has none.
+            failure.reraise()
+            raise
 
     async def delete_documents(
         self, ids: Iterable[str], *, collection: str = "", timeout: float | None = None

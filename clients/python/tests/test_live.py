@@ -347,3 +347,24 @@ def test_async_stream_request_source_error_propagates(addr: str) -> None:
                     pass
 
     asyncio.run(scenario())
+
+
+def test_async_upsert_source_error_propagates(addr: str, clean_ids: list[str]) -> None:
+    """An exception raised by the caller's documents ends the upload and reaches the caller
+    as itself: it came back as asyncio.CancelledError (grpc.aio's end of a call the client
+    cancelled), though the README said it is raised as itself."""
+
+    class SourceBrokeError(Exception):
+        pass
+
+    async def documents() -> AsyncIterator[Document]:
+        yield Document("py-live-4", text="committed before the failure")
+        raise SourceBrokeError
+
+    async def scenario() -> None:
+        async with AsyncHybridSearchClient(addr, timeout=10.0) as client:
+            with pytest.raises(SourceBrokeError):
+                await client.upsert_documents(documents(), batch_size=1)
+
+    clean_ids.append("py-live-4")
+    asyncio.run(scenario())
