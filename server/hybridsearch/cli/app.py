@@ -24,7 +24,19 @@ from hybridsearch.types import unicode_problem
 
 #: Text flags that name a file to read (a local path, or a URL): a path is bytes to the OS,
 #: so one that is not UTF-8 is fine there. Flags typed `Path` are never checked.
-FILE_NAME_FLAGS = frozenset({"corpus"})
+FILE_NAME_FLAGS = frozenset(
+    {
+        "corpus",
+        # serve's files that Python itself opens (any bytes a file system takes); --index,
+        # --data-dir and --model reach tantivy and onnxruntime, which need UTF-8 paths.
+        "tls_cert",
+        "tls_key",
+        "tls_client_ca",
+        "auth_tokens_file",
+        "auth_read_only_tokens_file",
+        "adaptive_model",
+    }
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from hybridsearch.cli.app import build_parser, check_text_arguments
+from hybridsearch.errors import HybridSearchError
 from hybridsearch.types import Document
 from tests.fakes import build_fake_index
 
@@ -69,3 +71,16 @@ def test_a_corpus_path_that_is_not_utf8_is_still_read(tmp_path: Path) -> None:
                 b"--no-progress", cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(b"indexed 1 documents into idx")
+
+
+def test_serves_file_flags_take_any_bytes_a_file_system_does() -> None:
+    """README: file flags take any bytes the file system does. serve's TLS, token and
+    adaptive-model files are opened by Python, so a path that is not UTF-8 works there (it was
+    refused when the UTF-8 check of text arguments came in)."""
+    path = os.fsdecode(b"/keys/caf\xe9.pem")
+    parser = build_parser()
+    for flag in ("--tls-cert", "--tls-key", "--tls-client-ca", "--auth-tokens-file",
+                 "--auth-read-only-tokens-file", "--adaptive-model"):  # fmt: skip
+        check_text_arguments(parser, parser.parse_args(["serve", flag, path]))
+    with pytest.raises(HybridSearchError, match="argument --index: not valid UTF-8"):
+        check_text_arguments(parser, parser.parse_args(["serve", "--index", path]))
