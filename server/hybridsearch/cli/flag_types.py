@@ -11,6 +11,17 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+#: How much of a bad value an error shows (a value can be any length).
+SHOWN_CHARS = 60
+
+
+def shown(text: str, *, quoted: bool = True) -> str:
+    """``text`` for an error message (``quoted``: as Python writes a string), cut to
+    `SHOWN_CHARS`."""
+    cut = text[:SHOWN_CHARS]
+    return (repr(cut) if quoted else cut) + ("..." if len(text) > SHOWN_CHARS else "")
+
+
 #: The largest value of a uint32 request field (``top_k``, ``offset``).
 UINT32_MAX = 2**32 - 1
 
@@ -22,10 +33,10 @@ def int_in_range(low: int, high: int | None = None) -> Callable[[str], int]:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+            raise argparse.ArgumentTypeError(f"not an integer: {shown(text)}") from None
         if value < low or (high is not None and value > high):
             bound = f"at least {low}" if high is None else f"from {low} to {high}"
-            raise argparse.ArgumentTypeError(f"must be {bound} (got {value})")
+            raise argparse.ArgumentTypeError(f"must be {bound} (got {shown(text, quoted=False)})")
         return value
 
     parse.__name__ = "integer"  # argparse names the type in some messages
@@ -50,11 +61,11 @@ def timeout_seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {shown(text)}") from None
     if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT_S):
         raise argparse.ArgumentTypeError(
             f"must be a number of seconds above 0 and at most {MAX_TIMEOUT_S} (a week) "
-            f"(got {text!r})"
+            f"(got {shown(text)})"
         )
     return value
 
@@ -64,7 +75,10 @@ timeout_seconds.__name__ = "seconds"
 #: ``HOST:PORT`` (a name or an IPv4 address) and ``[IPv6]:PORT``.
 _HOST_PORT = re.compile(r"(?P<host>[A-Za-z0-9._-]+):(?P<port>[0-9]+)")
 _V6_PORT = re.compile(r"\[(?P<host>[^\]]+)\]:(?P<port>[0-9]+)")
-ADDRESS_FORMS = "HOST:PORT, [IPv6]:PORT or unix:PATH"
+ADDRESS_FORMS = "HOST:PORT, [IPv6]:PORT, unix:PATH or a gRPC target URI (dns:///HOST:PORT)"
+#: gRPC's own name resolvers: a target that names one is gRPC's to check, as it was before
+#: `--server` was checked (dns:///host:port, ipv4:1.2.3.4:50051, unix-abstract:name, ...).
+GRPC_TARGET_SCHEMES = ("dns:", "ipv4:", "ipv6:", "unix:", "unix-abstract:", "vsock:")
 
 
 def _is_ipv6(text: str) -> bool:
@@ -77,10 +91,12 @@ def _is_ipv6(text: str) -> bool:
 
 def server_address(text: str) -> str:
     """An argparse ``type`` accepting the address of a server, as gRPC takes it: ``HOST:PORT``,
-    ``[IPv6]:PORT`` (PORT from 1 to 65535) or ``unix:PATH`` (a Unix socket, as a local proxy
-    offers). gRPC itself takes a port out of range modulo 65536 (99999 is 34463: another
-    server may answer), a missing port as 443, and an empty address with a log line."""
-    if text.startswith("unix:") and len(text) > len("unix:"):
+    ``[IPv6]:PORT`` (PORT from 1 to 65535), ``unix:PATH`` (a Unix socket, as a local proxy
+    offers) or a target naming one of gRPC's resolvers (`GRPC_TARGET_SCHEMES`, gRPC's to
+    check). gRPC itself takes a port out of range modulo 65536 (99999 is 34463: another server
+    may answer), a missing port as 443, and an empty address with a log line."""
+    scheme = next((p for p in GRPC_TARGET_SCHEMES if text.startswith(p)), None)
+    if scheme is not None and len(text) > len(scheme):
         return text
     found = _HOST_PORT.fullmatch(text) or _V6_PORT.fullmatch(text)
     valid = found is not None and 1 <= int(found["port"]) <= 65535
@@ -88,7 +104,7 @@ def server_address(text: str) -> str:
         valid = valid and _is_ipv6(found["host"])
     if not valid:
         raise argparse.ArgumentTypeError(
-            f"expected {ADDRESS_FORMS}, with a port from 1 to 65535 (got {text!r})"
+            f"expected {ADDRESS_FORMS}, with a port from 1 to 65535 (got {shown(text)})"
         )
     return text
 

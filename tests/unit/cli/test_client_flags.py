@@ -78,14 +78,30 @@ def test_an_address_grpc_would_misread_is_refused(
     """gRPC took port 99999 as 34463, a missing port as 443 and '' with a log line."""
     error = _refused(_with_server(command, address), capsys)
     assert error.endswith(
-        "argument --server: expected HOST:PORT, [IPv6]:PORT or unix:PATH, with a port from "
-        f"1 to 65535 (got {address!r})"
+        "argument --server: expected HOST:PORT, [IPv6]:PORT, unix:PATH or a gRPC target URI "
+        f"(dns:///HOST:PORT), with a port from 1 to 65535 (got {address!r})"
     )
+
+
+def test_a_long_bad_address_is_shown_cut(capsys: pytest.CaptureFixture[str]) -> None:
+    """A 100 KB argument gave 100 KB of error text."""
+    error = _refused(_with_server("health", "x" * 100_000), capsys)
+    assert error.endswith(f"(got {'x' * 60!r}...)")
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 @pytest.mark.parametrize(
-    "address", ["127.0.0.1:50051", "localhost:1", "[::1]:65535", "unix:/run/hs.sock"]
+    "address",
+    [
+        "127.0.0.1:50051",
+        "localhost:1",
+        "[::1]:65535",
+        "unix:/run/hs.sock",
+        # gRPC's own target forms, taken before --server was checked
+        "dns:///localhost:50051",
+        "ipv4:127.0.0.1:50051",
+        "unix-abstract:hybridsearch",
+    ],
 )
 def test_the_address_forms_grpc_takes_are_taken(command: str, address: str) -> None:
     assert build_parser().parse_args(_with_server(command, address)).server == address
