@@ -85,7 +85,7 @@ def _is_inexact_integer(raw: Any) -> bool:
 
 
 def _inexact_integer_reason(raw: float) -> str:
-    if abs(raw) >= 2**63:  # said so, never the number's hundreds of digits
+    if not INT64_MIN <= raw <= INT64_MAX:  # said so, never the number's hundreds of digits
         return "an integer must fit in 64 bits (signed)"
     return (
         f"expected an integer within ±2^53 when sent as a number (got {int(raw)}): a double, "

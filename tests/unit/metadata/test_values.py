@@ -53,6 +53,8 @@ SCHEMA = CollectionSchema(
         # Past 64 bits: said so, never the number's hundreds of digits.
         ({"year": 1e300}, "metadata.year: an integer must fit in 64 bits (signed)"),
         ({"year": -1e19}, "metadata.year: an integer must fit in 64 bits (signed)"),
+        # -2^63 fits in 64 bits: refused for the double's precision, not its size.
+        ({"year": -float(2**63)}, "metadata.year: expected an integer within ±2^53"),
         ({"year": [2020]}, "metadata.year: expected a single value, not a list"),
         ({"tenant": 42}, "metadata.tenant: expected a string (got 42)"),
         ({"tenant": "x" * 257}, "metadata.tenant: a keyword is at most 256 bytes"),
