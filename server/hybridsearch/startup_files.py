@@ -107,13 +107,30 @@ def token_lists(settings: ServerSettings) -> tuple[list[str], list[str]]:
     blank lines, a list of only commas) raises `SettingsError` instead of leaving
     authentication silently off; so does a token file that cannot be read.
     """
-    full = _given_tokens("auth_tokens", settings.auth_tokens)
-    read_only = _given_tokens("auth_read_only_tokens", settings.auth_read_only_tokens)
+    full = _sendable("auth_tokens", _given_tokens("auth_tokens", settings.auth_tokens))
+    read_only = _sendable(
+        "auth_read_only_tokens",
+        _given_tokens("auth_read_only_tokens", settings.auth_read_only_tokens),
+    )
     if settings.auth_tokens_file is not None:
-        full += _file_tokens("auth_tokens_file", settings.auth_tokens_file)
+        path = settings.auth_tokens_file
+        full += _sendable("auth_tokens_file", _file_tokens("auth_tokens_file", path))
     if settings.auth_read_only_tokens_file is not None:
-        read_only += _file_tokens("auth_read_only_tokens_file", settings.auth_read_only_tokens_file)
+        path = settings.auth_read_only_tokens_file
+        setting = "auth_read_only_tokens_file"
+        read_only += _sendable(setting, _file_tokens(setting, path))
     return full, read_only
+
+
+def _sendable(setting: str, tokens: list[str]) -> list[str]:
+    """``tokens``, each one a client can send (`token_problem`); else `SettingsError` naming
+    the setting and which token (by its place, never its text): no call could ever carry it,
+    so the server would refuse the very client it was meant to let in."""
+    for number, token in enumerate(tokens, start=1):
+        problem = token_problem(token)
+        if problem is not None:
+            raise SettingsError(f"{describe(setting)}: token {number}: {problem}")
+    return tokens
 
 
 @dataclass(frozen=True, slots=True)

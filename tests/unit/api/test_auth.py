@@ -77,3 +77,31 @@ def test_a_token_file_of_indented_comments_only_holds_no_token(tmp_path: Path) -
     (tmp_path / "full").write_text("  # every token rotated out\n\t# old-token\n")
     with pytest.raises(HybridSearchError, match="holds no token"):
         TokenSet.from_settings(ServerSettings(auth_tokens_file=tmp_path / "full"))
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "kind", "at"),
+    [
+        ("auth_tokens", "good, caf\u00e9", "a non-ASCII character", 4),
+        ("auth_read_only_tokens", "ok,tab\there", "a control character", 4),
+        ("auth_tokens_file", "line-one\nsecret\u00a0two\n", "a non-ASCII character", 7),
+    ],
+)
+def test_a_token_no_client_can_send_stops_the_start(
+    tmp_path: Path, setting: str, value: str, kind: str, at: int
+) -> None:
+    """gRPC headers carry printable ASCII only: the token could never authenticate anyone
+    (the client would get INTERNAL "Invalid metadata"), so it fails closed at start-up,
+    naming the setting and the token's place, never its text."""
+    given: str | Path = value
+    if setting.endswith("_file"):
+        given = tmp_path / "tokens"
+        given.write_text(value, encoding="utf-8")
+    with pytest.raises(HybridSearchError) as info:
+        TokenSet.from_settings(ServerSettings(**{setting: given}))
+    number = 2
+    assert str(info.value) == (
+        f"{describe(setting)}: token {number}: the token holds {kind} (at character {at}); "
+        "a gRPC header carries printable ASCII only"
+    )
+    assert "caf" not in str(info.value) and "secret" not in str(info.value)
