@@ -299,13 +299,27 @@ def check_run_path(path: Path) -> None:
     directory, or a path whose nearest existing ancestor is not a writable directory."""
     if path.is_dir():
         raise HybridSearchError(f"--run {path}: is a directory; give the run file's name")
-    existing = next(parent for parent in path.absolute().parents if parent.exists())
-    if not existing.is_dir():
-        raise HybridSearchError(f"--run {path}: cannot be created: {existing} is not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK) or (
+    _check_creatable("--run", path)
+
+
+def check_out_dir(path: Path) -> None:
+    """Refuse an ``--out-dir`` the sweep's files could not be written into, before the
+    evaluation runs (its writes came after the whole sweep): a file, or a path whose nearest
+    existing ancestor is not a writable directory."""
+    if path.exists() and not path.is_dir():
+        raise HybridSearchError(f"--out-dir {path}: is not a directory")
+    _check_creatable("--out-dir", path)
+
+
+def _check_creatable(flag: str, path: Path) -> None:
+    existing = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
+    if existing != path.absolute() and not existing.is_dir():
+        raise HybridSearchError(f"{flag} {path}: cannot be created: {existing} is not a directory")
+    writable = existing if existing.is_dir() else existing.parent
+    if not os.access(writable, os.W_OK | os.X_OK) or (
         path.exists() and not os.access(path, os.W_OK)
     ):
-        raise HybridSearchError(f"--run {path}: cannot be written: permission denied")
+        raise HybridSearchError(f"{flag} {path}: cannot be written: permission denied")
 
 
 def _write_run(path: Path, report: EvalReport) -> None:
@@ -319,6 +333,8 @@ def _write_run(path: Path, report: EvalReport) -> None:
 def _run_eval(args: argparse.Namespace) -> int:
     if args.run is not None:
         check_run_path(args.run)
+    if args.sweep_alpha:
+        check_out_dir(args.out_dir)
     collection = load_collection(args)
     spec = RunSpec.from_namespace(args)
     progress = not args.no_progress
@@ -336,7 +352,11 @@ def _run_eval(args: argparse.Namespace) -> int:
     print(format_table(reports))
     if sweep is not None:
         title = collection.corpus_path.parent.name if args.collection else "run"
-        csv_path, png_path = write_sweep(sweep, args.out_dir, title)
+        try:
+            csv_path, png_path = write_sweep(sweep, args.out_dir, title)
+        except OSError as exc:
+            why = exc.strerror or exc
+            raise HybridSearchError(f"--out-dir {args.out_dir}: cannot be written: {why}") from None
         print(f"\nalpha sweep ({SWEEP_METRIC}): {csv_path}, {png_path}")
         for series in dict.fromkeys(r.series for r in sweep.rows):
             best = sweep.best(series)

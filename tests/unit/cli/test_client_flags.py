@@ -181,6 +181,25 @@ def test_eval_refuses_a_run_path_under_a_file_before_evaluating(tmp_path: Path) 
     )
 
 
+@pytest.mark.parametrize("where", ["a file", "under a file"])
+def test_eval_refuses_a_sweep_out_dir_it_cannot_write_before_evaluating(
+    tmp_path: Path, where: str
+) -> None:
+    """The sweep's plot and CSV were written after the whole sweep: a traceback then."""
+    (tmp_path / "file").write_text("x")
+    out_dir = tmp_path / "file" if where == "a file" else tmp_path / "file" / "plots"
+    done = run_cli(
+        "eval", "--collection", str(tmp_path / "missing"), "--sweep-alpha", "0:1:0.5",
+        "--out-dir", str(out_dir), check=False,
+    )  # fmt: skip
+    why = (
+        "is not a directory"
+        if where == "a file"
+        else f"cannot be created: {tmp_path / 'file'} is not a directory"
+    )
+    assert (done.returncode, done.stderr) == (2, f"error: --out-dir {out_dir}: {why}\n")
+
+
 def test_the_connection_flags_mark_a_client_command() -> None:
     """`quiet_grpc_logs` mutes gRPC's log lines only where the flags are (not for `serve`)."""
     parser = build_parser()
