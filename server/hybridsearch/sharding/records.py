@@ -54,6 +54,8 @@ def row_document(row: Mapping[str, Any]) -> Document:
     """One Parquet row as a Document (``id`` or ``_id``; ``text`` or ``contents``); ValueError
     says what is wrong."""
     doc_id = row["_id"] if row.get("_id") is not None else row.get("id")
+    if isinstance(doc_id, decimal.Decimal):  # a decimal(20,0) id: its digits, as a JSON int
+        doc_id = _decimal_number(doc_id)
     text = row["text"] if row.get("text") is not None else row.get("contents")
     metadata = record_metadata(row.get("metadata"))
     return parse_document({"_id": doc_id, "title": row.get("title"), "text": text,

@@ -106,3 +106,19 @@ def test_parquet_decimals_of_scale_0_are_integers_as_in_json(tmp_path: Path) -> 
     assert table.column("error").to_pylist() == [""]
     assert table_documents(table) == table_documents(documents_table([line], 1, schema))
     assert table_documents(table)[0].metadata["serial"] == 12345678901234567891
+
+
+def test_a_parquet_id_of_a_decimal_of_scale_0_is_read_as_a_json_integer_id_is(
+    tmp_path: Path,
+) -> None:
+    """A numeric JSON id is taken as its digits; a decimal(20,0) id was a bad record."""
+    import pyarrow.parquet as pq
+
+    ids = pa.array([decimal.Decimal("12345678901234567891")], pa.decimal128(20, 0))
+    path = tmp_path / "part-0.parquet"
+    pq.write_table(pa.table({"_id": ids, "text": ["x"]}), path)
+    table = documents_table(pq.read_table(path).to_pylist(), 1, CollectionSchema(), source="p")
+    line = '{"_id": 12345678901234567891, "text": "x"}'
+    assert table.column("error").to_pylist() == [""]
+    assert table_documents(table) == table_documents(documents_table([line], 1, CollectionSchema()))
+    assert table_documents(table)[0].id == "12345678901234567891"
