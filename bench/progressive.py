@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import grpc
 
 from bench.common import sample_queries
+from hybridsearch.cli.flag_types import server_address
 from hybridsearch.harness import percentile
 from hybridsearch.v1 import search_pb2 as pb
 from hybridsearch.v1 import search_pb2_grpc
@@ -26,7 +27,9 @@ from hybridsearch.v1 import search_pb2_grpc
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--server", default="127.0.0.1:50051", help="HOST:PORT")
+    parser.add_argument(
+        "--server", type=server_address, default="127.0.0.1:50051", help="HOST:PORT"
+    )
     parser.add_argument("--queries", type=int, default=200, help="N queries (sample set)")
     parser.add_argument("--top-k", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=10)
