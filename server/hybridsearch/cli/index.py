@@ -18,7 +18,7 @@ from hybridsearch.cli.index_sharded import (
     add_sharding_arguments,
     run_index_sharded,
 )
-from hybridsearch.dense.hnsw import MAX_M, MIN_M
+from hybridsearch.dense.hnsw import MAX_EF_CONSTRUCTION, MAX_M, MIN_M
 from hybridsearch.errors import SetupError
 from hybridsearch.progress import bar_options
 from hybridsearch.sparse.lucene_index import DEFAULT_B, DEFAULT_K1
@@ -84,7 +84,10 @@ def add_index_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
         help=f"HNSW graph degree ({MIN_M} to {MAX_M}; faiss advises 4 to 64)",
     )
     p.add_argument(
-        "--hnsw-ef-construction", type=positive_int, default=200, help="HNSW build candidate list"
+        "--hnsw-ef-construction",
+        type=int_in_range(1, MAX_EF_CONSTRUCTION),
+        default=200,
+        help=f"HNSW build candidate list (1 to {MAX_EF_CONSTRUCTION})",
     )
     add_lucene_arguments(p)
     add_sharding_arguments(p)

@@ -71,6 +71,11 @@ def _faiss() -> Any:
 #: when it is compacted or split (as it was built, it can be rebuilt).
 MIN_M = 2
 MAX_M = 512
+#: The largest efConstruction `index --hnsw-ef-construction` accepts: the candidate list of
+#: each insertion, whose cost grows with it (faiss's default is 40, hnswlib suggests 100 to a
+#: few hundred; recall stops improving long before this), so a typo of 200000 is refused
+#: rather than a build that never ends.
+MAX_EF_CONSTRUCTION = 10_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,7 @@ from hybridsearch.storage.replace import (
     recover_replacement,
     swap_into_place,
 )
-from hybridsearch.types import Document
+from hybridsearch.types import Document, unicode_problem
 
 if TYPE_CHECKING:
     from hybridsearch.dense.hnsw import HnswParams
@@ -254,8 +254,13 @@ def start_build(out: Path, force: bool, kind: str = BUILDING) -> StagingDir:
     Raises `BuildError` when ``out`` exists (without ``force``; with it, when ``out`` is not
     an index, a sharded collection or an empty directory) or cannot be created there,
     `IndexLockedError` when a writer serves it. The swap at the end of the build checks
-    ``out`` again (`storage.replace.swap_into_place`).
+    ``out`` again (`storage.replace.swap_into_place`); a path that is not valid UTF-8 is a
+    `BuildError` before anything is made (tantivy opens its directory by a UTF-8 path).
     """
+    if unicode_problem(str(out.absolute())) is not None:  # bytes the command line could not decode
+        raise BuildError(
+            f"{os.fsencode(out)!r}: not a UTF-8 path; tantivy opens an index only by one"
+        )
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a file where a parent directory should be, no permission

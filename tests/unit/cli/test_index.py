@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -72,7 +73,11 @@ def test_an_unreadable_corpus_is_one_line_and_exit_2(
             ["index", "--empty", "--out", "o", "--hnsw-m", "100000000"],
             "argument --hnsw-m: must be from 2 to 512 (got 100000000)",
         ),
-        (["index", "--empty", "--out", "o", "--hnsw-ef-construction", "0"], "at least 1"),
+        (["index", "--empty", "--out", "o", "--hnsw-ef-construction", "0"], "from 1 to 10000"),
+        (
+            ["index", "--empty", "--out", "o", "--hnsw-ef-construction", "200000"],
+            "argument --hnsw-ef-construction: must be from 1 to 10000 (got 200000)",
+        ),
         (["eval", "--index", "i", "--top-k", "0"], "argument --top-k: must be at least 1"),
     ],
 )
@@ -240,3 +245,20 @@ def test_an_empty_path_is_refused_not_read_as_the_current_directory(
         main(argv)
     assert usage.value.code == 2
     assert "an empty path (an unset shell variable?)" in capsys.readouterr().err
+
+
+def test_an_out_that_is_not_utf8_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It ended in tantivy's UnicodeEncodeError traceback (a path is bytes; tantivy takes
+    only UTF-8 ones)."""
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(CORPUS + "\n")
+    out = tmp_path / os.fsdecode(b"caf\xe9")
+    code = main(["index", "--corpus", str(corpus), "--out", str(out), "--no-dense",
+                 "--no-progress"])  # fmt: skip
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"error: {os.fsencode(out)!r}: not a UTF-8 path; tantivy opens an index only by one\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.jsonl"]
